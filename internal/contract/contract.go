@@ -1,0 +1,91 @@
+// Package contract holds the names shared by the infrastructure (infra/) and the
+// runtime (lambdas/, internal/, local/): environment variables, route keys,
+// function names and authorizer context keys. Both sides import these constants
+// so a rename cannot leave a deployed handler reading a variable that the stack
+// no longer sets.
+package contract
+
+// Environment variables the stack sets on the functions.
+const (
+	// EnvTableName is the DynamoDB table that holds connections, memberships,
+	// counters and history.
+	EnvTableName = "WSCHAT_TABLE_NAME"
+	// EnvCallbackURL is the stage's @connections endpoint,
+	// https://{apiId}.execute-api.{region}.amazonaws.com/{stage}. Handlers always
+	// post here, never through a custom domain.
+	EnvCallbackURL = "WSCHAT_CALLBACK_URL"
+	// EnvHistoryRetention is how long history items live, as a Go duration ("720h").
+	EnvHistoryRetention = "WSCHAT_HISTORY_RETENTION"
+	// EnvRatePerSecond and EnvRateBurst bound the messages one connection may send.
+	EnvRatePerSecond = "WSCHAT_RATE_PER_SECOND"
+	EnvRateBurst     = "WSCHAT_RATE_BURST"
+	// EnvMaxChannels bounds the channels one connection may join.
+	EnvMaxChannels = "WSCHAT_MAX_CHANNELS"
+	// EnvFanoutWorkers is the size of the fan-out worker pool.
+	EnvFanoutWorkers = "WSCHAT_FANOUT_WORKERS"
+	// EnvSendBudget bounds the @connections posts one invocation may make.
+	EnvSendBudget = "WSCHAT_SEND_BUDGET"
+	// EnvLogLevel is the slog level: debug, info, warn or error.
+	EnvLogLevel = "WSCHAT_LOG_LEVEL"
+
+	// EnvAuthIssuer is the expected "iss" of tokens.
+	EnvAuthIssuer = "WSCHAT_AUTH_ISSUER"
+	// EnvAuthAudiences is a comma-separated list of accepted "aud" or "client_id" values.
+	EnvAuthAudiences = "WSCHAT_AUTH_AUDIENCES"
+	// EnvAuthJWKSURL is where the issuer's keys are; empty means
+	// <issuer>/.well-known/jwks.json.
+	EnvAuthJWKSURL = "WSCHAT_AUTH_JWKS_URL"
+	// EnvAuthTokenUse, when set ("id" or "access"), is the Cognito token_use a
+	// token must carry.
+	EnvAuthTokenUse = "WSCHAT_AUTH_TOKEN_USE"
+)
+
+// Route keys of the WebSocket API. The route selection expression is
+// RouteSelectionExpression, so a client picks a route with {"action": "<key>"}.
+const (
+	RouteSelectionExpression = "$request.body.action"
+
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+
+	ActionJoin    = "join"
+	ActionLeave   = "leave"
+	ActionSend    = "send"
+	ActionHistory = "history"
+	ActionMembers = "members"
+	ActionPing    = "ping"
+)
+
+// Actions lists the protocol actions, each deployed as its own route.
+var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing}
+
+// Function names: each is a folder lambdas/<name> and a construct id in the stack.
+const (
+	FunctionConnect    = "connect"
+	FunctionDisconnect = "disconnect"
+	FunctionChat       = "chat"
+	FunctionAuthorizer = "authorizer"
+)
+
+// Keys of the context that the $connect authorizer returns; API Gateway passes
+// it to every handler of the connection as requestContext.authorizer.
+const (
+	AuthContextUserID   = "userId"
+	AuthContextUserName = "userName"
+)
+
+// MetadataGoPackage is the CloudFormation metadata key on each function that
+// names its Go source package (for example "./lambdas/chat"); the local
+// emulator rebuilds the function for the host from it.
+const MetadataGoPackage = "wschat:goPackage"
+
+// TokenQueryParameter and SubprotocolName name the two places a client may put
+// its JWT on the WebSocket upgrade: a "token" query parameter, or
+// Sec-WebSocket-Protocol: "wschat.v1, <jwt>" (browsers cannot set other headers;
+// a JWT is made of characters a subprotocol may hold). The server echoes
+// SubprotocolName back, as API Gateway requires.
+const (
+	TokenQueryParameter = "token"
+	SubprotocolName     = "wschat.v1"
+)
