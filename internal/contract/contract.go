@@ -89,3 +89,13 @@ const (
 	TokenQueryParameter = "token"
 	SubprotocolName     = "wschat.v1"
 )
+
+// Key schema of the single table, shared by the stack (which declares it), the
+// store (which reads and writes it) and the emulator (which creates it).
+const (
+	TablePartitionKey = "pk"
+	TableSortKey      = "sk"
+	// TableTTLAttribute holds an item's expiry in epoch seconds. DynamoDB deletes
+	// expired items lazily (dynalite never does), so readers also skip them.
+	TableTTLAttribute = "ttl"
+)
