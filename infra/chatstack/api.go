@@ -1,0 +1,148 @@
+package chatstack
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"wschat/internal/contract"
+)
+
+// ChatAPIProps wires the WebSocket API to its functions.
+type ChatAPIProps struct {
+	StageName     string
+	ThrottleRate  float64
+	ThrottleBurst int
+	LogRetention  awslogs.RetentionDays
+	Retain        bool
+
+	Connect, Disconnect, Chat, Authorizer awslambda.IFunction
+}
+
+// ChatAPI is the WebSocket API, its routes and its one stage.
+type ChatAPI struct {
+	constructs.Construct
+	API       awsapigatewayv2.WebSocketApi
+	Stage     awsapigatewayv2.WebSocketStage
+	AccessLog awslogs.LogGroup
+	// Routes are the route constructs, $connect included.
+	Routes []constructs.IConstruct
+}
+
+// NewChatAPI defines the API: $connect (behind the authorizer), $disconnect,
+// $default and one route per protocol action, all actions served by the chat
+// function so warm instances are shared across actions.
+func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *ChatAPI {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+
+	authorizer := awsapigatewayv2authorizers.NewWebSocketLambdaAuthorizer(jsii.String("Authorizer"), props.Authorizer,
+		&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{
+			// No identity source, on purpose. API Gateway answers 401 without
+			// calling the authorizer when any listed source is absent, and the
+			// token may come in either the token query parameter or
+			// Sec-WebSocket-Protocol, so listing either breaks the other (CDK's
+			// default, the Authorization header, breaks browsers, which cannot
+			// set it). With no identity source nothing can be cached either, so
+			// one user's decision can never be served to another.
+			IdentitySource: &[]*string{},
+		})
+
+	chat := awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("ChatIntegration"), props.Chat, nil)
+	api := awsapigatewayv2.NewWebSocketApi(c, jsii.String("Api"), &awsapigatewayv2.WebSocketApiProps{
+		Description:              jsii.String("wschat WebSocket API"),
+		RouteSelectionExpression: jsii.String(contract.RouteSelectionExpression),
+		ConnectRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{
+			Integration: awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("ConnectIntegration"), props.Connect, nil),
+			Authorizer:  authorizer,
+		},
+		DisconnectRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{
+			Integration: awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("DisconnectIntegration"), props.Disconnect, nil),
+		},
+		DefaultRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{Integration: chat},
+	})
+	for _, action := range contract.Actions {
+		api.AddRoute(jsii.String(action), &awsapigatewayv2.WebSocketRouteOptions{Integration: chat})
+	}
+
+	removal := awscdk.RemovalPolicy_DESTROY
+	if props.Retain {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	accessLog := awslogs.NewLogGroup(c, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
+		Retention:     props.LogRetention,
+		RemovalPolicy: removal,
+	})
+
+	stage := awsapigatewayv2.NewWebSocketStage(c, jsii.String("Stage"), &awsapigatewayv2.WebSocketStageProps{
+		WebSocketApi: api,
+		StageName:    jsii.String(props.StageName),
+		AutoDeploy:   jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(props.ThrottleRate),
+			BurstLimit: jsii.Number(float64(props.ThrottleBurst)),
+		},
+	})
+	cfnStage := stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	cfnStage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: accessLog.LogGroupArn(),
+		Format:         jsii.String(accessLogFormat()),
+	})
+
+	var routes []constructs.IConstruct
+	for _, child := range *api.Node().Children() {
+		if strings.HasSuffix(*child.Node().Id(), "-Route") {
+			routes = append(routes, child)
+		}
+	}
+	return &ChatAPI{Construct: c, API: api, Stage: stage, AccessLog: accessLog, Routes: routes}
+}
+
+// GrantPostToConnections lets grantee push frames to this stage's
+// connections, and nothing else: POST only (no GET or DELETE), this API and
+// stage only. The connection id is a runtime value, hence the trailing '*'.
+func (a *ChatAPI) GrantPostToConnections(grantee awsiam.IGrantable) {
+	arn := awscdk.Stack_Of(a.Construct).FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("execute-api"),
+		Resource:     a.API.ApiId(),
+		ResourceName: jsii.String(*a.Stage.StageName() + "/POST/@connections/*"),
+		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	})
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("execute-api:ManageConnections"),
+		ResourceArns: jsii.Strings(*arn),
+	})
+}
+
+// accessLogFormat is one JSON object per request. It names the connection,
+// route and outcome; it never includes the body or the query string (where
+// a token may travel).
+func accessLogFormat() string {
+	fields := map[string]string{
+		"requestId":          "$context.requestId",
+		"extendedRequestId":  "$context.extendedRequestId",
+		"connectionId":       "$context.connectionId",
+		"routeKey":           "$context.routeKey",
+		"eventType":          "$context.eventType",
+		"status":             "$context.status",
+		"requestTime":        "$context.requestTimeEpoch",
+		"sourceIp":           "$context.identity.sourceIp",
+		"integrationStatus":  "$context.integrationStatus",
+		"integrationLatency": "$context.integrationLatency",
+		"integrationError":   "$context.integrationErrorMessage",
+		"authorizerError":    "$context.authorizer.error",
+		"error":              "$context.error.message",
+	}
+	// Sorted keys keep the template stable; a map of strings cannot fail to marshal.
+	b, _ := json.Marshal(fields)
+	return string(b)
+}

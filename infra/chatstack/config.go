@@ -1,0 +1,346 @@
+package chatstack
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+)
+
+// Config is everything that differs between environments. Environments are
+// data: the stack reads nothing else, and Validate runs before any construct
+// is created, so a bad value stops synth with a message instead of producing a
+// template that fails half-way through a deploy.
+type Config struct {
+	// Name is the environment's name (dev, staging, prod); the stack is
+	// WsChat-<Name>.
+	Name string
+	// Account and Region pin the stack to an AWS environment. Empty means the
+	// CLI's CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION (an environment-agnostic
+	// template when those are unset too, which is what offline synth produces).
+	Account, Region string
+
+	// StageName is the WebSocket API stage; it is part of the URL and of the
+	// @connections callback URL.
+	StageName string
+	// Retain keeps the table and log groups when the stack is deleted or the
+	// resource replaced. Always true in prod: chat history is user data.
+	Retain bool
+	// PointInTimeRecovery turns on DynamoDB continuous backups.
+	PointInTimeRecovery bool
+	// LogRetention is how long CloudWatch keeps function and access logs; it
+	// must be one of the periods CloudWatch Logs accepts (see retentionDays).
+	LogRetention time.Duration
+
+	// MemoryMB and Timeout apply to every function.
+	MemoryMB int
+	Timeout  time.Duration
+	// Tracing turns on AWS X-Ray active tracing for the functions.
+	Tracing bool
+
+	// ThrottleRate (requests per second) and ThrottleBurst are the stage's
+	// default route throttling: the account-wide ceiling is ~10,000 rps shared
+	// with @connections calls, so each environment takes a slice of it.
+	ThrottleRate  float64
+	ThrottleBurst int
+
+	// HistoryRetention is how long a message stays in history.
+	HistoryRetention time.Duration
+	// RatePerSecond and RateBurst bound what one connection may send.
+	RatePerSecond float64
+	RateBurst     int
+	// MaxChannels bounds the channels one connection may join.
+	MaxChannels int
+	// FanoutWorkers is the size of the @connections worker pool per invocation.
+	FanoutWorkers int
+	// SendBudget bounds the @connections posts of one invocation, so one huge
+	// channel cannot eat the account's API Gateway request rate.
+	SendBudget int
+
+	// Auth chooses who issues the tokens that $connect accepts.
+	Auth AuthConfig
+
+	// AlarmEmail, when set, subscribes this address to the alarm topic.
+	AlarmEmail string
+	// Domain, when set, serves the API on a custom domain as well.
+	Domain *DomainConfig
+}
+
+// AuthConfig selects the token issuer. Exactly one of CreateUserPool or
+// Issuer is used: CreateUserPool makes the stack own a Cognito user pool and
+// app client (handy for dev); Issuer points at an existing OIDC issuer such as
+// a shared Cognito user pool (what prod usually wants).
+type AuthConfig struct {
+	CreateUserPool bool
+	// Issuer is the exact "iss" of accepted tokens (https URL).
+	Issuer string
+	// Audiences are the accepted "aud" or Cognito "client_id" values.
+	Audiences []string
+	// JWKSURL overrides <Issuer>/.well-known/jwks.json.
+	JWKSURL string
+	// TokenUse, for Cognito issuers, is the token_use to require: "id" or
+	// "access"; empty accepts any.
+	TokenUse string
+}
+
+// DomainConfig maps the API to a custom domain. The handlers keep posting to
+// the execute-api callback URL: the management API is not served on custom
+// domains.
+type DomainConfig struct {
+	Name           string
+	CertificateARN string
+}
+
+// Environments returns the built-in environments by name. Callers get fresh
+// values and may change them (tests do).
+func Environments() map[string]Config {
+	base := Config{
+		StageName:        "live",
+		LogRetention:     30 * 24 * time.Hour,
+		MemoryMB:         256,
+		Timeout:          10 * time.Second,
+		ThrottleRate:     100,
+		ThrottleBurst:    200,
+		HistoryRetention: 7 * 24 * time.Hour,
+		RatePerSecond:    5,
+		RateBurst:        10,
+		MaxChannels:      20,
+		FanoutWorkers:    64,
+		SendBudget:       20000,
+		Auth:             AuthConfig{CreateUserPool: true, TokenUse: "id"},
+	}
+
+	dev := base
+	dev.Name = "dev"
+	dev.StageName = "dev"
+	dev.LogRetention = 7 * 24 * time.Hour
+	dev.HistoryRetention = 24 * time.Hour
+	dev.ThrottleRate, dev.ThrottleBurst = 50, 100
+
+	staging := base
+	staging.Name = "staging"
+	staging.StageName = "staging"
+	staging.LogRetention = 14 * 24 * time.Hour
+	staging.Tracing = true
+
+	prod := base
+	prod.Name = "prod"
+	prod.StageName = "prod"
+	prod.Retain = true
+	prod.PointInTimeRecovery = true
+	prod.LogRetention = 365 * 24 * time.Hour
+	prod.MemoryMB = 512
+	prod.Timeout = 29 * time.Second
+	prod.Tracing = true
+	prod.ThrottleRate, prod.ThrottleBurst = 2000, 4000
+	prod.HistoryRetention = 30 * 24 * time.Hour
+	prod.FanoutWorkers = 128
+	prod.SendBudget = 50000
+
+	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
+}
+
+// EnvironmentNames lists the built-in environments, sorted.
+func EnvironmentNames() []string {
+	names := make([]string, 0, 3)
+	for n := range Environments() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the named environment, or an error that lists the valid names.
+func Lookup(name string) (Config, error) {
+	cfg, ok := Environments()[name]
+	if !ok {
+		return Config{}, fmt.Errorf("unknown environment %q: valid environments are %s (choose one with -c env=NAME or ENV=NAME)",
+			name, strings.Join(EnvironmentNames(), ", "))
+	}
+	return cfg, nil
+}
+
+var (
+	stageNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
+	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$`)
+	emailPattern     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	certARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$`)
+)
+
+// Validate reports every problem in c at once, so one synth shows them all.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Name == "" {
+		bad("name is empty")
+	}
+	if c.Account != "" && !accountPattern.MatchString(c.Account) {
+		bad("account %q is not a 12-digit AWS account id", c.Account)
+	}
+	if c.Region != "" && !regionPattern.MatchString(c.Region) {
+		bad("region %q is not an AWS region name such as eu-west-1", c.Region)
+	}
+	if !stageNamePattern.MatchString(c.StageName) || c.StageName == "$default" {
+		bad("stage name %q must be 1-128 letters, digits, '-' or '_'", c.StageName)
+	}
+	if _, ok := retentionDays(c.LogRetention); !ok {
+		bad("log retention %v is not a CloudWatch Logs retention period (%s)", c.LogRetention, validRetentions())
+	}
+	if c.MemoryMB < 128 || c.MemoryMB > 10240 {
+		bad("memory %d MB is outside Lambda's 128-10240 MB", c.MemoryMB)
+	}
+	if c.Timeout < time.Second || c.Timeout > 29*time.Second || c.Timeout%time.Second != 0 {
+		bad("timeout %v must be whole seconds from 1s to 29s (API Gateway's integration limit)", c.Timeout)
+	}
+	if c.ThrottleRate <= 0 || c.ThrottleRate > 10000 {
+		bad("throttle rate %v must be above 0 and at most 10000 requests/s (the account limit)", c.ThrottleRate)
+	}
+	if c.ThrottleBurst <= 0 || c.ThrottleBurst > 5000 {
+		bad("throttle burst %d must be 1-5000 (the account limit)", c.ThrottleBurst)
+	}
+	if c.HistoryRetention < time.Hour {
+		bad("history retention %v must be at least 1h", c.HistoryRetention)
+	}
+	if c.RatePerSecond <= 0 || c.RateBurst < 1 {
+		bad("per-connection rate %v/s burst %d must both be positive", c.RatePerSecond, c.RateBurst)
+	}
+	if c.MaxChannels < 1 || c.MaxChannels > 100 {
+		bad("max channels per connection %d must be 1-100", c.MaxChannels)
+	}
+	if c.FanoutWorkers < 1 || c.FanoutWorkers > 1000 {
+		bad("fan-out workers %d must be 1-1000", c.FanoutWorkers)
+	}
+	if c.SendBudget < 1 {
+		bad("send budget %d must be positive", c.SendBudget)
+	}
+	errs = append(errs, c.Auth.validate()...)
+	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
+		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
+	}
+	if d := c.Domain; d != nil {
+		if d.Name == "" || strings.ContainsAny(d.Name, "/: ") || !strings.Contains(d.Name, ".") {
+			bad("custom domain name %q is not a DNS name", d.Name)
+		}
+		if !certARNPattern.MatchString(d.CertificateARN) {
+			bad("custom domain certificate %q is not an ACM certificate ARN", d.CertificateARN)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("environment %q: %w", c.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (a AuthConfig) validate() []error {
+	var errs []error
+	if a.CreateUserPool {
+		if a.Issuer != "" || len(a.Audiences) > 0 || a.JWKSURL != "" {
+			errs = append(errs, errors.New("auth: set either CreateUserPool or Issuer/Audiences/JWKSURL, not both"))
+		}
+	} else {
+		if u, err := url.Parse(a.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("auth: issuer %q must be an https URL (or set CreateUserPool)", a.Issuer))
+		}
+		if len(a.Audiences) == 0 || slices.Contains(a.Audiences, "") {
+			errs = append(errs, errors.New("auth: at least one non-empty audience (app client id) is required with an issuer"))
+		}
+		if a.JWKSURL != "" {
+			if u, err := url.Parse(a.JWKSURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				errs = append(errs, fmt.Errorf("auth: JWKS URL %q must be an https URL", a.JWKSURL))
+			}
+		}
+	}
+	switch a.TokenUse {
+	case "", "id", "access":
+	default:
+		errs = append(errs, fmt.Errorf("auth: token use %q must be \"id\", \"access\" or empty", a.TokenUse))
+	}
+	return errs
+}
+
+// retentionPeriods are the retention periods CloudWatch Logs accepts.
+var retentionPeriods = []struct {
+	days int
+	enum awslogs.RetentionDays
+}{
+	{1, awslogs.RetentionDays_ONE_DAY}, {3, awslogs.RetentionDays_THREE_DAYS}, {5, awslogs.RetentionDays_FIVE_DAYS},
+	{7, awslogs.RetentionDays_ONE_WEEK}, {14, awslogs.RetentionDays_TWO_WEEKS}, {30, awslogs.RetentionDays_ONE_MONTH},
+	{60, awslogs.RetentionDays_TWO_MONTHS}, {90, awslogs.RetentionDays_THREE_MONTHS}, {120, awslogs.RetentionDays_FOUR_MONTHS},
+	{150, awslogs.RetentionDays_FIVE_MONTHS}, {180, awslogs.RetentionDays_SIX_MONTHS}, {365, awslogs.RetentionDays_ONE_YEAR},
+	{400, awslogs.RetentionDays_THIRTEEN_MONTHS}, {545, awslogs.RetentionDays_EIGHTEEN_MONTHS}, {731, awslogs.RetentionDays_TWO_YEARS},
+	{1096, awslogs.RetentionDays_THREE_YEARS}, {1827, awslogs.RetentionDays_FIVE_YEARS}, {2192, awslogs.RetentionDays_SIX_YEARS},
+	{2557, awslogs.RetentionDays_SEVEN_YEARS}, {2922, awslogs.RetentionDays_EIGHT_YEARS}, {3288, awslogs.RetentionDays_NINE_YEARS},
+	{3653, awslogs.RetentionDays_TEN_YEARS},
+}
+
+// retentionDays maps a duration to CloudWatch's retention setting.
+func retentionDays(d time.Duration) (awslogs.RetentionDays, bool) {
+	for _, p := range retentionPeriods {
+		if d == time.Duration(p.days)*24*time.Hour {
+			return p.enum, true
+		}
+	}
+	return "", false
+}
+
+func validRetentions() string {
+	s := make([]string, len(retentionPeriods))
+	for i, p := range retentionPeriods {
+		s[i] = fmt.Sprintf("%dd", p.days)
+	}
+	return strings.Join(s, ", ")
+}
+
+// ApplyOverrides returns cfg changed by the CDK context values that get
+// returns (from `-c key=value` or cdk.json). An issuer given this way replaces
+// a stack-owned user pool:
+//
+//	authIssuer, authAudiences (comma-separated), authJwksUrl,
+//	authTokenUse (id, access, or any),
+//	alarmEmail, domainName, domainCertificateArn, account, region
+func ApplyOverrides(cfg Config, get func(key string) string) Config {
+	if v := get("authIssuer"); v != "" {
+		cfg.Auth = AuthConfig{Issuer: v, TokenUse: cfg.Auth.TokenUse}
+	}
+	if v := get("authAudiences"); v != "" {
+		cfg.Auth.Audiences = nil
+		for _, a := range strings.Split(v, ",") {
+			cfg.Auth.Audiences = append(cfg.Auth.Audiences, strings.TrimSpace(a))
+		}
+	}
+	if v := get("authJwksUrl"); v != "" {
+		cfg.Auth.JWKSURL = v
+	}
+	if v, ok := lookup(get, "authTokenUse"); ok {
+		cfg.Auth.TokenUse = v
+	}
+	if v := get("alarmEmail"); v != "" {
+		cfg.AlarmEmail = v
+	}
+	if name, cert := get("domainName"), get("domainCertificateArn"); name != "" || cert != "" {
+		cfg.Domain = &DomainConfig{Name: name, CertificateARN: cert}
+	}
+	if v := get("account"); v != "" {
+		cfg.Account = v
+	}
+	if v := get("region"); v != "" {
+		cfg.Region = v
+	}
+	return cfg
+}
+
+func lookup(get func(string) string, key string) (string, bool) {
+	v := get(key)
+	if v == "any" {
+		return "", true
+	}
+	return v, v != ""
+}

@@ -1,0 +1,97 @@
+package chatstack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"wschat/internal/contract"
+)
+
+// AddNagChecks runs the cdk-nag AwsSolutions rules over everything in scope.
+// Findings become error or warning annotations: the CLI fails synth on them,
+// and the tests assert there are none.
+func AddNagChecks(scope constructs.Construct) {
+	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+}
+
+// suppression is one accepted cdk-nag finding. appliesTo, when set, is a
+// regular expression over the finding's subject (for IAM5, the resource or
+// action with the wildcard): only that subject is accepted, not the rule.
+type suppression struct {
+	id, reason string
+	appliesTo  string
+}
+
+// suppress accepts findings on one resource only (never its children).
+func suppress(c constructs.IConstruct, sups ...suppression) {
+	list := make([]*cdknag.NagPackSuppression, len(sups))
+	for i, s := range sups {
+		list[i] = &cdknag.NagPackSuppression{Id: jsii.String(s.id), Reason: jsii.String(s.reason)}
+		if s.appliesTo != "" {
+			list[i].AppliesTo = &[]interface{}{&cdknag.RegexAppliesTo{Regex: jsii.String(s.appliesTo)}}
+		}
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(c, &list, jsii.Bool(false))
+}
+
+// defaultChild is the CloudFormation resource a construct wraps, where
+// cdk-nag reports its findings.
+func defaultChild(c constructs.IConstruct) constructs.IConstruct {
+	return c.Node().DefaultChild()
+}
+
+// addNagSuppressions records, next to the resources they concern, the
+// findings we accept and why. Each is as narrow as cdk-nag allows.
+func addNagSuppressions(s *ChatStack) {
+	// API Gateway accepts an authorizer on $connect only; every other route
+	// is reachable only over a connection that $connect authorized.
+	for _, route := range s.API.Routes {
+		if *route.Node().Id() == contract.RouteConnect+"-Route" {
+			continue
+		}
+		suppress(defaultChild(route), suppression{
+			id:     "AwsSolutions-APIG4",
+			reason: "WebSocket APIs allow an authorizer only on $connect; this route runs only on a connection that the $connect authorizer allowed.",
+		})
+	}
+
+	// Connection ids are only known at run time; the grant is already limited
+	// to POST on this API's stage.
+	for _, f := range []*GoFunction{s.Chat, s.Disconnect} {
+		suppress(defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy"))), suppression{
+			id:        "AwsSolutions-IAM5",
+			reason:    "execute-api:ManageConnections is scoped to POST on this API and stage; the connection id in the ARN is a run-time value.",
+			appliesTo: `/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/POST\/@connections\/\*$/`,
+		})
+	}
+	if s.Config.Tracing {
+		for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
+			suppress(defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy"))), suppression{
+				id:        "AwsSolutions-IAM5",
+				reason:    "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; AWS requires Resource '*'.",
+				appliesTo: `/^Resource::\*$/`,
+			})
+		}
+	}
+
+	if !s.Config.PointInTimeRecovery {
+		suppress(defaultChild(s.Table), suppression{
+			id:     "AwsSolutions-DDB3",
+			reason: "Point-in-time recovery is off in this non-production environment by configuration: its connections expire within hours and its history is test data. Prod turns it on (asserted in tests).",
+		})
+	}
+
+	if s.UserPool != nil {
+		suppress(defaultChild(s.UserPool.Pool),
+			suppression{
+				id:     "AwsSolutions-COG2",
+				reason: "MFA is optional (TOTP) in the stack-owned pool used for development and tests; production points at the organisation's own issuer, which owns its MFA policy.",
+			},
+			suppression{
+				id:     "AwsSolutions-COG8",
+				reason: "The Plus feature plan (threat protection) is billed per active user; the stack-owned pool serves development and tests, while production uses the organisation's own issuer.",
+			})
+	}
+}

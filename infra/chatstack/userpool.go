@@ -1,0 +1,61 @@
+package chatstack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// UserPool is a Cognito user pool and the app client whose tokens $connect
+// accepts, for environments that do not point at an existing issuer.
+type UserPool struct {
+	constructs.Construct
+	Pool   awscognito.UserPool
+	Client awscognito.UserPoolClient
+}
+
+// NewUserPool defines the pool. Sign-up is admin-only: a chat backend's
+// users come from the product around it, not from strangers on the Internet.
+func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	removal := awscdk.RemovalPolicy_DESTROY
+	if retain {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	pool := awscognito.NewUserPool(c, jsii.String("Pool"), &awscognito.UserPoolProps{
+		SelfSignUpEnabled: jsii.Bool(false),
+		SignInAliases:     &awscognito.SignInAliases{Username: jsii.Bool(true), Email: jsii.Bool(true)},
+		PasswordPolicy: &awscognito.PasswordPolicy{
+			MinLength:        jsii.Number(12),
+			RequireLowercase: jsii.Bool(true),
+			RequireUppercase: jsii.Bool(true),
+			RequireDigits:    jsii.Bool(true),
+			RequireSymbols:   jsii.Bool(true),
+		},
+		Mfa:                awscognito.Mfa_OPTIONAL,
+		MfaSecondFactor:    &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)},
+		AccountRecovery:    awscognito.AccountRecovery_EMAIL_ONLY,
+		FeaturePlan:        awscognito.FeaturePlan_ESSENTIALS,
+		DeletionProtection: jsii.Bool(retain),
+		RemovalPolicy:      removal,
+	})
+	client := pool.AddClient(jsii.String("WebClient"), &awscognito.UserPoolClientOptions{
+		// A browser client cannot keep a secret.
+		GenerateSecret: jsii.Bool(false),
+		AuthFlows:      &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		// Refuse to reveal whether a user name exists.
+		PreventUserExistenceErrors: jsii.Bool(true),
+		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
+		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
+	})
+	return &UserPool{Construct: c, Pool: pool, Client: client}
+}
+
+// Issuer is the pool's token issuer URL. Cognito issuers are always under
+// amazonaws.com, also where AWS::URLSuffix differs.
+func (u *UserPool) Issuer() string {
+	return *awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String(".amazonaws.com/"), u.Pool.UserPoolId(),
+	})
+}

@@ -1,0 +1,90 @@
+// Command infra is the wschat CDK app: `cdk synth -c env=prod` (or `make
+// synth ENV=prod`) writes the CloudFormation template of one environment.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"wschat/infra/chatstack"
+)
+
+func main() {
+	defer jsii.Close()
+	if err := run(os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "wschat synth:", err)
+		jsii.Close()
+		os.Exit(1)
+	}
+}
+
+func run(getenv func(string) string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	var props *awscdk.AppProps
+	if getenv("CDK_OUTDIR") == "" {
+		// Plain `go run ./infra` would synthesize into a temporary directory.
+		props = &awscdk.AppProps{Outdir: jsii.String(filepath.Join(root, "cdk.out"))}
+	}
+	app := awscdk.NewApp(props)
+
+	name := contextString(app, "env")
+	if name == "" {
+		name = "dev"
+	}
+	cfg, err := chatstack.Lookup(name)
+	if err != nil {
+		return err
+	}
+	cfg = chatstack.ApplyOverrides(cfg, func(key string) string { return contextString(app, key) })
+	if cfg.Account == "" {
+		cfg.Account = getenv("CDK_DEFAULT_ACCOUNT")
+	}
+	if cfg.Region == "" {
+		cfg.Region = getenv("CDK_DEFAULT_REGION")
+	}
+
+	if _, err := chatstack.NewChatStack(app, chatstack.StackProps{Config: cfg, ModuleRoot: root}); err != nil {
+		return err
+	}
+	chatstack.AddNagChecks(app)
+	app.Synth(nil)
+	return nil
+}
+
+func contextString(app awscdk.App, key string) string {
+	v := app.Node().TryGetContext(jsii.String(key))
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return strings.TrimSpace(s)
+	}
+	return strings.TrimSpace(fmt.Sprint(v))
+}
+
+// moduleRoot finds the directory holding go.mod, from which lambdas/ is built.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory: run from the wschat repository")
+		}
+		dir = parent
+	}
+}
