@@ -1,0 +1,300 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"wschat/internal/contract"
+)
+
+// Request is one decoded client request: *Join, *Leave, *Send, *History,
+// *Members or *Ping.
+type Request interface {
+	// Action is the request's "action", one of contract.Actions.
+	Action() string
+	request()
+}
+
+// Join asks to become a member of Channel.
+type Join struct{ Channel string }
+
+// Leave asks to stop being a member of Channel.
+type Leave struct{ Channel string }
+
+// Send posts Text to Channel. ClientID makes the send idempotent: a retry with
+// the same ClientID (by the same user, to the same channel) is stored once and
+// acknowledged with the same seq.
+type Send struct {
+	Channel  string
+	Text     string
+	ClientID string
+}
+
+// History asks for the messages of Channel with seq > After, at most Limit.
+type History struct {
+	Channel string
+	After   int64
+	Limit   int
+}
+
+// Members asks for the members of Channel, one page at a time; Cursor is the
+// "next" of the previous page ("" for the first).
+type Members struct {
+	Channel string
+	Cursor  string
+}
+
+// Ping asks for a pong; it keeps an idle connection open.
+type Ping struct{}
+
+func (*Join) Action() string    { return contract.ActionJoin }
+func (*Leave) Action() string   { return contract.ActionLeave }
+func (*Send) Action() string    { return contract.ActionSend }
+func (*History) Action() string { return contract.ActionHistory }
+func (*Members) Action() string { return contract.ActionMembers }
+func (*Ping) Action() string    { return contract.ActionPing }
+
+func (*Join) request()    {}
+func (*Leave) request()   {}
+func (*Send) request()    {}
+func (*History) request() {}
+func (*Members) request() {}
+func (*Ping) request()    {}
+
+// fieldsOf lists the fields each action accepts besides "action".
+var fieldsOf = map[string][]string{
+	contract.ActionJoin:    {"channel"},
+	contract.ActionLeave:   {"channel"},
+	contract.ActionSend:    {"channel", "text", "clientId"},
+	contract.ActionHistory: {"channel", "after", "limit"},
+	contract.ActionMembers: {"channel", "cursor"},
+	contract.ActionPing:    {},
+}
+
+// Decode parses one client frame. On failure it returns an *Error (and a nil
+// Request); its Action is set once the action is known. Decode is
+// deterministic: the same input always yields the same result.
+func Decode(data []byte) (Request, error) {
+	if len(data) > MaxFrameBytes {
+		return nil, Errorf(CodeTooLarge, "", "frame is %d bytes, the limit is %d", len(data), MaxFrameBytes)
+	}
+	if !utf8.Valid(data) {
+		return nil, Errorf(CodeInvalidJSON, "", "frame is not valid UTF-8")
+	}
+	obj, perr := parseObject(data)
+	if perr != nil {
+		return nil, perr
+	}
+	action, perr := actionOf(obj)
+	if perr != nil {
+		return nil, perr
+	}
+	allowed := fieldsOf[action]
+	var unknown []string
+	for k := range obj {
+		if k != "action" && !slices.Contains(allowed, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, Errorf(CodeInvalidField, action, "unknown field %s for action %q", quoteShort(unknown[0]), action)
+	}
+	f := fields{obj: obj, action: action}
+	var r Request
+	switch action {
+	case contract.ActionJoin:
+		r = &Join{Channel: f.channel()}
+	case contract.ActionLeave:
+		r = &Leave{Channel: f.channel()}
+	case contract.ActionSend:
+		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID()}
+	case contract.ActionHistory:
+		h := &History{Channel: f.channel()}
+		h.After = f.int("after", 0, 0, MaxSeq)
+		h.Limit = int(f.int("limit", DefaultHistoryLimit, 1, MaxHistoryLimit))
+		r = h
+	case contract.ActionMembers:
+		r = &Members{Channel: f.channel(), Cursor: f.optString("cursor", MaxCursorLen)}
+	default: // contract.ActionPing
+		r = &Ping{}
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return r, nil
+}
+
+// parseObject splits a JSON object into its members, rejecting anything else,
+// duplicate keys and trailing data.
+func parseObject(data []byte) (map[string]json.RawMessage, *Error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, Errorf(CodeInvalidJSON, "", "frame is not JSON")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, Errorf(CodeInvalidJSON, "", "frame must be a JSON object")
+	}
+	obj := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, Errorf(CodeInvalidJSON, "", "frame is not JSON")
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, Errorf(CodeInvalidJSON, "", "frame is not JSON")
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, Errorf(CodeInvalidJSON, "", "frame is not JSON")
+		}
+		if _, dup := obj[key]; dup {
+			return nil, Errorf(CodeInvalidJSON, "", "duplicate key %s", quoteShort(key))
+		}
+		obj[key] = raw
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, Errorf(CodeInvalidJSON, "", "frame is not JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, Errorf(CodeInvalidJSON, "", "frame must hold exactly one JSON object")
+	}
+	return obj, nil
+}
+
+func actionOf(obj map[string]json.RawMessage) (string, *Error) {
+	raw, ok := obj["action"]
+	if !ok {
+		return "", Errorf(CodeInvalidField, "", "action is required")
+	}
+	var action string
+	if !isString(raw) || json.Unmarshal(raw, &action) != nil {
+		return "", Errorf(CodeInvalidField, "", "action must be a string")
+	}
+	if _, ok := fieldsOf[action]; !ok {
+		return "", Errorf(CodeUnknownAction, "", "unknown action %s; want one of %s", quoteShort(action), strings.Join(contract.Actions, ", "))
+	}
+	return action, nil
+}
+
+// fields reads typed fields of one request, keeping the first error so the
+// decoder stays linear and its result deterministic.
+type fields struct {
+	obj    map[string]json.RawMessage
+	action string
+	err    *Error
+}
+
+func (f *fields) fail(code Code, format string, args ...any) {
+	if f.err == nil {
+		f.err = Errorf(code, f.action, format, args...)
+	}
+}
+
+// str returns a required, non-empty string field.
+func (f *fields) str(name string) (string, bool) {
+	raw, ok := f.obj[name]
+	if !ok {
+		f.fail(CodeInvalidField, "%s is required", name)
+		return "", false
+	}
+	var s string
+	if !isString(raw) || json.Unmarshal(raw, &s) != nil {
+		f.fail(CodeInvalidField, "%s must be a string", name)
+		return "", false
+	}
+	if s == "" {
+		f.fail(CodeInvalidField, "%s must not be empty", name)
+		return "", false
+	}
+	return s, true
+}
+
+func (f *fields) channel() string {
+	s, ok := f.str("channel")
+	if ok && !ValidChannel(s) {
+		f.fail(CodeInvalidField, "channel must match ^[a-z0-9][a-z0-9_-]{0,63}$")
+		return ""
+	}
+	return s
+}
+
+func (f *fields) clientID() string {
+	s, ok := f.str("clientId")
+	if ok && !ValidClientID(s) {
+		f.fail(CodeInvalidField, "clientId must match ^[A-Za-z0-9._:-]{1,64}$")
+		return ""
+	}
+	return s
+}
+
+func (f *fields) text() string {
+	s, ok := f.str("text")
+	if !ok {
+		return ""
+	}
+	if n := utf8.RuneCountInString(s); n > MaxTextRunes {
+		f.fail(CodeTooLarge, "text is %d characters, the limit is %d", n, MaxTextRunes)
+		return ""
+	}
+	if strings.TrimFunc(s, unicode.IsSpace) == "" {
+		f.fail(CodeInvalidField, "text must not be blank")
+		return ""
+	}
+	return s
+}
+
+// optString returns an optional string field ("" when absent).
+func (f *fields) optString(name string, maxLen int) string {
+	if _, ok := f.obj[name]; !ok {
+		return ""
+	}
+	s, ok := f.str(name)
+	if ok && len(s) > maxLen {
+		f.fail(CodeInvalidField, "%s is longer than %d bytes", name, maxLen)
+		return ""
+	}
+	return s
+}
+
+// int returns an optional integer field in [lo, hi], def when absent.
+func (f *fields) int(name string, def, lo, hi int64) int64 {
+	raw, ok := f.obj[name]
+	if !ok {
+		return def
+	}
+	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		f.fail(CodeInvalidField, "%s must be an integer", name)
+		return def
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		f.fail(CodeInvalidField, "%s must be an integer", name)
+		return def
+	}
+	if n < lo || n > hi {
+		f.fail(CodeInvalidField, "%s must be between %d and %d", name, lo, hi)
+		return def
+	}
+	return n
+}
+
+func isString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }
+
+// quoteShort quotes a client-supplied key or action for an error message,
+// cut so an error event cannot be inflated by the client.
+func quoteShort(s string) string {
+	const max = 32
+	if utf8.RuneCountInString(s) > max {
+		s = string([]rune(s)[:max]) + "…"
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,175 @@
+package protocol
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDecodeAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want Request
+	}{
+		{"join", `{"action":"join","channel":"general"}`, &Join{Channel: "general"}},
+		{"leave", `{"action":"leave","channel":"a"}`, &Leave{Channel: "a"}},
+		{"send", `{"action":"send","channel":"general","text":"hi","clientId":"c1"}`,
+			&Send{Channel: "general", Text: "hi", ClientID: "c1"}},
+		{"send with unicode and escapes", `{"action":"send","channel":"x-1","text":"h\u00e9 \"you\"\n","clientId":"0f8b:1"}`,
+			&Send{Channel: "x-1", Text: "hé \"you\"\n", ClientID: "0f8b:1"}},
+		{"send at the text limit", `{"action":"send","channel":"c","text":"` + strings.Repeat("é", MaxTextRunes) + `","clientId":"c"}`,
+			&Send{Channel: "c", Text: strings.Repeat("é", MaxTextRunes), ClientID: "c"}},
+		{"history defaults", `{"action":"history","channel":"general"}`,
+			&History{Channel: "general", After: 0, Limit: DefaultHistoryLimit}},
+		{"history bounds", `{"action":"history","channel":"general","after":41,"limit":100}`,
+			&History{Channel: "general", After: 41, Limit: 100}},
+		{"members", `{"action":"members","channel":"general"}`, &Members{Channel: "general"}},
+		{"members with cursor", `{"action":"members","channel":"general","cursor":"abc"}`,
+			&Members{Channel: "general", Cursor: "abc"}},
+		{"ping", `{"action":"ping"}`, &Ping{}},
+		{"whitespace around", " \r\n\t{ \"action\" : \"ping\" } \n", &Ping{}},
+		{"longest channel", `{"action":"join","channel":"` + "a" + strings.Repeat("_", 63) + `"}`,
+			&Join{Channel: "a" + strings.Repeat("_", 63)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Decode(%.60q) error = %v, want nil", tt.in, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Decode(%.60q) = %#v, want %#v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// badInputs are the rejected frames, shared with the handler tests' intent:
+// each must yield exactly this code.
+var badInputs = []struct {
+	name   string
+	in     string
+	code   Code
+	action string
+}{
+	{"empty", ``, CodeInvalidJSON, ""},
+	{"not json", `hello`, CodeInvalidJSON, ""},
+	{"truncated", `{"action":"ping"`, CodeInvalidJSON, ""},
+	{"null", `null`, CodeInvalidJSON, ""},
+	{"array", `[{"action":"ping"}]`, CodeInvalidJSON, ""},
+	{"string", `"ping"`, CodeInvalidJSON, ""},
+	{"number", `42`, CodeInvalidJSON, ""},
+	{"two objects", `{"action":"ping"}{"action":"ping"}`, CodeInvalidJSON, ""},
+	{"trailing garbage", `{"action":"ping"} x`, CodeInvalidJSON, ""},
+	{"duplicate key", `{"action":"ping","action":"join"}`, CodeInvalidJSON, ""},
+	{"invalid utf8", "{\"action\":\"send\",\"channel\":\"a\",\"text\":\"\xff\",\"clientId\":\"c\"}", CodeInvalidJSON, ""},
+	{"missing action", `{"channel":"general"}`, CodeInvalidField, ""},
+	{"action number", `{"action":1}`, CodeInvalidField, ""},
+	{"action null", `{"action":null}`, CodeInvalidField, ""},
+	{"unknown action", `{"action":"shout"}`, CodeUnknownAction, ""},
+	{"empty action", `{"action":""}`, CodeUnknownAction, ""},
+	{"action case", `{"action":"Ping"}`, CodeUnknownAction, ""},
+	{"unknown field", `{"action":"ping","x":1}`, CodeInvalidField, "ping"},
+	{"field of another action", `{"action":"join","channel":"a","text":"hi"}`, CodeInvalidField, "join"},
+	{"join missing channel", `{"action":"join"}`, CodeInvalidField, "join"},
+	{"join empty channel", `{"action":"join","channel":""}`, CodeInvalidField, "join"},
+	{"join channel number", `{"action":"join","channel":7}`, CodeInvalidField, "join"},
+	{"join channel null", `{"action":"join","channel":null}`, CodeInvalidField, "join"},
+	{"join channel object", `{"action":"join","channel":{}}`, CodeInvalidField, "join"},
+	{"channel upper case", `{"action":"join","channel":"General"}`, CodeInvalidField, "join"},
+	{"channel leading dash", `{"action":"join","channel":"-a"}`, CodeInvalidField, "join"},
+	{"channel hash", `{"action":"join","channel":"a#b"}`, CodeInvalidField, "join"},
+	{"channel space", `{"action":"leave","channel":"a b"}`, CodeInvalidField, "leave"},
+	{"channel too long", `{"action":"join","channel":"` + strings.Repeat("a", 65) + `"}`, CodeInvalidField, "join"},
+	{"channel unicode", `{"action":"join","channel":"é"}`, CodeInvalidField, "join"},
+	{"send missing text", `{"action":"send","channel":"a","clientId":"c"}`, CodeInvalidField, "send"},
+	{"send empty text", `{"action":"send","channel":"a","text":"","clientId":"c"}`, CodeInvalidField, "send"},
+	{"send blank text", `{"action":"send","channel":"a","text":" \n\t","clientId":"c"}`, CodeInvalidField, "send"},
+	{"send text number", `{"action":"send","channel":"a","text":5,"clientId":"c"}`, CodeInvalidField, "send"},
+	{"send text array", `{"action":"send","channel":"a","text":["hi"],"clientId":"c"}`, CodeInvalidField, "send"},
+	{"send text too long", `{"action":"send","channel":"a","text":"` + strings.Repeat("x", MaxTextRunes+1) + `","clientId":"c"}`, CodeTooLarge, "send"},
+	{"send missing clientId", `{"action":"send","channel":"a","text":"hi"}`, CodeInvalidField, "send"},
+	{"send empty clientId", `{"action":"send","channel":"a","text":"hi","clientId":""}`, CodeInvalidField, "send"},
+	{"send clientId number", `{"action":"send","channel":"a","text":"hi","clientId":1}`, CodeInvalidField, "send"},
+	{"send clientId hash", `{"action":"send","channel":"a","text":"hi","clientId":"a#b"}`, CodeInvalidField, "send"},
+	{"send clientId too long", `{"action":"send","channel":"a","text":"hi","clientId":"` + strings.Repeat("c", 65) + `"}`, CodeInvalidField, "send"},
+	{"send bad channel", `{"action":"send","channel":"A","text":"hi","clientId":"c"}`, CodeInvalidField, "send"},
+	{"history after negative", `{"action":"history","channel":"a","after":-1}`, CodeInvalidField, "history"},
+	{"history after fraction", `{"action":"history","channel":"a","after":1.5}`, CodeInvalidField, "history"},
+	{"history after exponent", `{"action":"history","channel":"a","after":1e3}`, CodeInvalidField, "history"},
+	{"history after string", `{"action":"history","channel":"a","after":"3"}`, CodeInvalidField, "history"},
+	{"history after null", `{"action":"history","channel":"a","after":null}`, CodeInvalidField, "history"},
+	{"history after huge", `{"action":"history","channel":"a","after":99999999999999999999}`, CodeInvalidField, "history"},
+	{"history after above 2^53", `{"action":"history","channel":"a","after":9007199254740993}`, CodeInvalidField, "history"},
+	{"history limit zero", `{"action":"history","channel":"a","limit":0}`, CodeInvalidField, "history"},
+	{"history limit over max", `{"action":"history","channel":"a","limit":101}`, CodeInvalidField, "history"},
+	{"history limit negative", `{"action":"history","channel":"a","limit":-5}`, CodeInvalidField, "history"},
+	{"history limit bool", `{"action":"history","channel":"a","limit":true}`, CodeInvalidField, "history"},
+	{"history missing channel", `{"action":"history"}`, CodeInvalidField, "history"},
+	{"members cursor number", `{"action":"members","channel":"a","cursor":1}`, CodeInvalidField, "members"},
+	{"members cursor empty", `{"action":"members","channel":"a","cursor":""}`, CodeInvalidField, "members"},
+	{"members cursor too long", `{"action":"members","channel":"a","cursor":"` + strings.Repeat("c", MaxCursorLen+1) + `"}`, CodeInvalidField, "members"},
+	{"frame too large", `{"action":"send","channel":"a","clientId":"c","text":"` + strings.Repeat("x", MaxFrameBytes) + `"}`, CodeTooLarge, ""},
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, tt := range badInputs {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.in))
+			if got != nil {
+				t.Errorf("Decode(%.60q) request = %#v, want nil", tt.in, got)
+			}
+			var perr *Error
+			if !errors.As(err, &perr) {
+				t.Fatalf("Decode(%.60q) error = %v, want a *protocol.Error", tt.in, err)
+			}
+			if perr.Code != tt.code || perr.Action != tt.action {
+				t.Errorf("Decode(%.60q) = code %q action %q (%s), want code %q action %q",
+					tt.in, perr.Code, perr.Action, perr.Message, tt.code, tt.action)
+			}
+			if perr.Message == "" {
+				t.Errorf("Decode(%.60q) error has no message", tt.in)
+			}
+		})
+	}
+}
+
+// TestDecodeErrorsNeverEchoText guards the rule that error messages (which are
+// logged) never contain the client's message text.
+func TestDecodeErrorsNeverEchoText(t *testing.T) {
+	const secret = "SECRETTEXT"
+	inputs := []string{
+		`{"action":"send","channel":"a","text":"` + secret + strings.Repeat("x", MaxTextRunes) + `","clientId":"c"}`,
+		`{"action":"send","channel":"A","text":"` + secret + `","clientId":"c"}`,
+		`{"action":"send","channel":"a","text":"` + secret + `","clientId":""}`,
+		`{"action":"send","channel":"a","text":"` + secret + `","clientId":"c","extra":1}`,
+		`{"action":"send","channel":"a","text":"` + secret + `"`,
+	}
+	for _, in := range inputs {
+		_, err := Decode([]byte(in))
+		if err == nil {
+			t.Fatalf("Decode(%.60q) = nil error, want one", in)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("Decode error %q echoes the message text", err)
+		}
+	}
+}
+
+func TestValidChannel(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"general", true}, {"a", true}, {"0", true}, {"a-b_c9", true},
+		{"", false}, {"_a", false}, {"-a", false}, {"A", false}, {"a.b", false}, {"a#1", false},
+		{strings.Repeat("a", 64), true}, {strings.Repeat("a", 65), false},
+	}
+	for _, tt := range tests {
+		if got := ValidChannel(tt.in); got != tt.want {
+			t.Errorf("ValidChannel(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
