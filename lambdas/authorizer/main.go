@@ -1,0 +1,45 @@
+// Command authorizer is the Lambda REQUEST authorizer of the WebSocket
+// $connect route. It only wires configuration and logging; the logic is in
+// package auth.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"wschat/internal/auth"
+	"wschat/internal/contract"
+)
+
+func main() {
+	a, err := newAuthorizer(os.Getenv, os.Stdout)
+	if err != nil {
+		// A misconfigured authorizer must not start: Lambda reports the init
+		// error and every $connect is refused (fail closed).
+		fmt.Fprintln(os.Stderr, "authorizer:", err)
+		os.Exit(1)
+	}
+	lambda.Start(a.Handle)
+}
+
+// newAuthorizer reads the configuration once per process. The verifier made
+// here keeps the issuer's JWKS cached across invocations.
+func newAuthorizer(getenv func(string) string, stdout io.Writer) (*auth.Authorizer, error) {
+	var level slog.Level
+	if s := strings.TrimSpace(getenv(contract.EnvLogLevel)); s != "" {
+		if err := level.UnmarshalText([]byte(s)); err != nil {
+			return nil, fmt.Errorf("%s=%q: want debug, info, warn or error", contract.EnvLogLevel, s)
+		}
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	v, err := auth.NewVerifier(auth.ConfigFromEnv(getenv))
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewAuthorizer(v, logger), nil
+}
