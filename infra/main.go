@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,7 +24,11 @@ func main() {
 }
 
 func run(getenv func(string) string) error {
-	root, err := moduleRoot()
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := chatstack.FindModuleRoot(wd)
 	if err != nil {
 		return err
 	}
@@ -69,22 +72,4 @@ func contextString(app awscdk.App, key string) string {
 		return strings.TrimSpace(s)
 	}
 	return strings.TrimSpace(fmt.Sprint(v))
-}
-
-// moduleRoot finds the directory holding go.mod, from which lambdas/ is built.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run from the wschat repository")
-		}
-		dir = parent
-	}
 }

@@ -1,0 +1,109 @@
+# wschat — the front door. `make` (or `make help`) lists the targets.
+# Every target runs offline except deploy/destroy/bootstrap/diff, which need AWS credentials.
+
+ENV ?= dev
+STACK := WsChat-$(ENV)
+# Extra arguments for the CDK CLI, e.g. CDK_ARGS="-c authIssuer=https://... -c authAudiences=abc"
+CDK_ARGS ?=
+# Extra flags for the local emulator (`go run ./local --help` lists them).
+DEV_FLAGS ?=
+PORT ?= 3001
+USER ?= dev
+BASE ?= HEAD~1
+GO_TEST_FLAGS ?=
+STATICCHECK_VERSION := 2025.1.1
+ACTIONLINT_VERSION := v1.7.7
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := npx --no-install cdk
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build test test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev token bench soak clean
+
+help: ## List the targets
+	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed ## Install the pinned npm tools (CDK CLI, dynalite, wscat) and Go modules
+	go mod download
+
+build: ## Compile every package and cross-compile each Lambda handler into build/
+	go build ./...
+	@mkdir -p build
+	@for fn in lambdas/*/; do \
+		name=$$(basename $$fn); \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -buildvcs=false -tags lambda.norpc -ldflags "-s -w" -o build/$$name/bootstrap ./lambdas/$$name || exit 1; \
+		echo "build/$$name/bootstrap $$(du -h build/$$name/bootstrap | cut -f1)"; \
+	done
+
+test: deps ## Run every test: unit, dynalite-backed, infra assertions, cfn-lint, emulator end to end
+	$(MAKE) synth ENV=dev
+	go test -timeout 20m $(GO_TEST_FLAGS) ./...
+	$(MAKE) cfn-lint
+
+test-unit: deps ## Only the fast Go tests (no jsii, no emulator)
+	go test -timeout 10m $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /infra -e /local)
+
+test-infra: deps ## Only the CDK assertion, golden-template and cdk-nag tests, then cfn-lint
+	go test -timeout 10m $(GO_TEST_FLAGS) ./infra/...
+	$(MAKE) cfn-lint
+
+test-e2e: deps ## Only the emulator's tests (synthesizes dev first)
+	$(MAKE) synth ENV=dev
+	go test -timeout 15m $(GO_TEST_FLAGS) ./local/...
+
+cfn-lint: ## Lint every environment's synthesized template with cfn-lint (zero errors; accepted warnings in .cfnlintrc.yaml)
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is not installed (it ships on the project machines)"; exit 1; }
+	@for env in dev staging prod; do $(MAKE) --no-print-directory synth ENV=$$env CDK_OUT=cdk.out.lint/$$env >/dev/null || exit 1; done
+	cfn-lint cdk.out.lint/*/WsChat-*.template.json
+	@echo "cfn-lint: no errors in $$(ls cdk.out.lint/*/WsChat-*.template.json | wc -l) templates"
+
+lint: ## gofmt, go vet, staticcheck, go mod tidy check, actionlint
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	go mod tidy -diff
+	go run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+CDK_OUT ?= cdk.out
+synth: deps ## Synthesize ENV into cdk.out/WsChat-ENV.template.json (offline, no credentials)
+	$(CDK) synth $(STACK) -c env=$(ENV) $(CDK_ARGS) --output $(CDK_OUT) --quiet
+	@echo "wrote $(CDK_OUT)/$(STACK).template.json"
+
+diff: deps ## Diff ENV against the deployed stack (needs AWS credentials)
+	$(CDK) diff $(STACK) -c env=$(ENV) $(CDK_ARGS)
+
+diff-review: deps ## Offline infrastructure diff of the working tree against BASE (a git ref), per environment
+	go run ./tools/diffreview -base $(BASE) $(DIFF_REVIEW_FLAGS)
+
+deploy: deps ## Deploy ENV (needs AWS credentials and a bootstrapped account)
+	$(CDK) deploy $(STACK) -c env=$(ENV) $(CDK_ARGS) $(if $(filter prod,$(ENV)),--require-approval broadening,--require-approval never)
+
+destroy: deps ## Delete ENV's stack (prod keeps its table and logs: RETAIN)
+	$(CDK) destroy $(STACK) -c env=$(ENV) $(CDK_ARGS)
+
+bootstrap: deps ## Bootstrap the account/region of ENV for CDK (once per account and region)
+	$(CDK) bootstrap -c env=$(ENV) $(CDK_ARGS)
+
+dev: deps ## Run ENV on this machine: emulator + handlers + dynalite + chat page (Ctrl-C stops all)
+	$(MAKE) synth ENV=$(ENV)
+	go run ./local --env $(ENV) --port $(PORT) $(DEV_FLAGS)
+
+token: ## Print a token for USER from the running `make dev` local issuer
+	@go run ./tools/token -user $(USER)
+
+bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart
+	$(MAKE) synth ENV=dev
+	go run ./bench $(BENCH_FLAGS)
+
+soak: deps ## Larger reliability runs (load, faults) than `make test`
+	$(MAKE) synth ENV=dev
+	WSCHAT_SOAK=1 go test -timeout 60m -run 'Reliability' -v ./local/...
+
+clean: ## Remove build outputs, cdk.out and local data
+	rm -rf build cdk.out cdk.out.lint .dev

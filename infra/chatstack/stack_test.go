@@ -1,0 +1,701 @@
+package chatstack
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
+	"github.com/aws/jsii-runtime-go"
+
+	"wschat/internal/contract"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
+
+// synthesized holds each environment's stack and template, synthesized once
+// for the whole package: jsii starts one Node process per package, and every
+// bundle is built once per process.
+var synthesized = map[string]*synthResult{}
+
+type synthResult struct {
+	stack    *ChatStack
+	template map[string]any
+	// nag holds cdk-nag's unsuppressed findings: "error: ..." or "warning: ...".
+	nag []string
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// Node 20 makes every jsii process print an end-of-life banner.
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	code := func() int {
+		defer jsii.Close()
+		if err := synthAll(); err != nil {
+			fmt.Fprintln(os.Stderr, "synth:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func synthAll() error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := FindModuleRoot(wd)
+	if err != nil {
+		return err
+	}
+	outdir, err := os.MkdirTemp("", "wschat-infra-test-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(outdir)
+
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	envs := Environments()
+	// A fourth stack: prod pointed at an existing issuer instead of a pool.
+	issuer := envs["prod"]
+	issuer.Name = "prod-issuer"
+	issuer = ApplyOverrides(issuer, func(k string) string {
+		return map[string]string{
+			"authIssuer":    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+			"authAudiences": "client-a, client-b",
+			"authTokenUse":  "access",
+		}[k]
+	})
+	envs[issuer.Name] = issuer
+
+	for name, cfg := range envs {
+		s, err := NewChatStack(app, StackProps{Config: cfg, ModuleRoot: root})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		synthesized[name] = &synthResult{stack: s}
+	}
+	AddNagChecks(app)
+	for _, r := range synthesized {
+		r.template = *assertions.Template_FromStack(r.stack.Stack, nil).ToJSON()
+		ann := assertions.Annotations_FromStack(r.stack.Stack)
+		for _, level := range []string{"error", "warning"} {
+			var found *[]*cxapi.SynthesisMessage // AwsSolutions findings only
+			if level == "error" {
+				found = ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+			} else {
+				found = ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+			}
+			for _, msg := range *found {
+				r.nag = append(r.nag, fmt.Sprintf("%s: %s %v", level, *msg.Id, msg.Entry.Data))
+			}
+		}
+	}
+	return nil
+}
+
+func tmpl(t *testing.T, env string) map[string]any {
+	t.Helper()
+	r, ok := synthesized[env]
+	if !ok {
+		t.Fatalf("no synthesized stack %q", env)
+	}
+	return r.template
+}
+
+// resources returns the template's resources of one type, by logical id.
+func resources(t *testing.T, template map[string]any, typ string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for id, r := range template["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			out[id] = res
+		}
+	}
+	return out
+}
+
+func props(r map[string]any) map[string]any {
+	p, _ := r["Properties"].(map[string]any)
+	return p
+}
+
+func asJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// refID returns the logical id in {"Ref": id} or {"Fn::GetAtt": [id, ...]}.
+func refID(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	if r, ok := m["Ref"].(string); ok {
+		return r
+	}
+	if g, ok := m["Fn::GetAtt"].([]any); ok && len(g) > 0 {
+		s, _ := g[0].(string)
+		return s
+	}
+	return ""
+}
+
+// functionByPackage maps lambdas/<name> to the function's logical id.
+func functionByPackage(t *testing.T, template map[string]any) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for id, fn := range resources(t, template, "AWS::Lambda::Function") {
+		meta, _ := fn["Metadata"].(map[string]any)
+		pkg, _ := meta[contract.MetadataGoPackage].(string)
+		if pkg == "" {
+			t.Errorf("function %s has no %s metadata", id, contract.MetadataGoPackage)
+			continue
+		}
+		out[strings.TrimPrefix(pkg, "./lambdas/")] = id
+	}
+	return out
+}
+
+var envNames = []string{"dev", "staging", "prod", "prod-issuer"}
+
+func TestUnknownEnvironmentListsValidNames(t *testing.T) {
+	_, err := Lookup("nope")
+	if err == nil {
+		t.Fatal("Lookup(nope) succeeded")
+	}
+	for _, want := range []string{`"nope"`, "dev, prod, staging"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestRoutesAndIntegrations(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			apis := resources(t, template, "AWS::ApiGatewayV2::Api")
+			if len(apis) != 1 {
+				t.Fatalf("got %d APIs, want 1", len(apis))
+			}
+			for _, api := range apis {
+				p := props(api)
+				if p["ProtocolType"] != "WEBSOCKET" || p["RouteSelectionExpression"] != contract.RouteSelectionExpression {
+					t.Errorf("API = %s, want WEBSOCKET with %s", asJSON(p), contract.RouteSelectionExpression)
+				}
+			}
+			fns := functionByPackage(t, template)
+			integrations := resources(t, template, "AWS::ApiGatewayV2::Integration")
+			integrationFn := map[string]string{}
+			for id, in := range integrations {
+				p := props(in)
+				if p["IntegrationType"] != "AWS_PROXY" {
+					t.Errorf("integration %s type %v, want AWS_PROXY", id, p["IntegrationType"])
+				}
+				for _, part := range p["IntegrationUri"].(map[string]any)["Fn::Join"].([]any)[1].([]any) {
+					if fn := refID(part); fn != "" {
+						integrationFn[id] = fn
+					}
+				}
+			}
+
+			want := map[string]string{
+				contract.RouteConnect:    fns[contract.FunctionConnect],
+				contract.RouteDisconnect: fns[contract.FunctionDisconnect],
+				contract.RouteDefault:    fns[contract.FunctionChat],
+			}
+			for _, a := range contract.Actions {
+				want[a] = fns[contract.FunctionChat]
+			}
+			got := map[string]string{}
+			for id, route := range resources(t, template, "AWS::ApiGatewayV2::Route") {
+				p := props(route)
+				key := p["RouteKey"].(string)
+				parts := p["Target"].(map[string]any)["Fn::Join"].([]any)[1].([]any)
+				if parts[0] != "integrations/" {
+					t.Errorf("route %s target %s does not name an integration", id, asJSON(p["Target"]))
+				}
+				got[key] = integrationFn[refID(parts[1])]
+			}
+			if asJSON(got) != asJSON(want) {
+				t.Errorf("route → function:\n got %s\nwant %s", asJSON(got), asJSON(want))
+			}
+		})
+	}
+}
+
+func TestAuthorizerOnlyOnConnect(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			authorizers := resources(t, template, "AWS::ApiGatewayV2::Authorizer")
+			if len(authorizers) != 1 {
+				t.Fatalf("got %d authorizers, want 1", len(authorizers))
+			}
+			var authID string
+			for id, a := range authorizers {
+				authID = id
+				p := props(a)
+				if p["AuthorizerType"] != "REQUEST" {
+					t.Errorf("authorizer type %v, want REQUEST", p["AuthorizerType"])
+				}
+				// Any identity source would make API Gateway refuse one of the
+				// two token transports, and caching could serve one user's
+				// decision to another: neither may be set.
+				if src, ok := p["IdentitySource"].([]any); ok && len(src) > 0 {
+					t.Errorf("authorizer has identity sources %v, want none", src)
+				}
+				if _, ok := p["AuthorizerResultTtlInSeconds"]; ok {
+					t.Errorf("authorizer caches results: %v", p["AuthorizerResultTtlInSeconds"])
+				}
+				fn := functionByPackage(t, template)[contract.FunctionAuthorizer]
+				if !strings.Contains(asJSON(p["AuthorizerUri"]), `"`+fn+`"`) {
+					t.Errorf("authorizer URI %s does not invoke %s", asJSON(p["AuthorizerUri"]), fn)
+				}
+			}
+			for id, route := range resources(t, template, "AWS::ApiGatewayV2::Route") {
+				p := props(route)
+				if p["RouteKey"] == contract.RouteConnect {
+					if p["AuthorizationType"] != "CUSTOM" || refID(p["AuthorizerId"]) != authID {
+						t.Errorf("$connect route %s: authorization %v %v, want CUSTOM by %s", id, p["AuthorizationType"], p["AuthorizerId"], authID)
+					}
+					continue
+				}
+				if p["AuthorizationType"] != "NONE" || p["AuthorizerId"] != nil {
+					t.Errorf("route %v: authorization %v, want NONE (authorizers are $connect-only)", p["RouteKey"], p["AuthorizationType"])
+				}
+			}
+		})
+	}
+}
+
+// statements returns each function's IAM statements, by lambdas/<name>.
+func statements(t *testing.T, template map[string]any) map[string][]map[string]any {
+	t.Helper()
+	roleOfFn := map[string]string{}
+	for name, id := range functionByPackage(t, template) {
+		roleOfFn[refID(props(template["Resources"].(map[string]any)[id].(map[string]any))["Role"])] = name
+	}
+	out := map[string][]map[string]any{}
+	for id, pol := range resources(t, template, "AWS::IAM::Policy") {
+		p := props(pol)
+		roles := p["Roles"].([]any)
+		if len(roles) != 1 {
+			t.Errorf("policy %s attaches to %d roles, want 1", id, len(roles))
+			continue
+		}
+		fn, ok := roleOfFn[refID(roles[0])]
+		if !ok {
+			t.Errorf("policy %s attaches to a role of no function", id)
+			continue
+		}
+		for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			out[fn] = append(out[fn], s.(map[string]any))
+		}
+	}
+	return out
+}
+
+func actionsOf(s map[string]any) []string {
+	switch a := s["Action"].(type) {
+	case string:
+		return []string{a}
+	case []any:
+		out := make([]string, len(a))
+		for i, x := range a {
+			out[i] = x.(string)
+		}
+		return out
+	}
+	return nil
+}
+
+func resourcesOf(s map[string]any) []any {
+	if r, ok := s["Resource"].([]any); ok {
+		return r
+	}
+	return []any{s["Resource"]}
+}
+
+func TestIAMLeastPrivilege(t *testing.T) {
+	wantActions := map[string][]string{
+		contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
+		contract.FunctionConnect:    {"dynamodb:PutItem", "logs:CreateLogStream", "logs:PutLogEvents"},
+		contract.FunctionDisconnect: {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
+			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
+		contract.FunctionChat: {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
+	}
+	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			stage := cfg.StageName
+			tableID := refID(map[string]any{"Ref": "x"})
+			for id := range resources(t, template, "AWS::DynamoDB::Table") {
+				tableID = id
+			}
+			apiID := ""
+			for id := range resources(t, template, "AWS::ApiGatewayV2::Api") {
+				apiID = id
+			}
+			for fn, stmts := range statements(t, template) {
+				var got []string
+				for _, s := range stmts {
+					if s["Effect"] != "Allow" {
+						t.Errorf("%s: unexpected effect %v", fn, s["Effect"])
+					}
+					acts := actionsOf(s)
+					got = append(got, acts...)
+					for _, a := range acts {
+						if strings.Contains(a, "*") {
+							t.Errorf("%s: wildcard action %q", fn, a)
+						}
+					}
+					for _, r := range resourcesOf(s) {
+						isXRay := slices.Equal(sorted(acts), xray)
+						if r == "*" && !isXRay {
+							t.Errorf("%s: resource * for %v (only X-Ray, which supports no resource ARNs, may use it)", fn, acts)
+						}
+						switch {
+						case strings.HasPrefix(acts[0], "dynamodb:"):
+							if refID(r) != tableID {
+								t.Errorf("%s: %v on %s, want only the table %s", fn, acts, asJSON(r), tableID)
+							}
+						case acts[0] == "execute-api:ManageConnections":
+							j := asJSON(r)
+							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) {
+								t.Errorf("%s: ManageConnections on %s, want POST on this API (%s) and stage %q only", fn, j, apiID, stage)
+							}
+						case strings.HasPrefix(acts[0], "logs:"):
+							if refID(r) == "" || !strings.Contains(refID(r), "Logs") {
+								t.Errorf("%s: logs permission on %s, want the function's own log group", fn, asJSON(r))
+							}
+						}
+					}
+				}
+				want := wantActions[fn]
+				if cfg.Tracing {
+					want = append(slices.Clone(want), xray...)
+				}
+				if !slices.Equal(sorted(got), sorted(want)) {
+					t.Errorf("%s actions:\n got %v\nwant %v", fn, sorted(got), sorted(want))
+				}
+			}
+			for id, role := range resources(t, template, "AWS::IAM::Role") {
+				if mp, ok := props(role)["ManagedPolicyArns"]; ok {
+					t.Errorf("role %s has managed policies %s; permissions come from grants only", id, asJSON(mp))
+				}
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string {
+	c := slices.Clone(s)
+	sort.Strings(c)
+	return c
+}
+
+func TestTablePerEnvironment(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			tables := resources(t, template, "AWS::DynamoDB::Table")
+			// Frozen: a new logical id would replace the table and lose its data.
+			table, ok := tables["TableCD117FA1"]
+			if len(tables) != 1 || !ok {
+				t.Fatalf("tables %v, want exactly TableCD117FA1", keys(tables))
+			}
+			p := props(table)
+			checks := []struct{ name, got, want string }{
+				{"key schema", asJSON(p["KeySchema"]), `[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}]`},
+				{"attributes", asJSON(p["AttributeDefinitions"]), `[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"S"}]`},
+				{"billing", asJSON(p["BillingMode"]), `"PAY_PER_REQUEST"`},
+				{"ttl", asJSON(p["TimeToLiveSpecification"]), `{"AttributeName":"ttl","Enabled":true}`},
+				{"encryption", asJSON(p["SSESpecification"]), `{"SSEEnabled":true}`},
+				{"pitr", asJSON(p["PointInTimeRecoverySpecification"]), fmt.Sprintf(`{"PointInTimeRecoveryEnabled":%v}`, cfg.PointInTimeRecovery)},
+				{"deletion protection", asJSON(p["DeletionProtectionEnabled"]), fmt.Sprint(cfg.Retain)},
+				{"table name", asJSON(p["TableName"]), "null"},
+			}
+			wantPolicy := "Delete"
+			if cfg.Retain {
+				wantPolicy = "Retain"
+			}
+			checks = append(checks,
+				struct{ name, got, want string }{"deletion policy", fmt.Sprint(table["DeletionPolicy"]), wantPolicy},
+				struct{ name, got, want string }{"update replace policy", fmt.Sprint(table["UpdateReplacePolicy"]), wantPolicy})
+			for _, c := range checks {
+				if c.got != c.want {
+					t.Errorf("%s = %s, want %s", c.name, c.got, c.want)
+				}
+			}
+			if strings.HasPrefix(env, "prod") && (!cfg.PointInTimeRecovery || !cfg.Retain) {
+				t.Errorf("prod must retain its table and keep PITR on")
+			}
+		})
+	}
+}
+
+func keys[M ~map[string]V, V any](m M) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestFunctionsPerEnvironment(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			fns := functionByPackage(t, template)
+			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect"}) {
+				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect", got)
+			}
+			res := template["Resources"].(map[string]any)
+			for name, id := range fns {
+				fn := res[id].(map[string]any)
+				p := props(fn)
+				tracing := "PassThrough"
+				if cfg.Tracing {
+					tracing = "Active"
+				}
+				checks := []struct{ what, got, want string }{
+					{"runtime", asJSON(p["Runtime"]), `"provided.al2023"`},
+					{"architecture", asJSON(p["Architectures"]), `["arm64"]`},
+					{"handler", asJSON(p["Handler"]), `"bootstrap"`},
+					{"memory", asJSON(p["MemorySize"]), fmt.Sprint(cfg.MemoryMB)},
+					{"timeout", asJSON(p["Timeout"]), fmt.Sprint(int(cfg.Timeout.Seconds()))},
+					{"log format", asJSON(p["LoggingConfig"].(map[string]any)["LogFormat"]), `"JSON"`},
+					{"tracing", asJSON(p["TracingConfig"]), fmt.Sprintf(`{"Mode":"%s"}`, tracing)},
+				}
+				if !cfg.Tracing && p["TracingConfig"] == nil {
+					checks[len(checks)-1].got = `{"Mode":"PassThrough"}`
+				}
+				for _, c := range checks {
+					if c.got != c.want {
+						t.Errorf("%s %s = %s, want %s", name, c.what, c.got, c.want)
+					}
+				}
+				logGroup := refID(p["LoggingConfig"].(map[string]any)["LogGroup"])
+				lg, ok := res[logGroup].(map[string]any)
+				if !ok {
+					t.Errorf("%s logs to %q, not a log group of this stack", name, logGroup)
+				} else if days, _ := retentionDays(cfg.LogRetention); fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(retentionDaysNumber(days)) {
+					t.Errorf("%s log retention %v, want %v days", name, props(lg)["RetentionInDays"], retentionDaysNumber(days))
+				}
+
+				vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+				if name == contract.FunctionAuthorizer {
+					if _, ok := vars[contract.EnvTableName]; ok {
+						t.Errorf("authorizer gets the table name; it must not touch the table")
+					}
+					if vars[contract.EnvAuthIssuer] == nil || vars[contract.EnvAuthAudiences] == nil {
+						t.Errorf("authorizer env %s lacks the issuer or audiences", asJSON(vars))
+					}
+					continue
+				}
+				if refID(vars[contract.EnvTableName]) != "TableCD117FA1" {
+					t.Errorf("%s %s = %s, want Ref of the table", name, contract.EnvTableName, asJSON(vars[contract.EnvTableName]))
+				}
+				cb := asJSON(vars[contract.EnvCallbackURL])
+				if !strings.HasPrefix(cb, `{"Fn::Join":["",["https://",{"Ref":"WebSocketApi`) || !strings.HasSuffix(cb, `"/`+cfg.StageName+`"]]}`) {
+					t.Errorf("%s callback URL %s, want the execute-api URL of stage %s", name, cb, cfg.StageName)
+				}
+				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
+					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
+				}
+			}
+		})
+	}
+}
+
+func retentionDaysNumber(enum any) int {
+	for _, p := range retentionPeriods {
+		if p.enum == enum {
+			return p.days
+		}
+	}
+	return -1
+}
+
+func TestStageThrottlingAndAccessLogs(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			stages := resources(t, template, "AWS::ApiGatewayV2::Stage")
+			if len(stages) != 1 {
+				t.Fatalf("got %d stages, want 1", len(stages))
+			}
+			for _, st := range stages {
+				p := props(st)
+				if p["StageName"] != cfg.StageName || p["AutoDeploy"] != true {
+					t.Errorf("stage %v autoDeploy %v, want %s auto-deployed", p["StageName"], p["AutoDeploy"], cfg.StageName)
+				}
+				want := fmt.Sprintf(`{"ThrottlingBurstLimit":%d,"ThrottlingRateLimit":%v}`, cfg.ThrottleBurst, cfg.ThrottleRate)
+				if got := asJSON(p["DefaultRouteSettings"]); got != want {
+					t.Errorf("throttling %s, want %s", got, want)
+				}
+				als := p["AccessLogSettings"].(map[string]any)
+				var format map[string]string
+				if err := json.Unmarshal([]byte(als["Format"].(string)), &format); err != nil {
+					t.Errorf("access log format is not JSON: %v", err)
+				}
+				for _, k := range []string{"requestId", "connectionId", "routeKey", "status"} {
+					if format[k] == "" {
+						t.Errorf("access log format lacks %s", k)
+					}
+				}
+				lg := template["Resources"].(map[string]any)[refID(als["DestinationArn"])].(map[string]any)
+				days, _ := retentionDays(cfg.LogRetention)
+				if fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(retentionDaysNumber(days)) {
+					t.Errorf("access log retention %v, want %d", props(lg)["RetentionInDays"], retentionDaysNumber(days))
+				}
+			}
+		})
+	}
+}
+
+func TestIdentityPerEnvironment(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			pools := resources(t, template, "AWS::Cognito::UserPool")
+			fnID := functionByPackage(t, template)[contract.FunctionAuthorizer]
+			vars := props(template["Resources"].(map[string]any)[fnID].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
+			if env == "prod-issuer" {
+				if len(pools) != 0 {
+					t.Errorf("an environment with an existing issuer creates %d user pools", len(pools))
+				}
+				want := map[string]any{
+					contract.EnvAuthIssuer:    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+					contract.EnvAuthAudiences: "client-a,client-b",
+					contract.EnvAuthTokenUse:  "access",
+				}
+				for k, v := range want {
+					if vars[k] != v {
+						t.Errorf("%s = %v, want %v", k, vars[k], v)
+					}
+				}
+				return
+			}
+			if len(pools) != 1 {
+				t.Fatalf("got %d user pools, want 1", len(pools))
+			}
+			for id := range pools {
+				if !strings.Contains(asJSON(vars[contract.EnvAuthIssuer]), `{"Ref":"`+id+`"}`) {
+					t.Errorf("issuer %s does not name the pool %s", asJSON(vars[contract.EnvAuthIssuer]), id)
+				}
+			}
+		})
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	for _, env := range envNames {
+		outs := tmpl(t, env)["Outputs"].(map[string]any)
+		for _, k := range []string{"WebSocketURL", "CallbackURL", "TableName"} {
+			if _, ok := outs[k]; !ok {
+				t.Errorf("%s: no output %s", env, k)
+			}
+		}
+		if got := asJSON(outs["WebSocketURL"]); !strings.Contains(got, `"wss://"`) {
+			t.Errorf("%s: WebSocketURL %s is not wss://", env, got)
+		}
+	}
+}
+
+func TestNagFindingsAllSuppressed(t *testing.T) {
+	for _, env := range envNames {
+		if nag := synthesized[env].nag; len(nag) > 0 {
+			t.Errorf("%s: %d unsuppressed cdk-nag findings:\n%s", env, len(nag), strings.Join(nag, "\n"))
+		}
+	}
+}
+
+// TestNagSuppressionsHaveReasons checks every suppression in the templates
+// names a rule and gives a real reason.
+func TestNagSuppressionsHaveReasons(t *testing.T) {
+	for _, env := range envNames {
+		for id, r := range tmpl(t, env)["Resources"].(map[string]any) {
+			meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
+			nag, _ := meta["cdk_nag"].(map[string]any)
+			rules, _ := nag["rules_to_suppress"].([]any)
+			for _, rule := range rules {
+				s := rule.(map[string]any)
+				if reason, _ := s["reason"].(string); len(reason) < 40 {
+					t.Errorf("%s %s: suppression of %v has reason %q; say why", env, id, s["id"], reason)
+				}
+			}
+		}
+	}
+}
+
+var assetHash = regexp.MustCompile(`[0-9a-f]{64}`)
+
+// normalized is the template with asset hashes replaced, so golden files do
+// not change with every edit to handler code.
+func normalized(template map[string]any) []byte {
+	b, _ := json.MarshalIndent(template, "", " ")
+	return append(assetHash.ReplaceAll(b, []byte("ASSET_HASH")), '\n')
+}
+
+func TestGoldenTemplates(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			got := normalized(tmpl(t, env))
+			path := filepath.Join("testdata", "golden", env+".template.json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run `go test ./infra/chatstack -update` to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s differs from the synthesized template; review the change, then run `go test ./infra/chatstack -update`\n%s", path, firstDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return fmt.Sprintf("line %d:\n-%s\n+%s", i+1, x, y)
+		}
+	}
+	return ""
+}
