@@ -63,6 +63,10 @@ type Error struct {
 	Message string `json:"errorMessage"`
 }
 
+// ErrorMessage is the message alone: API Gateway refuses a connection with 401
+// when an authorizer fails with exactly "Unauthorized".
+func (e *Error) ErrorMessage() string { return e.Message }
+
 func (e *Error) Error() string {
 	if e.Type == "" {
 		return e.Message

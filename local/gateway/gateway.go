@@ -1,0 +1,553 @@
+// Package gateway emulates the WebSocket side of an API Gateway WebSocket API
+// and its @connections management API on one loopback HTTP server.
+//
+// It performs the handshake ($connect authorizer, then the $connect
+// integration, whose status decides the upgrade), routes each message by the
+// route selection expression, invokes $disconnect after a close, enforces API
+// Gateway's message, frame, idle and duration limits, and builds every event
+// field for field as API Gateway does. Integrations are anything that can be
+// invoked with a JSON payload: the emulator plugs in local Lambda functions.
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Special route keys.
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// API Gateway's quotas for WebSocket APIs.
+const (
+	MaxMessageBytes = 128 * 1024
+	MaxFrameBytes   = 32 * 1024
+	// IntegrationTimeout is the longest API Gateway waits for an integration.
+	IntegrationTimeout = 29 * time.Second
+	// maxInFlight bounds the messages of one connection being processed at once;
+	// past it the gateway stops reading from that client (backpressure).
+	maxInFlight = 64
+)
+
+// Invoker runs an integration: a JSON event in, a JSON result out. A failed
+// invocation (function error, timeout, crash) is an error.
+type Invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// Route is one route of the API.
+type Route struct {
+	Key string
+	// Integration is the AWS_PROXY integration's function; nil means the route
+	// has no integration (the message is accepted and dropped).
+	Integration Invoker
+	// Authorizer is the REQUEST authorizer; API Gateway allows one only on $connect.
+	Authorizer *Authorizer
+	// TwoWay routes send the integration's response body back to the client
+	// (a route response is configured).
+	TwoWay bool
+}
+
+// Authorizer is a Lambda REQUEST authorizer.
+type Authorizer struct {
+	Name     string
+	Function Invoker
+	// IdentitySources are like "route.request.querystring.token" or
+	// "route.request.header.Sec-WebSocket-Protocol"; when one is missing the
+	// connection is refused with 401 without invoking the authorizer.
+	IdentitySources []string
+}
+
+// Config configures a Gateway.
+type Config struct {
+	APIID     string
+	Stage     string
+	Region    string
+	AccountID string
+	// Expression is the route selection expression.
+	Expression Expression
+	Routes     map[string]*Route
+	// IdleTimeout closes a connection without client messages (10 min on AWS).
+	IdleTimeout time.Duration
+	// MaxDuration closes any connection after this long (2 h on AWS).
+	MaxDuration time.Duration
+	// PostLatency delays each @connections call, to model AWS's round trip.
+	PostLatency time.Duration
+	// Log receives one line per connection event and failure.
+	Log *slog.Logger
+}
+
+// Gateway serves the WebSocket endpoint at /<stage> and the management API at
+// /<stage>/@connections/{id}.
+type Gateway struct {
+	cfg Config
+
+	mu     sync.RWMutex
+	conns  map[string]*connection
+	closed bool
+	wg     sync.WaitGroup // connection loops and their $disconnect invocations
+}
+
+// New returns a Gateway.
+func New(cfg Config) *Gateway {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = 2 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = "000000000000"
+	}
+	return &Gateway{cfg: cfg, conns: map[string]*connection{}}
+}
+
+// Handler serves the WebSocket endpoint and the @connections API.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	stage := "/" + g.cfg.Stage
+	mux.HandleFunc(stage, g.serveWebSocket)
+	mux.HandleFunc(stage+"/{$}", g.serveWebSocket)
+	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.postToConnection)
+	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.getConnection)
+	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.deleteConnection)
+	mux.HandleFunc(stage+"/@connections/", func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
+	})
+	return mux
+}
+
+// Connections returns the number of open connections.
+func (g *Gateway) Connections() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.conns)
+}
+
+// Close closes every connection with 1001 Going away, as API Gateway does on a
+// deployment, and waits (bounded by ctx) for their $disconnect invocations.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	conns := make([]*connection, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		go c.close(websocket.StatusGoingAway, "Going away")
+	}
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			_ = c.ws.CloseNow()
+		}
+		return fmt.Errorf("close gateway: waiting for connections: %w", ctx.Err())
+	}
+}
+
+func (g *Gateway) lookup(id string) *connection {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.conns[id]
+}
+
+// connection is one accepted WebSocket connection.
+type connection struct {
+	g           *Gateway
+	id          string
+	ws          *websocket.Conn
+	frames      *frameGuard
+	connectedAt time.Time
+	lastActive  atomic.Int64 // unix ms
+	sourceIP    string
+	userAgent   string
+	authorizer  map[string]any
+	domainName  string
+
+	closeOnce   sync.Once
+	closeCode   atomic.Int32 // the code the gateway closed with, if it did
+	closeReason atomic.Value // string
+}
+
+// close starts API Gateway's side of a close and remembers the code for the
+// $disconnect event. Only the first call counts.
+func (c *connection) close(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.closeCode.Store(int32(code))
+		c.closeReason.Store(reason)
+		_ = c.ws.Close(code, reason)
+	})
+}
+
+// serveWebSocket performs the handshake and then runs the connection.
+func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		apiError(w, http.StatusUpgradeRequired, "", "Upgrade Required")
+		return
+	}
+	g.mu.RLock()
+	closed := g.closed
+	g.mu.RUnlock()
+	if closed {
+		apiError(w, http.StatusGone, "", "Going away")
+		return
+	}
+
+	now := time.Now()
+	hs := &handshake{
+		connID:    newID(),
+		requestID: newID(),
+		at:        now,
+		sourceIP:  sourceIP(r),
+		userAgent: r.UserAgent(),
+		domain:    r.Host,
+	}
+	log := g.cfg.Log.With("connectionId", hs.connID, "routeKey", RouteConnect)
+	route := g.cfg.Routes[RouteConnect]
+
+	var authorizer map[string]any
+	if route != nil && route.Authorizer != nil {
+		status, ctxMap := g.authorize(r, hs, route.Authorizer)
+		if status != 0 {
+			log.Info("connect refused by authorizer", "status", status, "authorizer", route.Authorizer.Name)
+			apiError(w, status, "", http.StatusText(status))
+			return
+		}
+		authorizer = ctxMap
+	}
+
+	var subprotocols []string
+	if route != nil && route.Integration != nil {
+		event := g.connectEvent(r, hs, authorizer)
+		out, err := g.invoke(r.Context(), route.Integration, event)
+		if err != nil {
+			log.Error("connect integration failed", "err", err)
+			apiError(w, http.StatusInternalServerError, "", "Internal server error")
+			return
+		}
+		resp, err := parseProxyResponse(out)
+		if err != nil {
+			log.Error("connect integration returned a malformed response", "err", err)
+			apiError(w, http.StatusInternalServerError, "", "Internal server error")
+			return
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			log.Info("connect refused by integration", "status", resp.StatusCode)
+			for k, v := range resp.Headers {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = io.WriteString(w, resp.Body)
+			return
+		}
+		if p := resp.header("Sec-WebSocket-Protocol"); p != "" {
+			subprotocols = []string{p}
+		}
+	}
+
+	guard := &frameGuard{limit: MaxFrameBytes}
+	ws, err := websocket.Accept(&guardedWriter{ResponseWriter: w, guard: guard}, r, &websocket.AcceptOptions{
+		Subprotocols: subprotocols,
+		// API Gateway does not check Origin; the integration may.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		log.Warn("upgrade failed", "err", err)
+		return
+	}
+	ws.SetReadLimit(MaxMessageBytes)
+
+	c := &connection{
+		g:           g,
+		id:          hs.connID,
+		ws:          ws,
+		frames:      guard,
+		connectedAt: now,
+		sourceIP:    hs.sourceIP,
+		userAgent:   hs.userAgent,
+		authorizer:  authorizer,
+		domainName:  hs.domain,
+	}
+	c.lastActive.Store(now.UnixMilli())
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		_ = ws.Close(websocket.StatusGoingAway, "Going away")
+		return
+	}
+	g.conns[c.id] = c
+	g.wg.Add(1)
+	g.mu.Unlock()
+	log.Info("connected", "subprotocol", ws.Subprotocol())
+
+	defer g.wg.Done()
+	c.run()
+}
+
+// run reads messages until the connection ends, then invokes $disconnect.
+func (c *connection) run() {
+	g := c.g
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	idle := time.AfterFunc(g.cfg.IdleTimeout, func() { c.close(websocket.StatusGoingAway, "Going away") })
+	defer idle.Stop()
+	maxAge := time.AfterFunc(g.cfg.MaxDuration, func() { c.close(websocket.StatusGoingAway, "Going away") })
+	defer maxAge.Stop()
+
+	inflight := make(chan struct{}, maxInFlight)
+	code, reason := websocket.StatusNoStatusRcvd, ""
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			code, reason = c.readEndStatus(err)
+			break
+		}
+		if c.frames.exceeded() {
+			// The whole message arrived, but in a frame over 32 KB: API Gateway
+			// closes such a connection with 1009.
+			c.close(websocket.StatusMessageTooBig, "Frame size exceeded")
+			_ = c.ws.CloseNow()
+			code, reason = websocket.StatusMessageTooBig, "Frame size exceeded"
+			break
+		}
+		idle.Reset(g.cfg.IdleTimeout)
+		c.lastActive.Store(time.Now().UnixMilli())
+		inflight <- struct{}{}
+		go func() {
+			defer func() { <-inflight }()
+			c.handleMessage(typ, data)
+		}()
+	}
+
+	g.mu.Lock()
+	delete(g.conns, c.id)
+	g.mu.Unlock()
+	g.cfg.Log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
+	// Messages already received are still processed, as on AWS (their replies
+	// go nowhere); $disconnect does not wait for them.
+	if route := g.cfg.Routes[RouteDisconnect]; route != nil && route.Integration != nil {
+		event := c.disconnectEvent(int(code), reason)
+		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
+			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "err", err)
+		}
+	}
+}
+
+// readEndStatus is the close code and reason $disconnect reports.
+func (c *connection) readEndStatus(err error) (websocket.StatusCode, string) {
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		// The library has sent the 1009 close frame; do not wait for the peer.
+		c.closeOnce.Do(func() {
+			c.closeCode.Store(int32(websocket.StatusMessageTooBig))
+			c.closeReason.Store("Message too big")
+		})
+		_ = c.ws.CloseNow()
+		return websocket.StatusMessageTooBig, "Message too big"
+	}
+	if code := c.closeCode.Load(); code != 0 {
+		reason, _ := c.closeReason.Load().(string)
+		return websocket.StatusCode(code), reason
+	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code, ce.Reason
+	}
+	_ = c.ws.CloseNow()
+	return websocket.StatusAbnormalClosure, ""
+}
+
+// handleMessage routes one client message and invokes its integration.
+func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
+	g := c.g
+	requestID := newID()
+	key := selectRoute(g.cfg.Expression, g.cfg.Routes, data, typ == websocket.MessageText)
+	log := g.cfg.Log.With("connectionId", c.id, "routeKey", key, "requestId", requestID)
+	if key == "" {
+		log.Info("no route matched and no $default route")
+		c.sendError("Forbidden", requestID)
+		return
+	}
+	route := g.cfg.Routes[key]
+	if route.Integration == nil {
+		return
+	}
+	event := c.messageEvent(key, requestID, typ, data)
+	out, err := g.invoke(context.Background(), route.Integration, event)
+	if err != nil {
+		log.Error("integration failed", "err", err)
+		msg := "Internal server error"
+		if errors.Is(err, errIntegrationTimeout) {
+			msg = "Endpoint request timed out"
+		}
+		c.sendError(msg, requestID)
+		return
+	}
+	if route.TwoWay {
+		if resp, err := parseProxyResponse(out); err == nil && resp.Body != "" {
+			_ = c.send(context.Background(), []byte(resp.Body))
+		}
+	}
+}
+
+// sendError sends API Gateway's error frame, byte for byte as AWS writes it.
+func (c *connection) sendError(message, requestID string) {
+	frame := fmt.Sprintf(`{"message": %s, "connectionId":%s, "requestId":%s}`, jsonString(message), jsonString(c.id), jsonString(requestID))
+	_ = c.send(context.Background(), []byte(frame))
+}
+
+// send writes a text message, split into frames of at most 32 KB as API
+// Gateway does.
+func (c *connection) send(ctx context.Context, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	for len(data) > 0 {
+		n := min(len(data), MaxFrameBytes)
+		if _, err := w.Write(data[:n]); err != nil {
+			_ = w.Close()
+			return err
+		}
+		data = data[n:]
+	}
+	return w.Close()
+}
+
+var errIntegrationTimeout = errors.New("integration timed out")
+
+// invoke marshals the event and runs the integration, giving up after API
+// Gateway's integration timeout (the function itself runs on, as on AWS).
+func (g *Gateway) invoke(ctx context.Context, fn Invoker, event any) ([]byte, error) {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event: %w", err)
+	}
+	ctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), IntegrationTimeout, errIntegrationTimeout)
+	defer cancel()
+	type result struct {
+		out []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		out, err := fn.Invoke(ctx, payload)
+		ch <- result{out, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil && errors.Is(context.Cause(ctx), errIntegrationTimeout) {
+			return nil, errIntegrationTimeout
+		}
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, errIntegrationTimeout
+	}
+}
+
+// proxyResponse is the Lambda proxy integration's result.
+type proxyResponse struct {
+	StatusCode        int                 `json:"statusCode"`
+	Headers           map[string]string   `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	Body              string              `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+}
+
+func (p proxyResponse) header(name string) string {
+	for k, v := range p.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, v := range p.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// parseProxyResponse reads a proxy result. A function that returns nothing
+// (null) counts as 200, as API Gateway treats it on $connect.
+func parseProxyResponse(out []byte) (proxyResponse, error) {
+	var resp proxyResponse
+	trimmed := strings.TrimSpace(string(out))
+	if trimmed == "" || trimmed == "null" {
+		return proxyResponse{StatusCode: http.StatusOK}, nil
+	}
+	if !strings.HasPrefix(trimmed, "{") {
+		// Not a proxy object: the value itself is the body.
+		return proxyResponse{StatusCode: http.StatusOK, Body: trimmed}, nil
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return resp, err
+	}
+	if resp.StatusCode == 0 {
+		resp.StatusCode = http.StatusOK
+	}
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			resp.Body = string(b)
+		}
+	}
+	return resp, nil
+}
+
+// apiError writes API Gateway's JSON error shape.
+func apiError(w http.ResponseWriter, status int, errType, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("x-amzn-RequestId", newRequestUUID())
+	if errType != "" {
+		h.Set("x-amzn-ErrorType", errType)
+	}
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"message":%s}`, jsonString(message))
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The @connections management API. The Go SDK (apigatewaymanagementapi)
+// signs requests with SigV4; the signature is not verified. Errors carry
+// x-amzn-ErrorType, from which the SDK builds its typed errors
+// (*types.GoneException for 410).
+
+// delay applies --post-latency, bounded by the request.
+func (g *Gateway) delay(r *http.Request) bool {
+	if g.cfg.PostLatency <= 0 {
+		return true
+	}
+	t := time.NewTimer(g.cfg.PostLatency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func gone(w http.ResponseWriter) {
+	apiError(w, http.StatusGone, "GoneException", "Gone")
+}
+
+func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request) {
+	if !g.delay(r) {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxMessageBytes+1))
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+		return
+	}
+	if len(data) > MaxMessageBytes {
+		apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request payload too large")
+		return
+	}
+	c := g.lookup(unescapeID(r.PathValue("id")))
+	if c == nil {
+		gone(w)
+		return
+	}
+	if err := c.send(r.Context(), data); err != nil {
+		// The client went away between the lookup and the write.
+		gone(w)
+		return
+	}
+	w.Header().Set("x-amzn-RequestId", newRequestUUID())
+	w.WriteHeader(http.StatusOK)
+}
+
+// connectionInfo is GetConnection's answer.
+type connectionInfo struct {
+	ConnectedAt  string       `json:"connectedAt"`
+	Identity     infoIdentity `json:"identity"`
+	LastActiveAt string       `json:"lastActiveAt"`
+}
+
+type infoIdentity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+func (g *Gateway) getConnection(w http.ResponseWriter, r *http.Request) {
+	if !g.delay(r) {
+		return
+	}
+	c := g.lookup(unescapeID(r.PathValue("id")))
+	if c == nil {
+		gone(w)
+		return
+	}
+	info := connectionInfo{
+		ConnectedAt:  c.connectedAt.UTC().Format(isoMillis),
+		Identity:     infoIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
+		LastActiveAt: time.UnixMilli(c.lastActive.Load()).UTC().Format(isoMillis),
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-RequestId", newRequestUUID())
+	_ = json.NewEncoder(w).Encode(info)
+}
+
+func (g *Gateway) deleteConnection(w http.ResponseWriter, r *http.Request) {
+	if !g.delay(r) {
+		return
+	}
+	c := g.lookup(unescapeID(r.PathValue("id")))
+	if c == nil {
+		gone(w)
+		return
+	}
+	// Close waits for the client's close frame; do not hold the caller for it.
+	go c.close(websocket.StatusNormalClosure, "")
+	w.Header().Set("x-amzn-RequestId", newRequestUUID())
+	w.WriteHeader(http.StatusNoContent)
+}
+
