@@ -107,4 +107,3 @@ func (g *Gateway) deleteConnection(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amzn-RequestId", newRequestUUID())
 	w.WriteHeader(http.StatusNoContent)
 }
-
