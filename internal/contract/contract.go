@@ -99,3 +99,17 @@ const (
 	// expired items lazily (dynalite never does), so readers also skip them.
 	TableTTLAttribute = "ttl"
 )
+
+// Metrics the handlers publish in CloudWatch embedded metric format, without
+// dimensions, under the namespace in EnvMetricsNamespace ("WsChat/<env>"), so
+// the stack's alarms and dashboard read exactly what the handlers write.
+const (
+	EnvMetricsNamespace = "WSCHAT_METRICS_NAMESPACE"
+
+	MetricMessagesAccepted = "MessagesAccepted"
+	MetricDeliveries       = "Deliveries"
+	MetricGone             = "Gone"
+	MetricFanoutFailed     = "FanoutFailed"
+	MetricFanoutDuration   = "FanoutDurationMs"
+	MetricRateLimited      = "RateLimited"
+)
