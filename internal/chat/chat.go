@@ -1,0 +1,134 @@
+// Package chat is the chat runtime: the domain types shared by the adapters
+// (store, @connections client, fan-out) and the Lambda handlers of every route.
+//
+// Handlers depend on small interfaces declared next to them; the adapters in
+// internal/dynamo, internal/connections and internal/fanout implement them and
+// translate SDK errors into the errors below, so nothing in this package
+// imports an AWS service client.
+package chat
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// Domain errors returned (wrapped) by the adapters.
+var (
+	// ErrNotFound: the item does not exist or has expired.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write lost to a concurrent one.
+	ErrConflict = errors.New("conflict")
+	// ErrLimit: a per-connection limit (channels joined) is reached.
+	ErrLimit = errors.New("limit reached")
+	// ErrBadCursor: a client-supplied page cursor is malformed.
+	ErrBadCursor = errors.New("bad cursor")
+	// ErrGone: the WebSocket connection no longer exists (HTTP 410).
+	ErrGone = errors.New("connection gone")
+	// ErrUnavailable: throttled or a server-side failure; worth retrying.
+	ErrUnavailable = errors.New("temporarily unavailable")
+)
+
+// ConnectionTTL is how long a connection's items live. API Gateway closes a
+// connection after 2 hours; the margin covers a $disconnect that never ran.
+const ConnectionTTL = 2*time.Hour + 10*time.Minute
+
+// Identity is who is behind a connection, from the $connect authorizer.
+type Identity struct {
+	UserID   string
+	UserName string
+}
+
+// Connection is one open WebSocket connection.
+type Connection struct {
+	ID string
+	Identity
+	ConnectedAt time.Time
+	ExpiresAt   time.Time
+	// Channels the connection has joined (a superset of its memberships: join
+	// records the channel here before writing the membership, leave removes
+	// it after), so a disconnect can find every membership without a scan.
+	Channels []string
+}
+
+// Member is a connection's membership of a channel.
+type Member struct {
+	Channel      string
+	ConnectionID string
+	Identity
+	JoinedAt  time.Time
+	ExpiresAt time.Time // the connection's expiry
+}
+
+// Message is one stored chat message.
+type Message struct {
+	Channel string
+	Seq     int64
+	Identity
+	Text      string
+	ClientID  string
+	SentAt    time.Time
+	ExpiresAt time.Time
+}
+
+// ClaimKey identifies one logical send: the same user retrying with the same
+// clientId in the same channel is the same send, from any connection.
+type ClaimKey struct {
+	Channel  string
+	UserID   string
+	ClientID string
+}
+
+// Claim records the progress of one logical send so a retry completes what a
+// failed attempt left undone and repeats nothing that was done.
+type Claim struct {
+	ClaimKey
+	TextHash  string    // the text's digest: a retry must carry the same text
+	SentAt    time.Time // fixed by the first attempt, so retries are identical
+	Seq       int64     // 0 until a seq is taken
+	Delivered bool      // true once the message was fanned out
+	ExpiresAt time.Time
+}
+
+// FanoutStats counts the outcome of one broadcast.
+type FanoutStats struct {
+	Members   int // memberships read (expired ones excluded)
+	Delivered int
+	Gone      int // connections found gone and removed
+	Failed    int // posts that failed after retries, or never ran before the deadline
+	Skipped   int // members not posted to because the send budget ran out
+	Duration  time.Duration
+}
+
+// Add accumulates o into s.
+func (s *FanoutStats) Add(o FanoutStats) {
+	s.Members += o.Members
+	s.Delivered += o.Delivered
+	s.Gone += o.Gone
+	s.Failed += o.Failed
+	s.Skipped += o.Skipped
+	s.Duration += o.Duration
+}
+
+// Budget bounds the @connections posts of one invocation, so one huge channel
+// cannot use up the account-wide API Gateway rate shared by everyone. A nil
+// *Budget is unlimited. It is safe for concurrent use.
+type Budget struct {
+	remaining atomic.Int64
+	limited   bool
+}
+
+// NewBudget returns a budget of n posts; n <= 0 means unlimited.
+func NewBudget(n int) *Budget {
+	b := &Budget{limited: n > 0}
+	b.remaining.Store(int64(n))
+	return b
+}
+
+// Take spends one post; false means the budget is exhausted.
+func (b *Budget) Take() bool {
+	if b == nil || !b.limited {
+		return true
+	}
+	return b.remaining.Add(-1) >= 0
+}

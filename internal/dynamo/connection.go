@@ -1,0 +1,320 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"wschat/internal/chat"
+)
+
+// PutConnection registers a connection (PutItem). A connection id is never
+// reused, so the write is unconditional.
+func (s *Store) PutConnection(ctx context.Context, c chat.Connection) error {
+	item := connKey(c.ID)
+	item[attrConnID] = str(c.ID)
+	item[attrUserID] = str(c.UserID)
+	item[attrUserName] = str(c.UserName)
+	item[attrConnectedAt] = millis(c.ConnectedAt)
+	item[attrTTL] = epoch(c.ExpiresAt)
+	if len(c.Channels) > 0 {
+		item[attrChannels] = &types.AttributeValueMemberSS{Value: c.Channels}
+	}
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
+	return translate("put connection", err)
+}
+
+// Connection reads a connection; chat.ErrNotFound when it is absent or expired.
+func (s *Store) Connection(ctx context.Context, id string) (chat.Connection, error) {
+	item, err := s.getLive(ctx, "get connection", connKey(id))
+	if err != nil {
+		return chat.Connection{}, err
+	}
+	return decodeConnection(id, item), nil
+}
+
+func decodeConnection(id string, item map[string]types.AttributeValue) chat.Connection {
+	return chat.Connection{
+		ID:          id,
+		Identity:    chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
+		ConnectedAt: timeMillis(item, attrConnectedAt),
+		ExpiresAt:   timeEpoch(item, attrTTL),
+		Channels:    setAttr(item, attrChannels),
+	}
+}
+
+// RemoveConnection deletes a connection and its memberships: those its item
+// lists plus alsoChannels (a membership found while fanning out, whose
+// connection item may already be gone). Memberships go first and the
+// connection item last, so a retry after a failure still finds the list.
+// It returns the removed connection, or chat.ErrNotFound (after deleting the
+// alsoChannels memberships) when no item was there. Idempotent.
+func (s *Store) RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: connKey(id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return chat.Connection{}, translate("remove connection: get", err)
+	}
+	var conn chat.Connection
+	found := out.Item != nil
+	if found {
+		conn = decodeConnection(id, out.Item)
+	}
+	channels := slices.Clone(conn.Channels)
+	for _, ch := range alsoChannels {
+		if !slices.Contains(channels, ch) {
+			channels = append(channels, ch)
+		}
+	}
+	var errs []error
+	for _, ch := range channels {
+		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: s.memberKey(ch, id)})
+		if err != nil {
+			errs = append(errs, translate("remove connection: delete membership", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return conn, err // keep the connection item: it lists what is left to delete
+	}
+	if !found {
+		return chat.Connection{ID: id}, fmt.Errorf("remove connection: %w", chat.ErrNotFound)
+	}
+	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: connKey(id)}); err != nil {
+		return conn, translate("remove connection: delete", err)
+	}
+	return conn, nil
+}
+
+// AddMember makes m.ConnectionID a member of m.Channel. It first adds the
+// channel to the connection's set, on condition that the connection is live
+// and below maxChannels (chat.ErrNotFound, chat.ErrLimit otherwise), then
+// writes the membership with the connection's expiry. already reports that
+// the connection's set held the channel before (a repeated join).
+func (s *Store) AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error) {
+	now := s.now().Unix()
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        &s.table,
+		Key:              connKey(m.ConnectionID),
+		UpdateExpression: aws.String("ADD #ch :chset"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #ttl > :now AND " +
+			"(attribute_not_exists(#ch) OR contains(#ch, :ch) OR size(#ch) < :max)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#ttl": attrTTL, "#ch": attrChannels},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":chset": &types.AttributeValueMemberSS{Value: []string{m.Channel}},
+			":ch":    str(m.Channel),
+			":now":   num(now),
+			":max":   num(int64(maxChannels)),
+		},
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		err = translate("add member", err)
+		if !isConflict(err) {
+			return false, err
+		}
+		// Tell a missing connection from a full one.
+		if _, gerr := s.getLive(ctx, "add member", connKey(m.ConnectionID)); gerr != nil {
+			return false, gerr
+		}
+		return false, fmt.Errorf("add member: %d channels: %w", maxChannels, chat.ErrLimit)
+	}
+	already = slices.Contains(setAttr(out.Attributes, attrChannels), m.Channel)
+	expires := timeEpoch(out.Attributes, attrTTL)
+
+	item := s.memberKey(m.Channel, m.ConnectionID)
+	item[attrChannel] = str(m.Channel)
+	item[attrConnID] = str(m.ConnectionID)
+	item[attrUserID] = str(m.UserID)
+	item[attrUserName] = str(m.UserName)
+	item[attrJoinedAt] = millis(m.JoinedAt)
+	item[attrTTL] = epoch(expires)
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return already, translate("add member: put membership", err)
+	}
+	return already, nil
+}
+
+// RemoveMember ends a membership: the membership item first, then the
+// channel in the connection's set (so the set stays a superset). existed
+// reports whether a live membership was there.
+func (s *Store) RemoveMember(ctx context.Context, channel, connID string) (existed bool, err error) {
+	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:    &s.table,
+		Key:          s.memberKey(channel, connID),
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return false, translate("remove member", err)
+	}
+	existed = out.Attributes != nil && !s.expired(out.Attributes)
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       connKey(connID),
+		UpdateExpression:          aws.String("DELETE #ch :chset"),
+		ConditionExpression:       aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ch": attrChannels},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":chset": &types.AttributeValueMemberSS{Value: []string{channel}}},
+	})
+	if err = translate("remove member: update connection", err); err != nil && !isConflict(err) {
+		return existed, err
+	}
+	return existed, nil
+}
+
+// Member reads one membership; chat.ErrNotFound when absent or expired.
+func (s *Store) Member(ctx context.Context, channel, connID string) (chat.Member, error) {
+	item, err := s.getLive(ctx, "get member", s.memberKey(channel, connID))
+	if err != nil {
+		return chat.Member{}, err
+	}
+	return decodeMember(channel, item), nil
+}
+
+func decodeMember(channel string, item map[string]types.AttributeValue) chat.Member {
+	return chat.Member{
+		Channel:      channel,
+		ConnectionID: strAttr(item, attrConnID),
+		Identity:     chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
+		JoinedAt:     timeMillis(item, attrJoinedAt),
+		ExpiresAt:    timeEpoch(item, attrTTL),
+	}
+}
+
+// TakeToken spends one token of the connection's rate limit: a token bucket
+// of burst tokens refilled at perSecond, kept as a GCRA "theoretical arrival
+// time" on the connection item. Two conditional updates and no read make it
+// exact across concurrent Lambda instances: the first resets an idle bucket,
+// the second advances a busy one unless that would exceed the burst. It
+// reports false when the connection is over its rate, chat.ErrNotFound when
+// the connection item is absent.
+func (s *Store) TakeToken(ctx context.Context, connID string, perSecond float64, burst int) (bool, error) {
+	if perSecond <= 0 || burst <= 0 {
+		return true, nil
+	}
+	interval := int64(math.Ceil(1e6 / perSecond)) // microseconds per token
+	now := s.now().UnixMicro()
+	names := map[string]string{"#pk": attrPK, "#tat": attrRateTAT}
+
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      connKey(connID),
+		UpdateExpression:         aws.String("SET #tat = :next"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND (attribute_not_exists(#tat) OR #tat < :now)"),
+		ExpressionAttributeNames: names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":  num(now),
+			":next": num(now + interval),
+		},
+	})
+	if err = translate("take token", err); !isConflict(err) {
+		return err == nil, err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      connKey(connID),
+		UpdateExpression:         aws.String("SET #tat = #tat + :i"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND #tat >= :now AND #tat <= :limit"),
+		ExpressionAttributeNames: names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":   num(now),
+			":i":     num(interval),
+			":limit": num(now + int64(burst-1)*interval),
+		},
+	})
+	if err = translate("take token", err); !isConflict(err) {
+		return err == nil, err
+	}
+	// Over the rate, or no connection at all: only the rare denied request
+	// pays for this read.
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: connKey(connID), ProjectionExpression: aws.String("#pk"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	if err != nil {
+		return false, translate("take token", err)
+	}
+	if out.Item == nil {
+		return false, fmt.Errorf("take token: %w", chat.ErrNotFound)
+	}
+	return false, nil
+}
+
+// cursor is the position in a channel's membership partitions: the shard
+// and the last connection id read in it ("" = start of the shard). Clients
+// see it base64url-encoded and opaque.
+type cursor struct {
+	shard int
+	after string
+}
+
+func (c cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(c.shard) + ":" + c.after))
+}
+
+func parseCursor(s string, shards int) (cursor, error) {
+	if s == "" {
+		return cursor{}, nil
+	}
+	bad := fmt.Errorf("members: %w", chat.ErrBadCursor)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, bad
+	}
+	shardStr, after, ok := strings.Cut(string(raw), ":")
+	shard, err := strconv.Atoi(shardStr)
+	if !ok || err != nil || shard < 0 || shard >= shards || len(after) > 256 {
+		return cursor{}, bad
+	}
+	return cursor{shard: shard, after: after}, nil
+}
+
+// Members returns up to limit live members of channel from position cur (""
+// = the beginning) by Query on the channel's partitions, one at a time, never
+// a Scan, and the cursor of the rest ("" when there is none). A page may hold
+// fewer than limit members, even none, while the cursor is non-empty. The
+// cursor is opaque; a malformed one yields chat.ErrBadCursor.
+func (s *Store) Members(ctx context.Context, channel, cur string, limit int) ([]chat.Member, string, error) {
+	c, err := parseCursor(cur, s.shards)
+	if err != nil {
+		return nil, "", err
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(memberPK(channel, c.shard))},
+		Limit:                     aws.Int32(int32(max(1, min(limit, math.MaxInt32)))),
+	}
+	if c.after != "" {
+		in.ExclusiveStartKey = key(memberPK(channel, c.shard), "CONN#"+c.after)
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", translate("members", err)
+	}
+	members := make([]chat.Member, 0, len(out.Items))
+	for _, item := range out.Items {
+		if !s.expired(item) {
+			members = append(members, decodeMember(channel, item))
+		}
+	}
+	next := ""
+	switch {
+	case out.LastEvaluatedKey != nil:
+		sk := strAttr(out.LastEvaluatedKey, attrSK)
+		next = cursor{shard: c.shard, after: strings.TrimPrefix(sk, "CONN#")}.String()
+	case c.shard+1 < s.shards:
+		next = cursor{shard: c.shard + 1}.String()
+	}
+	return members, next, nil
+}

@@ -1,0 +1,100 @@
+package dynamotest
+
+import (
+	"context"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"wschat/internal/contract"
+	"wschat/internal/dynamo"
+)
+
+// Counting wraps a dynamo.API and counts what the store reads: calls per
+// operation, items read (GetItem hits plus Query's ScannedCount) and the
+// partition keys read. It is safe for concurrent use.
+type Counting struct {
+	API dynamo.API
+
+	mu        sync.Mutex
+	calls     map[string]int
+	itemsRead int
+	readPKs   map[string]int
+}
+
+// Stats is a snapshot of a Counting.
+type Stats struct {
+	Calls     map[string]int // operation name → calls
+	ItemsRead int
+	ReadPKs   map[string]int // partition key → items read from it
+}
+
+// Reset clears the counters.
+func (c *Counting) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls, c.itemsRead, c.readPKs = nil, 0, nil
+}
+
+// Stats returns a copy of the counters.
+func (c *Counting) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Stats{Calls: map[string]int{}, ItemsRead: c.itemsRead, ReadPKs: map[string]int{}}
+	for k, v := range c.calls {
+		s.Calls[k] = v
+	}
+	for k, v := range c.readPKs {
+		s.ReadPKs[k] = v
+	}
+	return s
+}
+
+func (c *Counting) record(op string, pk types.AttributeValue, items int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls, c.readPKs = map[string]int{}, map[string]int{}
+	}
+	c.calls[op]++
+	c.itemsRead += items
+	if s, ok := pk.(*types.AttributeValueMemberS); ok && items > 0 {
+		c.readPKs[s.Value] += items
+	}
+}
+
+func (c *Counting) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := c.API.GetItem(ctx, in, optFns...)
+	n := 0
+	if err == nil && out.Item != nil {
+		n = 1
+	}
+	c.record("GetItem", in.Key[contract.TablePartitionKey], n)
+	return out, err
+}
+
+func (c *Counting) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.API.Query(ctx, in, optFns...)
+	n := 0
+	if err == nil {
+		n = int(out.ScannedCount)
+	}
+	c.record("Query", in.ExpressionAttributeValues[":pk"], n)
+	return out, err
+}
+
+func (c *Counting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.record("PutItem", nil, 0)
+	return c.API.PutItem(ctx, in, optFns...)
+}
+
+func (c *Counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.record("UpdateItem", nil, 0)
+	return c.API.UpdateItem(ctx, in, optFns...)
+}
+
+func (c *Counting) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	c.record("DeleteItem", nil, 0)
+	return c.API.DeleteItem(ctx, in, optFns...)
+}

@@ -1,0 +1,204 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"wschat/internal/chat"
+)
+
+// Claim records the start of a logical send unless one is already recorded
+// (an expired record counts as none). It returns the stored claim and whether
+// this call created it; a retry gets the first attempt's claim, with its seq
+// and delivery state, to complete what is missing.
+func (s *Store) Claim(ctx context.Context, c chat.Claim) (chat.Claim, bool, error) {
+	item := claimKey(c.ClaimKey)
+	item[attrChannel] = str(c.Channel)
+	item[attrUserID] = str(c.UserID)
+	item[attrClientID] = str(c.ClientID)
+	item[attrTextHash] = str(c.TextHash)
+	item[attrSentAt] = millis(c.SentAt)
+	item[attrDelivered] = boolean(false)
+	item[attrTTL] = epoch(c.ExpiresAt)
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &s.table,
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #ttl <= :now"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(s.now().Unix())},
+	})
+	err = translate("claim send", err)
+	if err == nil {
+		c.Seq, c.Delivered = 0, false
+		return c, true, nil
+	}
+	if !isConflict(err) {
+		return chat.Claim{}, false, err
+	}
+	got, err := s.getLive(ctx, "claim send", claimKey(c.ClaimKey))
+	if err != nil {
+		return chat.Claim{}, false, err
+	}
+	return decodeClaim(c.ClaimKey, got), false, nil
+}
+
+func decodeClaim(k chat.ClaimKey, item map[string]types.AttributeValue) chat.Claim {
+	seq, _ := numAttr(item, attrSeq)
+	return chat.Claim{
+		ClaimKey:  k,
+		TextHash:  strAttr(item, attrTextHash),
+		SentAt:    timeMillis(item, attrSentAt),
+		Seq:       seq,
+		Delivered: boolAttr(item, attrDelivered),
+		ExpiresAt: timeEpoch(item, attrTTL),
+	}
+}
+
+// NextSeq atomically takes the channel's next seq (UpdateItem ADD on the
+// counter item). Seqs start at 1 and only grow; a seq taken by an attempt
+// that then failed is never reused, so history may have gaps.
+func (s *Store) NextSeq(ctx context.Context, channel string) (int64, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       counterKey(channel),
+		UpdateExpression:          aws.String("ADD #seq :one"),
+		ExpressionAttributeNames:  map[string]string{"#seq": attrSeq},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, translate("next seq", err)
+	}
+	seq, ok := numAttr(out.Attributes, attrSeq)
+	if !ok {
+		return 0, fmt.Errorf("next seq: counter of %q has no number", channel)
+	}
+	return seq, nil
+}
+
+// SetClaimSeq binds seq to a claim unless it already has one, and returns
+// the claim's seq: seq itself, or the one a concurrent attempt bound first.
+func (s *Store) SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       claimKey(k),
+		UpdateExpression:          aws.String("SET #seq = :seq"),
+		ConditionExpression:       aws.String("attribute_exists(#pk) AND attribute_not_exists(#seq)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#seq": attrSeq},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":seq": num(seq)},
+	})
+	err = translate("set claim seq", err)
+	if err == nil || !isConflict(err) {
+		return seq, err
+	}
+	item, err := s.getLive(ctx, "set claim seq", claimKey(k))
+	if err != nil {
+		return 0, err
+	}
+	got, ok := numAttr(item, attrSeq)
+	if !ok {
+		return 0, fmt.Errorf("set claim seq: %w", chat.ErrConflict)
+	}
+	return got, nil
+}
+
+// MarkDelivered records that a claimed send was fanned out, so a retry only
+// acknowledges it.
+func (s *Store) MarkDelivered(ctx context.Context, k chat.ClaimKey) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       claimKey(k),
+		UpdateExpression:          aws.String("SET #d = :t"),
+		ConditionExpression:       aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#d": attrDelivered},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true)},
+	})
+	return translate("mark delivered", err)
+}
+
+// PutMessage stores a message under its seq. Writing the same message again
+// (a retry) leaves one identical item.
+func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
+	item := key(historyPK(m.Channel), historySK(m.Seq))
+	item[attrChannel] = str(m.Channel)
+	item[attrSeq] = num(m.Seq)
+	item[attrUserID] = str(m.UserID)
+	item[attrUserName] = str(m.UserName)
+	item[attrText] = str(m.Text)
+	item[attrClientID] = str(m.ClientID)
+	item[attrSentAt] = millis(m.SentAt)
+	item[attrTTL] = epoch(m.ExpiresAt)
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
+	return translate("put message", err)
+}
+
+// historyMaxPages bounds the Query calls of one History call; expired items
+// not yet deleted by DynamoDB are skipped but still read.
+const historyMaxPages = 8
+
+// History returns up to limit live messages of channel with seq > after, in
+// seq order. more reports that messages may follow; ask again with
+// after = next (next is the last seq examined, so expired items are not read
+// twice).
+func (s *Store) History(ctx context.Context, channel string, after int64, limit int) (msgs []chat.Message, more bool, next int64, err error) {
+	next = after
+	start := map[string]types.AttributeValue(nil)
+	for page := 0; page < historyMaxPages; page++ {
+		in := &dynamodb.QueryInput{
+			TableName:              &s.table,
+			KeyConditionExpression: aws.String("#pk = :pk AND #sk > :after"),
+			ExpressionAttributeNames: map[string]string{
+				"#pk": attrPK, "#sk": attrSK,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk":    str(historyPK(channel)),
+				":after": str(historySK(after)),
+			},
+			ScanIndexForward:  aws.Bool(true),
+			ConsistentRead:    aws.Bool(true),
+			Limit:             aws.Int32(int32(limit - len(msgs) + 1)), // +1 tells whether more follow
+			ExclusiveStartKey: start,
+		}
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, false, after, translate("history", err)
+		}
+		for _, item := range out.Items {
+			if len(msgs) == limit {
+				return msgs, true, next, nil
+			}
+			m := decodeMessage(channel, item)
+			next = m.Seq
+			if !s.expired(item) {
+				msgs = append(msgs, m)
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			return msgs, false, next, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+	return msgs, true, next, nil
+}
+
+func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Message {
+	seq, ok := numAttr(item, attrSeq)
+	if !ok { // fall back to the sort key, MSG#<seq>
+		seq, _ = strconv.ParseInt(strings.TrimPrefix(strAttr(item, attrSK), "MSG#"), 10, 64)
+	}
+	return chat.Message{
+		Channel:   channel,
+		Seq:       seq,
+		Identity:  chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
+		Text:      strAttr(item, attrText),
+		ClientID:  strAttr(item, attrClientID),
+		SentAt:    timeMillis(item, attrSentAt),
+		ExpiresAt: timeEpoch(item, attrTTL),
+	}
+}

@@ -1,0 +1,196 @@
+// Package dynamo is the DynamoDB adapter of the chat runtime: a Store that
+// keeps connections, memberships, per-channel counters, history and send
+// claims in one table keyed by contract.TablePartitionKey/TableSortKey.
+//
+// Item layout (pk / sk):
+//
+//	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state
+//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership (shard = fnv32a(connectionId) mod shards)
+//	CTR#<channel>                 / SEQ                 the channel's seq counter (UpdateItem ADD; never expires)
+//	HIST#<channel>                / MSG#<seq, 20 digits> one message, sorted by seq
+//	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send (idempotency)
+//
+// Channel names and clientIds cannot contain '#', so no key can be forged by
+// a client. Every item except the counter carries the TTL attribute; DynamoDB
+// deletes expired items lazily (dynalite never does), so every read here
+// ignores items whose TTL has passed.
+//
+// The store uses single-item reads and writes, Query on one partition at a
+// time, conditional writes for ordering, and nothing else: no Scan, no
+// transactions, no PartiQL, no index. Writes are ordered so a retry after a
+// crash between two of them converges (see the chat package's send handler).
+//
+// Membership sharding: members of a channel live in Shards partitions so a
+// very large channel can exceed one partition's throughput. The shard count
+// is fixed per table (changing it would strand existing memberships); the
+// default is 1, and every key already carries the shard suffix.
+package dynamo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"wschat/internal/chat"
+	"wschat/internal/contract"
+)
+
+// API is the subset of the DynamoDB client the store calls. There is
+// deliberately no Scan in it.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Options tunes a Store. The zero value is usable.
+type Options struct {
+	// Shards is the number of membership partitions per channel; 0 means 1.
+	Shards int
+	// Now is the clock used to ignore expired items; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store implements the chat handlers' storage interfaces on DynamoDB.
+type Store struct {
+	db     API
+	table  string
+	shards int
+	now    func() time.Time
+}
+
+// New returns a Store on table.
+func New(db API, table string, opts Options) *Store {
+	s := &Store{db: db, table: table, shards: opts.Shards, now: opts.Now}
+	if s.shards <= 0 {
+		s.shards = 1
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Attribute names. Every expression refers to them through #placeholders
+// (names such as "ttl" are DynamoDB reserved words).
+const (
+	attrPK          = contract.TablePartitionKey
+	attrSK          = contract.TableSortKey
+	attrTTL         = contract.TableTTLAttribute
+	attrUserID      = "userId"
+	attrUserName    = "userName"
+	attrConnectedAt = "connectedAt"
+	attrChannels    = "channels"
+	attrRateTAT     = "rlTat" // GCRA theoretical arrival time, unix microseconds
+	attrConnID      = "connectionId"
+	attrChannel     = "channel"
+	attrJoinedAt    = "joinedAt"
+	attrSeq         = "seq"
+	attrText        = "text"
+	attrClientID    = "clientId"
+	attrSentAt      = "sentAt"
+	attrTextHash    = "textHash"
+	attrDelivered   = "delivered"
+)
+
+func connKey(id string) map[string]types.AttributeValue {
+	return key("CONN#"+id, "META")
+}
+
+func (s *Store) shardOf(connID string) int {
+	if s.shards == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(connID))
+	return int(h.Sum32() % uint32(s.shards))
+}
+
+func memberPK(channel string, shard int) string {
+	return "CHAN#" + channel + "#" + strconv.Itoa(shard)
+}
+
+func (s *Store) memberKey(channel, connID string) map[string]types.AttributeValue {
+	return key(memberPK(channel, s.shardOf(connID)), "CONN#"+connID)
+}
+
+func counterKey(channel string) map[string]types.AttributeValue {
+	return key("CTR#"+channel, "SEQ")
+}
+
+func historyPK(channel string) string { return "HIST#" + channel }
+
+func historySK(seq int64) string { return fmt.Sprintf("MSG#%020d", seq) }
+
+func claimKey(k chat.ClaimKey) map[string]types.AttributeValue {
+	return key("IDEM#"+k.Channel+"#"+k.ClientID+"#"+k.UserID, "CLAIM")
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
+}
+
+// HashText returns the digest a claim keeps of a message text, so a retry
+// can be checked against the original without storing the text twice.
+func HashText(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:16])
+}
+
+// translate maps SDK errors to domain errors, keeping the original in the
+// chain for logs.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("%s: %w", op, chat.ErrConflict)
+	}
+	var (
+		pte *types.ProvisionedThroughputExceededException
+		rle *types.RequestLimitExceeded
+		ise *types.InternalServerError
+		api smithy.APIError
+	)
+	if errors.As(err, &pte) || errors.As(err, &rle) || errors.As(err, &ise) ||
+		errors.As(err, &api) && (api.ErrorCode() == "ThrottlingException" || api.ErrorFault() == smithy.FaultServer) {
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func isConflict(err error) bool { return errors.Is(err, chat.ErrConflict) }
+
+// expired reports whether an item's TTL attribute has passed.
+func (s *Store) expired(item map[string]types.AttributeValue) bool {
+	ttl, ok := numAttr(item, attrTTL)
+	return ok && ttl <= s.now().Unix()
+}
+
+func (s *Store) getLive(ctx context.Context, op string, k map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            k,
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	if out.Item == nil || s.expired(out.Item) {
+		return nil, fmt.Errorf("%s: %w", op, chat.ErrNotFound)
+	}
+	return out.Item, nil
+}
