@@ -32,9 +32,8 @@ type TokenVerifier interface {
 }
 
 // ErrUnauthorized is what the authorizer returns for a missing or invalid
-// token. API Gateway turns exactly this message into a 401 response.
-//
-//lint:ignore ST1005 API Gateway matches this exact, capitalized message.
+// token. API Gateway turns exactly this message into a 401 response, hence
+// the capital letter.
 var ErrUnauthorized = errors.New("Unauthorized")
 
 // ErrUnavailable is returned when tokens cannot be verified right now (the
