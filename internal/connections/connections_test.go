@@ -1,0 +1,124 @@
+package connections_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"wschat/internal/chat"
+	"wschat/internal/connections"
+)
+
+type request struct {
+	method, path, auth string
+	body               string
+}
+
+// gateway is a stand-in for the @connections endpoint of stage "dev".
+type gateway struct {
+	status    int
+	errorType string
+	mu        sync.Mutex
+	got       []request
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	g.mu.Lock()
+	g.got = append(g.got, request{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), string(body)})
+	g.mu.Unlock()
+	if g.errorType != "" {
+		w.Header().Set("x-amzn-ErrorType", g.errorType)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(g.status)
+		io.WriteString(w, `{"message":"nope"}`)
+		return
+	}
+	w.WriteHeader(g.status)
+}
+
+func newClient(url string) *connections.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
+	}
+	return connections.New(cfg, url+"/dev", connections.Options{})
+}
+
+func TestPostSendsOneSignedRequestToTheStage(t *testing.T) {
+	g := &gateway{status: http.StatusOK}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+
+	if err := newClient(srv.URL).Post(t.Context(), "TWegAcC4EowCHnA=", []byte(`{"type":"pong"}`)); err != nil {
+		t.Fatalf("Post: %v", err)
+	}
+	if len(g.got) != 1 {
+		t.Fatalf("gateway got %d requests, want 1", len(g.got))
+	}
+	got := g.got[0]
+	if got.method != http.MethodPost || got.path != "/dev/@connections/TWegAcC4EowCHnA%3D" {
+		t.Errorf("request = %s %s, want POST /dev/@connections/TWegAcC4EowCHnA%%3D", got.method, got.path)
+	}
+	if got.body != `{"type":"pong"}` {
+		t.Errorf("body = %q, want the frame", got.body)
+	}
+	if !strings.HasPrefix(got.auth, "AWS4-HMAC-SHA256 Credential=AKIDLOCAL/") || !strings.Contains(got.auth, "/execute-api/aws4_request") {
+		t.Errorf("Authorization = %q, want SigV4 for execute-api", got.auth)
+	}
+}
+
+func TestPostTranslatesErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		errorType string
+		want      error // nil: neither ErrGone nor ErrUnavailable
+		attempts  int
+	}{
+		{"gone", http.StatusGone, "GoneException", chat.ErrGone, 1},
+		{"throttled", http.StatusTooManyRequests, "LimitExceededException", chat.ErrUnavailable, 1},
+		{"throttled without type", http.StatusTooManyRequests, "", chat.ErrUnavailable, 1},
+		{"server error", http.StatusInternalServerError, "InternalServerError", chat.ErrUnavailable, 1},
+		{"unavailable", http.StatusServiceUnavailable, "", chat.ErrUnavailable, 1},
+		{"forbidden", http.StatusForbidden, "ForbiddenException", nil, 1},
+		{"too large", http.StatusRequestEntityTooLarge, "PayloadTooLargeException", nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &gateway{status: tt.status, errorType: tt.errorType}
+			srv := httptest.NewServer(g)
+			defer srv.Close()
+			err := newClient(srv.URL).Post(t.Context(), "c1", []byte("x"))
+			if err == nil {
+				t.Fatal("Post: nil error")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("Post error = %v, want %v", err, tt.want)
+			}
+			if tt.want == nil && (errors.Is(err, chat.ErrGone) || errors.Is(err, chat.ErrUnavailable)) {
+				t.Errorf("Post error = %v, want a permanent error", err)
+			}
+			if len(g.got) != tt.attempts {
+				t.Errorf("gateway got %d requests, want %d (the SDK must not retry on its own)", len(g.got), tt.attempts)
+			}
+		})
+	}
+}
+
+func TestPostUnreachableIsRetryable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	err := newClient(url).Post(t.Context(), "c1", []byte("x"))
+	if !errors.Is(err, chat.ErrUnavailable) {
+		t.Errorf("Post to a closed port error = %v, want ErrUnavailable", err)
+	}
+}
