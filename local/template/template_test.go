@@ -1,0 +1,211 @@
+package template
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var opts = Options{Region: "eu-west-1", AccountID: "000000000000", Endpoint: "127.0.0.1:4567"}
+
+func load(t *testing.T) *Stack {
+	t.Helper()
+	s, err := Load("testdata/minimal.template.json", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func function(t *testing.T, s *Stack, id string) *Function {
+	t.Helper()
+	for _, f := range s.Functions {
+		if f.LogicalID == id {
+			return f
+		}
+	}
+	t.Fatalf("no function %s", id)
+	return nil
+}
+
+func TestParseMinimal(t *testing.T) {
+	s := load(t)
+	if s.API.LogicalID != "Api" || s.API.RouteSelectionExpression != "$request.body.action" || len(s.API.ID) != 10 {
+		t.Errorf("API = %+v", s.API)
+	}
+	if s.Stage != "dev" {
+		t.Errorf("stage = %q", s.Stage)
+	}
+
+	chat := function(t, s, "ChatFunction")
+	wantEnv := map[string]string{
+		"WSCHAT_TABLE_NAME":   "Table",
+		"TABLE_ARN":           "arn:aws:dynamodb:eu-west-1:000000000000:table/Table",
+		"WSCHAT_CALLBACK_URL": "http://127.0.0.1:4567/dev",
+		"SUB_URL":             "http://127.0.0.1:4567/dev",
+		"ENDPOINT":            "ws://127.0.0.1:4567",
+		"LITERAL":             "24h0m0s",
+		"SELECTED":            "b",
+		"SUB_VARS":            "global-table-${Literal}-000000000000",
+		"OTHER_FN":            "my-authorizer",
+	}
+	for k, want := range wantEnv {
+		if got := chat.Env[k]; got != want {
+			t.Errorf("ChatFunction env %s = %q, want %q", k, got, want)
+		}
+	}
+	if len(chat.Env) != len(wantEnv) || len(chat.EnvErrors) != 0 {
+		t.Errorf("ChatFunction env = %v, errors %v", chat.Env, chat.EnvErrors)
+	}
+	if chat.Timeout != 10*time.Second || chat.MemoryMB != 256 || chat.ReservedConcurrency != 3 || chat.Runtime != "provided.al2023" {
+		t.Errorf("ChatFunction = %+v", chat)
+	}
+	if chat.GoPackage != "./lambdas/chat" || chat.Label != "chat" || chat.Name != "ChatFunction" {
+		t.Errorf("ChatFunction package %q label %q name %q", chat.GoPackage, chat.Label, chat.Name)
+	}
+	if abs, _ := filepath.Abs("testdata/asset.abc123"); chat.AssetDir != abs {
+		t.Errorf("asset dir %q, want %q", chat.AssetDir, abs)
+	}
+
+	auth := function(t, s, "AuthorizerFunction")
+	if auth.Name != "my-authorizer" || auth.Timeout != 3*time.Second || auth.MemoryMB != 128 || auth.ARN != "arn:aws:lambda:eu-west-1:000000000000:function:my-authorizer" {
+		t.Errorf("AuthorizerFunction = %+v", auth)
+	}
+	// The Cognito references have no local value; the emulator overrides them.
+	for _, k := range []string{"WSCHAT_AUTH_ISSUER", "WSCHAT_AUTH_AUDIENCES"} {
+		err := auth.EnvErrors[k]
+		if err == nil || !strings.Contains(err.Error(), "AuthorizerFunction") || !strings.Contains(err.Error(), "Environment.Variables."+k) {
+			t.Errorf("env error for %s = %v, want one naming the resource and property", k, err)
+		}
+	}
+
+	var keys []string
+	for _, r := range s.Routes {
+		keys = append(keys, r.Key)
+		if r.Function != chat {
+			t.Errorf("route %s integrates %v, want ChatFunction", r.Key, r.Function)
+		}
+		if (r.Key == "$connect") != (r.Authorizer != nil) {
+			t.Errorf("route %s authorizer %v", r.Key, r.Authorizer)
+		}
+		if (r.Key == "echo") != r.TwoWay {
+			t.Errorf("route %s two-way %v", r.Key, r.TwoWay)
+		}
+	}
+	if strings.Join(keys, " ") != "$connect $default echo" {
+		t.Errorf("routes %v", keys)
+	}
+	a := s.Routes[0].Authorizer
+	if a.Function != auth || a.Name != "Authorizer" || len(a.IdentitySources) != 1 || a.IdentitySources[0] != "route.request.querystring.token" {
+		t.Errorf("authorizer = %+v", a)
+	}
+
+	if len(s.Tables) != 2 {
+		t.Fatalf("tables = %v", s.Tables)
+	}
+	g, tbl := s.Tables[0], s.Tables[1]
+	if tbl.Name != "Table" || tbl.TTLAttribute != "ttl" || len(tbl.KeySchema) != 2 || tbl.KeySchema[1].KeyType != "RANGE" {
+		t.Errorf("Table = %+v", tbl)
+	}
+	if g.Name != "global-table" || len(g.GlobalIndex) != 1 || g.GlobalIndex[0].IndexName != "byG" || g.GlobalIndex[0].ProjectionType != "ALL" {
+		t.Errorf("GlobalTable = %+v", g)
+	}
+}
+
+// mutate loads the minimal template, applies edit to its JSON, and parses it.
+func mutate(t *testing.T, edit func(res map[string]any)) error {
+	t.Helper()
+	data, err := os.ReadFile("testdata/minimal.template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	edit(doc["Resources"].(map[string]any))
+	data, _ = json.Marshal(doc)
+	_, err = Parse(data, "testdata", opts)
+	return err
+}
+
+func props(res map[string]any, id string) map[string]any {
+	return res[id].(map[string]any)["Properties"].(map[string]any)
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		edit     func(res map[string]any)
+		resource string
+		property string
+	}{
+		{"http API", func(r map[string]any) { props(r, "Api")["ProtocolType"] = "HTTP" }, "Api", "ProtocolType"},
+		{"HTTP integration", func(r map[string]any) { props(r, "ChatIntegration")["IntegrationType"] = "HTTP_PROXY" }, "ChatIntegration", "IntegrationType"},
+		{"non-Lambda URI", func(r map[string]any) { props(r, "ChatIntegration")["IntegrationUri"] = "https://example.com" }, "ChatIntegration", "IntegrationUri"},
+		{"unknown function", func(r map[string]any) {
+			props(r, "ChatIntegration")["IntegrationUri"] = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:elsewhere/invocations"
+		}, "ChatIntegration", "IntegrationUri"},
+		{"TOKEN authorizer", func(r map[string]any) { props(r, "Authorizer")["AuthorizerType"] = "TOKEN" }, "Authorizer", "AuthorizerType"},
+		{"IAM auth", func(r map[string]any) { props(r, "ConnectRoute")["AuthorizationType"] = "AWS_IAM" }, "ConnectRoute", "AuthorizationType"},
+		{"bad target", func(r map[string]any) { props(r, "DefaultRoute")["Target"] = "integrations/nope" }, "DefaultRoute", "Target"},
+		{"node runtime", func(r map[string]any) { props(r, "ChatFunction")["Runtime"] = "nodejs20.x" }, "ChatFunction", "Runtime"},
+		{"no stage", func(r map[string]any) { delete(r, "Stage") }, "Api", ""},
+		{"unsupported type", func(r map[string]any) { r["Queue"] = map[string]any{"Type": "AWS::Kinesis::Stream"} }, "Queue", ""},
+		{"nothing to run", func(r map[string]any) {
+			r["X"] = map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{"Runtime": "provided.al2023"}}
+		}, "X", "Metadata"},
+			delete(r, "AuthorizerFunction"+"")
+			r["X"] = map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{}}
+		}, "", ""},
+	} {
+		err := mutate(t, tc.edit)
+		var te *Error
+		if !errors.As(err, &te) {
+			t.Errorf("%s: err = %v, want a *template.Error", tc.name, err)
+			continue
+		}
+		if tc.resource != "" && te.Resource != tc.resource || te.Property != tc.property && tc.property != "" {
+			t.Errorf("%s: error names %s / %s, want %s / %s (%v)", tc.name, te.Resource, te.Property, tc.resource, tc.property, err)
+		}
+	}
+}
+
+func TestCheckFresh(t *testing.T) {
+	root := t.TempDir()
+	tpl := filepath.Join(root, "cdk.out", "WsChat-dev.template.json")
+	if err := CheckFresh(tpl, root); !errors.Is(err, ErrMissing) {
+		t.Errorf("missing template: err = %v, want ErrMissing", err)
+	}
+	src := filepath.Join(root, "internal", "chat", "chat.go")
+	for _, p := range []string{tpl, src, filepath.Join(root, "lambdas", "chat", "main_test.go")} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(src, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(root, "lambdas", "chat", "main_test.go"), time.Now().Add(time.Hour), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFresh(tpl, root); err != nil {
+		t.Errorf("fresh template (a newer _test.go does not count): %v", err)
+	}
+	future := time.Now().Add(time.Minute)
+	if err := os.Chtimes(src, future, future); err != nil {
+		t.Fatal(err)
+	}
+	var stale *StaleError
+	if err := CheckFresh(tpl, root); !errors.As(err, &stale) || stale.Newer != filepath.Join("internal", "chat", "chat.go") {
+		t.Errorf("stale template: err = %v, want a StaleError naming internal/chat/chat.go", err)
+	}
+}
