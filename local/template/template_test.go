@@ -159,9 +159,6 @@ func TestParseErrors(t *testing.T) {
 		{"nothing to run", func(r map[string]any) {
 			r["X"] = map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{"Runtime": "provided.al2023"}}
 		}, "X", "Metadata"},
-			delete(r, "AuthorizerFunction"+"")
-			r["X"] = map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{}}
-		}, "", ""},
 	} {
 		err := mutate(t, tc.edit)
 		var te *Error
