@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -145,4 +146,20 @@ func accessLogFormat() string {
 	// Sorted keys keep the template stable; a map of strings cannot fail to marshal.
 	b, _ := json.Marshal(fields)
 	return string(b)
+}
+
+// MapDomain serves the stage on a custom domain (wss://name). Handlers keep
+// posting to the execute-api callback URL: @connections is not served on
+// custom domains, and posting through one is a classic way to get 403s.
+func (a *ChatAPI) MapDomain(name, certificateARN string) awsapigatewayv2.DomainName {
+	domain := awsapigatewayv2.NewDomainName(a.Construct, jsii.String("Domain"), &awsapigatewayv2.DomainNameProps{
+		DomainName:  jsii.String(name),
+		Certificate: awscertificatemanager.Certificate_FromCertificateArn(a.Construct, jsii.String("Certificate"), jsii.String(certificateARN)),
+	})
+	awsapigatewayv2.NewApiMapping(a.Construct, jsii.String("DomainMapping"), &awsapigatewayv2.ApiMappingProps{
+		Api:        a.API,
+		DomainName: domain,
+		Stage:      a.Stage,
+	})
+	return domain
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -34,6 +35,9 @@ type ChatStack struct {
 	Disconnect *GoFunction
 	Chat       *GoFunction
 	Authorizer *GoFunction
+	Monitoring *Monitoring
+	// Domain is the custom domain, nil unless configured.
+	Domain awsapigatewayv2.DomainName
 }
 
 // StackName is the CloudFormation stack name of an environment.
@@ -130,6 +134,7 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 		contract.EnvMaxChannels:      strconv.Itoa(cfg.MaxChannels),
 		contract.EnvFanoutWorkers:    strconv.Itoa(cfg.FanoutWorkers),
 		contract.EnvSendBudget:       strconv.Itoa(cfg.SendBudget),
+		contract.EnvMetricsNamespace: MetricsNamespace(cfg.Name),
 	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
 		for k, v := range runtimeEnv {
@@ -138,6 +143,29 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 	}
 
 	grantTable(s)
+
+	s.Monitoring = NewMonitoring(stack, "Monitoring", MonitoringProps{
+		Env:        cfg.Name,
+		AlarmEmail: cfg.AlarmEmail,
+		Functions: map[string]*GoFunction{
+			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
+			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
+		},
+		API:   s.API,
+		Table: s.Table,
+	})
+
+	if cfg.Domain != nil {
+		s.Domain = s.API.MapDomain(cfg.Domain.Name, cfg.Domain.CertificateARN)
+		awscdk.NewCfnOutput(stack, jsii.String("CustomDomainURL"), &awscdk.CfnOutputProps{
+			Value:       jsii.String("wss://" + cfg.Domain.Name),
+			Description: jsii.String("Clients may connect here; handlers still post to CallbackURL"),
+		})
+		awscdk.NewCfnOutput(stack, jsii.String("CustomDomainTarget"), &awscdk.CfnOutputProps{
+			Value:       s.Domain.RegionalDomainName(),
+			Description: jsii.String("Point the domain's DNS (CNAME or alias) here"),
+		})
+	}
 
 	awscdk.NewCfnOutput(stack, jsii.String("WebSocketURL"), &awscdk.CfnOutputProps{
 		Value: s.API.Stage.Url(), Description: jsii.String("Clients connect here (wss://)"),

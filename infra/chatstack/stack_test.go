@@ -66,14 +66,18 @@ func synthAll() error {
 
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
 	envs := Environments()
-	// A fourth stack: prod pointed at an existing issuer instead of a pool.
+	// A fourth stack: prod pointed at an existing issuer instead of a pool,
+	// with an alarm e-mail and a custom domain.
 	issuer := envs["prod"]
 	issuer.Name = "prod-issuer"
 	issuer = ApplyOverrides(issuer, func(k string) string {
 		return map[string]string{
-			"authIssuer":    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
-			"authAudiences": "client-a, client-b",
-			"authTokenUse":  "access",
+			"authIssuer":           "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+			"authAudiences":        "client-a, client-b",
+			"authTokenUse":         "access",
+			"alarmEmail":           "oncall@example.com",
+			"domainName":           "chat.example.com",
+			"domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f3c9a2e-1b2d-4c5e-8f90-123456789abc",
 		}[k]
 	})
 	envs[issuer.Name] = issuer
