@@ -1,0 +1,313 @@
+// Package fanout delivers one frame to every member of a channel through the
+// @connections API: members are read page by page (Query, never Scan) and
+// posted to by a bounded pool of workers, each post with its own timeout and
+// jittered exponential retries on throttling and server errors, the whole
+// loop inside the invocation's deadline and a per-invocation send budget. A
+// connection that answers 410 Gone is removed with its memberships, and the
+// loop carries on.
+//
+// The concurrency strategy is a number so a benchmark can run the same code
+// path three ways: Workers: 1 posts one at a time, Workers: n uses a pool of
+// n, Workers: Unbounded (-1) starts a goroutine per member.
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"wschat/internal/chat"
+	"wschat/internal/contract"
+	"wschat/internal/metrics"
+)
+
+// Unbounded as Config.Workers starts one goroutine per member.
+const Unbounded = -1
+
+// Defaults, sized for a Lambda function: 64 concurrent posts keep a
+// 1,000-member channel under a second at typical @connections latency
+// without exhausting sockets or memory.
+const (
+	DefaultWorkers     = 64
+	DefaultCallTimeout = 3 * time.Second
+	DefaultRetries     = 3
+	DefaultBackoff     = 50 * time.Millisecond
+	DefaultMaxBackoff  = time.Second
+	DefaultPageSize    = 500
+	DefaultReserve     = 300 * time.Millisecond
+)
+
+// maxPages bounds the member pages of one broadcast (with DefaultPageSize,
+// five million members: far beyond any send budget).
+const maxPages = 10_000
+
+// Config tunes a Fanout. Zero fields take the defaults above.
+type Config struct {
+	// Workers is the number of concurrent posts: n > 0 a pool of n,
+	// Unbounded a goroutine per member, 0 DefaultWorkers.
+	Workers int
+	// CallTimeout bounds one post attempt.
+	CallTimeout time.Duration
+	// Retries is the number of extra attempts after a retryable failure
+	// (chat.ErrUnavailable); a negative value means none.
+	Retries int
+	// Backoff is the first retry's maximum delay; it doubles per attempt up
+	// to MaxBackoff, and each delay is drawn uniformly below it ("full
+	// jitter"), so throttled workers do not retry in lockstep.
+	Backoff, MaxBackoff time.Duration
+	// PageSize is the members read per Query.
+	PageSize int
+	// Reserve is kept free before the invocation's deadline, so the handler
+	// can still record the delivery and answer the sender.
+	Reserve time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Workers == 0 || c.Workers < Unbounded {
+		c.Workers = DefaultWorkers
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
+	} else if c.Retries < 0 {
+		c.Retries = 0
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = DefaultBackoff
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.PageSize <= 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.Reserve <= 0 {
+		c.Reserve = DefaultReserve
+	}
+	return c
+}
+
+// ConfigFromEnv reads WSCHAT_FANOUT_WORKERS (default 64; -1 = unbounded).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	if v := getenv(contract.EnvFanoutWorkers); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < Unbounded || n == 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a positive number of workers, or -1 for unbounded", contract.EnvFanoutWorkers, v)
+		}
+		c.Workers = n
+	}
+	return c.withDefaults(), nil
+}
+
+// Store is what a Fanout reads and cleans up.
+type Store interface {
+	Members(ctx context.Context, channel, cursor string, limit int) ([]chat.Member, string, error)
+	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
+}
+
+// Poster posts one frame to one connection (the @connections adapter).
+type Poster interface {
+	Post(ctx context.Context, connectionID string, data []byte) error
+}
+
+// Meter records metrics (a *metrics.Emitter).
+type Meter interface {
+	Emit(values ...metrics.Value)
+}
+
+// Fanout broadcasts frames to channels. It is safe for concurrent use and
+// meant to be built once per process.
+type Fanout struct {
+	store  Store
+	poster Poster
+	cfg    Config
+	log    *slog.Logger
+	meter  Meter
+	sleep  func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Fanout. log and meter may be nil.
+func New(store Store, poster Poster, cfg Config, log *slog.Logger, meter Meter) *Fanout {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if meter == nil {
+		meter = (*metrics.Emitter)(nil)
+	}
+	return &Fanout{store: store, poster: poster, cfg: cfg.withDefaults(), log: log, meter: meter, sleep: sleepCtx}
+}
+
+// Workers is the effective concurrency setting.
+func (f *Fanout) Workers() int { return f.cfg.Workers }
+
+// counters are the atomically updated parts of chat.FanoutStats.
+type counters struct {
+	members, delivered, gone, failed, skipped atomic.Int64
+}
+
+// Broadcast posts frame to every live member of channel, spending one unit
+// of budget per post (members beyond the budget are skipped). It returns the
+// counts, also logged as one line and emitted as metrics. The error is
+// non-nil only when the members could not be read; then some or all members
+// were not reached, and the caller should report a failure.
+func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel string, frame []byte) (chat.FanoutStats, error) {
+	start := time.Now()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-f.cfg.Reserve))
+		defer cancel()
+	}
+
+	var c counters
+	var wg sync.WaitGroup
+	jobs := make(chan chat.Member)
+	started := 0
+	dispatch := func(m chat.Member) {
+		switch {
+		case f.cfg.Workers == Unbounded:
+			wg.Go(func() { f.deliver(ctx, &c, channel, m, frame) })
+		case started < f.cfg.Workers: // start workers lazily: a small channel needs few
+			started++
+			wg.Go(func() {
+				f.deliver(ctx, &c, channel, m, frame)
+				for m := range jobs {
+					f.deliver(ctx, &c, channel, m, frame)
+				}
+			})
+		default:
+			select {
+			case jobs <- m:
+			case <-ctx.Done():
+				c.failed.Add(1)
+			}
+		}
+	}
+
+	var readErr error
+	complete := false
+	cursor := ""
+	for page := 0; page < maxPages && ctx.Err() == nil; page++ {
+		members, next, err := f.store.Members(ctx, channel, cursor, f.cfg.PageSize)
+		if err != nil {
+			readErr = fmt.Errorf("broadcast to %s: %w", channel, err)
+			break
+		}
+		for _, m := range members {
+			c.members.Add(1)
+			if !budget.Take() {
+				c.skipped.Add(1)
+				continue
+			}
+			dispatch(m)
+		}
+		if next == "" {
+			complete = true
+			break
+		}
+		cursor = next
+	}
+	close(jobs)
+	wg.Wait()
+	if readErr == nil && !complete {
+		readErr = fmt.Errorf("broadcast to %s: members not all read: %w", channel, context.Cause(ctx))
+	}
+
+	stats := chat.FanoutStats{
+		Members:   int(c.members.Load()),
+		Delivered: int(c.delivered.Load()),
+		Gone:      int(c.gone.Load()),
+		Failed:    int(c.failed.Load()),
+		Skipped:   int(c.skipped.Load()),
+		Duration:  time.Since(start),
+	}
+	f.record(ctx, channel, stats, readErr)
+	return stats, readErr
+}
+
+func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats, err error) {
+	level := slog.LevelInfo
+	if err != nil || s.Failed > 0 || s.Skipped > 0 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("channel", channel),
+		slog.Int("members", s.Members),
+		slog.Int("delivered", s.Delivered),
+		slog.Int("gone", s.Gone),
+		slog.Int("failed", s.Failed),
+		slog.Int("skipped", s.Skipped),
+		slog.Int64("durationMs", s.Duration.Milliseconds()),
+		slog.Int("workers", f.cfg.Workers),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	f.log.LogAttrs(ctx, level, "fanout", attrs...)
+	f.meter.Emit(
+		metrics.Value{Name: contract.MetricDeliveries, Unit: metrics.Count, Value: float64(s.Delivered)},
+		metrics.Value{Name: contract.MetricGone, Unit: metrics.Count, Value: float64(s.Gone)},
+		metrics.Value{Name: contract.MetricFanoutFailed, Unit: metrics.Count, Value: float64(s.Failed)},
+		metrics.Value{Name: contract.MetricFanoutDuration, Unit: metrics.Milliseconds, Value: float64(s.Duration.Microseconds()) / 1000},
+	)
+}
+
+// deliver posts to one member and classifies the outcome.
+func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m chat.Member, frame []byte) {
+	err := f.Post(ctx, m.ConnectionID, frame)
+	switch {
+	case err == nil:
+		c.delivered.Add(1)
+	case errors.Is(err, chat.ErrGone):
+		c.gone.Add(1)
+		// The membership we just read may outlive its connection item (a
+		// $disconnect that failed half way), hence alsoChannels.
+		if _, err := f.store.RemoveConnection(ctx, m.ConnectionID, channel); err != nil && !errors.Is(err, chat.ErrNotFound) {
+			f.log.LogAttrs(ctx, slog.LevelWarn, "remove gone connection",
+				slog.String("channel", channel), slog.String("goneConnectionId", m.ConnectionID), slog.String("error", err.Error()))
+		}
+	default:
+		c.failed.Add(1)
+	}
+}
+
+// Post sends one frame to one connection with the per-call timeout and the
+// retries on chat.ErrUnavailable. It spends no budget: handlers use it for
+// replies to the sender.
+func (f *Fanout) Post(ctx context.Context, connectionID string, frame []byte) error {
+	var err error
+	for attempt := 0; attempt <= f.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			ceiling := min(f.cfg.Backoff<<min(attempt-1, 16), f.cfg.MaxBackoff)
+			if serr := f.sleep(ctx, rand.N(ceiling)+1); serr != nil {
+				return err
+			}
+		}
+		callCtx, cancel := context.WithTimeout(ctx, f.cfg.CallTimeout)
+		err = f.poster.Post(callCtx, connectionID, frame)
+		cancel()
+		if err == nil || !errors.Is(err, chat.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,279 @@
+package fanout
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"wschat/internal/chat"
+)
+
+// memberStore is a hand-written Store over a fixed member list, paged by
+// index.
+type memberStore struct {
+	members []chat.Member
+	err     error
+
+	mu      sync.Mutex
+	pages   int
+	removed []string
+}
+
+func newMemberStore(n int) *memberStore {
+	s := &memberStore{}
+	for i := range n {
+		s.members = append(s.members, chat.Member{Channel: "room", ConnectionID: fmt.Sprintf("c%03d", i)})
+	}
+	return s
+}
+
+func (s *memberStore) Members(_ context.Context, _ string, cursor string, limit int) ([]chat.Member, string, error) {
+	s.mu.Lock()
+	s.pages++
+	s.mu.Unlock()
+	if s.err != nil {
+		return nil, "", s.err
+	}
+	start := 0
+	if cursor != "" {
+		start, _ = strconv.Atoi(cursor)
+	}
+	end := min(start+limit, len(s.members))
+	next := ""
+	if end < len(s.members) {
+		next = strconv.Itoa(end)
+	}
+	return s.members[start:end], next, nil
+}
+
+func (s *memberStore) RemoveConnection(_ context.Context, id string, _ ...string) (chat.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.removed = append(s.removed, id)
+	return chat.Connection{ID: id}, nil
+}
+
+// poster is a hand-written Poster: errs[id] is returned for id (a slice is
+// consumed one error per call), and it tracks calls and concurrency.
+type poster struct {
+	mu       sync.Mutex
+	errs     map[string][]error
+	calls    map[string]int
+	delay    time.Duration
+	inFlight atomic.Int64
+	peak     atomic.Int64
+}
+
+func (p *poster) Post(ctx context.Context, id string, _ []byte) error {
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	if p.delay > 0 {
+		select {
+		case <-time.After(p.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.calls == nil {
+		p.calls = map[string]int{}
+	}
+	p.calls[id]++
+	if errs := p.errs[id]; len(errs) > 0 {
+		err := errs[0]
+		if len(errs) > 1 {
+			p.errs[id] = errs[1:]
+		}
+		return err
+	}
+	return nil
+}
+
+func noSleep(context.Context, time.Duration) error { return nil }
+
+func newFanout(s Store, p Poster, cfg Config, log *slog.Logger) *Fanout {
+	f := New(s, p, cfg, log, nil)
+	f.sleep = noSleep
+	return f
+}
+
+func TestBroadcastWorkerStrategies(t *testing.T) {
+	tests := []struct {
+		name     string
+		workers  int
+		wantPeak func(int64) bool
+		want     string
+	}{
+		{"one at a time", 1, func(p int64) bool { return p == 1 }, "1"},
+		{"pool of 8", 8, func(p int64) bool { return p > 1 && p <= 8 }, "2..8"},
+		{"unbounded", Unbounded, func(p int64) bool { return p > 8 }, "> 8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newMemberStore(40)
+			p := &poster{delay: 20 * time.Millisecond}
+			f := newFanout(s, p, Config{Workers: tt.workers, PageSize: 7}, nil)
+			stats, err := f.Broadcast(t.Context(), nil, "room", []byte("{}"))
+			if err != nil {
+				t.Fatalf("Broadcast: %v", err)
+			}
+			if stats.Members != 40 || stats.Delivered != 40 || stats.Failed+stats.Gone+stats.Skipped != 0 {
+				t.Errorf("stats = %+v, want 40 members all delivered", stats)
+			}
+			if s.pages != 6 {
+				t.Errorf("member pages read = %d, want 6 (40 members, 7 per page)", s.pages)
+			}
+			if peak := p.peak.Load(); !tt.wantPeak(peak) {
+				t.Errorf("peak concurrent posts = %d, want %s", peak, tt.want)
+			}
+		})
+	}
+}
+
+func TestBroadcastRetriesOnlyRetryableErrors(t *testing.T) {
+	unavailable := fmt.Errorf("post: %w", chat.ErrUnavailable)
+	gone := fmt.Errorf("post: %w", chat.ErrGone)
+	forbidden := errors.New("post: forbidden")
+	s := newMemberStore(5)
+	p := &poster{errs: map[string][]error{
+		"c000": {unavailable, unavailable, nil},                           // recovers on the 3rd attempt
+		"c001": {unavailable, unavailable, unavailable, unavailable, nil}, // never within 1+3 attempts
+		"c002": {gone},
+		"c003": {forbidden},
+	}}
+	f := newFanout(s, p, Config{Workers: 2, Retries: 3}, nil)
+	stats, err := f.Broadcast(t.Context(), nil, "room", []byte("{}"))
+	if err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	want := chat.FanoutStats{Members: 5, Delivered: 2, Gone: 1, Failed: 2}
+	stats.Duration = 0
+	if stats != want {
+		t.Errorf("stats = %+v, want %+v", stats, want)
+	}
+	wantCalls := map[string]int{"c000": 3, "c001": 4, "c002": 1, "c003": 1, "c004": 1}
+	for id, n := range wantCalls {
+		if p.calls[id] != n {
+			t.Errorf("posts to %s = %d, want %d", id, p.calls[id], n)
+		}
+	}
+	if !slices.Equal(s.removed, []string{"c002"}) {
+		t.Errorf("removed = %v, want [c002]", s.removed)
+	}
+}
+
+func TestBroadcastStopsAtTheBudget(t *testing.T) {
+	s := newMemberStore(10)
+	p := &poster{}
+	f := newFanout(s, p, Config{Workers: 3}, nil)
+	budget := chat.NewBudget(6)
+	first, err := f.Broadcast(t.Context(), budget, "room", []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.Broadcast(t.Context(), budget, "room", []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Delivered != 6 || first.Skipped != 4 || second.Delivered != 0 || second.Skipped != 10 {
+		t.Errorf("with a budget of 6 shared by two broadcasts: first %+v, second %+v; want 6+4 skipped, then 0+10 skipped", first, second)
+	}
+}
+
+func TestBroadcastKeepsInsideTheDeadline(t *testing.T) {
+	s := newMemberStore(50)
+	p := &poster{delay: time.Second}
+	f := newFanout(s, p, Config{Workers: 4, Reserve: 50 * time.Millisecond, CallTimeout: 10 * time.Second}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	stats, err := f.Broadcast(ctx, nil, "room", []byte("{}"))
+	if took := time.Since(start); took > 140*time.Millisecond {
+		t.Errorf("Broadcast took %v, want it back before the deadline minus the reserve", took)
+	}
+	if err != nil {
+		t.Errorf("Broadcast error = %v, want nil (all members were read)", err)
+	}
+	if stats.Delivered != 0 || stats.Failed != 50 {
+		t.Errorf("stats = %+v, want 50 failed", stats)
+	}
+}
+
+func TestBroadcastReportsUnreadableMembers(t *testing.T) {
+	s := newMemberStore(3)
+	s.err = chat.ErrUnavailable
+	f := newFanout(s, &poster{}, Config{}, nil)
+	if _, err := f.Broadcast(t.Context(), nil, "room", []byte("{}")); !errors.Is(err, chat.ErrUnavailable) {
+		t.Errorf("Broadcast error = %v, want the store's error", err)
+	}
+}
+
+func TestBroadcastLogsOneLine(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	s := newMemberStore(4)
+	p := &poster{errs: map[string][]error{"c001": {chat.ErrGone}}}
+	f := newFanout(s, p, Config{}, log)
+	if _, err := f.Broadcast(t.Context(), chat.NewBudget(3), "room", []byte(`{"text":"secret words"}`)); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) != 1 {
+		t.Fatalf("Broadcast logged %d lines, want 1:\n%s", len(lines), buf.Bytes())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(lines[0], &got); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{"msg": "fanout", "channel": "room", "members": 4.0, "delivered": 2.0, "gone": 1.0, "failed": 0.0, "skipped": 1.0} {
+		if got[k] != want {
+			t.Errorf("log %s = %v, want %v (line %s)", k, got[k], want, lines[0])
+		}
+	}
+	if bytes.Contains(buf.Bytes(), []byte("secret")) {
+		t.Errorf("fanout log contains the frame: %s", buf.Bytes())
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	tests := []struct {
+		env     string
+		want    int
+		wantErr bool
+	}{
+		{"", DefaultWorkers, false},
+		{"1", 1, false},
+		{"200", 200, false},
+		{"-1", Unbounded, false},
+		{"0", 0, true},
+		{"-2", 0, true},
+		{"many", 0, true},
+	}
+	for _, tt := range tests {
+		cfg, err := ConfigFromEnv(func(k string) string {
+			if k == "WSCHAT_FANOUT_WORKERS" {
+				return tt.env
+			}
+			return ""
+		})
+		if (err != nil) != tt.wantErr || (err == nil && cfg.Workers != tt.want) {
+			t.Errorf("ConfigFromEnv(WSCHAT_FANOUT_WORKERS=%q) = %d, %v; want %d, error %v", tt.env, cfg.Workers, err, tt.want, tt.wantErr)
+		}
+	}
+}
