@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 
 	"wschat/internal/contract"
@@ -93,16 +92,14 @@ func synthAll() error {
 	for _, r := range synthesized {
 		r.template = *assertions.Template_FromStack(r.stack.Stack, nil).ToJSON()
 		ann := assertions.Annotations_FromStack(r.stack.Stack)
-		for _, level := range []string{"error", "warning"} {
-			var found *[]*cxapi.SynthesisMessage // AwsSolutions findings only
-			if level == "error" {
-				found = ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-			} else {
-				found = ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-			}
-			for _, msg := range *found {
-				r.nag = append(r.nag, fmt.Sprintf("%s: %s %v", level, *msg.Id, msg.Entry.Data))
-			}
+		// Only AwsSolutions findings; each is reported whole, as JSON (the Go
+		// type of a finding is deprecated in favour of a Node-only package).
+		pattern := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		for _, msg := range *ann.FindError(jsii.String("*"), pattern) {
+			r.nag = append(r.nag, "error: "+asJSON(msg))
+		}
+		for _, msg := range *ann.FindWarning(jsii.String("*"), pattern) {
+			r.nag = append(r.nag, "warning: "+asJSON(msg))
 		}
 	}
 	return nil
