@@ -72,6 +72,11 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		}
 		out["env"] = env
 	}
+	if req.RequestContext != nil {
+		// For a two-way route, API Gateway sends the body back to the client.
+		summary, _ := json.Marshal(map[string]any{"env": out["env"], "requestId": out["requestId"]})
+		out["body"] = string(summary)
+	}
 	return out, nil
 }
 

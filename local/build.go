@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"wschat/local/template"
+)
+
+// prepareFunctions returns the executable of each function: the asset's
+// bootstrap when it already runs on this host, else a host build of the
+// function's Go package (the deployed asset is linux/arm64). Builds run in
+// parallel, at most cfg.buildConcurrency at a time.
+func prepareFunctions(ctx context.Context, cfg *config, fns []*template.Function, dir string, out *lockedWriter) (map[*template.Function]string, error) {
+	result := map[*template.Function]string{}
+	var toBuild []*template.Function
+	for _, f := range fns {
+		if f.AssetDir != "" {
+			asset := filepath.Join(f.AssetDir, "bootstrap")
+			if runsHere(asset) {
+				out.printf("function %s: running the asset %s as is", f.Label, asset)
+				result[f] = asset
+				continue
+			}
+		}
+		if f.GoPackage == "" {
+			return nil, fmt.Errorf("%s (AWS::Lambda::Function): its asset does not run on %s/%s and Metadata %q names no Go package to rebuild",
+				f.LogicalID, runtime.GOOS, runtime.GOARCH, template.MetadataGoPackage)
+		}
+		toBuild = append(toBuild, f)
+	}
+	if len(toBuild) == 0 {
+		return result, nil
+	}
+	out.printf("building %d functions for %s/%s ...", len(toBuild), runtime.GOOS, runtime.GOARCH)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, cfg.buildConcurrency)
+	)
+	for _, f := range toBuild {
+		bin := filepath.Join(dir, f.LogicalID, "bootstrap")
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			start := time.Now()
+			err := goBuild(ctx, cfg.root, f.GoPackage, bin)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("build %s (%s): %w", f.LogicalID, f.GoPackage, err))
+				out.printf("  %-12s %s FAILED", f.Label, f.GoPackage)
+				return
+			}
+			result[f] = bin
+			out.printf("  %-12s %s built in %.1fs", f.Label, f.GoPackage, time.Since(start).Seconds())
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, joinLines(errs)
+	}
+	return result, nil
+}
+
+func goBuild(ctx context.Context, root, pkg, bin string) error {
+	if !strings.HasPrefix(pkg, "./") {
+		return fmt.Errorf("Go package %q must be relative to the module root (./lambdas/...)", pkg)
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", bin, pkg)
+	cmd.Dir = root
+	// The build runs for the host, whatever the caller's cross-compiling settings.
+	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+	output, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, strings.TrimSpace(string(output)))
+	}
+	return nil
+}
+
+// runsHere reports whether path is an ELF executable for this host.
+func runsHere(path string) bool {
+	if runtime.GOOS != "linux" {
+		return false
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386, "riscv64": elf.EM_RISCV}[runtime.GOARCH]
+	return want != 0 && f.Machine == want
+}

@@ -1,0 +1,166 @@
+// Command local runs one environment's synthesized CloudFormation template on
+// this machine: API Gateway's WebSocket side and @connections API, each Lambda
+// function as a real process behind the Lambda Runtime API, DynamoDB as
+// dynalite, a local token issuer for the authorizer, and a browser chat page.
+//
+//	go run ./local --env dev          # after `make synth ENV=dev`; or `make dev`
+//	go run ./local --help
+//
+// See docs/emulator.md for what is emulated and how faithfully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+// config holds the parsed flags.
+type config struct {
+	env              string
+	template         string
+	port             int
+	region           string
+	data             string
+	dynamoEndpoint   string
+	postLatency      time.Duration
+	idleTimeout      time.Duration
+	maxConnection    time.Duration
+	maxInstances     int
+	allowStale       bool
+	issuerKey        string
+	buildConcurrency int
+	dynaliteBin      string
+	root             string
+}
+
+const usageHead = `Usage: go run ./local [flags]
+
+Runs the synthesized CloudFormation template of one environment on this
+machine (127.0.0.1 only): the WebSocket API with its routes, authorizer and
+@connections API; every Lambda function as a local process (Go functions are
+rebuilt for this host from their source package); DynamoDB (dynalite) with
+the template's tables; a local token issuer; and a chat page.
+
+Synthesize first: make synth ENV=dev (or run everything with: make dev).
+Mint a token for scripts: make token USER=ann.
+
+Flags:
+`
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.env, "env", "dev", "environment whose template to run: cdk.out/WsChat-<env>.template.json")
+	fs.StringVar(&c.template, "template", "", "template file to run (default: cdk.out/WsChat-<env>.template.json under the module root)")
+	fs.IntVar(&c.port, "port", 3001, "port on 127.0.0.1 for the WebSocket API, @connections API, issuer and chat page (0 picks a free one)")
+	fs.StringVar(&c.region, "region", "us-east-1", "AWS::Region the template resolves to, and AWS_REGION of the functions")
+	fs.StringVar(&c.data, "data", "", "directory where DynamoDB (dynalite) keeps its data (default: in memory, lost on exit)")
+	fs.StringVar(&c.dynamoEndpoint, "dynamodb-endpoint", "", "use this DynamoDB endpoint instead of starting dynalite (tables are created if missing)")
+	fs.DurationVar(&c.postLatency, "post-latency", 0, "added latency of each @connections call, to model AWS (about 20ms)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 10*time.Minute, "close a connection with 1001 after this long without a client message (API Gateway: 10m)")
+	fs.DurationVar(&c.maxConnection, "max-connection-duration", 2*time.Hour, "close any connection with 1001 after this long (API Gateway: 2h)")
+	fs.IntVar(&c.maxInstances, "max-instances", 10, "concurrent instances per function without ReservedConcurrentExecutions")
+	fs.BoolVar(&c.allowStale, "allow-stale", false, "run a template older than the Go sources under infra/, internal/, lambdas/")
+	fs.StringVar(&c.issuerKey, "issuer-key", "", "key file of the local token issuer, which make token reads (default: <module root>/"+issuerKeyFile+")")
+	fs.IntVar(&c.buildConcurrency, "build-jobs", 2, "Go functions built in parallel at start")
+	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case c.port < 0 || c.port > 65535:
+		return nil, fmt.Errorf("--port %d out of range", c.port)
+	case c.maxInstances < 1:
+		return nil, errors.New("--max-instances must be at least 1")
+	case c.idleTimeout <= 0 || c.maxConnection <= 0:
+		return nil, errors.New("--idle-timeout and --max-connection-duration must be positive")
+	case c.postLatency < 0:
+		return nil, errors.New("--post-latency must not be negative")
+	case c.buildConcurrency < 1:
+		return nil, errors.New("--build-jobs must be at least 1")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	c.root = root
+	if c.template == "" {
+		c.template = filepath.Join(root, "cdk.out", "WsChat-"+c.env+".template.json")
+	}
+	if c.issuerKey == "" {
+		c.issuerKey = filepath.Join(root, issuerKeyFile)
+	}
+	return c, nil
+}
+
+// moduleRoot is the nearest directory at or above the working directory with
+// a go.mod: Go packages named in the template are relative to it.
+func moduleRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("no go.mod in %s or above: run from the repository", wd)
+		}
+	}
+}
+
+// lockedWriter serializes writes from function instances, the gateway log
+// and progress messages onto one stream; each Write is one whole line.
+type lockedWriter struct {
+	mu chan struct{}
+	w  io.Writer
+}
+
+func newLockedWriter(w io.Writer) *lockedWriter {
+	return &lockedWriter{mu: make(chan struct{}, 1), w: w}
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
+	_, _ = l.Write([]byte(msg))
+}
