@@ -28,8 +28,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -140,13 +138,6 @@ func claimKey(k chat.ClaimKey) map[string]types.AttributeValue {
 
 func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
-}
-
-// HashText returns the digest a claim keeps of a message text, so a retry
-// can be checked against the original without storing the text twice.
-func HashText(text string) string {
-	sum := sha256.Sum256([]byte(text))
-	return hex.EncodeToString(sum[:16])
 }
 
 // translate maps SDK errors to domain errors, keeping the original in the

@@ -333,7 +333,7 @@ func TestSendSteps(t *testing.T) {
 	ctx := t.Context()
 	s, clk := newStore(t, dynamo.Options{})
 	k := chat.ClaimKey{Channel: "room", UserID: "u#1", ClientID: "c1"}
-	claim := chat.Claim{ClaimKey: k, TextHash: dynamo.HashText("hi"), SentAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
+	claim := chat.Claim{ClaimKey: k, TextHash: chat.TextHash("hi"), SentAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
 
 	got, created, err := s.Claim(ctx, claim)
 	if err != nil || !created || got.Seq != 0 {

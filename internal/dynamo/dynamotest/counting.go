@@ -12,8 +12,10 @@ import (
 )
 
 // Counting wraps a dynamo.API and counts what the store reads: calls per
-// operation, items read (GetItem hits plus Query's ScannedCount) and the
-// partition keys read. It is safe for concurrent use.
+// operation, items read (GetItem hits plus Query's ScannedCount), the
+// partition keys read and those written to (attempted, even when a condition
+// fails). It relies on the store naming a Query's partition-key value ":pk".
+// It is safe for concurrent use.
 type Counting struct {
 	API dynamo.API
 
@@ -21,32 +23,37 @@ type Counting struct {
 	calls     map[string]int
 	itemsRead int
 	readPKs   map[string]int
+	writePKs  map[string]int
 }
 
 // Stats is a snapshot of a Counting.
 type Stats struct {
 	Calls     map[string]int // operation name → calls
 	ItemsRead int
-	ReadPKs   map[string]int // partition key → items read from it
+	ReadPKs   map[string]int // partition key read (even a miss) → items read from it
+	WritePKs  map[string]int // partition key → write calls on it
 }
 
 // Reset clears the counters.
 func (c *Counting) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls, c.itemsRead, c.readPKs = nil, 0, nil
+	c.calls, c.itemsRead, c.readPKs, c.writePKs = nil, 0, nil, nil
 }
 
 // Stats returns a copy of the counters.
 func (c *Counting) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Stats{Calls: map[string]int{}, ItemsRead: c.itemsRead, ReadPKs: map[string]int{}}
+	s := Stats{Calls: map[string]int{}, ItemsRead: c.itemsRead, ReadPKs: map[string]int{}, WritePKs: map[string]int{}}
 	for k, v := range c.calls {
 		s.Calls[k] = v
 	}
 	for k, v := range c.readPKs {
 		s.ReadPKs[k] = v
+	}
+	for k, v := range c.writePKs {
+		s.WritePKs[k] = v
 	}
 	return s
 }
@@ -54,13 +61,27 @@ func (c *Counting) Stats() Stats {
 func (c *Counting) record(op string, pk types.AttributeValue, items int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.calls == nil {
-		c.calls, c.readPKs = map[string]int{}, map[string]int{}
-	}
+	c.init()
 	c.calls[op]++
 	c.itemsRead += items
-	if s, ok := pk.(*types.AttributeValueMemberS); ok && items > 0 {
+	if s, ok := pk.(*types.AttributeValueMemberS); ok {
 		c.readPKs[s.Value] += items
+	}
+}
+
+func (c *Counting) recordWrite(op string, pk types.AttributeValue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	c.calls[op]++
+	if s, ok := pk.(*types.AttributeValueMemberS); ok {
+		c.writePKs[s.Value]++
+	}
+}
+
+func (c *Counting) init() {
+	if c.calls == nil {
+		c.calls, c.readPKs, c.writePKs = map[string]int{}, map[string]int{}, map[string]int{}
 	}
 }
 
@@ -85,16 +106,16 @@ func (c *Counting) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ..
 }
 
 func (c *Counting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	c.record("PutItem", nil, 0)
+	c.recordWrite("PutItem", in.Item[contract.TablePartitionKey])
 	return c.API.PutItem(ctx, in, optFns...)
 }
 
 func (c *Counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	c.record("UpdateItem", nil, 0)
+	c.recordWrite("UpdateItem", in.Key[contract.TablePartitionKey])
 	return c.API.UpdateItem(ctx, in, optFns...)
 }
 
 func (c *Counting) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	c.record("DeleteItem", nil, 0)
+	c.recordWrite("DeleteItem", in.Key[contract.TablePartitionKey])
 	return c.API.DeleteItem(ctx, in, optFns...)
 }

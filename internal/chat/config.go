@@ -1,0 +1,86 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"wschat/internal/contract"
+	"wschat/internal/protocol"
+)
+
+// Config holds the chat handlers' settings, read from the environment once
+// per process by ConfigFromEnv.
+type Config struct {
+	// HistoryRetention is how long messages (and send claims) are kept.
+	HistoryRetention time.Duration
+	// RatePerSecond and RateBurst shape each connection's token bucket;
+	// RatePerSecond 0 disables rate limiting.
+	RatePerSecond float64
+	RateBurst     int
+	// MaxChannels bounds the channels one connection may join.
+	MaxChannels int
+	// SendBudget bounds the @connections posts of one invocation's
+	// broadcasts; 0 means unlimited.
+	SendBudget int
+}
+
+// Defaults for the variables ConfigFromEnv reads.
+const (
+	DefaultHistoryRetention = 720 * time.Hour
+	DefaultRatePerSecond    = 5
+	DefaultRateBurst        = 10
+	DefaultSendBudget       = 2000
+)
+
+// DefaultConfig returns the settings used when no variable is set.
+func DefaultConfig() Config {
+	return Config{
+		HistoryRetention: DefaultHistoryRetention,
+		RatePerSecond:    DefaultRatePerSecond,
+		RateBurst:        DefaultRateBurst,
+		MaxChannels:      protocol.DefaultMaxChannels,
+		SendBudget:       DefaultSendBudget,
+	}
+}
+
+// ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
+// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS and WSCHAT_SEND_BUDGET, with the
+// defaults above for unset ones. Every bad value is reported.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	if v := getenv(contract.EnvHistoryRetention); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 720h", contract.EnvHistoryRetention, v))
+		}
+		c.HistoryRetention = d
+	}
+	if v := getenv(contract.EnvRatePerSecond); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1e6 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a number of messages per second, 0 to disable", contract.EnvRatePerSecond, v))
+		}
+		c.RatePerSecond = f
+	}
+	intVar := func(name string, dst *int, lo int) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo {
+			errs = append(errs, fmt.Errorf("%s=%q: want an integer >= %d", name, v, lo))
+		}
+		*dst = n
+	}
+	intVar(contract.EnvRateBurst, &c.RateBurst, 1)
+	intVar(contract.EnvMaxChannels, &c.MaxChannels, 1)
+	intVar(contract.EnvSendBudget, &c.SendBudget, 0)
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("chat config: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,55 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"wschat/internal/protocol"
+)
+
+// HistoryStore is what history reads.
+type HistoryStore interface {
+	MemberChecker
+	History(ctx context.Context, channel string, after int64, limit int) (msgs []Message, more bool, next int64, err error)
+}
+
+// historyFrameBudget is the room for messages in one history event: the
+// frame limit minus generous room for the envelope.
+const historyFrameBudget = protocol.MaxFrameBytes - 1024
+
+// historyHandler serves history: messages after a seq, in seq order, cut
+// to fit one frame.
+type historyHandler struct {
+	store   HistoryStore
+	replier replier
+}
+
+func (h *historyHandler) serve(ctx context.Context, inv *invocation, req protocol.Request) error {
+	r := req.(*protocol.History)
+	if err := requireMember(ctx, h.store, inv, r.Channel); err != nil {
+		return err
+	}
+	msgs, more, next, err := h.store.History(ctx, r.Channel, r.After, r.Limit)
+	if err != nil {
+		return err
+	}
+	page := protocol.HistoryPage{Channel: r.Channel, More: more, Next: next}
+	size := 0
+	for i, m := range msgs {
+		e := entryOf(m)
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode history entry: %w", err)
+		}
+		if i > 0 && size+len(b)+1 > historyFrameBudget {
+			// 100 messages of 4,000 escaped characters do not fit in one
+			// frame: stop here and let the client ask for the rest.
+			page.More, page.Next = true, msgs[i-1].Seq
+			break
+		}
+		size += len(b) + 1
+		page.Messages = append(page.Messages, e)
+	}
+	return h.replier.reply(ctx, inv, page)
+}

@@ -1,0 +1,132 @@
+package chat
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"wschat/internal/contract"
+	"wschat/internal/metrics"
+	"wschat/internal/protocol"
+)
+
+// SendStore is what send reads and writes.
+type SendStore interface {
+	MemberChecker
+	Claim(ctx context.Context, c Claim) (stored Claim, created bool, err error)
+	NextSeq(ctx context.Context, channel string) (int64, error)
+	SetClaimSeq(ctx context.Context, k ClaimKey, seq int64) (int64, error)
+	PutMessage(ctx context.Context, m Message) error
+	MarkDelivered(ctx context.Context, k ClaimKey) error
+}
+
+// TextHash is the digest a claim keeps of a message text, so a retry can be
+// checked against the original without storing the text twice.
+func TextHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:16])
+}
+
+// sendHandler serves send. Its steps are single-item writes in an order
+// that makes any prefix of them safe to repeat:
+//
+//  1. claim (channel, userId, clientId), unless a claim exists: then this is
+//     a retry, and the stored claim says what was already done;
+//  2. take the next seq from the channel's counter and bind it to the claim
+//     (a concurrent attempt that bound one first wins; ours becomes a gap);
+//  3. write the history item under that seq (a rewrite is identical);
+//  4. fan out "message" to the members;
+//  5. mark the claim delivered;
+//  6. ack {clientId, seq} to the sender.
+//
+// A crash after any step leaves a claim that a retry with the same clientId
+// completes: no second seq, one history item, and no second fan-out once
+// step 5 is done. The ack comes only after step 3, so an acknowledged
+// message is always in history. Delivery is at least once: a crash between
+// steps 4 and 5 makes the retry fan out again, and clients drop a seq they
+// have already seen.
+type sendHandler struct {
+	store       SendStore
+	broadcaster Broadcaster
+	replier     replier
+	retention   time.Duration
+	log         *slog.Logger
+	meter       Meter
+}
+
+func (h *sendHandler) serve(ctx context.Context, inv *invocation, req protocol.Request) error {
+	r := req.(*protocol.Send)
+	if err := requireMember(ctx, h.store, inv, r.Channel); err != nil {
+		return err
+	}
+	key := ClaimKey{Channel: r.Channel, UserID: inv.UserID, ClientID: r.ClientID}
+	hash := TextHash(r.Text)
+	claim, created, err := h.store.Claim(ctx, Claim{
+		ClaimKey:  key,
+		TextHash:  hash,
+		SentAt:    inv.Now,
+		ExpiresAt: inv.Now.Add(h.retention),
+	})
+	if err != nil {
+		return err
+	}
+	if !created && claim.TextHash != hash {
+		return protocol.Errorf(protocol.CodeInvalidField, "", "clientId %s was already used for a different text", r.ClientID)
+	}
+	seq := claim.Seq
+	if seq == 0 {
+		taken, err := h.store.NextSeq(ctx, r.Channel)
+		if err != nil {
+			return err
+		}
+		if seq, err = h.store.SetClaimSeq(ctx, key, taken); err != nil {
+			return err
+		}
+	}
+	if !claim.Delivered {
+		msg := Message{
+			Channel:   r.Channel,
+			Seq:       seq,
+			Identity:  inv.Identity,
+			Text:      r.Text,
+			ClientID:  r.ClientID,
+			SentAt:    claim.SentAt,
+			ExpiresAt: claim.SentAt.Add(h.retention),
+		}
+		if err := h.store.PutMessage(ctx, msg); err != nil {
+			return err
+		}
+		if created {
+			h.meter.Emit(metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
+		}
+		frame, err := encodeFrame(protocol.Message{Channel: r.Channel, Entry: entryOf(msg)})
+		if err != nil {
+			return err
+		}
+		if _, err := h.broadcaster.Broadcast(ctx, inv.Budget, r.Channel, frame); err != nil {
+			// Stored but maybe not delivered: no ack, so the client retries
+			// and the retry fans out again.
+			return fmt.Errorf("send seq %d: %w", seq, err)
+		}
+		if err := h.store.MarkDelivered(ctx, key); err != nil {
+			// Delivered already; a retry would deliver twice, which clients
+			// tolerate. Not worth failing the request.
+			h.log.LogAttrs(ctx, slog.LevelWarn, "mark delivered failed", slog.String("channel", r.Channel), slog.Int64("seq", seq), slog.String("error", err.Error()))
+		}
+	}
+	return h.replier.reply(ctx, inv, protocol.Ack{Channel: r.Channel, ClientID: r.ClientID, Seq: seq})
+}
+
+func entryOf(m Message) protocol.Entry {
+	return protocol.Entry{
+		Seq:      m.Seq,
+		UserID:   m.UserID,
+		UserName: m.UserName,
+		Text:     m.Text,
+		ClientID: m.ClientID,
+		SentAt:   m.SentAt.UTC(),
+	}
+}
