@@ -122,7 +122,6 @@ type env struct {
 	chat       *chat.ChatHandler
 }
 
-
 // fullStore is what the chat function's handlers and its fan-out use.
 type fullStore interface {
 	chat.ChatStore
