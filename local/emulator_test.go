@@ -69,17 +69,18 @@ func startEmulator(t *testing.T, args ...string) *emulator {
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	args = append([]string{"--port", "0", "--issuer-key", filepath.Join(t.TempDir(), "issuer-key.pem")}, args...)
-	done := make(chan error, 1)
+	done := make(chan struct{})
+	var runErr error
 	go func() {
-		err := run(ctx, args, func(string) string { return "" }, pw, pw)
-		done <- err
+		runErr = run(ctx, args, func(string) string { return "" }, pw, pw)
+		close(done)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("emulator: %v", err)
+		case <-done:
+			if runErr != nil && !t.Failed() {
+				t.Errorf("emulator: %v", runErr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("emulator did not stop within 30s")
@@ -93,8 +94,8 @@ func startEmulator(t *testing.T, args ...string) *emulator {
 	case u := <-ready:
 		e.wsURL = u
 		e.baseURL = "http" + strings.TrimPrefix(u[:strings.LastIndexByte(u, '/')], "ws")
-	case err := <-done:
-		t.Fatalf("emulator stopped: %v\n%s", err, e.log)
+	case <-done:
+		t.Fatalf("emulator stopped: %v\n%s", runErr, e.log)
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("emulator not ready within 3m\n%s", e.log)
 	}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The browser test drives headless Chromium through chromedriver's W3C
+// WebDriver HTTP API: two windows sign in, join a channel and exchange a
+// message through the chat page, the emulator and the real handlers.
+
+// findBrowser returns chromedriver and the Chromium binary. Without them the
+// test skips on a developer machine and fails in CI (CI=true), where
+// .ci/run installs them.
+func findBrowser(t *testing.T) (driver, browser string) {
+	t.Helper()
+	driver, derr := exec.LookPath("chromedriver")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			browser = p
+			break
+		}
+	}
+	if derr != nil || browser == "" {
+		msg := "headless browser test needs chromium and chromedriver (apt-get install -y chromium chromium-driver)"
+		if os.Getenv("CI") == "" {
+			t.Skip(msg)
+		}
+		t.Fatal(msg)
+	}
+	return driver, browser
+}
+
+type webDriver struct {
+	t       *testing.T
+	base    string
+	session string
+}
+
+func startWebDriver(t *testing.T, driver, browser string) *webDriver {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	cmd := exec.Command(driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if testing.Verbose() {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// chromedriver and the browsers it started are one process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	wd := &webDriver{t: t, base: "http://127.0.0.1:" + strconv.Itoa(port)}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(wd.base + "/status")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chromedriver not answering: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var created struct {
+		SessionID string `json:"sessionId"`
+	}
+	wd.call("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
+		"browserName": "chrome",
+		"goog:chromeOptions": map[string]any{
+			"binary": browser,
+			"args": []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+				"--disable-background-networking", "--disable-component-update", "--disable-sync",
+				"--disable-quic", "--disable-dev-shm-usage", "--user-data-dir=" + t.TempDir()},
+		},
+	}}}, &created)
+	if created.SessionID == "" {
+		t.Fatal("chromedriver created no session")
+	}
+	wd.session = "/session/" + created.SessionID
+	t.Cleanup(func() { wd.call("DELETE", wd.session, nil, nil) })
+	return wd
+}
+
+// call sends one WebDriver command and decodes its "value" into out.
+func (wd *webDriver) call(method, path string, body, out any) {
+	wd.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, wd.base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		wd.t.Fatalf("webdriver %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env struct {
+		Value json.RawMessage `json:"value"`
+	}
+	_ = json.Unmarshal(raw, &env)
+	if resp.StatusCode != http.StatusOK {
+		wd.t.Fatalf("webdriver %s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if m, ok := out.(*struct {
+			SessionID string `json:"sessionId"`
+		}); ok {
+			_ = json.Unmarshal(env.Value, m)
+			return
+		}
+		if err := json.Unmarshal(env.Value, out); err != nil {
+			wd.t.Fatalf("webdriver %s %s: decode %s: %v", method, path, raw, err)
+		}
+	}
+}
+
+func (wd *webDriver) script(js string, args ...any) any {
+	wd.t.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	var out any
+	wd.call("POST", wd.session+"/execute/sync", map[string]any{"script": js, "args": args}, &out)
+	return out
+}
+
+// waitFor polls a script until it returns true.
+func (wd *webDriver) waitFor(what, js string, args ...any) {
+	wd.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if v, _ := wd.script(js, args...).(bool); v {
+			return
+		}
+		if time.Now().After(deadline) {
+			status := wd.script(`return document.getElementById("status").textContent + " / " + document.getElementById("error").textContent`)
+			wd.t.Fatalf("browser: %s not within 30s (status: %v)", what, status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (wd *webDriver) element(css string) string {
+	wd.t.Helper()
+	var el map[string]string
+	wd.call("POST", wd.session+"/element", map[string]any{"using": "css selector", "value": css}, &el)
+	for _, id := range el {
+		return id
+	}
+	wd.t.Fatalf("no element %s", css)
+	return ""
+}
+
+func (wd *webDriver) typeInto(css, text string) {
+	wd.t.Helper()
+	id := wd.element(css)
+	wd.call("POST", wd.session+"/element/"+id+"/clear", map[string]any{}, nil)
+	wd.call("POST", wd.session+"/element/"+id+"/value", map[string]any{"text": text}, nil)
+}
+
+func (wd *webDriver) click(css string) {
+	wd.t.Helper()
+	wd.call("POST", wd.session+"/element/"+wd.element(css)+"/click", map[string]any{}, nil)
+}
+
+func (wd *webDriver) window() string {
+	wd.t.Helper()
+	var h string
+	wd.call("GET", wd.session+"/window", nil, &h)
+	return h
+}
+
+func (wd *webDriver) newWindow() string {
+	wd.t.Helper()
+	var w struct{ Handle string }
+	wd.call("POST", wd.session+"/window/new", map[string]any{"type": "window"}, &w)
+	return w.Handle
+}
+
+func (wd *webDriver) switchTo(handle string) {
+	wd.t.Helper()
+	wd.call("POST", wd.session+"/window", map[string]any{"handle": handle}, nil)
+}
+
+// signIn opens the chat page in the current window, signs in and joins channel.
+func (wd *webDriver) signIn(page, user, channel string) {
+	wd.t.Helper()
+	wd.call("POST", wd.session+"/url", map[string]any{"url": page}, nil)
+	wd.waitFor("config loaded", `return document.getElementById("env").textContent !== ""`)
+	wd.typeInto("#user", user)
+	wd.click("#signin")
+	wd.waitFor(user+" connected", `return document.getElementById("status").dataset.state === "connected"`)
+	wd.typeInto("#channel", channel)
+	wd.click("#join")
+	wd.waitFor(user+" in the member list", `return !!document.querySelector('#members li[data-user="'+arguments[0]+'"]')`, user)
+}
+
+func testBrowser(t *testing.T, e *emulator) {
+	driver, browser := findBrowser(t)
+	wd := startWebDriver(t, driver, browser)
+	page := e.baseURL + "/"
+
+	first := wd.window()
+	wd.signIn(page, "erin", "browser")
+	second := wd.newWindow()
+	wd.switchTo(second)
+	wd.signIn(page, "frank", "browser")
+
+	wd.switchTo(first)
+	wd.waitFor("frank's arrival seen by erin", `return !!document.querySelector('#members li[data-user="frank"]')`)
+	text := fmt.Sprintf("hello from erin at %d", time.Now().UnixNano())
+	wd.typeInto("#text", text)
+	wd.click("#send")
+	hasMessage := `return [...document.querySelectorAll("#messages li.msg[data-seq] .text")].some(e => e.textContent === arguments[0])`
+	wd.waitFor("erin's message stored (acked, with a seq)", hasMessage, text)
+
+	wd.switchTo(second)
+	wd.waitFor("erin's message in frank's window", hasMessage, text)
+}
