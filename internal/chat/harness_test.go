@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"wschat/internal/chat"
+	"wschat/internal/contract"
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
 	"wschat/internal/fanout"
@@ -201,10 +203,11 @@ func (e *env) do(id string, auth map[string]any, body string) (events.APIGateway
 	var probe struct {
 		Action string `json:"action"`
 	}
-	if json.Unmarshal([]byte(body), &probe) == nil && probe.Action != "" {
+	// API Gateway's route selection: a known action picks its route,
+	// anything else goes to $default.
+	req.RequestContext.RouteKey = "$default"
+	if json.Unmarshal([]byte(body), &probe) == nil && slices.Contains(contract.Actions, probe.Action) {
 		req.RequestContext.RouteKey = probe.Action
-	} else {
-		req.RequestContext.RouteKey = "$default"
 	}
 	req.Body = body
 	return e.chat.Handle(e.t.Context(), req)

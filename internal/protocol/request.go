@@ -180,7 +180,9 @@ func actionOf(obj map[string]json.RawMessage) (string, *Error) {
 		return "", Errorf(CodeInvalidField, "", "action must be a string")
 	}
 	if _, ok := fieldsOf[action]; !ok {
-		return "", Errorf(CodeUnknownAction, "", "unknown action %s; want one of %s", quoteShort(action), strings.Join(contract.Actions, ", "))
+		// The value is not echoed: the message is logged, and an action
+		// string is client content like any other.
+		return "", Errorf(CodeUnknownAction, "", "unknown action; want one of %s", strings.Join(contract.Actions, ", "))
 	}
 	return action, nil
 }
