@@ -1,0 +1,160 @@
+package chat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// fakeStore is a hand-written ChatStore whose every method answers err
+// (nil: success with empty results), with the rate limiter's answer in
+// allow.
+type fakeStore struct {
+	err   error
+	allow bool
+	calls []string
+}
+
+func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); return f.err }
+
+func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
+	return f.allow, f.call("TakeToken")
+}
+func (f *fakeStore) AddMember(context.Context, Member, int) (bool, error) {
+	return false, f.call("AddMember")
+}
+func (f *fakeStore) RemoveMember(context.Context, string, string) (bool, error) {
+	return true, f.call("RemoveMember")
+}
+func (f *fakeStore) Member(context.Context, string, string) (Member, error) {
+	return Member{}, f.call("Member")
+}
+func (f *fakeStore) Members(context.Context, string, string, int) ([]Member, string, error) {
+	return nil, "", f.call("Members")
+}
+func (f *fakeStore) Claim(_ context.Context, c Claim) (Claim, bool, error) {
+	return c, true, f.call("Claim")
+}
+func (f *fakeStore) NextSeq(context.Context, string) (int64, error) { return 1, f.call("NextSeq") }
+func (f *fakeStore) SetClaimSeq(_ context.Context, _ ClaimKey, seq int64) (int64, error) {
+	return seq, f.call("SetClaimSeq")
+}
+func (f *fakeStore) PutMessage(context.Context, Message) error    { return f.call("PutMessage") }
+func (f *fakeStore) MarkDelivered(context.Context, ClaimKey) error { return f.call("MarkDelivered") }
+func (f *fakeStore) History(context.Context, string, int64, int) ([]Message, bool, int64, error) {
+	return nil, false, 0, f.call("History")
+}
+
+// fakePoster records frames, or fails with err.
+type fakePoster struct {
+	err    error
+	frames []string
+}
+
+func (p *fakePoster) Post(_ context.Context, _ string, frame []byte) error {
+	if p.err != nil {
+		return p.err
+	}
+	p.frames = append(p.frames, string(frame))
+	return nil
+}
+
+// fakeBroadcaster records the channels broadcast to.
+type fakeBroadcaster struct {
+	err      error
+	channels []string
+}
+
+func (b *fakeBroadcaster) Broadcast(_ context.Context, _ *Budget, ch string, _ []byte) (FanoutStats, error) {
+	b.channels = append(b.channels, ch)
+	return FanoutStats{}, b.err
+}
+
+func request(body string) events.APIGatewayWebsocketProxyRequest {
+	return events.APIGatewayWebsocketProxyRequest{
+		Body: body,
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+			ConnectionID: "c1", RequestID: "r1", RouteKey: "send",
+			Authorizer: map[string]any{"userId": "u1", "userName": "Ann"},
+		},
+	}
+}
+
+func TestChatHandlerOutcomes(t *testing.T) {
+	boom := errors.New("boom")
+	send := `{"action":"send","channel":"general","text":"hi","clientId":"k"}`
+	tests := []struct {
+		name       string
+		body       string
+		store      fakeStore
+		poster     fakePoster
+		broadcast  error
+		wantStatus int
+		wantErr    bool
+		wantFrame  string // the one frame's type or error code
+	}{
+		{"send ok", send, fakeStore{allow: true}, fakePoster{}, nil, 200, false, "ack"},
+		{"rate limited", send, fakeStore{allow: false}, fakePoster{}, nil, 200, false, "rate_limited"},
+		{"connection unknown", send, fakeStore{err: ErrNotFound}, fakePoster{}, nil, 200, false, "unauthorized"},
+		{"store down", send, fakeStore{err: boom}, fakePoster{}, nil, 500, true, "internal"},
+		{"fan-out fails", send, fakeStore{allow: true}, fakePoster{}, boom, 500, true, "internal"},
+		{"requester gone", send, fakeStore{allow: true}, fakePoster{err: ErrGone}, nil, 200, false, ""},
+		{"client mistake, requester gone", `{"action":1}`, fakeStore{}, fakePoster{err: ErrGone}, nil, 200, false, ""},
+		{"ping", `{"action":"ping"}`, fakeStore{err: boom}, fakePoster{}, nil, 200, false, "pong"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&logs, nil))
+			cfg := DefaultConfig()
+			h := NewChatHandler(cfg, &tt.store, &fakeBroadcaster{err: tt.broadcast}, &tt.poster, log, nil)
+			h.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
+
+			resp, err := h.Handle(t.Context(), request(tt.body))
+			if resp.StatusCode != tt.wantStatus || (err != nil) != tt.wantErr {
+				t.Errorf("Handle = %d, %v; want %d, error %v", resp.StatusCode, err, tt.wantStatus, tt.wantErr)
+			}
+			var got []string
+			for _, f := range tt.poster.frames {
+				var ev struct{ Type, Code string }
+				if err := json.Unmarshal([]byte(f), &ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.Type == "error" {
+					got = append(got, ev.Code)
+				} else {
+					got = append(got, ev.Type)
+				}
+			}
+			if want := strings.Fields(tt.wantFrame); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("frames to the sender = %v, want %v", got, want)
+			}
+			if tt.wantErr && strings.Count(logs.String(), `"level":"ERROR"`) != 1 {
+				t.Errorf("a failure must be logged once at error level:\n%s", logs.String())
+			}
+			if !tt.wantErr && strings.Contains(logs.String(), `"level":"ERROR"`) {
+				t.Errorf("no error expected in logs:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func TestBudget(t *testing.T) {
+	b := NewBudget(2)
+	got := []bool{b.Take(), b.Take(), b.Take()}
+	if fmt.Sprint(got) != "[true true false]" {
+		t.Errorf("Take on a budget of 2 = %v, want [true true false]", got)
+	}
+	var unlimited *Budget
+	if !unlimited.Take() || !NewBudget(0).Take() {
+		t.Error("a nil or zero budget must be unlimited")
+	}
+}
