@@ -47,7 +47,7 @@ func (f *fakeStore) NextSeq(context.Context, string) (int64, error) { return 1, 
 func (f *fakeStore) SetClaimSeq(_ context.Context, _ ClaimKey, seq int64) (int64, error) {
 	return seq, f.call("SetClaimSeq")
 }
-func (f *fakeStore) PutMessage(context.Context, Message) error    { return f.call("PutMessage") }
+func (f *fakeStore) PutMessage(context.Context, Message) error     { return f.call("PutMessage") }
 func (f *fakeStore) MarkDelivered(context.Context, ClaimKey) error { return f.call("MarkDelivered") }
 func (f *fakeStore) History(context.Context, string, int64, int) ([]Message, bool, int64, error) {
 	return nil, false, 0, f.call("History")
