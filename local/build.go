@@ -74,7 +74,7 @@ func prepareFunctions(ctx context.Context, cfg *config, fns []*template.Function
 
 func goBuild(ctx context.Context, root, pkg, bin string) error {
 	if !strings.HasPrefix(pkg, "./") {
-		return fmt.Errorf("Go package %q must be relative to the module root (./lambdas/...)", pkg)
+		return fmt.Errorf("package %q must be relative to the module root (./lambdas/...)", pkg)
 	}
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return err

@@ -125,17 +125,6 @@ func (c *chatClient) expect(t *testing.T, typ string, want map[string]any) map[s
 	}
 }
 
-// drain discards frames already received.
-func (c *chatClient) drain() {
-	for {
-		select {
-		case <-c.frames:
-		default:
-			return
-		}
-	}
-}
-
 func (c *chatClient) join(t *testing.T, channel string) {
 	t.Helper()
 	c.send(t, map[string]any{"action": "join", "channel": channel})

@@ -33,7 +33,7 @@ func (p *parser) intrinsic(fn string, arg any) (string, error) {
 	case "Ref":
 		name, ok := arg.(string)
 		if !ok {
-			return "", fmt.Errorf("Ref of %v", arg)
+			return "", fmt.Errorf("a Ref must name a string, not %v", arg)
 		}
 		return p.ref(name)
 	case "Fn::GetAtt":
@@ -204,7 +204,7 @@ func (p *parser) ref(name string) (string, error) {
 	}
 	r, ok := p.doc.Resources[name]
 	if !ok {
-		return "", fmt.Errorf("Ref to unknown %s", name)
+		return "", fmt.Errorf("unknown resource or parameter %s in a Ref", name)
 	}
 	switch r.Type {
 	case "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable":
@@ -226,7 +226,7 @@ func (p *parser) ref(name string) (string, error) {
 		// maps back to logical ids.
 		return name, nil
 	}
-	return "", fmt.Errorf("Ref to %s (%s) has no local value", name, r.Type)
+	return "", fmt.Errorf("a Ref to %s (%s) has no local value", name, r.Type)
 }
 
 // getAtt is the local value of {"Fn::GetAtt": [name, attr]}.
