@@ -125,6 +125,11 @@ func NewBudget(n int) *Budget {
 	return b
 }
 
+// Exhausted reports whether no post is left.
+func (b *Budget) Exhausted() bool {
+	return b != nil && b.limited && b.remaining.Load() <= 0
+}
+
 // Take spends one post; false means the budget is exhausted.
 func (b *Budget) Take() bool {
 	if b == nil || !b.limited {

@@ -80,6 +80,11 @@ func NewChatHandler(cfg Config, store ChatStore, b Broadcaster, p Poster, log *s
 func (h *ChatHandler) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	inv, err := newInvocation(req, h.now(), NewBudget(h.cfg.SendBudget))
 	ctx = inv.logContext(ctx)
+	if inv.ConnectionID == "" {
+		// Not from API Gateway's WebSocket side: there is no one to answer.
+		h.log.LogAttrs(ctx, slog.LevelWarn, "request without connectionId")
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest}, nil
+	}
 	if err != nil {
 		err = protocol.Errorf(protocol.CodeUnauthorized, "", "connection has no usable identity")
 	} else {

@@ -147,6 +147,17 @@ func TestChatHandlerOutcomes(t *testing.T) {
 	}
 }
 
+func TestChatHandlerWithoutConnectionID(t *testing.T) {
+	p := &fakePoster{}
+	h := NewChatHandler(DefaultConfig(), &fakeStore{}, &fakeBroadcaster{}, p, slog.New(slog.DiscardHandler), nil)
+	req := request(`{"action":"ping"}`)
+	req.RequestContext.ConnectionID = ""
+	resp, err := h.Handle(t.Context(), req)
+	if err != nil || resp.StatusCode != 400 || len(p.frames) != 0 {
+		t.Errorf("Handle = %d, %v, frames %v; want 400, no error, nothing posted", resp.StatusCode, err, p.frames)
+	}
+}
+
 func TestBudget(t *testing.T) {
 	b := NewBudget(2)
 	got := []bool{b.Take(), b.Take(), b.Take()}
@@ -154,7 +165,10 @@ func TestBudget(t *testing.T) {
 		t.Errorf("Take on a budget of 2 = %v, want [true true false]", got)
 	}
 	var unlimited *Budget
-	if !unlimited.Take() || !NewBudget(0).Take() {
+	if !unlimited.Take() || !NewBudget(0).Take() || unlimited.Exhausted() || NewBudget(0).Exhausted() {
 		t.Error("a nil or zero budget must be unlimited")
+	}
+	if !b.Exhausted() {
+		t.Error("a spent budget must report Exhausted")
 	}
 }

@@ -155,7 +155,8 @@ type counters struct {
 }
 
 // Broadcast posts frame to every live member of channel, spending one unit
-// of budget per post (members beyond the budget are skipped). It returns the
+// of budget per post. Once the budget is spent, the rest of the page is
+// skipped (and counted) and no further page is read. It returns the
 // counts, also logged as one line and emitted as metrics. The error is
 // non-nil only when the members could not be read; then some or all members
 // were not reached, and the caller should report a failure.
@@ -193,7 +194,7 @@ func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel str
 	}
 
 	var readErr error
-	complete := false
+	complete, budgetOut := false, false
 	cursor := ""
 	for page := 0; page < maxPages && ctx.Err() == nil; page++ {
 		members, next, err := f.store.Members(ctx, channel, cursor, f.cfg.PageSize)
@@ -213,6 +214,12 @@ func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel str
 			complete = true
 			break
 		}
+		if budget.Exhausted() {
+			// Reading on would only count skipped members, at a read
+			// capacity cost per member.
+			complete, budgetOut = true, true
+			break
+		}
 		cursor = next
 	}
 	close(jobs)
@@ -229,11 +236,11 @@ func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel str
 		Skipped:   int(c.skipped.Load()),
 		Duration:  time.Since(start),
 	}
-	f.record(ctx, channel, stats, readErr)
+	f.record(ctx, channel, stats, budgetOut, readErr)
 	return stats, readErr
 }
 
-func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats, err error) {
+func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats, budgetOut bool, err error) {
 	level := slog.LevelInfo
 	if err != nil || s.Failed > 0 || s.Skipped > 0 {
 		level = slog.LevelWarn
@@ -247,6 +254,9 @@ func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats,
 		slog.Int("skipped", s.Skipped),
 		slog.Int64("durationMs", s.Duration.Milliseconds()),
 		slog.Int("workers", f.cfg.Workers),
+	}
+	if budgetOut {
+		attrs = append(attrs, slog.Bool("budgetExhausted", true))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))

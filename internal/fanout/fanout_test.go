@@ -277,3 +277,15 @@ func TestConfigFromEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestBroadcastStopsReadingWhenTheBudgetIsSpent(t *testing.T) {
+	s := newMemberStore(100)
+	f := newFanout(s, &poster{}, Config{PageSize: 10}, nil)
+	stats, err := f.Broadcast(t.Context(), chat.NewBudget(25), "room", []byte("{}"))
+	if err != nil {
+		t.Fatalf("Broadcast: %v, want nil: a spent budget is not a failure", err)
+	}
+	if stats.Delivered != 25 || stats.Skipped != 5 || s.pages != 3 {
+		t.Errorf("stats = %+v after %d pages, want 25 delivered, 5 skipped, 3 pages read", stats, s.pages)
+	}
+}
