@@ -54,6 +54,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	for _, w := range stack.Warnings {
+		out.printf("warning: %s", w)
+	}
 
 	// Everything started from here on is stopped in reverse order.
 	var cleanups []func()

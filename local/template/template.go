@@ -48,6 +48,8 @@ type Stack struct {
 	Routes    []*Route // sorted by key
 	Functions []*Function
 	Tables    []*Table
+	// Warnings name resources of types the emulator does not know and ignores.
+	Warnings []string
 }
 
 // API is the AWS::ApiGatewayV2::Api of protocol WEBSOCKET.
@@ -217,6 +219,18 @@ var ignored = map[string]bool{
 	"Custom::LogRetention":                  true,
 }
 
+// unsupported lists resource types that change what the stack does at run
+// time and that the emulator cannot reproduce.
+var unsupported = map[string]string{
+	"AWS::Lambda::EventSourceMapping":  "event source mappings (queue or stream triggers) are not emulated",
+	"AWS::Lambda::LayerVersion":        "Lambda layers are not emulated",
+	"AWS::ApiGateway::RestApi":         "REST APIs are not emulated; only a WebSocket API",
+	"AWS::ApiGatewayV2::VpcLink":       "VPC links are not emulated",
+	"AWS::Serverless::Function":        "SAM resources are not emulated; synthesize plain CloudFormation",
+	"AWS::StepFunctions::StateMachine": "state machines are not emulated",
+	"AWS::Events::Rule":                "EventBridge rules (schedules) are not emulated",
+}
+
 // Load reads and parses the template at path.
 func Load(path string, opts Options) (*Stack, error) {
 	data, err := os.ReadFile(path)
@@ -300,8 +314,13 @@ func (p *parser) parse() error {
 				return &Error{Resource: id, Type: r.Type, Property: "Condition", Problem: "conditional resources are not supported locally"}
 			}
 		default:
+			if problem, ok := unsupported[r.Type]; ok {
+				return &Error{Resource: id, Type: r.Type, Problem: problem}
+			}
 			if !ignored[r.Type] {
-				return &Error{Resource: id, Type: r.Type, Problem: "resource type not supported by the local emulator (add it to the ignored list in local/template if it has no local meaning)"}
+				// Probably harmless; if a function depends on it, resolving
+				// that function's environment fails with a precise error.
+				p.stack.Warnings = append(p.stack.Warnings, fmt.Sprintf("%s (%s) is ignored: the emulator does not know this resource type", id, r.Type))
 			}
 		}
 	}
@@ -482,6 +501,9 @@ func (p *parser) parseFunctions() error {
 		_ = json.Unmarshal(props["Architectures"], &f.Architectures)
 		if f.Runtime != "" && !strings.HasPrefix(f.Runtime, "provided") {
 			return &Error{Resource: id, Type: r.Type, Property: "Runtime", Problem: fmt.Sprintf("%q is not emulated; only OS-only runtimes (provided.al2023, provided.al2) that run a bootstrap", f.Runtime)}
+		}
+		if _, ok := props["Layers"]; ok {
+			return &Error{Resource: id, Type: r.Type, Property: "Layers", Problem: "Lambda layers are not emulated"}
 		}
 		if _, ok := props["ImageUri"]; ok {
 			return &Error{Resource: id, Type: r.Type, Property: "ImageUri", Problem: "container image functions are not emulated"}

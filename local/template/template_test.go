@@ -155,7 +155,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad target", func(r map[string]any) { props(r, "DefaultRoute")["Target"] = "integrations/nope" }, "DefaultRoute", "Target"},
 		{"node runtime", func(r map[string]any) { props(r, "ChatFunction")["Runtime"] = "nodejs20.x" }, "ChatFunction", "Runtime"},
 		{"no stage", func(r map[string]any) { delete(r, "Stage") }, "Api", ""},
-		{"unsupported type", func(r map[string]any) { r["Queue"] = map[string]any{"Type": "AWS::Kinesis::Stream"} }, "Queue", ""},
+		{"unsupported type", func(r map[string]any) {
+			r["Trigger"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{}}
+		}, "Trigger", ""},
 		{"nothing to run", func(r map[string]any) {
 			r["X"] = map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{"Runtime": "provided.al2023"}}
 		}, "X", "Metadata"},
@@ -169,6 +171,24 @@ func TestParseErrors(t *testing.T) {
 		if tc.resource != "" && te.Resource != tc.resource || te.Property != tc.property && tc.property != "" {
 			t.Errorf("%s: error names %s / %s, want %s / %s (%v)", tc.name, te.Resource, te.Property, tc.resource, tc.property, err)
 		}
+	}
+}
+
+func TestUnknownTypeIsAWarning(t *testing.T) {
+	data, err := os.ReadFile("testdata/minimal.template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	_ = json.Unmarshal(data, &doc)
+	doc["Resources"].(map[string]any)["Stream"] = map[string]any{"Type": "AWS::Kinesis::Stream", "Properties": map[string]any{}}
+	data, _ = json.Marshal(doc)
+	s, err := Parse(data, "testdata", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "Stream (AWS::Kinesis::Stream)") {
+		t.Errorf("warnings = %v", s.Warnings)
 	}
 }
 
