@@ -220,7 +220,7 @@ $("signin-form").onsubmit = (ev) => {
 
 $("join-form").onsubmit = (ev) => {
   ev.preventDefault();
-  const name = $("channel").value.trim();
+  const name = $("channel").value.trim().toLowerCase();
   if (!name) return;
   const ch = channel(name);
   state.current = name;
