@@ -49,9 +49,11 @@ const startTimeout = 20 * time.Second
 // repository root.
 var binRelPath = filepath.Join("node_modules", ".bin", "dynalite")
 
-// Start launches dynalite on 127.0.0.1 and waits until it answers HTTP. Tables
-// become ACTIVE immediately (createTableMs etc. are 0), so callers can use a
-// table as soon as CreateTable returns. Close the server when done.
+// Start launches dynalite on 127.0.0.1 and waits until it answers HTTP. It
+// runs with --createTableMs/--deleteTableMs/--updateTableMs 0, so a new table
+// turns ACTIVE within milliseconds instead of 500 ms, but not synchronously:
+// poll DescribeTable before using it (dynamo.CreateTable does). Close the
+// server when done.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	bin := opts.Bin
 	if bin == "" {

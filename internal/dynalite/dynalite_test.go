@@ -53,13 +53,21 @@ func TestStartServesDynamoDBAndCloseStopsIt(t *testing.T) {
 	}
 	c := client(s.Endpoint())
 	createTable(ctx, t, c, "table1")
-	// createTableMs 0: the table is usable at once.
-	out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("table1")})
-	if err != nil {
-		t.Fatalf("DescribeTable: %v", err)
-	}
-	if got := out.Table.TableStatus; got != types.TableStatusActive {
-		t.Errorf("table status = %s, want ACTIVE", got)
+	// createTableMs 0: the table turns ACTIVE on dynalite's next timer tick,
+	// not the default 500 ms later.
+	created := time.Now()
+	for {
+		out, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("table1")})
+		if err != nil {
+			t.Fatalf("DescribeTable: %v", err)
+		}
+		if out.Table.TableStatus == types.TableStatusActive {
+			break
+		}
+		if time.Since(created) > 400*time.Millisecond {
+			t.Fatalf("table status = %s %v after CreateTable, want ACTIVE sooner than dynalite's default 500ms", out.Table.TableStatus, time.Since(created))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 
 	if err := s.Close(); err != nil {

@@ -204,8 +204,11 @@ func TestBroadcastKeepsInsideTheDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	stats, err := f.Broadcast(ctx, nil, "room", []byte("{}"))
-	if took := time.Since(start); took > 140*time.Millisecond {
-		t.Errorf("Broadcast took %v, want it back before the deadline minus the reserve", took)
+	// The posts would take 1 s each (10 s timeout): returning at all well
+	// before that shows the deadline (minus the reserve) is respected.
+	// The bound leaves room for a loaded CI machine.
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Broadcast took %v, want it back at the deadline minus the reserve (~100ms)", took)
 	}
 	if err != nil {
 		t.Errorf("Broadcast error = %v, want nil (all members were read)", err)
