@@ -294,6 +294,10 @@ func (s *Store) Members(ctx context.Context, channel, cur string, limit int) ([]
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(memberPK(channel, c.shard))},
 		Limit:                     aws.Int32(int32(max(1, min(limit, math.MaxInt32)))),
+		// Strongly consistent: a member who joined a moment ago must get the
+		// next broadcast (the joiner its own "joined", and a leaver not its
+		// own "left"). Membership items are small, so this costs little.
+		ConsistentRead: aws.Bool(true),
 	}
 	if c.after != "" {
 		in.ExclusiveStartKey = key(memberPK(channel, c.shard), "CONN#"+c.after)
