@@ -84,7 +84,7 @@ func (c cdk) synth(ctx context.Context, dir, env, outDir string) (string, []byte
 // stack of that name.
 func stackMissing(output, env string) bool {
 	return strings.Contains(output, fmt.Sprintf("unknown environment %q", env)) ||
-		strings.Contains(output, "No stack found matching")
+		strings.Contains(output, "No stacks match the name(s) "+stackName(env))
 }
 
 // diff renders the CLI's diff of the stack in the head cloud assembly

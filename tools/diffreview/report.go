@@ -77,7 +77,7 @@ func writeMarkdown(w io.Writer, r Review, failOnSecurity bool) error {
 	if r.Security() {
 		b.WriteString("\n**Security-relevant changes** (IAM, resource policies, Lambda permissions, security groups, authorizers, auth settings)")
 		if failOnSecurity {
-			b.WriteString(": `-fail-on-security` exits 3, and a prod deploy needs the `prod-security` approval")
+			b.WriteString(": this run used `-fail-on-security` and exits 3 (a prod deploy then waits for the `prod-security` approval)")
 		}
 		b.WriteString(":\n\n")
 		for _, s := range r.Stacks {

@@ -138,3 +138,22 @@ func TestNewStackIsAllAdded(t *testing.T) {
 		t.Errorf("security changes = %d, want 1 (the role)", got)
 	}
 }
+
+func TestStackMissing(t *testing.T) {
+	tests := []struct {
+		output string
+		want   bool
+	}{
+		// What the app says for an environment it does not know.
+		{`wschat synth: unknown environment "qa": valid environments are dev, prod, staging`, true},
+		// What CDK CLI 2.1148.1 says when the app defines no such stack.
+		{"No stacks match the name(s) WsChat-qa", true},
+		{`wschat synth: unknown environment "qa2"`, false},
+		{"infra/chatstack/stack.go:3: undefined: x", false},
+	}
+	for _, tt := range tests {
+		if got := stackMissing(tt.output, "qa"); got != tt.want {
+			t.Errorf("stackMissing(%q) = %v, want %v", tt.output, got, tt.want)
+		}
+	}
+}
