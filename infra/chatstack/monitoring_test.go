@@ -124,7 +124,7 @@ func TestMetricsNamespaceReachesHandlers(t *testing.T) {
 }
 
 func TestTracingPerEnvironment(t *testing.T) {
-	want := map[string]bool{"dev": false, "staging": true, "prod": true, "prod-issuer": true}
+	want := map[string]bool{"dev": false, "staging": true, "prod": true, "prod-issuer": true, "dev-pinned": false}
 	for _, env := range envNames {
 		for name, id := range functionByPackage(t, tmpl(t, env)) {
 			fn := tmpl(t, env)["Resources"].(map[string]any)[id].(map[string]any)

@@ -63,7 +63,7 @@ func addNagSuppressions(s *ChatStack) {
 		suppress(defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy"))), suppression{
 			id:        "AwsSolutions-IAM5",
 			reason:    "execute-api:ManageConnections is scoped to POST on this API and stage; the connection id in the ARN is a run-time value.",
-			appliesTo: `/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/POST\/@connections\/\*$/`,
+			appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/POST\/@connections\/\*$/`,
 		})
 	}
 	if s.Config.Tracing {

@@ -80,6 +80,11 @@ func synthAll() error {
 		}[k]
 	})
 	envs[issuer.Name] = issuer
+	// A fifth: dev pinned to an account and region, as the CLI does with
+	// CDK_DEFAULT_ACCOUNT/REGION, which turns pseudo parameters into literals.
+	pinned := envs["dev"]
+	pinned.Name, pinned.Account, pinned.Region = "dev-pinned", "123456789012", "eu-west-1"
+	envs[pinned.Name] = pinned
 
 	for name, cfg := range envs {
 		s, err := NewChatStack(app, StackProps{Config: cfg, ModuleRoot: root})
@@ -169,7 +174,7 @@ func functionByPackage(t *testing.T, template map[string]any) map[string]string 
 	return out
 }
 
-var envNames = []string{"dev", "staging", "prod", "prod-issuer"}
+var envNames = []string{"dev", "staging", "prod", "prod-issuer", "dev-pinned"}
 
 func TestUnknownEnvironmentListsValidNames(t *testing.T) {
 	_, err := Lookup("nope")
