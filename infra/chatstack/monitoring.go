@@ -93,9 +93,10 @@ func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps)
 		stage.Metric(jsii.String("IntegrationError"), sum), 0)
 	alarm("ApiExecutionErrors", "API Gateway failed to execute requests.",
 		stage.Metric(jsii.String("ExecutionError"), sum), 0)
+	// The operations the handlers call (see grantTable).
 	tableOps := &[]awsdynamodb.Operation{
 		awsdynamodb.Operation_GET_ITEM, awsdynamodb.Operation_PUT_ITEM, awsdynamodb.Operation_UPDATE_ITEM,
-		awsdynamodb.Operation_DELETE_ITEM, awsdynamodb.Operation_QUERY, awsdynamodb.Operation_BATCH_WRITE_ITEM,
+		awsdynamodb.Operation_DELETE_ITEM, awsdynamodb.Operation_QUERY,
 	}
 	tableThrottles := props.Table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{
 		Period: fiveMinutes, Operations: tableOps,

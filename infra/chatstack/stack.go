@@ -194,11 +194,10 @@ func grantTable(s *ChatStack) {
 	// $connect writes the connection item.
 	grant(s.Connect, "dynamodb:PutItem")
 	// $disconnect reads the connection's channels, deletes it and its
-	// memberships, and tells the channels who left.
-	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+	// memberships, and tells the channels who left (reading their members).
+	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
 	s.API.GrantPostToConnections(s.Disconnect.Role)
 	// Chat actions read and write every item kind.
-	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-		"dynamodb:Query", "dynamodb:BatchWriteItem")
+	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
 	s.API.GrantPostToConnections(s.Chat.Role)
 }

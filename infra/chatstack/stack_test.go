@@ -339,9 +339,9 @@ func TestIAMLeastPrivilege(t *testing.T) {
 	wantActions := map[string][]string{
 		contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
 		contract.FunctionConnect:    {"dynamodb:PutItem", "logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionDisconnect: {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
+		contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
 			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionChat: {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
 			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	}
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
