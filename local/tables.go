@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"wschat/internal/dynamo"
 	"wschat/local/template"
 )
 
@@ -53,6 +54,9 @@ func createTables(ctx context.Context, endpoint, region string, tables []*templa
 			out.printf("table %s exists", t.Name)
 			continue
 		case err != nil:
+			return fmt.Errorf("create table %s (%s) at %s: %w", t.Name, t.LogicalID, endpoint, err)
+		}
+		if err := dynamo.WaitActive(ctx, client, t.Name); err != nil {
 			return fmt.Errorf("create table %s (%s) at %s: %w", t.Name, t.LogicalID, endpoint, err)
 		}
 		out.printf("table %s created", t.Name)

@@ -42,6 +42,17 @@ func CreateTable(ctx context.Context, db TableCreator, name string) error {
 	if err != nil {
 		return fmt.Errorf("create table %s: %w", name, err)
 	}
+	return WaitActive(ctx, db, name)
+}
+
+// TableDescriber is the DynamoDB call WaitActive makes.
+type TableDescriber interface {
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// WaitActive returns once table name is ACTIVE. A new table is CREATING for
+// a moment even on dynalite, and calls meanwhile fail with ResourceNotFound.
+func WaitActive(ctx context.Context, db TableDescriber, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, activeTimeout)
 	defer cancel()
 	for delay := time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
@@ -51,7 +62,7 @@ func CreateTable(ctx context.Context, db TableCreator, name string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("create table %s: not ACTIVE: %w", name, ctx.Err())
+			return fmt.Errorf("table %s: not ACTIVE: %w", name, ctx.Err())
 		case <-time.After(delay):
 		}
 	}
