@@ -48,12 +48,10 @@ func run(getenv func(string) string) error {
 		return err
 	}
 	cfg = chatstack.ApplyOverrides(cfg, func(key string) string { return contextString(app, key) })
-	if cfg.Account == "" {
-		cfg.Account = getenv("CDK_DEFAULT_ACCOUNT")
-	}
-	if cfg.Region == "" {
-		cfg.Region = getenv("CDK_DEFAULT_REGION")
-	}
+	// CDK_DEFAULT_ACCOUNT/REGION are deliberately not used: the CLI sets a
+	// region even offline, which would tie every template to it. Unless the
+	// environment's config or -c account=/-c region= pins them, the template
+	// is environment-agnostic and deploys where the credentials point.
 
 	if _, err := chatstack.NewChatStack(app, chatstack.StackProps{Config: cfg, ModuleRoot: root}); err != nil {
 		return err
