@@ -59,7 +59,12 @@ func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps)
 		EnforceSSL:  jsii.Bool(true),
 	})
 	if props.AlarmEmail != "" {
-		m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
+		sub := m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
+		suppress(defaultChild(sub), suppression{
+			id: "Serverless-SNSRedrivePolicy",
+			reason: "An e-mail that cannot be delivered has nowhere useful to be redriven; every alarm also stays in CloudWatch's alarm state and history, " +
+				"which the dashboard shows.",
+		})
 	}
 	action := awscloudwatchactions.NewSnsAction(m.Topic)
 

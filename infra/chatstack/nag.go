@@ -9,11 +9,13 @@ import (
 	"wschat/internal/contract"
 )
 
-// AddNagChecks runs the cdk-nag AwsSolutions rules over everything in scope.
+// AddNagChecks runs the cdk-nag AwsSolutions and Serverless rules over
+// everything in scope.
 // Findings become error or warning annotations: the CLI fails synth on them,
 // and the tests assert there are none.
 func AddNagChecks(scope constructs.Construct) {
 	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	awscdk.Aspects_Of(scope).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 }
 
 // suppression is one accepted cdk-nag finding. appliesTo, when set, is a
@@ -74,6 +76,20 @@ func addNagSuppressions(s *ChatStack) {
 				appliesTo: `/^Resource::\*$/`,
 			})
 		}
+	}
+
+	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
+		sups := []suppression{{
+			id:     "Serverless-LambdaDLQ",
+			reason: "API Gateway invokes this function synchronously and gets its error back; a dead-letter queue only receives failed asynchronous invocations, which never happen here.",
+		}}
+		if !s.Config.Tracing {
+			sups = append(sups, suppression{
+				id:     "Serverless-LambdaTracing",
+				reason: "X-Ray tracing is switched off by this environment's configuration (Config.Tracing) to save cost; staging and prod turn it on.",
+			})
+		}
+		suppress(defaultChild(f.Function), sups...)
 	}
 
 	if !s.Config.PointInTimeRecovery {

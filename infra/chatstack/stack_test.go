@@ -97,17 +97,31 @@ func synthAll() error {
 	for _, r := range synthesized {
 		r.template = *assertions.Template_FromStack(r.stack.Stack, nil).ToJSON()
 		ann := assertions.Annotations_FromStack(r.stack.Stack)
-		// Only AwsSolutions findings; each is reported whole, as JSON (the Go
-		// type of a finding is deprecated in favour of a Node-only package).
-		pattern := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		// Only cdk-nag findings; each is reported whole, as JSON (the Go type
+		// of a finding is deprecated in favour of a Node-only package).
+		pattern := assertions.Match_StringLikeRegexp(jsii.String("(AwsSolutions|Serverless)-.*"))
 		for _, msg := range *ann.FindError(jsii.String("*"), pattern) {
-			r.nag = append(r.nag, "error: "+asJSON(msg))
+			r.nag = append(r.nag, "error: "+nagFinding(msg))
 		}
 		for _, msg := range *ann.FindWarning(jsii.String("*"), pattern) {
-			r.nag = append(r.nag, "warning: "+asJSON(msg))
+			r.nag = append(r.nag, "warning: "+nagFinding(msg))
 		}
 	}
 	return nil
+}
+
+// nagFinding is a finding's construct path and message, without the trace.
+func nagFinding(msg any) string {
+	var f struct {
+		ID    string `json:"id"`
+		Entry struct {
+			Data any `json:"data"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal([]byte(asJSON(msg)), &f); err != nil {
+		return asJSON(msg)
+	}
+	return fmt.Sprintf("%s: %v", f.ID, f.Entry.Data)
 }
 
 func tmpl(t *testing.T, env string) map[string]any {
