@@ -9,12 +9,9 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/dynamo"
+	"wschat/internal/wire"
 )
 
 func main() {
@@ -27,22 +24,12 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-// newHandler reads the environment once per process and builds the SDK
-// client once, outside the request path. AWS_ENDPOINT_URL_DYNAMODB (the local
-// emulator) is honoured by the SDK's config loader.
+// newHandler builds the handler once per process. $connect only writes the
+// connection item: it needs no @connections client.
 func newHandler(ctx context.Context, getenv func(string) string, stdout io.Writer) (*chat.ConnectHandler, error) {
-	log, err := chat.NewLogger(stdout, getenv(contract.EnvLogLevel))
+	b, err := wire.NewBase(ctx, getenv, stdout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", contract.EnvLogLevel, err)
+		return nil, err
 	}
-	table := getenv(contract.EnvTableName)
-	if table == "" {
-		return nil, fmt.Errorf("%s is not set", contract.EnvTableName)
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), table, dynamo.Options{})
-	return chat.NewConnectHandler(store, log), nil
+	return chat.NewConnectHandler(b.Store, b.Log), nil
 }

@@ -1,0 +1,45 @@
+package wire
+
+import (
+	"io"
+	"testing"
+)
+
+// TestNewPusher covers every setting the runtime functions read; NewBase's
+// are a subset.
+func TestNewPusher(t *testing.T) {
+	full := map[string]string{
+		"WSCHAT_TABLE_NAME":   "wschat-dev",
+		"WSCHAT_CALLBACK_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+		"WSCHAT_LOG_LEVEL":    "debug",
+	}
+	tests := []struct {
+		name    string
+		unset   string
+		set     map[string]string
+		wantErr bool
+	}{
+		{name: "complete"},
+		{name: "no table", unset: "WSCHAT_TABLE_NAME", wantErr: true},
+		{name: "bad log level", set: map[string]string{"WSCHAT_LOG_LEVEL": "loud"}, wantErr: true},
+		{name: "no callback URL", unset: "WSCHAT_CALLBACK_URL", wantErr: true},
+		{name: "bad workers", set: map[string]string{"WSCHAT_FANOUT_WORKERS": "lots"}, wantErr: true},
+		{name: "bad budget", set: map[string]string{"WSCHAT_SEND_BUDGET": "-5"}, wantErr: true},
+		{name: "bad retention", set: map[string]string{"WSCHAT_HISTORY_RETENTION": "forever"}, wantErr: true},
+		{name: "bad rate", set: map[string]string{"WSCHAT_RATE_PER_SECOND": "-1"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		env := map[string]string{}
+		for k, v := range full {
+			env[k] = v
+		}
+		delete(env, tt.unset)
+		for k, v := range tt.set {
+			env[k] = v
+		}
+		p, err := NewPusher(t.Context(), func(k string) string { return env[k] }, io.Discard)
+		if (err != nil) != tt.wantErr || (err == nil && (p == nil || p.Fanout == nil || p.Store == nil)) {
+			t.Errorf("%s: NewPusher = %v, %v; want error %v", tt.name, p, err, tt.wantErr)
+		}
+	}
+}
