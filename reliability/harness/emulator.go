@@ -1,0 +1,443 @@
+// Package harness runs the local emulator (go run ./local) on the real
+// synthesized stack as a separate process and drives it with real WebSocket
+// clients, for the reliability tests (reliability/) and the benchmarks
+// (bench/).
+//
+// The emulator is built once with `go build -o` and started per scenario with
+// --port 0; its banner gives the WebSocket, callback and DynamoDB endpoints.
+// Handler instances are the emulator's child processes, which the harness
+// finds through /proc so a scenario can stop, resume or kill one: that is how
+// the fault tests crash or hang a real handler without a hook in its code.
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"wschat/local/template"
+)
+
+// DefaultTemplate is the dev stack's template, relative to the module root.
+var DefaultTemplate = filepath.Join("cdk.out", "WsChat-dev.template.json")
+
+// ErrNoTemplate is returned when the synthesized template is missing.
+var ErrNoTemplate = errors.New("no synthesized template: run make synth")
+
+// ModuleRoot is the nearest directory at or above the working directory that
+// holds go.mod.
+func ModuleRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("no go.mod in %s or above", wd)
+		}
+	}
+}
+
+// CheckTemplate returns the absolute path of the template (DefaultTemplate
+// when path is empty), or an error wrapping ErrNoTemplate.
+func CheckTemplate(root, path string) (string, error) {
+	if path == "" {
+		path = filepath.Join(root, DefaultTemplate)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%w (ENV=dev): %s: %v", ErrNoTemplate, path, err)
+	}
+	return path, nil
+}
+
+// RaiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit and returns
+// the new soft limit. Child processes (the emulator, and through it the
+// handlers) inherit it.
+func RaiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
+
+// Build compiles the emulator (./local) into dir and returns the executable.
+func Build(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "wschat-local")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./local")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build the emulator: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Options starts an emulator.
+type Options struct {
+	// Binary is the emulator executable from Build.
+	Binary string
+	// Root is the module root; "" means ModuleRoot().
+	Root string
+	// Template is the template to run; "" means DefaultTemplate.
+	Template string
+	// PostLatency is --post-latency.
+	PostLatency time.Duration
+	// DynamoDBEndpoint is --dynamodb-endpoint; "" lets the emulator start
+	// its own dynalite.
+	DynamoDBEndpoint string
+	// Args are extra flags.
+	Args []string
+	// Output, when set, receives a copy of every output line.
+	Output io.Writer
+	// ReadyTimeout bounds the start (function builds included); 0 means 3 min.
+	ReadyTimeout time.Duration
+}
+
+// Emulator is a running emulator process.
+type Emulator struct {
+	// WebSocketURL is ws://127.0.0.1:PORT/<stage>.
+	WebSocketURL string
+	// BaseURL is http://127.0.0.1:PORT.
+	BaseURL string
+	// CallbackURL is the @connections endpoint, http://127.0.0.1:PORT/<stage>.
+	CallbackURL string
+	// DynamoDB is the DynamoDB endpoint the functions use.
+	DynamoDB string
+	// Stack is the template as the emulator resolves it.
+	Stack *template.Stack
+
+	cmd    *exec.Cmd
+	tmp    string
+	done   chan struct{}
+	output *lineLog
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+var (
+	wsLine       = regexp.MustCompile(`^\s*WebSocket\s+(ws://(127\.0\.0\.1:\d+)/(\S+))`)
+	callbackLine = regexp.MustCompile(`^\s*callback\s+(http://\S+)/@connections/`)
+	dynamoLine   = regexp.MustCompile(`^\s*DynamoDB\s+(http://127\.0\.0\.1:\d+)`)
+)
+
+// Start runs the emulator and waits until its banner is printed.
+func Start(ctx context.Context, opts Options) (*Emulator, error) {
+	if opts.Binary == "" {
+		return nil, errors.New("start emulator: no binary (call Build)")
+	}
+	root := opts.Root
+	if root == "" {
+		r, err := ModuleRoot()
+		if err != nil {
+			return nil, err
+		}
+		root = r
+	}
+	tpl, err := CheckTemplate(root, opts.Template)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "wschat-harness-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--port", "0",
+		"--template", tpl,
+		"--issuer-key", filepath.Join(tmp, "issuer-key.pem"),
+		// The harness checks that the template exists; a source file newer
+		// than it (a checkout, an edit) changes no route or variable the
+		// scenarios rely on, and the functions are rebuilt from source.
+		"--allow-stale",
+		"--post-latency", opts.PostLatency.String(),
+	}
+	if opts.DynamoDBEndpoint != "" {
+		args = append(args, "--dynamodb-endpoint", opts.DynamoDBEndpoint)
+	}
+	args = append(args, opts.Args...)
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	cmd := exec.Command(opts.Binary, args...)
+	cmd.Dir = root
+	// TMPDIR: the emulator builds the functions under it, so removing tmp
+	// cleans up even after a kill.
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = pr.Close()
+		_ = pw.Close()
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("start emulator: %w", err)
+	}
+	_ = pw.Close()
+	e := &Emulator{cmd: cmd, tmp: tmp, done: make(chan struct{}), output: newLineLog(opts.Output)}
+	go func() {
+		_ = cmd.Wait()
+		close(e.done)
+	}()
+	banner := make(chan struct{})
+	go e.readOutput(pr, banner)
+
+	timeout := opts.ReadyTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	select {
+	case <-banner:
+	case <-e.done:
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
+	case <-time.After(timeout):
+		_ = e.Stop()
+		return nil, fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
+	case <-ctx.Done():
+		_ = e.Stop()
+		return nil, ctx.Err()
+	}
+	host := strings.TrimPrefix(e.BaseURL, "http://")
+	stack, err := template.Load(tpl, template.Options{Endpoint: host})
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.Stack = stack
+	return e, nil
+}
+
+// readOutput keeps the output, fills in the endpoints from the banner, and
+// closes banner once the DynamoDB line (the banner's last) is read.
+func (e *Emulator) readOutput(r io.ReadCloser, banner chan struct{}) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	ready := false
+	for sc.Scan() {
+		line := sc.Text()
+		e.output.add(line)
+		if ready {
+			continue
+		}
+		if m := wsLine.FindStringSubmatch(line); m != nil {
+			e.WebSocketURL = m[1]
+			e.BaseURL = "http://" + m[2]
+		}
+		if m := callbackLine.FindStringSubmatch(line); m != nil {
+			e.CallbackURL = m[1]
+		}
+		if m := dynamoLine.FindStringSubmatch(line); m != nil {
+			e.DynamoDB = m[1]
+			ready = e.WebSocketURL != "" && e.CallbackURL != ""
+			if ready {
+				close(banner)
+			}
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+// Pid is the emulator's process id.
+func (e *Emulator) Pid() int { return e.cmd.Process.Pid }
+
+// Exited is closed when the emulator process has exited.
+func (e *Emulator) Exited() <-chan struct{} { return e.done }
+
+// Tail returns the last n output lines.
+func (e *Emulator) Tail(n int) string { return e.output.Tail(n) }
+
+// Watch calls fn with every later output line, from the reading goroutine
+// (fn must be quick), until the returned function is called.
+func (e *Emulator) Watch(fn func(line string)) (stop func()) { return e.output.watch(fn) }
+
+// Stop ends the emulator: SIGTERM (it closes every connection and runs their
+// $disconnect), SIGKILL after 20 s. Its handlers and dynalite die with it.
+func (e *Emulator) Stop() error {
+	return e.stop(syscall.SIGTERM, 20*time.Second)
+}
+
+// Kill ends the emulator at once, without $disconnect invocations: for runs
+// that leave thousands of connections behind.
+func (e *Emulator) Kill() error {
+	return e.stop(syscall.SIGKILL, 0)
+}
+
+func (e *Emulator) stop(sig syscall.Signal, grace time.Duration) error {
+	e.stopOnce.Do(func() {
+		_ = e.cmd.Process.Signal(sig)
+		select {
+		case <-e.done:
+		case <-time.After(grace):
+			_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
+			select {
+			case <-e.done:
+			case <-time.After(10 * time.Second):
+				e.stopErr = errors.New("stop emulator: still running 10s after SIGKILL")
+			}
+		}
+		// Handlers die with the emulator (parent-death signal); wait a moment
+		// for them before removing their executables.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && len(children(e.cmd.Process.Pid)) > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := os.RemoveAll(e.tmp); err != nil && e.stopErr == nil {
+			e.stopErr = err
+		}
+	})
+	return e.stopErr
+}
+
+// Token mints a token for user from the emulator's local issuer.
+func (e *Emulator) Token(ctx context.Context, user string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"user": user, "name": user})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.BaseURL+"/local-issuer/token", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("mint token: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string `json:"token"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		return "", fmt.Errorf("mint token: status %d %s: %v", resp.StatusCode, out.Error, err)
+	}
+	return out.Token, nil
+}
+
+// DialURL is the WebSocket URL with token as the token query parameter.
+func (e *Emulator) DialURL(token string) string {
+	return e.WebSocketURL + "?token=" + url.QueryEscape(token)
+}
+
+// TableName is the local name of the stack's table.
+func (e *Emulator) TableName() (string, error) {
+	if len(e.Stack.Tables) != 1 {
+		return "", fmt.Errorf("want one table in the template, found %d", len(e.Stack.Tables))
+	}
+	return e.Stack.Tables[0].Name, nil
+}
+
+// Function returns the template function whose label (Go package base name,
+// e.g. "chat") is label.
+func (e *Emulator) Function(label string) (*template.Function, error) {
+	for _, f := range e.Stack.Functions {
+		if f.Label == label {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("no function %q in the template", label)
+}
+
+// FunctionPIDs returns the live instances (processes) of the function
+// labelled label: the emulator's children running <LogicalID>/bootstrap.
+func (e *Emulator) FunctionPIDs(label string) ([]int, error) {
+	f, err := e.Function(label)
+	if err != nil {
+		return nil, err
+	}
+	suffix := string(filepath.Separator) + filepath.Join(f.LogicalID, "bootstrap")
+	var pids []int
+	for _, p := range children(e.Pid()) {
+		exe := strings.TrimSuffix(p.exe, " (deleted)")
+		if strings.HasSuffix(exe, suffix) && p.state != 'Z' {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids, nil
+}
+
+// lineLog keeps the last lines of output and feeds watchers.
+type lineLog struct {
+	mu       sync.Mutex
+	lines    []string
+	next     int
+	full     bool
+	copyTo   io.Writer
+	watchers map[int]func(string)
+	seq      int
+}
+
+const keepLines = 4000
+
+func newLineLog(copyTo io.Writer) *lineLog {
+	return &lineLog{lines: make([]string, keepLines), copyTo: copyTo, watchers: map[int]func(string){}}
+}
+
+func (l *lineLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines[l.next] = line
+	l.next = (l.next + 1) % keepLines
+	if l.next == 0 {
+		l.full = true
+	}
+	if l.copyTo != nil {
+		_, _ = io.WriteString(l.copyTo, line+"\n")
+	}
+	for _, fn := range l.watchers {
+		fn(line)
+	}
+}
+
+func (l *lineLog) watch(fn func(string)) func() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	id := l.seq
+	l.watchers[id] = fn
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		delete(l.watchers, id)
+	}
+}
+
+// Tail returns up to the last n lines.
+func (l *lineLog) Tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var all []string
+	if l.full {
+		all = append(all, l.lines[l.next:]...)
+	}
+	all = append(all, l.lines[:l.next]...)
+	if len(all) > n {
+		all = all[len(all)-n:]
+	}
+	return strings.Join(all, "\n")
+}
