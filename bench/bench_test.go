@@ -1,0 +1,265 @@
+package main
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3}
+	for _, tc := range []struct{ p, want float64 }{{0, 1}, {50, 3}, {90, 5}, {99, 5}, {100, 5}, {20, 1}, {21, 2}} {
+		if got := percentile(xs, tc.p); got != tc.want {
+			t.Errorf("percentile(%v, %v) = %v, want %v", xs, tc.p, got, tc.want)
+		}
+	}
+	if got := percentile(nil, 50); !math.IsNaN(got) {
+		t.Errorf("percentile(nil) = %v, want NaN", got)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 21121: "21,121", 10000000: "10,000,000", -4500: "-4,500"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	o, err := parseOptions([]string{"-sizes", "100,1000", "-sends", "3", "-workers", "64,-1", "-handler-workers", ""}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.handlerSends) != 2 || o.handlerSends[1] != 3 {
+		t.Errorf("sends padded to the sizes: got %v", o.handlerSends)
+	}
+	if len(o.variants) != 2 || o.variants[1] != -1 || len(o.handlerWorkers) != 0 {
+		t.Errorf("workers %v, handler workers %v", o.variants, o.handlerWorkers)
+	}
+	for _, args := range [][]string{{"-sizes", "1000,100"}, {"-sizes", "0"}, {"-workers", "0"}, {"-sizes", "20000"}, {"extra"}} {
+		if _, err := parseOptions(args, io.Discard); err == nil {
+			t.Errorf("parseOptions(%q): want an error", args)
+		}
+	}
+}
+
+func TestWithConsumedCapacity(t *testing.T) {
+	got := withConsumedCapacity([]byte(`{"TableName":"t","Key":{}}`))
+	var m map[string]any
+	if err := json.Unmarshal(got, &m); err != nil || m["ReturnConsumedCapacity"] != "TOTAL" || m["TableName"] != "t" {
+		t.Errorf("got %s (%v)", got, err)
+	}
+	keep := `{"ReturnConsumedCapacity":"NONE"}`
+	if got := string(withConsumedCapacity([]byte(keep))); got != keep {
+		t.Errorf("an explicit setting is kept: got %s", got)
+	}
+}
+
+// TestCountingProxyCountsReadsAndCapacity runs the proxy against a fake
+// DynamoDB that answers like dynalite.
+func TestCountingProxyCountsReadsAndCapacity(t *testing.T) {
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		op := r.Header.Get("X-Amz-Target")
+		mu.Lock()
+		asked[op] = strings.Contains(string(body), `"ReturnConsumedCapacity":"TOTAL"`)
+		mu.Unlock()
+		switch op {
+		case "DynamoDB_20120810.GetItem":
+			_, _ = io.WriteString(w, `{"Item":{"pk":{"S":"a"}},"ConsumedCapacity":{"CapacityUnits":0.5}}`)
+		case "DynamoDB_20120810.Query":
+			_, _ = io.WriteString(w, `{"Count":3,"ScannedCount":4,"Items":[],"ConsumedCapacity":{"CapacityUnits":1}}`)
+		case "DynamoDB_20120810.PutItem":
+			_, _ = io.WriteString(w, `{"ConsumedCapacity":{"CapacityUnits":1}}`)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	defer upstream.Close()
+	p, err := startCountingProxy(upstream.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	call := func(op string) {
+		req, _ := http.NewRequest(http.MethodPost, p.URL()+"/", strings.NewReader(`{"TableName":"t"}`))
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	call("GetItem")
+	call("Query")
+	call("PutItem")
+	call("DescribeTable") // 400: not counted
+	got := p.Snapshot()
+	if got.ItemsRead != 5 || got.ReadCU != 1.5 || got.WriteCU != 1 || got.Calls["GetItem"] != 1 || got.Calls["DescribeTable"] != 0 {
+		t.Errorf("counts: %+v", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !asked["DynamoDB_20120810.GetItem"] || !asked["DynamoDB_20120810.PutItem"] || asked["DynamoDB_20120810.DescribeTable"] {
+		t.Errorf("the proxy must ask for the consumed capacity on item operations only: %v", asked)
+	}
+	if p.Reset(); p.Snapshot().ItemsRead != 0 {
+		t.Error("Reset did not clear the counters")
+	}
+}
+
+func TestReadCostOf(t *testing.T) {
+	s := func(items int) sample {
+		return sample{counts: ddbCounts{ItemsRead: items, ReadCU: 2, WriteCU: 6, Calls: map[string]int{"GetItem": 1, "Query": 1}}}
+	}
+	rc := readCostOf("c", 10, 120, []sample{s(11), s(11), s(13)})
+	if rc.ItemsMin != 11 || rc.ItemsMax != 13 || math.Abs(rc.ItemsRead-35.0/3) > 1e-9 || rc.Calls != "GetItem 1, Query 1" {
+		t.Errorf("got %+v", rc)
+	}
+}
+
+func TestTemplateWithWorkers(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "cdk.out", "T.template.json")
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tpl := `{"Resources":{
+		"Chat":{"Type":"AWS::Lambda::Function","Metadata":{"aws:asset:path":"asset.abc"},
+			"Properties":{"Environment":{"Variables":{"WSCHAT_FANOUT_WORKERS":"64","WSCHAT_TABLE_NAME":{"Ref":"T"}}}}},
+		"Auth":{"Type":"AWS::Lambda::Function","Properties":{"Environment":{"Variables":{"X":"1"}}}}}}`
+	if err := os.WriteFile(src, []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := templateWithWorkers(src, dir, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(out)
+	var doc struct {
+		Resources map[string]struct {
+			Metadata   map[string]any
+			Properties struct {
+				Environment struct{ Variables map[string]any }
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	chat := doc.Resources["Chat"]
+	if chat.Properties.Environment.Variables["WSCHAT_FANOUT_WORKERS"] != "128" {
+		t.Errorf("workers not replaced: %v", chat.Properties.Environment.Variables)
+	}
+	if chat.Metadata["aws:asset:path"] != filepath.Join(dir, "cdk.out", "asset.abc") {
+		t.Errorf("asset path not made absolute: %v", chat.Metadata["aws:asset:path"])
+	}
+	if _, ok := chat.Properties.Environment.Variables["WSCHAT_TABLE_NAME"].(map[string]any); !ok {
+		t.Errorf("other variables must be kept as they were: %v", chat.Properties.Environment.Variables)
+	}
+	if err := os.WriteFile(src, []byte(`{"Resources":{}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := templateWithWorkers(src, dir, 128); err == nil {
+		t.Error("a template without the variable must be an error")
+	}
+}
+
+// sampleResults is a small but complete result set.
+func sampleResults() *Results {
+	return &Results{
+		Started: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Duration: "3m0s",
+		Machine: Machine{CPUs: 2, CPUModel: "Test CPU", GoVersion: "go1.26"},
+		Config:  Config{PostLatencyMs: 20, Sizes: []int{100, 1000, 10000}, DevWorkers: 64, SendBudget: 20000},
+		Fanout: []FanoutRun{
+			{Path: "handler", Workers: 64, Members: 100, Sends: 3, Complete: 3, P50: 60, P99: 70},
+			{Path: "handler", Workers: 64, Members: 1000, Sends: 3, Complete: 3, P50: 380, P99: 400},
+			{Path: "handler", Workers: 64, Members: 10000, Sends: 3, Complete: 3, P50: 3600, P99: 3900},
+			{Path: "direct", Workers: 128, Members: 10000, Sends: 3, Complete: 3, P50: 2300, P99: 2400},
+			{Path: "direct", Workers: 1, Members: 1000, Sends: 2, Complete: 0, Note: "2 of 2 sends incomplete"},
+		},
+		ReadCost: []ReadCost{
+			{Channel: "a", Members: 10, TableItems: 120, ItemsRead: 11, ItemsMin: 11, ItemsMax: 11, Overhead: 1},
+			{Channel: "b", Members: 10000, TableItems: 21000, ItemsRead: 10001, ItemsMin: 10001, ItemsMax: 10001, Overhead: 1},
+		},
+		ColdStart: []FunctionStart{{Name: "chat", RawBytes: 10e6, ZipBytes: 3_700_000, InitP50: 4}},
+		Capacity:  &Capacity{Connections: 10000, Held: 10000, EmulatorRSSAfter: 500 << 20},
+	}
+}
+
+func TestJudge(t *testing.T) {
+	b := &bench{opts: &options{postLatency: 20 * time.Millisecond}, res: sampleResults(), devWorkers: 64}
+	b.judge()
+	want := map[string]bool{
+		"1,000-member channel fully delivered":          true,
+		"10,000-member channel fully delivered":         false,
+		"DynamoDB items read per send":                  true,
+		"every function ≤ 3 MB zipped and init ≤ 20 ms": false,
+		"10,000 connections held by the emulator":       true,
+	}
+	for _, tg := range b.res.Targets {
+		w, ok := want[tg.Name]
+		if !ok {
+			t.Errorf("unexpected target %q", tg.Name)
+			continue
+		}
+		if tg.Pass != w {
+			t.Errorf("%s: pass = %v, want %v (%s; %s)", tg.Name, tg.Pass, w, tg.Measured, tg.Why)
+		}
+		if !tg.Pass && tg.Why == "" {
+			t.Errorf("%s: a miss must say why", tg.Name)
+		}
+	}
+	for _, tg := range b.res.Targets {
+		if tg.Name == "10,000-member channel fully delivered" && !strings.Contains(tg.Why, "3140 ms") {
+			t.Errorf("the 10,000 miss should give the posting floor ⌈10000/64⌉ × 20 ms = 3140 ms: %s", tg.Why)
+		}
+	}
+}
+
+func TestLatencyChartIsWellFormedSVG(t *testing.T) {
+	svg := latencyChart(sampleResults())
+	dec := xml.NewDecoder(strings.NewReader(svg))
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v\n%s", err, svg)
+		}
+	}
+	for _, want := range []string{"<svg", "chat function, 64 workers", "direct, 128 workers", "× incomplete", "target 3 s", "10,000"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if strings.Contains(svg, "NaN") || strings.Contains(svg, "Inf") {
+		t.Error("chart has NaN or Inf coordinates")
+	}
+}
+
+func TestMarkdownHasEverySection(t *testing.T) {
+	r := sampleResults()
+	b := &bench{opts: &options{postLatency: 20 * time.Millisecond}, res: r, devWorkers: 64}
+	b.judge()
+	md := markdown(r)
+	for _, want := range []string{"## Targets", "| **PASS** |", "| **MISS** |", "## Fan-out", "latency.svg", "## DynamoDB", "## Functions", "## Emulator capacity", "Test CPU"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
+}

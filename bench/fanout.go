@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"wschat/internal/chat"
+	"wschat/internal/connections"
+	"wschat/internal/fanout"
+	"wschat/internal/protocol"
+	"wschat/reliability/harness"
+)
+
+// sample is one timed broadcast.
+type sample struct {
+	elapsed     time.Duration // start to the last member's receipt
+	complete    bool
+	received    int
+	duplicates  int
+	receivedAll int               // every receipt, beyond want too
+	counts      ddbCounts         // handler path: DynamoDB calls of the send
+	log         harness.FanoutLog // handler path: the handler's fan-out line
+	stats       chat.FanoutStats  // direct path
+}
+
+// fanoutLog collects the handlers' fan-out lines.
+type fanoutLog struct {
+	mu    sync.Mutex
+	lines []harness.FanoutLog
+}
+
+func (f *fanoutLog) add(l harness.FanoutLog) {
+	f.mu.Lock()
+	f.lines = append(f.lines, l)
+	f.mu.Unlock()
+}
+
+// after waits up to 3 s for the n-th send line of channel and returns it.
+func (f *fanoutLog) nth(channel string, n int) (harness.FanoutLog, bool) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		f.mu.Lock()
+		k := 0
+		for _, l := range f.lines {
+			if l.Channel == channel && l.RouteKey == "send" {
+				k++
+				if k == n {
+					f.mu.Unlock()
+					return l, true
+				}
+			}
+		}
+		f.mu.Unlock()
+		if time.Now().After(deadline) {
+			return harness.FanoutLog{}, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// handlerSend sends one message through the gateway and the chat function
+// from member sender of channel, and times its delivery to all members.
+func (b *bench) handlerSend(ctx context.Context, channel string, members int, sender *harness.Client, id string) (sample, error) {
+	d := newDelivery(id, members)
+	b.fleet.cur.Store(d)
+	defer b.fleet.cur.Store(nil)
+	b.proxy.Reset()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	d.start = time.Now()
+	_, err := sender.Send(ctx, channel, "bench "+id, id)
+	if err != nil {
+		return sample{}, fmt.Errorf("send %s as %s: %w", id, sender.User, err)
+	}
+	// The ack follows the whole fan-out, so every DynamoDB call of the send
+	// has been made.
+	counts := b.proxy.Snapshot()
+	s := sample{counts: counts}
+	select {
+	case <-d.done:
+		s.complete = true
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+	}
+	s.elapsed = d.elapsed()
+	s.received = int(min(d.got.Load(), d.want))
+	s.duplicates = int(d.extra.Load())
+	b.handlerSends[channel]++
+	if l, ok := b.fanouts.nth(channel, b.handlerSends[channel]); ok {
+		s.log = l
+	}
+	return s, nil
+}
+
+// peakPoster wraps the @connections client and records the most posts in
+// flight at once.
+type peakPoster struct {
+	next     fanout.Poster
+	inFlight atomic.Int64
+	peak     atomic.Int64
+	posts    atomic.Int64
+}
+
+func (p *peakPoster) Post(ctx context.Context, id string, data []byte) error {
+	n := p.inFlight.Add(1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	p.posts.Add(1)
+	defer p.inFlight.Add(-1)
+	return p.next.Post(ctx, id, data)
+}
+
+func (p *peakPoster) reset() {
+	p.peak.Store(0)
+	p.posts.Store(0)
+}
+
+// newDirectFanout builds the fan-out the chat function builds (fanout.New
+// over the DynamoDB store and the @connections client), with workers, in
+// this process.
+func (b *bench) newDirectFanout(workers int) (*fanout.Fanout, *peakPoster) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
+	conns := connections.New(cfg, b.e.CallbackURL, connections.Options{MaxConns: workers})
+	pp := &peakPoster{next: conns}
+	return fanout.New(b.store, pp, fanout.Config{Workers: workers}, nil, nil), pp
+}
+
+// directSend broadcasts one message frame with f and times its delivery.
+// settle is an extra wait before counting receipts (frames beyond want).
+func (b *bench) directSend(ctx context.Context, f *fanout.Fanout, pp *peakPoster, channel string, members, budget int, id string, settle time.Duration) (sample, error) {
+	frame, err := protocol.Encode(protocol.Message{Channel: channel, Entry: protocol.Entry{
+		Seq: 1, UserID: "bench", UserName: "bench", Text: "bench " + id, ClientID: id, SentAt: time.Now().UTC(),
+	}})
+	if err != nil {
+		return sample{}, err
+	}
+	want := min(members, budget)
+	d := newDelivery(id, want)
+	b.fleet.cur.Store(d)
+	defer b.fleet.cur.Store(nil)
+	pp.reset()
+	// The dev function's timeout bounds an invocation; a benchmark of the
+	// slow strategies needs longer.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	d.start = time.Now()
+	stats, err := f.Broadcast(ctx, chat.NewBudget(budget), channel, frame)
+	if err != nil {
+		return sample{}, fmt.Errorf("broadcast %s: %w", id, err)
+	}
+	s := sample{stats: stats}
+	if stats.Delivered >= want {
+		select {
+		case <-d.done:
+		case <-time.After(10 * time.Second):
+		}
+	} else {
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(settle)
+	s.complete = d.got.Load() >= d.want
+	s.elapsed = d.elapsed()
+	s.received = int(min(d.got.Load(), d.want))
+	s.duplicates = int(d.extra.Load())
+	s.receivedAll = int(d.got.Load())
+	return s, nil
+}
+
+// summarize turns samples into a FanoutRun.
+func summarize(path string, workers, members int, samples []sample) FanoutRun {
+	r := FanoutRun{Path: path, Workers: workers, Members: members, Sends: len(samples)}
+	var ms, handler []float64
+	for _, s := range samples {
+		if s.complete {
+			r.Complete++
+			ms = append(ms, float64(s.elapsed.Microseconds())/1000)
+		}
+		r.Duplicates += s.duplicates
+		if path == "handler" {
+			r.Posts = max(r.Posts, s.log.Delivered+s.log.Gone+s.log.Failed)
+			r.Skipped += s.log.Skipped
+			r.Failed += s.log.Failed
+			if s.log.Channel != "" {
+				handler = append(handler, float64(s.log.DurationMs))
+			}
+		} else {
+			r.Posts = max(r.Posts, s.stats.Delivered+s.stats.Gone+s.stats.Failed)
+			r.Skipped += s.stats.Skipped
+			r.Failed += s.stats.Failed
+		}
+	}
+	if len(ms) > 0 {
+		r.P50, r.P99 = percentile(ms, 50), percentile(ms, 99)
+		r.Min, r.Max = percentile(ms, 0), percentile(ms, 100)
+		if r.P50 > 0 {
+			r.PerSec = float64(members) / (r.P50 / 1000)
+		}
+	}
+	if len(handler) > 0 {
+		r.HandlerMs = percentile(handler, 50)
+	}
+	if r.Complete < r.Sends {
+		worst := 0
+		for _, s := range samples {
+			if !s.complete {
+				worst = max(worst, members-s.received)
+			}
+		}
+		r.Note = fmt.Sprintf("%d of %d sends incomplete (up to %d members missed; %d posts failed)", r.Sends-r.Complete, r.Sends, worst, r.Failed)
+	}
+	return r
+}
+
+func workersName(w int) string {
+	if w == fanout.Unbounded {
+		return "unbounded"
+	}
+	return strconv.Itoa(w)
+}

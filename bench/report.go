@@ -1,0 +1,398 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Limits of the targets, in bytes and milliseconds; "MB" and "GB" are read
+// as the stricter decimal units.
+const (
+	zipLimit      = 3_000_000
+	initLimitMs   = 20.0
+	memLimit      = 1_000_000_000
+	targetConns   = 10_000
+	target1kMs    = 500.0
+	target10kMs   = 3000.0
+	targetLatency = 20 * time.Millisecond
+)
+
+// judge compares the results with the targets.
+func (b *bench) judge() {
+	r := b.res
+	r.Targets = nil
+	latencyNote := ""
+	if b.opts.postLatency != targetLatency {
+		latencyNote = fmt.Sprintf(" (measured with %s per call, not the target's 20 ms)", b.opts.postLatency)
+	}
+	for _, t := range []struct {
+		members int
+		limit   float64
+	}{{1000, target1kMs}, {10_000, target10kMs}} {
+		name := fmt.Sprintf("%s-member channel fully delivered", thousands(t.members))
+		goal := fmt.Sprintf("< %s s (p99, through the chat function, 20 ms per @connections call)", trimFloat(t.limit/1000))
+		run := b.findRun("handler", b.devWorkers, t.members)
+		if run == nil {
+			r.Targets = append(r.Targets, Target{Name: name, Goal: goal, Measured: "not measured", NotMeasured: true})
+			continue
+		}
+		tg := Target{
+			Name:     name,
+			Goal:     goal,
+			Measured: fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, %d/%d sends complete%s", run.P50, run.P99, run.Complete, run.Sends, latencyNote),
+			Pass:     run.Complete == run.Sends && run.P99 < t.limit && b.opts.postLatency == targetLatency,
+		}
+		if !tg.Pass {
+			tg.Why = b.fanoutWhy(run, t.limit)
+		}
+		r.Targets = append(r.Targets, tg)
+	}
+	r.Targets = append(r.Targets, b.readTarget())
+	r.Targets = append(r.Targets, b.functionTargets()...)
+	r.Targets = append(r.Targets, b.capacityTarget())
+}
+
+func (b *bench) findRun(path string, workers, members int) *FanoutRun {
+	for i := range b.res.Fanout {
+		f := &b.res.Fanout[i]
+		if f.Path == path && f.Workers == workers && f.Members == members {
+			return f
+		}
+	}
+	return nil
+}
+
+// fanoutWhy explains a missed latency target from the measurements.
+func (b *bench) fanoutWhy(run *FanoutRun, limitMs float64) string {
+	w := run.Workers
+	rounds := math.Ceil(float64(run.Members) / float64(w))
+	floor := rounds * float64(b.opts.postLatency.Microseconds()) / 1000
+	var parts []string
+	if floor >= limitMs {
+		parts = append(parts, fmt.Sprintf("%d workers × 20 ms per call allow at most %.0f posts/s, so %s members need ≥ %.0f ms of posting alone (⌈%d/%d⌉ = %.0f rounds): the target is out of reach with the dev setting of %d workers",
+			w, float64(w)/b.opts.postLatency.Seconds(), thousands(run.Members), floor, run.Members, w, rounds, w))
+	} else {
+		parts = append(parts, fmt.Sprintf("posting alone needs ≥ %.0f ms (⌈%d/%d⌉ rounds of %s); the rest is this 2-core machine running the gateway, the handler, dynalite and %s clients at once",
+			floor, run.Members, w, b.opts.postLatency, thousands(run.Members)))
+	}
+	if run.HandlerMs > 0 {
+		parts = append(parts, fmt.Sprintf("the handler's own fan-out took %.0f ms (p50)", run.HandlerMs))
+	}
+	for _, other := range b.res.Fanout {
+		if other.Path == "direct" && other.Members == run.Members && other.Workers != w && other.Complete > 0 && other.P99 < limitMs {
+			parts = append(parts, fmt.Sprintf("%s workers (direct) reach p99 %.0f ms", workersName(other.Workers), other.P99))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (b *bench) readTarget() Target {
+	t := Target{Name: "DynamoDB items read per send", Goal: "members + a constant, flat as the table grows"}
+	if len(b.res.ReadCost) == 0 {
+		t.Measured, t.NotMeasured = "not measured", true
+		return t
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	exact := true
+	var rows []string
+	for _, rc := range b.res.ReadCost {
+		lo, hi = math.Min(lo, rc.Overhead), math.Max(hi, rc.Overhead)
+		if rc.ItemsMin != rc.ItemsMax {
+			exact = false
+		}
+		table := ""
+		if rc.TableItems >= 0 {
+			table = fmt.Sprintf(" in %s items", thousands(rc.TableItems))
+		}
+		rows = append(rows, fmt.Sprintf("%s%s: %s", thousands(rc.Members), table, trimFloat(rc.ItemsRead)))
+	}
+	t.Measured = fmt.Sprintf("members + %s (%s)", trimFloat(lo), strings.Join(rows, "; "))
+	if hi != lo {
+		t.Measured = fmt.Sprintf("members + %s..%s (%s)", trimFloat(lo), trimFloat(hi), strings.Join(rows, "; "))
+	}
+	t.Pass = exact && hi == lo
+	if !t.Pass {
+		t.Why = "the reads beyond the members vary between sends or channel sizes; see the DynamoDB table"
+	}
+	return t
+}
+
+func (b *bench) functionTargets() []Target {
+	t := Target{Name: "every function ≤ 3 MB zipped and init ≤ 20 ms", Goal: "zip ≤ 3,000,000 B (linux/arm64), init p50 ≤ 20 ms"}
+	if len(b.res.ColdStart) == 0 {
+		t.Measured, t.NotMeasured = "not measured", true
+		return []Target{t}
+	}
+	t.Pass = true
+	var parts, why []string
+	for _, f := range b.res.ColdStart {
+		parts = append(parts, fmt.Sprintf("%s %s / %.1f ms", f.Name, mb(f.ZipBytes), f.InitP50))
+		if f.ZipBytes > zipLimit {
+			t.Pass = false
+			why = append(why, fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes))))
+		}
+		if f.InitP50 > initLimitMs {
+			t.Pass = false
+			why = append(why, fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50))
+		}
+	}
+	t.Measured = strings.Join(parts, "; ")
+	t.Why = strings.Join(why, "; ")
+	return []Target{t}
+}
+
+func (b *bench) capacityTarget() Target {
+	t := Target{Name: "10,000 connections held by the emulator", Goal: "10,000 open at once, emulator RSS < 1 GB"}
+	c := b.res.Capacity
+	if c == nil {
+		t.Measured, t.NotMeasured = "not measured", true
+		return t
+	}
+	t.Measured = fmt.Sprintf("%s held, emulator RSS %s = %.2f GB (%.1f KiB per connection)", thousands(c.Held), mib(c.EmulatorRSSAfter), float64(c.EmulatorRSSAfter)/1e9, c.BytesPerConn/1024)
+	if c.Connections < targetConns {
+		t.NotMeasured = true
+		t.Measured += fmt.Sprintf(" (only %s asked for: -sizes)", thousands(c.Connections))
+		return t
+	}
+	t.Pass = c.Held >= targetConns && c.EmulatorRSSAfter < memLimit
+	if !t.Pass {
+		switch {
+		case c.Held < targetConns:
+			t.Why = fmt.Sprintf("%d connections ended during the run", c.Connections-c.Held)
+		default:
+			t.Why = "emulator RSS over 1 GB"
+		}
+	}
+	return t
+}
+
+// write prints the tables and writes results.json, results.md and latency.svg.
+func (b *bench) write(stdout io.Writer) error {
+	if err := os.MkdirAll(b.opts.outDir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(b.res, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"results.json": append(js, '\n'),
+		"results.md":   []byte(markdown(b.res)),
+		"latency.svg":  []byte(latencyChart(b.res)),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(b.opts.outDir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout)
+	printText(stdout, b.res)
+	fmt.Fprintf(stdout, "\nwrote %s/{results.json,results.md,latency.svg}\n", b.opts.outDir)
+	return nil
+}
+
+// printText prints the results as aligned plain-text tables.
+func printText(w io.Writer, r *Results) {
+	m := r.Machine
+	fmt.Fprintf(w, "wschat bench, %s (took %s)\n", r.Started.Format("2006-01-02 15:04 UTC"), r.Duration)
+	fmt.Fprintf(w, "machine: nproc %d, %s, %s RAM, %s, kernel %s\n", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
+	fmt.Fprintf(w, "setup: @connections latency %s ms; dev stack: %d fan-out workers, send budget %d, chat timeout %s\n\n",
+		trimFloat(r.Config.PostLatencyMs), r.Config.DevWorkers, r.Config.SendBudget, r.Config.FunctionTimeout)
+
+	fmt.Fprintln(w, "Fan-out: send → last member's receipt")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tworkers\tmembers\tsends\tp50 ms\tp99 ms\tdeliveries/s\thandler ms\tpeak in flight\tposts/send\tskipped\t")
+	for _, f := range r.Fanout {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t  %s\n", f.Path, workersName(f.Workers), f.Members, f.Sends,
+			ms(f.P50, f.Complete), ms(f.P99, f.Complete), perSec(f.PerSec), optMs(f.HandlerMs), optInt(f.PeakInFlight), f.Posts, f.Skipped, f.Note)
+	}
+	tw.Flush()
+	if r.Budget != nil {
+		bc := r.Budget
+		fmt.Fprintf(w, "send budget: %d members with a budget of %d → %d read, %d posted, %d skipped, %d not read; %d received\n",
+			bc.Members, bc.Budget, bc.Read, bc.Delivered, bc.Skipped, bc.Unread, bc.Received)
+	}
+
+	fmt.Fprintln(w, "\nDynamoDB per send, as the chat function did it")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "channel\tmembers\ttable items\tsends\titems read\tbeyond members\tRCU\tWCU\tcalls per send\t")
+	for _, rc := range r.ReadCost {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%.1f\t%.1f\t%s\t\n", rc.Channel, rc.Members, tableItems(rc.TableItems), rc.Sends,
+			trimFloat(rc.ItemsRead), trimFloat(rc.Overhead), rc.ReadCU, rc.WriteCU, rc.Calls)
+	}
+	tw.Flush()
+
+	if len(r.ColdStart) > 0 {
+		fmt.Fprintln(w, "\nFunctions: size as deployed (linux/arm64), init on this host (process start → first GET /invocation/next)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "function\traw\tzipped\tsame as cdk.out asset\tinit p50 ms\tp90\tmin\tmax\tstarts\t")
+		for _, f := range r.ColdStart {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", f.Name, mb(f.RawBytes), mb(f.ZipBytes), sameAsset(f.SameAsAsset),
+				f.InitP50, f.InitP90, f.InitMin, f.InitMax, f.Starts)
+		}
+		tw.Flush()
+	}
+
+	if c := r.Capacity; c != nil {
+		fmt.Fprintln(w, "\nEmulator capacity")
+		fmt.Fprintf(w, "  %s connections, %s still open at the end; set up at %.0f/s (%.1fs, $connect authorizer + handler each)\n",
+			thousands(c.Connections), thousands(c.Held), c.SetupPerSecond, c.SetupSeconds)
+		fmt.Fprintf(w, "  emulator RSS %s → %s: %.1f KiB per connection\n", mib(c.EmulatorRSSBefore), mib(c.EmulatorRSSAfter), c.BytesPerConn/1024)
+		fmt.Fprintf(w, "  meanwhile: handlers %s (%d instances), dynalite %s, benchmark clients %s\n",
+			mib(c.HandlersRSS), c.HandlerInstances, mib(c.DynaliteRSS), mib(c.BenchRSS))
+	}
+
+	fmt.Fprintln(w, "\nTargets")
+	for _, t := range r.Targets {
+		fmt.Fprintf(w, "  %s  %s: %s — goal %s\n", t.verdict(), t.Name, t.Measured, t.Goal)
+		if t.Why != "" {
+			fmt.Fprintf(w, "        why: %s\n", t.Why)
+		}
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w, "\nNotes")
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  - %s\n", n)
+		}
+	}
+}
+
+// markdown renders results.md.
+func markdown(r *Results) string {
+	var s strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&s, "# wschat benchmark results\n\n")
+	fmt.Fprintf(&s, "Generated by `make bench` (`go run ./bench %s`) on %s in %s. How to read this: [docs/bench.md](../docs/bench.md).\n\n",
+		strings.Join(r.Config.Args, " "), r.Started.Format("2006-01-02 15:04 UTC"), r.Duration)
+	fmt.Fprintf(&s, "Machine: `nproc` %d, %s, %s RAM, %s, kernel %s.  \n", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
+	fmt.Fprintf(&s, "Setup: @connections latency %s ms (`--post-latency`); dev stack: %d fan-out workers, send budget %d, chat function timeout %s.\n\n",
+		trimFloat(r.Config.PostLatencyMs), r.Config.DevWorkers, r.Config.SendBudget, r.Config.FunctionTimeout)
+
+	s.WriteString("## Targets\n\n| | target | goal | measured |\n|---|---|---|---|\n")
+	for _, t := range r.Targets {
+		measured := t.Measured
+		if t.Why != "" {
+			measured += "<br>*why:* " + t.Why
+		}
+		fmt.Fprintf(&s, "| **%s** | %s | %s | %s |\n", t.verdict(), t.Name, t.Goal, measured)
+	}
+
+	s.WriteString("\n## Fan-out: send → last member's receipt\n\n![delivery latency vs channel size](latency.svg)\n\n")
+	s.WriteString("| path | workers | members | sends | p50 ms | p99 ms | deliveries/s | handler fan-out ms | peak posts in flight | posts/send | skipped | note |\n")
+	s.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, f := range r.Fanout {
+		fmt.Fprintf(&s, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %d | %s |\n", f.Path, workersName(f.Workers), thousands(f.Members), f.Sends,
+			ms(f.P50, f.Complete), ms(f.P99, f.Complete), perSec(f.PerSec), optMs(f.HandlerMs), optInt(f.PeakInFlight), thousands(f.Posts), f.Skipped, f.Note)
+	}
+	if r.Budget != nil {
+		bc := r.Budget
+		fmt.Fprintf(&s, "\nSend budget: a broadcast to %s members with a budget of %s read %s members, posted to %s, skipped %s and read no further page (%s not read); %s members received it.\n",
+			thousands(bc.Members), thousands(bc.Budget), thousands(bc.Read), thousands(bc.Delivered), thousands(bc.Skipped), thousands(bc.Unread), thousands(bc.Received))
+	}
+
+	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
+	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, rc := range r.ReadCost {
+		fmt.Fprintf(&s, "| %s | %s | %s | %d | %s | %s | %.1f | %.1f | %s |\n", rc.Channel, thousands(rc.Members), tableItems(rc.TableItems), rc.Sends,
+			trimFloat(rc.ItemsRead), trimFloat(rc.Overhead), rc.ReadCU, rc.WriteCU, rc.Calls)
+	}
+
+	if len(r.ColdStart) > 0 {
+		s.WriteString("\n## Functions\n\nSize as deployed (linux/arm64, the stack's build flags); init time of the same code built for this host: process start → first `GET /2018-06-01/runtime/invocation/next`.\n\n")
+		s.WriteString("| function | raw | zipped | same bytes as the cdk.out asset | init p50 ms | p90 | min | max | starts |\n|---|---:|---:|---|---:|---:|---:|---:|---:|\n")
+		for _, f := range r.ColdStart {
+			fmt.Fprintf(&s, "| %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %d |\n", f.Name, mb(f.RawBytes), mb(f.ZipBytes), sameAsset(f.SameAsAsset),
+				f.InitP50, f.InitP90, f.InitMin, f.InitMax, f.Starts)
+		}
+	}
+	if c := r.Capacity; c != nil {
+		s.WriteString("\n## Emulator capacity\n\n")
+		fmt.Fprintf(&s, "| connections | open at the end | setup rate | emulator RSS before → after | per connection | handlers | dynalite | benchmark clients |\n|---:|---:|---:|---|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&s, "| %s | %s | %.0f/s | %s → %s | %.1f KiB | %s (%d instances) | %s | %s |\n", thousands(c.Connections), thousands(c.Held), c.SetupPerSecond,
+			mib(c.EmulatorRSSBefore), mib(c.EmulatorRSSAfter), c.BytesPerConn/1024, mib(c.HandlersRSS), c.HandlerInstances, mib(c.DynaliteRSS), mib(c.BenchRSS))
+	}
+	if len(r.Notes) > 0 {
+		s.WriteString("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&s, "- %s\n", n)
+		}
+	}
+	return s.String()
+}
+
+func ms(v float64, complete int) string {
+	if complete == 0 || math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func optMs(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func optInt(v int) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d", v)
+}
+
+func perSec(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return thousands(int(math.Round(v)))
+}
+
+func tableItems(n int) string {
+	if n < 0 {
+		return "-"
+	}
+	return thousands(n)
+}
+
+func sameAsset(p *bool) string {
+	switch {
+	case p == nil:
+		return "no asset"
+	case *p:
+		return "yes"
+	default:
+		return "no"
+	}
+}
+
+// thousands formats n with commas.
+func thousands(n int) string {
+	s := fmt.Sprintf("%d", n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []string
+	for len(s) > 3 {
+		out = append([]string{s[len(s)-3:]}, out...)
+		s = s[:len(s)-3]
+	}
+	out = append([]string{s}, out...)
+	res := strings.Join(out, ",")
+	if neg {
+		res = "-" + res
+	}
+	return res
+}
+
+// trimFloat formats v with at most one decimal, dropping ".0".
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.1f", v)
+	return strings.TrimSuffix(s, ".0")
+}
