@@ -9,9 +9,12 @@ import (
 // are a subset.
 func TestNewPusher(t *testing.T) {
 	full := map[string]string{
-		"WSCHAT_TABLE_NAME":   "wschat-dev",
-		"WSCHAT_CALLBACK_URL": "https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
-		"WSCHAT_LOG_LEVEL":    "debug",
+		"WSCHAT_TABLE_NAME":     "wschat-dev",
+		"WSCHAT_CALLBACK_URL":   "https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+		"WSCHAT_LOG_LEVEL":      "debug",
+		"AWS_REGION":            "eu-west-1",
+		"AWS_ACCESS_KEY_ID":     "AKIDEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY": "secret",
 	}
 	tests := []struct {
 		name    string
@@ -21,6 +24,8 @@ func TestNewPusher(t *testing.T) {
 	}{
 		{name: "complete"},
 		{name: "no table", unset: "WSCHAT_TABLE_NAME", wantErr: true},
+		{name: "no region", unset: "AWS_REGION", wantErr: true},
+		{name: "no credentials", unset: "AWS_SECRET_ACCESS_KEY", wantErr: true},
 		{name: "bad log level", set: map[string]string{"WSCHAT_LOG_LEVEL": "loud"}, wantErr: true},
 		{name: "no callback URL", unset: "WSCHAT_CALLBACK_URL", wantErr: true},
 		{name: "bad workers", set: map[string]string{"WSCHAT_FANOUT_WORKERS": "lots"}, wantErr: true},
@@ -37,7 +42,7 @@ func TestNewPusher(t *testing.T) {
 		for k, v := range tt.set {
 			env[k] = v
 		}
-		p, err := NewPusher(t.Context(), func(k string) string { return env[k] }, io.Discard)
+		p, err := NewPusher(func(k string) string { return env[k] }, io.Discard)
 		if (err != nil) != tt.wantErr || (err == nil && (p == nil || p.Fanout == nil || p.Store == nil)) {
 			t.Errorf("%s: NewPusher = %v, %v; want error %v", tt.name, p, err, tt.wantErr)
 		}

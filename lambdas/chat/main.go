@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +16,7 @@ import (
 )
 
 func main() {
-	h, err := newHandler(context.Background(), os.Getenv, os.Stdout)
+	h, err := newHandler(os.Getenv, os.Stdout)
 	if err != nil {
 		// Fail the init: Lambda reports it and refuses every invocation.
 		fmt.Fprintln(os.Stderr, "chat:", err)
@@ -28,8 +27,8 @@ func main() {
 
 // newHandler builds the handler once per process; the fan-out both
 // broadcasts to channels and answers the sender.
-func newHandler(ctx context.Context, getenv func(string) string, stdout io.Writer) (*chat.ChatHandler, error) {
-	p, err := wire.NewPusher(ctx, getenv, stdout)
+func newHandler(getenv func(string) string, stdout io.Writer) (*chat.ChatHandler, error) {
+	p, err := wire.NewPusher(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}

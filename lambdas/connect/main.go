@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,7 @@ import (
 )
 
 func main() {
-	h, err := newHandler(context.Background(), os.Getenv, os.Stdout)
+	h, err := newHandler(os.Getenv, os.Stdout)
 	if err != nil {
 		// Fail the init: Lambda reports it and refuses every invocation.
 		fmt.Fprintln(os.Stderr, "connect:", err)
@@ -26,8 +25,8 @@ func main() {
 
 // newHandler builds the handler once per process. $connect only writes the
 // connection item: it needs no @connections client.
-func newHandler(ctx context.Context, getenv func(string) string, stdout io.Writer) (*chat.ConnectHandler, error) {
-	b, err := wire.NewBase(ctx, getenv, stdout)
+func newHandler(getenv func(string) string, stdout io.Writer) (*chat.ConnectHandler, error) {
+	b, err := wire.NewBase(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}

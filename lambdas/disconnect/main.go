@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +15,7 @@ import (
 )
 
 func main() {
-	h, err := newHandler(context.Background(), os.Getenv, os.Stdout)
+	h, err := newHandler(os.Getenv, os.Stdout)
 	if err != nil {
 		// Fail the init: Lambda reports it and refuses every invocation.
 		fmt.Fprintln(os.Stderr, "disconnect:", err)
@@ -27,8 +26,8 @@ func main() {
 
 // newHandler builds the handler once per process; the fan-out tells the
 // connection's channels that it left.
-func newHandler(ctx context.Context, getenv func(string) string, stdout io.Writer) (*chat.DisconnectHandler, error) {
-	p, err := wire.NewPusher(ctx, getenv, stdout)
+func newHandler(getenv func(string) string, stdout io.Writer) (*chat.DisconnectHandler, error) {
+	p, err := wire.NewPusher(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}
