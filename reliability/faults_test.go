@@ -23,14 +23,14 @@ import (
 // with their memberships, every other member gets the message once, and the
 // next broadcast only reaches the survivors.
 func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
-	// 100 ms per @connections call and 64 workers: 150 members are posted in
+	// 200 ms per @connections call and 64 workers: 150 members are posted in
 	// three rounds (64, 64, 22), so the last round's members can be killed
-	// after the first round has arrived and before their own posts.
+	// after the first round has arrived and ~400 ms before their own posts.
 	members, victims := 150, 22
 	if soak {
 		members, victims = 400, 80 // rounds of 64: the last 80 are rounds 6 and 7
 	}
-	e := startEmulator(t, harness.Options{PostLatency: 100 * time.Millisecond})
+	e := startEmulator(t, harness.Options{PostLatency: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	const channel = "kill"
@@ -214,8 +214,16 @@ func TestReliabilityDynamoDBRestart(t *testing.T) {
 	// Every acknowledged message reaches every member, and is in history
 	// (which survived the restart).
 	total := checkAll(ctx, t, clients, channels, acked)
-	t.Logf("dynalite restart: %d sends retried %v; %d deliveries checked: lost %d, duplicated %d, unacknowledged %d",
-		stats.retries(), codes, total.delivered, total.lost, total.duplicated, total.unknown)
+	gatewayFrames := 0
+	for _, c := range clients {
+		for _, f := range c.Frames() {
+			if f.IsGatewayError() {
+				gatewayFrames++
+			}
+		}
+	}
+	t.Logf("dynalite restart: %d sends retried %v, and senders also got %d API Gateway error frames; %d deliveries checked: lost %d, duplicated %d, unacknowledged %d",
+		stats.retries(), codes, gatewayFrames, total.delivered, total.lost, total.duplicated, total.unknown)
 	if total.lost != 0 || total.unknown != 0 {
 		t.Errorf("want no acknowledged message lost; got %+v", total)
 	}
@@ -236,10 +244,10 @@ func TestReliabilityDynamoDBRestart(t *testing.T) {
 // frame, the instance is replaced, a retry with the same clientId completes
 // the delivery, and clients of other channels are unaffected throughout.
 func TestReliabilityHandlerCrash(t *testing.T) {
-	e := startEmulator(t, harness.Options{PostLatency: 100 * time.Millisecond})
+	e := startEmulator(t, harness.Options{PostLatency: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	// 140 members: the fan-out takes three rounds of 100 ms, time enough to
+	// 140 members: the fan-out takes three rounds of 200 ms, time enough to
 	// kill the instance after the first round arrived.
 	const channel = "crash"
 	var firstOnce sync.Once

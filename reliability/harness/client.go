@@ -268,13 +268,26 @@ func (c *Client) Send(ctx context.Context, channel, text, clientID string) (int6
 	return f.Seq, err
 }
 
-// History fetches every stored message of channel after seq after.
+// History fetches every stored message of channel after seq after, page by
+// page, within the connection's rate limit: a page answered rate_limited is
+// asked again after a pause, as a client should.
 func (c *Client) History(ctx context.Context, channel string, after int64) ([]Entry, error) {
 	var all []Entry
+	limited := 0
 	for page := 0; page < 1000; page++ {
 		f, err := c.Request(ctx, map[string]any{"action": "history", "channel": channel, "after": after, "limit": 100}, "history", func(f Frame) bool {
 			return f.Type == "history" && f.Channel == channel
 		})
+		var fe *FrameError
+		if errors.As(err, &fe) && fe.Code() == "rate_limited" && limited < 50 {
+			limited++
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+				return all, ctx.Err()
+			}
+			continue
+		}
 		if err != nil {
 			return all, err
 		}
