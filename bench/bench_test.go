@@ -242,7 +242,7 @@ func TestLatencyChartIsWellFormedSVG(t *testing.T) {
 			t.Fatalf("not well-formed XML: %v\n%s", err, svg)
 		}
 	}
-	for _, want := range []string{"<svg", "chat function, 64 workers", "direct, 128 workers", "× incomplete", "target 3 s", "10,000"} {
+	for _, want := range []string{"<svg", "chat function, 64 workers", "direct, 128 workers", "direct, 1 worker<", "× incomplete", "target 3 s", "10,000"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("chart lacks %q", want)
 		}

@@ -86,8 +86,12 @@ func (b *bench) fanoutWhy(run *FanoutRun, limitMs float64) string {
 		parts = append(parts, fmt.Sprintf("the handler's own fan-out took %.0f ms (p50)", run.HandlerMs))
 	}
 	for _, other := range b.res.Fanout {
-		if other.Path == "direct" && other.Members == run.Members && other.Workers != w && other.Complete > 0 && other.P99 < limitMs {
-			parts = append(parts, fmt.Sprintf("%s workers (direct) reach p99 %.0f ms", workersName(other.Workers), other.P99))
+		if other.Members == run.Members && other.Workers != w && other.Complete == other.Sends && other.P99 < limitMs {
+			where := "the fan-out package driven directly"
+			if other.Path == "handler" {
+				where = "the chat function"
+			}
+			parts = append(parts, fmt.Sprintf("with %s, %s reaches p99 %.0f ms", workersLabel(other.Workers), where, other.P99))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -10,14 +10,14 @@ import (
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH                     = 820, 480
-	marginL, marginR, marginT, marginB = 72, 220, 48, 56
+	chartW, chartH                     = 860, 480
+	marginL, marginR, marginT, marginB = 72, 250, 48, 56
 	plotW, plotH                       = chartW - marginL - marginR, chartH - marginT - marginB
 	legendX                            = chartW - marginR + 18
 	markerR                            = 4
 	whiskerHalf                        = 5
 	incompleteLabel                    = "incomplete"
-	floorLabel                         = "posting floor, dev workers"
+	floorLabel                         = "posting floor"
 	targetLabel                        = "target"
 	fontFamily                         = "system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"
 )
@@ -31,12 +31,13 @@ type series struct {
 	points []FanoutRun
 }
 
-var seriesColors = map[string]string{
-	"handler 64": "#d62728",
-	"direct 64":  "#1f77b4",
-	"direct 128": "#2ca02c",
-	"direct 1":   "#9467bd",
-	"direct -1":  "#ff7f0e",
+// workerColors colors a series by its worker count; the path is told by
+// the stroke (solid: through the chat function, dashed: direct).
+var workerColors = map[int]string{
+	64:  "#d62728",
+	128: "#2ca02c",
+	1:   "#9467bd",
+	-1:  "#ff7f0e",
 }
 
 // latencyChart draws delivery latency (p50 line, p99 whisker) against
@@ -49,11 +50,11 @@ func latencyChart(r *Results) string {
 		key := fmt.Sprintf("%s %d", f.Path, f.Workers)
 		s, ok := groups[key]
 		if !ok {
-			label := fmt.Sprintf("%s, %s workers", f.Path, workersName(f.Workers))
+			label := "direct, " + workersLabel(f.Workers)
 			if f.Path == "handler" {
-				label = fmt.Sprintf("chat function, %d workers", f.Workers)
+				label = "chat function, " + workersLabel(f.Workers)
 			}
-			color := seriesColors[key]
+			color := workerColors[f.Workers]
 			if color == "" {
 				color = "#7f7f7f"
 			}
@@ -145,7 +146,7 @@ func latencyChart(r *Results) string {
 		}
 		x, y := px(t.n), py(t.ms)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-width="2"/>`+"\n", x-14, y, x+14, y)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11">%s %s</text>`+"\n", x+17, y+4, targetLabel, msLabel(t.ms))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" stroke="#fff" stroke-width="3" paint-order="stroke">%s %s</text>`+"\n", x-17, y-5, targetLabel, msLabel(t.ms))
 	}
 
 	// Series.
@@ -198,7 +199,7 @@ func latencyChart(r *Results) string {
 		ly += 20
 	}
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n", legendX, ly, legendX+26, ly)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s (%d)</text>`+"\n", legendX+32, ly, floorLabel, r.Config.DevWorkers)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s, %d workers</text>`+"\n", legendX+32, ly, floorLabel, r.Config.DevWorkers)
 	ly += 20
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#000" stroke-width="2"/>`+"\n", legendX, ly, legendX+26, ly)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", legendX+32, ly, targetLabel)
@@ -209,21 +210,35 @@ func latencyChart(r *Results) string {
 	return b.String()
 }
 
-// seriesRank orders the legend: the chat function first, then by workers.
+// seriesRank orders the legend: the chat function first, then direct; by
+// workers within each (bounded pools, one at a time, unbounded).
 func seriesRank(key string) int {
-	switch key {
-	case "handler 64":
-		return 0
-	case "direct 64":
-		return 1
-	case "direct 128":
-		return 2
-	case "direct 1":
-		return 3
-	case "direct -1":
-		return 4
+	var path string
+	var w int
+	if _, err := fmt.Sscanf(key, "%s %d", &path, &w); err != nil {
+		return 1 << 20
 	}
-	return 5
+	rank := w
+	switch w {
+	case 1:
+		rank = 1 << 16
+	case -1:
+		rank = 1 << 17
+	}
+	if path != "handler" {
+		rank += 1 << 18
+	}
+	return rank
+}
+
+func workersLabel(w int) string {
+	switch w {
+	case 1:
+		return "1 worker"
+	case -1:
+		return "goroutine per member"
+	}
+	return fmt.Sprintf("%d workers", w)
 }
 
 func msLabel(v float64) string {
