@@ -105,7 +105,7 @@ bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} a
 
 soak: deps ## Larger reliability runs (load, faults) than `make test`
 	$(MAKE) synth ENV=dev
-	WSCHAT_SOAK=1 go test -timeout 60m -run 'Reliability' -v ./local/...
+	WSCHAT_SOAK=1 go test -count=1 -timeout 60m -run 'Reliability' -v ./reliability/...
 
 clean: ## Remove build outputs, cdk.out and local data
 	rm -rf build cdk.out cdk.out.lint .dev
