@@ -34,7 +34,7 @@ type bench struct {
 	res  *Results
 
 	db    *dynalite.Server
-	proxy *countingProxy
+	proxy *harness.DynamoProxy
 	e     *harness.Emulator
 	ddb   *dynamodb.Client // straight to dynalite, not counted
 	store *dynamo.Store    // the same store the handlers use, for seeding and the direct fan-out
@@ -286,7 +286,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	b.db = db
-	b.proxy, err = startCountingProxy(db.Endpoint())
+	b.proxy, err = harness.StartDynamoProxy(db.Endpoint())
 	if err != nil {
 		return err
 	}
@@ -370,11 +370,11 @@ func readCostOf(channel string, members, tableItems int, samples []sample) ReadC
 		rc.ItemsRead /= n
 		rc.ReadCU /= n
 		rc.WriteCU /= n
-		per := ddbCounts{Calls: map[string]int{}}
+		per := harness.DynamoCounts{Calls: map[string]int{}}
 		for k, v := range calls {
 			per.Calls[k] = (v + len(samples)/2) / len(samples)
 		}
-		rc.Calls = per.callsString()
+		rc.Calls = per.CallsString()
 	}
 	rc.Overhead = rc.ItemsRead - float64(members)
 	return rc

@@ -5,14 +5,13 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"wschat/reliability/harness"
 )
 
 func TestPercentileIsNearestRank(t *testing.T) {
@@ -53,77 +52,9 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
-func TestWithConsumedCapacity(t *testing.T) {
-	got := withConsumedCapacity([]byte(`{"TableName":"t","Key":{}}`))
-	var m map[string]any
-	if err := json.Unmarshal(got, &m); err != nil || m["ReturnConsumedCapacity"] != "TOTAL" || m["TableName"] != "t" {
-		t.Errorf("got %s (%v)", got, err)
-	}
-	keep := `{"ReturnConsumedCapacity":"NONE"}`
-	if got := string(withConsumedCapacity([]byte(keep))); got != keep {
-		t.Errorf("an explicit setting is kept: got %s", got)
-	}
-}
-
-// TestCountingProxyCountsReadsAndCapacity runs the proxy against a fake
-// DynamoDB that answers like dynalite.
-func TestCountingProxyCountsReadsAndCapacity(t *testing.T) {
-	var mu sync.Mutex
-	asked := map[string]bool{}
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		op := r.Header.Get("X-Amz-Target")
-		mu.Lock()
-		asked[op] = strings.Contains(string(body), `"ReturnConsumedCapacity":"TOTAL"`)
-		mu.Unlock()
-		switch op {
-		case "DynamoDB_20120810.GetItem":
-			_, _ = io.WriteString(w, `{"Item":{"pk":{"S":"a"}},"ConsumedCapacity":{"CapacityUnits":0.5}}`)
-		case "DynamoDB_20120810.Query":
-			_, _ = io.WriteString(w, `{"Count":3,"ScannedCount":4,"Items":[],"ConsumedCapacity":{"CapacityUnits":1}}`)
-		case "DynamoDB_20120810.PutItem":
-			_, _ = io.WriteString(w, `{"ConsumedCapacity":{"CapacityUnits":1}}`)
-		default:
-			w.WriteHeader(http.StatusBadRequest)
-		}
-	}))
-	defer upstream.Close()
-	p, err := startCountingProxy(upstream.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	call := func(op string) {
-		req, _ := http.NewRequest(http.MethodPost, p.URL()+"/", strings.NewReader(`{"TableName":"t"}`))
-		req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	call("GetItem")
-	call("Query")
-	call("PutItem")
-	call("DescribeTable") // 400: not counted
-	got := p.Snapshot()
-	if got.ItemsRead != 5 || got.ReadCU != 1.5 || got.WriteCU != 1 || got.Calls["GetItem"] != 1 || got.Calls["DescribeTable"] != 0 {
-		t.Errorf("counts: %+v", got)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !asked["DynamoDB_20120810.GetItem"] || !asked["DynamoDB_20120810.PutItem"] || asked["DynamoDB_20120810.DescribeTable"] {
-		t.Errorf("the proxy must ask for the consumed capacity on item operations only: %v", asked)
-	}
-	if p.Reset(); p.Snapshot().ItemsRead != 0 {
-		t.Error("Reset did not clear the counters")
-	}
-}
-
 func TestReadCostOf(t *testing.T) {
 	s := func(items int) sample {
-		return sample{counts: ddbCounts{ItemsRead: items, ReadCU: 2, WriteCU: 6, Calls: map[string]int{"GetItem": 1, "Query": 1}}}
+		return sample{counts: harness.DynamoCounts{ItemsRead: items, ReadCU: 2, WriteCU: 6, Calls: map[string]int{"GetItem": 1, "Query": 1}}}
 	}
 	rc := readCostOf("c", 10, 120, []sample{s(11), s(11), s(13)})
 	if rc.ItemsMin != 11 || rc.ItemsMax != 13 || math.Abs(rc.ItemsRead-35.0/3) > 1e-9 || rc.Calls != "GetItem 1, Query 1" {

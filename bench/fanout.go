@@ -24,10 +24,10 @@ type sample struct {
 	complete    bool
 	received    int
 	duplicates  int
-	receivedAll int               // every receipt, beyond want too
-	counts      ddbCounts         // handler path: DynamoDB calls of the send
-	log         harness.FanoutLog // handler path: the handler's fan-out line
-	stats       chat.FanoutStats  // direct path
+	receivedAll int                  // every receipt, beyond want too
+	counts      harness.DynamoCounts // handler path: DynamoDB calls of the send
+	log         harness.FanoutLog    // handler path: the handler's fan-out line
+	stats       chat.FanoutStats     // direct path
 }
 
 // fanoutLog collects the handlers' fan-out lines.

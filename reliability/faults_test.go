@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"wschat/internal/chat"
+	"wschat/internal/contract"
 	"wschat/internal/dynalite"
+	"wschat/internal/dynamo"
 	"wschat/reliability/harness"
 )
 
@@ -23,40 +29,26 @@ import (
 // with their memberships, every other member gets the message once, and the
 // next broadcast only reaches the survivors.
 func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
-	// 200 ms per @connections call and 64 workers: 150 members are posted in
-	// three rounds (64, 64, 22), so the last round's members can be killed
-	// after the first round has arrived and ~400 ms before their own posts.
-	members, victims := 150, 22
-	if soak {
-		members, victims = 400, 80 // rounds of 64: the last 80 are rounds 6 and 7
-	}
+	// Members are posted to in rounds of the chat function's worker count w,
+	// 200 ms each: with 2w + victims members the victims are the third
+	// round, killed after the first round arrived and ~400 ms before their
+	// own posts.
 	e := startEmulator(t, harness.Options{PostLatency: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
+	w := chatWorkers(t, e)
+	victims := 22
+	if soak {
+		victims = 2 * w
+	}
+	members := 2*w + victims
 	const channel = "kill"
 	clients := connect(ctx, t, e, "kill", members)
-	setup := time.Now()
-	joinAll(ctx, t, clients, func(int) []string { return []string{channel} })
-	t.Logf("kill: %d clients joined in %s", len(clients), time.Since(setup).Round(time.Millisecond))
+	db, table, idOf := seedChannel(ctx, t, e, clients, channel)
+	t.Logf("kill: %d members (%d workers), the last %d to be killed", members, w, victims)
 
 	// Members are posted to in the order of their connection ids (the
 	// membership sort key): the victims are the last ones.
-	table, err := e.TableName()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := harness.DynamoClient(e.DynamoDB)
-	ids, err := harness.ConnectionIDs(ctx, db, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idOf := map[*harness.Client]string{}
-	for _, c := range clients {
-		if len(ids[c.User]) != 1 {
-			t.Fatalf("%s: want one stored connection, got %v", c.User, ids[c.User])
-		}
-		idOf[c] = ids[c.User][0]
-	}
 	ordered := slices.Clone(clients)
 	sort.Slice(ordered, func(i, j int) bool { return idOf[ordered[i]] < idOf[ordered[j]] })
 	sender := ordered[0]
@@ -239,81 +231,113 @@ func TestReliabilityDynamoDBRestart(t *testing.T) {
 	}
 }
 
-// TestReliabilityHandlerCrash kills the chat handler instance that is
-// fanning out a message, mid-broadcast. The sender gets API Gateway's error
-// frame, the instance is replaced, a retry with the same clientId completes
-// the delivery, and clients of other channels are unaffected throughout.
+// TestReliabilityHandlerCrash kills (SIGKILL) the chat instance handling a
+// send after it has claimed it, taken its seq and stored the message, at
+// the start of the fan-out: a proxy in front of DynamoDB holds the
+// instance's member Query meanwhile, so no post is in flight. The sender gets
+// API Gateway's error frame, the instance is replaced, and the retry with the
+// same clientId delivers the stored message under the same seq to every
+// member exactly once, taking no second seq. Another channel's traffic runs
+// throughout, unaffected.
+//
+// The crash is not placed in the middle of the posts: the emulator's gateway
+// writes each post with the request's context, so a caller that dies while
+// posts are in flight can close or wedge their recipients' connections,
+// which API Gateway does not do (reported to the emulator's owner).
 func TestReliabilityHandlerCrash(t *testing.T) {
-	e := startEmulator(t, harness.Options{PostLatency: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	// 140 members: the fan-out takes three rounds of 200 ms, time enough to
-	// kill the instance after the first round arrived.
+	db, err := dynalite.Start(ctx, dynalite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	proxy, err := harness.StartDynamoProxy(db.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	e := startEmulator(t, harness.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: proxy.URL()})
+
 	const channel = "crash"
-	var firstOnce sync.Once
-	firstArrived := make(chan struct{})
-	clients := connectWith(ctx, t, e, "crash", 140, func(_ *harness.Client, f harness.Frame) {
-		if f.Type == "message" && f.Text == "crash" {
-			firstOnce.Do(func() { close(firstArrived) })
-		}
-	})
-	setup := time.Now()
+	clients := connect(ctx, t, e, "crash", 20)
 	joinAll(ctx, t, clients, func(int) []string { return []string{channel} })
-	t.Logf("crash: %d clients joined in %s", len(clients), time.Since(setup).Round(time.Millisecond))
 	calm := startCalm(ctx, t, e)
 	sender := clients[0]
 
-	calm.pause()
-	victim, reply := freezeNextInvocation(ctx, t, e, func() (harness.Frame, error) {
-		return sender.Request(ctx, map[string]string{"action": "send", "channel": channel, "text": "crash", "clientId": "crash-1"}, "send",
-			func(f harness.Frame) bool { return f.Type == "ack" })
+	hold := proxy.Hold(func(op string, body []byte) bool {
+		return op == "Query" && bytes.Contains(body, []byte(`"CHAN#`+channel+`#`))
 	})
-	calm.resume()
-	if err := harness.Continue(victim); err != nil {
+	reply := make(chan reqResult, 1)
+	go func() {
+		f, err := sender.Request(ctx, map[string]string{"action": "send", "channel": channel, "text": "crash", "clientId": "crash-1"}, "send",
+			func(f harness.Frame) bool { return f.Type == "ack" })
+		reply <- reqResult{f, err}
+	}()
+	select {
+	case <-hold.Held():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the send never queried the channel's members")
+	}
+	_, portStr, _ := net.SplitHostPort(hold.RemoteIP)
+	port, _ := strconv.Atoi(portStr)
+	pids, err := e.FunctionPIDs(contract.FunctionChat)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Mid-broadcast: once a member has the message, kill the instance.
-	select {
-	case <-firstArrived:
-	case <-ctx.Done():
-		t.Fatal("no member got the message")
+	victim, err := harness.OwnerOfPort(pids, port)
+	if err != nil {
+		t.Fatalf("which chat instance sent the held Query: %v", err)
 	}
 	if err := harness.KillPID(victim); err != nil {
 		t.Fatal(err)
 	}
-	r := <-reply
+	hold.Release() // the request's client is dead: the proxy drops it
+
+	var r reqResult
+	select {
+	case r = <-reply:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer to the sender after the crash")
+	}
 	var fe *harness.FrameError
 	if !errors.As(r.err, &fe) || !fe.Frame.IsGatewayError() {
 		t.Fatalf("sender: want API Gateway's error frame after the crash, got %+v, %v", r.f, r.err)
 	}
-	got := 0
+	t.Logf("crash: instance %d killed at the start of its fan-out; sender got %q", victim, fe.Frame.Message)
 	for _, c := range clients {
-		got += countText(c.Frames(), channel, "crash")
+		if n := countText(c.Frames(), channel, "crash"); n != 0 {
+			t.Errorf("%s got the message before the retry: nothing was posted", c.User)
+		}
 	}
-	t.Logf("crash: instance %d killed as the first member got the message; sender got %q; %d of %d members had it before the retry",
-		victim, fe.Frame.Message, got, len(clients))
-	if got >= len(clients) {
-		t.Errorf("the crash came too late to be mid-broadcast: all %d members already had the message", got)
-	}
+	assertReplaced(t, e, victim)
 
-	// The retry completes the send: a new seq is not taken, every member
-	// has the message (those reached before the crash twice: delivery is at
-	// least once, and clients drop a seq they have seen).
+	// The retry completes the send under the seq the crashed attempt took.
 	var stats sendStats
 	seq, err := sendRetrying(ctx, sender, channel, "crash", "crash-1", &stats)
 	if err != nil {
 		t.Fatalf("retry after the crash: %v", err)
 	}
-	waitAll(ctx, t, clients, channel, "crash")
+	next, err := sender.Send(ctx, channel, "after", "crash-2")
+	if err != nil {
+		t.Fatalf("send after the crash: %v", err)
+	}
+	if seq != 1 || next != 2 {
+		t.Errorf("want the retry to keep seq 1 and the next send to get 2; got %d and %d", seq, next)
+	}
+	waitAll(ctx, t, clients, channel, "after")
 	var total messageCheck
 	for _, c := range clients {
-		total.add(checkMessages(c.Frames(), channel, []int64{seq}))
+		if err := c.Ended(); err != nil {
+			t.Errorf("%s: connection ended: %v", c.User, err)
+		}
+		total.add(checkMessages(c.Frames(), channel, []int64{seq, next}))
 	}
-	t.Logf("crash: after the retry %d members have seq %d, %d of them twice", total.delivered, seq, total.duplicated)
-	if total.lost != 0 || total.unknown != 0 {
-		t.Errorf("want every member to have the message; got %+v", total)
+	t.Logf("crash: after the retry %d deliveries of seqs %d and %d: lost %d, duplicated %d", total.delivered, seq, next, total.lost, total.duplicated)
+	if total.lost != 0 || total.duplicated != 0 || total.unknown != 0 || total.senderFIFO != 0 {
+		t.Errorf("want every member to have each message once, in order; got %+v", total)
 	}
-	assertReplaced(t, e, victim)
+	checkHistory(ctx, t, sender, []string{channel}, map[string][]int64{channel: {seq, next}})
 	calm.stopAndCheck(t)
 }
 
@@ -366,6 +390,52 @@ func TestReliabilityHandlerTimeout(t *testing.T) {
 		}
 	}
 	calm.stopAndCheck(t)
+}
+
+// chatWorkers is the chat function's fan-out worker count in the template.
+func chatWorkers(t *testing.T, e *harness.Emulator) int {
+	t.Helper()
+	f, err := e.Function(contract.FunctionChat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := strconv.Atoi(f.Env[contract.EnvFanoutWorkers])
+	if err != nil || w < 1 {
+		t.Fatalf("chat function: %s=%q: want a worker count", contract.EnvFanoutWorkers, f.Env[contract.EnvFanoutWorkers])
+	}
+	return w
+}
+
+// seedChannel makes every client a member of channel through the store
+// (dynamo.Store.AddMember, what the join handler calls), without the
+// "joined" broadcast per join that makes filling a channel of n cost n²/2
+// posts. It returns the table, its client and each client's connection id.
+func seedChannel(ctx context.Context, t *testing.T, e *harness.Emulator, clients []*harness.Client, channel string) (*dynamodb.Client, string, map[*harness.Client]string) {
+	t.Helper()
+	table, err := e.TableName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := harness.DynamoClient(e.DynamoDB)
+	ids, err := harness.ConnectionIDs(ctx, db, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := dynamo.New(db, table, dynamo.Options{})
+	idOf := map[*harness.Client]string{}
+	now := time.Now()
+	for _, c := range clients {
+		if len(ids[c.User]) != 1 {
+			t.Fatalf("%s: want one stored connection, got %v", c.User, ids[c.User])
+		}
+		idOf[c] = ids[c.User][0]
+		m := chat.Member{Channel: channel, ConnectionID: idOf[c], Identity: chat.Identity{UserID: c.User, UserName: c.User},
+			JoinedAt: now, ExpiresAt: now.Add(chat.ConnectionTTL)}
+		if _, err := store.AddMember(ctx, m, 20); err != nil {
+			t.Fatalf("seed %s in %s: %v", c.User, channel, err)
+		}
+	}
+	return db, table, idOf
 }
 
 // freezeNextInvocation stops every chat instance, starts request, finds the

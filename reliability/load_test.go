@@ -123,12 +123,6 @@ func TestReliabilityLoad(t *testing.T) {
 // connect dials n clients, users <prefix>-000..., a few at a time.
 func connect(ctx context.Context, t *testing.T, e *harness.Emulator, prefix string, n int) []*harness.Client {
 	t.Helper()
-	return connectWith(ctx, t, e, prefix, n, nil)
-}
-
-// connectWith is connect with a frame callback for every client.
-func connectWith(ctx context.Context, t *testing.T, e *harness.Emulator, prefix string, n int, onFrame func(*harness.Client, harness.Frame)) []*harness.Client {
-	t.Helper()
 	tr := harness.NewTransport()
 	clients := make([]*harness.Client, n)
 	errs := make([]error, n)
@@ -144,7 +138,7 @@ func connectWith(ctx context.Context, t *testing.T, e *harness.Emulator, prefix 
 				errs[i] = err
 				return
 			}
-			clients[i], errs[i] = harness.Dial(ctx, e.DialURL(tok), user, harness.ClientOptions{Record: true, Transport: tr, OnFrame: onFrame})
+			clients[i], errs[i] = harness.Dial(ctx, e.DialURL(tok), user, harness.ClientOptions{Record: true, Transport: tr})
 		})
 	}
 	wg.Wait()

@@ -77,7 +77,9 @@ func startEmulator(t *testing.T, opts harness.Options) *harness.Emulator {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := e.Stop(); err != nil {
+		// Kill, not a graceful stop: that would run a $disconnect, and its
+		// "left" broadcast to the channel, for each of hundreds of clients.
+		if err := e.Kill(); err != nil {
 			t.Errorf("stop emulator: %v", err)
 		}
 		if t.Failed() {

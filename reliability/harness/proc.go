@@ -106,21 +106,10 @@ func KillPID(pid int) error  { return syscall.Kill(pid, syscall.SIGKILL) }
 // handed an invocation has exactly that: the answer to its pending
 // GET /runtime/invocation/next waits in its socket.
 func HasUnreadInput(pid int) (bool, error) {
-	inodes := map[string]bool{}
-	fdDir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
-	entries, err := os.ReadDir(fdDir)
-	if err != nil {
+	if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err != nil {
 		return false, err
 	}
-	for _, e := range entries {
-		link, err := os.Readlink(filepath.Join(fdDir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if inode, ok := strings.CutPrefix(link, "socket:["); ok {
-			inodes[strings.TrimSuffix(inode, "]")] = true
-		}
-	}
+	inodes := socketInodes(pid)
 	for _, table := range []string{"tcp", "tcp6"} {
 		f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "net", table))
 		if err != nil {
@@ -146,4 +135,47 @@ func HasUnreadInput(pid int) (bool, error) {
 		f.Close()
 	}
 	return false, nil
+}
+
+// OwnerOfPort returns which of pids has a TCP socket bound to local port
+// port on 127.0.0.1, for example the client end of a request a proxy
+// received from that port.
+func OwnerOfPort(pids []int, port int) (int, error) {
+	want := fmt.Sprintf(":%04X", port)
+	for _, pid := range pids {
+		inodes := socketInodes(pid)
+		for _, table := range []string{"tcp", "tcp6"} {
+			b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "net", table))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				fields := strings.Fields(line)
+				if len(fields) >= 10 && strings.HasSuffix(fields[1], want) && inodes[fields[9]] {
+					return pid, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no process among %v has local port %d", pids, port)
+}
+
+// socketInodes returns the inodes of pid's sockets.
+func socketInodes(pid int) map[string]bool {
+	inodes := map[string]bool{}
+	fdDir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	entries, err := os.ReadDir(fdDir)
+	if err != nil {
+		return inodes
+	}
+	for _, e := range entries {
+		link, err := os.Readlink(filepath.Join(fdDir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if inode, ok := strings.CutPrefix(link, "socket:["); ok {
+			inodes[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	return inodes
 }

@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"bytes"
@@ -13,32 +13,34 @@ import (
 	"time"
 )
 
-// countingProxy sits between the emulator's handler processes and dynalite
-// (the emulator gets its URL as --dynamodb-endpoint) and counts what the real
+// DynamoProxy sits between the emulator's handler processes and dynalite
+// (the emulator gets its URL as --dynamodb-endpoint). It counts what the real
 // handlers read and write: calls per operation, items read (GetItem hits and
-// Query/Scan ScannedCount) and the capacity units DynamoDB would charge.
-// For the capacity it adds ReturnConsumedCapacity TOTAL to each request
-// (dynalite computes it like DynamoDB; it does not check signatures, so the
-// edited body is accepted). The service ignores the extra response field.
-type countingProxy struct {
+// Query/Scan ScannedCount) and the capacity units DynamoDB would charge. For
+// the capacity it adds ReturnConsumedCapacity TOTAL to each item request
+// (dynalite computes it like DynamoDB and does not check signatures, so the
+// edited body is accepted; the service ignores the extra response field).
+// It can also hold a request, to stop a handler at a known step.
+type DynamoProxy struct {
 	upstream string
 	client   *http.Client
 	srv      *http.Server
 	ln       net.Listener
 
-	mu sync.Mutex
-	c  ddbCounts
+	mu    sync.Mutex
+	c     DynamoCounts
+	holds []*Hold
 }
 
-// ddbCounts is a snapshot of the proxy's counters.
-type ddbCounts struct {
+// DynamoCounts is a snapshot of the proxy's counters.
+type DynamoCounts struct {
 	Calls     map[string]int `json:"calls"`
 	ItemsRead int            `json:"itemsRead"`
 	ReadCU    float64        `json:"readCapacityUnits"`
 	WriteCU   float64        `json:"writeCapacityUnits"`
 }
 
-func (c ddbCounts) clone() ddbCounts {
+func (c DynamoCounts) clone() DynamoCounts {
 	out := c
 	out.Calls = map[string]int{}
 	for k, v := range c.Calls {
@@ -54,12 +56,14 @@ var capacityOps = map[string]bool{
 	"PutItem": true, "UpdateItem": true, "DeleteItem": true, "BatchWriteItem": true,
 }
 
-func startCountingProxy(upstream string) (*countingProxy, error) {
+// StartDynamoProxy serves a proxy to the DynamoDB endpoint upstream on a
+// loopback port.
+func StartDynamoProxy(upstream string) (*DynamoProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &countingProxy{
+	p := &DynamoProxy{
 		upstream: strings.TrimSuffix(upstream, "/"),
 		client: &http.Client{Transport: &http.Transport{
 			MaxIdleConns:        512,
@@ -67,7 +71,7 @@ func startCountingProxy(upstream string) (*countingProxy, error) {
 			IdleConnTimeout:     time.Minute,
 		}},
 		ln: ln,
-		c:  ddbCounts{Calls: map[string]int{}},
+		c:  DynamoCounts{Calls: map[string]int{}},
 	}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
@@ -75,27 +79,80 @@ func startCountingProxy(upstream string) (*countingProxy, error) {
 }
 
 // URL is the proxy's endpoint.
-func (p *countingProxy) URL() string { return "http://" + p.ln.Addr().String() }
+func (p *DynamoProxy) URL() string { return "http://" + p.ln.Addr().String() }
 
-func (p *countingProxy) Close() error { return p.srv.Close() }
+// Close stops the proxy and releases every held request.
+func (p *DynamoProxy) Close() error {
+	p.mu.Lock()
+	holds := p.holds
+	p.holds = nil
+	p.mu.Unlock()
+	for _, h := range holds {
+		h.Release()
+	}
+	return p.srv.Close()
+}
 
 // Reset zeroes the counters and returns what they held.
-func (p *countingProxy) Reset() ddbCounts {
+func (p *DynamoProxy) Reset() DynamoCounts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.c
-	p.c = ddbCounts{Calls: map[string]int{}}
+	p.c = DynamoCounts{Calls: map[string]int{}}
 	return old
 }
 
 // Snapshot returns a copy of the counters.
-func (p *countingProxy) Snapshot() ddbCounts {
+func (p *DynamoProxy) Snapshot() DynamoCounts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.c.clone()
 }
 
-func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Hold is one request the proxy keeps from DynamoDB until Release.
+type Hold struct {
+	match    func(op string, body []byte) bool
+	held     chan struct{}
+	release  chan struct{}
+	once     sync.Once
+	fired    bool
+	Op       string // the held request's operation, once held
+	RemoteIP string // the held request's client address, once held
+}
+
+// Held is closed when a request has been held.
+func (h *Hold) Held() <-chan struct{} { return h.held }
+
+// Release lets the held request (and any later one) through.
+func (h *Hold) Release() { h.once.Do(func() { close(h.release) }) }
+
+// Hold holds the first later request for which match (given the operation,
+// e.g. "Query", and the JSON body) is true, until Release. A held request
+// whose client goes away is dropped, never forwarded.
+func (p *DynamoProxy) Hold(match func(op string, body []byte) bool) *Hold {
+	h := &Hold{match: match, held: make(chan struct{}), release: make(chan struct{})}
+	p.mu.Lock()
+	p.holds = append(p.holds, h)
+	p.mu.Unlock()
+	return h
+}
+
+// take returns the first pending hold matching the request, marking it fired.
+func (p *DynamoProxy) take(op string, body []byte, remote string) *Hold {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range p.holds {
+		if !h.fired && h.match(op, body) {
+			h.fired = true
+			h.Op, h.RemoteIP = op, remote
+			close(h.held)
+			return h
+		}
+	}
+	return nil
+}
+
+func (p *DynamoProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -104,6 +161,16 @@ func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := r.Header.Get("X-Amz-Target")
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
+	}
+	if h := p.take(op, body, r.RemoteAddr); h != nil {
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return
+		}
+		if r.Context().Err() != nil {
+			return
+		}
 	}
 	if capacityOps[op] {
 		body = withConsumedCapacity(body)
@@ -171,7 +238,7 @@ type capacity struct {
 	CapacityUnits float64 `json:"CapacityUnits"`
 }
 
-func (p *countingProxy) count(op string, body []byte) {
+func (p *DynamoProxy) count(op string, body []byte) {
 	var r ddbResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		return
@@ -214,8 +281,8 @@ func (p *countingProxy) count(op string, body []byte) {
 	}
 }
 
-// callsString formats calls per operation, sorted by name.
-func (c ddbCounts) callsString() string {
+// CallsString formats calls per operation, in a fixed order.
+func (c DynamoCounts) CallsString() string {
 	names := []string{"GetItem", "Query", "Scan", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
 	var parts []string
 	for _, n := range names {
