@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -51,7 +52,14 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request) {
 		gone(w)
 		return
 	}
-	if err := c.send(r.Context(), data); err != nil {
+	if r.Context().Err() != nil {
+		return // the caller gave up (timed out or crashed) before the write
+	}
+	// The write must not depend on the caller: coder/websocket closes the
+	// connection when a write's context ends, so a poster that times out or
+	// crashes mid-write would cut off the recipient, which API Gateway never
+	// does. send bounds the write itself.
+	if err := c.send(context.WithoutCancel(r.Context()), data); err != nil {
 		// The client went away between the lookup and the write.
 		gone(w)
 		return

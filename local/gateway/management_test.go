@@ -114,3 +114,50 @@ func TestPostLatency(t *testing.T) {
 		t.Errorf("post took %v, want at least the 100ms latency", d)
 	}
 }
+
+// TestPosterGivingUpLeavesRecipientConnected: a poster that times out while
+// its frame is being written to a slow reader must not close the reader's
+// connection (API Gateway never does).
+func TestPosterGivingUpLeavesRecipientConnected(t *testing.T) {
+	a := newTestAPI(t, apiOptions{})
+	c := a.dial(t, "", nil)
+	c.SetReadLimit(MaxMessageBytes)
+	id := rc(a.connect.next(t))["connectionId"].(string)
+	client := sdkClient(a)
+	frame := []byte(strings.Repeat("z", MaxMessageBytes))
+
+	// The client reads nothing, so the socket buffers fill and a write
+	// blocks; each post gives up after 200ms. Bounded: at most 400 posts.
+	timedOut := false
+	for i := 0; i < 400 && !timedOut; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(id), Data: frame})
+		cancel()
+		timedOut = err != nil
+	}
+	if !timedOut {
+		t.Fatal("no post blocked on the slow reader; the test did not exercise a cancelled write")
+	}
+	// The reader catches up: every frame it gets is whole, and the
+	// connection still takes new posts.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		time.Sleep(500 * time.Millisecond)
+		_, _ = client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(id), Data: []byte("after")})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		_, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("recipient's connection broke after a poster gave up: %v", err)
+		}
+		if string(got) == "after" {
+			return
+		}
+		if len(got) != len(frame) {
+			t.Fatalf("recipient got a %d-byte frame, want whole %d-byte frames", len(got), len(frame))
+		}
+	}
+}
