@@ -47,15 +47,15 @@ test: deps ## Run every test: unit, dynalite-backed, infra assertions, cfn-lint,
 	$(MAKE) cfn-lint
 
 test-unit: deps ## Only the fast Go tests (no jsii, no emulator)
-	go test -timeout 10m $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /infra -e /local)
+	go test -timeout 10m $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /infra -e /local -e /reliability -e /tools/diffreview)
 
-test-infra: deps ## Only the CDK assertion, golden-template and cdk-nag tests, then cfn-lint
-	go test -timeout 10m $(GO_TEST_FLAGS) ./infra/...
+test-infra: deps ## Only the CDK tests (assertions, golden templates, cdk-nag, diff-review), then cfn-lint
+	go test -timeout 10m $(GO_TEST_FLAGS) ./infra/... ./tools/diffreview/...
 	$(MAKE) cfn-lint
 
-test-e2e: deps ## Only the emulator's tests (synthesizes dev first)
+test-e2e: deps ## Only the emulator and reliability tests (synthesizes dev first)
 	$(MAKE) synth ENV=dev
-	go test -timeout 15m $(GO_TEST_FLAGS) ./local/...
+	go test -timeout 15m $(GO_TEST_FLAGS) ./local/... ./reliability/...
 
 cfn-lint: ## Lint every environment's synthesized template with cfn-lint (zero errors; accepted warnings in .cfnlintrc.yaml)
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint is not installed (it ships on the project machines)"; exit 1; }
