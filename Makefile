@@ -43,7 +43,7 @@ build: ## Compile every package and cross-compile each Lambda handler into build
 
 test: deps ## Run every test: unit, dynalite-backed, infra assertions, cfn-lint, emulator end to end
 	$(MAKE) synth ENV=dev
-	go test -timeout 20m $(GO_TEST_FLAGS) ./...
+	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./...
 	$(MAKE) cfn-lint
 
 test-unit: deps ## Only the fast Go tests (no jsii, no emulator)
