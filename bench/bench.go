@@ -19,7 +19,9 @@ import (
 	"wschat/internal/contract"
 	"wschat/internal/dynalite"
 	"wschat/internal/dynamo"
+	"wschat/internal/dynamo/dynamotest"
 	"wschat/internal/fanout"
+	"wschat/internal/modroot"
 	"wschat/local/template"
 	"wschat/reliability/harness"
 )
@@ -52,7 +54,7 @@ type bench struct {
 }
 
 func newBench(opts *options, stdout io.Writer) (*bench, error) {
-	root, err := harness.ModuleRoot()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +324,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 	if b.table, err = b.e.TableName(); err != nil {
 		return err
 	}
-	b.ddb = harness.DynamoClient(db.Endpoint())
+	b.ddb = dynamotest.Client(db.Endpoint())
 	b.store = dynamo.New(b.ddb, b.table, dynamo.Options{})
 	b.fleet = newFleet(b.e)
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"wschat/infra/chatstack"
+	"wschat/internal/modroot"
 )
 
 func main() {
@@ -24,11 +25,7 @@ func main() {
 }
 
 func run(getenv func(string) string) error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := chatstack.FindModuleRoot(wd)
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		return err
 	}

@@ -22,13 +22,14 @@ import (
 	"wschat/internal/chat"
 	"wschat/internal/contract"
 	"wschat/internal/dynamo"
+	"wschat/internal/modroot"
 )
 
 // realTemplate is the dev stack as `make synth` writes it; `make test`
 // synthesizes it before running these tests.
 func realTemplate(t *testing.T) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}

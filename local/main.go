@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"wschat/internal/modroot"
 )
 
 func main() {
@@ -109,7 +111,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	case c.buildConcurrency < 1:
 		return nil, errors.New("--build-jobs must be at least 1")
 	}
-	root, err := moduleRoot()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		return nil, err
 	}
@@ -121,23 +123,6 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		c.issuerKey = filepath.Join(root, issuerKeyFile)
 	}
 	return c, nil
-}
-
-// moduleRoot is the nearest directory at or above the working directory with
-// a go.mod: Go packages named in the template are relative to it.
-func moduleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod in %s or above: run from the repository", wd)
-		}
-	}
 }
 
 // lockedWriter serializes writes from function instances, the gateway log

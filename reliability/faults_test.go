@@ -20,6 +20,7 @@ import (
 	"wschat/internal/contract"
 	"wschat/internal/dynalite"
 	"wschat/internal/dynamo"
+	"wschat/internal/dynamo/dynamotest"
 	"wschat/reliability/harness"
 )
 
@@ -416,7 +417,7 @@ func seedChannel(ctx context.Context, t *testing.T, e *harness.Emulator, clients
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := harness.DynamoClient(e.DynamoDB)
+	db := dynamotest.Client(e.DynamoDB)
 	ids, err := harness.ConnectionIDs(ctx, db, table)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"wschat/internal/modroot"
 	"wschat/reliability/harness"
 )
 
@@ -31,7 +32,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "reliability: raise the file limit:", err)
 		return 1
 	}
-	r, err := harness.ModuleRoot()
+	r, err := modroot.FromWorkingDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		return 1

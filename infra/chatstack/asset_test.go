@@ -12,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"wschat/internal/contract"
+	"wschat/internal/modroot"
 )
 
 // TestEditInInternalChangesEveryAssetHash proves output hashing: an edit to a
@@ -19,8 +20,7 @@ import (
 // every function, so `cdk deploy` can never ship stale code under an old hash.
 // It works on a copy of the module so the repository is never touched.
 func TestEditInInternalChangesEveryAssetHash(t *testing.T) {
-	wd, _ := os.Getwd()
-	root, err := FindModuleRoot(wd)
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}

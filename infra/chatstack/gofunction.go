@@ -2,7 +2,6 @@ package chatstack
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -148,19 +147,4 @@ func GoBuildArgs(out, pkg string) []string {
 // GoBuildEnv targets Lambda's arm64 Linux.
 func GoBuildEnv() []string {
 	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64"}
-}
-
-// FindModuleRoot returns the first directory at or above dir that holds
-// go.mod: the root lambdas/ is built from.
-func FindModuleRoot(dir string) (string, error) {
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run from the wschat repository")
-		}
-		dir = parent
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"wschat/internal/contract"
+	"wschat/internal/modroot"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
@@ -49,11 +50,7 @@ func TestMain(m *testing.M) {
 }
 
 func synthAll() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := FindModuleRoot(wd)
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		return err
 	}

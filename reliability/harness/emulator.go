@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"wschat/internal/modroot"
 	"wschat/local/template"
 )
 
@@ -37,23 +38,6 @@ var DefaultTemplate = filepath.Join("cdk.out", "WsChat-dev.template.json")
 
 // ErrNoTemplate is returned when the synthesized template is missing.
 var ErrNoTemplate = errors.New("no synthesized template: run make synth")
-
-// ModuleRoot is the nearest directory at or above the working directory that
-// holds go.mod.
-func ModuleRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod in %s or above", wd)
-		}
-	}
-}
 
 // CheckTemplate returns the absolute path of the template (DefaultTemplate
 // when path is empty), or an error wrapping ErrNoTemplate.
@@ -100,7 +84,7 @@ func Build(ctx context.Context, root, dir string) (string, error) {
 type Options struct {
 	// Binary is the emulator executable from Build.
 	Binary string
-	// Root is the module root; "" means ModuleRoot().
+	// Root is the module root; "" means the module holding the working directory.
 	Root string
 	// Template is the template to run; "" means DefaultTemplate.
 	Template string
@@ -152,7 +136,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	}
 	root := opts.Root
 	if root == "" {
-		r, err := ModuleRoot()
+		r, err := modroot.FromWorkingDir()
 		if err != nil {
 			return nil, err
 		}
