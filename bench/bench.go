@@ -21,6 +21,7 @@ import (
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
 	"wschat/internal/fanout"
+	"wschat/internal/handler"
 	"wschat/internal/modroot"
 	"wschat/local/template"
 	"wschat/reliability/harness"
@@ -264,7 +265,7 @@ func (b *bench) readConfig(stack *template.Stack) error {
 		return def
 	}
 	b.devWorkers = atoi(contract.EnvFanoutWorkers, fanout.DefaultWorkers)
-	b.sendBudget = atoi(contract.EnvSendBudget, chat.DefaultSendBudget)
+	b.sendBudget = atoi(contract.EnvSendBudget, handler.DefaultSendBudget)
 	b.maxChannels = atoi(contract.EnvMaxChannels, 20)
 	b.res.Config = Config{
 		Template:        b.tpl,

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"wschat/internal/contract"
+	"wschat/internal/logging"
 )
 
 // ConnectRequest is the event API Gateway sends a WebSocket REQUEST
@@ -66,7 +67,7 @@ func NewAuthorizer(v TokenVerifier, log *slog.Logger) *Authorizer {
 func (a *Authorizer) Handle(ctx context.Context, req ConnectRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	log := a.log.With(
 		slog.String("connectionId", req.RequestContext.ConnectionID),
-		slog.String("requestId", req.RequestContext.RequestID),
+		slog.String(logging.APIRequestID, req.RequestContext.RequestID),
 		slog.String("routeKey", req.RequestContext.RouteKey),
 	)
 	if req.MethodArn == "" {
@@ -89,7 +90,7 @@ func (a *Authorizer) Handle(ctx context.Context, req ConnectRequest) (events.API
 	case ReasonKeysUnavailable:
 		// The error text is built from fixed strings, our JWKS URL and the
 		// HTTP error; never from the token.
-		log.ErrorContext(ctx, "connect refused: cannot verify tokens", append(attrs, slog.String("error", err.Error()))...)
+		log.ErrorContext(ctx, "connect refused: cannot verify tokens", append(attrs, logging.Err(err))...)
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnavailable
 	case "":
 		// Not a rejection we know: the text may come from anywhere, so it is

@@ -1,18 +1,20 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"wschat/internal/logging"
+	"wschat/internal/testkit"
+
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 const fixtureMethodArn = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/dev/$connect"
@@ -49,24 +51,6 @@ func withProtocol(name string, values ...string) func(*ConnectRequest) {
 		r.Headers[name] = strings.Join(values, ",")
 		r.MultiValueHeaders[name] = values
 	}
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type outcome int
@@ -134,7 +118,7 @@ func TestAuthorizer(t *testing.T) {
 		{name: "JWKS down", edit: withQuery(valid), jwks: down, want: unavailable, reason: ReasonKeysUnavailable},
 	}
 
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	var allTokens []string
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,8 +127,11 @@ func TestAuthorizer(t *testing.T) {
 				jwks = srv
 			}
 			v, _ := newTestVerifier(t, jwks, func(c *Config) { c.TokenUse = tt.tokenUse })
-			var lineBuf syncBuffer
-			logger := slog.New(slog.NewJSONHandler(&teeWriter{logs, &lineBuf}, nil))
+			var lineBuf testkit.Buffer
+			logger, err := logging.New(&teeWriter{logs, &lineBuf}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
 			a := NewAuthorizer(v, logger)
 			req := loadConnect(t, tt.edit)
 			if tok, _, err := TokenFromRequest(req); err == nil {
@@ -152,7 +139,8 @@ func TestAuthorizer(t *testing.T) {
 			}
 			allTokens = append(allTokens, tt.tokens...)
 
-			resp, err := a.Handle(context.Background(), req)
+			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-1"})
+			resp, err := a.Handle(ctx, req)
 
 			switch tt.want {
 			case allowed:
@@ -186,8 +174,11 @@ func TestAuthorizer(t *testing.T) {
 			}
 
 			line := decodeLogLine(t, lineBuf.String())
-			if line["connectionId"] != "TWegAe1BDoECFAQ=" || line["requestId"] != "TWegAcC4DoEFXXw=" || line["routeKey"] != "$connect" {
+			if line["connectionId"] != "TWegAe1BDoECFAQ=" || line["apiRequestId"] != "TWegAcC4DoEFXXw=" || line["routeKey"] != "$connect" {
 				t.Errorf("log line lacks request ids: %v", line)
+			}
+			if line["awsRequestId"] != "lambda-req-1" || line["message"] == nil || line["timestamp"] == nil {
+				t.Errorf("log line lacks the shared keys awsRequestId, message, timestamp: %v", line)
 			}
 			if tt.want != allowed && line["reason"] != string(tt.reason) {
 				t.Errorf("logged reason = %v, want %q", line["reason"], tt.reason)
@@ -205,7 +196,7 @@ func TestAuthorizer(t *testing.T) {
 	}
 }
 
-type teeWriter struct{ a, b *syncBuffer }
+type teeWriter struct{ a, b *testkit.Buffer }
 
 func (w *teeWriter) Write(p []byte) (int, error) {
 	_, _ = w.a.Write(p)
@@ -256,7 +247,7 @@ type failingVerifier struct{ err error }
 func (f failingVerifier) Verify(context.Context, string) (Identity, error) { return Identity{}, f.err }
 
 func TestAuthorizerUnexpectedVerifierError(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.Buffer
 	a := NewAuthorizer(failingVerifier{errors.New("boom: secret-detail")}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	_, err := a.Handle(context.Background(), loadConnect(t, withQuery("a.b.c")))
 	if err == nil || err.Error() == "Unauthorized" {

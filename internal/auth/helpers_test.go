@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"wschat/internal/testkit"
 )
 
 // Keys are generated once per test binary: RSA generation is slow.
@@ -134,7 +136,7 @@ const (
 	testClientID = "3n4b5urk1ft4fl3mg5e62d9ado"
 )
 
-var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var epoch = testkit.Epoch
 
 // idClaims are the claims of a Cognito ID token at epoch.
 func idClaims() map[string]any {
@@ -163,24 +165,6 @@ func with(c map[string]any, kv ...any) map[string]any {
 		}
 	}
 	return out
-}
-
-// fakeClock is a settable clock shared by the verifier and its JWKS cache.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // jwksServer is an issuer's JWKS endpoint on 127.0.0.1 that counts fetches
@@ -220,9 +204,9 @@ func (s *jwksServer) setKeys(keys ...testKey) {
 
 // newTestVerifier returns a verifier for testIssuer whose JWKS is srv, on a
 // fake clock at epoch.
-func newTestVerifier(t *testing.T, srv *jwksServer, edit ...func(*Config)) (*Verifier, *fakeClock) {
+func newTestVerifier(t *testing.T, srv *jwksServer, edit ...func(*Config)) (*Verifier, *testkit.Clock) {
 	t.Helper()
-	clock := &fakeClock{t: epoch}
+	clock := testkit.NewClock() // at epoch
 	cfg := Config{
 		Issuer:     testIssuer,
 		Audiences:  []string{testClientID},

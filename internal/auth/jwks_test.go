@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"wschat/internal/testkit"
 )
 
 func TestJWKSFetchedOnceForManyVerifications(t *testing.T) {
@@ -71,7 +73,7 @@ type step struct {
 	wantFetches int32
 }
 
-func runSteps(t *testing.T, srv *jwksServer, v *Verifier, clock *fakeClock, steps []step) {
+func runSteps(t *testing.T, srv *jwksServer, v *Verifier, clock *testkit.Clock, steps []step) {
 	t.Helper()
 	for i, s := range steps {
 		clock.Advance(s.advance)

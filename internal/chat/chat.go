@@ -1,13 +1,20 @@
-// Package chat is the chat runtime: the domain types shared by the adapters
-// (store, @connections client, fan-out) and the Lambda handlers of every route.
+// Package chat is the domain of wschat: the types the handlers and the
+// adapters share (Identity, Connection, Member, Message, Claim, FanoutStats),
+// the sentinel errors the adapters translate SDK errors into, the send
+// Budget, and the small Poster and Broadcaster interfaces that the
+// @connections adapter and the fan-out implement.
 //
-// Handlers depend on small interfaces declared next to them; the adapters in
-// internal/dynamo, internal/connections and internal/fanout implement them and
-// translate SDK errors into the errors below, so nothing in this package
-// imports an AWS service client.
+// It sits at the centre: internal/handler (the Lambda handlers) builds on it,
+// and internal/dynamo, internal/connections and internal/fanout implement its
+// interfaces. It therefore imports neither aws-lambda-go nor any
+// aws-sdk-go-v2/service/* package, nor the project's logging set-up, so an
+// adapter that needs a domain type links no Lambda event types.
 package chat
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -88,6 +95,25 @@ type Claim struct {
 	Seq       int64     // 0 until a seq is taken
 	Delivered bool      // true once the message was fanned out
 	ExpiresAt time.Time
+}
+
+// TextHash is the digest a claim keeps of a message text, so a retry can be
+// checked against the original without storing the text twice.
+func TextHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Poster posts one frame to one connection: the @connections adapter, with
+// retries (fanout.Fanout.Post).
+type Poster interface {
+	Post(ctx context.Context, connectionID string, frame []byte) error
+}
+
+// Broadcaster posts one frame to every member of a channel, spending budget
+// (fanout.Fanout.Broadcast). An error means members could not be read.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, budget *Budget, channel string, frame []byte) (FanoutStats, error)
 }
 
 // FanoutStats counts the outcome of one broadcast.

@@ -31,6 +31,10 @@ type Client struct {
 	api *apigatewaymanagementapi.Client
 }
 
+// A Client is a chat.Poster: the one the fan-out wraps with retries (and
+// internal/compose checks it against fanout.Poster).
+var _ chat.Poster = (*Client)(nil)
+
 // New returns a Client for the stage endpoint callbackURL
 // (https://{apiId}.execute-api.{region}.amazonaws.com/{stage}, from
 // WSCHAT_CALLBACK_URL), signing with cfg's credentials (the default chain).

@@ -18,7 +18,7 @@
 // The store uses single-item reads and writes, Query on one partition at a
 // time, conditional writes for ordering, and nothing else: no Scan, no
 // transactions, no PartiQL, no index. Writes are ordered so a retry after a
-// crash between two of them converges (see the chat package's send handler).
+// crash between two of them converges (see internal/handler's send action).
 //
 // Membership sharding: members of a channel live in Shards partitions so a
 // very large channel can exceed one partition's throughput. The shard count
@@ -61,7 +61,10 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store implements the chat handlers' storage interfaces on DynamoDB.
+// Store implements the chat handlers' storage interfaces on DynamoDB. The
+// compile-time checks that it does (handler.ChatStore, ConnectStore, …, and
+// fanout.Store) are in internal/compose: importing internal/handler here
+// would link aws-lambda-go's event types into the store.
 type Store struct {
 	db     API
 	table  string

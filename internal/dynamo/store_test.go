@@ -14,33 +14,22 @@ import (
 	"wschat/internal/chat"
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
+	"wschat/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
 
-// clock is a settable test clock.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	return c
-}
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-func newStore(t *testing.T, opts dynamo.Options) (*dynamo.Store, *clock) {
+func newStore(t *testing.T, opts dynamo.Options) (*dynamo.Store, *testkit.Clock) {
 	t.Helper()
 	db, table := dynamotest.NewTable(t)
-	clk := newClock()
+	clk := testkit.NewClock()
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
 	return dynamo.New(db, table, opts), clk
 }
 
-func connect(t *testing.T, s *dynamo.Store, clk *clock, id string) chat.Connection {
+func connect(t *testing.T, s *dynamo.Store, clk *testkit.Clock, id string) chat.Connection {
 	t.Helper()
 	c := chat.Connection{
 		ID:          id,
@@ -54,7 +43,7 @@ func connect(t *testing.T, s *dynamo.Store, clk *clock, id string) chat.Connecti
 	return c
 }
 
-func join(t *testing.T, s *dynamo.Store, clk *clock, c chat.Connection, channel string) {
+func join(t *testing.T, s *dynamo.Store, clk *testkit.Clock, c chat.Connection, channel string) {
 	t.Helper()
 	m := chat.Member{Channel: channel, ConnectionID: c.ID, Identity: c.Identity, JoinedAt: clk.Now()}
 	if _, err := s.AddMember(t.Context(), m, 20); err != nil {

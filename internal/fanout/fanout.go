@@ -146,8 +146,12 @@ func New(store Store, poster Poster, cfg Config, log *slog.Logger, meter Meter) 
 	return &Fanout{store: store, poster: poster, cfg: cfg.withDefaults(), log: log, meter: meter, sleep: sleepCtx}
 }
 
-// Workers is the effective concurrency setting.
-func (f *Fanout) Workers() int { return f.cfg.Workers }
+// A Fanout is the chat handlers' Broadcaster, and their Poster for replies
+// (with the same retries as a broadcast).
+var (
+	_ chat.Broadcaster = (*Fanout)(nil)
+	_ chat.Poster      = (*Fanout)(nil)
+)
 
 // counters are the atomically updated parts of chat.FanoutStats.
 type counters struct {

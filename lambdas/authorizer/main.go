@@ -6,14 +6,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"wschat/internal/auth"
 	"wschat/internal/contract"
+	"wschat/internal/logging"
 )
 
 func main() {
@@ -30,13 +29,10 @@ func main() {
 // newAuthorizer reads the configuration once per process. The verifier made
 // here keeps the issuer's JWKS cached across invocations.
 func newAuthorizer(getenv func(string) string, stdout io.Writer) (*auth.Authorizer, error) {
-	var level slog.Level
-	if s := strings.TrimSpace(getenv(contract.EnvLogLevel)); s != "" {
-		if err := level.UnmarshalText([]byte(s)); err != nil {
-			return nil, fmt.Errorf("%s=%q: want debug, info, warn or error", contract.EnvLogLevel, s)
-		}
+	logger, err := logging.New(stdout, getenv(contract.EnvLogLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", contract.EnvLogLevel, err)
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
 	v, err := auth.NewVerifier(auth.ConfigFromEnv(getenv))
 	if err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 // Command chat is the Lambda function of every action route (join, leave,
 // send, history, members, ping) and $default: one function, so warm
 // instances are shared across actions. It only wires configuration, clients
-// and logging; the logic is in package chat.
+// and logging; the logic is in package handler.
 package main
 
 import (
@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/chat"
-	"wschat/internal/wire"
+	"wschat/internal/compose"
+	"wschat/internal/handler"
 )
 
 func main() {
@@ -27,10 +27,10 @@ func main() {
 
 // newHandler builds the handler once per process; the fan-out both
 // broadcasts to channels and answers the sender.
-func newHandler(getenv func(string) string, stdout io.Writer) (*chat.ChatHandler, error) {
-	p, err := wire.NewPusher(getenv, stdout)
+func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Chat, error) {
+	p, err := compose.NewPusher(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}
-	return chat.NewChatHandler(p.Config, p.Store, p.Fanout, p.Fanout, p.Log, p.Meter), nil
+	return handler.NewChat(p.Config, p.Store, p.Fanout, p.Fanout, p.Log, p.Meter), nil
 }

@@ -1,5 +1,5 @@
 // Command connect is the Lambda function of the WebSocket $connect route. It
-// only wires configuration, clients and logging; the logic is in package chat.
+// only wires configuration, clients and logging; the logic is in package handler.
 package main
 
 import (
@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/chat"
-	"wschat/internal/wire"
+	"wschat/internal/compose"
+	"wschat/internal/handler"
 )
 
 func main() {
@@ -25,10 +25,10 @@ func main() {
 
 // newHandler builds the handler once per process. $connect only writes the
 // connection item: it needs no @connections client.
-func newHandler(getenv func(string) string, stdout io.Writer) (*chat.ConnectHandler, error) {
-	b, err := wire.NewBase(getenv, stdout)
+func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Connect, error) {
+	b, err := compose.NewBase(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}
-	return chat.NewConnectHandler(b.Store, b.Log), nil
+	return handler.NewConnect(b.Store, b.Log), nil
 }

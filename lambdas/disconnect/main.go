@@ -1,6 +1,6 @@
 // Command disconnect is the Lambda function of the WebSocket $disconnect
 // route. It only wires configuration, clients and logging; the logic is in
-// package chat.
+// package handler.
 package main
 
 import (
@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/chat"
-	"wschat/internal/wire"
+	"wschat/internal/compose"
+	"wschat/internal/handler"
 )
 
 func main() {
@@ -26,10 +26,10 @@ func main() {
 
 // newHandler builds the handler once per process; the fan-out tells the
 // connection's channels that it left.
-func newHandler(getenv func(string) string, stdout io.Writer) (*chat.DisconnectHandler, error) {
-	p, err := wire.NewPusher(getenv, stdout)
+func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Disconnect, error) {
+	p, err := compose.NewPusher(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}
-	return chat.NewDisconnectHandler(p.Store, p.Fanout, p.Config.SendBudget, p.Log), nil
+	return handler.NewDisconnect(p.Store, p.Fanout, p.Config.SendBudget, p.Log), nil
 }

@@ -1,14 +1,14 @@
-package chat
+package handler
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"wschat/internal/chat"
 	"wschat/internal/contract"
+	"wschat/internal/logging"
 	"wschat/internal/metrics"
 	"wschat/internal/protocol"
 )
@@ -16,21 +16,14 @@ import (
 // SendStore is what send reads and writes.
 type SendStore interface {
 	MemberChecker
-	Claim(ctx context.Context, c Claim) (stored Claim, created bool, err error)
+	Claim(ctx context.Context, c chat.Claim) (stored chat.Claim, created bool, err error)
 	NextSeq(ctx context.Context, channel string) (int64, error)
-	SetClaimSeq(ctx context.Context, k ClaimKey, seq int64) (int64, error)
-	PutMessage(ctx context.Context, m Message) error
-	MarkDelivered(ctx context.Context, k ClaimKey) error
+	SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error)
+	PutMessage(ctx context.Context, m chat.Message) error
+	MarkDelivered(ctx context.Context, k chat.ClaimKey) error
 }
 
-// TextHash is the digest a claim keeps of a message text, so a retry can be
-// checked against the original without storing the text twice.
-func TextHash(text string) string {
-	sum := sha256.Sum256([]byte(text))
-	return hex.EncodeToString(sum[:16])
-}
-
-// sendHandler serves send. Its steps are single-item writes in an order
+// sendAction serves send. Its steps are single-item writes in an order
 // that makes any prefix of them safe to repeat:
 //
 //  1. claim (channel, userId, clientId), unless a claim exists: then this is
@@ -48,27 +41,27 @@ func TextHash(text string) string {
 // message is always in history. Delivery is at least once: a crash between
 // steps 4 and 5 makes the retry fan out again, and clients drop a seq they
 // have already seen.
-type sendHandler struct {
+type sendAction struct {
 	store       SendStore
-	broadcaster Broadcaster
+	broadcaster chat.Broadcaster
 	replier     replier
 	retention   time.Duration
 	log         *slog.Logger
 	meter       Meter
 }
 
-func (h *sendHandler) serve(ctx context.Context, inv *invocation, req protocol.Request) error {
-	r := req.(*protocol.Send)
-	if err := requireMember(ctx, h.store, inv, r.Channel); err != nil {
+func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
+	r := in.(*protocol.Send)
+	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
 		return err
 	}
-	key := ClaimKey{Channel: r.Channel, UserID: inv.UserID, ClientID: r.ClientID}
-	hash := TextHash(r.Text)
-	claim, created, err := h.store.Claim(ctx, Claim{
+	key := chat.ClaimKey{Channel: r.Channel, UserID: rq.UserID, ClientID: r.ClientID}
+	hash := chat.TextHash(r.Text)
+	claim, created, err := h.store.Claim(ctx, chat.Claim{
 		ClaimKey:  key,
 		TextHash:  hash,
-		SentAt:    inv.Now,
-		ExpiresAt: inv.Now.Add(h.retention),
+		SentAt:    rq.Now,
+		ExpiresAt: rq.Now.Add(h.retention),
 	})
 	if err != nil {
 		return err
@@ -87,10 +80,10 @@ func (h *sendHandler) serve(ctx context.Context, inv *invocation, req protocol.R
 		}
 	}
 	if !claim.Delivered {
-		msg := Message{
+		msg := chat.Message{
 			Channel:   r.Channel,
 			Seq:       seq,
-			Identity:  inv.Identity,
+			Identity:  rq.Identity,
 			Text:      r.Text,
 			ClientID:  r.ClientID,
 			SentAt:    claim.SentAt,
@@ -106,7 +99,7 @@ func (h *sendHandler) serve(ctx context.Context, inv *invocation, req protocol.R
 		if err != nil {
 			return err
 		}
-		if _, err := h.broadcaster.Broadcast(ctx, inv.Budget, r.Channel, frame); err != nil {
+		if _, err := h.broadcaster.Broadcast(ctx, rq.Budget, r.Channel, frame); err != nil {
 			// Stored but maybe not delivered: no ack, so the client retries
 			// and the retry fans out again.
 			return fmt.Errorf("send seq %d: %w", seq, err)
@@ -114,13 +107,13 @@ func (h *sendHandler) serve(ctx context.Context, inv *invocation, req protocol.R
 		if err := h.store.MarkDelivered(ctx, key); err != nil {
 			// Delivered already; a retry would deliver twice, which clients
 			// tolerate. Not worth failing the request.
-			h.log.LogAttrs(ctx, slog.LevelWarn, "mark delivered failed", slog.String("channel", r.Channel), slog.Int64("seq", seq), slog.String("error", err.Error()))
+			h.log.LogAttrs(ctx, slog.LevelWarn, "mark delivered failed", slog.String("channel", r.Channel), slog.Int64("seq", seq), logging.Err(err))
 		}
 	}
-	return h.replier.reply(ctx, inv, protocol.Ack{Channel: r.Channel, ClientID: r.ClientID, Seq: seq})
+	return h.replier.reply(ctx, rq, protocol.Ack{Channel: r.Channel, ClientID: r.ClientID, Seq: seq})
 }
 
-func entryOf(m Message) protocol.Entry {
+func entryOf(m chat.Message) protocol.Entry {
 	return protocol.Entry{
 		Seq:      m.Seq,
 		UserID:   m.UserID,

@@ -1,18 +1,18 @@
-package chat_test
+package handler_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
+	"wschat/internal/handler"
 
-	"wschat/internal/chat"
+	"github.com/aws/aws-lambda-go/events"
 )
 
 // testConfig is the default configuration with a rate limit the tests'
 // frozen clock does not hit.
-func testConfig() chat.Config {
-	c := chat.DefaultConfig()
+func testConfig() handler.Config {
+	c := handler.DefaultConfig()
 	c.RatePerSecond, c.RateBurst = 1000, 1000
 	return c
 }

@@ -1,7 +1,6 @@
-package chat_test
+package handler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,28 +20,13 @@ import (
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
 	"wschat/internal/fanout"
+	"wschat/internal/handler"
+	"wschat/internal/logging"
 	"wschat/internal/metrics"
+	"wschat/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // gateway is a fake @connections endpoint: it keeps the frames posted to
 // each connection, and answers ErrGone for the ids in gone.
@@ -100,46 +84,40 @@ func (g *gateway) count(id, typ string) int {
 	return n
 }
 
-// clock is a settable test clock.
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // env is one chat deployment on a fresh dynalite table: the three
 // handlers wired as the lambdas wire them, with a fake gateway, a counting
 // DynamoDB client, a test clock and captured logs and metrics.
 type env struct {
 	t       *testing.T
-	cfg     chat.Config
+	cfg     handler.Config
 	db      *dynamotest.Counting
 	store   *dynamo.Store
 	gw      *gateway
-	clock   *clock
-	logs    *syncBuffer
-	metrics *syncBuffer
+	clock   *testkit.Clock
+	logs    *testkit.Buffer
+	metrics *testkit.Buffer
 
-	connect    *chat.ConnectHandler
-	disconnect *chat.DisconnectHandler
-	chat       *chat.ChatHandler
+	connect    *handler.Connect
+	disconnect *handler.Disconnect
+	chat       *handler.Chat
 }
 
 // fullStore is what the chat function's handlers and its fan-out use.
 type fullStore interface {
-	chat.ChatStore
+	handler.ChatStore
 	fanout.Store
 }
 
 // newEnv builds an env; wrap, if given, wraps the store the chat function
 // and its fan-out use (to inject failures).
-func newEnv(t *testing.T, cfg chat.Config, wrap ...func(*dynamo.Store) fullStore) *env {
+func newEnv(t *testing.T, cfg handler.Config, wrap ...func(*dynamo.Store) fullStore) *env {
 	t.Helper()
 	client, table := dynamotest.NewTable(t)
-	e := &env{t: t, cfg: cfg, gw: newGateway(), clock: &clock{}, logs: &syncBuffer{}, metrics: &syncBuffer{}}
-	e.clock.ns.Store(time.Date(2026, 11, 26, 20, 30, 0, 0, time.UTC).UnixNano())
+	e := &env{t: t, cfg: cfg, gw: newGateway(), clock: testkit.NewClock(), logs: &testkit.Buffer{}, metrics: &testkit.Buffer{}}
+	e.clock.Set(time.Date(2026, 11, 26, 20, 30, 0, 0, time.UTC)) // the day of the testdata events
 	e.db = &dynamotest.Counting{API: client}
 	e.store = dynamo.New(e.db, table, dynamo.Options{Now: e.clock.Now})
-	log := slog.New(chat.ContextHandler{Handler: slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	log := slog.New(logging.Handler{Handler: slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	meter := metrics.New(e.metrics, "WsChat/test")
 
 	var store fullStore = e.store
@@ -147,10 +125,10 @@ func newEnv(t *testing.T, cfg chat.Config, wrap ...func(*dynamo.Store) fullStore
 		store = w(e.store)
 	}
 	fan := fanout.New(store, e.gw, fanout.Config{Workers: 8, PageSize: 100}, log, meter)
-	e.connect = chat.NewConnectHandler(e.store, log)
-	e.disconnect = chat.NewDisconnectHandler(e.store, fan, cfg.SendBudget, log)
-	e.chat = chat.NewChatHandler(cfg, store, fan, fan, log, meter)
-	chat.SetClock(e.connect, e.disconnect, e.chat, e.clock.Now)
+	e.connect = handler.NewConnect(e.store, log)
+	e.disconnect = handler.NewDisconnect(e.store, fan, cfg.SendBudget, log)
+	e.chat = handler.NewChat(cfg, store, fan, fan, log, meter)
+	handler.SetClock(e.connect, e.disconnect, e.chat, e.clock.Now)
 	return e
 }
 

@@ -1,4 +1,4 @@
-package chat
+package handler
 
 import (
 	"context"
@@ -9,50 +9,52 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"wschat/internal/chat"
 	"wschat/internal/contract"
+	"wschat/internal/logging"
 )
 
 // ConnectStore is what the $connect handler writes.
 type ConnectStore interface {
-	PutConnection(ctx context.Context, c Connection) error
+	PutConnection(ctx context.Context, c chat.Connection) error
 }
 
-// ConnectHandler serves $connect: it registers the connection with the
+// Connect serves $connect: it registers the connection with the
 // identity the authorizer established and accepts the upgrade.
-type ConnectHandler struct {
+type Connect struct {
 	store ConnectStore
 	log   *slog.Logger
 	now   func() time.Time
 }
 
-// NewConnectHandler returns the $connect handler.
-func NewConnectHandler(store ConnectStore, log *slog.Logger) *ConnectHandler {
-	return &ConnectHandler{store: store, log: log, now: time.Now}
+// NewConnect returns the $connect handler.
+func NewConnect(store ConnectStore, log *slog.Logger) *Connect {
+	return &Connect{store: store, log: log, now: time.Now}
 }
 
 // Handle accepts (200) or refuses the connection. When the client offered
 // the wschat.v1 subprotocol (possibly next to a token), the response selects
 // it, as browsers require.
-func (h *ConnectHandler) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	inv, err := newInvocation(req, h.now(), nil)
-	ctx = inv.logContext(ctx)
+func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	rq, err := newRequest(ev, h.now(), nil)
+	ctx = rq.logContext(ctx)
 	if err != nil {
-		h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused", slog.String("error", err.Error()))
+		h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusForbidden}, nil
 	}
-	c := Connection{
-		ID:          inv.ConnectionID,
-		Identity:    inv.Identity,
-		ConnectedAt: inv.Now,
-		ExpiresAt:   inv.Now.Add(ConnectionTTL),
+	c := chat.Connection{
+		ID:          rq.ConnectionID,
+		Identity:    rq.Identity,
+		ConnectedAt: rq.Now,
+		ExpiresAt:   rq.Now.Add(chat.ConnectionTTL),
 	}
 	if err := h.store.PutConnection(ctx, c); err != nil {
-		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", slog.String("error", err.Error()))
+		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
 	}
-	h.log.LogAttrs(ctx, slog.LevelInfo, "connected", slog.String("userId", inv.UserID))
+	h.log.LogAttrs(ctx, slog.LevelInfo, "connected", slog.String("userId", rq.UserID))
 	resp := events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
-	if offersSubprotocol(header(req, "Sec-WebSocket-Protocol")) {
+	if offersSubprotocol(header(ev, "Sec-WebSocket-Protocol")) {
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": contract.SubprotocolName}
 	}
 	return resp, nil

@@ -1,9 +1,13 @@
-// Package wire builds the dependencies the runtime Lambda functions share —
-// logger, store, @connections client, fan-out, metrics — from the
-// environment, once per process and outside the request path. The mains in
-// lambdas/ call it, so the three functions cannot drift apart in how they
+// Package compose is the composition root of the runtime Lambda functions:
+// it builds what they share — logger, store, @connections client, fan-out,
+// metrics — from the environment, once per process and outside the request
+// path, and hands the lambdas/ mains their handlers ready to start. Nothing
+// else constructs adapters, so the functions cannot drift apart in how they
 // read their configuration.
-package wire
+//
+// It also states, at compile time, that each adapter satisfies the
+// interfaces of internal/handler it is wired into (see assert.go).
+package compose
 
 import (
 	"errors"
@@ -15,11 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/chat"
 	"wschat/internal/connections"
 	"wschat/internal/contract"
 	"wschat/internal/dynamo"
 	"wschat/internal/fanout"
+	"wschat/internal/handler"
+	"wschat/internal/logging"
 	"wschat/internal/metrics"
 )
 
@@ -28,18 +33,18 @@ type Base struct {
 	Log    *slog.Logger
 	Store  *dynamo.Store
 	AWS    aws.Config
-	Config chat.Config
+	Config handler.Config
 }
 
 // NewBase reads the log level, the table name and the chat settings, and
 // builds the DynamoDB client (AWS_ENDPOINT_URL_DYNAMODB, which the local
 // emulator sets, overrides its endpoint).
 func NewBase(getenv func(string) string, stdout io.Writer) (*Base, error) {
-	log, err := chat.NewLogger(stdout, getenv(contract.EnvLogLevel))
+	log, err := logging.New(stdout, getenv(contract.EnvLogLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", contract.EnvLogLevel, err)
 	}
-	cfg, err := chat.ConfigFromEnv(getenv)
+	cfg, err := handler.ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package chat_test
+package handler_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"wschat/internal/chat"
 	"wschat/internal/dynamo"
+	"wschat/internal/handler"
 )
 
 // brokenStore fails every history write with an error, as DynamoDB would.
@@ -28,7 +29,7 @@ const (
 // their error paths, with a recognisable text and token, at debug level, and
 // checks that neither reaches the logs or the metrics.
 func TestLogsNeverContainMessageTextOrTokens(t *testing.T) {
-	cfg := chat.DefaultConfig()
+	cfg := handler.DefaultConfig()
 	cfg.RatePerSecond, cfg.RateBurst = 0.001, 9
 	e := newEnv(t, cfg)
 	broken := newEnv(t, testConfig(), func(s *dynamo.Store) fullStore { return brokenStore{s} })
@@ -113,7 +114,7 @@ func TestLogsNeverContainMessageTextOrTokens(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"connectionId", "routeKey", "requestId", "error"} {
+		for _, k := range []string{"connectionId", "routeKey", "apiRequestId", "error"} {
 			if rec[k] == nil || rec[k] == "" {
 				t.Errorf("failure log line has no %s: %s", k, line)
 			}

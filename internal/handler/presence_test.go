@@ -1,4 +1,4 @@
-package chat_test
+package handler_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package chat_test
+package handler_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"wschat/internal/chat"
 	"wschat/internal/dynamo"
+	"wschat/internal/handler"
 )
 
 func ids(prefix string, n int) []string {
@@ -353,7 +354,7 @@ func boolInt(b bool) int {
 }
 
 func TestRateLimitedSendsStoreNothing(t *testing.T) {
-	cfg := chat.DefaultConfig()
+	cfg := handler.DefaultConfig()
 	cfg.RatePerSecond, cfg.RateBurst = 1, 3
 	e := newEnv(t, cfg)
 	ann := user("u-ann", "Ann")
@@ -407,7 +408,7 @@ func TestRateLimitedSendsStoreNothing(t *testing.T) {
 }
 
 func TestPingTouchesNoStorageAndSkipsTheRateLimit(t *testing.T) {
-	cfg := chat.DefaultConfig()
+	cfg := handler.DefaultConfig()
 	cfg.RatePerSecond, cfg.RateBurst = 1, 1
 	e := newEnv(t, cfg)
 	e.open("c1", nil)

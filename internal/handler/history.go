@@ -1,33 +1,34 @@
-package chat
+package handler
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 
+	"wschat/internal/chat"
 	"wschat/internal/protocol"
 )
 
 // HistoryStore is what history reads.
 type HistoryStore interface {
 	MemberChecker
-	History(ctx context.Context, channel string, after int64, limit int) (msgs []Message, more bool, next int64, err error)
+	History(ctx context.Context, channel string, after int64, limit int) (msgs []chat.Message, more bool, next int64, err error)
 }
 
 // historyFrameBudget is the room for messages in one history event: the
 // frame limit minus generous room for the envelope.
 const historyFrameBudget = protocol.MaxFrameBytes - 1024
 
-// historyHandler serves history: messages after a seq, in seq order, cut
+// historyAction serves history: messages after a seq, in seq order, cut
 // to fit one frame.
-type historyHandler struct {
+type historyAction struct {
 	store   HistoryStore
 	replier replier
 }
 
-func (h *historyHandler) serve(ctx context.Context, inv *invocation, req protocol.Request) error {
-	r := req.(*protocol.History)
-	if err := requireMember(ctx, h.store, inv, r.Channel); err != nil {
+func (h *historyAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
+	r := in.(*protocol.History)
+	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
 		return err
 	}
 	msgs, more, next, err := h.store.History(ctx, r.Channel, r.After, r.Limit)
@@ -51,5 +52,5 @@ func (h *historyHandler) serve(ctx context.Context, inv *invocation, req protoco
 		size += len(b) + 1
 		page.Messages = append(page.Messages, e)
 	}
-	return h.replier.reply(ctx, inv, page)
+	return h.replier.reply(ctx, rq, page)
 }

@@ -1,10 +1,11 @@
-package chat_test
+package handler_test
 
 import (
 	"strings"
 	"testing"
 
 	"wschat/internal/chat"
+	"wschat/internal/handler"
 )
 
 func TestIdentityFromAuthorizer(t *testing.T) {
@@ -27,7 +28,7 @@ func TestIdentityFromAuthorizer(t *testing.T) {
 		{"user id too long", map[string]any{"userId": strings.Repeat("u", 257)}, chat.Identity{}, true},
 	}
 	for _, tt := range tests {
-		got, err := chat.IdentityFromAuthorizer(tt.authorizer, "c9")
+		got, err := handler.IdentityFromAuthorizer(tt.authorizer, "c9")
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("%s: IdentityFromAuthorizer = %+v, %v; want %+v, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}

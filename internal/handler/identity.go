@@ -1,10 +1,11 @@
-package chat
+package handler
 
 import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
+	"wschat/internal/chat"
 	"wschat/internal/contract"
 )
 
@@ -24,7 +25,7 @@ const AnonymousPrefix = "anon-"
 // contract.AuthContextUserID and AuthContextUserName) decoded as a
 // map[string]interface{}. A missing context, or one of an unexpected shape,
 // yields an anonymous identity; an unusable user id is an error.
-func IdentityFromAuthorizer(authorizer any, connectionID string) (Identity, error) {
+func IdentityFromAuthorizer(authorizer any, connectionID string) (chat.Identity, error) {
 	var userID, userName, principal string
 	switch a := authorizer.(type) {
 	case map[string]any:
@@ -44,7 +45,7 @@ func IdentityFromAuthorizer(authorizer any, connectionID string) (Identity, erro
 		}
 	}
 	if len(userID) > maxUserIDBytes || !utf8.ValidString(userID) {
-		return Identity{}, fmt.Errorf("authorizer user id: %d bytes, want at most %d of UTF-8", len(userID), maxUserIDBytes)
+		return chat.Identity{}, fmt.Errorf("authorizer user id: %d bytes, want at most %d of UTF-8", len(userID), maxUserIDBytes)
 	}
 	userName = strings.ToValidUTF8(userName, "\uFFFD")
 	if userName == "" {
@@ -53,5 +54,5 @@ func IdentityFromAuthorizer(authorizer any, connectionID string) (Identity, erro
 	if utf8.RuneCountInString(userName) > maxUserNameRunes {
 		userName = string([]rune(userName)[:maxUserNameRunes])
 	}
-	return Identity{UserID: userID, UserName: userName}, nil
+	return chat.Identity{UserID: userID, UserName: userName}, nil
 }

@@ -1,4 +1,4 @@
-package chat
+package handler
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wschat/internal/chat"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -28,28 +30,30 @@ func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); r
 func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeToken")
 }
-func (f *fakeStore) AddMember(context.Context, Member, int) (bool, error) {
+func (f *fakeStore) AddMember(context.Context, chat.Member, int) (bool, error) {
 	return false, f.call("AddMember")
 }
 func (f *fakeStore) RemoveMember(context.Context, string, string) (bool, error) {
 	return true, f.call("RemoveMember")
 }
-func (f *fakeStore) Member(context.Context, string, string) (Member, error) {
-	return Member{}, f.call("Member")
+func (f *fakeStore) Member(context.Context, string, string) (chat.Member, error) {
+	return chat.Member{}, f.call("Member")
 }
-func (f *fakeStore) Members(context.Context, string, string, int) ([]Member, string, error) {
+func (f *fakeStore) Members(context.Context, string, string, int) ([]chat.Member, string, error) {
 	return nil, "", f.call("Members")
 }
-func (f *fakeStore) Claim(_ context.Context, c Claim) (Claim, bool, error) {
+func (f *fakeStore) Claim(_ context.Context, c chat.Claim) (chat.Claim, bool, error) {
 	return c, true, f.call("Claim")
 }
 func (f *fakeStore) NextSeq(context.Context, string) (int64, error) { return 1, f.call("NextSeq") }
-func (f *fakeStore) SetClaimSeq(_ context.Context, _ ClaimKey, seq int64) (int64, error) {
+func (f *fakeStore) SetClaimSeq(_ context.Context, _ chat.ClaimKey, seq int64) (int64, error) {
 	return seq, f.call("SetClaimSeq")
 }
-func (f *fakeStore) PutMessage(context.Context, Message) error     { return f.call("PutMessage") }
-func (f *fakeStore) MarkDelivered(context.Context, ClaimKey) error { return f.call("MarkDelivered") }
-func (f *fakeStore) History(context.Context, string, int64, int) ([]Message, bool, int64, error) {
+func (f *fakeStore) PutMessage(context.Context, chat.Message) error { return f.call("PutMessage") }
+func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
+	return f.call("MarkDelivered")
+}
+func (f *fakeStore) History(context.Context, string, int64, int) ([]chat.Message, bool, int64, error) {
 	return nil, false, 0, f.call("History")
 }
 
@@ -73,12 +77,12 @@ type fakeBroadcaster struct {
 	channels []string
 }
 
-func (b *fakeBroadcaster) Broadcast(_ context.Context, _ *Budget, ch string, _ []byte) (FanoutStats, error) {
+func (b *fakeBroadcaster) Broadcast(_ context.Context, _ *chat.Budget, ch string, _ []byte) (chat.FanoutStats, error) {
 	b.channels = append(b.channels, ch)
-	return FanoutStats{}, b.err
+	return chat.FanoutStats{}, b.err
 }
 
-func request(body string) events.APIGatewayWebsocketProxyRequest {
+func event(body string) events.APIGatewayWebsocketProxyRequest {
 	return events.APIGatewayWebsocketProxyRequest{
 		Body: body,
 		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
@@ -88,7 +92,7 @@ func request(body string) events.APIGatewayWebsocketProxyRequest {
 	}
 }
 
-func TestChatHandlerOutcomes(t *testing.T) {
+func TestChatOutcomes(t *testing.T) {
 	boom := errors.New("boom")
 	send := `{"action":"send","channel":"general","text":"hi","clientId":"k"}`
 	tests := []struct {
@@ -103,11 +107,11 @@ func TestChatHandlerOutcomes(t *testing.T) {
 	}{
 		{"send ok", send, fakeStore{allow: true}, fakePoster{}, nil, 200, false, "ack"},
 		{"rate limited", send, fakeStore{allow: false}, fakePoster{}, nil, 200, false, "rate_limited"},
-		{"connection unknown", send, fakeStore{err: ErrNotFound}, fakePoster{}, nil, 200, false, "unauthorized"},
+		{"connection unknown", send, fakeStore{err: chat.ErrNotFound}, fakePoster{}, nil, 200, false, "unauthorized"},
 		{"store down", send, fakeStore{err: boom}, fakePoster{}, nil, 500, true, "internal"},
 		{"fan-out fails", send, fakeStore{allow: true}, fakePoster{}, boom, 500, true, "internal"},
-		{"requester gone", send, fakeStore{allow: true}, fakePoster{err: ErrGone}, nil, 200, false, ""},
-		{"client mistake, requester gone", `{"action":1}`, fakeStore{}, fakePoster{err: ErrGone}, nil, 200, false, ""},
+		{"requester gone", send, fakeStore{allow: true}, fakePoster{err: chat.ErrGone}, nil, 200, false, ""},
+		{"client mistake, requester gone", `{"action":1}`, fakeStore{}, fakePoster{err: chat.ErrGone}, nil, 200, false, ""},
 		{"ping", `{"action":"ping"}`, fakeStore{err: boom}, fakePoster{}, nil, 200, false, "pong"},
 	}
 	for _, tt := range tests {
@@ -115,10 +119,10 @@ func TestChatHandlerOutcomes(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			cfg := DefaultConfig()
-			h := NewChatHandler(cfg, &tt.store, &fakeBroadcaster{err: tt.broadcast}, &tt.poster, log, nil)
+			h := NewChat(cfg, &tt.store, &fakeBroadcaster{err: tt.broadcast}, &tt.poster, log, nil)
 			h.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 
-			resp, err := h.Handle(t.Context(), request(tt.body))
+			resp, err := h.Handle(t.Context(), event(tt.body))
 			if resp.StatusCode != tt.wantStatus || (err != nil) != tt.wantErr {
 				t.Errorf("Handle = %d, %v; want %d, error %v", resp.StatusCode, err, tt.wantStatus, tt.wantErr)
 			}
@@ -147,28 +151,13 @@ func TestChatHandlerOutcomes(t *testing.T) {
 	}
 }
 
-func TestChatHandlerWithoutConnectionID(t *testing.T) {
+func TestChatWithoutConnectionID(t *testing.T) {
 	p := &fakePoster{}
-	h := NewChatHandler(DefaultConfig(), &fakeStore{}, &fakeBroadcaster{}, p, slog.New(slog.DiscardHandler), nil)
-	req := request(`{"action":"ping"}`)
+	h := NewChat(DefaultConfig(), &fakeStore{}, &fakeBroadcaster{}, p, slog.New(slog.DiscardHandler), nil)
+	req := event(`{"action":"ping"}`)
 	req.RequestContext.ConnectionID = ""
 	resp, err := h.Handle(t.Context(), req)
 	if err != nil || resp.StatusCode != 400 || len(p.frames) != 0 {
 		t.Errorf("Handle = %d, %v, frames %v; want 400, no error, nothing posted", resp.StatusCode, err, p.frames)
-	}
-}
-
-func TestBudget(t *testing.T) {
-	b := NewBudget(2)
-	got := []bool{b.Take(), b.Take(), b.Take()}
-	if fmt.Sprint(got) != "[true true false]" {
-		t.Errorf("Take on a budget of 2 = %v, want [true true false]", got)
-	}
-	var unlimited *Budget
-	if !unlimited.Take() || !NewBudget(0).Take() || unlimited.Exhausted() || NewBudget(0).Exhausted() {
-		t.Error("a nil or zero budget must be unlimited")
-	}
-	if !b.Exhausted() {
-		t.Error("a spent budget must report Exhausted")
 	}
 }

@@ -1,0 +1,32 @@
+package compose
+
+import (
+	"wschat/internal/connections"
+	"wschat/internal/dynamo"
+	"wschat/internal/fanout"
+	"wschat/internal/handler"
+	"wschat/internal/metrics"
+)
+
+// The adapters satisfy the interfaces of the packages they are wired into.
+// These assertions live here rather than in internal/dynamo and
+// internal/connections because those adapters must not import
+// internal/handler (it would link aws-lambda-go's event types into the
+// store) nor internal/fanout (a peer adapter); the chat.Poster and
+// chat.Broadcaster assertions sit in the adapters themselves.
+var (
+	_ handler.ConnectStore    = (*dynamo.Store)(nil)
+	_ handler.DisconnectStore = (*dynamo.Store)(nil)
+	_ handler.ChatStore       = (*dynamo.Store)(nil)
+	_ handler.RateLimiter     = (*dynamo.Store)(nil)
+	_ handler.JoinStore       = (*dynamo.Store)(nil)
+	_ handler.LeaveStore      = (*dynamo.Store)(nil)
+	_ handler.SendStore       = (*dynamo.Store)(nil)
+	_ handler.HistoryStore    = (*dynamo.Store)(nil)
+	_ handler.MembersStore    = (*dynamo.Store)(nil)
+	_ handler.MemberChecker   = (*dynamo.Store)(nil)
+	_ fanout.Store            = (*dynamo.Store)(nil)
+	_ fanout.Poster           = (*connections.Client)(nil)
+	_ fanout.Meter            = (*metrics.Emitter)(nil)
+	_ handler.Meter           = (*metrics.Emitter)(nil)
+)

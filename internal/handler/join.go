@@ -1,0 +1,50 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"wschat/internal/chat"
+	"wschat/internal/protocol"
+)
+
+// JoinStore is what join writes.
+type JoinStore interface {
+	AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error)
+}
+
+// joinAction serves join: membership stored, then "joined" to every member
+// (the joiner included). A repeated join only answers the joiner.
+type joinAction struct {
+	store       JoinStore
+	broadcaster chat.Broadcaster
+	replier     replier
+	maxChannels int
+}
+
+func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
+	r := in.(*protocol.Join)
+	m := chat.Member{Channel: r.Channel, ConnectionID: rq.ConnectionID, Identity: rq.Identity, JoinedAt: rq.Now}
+	already, err := h.store.AddMember(ctx, m, h.maxChannels)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		return errNotRegistered()
+	case errors.Is(err, chat.ErrLimit):
+		return protocol.Errorf(protocol.CodeTooLarge, "", "a connection may join at most %d channels; leave one first", h.maxChannels)
+	case err != nil:
+		return err
+	}
+	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now}
+	if already {
+		return h.replier.reply(ctx, rq, joined)
+	}
+	frame, err := encodeFrame(joined)
+	if err != nil {
+		return err
+	}
+	if _, err := h.broadcaster.Broadcast(ctx, rq.Budget, r.Channel, frame); err != nil {
+		return fmt.Errorf("announce join: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+
+	"wschat/internal/chat"
+	"wschat/internal/protocol"
+)
+
+// LeaveStore is what leave writes.
+type LeaveStore interface {
+	RemoveMember(ctx context.Context, channel, connID string) (existed bool, err error)
+}
+
+// leaveAction serves leave: membership removed, then "left" to the
+// remaining members and to the leaver.
+type leaveAction struct {
+	store       LeaveStore
+	broadcaster chat.Broadcaster
+	replier     replier
+}
+
+func (h *leaveAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
+	r := in.(*protocol.Leave)
+	existed, err := h.store.RemoveMember(ctx, r.Channel, rq.ConnectionID)
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return notMember(r.Channel)
+	}
+	left := protocol.Left{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now}
+	frame, err := encodeFrame(left)
+	if err != nil {
+		return err
+	}
+	if _, err := h.broadcaster.Broadcast(ctx, rq.Budget, r.Channel, frame); err != nil {
+		return fmt.Errorf("announce leave: %w", err)
+	}
+	return h.replier.reply(ctx, rq, left)
+}
+
+func notMember(channel string) *protocol.Error {
+	return protocol.Errorf(protocol.CodeNotMember, "", "not a member of %s; join it first", channel)
+}
