@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"wschat/internal/chat"
+	"wschat/internal/logging"
 )
 
 // memberStore is a hand-written Store over a fixed member list, paged by
@@ -229,7 +230,10 @@ func TestBroadcastReportsUnreadableMembers(t *testing.T) {
 
 func TestBroadcastLogsOneLine(t *testing.T) {
 	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log, err := logging.New(&buf, "") // the functions' own logger: docs/protocol.md names its keys
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := newMemberStore(4)
 	p := &poster{errs: map[string][]error{"c001": {chat.ErrGone}}}
 	f := newFanout(s, p, Config{}, log)
@@ -244,7 +248,7 @@ func TestBroadcastLogsOneLine(t *testing.T) {
 	if err := json.Unmarshal(lines[0], &got); err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]any{"msg": "fanout", "channel": "room", "members": 4.0, "delivered": 2.0, "gone": 1.0, "failed": 0.0, "skipped": 1.0} {
+	for k, want := range map[string]any{"message": "fanout", "channel": "room", "members": 4.0, "delivered": 2.0, "gone": 1.0, "failed": 0.0, "skipped": 1.0} {
 		if got[k] != want {
 			t.Errorf("log %s = %v, want %v (line %s)", k, got[k], want, lines[0])
 		}
