@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"wschat/internal/auth"
+	"wschat/internal/compose/composetest"
 )
 
 func TestNewAuthorizer(t *testing.T) {
@@ -41,13 +43,19 @@ func TestNewAuthorizer(t *testing.T) {
 			}
 			// Wired end to end: a request without a token is refused with
 			// a JSON log line on stdout, and no network call is made.
-			_, err = a.Handle(context.Background(), auth.ConnectRequest{MethodArn: "arn:aws:execute-api:eu-west-1:1:api/dev/$connect"})
+			ctx := composetest.Context(t, "lambda-req-0")
+			_, err = a.Handle(ctx, auth.ConnectRequest{
+				MethodArn:      "arn:aws:execute-api:eu-west-1:1:api/dev/$connect",
+				RequestContext: events.APIGatewayWebsocketProxyRequestContext{ConnectionID: "conn-1", RouteKey: "$connect", RequestID: "api-req-0"},
+			})
 			if err == nil || err.Error() != "Unauthorized" {
 				t.Errorf("Handle without token = %v, want Unauthorized", err)
 			}
 			if !strings.Contains(stdout.String(), `"reason":"token_missing"`) {
 				t.Errorf("stdout = %q, want a JSON log line with the reason", stdout.String())
 			}
+			// The same keys as the other three functions' lines.
+			composetest.CheckLogLines(t, stdout.Bytes(), "lambda-req-0", "reason", "connectionId", "routeKey", "apiRequestId")
 		})
 	}
 }
