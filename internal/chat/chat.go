@@ -126,16 +126,6 @@ type FanoutStats struct {
 	Duration  time.Duration
 }
 
-// Add accumulates o into s.
-func (s *FanoutStats) Add(o FanoutStats) {
-	s.Members += o.Members
-	s.Delivered += o.Delivered
-	s.Gone += o.Gone
-	s.Failed += o.Failed
-	s.Skipped += o.Skipped
-	s.Duration += o.Duration
-}
-
 // Budget bounds the @connections posts of one invocation, so one huge channel
 // cannot use up the account-wide API Gateway rate shared by everyone. A nil
 // *Budget is unlimited. It is safe for concurrent use.
