@@ -1,9 +1,9 @@
 // Package compose is the composition root of the runtime Lambda functions:
 // it builds what they share — logger, store, @connections client, fan-out,
 // metrics — from the environment, once per process and outside the request
-// path, and hands the lambdas/ mains their handlers ready to start. Nothing
-// else constructs adapters, so the functions cannot drift apart in how they
-// read their configuration.
+// path. The lambdas/ mains call it and pass what it built to the handler
+// constructors of internal/handler; nothing else constructs adapters, so the
+// functions cannot drift apart in how they read their configuration.
 //
 // It also states, at compile time, that each adapter satisfies the
 // interfaces of internal/handler it is wired into (see assert.go).

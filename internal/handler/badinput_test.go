@@ -1,9 +1,11 @@
 package handler_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"wschat/internal/chat"
 	"wschat/internal/handler"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -128,5 +130,24 @@ func TestBadInputsYieldAnErrorFrameAndStoreNothing(t *testing.T) {
 				t.Errorf("history of random has %d messages, want 0", n)
 			}
 		})
+	}
+}
+
+func TestRequestsOnAnUnregisteredConnectionAreUnauthorized(t *testing.T) {
+	e := newEnv(t, testConfig())
+	for _, body := range []string{
+		`{"action":"join","channel":"general"}`,
+		`{"action":"send","channel":"general","text":"x","clientId":"k"}`,
+	} {
+		resp, err := e.do("ghost", user("u", "U"), body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s = %d, %v; want 200", body, resp.StatusCode, err)
+		}
+		if f := e.gw.take("ghost"); countCode(f, "unauthorized") != 1 {
+			t.Errorf("%s got %v, want unauthorized", body, f)
+		}
+	}
+	if _, err := e.store.Connection(t.Context(), "ghost"); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("a request on an unregistered connection created it: %v", err)
 	}
 }
