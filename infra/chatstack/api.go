@@ -74,13 +74,9 @@ func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *Chat
 		api.AddRoute(jsii.String(action), &awsapigatewayv2.WebSocketRouteOptions{Integration: chat})
 	}
 
-	removal := awscdk.RemovalPolicy_DESTROY
-	if props.Retain {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
 	accessLog := awslogs.NewLogGroup(c, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
 		Retention:     props.LogRetention,
-		RemovalPolicy: removal,
+		RemovalPolicy: removalPolicy(props.Retain),
 	})
 
 	stage := awsapigatewayv2.NewWebSocketStage(c, jsii.String("Stage"), &awsapigatewayv2.WebSocketStageProps{

@@ -49,13 +49,9 @@ type GoFunction struct {
 func NewGoFunction(scope constructs.Construct, id string, props GoFunctionProps) *GoFunction {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 
-	removal := awscdk.RemovalPolicy_DESTROY
-	if props.Retain {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention:     props.LogRetention,
-		RemovalPolicy: removal,
+		RemovalPolicy: removalPolicy(props.Retain),
 	})
 
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{

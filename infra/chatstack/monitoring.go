@@ -4,11 +4,13 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -43,38 +45,103 @@ func MetricsNamespace(env string) string { return "WsChat/" + env }
 func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps) *Monitoring {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	m := &Monitoring{Construct: c}
+	m.Topic = newAlarmTopic(c, props.Env, props.AlarmEmail)
+	sig := newSignals(props)
+	m.addAlarms(sig, awscloudwatchactions.NewSnsAction(m.Topic))
+	m.Dashboard = newDashboard(c, sig)
+	return m
+}
 
+// newAlarmTopic is the topic every alarm notifies, with an e-mail
+// subscription when the environment names an address.
+func newAlarmTopic(scope constructs.Construct, env, email string) awssns.Topic {
 	// CloudWatch cannot publish to a topic encrypted with the AWS managed
 	// aws/sns key, so the topic has its own key that lets CloudWatch use it.
-	key := awskms.NewKey(c, jsii.String("TopicKey"), &awskms.KeyProps{
-		Description:       jsii.String(fmt.Sprintf("wschat %s alarm topic", props.Env)),
+	key := awskms.NewKey(scope, jsii.String("TopicKey"), &awskms.KeyProps{
+		Description:       jsii.String(fmt.Sprintf("wschat %s alarm topic", env)),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
 	})
 	key.Grant(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil),
 		jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
-	m.Topic = awssns.NewTopic(c, jsii.String("AlarmTopic"), &awssns.TopicProps{
-		DisplayName: jsii.String(fmt.Sprintf("wschat %s alarms", props.Env)),
+	topic := awssns.NewTopic(scope, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String(fmt.Sprintf("wschat %s alarms", env)),
 		MasterKey:   key,
 		EnforceSSL:  jsii.Bool(true),
 	})
-	if props.AlarmEmail != "" {
-		sub := m.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
+	if email != "" {
+		sub := topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(email), nil))
 		suppress(defaultChild(sub), suppression{
 			id: "Serverless-SNSRedrivePolicy",
 			reason: "An e-mail that cannot be delivered has nowhere useful to be redriven; every alarm also stays in CloudWatch's alarm state and history, " +
 				"which the dashboard shows.",
 		})
 	}
-	action := awscloudwatchactions.NewSnsAction(m.Topic)
+	return topic
+}
 
+// signals are the metrics that the alarms and the dashboard share, each
+// built once.
+type signals struct {
+	functions []awslambda.Function // in the order of functionNames
+	stage     awsapigatewayv2.WebSocketStage
+	table     awsdynamodb.Table
+	namespace string
+	period    awscdk.Duration
+	// sum is a five-minute sum, the statistic of every count.
+	sum                         *awscloudwatch.MetricOptions
+	tableThrottles, tableErrors awscloudwatch.IMetric
+}
+
+// functionNames orders the functions in alarms and dashboard widgets.
+var functionNames = []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat}
+
+func newSignals(props MonitoringProps) *signals {
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
-	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes}
-	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
-		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
+	sig := &signals{
+		stage:     props.API.Stage,
+		table:     props.Table,
+		namespace: MetricsNamespace(props.Env),
+		period:    fiveMinutes,
+		sum:       &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes},
+	}
+	for _, name := range functionNames {
+		sig.functions = append(sig.functions, props.Functions[name].Function)
+	}
+	// The operations the handlers call (see grantTable).
+	tableOps := &[]awsdynamodb.Operation{
+		awsdynamodb.Operation_GET_ITEM, awsdynamodb.Operation_PUT_ITEM, awsdynamodb.Operation_UPDATE_ITEM,
+		awsdynamodb.Operation_DELETE_ITEM, awsdynamodb.Operation_QUERY,
+	}
+	sig.tableThrottles = props.Table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{
+		Period: fiveMinutes, Operations: tableOps,
+	})
+	sig.tableErrors = props.Table.MetricSystemErrorsForOperations(&awsdynamodb.SystemErrorsForOperationsMetricOptions{
+		Period: fiveMinutes, Operations: tableOps,
+	})
+	return sig
+}
+
+// stageSum is a five-minute sum of one of the stage's API Gateway metrics.
+func (sig *signals) stageSum(name string) awscloudwatch.Metric {
+	return sig.stage.Metric(jsii.String(name), sig.sum)
+}
+
+// custom is one of the metrics the handlers publish (contract.Metric*).
+func (sig *signals) custom(name, statistic string) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(sig.namespace), MetricName: jsii.String(name), Statistic: jsii.String(statistic), Period: sig.period,
+	})
+}
+
+// addAlarms defines one alarm per signal that means users are affected; each
+// notifies action when it fires and when it clears.
+func (m *Monitoring) addAlarms(sig *signals, action awscloudwatch.IAlarmAction) {
+	alarm := func(id, description string, metric awscloudwatch.IMetric) {
+		a := awscloudwatch.NewAlarm(m.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(description),
 			Metric:             metric,
-			Threshold:          jsii.Number(threshold),
+			Threshold:          jsii.Number(0),
 			EvaluationPeriods:  jsii.Number(1),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 			// No data means no traffic, not a failure.
@@ -84,42 +151,24 @@ func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps)
 		a.AddOkAction(action)
 		m.Alarms = append(m.Alarms, a)
 	}
-
-	names := []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat}
-	for _, name := range names {
-		fn := props.Functions[name].Function
+	for i, name := range functionNames {
+		fn := sig.functions[i]
 		alarm(name+"Errors", fmt.Sprintf("The %s function failed invocations (uncaught errors, timeouts, crashes).", name),
-			fn.MetricErrors(sum), 0)
+			fn.MetricErrors(sig.sum))
 		alarm(name+"Throttles", fmt.Sprintf("The %s function was throttled: Lambda concurrency is exhausted.", name),
-			fn.MetricThrottles(sum), 0)
+			fn.MetricThrottles(sig.sum))
 	}
-	stage := props.API.Stage
 	alarm("ApiIntegrationErrors", "API Gateway got an error from a function integration (clients saw 'Internal server error').",
-		stage.Metric(jsii.String("IntegrationError"), sum), 0)
-	alarm("ApiExecutionErrors", "API Gateway failed to execute requests.",
-		stage.Metric(jsii.String("ExecutionError"), sum), 0)
-	// The operations the handlers call (see grantTable).
-	tableOps := &[]awsdynamodb.Operation{
-		awsdynamodb.Operation_GET_ITEM, awsdynamodb.Operation_PUT_ITEM, awsdynamodb.Operation_UPDATE_ITEM,
-		awsdynamodb.Operation_DELETE_ITEM, awsdynamodb.Operation_QUERY,
-	}
-	tableThrottles := props.Table.MetricThrottledRequestsForOperations(&awsdynamodb.OperationsMetricOptions{
-		Period: fiveMinutes, Operations: tableOps,
-	})
-	tableErrors := props.Table.MetricSystemErrorsForOperations(&awsdynamodb.SystemErrorsForOperationsMetricOptions{
-		Period: fiveMinutes, Operations: tableOps,
-	})
-	alarm("TableThrottles", "DynamoDB throttled reads or writes of the chat table.", tableThrottles, 0)
-	ns := MetricsNamespace(props.Env)
-	custom := func(name string) awscloudwatch.Metric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(ns), MetricName: jsii.String(name), Statistic: jsii.String("Sum"), Period: fiveMinutes,
-		})
-	}
+		sig.stageSum("IntegrationError"))
+	alarm("ApiExecutionErrors", "API Gateway failed to execute requests.", sig.stageSum("ExecutionError"))
+	alarm("TableThrottles", "DynamoDB throttled reads or writes of the chat table.", sig.tableThrottles)
 	alarm("FanoutFailures", "Messages could not be delivered to live connections after retries (not counting gone connections).",
-		custom(contract.MetricFanoutFailed), 0)
+		sig.custom(contract.MetricFanoutFailed, "Sum"))
+}
 
-	m.Dashboard = awscloudwatch.NewDashboard(c, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+// newDashboard shows traffic, errors, latency and capacity in three rows.
+func newDashboard(scope constructs.Construct, sig *signals) awscloudwatch.Dashboard {
+	d := awscloudwatch.NewDashboard(scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
 	})
 	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
@@ -128,29 +177,26 @@ func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps)
 		})
 	}
 	var errs, durations []awscloudwatch.IMetric
-	for _, name := range names {
-		fn := props.Functions[name].Function
-		errs = append(errs, fn.MetricErrors(sum))
-		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: fiveMinutes}))
+	for _, fn := range sig.functions {
+		errs = append(errs, fn.MetricErrors(sig.sum))
+		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: sig.period}))
 	}
-	m.Dashboard.AddWidgets(
-		graph("Connections and messages", stage.Metric(jsii.String("ConnectCount"), sum), stage.Metric(jsii.String("MessageCount"), sum)),
-		graph("API errors", stage.Metric(jsii.String("IntegrationError"), sum), stage.Metric(jsii.String("ClientError"), sum),
-			stage.Metric(jsii.String("ExecutionError"), sum)),
-		graph("Messages accepted / rate limited", custom(contract.MetricMessagesAccepted), custom(contract.MetricRateLimited)),
+	d.AddWidgets(
+		graph("Connections and messages", sig.stageSum("ConnectCount"), sig.stageSum("MessageCount")),
+		graph("API errors", sig.stageSum("IntegrationError"), sig.stageSum("ClientError"), sig.stageSum("ExecutionError")),
+		graph("Messages accepted / rate limited", sig.custom(contract.MetricMessagesAccepted, "Sum"), sig.custom(contract.MetricRateLimited, "Sum")),
 	)
-	m.Dashboard.AddWidgets(
-		graph("Deliveries", custom(contract.MetricDeliveries), custom(contract.MetricGone), custom(contract.MetricFanoutFailed)),
-		graph("Fan-out duration (p99, ms)", awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(ns), MetricName: jsii.String(contract.MetricFanoutDuration), Statistic: jsii.String("p99"), Period: fiveMinutes,
-		})),
+	d.AddWidgets(
+		graph("Deliveries", sig.custom(contract.MetricDeliveries, "Sum"), sig.custom(contract.MetricGone, "Sum"),
+			sig.custom(contract.MetricFanoutFailed, "Sum")),
+		graph("Fan-out duration (p99, ms)", sig.custom(contract.MetricFanoutDuration, "p99")),
 		graph("Function errors", errs...),
 	)
-	m.Dashboard.AddWidgets(
+	d.AddWidgets(
 		graph("Function duration (p99)", durations...),
-		graph("DynamoDB throttles", tableThrottles),
-		graph("DynamoDB system errors", tableErrors),
-		graph("DynamoDB consumed capacity", props.Table.MetricConsumedReadCapacityUnits(sum), props.Table.MetricConsumedWriteCapacityUnits(sum)),
+		graph("DynamoDB throttles", sig.tableThrottles),
+		graph("DynamoDB system errors", sig.tableErrors),
+		graph("DynamoDB consumed capacity", sig.table.MetricConsumedReadCapacityUnits(sig.sum), sig.table.MetricConsumedWriteCapacityUnits(sig.sum)),
 	)
-	return m
+	return d
 }

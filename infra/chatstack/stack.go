@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -43,7 +44,10 @@ type ChatStack struct {
 // StackName is the CloudFormation stack name of an environment.
 func StackName(env string) string { return "WsChat-" + env }
 
-// NewChatStack validates cfg and defines the stack in app.
+// NewChatStack validates cfg and defines the stack in app. It composes the
+// constructs in named steps, each of which reads the handles that the steps
+// before it filled in: the functions must exist before the API integrates
+// them, and the API before the functions can be told its callback URL.
 func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, error) {
 	cfg := props.Config
 	if err := cfg.Validate(); err != nil {
@@ -54,32 +58,52 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 	}
 	retention, _ := retentionDays(cfg.LogRetention) // checked by Validate
 
-	var env *awscdk.Environment
-	if cfg.Account != "" || cfg.Region != "" {
-		env = &awscdk.Environment{}
-		if cfg.Account != "" {
-			env.Account = jsii.String(cfg.Account)
-		}
-		if cfg.Region != "" {
-			env.Region = jsii.String(cfg.Region)
-		}
-	}
 	stack := awscdk.NewStack(scope, jsii.String(StackName(cfg.Name)), &awscdk.StackProps{
-		Env:         env,
+		Env:         stackEnvironment(cfg),
 		Description: jsii.String(fmt.Sprintf("wschat real-time WebSocket chat (%s)", cfg.Name)),
 		Tags:        &map[string]*string{"project": jsii.String("wschat"), "environment": jsii.String(cfg.Name)},
 	})
 	s := &ChatStack{Stack: stack, Config: cfg}
+	s.Table = NewTable(stack, TableConstructID, TableProps{Retain: cfg.Retain, PointInTimeRecovery: cfg.PointInTimeRecovery})
+	s.addFunctions(props.ModuleRoot, retention)
+	s.addAPI(retention)
+	s.addRuntimeEnvironment()
+	grantTable(s)
+	s.addMonitoring()
+	s.addOutputs()
+	addNagSuppressions(s)
+	return s, nil
+}
 
-	s.Table = NewTable(stack, TableProps{Retain: cfg.Retain, PointInTimeRecovery: cfg.PointInTimeRecovery})
+// stackEnvironment pins the stack to an account and region only where the
+// configuration names them; otherwise the template is environment-agnostic.
+func stackEnvironment(cfg Config) *awscdk.Environment {
+	if cfg.Account == "" && cfg.Region == "" {
+		return nil
+	}
+	env := &awscdk.Environment{}
+	if cfg.Account != "" {
+		env.Account = jsii.String(cfg.Account)
+	}
+	if cfg.Region != "" {
+		env.Region = jsii.String(cfg.Region)
+	}
+	return env
+}
 
+// addFunctions defines the four functions with the environment's defaults.
+// The runtime functions are created before the API (the API needs them as
+// integrations), so their table and callback settings come later, from
+// addRuntimeEnvironment.
+func (s *ChatStack) addFunctions(moduleRoot string, retention awslogs.RetentionDays) {
+	cfg := s.Config
 	fn := func(id, name, description string, extra map[string]string) *GoFunction {
 		env := map[string]string{contract.EnvLogLevel: "info"}
 		for k, v := range extra {
 			env[k] = v
 		}
-		return NewGoFunction(stack, id, GoFunctionProps{
-			ModuleRoot:   props.ModuleRoot,
+		return NewGoFunction(s.Stack, id, GoFunctionProps{
+			ModuleRoot:   moduleRoot,
 			Name:         name,
 			Description:  description,
 			MemoryMB:     cfg.MemoryMB,
@@ -90,30 +114,38 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 			Environment:  env,
 		})
 	}
-
-	authEnv := map[string]string{contract.EnvAuthTokenUse: cfg.Auth.TokenUse}
-	if cfg.Auth.CreateUserPool {
-		s.UserPool = NewUserPool(stack, "Identity", cfg.Retain)
-		authEnv[contract.EnvAuthIssuer] = s.UserPool.Issuer()
-		authEnv[contract.EnvAuthAudiences] = *s.UserPool.Client.UserPoolClientId()
-	} else {
-		authEnv[contract.EnvAuthIssuer] = cfg.Auth.Issuer
-		authEnv[contract.EnvAuthAudiences] = strings.Join(cfg.Auth.Audiences, ",")
-		if cfg.Auth.JWKSURL != "" {
-			authEnv[contract.EnvAuthJWKSURL] = cfg.Auth.JWKSURL
-		}
-	}
 	// The authorizer only verifies tokens against the issuer's public keys:
 	// it gets no table and no @connections access.
-	s.Authorizer = fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", authEnv)
-
-	// The runtime functions are created before the API (the API needs them
-	// as integrations), so their table and callback settings are added below.
+	s.Authorizer = fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.addIdentity())
 	s.Connect = fn("ConnectFunction", contract.FunctionConnect, "Registers a connection on $connect", nil)
 	s.Disconnect = fn("DisconnectFunction", contract.FunctionDisconnect, "Removes a connection and its memberships on $disconnect", nil)
 	s.Chat = fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil)
+}
 
-	s.API = NewChatAPI(stack, "WebSocket", ChatAPIProps{
+// addIdentity defines the stack's own user pool when the environment has no
+// issuer of its own, and returns the authorizer's environment: whose tokens
+// it accepts.
+func (s *ChatStack) addIdentity() map[string]string {
+	auth := s.Config.Auth
+	env := map[string]string{contract.EnvAuthTokenUse: auth.TokenUse}
+	if auth.CreateUserPool {
+		s.UserPool = NewUserPool(s.Stack, "Identity", s.Config.Retain)
+		env[contract.EnvAuthIssuer] = s.UserPool.Issuer()
+		env[contract.EnvAuthAudiences] = *s.UserPool.Client.UserPoolClientId()
+		return env
+	}
+	env[contract.EnvAuthIssuer] = auth.Issuer
+	env[contract.EnvAuthAudiences] = strings.Join(auth.Audiences, ",")
+	if auth.JWKSURL != "" {
+		env[contract.EnvAuthJWKSURL] = auth.JWKSURL
+	}
+	return env
+}
+
+// addAPI defines the WebSocket API over the functions.
+func (s *ChatStack) addAPI(retention awslogs.RetentionDays) {
+	cfg := s.Config
+	s.API = NewChatAPI(s.Stack, "WebSocket", ChatAPIProps{
 		StageName:     cfg.StageName,
 		ThrottleRate:  cfg.ThrottleRate,
 		ThrottleBurst: cfg.ThrottleBurst,
@@ -124,8 +156,13 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 		Chat:          s.Chat.Function,
 		Authorizer:    s.Authorizer.Function,
 	})
+}
 
-	runtimeEnv := map[string]string{
+// addRuntimeEnvironment gives the runtime functions (not the authorizer) the
+// table, the @connections endpoint and the environment's limits.
+func (s *ChatStack) addRuntimeEnvironment() {
+	cfg := s.Config
+	env := map[string]string{
 		contract.EnvTableName:        *s.Table.TableName(),
 		contract.EnvCallbackURL:      *s.API.Stage.CallbackUrl(),
 		contract.EnvHistoryRetention: cfg.HistoryRetention.String(),
@@ -137,16 +174,18 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 		contract.EnvMetricsNamespace: MetricsNamespace(cfg.Name),
 	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
-		for k, v := range runtimeEnv {
+		for k, v := range env {
 			f.Function.AddEnvironment(jsii.String(k), jsii.String(v), nil)
 		}
 	}
+}
 
-	grantTable(s)
-
-	s.Monitoring = NewMonitoring(stack, "Monitoring", MonitoringProps{
-		Env:        cfg.Name,
-		AlarmEmail: cfg.AlarmEmail,
+// addMonitoring defines the alarms and the dashboard over every function,
+// the API and the table.
+func (s *ChatStack) addMonitoring() {
+	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", MonitoringProps{
+		Env:        s.Config.Name,
+		AlarmEmail: s.Config.AlarmEmail,
 		Functions: map[string]*GoFunction{
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
@@ -154,35 +193,42 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 		API:   s.API,
 		Table: s.Table,
 	})
+}
 
-	if cfg.Domain != nil {
-		s.Domain = s.API.MapDomain(cfg.Domain.Name, cfg.Domain.CertificateARN)
-		awscdk.NewCfnOutput(stack, jsii.String("CustomDomainURL"), &awscdk.CfnOutputProps{
-			Value:       jsii.String("wss://" + cfg.Domain.Name),
-			Description: jsii.String("Clients may connect here; handlers still post to CallbackURL"),
-		})
-		awscdk.NewCfnOutput(stack, jsii.String("CustomDomainTarget"), &awscdk.CfnOutputProps{
-			Value:       s.Domain.RegionalDomainName(),
-			Description: jsii.String("Point the domain's DNS (CNAME or alias) here"),
-		})
+// addOutputs maps the custom domain, if any, and emits what clients and
+// operators need: where to connect, the callback endpoint, the table and
+// the user pool.
+func (s *ChatStack) addOutputs() {
+	output := func(id, description string, value *string) {
+		props := &awscdk.CfnOutputProps{Value: value}
+		if description != "" {
+			props.Description = jsii.String(description)
+		}
+		awscdk.NewCfnOutput(s.Stack, jsii.String(id), props)
 	}
-
-	awscdk.NewCfnOutput(stack, jsii.String("WebSocketURL"), &awscdk.CfnOutputProps{
-		Value: s.API.Stage.Url(), Description: jsii.String("Clients connect here (wss://)"),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("CallbackURL"), &awscdk.CfnOutputProps{
-		Value: s.API.Stage.CallbackUrl(), Description: jsii.String("The @connections management endpoint the handlers post to"),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{
-		Value: s.Table.TableName(), Description: jsii.String("The chat table"),
-	})
+	if d := s.Config.Domain; d != nil {
+		s.Domain = s.API.MapDomain(d.Name, d.CertificateARN)
+		output("CustomDomainURL", "Clients may connect here; handlers still post to CallbackURL", jsii.String("wss://"+d.Name))
+		output("CustomDomainTarget", "Point the domain's DNS (CNAME or alias) here", s.Domain.RegionalDomainName())
+	}
+	output("WebSocketURL", "Clients connect here (wss://)", s.API.Stage.Url())
+	output("CallbackURL", "The @connections management endpoint the handlers post to", s.API.Stage.CallbackUrl())
+	output("TableName", "The chat table", s.Table.TableName())
 	if s.UserPool != nil {
-		awscdk.NewCfnOutput(stack, jsii.String("UserPoolId"), &awscdk.CfnOutputProps{Value: s.UserPool.Pool.UserPoolId()})
-		awscdk.NewCfnOutput(stack, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: s.UserPool.Client.UserPoolClientId()})
+		output("UserPoolId", "", s.UserPool.Pool.UserPoolId())
+		output("UserPoolClientId", "", s.UserPool.Client.UserPoolClientId())
 	}
+}
 
-	addNagSuppressions(s)
-	return s, nil
+// removalPolicy is what CloudFormation does with a stateful resource (table,
+// log group, user pool) when the stack or the resource goes away: keep it
+// where the environment's data matters (Config.Retain), else delete it so a
+// torn-down test environment leaves nothing behind.
+func removalPolicy(retain bool) awscdk.RemovalPolicy {
+	if retain {
+		return awscdk.RemovalPolicy_RETAIN
+	}
+	return awscdk.RemovalPolicy_DESTROY
 }
 
 // grantTable gives each function exactly the table actions its code calls

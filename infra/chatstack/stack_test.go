@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"wschat/internal/contract"
@@ -32,6 +36,40 @@ type synthResult struct {
 	template map[string]any
 	// nag holds cdk-nag's unsuppressed findings: "error: ..." or "warning: ...".
 	nag []string
+}
+
+// nagControlFindings are the findings on newNagControl's stack.
+var nagControlFindings []string
+
+// nagControlRules are findings that newNagControl's stack must produce, one
+// from each pack that AddNagChecks adds.
+var nagControlRules = []string{"AwsSolutions-S10", "Serverless-SQSRedrivePolicy"}
+
+// synthNagControl returns the findings on the positive control: a stack
+// with the same context, checked by the same AddNagChecks and read by the
+// same nagFindings as the real stacks. If the checks are not added, or the
+// matcher stops recognizing findings, the control comes back clean and
+// TestNagFindingsAllSuppressed fails. It needs an app of its own: with
+// @aws-cdk/core:annotationsInValidationReport on, its error findings fail the
+// synthesis of every stack in its app, so it is switched off here (and only
+// here) to let the findings be read as annotations.
+func synthNagControl(outdir string, context map[string]any) []string {
+	ctx := maps.Clone(context)
+	ctx["@aws-cdk/core:annotationsInValidationReport"] = false
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(outdir, "nag-control")), Context: &ctx})
+	control := newNagControl(app)
+	AddNagChecks(app)
+	return nagFindings(control)
+}
+
+// newNagControl defines a stack that breaks one rule of each pack on purpose:
+// a bucket that accepts plain HTTP (AwsSolutions-S10) and a queue without a
+// dead-letter queue (Serverless-SQSRedrivePolicy). It is never deployed.
+func newNagControl(scope constructs.Construct) awscdk.Stack {
+	stack := awscdk.NewStack(scope, jsii.String("NagControl"), nil)
+	awss3.NewBucket(stack, jsii.String("PlainHTTPBucket"), &awss3.BucketProps{EnforceSSL: jsii.Bool(false)})
+	awssqs.NewQueue(stack, jsii.String("QueueWithoutDLQ"), nil)
+	return stack
 }
 
 func TestMain(m *testing.M) {
@@ -60,7 +98,11 @@ func synthAll() error {
 	}
 	defer os.RemoveAll(outdir)
 
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	context, err := cdkContext(root)
+	if err != nil {
+		return err
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &context})
 	envs := Environments()
 	// A fourth stack: prod pointed at an existing issuer instead of a pool,
 	// with an alarm e-mail and a custom domain.
@@ -93,18 +135,49 @@ func synthAll() error {
 	AddNagChecks(app)
 	for _, r := range synthesized {
 		r.template = *assertions.Template_FromStack(r.stack.Stack, nil).ToJSON()
-		ann := assertions.Annotations_FromStack(r.stack.Stack)
-		// Only cdk-nag findings; each is reported whole, as JSON (the Go type
-		// of a finding is deprecated in favour of a Node-only package).
-		pattern := assertions.Match_StringLikeRegexp(jsii.String("(AwsSolutions|Serverless)-.*"))
-		for _, msg := range *ann.FindError(jsii.String("*"), pattern) {
-			r.nag = append(r.nag, "error: "+nagFinding(msg))
-		}
-		for _, msg := range *ann.FindWarning(jsii.String("*"), pattern) {
-			r.nag = append(r.nag, "warning: "+nagFinding(msg))
-		}
+		r.nag = nagFindings(r.stack.Stack)
 	}
+	nagControlFindings = synthNagControl(outdir, context)
 	return nil
+}
+
+// cdkContext is the context in cdk.json. The CLI hands it to every synth,
+// and its feature flags change templates, so the tests synthesize with it
+// too: golden templates synthesized without it would show what no deploy
+// produces.
+func cdkContext(root string) (map[string]any, error) {
+	path := filepath.Join(root, "cdk.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(f.Context) == 0 {
+		return nil, fmt.Errorf("%s has no context: the feature flags are missing", path)
+	}
+	return f.Context, nil
+}
+
+// nagFindings are cdk-nag's unsuppressed findings on stack, as "error: ..."
+// or "warning: ...". Only the two packs' findings count; each is reported
+// whole, as JSON (the Go type of a finding is deprecated in favour of a
+// Node-only package).
+func nagFindings(stack awscdk.Stack) []string {
+	var out []string
+	ann := assertions.Annotations_FromStack(stack)
+	pattern := assertions.Match_StringLikeRegexp(jsii.String("(AwsSolutions|Serverless)-.*"))
+	for _, msg := range *ann.FindError(jsii.String("*"), pattern) {
+		out = append(out, "error: "+nagFinding(msg))
+	}
+	for _, msg := range *ann.FindWarning(jsii.String("*"), pattern) {
+		out = append(out, "warning: "+nagFinding(msg))
+	}
+	return out
 }
 
 // nagFinding is a finding's construct path and message, without the trace.
@@ -641,6 +714,19 @@ func TestOutputs(t *testing.T) {
 }
 
 func TestNagFindingsAllSuppressed(t *testing.T) {
+	// Positive control first: without it, no findings could also mean that
+	// no check ran or that the matcher in nagFindings matches nothing.
+	for _, rule := range nagControlRules {
+		found := false
+		for _, f := range nagControlFindings {
+			found = found || strings.Contains(f, rule+":")
+		}
+		if !found {
+			t.Fatalf("the deliberately non-compliant control stack has no %s finding (got %d findings: %q): "+
+				"the cdk-nag packs did not run or nagFindings no longer recognizes their findings", rule, len(nagControlFindings), nagControlFindings)
+		}
+	}
+	t.Logf("control stack: %d findings, %v among them", len(nagControlFindings), nagControlRules)
 	for _, env := range envNames {
 		if nag := synthesized[env].nag; len(nag) > 0 {
 			t.Errorf("%s: %d unsuppressed cdk-nag findings:\n%s", env, len(nag), strings.Join(nag, "\n"))
@@ -648,20 +734,58 @@ func TestNagFindingsAllSuppressed(t *testing.T) {
 	}
 }
 
+// wantSuppressions is how many cdk-nag suppressions an environment's template
+// must carry, derived from its configuration (see addNagSuppressions). An
+// exact count, not just "some": a suppression that silences a finding no one
+// reviewed shows up here even when its reason is long enough.
+func wantSuppressions(cfg Config) int {
+	n := len(contract.Actions) + 2 // AwsSolutions-APIG4: every route but $connect ($disconnect, $default, the actions)
+	n += 2                         // AwsSolutions-IAM5: @connections/* of chat and disconnect
+	n += 4                         // Serverless-LambdaDLQ: every function
+	if cfg.Tracing {
+		n += 4 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
+	} else {
+		n += 4 // Serverless-LambdaTracing: every function
+	}
+	if !cfg.PointInTimeRecovery {
+		n++ // AwsSolutions-DDB3
+	}
+	if cfg.Auth.CreateUserPool {
+		n += 2 // AwsSolutions-COG2, AwsSolutions-COG8
+	}
+	if cfg.AlarmEmail != "" {
+		n++ // Serverless-SNSRedrivePolicy
+	}
+	return n
+}
+
 // TestNagSuppressionsHaveReasons checks every suppression in the templates
-// names a rule and gives a real reason.
+// names a rule of the two packs and gives a real reason, and that the
+// suppressions were found at all: with no cdk_nag metadata (a renamed key, a
+// suppression that never reached the template) there would be nothing to check.
 func TestNagSuppressionsHaveReasons(t *testing.T) {
+	rule := regexp.MustCompile(`^(AwsSolutions|Serverless)-[A-Za-z0-9]+$`)
 	for _, env := range envNames {
+		count := 0
 		for id, r := range tmpl(t, env)["Resources"].(map[string]any) {
 			meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
 			nag, _ := meta["cdk_nag"].(map[string]any)
 			rules, _ := nag["rules_to_suppress"].([]any)
-			for _, rule := range rules {
-				s := rule.(map[string]any)
+			for _, sup := range rules {
+				count++
+				s := sup.(map[string]any)
+				if ruleID, _ := s["id"].(string); !rule.MatchString(ruleID) {
+					t.Errorf("%s %s: suppression of %v, want a rule of AwsSolutions or Serverless", env, id, s["id"])
+				}
 				if reason, _ := s["reason"].(string); len(reason) < 40 {
 					t.Errorf("%s %s: suppression of %v has reason %q; say why", env, id, s["id"], reason)
 				}
 			}
+		}
+		want := wantSuppressions(synthesized[env].stack.Config)
+		t.Logf("%s: %d cdk-nag suppressions", env, count)
+		if count == 0 || count != want {
+			t.Errorf("%s: found %d cdk-nag suppressions in the template, want %d", env, count, want)
 		}
 	}
 }

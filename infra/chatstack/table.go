@@ -1,7 +1,6 @@
 package chatstack
 
 import (
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -25,12 +24,10 @@ type TableProps struct {
 // billing because chat traffic is spiky; TTL because connections end within
 // two hours and history has a retention period. No physical name, so two
 // environments can share an account and a replacement never collides.
-func NewTable(scope constructs.Construct, props TableProps) awsdynamodb.Table {
-	removal := awscdk.RemovalPolicy_DESTROY
-	if props.Retain {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
-	return awsdynamodb.NewTable(scope, jsii.String(TableConstructID), &awsdynamodb.TableProps{
+//
+// id becomes the table's logical id: the stack passes TableConstructID.
+func NewTable(scope constructs.Construct, id string, props TableProps) awsdynamodb.Table {
+	return awsdynamodb.NewTable(scope, jsii.String(id), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(contract.TablePartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(contract.TableSortKey), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -42,6 +39,6 @@ func NewTable(scope constructs.Construct, props TableProps) awsdynamodb.Table {
 			PointInTimeRecoveryEnabled: jsii.Bool(props.PointInTimeRecovery),
 		},
 		DeletionProtection: jsii.Bool(props.Retain),
-		RemovalPolicy:      removal,
+		RemovalPolicy:      removalPolicy(props.Retain),
 	})
 }

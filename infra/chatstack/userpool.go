@@ -19,10 +19,6 @@ type UserPool struct {
 // users come from the product around it, not from strangers on the Internet.
 func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	removal := awscdk.RemovalPolicy_DESTROY
-	if retain {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
 	pool := awscognito.NewUserPool(c, jsii.String("Pool"), &awscognito.UserPoolProps{
 		SelfSignUpEnabled: jsii.Bool(false),
 		SignInAliases:     &awscognito.SignInAliases{Username: jsii.Bool(true), Email: jsii.Bool(true)},
@@ -38,7 +34,7 @@ func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
 		AccountRecovery:    awscognito.AccountRecovery_EMAIL_ONLY,
 		FeaturePlan:        awscognito.FeaturePlan_ESSENTIALS,
 		DeletionProtection: jsii.Bool(retain),
-		RemovalPolicy:      removal,
+		RemovalPolicy:      removalPolicy(retain),
 	})
 	client := pool.AddClient(jsii.String("WebClient"), &awscognito.UserPoolClientOptions{
 		// A browser client cannot keep a secret.
