@@ -267,10 +267,10 @@ func TestFaults(t *testing.T) {
 			start := time.Now()
 			f := runLoad(t, srv, tc.load)
 			c := srv.stats()
-			t.Logf("FIGURES fault=%s acked=%d deliveries=%d lost=%d duplicated=%d out_of_order=%d discontinuities=%d "+
-				"reconnects=%d handovers=%d send_retries=%d injected=%d duration=%s",
+			fmt.Printf("FIGURES fault=%s acked=%d deliveries=%d lost=%d duplicated=%d out_of_order=%d discontinuities=%d "+
+				"reconnects=%d handovers=%d send_retries=%d injected=%d duration=%s server=%+v\n",
 				tc.name, f.acked, f.v.deliveries, f.v.lost, f.v.duplicated, f.v.outOfOrder, f.v.discontinuities,
-				f.reconnects, f.handovers, f.retries, tc.injected(c, f), time.Since(start).Round(time.Millisecond))
+				f.reconnects, f.handovers, f.retries, tc.injected(c, f), time.Since(start).Round(time.Millisecond), c)
 			if f.v.lost != 0 || f.v.duplicated != 0 || f.v.outOfOrder != 0 || f.sendErrors != 0 {
 				t.Errorf("got lost=%d duplicated=%d out_of_order=%d send_errors=%d, want all 0",
 					f.v.lost, f.v.duplicated, f.v.outOfOrder, f.sendErrors)
@@ -308,7 +308,13 @@ func TestDiscontinuity(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("FIGURES fault=truncated-history discontinuities=1 hole=3-5 delivered_after=6")
+	var holes []string
+	for _, e := range r.snapshot() {
+		if e.Type == EventDiscontinuity {
+			holes = append(holes, fmt.Sprintf("%d-%d", e.Discontinuity.From, e.Discontinuity.To))
+		}
+	}
+	fmt.Printf("FIGURES fault=truncated-history discontinuities=%d holes=%s events=%q\n", len(holes), strings.Join(holes, ","), got)
 	if got != want {
 		t.Errorf("got events %q, want %q", got, want)
 	}

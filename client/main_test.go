@@ -47,3 +47,17 @@ func leakedGoroutines(d time.Duration) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLeakCheckSeesOpenClient is the leak check's positive control: an open
+// client's goroutines are found, and none are left after Close.
+func TestLeakCheckSeesOpenClient(t *testing.T) {
+	srv := newFakeServer(t, faults{})
+	c := dialT(t, srv.url(), fastOptions("ann"))
+	if leakedGoroutines(0) == "" {
+		t.Errorf("got no client goroutines while a client is open, want its reader, pinger and supervisor")
+	}
+	c.Close()
+	if got := leakedGoroutines(2 * time.Second); got != "" {
+		t.Errorf("got goroutines after Close:\n%s", got)
+	}
+}

@@ -154,7 +154,7 @@ func TestDeliverOverheadP99(t *testing.T) {
 	}
 	slices.Sort(durs)
 	p50, p99 := durs[len(durs)/2], durs[len(durs)*99/100]
-	t.Logf("FIGURES deliver_overhead frames=%d delivered=%d p50=%s p99=%s max=%s",
+	fmt.Printf("FIGURES deliver_overhead frames=%d delivered=%d p50=%s p99=%s max=%s\n",
 		len(frames), delivered, p50, p99, durs[len(durs)-1])
 	if delivered != 20000 {
 		t.Errorf("got %d delivered, want 20000", delivered)
