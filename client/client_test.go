@@ -366,17 +366,20 @@ func TestResumeAfterOffline(t *testing.T) {
 func TestTokenFailuresStop(t *testing.T) {
 	srv := newFakeServer(t, faults{RefuseToken: "mallory"})
 	tests := []struct {
-		name  string
-		token func(context.Context) (string, error)
-		want  error
+		name    string
+		token   func(context.Context) (string, error)
+		inQuery bool
+		want    error
 	}{
-		{"refused", func(context.Context) (string, error) { return "mallory", nil }, ErrUnauthorized},
-		{"provider", func(context.Context) (string, error) { return "", errors.New("issuer down") }, ErrToken},
+		{"refused", func(context.Context) (string, error) { return "mallory", nil }, false, ErrUnauthorized},
+		{"refused in query", func(context.Context) (string, error) { return "mallory", nil }, true, ErrUnauthorized},
+		{"provider", func(context.Context) (string, error) { return "", errors.New("issuer down") }, false, ErrToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := fastOptions("")
 			o.Token = tc.token
+			o.TokenInQuery = tc.inQuery
 			var states []string
 			var mu sync.Mutex
 			o.OnState = func(sc StateChange) {
@@ -600,4 +603,28 @@ func pending(c *Client) int {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
 	return len(c.out.q)
+}
+
+// TestKeepAlive: pings go out every PingInterval while idle, and a
+// connection that stops answering them is replaced.
+func TestKeepAlive(t *testing.T) {
+	srv := newFakeServer(t, faults{})
+	o := fastOptions("ann")
+	o.PingInterval = 30 * time.Millisecond
+	o.AckTimeout = 60 * time.Millisecond
+	c := dialT(t, srv.url(), o)
+	time.Sleep(200 * time.Millisecond)
+	if got := srv.stats().Pings; got < 3 {
+		t.Errorf("got %d pings in 200ms at a 30ms interval, want at least 3", got)
+	}
+	if got := c.Stats().Reconnects; got != 0 {
+		t.Errorf("got %d reconnects with pongs answered, want 0", got)
+	}
+	srv.setFaults(faults{NoPong: true})
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && c.Stats().Reconnects == 0; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := c.Stats().Reconnects; got == 0 {
+		t.Errorf("got no reconnect after pongs stopped, want the dead connection replaced")
+	}
 }

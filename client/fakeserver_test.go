@@ -31,11 +31,12 @@ type faults struct {
 	MembersPageSize      int           // default 2, so paging is exercised
 	OmitProtocolAddition bool          // behave like a server without through/oldest/lastSeq
 	Silent               bool          // never answer a send
+	NoPong               bool          // take pings without answering: a half-dead connection
 }
 
 // counts are the faults that actually happened.
 type counts struct {
-	Drops, Duplicates, Reorders, Gaps, Internals, RateLimits, SlowStores, AckDelays, Cuts, Refused int
+	Drops, Duplicates, Reorders, Gaps, Internals, RateLimits, SlowStores, AckDelays, Cuts, Refused, Pings int
 }
 
 type fakeChan struct {
@@ -295,7 +296,10 @@ func (s *fakeServer) fail(c *fakeConn, r request, code string) {
 
 func (s *fakeServer) handle(c *fakeConn, r request) {
 	if r.Action == "ping" {
-		s.emit(c, map[string]any{"type": "pong", "at": now()})
+		s.counts.Pings++
+		if !s.f.NoPong {
+			s.emit(c, map[string]any{"type": "pong", "at": now()})
+		}
 		return
 	}
 	ch := s.channel(r.Channel)

@@ -17,7 +17,7 @@ export class FakeServer {
     this.f = { membersPageSize: 2, ...faults };
     this.chans = new Map();
     this.conns = new Set();
-    this.counts = { drops: 0, duplicates: 0, reorders: 0, gaps: 0, internals: 0, rateLimits: 0, slowStores: 0, ackDelays: 0, cuts: 0, refused: 0 };
+    this.counts = { drops: 0, duplicates: 0, reorders: 0, gaps: 0, internals: 0, rateLimits: 0, slowStores: 0, ackDelays: 0, cuts: 0, refused: 0, pings: 0 };
     this.timers = new Set();
     let seed = 42;
     this.rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
@@ -113,7 +113,11 @@ export class FakeServer {
   }
 
   handle(c, r) {
-    if (r.action === "ping") { this.emit(c, { type: "pong", at: now() }); return; }
+    if (r.action === "ping") {
+      this.counts.pings++;
+      if (!this.f.noPong) this.emit(c, { type: "pong", at: now() });
+      return;
+    }
     const ch = this.channel(r.channel);
     if (r.action !== "join" && !ch.members.has(c)) { this.fail(c, r, "not_member"); return; }
     switch (r.action) {
