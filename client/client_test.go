@@ -628,3 +628,40 @@ func TestKeepAlive(t *testing.T) {
 		t.Errorf("got no reconnect after pongs stopped, want the dead connection replaced")
 	}
 }
+
+// TestSendContextEnds: a message never sent is withdrawn when Send's
+// context ends; one already sent stays in the outbox (ErrOutcomeUnknown)
+// and is still delivered once the server answers.
+func TestSendContextEnds(t *testing.T) {
+	srv := newFakeServer(t, faults{})
+	c := dialT(t, srv.url(), fastOptions("ann"))
+	if _, err := c.Join(context.Background(), "general"); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	srv.setFaults(faults{Silent: true})
+	ctx1, cancel1 := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel1()
+	first := make(chan error, 1)
+	go func() { _, err := c.Send(ctx1, "general", "in flight"); first <- err }()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && pending(c) == 0; {
+		time.Sleep(time.Millisecond)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if _, err := c.Send(ctx2, "general", "queued"); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("got queued Send error %v, want context.DeadlineExceeded alone", err)
+	}
+	if err := <-first; !errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("got in-flight Send error %v, want ErrOutcomeUnknown", err)
+	}
+	if got := pending(c); got != 1 {
+		t.Errorf("got %d pending, want 1 (the in-flight message kept, the queued one withdrawn)", got)
+	}
+	srv.setFaults(faults{})
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && pending(c) > 0; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := pending(c); got != 0 {
+		t.Errorf("got %d pending after the server recovered, want 0", got)
+	}
+}
