@@ -129,15 +129,15 @@ func (o *outbox) finish(e *entry, seq int64, err error) {
 }
 
 // fail ends every pending send with err; later adds fail too.
+// It closes under o.mu, like finish, so the two never both close an entry.
 func (o *outbox) fail(err error) {
 	o.mu.Lock()
-	q := o.q
-	o.q, o.err = nil, err
-	o.mu.Unlock()
-	for _, e := range q {
+	defer o.mu.Unlock()
+	for _, e := range o.q {
 		e.err = err
 		close(e.done)
 	}
+	o.q, o.err = nil, err
 }
 
 func (o *outbox) head() *entry {
