@@ -73,6 +73,7 @@ type fakeServer struct {
 	conns  map[*fakeConn]bool
 	counts counts
 	anon   int
+	closed bool // set before wg.Wait, so no handler Adds to wg during it
 }
 
 func newFakeServer(t testing.TB, f faults) *fakeServer {
@@ -105,6 +106,7 @@ func (s *fakeServer) stats() counts {
 
 func (s *fakeServer) close() {
 	s.mu.Lock()
+	s.closed = true
 	for c := range s.conns {
 		c.cancel()
 		_ = c.ws.CloseNow()
@@ -184,11 +186,17 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
 	c := &fakeConn{ws: ws, out: make(chan []byte, 8192), chans: map[string]bool{}, started: time.Now(), user: token}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.cancel()
+		_ = ws.CloseNow()
+		return
+	}
+	s.wg.Add(2) // this handler and its writer
+	defer s.wg.Done()
 	if c.user == "" {
 		s.anon++
 		c.user = fmt.Sprintf("anon-%d", s.anon)
@@ -205,7 +213,6 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		})
 		defer t.Stop()
 	}
-	s.wg.Add(1)
 	go s.writer(c)
 	s.readLoop(c)
 	s.disconnect(c)

@@ -159,7 +159,7 @@ func TestDeliverOverheadP99(t *testing.T) {
 	if delivered != 20000 {
 		t.Errorf("got %d delivered, want 20000", delivered)
 	}
-	if p99 > time.Millisecond {
+	if p99 > time.Millisecond && !raceEnabled {
 		t.Errorf("got p99 %s, want < 1ms", p99)
 	}
 }
