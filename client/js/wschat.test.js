@@ -94,7 +94,7 @@ async function runLoad(srv, connect, { senders = 2, receivers = 2, messages = 15
 }
 
 const scenarios = [
-  ["drop", { drop: 0.04 }, {}, (c) => c.drops],
+  ["drop", { drop: 0.1 }, {}, (c, f) => Math.min(c.drops, f.reconnects)],
   ["reorder", { reorder: 0.3 }, {}, (c) => c.reorders],
   ["duplicate", { duplicate: 0.3 }, {}, (c) => c.duplicates],
   ["gap", { gap: 0.2 }, {}, (c) => c.gaps],
