@@ -1,0 +1,227 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// errTimeout: no answer within Options.AckTimeout. The protocol gives no
+// request ids, so a late answer may still arrive; every handler of an answer
+// is written so that a late one is harmless.
+var errTimeout = errors.New("wschat client: no answer in time")
+
+// conn is one WebSocket connection. At most one request per action is in
+// flight on it at a time: error frames name the action but (on old servers)
+// not the channel or clientId, so this is what lets an error be matched to
+// its request. It also keeps a sender's messages in order (protocol.md,
+// Ordering).
+type conn struct {
+	c    *Client
+	ws   *websocket.Conn
+	born time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the reader has stopped
+	err    error         // why it stopped; read only after done
+
+	mu      sync.Mutex
+	slots   map[string]chan struct{}
+	waiters map[string]*waiter
+}
+
+type waiter struct {
+	channel, clientID string
+	ch                chan *frame
+}
+
+// dial makes one connection attempt with a fresh token.
+func (c *Client) dial(ctx context.Context) (*conn, error) {
+	protos := []string{Subprotocol}
+	u := c.url
+	if c.opts.Token != nil {
+		tok, err := c.opts.Token(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w: %v", ErrToken, err)
+		}
+		if c.opts.TokenInQuery {
+			pu, err := url.Parse(u)
+			if err != nil {
+				return nil, fmt.Errorf("%w: url: %v", ErrInvalid, err)
+			}
+			q := pu.Query()
+			q.Set("token", tok)
+			pu.RawQuery = q.Encode()
+			u = pu.String()
+		} else {
+			protos = append(protos, tok)
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{Subprotocols: protos, HTTPClient: c.opts.HTTPClient})
+	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			return nil, fmt.Errorf("%w: handshake answered %d", ErrUnauthorized, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	// History answers may fill a 128 KB frame; leave room for escaping.
+	ws.SetReadLimit(4 * MaxFrameBytes)
+	k := &conn{c: c, ws: ws, born: c.opts.Now(), done: make(chan struct{}),
+		slots: make(map[string]chan struct{}), waiters: make(map[string]*waiter)}
+	k.ctx, k.cancel = context.WithCancel(c.ctx)
+	c.wg.Add(2)
+	go k.readLoop()
+	go k.pingLoop()
+	return k, nil
+}
+
+func (k *conn) readLoop() {
+	defer k.c.wg.Done()
+	defer close(k.done)
+	defer k.cancel()
+	for {
+		typ, data, err := k.ws.Read(k.ctx)
+		if err != nil {
+			k.err = err
+			return
+		}
+		if typ == websocket.MessageText {
+			k.c.handleFrame(k, data)
+		}
+	}
+}
+
+// pingLoop keeps the connection under the 10-minute idle limit and finds a
+// dead one: no pong within AckTimeout closes it, which starts a reconnect.
+func (k *conn) pingLoop() {
+	defer k.c.wg.Done()
+	t := time.NewTicker(k.c.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.ctx.Done():
+			return
+		case <-t.C:
+			if _, err := k.call(k.ctx, request{Action: "ping"}); errors.Is(err, errTimeout) {
+				k.close()
+				return
+			}
+		}
+	}
+}
+
+// close ends the connection at once; the reader's exit reports it.
+func (k *conn) close() {
+	k.cancel()
+	_ = k.ws.CloseNow()
+}
+
+// closeGracefully sends a close frame (the server sees a normal
+// disconnect) and waits for the reader; used for the old side of a handover.
+func (k *conn) closeGracefully() {
+	_ = k.ws.Close(websocket.StatusNormalClosure, "handover")
+	k.cancel()
+	<-k.done
+}
+
+func (k *conn) write(ctx context.Context, r request) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxFrameBytes {
+		return fmt.Errorf("%w: frame of %d bytes, at most %d", ErrTextTooLong, len(b), MaxFrameBytes)
+	}
+	return k.ws.Write(ctx, websocket.MessageText, b)
+}
+
+func (k *conn) slot(action string) chan struct{} {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s, ok := k.slots[action]
+	if !ok {
+		s = make(chan struct{}, 1)
+		k.slots[action] = s
+	}
+	return s
+}
+
+// call sends r and waits for its answer: the frame, or the server's error
+// as a *ServerError, errTimeout, the caller's ctx error, or the
+// connection's end.
+func (k *conn) call(ctx context.Context, r request) (*frame, error) {
+	s := k.slot(r.Action)
+	select {
+	case s <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-k.done:
+		return nil, k.lost()
+	}
+	defer func() { <-s }()
+	w := &waiter{channel: r.Channel, clientID: r.ClientID, ch: make(chan *frame, 1)}
+	k.mu.Lock()
+	k.waiters[r.Action] = w
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		if k.waiters[r.Action] == w {
+			delete(k.waiters, r.Action)
+		}
+		k.mu.Unlock()
+	}()
+	if err := k.write(ctx, r); err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(k.c.opts.AckTimeout)
+	defer t.Stop()
+	select {
+	case f := <-w.ch:
+		if f.Type == "error" {
+			return f, f.serverError()
+		}
+		return f, nil
+	case <-t.C:
+		return nil, errTimeout
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-k.done:
+		return nil, k.lost()
+	}
+}
+
+func (k *conn) lost() error {
+	return fmt.Errorf("connection lost: %w", k.err)
+}
+
+// resolve hands f to the request waiting on action, if f is its answer.
+// Fields an old server leaves out (an error's channel) match anything.
+func (k *conn) resolve(action string, f *frame) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	w := k.waiters[action]
+	if w == nil {
+		return
+	}
+	if f.Channel != "" && w.channel != "" && f.Channel != w.channel {
+		return
+	}
+	if f.ClientID != "" && w.clientID != "" && f.ClientID != w.clientID {
+		return
+	}
+	delete(k.waiters, action)
+	w.ch <- f
+}

@@ -1,0 +1,526 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// faults are what the fake server does wrong on purpose. Probabilities are
+// per frame (Drop), per delivered message (Duplicate, Reorder) or per send.
+type faults struct {
+	RefuseToken          string        // this token gets 401 at the handshake
+	Drop                 float64       // close the connection after handling a frame
+	Duplicate, Reorder   float64       // deliver a message twice / late
+	Gap                  float64       // take a seq, fail the send: a never-used seq
+	Internal, RateLimit  float64       // answer an error; internal is before or after storing
+	SlowStore            float64       // take a seq, store and fan out 20–60 ms later
+	AckDelay             float64       // ack later than the client's AckTimeout
+	AckDelayBy           time.Duration // how much later
+	MaxLifetime          time.Duration // cut every connection after this long
+	MembersPageSize      int           // default 2, so paging is exercised
+	OmitProtocolAddition bool          // behave like a server without through/oldest/lastSeq
+	Silent               bool          // never answer a send
+	NoPong               bool          // take pings without answering: a half-dead connection
+}
+
+// counts are the faults that actually happened.
+type counts struct {
+	Drops, Duplicates, Reorders, Gaps, Internals, RateLimits, SlowStores, AckDelays, Cuts, Refused, Pings int
+}
+
+type fakeChan struct {
+	seq     int64
+	oldest  int64 // seqs below it are past retention
+	msgs    map[int64]wireMessage
+	pending map[int64]bool // seqs taken, not yet stored
+	ids     map[string]int64
+	members map[*fakeConn]bool
+	order   []*fakeConn
+}
+
+type fakeConn struct {
+	user    string
+	ws      *websocket.Conn
+	out     chan []byte
+	ctx     context.Context
+	cancel  context.CancelFunc
+	chans   map[string]bool
+	started time.Time
+}
+
+// fakeServer speaks the protocol subset the client uses, with a real seq
+// counter, idempotent clientIds and history, and injects faults.
+type fakeServer struct {
+	t   testing.TB
+	srv *httptest.Server
+	wg  sync.WaitGroup
+
+	mu     sync.Mutex
+	f      faults
+	rng    *rand.Rand
+	chans  map[string]*fakeChan
+	conns  map[*fakeConn]bool
+	counts counts
+	anon   int
+	closed bool // set before wg.Wait, so no handler Adds to wg during it
+}
+
+func newFakeServer(t testing.TB, f faults) *fakeServer {
+	s := &fakeServer{t: t, f: f, rng: rand.New(rand.NewPCG(1, uint64(len(t.Name())))),
+		chans: map[string]*fakeChan{}, conns: map[*fakeConn]bool{}}
+	if s.f.MembersPageSize == 0 {
+		s.f.MembersPageSize = 2
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *fakeServer) url() string { return "ws" + strings.TrimPrefix(s.srv.URL, "http") }
+
+func (s *fakeServer) setFaults(f faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.MembersPageSize == 0 {
+		f.MembersPageSize = 2
+	}
+	s.f = f
+}
+
+func (s *fakeServer) stats() counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts
+}
+
+func (s *fakeServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.cancel()
+		_ = c.ws.CloseNow()
+	}
+	s.mu.Unlock()
+	s.srv.Close()
+	s.wg.Wait()
+}
+
+// dropAll cuts every connection, as API Gateway does when a connection is
+// deleted through @connections.
+func (s *fakeServer) dropAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		s.counts.Drops++
+		_ = c.ws.CloseNow()
+	}
+}
+
+// expire drops the channel's messages below seq, as retention does.
+func (s *fakeServer) expire(channel string, below int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channel(channel)
+	for seq := range ch.msgs {
+		if seq < below {
+			delete(ch.msgs, seq)
+		}
+	}
+	ch.oldest = max(ch.oldest, below)
+}
+
+// post stores a message from the server side (another sender).
+func (s *fakeServer) post(channel, text string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channel(channel)
+	ch.seq++
+	s.store(ch, channel, wireMessage{Seq: ch.seq, UserID: "srv", UserName: "server", Text: text,
+		ClientID: "srv-" + strconv.FormatInt(ch.seq, 10), SentAt: time.Now().UTC().Format(time.RFC3339Nano)})
+	return ch.seq
+}
+
+func (s *fakeServer) channel(name string) *fakeChan {
+	ch := s.chans[name]
+	if ch == nil {
+		ch = &fakeChan{msgs: map[int64]wireMessage{}, pending: map[int64]bool{}, ids: map[string]int64{},
+			members: map[*fakeConn]bool{}, oldest: 1}
+		s.chans[name] = ch
+	}
+	return ch
+}
+
+func (s *fakeServer) chance(p float64) bool { return p > 0 && s.rng.Float64() < p }
+
+func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
+			if p = strings.TrimSpace(p); p != Subprotocol && p != "" {
+				token = p
+			}
+		}
+	}
+	s.mu.Lock()
+	refuse := token != "" && token == s.f.RefuseToken
+	if refuse {
+		s.counts.Refused++
+	}
+	s.mu.Unlock()
+	if refuse {
+		http.Error(w, "token refused", http.StatusUnauthorized)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
+	if err != nil {
+		return
+	}
+	c := &fakeConn{ws: ws, out: make(chan []byte, 8192), chans: map[string]bool{}, started: time.Now(), user: token}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.cancel()
+		_ = ws.CloseNow()
+		return
+	}
+	s.wg.Add(2) // this handler and its writer
+	defer s.wg.Done()
+	if c.user == "" {
+		s.anon++
+		c.user = fmt.Sprintf("anon-%d", s.anon)
+	}
+	s.conns[c] = true
+	lifetime := s.f.MaxLifetime
+	s.mu.Unlock()
+	if lifetime > 0 {
+		t := time.AfterFunc(lifetime, func() {
+			s.mu.Lock()
+			s.counts.Cuts++
+			s.mu.Unlock()
+			_ = ws.Close(websocket.StatusGoingAway, "lifetime")
+		})
+		defer t.Stop()
+	}
+	go s.writer(c)
+	s.readLoop(c)
+	s.disconnect(c)
+}
+
+func (s *fakeServer) writer(c *fakeConn) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case b := <-c.out:
+			if c.ws.Write(c.ctx, websocket.MessageText, b) != nil {
+				_ = c.ws.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+func (s *fakeServer) readLoop(c *fakeConn) {
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		var r request
+		if json.Unmarshal(data, &r) != nil {
+			continue
+		}
+		s.mu.Lock()
+		s.handle(c, r)
+		drop := r.Action != "ping" && s.chance(s.f.Drop)
+		if drop {
+			s.counts.Drops++
+		}
+		s.mu.Unlock()
+		if drop {
+			_ = c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+func (s *fakeServer) disconnect(c *fakeConn) {
+	c.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	for name := range c.chans {
+		ch := s.chans[name]
+		delete(ch.members, c)
+		s.broadcast(ch, map[string]any{"type": "left", "channel": name, "userId": c.user, "userName": c.user, "at": now()})
+	}
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// emit queues a frame to one connection; the caller holds s.mu.
+func (s *fakeServer) emit(c *fakeConn, v any) {
+	b, _ := json.Marshal(v)
+	select {
+	case c.out <- b:
+	default:
+		_ = c.ws.CloseNow() // a client that cannot keep up is cut, as API Gateway would
+	}
+}
+
+func (s *fakeServer) broadcast(ch *fakeChan, v any) {
+	for m := range ch.members {
+		s.emit(m, v)
+	}
+}
+
+func (s *fakeServer) fail(c *fakeConn, r request, code string) {
+	v := map[string]any{"type": "error", "code": code, "message": code, "action": r.Action, "requestId": "fake"}
+	if !s.f.OmitProtocolAddition && r.Channel != "" {
+		v["channel"] = r.Channel
+		if r.ClientID != "" {
+			v["clientId"] = r.ClientID
+		}
+	}
+	s.emit(c, v)
+}
+
+func (s *fakeServer) handle(c *fakeConn, r request) {
+	if r.Action == "ping" {
+		s.counts.Pings++
+		if !s.f.NoPong {
+			s.emit(c, map[string]any{"type": "pong", "at": now()})
+		}
+		return
+	}
+	ch := s.channel(r.Channel)
+	if r.Action != "join" && !ch.members[c] {
+		s.fail(c, r, "not_member")
+		return
+	}
+	switch r.Action {
+	case "join":
+		s.join(c, r, ch)
+	case "leave":
+		s.emit(c, map[string]any{"type": "left", "channel": r.Channel, "userId": c.user, "userName": c.user, "at": now()})
+		delete(ch.members, c)
+		delete(c.chans, r.Channel)
+		s.broadcast(ch, map[string]any{"type": "left", "channel": r.Channel, "userId": c.user, "userName": c.user, "at": now()})
+	case "send":
+		s.send(c, r, ch)
+	case "history":
+		s.history(c, r, ch)
+	case "members":
+		s.members(c, r, ch)
+	default:
+		s.fail(c, r, "unknown_action")
+	}
+}
+
+func (s *fakeServer) join(c *fakeConn, r request, ch *fakeChan) {
+	ev := map[string]any{"type": "joined", "channel": r.Channel, "userId": c.user, "userName": c.user, "at": now()}
+	mine := map[string]any{}
+	for k, v := range ev {
+		mine[k] = v
+	}
+	if !s.f.OmitProtocolAddition {
+		mine["lastSeq"] = ch.seq
+	}
+	if ch.members[c] {
+		s.emit(c, mine)
+		return
+	}
+	ch.members[c] = true
+	ch.order = append(ch.order, c)
+	c.chans[r.Channel] = true
+	for m := range ch.members {
+		if m == c {
+			s.emit(c, mine)
+		} else {
+			s.emit(m, ev)
+		}
+	}
+}
+
+// send follows the real handler: claim the clientId, take a seq, store, fan
+// out, ack. Faults cut in between.
+func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
+	if s.f.Silent {
+		return
+	}
+	if s.chance(s.f.RateLimit) {
+		s.counts.RateLimits++
+		s.fail(c, r, "rate_limited")
+		return
+	}
+	key := c.user + "\x00" + r.ClientID
+	if seq, ok := ch.ids[key]; ok && (ch.msgs[seq].ClientID != "" || ch.pending[seq]) {
+		if !ch.pending[seq] {
+			s.emit(c, map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": seq})
+		}
+		return // a retry: stored once, acked again, not delivered again
+	}
+	if s.chance(s.f.Internal / 2) {
+		s.counts.Internals++
+		s.fail(c, r, "internal")
+		return
+	}
+	ch.seq++
+	seq := ch.seq
+	if s.chance(s.f.Gap) {
+		s.counts.Gaps++ // the seq is burnt: never stored, never reused
+		s.fail(c, r, "internal")
+		return
+	}
+	ch.ids[key] = seq
+	m := wireMessage{Seq: seq, UserID: c.user, UserName: c.user, Text: r.Text, ClientID: r.ClientID, SentAt: now()}
+	if s.chance(s.f.SlowStore) {
+		s.counts.SlowStores++
+		ch.pending[seq] = true
+		d := time.Duration(20+s.rng.IntN(40)) * time.Millisecond
+		time.AfterFunc(d, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			delete(ch.pending, seq)
+			s.store(ch, r.Channel, m)
+			s.ack(c, r, seq)
+		})
+		return
+	}
+	s.store(ch, r.Channel, m)
+	if s.chance(s.f.Internal / 2) {
+		s.counts.Internals++ // stored and fanned out, yet the sender hears internal
+		s.fail(c, r, "internal")
+		return
+	}
+	s.ack(c, r, seq)
+}
+
+func (s *fakeServer) ack(c *fakeConn, r request, seq int64) {
+	ack := map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": seq}
+	if s.chance(s.f.AckDelay) {
+		s.counts.AckDelays++
+		time.AfterFunc(s.f.AckDelayBy, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.emit(c, ack)
+		})
+		return
+	}
+	s.emit(c, ack)
+}
+
+// store keeps m and fans it out with the delivery faults.
+func (s *fakeServer) store(ch *fakeChan, channel string, m wireMessage) {
+	ch.msgs[m.Seq] = m
+	ev := map[string]any{"type": "message", "channel": channel, "seq": m.Seq, "userId": m.UserID,
+		"userName": m.UserName, "text": m.Text, "clientId": m.ClientID, "sentAt": m.SentAt}
+	for mem := range ch.members {
+		if s.chance(s.f.Reorder) {
+			s.counts.Reorders++
+			mem := mem
+			time.AfterFunc(time.Duration(5+s.rng.IntN(30))*time.Millisecond, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.emit(mem, ev)
+			})
+			continue
+		}
+		s.emit(mem, ev)
+		if s.chance(s.f.Duplicate) {
+			s.counts.Duplicates++
+			s.emit(mem, ev)
+		}
+	}
+}
+
+func (s *fakeServer) history(c *fakeConn, r request, ch *fakeChan) {
+	after := int64(0)
+	if r.After != nil {
+		after = *r.After
+	}
+	limit := r.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	msgs := []wireMessage{}
+	next := after
+	more := false
+	for seq := after + 1; seq <= ch.seq; seq++ {
+		m, ok := ch.msgs[seq]
+		if !ok {
+			continue
+		}
+		if len(msgs) == limit {
+			more = true
+			break
+		}
+		msgs = append(msgs, m)
+		next = seq
+	}
+	if !more {
+		next = max(next, ch.seq)
+	}
+	v := map[string]any{"type": "history", "channel": r.Channel, "messages": msgs, "more": more, "next": next}
+	if !s.f.OmitProtocolAddition {
+		s.addHistoryFields(v, ch, after, next)
+	}
+	s.emit(c, v)
+}
+
+// addHistoryFields sets the protocol additions: oldest, truncated, through.
+func (s *fakeServer) addHistoryFields(v map[string]any, ch *fakeChan, after, next int64) {
+	oldest := int64(0)
+	for seq := range ch.msgs {
+		if oldest == 0 || seq < oldest {
+			oldest = seq
+		}
+	}
+	if oldest == 0 && ch.oldest > 1 {
+		oldest = ch.seq + 1 // everything expired: the hole ends at the counter
+	}
+	through := next
+	for seq := range ch.pending {
+		through = min(through, seq-1)
+	}
+	v["oldest"] = oldest
+	v["truncated"] = ch.oldest > 1 && after < ch.oldest-1
+	v["through"] = through
+	v["after"] = after
+}
+
+func (s *fakeServer) members(c *fakeConn, r request, ch *fakeChan) {
+	var live []*fakeConn
+	for _, m := range ch.order {
+		if ch.members[m] {
+			live = append(live, m)
+		}
+	}
+	start, _ := strconv.Atoi(r.Cursor)
+	end := min(start+s.f.MembersPageSize, len(live))
+	page := []map[string]any{}
+	for _, m := range live[min(start, end):end] {
+		page = append(page, map[string]any{"userId": m.user, "userName": m.user, "joinedAt": now()})
+	}
+	next := ""
+	if end < len(live) {
+		next = strconv.Itoa(end)
+	}
+	s.emit(c, map[string]any{"type": "members", "channel": r.Channel, "members": page, "next": next})
+}

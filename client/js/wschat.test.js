@@ -1,0 +1,274 @@
+// Tests of wschat.js against the fake server (fakeserver.js), run with
+// `node --test client/js/`. The process must exit on its own when the
+// tests end: a timer or socket the client forgot would keep it alive.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { dial, Sequencer, MemoryStore, LocalStorageStore, State } from "./wschat.js";
+import { FakeServer } from "./fakeserver.js";
+
+const { WebSocket } = createRequire(import.meta.url)("ws");
+
+const fast = (user, extra = {}) => ({
+  WebSocket, token: async () => user, ackTimeout: 300, gapTimeout: 40, backoffBase: 5, backoffMax: 80,
+  pingInterval: 1000, dialTimeout: 2000, historyLimit: 20, maxSendAttempts: 30, ...extra,
+});
+
+async function withServer(faults, fn) {
+  const srv = await new FakeServer(faults).start();
+  const clients = [];
+  try {
+    await fn(srv, async (user, extra) => { const c = await dial(srv.url, fast(user, extra)); clients.push(c); return c; });
+  } finally {
+    for (const c of clients) c.close();
+    await srv.stop();
+  }
+}
+
+const until = async (cond, ms = 10000) => {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+};
+
+// check: strictly increasing, each acked seq exactly once unless in a hole.
+function check(events, acked) {
+  const seen = new Map(), holes = [];
+  let last = 0;
+  const v = { deliveries: 0, lost: 0, duplicated: 0, outOfOrder: 0, discontinuities: 0 };
+  for (const e of events) {
+    if (e.type === "message") {
+      const s = e.message.seq;
+      v.deliveries++;
+      seen.set(s, (seen.get(s) || 0) + 1);
+      if (seen.get(s) > 1) v.duplicated++;
+      else if (s <= last) v.outOfOrder++;
+      last = Math.max(last, s);
+    } else if (e.type === "discontinuity") {
+      v.discontinuities++;
+      holes.push(e.discontinuity);
+      last = Math.max(last, e.discontinuity.to);
+    }
+  }
+  for (const s of acked) if (!seen.has(s) && !holes.some((h) => s >= h.from && s <= h.to)) v.lost++;
+  return v;
+}
+
+async function runLoad(srv, connect, { senders = 2, receivers = 2, messages = 15, maxLifetime, pace = 0, from } = {}) {
+  const extra = maxLifetime ? { maxLifetime } : {};
+  const recs = [];
+  for (let i = 0; i < receivers; i++) {
+    const c = await connect(`reader-${i}`, extra);
+    const s = await c.join("general", from === undefined ? {} : { from });
+    const events = [];
+    s.on((e) => events.push(e));
+    recs.push({ c, events });
+  }
+  const acked = [];
+  let sendErrors = 0;
+  const writers = [];
+  for (let i = 0; i < senders; i++) {
+    const c = await connect(`writer-${i}`, extra);
+    writers.push(c);
+    await c.join("general");
+  }
+  await Promise.all(writers.map(async (c) => {
+    for (let n = 0; n < messages; n++) {
+      try { acked.push(await c.send("general", `hello ${n}`)); } catch (e) { sendErrors++; }
+      if (pace) await new Promise((r) => setTimeout(r, pace));
+    }
+  }));
+  await until(() => recs.every((r) => check(r.events, acked).lost === 0));
+  const total = { acked: acked.length, sendErrors, deliveries: 0, lost: 0, duplicated: 0, outOfOrder: 0, discontinuities: 0, reconnects: 0, handovers: 0, retries: 0 };
+  for (const r of recs) {
+    const v = check(r.events, acked);
+    for (const k of Object.keys(v)) total[k] += v[k];
+  }
+  for (const c of [...recs.map((r) => r.c), ...writers]) {
+    const st = c.stats();
+    total.reconnects += st.reconnects;
+    total.handovers += st.handovers;
+    total.retries += st.sendRetries;
+  }
+  assert.equal(new Set(acked).size, acked.length, "a seq acked for two messages");
+  return total;
+}
+
+const scenarios = [
+  ["drop", { drop: 0.1 }, {}, (c, f) => Math.min(c.drops, f.reconnects)],
+  ["reorder", { reorder: 0.3 }, {}, (c) => c.reorders],
+  ["duplicate", { duplicate: 0.3 }, {}, (c) => c.duplicates],
+  ["gap", { gap: 0.2 }, {}, (c) => c.gaps],
+  ["slow-store", { slowStore: 0.3 }, {}, (c) => c.slowStores],
+  ["internal", { internal: 0.3 }, {}, (c) => c.internals],
+  ["rate-limited", { rateLimit: 0.3 }, {}, (c) => c.rateLimits],
+  ["ack-timeout", { ackDelay: 0.15, ackDelayBy: 400 }, {}, (c) => c.ackDelays],
+  ["handover", {}, { maxLifetime: 120, pace: 10, messages: 30 }, (c, f) => f.handovers],
+  ["lifetime-cut", { maxLifetime: 150 }, { pace: 10, messages: 30 }, (c) => c.cuts],
+  ["old-server", { omitProtocolAddition: true, reorder: 0.2, duplicate: 0.2, gap: 0.1 }, { from: 0 }, (c) => c.gaps],
+];
+
+for (const [name, faults, load, injected] of scenarios) {
+  test(`fault ${name}: exactly once, in seq order`, async (t) => {
+    await withServer(faults, async (srv, connect) => {
+      const f = await runLoad(srv, connect, load);
+      const n = injected(srv.counts, f);
+      t.diagnostic(`FIGURES fault=${name} acked=${f.acked} deliveries=${f.deliveries} lost=${f.lost} duplicated=${f.duplicated} out_of_order=${f.outOfOrder} discontinuities=${f.discontinuities} reconnects=${f.reconnects} handovers=${f.handovers} send_retries=${f.retries} injected=${n}`);
+      assert.deepEqual({ lost: f.lost, duplicated: f.duplicated, outOfOrder: f.outOfOrder, sendErrors: f.sendErrors },
+        { lost: 0, duplicated: 0, outOfOrder: 0, sendErrors: 0 });
+      assert.equal(f.acked, (load.messages || 15) * 2);
+      assert.ok(n > 0, `fault ${name} never happened: the run proves nothing`);
+    });
+  });
+}
+
+test("discontinuity: history past retention is reported with its bounds", async () => {
+  await withServer({}, async (srv, connect) => {
+    for (let i = 0; i < 10; i++) srv.post("general", `old ${i}`);
+    srv.expire("general", 6);
+    const c = await connect("ann");
+    const s = await c.join("general", { from: 2 });
+    srv.post("general", "new");
+    const got = [];
+    s.on((e) => { if (e.type === "message") got.push(e.message.seq); if (e.type === "discontinuity") got.push(`d${e.discontinuity.from}-${e.discontinuity.to}`); });
+    await until(() => got.length >= 7, 3000);
+    assert.deepEqual(got, ["d3-5", 6, 7, 8, 9, 10, 11]);
+  });
+});
+
+test("token refused or provider failing stops with a clear code", async () => {
+  const srv = await new FakeServer({ refuseToken: "mallory" }).start();
+  try {
+    const cases = [
+      ["refused", async () => "mallory", "unauthorized"],
+      ["provider", async () => { throw new Error("issuer down"); }, "token"],
+    ];
+    for (const [, token, code] of cases) {
+      const states = [];
+      await assert.rejects(dial(srv.url, fast("", { token, onState: (s) => states.push(s.to) })), (e) => e.code === code);
+      assert.equal(states.at(-1), State.Closed);
+    }
+  } finally { await srv.stop(); }
+});
+
+test("bad input gets clear errors before anything is sent", async () => {
+  await withServer({}, async (srv, connect) => {
+    const c = await connect("ann");
+    await c.join("general");
+    const cases = [
+      [() => c.send("general", "é".repeat(4001)), "text_too_long"],
+      [() => c.send("general", " \n"), "invalid"],
+      [() => c.send("general", "a\uD800b"), "invalid"],
+      [() => c.send("random", "hi"), "not_joined"],
+      [() => c.join("Bad Channel"), "invalid"],
+      [() => c.join("general"), "already_joined"],
+      [() => c.members("random"), "not_joined"],
+    ];
+    for (const [fn, code] of cases) await assert.rejects(async () => fn(), (e) => e.code === code, code);
+    assert.equal(await c.send("general", "é".repeat(4000)), 1);
+    c.close();
+    await assert.rejects(c.send("general", "hi"), (e) => e.code === "closed");
+  });
+});
+
+test("outbox full, then members paging and presence", async () => {
+  await withServer({}, async (srv, connect) => {
+    const ann = await connect("ann", { outboxSize: 2 });
+    const s = await ann.join("general");
+    const joined = [];
+    s.on((e) => { if (e.type === "joined") joined.push(e.presence.userId); });
+    for (const u of ["bob", "cy"]) await (await connect(u)).join("general");
+    const users = [];
+    let cursor = "";
+    do { const p = await ann.members("general", cursor); users.push(...p.members.map((m) => m.userId)); cursor = p.next; } while (cursor);
+    assert.deepEqual(users, ["ann", "bob", "cy"]);
+    await until(() => joined.length >= 3, 2000);
+    assert.deepEqual(joined, ["ann", "bob", "cy"]);
+    srv.f.silent = true;
+    const p1 = ann.send("general", "a"), p2 = ann.send("general", "b");
+    await assert.rejects(ann.send("general", "c"), (e) => e.code === "outbox_full");
+    ann.close();
+    await assert.rejects(p1, (e) => e.code === "closed");
+    await assert.rejects(p2, (e) => e.code === "closed");
+  });
+});
+
+// A Storage double with localStorage's interface, as a browser has it.
+class FakeStorage {
+  constructor() { this.m = new Map(); }
+  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
+  setItem(k, v) { this.m.set(k, String(v)); }
+  removeItem(k) { this.m.delete(k); }
+}
+
+test("a reload keeps the unacked message and the last seq: resent with its clientId, shown once", async () => {
+  await withServer({}, async (srv, connect) => {
+    const storage = new FakeStorage();
+    const reader = await connect("bob");
+    const rs = await reader.join("general");
+    const seen = [];
+    rs.on((e) => { if (e.type === "message") seen.push(e.message); });
+
+    const page1 = await connect("ann", { store: new LocalStorageStore(storage) });
+    const s1 = await page1.join("general");
+    const shown1 = [];
+    s1.on((e) => { if (e.type === "message") shown1.push(e.message.text); });
+    await page1.send("general", "before reload");
+    // Stored and fanned out, but the ack is late: the page reloads unacked.
+    Object.assign(srv.f, { ackDelay: 1, ackDelayBy: 60000 });
+    page1.send("general", "unacked at reload").catch(() => {});
+    await until(() => shown1.length === 2, 2000);
+    const clientId = page1.pending()[0].clientId;
+    page1.close();
+    Object.assign(srv.f, { ackDelay: 0 });
+    srv.post("general", "while away");
+
+    const page2 = await connect("ann", { store: new LocalStorageStore(storage) });
+    assert.equal(page2.pending()[0].clientId, clientId);
+    const acks = [];
+    page2.on("ack", (e, seq) => acks.push([e.clientId, seq]));
+    const s2 = await page2.join("general"); // resumes after the stored last seq
+    const shown2 = [];
+    s2.on((e) => { if (e.type === "message") shown2.push(e.message.text); });
+    await until(() => acks.length === 1 && shown2.length === 1, 3000);
+    await new Promise((r) => setTimeout(r, 100)); // room for a wrong second delivery
+    assert.deepEqual(acks, [[clientId, 2]]);
+    assert.deepEqual(shown2, ["while away"], "the page shows only what it had not shown");
+    assert.deepEqual(seen.map((m) => m.text), ["before reload", "unacked at reload", "while away"]);
+    assert.deepEqual(page2.pending(), []);
+  });
+});
+
+test("keep-alive: pings while idle; a connection without pongs is replaced", async () => {
+  await withServer({}, async (srv, connect) => {
+    const c = await connect("ann", { pingInterval: 30, ackTimeout: 60 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(srv.counts.pings >= 3, `got ${srv.counts.pings} pings in 200 ms at 30 ms, want at least 3`);
+    assert.equal(c.stats().reconnects, 0);
+    srv.f.noPong = true;
+    await until(() => c.stats().reconnects > 0, 3000);
+    assert.ok(c.stats().reconnects > 0, "the dead connection was not replaced");
+  });
+});
+
+test("Sequencer: dedupe, reorder, settle, discontinuity", () => {
+  const cases = [
+    ["reordered", 0, [["o", 2], ["o", 3], ["o", 1]], "1 2 3"],
+    ["duplicates", 0, [["o", 1], ["o", 1], ["o", 2]], "1 2"],
+    ["gap waits", 0, [["o", 1], ["o", 3]], "1"],
+    ["settled", 0, [["o", 1], ["o", 3], ["s", 3]], "1 3"],
+    ["hole", 2, [["d", 6], ["o", 6]], "d3-5 6"],
+    ["window full", 0, [["o", 3], ["o", 4], ["o", 5], ["o", 6], ["o", 1], ["o", 2]], "1 2 3 4 5"],
+  ];
+  for (const [name, start, steps, want] of cases) {
+    const s = new Sequencer(3, start);
+    const out = [];
+    for (const [op, n] of steps) {
+      if (op === "o") s.offer({ seq: n }, out, false);
+      else if (op === "s") s.settle(n, out);
+      else s.discontinuity(n, out);
+    }
+    const got = out.map((e) => (e.type === "message" ? String(e.message.seq) : `d${e.discontinuity.from}-${e.discontinuity.to}`)).join(" ");
+    assert.equal(got, want, name);
+  }
+  assert.ok(new MemoryStore());
+});

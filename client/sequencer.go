@@ -1,0 +1,121 @@
+package client
+
+// sequencer turns one channel's deliveries, which may arrive duplicated, out
+// of seq order or with gaps, into a stream that is strictly increasing in seq
+// with each seq at most once. It is not safe for concurrent use: a
+// Subscription guards it with its own mutex. It is kept free of I/O so that
+// its per-message cost can be measured alone (BenchmarkDeliver).
+type sequencer struct {
+	// last is the highest seq delivered or settled as never used. Every seq
+	// at or below it is final: a later copy is a duplicate.
+	last int64
+	// started is false until the baseline is known (From, the join answer's
+	// lastSeq, or the first live message on an old server).
+	started bool
+	// held are messages ahead of a gap, keyed by seq, at most limit of them.
+	held  map[int64]Message
+	limit int
+
+	delivered, duplicates, skipped, dropped int64
+}
+
+func newSequencer(limit int) *sequencer {
+	return &sequencer{held: make(map[int64]Message), limit: limit}
+}
+
+// start sets the baseline: seqs at or below last are not delivered.
+func (s *sequencer) start(last int64) {
+	if s.started {
+		return
+	}
+	s.started, s.last = true, last
+}
+
+// offer takes one message and appends to out every message that is now
+// deliverable, in seq order. It reports false when the message had to be
+// dropped because the reorder buffer is full; the caller then asks history,
+// which still holds it, since the server stores a message before fanning out.
+// History answers pass force: a page is bounded and is settled right after.
+func (s *sequencer) offer(m Message, out []Event, force bool) ([]Event, bool) {
+	if !s.started {
+		// Old server, no baseline: the first live message sets it.
+		s.start(m.Seq - 1)
+	}
+	if m.Seq <= s.last {
+		s.duplicates++
+		return out, true
+	}
+	if m.Seq != s.last+1 {
+		if _, ok := s.held[m.Seq]; ok {
+			s.duplicates++
+			return out, true
+		}
+		if len(s.held) >= s.limit && !force {
+			s.dropped++
+			return out, false
+		}
+		s.held[m.Seq] = m
+		return out, true
+	}
+	s.last = m.Seq
+	s.delivered++
+	out = append(out, Event{Type: EventMessage, Message: m})
+	return s.drain(out), true
+}
+
+// drain delivers held messages that have become contiguous with last.
+func (s *sequencer) drain(out []Event) []Event {
+	for len(s.held) > 0 {
+		m, ok := s.held[s.last+1]
+		if !ok {
+			break
+		}
+		delete(s.held, m.Seq)
+		s.last = m.Seq
+		s.delivered++
+		out = append(out, Event{Type: EventMessage, Message: m})
+	}
+	return out
+}
+
+// settle records that every seq up to through is either already offered or
+// was never used, so missing ones are skipped and held ones delivered.
+func (s *sequencer) settle(through int64, out []Event) []Event {
+	if !s.started {
+		s.start(through)
+		return out
+	}
+	for s.last < through {
+		if m, ok := s.held[s.last+1]; ok {
+			delete(s.held, m.Seq)
+			s.delivered++
+			out = append(out, Event{Type: EventMessage, Message: m})
+		} else {
+			s.skipped++
+		}
+		s.last++
+	}
+	return s.drain(out)
+}
+
+// discontinuity reports the seqs in (last, oldest) as past retention: they
+// may have held messages that no one can deliver any more.
+func (s *sequencer) discontinuity(oldest int64, out []Event) []Event {
+	if !s.started || oldest-1 <= s.last {
+		return out
+	}
+	from, to := s.last+1, oldest-1
+	for seq := range s.held {
+		if seq <= to {
+			// Cannot happen with an honest server (a held message is
+			// retained), but never deliver below the reported hole.
+			delete(s.held, seq)
+		}
+	}
+	s.last = to
+	out = append(out, Event{Type: EventDiscontinuity, Discontinuity: Discontinuity{From: from, To: to}})
+	return s.drain(out)
+}
+
+// gap reports whether messages are held waiting for a lower seq.
+func (s *sequencer) gap() bool { return len(s.held) > 0 }

@@ -1,0 +1,158 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is a phase of the client's connection state machine.
+type State int
+
+// The states, in the order a healthy client passes through them. A client
+// that loses its connection goes to Reconnecting and back to Connected;
+// Closed is final.
+const (
+	StateConnecting State = iota
+	StateConnected
+	StateReconnecting
+	StateClosed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// StateChange is one transition, with the reason for it. Err is set when the
+// transition was caused by an error (a dropped connection, a refused token).
+type StateChange struct {
+	From, To State
+	Reason   string
+	Err      error
+	At       time.Time
+}
+
+// Message is one chat message as the server stored it.
+type Message struct {
+	Channel  string
+	Seq      int64
+	UserID   string
+	UserName string
+	Text     string
+	ClientID string
+	SentAt   time.Time
+}
+
+// Presence is a joined or left event of a channel.
+type Presence struct {
+	Channel  string
+	UserID   string
+	UserName string
+	At       time.Time
+}
+
+// Discontinuity says that the seqs From..To (inclusive) may have held
+// messages that are past the server's history retention: the stream skipped
+// them because no one can deliver them any more, and says so.
+type Discontinuity struct {
+	From, To int64
+}
+
+// EventType tells which field of an Event is set.
+type EventType int
+
+// Event types of a subscription's stream.
+const (
+	EventMessage EventType = iota + 1
+	EventJoined
+	EventLeft
+	EventDiscontinuity
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventMessage:
+		return "message"
+	case EventJoined:
+		return "joined"
+	case EventLeft:
+		return "left"
+	case EventDiscontinuity:
+		return "discontinuity"
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// Event is one item of a subscription's stream.
+type Event struct {
+	Type          EventType
+	Message       Message
+	Presence      Presence
+	Discontinuity Discontinuity
+}
+
+// Member is one entry of a members page.
+type Member struct {
+	UserID   string
+	UserName string
+	JoinedAt time.Time
+}
+
+// MembersPage is one page of a channel's members. Next is empty on the last
+// page; otherwise pass it to Members to read the next one.
+type MembersPage struct {
+	Members []Member
+	Next    string
+}
+
+// Errors a caller can test with errors.Is.
+var (
+	// ErrClosed: the client was closed (by Close, or after a terminal error).
+	ErrClosed = errors.New("wschat client: closed")
+	// ErrNotJoined: Send, Members or Leave on a channel this client has not joined.
+	ErrNotJoined = errors.New("wschat client: channel not joined")
+	// ErrAlreadyJoined: Join of a channel this client has already joined.
+	ErrAlreadyJoined = errors.New("wschat client: channel already joined")
+	// ErrOutboxFull: Options.OutboxSize unacknowledged sends are pending.
+	ErrOutboxFull = errors.New("wschat client: outbox full")
+	// ErrTextTooLong: text over MaxTextRunes code points (checked before sending).
+	ErrTextTooLong = errors.New("wschat client: text too long")
+	// ErrInvalid: a channel name or text the protocol rejects (checked before sending).
+	ErrInvalid = errors.New("wschat client: invalid argument")
+	// ErrToken: the token provider failed; the client stops.
+	ErrToken = errors.New("wschat client: token provider failed")
+	// ErrUnauthorized: the server refused the token (401/403 on the upgrade); the client stops.
+	ErrUnauthorized = errors.New("wschat client: token refused")
+	// ErrSendFailed: a send was retried Options.MaxSendAttempts times without an ack.
+	ErrSendFailed = errors.New("wschat client: send not acknowledged")
+	// ErrOutcomeUnknown: Send's context ended after the message was sent at
+	// least once; it stays in the outbox and is still retried until acked.
+	ErrOutcomeUnknown = errors.New("wschat client: send outcome unknown")
+)
+
+// ServerError is an error frame the server answered with.
+type ServerError struct {
+	Code      string
+	Message   string
+	Action    string
+	RequestID string
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("wschat server: %s on %s: %s (request %s)", e.Code, e.Action, e.Message, e.RequestID)
+}
+
+// retryable reports whether the protocol tells clients to retry the request.
+func (e *ServerError) retryable() bool {
+	return e.Code == "internal" || e.Code == "rate_limited" || e.Code == "not_member"
+}
