@@ -35,8 +35,9 @@ func TestHostileClientDoesNotStallOthers(t *testing.T) {
 
 	baseline := paceSends(t, bystander, "base", 12, nil)
 
+	known := len(connectedLine.FindAllString(e.log.String(), -1))
 	hostile := dial(t, e.wsURL, &websocket.DialOptions{Subprotocols: []string{contract.SubprotocolName, mintToken(t, e, "hostile")}})
-	hostileID := lastConnectionID(t, e)
+	hostileID := newConnectionID(t, e, known)
 	send(t, hostile, map[string]any{"action": "join", "channel": "attack"})
 	bystander.expect(t, "joined", map[string]any{"channel": "attack", "userId": "hostile"})
 
@@ -121,19 +122,24 @@ func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 
 var connectedLine = regexp.MustCompile(`msg=connected connectionId=(\S+)`)
 
-// lastConnectionID is the id of the connection accepted last, from the
-// gateway's log (the protocol never tells a client its own id).
-func lastConnectionID(t *testing.T, e *emulator) string {
+// newConnectionID is the id of the connection accepted after the first
+// known ones, from the gateway's log (the protocol never tells a client its
+// own id). The log line may come just after the client's dial returns.
+func newConnectionID(t *testing.T, e *emulator, known int) string {
 	t.Helper()
-	m := connectedLine.FindAllStringSubmatch(e.log.String(), -1)
-	if len(m) == 0 {
-		t.Fatal("no connected line in the emulator log")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		m := connectedLine.FindAllStringSubmatch(e.log.String(), -1)
+		if len(m) <= known {
+			continue
+		}
+		id := m[known][1]
+		if unquoted, err := strconv.Unquote(id); err == nil {
+			id = unquoted // slog quotes values with '=' or '+'
+		}
+		return id
 	}
-	id := m[len(m)-1][1]
-	if unquoted, err := strconv.Unquote(id); err == nil {
-		id = unquoted // slog quotes values with '=' or '+'
-	}
-	return id
+	t.Fatal("no new connected line in the emulator log within 5s")
+	return ""
 }
 
 // recovery is how long after a drop the emulator noticed it.
