@@ -52,6 +52,11 @@ func TestHostileClientDoesNotStallOthers(t *testing.T) {
 				break
 			}
 		}
+		// Let the gateway take the burst in and start answering it. On a real
+		// network the frames arrive long before the peer's reset; on loopback
+		// an immediate reset would discard them unread, and nothing would be
+		// tested.
+		time.Sleep(100 * time.Millisecond)
 		_ = hostile.CloseNow() // no close frame: the TCP connection is simply gone
 		at := time.Now()
 		dropped <- at
