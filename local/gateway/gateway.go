@@ -242,33 +242,9 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		authorizer = ctxMap
 	}
 
-	var subprotocols []string
-	if route != nil && route.Integration != nil {
-		event := g.connectEvent(r, hs, authorizer)
-		out, err := g.invoke(r.Context(), route.Integration, event)
-		if err != nil {
-			log.Error("connect integration failed", "error", err)
-			apiError(w, http.StatusInternalServerError, "", "Internal server error")
-			return
-		}
-		resp, err := parseProxyResponse(out)
-		if err != nil {
-			log.Error("connect integration returned a malformed response", "error", err)
-			apiError(w, http.StatusInternalServerError, "", "Internal server error")
-			return
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			log.Info("connect refused by integration", "status", resp.StatusCode)
-			for k, v := range resp.Headers {
-				w.Header().Set(k, v)
-			}
-			w.WriteHeader(resp.StatusCode)
-			_, _ = io.WriteString(w, resp.Body)
-			return
-		}
-		if p := resp.header("Sec-WebSocket-Protocol"); p != "" {
-			subprotocols = []string{p}
-		}
+	subprotocols, ok := g.runConnect(w, r, hs, route, authorizer, log)
+	if !ok {
+		return
 	}
 
 	guard := &frameGuard{limit: MaxFrameBytes}
@@ -298,6 +274,40 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 	defer g.wg.Done()
 	c.run()
+}
+
+// runConnect invokes the $connect integration, whose status decides the
+// upgrade. false means it answered the client already (refused or failed).
+func (g *Gateway) runConnect(w http.ResponseWriter, r *http.Request, hs *handshake, route *Route, authorizer map[string]any, log *slog.Logger) ([]string, bool) {
+	if route == nil || route.Integration == nil {
+		return nil, true
+	}
+	event := g.connectEvent(r, hs, authorizer)
+	out, err := g.invoke(r.Context(), route.Integration, event)
+	if err != nil {
+		log.Error("connect integration failed", "error", err)
+		apiError(w, http.StatusInternalServerError, "", "Internal server error")
+		return nil, false
+	}
+	resp, err := parseProxyResponse(out)
+	if err != nil {
+		log.Error("connect integration returned a malformed response", "error", err)
+		apiError(w, http.StatusInternalServerError, "", "Internal server error")
+		return nil, false
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		log.Info("connect refused by integration", "status", resp.StatusCode)
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.WriteString(w, resp.Body)
+		return nil, false
+	}
+	if p := resp.header("Sec-WebSocket-Protocol"); p != "" {
+		return []string{p}, true
+	}
+	return nil, true
 }
 
 var errIntegrationTimeout = errors.New("integration timed out")
