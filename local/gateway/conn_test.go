@@ -165,3 +165,25 @@ func TestInvalidUTF8ClosesWith1007(t *testing.T) {
 		}
 	})
 }
+
+// TestPendingBoundAnswersTooManyRequests: past maxPending waiting messages a
+// connection's message is answered with the throttle frame, not queued.
+func TestPendingBoundAnswersTooManyRequests(t *testing.T) {
+	release := make(chan struct{})
+	a := newTestAPI(t, apiOptions{message: func([]byte) ([]byte, error) {
+		<-release
+		return []byte(`{"statusCode":200}`), nil
+	}})
+	t.Cleanup(func() { close(release) })
+	c := a.dial(t, "", nil)
+	a.connect.next(t)
+	const extra = 3
+	for i := range maxPending + extra {
+		write(t, c, fmt.Sprintf(`{"action":"send","n":%d}`, i))
+	}
+	for i := range extra {
+		if got := read(t, c); !strings.Contains(got, `"message": "Too Many Requests"`) {
+			t.Fatalf("frame %d = %s, want the throttle frame", i, got)
+		}
+	}
+}
