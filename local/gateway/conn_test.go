@@ -31,6 +31,19 @@ func call(t *testing.T, a *testAPI, method, id string, body []byte) (int, time.D
 	return resp.StatusCode, time.Since(start)
 }
 
+// registered waits until id answers GET: the $connect event comes before
+// the gateway registers the connection, as on AWS, where a post from
+// $connect answers 410.
+func registered(t *testing.T, a *testAPI, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if status, _ := call(t, a, http.MethodGet, id, nil); status == http.StatusOK {
+			return
+		}
+	}
+	t.Fatalf("connection %s not registered within 2s", id)
+}
+
 // noEvent fails if f records an event within d.
 func noEvent(t *testing.T, f *fn, d time.Duration, what string) {
 	t.Helper()
@@ -48,6 +61,7 @@ func TestSlowReaderNeverHoldsPosters(t *testing.T) {
 	a := newTestAPI(t, apiOptions{})
 	_ = a.dial(t, "", nil)
 	id := rc(a.connect.next(t))["connectionId"].(string)
+	registered(t, a, id)
 	frame := bytes.Repeat([]byte("z"), MaxMessageBytes)
 
 	posts, status := 0, 0
@@ -78,6 +92,7 @@ func TestQueuedRepliesArriveWholeAndInOrder(t *testing.T) {
 	c := a.dial(t, "", nil)
 	c.SetReadLimit(MaxMessageBytes)
 	id := rc(a.connect.next(t))["connectionId"].(string)
+	registered(t, a, id)
 	const n = 20
 	for i := range n {
 		frame := append([]byte(fmt.Sprintf("%03d", i)), bytes.Repeat([]byte("y"), 100*1024)...)

@@ -94,6 +94,7 @@ func TestVanishGrace(t *testing.T) {
 			a := newTestAPI(t, apiOptions{vanish: tt.grace})
 			c := a.dial(t, "", nil)
 			id := rc(a.connect.next(t))["connectionId"].(string)
+			registered(t, a, id)
 			_ = c.CloseNow() // the network is gone: no close frame
 			start := time.Now()
 			time.Sleep(100 * time.Millisecond)
@@ -119,6 +120,7 @@ func TestVanishGrace(t *testing.T) {
 		a := newTestAPI(t, apiOptions{vanish: time.Hour})
 		c := a.dial(t, "", nil)
 		id := rc(a.connect.next(t))["connectionId"].(string)
+		registered(t, a, id)
 		_ = c.CloseNow()
 		time.Sleep(100 * time.Millisecond)
 		if got, _ := call(t, a, http.MethodDelete, id, nil); got != http.StatusNoContent {
