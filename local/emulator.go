@@ -144,6 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Timeout:      f.Timeout,
 			MemoryMB:     f.MemoryMB,
 			MaxInstances: max,
+			Reserved:     f.ReservedConcurrency > 0,
 			Output:       out,
 		})
 	}
@@ -179,6 +180,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout: cfg.idleTimeout,
 		MaxDuration: cfg.maxConnection,
 		PostLatency: cfg.postLatency,
+		VanishGrace: cfg.vanishGrace,
+		Throttle:    stageThrottle(cfg.stageThrottle, stack.Throttle),
 		Log:         slog.New(slog.NewTextHandler(newPrefixLines(out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
 

@@ -54,6 +54,8 @@ type config struct {
 	buildConcurrency int
 	dynaliteBin      string
 	root             string
+	stageThrottle    string
+	vanishGrace      time.Duration
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -88,6 +90,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.issuerKey, "issuer-key", "", "key file of the local token issuer, which make token reads (default: <module root>/"+issuerKeyFile+")")
 	fs.IntVar(&c.buildConcurrency, "build-jobs", 2, "Go functions built in parallel at start")
 	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
+	fs.StringVar(&c.stageThrottle, "stage-throttle", "template", "route throttling of the stage: template (its DefaultRouteSettings and RouteSettings, as API Gateway) or off")
+	fs.DurationVar(&c.vanishGrace, "vanish-grace", 0, "keep a connection whose client vanished without a close frame registered this long before $disconnect (posts answer 200 and are discarded), as on AWS; 0: $disconnect at once")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
@@ -110,6 +114,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, errors.New("--post-latency must not be negative")
 	case c.buildConcurrency < 1:
 		return nil, errors.New("--build-jobs must be at least 1")
+	case c.stageThrottle != "template" && c.stageThrottle != "off":
+		return nil, fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
+	case c.vanishGrace < 0:
+		return nil, errors.New("--vanish-grace must not be negative")
 	}
 	root, err := modroot.FromWorkingDir()
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -40,9 +39,22 @@ const (
 	MaxFrameBytes   = 32 * 1024
 	// IntegrationTimeout is the longest API Gateway waits for an integration.
 	IntegrationTimeout = 29 * time.Second
-	// maxInFlight bounds the messages of one connection being processed at once;
-	// past it the gateway stops reading from that client (backpressure).
-	maxInFlight = 64
+	// maxInFlight bounds the messages of one connection being processed at
+	// once. It is below the default instance cap of a function (10), so one
+	// client that floods cannot take every instance (and dynalite's single
+	// queue) from the others: on AWS, Lambda would scale out instead.
+	// Messages past it wait, up to maxPending per connection, while the
+	// gateway keeps reading (so it sees the peer go away); past maxPending a
+	// message is answered with the throttle frame instead of being invoked.
+	maxInFlight = 4
+	maxPending  = 1024
+	// maxOutbound bounds the messages queued for one client. A client that
+	// leaves this many unread is dropped: one client that does not read must
+	// not hold the callers that post to it.
+	maxOutbound = 256
+	// writeTimeout bounds one write to a client; a client that does not take a
+	// message within it is dropped.
+	writeTimeout = 5 * time.Second
 )
 
 // Invoker runs an integration: a JSON event in, a JSON result out. A failed
@@ -89,6 +101,14 @@ type Config struct {
 	MaxDuration time.Duration
 	// PostLatency delays each @connections call, to model AWS's round trip.
 	PostLatency time.Duration
+	// VanishGrace models a client whose network is gone: when the TCP peer is
+	// lost without a close frame, the connection stays registered this long
+	// (posts answer 200 and are discarded, GET answers) before $disconnect
+	// runs. 0 runs $disconnect at once.
+	VanishGrace time.Duration
+	// Throttle is the stage's route throttling (DefaultRouteSettings and
+	// RouteSettings); nil throttles nothing.
+	Throttle *Throttle
 	// Log receives one line per connection event and failure.
 	Log *slog.Logger
 }
@@ -98,10 +118,12 @@ type Config struct {
 type Gateway struct {
 	cfg Config
 
-	mu     sync.RWMutex
-	conns  map[string]*connection
-	closed bool
-	wg     sync.WaitGroup // connection loops and their $disconnect invocations
+	mu       sync.RWMutex
+	conns    map[string]*connection
+	closed   bool
+	shutdown chan struct{}  // closed by Close: vanish graces end early
+	wg       sync.WaitGroup // connection loops and their $disconnect invocations
+	buckets  *buckets
 }
 
 // New returns a Gateway.
@@ -121,7 +143,7 @@ func New(cfg Config) *Gateway {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	return &Gateway{cfg: cfg, conns: map[string]*connection{}}
+	return &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle)}
 }
 
 // Handler serves the WebSocket endpoint and the @connections API.
@@ -139,17 +161,13 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// Connections returns the number of open connections.
-func (g *Gateway) Connections() int {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return len(g.conns)
-}
-
 // Close closes every connection with 1001 Going away, as API Gateway does on a
 // deployment, and waits (bounded by ctx) for their $disconnect invocations.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.mu.Lock()
+	if !g.closed {
+		close(g.shutdown)
+	}
 	g.closed = true
 	conns := make([]*connection, 0, len(g.conns))
 	for _, c := range g.conns {
@@ -181,34 +199,6 @@ func (g *Gateway) lookup(id string) *connection {
 	return g.conns[id]
 }
 
-// connection is one accepted WebSocket connection.
-type connection struct {
-	g           *Gateway
-	id          string
-	ws          *websocket.Conn
-	frames      *frameGuard
-	connectedAt time.Time
-	lastActive  atomic.Int64 // unix ms
-	sourceIP    string
-	userAgent   string
-	authorizer  map[string]any
-	domainName  string
-
-	closeOnce   sync.Once
-	closeCode   atomic.Int32 // the code the gateway closed with, if it did
-	closeReason atomic.Value // string
-}
-
-// close starts API Gateway's side of a close and remembers the code for the
-// $disconnect event. Only the first call counts.
-func (c *connection) close(code websocket.StatusCode, reason string) {
-	c.closeOnce.Do(func() {
-		c.closeCode.Store(int32(code))
-		c.closeReason.Store(reason)
-		_ = c.ws.Close(code, reason)
-	})
-}
-
 // serveWebSocket performs the handshake and then runs the connection.
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
@@ -234,6 +224,12 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	log := g.cfg.Log.With("connectionId", hs.connID, "routeKey", RouteConnect)
 	route := g.cfg.Routes[RouteConnect]
+	if !g.buckets.allow(RouteConnect) {
+		// A throttled $connect is refused before the authorizer runs.
+		log.Info("connect throttled by the stage's route settings")
+		apiError(w, http.StatusTooManyRequests, "", msgTooManyRequests)
+		return
+	}
 
 	var authorizer map[string]any
 	if route != nil && route.Authorizer != nil {
@@ -246,33 +242,9 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		authorizer = ctxMap
 	}
 
-	var subprotocols []string
-	if route != nil && route.Integration != nil {
-		event := g.connectEvent(r, hs, authorizer)
-		out, err := g.invoke(r.Context(), route.Integration, event)
-		if err != nil {
-			log.Error("connect integration failed", "err", err)
-			apiError(w, http.StatusInternalServerError, "", "Internal server error")
-			return
-		}
-		resp, err := parseProxyResponse(out)
-		if err != nil {
-			log.Error("connect integration returned a malformed response", "err", err)
-			apiError(w, http.StatusInternalServerError, "", "Internal server error")
-			return
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			log.Info("connect refused by integration", "status", resp.StatusCode)
-			for k, v := range resp.Headers {
-				w.Header().Set(k, v)
-			}
-			w.WriteHeader(resp.StatusCode)
-			_, _ = io.WriteString(w, resp.Body)
-			return
-		}
-		if p := resp.header("Sec-WebSocket-Protocol"); p != "" {
-			subprotocols = []string{p}
-		}
+	subprotocols, ok := g.runConnect(w, r, hs, route, authorizer, log)
+	if !ok {
+		return
 	}
 
 	guard := &frameGuard{limit: MaxFrameBytes}
@@ -283,23 +255,12 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		log.Warn("upgrade failed", "err", err)
+		log.Warn("upgrade failed", "error", err)
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
 
-	c := &connection{
-		g:           g,
-		id:          hs.connID,
-		ws:          ws,
-		frames:      guard,
-		connectedAt: now,
-		sourceIP:    hs.sourceIP,
-		userAgent:   hs.userAgent,
-		authorizer:  authorizer,
-		domainName:  hs.domain,
-	}
-	c.lastActive.Store(now.UnixMilli())
+	c := newConnection(g, hs, ws, guard, authorizer)
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -315,136 +276,38 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.run()
 }
 
-// run reads messages until the connection ends, then invokes $disconnect.
-func (c *connection) run() {
-	g := c.g
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	idle := time.AfterFunc(g.cfg.IdleTimeout, func() { c.close(websocket.StatusGoingAway, "Going away") })
-	defer idle.Stop()
-	maxAge := time.AfterFunc(g.cfg.MaxDuration, func() { c.close(websocket.StatusGoingAway, "Going away") })
-	defer maxAge.Stop()
-
-	inflight := make(chan struct{}, maxInFlight)
-	code, reason := websocket.StatusNoStatusRcvd, ""
-	for {
-		typ, data, err := c.ws.Read(ctx)
-		if err != nil {
-			code, reason = c.readEndStatus(err)
-			break
-		}
-		if c.frames.exceeded() {
-			// The whole message arrived, but in a frame over 32 KB: API Gateway
-			// closes such a connection with 1009.
-			c.close(websocket.StatusMessageTooBig, "Frame size exceeded")
-			_ = c.ws.CloseNow()
-			code, reason = websocket.StatusMessageTooBig, "Frame size exceeded"
-			break
-		}
-		idle.Reset(g.cfg.IdleTimeout)
-		c.lastActive.Store(time.Now().UnixMilli())
-		inflight <- struct{}{}
-		go func() {
-			defer func() { <-inflight }()
-			c.handleMessage(typ, data)
-		}()
+// runConnect invokes the $connect integration, whose status decides the
+// upgrade. false means it answered the client already (refused or failed).
+func (g *Gateway) runConnect(w http.ResponseWriter, r *http.Request, hs *handshake, route *Route, authorizer map[string]any, log *slog.Logger) ([]string, bool) {
+	if route == nil || route.Integration == nil {
+		return nil, true
 	}
-
-	g.mu.Lock()
-	delete(g.conns, c.id)
-	g.mu.Unlock()
-	g.cfg.Log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
-	// Messages already received are still processed, as on AWS (their replies
-	// go nowhere); $disconnect does not wait for them.
-	if route := g.cfg.Routes[RouteDisconnect]; route != nil && route.Integration != nil {
-		event := c.disconnectEvent(int(code), reason)
-		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
-			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "err", err)
-		}
-	}
-}
-
-// readEndStatus is the close code and reason $disconnect reports.
-func (c *connection) readEndStatus(err error) (websocket.StatusCode, string) {
-	if errors.Is(err, websocket.ErrMessageTooBig) {
-		// The library has sent the 1009 close frame; do not wait for the peer.
-		c.closeOnce.Do(func() {
-			c.closeCode.Store(int32(websocket.StatusMessageTooBig))
-			c.closeReason.Store("Message too big")
-		})
-		_ = c.ws.CloseNow()
-		return websocket.StatusMessageTooBig, "Message too big"
-	}
-	if code := c.closeCode.Load(); code != 0 {
-		reason, _ := c.closeReason.Load().(string)
-		return websocket.StatusCode(code), reason
-	}
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		return ce.Code, ce.Reason
-	}
-	_ = c.ws.CloseNow()
-	return websocket.StatusAbnormalClosure, ""
-}
-
-// handleMessage routes one client message and invokes its integration.
-func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
-	g := c.g
-	requestID := newID()
-	key := selectRoute(g.cfg.Expression, g.cfg.Routes, data, typ == websocket.MessageText)
-	log := g.cfg.Log.With("connectionId", c.id, "routeKey", key, "requestId", requestID)
-	if key == "" {
-		log.Info("no route matched and no $default route")
-		c.sendError("Forbidden", requestID)
-		return
-	}
-	route := g.cfg.Routes[key]
-	if route.Integration == nil {
-		return
-	}
-	event := c.messageEvent(key, requestID, typ, data)
-	out, err := g.invoke(context.Background(), route.Integration, event)
+	event := g.connectEvent(r, hs, authorizer)
+	out, err := g.invoke(r.Context(), route.Integration, event)
 	if err != nil {
-		log.Error("integration failed", "err", err)
-		msg := "Internal server error"
-		if errors.Is(err, errIntegrationTimeout) {
-			msg = "Endpoint request timed out"
-		}
-		c.sendError(msg, requestID)
-		return
+		log.Error("connect integration failed", "error", err)
+		apiError(w, http.StatusInternalServerError, "", "Internal server error")
+		return nil, false
 	}
-	if route.TwoWay {
-		if resp, err := parseProxyResponse(out); err == nil && resp.Body != "" {
-			_ = c.send(context.Background(), []byte(resp.Body))
-		}
-	}
-}
-
-// sendError sends API Gateway's error frame, byte for byte as AWS writes it.
-func (c *connection) sendError(message, requestID string) {
-	frame := fmt.Sprintf(`{"message": %s, "connectionId":%s, "requestId":%s}`, jsonString(message), jsonString(c.id), jsonString(requestID))
-	_ = c.send(context.Background(), []byte(frame))
-}
-
-// send writes a text message, split into frames of at most 32 KB as API
-// Gateway does.
-func (c *connection) send(ctx context.Context, data []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	resp, err := parseProxyResponse(out)
 	if err != nil {
-		return err
+		log.Error("connect integration returned a malformed response", "error", err)
+		apiError(w, http.StatusInternalServerError, "", "Internal server error")
+		return nil, false
 	}
-	for len(data) > 0 {
-		n := min(len(data), MaxFrameBytes)
-		if _, err := w.Write(data[:n]); err != nil {
-			_ = w.Close()
-			return err
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		log.Info("connect refused by integration", "status", resp.StatusCode)
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
 		}
-		data = data[n:]
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.WriteString(w, resp.Body)
+		return nil, false
 	}
-	return w.Close()
+	if p := resp.header("Sec-WebSocket-Protocol"); p != "" {
+		return []string{p}, true
+	}
+	return nil, true
 }
 
 var errIntegrationTimeout = errors.New("integration timed out")

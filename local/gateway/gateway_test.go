@@ -82,6 +82,8 @@ type apiOptions struct {
 	noDefault  bool
 	idle       time.Duration
 	latency    time.Duration
+	vanish     time.Duration
+	throttle   *Throttle
 }
 
 func newTestAPI(t *testing.T, o apiOptions) *testAPI {
@@ -101,7 +103,7 @@ func newTestAPI(t *testing.T, o apiOptions) *testAPI {
 	}
 	a.gw = New(Config{
 		APIID: "abcde12345", Stage: "dev", Expression: expr, Routes: routes,
-		IdleTimeout: o.idle, PostLatency: o.latency,
+		IdleTimeout: o.idle, PostLatency: o.latency, VanishGrace: o.vanish, Throttle: o.throttle,
 	})
 	a.srv = httptest.NewServer(a.gw.Handler())
 	a.wsURL = "ws" + strings.TrimPrefix(a.srv.URL, "http") + "/dev"

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -53,14 +52,13 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Context().Err() != nil {
-		return // the caller gave up (timed out or crashed) before the write
+		return // the caller gave up (timed out or crashed) before the post
 	}
-	// The write must not depend on the caller: coder/websocket closes the
-	// connection when a write's context ends, so a poster that times out or
-	// crashes mid-write would cut off the recipient, which API Gateway never
-	// does. send bounds the write itself.
-	if err := c.send(context.WithoutCancel(r.Context()), data); err != nil {
-		// The client went away between the lookup and the write.
+	// send only queues: the write happens without the caller, so a poster
+	// never waits on a slow or dead client, and a poster that gives up never
+	// cuts off the recipient. A connection whose peer is lost answers 410 at
+	// once (or 200, discarded, during --vanish-grace).
+	if err := c.send(data); err != nil {
 		gone(w)
 		return
 	}
@@ -87,7 +85,7 @@ func (g *Gateway) getConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := g.lookup(unescapeID(r.PathValue("id")))
-	if c == nil {
+	if c == nil || (c.isGone() && !c.vanished.Load()) {
 		gone(w)
 		return
 	}
@@ -110,8 +108,12 @@ func (g *Gateway) deleteConnection(w http.ResponseWriter, r *http.Request) {
 		gone(w)
 		return
 	}
-	// Close waits for the client's close frame; do not hold the caller for it.
-	go c.close(websocket.StatusNormalClosure, "")
+	if c.vanished.Load() {
+		c.endOnce.Do(func() { close(c.endGrace) })
+	} else {
+		// Close waits for the client's close frame; do not hold the caller for it.
+		go c.close(websocket.StatusNormalClosure, "")
+	}
 	w.Header().Set("x-amzn-RequestId", newRequestUUID())
 	w.WriteHeader(http.StatusNoContent)
 }

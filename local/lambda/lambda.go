@@ -45,9 +45,13 @@ type Config struct {
 	Timeout time.Duration
 	// MemoryMB is reported as AWS_LAMBDA_FUNCTION_MEMORY_SIZE; it is not enforced.
 	MemoryMB int
-	// MaxInstances caps concurrent instances (reserved concurrency); at the cap
-	// an invocation waits for an instance to become free.
+	// MaxInstances caps concurrent instances; at the cap an invocation waits
+	// for an instance to become free, unless Reserved.
 	MaxInstances int
+	// Reserved says MaxInstances is the function's ReservedConcurrentExecutions:
+	// at the cap an invocation is throttled at once, as Lambda does, with a
+	// TooManyRequestsException (Invoke's 429) instead of waiting.
+	Reserved bool
 	// InitTimeout bounds how long a new instance may take to ask for its first
 	// invocation (Lambda's init phase is limited to 10 s). 0 means 10 s.
 	InitTimeout time.Duration
@@ -80,7 +84,13 @@ const (
 	ErrorTypeExit     = "Runtime.ExitError"
 	ErrorTypeInit     = "Runtime.InitError"
 	ErrorTypeTooLarge = "Function.ResponseSizeTooLarge"
+	// ErrorTypeThrottled is Invoke's 429 when reserved concurrency is exhausted.
+	ErrorTypeThrottled = "TooManyRequestsException"
 )
+
+// Throttled reports whether the invocation was refused for lack of
+// concurrency rather than run and failed.
+func (e *Error) Throttled() bool { return e.Type == ErrorTypeThrottled }
 
 // maxPayload is Lambda's 6 MB limit on a synchronous response.
 const maxPayload = 6 * 1024 * 1024
@@ -127,11 +137,26 @@ func (f *Function) Name() string { return f.cfg.Name }
 // bounds the wait for a free instance: once handed to an instance, the
 // invocation runs to completion or to the function's timeout, as on Lambda.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if f.cfg.Reserved {
+		select {
+		case f.slots <- struct{}{}:
+		default:
+			// Lambda's message and reason for exactly this case.
+			return nil, &Error{Type: ErrorTypeThrottled, Message: "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)"}
+		}
+		return f.run(ctx, payload)
+	}
 	select {
 	case f.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("invoke %s: wait for a free instance: %w", f.cfg.Name, ctx.Err())
 	}
+	return f.run(ctx, payload)
+}
+
+// run runs one invocation in a free or new instance; the caller holds a slot,
+// which run gives back.
+func (f *Function) run(ctx context.Context, payload []byte) ([]byte, error) {
 	defer func() { <-f.slots }()
 
 	inst, fresh, err := f.acquire()

@@ -250,3 +250,30 @@ func TestPrefixWriter(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestReservedConcurrencyThrottles: at the reserved cap an invocation is
+// refused at once with Lambda's TooManyRequestsException instead of waiting.
+func TestReservedConcurrencyThrottles(t *testing.T) {
+	f, _ := newTestFunction(t, Config{MaxInstances: 1, Reserved: true})
+	busy := make(chan error, 1)
+	go func() {
+		_, err := f.Invoke(context.Background(), []byte(`{"sleep":"700ms"}`))
+		busy <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	_, err := f.Invoke(context.Background(), []byte(`{}`))
+	var lerr *Error
+	if !errors.As(err, &lerr) || !lerr.Throttled() || lerr.Type != "TooManyRequestsException" {
+		t.Fatalf("err = %v, want a TooManyRequestsException", err)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("throttled after %v, want at once", d)
+	}
+	if err := <-busy; err != nil {
+		t.Fatalf("the running invocation: %v", err)
+	}
+	if _, err := invoke(t, f, `{}`); err != nil {
+		t.Errorf("after the cap freed: %v, want success", err)
+	}
+}

@@ -42,14 +42,76 @@ type Options struct {
 
 // Stack is the part of a template the emulator runs.
 type Stack struct {
-	Path      string
-	API       API
-	Stage     string
+	Path  string
+	API   API
+	Stage string
+	// Throttle is the stage's DefaultRouteSettings and RouteSettings throttling.
+	Throttle  StageThrottle
 	Routes    []*Route // sorted by key
 	Functions []*Function
 	Tables    []*Table
 	// Warnings name resources of types the emulator does not know and ignores.
 	Warnings []string
+}
+
+// StageThrottle is a stage's route throttling targets.
+type StageThrottle struct {
+	Default *RouteThrottle           // DefaultRouteSettings; nil when it sets neither limit
+	Routes  map[string]RouteThrottle // RouteSettings by route key
+}
+
+// RouteThrottle is ThrottlingRateLimit and ThrottlingBurstLimit; one left
+// unset takes the account-level default (10,000 per second, burst 5,000).
+type RouteThrottle struct {
+	Rate  float64
+	Burst int
+}
+
+type routeSettings struct {
+	ThrottlingRateLimit  *float64
+	ThrottlingBurstLimit *int
+}
+
+func (r routeSettings) throttle() *RouteThrottle {
+	if r.ThrottlingRateLimit == nil && r.ThrottlingBurstLimit == nil {
+		return nil
+	}
+	t := RouteThrottle{Rate: 10000, Burst: 5000}
+	if r.ThrottlingRateLimit != nil {
+		t.Rate = *r.ThrottlingRateLimit
+	}
+	if r.ThrottlingBurstLimit != nil {
+		t.Burst = *r.ThrottlingBurstLimit
+	}
+	return &t
+}
+
+// parseStageThrottle reads the stage's throttling; values that are not
+// literal numbers are an error rather than silently unthrottled.
+func parseStageThrottle(id string, props map[string]json.RawMessage) (StageThrottle, error) {
+	var st StageThrottle
+	if raw, ok := props["DefaultRouteSettings"]; ok {
+		var d routeSettings
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return st, &Error{Resource: id, Type: "AWS::ApiGatewayV2::Stage", Property: "DefaultRouteSettings", Problem: "throttling limits must be literal numbers"}
+		}
+		st.Default = d.throttle()
+	}
+	if raw, ok := props["RouteSettings"]; ok {
+		var byKey map[string]routeSettings
+		if err := json.Unmarshal(raw, &byKey); err != nil {
+			return st, &Error{Resource: id, Type: "AWS::ApiGatewayV2::Stage", Property: "RouteSettings", Problem: "want an object of route keys with literal throttling limits"}
+		}
+		for k, r := range byKey {
+			if t := r.throttle(); t != nil {
+				if st.Routes == nil {
+					st.Routes = map[string]RouteThrottle{}
+				}
+				st.Routes[k] = *t
+			}
+		}
+	}
+	return st, nil
 }
 
 // API is the AWS::ApiGatewayV2::Api of protocol WEBSOCKET.
@@ -386,7 +448,9 @@ func (p *parser) parseAPI() error {
 	}
 	p.stageName = name
 	p.stack.Stage = name
-	return nil
+	throttle, err := parseStageThrottle(mine[0], p.doc.Resources[mine[0]].Properties)
+	p.stack.Throttle = throttle
+	return err
 }
 
 func (p *parser) parseTables() error {

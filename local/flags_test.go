@@ -1,0 +1,59 @@
+package main
+
+import (
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"wschat/local/gateway"
+	"wschat/local/template"
+)
+
+func TestThrottleAndVanishFlags(t *testing.T) {
+	getenv := func(string) string { return "" }
+	tests := []struct {
+		args      []string
+		wantErr   string
+		wantMode  string
+		wantGrace time.Duration
+	}{
+		{nil, "", "template", 0},
+		{[]string{"--stage-throttle", "off", "--vanish-grace", "90s"}, "", "off", 90 * time.Second},
+		{[]string{"--stage-throttle", "maybe"}, "want template or off", "", 0},
+		{[]string{"--vanish-grace", "-1s"}, "must not be negative", "", 0},
+	}
+	for _, tt := range tests {
+		c, err := parseFlags(tt.args, getenv, io.Discard)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if c.stageThrottle != tt.wantMode || c.vanishGrace != tt.wantGrace {
+			t.Errorf("%v: mode %q grace %v, want %q %v", tt.args, c.stageThrottle, c.vanishGrace, tt.wantMode, tt.wantGrace)
+		}
+	}
+}
+
+func TestStageThrottleMode(t *testing.T) {
+	st := template.StageThrottle{
+		Default: &template.RouteThrottle{Rate: 50, Burst: 100},
+		Routes:  map[string]template.RouteThrottle{"send": {Rate: 1, Burst: 2}},
+	}
+	want := &gateway.Throttle{Default: &gateway.Limit{Rate: 50, Burst: 100}, Routes: map[string]gateway.Limit{"send": {Rate: 1, Burst: 2}}}
+	if got := stageThrottle("template", st); !reflect.DeepEqual(got, want) {
+		t.Errorf("template: %+v, want %+v", got, want)
+	}
+	if got := stageThrottle("off", st); got != nil {
+		t.Errorf("off: %+v, want nil", got)
+	}
+	if got := stageThrottle("template", template.StageThrottle{}); got != nil {
+		t.Errorf("template without settings: %+v, want nil", got)
+	}
+}
