@@ -20,10 +20,10 @@ import (
 	"wschat/internal/dynalite"
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
+	"wschat/internal/emutest"
 	"wschat/internal/fanout"
 	"wschat/internal/modroot"
 	"wschat/local/template"
-	"wschat/reliability/harness"
 )
 
 // bench holds one run's processes and results.
@@ -36,8 +36,8 @@ type bench struct {
 	res  *Results
 
 	db    *dynalite.Server
-	proxy *harness.DynamoProxy
-	e     *harness.Emulator
+	proxy *emutest.DynamoProxy
+	e     *emutest.Emulator
 	ddb   *dynamodb.Client // straight to dynalite, not counted
 	store *dynamo.Store    // the same store the handlers use, for seeding and the direct fan-out
 	table string
@@ -58,7 +58,7 @@ func newBench(opts *options, stdout io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	tpl, err := harness.CheckTemplate(root, opts.template)
+	tpl, err := emutest.CheckTemplate(root, opts.template)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (b *bench) stopStack() {
 func (b *bench) measure(ctx context.Context) error {
 	m := b.res.Machine
 	b.p.printf("machine: %d CPUs (%s), %s, %s, kernel %s", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
-	limit, err := harness.RaiseFileLimit()
+	limit, err := emutest.RaiseFileLimit()
 	if err != nil {
 		return fmt.Errorf("raise the file limit: %w", err)
 	}
@@ -288,12 +288,12 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	b.db = db
-	b.proxy, err = harness.StartDynamoProxy(db.Endpoint())
+	b.proxy, err = emutest.StartDynamoProxy(db.Endpoint())
 	if err != nil {
 		return err
 	}
 	if b.bin == "" {
-		if b.bin, err = harness.Build(ctx, b.root, b.tmp); err != nil {
+		if b.bin, err = emutest.Build(ctx, b.root, b.tmp); err != nil {
 			return err
 		}
 	}
@@ -303,7 +303,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	start := time.Now()
-	b.e, err = harness.Start(ctx, harness.Options{
+	b.e, err = emutest.Start(ctx, emutest.Options{
 		Binary:           b.bin,
 		Root:             b.root,
 		Template:         tpl,
@@ -315,7 +315,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	b.p.printf("emulator ready in %.1fs at %s", time.Since(start).Seconds(), b.e.WebSocketURL)
-	if b.rssStart, err = harness.RSS(b.e.Pid()); err != nil {
+	if b.rssStart, err = emutest.RSS(b.e.Pid()); err != nil {
 		return err
 	}
 	b.fanouts = &fanoutLog{}
@@ -333,7 +333,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 // readCost sends `sends` messages to channel and records the DynamoDB calls
 // each made, with the table's size.
 func (b *bench) readCost(ctx context.Context, channel string, members, sends int) error {
-	items, err := harness.ItemCount(ctx, b.ddb, b.table)
+	items, err := emutest.ItemCount(ctx, b.ddb, b.table)
 	if err != nil {
 		return err
 	}
@@ -372,7 +372,7 @@ func readCostOf(channel string, members, tableItems int, samples []sample) ReadC
 		rc.ItemsRead /= n
 		rc.ReadCU /= n
 		rc.WriteCU /= n
-		per := harness.DynamoCounts{Calls: map[string]int{}}
+		per := emutest.DynamoCounts{Calls: map[string]int{}}
 		for k, v := range calls {
 			per.Calls[k] = (v + len(samples)/2) / len(samples)
 		}
@@ -389,7 +389,7 @@ func readCostOf(channel string, members, tableItems int, samples []sample) ReadC
 func (b *bench) capacity(ctx context.Context, n int) error {
 	before := b.fleet.size()
 	time.Sleep(time.Second)
-	rss0, err := harness.RSS(b.e.Pid())
+	rss0, err := emutest.RSS(b.e.Pid())
 	if err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func (b *bench) capacity(ctx context.Context, n int) error {
 		}
 		time.Sleep(2 * time.Second)
 	}
-	rss1, err := harness.RSS(b.e.Pid())
+	rss1, err := emutest.RSS(b.e.Pid())
 	if err != nil {
 		return err
 	}
@@ -431,14 +431,14 @@ func (b *bench) finishCapacity() {
 		return
 	}
 	c.Held = b.fleet.open()
-	emu := harness.TreeRSS(b.e.Pid())
+	emu := emutest.TreeRSS(b.e.Pid())
 	for pid, rss := range emu {
 		if pid != b.e.Pid() {
 			c.HandlersRSS += rss
 			c.HandlerInstances++
 		}
 	}
-	all := harness.TreeRSS(os.Getpid())
+	all := emutest.TreeRSS(os.Getpid())
 	self := all[os.Getpid()]
 	c.BenchRSS = self
 	var sum int64
@@ -470,7 +470,7 @@ func (b *bench) fillChannel(ctx context.Context, size int) error {
 		b.p.printf("channel %s: %d members joined through the protocol in %.1fs (%d presence posts)", ch, size, time.Since(start).Seconds(), size*(size+1)/2)
 		return nil
 	}
-	ids, err := harness.ConnectionIDs(ctx, b.ddb, b.table)
+	ids, err := emutest.ConnectionIDs(ctx, b.ddb, b.table)
 	if err != nil {
 		return err
 	}

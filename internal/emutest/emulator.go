@@ -1,14 +1,15 @@
-// Package harness runs the local emulator (go run ./local) on the real
-// synthesized stack as a separate process and drives it with real WebSocket
-// clients, for the reliability tests (reliability/) and the benchmarks
-// (bench/).
+// Package emutest starts the emulator on the dev template for tests and
+// benchmarks, in the manner of net/http/httptest: it runs the local emulator
+// (go run ./local) on the real synthesized stack as a separate process and
+// drives it with real WebSocket clients. The reliability tests (reliability/)
+// and the benchmarks (bench/) both use it.
 //
 // The emulator is built once with `go build -o` and started per scenario with
 // --port 0; its banner gives the WebSocket, callback and DynamoDB endpoints.
-// Handler instances are the emulator's child processes, which the harness
-// finds through /proc so a scenario can stop, resume or kill one: that is how
-// the fault tests crash or hang a real handler without a hook in its code.
-package harness
+// Handler instances are the emulator's child processes, which emutest finds
+// through /proc so a scenario can stop, resume or kill one: that is how the
+// fault tests crash or hang a real handler without a hook in its code.
+package emutest
 
 import (
 	"bufio"
@@ -146,7 +147,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "wschat-harness-")
+	tmp, err := os.MkdirTemp("", "wschat-emutest-")
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		"--port", "0",
 		"--template", tpl,
 		"--issuer-key", filepath.Join(tmp, "issuer-key.pem"),
-		// The harness checks that the template exists; a source file newer
+		// Start checks that the template exists; a source file newer
 		// than it (a checkout, an edit) changes no route or variable the
 		// scenarios rely on, and the functions are rebuilt from source.
 		"--allow-stale",
