@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,8 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		db, err := dynalite.Start(startCtx, dynalite.Options{
 			Bin:     cfg.dynaliteBin,
 			DataDir: cfg.data,
-			Stdout:  newPrefixLines(out, "[dynalite] "),
-			Stderr:  newPrefixLines(out, "[dynalite] "),
+			Stdout:  lambda.NewPrefixWriter(out, "[dynalite] "),
+			Stderr:  lambda.NewPrefixWriter(out, "[dynalite] "),
 		})
 		cancel()
 		if err != nil {
@@ -179,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout: cfg.idleTimeout,
 		MaxDuration: cfg.maxConnection,
 		PostLatency: cfg.postLatency,
-		Log:         slog.New(slog.NewTextHandler(newPrefixLines(out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
+		Log:         slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
 
 	mux := http.NewServeMux()
@@ -265,7 +267,7 @@ func applyIssuer(stack *template.Stack, iss localIssuer) error {
 	}
 	var errs []error
 	for _, f := range stack.Functions {
-		for _, k := range sortedKeys(f.EnvErrors) {
+		for _, k := range slices.Sorted(maps.Keys(f.EnvErrors)) {
 			errs = append(errs, f.EnvErrors[k])
 		}
 	}

@@ -231,12 +231,12 @@ func (g *Gateway) authorize(r *http.Request, hs *handshake, a *Authorizer) (int,
 		if errors.As(err, &fe) && fe.ErrorMessage() == "Unauthorized" {
 			return http.StatusUnauthorized, nil
 		}
-		log.Error("authorizer failed", "err", err)
+		log.Error("authorizer failed", "error", err)
 		return http.StatusInternalServerError, nil
 	}
 	var resp authorizerResponse
 	if err := json.Unmarshal(out, &resp); err != nil {
-		log.Error("authorizer returned a malformed response", "err", err)
+		log.Error("authorizer returned a malformed response", "error", err)
 		return http.StatusInternalServerError, nil
 	}
 	for k, v := range resp.Context {

@@ -139,13 +139,6 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
-// Connections returns the number of open connections.
-func (g *Gateway) Connections() int {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return len(g.conns)
-}
-
 // Close closes every connection with 1001 Going away, as API Gateway does on a
 // deployment, and waits (bounded by ctx) for their $disconnect invocations.
 func (g *Gateway) Close(ctx context.Context) error {
@@ -251,13 +244,13 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		event := g.connectEvent(r, hs, authorizer)
 		out, err := g.invoke(r.Context(), route.Integration, event)
 		if err != nil {
-			log.Error("connect integration failed", "err", err)
+			log.Error("connect integration failed", "error", err)
 			apiError(w, http.StatusInternalServerError, "", "Internal server error")
 			return
 		}
 		resp, err := parseProxyResponse(out)
 		if err != nil {
-			log.Error("connect integration returned a malformed response", "err", err)
+			log.Error("connect integration returned a malformed response", "error", err)
 			apiError(w, http.StatusInternalServerError, "", "Internal server error")
 			return
 		}
@@ -283,7 +276,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		log.Warn("upgrade failed", "err", err)
+		log.Warn("upgrade failed", "error", err)
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
@@ -360,7 +353,7 @@ func (c *connection) run() {
 	if route := g.cfg.Routes[RouteDisconnect]; route != nil && route.Integration != nil {
 		event := c.disconnectEvent(int(code), reason)
 		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
-			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "err", err)
+			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "error", err)
 		}
 	}
 }
@@ -406,7 +399,7 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 	event := c.messageEvent(key, requestID, typ, data)
 	out, err := g.invoke(context.Background(), route.Integration, event)
 	if err != nil {
-		log.Error("integration failed", "err", err)
+		log.Error("integration failed", "error", err)
 		msg := "Internal server error"
 		if errors.Is(err, errIntegrationTimeout) {
 			msg = "Endpoint request timed out"

@@ -17,8 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -301,7 +303,7 @@ func (p *parser) ids(types ...string) []string {
 }
 
 func (p *parser) parse() error {
-	for _, id := range sortedKeys(p.doc.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(p.doc.Resources)) {
 		r := p.doc.Resources[id]
 		if r == nil {
 			return &Error{Resource: id, Problem: "empty resource"}
@@ -731,13 +733,4 @@ func localID(seed string) string {
 		b[i] = alphabet[int(sum[i])%len(alphabet)]
 	}
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
