@@ -119,7 +119,7 @@ func (b *bench) measure(ctx context.Context) error {
 	if need := uint64(maxSize) + 2000; limit < need {
 		return fmt.Errorf("open-file limit %d is below the %d this run needs (ulimit -Hn)", limit, need)
 	}
-	stack, err := template.Load(b.tpl, template.Options{})
+	stack, err := template.Load(b.tpl, template.Options{GoPackageKey: contract.MetadataGoPackage})
 	if err != nil {
 		return err
 	}

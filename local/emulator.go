@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close()
 	endpoint := ln.Addr().String()
 
-	stack, err := template.Load(cfg.template, template.Options{Region: cfg.region, Endpoint: endpoint})
+	stack, err := template.Load(cfg.template, template.Options{Region: cfg.region, Endpoint: endpoint, GoPackageKey: contract.MetadataGoPackage})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"wschat/internal/contract"
 	"wschat/internal/modroot"
 	"wschat/local/template"
 )
@@ -210,7 +211,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		return nil, ctx.Err()
 	}
 	host := strings.TrimPrefix(e.BaseURL, "http://")
-	stack, err := template.Load(tpl, template.Options{Endpoint: host})
+	stack, err := template.Load(tpl, template.Options{Endpoint: host, GoPackageKey: contract.MetadataGoPackage})
 	if err != nil {
 		_ = e.Stop()
 		return nil, err
