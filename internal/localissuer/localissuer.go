@@ -1,8 +1,9 @@
 // Package localissuer is a small token issuer for local development: it makes
 // an ES256 key, publishes it as a JWKS, and mints tokens that the $connect
 // authorizer (package auth) accepts when it is pointed at this issuer. The
-// local emulator serves it; tools/token mints from the key file the emulator
-// saves. It is never deployed: anyone who can reach it can get a token for
+// local emulator serves it, and tools/token asks the emulator on a port for a
+// token (POST /token), so a token always comes from the issuer it will be
+// verified against. It is never deployed: anyone who can reach it can get a token for
 // any user name.
 package localissuer
 
@@ -28,7 +29,7 @@ import (
 )
 
 // DefaultKeyFile is where the emulator saves the issuer key (relative to the
-// repository root) and where tools/token looks for it.
+// repository root), so tokens minted before a restart stay valid after it.
 const DefaultKeyFile = ".dev/issuer-key.pem"
 
 // DefaultTTL is the lifetime of a token minted with a zero ttl.
@@ -39,8 +40,8 @@ const DefaultTTL = time.Hour
 // none) accepts them.
 const TokenUse = "id"
 
-// PEM headers that carry the issuer URL and audience next to the key, so a
-// token minted from the file matches what the running emulator verifies.
+// PEM headers that carry the issuer URL and audience next to the key, so the
+// file says which issuer it was saved for.
 const (
 	pemHeaderIssuer   = "Issuer"
 	pemHeaderAudience = "Audience"
@@ -162,8 +163,8 @@ func (i *Issuer) publicJWK() map[string]string {
 }
 
 // SaveKey writes the private key to path as PKCS#8 PEM, mode 0600, with the
-// issuer URL and audience as PEM headers. The write is atomic, so a token
-// tool never reads half a key.
+// issuer URL and audience as PEM headers. The write is atomic, so an emulator
+// starting at the same time never reads half a key.
 func (i *Issuer) SaveKey(path string) error {
 	der, err := x509.MarshalPKCS8PrivateKey(i.key)
 	if err != nil {
