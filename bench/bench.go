@@ -109,24 +109,10 @@ func (b *bench) stopStack() {
 // measure runs every phase; an error ends the run early (results so far are
 // still written).
 func (b *bench) measure(ctx context.Context) error {
-	m := b.res.Machine
-	b.p.printf("machine: %d CPUs (%s), %s, %s, kernel %s", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
-	limit, err := emutest.RaiseFileLimit()
-	if err != nil {
-		return fmt.Errorf("raise the file limit: %w", err)
-	}
-	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
-	if need := uint64(maxSize) + 2000; limit < need {
-		return fmt.Errorf("open-file limit %d is below the %d this run needs (ulimit -Hn)", limit, need)
-	}
-	stack, err := template.Load(b.tpl, template.Options{GoPackageKey: contract.MetadataGoPackage})
+	stack, err := b.prepare()
 	if err != nil {
 		return err
 	}
-	if err := b.readConfig(stack); err != nil {
-		return err
-	}
-
 	if !b.opts.skip["coldstart"] {
 		b.p.printf("cold start: building each function for linux/arm64 (sizes) and %s (init time, %d starts)", "the host", b.opts.starts)
 		fs, err := measureColdStarts(ctx, b.root, stack, b.opts.starts, b.p.printf)
@@ -135,13 +121,58 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 		b.res.ColdStart = fs
 	}
-
 	if err := b.startStack(ctx, b.tpl); err != nil {
 		return err
 	}
+	if err := b.connectAndFill(ctx); err != nil {
+		return err
+	}
+	if err := b.measureFanouts(ctx); err != nil {
+		return err
+	}
+	b.finishCapacity()
+	if !b.opts.skip["handler"] {
+		for _, w := range b.opts.handlerWorkers {
+			if w == b.devWorkers {
+				continue
+			}
+			if err := b.handlerVariant(ctx, w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
-	// Read cost on a small table: a 10-member channel among ~110 connections.
-	const readChannel, readMembers = "reads10", 10
+// prepare checks the machine can hold the largest channel and reads the
+// chat function's settings from the template.
+func (b *bench) prepare() (*template.Stack, error) {
+	m := b.res.Machine
+	b.p.printf("machine: %d CPUs (%s), %s, %s, kernel %s", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
+	limit, err := emutest.RaiseFileLimit()
+	if err != nil {
+		return nil, fmt.Errorf("raise the file limit: %w", err)
+	}
+	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
+	if need := uint64(maxSize) + 2000; limit < need {
+		return nil, fmt.Errorf("open-file limit %d is below the %d this run needs (ulimit -Hn)", limit, need)
+	}
+	stack, err := template.Load(b.tpl, template.Options{GoPackageKey: contract.MetadataGoPackage})
+	if err != nil {
+		return nil, err
+	}
+	return stack, b.readConfig(stack)
+}
+
+// readChannel is the small channel whose read cost is measured, before and
+// after the table grows.
+const readChannel, readMembers = "reads10", 10
+
+// connectAndFill measures read cost on a small table (a 10-member channel
+// among ~110 connections), connects everyone else (capacity), fills the
+// channels, and measures read cost again on the grown table.
+func (b *bench) connectAndFill(ctx context.Context) error {
+	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
 	small := min(110, maxSize)
 	b.p.printf("connecting %d clients", small)
 	if _, err := b.fleet.grow(ctx, small, 8, func(int) {}); err != nil {
@@ -155,12 +186,9 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
-
-	// Capacity: connect everyone else.
 	if err := b.capacity(ctx, maxSize); err != nil {
 		return err
 	}
-
 	// Channels: small ones joined through the protocol, the rest seeded
 	// through the store (see docs/bench.md: a join tells every member).
 	for _, size := range b.opts.sizes {
@@ -168,12 +196,15 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
-	if !b.opts.skip["readcost"] {
-		if err := b.readCost(ctx, readChannel, readMembers, 5); err != nil {
-			return err
-		}
+	if b.opts.skip["readcost"] {
+		return nil
 	}
+	return b.readCost(ctx, readChannel, readMembers, 5)
+}
 
+// measureFanouts measures delivery through the chat function at the template's
+// worker count, then each direct strategy and the send budget.
+func (b *bench) measureFanouts(ctx context.Context) error {
 	if !b.opts.skip["handler"] {
 		for i, size := range b.opts.sizes {
 			if err := b.handlerFanout(ctx, size, b.opts.handlerSends[i], b.devWorkers, true); err != nil {
@@ -181,27 +212,13 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 		}
 	}
-	if !b.opts.skip["direct"] {
-		if err := b.directFanouts(ctx); err != nil {
-			return err
-		}
-		if err := b.budgetCheck(ctx); err != nil {
-			return err
-		}
+	if b.opts.skip["direct"] {
+		return nil
 	}
-	b.finishCapacity()
-
-	if !b.opts.skip["handler"] {
-		for _, w := range b.opts.handlerWorkers {
-			if w == b.devWorkers {
-				continue
-			}
-			if err := b.handlerVariant(ctx, w); err != nil {
-				return err
-			}
-		}
+	if err := b.directFanouts(ctx); err != nil {
+		return err
 	}
-	return nil
+	return b.budgetCheck(ctx)
 }
 
 // handlerVariant runs the chat function with another worker count: a copy

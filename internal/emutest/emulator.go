@@ -152,6 +152,29 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
+	e, pr, err := startProcess(opts, root, tmp, emulatorArgs(opts, tpl, tmp))
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	banner := make(chan struct{})
+	go e.readOutput(pr, banner)
+	if err := e.waitReady(ctx, opts.ReadyTimeout, banner); err != nil {
+		return nil, err
+	}
+	host := strings.TrimPrefix(e.BaseURL, "http://")
+	stack, err := template.Load(tpl, template.Options{Endpoint: host, GoPackageKey: contract.MetadataGoPackage})
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.Stack = stack
+	return e, nil
+}
+
+// emulatorArgs are the emulator's flags for one scenario: a free port and an
+// issuer key of its own under tmp.
+func emulatorArgs(opts Options, tpl, tmp string) []string {
 	args := []string{
 		"--port", "0",
 		"--template", tpl,
@@ -165,12 +188,15 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if opts.DynamoDBEndpoint != "" {
 		args = append(args, "--dynamodb-endpoint", opts.DynamoDBEndpoint)
 	}
-	args = append(args, opts.Args...)
+	return append(args, opts.Args...)
+}
 
+// startProcess starts the emulator in its own process group with its
+// output on the returned pipe.
+func startProcess(opts Options, root, tmp string, args []string) (*Emulator, *os.File, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		_ = os.RemoveAll(tmp)
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Dir = root
@@ -182,8 +208,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err := cmd.Start(); err != nil {
 		_ = pr.Close()
 		_ = pw.Close()
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("start emulator: %w", err)
+		return nil, nil, fmt.Errorf("start emulator: %w", err)
 	}
 	_ = pw.Close()
 	e := &Emulator{cmd: cmd, tmp: tmp, done: make(chan struct{}), output: newLineLog(opts.Output)}
@@ -191,33 +216,28 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		_ = cmd.Wait()
 		close(e.done)
 	}()
-	banner := make(chan struct{})
-	go e.readOutput(pr, banner)
+	return e, pr, nil
+}
 
-	timeout := opts.ReadyTimeout
+// waitReady waits for the banner (3 minutes when timeout is 0); on failure
+// the emulator is stopped and its temporary directory removed.
+func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, banner <-chan struct{}) error {
 	if timeout <= 0 {
 		timeout = 3 * time.Minute
 	}
 	select {
 	case <-banner:
+		return nil
 	case <-e.done:
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
+		_ = os.RemoveAll(e.tmp)
+		return fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
 	case <-time.After(timeout):
 		_ = e.Stop()
-		return nil, fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
+		return fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
 	case <-ctx.Done():
 		_ = e.Stop()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	host := strings.TrimPrefix(e.BaseURL, "http://")
-	stack, err := template.Load(tpl, template.Options{Endpoint: host, GoPackageKey: contract.MetadataGoPackage})
-	if err != nil {
-		_ = e.Stop()
-		return nil, err
-	}
-	e.Stack = stack
-	return e, nil
 }
 
 // readOutput keeps the output, fills in the endpoints from the banner, and

@@ -32,8 +32,8 @@ import (
 // repository root), so tokens minted before a restart stay valid after it.
 const DefaultKeyFile = ".dev/issuer-key.pem"
 
-// DefaultTTL is the lifetime of a token minted with a zero ttl.
-const DefaultTTL = time.Hour
+// defaultTTL is the lifetime of a token minted with a zero ttl.
+const defaultTTL = time.Hour
 
 // TokenUse is the token_use claim of minted tokens: they stand in for
 // Cognito ID tokens, so an authorizer configured with token use "id" (or
@@ -55,7 +55,7 @@ type Issuer struct {
 	url      string
 	audience string
 	key      *ecdsa.PrivateKey
-	kid      string
+	kid      string // RFC 7638 thumbprint: the same key file always yields the same kid
 	now      func() time.Time
 }
 
@@ -94,12 +94,8 @@ func (i *Issuer) Audience() string { return i.audience }
 // JWKSURL is where Handler serves the public key.
 func (i *Issuer) JWKSURL() string { return i.url + "/.well-known/jwks.json" }
 
-// KeyID is the "kid" of the key: its RFC 7638 thumbprint, so the same key
-// file always yields the same kid.
-func (i *Issuer) KeyID() string { return i.kid }
-
 // Mint returns a token for userID, displayed as userName (userID when empty),
-// valid for ttl (DefaultTTL when zero or negative).
+// valid for ttl (defaultTTL when zero or negative).
 func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error) {
 	if err := checkUserID(userID); err != nil {
 		return "", err
@@ -111,7 +107,7 @@ func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error
 		return "", err
 	}
 	if ttl <= 0 {
-		ttl = DefaultTTL
+		ttl = defaultTTL
 	}
 	now := i.now()
 	jti := make([]byte, 12)
