@@ -331,6 +331,18 @@ func (p *parser) parse() error {
 	return p.parseRoutes()
 }
 
+// apiIDs returns the sorted logical ids of resources of typ that belong to
+// the WebSocket API (ApiId is a Ref to it).
+func (p *parser) apiIDs(typ string) []string {
+	var out []string
+	for _, id := range p.ids(typ) {
+		if p.refersTo(p.doc.Resources[id].Properties["ApiId"], p.stack.API.LogicalID) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (p *parser) parseAPI() error {
 	id, err := p.webSocketAPI()
 	if err != nil {
@@ -624,10 +636,7 @@ func (p *parser) parseRoutes() error {
 		return err
 	}
 	seen := map[string]string{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::Route") {
-		if !p.refersTo(p.doc.Resources[id].Properties["ApiId"], apiID) {
-			continue
-		}
+	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Route") {
 		route, err := p.parseRoute(id, integrations, authorizers)
 		if err != nil {
 			return err
@@ -650,45 +659,44 @@ func (p *parser) parseRoutes() error {
 // integration of the API, by logical id.
 func (p *parser) parseIntegrations() (map[string]*Function, error) {
 	out := map[string]*Function{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::Integration") {
-		f := p.props(id)
-		if !p.refersTo(f.m["ApiId"], p.stack.API.LogicalID) {
-			continue
-		}
-		typ, err := f.str("IntegrationType")
+	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Integration") {
+		fn, err := p.invokedFunction(p.props(id), "IntegrationType", "AWS_PROXY", "IntegrationUri",
+			"only AWS_PROXY (Lambda proxy) integrations")
 		if err != nil {
 			return nil, err
-		}
-		if typ != "AWS_PROXY" {
-			return nil, f.fail("IntegrationType", fmt.Sprintf("%q is not emulated; only AWS_PROXY (Lambda proxy) integrations", typ))
-		}
-		fn, err := p.lambdaURI(f.m["IntegrationUri"])
-		if err != nil {
-			return nil, f.fail("IntegrationUri", err.Error())
 		}
 		out[id] = fn
 	}
 	return out, nil
 }
 
+// invokedFunction checks that the type property is the one type emulated
+// (else the problem says what is) and returns the function the URI property
+// invokes.
+func (p *parser) invokedFunction(f fields, typeProp, want, uriProp, onlyWhat string) (*Function, error) {
+	typ, err := f.str(typeProp)
+	if err != nil {
+		return nil, err
+	}
+	if typ != want {
+		return nil, f.fail(typeProp, fmt.Sprintf("%q is not emulated; %s", typ, onlyWhat))
+	}
+	fn, err := p.lambdaURI(f.m[uriProp])
+	if err != nil {
+		return nil, f.fail(uriProp, err.Error())
+	}
+	return fn, nil
+}
+
 // parseAuthorizers returns the API's REQUEST authorizers by logical id.
 func (p *parser) parseAuthorizers() (map[string]*Authorizer, error) {
 	out := map[string]*Authorizer{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::Authorizer") {
+	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Authorizer") {
 		f := p.props(id)
-		if !p.refersTo(f.m["ApiId"], p.stack.API.LogicalID) {
-			continue
-		}
-		typ, err := f.str("AuthorizerType")
+		fn, err := p.invokedFunction(f, "AuthorizerType", "REQUEST", "AuthorizerUri",
+			"WebSocket APIs use REQUEST authorizers")
 		if err != nil {
 			return nil, err
-		}
-		if typ != "REQUEST" {
-			return nil, f.fail("AuthorizerType", fmt.Sprintf("%q is not emulated; WebSocket APIs use REQUEST authorizers", typ))
-		}
-		fn, err := p.lambdaURI(f.m["AuthorizerUri"])
-		if err != nil {
-			return nil, f.fail("AuthorizerUri", err.Error())
 		}
 		a := &Authorizer{Name: id, Function: fn}
 		if name, err := f.str("Name"); err != nil {
