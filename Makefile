@@ -8,7 +8,10 @@ CDK_ARGS ?=
 # Extra flags for the local emulator (`go run ./local --help` lists them).
 DEV_FLAGS ?=
 PORT ?= 3001
-USER ?= dev
+# make token: the user id and display name of the token. Not USER/NAME: most
+# shells set USER (and WSL sets NAME), which would silently win over a default.
+TOKEN_USER ?= dev
+TOKEN_NAME ?=
 BASE ?= HEAD~1
 GO_TEST_FLAGS ?=
 STATICCHECK_VERSION := v0.8.2
@@ -23,7 +26,7 @@ CDK := npx --no-install cdk
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
-	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -96,8 +99,8 @@ dev: deps ## Run ENV on this machine: emulator + handlers + dynalite + chat page
 	$(MAKE) synth ENV=$(ENV)
 	go run ./local --env $(ENV) --port $(PORT) $(DEV_FLAGS)
 
-token: ## Print a token for USER from the running `make dev` local issuer
-	@go run ./tools/token -user $(USER)
+token: ## Print a token for TOKEN_USER (default dev) from the issuer of the emulator on PORT
+	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)')
 
 bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart
 	$(MAKE) synth ENV=dev

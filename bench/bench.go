@@ -20,11 +20,11 @@ import (
 	"wschat/internal/dynalite"
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
+	"wschat/internal/emutest"
 	"wschat/internal/fanout"
 	"wschat/internal/handler"
 	"wschat/internal/modroot"
 	"wschat/local/template"
-	"wschat/reliability/harness"
 )
 
 // bench holds one run's processes and results.
@@ -37,8 +37,8 @@ type bench struct {
 	res  *Results
 
 	db    *dynalite.Server
-	proxy *harness.DynamoProxy
-	e     *harness.Emulator
+	proxy *emutest.DynamoProxy
+	e     *emutest.Emulator
 	ddb   *dynamodb.Client // straight to dynalite, not counted
 	store *dynamo.Store    // the same store the handlers use, for seeding and the direct fan-out
 	table string
@@ -59,7 +59,7 @@ func newBench(opts *options, stdout io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	tpl, err := harness.CheckTemplate(root, opts.template)
+	tpl, err := emutest.CheckTemplate(root, opts.template)
 	if err != nil {
 		return nil, err
 	}
@@ -110,24 +110,10 @@ func (b *bench) stopStack() {
 // measure runs every phase; an error ends the run early (results so far are
 // still written).
 func (b *bench) measure(ctx context.Context) error {
-	m := b.res.Machine
-	b.p.printf("machine: %d CPUs (%s), %s, %s, kernel %s", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
-	limit, err := harness.RaiseFileLimit()
-	if err != nil {
-		return fmt.Errorf("raise the file limit: %w", err)
-	}
-	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
-	if need := uint64(maxSize) + 2000; limit < need {
-		return fmt.Errorf("open-file limit %d is below the %d this run needs (ulimit -Hn)", limit, need)
-	}
-	stack, err := template.Load(b.tpl, template.Options{})
+	stack, err := b.prepare()
 	if err != nil {
 		return err
 	}
-	if err := b.readConfig(stack); err != nil {
-		return err
-	}
-
 	if !b.opts.skip["coldstart"] {
 		b.p.printf("cold start: building each function for linux/arm64 (sizes) and %s (init time, %d starts)", "the host", b.opts.starts)
 		fs, err := measureColdStarts(ctx, b.root, stack, b.opts.starts, b.p.printf)
@@ -136,13 +122,58 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 		b.res.ColdStart = fs
 	}
-
 	if err := b.startStack(ctx, b.tpl); err != nil {
 		return err
 	}
+	if err := b.connectAndFill(ctx); err != nil {
+		return err
+	}
+	if err := b.measureFanouts(ctx); err != nil {
+		return err
+	}
+	b.finishCapacity()
+	if !b.opts.skip["handler"] {
+		for _, w := range b.opts.handlerWorkers {
+			if w == b.devWorkers {
+				continue
+			}
+			if err := b.handlerVariant(ctx, w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
-	// Read cost on a small table: a 10-member channel among ~110 connections.
-	const readChannel, readMembers = "reads10", 10
+// prepare checks the machine can hold the largest channel and reads the
+// chat function's settings from the template.
+func (b *bench) prepare() (*template.Stack, error) {
+	m := b.res.Machine
+	b.p.printf("machine: %d CPUs (%s), %s, %s, kernel %s", m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.Kernel)
+	limit, err := emutest.RaiseFileLimit()
+	if err != nil {
+		return nil, fmt.Errorf("raise the file limit: %w", err)
+	}
+	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
+	if need := uint64(maxSize) + 2000; limit < need {
+		return nil, fmt.Errorf("open-file limit %d is below the %d this run needs (ulimit -Hn)", limit, need)
+	}
+	stack, err := template.Load(b.tpl, template.Options{GoPackageKey: contract.MetadataGoPackage})
+	if err != nil {
+		return nil, err
+	}
+	return stack, b.readConfig(stack)
+}
+
+// readChannel is the small channel whose read cost is measured, before and
+// after the table grows.
+const readChannel, readMembers = "reads10", 10
+
+// connectAndFill measures read cost on a small table (a 10-member channel
+// among ~110 connections), connects everyone else (capacity), fills the
+// channels, and measures read cost again on the grown table.
+func (b *bench) connectAndFill(ctx context.Context) error {
+	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
 	small := min(110, maxSize)
 	b.p.printf("connecting %d clients", small)
 	if _, err := b.fleet.grow(ctx, small, 8, func(int) {}); err != nil {
@@ -156,12 +187,9 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
-
-	// Capacity: connect everyone else.
 	if err := b.capacity(ctx, maxSize); err != nil {
 		return err
 	}
-
 	// Channels: small ones joined through the protocol, the rest seeded
 	// through the store (see docs/bench.md: a join tells every member).
 	for _, size := range b.opts.sizes {
@@ -169,12 +197,15 @@ func (b *bench) measure(ctx context.Context) error {
 			return err
 		}
 	}
-	if !b.opts.skip["readcost"] {
-		if err := b.readCost(ctx, readChannel, readMembers, 5); err != nil {
-			return err
-		}
+	if b.opts.skip["readcost"] {
+		return nil
 	}
+	return b.readCost(ctx, readChannel, readMembers, 5)
+}
 
+// measureFanouts measures delivery through the chat function at the template's
+// worker count, then each direct strategy and the send budget.
+func (b *bench) measureFanouts(ctx context.Context) error {
 	if !b.opts.skip["handler"] {
 		for i, size := range b.opts.sizes {
 			if err := b.handlerFanout(ctx, size, b.opts.handlerSends[i], b.devWorkers, true); err != nil {
@@ -182,27 +213,13 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 		}
 	}
-	if !b.opts.skip["direct"] {
-		if err := b.directFanouts(ctx); err != nil {
-			return err
-		}
-		if err := b.budgetCheck(ctx); err != nil {
-			return err
-		}
+	if b.opts.skip["direct"] {
+		return nil
 	}
-	b.finishCapacity()
-
-	if !b.opts.skip["handler"] {
-		for _, w := range b.opts.handlerWorkers {
-			if w == b.devWorkers {
-				continue
-			}
-			if err := b.handlerVariant(ctx, w); err != nil {
-				return err
-			}
-		}
+	if err := b.directFanouts(ctx); err != nil {
+		return err
 	}
-	return nil
+	return b.budgetCheck(ctx)
 }
 
 // handlerVariant runs the chat function with another worker count: a copy
@@ -289,12 +306,12 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	b.db = db
-	b.proxy, err = harness.StartDynamoProxy(db.Endpoint())
+	b.proxy, err = emutest.StartDynamoProxy(db.Endpoint())
 	if err != nil {
 		return err
 	}
 	if b.bin == "" {
-		if b.bin, err = harness.Build(ctx, b.root, b.tmp); err != nil {
+		if b.bin, err = emutest.Build(ctx, b.root, b.tmp); err != nil {
 			return err
 		}
 	}
@@ -304,7 +321,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	start := time.Now()
-	b.e, err = harness.Start(ctx, harness.Options{
+	b.e, err = emutest.Start(ctx, emutest.Options{
 		Binary:           b.bin,
 		Root:             b.root,
 		Template:         tpl,
@@ -316,7 +333,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 		return err
 	}
 	b.p.printf("emulator ready in %.1fs at %s", time.Since(start).Seconds(), b.e.WebSocketURL)
-	if b.rssStart, err = harness.RSS(b.e.Pid()); err != nil {
+	if b.rssStart, err = emutest.RSS(b.e.Pid()); err != nil {
 		return err
 	}
 	b.fanouts = &fanoutLog{}
@@ -334,7 +351,7 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 // readCost sends `sends` messages to channel and records the DynamoDB calls
 // each made, with the table's size.
 func (b *bench) readCost(ctx context.Context, channel string, members, sends int) error {
-	items, err := harness.ItemCount(ctx, b.ddb, b.table)
+	items, err := emutest.ItemCount(ctx, b.ddb, b.table)
 	if err != nil {
 		return err
 	}
@@ -373,7 +390,7 @@ func readCostOf(channel string, members, tableItems int, samples []sample) ReadC
 		rc.ItemsRead /= n
 		rc.ReadCU /= n
 		rc.WriteCU /= n
-		per := harness.DynamoCounts{Calls: map[string]int{}}
+		per := emutest.DynamoCounts{Calls: map[string]int{}}
 		for k, v := range calls {
 			per.Calls[k] = (v + len(samples)/2) / len(samples)
 		}
@@ -390,7 +407,7 @@ func readCostOf(channel string, members, tableItems int, samples []sample) ReadC
 func (b *bench) capacity(ctx context.Context, n int) error {
 	before := b.fleet.size()
 	time.Sleep(time.Second)
-	rss0, err := harness.RSS(b.e.Pid())
+	rss0, err := emutest.RSS(b.e.Pid())
 	if err != nil {
 		return err
 	}
@@ -405,7 +422,7 @@ func (b *bench) capacity(ctx context.Context, n int) error {
 		}
 		time.Sleep(2 * time.Second)
 	}
-	rss1, err := harness.RSS(b.e.Pid())
+	rss1, err := emutest.RSS(b.e.Pid())
 	if err != nil {
 		return err
 	}
@@ -432,14 +449,14 @@ func (b *bench) finishCapacity() {
 		return
 	}
 	c.Held = b.fleet.open()
-	emu := harness.TreeRSS(b.e.Pid())
+	emu := emutest.TreeRSS(b.e.Pid())
 	for pid, rss := range emu {
 		if pid != b.e.Pid() {
 			c.HandlersRSS += rss
 			c.HandlerInstances++
 		}
 	}
-	all := harness.TreeRSS(os.Getpid())
+	all := emutest.TreeRSS(os.Getpid())
 	self := all[os.Getpid()]
 	c.BenchRSS = self
 	var sum int64
@@ -471,7 +488,7 @@ func (b *bench) fillChannel(ctx context.Context, size int) error {
 		b.p.printf("channel %s: %d members joined through the protocol in %.1fs (%d presence posts)", ch, size, time.Since(start).Seconds(), size*(size+1)/2)
 		return nil
 	}
-	ids, err := harness.ConnectionIDs(ctx, b.ddb, b.table)
+	ids, err := emutest.ConnectionIDs(ctx, b.ddb, b.table)
 	if err != nil {
 		return err
 	}

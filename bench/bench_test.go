@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/reliability/harness"
+	"wschat/internal/emutest"
 )
 
 func TestPercentileIsNearestRank(t *testing.T) {
@@ -54,7 +54,7 @@ func TestParseOptions(t *testing.T) {
 
 func TestReadCostOf(t *testing.T) {
 	s := func(items int) sample {
-		return sample{counts: harness.DynamoCounts{ItemsRead: items, ReadCU: 2, WriteCU: 6, Calls: map[string]int{"GetItem": 1, "Query": 1}}}
+		return sample{counts: emutest.DynamoCounts{ItemsRead: items, ReadCU: 2, WriteCU: 6, Calls: map[string]int{"GetItem": 1, "Query": 1}}}
 	}
 	rc := readCostOf("c", 10, 120, []sample{s(11), s(11), s(13)})
 	if rc.ItemsMin != 11 || rc.ItemsMax != 13 || math.Abs(rc.ItemsRead-35.0/3) > 1e-9 || rc.Calls != "GetItem 1, Query 1" {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"wschat/internal/contract"
 	"wschat/internal/localissuer"
+	"wschat/local/lambdaenv"
 	"wschat/local/template"
 )
 
@@ -173,23 +175,19 @@ func zipSize(root string, data []byte) (int64, string, error) {
 // what Lambda and the emulator add. Nothing is reachable: init must not
 // need the network.
 func functionEnv(f *template.Function) []string {
-	env := map[string]string{
-		"AWS_REGION":                      "us-east-1",
-		"AWS_DEFAULT_REGION":              "us-east-1",
-		"AWS_ACCESS_KEY_ID":               "local",
-		"AWS_SECRET_ACCESS_KEY":           "local",
-		"AWS_EC2_METADATA_DISABLED":       "true",
-		"AWS_ENDPOINT_URL_DYNAMODB":       "http://127.0.0.1:9",
+	var fnEnv map[string]string
+	if f != nil {
+		fnEnv = f.Env
+	}
+	env := lambdaenv.Merge("us-east-1", "http://127.0.0.1:9", fnEnv)
+	maps.Copy(env, map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME":        "bench",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
 		"PATH":                            "/usr/local/bin:/usr/bin:/bin",
 		"TZ":                              ":UTC",
-	}
+	})
 	if f != nil {
-		for k, v := range f.Env {
-			env[k] = v
-		}
 		for k := range f.EnvErrors {
 			env[k] = "unresolved"
 		}

@@ -13,9 +13,9 @@ import (
 
 	"wschat/internal/chat"
 	"wschat/internal/connections"
+	"wschat/internal/emutest"
 	"wschat/internal/fanout"
 	"wschat/internal/protocol"
-	"wschat/reliability/harness"
 )
 
 // sample is one timed broadcast.
@@ -25,25 +25,25 @@ type sample struct {
 	received    int
 	duplicates  int
 	receivedAll int                  // every receipt, beyond want too
-	counts      harness.DynamoCounts // handler path: DynamoDB calls of the send
-	log         harness.FanoutLog    // handler path: the handler's fan-out line
+	counts      emutest.DynamoCounts // handler path: DynamoDB calls of the send
+	log         emutest.FanoutLog    // handler path: the handler's fan-out line
 	stats       chat.FanoutStats     // direct path
 }
 
 // fanoutLog collects the handlers' fan-out lines.
 type fanoutLog struct {
 	mu    sync.Mutex
-	lines []harness.FanoutLog
+	lines []emutest.FanoutLog
 }
 
-func (f *fanoutLog) add(l harness.FanoutLog) {
+func (f *fanoutLog) add(l emutest.FanoutLog) {
 	f.mu.Lock()
 	f.lines = append(f.lines, l)
 	f.mu.Unlock()
 }
 
 // after waits up to 3 s for the n-th send line of channel and returns it.
-func (f *fanoutLog) nth(channel string, n int) (harness.FanoutLog, bool) {
+func (f *fanoutLog) nth(channel string, n int) (emutest.FanoutLog, bool) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		f.mu.Lock()
@@ -59,7 +59,7 @@ func (f *fanoutLog) nth(channel string, n int) (harness.FanoutLog, bool) {
 		}
 		f.mu.Unlock()
 		if time.Now().After(deadline) {
-			return harness.FanoutLog{}, false
+			return emutest.FanoutLog{}, false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -67,7 +67,7 @@ func (f *fanoutLog) nth(channel string, n int) (harness.FanoutLog, bool) {
 
 // handlerSend sends one message through the gateway and the chat function
 // from member sender of channel, and times its delivery to all members.
-func (b *bench) handlerSend(ctx context.Context, channel string, members int, sender *harness.Client, id string) (sample, error) {
+func (b *bench) handlerSend(ctx context.Context, channel string, members int, sender *emutest.Client, id string) (sample, error) {
 	d := newDelivery(id, members)
 	b.fleet.cur.Store(d)
 	defer b.fleet.cur.Store(nil)

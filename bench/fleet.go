@@ -9,17 +9,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wschat/reliability/harness"
+	"wschat/internal/emutest"
 )
 
 // fleet is the benchmark's WebSocket clients: one user each (b00000,
 // b00001, ...), frames not recorded, every "message" frame checked against
 // the delivery being timed.
 type fleet struct {
-	e       *harness.Emulator
+	e       *emutest.Emulator
 	tr      *http.Transport
 	mu      sync.Mutex
-	clients []*harness.Client
+	clients []*emutest.Client
 	cur     atomic.Pointer[delivery]
 }
 
@@ -66,11 +66,11 @@ func (d *delivery) elapsed() time.Duration {
 	return time.Unix(0, last).Sub(d.start)
 }
 
-func newFleet(e *harness.Emulator) *fleet {
-	return &fleet{e: e, tr: harness.NewTransport()}
+func newFleet(e *emutest.Emulator) *fleet {
+	return &fleet{e: e, tr: emutest.NewTransport()}
 }
 
-func (f *fleet) onFrame(_ *harness.Client, fr harness.Frame) {
+func (f *fleet) onFrame(_ *emutest.Client, fr emutest.Frame) {
 	d := f.cur.Load()
 	if d != nil && fr.Type == "message" && fr.ClientID == d.clientID {
 		d.receive(fr.Received)
@@ -85,7 +85,7 @@ func (f *fleet) size() int {
 }
 
 // client returns client i.
-func (f *fleet) client(i int) *harness.Client {
+func (f *fleet) client(i int) *emutest.Client {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.clients[i]
@@ -99,7 +99,7 @@ func (f *fleet) grow(ctx context.Context, n, parallel int, progress func(done in
 		return 0, nil
 	}
 	start := time.Now()
-	results := make([]*harness.Client, n-from)
+	results := make([]*emutest.Client, n-from)
 	var firstErr atomic.Pointer[error]
 	var done atomic.Int64
 	next := atomic.Int64{}
@@ -156,7 +156,7 @@ func (f *fleet) grow(ctx context.Context, n, parallel int, progress func(done in
 
 // dial mints a token and connects, retrying a refused connection a few
 // times (a handler instance starting under load can time out its init).
-func (f *fleet) dial(ctx context.Context, user string) (*harness.Client, error) {
+func (f *fleet) dial(ctx context.Context, user string) (*emutest.Client, error) {
 	var err error
 	for attempt := range 3 {
 		if attempt > 0 {
@@ -166,8 +166,8 @@ func (f *fleet) dial(ctx context.Context, user string) (*harness.Client, error) 
 		var tok string
 		tok, err = f.e.Token(dctx, user)
 		if err == nil {
-			var c *harness.Client
-			c, err = harness.Dial(dctx, f.e.DialURL(tok), user, harness.ClientOptions{OnFrame: f.onFrame, Transport: f.tr})
+			var c *emutest.Client
+			c, err = emutest.Dial(dctx, f.e.DialURL(tok), user, emutest.ClientOptions{OnFrame: f.onFrame, Transport: f.tr})
 			if err == nil {
 				cancel()
 				return c, nil

@@ -44,33 +44,73 @@ var workerColors = map[int]string{
 // channel size on log-log axes, one line per strategy, with the targets and
 // the posting floor of the dev worker count. Hand-written SVG, no scripts.
 func latencyChart(r *Results) string {
+	groups, order := groupSeries(r.Fanout)
+	c := newChart(r)
+	c.header()
+	c.grid()
+	c.postingFloor()
+	c.targets()
+	for _, key := range order {
+		c.series(groups[key])
+	}
+	c.legend(groups, order)
+	c.b.WriteString("</svg>\n")
+	return c.b.String()
+}
+
+// groupSeries puts the runs into one series per path and worker count, in
+// legend order.
+func groupSeries(runs []FanoutRun) (map[string]*series, []string) {
 	groups := map[string]*series{}
 	var order []string
-	for _, f := range r.Fanout {
+	for _, f := range runs {
 		key := fmt.Sprintf("%s %d", f.Path, f.Workers)
 		s, ok := groups[key]
 		if !ok {
-			label := "direct, " + workersLabel(f.Workers)
-			if f.Path == "handler" {
-				label = "chat function, " + workersLabel(f.Workers)
-			}
-			color := workerColors[f.Workers]
-			if color == "" {
-				color = "#7f7f7f"
-			}
-			s = &series{label: label, color: color, width: 2}
-			if f.Path == "handler" {
-				s.width = 3
-			} else {
-				s.dash = "6 3"
-			}
+			s = newSeries(f)
 			groups[key] = s
 			order = append(order, key)
 		}
 		s.points = append(s.points, f)
 	}
+	sort.SliceStable(order, func(i, j int) bool { return seriesRank(order[i]) < seriesRank(order[j]) })
+	for _, s := range groups {
+		sort.Slice(s.points, func(i, j int) bool { return s.points[i].Members < s.points[j].Members })
+	}
+	return groups, order
+}
 
-	// Axes: log10 of members and of milliseconds.
+// newSeries styles the series of f's path and worker count.
+func newSeries(f FanoutRun) *series {
+	label := "direct, " + workersLabel(f.Workers)
+	if f.Path == "handler" {
+		label = "chat function, " + workersLabel(f.Workers)
+	}
+	color := workerColors[f.Workers]
+	if color == "" {
+		color = "#7f7f7f"
+	}
+	s := &series{label: label, color: color, width: 2}
+	if f.Path == "handler" {
+		s.width = 3
+	} else {
+		s.dash = "6 3"
+	}
+	return s
+}
+
+// chart is one SVG being written, with its log-log scales.
+type chart struct {
+	b          strings.Builder
+	r          *Results
+	minX, maxX float64 // members
+	x0, x1     float64 // log10 of members at the plot's edges
+	y0, y1     float64 // log10 of milliseconds at the plot's edges (whole decades)
+	sizes      []int   // channel sizes with a grid line
+}
+
+// newChart fits the axes to the runs: log10 of members and of milliseconds.
+func newChart(r *Results) *chart {
 	minX, maxX := math.Inf(1), math.Inf(-1)
 	minY, maxY := math.Inf(1), math.Inf(-1)
 	for _, f := range r.Fanout {
@@ -86,128 +126,146 @@ func latencyChart(r *Results) string {
 		minY, maxY = 10, 1000
 	}
 	maxY = math.Max(maxY, target10kMs)
-	x0, x1 := math.Log10(minX)-0.15, math.Log10(maxX)+0.15
-	y0, y1 := math.Floor(math.Log10(math.Max(minY, 1))), math.Ceil(math.Log10(maxY))
-	if y1 <= y0 {
-		y1 = y0 + 1
+	c := &chart{r: r, minX: minX, maxX: maxX}
+	c.x0, c.x1 = math.Log10(minX)-0.15, math.Log10(maxX)+0.15
+	c.y0, c.y1 = math.Floor(math.Log10(math.Max(minY, 1))), math.Ceil(math.Log10(maxY))
+	if c.y1 <= c.y0 {
+		c.y1 = c.y0 + 1
 	}
-	px := func(members float64) float64 { return marginL + (math.Log10(members)-x0)/(x1-x0)*plotW }
-	py := func(msv float64) float64 {
-		return marginT + plotH - (math.Log10(math.Max(msv, math.Pow(10, y0)))-y0)/(y1-y0)*plotH
+	c.sizes = r.Config.Sizes
+	if len(c.sizes) == 0 {
+		c.sizes = []int{int(minX), int(maxX)}
 	}
+	return c
+}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="%s" font-size="12">`+"\n",
+func (c *chart) px(members float64) float64 {
+	return marginL + (math.Log10(members)-c.x0)/(c.x1-c.x0)*plotW
+}
+
+func (c *chart) py(msv float64) float64 {
+	return marginT + plotH - (math.Log10(math.Max(msv, math.Pow(10, c.y0)))-c.y0)/(c.y1-c.y0)*plotH
+}
+
+func (c *chart) printf(format string, args ...any) {
+	fmt.Fprintf(&c.b, format+"\n", args...)
+}
+
+func (c *chart) header() {
+	c.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="%s" font-size="12">`,
 		chartW, chartH, chartW, chartH, fontFamily)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", chartW, chartH)
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="15" font-weight="600">Delivery latency: send → last member's receipt</text>`+"\n", marginL)
-	fmt.Fprintf(&b, `<text x="%d" y="38" fill="#555">%s ms per @connections call · line p50, whisker to p99 · log-log · nproc %d</text>`+"\n",
-		marginL, trimFloat(r.Config.PostLatencyMs), r.Machine.CPUs)
+	c.printf(`<rect width="%d" height="%d" fill="#ffffff"/>`, chartW, chartH)
+	c.printf(`<text x="%d" y="22" font-size="15" font-weight="600">Delivery latency: send → last member's receipt</text>`, marginL)
+	c.printf(`<text x="%d" y="38" fill="#555">%s ms per @connections call · line p50, whisker to p99 · log-log · nproc %d</text>`,
+		marginL, trimFloat(c.r.Config.PostLatencyMs), c.r.Machine.CPUs)
+}
 
-	// Grid and y labels at decades (and 2×, 5× faintly).
-	for d := y0; d <= y1; d++ {
-		y := py(math.Pow(10, d))
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ccc"/>`+"\n", marginL, y, marginL+plotW, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n", marginL-6, y, msLabel(math.Pow(10, d)))
+// grid draws the frame, y labels at decades (and 2×, 5× faintly), a line
+// per channel size and the axis titles.
+func (c *chart) grid() {
+	for d := c.y0; d <= c.y1; d++ {
+		y := c.py(math.Pow(10, d))
+		c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ccc"/>`, marginL, y, marginL+plotW, y)
+		c.printf(`<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`, marginL-6, y, msLabel(math.Pow(10, d)))
 		for _, m := range []float64{2, 5} {
-			if d < y1 {
-				yy := py(m * math.Pow(10, d))
-				fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", marginL, yy, marginL+plotW, yy)
+			if d < c.y1 {
+				yy := c.py(m * math.Pow(10, d))
+				c.printf(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`, marginL, yy, marginL+plotW, yy)
 			}
 		}
 	}
-	sizes := r.Config.Sizes
-	if len(sizes) == 0 {
-		sizes = []int{int(minX), int(maxX)}
+	for _, n := range c.sizes {
+		x := c.px(float64(n))
+		c.printf(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`, x, marginT, x, marginT+plotH)
+		c.printf(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x, marginT+plotH+18, thousands(n))
 	}
-	for _, n := range sizes {
-		x := px(float64(n))
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`+"\n", x, marginT, x, marginT+plotH)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, marginT+plotH+18, thousands(n))
-	}
-	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>`+"\n", marginL, marginT, plotW, plotH)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">channel members (each a WebSocket client)</text>`+"\n", marginL+plotW/2, chartH-14)
-	fmt.Fprintf(&b, `<text transform="translate(18 %d) rotate(-90)" text-anchor="middle">latency</text>`+"\n", marginT+plotH/2)
+	c.printf(`<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>`, marginL, marginT, plotW, plotH)
+	c.printf(`<text x="%d" y="%d" text-anchor="middle">channel members (each a WebSocket client)</text>`, marginL+plotW/2, chartH-14)
+	c.printf(`<text transform="translate(18 %d) rotate(-90)" text-anchor="middle">latency</text>`, marginT+plotH/2)
+}
 
-	// Posting floor of the dev worker count: ⌈n/workers⌉ × latency.
-	if r.Config.DevWorkers > 0 && r.Config.PostLatencyMs > 0 {
-		var pts []string
-		for _, n := range sizes {
-			floor := math.Ceil(float64(n)/float64(r.Config.DevWorkers)) * r.Config.PostLatencyMs
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(float64(n)), py(floor)))
-		}
-		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="#999" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n", strings.Join(pts, " "))
+// postingFloor draws ⌈n/workers⌉ × latency for the dev worker count.
+func (c *chart) postingFloor() {
+	cfg := c.r.Config
+	if cfg.DevWorkers <= 0 || cfg.PostLatencyMs <= 0 {
+		return
 	}
+	var pts []string
+	for _, n := range c.sizes {
+		floor := math.Ceil(float64(n)/float64(cfg.DevWorkers)) * cfg.PostLatencyMs
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.px(float64(n)), c.py(floor)))
+	}
+	c.printf(`<polyline points="%s" fill="none" stroke="#999" stroke-width="1.5" stroke-dasharray="2 3"/>`, strings.Join(pts, " "))
+}
 
-	// Targets.
+// targets marks the latency targets of the channel sizes on the chart.
+func (c *chart) targets() {
 	for _, t := range []struct{ n, ms float64 }{{1000, target1kMs}, {10000, target10kMs}} {
-		if t.n < minX/1.5 || t.n > maxX*1.5 {
+		if t.n < c.minX/1.5 || t.n > c.maxX*1.5 {
 			continue
 		}
-		x, y := px(t.n), py(t.ms)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-width="2"/>`+"\n", x-14, y, x+14, y)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" stroke="#fff" stroke-width="3" paint-order="stroke">%s %s</text>`+"\n", x-17, y-5, targetLabel, msLabel(t.ms))
+		x, y := c.px(t.n), c.py(t.ms)
+		c.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-width="2"/>`, x-14, y, x+14, y)
+		c.printf(`<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" stroke="#fff" stroke-width="3" paint-order="stroke">%s %s</text>`, x-17, y-5, targetLabel, msLabel(t.ms))
 	}
+}
 
-	// Series.
-	sort.SliceStable(order, func(i, j int) bool { return seriesRank(order[i]) < seriesRank(order[j]) })
-	for _, key := range order {
-		s := groups[key]
-		sort.Slice(s.points, func(i, j int) bool { return s.points[i].Members < s.points[j].Members })
-		var pts []string
-		for _, p := range s.points {
-			if p.Complete > 0 {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(float64(p.Members)), py(p.P50)))
-			}
-		}
-		dash := ""
-		if s.dash != "" {
-			dash = fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
-		}
-		if len(pts) > 1 {
-			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`+"\n", strings.Join(pts, " "), s.color, s.width, dash)
-		}
-		for _, p := range s.points {
-			x := px(float64(p.Members))
-			if p.Complete == 0 {
-				y := py(math.Pow(10, y1)) + 10
-				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="%s" text-anchor="middle" font-size="11">× %s</text>`+"\n", x, y, s.color, incompleteLabel)
-				continue
-			}
-			y50, y99 := py(p.P50), py(p.P99)
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", x, y50, x, y99, s.color)
-			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", x-whiskerHalf, y99, x+whiskerHalf, y99, s.color)
-			fill := s.color
-			if p.Complete < p.Sends {
-				fill = "#fff"
-			}
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="%d" fill="%s" stroke="%s"><title>%s: %s members, p50 %.0f ms, p99 %.0f ms</title></circle>`+"\n",
-				x, y50, markerR, fill, s.color, html.EscapeString(s.label), thousands(p.Members), p.P50, p.P99)
+// series draws one strategy: the p50 line, and per size a marker with a
+// whisker to p99, or "incomplete" where no send completed.
+func (c *chart) series(s *series) {
+	var pts []string
+	for _, p := range s.points {
+		if p.Complete > 0 {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.px(float64(p.Members)), c.py(p.P50)))
 		}
 	}
+	if len(pts) > 1 {
+		c.printf(`<polyline points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s/>`, strings.Join(pts, " "), s.color, s.width, s.dashAttr())
+	}
+	for _, p := range s.points {
+		x := c.px(float64(p.Members))
+		if p.Complete == 0 {
+			y := c.py(math.Pow(10, c.y1)) + 10
+			c.printf(`<text x="%.1f" y="%.1f" fill="%s" text-anchor="middle" font-size="11">× %s</text>`, x, y, s.color, incompleteLabel)
+			continue
+		}
+		y50, y99 := c.py(p.P50), c.py(p.P99)
+		c.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`, x, y50, x, y99, s.color)
+		c.printf(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`, x-whiskerHalf, y99, x+whiskerHalf, y99, s.color)
+		fill := s.color
+		if p.Complete < p.Sends {
+			fill = "#fff"
+		}
+		c.printf(`<circle cx="%.1f" cy="%.1f" r="%d" fill="%s" stroke="%s"><title>%s: %s members, p50 %.0f ms, p99 %.0f ms</title></circle>`,
+			x, y50, markerR, fill, s.color, html.EscapeString(s.label), thousands(p.Members), p.P50, p.P99)
+	}
+}
 
-	// Legend.
+// legend names each series, the posting floor, the target marks and the
+// hollow marker.
+func (c *chart) legend(groups map[string]*series, order []string) {
 	ly := marginT + 6
 	for _, key := range order {
 		s := groups[key]
-		dash := ""
-		if s.dash != "" {
-			dash = fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
-		}
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="%.1f"%s/>`+"\n", legendX, ly, legendX+26, ly, s.color, s.width, dash)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", legendX+32, ly, html.EscapeString(s.label))
+		c.printf(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="%.1f"%s/>`, legendX, ly, legendX+26, ly, s.color, s.width, s.dashAttr())
+		c.printf(`<text x="%d" y="%d" dominant-baseline="middle">%s</text>`, legendX+32, ly, html.EscapeString(s.label))
 		ly += 20
 	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n", legendX, ly, legendX+26, ly)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s, %d workers</text>`+"\n", legendX+32, ly, floorLabel, r.Config.DevWorkers)
+	c.printf(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="1.5" stroke-dasharray="2 3"/>`, legendX, ly, legendX+26, ly)
+	c.printf(`<text x="%d" y="%d" dominant-baseline="middle">%s, %d workers</text>`, legendX+32, ly, floorLabel, c.r.Config.DevWorkers)
 	ly += 20
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#000" stroke-width="2"/>`+"\n", legendX, ly, legendX+26, ly)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", legendX+32, ly, targetLabel)
+	c.printf(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#000" stroke-width="2"/>`, legendX, ly, legendX+26, ly)
+	c.printf(`<text x="%d" y="%d" dominant-baseline="middle">%s</text>`, legendX+32, ly, targetLabel)
 	ly += 20
-	fmt.Fprintf(&b, `<circle cx="%d" cy="%d" r="%d" fill="#fff" stroke="#555"/>`+"\n", legendX+13, ly, markerR)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">some sends incomplete</text>`+"\n", legendX+32, ly)
-	b.WriteString("</svg>\n")
-	return b.String()
+	c.printf(`<circle cx="%d" cy="%d" r="%d" fill="#fff" stroke="#555"/>`, legendX+13, ly, markerR)
+	c.printf(`<text x="%d" y="%d" dominant-baseline="middle">some sends incomplete</text>`, legendX+32, ly)
+}
+
+func (s *series) dashAttr() string {
+	if s.dash == "" {
+		return ""
+	}
+	return fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
 }
 
 // seriesRank orders the legend: the chat function first, then direct; by

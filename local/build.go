@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"wschat/internal/contract"
 	"wschat/local/template"
 )
 
@@ -33,7 +34,7 @@ func prepareFunctions(ctx context.Context, cfg *config, fns []*template.Function
 		}
 		if f.GoPackage == "" {
 			return nil, fmt.Errorf("%s (AWS::Lambda::Function): its asset does not run on %s/%s and Metadata %q names no Go package to rebuild",
-				f.LogicalID, runtime.GOOS, runtime.GOARCH, template.MetadataGoPackage)
+				f.LogicalID, runtime.GOOS, runtime.GOARCH, contract.MetadataGoPackage)
 		}
 		toBuild = append(toBuild, f)
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,215 +19,268 @@ import (
 	"wschat/internal/dynalite"
 	"wschat/local/gateway"
 	"wschat/local/lambda"
+	"wschat/local/lambdaenv"
 	"wschat/local/template"
 )
 
 // run starts the emulator and serves until ctx ends, then stops every
 // process it started.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	out := newLockedWriter(stdout)
-
-	if err := template.CheckFresh(cfg.template, cfg.root); err != nil {
-		var stale *template.StaleError
-		switch {
-		case errors.Is(err, template.ErrMissing):
-			return fmt.Errorf("%w: run make synth ENV=%s (or pass --template)", err, cfg.env)
-		case errors.As(err, &stale) && !cfg.allowStale:
-			return fmt.Errorf("%w: run make synth ENV=%s, or pass --allow-stale", err, cfg.env)
-		case errors.As(err, &stale):
-			out.printf("warning: %v (--allow-stale)", err)
-		default:
-			return err
-		}
+	e := &session{cfg: cfg, out: newLockedWriter(stdout)}
+	if err := e.checkTemplate(); err != nil {
+		return err
 	}
-
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
 	if err != nil {
 		return fmt.Errorf("listen on 127.0.0.1:%d: %w (pass --port)", cfg.port, err)
 	}
 	defer ln.Close()
-	endpoint := ln.Addr().String()
-
-	stack, err := template.Load(cfg.template, template.Options{Region: cfg.region, Endpoint: endpoint})
-	if err != nil {
-		return err
-	}
-	for _, w := range stack.Warnings {
-		out.printf("warning: %s", w)
-	}
-
+	e.endpoint = ln.Addr().String()
 	// Everything started from here on is stopped in reverse order.
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
+	defer e.stopAll()
+	if err := e.start(ctx); err != nil {
+		return err
+	}
+	serveErr := e.serve(ln)
+	e.banner()
+	select {
+	case <-ctx.Done():
+		e.out.printf("stopping")
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+}
 
-	issuer, err := startIssuer(cfg, endpoint)
+// session is one run: the parsed template and what was started for it.
+type session struct {
+	cfg      *config
+	out      *lockedWriter
+	endpoint string // host:port of the API, issuer and page
+	stack    *template.Stack
+	issuer   localIssuer
+
+	dynamoEndpoint string
+	dynamoDesc     string // for the banner
+	functions      map[*template.Function]*lambda.Function
+	gateway        *gateway.Gateway
+	cleanups       []func()
+}
+
+func (e *session) stopAll() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+}
+
+// checkTemplate refuses a missing template, and a stale one unless
+// --allow-stale says to run it anyway.
+func (e *session) checkTemplate() error {
+	err := template.CheckFresh(e.cfg.template, e.cfg.root)
+	if err == nil {
+		return nil
+	}
+	var stale *template.StaleError
+	switch {
+	case errors.Is(err, template.ErrMissing):
+		return fmt.Errorf("%w: run make synth ENV=%s (or pass --template)", err, e.cfg.env)
+	case errors.As(err, &stale) && !e.cfg.allowStale:
+		return fmt.Errorf("%w: run make synth ENV=%s, or pass --allow-stale", err, e.cfg.env)
+	case errors.As(err, &stale):
+		e.out.printf("warning: %v (--allow-stale)", err)
+		return nil
+	default:
+		return err
+	}
+}
+
+// start loads the template and starts, in order, the issuer, DynamoDB with
+// the template's tables, the functions and the gateway in front of them.
+func (e *session) start(ctx context.Context) error {
+	var err error
+	e.stack, err = template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
 	if err != nil {
 		return err
 	}
-	if err := applyIssuer(stack, issuer); err != nil {
+	for _, w := range e.stack.Warnings {
+		e.out.printf("warning: %s", w)
+	}
+	if e.issuer, err = startIssuer(e.cfg, e.endpoint); err != nil {
 		return err
 	}
+	if err := applyIssuer(e.stack, e.issuer); err != nil {
+		return err
+	}
+	if err := e.startDynamo(ctx); err != nil {
+		return err
+	}
+	if err := e.startFunctions(ctx); err != nil {
+		return err
+	}
+	return e.newGateway()
+}
 
-	dynamoEndpoint := cfg.dynamoEndpoint
-	dynamoDesc := dynamoEndpoint
-	if dynamoEndpoint == "" && len(stack.Tables) == 0 {
-		dynamoDesc = "not started: the template has no tables"
-	} else if dynamoEndpoint == "" {
+// startDynamo starts dynalite unless --dynamodb-endpoint names a server or
+// the template has no tables, then creates the tables.
+func (e *session) startDynamo(ctx context.Context) error {
+	e.dynamoEndpoint, e.dynamoDesc = e.cfg.dynamoEndpoint, e.cfg.dynamoEndpoint
+	if e.dynamoEndpoint == "" && len(e.stack.Tables) == 0 {
+		e.dynamoDesc = "not started: the template has no tables"
+		return nil
+	}
+	if e.dynamoEndpoint == "" {
 		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		db, err := dynalite.Start(startCtx, dynalite.Options{
-			Bin:     cfg.dynaliteBin,
-			DataDir: cfg.data,
-			Stdout:  newPrefixLines(out, "[dynalite] "),
-			Stderr:  newPrefixLines(out, "[dynalite] "),
+			Bin:     e.cfg.dynaliteBin,
+			DataDir: e.cfg.data,
+			Stdout:  lambda.NewPrefixWriter(e.out, "[dynalite] "),
+			Stderr:  lambda.NewPrefixWriter(e.out, "[dynalite] "),
 		})
 		cancel()
 		if err != nil {
 			return err
 		}
-		cleanups = append(cleanups, func() {
+		e.cleanups = append(e.cleanups, func() {
 			if err := db.Close(); err != nil {
-				out.printf("stop dynalite: %v", err)
+				e.out.printf("stop dynalite: %v", err)
 			}
 		})
-		dynamoEndpoint = db.Endpoint()
-		dynamoDesc = dynamoEndpoint + " (dynalite, in memory)"
-		if cfg.data != "" {
-			dynamoDesc = dynamoEndpoint + " (dynalite, data in " + cfg.data + ")"
+		e.dynamoEndpoint = db.Endpoint()
+		e.dynamoDesc = e.dynamoEndpoint + " (dynalite, in memory)"
+		if e.cfg.data != "" {
+			e.dynamoDesc = e.dynamoEndpoint + " (dynalite, data in " + e.cfg.data + ")"
 		}
 	}
-	if len(stack.Tables) > 0 {
-		if err := createTables(ctx, dynamoEndpoint, cfg.region, stack.Tables, out); err != nil {
-			return err
-		}
+	if len(e.stack.Tables) == 0 {
+		return nil
 	}
+	return createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out)
+}
 
+// startFunctions builds each function for this host and sets it up behind
+// the Runtime API; instances start on the first invocation.
+func (e *session) startFunctions(ctx context.Context) error {
 	buildDir, err := os.MkdirTemp("", "wschat-local-")
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { _ = os.RemoveAll(buildDir) })
-	bootstraps, err := prepareFunctions(ctx, cfg, stack.Functions, buildDir, out)
+	e.cleanups = append(e.cleanups, func() { _ = os.RemoveAll(buildDir) })
+	bootstraps, err := prepareFunctions(ctx, e.cfg, e.stack.Functions, buildDir, e.out)
 	if err != nil {
 		return err
 	}
-
-	functions := map[*template.Function]*lambda.Function{}
-	for _, f := range stack.Functions {
-		max := cfg.maxInstances
+	e.functions = map[*template.Function]*lambda.Function{}
+	for _, f := range e.stack.Functions {
+		max := e.cfg.maxInstances
 		if f.ReservedConcurrency > 0 {
 			max = f.ReservedConcurrency
 		}
-		env := map[string]string{
-			"AWS_REGION":                cfg.region,
-			"AWS_DEFAULT_REGION":        cfg.region,
-			"AWS_ACCESS_KEY_ID":         "local",
-			"AWS_SECRET_ACCESS_KEY":     "local",
-			"AWS_EC2_METADATA_DISABLED": "true",
-		}
-		if dynamoEndpoint != "" {
-			env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamoEndpoint
-		}
-		for k, v := range f.Env {
-			env[k] = v
-		}
-		functions[f] = lambda.New(lambda.Config{
+		e.functions[f] = lambda.New(lambda.Config{
 			Name:         f.Label,
 			ARN:          f.ARN,
 			Bootstrap:    bootstraps[f],
-			Env:          env,
+			Env:          lambdaenv.Merge(e.cfg.region, e.dynamoEndpoint, f.Env),
 			Timeout:      f.Timeout,
 			MemoryMB:     f.MemoryMB,
 			MaxInstances: max,
 			Reserved:     f.ReservedConcurrency > 0,
-			Output:       out,
+			Output:       e.out,
 		})
 	}
-	cleanups = append(cleanups, func() {
-		for _, fn := range functions {
+	e.cleanups = append(e.cleanups, func() {
+		for _, fn := range e.functions {
 			if err := fn.Close(); err != nil {
-				out.printf("%v", err)
+				e.out.printf("%v", err)
 			}
 		}
 	})
+	return nil
+}
 
-	expr, err := gateway.ParseExpression(stack.API.RouteSelectionExpression)
+// newGateway puts the template's routes in front of the functions.
+func (e *session) newGateway() error {
+	expr, err := gateway.ParseExpression(e.stack.API.RouteSelectionExpression)
 	if err != nil {
-		return fmt.Errorf("%s (AWS::ApiGatewayV2::Api) property RouteSelectionExpression: %w", stack.API.LogicalID, err)
+		return fmt.Errorf("%s (AWS::ApiGatewayV2::Api) property RouteSelectionExpression: %w", e.stack.API.LogicalID, err)
 	}
 	routes := map[string]*gateway.Route{}
-	for _, r := range stack.Routes {
+	for _, r := range e.stack.Routes {
 		route := &gateway.Route{Key: r.Key, TwoWay: r.TwoWay}
 		if r.Function != nil {
-			route.Integration = functions[r.Function]
+			route.Integration = e.functions[r.Function]
 		}
 		if a := r.Authorizer; a != nil {
-			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: functions[a.Function], IdentitySources: a.IdentitySources}
+			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: e.functions[a.Function], IdentitySources: a.IdentitySources}
 		}
 		routes[r.Key] = route
 	}
-	gw := gateway.New(gateway.Config{
-		APIID:       stack.API.ID,
-		Stage:       stack.Stage,
-		Region:      cfg.region,
+	e.gateway = gateway.New(gateway.Config{
+		APIID:       e.stack.API.ID,
+		Stage:       e.stack.Stage,
+		Region:      e.cfg.region,
 		Expression:  expr,
 		Routes:      routes,
-		IdleTimeout: cfg.idleTimeout,
-		MaxDuration: cfg.maxConnection,
-		PostLatency: cfg.postLatency,
-		VanishGrace: cfg.vanishGrace,
-		Throttle:    stageThrottle(cfg.stageThrottle, stack.Throttle),
-		Log:         slog.New(slog.NewTextHandler(newPrefixLines(out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
+		IdleTimeout: e.cfg.idleTimeout,
+		MaxDuration: e.cfg.maxConnection,
+		PostLatency: e.cfg.postLatency,
+		VanishGrace: e.cfg.vanishGrace,
+		Throttle:    stageThrottle(e.cfg.stageThrottle, e.stack.Throttle),
+		Log:         slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
+	return nil
+}
 
+// serve serves the stage, the issuer and the chat page on ln; the returned
+// channel gets the server's error.
+func (e *session) serve(ln net.Listener) <-chan error {
+	stage := e.stack.Stage
 	mux := http.NewServeMux()
-	gwHandler := gw.Handler()
-	mux.Handle("/"+stack.Stage, gwHandler)
-	mux.Handle("/"+stack.Stage+"/", gwHandler)
-	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, issuer.Handler()))
+	gwHandler := e.gateway.Handler()
+	mux.Handle("/"+stage, gwHandler)
+	mux.Handle("/"+stage+"/", gwHandler)
+	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, e.issuer.Handler()))
 	mountPage(mux, pageConfig{
-		WebSocketURL: "ws://" + endpoint + "/" + stack.Stage,
+		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
 		TokenURL:     issuerPath + "/token",
-		Stage:        stack.Stage,
-		Environment:  cfg.env,
+		Stage:        stage,
+		Environment:  e.cfg.env,
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	cleanups = append(cleanups, func() {
+	e.cleanups = append(e.cleanups, func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdownCtx)
-		if err := gw.Close(shutdownCtx); err != nil {
-			out.printf("%v", err)
+		if err := e.gateway.Close(shutdownCtx); err != nil {
+			e.out.printf("%v", err)
 		}
 	})
+	return serveErr
+}
 
-	out.printf(`
+// banner says where everything is; emutest reads the endpoints from it.
+func (e *session) banner() {
+	s, ep := e.stack, e.endpoint
+	e.out.printf(`
 wschat local emulator: %s (stage %s, %d routes, %d functions)
   WebSocket   ws://%s/%s
   chat page   http://%s/
   callback    http://%s/%s/@connections/{connectionId}
-  issuer      http://%s%s  (tokens: make token USER=ann)
+  issuer      http://%s%s  (tokens: make token PORT=%s TOKEN_USER=ann)
   DynamoDB    %s
 Ctrl-C stops everything.
-`, stack.Path, stack.Stage, len(stack.Routes), len(stack.Functions),
-		endpoint, stack.Stage, endpoint, endpoint, stack.Stage, endpoint, issuerPath, dynamoDesc)
+`, s.Path, s.Stage, len(s.Routes), len(s.Functions),
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.dynamoDesc)
+}
 
-	select {
-	case <-ctx.Done():
-		out.printf("stopping")
-		return nil
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	}
+func portOf(hostPort string) string {
+	_, port, _ := net.SplitHostPort(hostPort)
+	return port
 }
 
 func dropTime(_ []string, a slog.Attr) slog.Attr {
@@ -268,7 +323,7 @@ func applyIssuer(stack *template.Stack, iss localIssuer) error {
 	}
 	var errs []error
 	for _, f := range stack.Functions {
-		for _, k := range sortedKeys(f.EnvErrors) {
+		for _, k := range slices.Sorted(maps.Keys(f.EnvErrors)) {
 			errs = append(errs, f.EnvErrors[k])
 		}
 	}

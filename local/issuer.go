@@ -13,8 +13,9 @@ import (
 // URL (the tokens' "iss") is http://127.0.0.1:PORT/local-issuer.
 const issuerPath = "/local-issuer"
 
-// issuerKeyFile is where the key is kept, relative to the module root, so
-// `make token` (tools/token) can mint tokens for the running emulator.
+// issuerKeyFile is where the key is kept, relative to the module root, so a
+// restart keeps the key and tokens minted before it. `make token` does not
+// read it: it asks the emulator on PORT (POST /local-issuer/token).
 const issuerKeyFile = localissuer.DefaultKeyFile
 
 // localAudience is the "aud" of local tokens.

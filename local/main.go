@@ -67,7 +67,7 @@ rebuilt for this host from their source package); DynamoDB (dynalite) with
 the template's tables; a local token issuer; and a chat page.
 
 Synthesize first: make synth ENV=dev (or run everything with: make dev).
-Mint a token for scripts: make token USER=ann.
+Mint a token for scripts: make token TOKEN_USER=ann (PORT=... for another port).
 
 Flags:
 `
@@ -87,7 +87,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.maxConnection, "max-connection-duration", 2*time.Hour, "close any connection with 1001 after this long (API Gateway: 2h)")
 	fs.IntVar(&c.maxInstances, "max-instances", 10, "concurrent instances per function without ReservedConcurrentExecutions")
 	fs.BoolVar(&c.allowStale, "allow-stale", false, "run a template older than the Go sources under infra/, internal/, lambdas/")
-	fs.StringVar(&c.issuerKey, "issuer-key", "", "key file of the local token issuer, which make token reads (default: <module root>/"+issuerKeyFile+")")
+	fs.StringVar(&c.issuerKey, "issuer-key", "", "key file of the local token issuer, kept across restarts (default: <module root>/"+issuerKeyFile+")")
 	fs.IntVar(&c.buildConcurrency, "build-jobs", 2, "Go functions built in parallel at start")
 	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
 	fs.StringVar(&c.stageThrottle, "stage-throttle", "template", "route throttling of the stage: template (its DefaultRouteSettings and RouteSettings, as API Gateway) or off")

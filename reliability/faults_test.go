@@ -21,7 +21,7 @@ import (
 	"wschat/internal/dynalite"
 	"wschat/internal/dynamo"
 	"wschat/internal/dynamo/dynamotest"
-	"wschat/reliability/harness"
+	"wschat/internal/emutest"
 )
 
 // TestReliabilityClientsKilledMidBroadcast kills clients abruptly (TCP reset,
@@ -34,7 +34,7 @@ func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
 	// 200 ms each: with 2w + victims members the victims are the third
 	// round, killed after the first round arrived and ~400 ms before their
 	// own posts.
-	e := startEmulator(t, harness.Options{PostLatency: 200 * time.Millisecond})
+	e := startEmulator(t, emutest.Options{PostLatency: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	w := chatWorkers(t, e)
@@ -64,7 +64,7 @@ func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
 	killed := make(chan struct{})
 	go func() {
 		defer close(killed)
-		err := survivors[1].Wait(ctx, func(fs []harness.Frame) bool { return countText(fs, channel, "first") > 0 })
+		err := survivors[1].Wait(ctx, func(fs []emutest.Frame) bool { return countText(fs, channel, "first") > 0 })
 		once.Do(func() {
 			if err != nil {
 				t.Errorf("no member got the first message: %v", err)
@@ -92,7 +92,7 @@ func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
 	for _, c := range dead {
 		id := idOf[c]
 		err := poll(ctx, 20*time.Second, func() (bool, error) {
-			n, err := harness.ItemsOf(ctx, db, table, id)
+			n, err := emutest.ItemsOf(ctx, db, table, id)
 			return n == 0, err
 		})
 		if err != nil {
@@ -145,7 +145,7 @@ func TestReliabilityDynamoDBRestart(t *testing.T) {
 		defer dbMu.Unlock()
 		_ = db.Close()
 	})
-	e := startEmulator(t, harness.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: db.Endpoint()})
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: db.Endpoint()})
 
 	channels := []string{"dyn-a", "dyn-b"}
 	clients := connect(ctx, t, e, "dyn", nClients)
@@ -253,12 +253,12 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	proxy, err := harness.StartDynamoProxy(db.Endpoint())
+	proxy, err := emutest.StartDynamoProxy(db.Endpoint())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proxy.Close() })
-	e := startEmulator(t, harness.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: proxy.URL()})
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: proxy.URL()})
 
 	const channel = "crash"
 	clients := connect(ctx, t, e, "crash", 20)
@@ -272,7 +272,7 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 	reply := make(chan reqResult, 1)
 	go func() {
 		f, err := sender.Request(ctx, map[string]string{"action": "send", "channel": channel, "text": "crash", "clientId": "crash-1"}, "send",
-			func(f harness.Frame) bool { return f.Type == "ack" })
+			func(f emutest.Frame) bool { return f.Type == "ack" })
 		reply <- reqResult{f, err}
 	}()
 	select {
@@ -286,11 +286,11 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim, err := harness.OwnerOfPort(pids, port)
+	victim, err := emutest.OwnerOfPort(pids, port)
 	if err != nil {
 		t.Fatalf("which chat instance sent the held Query: %v", err)
 	}
-	if err := harness.KillPID(victim); err != nil {
+	if err := emutest.KillPID(victim); err != nil {
 		t.Fatal(err)
 	}
 	hold.Release() // the request's client is dead: the proxy drops it
@@ -301,7 +301,7 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no answer to the sender after the crash")
 	}
-	var fe *harness.FrameError
+	var fe *emutest.FrameError
 	if !errors.As(r.err, &fe) || !fe.Frame.IsGatewayError() {
 		t.Fatalf("sender: want API Gateway's error frame after the crash, got %+v, %v", r.f, r.err)
 	}
@@ -347,7 +347,7 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 // and replaces it, the sender gets API Gateway's error frame, the retry
 // succeeds, and clients of other channels are unaffected meanwhile.
 func TestReliabilityHandlerTimeout(t *testing.T) {
-	e := startEmulator(t, harness.Options{PostLatency: 20 * time.Millisecond})
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	chat, err := e.Function("chat")
@@ -362,14 +362,14 @@ func TestReliabilityHandlerTimeout(t *testing.T) {
 
 	calm.pause()
 	start := time.Now()
-	victim, reply := freezeNextInvocation(ctx, t, e, func() (harness.Frame, error) {
+	victim, reply := freezeNextInvocation(ctx, t, e, func() (emutest.Frame, error) {
 		return sender.Request(ctx, map[string]string{"action": "send", "channel": channel, "text": "hang", "clientId": "hang-1"}, "send",
-			func(f harness.Frame) bool { return f.Type == "ack" })
+			func(f emutest.Frame) bool { return f.Type == "ack" })
 	})
 	calm.resume()
 	r := <-reply
 	waited := time.Since(start)
-	var fe *harness.FrameError
+	var fe *emutest.FrameError
 	if !errors.As(r.err, &fe) || !fe.Frame.IsGatewayError() {
 		t.Fatalf("sender: want API Gateway's error frame after the timeout, got %+v, %v", r.f, r.err)
 	}
@@ -394,7 +394,7 @@ func TestReliabilityHandlerTimeout(t *testing.T) {
 }
 
 // chatWorkers is the chat function's fan-out worker count in the template.
-func chatWorkers(t *testing.T, e *harness.Emulator) int {
+func chatWorkers(t *testing.T, e *emutest.Emulator) int {
 	t.Helper()
 	f, err := e.Function(contract.FunctionChat)
 	if err != nil {
@@ -411,19 +411,19 @@ func chatWorkers(t *testing.T, e *harness.Emulator) int {
 // (dynamo.Store.AddMember, what the join handler calls), without the
 // "joined" broadcast per join that makes filling a channel of n cost n²/2
 // posts. It returns the table, its client and each client's connection id.
-func seedChannel(ctx context.Context, t *testing.T, e *harness.Emulator, clients []*harness.Client, channel string) (*dynamodb.Client, string, map[*harness.Client]string) {
+func seedChannel(ctx context.Context, t *testing.T, e *emutest.Emulator, clients []*emutest.Client, channel string) (*dynamodb.Client, string, map[*emutest.Client]string) {
 	t.Helper()
 	table, err := e.TableName()
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := dynamotest.Client(e.DynamoDB)
-	ids, err := harness.ConnectionIDs(ctx, db, table)
+	ids, err := emutest.ConnectionIDs(ctx, db, table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := dynamo.New(db, table, dynamo.Options{})
-	idOf := map[*harness.Client]string{}
+	idOf := map[*emutest.Client]string{}
 	now := time.Now()
 	for _, c := range clients {
 		if len(ids[c.User]) != 1 {
@@ -443,7 +443,7 @@ func seedChannel(ctx context.Context, t *testing.T, e *harness.Emulator, clients
 // stopped instance the emulator handed the invocation to (its socket holds
 // the unread answer to GET /invocation/next), resumes the others and returns
 // it, still stopped. No other chat traffic may run meanwhile.
-func freezeNextInvocation(ctx context.Context, t *testing.T, e *harness.Emulator, request func() (harness.Frame, error)) (int, <-chan reqResult) {
+func freezeNextInvocation(ctx context.Context, t *testing.T, e *emutest.Emulator, request func() (emutest.Frame, error)) (int, <-chan reqResult) {
 	t.Helper()
 	// Let invocations in flight finish first.
 	time.Sleep(300 * time.Millisecond)
@@ -452,14 +452,14 @@ func freezeNextInvocation(ctx context.Context, t *testing.T, e *harness.Emulator
 		t.Fatalf("chat instances: %v %v", pids, err)
 	}
 	for _, pid := range pids {
-		if err := harness.Stop(pid); err != nil {
+		if err := emutest.Stop(pid); err != nil {
 			t.Fatal(err)
 		}
 	}
 	resumeOthers := func(except int) {
 		for _, pid := range pids {
 			if pid != except {
-				_ = harness.Continue(pid)
+				_ = emutest.Continue(pid)
 			}
 		}
 	}
@@ -472,7 +472,7 @@ func freezeNextInvocation(ctx context.Context, t *testing.T, e *harness.Emulator
 	err = poll(ctx, 10*time.Second, func() (bool, error) {
 		var found []int
 		for _, pid := range pids {
-			if ok, _ := harness.HasUnreadInput(pid); ok {
+			if ok, _ := emutest.HasUnreadInput(pid); ok {
 				found = append(found, pid)
 			}
 		}
@@ -493,12 +493,12 @@ func freezeNextInvocation(ctx context.Context, t *testing.T, e *harness.Emulator
 }
 
 type reqResult struct {
-	f   harness.Frame
+	f   emutest.Frame
 	err error
 }
 
 // assertReplaced checks that pid is gone and the chat function still serves.
-func assertReplaced(t *testing.T, e *harness.Emulator, pid int) {
+func assertReplaced(t *testing.T, e *emutest.Emulator, pid int) {
 	t.Helper()
 	err := poll(t.Context(), 10*time.Second, func() (bool, error) {
 		pids, err := e.FunctionPIDs("chat")
@@ -512,7 +512,7 @@ func assertReplaced(t *testing.T, e *harness.Emulator, pid int) {
 // calmTraffic is traffic on another channel that a fault must not disturb: four
 // clients sending in turn, every message acknowledged and delivered once.
 type calmTraffic struct {
-	clients []*harness.Client
+	clients []*emutest.Client
 	paused  atomic.Bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -523,7 +523,7 @@ type calmTraffic struct {
 
 const calmChannel = "calm"
 
-func startCalm(ctx context.Context, t *testing.T, e *harness.Emulator) *calmTraffic {
+func startCalm(ctx context.Context, t *testing.T, e *emutest.Emulator) *calmTraffic {
 	t.Helper()
 	c := &calmTraffic{stop: make(chan struct{}), done: make(chan struct{})}
 	c.clients = connect(ctx, t, e, "calm", 4)
@@ -585,7 +585,7 @@ func (c *calmTraffic) stopAndCheck(t *testing.T) {
 	var total messageCheck
 	for _, cl := range c.clients {
 		want := len(c.acked)
-		if err := cl.Wait(ctx, func(fs []harness.Frame) bool { return countMessages(fs, calmChannel) >= want }); err != nil {
+		if err := cl.Wait(ctx, func(fs []emutest.Frame) bool { return countMessages(fs, calmChannel) >= want }); err != nil {
 			t.Errorf("%s: %v", cl.User, err)
 		}
 		if err := cl.Ended(); err != nil {
@@ -602,19 +602,19 @@ func (c *calmTraffic) stopAndCheck(t *testing.T) {
 // fanoutLines collects fan-out log lines.
 type fanoutLines struct {
 	mu    sync.Mutex
-	lines []harness.FanoutLog
+	lines []emutest.FanoutLog
 }
 
-func (f *fanoutLines) add(l harness.FanoutLog) {
+func (f *fanoutLines) add(l emutest.FanoutLog) {
 	f.mu.Lock()
 	f.lines = append(f.lines, l)
 	f.mu.Unlock()
 }
 
 // wait returns the first n lines of channel's broadcasts on routeKey.
-func (f *fanoutLines) wait(ctx context.Context, t *testing.T, channel, routeKey string, n int) []harness.FanoutLog {
+func (f *fanoutLines) wait(ctx context.Context, t *testing.T, channel, routeKey string, n int) []emutest.FanoutLog {
 	t.Helper()
-	var got []harness.FanoutLog
+	var got []emutest.FanoutLog
 	err := poll(ctx, 20*time.Second, func() (bool, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -633,18 +633,18 @@ func (f *fanoutLines) wait(ctx context.Context, t *testing.T, channel, routeKey 
 }
 
 // waitAll waits until every client has a message with text in channel.
-func waitAll(ctx context.Context, t *testing.T, clients []*harness.Client, channel, text string) {
+func waitAll(ctx context.Context, t *testing.T, clients []*emutest.Client, channel, text string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, c := range clients {
-		if err := c.Wait(ctx, func(fs []harness.Frame) bool { return countText(fs, channel, text) > 0 }); err != nil {
+		if err := c.Wait(ctx, func(fs []emutest.Frame) bool { return countText(fs, channel, text) > 0 }); err != nil {
 			t.Errorf("%s: no %q in %s: %v", c.User, text, channel, err)
 		}
 	}
 }
 
-func countText(fs []harness.Frame, channel, text string) int {
+func countText(fs []emutest.Frame, channel, text string) int {
 	n := 0
 	for _, f := range fs {
 		if f.Type == "message" && f.Channel == channel && f.Text == text {
@@ -656,7 +656,7 @@ func countText(fs []harness.Frame, channel, text string) int {
 
 // checkAll waits for every acknowledged message at every client (all joined
 // to all channels) and sums the checks.
-func checkAll(ctx context.Context, t *testing.T, clients []*harness.Client, channels []string, acked map[string][]int64) messageCheck {
+func checkAll(ctx context.Context, t *testing.T, clients []*emutest.Client, channels []string, acked map[string][]int64) messageCheck {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -667,7 +667,7 @@ func checkAll(ctx context.Context, t *testing.T, clients []*harness.Client, chan
 			for _, s := range acked[ch] {
 				want[s] = true
 			}
-			err := c.Wait(ctx, func(fs []harness.Frame) bool {
+			err := c.Wait(ctx, func(fs []emutest.Frame) bool {
 				have := 0
 				seen := map[int64]bool{}
 				for _, f := range fs {
@@ -688,7 +688,7 @@ func checkAll(ctx context.Context, t *testing.T, clients []*harness.Client, chan
 }
 
 // checkHistory checks that history holds exactly the acknowledged seqs.
-func checkHistory(ctx context.Context, t *testing.T, c *harness.Client, channels []string, acked map[string][]int64) {
+func checkHistory(ctx context.Context, t *testing.T, c *emutest.Client, channels []string, acked map[string][]int64) {
 	t.Helper()
 	for _, ch := range channels {
 		entries, err := c.History(ctx, ch, 0)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/reliability/harness"
+	"wschat/internal/emutest"
 )
 
 // loadSize is one load scenario's size.
@@ -30,7 +30,7 @@ func TestReliabilityLoad(t *testing.T) {
 		size = loadSize{clients: 150, channels: 10, messages: 60}
 	}
 	t.Logf("load: %s", size)
-	e := startEmulator(t, harness.Options{PostLatency: 20 * time.Millisecond})
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 
@@ -85,7 +85,7 @@ func TestReliabilityLoad(t *testing.T) {
 	for i, c := range clients {
 		for _, ch := range channelsOf(i) {
 			want := len(acked[ch])
-			err := c.Wait(deadline, func(fs []harness.Frame) bool { return countMessages(fs, ch) >= want })
+			err := c.Wait(deadline, func(fs []emutest.Frame) bool { return countMessages(fs, ch) >= want })
 			if err != nil {
 				t.Errorf("%s in %s: %v", c.User, ch, err)
 			}
@@ -121,10 +121,10 @@ func TestReliabilityLoad(t *testing.T) {
 }
 
 // connect dials n clients, users <prefix>-000..., a few at a time.
-func connect(ctx context.Context, t *testing.T, e *harness.Emulator, prefix string, n int) []*harness.Client {
+func connect(ctx context.Context, t *testing.T, e *emutest.Emulator, prefix string, n int) []*emutest.Client {
 	t.Helper()
-	tr := harness.NewTransport()
-	clients := make([]*harness.Client, n)
+	tr := emutest.NewTransport()
+	clients := make([]*emutest.Client, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -138,7 +138,7 @@ func connect(ctx context.Context, t *testing.T, e *harness.Emulator, prefix stri
 				errs[i] = err
 				return
 			}
-			clients[i], errs[i] = harness.Dial(ctx, e.DialURL(tok), user, harness.ClientOptions{Record: true, Transport: tr})
+			clients[i], errs[i] = emutest.Dial(ctx, e.DialURL(tok), user, emutest.ClientOptions{Record: true, Transport: tr})
 		})
 	}
 	wg.Wait()
@@ -156,7 +156,7 @@ func connect(ctx context.Context, t *testing.T, e *harness.Emulator, prefix stri
 }
 
 // joinAll has client i join channelsOf(i), a few clients at a time.
-func joinAll(ctx context.Context, t *testing.T, clients []*harness.Client, channelsOf func(int) []string) {
+func joinAll(ctx context.Context, t *testing.T, clients []*emutest.Client, channelsOf func(int) []string) {
 	t.Helper()
 	errs := make([]error, len(clients))
 	sem := make(chan struct{}, 8)
@@ -220,7 +220,7 @@ func (s *sendStats) codes() map[string]int {
 // sendRetrying sends until acknowledged, retrying the same clientId after an
 // error frame (internal, rate_limited, or API Gateway's), as a client should:
 // the server never stores one clientId twice. Bounded by 20 attempts and ctx.
-func sendRetrying(ctx context.Context, c *harness.Client, channel, text, clientID string, stats *sendStats) (int64, error) {
+func sendRetrying(ctx context.Context, c *emutest.Client, channel, text, clientID string, stats *sendStats) (int64, error) {
 	var err error
 	for attempt := range 20 {
 		if attempt > 0 {
@@ -237,7 +237,7 @@ func sendRetrying(ctx context.Context, c *harness.Client, channel, text, clientI
 		if err == nil {
 			return seq, nil
 		}
-		var fe *harness.FrameError
+		var fe *emutest.FrameError
 		if !errors.As(err, &fe) {
 			return 0, err
 		}
@@ -247,7 +247,7 @@ func sendRetrying(ctx context.Context, c *harness.Client, channel, text, clientI
 }
 
 // countMessages counts the message frames of channel.
-func countMessages(fs []harness.Frame, channel string) int {
+func countMessages(fs []emutest.Frame, channel string) int {
 	n := 0
 	for _, f := range fs {
 		if f.Type == "message" && f.Channel == channel {
@@ -276,7 +276,7 @@ func (m *messageCheck) add(o messageCheck) {
 	m.unknown += o.unknown
 }
 
-func checkMessages(fs []harness.Frame, channel string, acked []int64) messageCheck {
+func checkMessages(fs []emutest.Frame, channel string, acked []int64) messageCheck {
 	var r messageCheck
 	seen := map[int64]int{}
 	var last int64

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"wschat/internal/emutest"
 	"wschat/internal/modroot"
-	"wschat/reliability/harness"
 )
 
 var (
@@ -28,7 +28,7 @@ var (
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
-	if _, err := harness.RaiseFileLimit(); err != nil {
+	if _, err := emutest.RaiseFileLimit(); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability: raise the file limit:", err)
 		return 1
 	}
@@ -39,7 +39,7 @@ func testMain(m *testing.M) int {
 	}
 	root = r
 	// Fail, never skip: CI must not pass without these tests.
-	if _, err := harness.CheckTemplate(root, ""); err != nil {
+	if _, err := emutest.CheckTemplate(root, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		return 1
 	}
@@ -50,7 +50,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	emulator, err = harness.Build(ctx, root, dir)
+	emulator, err = emutest.Build(ctx, root, dir)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
@@ -62,7 +62,7 @@ func testMain(m *testing.M) int {
 // startEmulator runs the emulator for the test's duration. On failure the
 // test log gets the emulator's last output lines; the full output is kept in
 // the test's temporary directory.
-func startEmulator(t *testing.T, opts harness.Options) *harness.Emulator {
+func startEmulator(t *testing.T, opts emutest.Options) *emutest.Emulator {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "emulator.log")
 	logFile, err := os.Create(logPath)
@@ -72,7 +72,7 @@ func startEmulator(t *testing.T, opts harness.Options) *harness.Emulator {
 	opts.Binary = emulator
 	opts.Root = root
 	opts.Output = logFile
-	e, err := harness.Start(t.Context(), opts)
+	e, err := emutest.Start(t.Context(), opts)
 	if err != nil {
 		_ = logFile.Close()
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "send application/json or application/x-www-form-urlencoded")
 		return
 	}
-	tok, err := i.Mint(req.User, req.Name, DefaultTTL)
+	tok, err := i.Mint(req.User, req.Name, defaultTTL)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -90,7 +90,7 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token":     tok,
 		"tokenType": "Bearer",
-		"expiresIn": int(DefaultTTL / time.Second),
+		"expiresIn": int(defaultTTL / time.Second),
 	})
 }
 

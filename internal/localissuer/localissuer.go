@@ -1,8 +1,9 @@
 // Package localissuer is a small token issuer for local development: it makes
 // an ES256 key, publishes it as a JWKS, and mints tokens that the $connect
 // authorizer (package auth) accepts when it is pointed at this issuer. The
-// local emulator serves it; tools/token mints from the key file the emulator
-// saves. It is never deployed: anyone who can reach it can get a token for
+// local emulator serves it, and tools/token asks the emulator on a port for a
+// token (POST /token), so a token always comes from the issuer it will be
+// verified against. It is never deployed: anyone who can reach it can get a token for
 // any user name.
 package localissuer
 
@@ -28,19 +29,19 @@ import (
 )
 
 // DefaultKeyFile is where the emulator saves the issuer key (relative to the
-// repository root) and where tools/token looks for it.
+// repository root), so tokens minted before a restart stay valid after it.
 const DefaultKeyFile = ".dev/issuer-key.pem"
 
-// DefaultTTL is the lifetime of a token minted with a zero ttl.
-const DefaultTTL = time.Hour
+// defaultTTL is the lifetime of a token minted with a zero ttl.
+const defaultTTL = time.Hour
 
 // TokenUse is the token_use claim of minted tokens: they stand in for
 // Cognito ID tokens, so an authorizer configured with token use "id" (or
 // none) accepts them.
 const TokenUse = "id"
 
-// PEM headers that carry the issuer URL and audience next to the key, so a
-// token minted from the file matches what the running emulator verifies.
+// PEM headers that carry the issuer URL and audience next to the key, so the
+// file says which issuer it was saved for.
 const (
 	pemHeaderIssuer   = "Issuer"
 	pemHeaderAudience = "Audience"
@@ -54,7 +55,7 @@ type Issuer struct {
 	url      string
 	audience string
 	key      *ecdsa.PrivateKey
-	kid      string
+	kid      string // RFC 7638 thumbprint: the same key file always yields the same kid
 	now      func() time.Time
 }
 
@@ -93,12 +94,8 @@ func (i *Issuer) Audience() string { return i.audience }
 // JWKSURL is where Handler serves the public key.
 func (i *Issuer) JWKSURL() string { return i.url + "/.well-known/jwks.json" }
 
-// KeyID is the "kid" of the key: its RFC 7638 thumbprint, so the same key
-// file always yields the same kid.
-func (i *Issuer) KeyID() string { return i.kid }
-
 // Mint returns a token for userID, displayed as userName (userID when empty),
-// valid for ttl (DefaultTTL when zero or negative).
+// valid for ttl (defaultTTL when zero or negative).
 func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error) {
 	if err := checkUserID(userID); err != nil {
 		return "", err
@@ -110,7 +107,7 @@ func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error
 		return "", err
 	}
 	if ttl <= 0 {
-		ttl = DefaultTTL
+		ttl = defaultTTL
 	}
 	now := i.now()
 	jti := make([]byte, 12)
@@ -162,8 +159,8 @@ func (i *Issuer) publicJWK() map[string]string {
 }
 
 // SaveKey writes the private key to path as PKCS#8 PEM, mode 0600, with the
-// issuer URL and audience as PEM headers. The write is atomic, so a token
-// tool never reads half a key.
+// issuer URL and audience as PEM headers. The write is atomic, so an emulator
+// starting at the same time never reads half a key.
 func (i *Issuer) SaveKey(path string) error {
 	der, err := x509.MarshalPKCS8PrivateKey(i.key)
 	if err != nil {

@@ -168,7 +168,7 @@ func TestHandler(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type = %q", ct)
 		}
-		if len(doc.Keys) != 1 || doc.Keys[0]["kid"] != iss.KeyID() || doc.Keys[0]["kty"] != "EC" || doc.Keys[0]["d"] != "" {
+		if len(doc.Keys) != 1 || doc.Keys[0]["kid"] != iss.kid || doc.Keys[0]["kty"] != "EC" || doc.Keys[0]["d"] != "" {
 			t.Errorf("jwks = %v", doc)
 		}
 	})
@@ -264,9 +264,9 @@ func TestSaveLoadKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadKey: %v", err)
 	}
-	if loaded.URL() != iss.URL() || loaded.Audience() != iss.Audience() || loaded.KeyID() != iss.KeyID() {
+	if loaded.URL() != iss.URL() || loaded.Audience() != iss.Audience() || loaded.kid != iss.kid {
 		t.Errorf("loaded issuer (%s, %s, %s) differs from saved (%s, %s, %s)",
-			loaded.URL(), loaded.Audience(), loaded.KeyID(), iss.URL(), iss.Audience(), iss.KeyID())
+			loaded.URL(), loaded.Audience(), loaded.kid, iss.URL(), iss.Audience(), iss.kid)
 	}
 	// A token minted from the file verifies against the running issuer's JWKS.
 	tok, err := loaded.Mint("ann", "", time.Minute)

@@ -265,7 +265,7 @@ type instance struct {
 	label  string
 	cmd    *exec.Cmd
 	srv    *http.Server
-	out    *prefixWriter
+	out    *PrefixWriter
 	queue  chan *invocation // unbuffered: a send completes when /next takes it
 	exited chan struct{}    // closed when the process has exited
 
@@ -300,7 +300,7 @@ func (f *Function) start(num int) (*instance, error) {
 	inst.srv = &http.Server{Handler: inst.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.srv.Serve(ln) }()
 
-	inst.out = newPrefixWriter(f.cfg.Output, "["+inst.label+"] ")
+	inst.out = NewPrefixWriter(f.cfg.Output, "["+inst.label+"] ")
 	cmd := exec.Command(f.cfg.Bootstrap)
 	cmd.Dir = filepath.Dir(f.cfg.Bootstrap)
 	cmd.Env = f.environ(ln.Addr().String())

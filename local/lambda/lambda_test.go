@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"wschat/internal/testkit"
 )
 
 // testBootstrap is the test function (../testdata/fn) built once for the host.
@@ -33,27 +35,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestFunction(t *testing.T, cfg Config) (*Function, *syncBuffer) {
+func newTestFunction(t *testing.T, cfg Config) (*Function, *testkit.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	cfg.Bootstrap = testBootstrap
 	if cfg.Name == "" {
 		cfg.Name = "fn"
@@ -242,7 +226,7 @@ func TestInvokeWaitHonoursContext(t *testing.T) {
 
 func TestPrefixWriter(t *testing.T) {
 	var buf bytes.Buffer
-	w := newPrefixWriter(&buf, "[x#1] ")
+	w := NewPrefixWriter(&buf, "[x#1] ")
 	_, _ = w.Write([]byte("a\nb"))
 	_, _ = w.Write([]byte("c\n\nd"))
 	w.Flush()

@@ -10,9 +10,10 @@ import (
 // written anyway, so a process printing without newlines cannot grow memory.
 const maxLine = 64 * 1024
 
-// prefixWriter writes each complete line to dst in one Write call, prefixed,
-// so lines from different instances never interleave mid-line.
-type prefixWriter struct {
+// PrefixWriter writes each complete line to dst in one Write call, prefixed,
+// so lines from different instances never interleave mid-line. The emulator
+// uses it for dynalite's and the gateway's output too.
+type PrefixWriter struct {
 	dst    io.Writer
 	prefix []byte
 
@@ -20,11 +21,12 @@ type prefixWriter struct {
 	buf []byte
 }
 
-func newPrefixWriter(dst io.Writer, prefix string) *prefixWriter {
-	return &prefixWriter{dst: dst, prefix: []byte(prefix)}
+// NewPrefixWriter returns a PrefixWriter that writes to dst.
+func NewPrefixWriter(dst io.Writer, prefix string) *PrefixWriter {
+	return &PrefixWriter{dst: dst, prefix: []byte(prefix)}
 }
 
-func (w *prefixWriter) Write(p []byte) (int, error) {
+func (w *PrefixWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
@@ -44,7 +46,7 @@ func (w *prefixWriter) Write(p []byte) (int, error) {
 }
 
 // Flush writes a pending unterminated line.
-func (w *prefixWriter) Flush() {
+func (w *PrefixWriter) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.buf) > 0 {
@@ -53,7 +55,7 @@ func (w *prefixWriter) Flush() {
 	}
 }
 
-func (w *prefixWriter) emit(line []byte) {
+func (w *PrefixWriter) emit(line []byte) {
 	out := make([]byte, 0, len(w.prefix)+len(line))
 	out = append(out, w.prefix...)
 	out = append(out, line...)

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// SourceDirs are the directories whose Go files the template is synthesized
+// sourceDirs are the directories whose Go files the template is synthesized
 // from (infra/) or describes (internal/, lambdas/).
-var SourceDirs = []string{"infra", "internal", "lambdas"}
+var sourceDirs = []string{"infra", "internal", "lambdas"}
 
 // ErrMissing is wrapped by CheckFresh when the template does not exist.
 var ErrMissing = errors.New("template not found")
@@ -29,7 +29,7 @@ func (e *StaleError) Error() string {
 }
 
 // CheckFresh returns an error wrapping ErrMissing when the template is
-// missing, or a *StaleError when a .go file under root's SourceDirs is newer.
+// missing, or a *StaleError when a .go file under root's sourceDirs is newer.
 func CheckFresh(templatePath, root string) error {
 	st, err := os.Stat(templatePath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -39,7 +39,7 @@ func CheckFresh(templatePath, root string) error {
 		return err
 	}
 	var newest *StaleError
-	for _, dir := range SourceDirs {
+	for _, dir := range sourceDirs {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {

@@ -17,17 +17,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
-
-// MetadataGoPackage is the function metadata key naming its Go source package
-// (contract.MetadataGoPackage).
-const MetadataGoPackage = "wschat:goPackage"
 
 // metadataAssetPath is where CDK records a function's asset directory in cdk.out.
 const metadataAssetPath = "aws:asset:path"
@@ -38,6 +35,11 @@ type Options struct {
 	AccountID string // AWS::AccountId; "000000000000" when empty
 	// Endpoint is host:port of the emulator, e.g. "127.0.0.1:3001".
 	Endpoint string
+	// GoPackageKey is the function metadata key that names a function's Go
+	// source package (the project's contract.MetadataGoPackage). The caller
+	// passes it so that this package imports nothing from the project and
+	// the key is defined once; "" reads no Go package, only assets.
+	GoPackageKey string
 }
 
 // Stack is the part of a template the emulator runs.
@@ -117,14 +119,12 @@ func parseStageThrottle(id string, props map[string]json.RawMessage) (StageThrot
 // API is the AWS::ApiGatewayV2::Api of protocol WEBSOCKET.
 type API struct {
 	LogicalID                string
-	Name                     string
 	ID                       string // local api id
 	RouteSelectionExpression string
 }
 
 // Route is an AWS::ApiGatewayV2::Route with its integration resolved.
 type Route struct {
-	LogicalID  string
 	Key        string
 	Function   *Function   // nil: no integration
 	Authorizer *Authorizer // nil: AuthorizationType NONE
@@ -133,7 +133,6 @@ type Route struct {
 
 // Authorizer is an AWS::ApiGatewayV2::Authorizer of type REQUEST.
 type Authorizer struct {
-	LogicalID       string
 	Name            string
 	Function        *Function
 	IdentitySources []string
@@ -155,9 +154,6 @@ type Function struct {
 	MemoryMB  int
 	// ReservedConcurrency is ReservedConcurrentExecutions; 0 when unset.
 	ReservedConcurrency int
-	Runtime             string
-	Handler             string
-	Architectures       []string
 	// AssetDir is the absolute asset directory in cdk.out ("" if not recorded).
 	AssetDir string
 	// GoPackage is the source package, e.g. "./lambdas/chat" ("" if not recorded).
@@ -175,7 +171,6 @@ type Table struct {
 	GlobalIndex  []Index
 	LocalIndex   []Index
 	TTLAttribute string
-	StreamView   string
 }
 
 // KeyElement is one KeySchema entry.
@@ -363,7 +358,7 @@ func (p *parser) ids(types ...string) []string {
 }
 
 func (p *parser) parse() error {
-	for _, id := range sortedKeys(p.doc.Resources) {
+	for _, id := range slices.Sorted(maps.Keys(p.doc.Resources)) {
 		r := p.doc.Resources[id]
 		if r == nil {
 			return &Error{Resource: id, Problem: "empty resource"}
@@ -398,53 +393,84 @@ func (p *parser) parse() error {
 	return p.parseRoutes()
 }
 
+// apiIDs returns the sorted logical ids of resources of typ that belong to
+// the WebSocket API (ApiId is a Ref to it).
+func (p *parser) apiIDs(typ string) []string {
+	var out []string
+	for _, id := range p.ids(typ) {
+		if p.refersTo(p.doc.Resources[id].Properties["ApiId"], p.stack.API.LogicalID) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (p *parser) parseAPI() error {
-	apis := p.ids("AWS::ApiGatewayV2::Api")
+	id, err := p.webSocketAPI()
+	if err != nil {
+		return err
+	}
+	f := p.props(id)
+	api := API{LogicalID: id, ID: localID(id)}
+	if api.RouteSelectionExpression, err = f.str("RouteSelectionExpression"); err != nil {
+		return err
+	}
+	if api.RouteSelectionExpression == "" {
+		return f.fail("RouteSelectionExpression", "missing")
+	}
+	if _, ok := f.raw("Body"); ok {
+		return f.fail("Body", "APIs imported from a definition are not supported")
+	}
+	p.stack.API = api
+	p.apiID = api.ID
+	return p.parseStage(id)
+}
+
+// webSocketAPI returns the logical id of the template's one WebSocket API.
+func (p *parser) webSocketAPI() (string, error) {
 	var ws []string
-	for _, id := range apis {
-		var proto string
-		_ = json.Unmarshal(p.doc.Resources[id].Properties["ProtocolType"], &proto)
+	for _, id := range p.ids("AWS::ApiGatewayV2::Api") {
+		f := p.props(id)
+		proto, err := f.str("ProtocolType")
+		if err != nil {
+			return "", err
+		}
 		if proto != "WEBSOCKET" {
-			return &Error{Resource: id, Type: "AWS::ApiGatewayV2::Api", Property: "ProtocolType", Problem: fmt.Sprintf("%q APIs are not emulated; only WEBSOCKET", proto)}
+			return "", f.fail("ProtocolType", fmt.Sprintf("%q APIs are not emulated; only WEBSOCKET", proto))
 		}
 		ws = append(ws, id)
 	}
 	switch len(ws) {
 	case 0:
-		return &Error{Resource: "Resources", Problem: "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET"}
+		return "", &Error{Resource: "Resources", Problem: "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET"}
 	case 1:
+		return ws[0], nil
 	default:
-		return &Error{Resource: strings.Join(ws, ", "), Problem: "more than one WebSocket API; the emulator serves one"}
+		return "", &Error{Resource: strings.Join(ws, ", "), Problem: "more than one WebSocket API; the emulator serves one"}
 	}
-	id := ws[0]
-	props := p.doc.Resources[id].Properties
-	api := API{LogicalID: id, ID: localID(id)}
-	_ = json.Unmarshal(props["Name"], &api.Name)
-	if err := json.Unmarshal(props["RouteSelectionExpression"], &api.RouteSelectionExpression); err != nil || api.RouteSelectionExpression == "" {
-		return &Error{Resource: id, Type: "AWS::ApiGatewayV2::Api", Property: "RouteSelectionExpression", Problem: "missing or not a string"}
-	}
-	if _, ok := props["Body"]; ok {
-		return &Error{Resource: id, Type: "AWS::ApiGatewayV2::Api", Property: "Body", Problem: "APIs imported from a definition are not supported"}
-	}
-	p.stack.API = api
-	p.apiID = api.ID
+}
 
-	stages := p.ids("AWS::ApiGatewayV2::Stage")
+// parseStage finds the API's one stage; its name is the first path segment.
+func (p *parser) parseStage(apiID string) error {
 	var mine []string
-	for _, sid := range stages {
-		if p.refersTo(p.doc.Resources[sid].Properties["ApiId"], id) {
+	for _, sid := range p.ids("AWS::ApiGatewayV2::Stage") {
+		if p.refersTo(p.doc.Resources[sid].Properties["ApiId"], apiID) {
 			mine = append(mine, sid)
 		}
 	}
 	if len(mine) != 1 {
-		return &Error{Resource: id, Type: "AWS::ApiGatewayV2::Api", Problem: fmt.Sprintf("want exactly one AWS::ApiGatewayV2::Stage, found %d", len(mine))}
+		return &Error{Resource: apiID, Type: "AWS::ApiGatewayV2::Api", Problem: fmt.Sprintf("want exactly one AWS::ApiGatewayV2::Stage, found %d", len(mine))}
 	}
-	var name string
-	if err := json.Unmarshal(p.doc.Resources[mine[0]].Properties["StageName"], &name); err != nil || name == "" {
-		return &Error{Resource: mine[0], Type: "AWS::ApiGatewayV2::Stage", Property: "StageName", Problem: "missing or not a literal string"}
+	f := p.props(mine[0])
+	name, err := f.str("StageName")
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return f.fail("StageName", "missing")
 	}
 	if strings.ContainsAny(name, "/ ") || strings.HasPrefix(name, "@") {
-		return &Error{Resource: mine[0], Type: "AWS::ApiGatewayV2::Stage", Property: "StageName", Problem: fmt.Sprintf("%q is not a usable path segment", name)}
+		return f.fail("StageName", fmt.Sprintf("%q is not a usable path segment", name))
 	}
 	p.stageName = name
 	p.stack.Stage = name
@@ -456,59 +482,9 @@ func (p *parser) parseAPI() error {
 func (p *parser) parseTables() error {
 	p.tables = map[string]*Table{}
 	for _, id := range p.ids("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable") {
-		r := p.doc.Resources[id]
-		props := r.Properties
-		t := &Table{LogicalID: id, Name: id}
-		if raw, ok := props["TableName"]; ok {
-			if err := json.Unmarshal(raw, &t.Name); err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: "TableName", Problem: "must be a literal string locally"}
-			}
-		}
-		if err := json.Unmarshal(props["KeySchema"], &t.KeySchema); err != nil || len(t.KeySchema) == 0 {
-			return &Error{Resource: id, Type: r.Type, Property: "KeySchema", Problem: "missing or malformed"}
-		}
-		if err := json.Unmarshal(props["AttributeDefinitions"], &t.Attributes); err != nil || len(t.Attributes) == 0 {
-			return &Error{Resource: id, Type: r.Type, Property: "AttributeDefinitions", Problem: "missing or malformed"}
-		}
-		for _, pair := range []struct {
-			prop string
-			dst  *[]Index
-		}{{"GlobalSecondaryIndexes", &t.GlobalIndex}, {"LocalSecondaryIndexes", &t.LocalIndex}} {
-			raw, ok := props[pair.prop]
-			if !ok {
-				continue
-			}
-			var idx []struct {
-				IndexName  string
-				KeySchema  []KeyElement
-				Projection struct {
-					ProjectionType   string
-					NonKeyAttributes []string
-				}
-			}
-			if err := json.Unmarshal(raw, &idx); err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: pair.prop, Problem: "malformed: " + err.Error()}
-			}
-			for _, i := range idx {
-				*pair.dst = append(*pair.dst, Index{IndexName: i.IndexName, KeySchema: i.KeySchema, ProjectionType: i.Projection.ProjectionType, NonKeyAttributes: i.Projection.NonKeyAttributes})
-			}
-		}
-		if raw, ok := props["TimeToLiveSpecification"]; ok {
-			var ttl struct {
-				AttributeName string
-				Enabled       *bool
-			}
-			if err := json.Unmarshal(raw, &ttl); err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: "TimeToLiveSpecification", Problem: "malformed"}
-			}
-			if ttl.Enabled == nil || *ttl.Enabled {
-				t.TTLAttribute = ttl.AttributeName
-			}
-		}
-		if raw, ok := props["StreamSpecification"]; ok {
-			var s struct{ StreamViewType string }
-			_ = json.Unmarshal(raw, &s)
-			t.StreamView = s.StreamViewType
+		t, err := p.parseTable(id)
+		if err != nil {
+			return err
 		}
 		p.tables[id] = t
 		p.stack.Tables = append(p.stack.Tables, t)
@@ -516,210 +492,224 @@ func (p *parser) parseTables() error {
 	return nil
 }
 
+func (p *parser) parseTable(id string) (*Table, error) {
+	f := p.props(id)
+	t := &Table{LogicalID: id, Name: id}
+	name, err := f.str("TableName")
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		t.Name = name
+	}
+	if err := json.Unmarshal(f.m["KeySchema"], &t.KeySchema); err != nil || len(t.KeySchema) == 0 {
+		return nil, f.fail("KeySchema", "missing or malformed")
+	}
+	if err := json.Unmarshal(f.m["AttributeDefinitions"], &t.Attributes); err != nil || len(t.Attributes) == 0 {
+		return nil, f.fail("AttributeDefinitions", "missing or malformed")
+	}
+	if t.GlobalIndex, err = indexes(f, "GlobalSecondaryIndexes"); err != nil {
+		return nil, err
+	}
+	if t.LocalIndex, err = indexes(f, "LocalSecondaryIndexes"); err != nil {
+		return nil, err
+	}
+	if raw, ok := f.raw("TimeToLiveSpecification"); ok {
+		var ttl struct {
+			AttributeName string
+			Enabled       *bool
+		}
+		if err := json.Unmarshal(raw, &ttl); err != nil {
+			return nil, f.fail("TimeToLiveSpecification", "malformed: "+err.Error())
+		}
+		if ttl.Enabled == nil || *ttl.Enabled {
+			t.TTLAttribute = ttl.AttributeName
+		}
+	}
+	return t, nil
+}
+
+func indexes(f fields, prop string) ([]Index, error) {
+	raw, ok := f.raw(prop)
+	if !ok {
+		return nil, nil
+	}
+	var idx []struct {
+		IndexName  string
+		KeySchema  []KeyElement
+		Projection struct {
+			ProjectionType   string
+			NonKeyAttributes []string
+		}
+	}
+	if err := json.Unmarshal(raw, &idx); err != nil {
+		return nil, f.fail(prop, "malformed: "+err.Error())
+	}
+	out := make([]Index, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, Index{IndexName: i.IndexName, KeySchema: i.KeySchema, ProjectionType: i.Projection.ProjectionType, NonKeyAttributes: i.Projection.NonKeyAttributes})
+	}
+	return out, nil
+}
+
 func (p *parser) parseFunctions() error {
 	p.functions = map[string]*Function{}
 	// Names first: environment variables may refer to other functions.
 	for _, id := range p.ids("AWS::Lambda::Function") {
-		r := p.doc.Resources[id]
 		f := &Function{LogicalID: id, Name: id, Env: map[string]string{}, EnvErrors: map[string]error{}}
-		if raw, ok := r.Properties["FunctionName"]; ok {
-			if err := json.Unmarshal(raw, &f.Name); err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: "FunctionName", Problem: "must be a literal string locally"}
-			}
+		name, err := p.props(id).str("FunctionName")
+		if err != nil {
+			return err
+		}
+		if name != "" {
+			f.Name = name
 		}
 		f.ARN = "arn:aws:lambda:" + p.opts.Region + ":" + p.opts.AccountID + ":function:" + f.Name
 		p.functions[id] = f
 	}
 	for _, id := range p.ids("AWS::Lambda::Function") {
-		r := p.doc.Resources[id]
 		f := p.functions[id]
-		props := r.Properties
-		f.Timeout = 3 * time.Second
-		if raw, ok := props["Timeout"]; ok {
-			n, err := number(raw)
-			if err != nil || n <= 0 {
-				return &Error{Resource: id, Type: r.Type, Property: "Timeout", Problem: "must be a positive number of seconds"}
+		for _, step := range []func(string, *Function) error{p.functionSettings, p.functionSource, p.functionEnv} {
+			if err := step(id, f); err != nil {
+				return err
 			}
-			f.Timeout = time.Duration(n) * time.Second
-		}
-		f.MemoryMB = 128
-		if raw, ok := props["MemorySize"]; ok {
-			n, err := number(raw)
-			if err != nil || n <= 0 {
-				return &Error{Resource: id, Type: r.Type, Property: "MemorySize", Problem: "must be a positive number"}
-			}
-			f.MemoryMB = n
-		}
-		if raw, ok := props["ReservedConcurrentExecutions"]; ok {
-			n, err := number(raw)
-			if err != nil || n < 0 {
-				return &Error{Resource: id, Type: r.Type, Property: "ReservedConcurrentExecutions", Problem: "must be a number"}
-			}
-			if n == 0 {
-				return &Error{Resource: id, Type: r.Type, Property: "ReservedConcurrentExecutions", Problem: "0 disables the function; every invocation would be throttled"}
-			}
-			f.ReservedConcurrency = n
-		}
-		_ = json.Unmarshal(props["Runtime"], &f.Runtime)
-		_ = json.Unmarshal(props["Handler"], &f.Handler)
-		_ = json.Unmarshal(props["Architectures"], &f.Architectures)
-		if f.Runtime != "" && !strings.HasPrefix(f.Runtime, "provided") {
-			return &Error{Resource: id, Type: r.Type, Property: "Runtime", Problem: fmt.Sprintf("%q is not emulated; only OS-only runtimes (provided.al2023, provided.al2) that run a bootstrap", f.Runtime)}
-		}
-		if _, ok := props["Layers"]; ok {
-			return &Error{Resource: id, Type: r.Type, Property: "Layers", Problem: "Lambda layers are not emulated"}
-		}
-		if _, ok := props["ImageUri"]; ok {
-			return &Error{Resource: id, Type: r.Type, Property: "ImageUri", Problem: "container image functions are not emulated"}
-		}
-		var goPkg, asset string
-		_ = json.Unmarshal(r.Metadata[MetadataGoPackage], &goPkg)
-		_ = json.Unmarshal(r.Metadata[metadataAssetPath], &asset)
-		f.GoPackage = goPkg
-		if asset != "" {
-			if !filepath.IsAbs(asset) {
-				asset = filepath.Join(p.dir, asset)
-			}
-			f.AssetDir = asset
-		}
-		if f.GoPackage == "" && f.AssetDir == "" {
-			return &Error{Resource: id, Type: r.Type, Property: "Metadata", Problem: "neither " + MetadataGoPackage + " nor " + metadataAssetPath + ": nothing to run"}
-		}
-		f.Label = f.Name
-		if goPkg != "" {
-			f.Label = filepath.Base(goPkg)
-		}
-		var env struct {
-			Variables map[string]json.RawMessage
-		}
-		if raw, ok := props["Environment"]; ok {
-			if err := json.Unmarshal(raw, &env); err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: "Environment", Problem: "malformed: " + err.Error()}
-			}
-		}
-		for name, raw := range env.Variables {
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: "Environment.Variables." + name, Problem: err.Error()}
-			}
-			s, err := p.resolve(v)
-			if err != nil {
-				f.EnvErrors[name] = &Error{Resource: id, Type: r.Type, Property: "Environment.Variables." + name, Problem: err.Error()}
-				continue
-			}
-			f.Env[name] = p.localizeURL(s)
 		}
 		p.stack.Functions = append(p.stack.Functions, f)
 	}
 	return nil
 }
 
+// functionSettings reads what the emulator enforces (timeout, memory,
+// concurrency) and rejects what it cannot run.
+func (p *parser) functionSettings(id string, f *Function) error {
+	props := p.props(id)
+	f.Timeout, f.MemoryMB = 3*time.Second, 128
+	if n, ok, err := props.number("Timeout"); err != nil {
+		return err
+	} else if ok && n <= 0 {
+		return props.fail("Timeout", "must be a positive number of seconds")
+	} else if ok {
+		f.Timeout = time.Duration(n) * time.Second
+	}
+	if n, ok, err := props.number("MemorySize"); err != nil {
+		return err
+	} else if ok && n <= 0 {
+		return props.fail("MemorySize", "must be a positive number")
+	} else if ok {
+		f.MemoryMB = n
+	}
+	if n, ok, err := props.number("ReservedConcurrentExecutions"); err != nil {
+		return err
+	} else if ok && n < 0 {
+		return props.fail("ReservedConcurrentExecutions", "must not be negative")
+	} else if ok && n == 0 {
+		return props.fail("ReservedConcurrentExecutions", "0 disables the function; every invocation would be throttled")
+	} else if ok {
+		f.ReservedConcurrency = n
+	}
+	runtime, err := props.str("Runtime")
+	if err != nil {
+		return err
+	}
+	if runtime != "" && !strings.HasPrefix(runtime, "provided") {
+		return props.fail("Runtime", fmt.Sprintf("%q is not emulated; only OS-only runtimes (provided.al2023, provided.al2) that run a bootstrap", runtime))
+	}
+	if _, ok := props.raw("Layers"); ok {
+		return props.fail("Layers", "Lambda layers are not emulated")
+	}
+	if _, ok := props.raw("ImageUri"); ok {
+		return props.fail("ImageUri", "container image functions are not emulated")
+	}
+	return nil
+}
+
+// functionSource finds what to run: the asset CDK recorded and the Go
+// package named under the caller's metadata key.
+func (p *parser) functionSource(id string, f *Function) error {
+	meta := p.metadata(id)
+	var goPkg, asset string
+	var err error
+	if p.opts.GoPackageKey != "" {
+		if goPkg, err = meta.str(p.opts.GoPackageKey); err != nil {
+			return err
+		}
+	}
+	if asset, err = meta.str(metadataAssetPath); err != nil {
+		return err
+	}
+	f.GoPackage = goPkg
+	if asset != "" {
+		if !filepath.IsAbs(asset) {
+			asset = filepath.Join(p.dir, asset)
+		}
+		f.AssetDir = asset
+	}
+	if f.GoPackage == "" && f.AssetDir == "" {
+		keys := metadataAssetPath
+		if p.opts.GoPackageKey != "" {
+			keys = p.opts.GoPackageKey + " nor " + metadataAssetPath
+		}
+		return &Error{Resource: id, Type: meta.typ, Property: "Metadata", Problem: "neither " + keys + ": nothing to run"}
+	}
+	f.Label = f.Name
+	if goPkg != "" {
+		f.Label = filepath.Base(goPkg)
+	}
+	return nil
+}
+
+// functionEnv resolves the environment variables. One that cannot resolve
+// locally is kept in EnvErrors: the emulator may override it.
+func (p *parser) functionEnv(id string, f *Function) error {
+	props := p.props(id)
+	var env struct {
+		Variables map[string]json.RawMessage
+	}
+	if raw, ok := props.raw("Environment"); ok {
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return props.fail("Environment", "malformed: "+err.Error())
+		}
+	}
+	for name, raw := range env.Variables {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return props.fail("Environment.Variables."+name, err.Error())
+		}
+		s, err := p.resolve(v)
+		if err != nil {
+			f.EnvErrors[name] = props.fail("Environment.Variables."+name, err.Error())
+			continue
+		}
+		f.Env[name] = p.localizeURL(s)
+	}
+	return nil
+}
+
 func (p *parser) parseRoutes() error {
 	apiID := p.stack.API.LogicalID
-	integrations := map[string]*Function{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::Integration") {
-		r := p.doc.Resources[id]
-		if !p.refersTo(r.Properties["ApiId"], apiID) {
-			continue
-		}
-		var typ string
-		_ = json.Unmarshal(r.Properties["IntegrationType"], &typ)
-		if typ != "AWS_PROXY" {
-			return &Error{Resource: id, Type: r.Type, Property: "IntegrationType", Problem: fmt.Sprintf("%q is not emulated; only AWS_PROXY (Lambda proxy) integrations", typ)}
-		}
-		fn, err := p.lambdaURI(r.Properties["IntegrationUri"])
-		if err != nil {
-			return &Error{Resource: id, Type: r.Type, Property: "IntegrationUri", Problem: err.Error()}
-		}
-		integrations[id] = fn
+	integrations, err := p.parseIntegrations()
+	if err != nil {
+		return err
 	}
-	authorizers := map[string]*Authorizer{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::Authorizer") {
-		r := p.doc.Resources[id]
-		if !p.refersTo(r.Properties["ApiId"], apiID) {
-			continue
-		}
-		var typ string
-		_ = json.Unmarshal(r.Properties["AuthorizerType"], &typ)
-		if typ != "REQUEST" {
-			return &Error{Resource: id, Type: r.Type, Property: "AuthorizerType", Problem: fmt.Sprintf("%q is not emulated; WebSocket APIs use REQUEST authorizers", typ)}
-		}
-		fn, err := p.lambdaURI(r.Properties["AuthorizerUri"])
-		if err != nil {
-			return &Error{Resource: id, Type: r.Type, Property: "AuthorizerUri", Problem: err.Error()}
-		}
-		a := &Authorizer{LogicalID: id, Name: id, Function: fn}
-		_ = json.Unmarshal(r.Properties["Name"], &a.Name)
-		if raw, ok := r.Properties["IdentitySource"]; ok {
-			if err := json.Unmarshal(raw, &a.IdentitySources); err != nil {
-				var one string
-				if json.Unmarshal(raw, &one) != nil {
-					return &Error{Resource: id, Type: r.Type, Property: "IdentitySource", Problem: "want a list of strings"}
-				}
-				for _, s := range strings.Split(one, ",") {
-					a.IdentitySources = append(a.IdentitySources, strings.TrimSpace(s))
-				}
-			}
-		}
-		authorizers[id] = a
+	authorizers, err := p.parseAuthorizers()
+	if err != nil {
+		return err
 	}
-	twoWay := map[string]bool{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::RouteResponse") {
-		r := p.doc.Resources[id]
-		var key string
-		_ = json.Unmarshal(r.Properties["RouteResponseKey"], &key)
-		if key != "$default" {
-			continue
-		}
-		if routeID, ok := refOf(r.Properties["RouteId"]); ok {
-			twoWay[routeID] = true
-		}
+	twoWay, err := p.twoWayRoutes()
+	if err != nil {
+		return err
 	}
 	seen := map[string]string{}
-	for _, id := range p.ids("AWS::ApiGatewayV2::Route") {
-		r := p.doc.Resources[id]
-		if !p.refersTo(r.Properties["ApiId"], apiID) {
-			continue
-		}
-		route := &Route{LogicalID: id, TwoWay: twoWay[id]}
-		if err := json.Unmarshal(r.Properties["RouteKey"], &route.Key); err != nil || route.Key == "" {
-			return &Error{Resource: id, Type: r.Type, Property: "RouteKey", Problem: "missing or not a literal string"}
+	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Route") {
+		route, err := p.parseRoute(id, integrations, authorizers)
+		if err != nil {
+			return err
 		}
 		if other, dup := seen[route.Key]; dup {
-			return &Error{Resource: id, Type: r.Type, Property: "RouteKey", Problem: fmt.Sprintf("%q is also the key of %s", route.Key, other)}
+			return p.props(id).fail("RouteKey", fmt.Sprintf("%q is also the key of %s", route.Key, other))
 		}
 		seen[route.Key] = id
-		if raw, ok := r.Properties["Target"]; ok {
-			var v any
-			_ = json.Unmarshal(raw, &v)
-			target, err := p.resolve(v)
-			if err != nil {
-				return &Error{Resource: id, Type: r.Type, Property: "Target", Problem: err.Error()}
-			}
-			integ, ok := strings.CutPrefix(target, "integrations/")
-			fn, found := integrations[integ]
-			if !ok || !found {
-				return &Error{Resource: id, Type: r.Type, Property: "Target", Problem: fmt.Sprintf("%q is not integrations/<an integration of this API>", target)}
-			}
-			route.Function = fn
-		}
-		var authType string
-		_ = json.Unmarshal(r.Properties["AuthorizationType"], &authType)
-		switch authType {
-		case "", "NONE":
-		case "CUSTOM":
-			if route.Key != "$connect" {
-				return &Error{Resource: id, Type: r.Type, Property: "AuthorizationType", Problem: "WebSocket APIs allow an authorizer only on $connect"}
-			}
-			authID, ok := refOf(r.Properties["AuthorizerId"])
-			a, found := authorizers[authID]
-			if !ok || !found {
-				return &Error{Resource: id, Type: r.Type, Property: "AuthorizerId", Problem: "must be a Ref to an AWS::ApiGatewayV2::Authorizer of this API"}
-			}
-			route.Authorizer = a
-		default:
-			return &Error{Resource: id, Type: r.Type, Property: "AuthorizationType", Problem: fmt.Sprintf("%q is not emulated; only NONE and CUSTOM", authType)}
-		}
+		route.TwoWay = twoWay[id]
 		p.stack.Routes = append(p.stack.Routes, route)
 	}
 	sort.Slice(p.stack.Routes, func(i, j int) bool { return p.stack.Routes[i].Key < p.stack.Routes[j].Key })
@@ -727,6 +717,148 @@ func (p *parser) parseRoutes() error {
 		return &Error{Resource: apiID, Type: "AWS::ApiGatewayV2::Api", Problem: "the API has no routes"}
 	}
 	return nil
+}
+
+// parseIntegrations returns the function behind each Lambda proxy
+// integration of the API, by logical id.
+func (p *parser) parseIntegrations() (map[string]*Function, error) {
+	out := map[string]*Function{}
+	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Integration") {
+		fn, err := p.invokedFunction(p.props(id), "IntegrationType", "AWS_PROXY", "IntegrationUri",
+			"only AWS_PROXY (Lambda proxy) integrations")
+		if err != nil {
+			return nil, err
+		}
+		out[id] = fn
+	}
+	return out, nil
+}
+
+// invokedFunction checks that the type property is the one type emulated
+// (else the problem says what is) and returns the function the URI property
+// invokes.
+func (p *parser) invokedFunction(f fields, typeProp, want, uriProp, onlyWhat string) (*Function, error) {
+	typ, err := f.str(typeProp)
+	if err != nil {
+		return nil, err
+	}
+	if typ != want {
+		return nil, f.fail(typeProp, fmt.Sprintf("%q is not emulated; %s", typ, onlyWhat))
+	}
+	fn, err := p.lambdaURI(f.m[uriProp])
+	if err != nil {
+		return nil, f.fail(uriProp, err.Error())
+	}
+	return fn, nil
+}
+
+// parseAuthorizers returns the API's REQUEST authorizers by logical id.
+func (p *parser) parseAuthorizers() (map[string]*Authorizer, error) {
+	out := map[string]*Authorizer{}
+	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Authorizer") {
+		f := p.props(id)
+		fn, err := p.invokedFunction(f, "AuthorizerType", "REQUEST", "AuthorizerUri",
+			"WebSocket APIs use REQUEST authorizers")
+		if err != nil {
+			return nil, err
+		}
+		a := &Authorizer{Name: id, Function: fn}
+		if name, err := f.str("Name"); err != nil {
+			return nil, err
+		} else if name != "" {
+			a.Name = name
+		}
+		if a.IdentitySources, err = identitySources(f); err != nil {
+			return nil, err
+		}
+		out[id] = a
+	}
+	return out, nil
+}
+
+// identitySources takes a list, or the older comma-separated string.
+func identitySources(f fields) ([]string, error) {
+	raw, ok := f.raw("IdentitySource")
+	if !ok {
+		return nil, nil
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return list, nil
+	}
+	one, err := f.str("IdentitySource")
+	if err != nil {
+		return nil, f.wrongType("IdentitySource", "a list of strings", raw)
+	}
+	for _, s := range strings.Split(one, ",") {
+		list = append(list, strings.TrimSpace(s))
+	}
+	return list, nil
+}
+
+// twoWayRoutes returns the logical ids of routes with a $default route
+// response: API Gateway sends their integration's body back to the client.
+func (p *parser) twoWayRoutes() (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, id := range p.ids("AWS::ApiGatewayV2::RouteResponse") {
+		f := p.props(id)
+		key, err := f.str("RouteResponseKey")
+		if err != nil {
+			return nil, err
+		}
+		if key != "$default" {
+			continue
+		}
+		if routeID, ok := refOf(f.m["RouteId"]); ok {
+			out[routeID] = true
+		}
+	}
+	return out, nil
+}
+
+// parseRoute reads one route: its key, its integration and its authorizer.
+func (p *parser) parseRoute(id string, integrations map[string]*Function, authorizers map[string]*Authorizer) (*Route, error) {
+	f := p.props(id)
+	key, err := f.str("RouteKey")
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, f.fail("RouteKey", "missing")
+	}
+	route := &Route{Key: key}
+	if v, ok := f.value("Target"); ok {
+		target, err := p.resolve(v)
+		if err != nil {
+			return nil, f.fail("Target", err.Error())
+		}
+		integ, ok := strings.CutPrefix(target, "integrations/")
+		fn, found := integrations[integ]
+		if !ok || !found {
+			return nil, f.fail("Target", fmt.Sprintf("%q is not integrations/<an integration of this API>", target))
+		}
+		route.Function = fn
+	}
+	authType, err := f.str("AuthorizationType")
+	if err != nil {
+		return nil, err
+	}
+	switch authType {
+	case "", "NONE":
+	case "CUSTOM":
+		if key != "$connect" {
+			return nil, f.fail("AuthorizationType", "WebSocket APIs allow an authorizer only on $connect")
+		}
+		authID, ok := refOf(f.m["AuthorizerId"])
+		a, found := authorizers[authID]
+		if !ok || !found {
+			return nil, f.fail("AuthorizerId", "must be a Ref to an AWS::ApiGatewayV2::Authorizer of this API")
+		}
+		route.Authorizer = a
+	default:
+		return nil, f.fail("AuthorizationType", fmt.Sprintf("%q is not emulated; only NONE and CUSTOM", authType))
+	}
+	return route, nil
 }
 
 // lambdaURI finds the function an integration or authorizer URI invokes:
@@ -773,19 +905,6 @@ func refOf(raw json.RawMessage) (string, bool) {
 	return r.Ref, true
 }
 
-func number(raw json.RawMessage) (int, error) {
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return 0, err
-		}
-		n = json.Number(s)
-	}
-	i, err := strconv.Atoi(n.String())
-	return i, err
-}
-
 // localID is a stable 10-character lowercase id, the shape of an API id.
 func localID(seed string) string {
 	sum := sha256.Sum256([]byte(seed))
@@ -795,13 +914,4 @@ func localID(seed string) string {
 		b[i] = alphabet[int(sum[i])%len(alphabet)]
 	}
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,7 +10,11 @@ import (
 	"time"
 )
 
-var opts = Options{Region: "eu-west-1", AccountID: "000000000000", Endpoint: "127.0.0.1:4567"}
+// goPackageKey is the metadata key the testdata uses; the emulator passes
+// contract.MetadataGoPackage, which this package may not import.
+const goPackageKey = "wschat:goPackage"
+
+var opts = Options{Region: "eu-west-1", AccountID: "000000000000", Endpoint: "127.0.0.1:4567", GoPackageKey: goPackageKey}
 
 func load(t *testing.T) *Stack {
 	t.Helper()
@@ -61,7 +65,7 @@ func TestParseMinimal(t *testing.T) {
 	if len(chat.Env) != len(wantEnv) || len(chat.EnvErrors) != 0 {
 		t.Errorf("ChatFunction env = %v, errors %v", chat.Env, chat.EnvErrors)
 	}
-	if chat.Timeout != 10*time.Second || chat.MemoryMB != 256 || chat.ReservedConcurrency != 3 || chat.Runtime != "provided.al2023" {
+	if chat.Timeout != 10*time.Second || chat.MemoryMB != 256 || chat.ReservedConcurrency != 3 {
 		t.Errorf("ChatFunction = %+v", chat)
 	}
 	if chat.GoPackage != "./lambdas/chat" || chat.Label != "chat" || chat.Name != "ChatFunction" {
@@ -170,6 +174,86 @@ func TestParseErrors(t *testing.T) {
 		}
 		if tc.resource != "" && te.Resource != tc.resource || te.Property != tc.property && tc.property != "" {
 			t.Errorf("%s: error names %s / %s, want %s / %s (%v)", tc.name, te.Resource, te.Property, tc.resource, tc.property, err)
+		}
+	}
+}
+
+// TestWronglyTypedProperty checks that a property of the wrong JSON type is
+// reported with the resource, the property and the type found, instead of
+// being read as "" and failing later with a misleading problem.
+func TestWronglyTypedProperty(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		edit     func(res map[string]any)
+		resource string
+		property string
+		problem  string
+	}{
+		{"timeout as text", func(r map[string]any) { props(r, "ChatFunction")["Timeout"] = "ten" }, "ChatFunction", "Timeout", `want a whole number, found "ten"`},
+		{"timeout as boolean", func(r map[string]any) { props(r, "ChatFunction")["Timeout"] = true }, "ChatFunction", "Timeout", "want a number, found a boolean"},
+		{"memory as list", func(r map[string]any) { props(r, "ChatFunction")["MemorySize"] = []any{256} }, "ChatFunction", "MemorySize", "want a number, found a list"},
+		{"fractional concurrency", func(r map[string]any) { props(r, "ChatFunction")["ReservedConcurrentExecutions"] = 1.5 }, "ChatFunction", "ReservedConcurrentExecutions", `want a whole number, found "1.5"`},
+		{"runtime as number", func(r map[string]any) { props(r, "ChatFunction")["Runtime"] = 2023 }, "ChatFunction", "Runtime", "want a string, found a number"},
+		{"function name from Ref", func(r map[string]any) {
+			props(r, "ChatFunction")["FunctionName"] = map[string]any{"Ref": "AWS::StackName"}
+		}, "ChatFunction", "FunctionName", "want a string, found the intrinsic function Ref (this property must be a literal locally)"},
+		{"protocol as object", func(r map[string]any) { props(r, "Api")["ProtocolType"] = map[string]any{"a": 1, "b": 2} }, "Api", "ProtocolType", "want a string, found an object"},
+		{"stage name as number", func(r map[string]any) { props(r, "Stage")["StageName"] = 1 }, "Stage", "StageName", "want a string, found a number"},
+		{"integration type as boolean", func(r map[string]any) { props(r, "ChatIntegration")["IntegrationType"] = false }, "ChatIntegration", "IntegrationType", "want a string, found a boolean"},
+		{"authorizer type as list", func(r map[string]any) { props(r, "Authorizer")["AuthorizerType"] = []any{"REQUEST"} }, "Authorizer", "AuthorizerType", "want a string, found a list"},
+		{"identity source as number", func(r map[string]any) { props(r, "Authorizer")["IdentitySource"] = 7 }, "Authorizer", "IdentitySource", "want a list of strings, found a number"},
+		{"route key as number", func(r map[string]any) { props(r, "DefaultRoute")["RouteKey"] = 1 }, "DefaultRoute", "RouteKey", "want a string, found a number"},
+		{"authorization type as number", func(r map[string]any) { props(r, "ConnectRoute")["AuthorizationType"] = 0 }, "ConnectRoute", "AuthorizationType", "want a string, found a number"},
+		{"table name as object", func(r map[string]any) {
+			props(r, "Table")["TableName"] = map[string]any{"Fn::Join": []any{"", []any{"a"}}}
+		}, "Table", "TableName", "want a string, found the intrinsic function Fn::Join (this property must be a literal locally)"},
+		{"go package as list", func(r map[string]any) {
+			r["ChatFunction"].(map[string]any)["Metadata"].(map[string]any)[goPackageKey] = []any{"./lambdas/chat"}
+		}, "ChatFunction", "Metadata." + goPackageKey, "want a string, found a list"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := mutate(t, tc.edit)
+			var te *Error
+			if !errors.As(err, &te) {
+				t.Fatalf("err = %v, want a *template.Error", err)
+			}
+			if te.Resource != tc.resource || te.Property != tc.property || te.Problem != tc.problem {
+				t.Errorf("got %s / %s / %q, want %s / %s / %q", te.Resource, te.Property, te.Problem, tc.resource, tc.property, tc.problem)
+			}
+			if !strings.Contains(err.Error(), tc.resource) || !strings.Contains(err.Error(), "property "+tc.property+": ") {
+				t.Errorf("message %q does not name the resource and property", err)
+			}
+		})
+	}
+}
+
+// TestGoPackageKeyFromCaller checks that the Go package is read under the
+// key the caller names, and only there: under another key, the authorizer
+// (which has no asset in the testdata) has nothing to run.
+func TestGoPackageKeyFromCaller(t *testing.T) {
+	for _, tc := range []struct {
+		key     string
+		wantPkg string
+		wantErr string
+	}{
+		{goPackageKey, "./lambdas/chat", ""},
+		{"other:goPackage", "", "AuthorizerFunction (AWS::Lambda::Function) property Metadata: neither other:goPackage nor aws:asset:path"},
+		{"", "", "AuthorizerFunction (AWS::Lambda::Function) property Metadata: neither aws:asset:path"},
+	} {
+		o := opts
+		o.GoPackageKey = tc.key
+		s, err := Load("testdata/minimal.template.json", o)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("key %q: err = %v, want it to contain %q", tc.key, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("key %q: %v", tc.key, err)
+		}
+		if got := function(t, s, "ChatFunction").GoPackage; got != tc.wantPkg {
+			t.Errorf("key %q: GoPackage = %q, want %q", tc.key, got, tc.wantPkg)
 		}
 	}
 }

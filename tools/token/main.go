@@ -1,21 +1,33 @@
-// Command token prints a token for the local emulator, signed with the key
-// that the emulator's issuer saved (by default .dev/issuer-key.pem):
+// Command token prints a token for the local emulator listening on a port,
+// minted by that emulator's own issuer (POST /local-issuer/token):
 //
-//	go run ./tools/token -user ann
-//	wscat -c "ws://127.0.0.1:PORT/dev?token=$(go run ./tools/token -user ann)"
+//	go run ./tools/token -user ann                 # emulator on port 3001
+//	go run ./tools/token -user ann -port 4000
+//	wscat -c "ws://127.0.0.1:PORT/dev?token=$(go run ./tools/token -user ann -port PORT)"
 //
-// It works offline; it never talks to the emulator. Local development only.
+// It asks the running emulator rather than reading a key file, so with two
+// emulators from one checkout each token is signed by the issuer of the
+// emulator it names. Local development only.
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
-
-	"wschat/internal/localissuer"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 )
+
+// issuerPath is where the emulator mounts its issuer (local/issuer.go).
+const issuerPath = "/local-issuer"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -25,20 +37,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		user     = fs.String("user", "", "user id (the token's sub); required, e.g. ann")
-		name     = fs.String("name", "", "display name (default: the user id)")
-		keyFile  = fs.String("key", localissuer.DefaultKeyFile, "issuer key file written by the local emulator")
-		issuer   = fs.String("issuer", "", "issuer URL (default: the one recorded in the key file)")
-		audience = fs.String("audience", "", "audience (default: the one recorded in the key file)")
-		ttl      = fs.Duration("ttl", localissuer.DefaultTTL, "token lifetime")
+		user = fs.String("user", "", "user id (the token's sub); required, e.g. ann")
+		name = fs.String("name", "", "display name (default: the user id)")
+		port = fs.Int("port", 3001, "port of the running emulator on 127.0.0.1 (make dev PORT=...)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: token -user NAME [flags]
 
-Prints a JWT for the local emulator on stdout, signed with the key its issuer
-saved. Start the emulator first ("make dev"). A token verifies only while the
-emulator serves the key it was signed with: mint a new one after a restart
-that changed the key.
+Prints a JWT on stdout, minted by the issuer of the emulator listening on
+127.0.0.1:PORT. Start the emulator first ("make dev"). A token verifies only
+at the emulator that minted it, and only while it keeps its key.
 
 Flags:
 `)
@@ -50,34 +58,59 @@ Flags:
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case fs.NArg() > 0:
 		fmt.Fprintf(stderr, "token: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return 2
-	}
-	if *user == "" {
+	case *user == "":
 		fmt.Fprintln(stderr, "token: -user is required, e.g. -user ann")
 		return 2
-	}
-	if *ttl <= 0 {
-		fmt.Fprintln(stderr, "token: -ttl must be positive")
+	case *port < 1 || *port > 65535:
+		fmt.Fprintf(stderr, "token: -port %d out of range\n", *port)
 		return 2
 	}
-
-	iss, err := localissuer.LoadKey(*keyFile, *issuer, *audience)
-	if errors.Is(err, localissuer.ErrNoKeyFile) {
-		fmt.Fprintf(stderr, "token: no key at %s: start the emulator first (make dev), or pass -key\n", *keyFile)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "token:", err)
-		return 1
-	}
-	tok, err := iss.Mint(*user, *name, *ttl)
+	client := &http.Client{Timeout: 10 * time.Second}
+	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name)
 	if err != nil {
 		fmt.Fprintln(stderr, "token:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, tok)
 	return 0
+}
+
+// mint asks the issuer of the emulator at hostPort for a token.
+func mint(client *http.Client, hostPort, user, name string) (string, error) {
+	body, err := json.Marshal(map[string]string{"user": user, "name": name})
+	if err != nil {
+		return "", err
+	}
+	url := "http://" + hostPort + issuerPath + "/token"
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "", fmt.Errorf("no emulator listens on %s: start one with make dev (PORT=%s), or pass -port", hostPort, portOf(hostPort))
+	}
+	if err != nil {
+		return "", fmt.Errorf("ask the emulator on %s: %w", hostPort, err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		Token string `json:"token"`
+		Error string `json:"error"`
+	}
+	decodeErr := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&answer)
+	switch {
+	case resp.StatusCode == http.StatusOK && decodeErr == nil && answer.Token != "":
+		return answer.Token, nil
+	case answer.Error != "":
+		return "", fmt.Errorf("the emulator on %s refused: %s", hostPort, answer.Error)
+	default:
+		return "", fmt.Errorf("POST %s answered %s without a token: is a wschat emulator listening on %s?", url, resp.Status, hostPort)
+	}
+}
+
+func portOf(hostPort string) string {
+	_, port, _ := strings.Cut(hostPort, ":")
+	return port
 }

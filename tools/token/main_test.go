@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,37 +14,61 @@ import (
 	"wschat/internal/localissuer"
 )
 
-func TestRun(t *testing.T) {
-	iss, err := localissuer.New("http://127.0.0.1:1", "wschat-local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(iss.JWKSHandler())
+// serveIssuer serves iss where the emulator mounts it and returns the port.
+func serveIssuer(t *testing.T, h http.Handler) int {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, h))
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	keyFile := filepath.Join(t.TempDir(), "issuer-key.pem")
-	if err := iss.SaveKey(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audiences: []string{iss.Audience()}, JWKSURL: srv.URL, HTTPClient: srv.Client()})
+	return srv.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// freePort returns a port on which nothing listens (as far as it can tell).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	return port
+}
+
+func TestRun(t *testing.T) {
+	// Two issuers, as from two emulators of one checkout: a token must come
+	// from the one on the port asked for.
+	first, err := localissuer.New("http://127.0.0.1:1/local-issuer", "wschat-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := localissuer.New("http://127.0.0.1:2/local-issuer", "wschat-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstPort := strconv.Itoa(serveIssuer(t, first.Handler()))
+	secondPort := strconv.Itoa(serveIssuer(t, second.Handler()))
+	notIssuer := strconv.Itoa(serveIssuer(t, http.NotFoundHandler()))
+	nobody := strconv.Itoa(freePort(t))
 
 	tests := []struct {
 		name       string
 		args       []string
 		wantCode   int
 		wantStderr string
+		wantIssuer *localissuer.Issuer
 		wantUser   string
 	}{
-		{"mints", []string{"-user", "ann", "-key", keyFile}, 0, "", "ann"},
-		{"with name and ttl", []string{"-user", "bob", "-name", "Bob", "-ttl", "5m", "-key", keyFile}, 0, "", "bob"},
-		{"help", []string{"-help"}, 0, "Usage: token -user NAME", ""},
-		{"no user", []string{"-key", keyFile}, 2, "-user is required", ""},
-		{"stray argument", []string{"-user", "ann", "extra"}, 2, `unexpected argument "extra"`, ""},
-		{"bad ttl", []string{"-user", "ann", "-ttl", "-1m"}, 2, "-ttl must be positive", ""},
-		{"no key file", []string{"-user", "ann", "-key", filepath.Join(t.TempDir(), "none.pem")}, 1, "start the emulator first (make dev)", ""},
-		{"bad user", []string{"-user", "a b", "-key", keyFile}, 1, "user id", ""},
+		{"mints at the first", []string{"-user", "ann", "-port", firstPort}, 0, "", first, "ann"},
+		{"mints at the second", []string{"-user", "bob", "-name", "Bob", "-port", secondPort}, 0, "", second, "bob"},
+		{"help", []string{"-help"}, 0, "Usage: token -user NAME", nil, ""},
+		{"no user", []string{"-port", firstPort}, 2, "-user is required", nil, ""},
+		{"stray argument", []string{"-user", "ann", "extra"}, 2, `unexpected argument "extra"`, nil, ""},
+		{"bad port", []string{"-user", "ann", "-port", "70000"}, 2, "-port 70000 out of range", nil, ""},
+		{"no emulator", []string{"-user", "ann", "-port", nobody}, 1, "no emulator listens on 127.0.0.1:" + nobody + ": start one with make dev (PORT=" + nobody + ")", nil, ""},
+		{"not an emulator", []string{"-user", "ann", "-port", notIssuer}, 1, "404 Not Found without a token: is a wschat emulator listening", nil, ""},
+		{"bad user", []string{"-user", "a b", "-port", firstPort}, 1, "the emulator on 127.0.0.1:" + firstPort + " refused: ", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +80,7 @@ func TestRun(t *testing.T) {
 			if !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.wantStderr)
 			}
-			if tt.wantUser == "" {
+			if tt.wantIssuer == nil {
 				if stdout.Len() != 0 {
 					t.Errorf("stdout = %q, want nothing", stdout.String())
 				}
@@ -64,13 +90,25 @@ func TestRun(t *testing.T) {
 			if strings.Count(stdout.String(), "\n") != 1 || strings.Count(tok, ".") != 2 {
 				t.Fatalf("stdout = %q, want one token line", stdout.String())
 			}
-			id, err := v.Verify(context.Background(), tok)
-			if err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if id.UserID != tt.wantUser {
-				t.Errorf("sub = %q, want %q", id.UserID, tt.wantUser)
+			if got := verify(t, tt.wantIssuer, tok); got != tt.wantUser {
+				t.Errorf("sub = %q, want %q", got, tt.wantUser)
 			}
 		})
 	}
+}
+
+// verify checks tok against iss's own key and returns its subject.
+func verify(t *testing.T, iss *localissuer.Issuer, tok string) string {
+	t.Helper()
+	jwks := httptest.NewServer(iss.JWKSHandler())
+	defer jwks.Close()
+	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audiences: []string{iss.Audience()}, JWKSURL: jwks.URL, HTTPClient: jwks.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatalf("Verify against the issuer asked: %v", err)
+	}
+	return id.UserID
 }

@@ -1,14 +1,15 @@
-// Package harness runs the local emulator (go run ./local) on the real
-// synthesized stack as a separate process and drives it with real WebSocket
-// clients, for the reliability tests (reliability/) and the benchmarks
-// (bench/).
+// Package emutest starts the emulator on the dev template for tests and
+// benchmarks, in the manner of net/http/httptest: it runs the local emulator
+// (go run ./local) on the real synthesized stack as a separate process and
+// drives it with real WebSocket clients. The reliability tests (reliability/)
+// and the benchmarks (bench/) both use it.
 //
 // The emulator is built once with `go build -o` and started per scenario with
 // --port 0; its banner gives the WebSocket, callback and DynamoDB endpoints.
-// Handler instances are the emulator's child processes, which the harness
-// finds through /proc so a scenario can stop, resume or kill one: that is how
-// the fault tests crash or hang a real handler without a hook in its code.
-package harness
+// Handler instances are the emulator's child processes, which emutest finds
+// through /proc so a scenario can stop, resume or kill one: that is how the
+// fault tests crash or hang a real handler without a hook in its code.
+package emutest
 
 import (
 	"bufio"
@@ -29,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"wschat/internal/contract"
 	"wschat/internal/modroot"
 	"wschat/local/template"
 )
@@ -146,15 +148,38 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "wschat-harness-")
+	tmp, err := os.MkdirTemp("", "wschat-emutest-")
 	if err != nil {
 		return nil, err
 	}
+	e, pr, err := startProcess(opts, root, tmp, emulatorArgs(opts, tpl, tmp))
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	banner := make(chan struct{})
+	go e.readOutput(pr, banner)
+	if err := e.waitReady(ctx, opts.ReadyTimeout, banner); err != nil {
+		return nil, err
+	}
+	host := strings.TrimPrefix(e.BaseURL, "http://")
+	stack, err := template.Load(tpl, template.Options{Endpoint: host, GoPackageKey: contract.MetadataGoPackage})
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.Stack = stack
+	return e, nil
+}
+
+// emulatorArgs are the emulator's flags for one scenario: a free port and an
+// issuer key of its own under tmp.
+func emulatorArgs(opts Options, tpl, tmp string) []string {
 	args := []string{
 		"--port", "0",
 		"--template", tpl,
 		"--issuer-key", filepath.Join(tmp, "issuer-key.pem"),
-		// The harness checks that the template exists; a source file newer
+		// Start checks that the template exists; a source file newer
 		// than it (a checkout, an edit) changes no route or variable the
 		// scenarios rely on, and the functions are rebuilt from source.
 		"--allow-stale",
@@ -163,12 +188,15 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if opts.DynamoDBEndpoint != "" {
 		args = append(args, "--dynamodb-endpoint", opts.DynamoDBEndpoint)
 	}
-	args = append(args, opts.Args...)
+	return append(args, opts.Args...)
+}
 
+// startProcess starts the emulator in its own process group with its
+// output on the returned pipe.
+func startProcess(opts Options, root, tmp string, args []string) (*Emulator, *os.File, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		_ = os.RemoveAll(tmp)
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Dir = root
@@ -180,8 +208,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err := cmd.Start(); err != nil {
 		_ = pr.Close()
 		_ = pw.Close()
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("start emulator: %w", err)
+		return nil, nil, fmt.Errorf("start emulator: %w", err)
 	}
 	_ = pw.Close()
 	e := &Emulator{cmd: cmd, tmp: tmp, done: make(chan struct{}), output: newLineLog(opts.Output)}
@@ -189,33 +216,28 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		_ = cmd.Wait()
 		close(e.done)
 	}()
-	banner := make(chan struct{})
-	go e.readOutput(pr, banner)
+	return e, pr, nil
+}
 
-	timeout := opts.ReadyTimeout
+// waitReady waits for the banner (3 minutes when timeout is 0); on failure
+// the emulator is stopped and its temporary directory removed.
+func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, banner <-chan struct{}) error {
 	if timeout <= 0 {
 		timeout = 3 * time.Minute
 	}
 	select {
 	case <-banner:
+		return nil
 	case <-e.done:
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
+		_ = os.RemoveAll(e.tmp)
+		return fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
 	case <-time.After(timeout):
 		_ = e.Stop()
-		return nil, fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
+		return fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
 	case <-ctx.Done():
 		_ = e.Stop()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	host := strings.TrimPrefix(e.BaseURL, "http://")
-	stack, err := template.Load(tpl, template.Options{Endpoint: host})
-	if err != nil {
-		_ = e.Stop()
-		return nil, err
-	}
-	e.Stack = stack
-	return e, nil
 }
 
 // readOutput keeps the output, fills in the endpoints from the banner, and

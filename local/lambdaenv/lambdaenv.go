@@ -1,0 +1,30 @@
+// Package lambdaenv builds the environment a function process starts with on
+// this machine: what Lambda itself would set (region, credentials) with local
+// stand-ins, then the function's own variables from the template. The
+// emulator and the benchmarks' cold-start measurement both start functions,
+// and both must give them the same environment.
+package lambdaenv
+
+// Merge returns the environment of a function in region whose template
+// variables are fn. dynamoEndpoint, when not "", points the SDK's DynamoDB
+// client at a local server. fn wins over the defaults: the template is what
+// would deploy.
+func Merge(region, dynamoEndpoint string, fn map[string]string) map[string]string {
+	env := map[string]string{
+		"AWS_REGION":         region,
+		"AWS_DEFAULT_REGION": region,
+		// Static credentials: the SDK needs some, and local servers accept any.
+		"AWS_ACCESS_KEY_ID":     "local",
+		"AWS_SECRET_ACCESS_KEY": "local",
+		// No instance metadata on this machine: without this the SDK spends
+		// seconds probing for it.
+		"AWS_EC2_METADATA_DISABLED": "true",
+	}
+	if dynamoEndpoint != "" {
+		env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamoEndpoint
+	}
+	for k, v := range fn {
+		env[k] = v
+	}
+	return env
+}
