@@ -51,22 +51,8 @@ func main() {
 
 var envPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
-// run is the whole command; it returns the exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diffreview", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		base     = fs.String("base", "HEAD~1", "git `ref` to compare the working tree against: a branch (origin/main), tag, SHA or HEAD~N")
-		envList  = fs.String("env", defaultEnvs, "comma-separated `environments` to review; each is the stack WsChat-<env>")
-		failSec  = fs.Bool("fail-on-security", false, "exit 3 when any stack has security-relevant changes (IAM, resource policies,\nLambda permissions, security groups, authorizers, auth settings)")
-		markdown = fs.String("markdown", "", "also write a Markdown report (summary table + diff blocks) for a PR comment\nto `file`; \"-\" writes it to stdout and moves the plain report to stderr")
-		color    = fs.String("color", "auto", "color the CLI diff: `auto` (when stdout is a terminal and CI is unset), always, never;\nnever with -markdown")
-		dir      = fs.String("C", ".", "run as if started in `dir` (any directory inside the repository)")
-		keep     = fs.Bool("keep", false, "keep the synthesized cloud assemblies and print where (the base worktree is always removed)")
-		verbose  = fs.Bool("v", false, "stream the CDK CLI's output (synth and bundling logs) to stderr")
-	)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: diffreview [flags]   (make diff-review BASE=<ref> DIFF_REVIEW_FLAGS="...")
+// usage is the help text printed before the flag list.
+const usage = `Usage: diffreview [flags]   (make diff-review BASE=<ref> DIFF_REVIEW_FLAGS="...")
 
 Reviews an infrastructure change offline, with no AWS credentials. For each
 environment it synthesizes WsChat-<env> at the base commit (in a temporary git
@@ -94,39 +80,14 @@ Exit codes:
 (go run reports every non-zero exit as 1: build the binary where 3 matters.)
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "diffreview: unexpected argument %q (the base is given with -base)\n", fs.Arg(0))
-		return exitUsage
-	}
-	envs, err := parseEnvs(*envList)
-	if err != nil {
-		fmt.Fprintln(stderr, "diffreview:", err)
-		return exitUsage
-	}
-	opts := options{dir: *dir, base: *base, envs: envs, failOnSecurity: *failSec, markdown: *markdown, keep: *keep, verbose: *verbose}
-	switch *color {
-	case "always":
-		opts.color = true
-	case "never":
-	case "auto":
-		opts.color = isTerminal(stdout) && getenv("CI") == "" && getenv("NO_COLOR") == ""
-	default:
-		fmt.Fprintf(stderr, "diffreview: -color %q must be auto, always or never\n", *color)
-		return exitUsage
-	}
-	if opts.markdown != "" {
-		opts.color = false
-	}
+`
 
+// run is the whole command; it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	opts, code, ok := parseFlags(args, getenv, stdout, stderr)
+	if !ok {
+		return code
+	}
 	r, err := review(ctx, opts, stderr)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -136,7 +97,62 @@ Flags:
 		fmt.Fprintln(stderr, "diffreview:", err)
 		return exitError
 	}
+	return report(opts, r, stdout, stderr)
+}
 
+// parseFlags reads the flags into options; when ok is false the command
+// ends with code (help, or a usage error already printed).
+func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (opts options, code int, ok bool) {
+	fs := flag.NewFlagSet("diffreview", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		base     = fs.String("base", "HEAD~1", "git `ref` to compare the working tree against: a branch (origin/main), tag, SHA or HEAD~N")
+		envList  = fs.String("env", defaultEnvs, "comma-separated `environments` to review; each is the stack WsChat-<env>")
+		failSec  = fs.Bool("fail-on-security", false, "exit 3 when any stack has security-relevant changes (IAM, resource policies,\nLambda permissions, security groups, authorizers, auth settings)")
+		markdown = fs.String("markdown", "", "also write a Markdown report (summary table + diff blocks) for a PR comment\nto `file`; \"-\" writes it to stdout and moves the plain report to stderr")
+		color    = fs.String("color", "auto", "color the CLI diff: `auto` (when stdout is a terminal and CI is unset), always, never;\nnever with -markdown")
+		dir      = fs.String("C", ".", "run as if started in `dir` (any directory inside the repository)")
+		keep     = fs.Bool("keep", false, "keep the synthesized cloud assemblies and print where (the base worktree is always removed)")
+		verbose  = fs.Bool("v", false, "stream the CDK CLI's output (synth and bundling logs) to stderr")
+	)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return opts, exitOK, false
+		}
+		return opts, exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "diffreview: unexpected argument %q (the base is given with -base)\n", fs.Arg(0))
+		return opts, exitUsage, false
+	}
+	envs, err := parseEnvs(*envList)
+	if err != nil {
+		fmt.Fprintln(stderr, "diffreview:", err)
+		return opts, exitUsage, false
+	}
+	opts = options{dir: *dir, base: *base, envs: envs, failOnSecurity: *failSec, markdown: *markdown, keep: *keep, verbose: *verbose}
+	switch *color {
+	case "always":
+		opts.color = true
+	case "never":
+	case "auto":
+		opts.color = isTerminal(stdout) && getenv("CI") == "" && getenv("NO_COLOR") == ""
+	default:
+		fmt.Fprintf(stderr, "diffreview: -color %q must be auto, always or never\n", *color)
+		return opts, exitUsage, false
+	}
+	if opts.markdown != "" {
+		opts.color = false
+	}
+	return opts, exitOK, true
+}
+
+// report writes the plain and Markdown reports and returns the exit code.
+func report(opts options, r Review, stdout, stderr io.Writer) int {
 	text := stdout
 	if opts.markdown == "-" {
 		text = stderr

@@ -127,51 +127,69 @@ func review(ctx context.Context, opts options, progress io.Writer) (r Review, er
 	}
 
 	c := cdk{verbose: opts.verbose, log: progress}
+	sides := reviewSides{root: root, worktree: worktree, tmp: tmp, empty: empty, baseShort: r.BaseShort, color: opts.color}
 	for _, env := range opts.envs {
-		s := StackResult{Env: env, Stack: stackName(env)}
-
-		fmt.Fprintf(progress, "synthesizing base %s %s…\n", r.BaseShort, env)
-		baseTemplate, out, err := c.synth(ctx, worktree, env, filepath.Join(tmp, "base-"+env))
-		switch {
-		case errors.Is(err, errStackMissing):
-			fmt.Fprintf(progress, "base %s does not define %s: reporting it as a new stack\n", r.BaseShort, s.Stack)
-			s.New, baseTemplate = true, empty
-		case err != nil:
-			return r, sideErr(ctx, "base "+r.BaseShort, env, out, err)
-		}
-
-		fmt.Fprintf(progress, "synthesizing working tree %s…\n", env)
-		headAssembly := filepath.Join(tmp, "head-"+env)
-		headTemplate, out, err := c.synth(ctx, root, env, headAssembly)
-		if err != nil {
-			if errors.Is(err, errStackMissing) {
-				err = fmt.Errorf("the working tree does not define %s (an environment removed?)", s.Stack)
-			}
-			return r, sideErr(ctx, "working tree", env, out, err)
-		}
-
-		bt, err := readTemplate(baseTemplate)
+		s, err := c.reviewStack(ctx, sides, env, progress)
 		if err != nil {
 			return r, err
 		}
-		ht, err := readTemplate(headTemplate)
-		if err != nil {
-			return r, err
-		}
-		s.Diff = CompareTemplates(bt, ht)
-
-		fmt.Fprintf(progress, "diffing %s…\n", s.Stack)
-		out, err = c.diff(ctx, root, env, baseTemplate, headAssembly, opts.color)
-		if err != nil {
-			if ctx.Err() != nil {
-				return r, ctx.Err()
-			}
-			return r, fmt.Errorf("cdk diff of %s failed: %w\n%s", s.Stack, err, lastLines(out, 40))
-		}
-		s.CLIDiff = strings.TrimSpace(string(out))
 		r.Stacks = append(r.Stacks, s)
 	}
 	return r, nil
+}
+
+// reviewSides is where the two sides of a review live on disk.
+type reviewSides struct {
+	root, worktree, tmp, empty string
+	baseShort                  string
+	color                      bool
+}
+
+// reviewStack synthesizes one environment on both sides, compares the
+// templates and renders the CLI diff.
+func (c cdk) reviewStack(ctx context.Context, sides reviewSides, env string, progress io.Writer) (StackResult, error) {
+	s := StackResult{Env: env, Stack: stackName(env)}
+
+	fmt.Fprintf(progress, "synthesizing base %s %s…\n", sides.baseShort, env)
+	baseTemplate, out, err := c.synth(ctx, sides.worktree, env, filepath.Join(sides.tmp, "base-"+env))
+	switch {
+	case errors.Is(err, errStackMissing):
+		fmt.Fprintf(progress, "base %s does not define %s: reporting it as a new stack\n", sides.baseShort, s.Stack)
+		s.New, baseTemplate = true, sides.empty
+	case err != nil:
+		return s, sideErr(ctx, "base "+sides.baseShort, env, out, err)
+	}
+
+	fmt.Fprintf(progress, "synthesizing working tree %s…\n", env)
+	headAssembly := filepath.Join(sides.tmp, "head-"+env)
+	headTemplate, out, err := c.synth(ctx, sides.root, env, headAssembly)
+	if err != nil {
+		if errors.Is(err, errStackMissing) {
+			err = fmt.Errorf("the working tree does not define %s (an environment removed?)", s.Stack)
+		}
+		return s, sideErr(ctx, "working tree", env, out, err)
+	}
+
+	bt, err := readTemplate(baseTemplate)
+	if err != nil {
+		return s, err
+	}
+	ht, err := readTemplate(headTemplate)
+	if err != nil {
+		return s, err
+	}
+	s.Diff = CompareTemplates(bt, ht)
+
+	fmt.Fprintf(progress, "diffing %s…\n", s.Stack)
+	out, err = c.diff(ctx, sides.root, env, baseTemplate, headAssembly, sides.color)
+	if err != nil {
+		if ctx.Err() != nil {
+			return s, ctx.Err()
+		}
+		return s, fmt.Errorf("cdk diff of %s failed: %w\n%s", s.Stack, err, lastLines(out, 40))
+	}
+	s.CLIDiff = strings.TrimSpace(string(out))
+	return s, nil
 }
 
 func sideErr(ctx context.Context, side, env string, out []byte, err error) error {
