@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"testing"
 	"time"
@@ -19,23 +18,7 @@ func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
 
 // TestNewHandler checks the wiring builds a handler; internal/compose tests
 // every setting.
-func TestNewHandler(t *testing.T) {
-	env := map[string]string{
-		"WSCHAT_TABLE_NAME":     "wschat-dev",
-		"WSCHAT_CALLBACK_URL":   "https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
-		"AWS_REGION":            "eu-west-1",
-		"AWS_ACCESS_KEY_ID":     "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY": "secret",
-	}
-	getenv := func(k string) string { return env[k] }
-	if h, err := newHandler(getenv, io.Discard); err != nil || h == nil {
-		t.Fatalf("newHandler = %v, %v; want a handler", h, err)
-	}
-	delete(env, "WSCHAT_TABLE_NAME")
-	if _, err := newHandler(getenv, io.Discard); err == nil {
-		t.Fatal("newHandler without a table name succeeded")
-	}
-}
+func TestNewHandler(t *testing.T) { composetest.CheckBuildsAndNeedsTable(t, newHandler) }
 
 // TestDisconnectRemovesTheConnection drives one $disconnect through the
 // handler that main wires: the connection and its membership leave the

@@ -142,3 +142,25 @@ func CheckLogLines(t *testing.T, out []byte, awsRequestID string, extra ...strin
 		t.Errorf("no log line written:\n%s", out)
 	}
 }
+
+// CheckBuildsAndNeedsTable checks a main's newHandler with the environment a
+// deployed function has (no table needed: nothing is called): it builds a
+// handler, and it refuses to build one without a table name.
+func CheckBuildsAndNeedsTable[H any](t *testing.T, newHandler func(getenv func(string) string, stdout io.Writer) (H, error)) {
+	t.Helper()
+	env := map[string]string{
+		contract.EnvTableName:   "wschat-dev",
+		contract.EnvCallbackURL: "https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+		"AWS_REGION":            "eu-west-1",
+		"AWS_ACCESS_KEY_ID":     "AKIDEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY": "secret",
+	}
+	getenv := func(k string) string { return env[k] }
+	if _, err := newHandler(getenv, io.Discard); err != nil {
+		t.Fatalf("newHandler: %v; want a handler", err)
+	}
+	delete(env, contract.EnvTableName)
+	if _, err := newHandler(getenv, io.Discard); err == nil {
+		t.Fatal("newHandler without a table name succeeded")
+	}
+}
