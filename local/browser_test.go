@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -213,31 +214,149 @@ func (wd *webDriver) signIn(page, user, channel string) {
 	wd.waitFor("config loaded", `return document.getElementById("env").textContent !== ""`)
 	wd.typeInto("#user", user)
 	wd.click("#signin")
-	wd.waitFor(user+" connected", `return document.getElementById("status").dataset.state === "connected"`)
+	wd.waitConnected(user)
 	wd.typeInto("#channel", channel)
 	wd.click("#join")
 	wd.waitFor(user+" in the member list", `return !!document.querySelector('#members li[data-user="'+arguments[0]+'"]')`, user)
 }
+
+// waitConnected waits until the page's client is connected and handed to the page.
+func (wd *webDriver) waitConnected(user string) {
+	wd.t.Helper()
+	wd.waitFor(user+" connected", `return document.getElementById("status").dataset.state === "connected" && !!window.wschatPage.client`)
+}
+
+// Scripts the tests run in a page. arguments[0] is a message text.
+const (
+	hasMessage   = `return [...document.querySelectorAll("#messages li.msg[data-seq] .text")].some(e => e.textContent === arguments[0])`
+	countMessage = `return [...document.querySelectorAll("#messages li.msg .text")].filter(e => e.textContent === arguments[0]).length`
+	shownSeqs    = `return [...document.querySelectorAll("#messages li.msg[data-seq]")].map(e => Number(e.dataset.seq))`
+)
 
 func testBrowser(t *testing.T, e *emulator) {
 	driver, browser := findBrowser(t)
 	wd := startWebDriver(t, driver, browser)
 	page := e.baseURL + "/"
 
-	first := wd.window()
+	erin := wd.window()
 	wd.signIn(page, "erin", "browser")
-	second := wd.newWindow()
-	wd.switchTo(second)
+	frank := wd.newWindow()
+	wd.switchTo(frank)
 	wd.signIn(page, "frank", "browser")
 
-	wd.switchTo(first)
+	wd.switchTo(erin)
 	wd.waitFor("frank's arrival seen by erin", `return !!document.querySelector('#members li[data-user="frank"]')`)
 	text := fmt.Sprintf("hello from erin at %d", time.Now().UnixNano())
 	wd.typeInto("#text", text)
 	wd.click("#send")
-	hasMessage := `return [...document.querySelectorAll("#messages li.msg[data-seq] .text")].some(e => e.textContent === arguments[0])`
 	wd.waitFor("erin's message stored (acked, with a seq)", hasMessage, text)
 
-	wd.switchTo(second)
+	wd.switchTo(frank)
 	wd.waitFor("erin's message in frank's window", hasMessage, text)
+	reply := fmt.Sprintf("hello from frank at %d", time.Now().UnixNano())
+	wd.typeInto("#text", reply)
+	wd.click("#send")
+	wd.switchTo(erin)
+	wd.waitFor("frank's reply in erin's window", hasMessage, reply)
+
+	t.Run("a reload resends the unacknowledged message once", func(t *testing.T) {
+		testReloadResends(t, wd, e, erin, frank)
+	})
+}
+
+// testReloadResends makes erin's page lose the ack of a message the server
+// stored and delivered, reloads the page, and checks that the page's client
+// restores the message from localStorage, resends it with its original
+// clientId, gets it acknowledged once, and that both pages and the server's
+// history have it exactly once.
+func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank string) {
+	outer := wd.t
+	wd.t = t
+	defer func() { wd.t = outer }()
+	wd.switchTo(erin)
+	wd.script(`window.wschatPage.hooks.dropAcks = true`)
+	text := fmt.Sprintf("unacked from erin at %d", time.Now().UnixNano())
+	wd.typeInto("#text", text)
+	wd.click("#send")
+	wd.waitFor("erin's message delivered while its ack is dropped",
+		`return [...document.querySelectorAll("#messages li.msg.unacked[data-seq] .text")].some(e => e.textContent === arguments[0])`, text)
+	dropped := wd.script(`return window.wschatPage.hooks.dropped`)
+	clientID, _ := wd.script(`const p = window.wschatPage.client.pending();
+		return p.length === 1 && p[0].text === arguments[0] ? p[0].clientId : ""`, text).(string)
+	if clientID == "" {
+		t.Fatalf("erin's outbox = %v, want only %q", wd.script(`return window.wschatPage.client.pending()`), text)
+	}
+	stored, _ := wd.script(`return localStorage.getItem("wschat:erin:outbox")`).(string)
+	if !strings.Contains(stored, clientID) {
+		t.Fatalf("stored outbox %q lacks clientId %s", stored, clientID)
+	}
+	seqBefore := wd.script(`return Number(document.querySelector('#messages li.msg[data-client-id="'+arguments[0]+'"]').dataset.seq)`, clientID)
+
+	wd.call("POST", wd.session+"/refresh", map[string]any{}, nil)
+	wd.waitConnected("erin after the reload")
+	wd.waitFor("the restored message acknowledged", `return window.wschatPage.acks[arguments[0]] === 1 && window.wschatPage.client.pending().length === 0`, clientID)
+
+	// Frank writes after the reload: erin's page is live again, and the
+	// check below sees every page after the resend has had time to land.
+	wd.switchTo(frank)
+	after := fmt.Sprintf("after the reload at %d", time.Now().UnixNano())
+	wd.typeInto("#text", after)
+	wd.click("#send")
+	for _, w := range []struct{ name, handle string }{{"erin", erin}, {"frank", frank}} {
+		wd.switchTo(w.handle)
+		wd.waitFor("frank's message after the reload in "+w.name+"'s window", hasMessage, after)
+		if got := wd.script(countMessage, text); fmt.Sprint(got) != "1" {
+			t.Errorf("%s's page shows the resent message %v times, want 1", w.name, got)
+		}
+		seq := wd.script(`const e = [...document.querySelectorAll("#messages li.msg[data-seq]")].find(e => e.querySelector(".text").textContent === arguments[0]);
+			return e ? Number(e.dataset.seq) : 0`, text)
+		if fmt.Sprint(seq) != fmt.Sprint(seqBefore) {
+			t.Errorf("%s's page shows the resent message at seq %v, want %v (its first and only seq)", w.name, seq, seqBefore)
+		}
+		assertIncreasing(t, w.name, wd.script(shownSeqs))
+	}
+	wd.switchTo(erin)
+	if got := wd.script(`return [window.wschatPage.acks[arguments[0]], localStorage.getItem("wschat:erin:outbox")]`, clientID); fmt.Sprint(got) != "[1 []]" {
+		t.Errorf("erin after the reload: [acks, stored outbox] = %v, want [1 []]", got)
+	}
+	if n := historyCount(t, e, "browser", clientID); n != 1 {
+		t.Errorf("server history holds clientId %s %d times, want 1", clientID, n)
+	}
+	t.Logf("reload: %v ack(s) dropped before the reload; message %s (seq %v) acked once after it, shown once on 2 pages, stored once",
+		dropped, clientID, seqBefore)
+}
+
+func assertIncreasing(t *testing.T, who string, v any) {
+	t.Helper()
+	seqs, _ := v.([]any)
+	for i := 1; i < len(seqs); i++ {
+		if a, b := seqs[i-1].(float64), seqs[i].(float64); b <= a {
+			t.Errorf("%s's page shows seq %v after %v: want strictly increasing seqs, got %v", who, b, a, seqs)
+			return
+		}
+	}
+}
+
+// historyCount asks the server's history of channel, as another user, how
+// many messages carry clientID.
+func historyCount(t *testing.T, e *emulator, channel, clientID string) int {
+	t.Helper()
+	gina := connectAs(t, e, "gina")
+	defer gina.conn.CloseNow()
+	gina.join(t, channel)
+	n := 0
+	for after := 0.0; ; {
+		gina.send(t, map[string]any{"action": "history", "channel": channel, "after": after, "limit": 100})
+		page := gina.expect(t, "history", map[string]any{"channel": channel})
+		msgs, _ := page["messages"].([]any)
+		for _, m := range msgs {
+			if m.(map[string]any)["clientId"] == clientID {
+				n++
+			}
+		}
+		if more, _ := page["more"].(bool); !more {
+			return n
+		}
+		after = page["next"].(float64)
+	}
 }
