@@ -259,27 +259,46 @@ func testBrowser(t *testing.T, e *emulator) {
 	wd.switchTo(erin)
 	wd.waitFor("frank's reply in erin's window", hasMessage, reply)
 
-	t.Run("a reload resends the unacknowledged message once", func(t *testing.T) {
-		testReloadResends(t, wd, e, erin, frank)
-	})
+	// Each case loses one message's round trip at a different point, then
+	// reloads erin's page with the message only in its stored outbox.
+	for _, tc := range []reloadCase{
+		{name: "ack lost after the server stored the message", hook: "dropAcks", stored: true},
+		{name: "send lost before the server saw it", hook: "dropSends", stored: false},
+	} {
+		t.Run("reload resends once: "+tc.name, func(t *testing.T) {
+			testReloadResends(t, wd, e, erin, frank, tc)
+		})
+	}
 }
 
-// testReloadResends makes erin's page lose the ack of a message the server
-// stored and delivered, reloads the page, and checks that the page's client
-// restores the message from localStorage, resends it with its original
-// clientId, gets it acknowledged once, and that both pages and the server's
-// history have it exactly once.
-func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank string) {
+type reloadCase struct {
+	name string
+	hook string // the page's test hook: dropAcks or dropSends (local/web/app.js)
+	// stored: the server stored and delivered the message before the
+	// reload, so it has its seq already.
+	stored bool
+}
+
+// testReloadResends makes erin's page lose one message's round trip,
+// reloads the page, and checks that the page's client restores the message
+// from localStorage, resends it with its original clientId and gets it
+// acknowledged once, and that both pages and the server's history have it
+// exactly once, at one seq, in seq order.
+func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank string, tc reloadCase) {
 	outer := wd.t
 	wd.t = t
 	defer func() { wd.t = outer }()
 	wd.switchTo(erin)
-	wd.script(`window.wschatPage.hooks.dropAcks = true`)
+	wd.script(`window.wschatPage.hooks[arguments[0]] = true`, tc.hook)
 	text := fmt.Sprintf("unacked from erin at %d", time.Now().UnixNano())
 	wd.typeInto("#text", text)
 	wd.click("#send")
-	wd.waitFor("erin's message delivered while its ack is dropped",
-		`return [...document.querySelectorAll("#messages li.msg.unacked[data-seq] .text")].some(e => e.textContent === arguments[0])`, text)
+	if tc.stored {
+		wd.waitFor("erin's message delivered while its ack is dropped",
+			`return [...document.querySelectorAll("#messages li.msg.unacked[data-seq] .text")].some(e => e.textContent === arguments[0])`, text)
+	} else {
+		wd.waitFor("erin's send dropped", `return window.wschatPage.hooks.dropped > 0`)
+	}
 	dropped := wd.script(`return window.wschatPage.hooks.dropped`)
 	clientID, _ := wd.script(`const p = window.wschatPage.client.pending();
 		return p.length === 1 && p[0].text === arguments[0] ? p[0].clientId : ""`, text).(string)
@@ -290,40 +309,48 @@ func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank str
 	if !strings.Contains(stored, clientID) {
 		t.Fatalf("stored outbox %q lacks clientId %s", stored, clientID)
 	}
-	seqBefore := wd.script(`return Number(document.querySelector('#messages li.msg[data-client-id="'+arguments[0]+'"]').dataset.seq)`, clientID)
+	seqOf := `const e = [...document.querySelectorAll("#messages li.msg[data-seq]")].find(e => e.querySelector(".text").textContent === arguments[0]);
+		return e ? Number(e.dataset.seq) : 0`
+	seqBefore := wd.script(seqOf, text)
 
 	wd.call("POST", wd.session+"/refresh", map[string]any{}, nil)
 	wd.waitConnected("erin after the reload")
 	wd.waitFor("the restored message acknowledged", `return window.wschatPage.acks[arguments[0]] === 1 && window.wschatPage.client.pending().length === 0`, clientID)
+	seq := wd.script(seqOf, text)
+	if tc.stored && fmt.Sprint(seq) != fmt.Sprint(seqBefore) {
+		t.Errorf("erin's page shows the resent message at seq %v, want %v (its first and only seq)", seq, seqBefore)
+	}
 
 	// Frank writes after the reload: erin's page is live again, and the
-	// check below sees every page after the resend has had time to land.
+	// checks below see both pages after the resend has had time to land.
 	wd.switchTo(frank)
 	after := fmt.Sprintf("after the reload at %d", time.Now().UnixNano())
 	wd.typeInto("#text", after)
 	wd.click("#send")
+	shown := map[string]any{}
 	for _, w := range []struct{ name, handle string }{{"erin", erin}, {"frank", frank}} {
 		wd.switchTo(w.handle)
 		wd.waitFor("frank's message after the reload in "+w.name+"'s window", hasMessage, after)
-		if got := wd.script(countMessage, text); fmt.Sprint(got) != "1" {
-			t.Errorf("%s's page shows the resent message %v times, want 1", w.name, got)
+		shown[w.name] = wd.script(countMessage, text)
+		if fmt.Sprint(shown[w.name]) != "1" {
+			t.Errorf("%s's page shows the resent message %v times, want 1", w.name, shown[w.name])
 		}
-		seq := wd.script(`const e = [...document.querySelectorAll("#messages li.msg[data-seq]")].find(e => e.querySelector(".text").textContent === arguments[0]);
-			return e ? Number(e.dataset.seq) : 0`, text)
-		if fmt.Sprint(seq) != fmt.Sprint(seqBefore) {
-			t.Errorf("%s's page shows the resent message at seq %v, want %v (its first and only seq)", w.name, seq, seqBefore)
+		if got := wd.script(seqOf, text); fmt.Sprint(got) != fmt.Sprint(seq) || fmt.Sprint(seq) == "0" {
+			t.Errorf("%s's page shows the resent message at seq %v, erin's at %v: want one seq", w.name, got, seq)
 		}
 		assertIncreasing(t, w.name, wd.script(shownSeqs))
 	}
 	wd.switchTo(erin)
-	if got := wd.script(`return [window.wschatPage.acks[arguments[0]], localStorage.getItem("wschat:erin:outbox")]`, clientID); fmt.Sprint(got) != "[1 []]" {
-		t.Errorf("erin after the reload: [acks, stored outbox] = %v, want [1 []]", got)
+	acks := wd.script(`return [window.wschatPage.acks[arguments[0]], localStorage.getItem("wschat:erin:outbox")]`, clientID)
+	if fmt.Sprint(acks) != "[1 []]" {
+		t.Errorf("erin after the reload: [acks, stored outbox] = %v, want [1 []]", acks)
 	}
-	if n := historyCount(t, e, "browser", clientID); n != 1 {
+	n := historyCount(t, e, "browser", clientID)
+	if n != 1 {
 		t.Errorf("server history holds clientId %s %d times, want 1", clientID, n)
 	}
-	t.Logf("reload: %v ack(s) dropped before the reload; message %s (seq %v) acked once after it, shown once on 2 pages, stored once",
-		dropped, clientID, seqBefore)
+	t.Logf("%s: %v frame(s) dropped before the reload; message %s at seq %v (before the reload: %v); after it [acks, stored outbox] %v, shown on erin's page %v time(s), on frank's %v, in history %d",
+		tc.hook, dropped, clientID, seq, seqBefore, acks, shown["erin"], shown["frank"], n)
 }
 
 func assertIncreasing(t *testing.T, who string, v any) {

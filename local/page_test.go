@@ -82,7 +82,9 @@ func TestPageHasNoProtocolLogic(t *testing.T) {
 	if !strings.Contains(code, `from "/client/wschat.js"`) {
 		t.Errorf("app.js does not import /client/wschat.js")
 	}
-	for _, banned := range []string{"action:", `"action"`, ".send(JSON", "new WebSocket(", "setInterval(", "lastSeq", "after:"} {
+	// The test hooks may look at a frame's type; building frames, opening
+	// sockets, timers and seq bookkeeping are the module's.
+	for _, banned := range []string{"action:", ".send(JSON", "new WebSocket(", "setInterval(", "setTimeout(", "lastSeq", "after:"} {
 		if strings.Contains(code, banned) {
 			t.Errorf("app.js contains %q: protocol logic belongs in client/js/wschat.js", banned)
 		}

@@ -22,33 +22,43 @@ const page = {
   channels: new Map(), // name -> { name, sub, items, members, unread }
   current: "",
   acks: {}, // clientId -> acks this page load saw (the test counts them)
-  hooks: { dropAcks: false, dropped: 0 },
+  hooks: { dropAcks: false, dropSends: false, dropped: 0 },
 };
 window.wschatPage = page;
 
-// PageWebSocket is the browser's WebSocket with one test hook: while
-// page.hooks.dropAcks is set, inbound "ack" frames are dropped, as if the
-// connection had failed after the server stored a message and before its
-// ack arrived. The flag lives in memory, so a reload clears it: that is how
-// the browser test leaves an unacknowledged message in the stored outbox.
-function isAck(data) {
-  try {
-    return JSON.parse(data).type === "ack";
-  } catch {
-    return false;
-  }
-}
-
+// PageWebSocket is the browser's WebSocket with two test hooks for
+// local/browser_test.go, each a fault a real network can cause:
+//   - hooks.dropAcks drops inbound "ack" frames, as if the connection had
+//     failed after the server stored a message and before its ack arrived;
+//   - hooks.dropSends drops outbound "send" frames, as if the connection
+//     had failed before the server saw the message.
+// The flags live in memory, so a reload clears them: that is how the test
+// leaves an unacknowledged message in the stored outbox across a reload.
 class PageWebSocket extends WebSocket {
   get onmessage() { return super.onmessage; }
   set onmessage(fn) {
     super.onmessage = fn && ((ev) => {
-      if (page.hooks.dropAcks && isAck(ev.data)) {
+      if (page.hooks.dropAcks && frameType(ev.data, "type") === "ack") {
         page.hooks.dropped++;
         return;
       }
       fn(ev);
     });
+  }
+  send(data) {
+    if (page.hooks.dropSends && frameType(data, "action") === "send") {
+      page.hooks.dropped++;
+      return;
+    }
+    super.send(data);
+  }
+}
+
+function frameType(data, key) {
+  try {
+    return JSON.parse(data)[key];
+  } catch {
+    return undefined;
   }
 }
 
