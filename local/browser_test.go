@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,6 +16,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"wschat/internal/dynamo"
 )
 
 // The browser test drives headless Chromium through chromedriver's W3C
@@ -259,6 +267,10 @@ func testBrowser(t *testing.T, e *emulator) {
 	wd.switchTo(erin)
 	wd.waitFor("frank's reply in erin's window", hasMessage, reply)
 
+	t.Run("a killed connection shows reconnecting, then connected", func(t *testing.T) {
+		testKilledConnection(t, wd, e, erin, frank)
+	})
+
 	// Each case loses one message's round trip at a different point, then
 	// reloads erin's page with the message only in its stored outbox.
 	for _, tc := range []reloadCase{
@@ -351,6 +363,81 @@ func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank str
 	}
 	t.Logf("%s: %v frame(s) dropped before the reload; message %s at seq %v (before the reload: %v); after it [acks, stored outbox] %v, shown on erin's page %v time(s), on frank's %v, in history %d",
 		tc.hook, dropped, clientID, seq, seqBefore, acks, shown["erin"], shown["frank"], n)
+}
+
+// testKilledConnection closes erin's connection from the server side, as
+// API Gateway's DELETE @connections/{id} does, and checks that the page
+// shows the states the client goes through and works again afterwards.
+func testKilledConnection(t *testing.T, wd *webDriver, e *emulator, erin, frank string) {
+	outer := wd.t
+	wd.t = t
+	defer func() { wd.t = outer }()
+	wd.switchTo(erin)
+	wd.script(`window.wschatPage.states = []`)
+	killed := 0
+	for _, id := range connectionsOf(t, e, "browser", "erin") {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+strings.TrimPrefix(e.wsURL, "ws://")+"/@connections/"+url.PathEscape(id), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNoContent {
+			killed++
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("DELETE @connections killed %d of erin's connections, want 1", killed)
+	}
+	wd.waitFor("erin's page reconnecting, then connected",
+		`const s = window.wschatPage.states; const i = s.findIndex(x => x.startsWith("reconnecting:"));
+		return i >= 0 && s.slice(i).some(x => x.startsWith("connected:")) && document.getElementById("status").dataset.state === "connected"`)
+	states := wd.script(`return window.wschatPage.states`)
+
+	wd.switchTo(frank)
+	text := fmt.Sprintf("to erin after her reconnect at %d", time.Now().UnixNano())
+	wd.typeInto("#text", text)
+	wd.click("#send")
+	wd.switchTo(erin)
+	wd.waitFor("frank's message in erin's window after her reconnect", hasMessage, text)
+	if got := wd.script(countMessage, text); fmt.Sprint(got) != "1" {
+		t.Errorf("erin's page shows frank's message %v times, want 1", got)
+	}
+	assertIncreasing(t, "erin", wd.script(shownSeqs))
+	stats := wd.script(`return window.wschatPage.client.stats()`)
+	t.Logf("killed %d connection; erin's page states %v; client stats %v", killed, states, stats)
+}
+
+// connectionsOf lists the connections of user in channel, from the
+// emulator's DynamoDB (the page cannot know its own connection id).
+func connectionsOf(t *testing.T, e *emulator, channel, user string) []string {
+	t.Helper()
+	m := dynamoLine.FindStringSubmatch(e.log.String())
+	tm := tableLine.FindStringSubmatch(e.log.String())
+	if m == nil || tm == nil {
+		t.Fatalf("no DynamoDB endpoint or table in the emulator's output")
+	}
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(m[1]),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	store := dynamo.New(db, tm[1], dynamo.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var ids []string
+	for cur := ""; ; {
+		members, next, err := store.Members(ctx, channel, cur, 100)
+		if err != nil {
+			t.Fatalf("members of %s: %v", channel, err)
+		}
+		for _, mb := range members {
+			if mb.UserID == user {
+				ids = append(ids, mb.ConnectionID)
+			}
+		}
+		if next == "" {
+			return ids
+		}
+		cur = next
+	}
 }
 
 func assertIncreasing(t *testing.T, who string, v any) {

@@ -22,6 +22,7 @@ const page = {
   channels: new Map(), // name -> { name, sub, items, members, unread }
   current: "",
   acks: {}, // clientId -> acks this page load saw (the test counts them)
+  states: [], // "to: reason" of every state change this page load saw
   hooks: { dropAcks: false, dropSends: false, dropped: 0 },
 };
 window.wschatPage = page;
@@ -95,6 +96,7 @@ function errText(e) {
 }
 
 function onState(s) {
+  page.states.push(s.to + ": " + s.reason);
   $("status").dataset.state = s.to;
   $("status").textContent = s.to;
   $("status").title = s.reason + (s.err ? " (" + s.err.message + ")" : "");
