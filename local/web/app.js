@@ -100,7 +100,8 @@ function onState(s) {
   $("status").dataset.state = s.to;
   $("status").textContent = s.to;
   $("status").title = s.reason + (s.err ? " (" + s.err.message + ")" : "");
-  if (s.to === "closed" && s.err) showError(errText(s.err));
+  // A failed attempt keeps the state (connecting or reconnecting) and says why.
+  if (s.err) showError(errText(s.err));
   else if (s.to === "connected") showError("");
   // After a reconnect or handover the member list may have changed unseen.
   if (s.to === "connected" && page.client) for (const ch of page.channels.values()) if (ch.sub) refreshMembers(ch);
