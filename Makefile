@@ -22,7 +22,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev token bench soak clean
+.PHONY: help deps build test test-js test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev token bench soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -44,10 +44,16 @@ build: ## Compile every package and cross-compile each Lambda handler into build
 		echo "build/$$name/bootstrap $$(du -h build/$$name/bootstrap | cut -f1)"; \
 	done
 
-test: deps ## Run every test: unit, dynalite-backed, infra assertions, cfn-lint, emulator end to end
+test: deps ## Run every test: JS client, unit, dynalite-backed, infra assertions, cfn-lint, emulator end to end
+	$(MAKE) test-js
 	$(MAKE) synth ENV=dev
 	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./...
 	$(MAKE) cfn-lint
+
+test-js: deps ## Only the JavaScript client: its tests (node --test) and its declarations (tsc --noEmit)
+	node --test client/js/
+	npx --no-install tsc --noEmit -p client/js
+	@echo "tsc: client/js/wschat.d.ts and example.ts type-check"
 
 test-unit: deps ## Only the fast Go tests (no jsii, no emulator)
 	go test -timeout 10m $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /infra -e /local -e /reliability -e /tools/diffreview)

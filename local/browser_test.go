@@ -2,17 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"wschat/internal/dynamo"
 )
 
 // The browser test drives headless Chromium through chromedriver's W3C
@@ -213,31 +222,255 @@ func (wd *webDriver) signIn(page, user, channel string) {
 	wd.waitFor("config loaded", `return document.getElementById("env").textContent !== ""`)
 	wd.typeInto("#user", user)
 	wd.click("#signin")
-	wd.waitFor(user+" connected", `return document.getElementById("status").dataset.state === "connected"`)
+	wd.waitConnected(user)
 	wd.typeInto("#channel", channel)
 	wd.click("#join")
 	wd.waitFor(user+" in the member list", `return !!document.querySelector('#members li[data-user="'+arguments[0]+'"]')`, user)
 }
+
+// waitConnected waits until the page's client is connected and handed to the page.
+func (wd *webDriver) waitConnected(user string) {
+	wd.t.Helper()
+	wd.waitFor(user+" connected", `return document.getElementById("status").dataset.state === "connected" && !!window.wschatPage.client`)
+}
+
+// Scripts the tests run in a page. arguments[0] is a message text.
+const (
+	hasMessage   = `return [...document.querySelectorAll("#messages li.msg[data-seq] .text")].some(e => e.textContent === arguments[0])`
+	countMessage = `return [...document.querySelectorAll("#messages li.msg .text")].filter(e => e.textContent === arguments[0]).length`
+	shownSeqs    = `return [...document.querySelectorAll("#messages li.msg[data-seq]")].map(e => Number(e.dataset.seq))`
+)
 
 func testBrowser(t *testing.T, e *emulator) {
 	driver, browser := findBrowser(t)
 	wd := startWebDriver(t, driver, browser)
 	page := e.baseURL + "/"
 
-	first := wd.window()
+	erin := wd.window()
 	wd.signIn(page, "erin", "browser")
-	second := wd.newWindow()
-	wd.switchTo(second)
+	frank := wd.newWindow()
+	wd.switchTo(frank)
 	wd.signIn(page, "frank", "browser")
 
-	wd.switchTo(first)
+	wd.switchTo(erin)
 	wd.waitFor("frank's arrival seen by erin", `return !!document.querySelector('#members li[data-user="frank"]')`)
 	text := fmt.Sprintf("hello from erin at %d", time.Now().UnixNano())
 	wd.typeInto("#text", text)
 	wd.click("#send")
-	hasMessage := `return [...document.querySelectorAll("#messages li.msg[data-seq] .text")].some(e => e.textContent === arguments[0])`
 	wd.waitFor("erin's message stored (acked, with a seq)", hasMessage, text)
 
-	wd.switchTo(second)
+	wd.switchTo(frank)
 	wd.waitFor("erin's message in frank's window", hasMessage, text)
+	reply := fmt.Sprintf("hello from frank at %d", time.Now().UnixNano())
+	wd.typeInto("#text", reply)
+	wd.click("#send")
+	wd.switchTo(erin)
+	wd.waitFor("frank's reply in erin's window", hasMessage, reply)
+
+	t.Run("a killed connection shows reconnecting, then connected", func(t *testing.T) {
+		testKilledConnection(t, wd, e, erin, frank)
+	})
+
+	// Each case loses one message's round trip at a different point, then
+	// reloads erin's page with the message only in its stored outbox.
+	for _, tc := range []reloadCase{
+		{name: "ack lost after the server stored the message", hook: "dropAcks", stored: true},
+		{name: "send lost before the server saw it", hook: "dropSends", stored: false},
+	} {
+		t.Run("reload resends once: "+tc.name, func(t *testing.T) {
+			testReloadResends(t, wd, e, erin, frank, tc)
+		})
+	}
+}
+
+type reloadCase struct {
+	name string
+	hook string // the page's test hook: dropAcks or dropSends (local/web/app.js)
+	// stored: the server stored and delivered the message before the
+	// reload, so it has its seq already.
+	stored bool
+}
+
+// testReloadResends makes erin's page lose one message's round trip,
+// reloads the page, and checks that the page's client restores the message
+// from localStorage, resends it with its original clientId and gets it
+// acknowledged once, and that both pages and the server's history have it
+// exactly once, at one seq, in seq order.
+func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank string, tc reloadCase) {
+	outer := wd.t
+	wd.t = t
+	defer func() { wd.t = outer }()
+	wd.switchTo(erin)
+	wd.script(`window.wschatPage.hooks[arguments[0]] = true`, tc.hook)
+	text := fmt.Sprintf("unacked from erin at %d", time.Now().UnixNano())
+	wd.typeInto("#text", text)
+	wd.click("#send")
+	if tc.stored {
+		wd.waitFor("erin's message delivered while its ack is dropped",
+			`return [...document.querySelectorAll("#messages li.msg.unacked[data-seq] .text")].some(e => e.textContent === arguments[0])`, text)
+	} else {
+		wd.waitFor("erin's send dropped", `return window.wschatPage.hooks.dropped > 0`)
+	}
+	dropped := wd.script(`return window.wschatPage.hooks.dropped`)
+	clientID, _ := wd.script(`const p = window.wschatPage.client.pending();
+		return p.length === 1 && p[0].text === arguments[0] ? p[0].clientId : ""`, text).(string)
+	if clientID == "" {
+		t.Fatalf("erin's outbox = %v, want only %q", wd.script(`return window.wschatPage.client.pending()`), text)
+	}
+	stored, _ := wd.script(`return localStorage.getItem("wschat:erin:outbox")`).(string)
+	if !strings.Contains(stored, clientID) {
+		t.Fatalf("stored outbox %q lacks clientId %s", stored, clientID)
+	}
+	seqOf := `const e = [...document.querySelectorAll("#messages li.msg[data-seq]")].find(e => e.querySelector(".text").textContent === arguments[0]);
+		return e ? Number(e.dataset.seq) : 0`
+	seqBefore := wd.script(seqOf, text)
+
+	wd.call("POST", wd.session+"/refresh", map[string]any{}, nil)
+	wd.waitConnected("erin after the reload")
+	wd.waitFor("the restored message acknowledged", `return window.wschatPage.acks[arguments[0]] === 1 && window.wschatPage.client.pending().length === 0`, clientID)
+	seq := wd.script(seqOf, text)
+	if tc.stored && fmt.Sprint(seq) != fmt.Sprint(seqBefore) {
+		t.Errorf("erin's page shows the resent message at seq %v, want %v (its first and only seq)", seq, seqBefore)
+	}
+
+	// Frank writes after the reload: erin's page is live again, and the
+	// checks below see both pages after the resend has had time to land.
+	wd.switchTo(frank)
+	after := fmt.Sprintf("after the reload at %d", time.Now().UnixNano())
+	wd.typeInto("#text", after)
+	wd.click("#send")
+	shown := map[string]any{}
+	for _, w := range []struct{ name, handle string }{{"erin", erin}, {"frank", frank}} {
+		wd.switchTo(w.handle)
+		wd.waitFor("frank's message after the reload in "+w.name+"'s window", hasMessage, after)
+		shown[w.name] = wd.script(countMessage, text)
+		if fmt.Sprint(shown[w.name]) != "1" {
+			t.Errorf("%s's page shows the resent message %v times, want 1", w.name, shown[w.name])
+		}
+		if got := wd.script(seqOf, text); fmt.Sprint(got) != fmt.Sprint(seq) || fmt.Sprint(seq) == "0" {
+			t.Errorf("%s's page shows the resent message at seq %v, erin's at %v: want one seq", w.name, got, seq)
+		}
+		assertIncreasing(t, w.name, wd.script(shownSeqs))
+	}
+	wd.switchTo(erin)
+	acks := wd.script(`return [window.wschatPage.acks[arguments[0]], localStorage.getItem("wschat:erin:outbox")]`, clientID)
+	if fmt.Sprint(acks) != "[1 []]" {
+		t.Errorf("erin after the reload: [acks, stored outbox] = %v, want [1 []]", acks)
+	}
+	n := historyCount(t, e, "browser", clientID)
+	if n != 1 {
+		t.Errorf("server history holds clientId %s %d times, want 1", clientID, n)
+	}
+	t.Logf("%s: %v frame(s) dropped before the reload; message %s at seq %v (before the reload: %v); after it [acks, stored outbox] %v, shown on erin's page %v time(s), on frank's %v, in history %d",
+		tc.hook, dropped, clientID, seq, seqBefore, acks, shown["erin"], shown["frank"], n)
+}
+
+// testKilledConnection closes erin's connection from the server side, as
+// API Gateway's DELETE @connections/{id} does, and checks that the page
+// shows the states the client goes through and works again afterwards.
+func testKilledConnection(t *testing.T, wd *webDriver, e *emulator, erin, frank string) {
+	outer := wd.t
+	wd.t = t
+	defer func() { wd.t = outer }()
+	wd.switchTo(erin)
+	wd.script(`window.wschatPage.states = []`)
+	killed := 0
+	for _, id := range connectionsOf(t, e, "browser", "erin") {
+		req, _ := http.NewRequest(http.MethodDelete, "http://"+strings.TrimPrefix(e.wsURL, "ws://")+"/@connections/"+url.PathEscape(id), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNoContent {
+			killed++
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("DELETE @connections killed %d of erin's connections, want 1", killed)
+	}
+	wd.waitFor("erin's page reconnecting, then connected",
+		`const s = window.wschatPage.states; const i = s.findIndex(x => x.startsWith("reconnecting:"));
+		return i >= 0 && s.slice(i).some(x => x.startsWith("connected:")) && document.getElementById("status").dataset.state === "connected"`)
+	states := wd.script(`return window.wschatPage.states`)
+
+	wd.switchTo(frank)
+	text := fmt.Sprintf("to erin after her reconnect at %d", time.Now().UnixNano())
+	wd.typeInto("#text", text)
+	wd.click("#send")
+	wd.switchTo(erin)
+	wd.waitFor("frank's message in erin's window after her reconnect", hasMessage, text)
+	if got := wd.script(countMessage, text); fmt.Sprint(got) != "1" {
+		t.Errorf("erin's page shows frank's message %v times, want 1", got)
+	}
+	assertIncreasing(t, "erin", wd.script(shownSeqs))
+	stats := wd.script(`return window.wschatPage.client.stats()`)
+	t.Logf("killed %d connection; erin's page states %v; client stats %v", killed, states, stats)
+}
+
+// connectionsOf lists the connections of user in channel, from the
+// emulator's DynamoDB (the page cannot know its own connection id).
+func connectionsOf(t *testing.T, e *emulator, channel, user string) []string {
+	t.Helper()
+	m := dynamoLine.FindStringSubmatch(e.log.String())
+	tm := tableLine.FindStringSubmatch(e.log.String())
+	if m == nil || tm == nil {
+		t.Fatalf("no DynamoDB endpoint or table in the emulator's output")
+	}
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(m[1]),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	store := dynamo.New(db, tm[1], dynamo.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var ids []string
+	for cur := ""; ; {
+		members, next, err := store.Members(ctx, channel, cur, 100)
+		if err != nil {
+			t.Fatalf("members of %s: %v", channel, err)
+		}
+		for _, mb := range members {
+			if mb.UserID == user {
+				ids = append(ids, mb.ConnectionID)
+			}
+		}
+		if next == "" {
+			return ids
+		}
+		cur = next
+	}
+}
+
+func assertIncreasing(t *testing.T, who string, v any) {
+	t.Helper()
+	seqs, _ := v.([]any)
+	for i := 1; i < len(seqs); i++ {
+		if a, b := seqs[i-1].(float64), seqs[i].(float64); b <= a {
+			t.Errorf("%s's page shows seq %v after %v: want strictly increasing seqs, got %v", who, b, a, seqs)
+			return
+		}
+	}
+}
+
+// historyCount asks the server's history of channel, as another user, how
+// many messages carry clientID.
+func historyCount(t *testing.T, e *emulator, channel, clientID string) int {
+	t.Helper()
+	gina := connectAs(t, e, "gina")
+	defer gina.conn.CloseNow()
+	gina.join(t, channel)
+	n := 0
+	for after := 0.0; ; {
+		gina.send(t, map[string]any{"action": "history", "channel": channel, "after": after, "limit": 100})
+		page := gina.expect(t, "history", map[string]any{"channel": channel})
+		msgs, _ := page["messages"].([]any)
+		for _, m := range msgs {
+			if m.(map[string]any)["clientId"] == clientID {
+				n++
+			}
+		}
+		if more, _ := page["more"].(bool); !more {
+			return n
+		}
+		after = page["next"].(float64)
+	}
 }

@@ -1,155 +1,212 @@
-// wschat local chat page: signs in at the emulator's local issuer, connects
-// with the token in the subprotocol list (as browsers must), joins channels,
-// and after a dropped connection reconnects, joins again and asks for
-// history {after: lastSeq} to recover what it missed. Protocol: docs/protocol.md.
-"use strict";
+// wschat local chat page: a view of the JavaScript client, served by the
+// emulator at /client/wschat.js (client/js/wschat.js, docs/client.md).
+//
+// Everything of the protocol is the module's: the token for each connection
+// attempt, reconnects with backoff, keep-alive, handover before the 2-hour
+// limit, the outbox and its retries, dedupe and ordering by seq, history
+// catch-up. This script signs in, renders what the module delivers, and
+// keeps the page's own state across a reload: who is signed in and which
+// channels are open (sessionStorage: per tab), and the transcript shown
+// (localStorage, beside the module's outbox and last seqs, which the
+// module keeps there through LocalStorageStore).
+import { dial, LocalStorageStore } from "/client/wschat.js";
 
 const $ = (id) => document.getElementById(id);
-const state = {
+const transcriptMax = 500;
+
+// page is exposed as window.wschatPage for local/browser_test.go.
+const page = {
   cfg: null,
   user: "",
-  ws: null,
-  retry: 0,
-  signedOut: true,
-  channels: new Map(), // name -> channel
+  client: null,
+  channels: new Map(), // name -> { name, sub, items, members, unread }
   current: "",
+  acks: {}, // clientId -> acks this page load saw (the test counts them)
+  states: [], // "to: reason" of every state change this page load saw
+  hooks: { dropAcks: false, dropSends: false, dropped: 0 },
 };
+window.wschatPage = page;
+
+// PageWebSocket is the browser's WebSocket with two test hooks for
+// local/browser_test.go, each a fault a real network can cause:
+//   - hooks.dropAcks drops inbound "ack" frames, as if the connection had
+//     failed after the server stored a message and before its ack arrived;
+//   - hooks.dropSends drops outbound "send" frames, as if the connection
+//     had failed before the server saw the message.
+// The flags live in memory, so a reload clears them: that is how the test
+// leaves an unacknowledged message in the stored outbox across a reload.
+class PageWebSocket extends WebSocket {
+  get onmessage() { return super.onmessage; }
+  set onmessage(fn) {
+    super.onmessage = fn && ((ev) => {
+      if (page.hooks.dropAcks && frameType(ev.data, "type") === "ack") {
+        page.hooks.dropped++;
+        return;
+      }
+      fn(ev);
+    });
+  }
+  send(data) {
+    if (page.hooks.dropSends && frameType(data, "action") === "send") {
+      page.hooks.dropped++;
+      return;
+    }
+    super.send(data);
+  }
+}
+
+function frameType(data, key) {
+  try {
+    return JSON.parse(data)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+const transcriptKey = (name) => `wschat-page:${page.user}:transcript:${name}`;
+
+function loadJSON(storage, key, fallback) {
+  try {
+    const v = storage.getItem(key);
+    return v === null ? fallback : JSON.parse(v);
+  } catch {
+    return fallback;
+  }
+}
 
 function channel(name) {
-  let ch = state.channels.get(name);
+  let ch = page.channels.get(name);
   if (!ch) {
-    ch = { name, items: new Map(), lastSeq: 0, members: new Map(), pending: new Map(), awaitingJoin: false, unread: 0 };
-    state.channels.set(name, ch);
+    ch = { name, sub: null, items: loadJSON(localStorage, transcriptKey(name), []), members: new Map(), unread: 0 };
+    page.channels.set(name, ch);
   }
   return ch;
 }
 
-function setStatus(s, text) {
-  $("status").dataset.state = s;
-  $("status").textContent = text || s;
+function saveChannels() {
+  sessionStorage.setItem("wschat.channels", JSON.stringify({ open: [...page.channels.keys()], current: page.current }));
 }
 
 function showError(msg) {
   $("error").textContent = msg || "";
 }
 
-function send(obj) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify(obj));
-    return true;
-  }
-  return false;
+function errText(e) {
+  return (e && e.code ? e.code + ": " : "") + String((e && e.message) || e);
+}
+
+function onState(s) {
+  page.states.push(s.to + ": " + s.reason);
+  $("status").dataset.state = s.to;
+  $("status").textContent = s.to;
+  $("status").title = s.reason + (s.err ? " (" + s.err.message + ")" : "");
+  // A failed attempt keeps the state (connecting or reconnecting) and says why.
+  if (s.err) showError(errText(s.err));
+  else if (s.to === "connected") showError("");
+  // After a reconnect or handover the member list may have changed unseen.
+  if (s.to === "connected" && page.client) for (const ch of page.channels.values()) if (ch.sub) refreshMembers(ch);
 }
 
 async function token() {
-  const resp = await fetch(state.cfg.tokenUrl, {
+  const resp = await fetch(page.cfg.tokenUrl, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ user: state.user }),
+    body: JSON.stringify({ user: page.user }),
   });
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new Error(body.message || body.error || "sign-in failed: " + resp.status);
   return body.token;
 }
 
-async function connect() {
-  if (state.signedOut) return;
-  let tok;
+// signIn dials, then opens the channels this tab had open (after a reload).
+async function signIn(user, open, current) {
+  page.user = user;
+  sessionStorage.setItem("wschat.user", user);
+  $("signin-view").hidden = true;
+  $("chat-view").hidden = false;
+  $("signout").hidden = false;
+  $("status").dataset.state = "connecting";
+  $("status").textContent = "connecting";
   try {
-    tok = await token();
+    page.client = await dial(page.cfg.webSocketUrl, {
+      token,
+      onState,
+      WebSocket: PageWebSocket,
+      // Per user: two tabs of one browser share localStorage.
+      store: new LocalStorageStore(localStorage, `wschat:${user}:`),
+    });
   } catch (e) {
-    showError(String(e.message || e));
-    return scheduleReconnect();
-  }
-  const ws = new WebSocket(state.cfg.webSocketUrl, ["wschat.v1", tok]);
-  state.ws = ws;
-  ws.onopen = () => {
-    state.retry = 0;
-    setStatus("connected");
-    showError("");
-    // A new connection has no memberships: join every channel again. History
-    // is asked for once our own "joined" arrives (see onEvent).
-    for (const ch of state.channels.values()) {
-      ch.awaitingJoin = true;
-      send({ action: "join", channel: ch.name });
-    }
-  };
-  ws.onmessage = (ev) => {
-    let msg;
-    try { msg = JSON.parse(ev.data); } catch { return; }
-    onEvent(msg);
-  };
-  ws.onclose = (ev) => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    if (state.signedOut) return;
-    setStatus("reconnecting", "reconnecting (" + ev.code + ")");
-    scheduleReconnect();
-  };
-}
-
-function scheduleReconnect() {
-  const delay = Math.min(5000, 250 * 2 ** state.retry) * (0.5 + Math.random() / 2);
-  state.retry++;
-  setTimeout(connect, delay);
-}
-
-function onEvent(msg) {
-  if (!msg.type) {
-    // API Gateway's own frames: {"message": "Internal server error", ...}
-    if (msg.message) showError(msg.message + " (request " + msg.requestId + ")");
+    showError(errText(e));
     return;
   }
-  const ch = msg.channel ? channel(msg.channel) : null;
-  switch (msg.type) {
-    case "joined":
-      ch.members.set(msg.userId, msg.userName);
-      addPresence(ch, msg.userName + " joined", msg.at);
-      if (msg.userId === state.user && ch.awaitingJoin) {
-        ch.awaitingJoin = false;
-        send({ action: "members", channel: ch.name });
-        send({ action: "history", channel: ch.name, after: ch.lastSeq });
-        for (const [clientId, text] of ch.pending) {
-          send({ action: "send", channel: ch.name, text, clientId });
-        }
-      }
-      break;
-    case "left":
-      ch.members.delete(msg.userId);
-      addPresence(ch, msg.userName + " left", msg.at);
-      break;
-    case "message":
-      addMessage(ch, msg);
-      break;
-    case "ack":
-      ch.pending.delete(msg.clientId);
-      break;
-    case "history":
-      for (const m of msg.messages || []) addMessage(ch, m);
-      if (msg.more) send({ action: "history", channel: ch.name, after: msg.next });
-      break;
-    case "members":
-      if (!msg.next) ch.members.clear();
-      for (const m of msg.members || []) ch.members.set(m.userId, m.userName);
-      if (msg.next) send({ action: "members", channel: ch.name, cursor: msg.next });
-      break;
-    case "error":
-      showError(msg.code + ": " + msg.message);
-      break;
-  }
+  page.client.on("ack", (entry) => { page.acks[entry.clientId] = (page.acks[entry.clientId] || 0) + 1; render(); });
+  page.client.on("failed", (entry, err) => { showError("not sent: " + entry.text + ": " + errText(err)); render(); });
+  for (const name of open) await openChannel(name);
+  if (current && page.channels.has(current)) page.current = current;
   render();
 }
 
-function addMessage(ch, m) {
-  if (ch.items.has("m" + m.seq)) return;
-  ch.items.set("m" + m.seq, { kind: "msg", seq: m.seq, who: m.userName || m.userId, text: m.text, at: m.sentAt });
-  ch.pending.delete(m.clientId);
-  if (m.seq > ch.lastSeq) ch.lastSeq = m.seq;
-  if (ch.name !== state.current) ch.unread++;
+async function openChannel(name) {
+  const ch = channel(name);
+  page.current = name;
+  saveChannels();
+  render();
+  let sub;
+  try {
+    // A channel this page never showed starts with its whole history; one
+    // it showed resumes after the last seq the module stored.
+    sub = await page.client.join(name, ch.items.length ? {} : { from: 0 });
+  } catch (e) {
+    showError(errText(e));
+    return;
+  }
+  ch.sub = sub;
+  sub.on((ev) => onEvent(ch, ev));
+  refreshMembers(ch);
 }
 
-function addPresence(ch, text, at) {
-  ch.items.set("p" + ch.items.size + at, { kind: "presence", text, at });
+function onEvent(ch, ev) {
+  switch (ev.type) {
+    case "message": {
+      const m = ev.message;
+      ch.items.push({ kind: "msg", seq: m.seq, who: m.userName || m.userId, text: m.text, clientId: m.clientId });
+      if (ch.name !== page.current) ch.unread++;
+      break;
+    }
+    case "joined":
+      ch.members.set(ev.presence.userId, ev.presence.userName);
+      ch.items.push({ kind: "presence", text: ev.presence.userName + " joined" });
+      break;
+    case "left":
+      ch.members.delete(ev.presence.userId);
+      ch.items.push({ kind: "presence", text: ev.presence.userName + " left" });
+      break;
+    case "discontinuity":
+      ch.items.push({ kind: "gap", text: `messages ${ev.discontinuity.from}–${ev.discontinuity.to} are past the history retention` });
+      break;
+  }
+  if (ch.items.length > transcriptMax) ch.items.splice(0, ch.items.length - transcriptMax);
+  // Saved in the same task in which the module stored its last seq, so a
+  // reload neither repeats nor misses a message.
+  localStorage.setItem(transcriptKey(ch.name), JSON.stringify(ch.items));
+  render();
+}
+
+async function refreshMembers(ch) {
+  const all = new Map();
+  try {
+    let cursor = "";
+    do {
+      const p = await page.client.members(ch.name, cursor);
+      for (const m of p.members) all.set(m.userId, m.userName);
+      cursor = p.next;
+    } while (cursor);
+  } catch (e) {
+    showError(errText(e));
+    return;
+  }
+  ch.members = all;
+  render();
 }
 
 function el(tag, cls, text) {
@@ -159,104 +216,131 @@ function el(tag, cls, text) {
   return e;
 }
 
-function render() {
+function renderChannels() {
   const list = $("channels");
   list.replaceChildren();
-  for (const ch of state.channels.values()) {
-    const li = el("li", ch.name === state.current ? "active" : "", "#" + ch.name);
+  for (const ch of page.channels.values()) {
+    const li = el("li", ch.name === page.current ? "active" : "", "#" + ch.name);
     li.dataset.channel = ch.name;
     if (ch.unread) li.append(el("span", "unread", String(ch.unread)));
-    li.onclick = () => { state.current = ch.name; ch.unread = 0; render(); };
+    li.onclick = () => { page.current = ch.name; ch.unread = 0; saveChannels(); render(); };
     list.append(li);
   }
-  const ch = state.channels.get(state.current);
-  $("current").textContent = ch ? "#" + ch.name : "no channel";
-  const members = $("members");
-  members.replaceChildren();
+}
+
+// renderMessages shows the stream as delivered (messages in seq order,
+// presence where it happened), then what is still in the outbox.
+function renderMessages(ch, pending) {
   const msgs = $("messages");
   const atBottom = msgs.scrollTop + msgs.clientHeight >= msgs.scrollHeight - 4;
   msgs.replaceChildren();
-  if (!ch) return;
-  for (const [id, name] of ch.members) {
-    const li = el("li", "", name);
-    li.dataset.user = id;
-    members.append(li);
-  }
-  const items = [...ch.items.values()].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : (a.seq || 0) - (b.seq || 0)));
-  for (const it of items) {
-    if (it.kind === "presence") {
-      msgs.append(el("li", "presence", it.text));
+  const unacked = new Set(pending.map((p) => p.clientId));
+  const shown = new Set();
+  for (const it of ch.items) {
+    if (it.kind !== "msg") {
+      msgs.append(el("li", it.kind, it.text));
       continue;
     }
-    const li = el("li", "msg");
+    const li = el("li", unacked.has(it.clientId) ? "msg unacked" : "msg");
     li.dataset.seq = it.seq;
+    li.dataset.clientId = it.clientId || "";
     li.append(el("span", "seq", "#" + it.seq), el("span", "who", it.who), el("span", "text", it.text));
     msgs.append(li);
+    shown.add(it.clientId);
   }
-  for (const text of ch.pending.values()) {
+  // A message the server stored and delivered but whose ack is still out
+  // is shown once: where the stream put it.
+  for (const p of pending) {
+    if (shown.has(p.clientId)) continue;
     const li = el("li", "msg pending");
-    li.append(el("span", "who", state.user), el("span", "text", text));
+    li.dataset.clientId = p.clientId;
+    li.append(el("span", "who", page.user), el("span", "text", p.text));
     msgs.append(li);
   }
   if (atBottom) msgs.scrollTop = msgs.scrollHeight;
 }
 
-function clientId() {
-  const b = new Uint8Array(8);
-  crypto.getRandomValues(b);
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+function render() {
+  renderChannels();
+  const pending = page.client ? page.client.pending() : [];
+  $("outbox").dataset.count = pending.length;
+  $("outbox").textContent = pending.length ? pending.length + " unsent" : "";
+  const ch = page.channels.get(page.current);
+  $("current").textContent = ch ? "#" + ch.name : "no channel";
+  const members = $("members");
+  members.replaceChildren();
+  if (!ch) {
+    $("messages").replaceChildren();
+    return;
+  }
+  for (const [id, name] of ch.members) {
+    const li = el("li", "", name);
+    li.dataset.user = id;
+    members.append(li);
+  }
+  renderMessages(ch, pending.filter((p) => p.channel === ch.name));
 }
 
 $("signin-form").onsubmit = (ev) => {
   ev.preventDefault();
-  state.user = $("user").value.trim();
-  state.signedOut = false;
-  sessionStorage.setItem("wschat.user", state.user);
-  $("signin-view").hidden = true;
-  $("chat-view").hidden = false;
-  setStatus("connecting");
-  connect();
+  const user = $("user").value.trim();
+  if (user) signIn(user, [], "");
 };
 
 $("join-form").onsubmit = (ev) => {
   ev.preventDefault();
   const name = $("channel").value.trim().toLowerCase();
-  if (!name) return;
-  const ch = channel(name);
-  state.current = name;
-  ch.awaitingJoin = true;
-  send({ action: "join", channel: name });
-  render();
+  if (!name || !page.client) return;
+  if (page.channels.get(name)?.sub) {
+    page.current = name;
+    render();
+    return;
+  }
+  openChannel(name);
 };
 
 $("send-form").onsubmit = (ev) => {
   ev.preventDefault();
-  const ch = state.channels.get(state.current);
+  const ch = page.channels.get(page.current);
   const text = $("text").value;
-  if (!ch || !text) return;
-  const id = clientId();
-  ch.pending.set(id, text);
-  send({ action: "send", channel: ch.name, text, clientId: id });
+  if (!ch || !text || !page.client) return;
+  let sent;
+  try {
+    sent = page.client.send(ch.name, text);
+  } catch (e) {
+    showError(errText(e)); // invalid or too long: checked before sending
+    return;
+  }
   $("text").value = "";
+  sent.then(() => render(), (e) => { if (e.code !== "closed") showError(errText(e)); render(); });
   render();
 };
 
-$("leave").onclick = () => {
-  const ch = state.channels.get(state.current);
+$("leave").onclick = async () => {
+  const ch = page.channels.get(page.current);
   if (!ch) return;
-  send({ action: "leave", channel: ch.name });
-  state.channels.delete(ch.name);
-  state.current = state.channels.keys().next().value || "";
+  page.channels.delete(ch.name);
+  localStorage.removeItem(transcriptKey(ch.name));
+  page.current = page.channels.keys().next().value || "";
+  saveChannels();
   render();
+  if (ch.sub) await ch.sub.leave().catch((e) => showError(errText(e)));
 };
 
-// A client message every few minutes keeps the connection under the
-// 10-minute idle limit.
-setInterval(() => send({ action: "ping" }), 4 * 60 * 1000);
+// Sign out closes the client; the outbox stays stored for the next sign-in.
+$("signout").onclick = () => {
+  if (page.client) page.client.close();
+  sessionStorage.removeItem("wschat.user");
+  sessionStorage.removeItem("wschat.channels");
+  location.reload();
+};
 
 (async () => {
-  state.cfg = await (await fetch("/local/config.json")).json();
-  $("env").textContent = state.cfg.environment + " · " + state.cfg.webSocketUrl;
-  const saved = sessionStorage.getItem("wschat.user");
-  if (saved) $("user").value = saved;
+  page.cfg = await (await fetch("/local/config.json")).json();
+  $("env").textContent = page.cfg.environment + " · " + page.cfg.webSocketUrl;
+  const user = sessionStorage.getItem("wschat.user");
+  if (!user) return;
+  $("user").value = user;
+  const saved = loadJSON(sessionStorage, "wschat.channels", { open: [], current: "" });
+  await signIn(user, saved.open || [], saved.current || "");
 })();
