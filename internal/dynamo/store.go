@@ -104,6 +104,9 @@ const (
 	attrSentAt      = "sentAt"
 	attrTextHash    = "textHash"
 	attrDelivered   = "delivered"
+	attrStoredAt    = "storedAt"  // when a history item was written, unix milliseconds
+	attrTombstone   = "tombstone" // a history item marking a seq that will never hold a message
+	attrUpdatedAt   = "updatedAt" // when the counter last gave out a seq, unix milliseconds
 )
 
 func connKey(id string) map[string]types.AttributeValue {
