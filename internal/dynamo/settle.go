@@ -27,17 +27,19 @@ func (s *Store) SettledHistory(ctx context.Context, q chat.HistoryQuery) (chat.H
 	if err != nil {
 		return chat.HistoryPage{}, err
 	}
-	oldest, err := s.oldest(ctx, q.Channel, ctr)
+	oldest, oldestAt, err := s.oldest(ctx, q.Channel, ctr)
 	if err != nil {
 		return chat.HistoryPage{}, err
 	}
 	w := settler{s: s, q: q, page: chat.HistoryPage{Next: q.After, Oldest: oldest, Through: q.After}, settling: true}
 	w.expect = q.After + 1
 	if oldest > 0 && q.After < oldest-1 {
-		// Below the oldest retained seq nothing can be had: settled, as a
-		// discontinuity the client reports.
-		w.page.Truncated = true
-		w.page.Through, w.expect = oldest-1, oldest
+		if oldestAt.IsZero() {
+			oldestAt = usedAt // nothing retained: the counter's last use is the evidence
+		}
+		if err := w.belowOldest(ctx, oldest, oldestAt); err != nil {
+			return chat.HistoryPage{}, err
+		}
 	}
 	if err := w.scan(ctx); err != nil {
 		return chat.HistoryPage{}, err
@@ -48,6 +50,73 @@ func (s *Store) SettledHistory(ctx context.Context, q chat.HistoryQuery) (chat.H
 		w.gap(ctx, ctr+1, usedAt)
 	}
 	return w.page, nil
+}
+
+// belowOldest settles the seqs under the oldest retained one. An empty
+// slot there is either a message past retention that DynamoDB deleted or a
+// send that failed (or is still running) after taking its seq: the store
+// cannot tell which. Within the grace period it waits; after it, the range
+// is reported truncated (erring towards a discontinuity, never a silent
+// hole), and the topmost empty slots get ambiguous tombstones so that a
+// late retry of a failed send is renumbered above, not stored below what
+// clients already passed. Only recent sends can retry (their claim is
+// alive), and their seqs sit just below the oldest, so maxTombstones slots
+// from the top are enough.
+func (w *settler) belowOldest(ctx context.Context, oldest int64, evidence time.Time) error {
+	lo := max(w.q.After+1, oldest-maxTombstones)
+	held, err := w.s.heldSeqs(ctx, w.q.Channel, lo, oldest-1)
+	if err != nil {
+		return err
+	}
+	if int64(len(held)) < oldest-lo && w.s.now().Sub(evidence) < w.q.Grace {
+		// An empty slot may be a send still running: wait.
+		w.settling = false
+		return nil
+	}
+	for seq := oldest - 1; seq >= lo; seq-- {
+		if held[seq] {
+			continue // expired, or already tombstoned
+		}
+		if err := w.s.tombstone(ctx, w.q, seq, true); err != nil {
+			// A late send got there first: it is the new oldest, which
+			// the next call returns. Settle nothing now.
+			w.settling = false
+			return nil
+		}
+	}
+	w.page.Truncated = true
+	w.page.Through, w.expect = oldest-1, oldest
+	return nil
+}
+
+// heldSeqs returns the seqs in [lo, hi] that have an item (expired or not).
+func (s *Store) heldSeqs(ctx context.Context, channel string, lo, hi int64) (map[int64]bool, error) {
+	held := map[int64]bool{}
+	start := map[string]types.AttributeValue(nil)
+	for range historyMaxPages {
+		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                &s.table,
+			KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": str(historyPK(channel)), ":lo": str(historySK(lo)), ":hi": str(historySK(hi)),
+			},
+			ProjectionExpression: aws.String("#sk"),
+			ConsistentRead:       aws.Bool(true),
+			ExclusiveStartKey:    start,
+		})
+		if err != nil {
+			return nil, translate("history slots", err)
+		}
+		for _, item := range out.Items {
+			held[decodeMessage(channel, item).Seq] = true
+		}
+		if out.LastEvaluatedKey == nil {
+			break
+		}
+		start = out.LastEvaluatedKey
+	}
+	return held, nil
 }
 
 // settler walks one channel's history items in seq order, collecting live
@@ -105,6 +174,8 @@ func (w *settler) item(ctx context.Context, item map[string]types.AttributeValue
 	}
 	w.expect = m.Seq + 1
 	switch {
+	case boolAttr(item, attrAmbiguous):
+		w.page.Truncated = true // may have been a message past retention
 	case boolAttr(item, attrTombstone):
 	case w.s.expired(item):
 		// Expired above the oldest live seq (a retry kept its first
@@ -127,7 +198,7 @@ func (w *settler) gap(ctx context.Context, below int64, written time.Time) {
 		return
 	}
 	for seq := w.expect; seq < below; seq++ {
-		if w.written == maxTombstones || w.s.tombstone(ctx, w.q, seq) != nil {
+		if w.written == maxTombstones || w.s.tombstone(ctx, w.q, seq, false) != nil {
 			// Lost to a late send (its message is now there: the next
 			// call returns it) or a failure: stop settling here.
 			w.settling = false
@@ -139,11 +210,17 @@ func (w *settler) gap(ctx context.Context, below int64, written time.Time) {
 }
 
 // tombstone marks seq as never used, unless its slot is already taken.
-func (s *Store) tombstone(ctx context.Context, q chat.HistoryQuery, seq int64) error {
+// An ambiguous one marks a slot that may also have held a message past
+// retention: it blocks late writes all the same, but passing it reports a
+// truncation and it never counts as the oldest retained seq.
+func (s *Store) tombstone(ctx context.Context, q chat.HistoryQuery, seq int64, ambiguous bool) error {
 	item := key(historyPK(q.Channel), historySK(seq))
 	item[attrChannel] = str(q.Channel)
 	item[attrSeq] = num(seq)
 	item[attrTombstone] = boolean(true)
+	if ambiguous {
+		item[attrAmbiguous] = boolean(true)
+	}
 	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(s.now().Add(q.TombstoneTTL))
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
@@ -155,13 +232,14 @@ func (s *Store) tombstone(ctx context.Context, q chat.HistoryQuery, seq int64) e
 	return translate("tombstone", err)
 }
 
-// oldest returns the lowest retained seq of channel (message or
-// tombstone); ctr+1 when nothing is retained but seqs were used; 0 for a
-// channel that never had a message. Expired items that DynamoDB has not
-// deleted yet are read past, a bounded number of pages; past that bound
-// the answer is the seq after the last one read, so only what was read is
-// declared gone and the next call reads on.
-func (s *Store) oldest(ctx context.Context, channel string, ctr int64) (int64, error) {
+// oldest returns the lowest retained seq of channel (a message or a plain
+// tombstone) and when its item was written; ctr+1 and the zero time when
+// nothing is retained but seqs were used; 0 for a channel that never had
+// a message. Expired items that DynamoDB has not deleted yet, and
+// ambiguous tombstones, are read past, a bounded number of pages; past
+// that bound the answer is the seq after the last one read, so only what
+// was read is declared gone and the next call reads on.
+func (s *Store) oldest(ctx context.Context, channel string, ctr int64) (int64, time.Time, error) {
 	start := map[string]types.AttributeValue(nil)
 	last := int64(0)
 	for range historyMaxPages {
@@ -176,23 +254,23 @@ func (s *Store) oldest(ctx context.Context, channel string, ctr int64) (int64, e
 			ExclusiveStartKey:         start,
 		})
 		if err != nil {
-			return 0, translate("oldest", err)
+			return 0, time.Time{}, translate("oldest", err)
 		}
 		for _, item := range out.Items {
 			seq := decodeMessage(channel, item).Seq
-			if !s.expired(item) {
-				return seq, nil
+			if !s.expired(item) && !boolAttr(item, attrAmbiguous) {
+				return seq, timeMillis(item, attrStoredAt), nil
 			}
 			last = seq
 		}
 		if out.LastEvaluatedKey == nil {
 			if ctr == 0 && last == 0 {
-				return 0, nil
+				return 0, time.Time{}, nil
 			}
-			return max(ctr, last) + 1, nil
+			return max(ctr, last) + 1, time.Time{}, nil
 		}
 		start = out.LastEvaluatedKey
 	}
-	// Past the bound: only what was read is known to be gone.
-	return last + 1, nil
+	// Everything read was an item, so nothing below is a send in progress.
+	return last + 1, time.UnixMilli(0), nil
 }
