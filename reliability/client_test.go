@@ -47,7 +47,7 @@ func TestReliabilityClientSDK(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	run := newSDKRun(ctx, t, size)
-	faults := run.startFaults(ctx, t)
+	faults := run.startFaults(ctx, t, faultKill, faultCrash, faultTimeout, faultRestart)
 
 	acked, failed := run.send(ctx, t)
 	faults.stop()
@@ -94,7 +94,9 @@ type delivery struct {
 	joinErr error
 }
 
-func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
+// startSDKEmulator starts the emulator, with a short connection lifetime,
+// on a dynalite the test can restart, and names the channels and users.
+func startSDKEmulator(ctx context.Context, t *testing.T, size sdkSize, prefix string) *sdkRun {
 	t.Helper()
 	db := startRestartable(ctx, t)
 	e := startEmulator(t, emutest.Options{
@@ -104,15 +106,23 @@ func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
 	})
 	r := &sdkRun{size: size, e: e, db: db}
 	for i := range size.channels {
-		r.channels = append(r.channels, fmt.Sprintf("sdk-%d", i))
+		r.channels = append(r.channels, fmt.Sprintf("%s-%d", prefix, i))
 	}
-	n := size.senders + size.receivers
-	for i := range n {
+	for i := range size.senders + size.receivers {
 		role := "r"
 		if i < size.senders {
 			role = "s"
 		}
-		user := fmt.Sprintf("sdk-%s%d", role, i)
+		r.names = append(r.names, fmt.Sprintf("%s-%s%d", prefix, role, i))
+	}
+	return r
+}
+
+func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
+	t.Helper()
+	r := startSDKEmulator(ctx, t, size, "sdk")
+	e := r.e
+	for _, user := range r.names {
 		c, err := client.Dial(ctx, e.WebSocketURL, client.Options{
 			Token: func(ctx context.Context) (string, error) { return e.Token(ctx, user) },
 			// Hand over well before the emulator's cut, so most
@@ -131,7 +141,6 @@ func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		r.clients = append(r.clients, c)
-		r.names = append(r.names, user)
 		r.delivered = append(r.delivered, r.subscribe(ctx, t, c, user))
 	}
 	return r
@@ -333,10 +342,15 @@ const (
 	faultRestart = "dynalite restarts"
 )
 
-func (r *sdkRun) startFaults(ctx context.Context, t *testing.T) *sdkFaults {
+// startFaults injects the named faults until stopped.
+func (r *sdkRun) startFaults(ctx context.Context, t *testing.T, kinds ...string) *sdkFaults {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	f := &sdkFaults{cancel: cancel, n: map[string]int{faultKill: 0, faultCrash: 0, faultTimeout: 0, faultRestart: 0}}
+	f := &sdkFaults{cancel: cancel, n: map[string]int{}}
+	for _, k := range kinds {
+		f.n[k] = 0
+	}
+	on := func(k string) bool { _, ok := f.n[k]; return ok }
 	table, err := r.e.TableName()
 	if err != nil {
 		t.Fatal(err)
@@ -346,10 +360,14 @@ func (r *sdkRun) startFaults(ctx context.Context, t *testing.T) *sdkFaults {
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
-	f.wg.Go(func() { r.killConnections(ctx, t, f, mgmt, table) })
-	f.wg.Go(func() { r.breakHandlers(ctx, t, f) })
+	if on(faultKill) {
+		f.wg.Go(func() { r.killConnections(ctx, t, f, mgmt, table) })
+	}
+	if on(faultCrash) {
+		f.wg.Go(func() { r.breakHandlers(ctx, t, f, on(faultTimeout)) })
+	}
 	f.wg.Go(func() {
-		if sleepCtx(ctx, 2*time.Second) {
+		if on(faultRestart) && sleepCtx(ctx, 2*time.Second) {
 			if err := r.db.restart(ctx, time.Second); err != nil {
 				t.Errorf("restart dynalite: %v", err)
 				return
@@ -384,10 +402,10 @@ func (r *sdkRun) killConnections(ctx context.Context, t *testing.T, f *sdkFaults
 	}
 }
 
-// breakHandlers crashes a random chat instance every 1.5 s and, once,
-// hangs one until the emulator times its invocation out.
-func (r *sdkRun) breakHandlers(ctx context.Context, t *testing.T, f *sdkFaults) {
-	hung := false
+// breakHandlers crashes a random chat instance every 1.5 s and, if hang,
+// first hangs one until the emulator times its invocation out.
+func (r *sdkRun) breakHandlers(ctx context.Context, t *testing.T, f *sdkFaults, hang bool) {
+	hung := !hang
 	for sleepCtx(ctx, 1500*time.Millisecond) {
 		pids, err := r.e.FunctionPIDs(contract.FunctionChat)
 		if err != nil || len(pids) == 0 {
@@ -487,4 +505,29 @@ func (r *restartableDynalite) restart(ctx context.Context, down time.Duration) e
 	}
 	r.db = db
 	return nil
+}
+
+// TestCheckDeliveryFindsEveryKindOfFault is the proof's positive control:
+// the checker counts each fault it exists to find.
+func TestCheckDeliveryFindsEveryKindOfFault(t *testing.T) {
+	tests := []struct {
+		name  string
+		seqs  []int64
+		holes [][2]int64
+		acked []int64
+		want  sdkFigures
+	}{
+		{"clean", []int64{1, 2, 4}, nil, []int64{1, 2, 4}, sdkFigures{deliveries: 3}},
+		{"lost at the end", []int64{1, 2}, nil, []int64{1, 2, 3}, sdkFigures{deliveries: 2, lost: 1}},
+		{"duplicated", []int64{1, 2, 2}, nil, []int64{1, 2}, sdkFigures{deliveries: 3, duplicated: 1, outOfOrder: 1}},
+		{"out of order", []int64{2, 1}, nil, []int64{1, 2}, sdkFigures{deliveries: 2, outOfOrder: 1}},
+		{"silent hole", []int64{1, 3}, nil, []int64{1, 2, 3}, sdkFigures{deliveries: 2, lost: 1, unreported: 1}},
+		{"reported hole", []int64{1, 3}, [][2]int64{{2, 2}}, []int64{1, 2, 3}, sdkFigures{deliveries: 2, lost: 1, discontinuities: 1}},
+	}
+	for _, tt := range tests {
+		got := checkDelivery(&delivery{seqs: tt.seqs, holes: tt.holes}, tt.acked)
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: checkDelivery = %s, want %s", tt.name, got, tt.want)
+		}
+	}
 }
