@@ -180,22 +180,9 @@ func handovers(ctx context.Context, e *emutest.Emulator, size sdkBench, res *SDK
 	if _, err := tx.Join(ctx, channel); err != nil {
 		return err
 	}
-	var acked []int64
-	for k := 0; ; k++ {
-		select {
-		case <-ended:
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-			seq, err := tx.Send(ctx, channel, fmt.Sprintf("handover %d", k))
-			if err != nil {
-				return err
-			}
-			acked = append(acked, seq)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		break
+	acked, err := sendUntil(ctx, tx, channel, ended)
+	if err != nil {
+		return err
 	}
 	// Let the last acknowledged messages arrive (bounded).
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -223,6 +210,27 @@ func handovers(ctx context.Context, e *emutest.Emulator, size sdkBench, res *SDK
 		res.HandoverP50Ms, res.HandoverP99Ms = percentile(took, 50), percentile(took, 99)
 	}
 	return nil
+}
+
+// sendUntil sends one message every 10 ms until ended is closed, and
+// returns the acknowledged seqs.
+func sendUntil(ctx context.Context, tx *client.Client, channel string, ended <-chan struct{}) ([]int64, error) {
+	var acked []int64
+	for k := 0; ; k++ {
+		select {
+		case <-ended:
+			return acked, nil
+		case <-ctx.Done():
+			return acked, ctx.Err()
+		default:
+		}
+		seq, err := tx.Send(ctx, channel, fmt.Sprintf("handover %d", k))
+		if err != nil {
+			return acked, err
+		}
+		acked = append(acked, seq)
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 var overheadLine = regexp.MustCompile(`FIGURES deliver_overhead frames=(\d+) delivered=\d+ p50=(\S+) p99=(\S+)`)

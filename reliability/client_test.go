@@ -88,10 +88,9 @@ type sdkRun struct {
 
 // delivery is what one subscription handed to the application.
 type delivery struct {
-	mu      sync.Mutex
-	seqs    []int64
-	holes   [][2]int64 // discontinuities reported
-	joinErr error
+	mu    sync.Mutex
+	seqs  []int64
+	holes [][2]int64 // discontinuities reported
 }
 
 // startSDKEmulator starts the emulator, with a short connection lifetime,
