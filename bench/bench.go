@@ -125,6 +125,9 @@ func (b *bench) measure(ctx context.Context) error {
 	if err := b.startStack(ctx, b.tpl); err != nil {
 		return err
 	}
+	if err := b.measureSDK(ctx); err != nil {
+		return err
+	}
 	if err := b.connectAndFill(ctx); err != nil {
 		return err
 	}

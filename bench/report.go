@@ -57,6 +57,9 @@ func (b *bench) judge() {
 	r.Targets = append(r.Targets, b.readTarget())
 	r.Targets = append(r.Targets, b.functionTargets()...)
 	r.Targets = append(r.Targets, b.capacityTarget())
+	if r.SDK != nil {
+		r.Targets = append(r.Targets, sdkTargets(r.SDK)...)
+	}
 }
 
 func (b *bench) findRun(path string, workers, members int) *FanoutRun {
@@ -253,6 +256,14 @@ func printText(w io.Writer, r *Results) {
 			mib(c.HandlersRSS), c.HandlerInstances, mib(c.DynaliteRSS), mib(c.BenchRSS))
 	}
 
+	if s := r.SDK; s != nil {
+		fmt.Fprintln(w, "\nClient SDK (Go)")
+		fmt.Fprintf(w, "  offline client, Dial + Join(From(0)) → last of %s messages delivered: %.0f ms (in order: %v)\n", thousands(s.CatchUpMessages), s.CatchUpMs, s.CatchUpInOrder)
+		fmt.Fprintf(w, "  handover (new connection dialled → took over): %d handovers, p50 %.0f ms, p99 %.0f ms; %d acked meanwhile, %d lost, %d duplicated\n",
+			s.Handovers, s.HandoverP50Ms, s.HandoverP99Ms, s.HandoverAcked, s.HandoverLost, s.HandoverDup)
+		fmt.Fprintf(w, "  SDK overhead per delivered frame (decode, dedupe, reorder): p50 %.1f µs, p99 %.1f µs over %s frames\n", s.OverheadP50Us, s.OverheadP99Us, thousands(s.OverheadFrames))
+	}
+
 	fmt.Fprintln(w, "\nTargets")
 	for _, t := range r.Targets {
 		fmt.Fprintf(w, "  %s  %s: %s — goal %s\n", t.verdict(), t.Name, t.Measured, t.Goal)
@@ -321,6 +332,13 @@ func markdown(r *Results) string {
 		fmt.Fprintf(&s, "| connections | open at the end | setup rate | emulator RSS before → after | per connection | handlers | dynalite | benchmark clients |\n|---:|---:|---:|---|---:|---:|---:|---:|\n")
 		fmt.Fprintf(&s, "| %s | %s | %.0f/s | %s → %s | %.1f KiB | %s (%d instances) | %s | %s |\n", thousands(c.Connections), thousands(c.Held), c.SetupPerSecond,
 			mib(c.EmulatorRSSBefore), mib(c.EmulatorRSSAfter), c.BytesPerConn/1024, mib(c.HandlersRSS), c.HandlerInstances, mib(c.DynaliteRSS), mib(c.BenchRSS))
+	}
+	if k := r.SDK; k != nil {
+		s.WriteString("\n## Client SDK (Go)\n\n| measurement | result |\n|---|---|\n")
+		fmt.Fprintf(&s, "| offline client catch-up: Dial + Join(From(0)) → last of %s messages delivered | %.0f ms, in order: %v |\n", thousands(k.CatchUpMessages), k.CatchUpMs, k.CatchUpInOrder)
+		fmt.Fprintf(&s, "| handover: new connection dialled → took over (rejoined, caught up) | %d handovers, p50 %.0f ms, p99 %.0f ms; %d acked meanwhile, %d lost, %d duplicated |\n",
+			k.Handovers, k.HandoverP50Ms, k.HandoverP99Ms, k.HandoverAcked, k.HandoverLost, k.HandoverDup)
+		fmt.Fprintf(&s, "| SDK overhead per delivered frame (decode, dedupe, reorder; `TestDeliverOverheadP99`) | p50 %.1f µs, p99 %.1f µs over %s frames |\n", k.OverheadP50Us, k.OverheadP99Us, thousands(k.OverheadFrames))
 	}
 	if len(r.Notes) > 0 {
 		s.WriteString("\n## Notes\n\n")

@@ -203,6 +203,11 @@ func errorIfNot(err, not error) error {
 }
 
 func (c *Client) setState(to State, reason string, err error) {
+	c.setStateTook(to, reason, err, 0)
+}
+
+// setStateTook reports a transition that took a measured time (a handover).
+func (c *Client) setStateTook(to State, reason string, err error, took time.Duration) {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
 	c.mu.Lock()
@@ -216,7 +221,7 @@ func (c *Client) setState(to State, reason string, err error) {
 	c.state = to
 	c.mu.Unlock()
 	if c.opts.OnState != nil {
-		c.opts.OnState(StateChange{From: from, To: to, Reason: reason, Err: err, At: c.opts.Now()})
+		c.opts.OnState(StateChange{From: from, To: to, Reason: reason, Err: err, At: c.opts.Now(), Took: took})
 	}
 }
 

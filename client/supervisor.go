@@ -100,6 +100,7 @@ func (c *Client) hold(k *conn) bool {
 			return true
 		case <-t.C:
 		}
+		started := c.opts.Now()
 		nk, err := c.establish()
 		if err != nil {
 			if terminal(err) {
@@ -113,7 +114,7 @@ func (c *Client) hold(k *conn) bool {
 		retry = 0
 		c.setActive(nk)
 		c.handovers.Add(1)
-		c.setState(StateConnected, "handover to a new connection before the lifetime limit", nil)
+		c.setStateTook(StateConnected, "handover to a new connection before the lifetime limit", nil, c.opts.Now().Sub(started))
 		old := k
 		c.wg.Add(1)
 		go func() {

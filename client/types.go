@@ -40,6 +40,9 @@ type StateChange struct {
 	Reason   string
 	Err      error
 	At       time.Time
+	// Took is, for a handover, how long the new connection took from its
+	// dial to taking over (rejoined and caught up); zero otherwise.
+	Took time.Duration
 }
 
 // Message is one chat message as the server stored it.

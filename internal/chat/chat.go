@@ -153,3 +153,32 @@ func (b *Budget) Take() bool {
 	}
 	return b.remaining.Add(-1) >= 0
 }
+
+// HistoryQuery asks for the messages of Channel after seq After, and for
+// the seqs in that range to be settled: a seq taken but never stored is
+// marked as never usable (a tombstone expiring after TombstoneTTL) once the
+// next stored message, or the counter's last use, is older than Grace, so
+// a send that is merely slow is not overtaken.
+type HistoryQuery struct {
+	Channel      string
+	After        int64
+	Limit        int
+	Grace        time.Duration
+	TombstoneTTL time.Duration
+}
+
+// HistoryPage is one answer to a HistoryQuery. Messages are live, in seq
+// order. More and Next page as before (ask again with After = Next). Every
+// seq in (After, Through] is settled: its message is in Messages (or an
+// earlier page) or the seq will never hold one. Oldest is the lowest seq
+// still retained (the counter + 1 when nothing is, 0 for a channel that
+// never had a message); Truncated reports that some seq above After may
+// have held a message now past retention.
+type HistoryPage struct {
+	Messages  []Message
+	More      bool
+	Next      int64
+	Oldest    int64
+	Truncated bool
+	Through   int64
+}

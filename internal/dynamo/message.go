@@ -2,9 +2,11 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -62,14 +64,16 @@ func decodeClaim(k chat.ClaimKey, item map[string]types.AttributeValue) chat.Cla
 
 // NextSeq atomically takes the channel's next seq (UpdateItem ADD on the
 // counter item). Seqs start at 1 and only grow; a seq taken by an attempt
-// that then failed is never reused, so history may have gaps.
+// that then failed is never reused, so history may have gaps. The counter
+// also records when it was last used: history waits that long (its grace)
+// before it declares a missing seq above every stored message never used.
 func (s *Store) NextSeq(ctx context.Context, channel string) (int64, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       counterKey(channel),
-		UpdateExpression:          aws.String("ADD #seq :one"),
-		ExpressionAttributeNames:  map[string]string{"#seq": attrSeq},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		UpdateExpression:          aws.String("ADD #seq :one SET #at = :now"),
+		ExpressionAttributeNames:  map[string]string{"#seq": attrSeq, "#at": attrUpdatedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":now": millis(s.now())},
 		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
 	if err != nil {
@@ -122,8 +126,12 @@ func (s *Store) MarkDelivered(ctx context.Context, k chat.ClaimKey) error {
 	return translate("mark delivered", err)
 }
 
-// PutMessage stores a message under its seq. Writing the same message again
-// (a retry) leaves one identical item.
+// PutMessage stores a message under its seq, unless the seq's slot is
+// taken. Writing the same message again (a retry) succeeds and leaves one
+// item. A slot holding a tombstone (history declared the seq never used)
+// or another message answers chat.ErrConflict: the caller takes a new seq
+// (RebindClaimSeq) and stores the message there, so it is renumbered, never
+// lost, and a settled seq stays settled.
 func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	item := key(historyPK(m.Channel), historySK(m.Seq))
 	item[attrChannel] = str(m.Channel)
@@ -133,9 +141,77 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	item[attrText] = str(m.Text)
 	item[attrClientID] = str(m.ClientID)
 	item[attrSentAt] = millis(m.SentAt)
+	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(m.ExpiresAt)
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
-	return translate("put message", err)
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                &s.table,
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	})
+	err = translate("put message", err)
+	if !isConflict(err) {
+		return err
+	}
+	got, err := s.getLive(ctx, "put message", key(historyPK(m.Channel), historySK(m.Seq)))
+	if err != nil {
+		if errors.Is(err, chat.ErrNotFound) {
+			// An expired item holds the slot: the seq is spent all the same.
+			return fmt.Errorf("put message seq %d: %w", m.Seq, chat.ErrConflict)
+		}
+		return err
+	}
+	if !boolAttr(got, attrTombstone) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID {
+		return nil // this message, stored by an earlier attempt
+	}
+	return fmt.Errorf("put message seq %d: %w", m.Seq, chat.ErrConflict)
+}
+
+// RebindClaimSeq moves a claim from seq from (found tombstoned) to seq to,
+// unless a concurrent attempt already moved it: it returns the claim's seq
+// after the call, to or the one that attempt bound.
+func (s *Store) RebindClaimSeq(ctx context.Context, k chat.ClaimKey, from, to int64) (int64, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       claimKey(k),
+		UpdateExpression:          aws.String("SET #seq = :to"),
+		ConditionExpression:       aws.String("#seq = :from"),
+		ExpressionAttributeNames:  map[string]string{"#seq": attrSeq},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":from": num(from), ":to": num(to)},
+	})
+	err = translate("rebind claim seq", err)
+	if err == nil || !isConflict(err) {
+		return to, err
+	}
+	item, err := s.getLive(ctx, "rebind claim seq", claimKey(k))
+	if err != nil {
+		return 0, err
+	}
+	got, ok := numAttr(item, attrSeq)
+	if !ok {
+		return 0, fmt.Errorf("rebind claim seq: %w", chat.ErrConflict)
+	}
+	return got, nil
+}
+
+// LastSeq returns the channel's counter: the highest seq taken, 0 for a
+// channel that never had a message.
+func (s *Store) LastSeq(ctx context.Context, channel string) (int64, error) {
+	seq, _, err := s.counter(ctx, channel)
+	return seq, err
+}
+
+func (s *Store) counter(ctx context.Context, channel string) (seq int64, usedAt time.Time, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            counterKey(channel),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, time.Time{}, translate("read counter", err)
+	}
+	seq, _ = numAttr(out.Item, attrSeq)
+	return seq, timeMillis(out.Item, attrUpdatedAt), nil
 }
 
 // historyMaxPages bounds the Query calls of one History call; expired items
@@ -175,7 +251,7 @@ func (s *Store) History(ctx context.Context, channel string, after int64, limit 
 			}
 			m := decodeMessage(channel, item)
 			next = m.Seq
-			if !s.expired(item) {
+			if !s.expired(item) && !boolAttr(item, attrTombstone) {
 				msgs = append(msgs, m)
 			}
 		}

@@ -104,6 +104,10 @@ const (
 	attrSentAt      = "sentAt"
 	attrTextHash    = "textHash"
 	attrDelivered   = "delivered"
+	attrStoredAt    = "storedAt"  // when a history item was written, unix milliseconds
+	attrTombstone   = "tombstone" // a history item marking a seq that will never hold a message
+	attrAmbiguous   = "ambiguous" // a tombstone in a slot that may have held a message past retention
+	attrUpdatedAt   = "updatedAt" // when the counter last gave out a seq, unix milliseconds
 )
 
 func connKey(id string) map[string]types.AttributeValue {

@@ -12,6 +12,7 @@ import (
 // JoinStore is what join writes.
 type JoinStore interface {
 	AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error)
+	LastSeq(ctx context.Context, channel string) (int64, error)
 }
 
 // joinAction serves join: membership stored, then "joined" to every member
@@ -35,7 +36,15 @@ func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request
 	case err != nil:
 		return err
 	}
-	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now}
+	// Read after the membership is stored: a seq taken later is fanned out
+	// to the joiner, so its subscription starts exactly after lastSeq.
+	// Every member gets the same frame (one broadcast); the value is true
+	// for all of them.
+	last, err := h.store.LastSeq(ctx, r.Channel)
+	if err != nil {
+		return err
+	}
+	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now, LastSeq: &last}
 	if already {
 		return h.replier.reply(ctx, rq, joined)
 	}

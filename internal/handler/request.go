@@ -23,6 +23,8 @@ type request struct {
 	chat.Identity
 	Now    time.Time // one clock reading per request, in UTC, in ms
 	Budget *chat.Budget
+	// Channel and ClientID of the decoded request, echoed in error frames.
+	Channel, ClientID string
 }
 
 // newRequest reads ev's requestContext. The request is returned even with an

@@ -71,7 +71,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r},
 		contract.ActionSend:    &sendAction{store: store, broadcaster: b, replier: r, retention: cfg.HistoryRetention, log: log, meter: meter},
-		contract.ActionHistory: &historyAction{store: store, replier: r},
+		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
 	}
@@ -111,7 +111,8 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 }
 
 func (h *Chat) errorEvent(rq *request, e *protocol.Error) protocol.ErrorEvent {
-	return protocol.ErrorEvent{Code: e.Code, Message: e.Message, Action: e.Action, RequestID: rq.APIRequestID}
+	return protocol.ErrorEvent{Code: e.Code, Message: e.Message, Action: e.Action, RequestID: rq.APIRequestID,
+		Channel: rq.Channel, ClientID: rq.ClientID}
 }
 
 func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebsocketProxyRequest) error {
@@ -123,6 +124,7 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 	if err != nil {
 		return err
 	}
+	rq.Channel, rq.ClientID = protocol.Echo(r)
 	var perr *protocol.Error
 	if err := h.limit(ctx, rq, r.Action()); err != nil {
 		if errors.As(err, &perr) && perr.Action == "" {

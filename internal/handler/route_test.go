@@ -53,8 +53,12 @@ func (f *fakeStore) PutMessage(context.Context, chat.Message) error { return f.c
 func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
 	return f.call("MarkDelivered")
 }
-func (f *fakeStore) History(context.Context, string, int64, int) ([]chat.Message, bool, int64, error) {
-	return nil, false, 0, f.call("History")
+func (f *fakeStore) SettledHistory(context.Context, chat.HistoryQuery) (chat.HistoryPage, error) {
+	return chat.HistoryPage{}, f.call("History")
+}
+func (f *fakeStore) LastSeq(context.Context, string) (int64, error) { return 0, f.call("LastSeq") }
+func (f *fakeStore) RebindClaimSeq(_ context.Context, _ chat.ClaimKey, _, to int64) (int64, error) {
+	return to, f.call("RebindClaimSeq")
 }
 
 // fakePoster records frames, or fails with err.

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,6 +21,7 @@ type SendStore interface {
 	NextSeq(ctx context.Context, channel string) (int64, error)
 	SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error)
 	PutMessage(ctx context.Context, m chat.Message) error
+	RebindClaimSeq(ctx context.Context, k chat.ClaimKey, from, to int64) (int64, error)
 	MarkDelivered(ctx context.Context, k chat.ClaimKey) error
 }
 
@@ -30,7 +32,10 @@ type SendStore interface {
 //     a retry, and the stored claim says what was already done;
 //  2. take the next seq from the channel's counter and bind it to the claim
 //     (a concurrent attempt that bound one first wins; ours becomes a gap);
-//  3. write the history item under that seq (a rewrite is identical);
+//  3. write the history item under that seq, unless its slot is taken (a
+//     rewrite of the same message succeeds); a slot that history settled
+//     with a tombstone meanwhile makes the send take a new seq, rebind its
+//     claim to it and store there: renumbered, never lost, acked once;
 //  4. fan out "message" to the members;
 //  5. mark the claim delivered;
 //  6. ack {clientId, seq} to the sender.
@@ -89,9 +94,10 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 			SentAt:    claim.SentAt,
 			ExpiresAt: claim.SentAt.Add(h.retention),
 		}
-		if err := h.store.PutMessage(ctx, msg); err != nil {
+		if seq, err = h.put(ctx, key, msg); err != nil {
 			return err
 		}
+		msg.Seq = seq
 		if created {
 			h.meter.Emit(metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
 		}
@@ -111,6 +117,33 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 		}
 	}
 	return h.replier.reply(ctx, rq, protocol.Ack{Channel: r.Channel, ClientID: r.ClientID, Seq: seq})
+}
+
+// maxRenumber bounds how often one send is renumbered: each time its seq
+// was settled as never used before it was stored, which takes a send slower
+// than history's grace period.
+const maxRenumber = 5
+
+// put stores msg under its seq or, if that seq was settled as never used,
+// under a new one bound to the claim. It returns the seq stored under.
+func (h *sendAction) put(ctx context.Context, key chat.ClaimKey, msg chat.Message) (int64, error) {
+	for range maxRenumber {
+		err := h.store.PutMessage(ctx, msg)
+		if !errors.Is(err, chat.ErrConflict) {
+			return msg.Seq, err
+		}
+		taken, err := h.store.NextSeq(ctx, msg.Channel)
+		if err != nil {
+			return 0, err
+		}
+		from := msg.Seq
+		if msg.Seq, err = h.store.RebindClaimSeq(ctx, key, from, taken); err != nil {
+			return 0, err
+		}
+		h.log.LogAttrs(ctx, slog.LevelInfo, "send renumbered", slog.String("channel", msg.Channel),
+			slog.Int64("from", from), slog.Int64("seq", msg.Seq))
+	}
+	return 0, fmt.Errorf("send: seq settled as unused %d times in a row", maxRenumber)
 }
 
 func entryOf(m chat.Message) protocol.Entry {

@@ -22,12 +22,16 @@ const (
 // the store keeps.
 
 // Joined tells a channel's members (the joiner included) that a connection
-// joined it.
+// joined it. LastSeq is the channel's counter read after the membership was
+// stored: every message with a higher seq reaches the joiner live, so a new
+// subscription starts exactly there. It is nil only in frames of servers
+// older than the field.
 type Joined struct {
 	Channel  string    `json:"channel"`
 	UserID   string    `json:"userId"`
 	UserName string    `json:"userName"`
 	At       time.Time `json:"at"`
+	LastSeq  *int64    `json:"lastSeq,omitempty"`
 }
 
 // Left tells a channel's members, and the connection that left, that a
@@ -64,12 +68,20 @@ type Ack struct {
 }
 
 // HistoryPage answers a history request. When More is true, ask again with
-// after = Next.
+// after = Next. After echoes the request. Every seq in (After, Through] is
+// settled: its message is in Messages or an earlier page, or the seq will
+// never hold one. Oldest is the lowest seq retained (the counter + 1 when
+// none is, 0 for a channel that never had a message); Truncated says some
+// seq above After may have held a message now past retention.
 type HistoryPage struct {
-	Channel  string  `json:"channel"`
-	Messages []Entry `json:"messages"`
-	More     bool    `json:"more"`
-	Next     int64   `json:"next"`
+	Channel   string  `json:"channel"`
+	Messages  []Entry `json:"messages"`
+	More      bool    `json:"more"`
+	Next      int64   `json:"next"`
+	After     int64   `json:"after"`
+	Oldest    int64   `json:"oldest"`
+	Truncated bool    `json:"truncated"`
+	Through   int64   `json:"through"`
 }
 
 // Member is one connection in a channel. A user connected twice appears twice.
@@ -93,12 +105,16 @@ type Pong struct {
 }
 
 // ErrorEvent reports a rejected request to its sender. RequestID is API
-// Gateway's id of the request, to quote in a support request.
+// Gateway's id of the request, to quote in a support request. Channel and
+// ClientID echo the request's, when it was decoded and had them, so a
+// client can match the error to its request.
 type ErrorEvent struct {
 	Code      Code   `json:"code"`
 	Message   string `json:"message"`
 	Action    string `json:"action,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
+	Channel   string `json:"channel,omitempty"`
+	ClientID  string `json:"clientId,omitempty"`
 }
 
 // Event is a frame the server posts to clients.
