@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -360,6 +361,38 @@ func TestResumeAfterOffline(t *testing.T) {
 	}
 	if s.Last() != 95 {
 		t.Errorf("got Last %d, want 95", s.Last())
+	}
+}
+
+// Another member's joined can reach a joiner before its own (both are
+// members by then) and carries a later lastSeq: the join must complete only
+// on the frame with its own ref, or the messages in between would be
+// skipped as "before the start".
+func TestJoinIgnoresAnotherMembersConcurrentJoin(t *testing.T) {
+	srv := newFakeServer(t, faults{ForeignJoinFirst: true})
+	for i := range 3 {
+		srv.post("general", fmt.Sprintf("old%d", i))
+	}
+	c := dialT(t, srv.url(), fastOptions("ann"))
+	s, err := c.Join(context.Background(), "general")
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	r := record(s)
+	for i := range 6 {
+		srv.post("general", fmt.Sprintf("new%d", i))
+	}
+	var got []int64
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && len(got) < 6; time.Sleep(10 * time.Millisecond) {
+		got = got[:0]
+		for _, e := range r.snapshot() {
+			if e.Type == EventMessage {
+				got = append(got, e.Message.Seq)
+			}
+		}
+	}
+	if want := []int64{4, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+		t.Errorf("after the join, got seqs %v, want %v (the intruder's lastSeq 8 must not be the start)", got, want)
 	}
 }
 

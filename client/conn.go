@@ -39,8 +39,8 @@ type conn struct {
 }
 
 type waiter struct {
-	channel, clientID string
-	ch                chan *frame
+	channel, clientID, ref string
+	ch                     chan *frame
 }
 
 // dial makes one connection attempt with a fresh token.
@@ -172,7 +172,7 @@ func (k *conn) call(ctx context.Context, r request) (*frame, error) {
 		return nil, k.lost()
 	}
 	defer func() { <-s }()
-	w := &waiter{channel: r.Channel, clientID: r.ClientID, ch: make(chan *frame, 1)}
+	w := &waiter{channel: r.Channel, clientID: r.ClientID, ref: r.Ref, ch: make(chan *frame, 1)}
 	k.mu.Lock()
 	k.waiters[r.Action] = w
 	k.mu.Unlock()
@@ -220,6 +220,12 @@ func (k *conn) resolve(action string, f *frame) {
 		return
 	}
 	if f.ClientID != "" && w.clientID != "" && f.ClientID != w.clientID {
+		return
+	}
+	// Another member's concurrent join announces itself with its own ref
+	// (and a later lastSeq): only ours completes our join. A frame without
+	// a ref comes from an older server or a client that sent none.
+	if f.Type == "joined" && f.Ref != "" && w.ref != "" && f.Ref != w.ref {
 		return
 	}
 	delete(k.waiters, action)

@@ -32,6 +32,9 @@ type faults struct {
 	OmitProtocolAddition bool          // behave like a server without through/oldest/lastSeq
 	Silent               bool          // never answer a send
 	NoPong               bool          // take pings without answering: a half-dead connection
+	// ForeignJoinFirst announces another member's concurrent join (its own
+	// ref, a later lastSeq) to the joiner before the joiner's own joined.
+	ForeignJoinFirst bool
 }
 
 // counts are the faults that actually happened.
@@ -335,12 +338,16 @@ func (s *fakeServer) handle(c *fakeConn, r request) {
 
 func (s *fakeServer) join(c *fakeConn, r request, ch *fakeChan) {
 	ev := map[string]any{"type": "joined", "channel": r.Channel, "userId": c.user, "userName": c.user, "at": now()}
-	mine := map[string]any{}
-	for k, v := range ev {
-		mine[k] = v
-	}
 	if !s.f.OmitProtocolAddition {
-		mine["lastSeq"] = ch.seq
+		// As the real server: every copy carries lastSeq and the joiner's ref.
+		ev["lastSeq"] = ch.seq
+		if r.Ref != "" {
+			ev["ref"] = r.Ref
+		}
+	}
+	mine := ev
+	if s.f.ForeignJoinFirst && !ch.members[c] {
+		s.emit(c, map[string]any{"type": "joined", "channel": r.Channel, "userId": "intruder", "userName": "intruder", "at": now(), "lastSeq": ch.seq + 5, "ref": "j-someone-else"})
 	}
 	if ch.members[c] {
 		s.emit(c, mine)

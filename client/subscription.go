@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -260,7 +262,7 @@ func (s *Subscription) rejoin(ctx context.Context, k *conn) error {
 	var err error
 	for range 3 {
 		var f *frame
-		f, err = k.call(ctx, request{Action: "join", Channel: s.channel})
+		f, err = k.call(ctx, request{Action: "join", Channel: s.channel, Ref: newRef()})
 		if err == nil {
 			if f.LastSeq != nil {
 				s.mu.Lock()
@@ -325,4 +327,12 @@ func (s *Subscription) catchUp(ctx context.Context, k *conn) error {
 			return nil
 		}
 	}
+}
+
+// newRef returns a random join ref, unique among the members' concurrent
+// joins.
+func newRef() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "j-" + hex.EncodeToString(b)
 }

@@ -51,6 +51,7 @@ type request struct {
 	After    *int64 `json:"after,omitempty"`
 	Limit    int    `json:"limit,omitempty"`
 	Cursor   string `json:"cursor,omitempty"`
+	Ref      string `json:"ref,omitempty"`
 }
 
 // wireMessage is a message as it appears in `message` events and history.
@@ -85,6 +86,7 @@ type frame struct {
 	Through   *int64 `json:"through"`
 	After     *int64 `json:"after"`
 	LastSeq   *int64 `json:"lastSeq"`
+	Ref       string `json:"ref"`
 }
 
 type wireMember struct {

@@ -122,8 +122,15 @@ export class FakeServer {
     if (r.action !== "join" && !ch.members.has(c)) { this.fail(c, r, "not_member"); return; }
     switch (r.action) {
       case "join": {
-        const ev = { type: "joined", channel: r.channel, userId: c.user, userName: c.user, at: now() };
-        const mine = this.f.omitProtocolAddition ? ev : { ...ev, lastSeq: ch.seq };
+        // As the real server: every copy carries lastSeq and the joiner's ref.
+        const ev = this.f.omitProtocolAddition
+          ? { type: "joined", channel: r.channel, userId: c.user, userName: c.user, at: now() }
+          : { type: "joined", channel: r.channel, userId: c.user, userName: c.user, at: now(), lastSeq: ch.seq, ...(r.ref ? { ref: r.ref } : {}) };
+        const mine = ev;
+        if (this.f.foreignJoinFirst && !ch.members.has(c)) {
+          // Another member's concurrent join reaches the joiner first.
+          this.emit(c, { type: "joined", channel: r.channel, userId: "intruder", userName: "intruder", at: now(), lastSeq: ch.seq + 5, ref: "j-someone-else" });
+        }
         if (!ch.members.has(c)) {
           ch.members.add(c);
           c.chans.add(r.channel);

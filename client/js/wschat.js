@@ -178,7 +178,7 @@ class Conn {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.waiters.delete(req.action); reject(timeoutError()); }, this.c.opts.ackTimeout);
       const w = {
-        channel: req.channel, clientId: req.clientId,
+        channel: req.channel, clientId: req.clientId, ref: req.ref,
         resolve: (f) => { clearTimeout(timer); f.type === "error" ? reject(new ServerError(f)) : resolve(f); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
@@ -191,6 +191,9 @@ class Conn {
     if (!w) return;
     if (f.channel && w.channel && f.channel !== w.channel) return;
     if (f.clientId && w.clientId && f.clientId !== w.clientId) return;
+    // Another member's concurrent join carries its own ref (and a later
+    // lastSeq): only ours completes our join.
+    if (f.type === "joined" && f.ref && w.ref && f.ref !== w.ref) return;
     this.waiters.delete(action);
     w.resolve(f);
   }
@@ -603,7 +606,8 @@ export class Subscription {
     let err;
     for (let i = 0; i < 3; i++) {
       try {
-        const f = await k.call({ action: "join", channel: this.channel });
+        const ref = "j-" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
+        const f = await k.call({ action: "join", channel: this.channel, ref });
         if (typeof f.lastSeq === "number") this.seq.start(f.lastSeq);
         return;
       } catch (e) { err = e; if (e.code !== "timeout") throw e; }

@@ -135,6 +135,19 @@ test("discontinuity: history past retention is reported with its bounds", async 
   });
 });
 
+test("join completes only on its own joined, not on another member's concurrent one", async () => {
+  await withServer({ foreignJoinFirst: true }, async (srv, connect) => {
+    for (let i = 0; i < 3; i++) srv.post("general", `old ${i}`);
+    const c = await connect("ann");
+    const s = await c.join("general");
+    const got = [];
+    s.on((e) => { if (e.type === "message") got.push(e.message.seq); });
+    for (let i = 0; i < 6; i++) srv.post("general", `new ${i}`);
+    await until(() => got.length >= 6, 3000).catch(() => {});
+    assert.deepEqual(got, [4, 5, 6, 7, 8, 9]);
+  });
+});
+
 test("token refused or provider failing stops with a clear code", async () => {
   const srv = await new FakeServer({ refuseToken: "mallory" }).start();
   try {

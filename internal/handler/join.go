@@ -44,7 +44,7 @@ func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err != nil {
 		return err
 	}
-	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now, LastSeq: &last}
+	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now, LastSeq: &last, Ref: r.Ref}
 	if already {
 		return h.replier.reply(ctx, rq, joined)
 	}

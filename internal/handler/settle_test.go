@@ -225,6 +225,26 @@ func TestJoinedCarriesLastSeq(t *testing.T) {
 	}
 }
 
+// joined echoes the join's ref to every member, so a joiner tells its own
+// announcement from another member's concurrent join; without a ref the
+// frame has none.
+func TestJoinedEchoesRef(t *testing.T) {
+	e := newEnv(t, testConfig())
+	a, b := user("u-a", "User a"), user("u-b", "User b")
+	e.open("a", a)
+	e.open("b", b)
+	e.must("a", a, `{"action":"join","channel":"general"}`)
+	if f := e.gw.take("a"); len(f) != 1 || f[0]["ref"] != nil {
+		t.Errorf("join without ref: frames %v, want one joined without ref", f)
+	}
+	e.must("b", b, `{"action":"join","channel":"general","ref":"b-join-1"}`)
+	for _, id := range []string{"a", "b"} {
+		if f := e.gw.take(id); len(f) != 1 || f[0]["type"] != "joined" || f[0]["userId"] != "u-b" || f[0]["ref"] != "b-join-1" {
+			t.Errorf("%s got %v, want one joined of u-b with ref b-join-1", id, f)
+		}
+	}
+}
+
 // Error frames echo the request's channel and clientId, so a client can
 // match them with several requests in flight.
 func TestErrorFramesEchoChannelAndClientID(t *testing.T) {

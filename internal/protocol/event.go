@@ -32,6 +32,8 @@ type Joined struct {
 	UserName string    `json:"userName"`
 	At       time.Time `json:"at"`
 	LastSeq  *int64    `json:"lastSeq,omitempty"`
+	// Ref echoes the join request's ref, when it had one.
+	Ref string `json:"ref,omitempty"`
 }
 
 // Left tells a channel's members, and the connection that left, that a

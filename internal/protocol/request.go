@@ -21,8 +21,10 @@ type Request interface {
 	request()
 }
 
-// Join asks to become a member of Channel.
-type Join struct{ Channel string }
+// Join asks to become a member of Channel. Ref, optional, is echoed in the
+// resulting joined event so that the joiner can tell its own announcement
+// from another member's concurrent join.
+type Join struct{ Channel, Ref string }
 
 // Leave asks to stop being a member of Channel.
 type Leave struct{ Channel string }
@@ -69,7 +71,7 @@ func (*Ping) request()    {}
 
 // fieldsOf lists the fields each action accepts besides "action".
 var fieldsOf = map[string][]string{
-	contract.ActionJoin:    {"channel"},
+	contract.ActionJoin:    {"channel", "ref"},
 	contract.ActionLeave:   {"channel"},
 	contract.ActionSend:    {"channel", "text", "clientId"},
 	contract.ActionHistory: {"channel", "after", "limit"},
@@ -110,7 +112,7 @@ func Decode(data []byte) (Request, error) {
 	var r Request
 	switch action {
 	case contract.ActionJoin:
-		r = &Join{Channel: f.channel()}
+		r = &Join{Channel: f.channel(), Ref: f.ref()}
 	case contract.ActionLeave:
 		r = &Leave{Channel: f.channel()}
 	case contract.ActionSend:
@@ -233,6 +235,20 @@ func (f *fields) clientID() string {
 	s, ok := f.str("clientId")
 	if ok && !ValidClientID(s) {
 		f.fail(CodeInvalidField, "clientId must match ^[A-Za-z0-9._:-]{1,64}$")
+		return ""
+	}
+	return s
+}
+
+// ref reads the optional correlation id of a join; it follows the clientId
+// rule, so it is safe to echo to every member.
+func (f *fields) ref() string {
+	if _, present := f.obj["ref"]; !present {
+		return ""
+	}
+	s, ok := f.str("ref")
+	if ok && !ValidClientID(s) {
+		f.fail(CodeInvalidField, "ref must match ^[A-Za-z0-9._:-]{1,64}$")
 		return ""
 	}
 	return s

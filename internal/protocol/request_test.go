@@ -14,6 +14,7 @@ func TestDecodeAccepts(t *testing.T) {
 		want Request
 	}{
 		{"join", `{"action":"join","channel":"general"}`, &Join{Channel: "general"}},
+		{"join with ref", `{"action":"join","channel":"general","ref":"j-1:a.b"}`, &Join{Channel: "general", Ref: "j-1:a.b"}},
 		{"leave", `{"action":"leave","channel":"a"}`, &Leave{Channel: "a"}},
 		{"send", `{"action":"send","channel":"general","text":"hi","clientId":"c1"}`,
 			&Send{Channel: "general", Text: "hi", ClientID: "c1"}},
@@ -74,6 +75,10 @@ var badInputs = []struct {
 	{"unknown field", `{"action":"ping","x":1}`, CodeInvalidField, "ping"},
 	{"field of another action", `{"action":"join","channel":"a","text":"hi"}`, CodeInvalidField, "join"},
 	{"join missing channel", `{"action":"join"}`, CodeInvalidField, "join"},
+	{"join ref empty", `{"action":"join","channel":"a","ref":""}`, CodeInvalidField, "join"},
+	{"join ref number", `{"action":"join","channel":"a","ref":7}`, CodeInvalidField, "join"},
+	{"join ref with space", `{"action":"join","channel":"a","ref":"a b"}`, CodeInvalidField, "join"},
+	{"join ref too long", `{"action":"join","channel":"a","ref":"` + strings.Repeat("r", 65) + `"}`, CodeInvalidField, "join"},
 	{"join empty channel", `{"action":"join","channel":""}`, CodeInvalidField, "join"},
 	{"join channel number", `{"action":"join","channel":7}`, CodeInvalidField, "join"},
 	{"join channel null", `{"action":"join","channel":null}`, CodeInvalidField, "join"},
