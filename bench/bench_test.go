@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,52 +59,6 @@ func TestReadCostOf(t *testing.T) {
 	}
 }
 
-func TestTemplateWithWorkers(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "cdk.out", "T.template.json")
-	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tpl := `{"Resources":{
-		"Chat":{"Type":"AWS::Lambda::Function","Metadata":{"aws:asset:path":"asset.abc"},
-			"Properties":{"Environment":{"Variables":{"WSCHAT_FANOUT_WORKERS":"64","WSCHAT_TABLE_NAME":{"Ref":"T"}}}}},
-		"Auth":{"Type":"AWS::Lambda::Function","Properties":{"Environment":{"Variables":{"X":"1"}}}}}}`
-	if err := os.WriteFile(src, []byte(tpl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := templateWithWorkers(src, dir, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(out)
-	var doc struct {
-		Resources map[string]struct {
-			Metadata   map[string]any
-			Properties struct {
-				Environment struct{ Variables map[string]any }
-			}
-		}
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	chat := doc.Resources["Chat"]
-	if chat.Properties.Environment.Variables["WSCHAT_FANOUT_WORKERS"] != "128" {
-		t.Errorf("workers not replaced: %v", chat.Properties.Environment.Variables)
-	}
-	if chat.Metadata["aws:asset:path"] != filepath.Join(dir, "cdk.out", "asset.abc") {
-		t.Errorf("asset path not made absolute: %v", chat.Metadata["aws:asset:path"])
-	}
-	if _, ok := chat.Properties.Environment.Variables["WSCHAT_TABLE_NAME"].(map[string]any); !ok {
-		t.Errorf("other variables must be kept as they were: %v", chat.Properties.Environment.Variables)
-	}
-	if err := os.WriteFile(src, []byte(`{"Resources":{}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := templateWithWorkers(src, dir, 128); err == nil {
-		t.Error("a template without the variable must be an error")
-	}
-}
 
 // sampleResults is a small but complete result set.
 func sampleResults() *Results {

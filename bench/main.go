@@ -74,7 +74,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	handlerSends := fs.String("sends", "30,15,6", "timed sends per size through the chat function (by position in -sizes)")
 	directSends := fs.String("direct-sends", "10,5,3", "timed broadcasts per size and strategy with the fan-out package driven directly")
 	variants := fs.String("workers", "64,128,1,-1", "fan-out strategies to compare directly: worker counts, -1 = a goroutine per member")
-	handlerWorkers := fs.String("handler-workers", "64,128", "also run the chat function with these worker counts, except the template's own (a template copy; restarts the emulator), \"\" for none")
+	handlerWorkers := fs.String("handler-workers", "64,128", "also run the chat function with these worker counts, except the template's own (--function-env; restarts the emulator), \"\" for none")
 	fs.IntVar(&o.oneAtATimeMax, "one-at-a-time-max", 1000, "largest channel to measure with 1 worker (10,000 × 20 ms would take 200 s per send)")
 	fs.IntVar(&o.starts, "starts", 20, "process starts per function for the init time")
 	fs.IntVar(&o.dials, "dials", 32, "concurrent connection attempts while connecting the clients")

@@ -46,6 +46,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	serveErr := e.serve(ln)
+	// The ready file comes before the banner, so whoever reads either finds both.
+	if cfg.readyFile != "" {
+		if err := writeReadyFile(cfg.readyFile, e.readyDocument()); err != nil {
+			return err
+		}
+		e.cleanups = append(e.cleanups, func() { _ = os.Remove(cfg.readyFile) })
+	}
 	e.banner()
 	select {
 	case <-ctx.Done():
@@ -112,9 +119,15 @@ func (e *session) start(ctx context.Context) error {
 	if e.issuer, err = startIssuer(e.cfg, e.endpoint); err != nil {
 		return err
 	}
+	// Overrides go first, so one can stand in for a variable the template
+	// cannot resolve locally, and again after the issuer's, so they win.
+	if err := applyEnvOverrides(e.stack.Functions, e.cfg.envOverrides); err != nil {
+		return err
+	}
 	if err := applyIssuer(e.stack, e.issuer); err != nil {
 		return err
 	}
+	_ = applyEnvOverrides(e.stack.Functions, e.cfg.envOverrides) // the names were checked just above
 	if err := e.startDynamo(ctx); err != nil {
 		return err
 	}
@@ -263,7 +276,7 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	return serveErr
 }
 
-// banner says where everything is; emutest reads the endpoints from it.
+// banner says where everything is, for people; scripts read --ready-file.
 func (e *session) banner() {
 	s, ep := e.stack, e.endpoint
 	e.out.printf(`

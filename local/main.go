@@ -56,6 +56,10 @@ type config struct {
 	root             string
 	stageThrottle    string
 	vanishGrace      time.Duration
+	readyFile        string
+	envOverrides     []envOverride
+	watch            bool
+	watchInterval    time.Duration
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -92,6 +96,17 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
 	fs.StringVar(&c.stageThrottle, "stage-throttle", "template", "route throttling of the stage: template (its DefaultRouteSettings and RouteSettings, as API Gateway) or off")
 	fs.DurationVar(&c.vanishGrace, "vanish-grace", 0, "keep a connection whose client vanished without a close frame registered this long before $disconnect (posts answer 200 and are discarded), as on AWS; 0: $disconnect at once")
+	fs.StringVar(&c.readyFile, "ready-file", "", "once everything serves, write the endpoints (WebSocket, callback, issuer, DynamoDB, page) as JSON to this file, atomically")
+	fs.Func("function-env", "`FN:KEY=VALUE`: set one variable of one function (FN: its label or logical id), after the template's; repeatable", func(s string) error {
+		o, err := parseEnvOverride(s)
+		if err != nil {
+			return err
+		}
+		c.envOverrides = append(c.envOverrides, o)
+		return nil
+	})
+	fs.BoolVar(&c.watch, "watch", false, "rebuild and swap the functions whose Go packages depend on a changed file under lambdas/ or internal/; re-synthesize on a change under infra/ (connections stay open)")
+	fs.DurationVar(&c.watchInterval, "watch-interval", 300*time.Millisecond, "how often --watch looks at the sources' modification times")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
@@ -118,6 +133,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
 	case c.vanishGrace < 0:
 		return nil, errors.New("--vanish-grace must not be negative")
+	case c.watchInterval < 10*time.Millisecond:
+		return nil, errors.New("--watch-interval must be at least 10ms")
 	}
 	root, err := modroot.FromWorkingDir()
 	if err != nil {
