@@ -667,4 +667,3 @@ func noteSuffix(note string) string {
 	}
 	return " — " + note
 }
-

@@ -59,7 +59,6 @@ func TestReadCostOf(t *testing.T) {
 	}
 }
 
-
 // sampleResults is a small but complete result set.
 func sampleResults() *Results {
 	return &Results{
