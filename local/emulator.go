@@ -74,6 +74,7 @@ type session struct {
 	dynamoEndpoint string
 	dynamoDesc     string // for the banner
 	functions      map[*template.Function]*lambda.Function
+	buildDir       string // where the functions' host builds are
 	gateway        *gateway.Gateway
 	cleanups       []func()
 }
@@ -108,6 +109,21 @@ func (e *session) checkTemplate() error {
 // start loads the template and starts, in order, the issuer, DynamoDB with
 // the template's tables, the functions and the gateway in front of them.
 func (e *session) start(ctx context.Context) error {
+	if err := e.loadStack(); err != nil {
+		return err
+	}
+	if err := e.startDynamo(ctx); err != nil {
+		return err
+	}
+	if err := e.startFunctions(ctx, e.stack.Functions); err != nil {
+		return err
+	}
+	return e.newGateway()
+}
+
+// loadStack loads the template, starts the issuer and resolves every
+// function's environment: the template's, the local issuer's, the overrides.
+func (e *session) loadStack() error {
 	var err error
 	e.stack, err = template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
 	if err != nil {
@@ -128,13 +144,7 @@ func (e *session) start(ctx context.Context) error {
 		return err
 	}
 	_ = applyEnvOverrides(e.stack.Functions, e.cfg.envOverrides) // the names were checked just above
-	if err := e.startDynamo(ctx); err != nil {
-		return err
-	}
-	if err := e.startFunctions(ctx); err != nil {
-		return err
-	}
-	return e.newGateway()
+	return nil
 }
 
 // startDynamo starts dynalite unless --dynamodb-endpoint names a server or
@@ -174,35 +184,22 @@ func (e *session) startDynamo(ctx context.Context) error {
 	return createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out)
 }
 
-// startFunctions builds each function for this host and sets it up behind
+// startFunctions builds each of fns for this host and sets it up behind
 // the Runtime API; instances start on the first invocation.
-func (e *session) startFunctions(ctx context.Context) error {
+func (e *session) startFunctions(ctx context.Context, fns []*template.Function) error {
 	buildDir, err := os.MkdirTemp("", "wschat-local-")
 	if err != nil {
 		return err
 	}
+	e.buildDir = buildDir
 	e.cleanups = append(e.cleanups, func() { _ = os.RemoveAll(buildDir) })
-	bootstraps, err := prepareFunctions(ctx, e.cfg, e.stack.Functions, buildDir, e.out)
+	bootstraps, err := prepareFunctions(ctx, e.cfg, fns, buildDir, e.out)
 	if err != nil {
 		return err
 	}
 	e.functions = map[*template.Function]*lambda.Function{}
-	for _, f := range e.stack.Functions {
-		max := e.cfg.maxInstances
-		if f.ReservedConcurrency > 0 {
-			max = f.ReservedConcurrency
-		}
-		e.functions[f] = lambda.New(lambda.Config{
-			Name:         f.Label,
-			ARN:          f.ARN,
-			Bootstrap:    bootstraps[f],
-			Env:          lambdaenv.Merge(e.cfg.region, e.dynamoEndpoint, f.Env),
-			Timeout:      f.Timeout,
-			MemoryMB:     f.MemoryMB,
-			MaxInstances: max,
-			Reserved:     f.ReservedConcurrency > 0,
-			Output:       e.out,
-		})
+	for _, f := range fns {
+		e.functions[f] = lambda.New(e.functionConfig(f, bootstraps[f]))
 	}
 	e.cleanups = append(e.cleanups, func() {
 		for _, fn := range e.functions {
@@ -212,6 +209,25 @@ func (e *session) startFunctions(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// functionConfig is how f runs from the executable bootstrap.
+func (e *session) functionConfig(f *template.Function, bootstrap string) lambda.Config {
+	max := e.cfg.maxInstances
+	if f.ReservedConcurrency > 0 {
+		max = f.ReservedConcurrency
+	}
+	return lambda.Config{
+		Name:         f.Label,
+		ARN:          f.ARN,
+		Bootstrap:    bootstrap,
+		Env:          lambdaenv.Merge(e.cfg.region, e.dynamoEndpoint, f.Env),
+		Timeout:      f.Timeout,
+		MemoryMB:     f.MemoryMB,
+		MaxInstances: max,
+		Reserved:     f.ReservedConcurrency > 0,
+		Output:       e.out,
+	}
 }
 
 // newGateway puts the template's routes in front of the functions.
