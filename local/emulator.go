@@ -54,6 +54,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		e.cleanups = append(e.cleanups, func() { _ = os.Remove(cfg.readyFile) })
 	}
 	e.banner()
+	if cfg.watch {
+		watchCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go e.watch(watchCtx, done)
+		// Cleanups run in reverse: the watcher stops before what it swaps.
+		e.cleanups = append(e.cleanups, func() { cancel(); <-done })
+	}
 	select {
 	case <-ctx.Done():
 		e.out.printf("stopping")
@@ -75,6 +82,7 @@ type session struct {
 	dynamoDesc     string // for the banner
 	functions      map[*template.Function]*lambda.Function
 	buildDir       string // where the functions' host builds are
+	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
 	cleanups       []func()
 }
@@ -125,26 +133,33 @@ func (e *session) start(ctx context.Context) error {
 // function's environment: the template's, the local issuer's, the overrides.
 func (e *session) loadStack() error {
 	var err error
-	e.stack, err = template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
-	if err != nil {
-		return err
-	}
-	for _, w := range e.stack.Warnings {
-		e.out.printf("warning: %s", w)
-	}
 	if e.issuer, err = startIssuer(e.cfg, e.endpoint); err != nil {
 		return err
 	}
+	e.stack, err = e.resolveStack()
+	return err
+}
+
+// resolveStack loads the template and resolves every function's environment
+// for the running issuer.
+func (e *session) resolveStack() (*template.Stack, error) {
+	stack, err := template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range stack.Warnings {
+		e.out.printf("warning: %s", w)
+	}
 	// Overrides go first, so one can stand in for a variable the template
 	// cannot resolve locally, and again after the issuer's, so they win.
-	if err := applyEnvOverrides(e.stack.Functions, e.cfg.envOverrides); err != nil {
-		return err
+	if err := applyEnvOverrides(stack.Functions, e.cfg.envOverrides); err != nil {
+		return nil, err
 	}
-	if err := applyIssuer(e.stack, e.issuer); err != nil {
-		return err
+	if err := applyIssuer(stack, e.issuer); err != nil {
+		return nil, err
 	}
-	_ = applyEnvOverrides(e.stack.Functions, e.cfg.envOverrides) // the names were checked just above
-	return nil
+	_ = applyEnvOverrides(stack.Functions, e.cfg.envOverrides) // the names were checked just above
+	return stack, nil
 }
 
 // startDynamo starts dynalite unless --dynamodb-endpoint names a server or
@@ -197,6 +212,7 @@ func (e *session) startFunctions(ctx context.Context, fns []*template.Function) 
 	if err != nil {
 		return err
 	}
+	e.bootstraps = bootstraps
 	e.functions = map[*template.Function]*lambda.Function{}
 	for _, f := range fns {
 		e.functions[f] = lambda.New(e.functionConfig(f, bootstraps[f]))
@@ -236,17 +252,7 @@ func (e *session) newGateway() error {
 	if err != nil {
 		return fmt.Errorf("%s (AWS::ApiGatewayV2::Api) property RouteSelectionExpression: %w", e.stack.API.LogicalID, err)
 	}
-	routes := map[string]*gateway.Route{}
-	for _, r := range e.stack.Routes {
-		route := &gateway.Route{Key: r.Key, TwoWay: r.TwoWay}
-		if r.Function != nil {
-			route.Integration = e.functions[r.Function]
-		}
-		if a := r.Authorizer; a != nil {
-			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: e.functions[a.Function], IdentitySources: a.IdentitySources}
-		}
-		routes[r.Key] = route
-	}
+	routes := e.routes(e.stack, e.functions)
 	e.gateway = gateway.New(gateway.Config{
 		APIID:       e.stack.API.ID,
 		Stage:       e.stack.Stage,
@@ -261,6 +267,22 @@ func (e *session) newGateway() error {
 		Log:         slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
 	return nil
+}
+
+// routes are stack's routes in front of fns.
+func (e *session) routes(stack *template.Stack, fns map[*template.Function]*lambda.Function) map[string]*gateway.Route {
+	routes := map[string]*gateway.Route{}
+	for _, r := range stack.Routes {
+		route := &gateway.Route{Key: r.Key, TwoWay: r.TwoWay}
+		if r.Function != nil {
+			route.Integration = fns[r.Function]
+		}
+		if a := r.Authorizer; a != nil {
+			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: fns[a.Function], IdentitySources: a.IdentitySources}
+		}
+		routes[r.Key] = route
+	}
+	return routes
 }
 
 // serve serves the stage, the issuer and the chat page on ln; the returned
