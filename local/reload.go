@@ -105,4 +105,3 @@ func (w *watcher) createNewTables(ctx context.Context, stack *template.Stack) ([
 	}
 	return names, createTables(ctx, e.dynamoEndpoint, e.cfg.region, fresh, e.out)
 }
-
