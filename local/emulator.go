@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
 	if err != nil {
-		return fmt.Errorf("listen on 127.0.0.1:%d: %w (pass --port)", cfg.port, err)
+		return listenError(cfg.port, err)
 	}
 	defer ln.Close()
 	e.endpoint = ln.Addr().String()

@@ -320,6 +320,7 @@ type instance struct {
 	cmd    *exec.Cmd
 	srv    *http.Server
 	out    *PrefixWriter
+	tail   *tailWriter      // the last lines it printed, for the error of a failed init or crash
 	queue  chan *invocation // unbuffered: a send completes when /next takes it
 	exited chan struct{}    // closed when the process has exited
 
@@ -360,8 +361,9 @@ func (f *Function) start(num int, cfg Config, gen int) (*instance, error) {
 	cmd := exec.Command(cfg.Bootstrap)
 	cmd.Dir = filepath.Dir(cfg.Bootstrap)
 	cmd.Env = environ(cfg, ln.Addr().String())
-	cmd.Stdout = inst.out
-	cmd.Stderr = inst.out
+	inst.tail = &tailWriter{}
+	cmd.Stdout = io.MultiWriter(inst.out, inst.tail)
+	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = sysProcAttr()
 	// A grandchild holding the output pipe must not keep Wait from returning.
 	cmd.WaitDelay = time.Second
@@ -469,10 +471,16 @@ func (inst *instance) invoke(ctx context.Context, payload []byte, fresh bool) (b
 func (inst *instance) exitError(requestID string) error {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	if inst.initErr != nil {
-		return &Error{Type: ErrorTypeInit, Message: fmt.Sprintf("RequestId: %s Error: %s", requestID, inst.initErr.Error())}
+	// What the process printed last is most often why it failed (a missing
+	// variable, a panic in init): it goes into the one error line.
+	printed := ""
+	if t := inst.tail.String(); t != "" {
+		printed = "; its last output: " + t
 	}
-	return &Error{Type: ErrorTypeExit, Message: fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", requestID, inst.waitErr)}
+	if inst.initErr != nil {
+		return &Error{Type: ErrorTypeInit, Message: fmt.Sprintf("RequestId: %s Error: %s%s", requestID, inst.initErr.Error(), printed)}
+	}
+	return &Error{Type: ErrorTypeExit, Message: fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v%s", requestID, inst.waitErr, printed)}
 }
 
 func (inst *instance) setCurrent(inv *invocation) {
