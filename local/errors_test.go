@@ -42,3 +42,27 @@ func TestInterruptDuringBuild(t *testing.T) {
 		t.Errorf("err = %v, want an interrupted-build error", err)
 	}
 }
+
+// TestDynaliteMissing: a template with a table and no dynalite executable
+// stops with the advice to run npm ci.
+func TestDynaliteMissing(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fn.template.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := `"Table":{"Type":"AWS::DynamoDB::Table","Properties":{"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}},`
+	withTable := strings.Replace(string(data), `"Resources": {`, `"Resources": {`+table, 1)
+	if withTable == string(data) {
+		t.Fatal("could not add a table to the test template")
+	}
+	tpl := filepath.Join(t.TempDir(), "table.template.json")
+	if err := os.WriteFile(tpl, []byte(withTable), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--template", tpl, "--allow-stale", "--port", "0", "--issuer-key", filepath.Join(t.TempDir(), "k.pem"),
+		"--dynalite", filepath.Join(t.TempDir(), "node_modules", ".bin", "dynalite")}
+	err = run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "npm ci") {
+		t.Errorf("err = %v, want advice to run npm ci", err)
+	}
+}
