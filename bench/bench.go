@@ -121,6 +121,11 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 		b.res.ColdStart = fs
 	}
+	if !b.opts.skip["reload"] {
+		if err := b.measureReload(ctx); err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+	}
 	if err := b.startStack(ctx, nil); err != nil {
 		return err
 	}
@@ -141,6 +146,24 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// measureReload times --watch's edit loop on a copy of the module: three
+// edits of the chat function's ping answer, each until a pong comes from it.
+func (b *bench) measureReload(ctx context.Context) error {
+	if b.bin == "" {
+		var err error
+		if b.bin, err = emutest.Build(ctx, b.root, b.tmp); err != nil {
+			return err
+		}
+	}
+	b.p.printf("reload: --watch on a copy of the module, editing internal/handler/ping.go 3 times")
+	run, err := measureReload(ctx, b.bin, chatReloadCase(b.root, b.tpl, 3), b.p.printf)
+	if err != nil {
+		return err
+	}
+	b.res.Reload = run
 	return nil
 }
 

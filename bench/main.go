@@ -81,7 +81,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.outDir, "out", "", "directory for results.json, results.md and latency.svg (default: bench/ under the module root)")
 	fs.StringVar(&o.template, "template", "", "template to run (default: cdk.out/WsChat-dev.template.json under the module root)")
 	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "stop measuring after this long and write what was measured")
-	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, readcost, handler, direct")
+	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()

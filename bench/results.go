@@ -24,6 +24,7 @@ type Results struct {
 	ReadCost  []ReadCost      `json:"readCost"`
 	Fanout    []FanoutRun     `json:"fanout"`
 	Budget    *BudgetCheck    `json:"budget,omitempty"`
+	Reload    *ReloadRun      `json:"reload,omitempty"`
 	Targets   []Target        `json:"targets"`
 	Notes     []string        `json:"notes"`
 }

@@ -42,6 +42,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	e.endpoint = ln.Addr().String()
 	// Everything started from here on is stopped in reverse order.
 	defer e.stopAll()
+	// --watch compares with the sources as they were before the build, so an
+	// edit made while the functions build (or before the watcher is up) is
+	// not missed.
+	var before snapshot
+	if cfg.watch {
+		if before, err = scanSources(cfg.root, cfg.template); err != nil {
+			return fmt.Errorf("--watch: %w", err)
+		}
+	}
 	if err := e.start(ctx); err != nil {
 		return err
 	}
@@ -57,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.watch {
 		watchCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go e.watch(watchCtx, done)
+		go e.watch(watchCtx, before, done)
 		// Cleanups run in reverse: the watcher stops before what it swaps.
 		e.cleanups = append(e.cleanups, func() { cancel(); <-done })
 	}

@@ -135,17 +135,13 @@ type watcher struct {
 }
 
 // watch polls the sources every interval until ctx ends and reloads on a
-// change, once the files have stopped changing (an editor saving several).
-func (e *session) watch(ctx context.Context, done chan<- struct{}) {
+// change from prev, once the files have stopped changing (an editor saving
+// several).
+func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}) {
 	defer close(done)
 	w := &watcher{e: e, deps: map[string]map[string]bool{}}
 	for _, f := range e.stack.Functions {
 		w.refreshDeps(ctx, f)
-	}
-	prev, err := scanSources(e.cfg.root, e.cfg.template)
-	if err != nil {
-		e.out.printf("watch: %v; not watching", err)
-		return
 	}
 	e.out.printf("watching lambdas/, internal/, infra/ and the template every %s", e.cfg.watchInterval)
 	tick := time.NewTicker(e.cfg.watchInterval)
@@ -180,10 +176,13 @@ func (e *session) watch(ctx context.Context, done chan<- struct{}) {
 		}
 		changed = cur.changed(prev)
 		prev = cur
-		w.reload(ctx, changed)
-		// The reload may have rewritten the template (a synth): take that in.
-		if snap, err := scanSources(e.cfg.root, e.cfg.template); err == nil {
-			prev = snap
+		if w.reload(ctx, changed) {
+			// The synth rewrote the template, which this reload took in.
+			// Only its stamp is refreshed: an edit saved during the reload
+			// must still count as a change.
+			if info, err := os.Stat(e.cfg.template); err == nil {
+				prev[relTo(e.cfg.root, e.cfg.template)] = fileStamp{info.ModTime(), info.Size()}
+			}
 		}
 	}
 }
@@ -218,8 +217,9 @@ func (w *watcher) affected(changed []string) []*template.Function {
 	return out
 }
 
-// reload handles one settled set of changes and prints one line for it.
-func (w *watcher) reload(ctx context.Context, changed []string) {
+// reload handles one settled set of changes and prints one line for it; it
+// reports whether it re-synthesized the template.
+func (w *watcher) reload(ctx context.Context, changed []string) (synthesized bool) {
 	start := time.Now()
 	e := w.e
 	tplRel := relTo(e.cfg.root, e.cfg.template)
@@ -233,10 +233,10 @@ func (w *watcher) reload(ctx context.Context, changed []string) {
 		note, err := w.resynth(ctx)
 		if err != nil {
 			e.out.printf("reload: %s changed; %v; still serving the previous template (%.1fs)", describe(changed), err, time.Since(start).Seconds())
-			return
+			return false
 		}
 		notes = append(notes, note)
-		tplChanged = true
+		tplChanged, synthesized = true, true
 	}
 	rebuilt, failed := w.rebuild(ctx, w.affected(changed))
 	if tplChanged {
@@ -262,6 +262,7 @@ func (w *watcher) reload(ctx context.Context, changed []string) {
 		notes = append(notes, "build FAILED for "+strings.Join(failed, ", ")+" (the previous build keeps serving; compiler output above)")
 	}
 	e.out.printf("reload: %s changed; %s; %.1fs", describe(changed), strings.Join(notes, "; "), time.Since(start).Seconds())
+	return synthesized
 }
 
 // describe names up to three changed files.
