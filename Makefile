@@ -22,7 +22,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev token bench soak clean
+.PHONY: help deps build test test-js test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token bench soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -103,7 +103,14 @@ bootstrap: deps ## Bootstrap the account/region of ENV for CDK (once per account
 
 dev: deps ## Run ENV on this machine: emulator + handlers + dynalite + chat page (Ctrl-C stops all)
 	$(MAKE) synth ENV=$(ENV)
-	go run ./local --env $(ENV) --port $(PORT) $(DEV_FLAGS)
+	go run ./local --env $(ENV) --port $(PORT) --watch $(DEV_FLAGS)
+
+# make invoke: the function (label or logical id) and its event file (- for stdin).
+FN ?= chat
+EVENT ?= local/testdata/events/ping.json
+INVOKE_FLAGS ?=
+invoke: ## Run one function once on ENV's template: make invoke FN=chat EVENT=local/testdata/events/ping.json
+	go run ./local invoke $(FN) --env $(ENV) --event $(EVENT) $(INVOKE_FLAGS)
 
 token: ## Print a token for TOKEN_USER (default dev) from the issuer of the emulator on PORT
 	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)')

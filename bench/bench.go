@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +121,12 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 		b.res.ColdStart = fs
 	}
-	if err := b.startStack(ctx, b.tpl); err != nil {
+	if !b.opts.skip["reload"] {
+		if err := b.measureReload(ctx); err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+	}
+	if err := b.startStack(ctx, nil); err != nil {
 		return err
 	}
 	if err := b.measureSDK(ctx); err != nil {
@@ -145,6 +149,24 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
+}
+
+// measureReload times --watch's edit loop on a copy of the module: three
+// edits of the chat function's ping answer, each until a pong comes from it.
+func (b *bench) measureReload(ctx context.Context) error {
+	if b.bin == "" {
+		var err error
+		if b.bin, err = emutest.Build(ctx, b.root, b.tmp); err != nil {
+			return err
+		}
+	}
+	b.p.printf("reload: --watch on a copy of the module, editing internal/handler/ping.go 3 times")
+	run, err := measureReload(ctx, b.bin, chatReloadCase(b.root, b.tpl, 3), b.p.printf)
+	if err != nil {
+		return err
+	}
+	b.res.Reload = run
 	return nil
 }
 
@@ -225,17 +247,14 @@ func (b *bench) measureFanouts(ctx context.Context) error {
 	return b.budgetCheck(ctx)
 }
 
-// handlerVariant runs the chat function with another worker count: a copy
-// of the template that differs only in WSCHAT_FANOUT_WORKERS, on a fresh
-// emulator, DynamoDB and set of clients.
+// handlerVariant runs the chat function with another worker count (the
+// emulator's --function-env chat:WSCHAT_FANOUT_WORKERS=N, the template
+// unchanged) on a fresh emulator, DynamoDB and set of clients.
 func (b *bench) handlerVariant(ctx context.Context, workers int) error {
-	tpl, err := templateWithWorkers(b.tpl, b.tmp, workers)
-	if err != nil {
-		return err
-	}
-	b.p.printf("restarting on a template copy with %s=%d", contract.EnvFanoutWorkers, workers)
+	override := fmt.Sprintf("%s:%s=%d", contract.FunctionChat, contract.EnvFanoutWorkers, workers)
+	b.p.printf("restarting with --function-env %s", override)
 	b.stopStack()
-	if err := b.startStack(ctx, tpl); err != nil {
+	if err := b.startStack(ctx, []string{override}); err != nil {
 		return err
 	}
 	maxSize := b.opts.sizes[len(b.opts.sizes)-1]
@@ -301,8 +320,10 @@ func (b *bench) readConfig(stack *template.Stack) error {
 }
 
 // startStack starts dynalite, the counting proxy in front of it, and the
-// emulator on the template.
-func (b *bench) startStack(ctx context.Context, tpl string) error {
+// emulator on the template, with functionEnv as its --function-env values.
+// The stage throttle is off (emutest's default): the fleet's parallel dials
+// and joins exceed dev's route limits by design.
+func (b *bench) startStack(ctx context.Context, functionEnv []string) error {
 	b.p.printf("starting dynalite, the DynamoDB counting proxy and the emulator (--post-latency %s)", b.opts.postLatency)
 	db, err := dynalite.Start(ctx, dynalite.Options{})
 	if err != nil {
@@ -327,7 +348,8 @@ func (b *bench) startStack(ctx context.Context, tpl string) error {
 	b.e, err = emutest.Start(ctx, emutest.Options{
 		Binary:           b.bin,
 		Root:             b.root,
-		Template:         tpl,
+		Template:         b.tpl,
+		FunctionEnv:      functionEnv,
 		PostLatency:      b.opts.postLatency,
 		DynamoDBEndpoint: b.proxy.URL(),
 		Output:           logFile,
@@ -550,7 +572,7 @@ func (b *bench) handlerFanout(ctx context.Context, size, sends, workers int, rec
 	}
 	r := summarize("handler", workers, size, samples)
 	if workers != b.devWorkers {
-		r.Note = joinNotes(fmt.Sprintf("template copy with %s=%d", contract.EnvFanoutWorkers, workers), r.Note)
+		r.Note = joinNotes(fmt.Sprintf("--function-env %s=%d", contract.EnvFanoutWorkers, workers), r.Note)
 	}
 	b.res.Fanout = append(b.res.Fanout, r)
 	if recordReads {
@@ -670,47 +692,4 @@ func noteSuffix(note string) string {
 		return ""
 	}
 	return " — " + note
-}
-
-// templateWithWorkers writes a copy of the template whose functions run
-// with WSCHAT_FANOUT_WORKERS=workers, and returns its path. Asset paths are
-// made absolute so the copy describes the same assets.
-func templateWithWorkers(path, dir string, workers int) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return "", err
-	}
-	resources, _ := doc["Resources"].(map[string]any)
-	changed := 0
-	for _, r := range resources {
-		res, _ := r.(map[string]any)
-		if res["Type"] != "AWS::Lambda::Function" {
-			continue
-		}
-		if md, ok := res["Metadata"].(map[string]any); ok {
-			if p, ok := md["aws:asset:path"].(string); ok && !filepath.IsAbs(p) {
-				md["aws:asset:path"] = filepath.Join(filepath.Dir(path), p)
-			}
-		}
-		props, _ := res["Properties"].(map[string]any)
-		env, _ := props["Environment"].(map[string]any)
-		vars, _ := env["Variables"].(map[string]any)
-		if _, ok := vars[contract.EnvFanoutWorkers]; ok {
-			vars[contract.EnvFanoutWorkers] = strconv.Itoa(workers)
-			changed++
-		}
-	}
-	if changed == 0 {
-		return "", fmt.Errorf("%s: no function sets %s", path, contract.EnvFanoutWorkers)
-	}
-	out, err := json.MarshalIndent(doc, "", " ")
-	if err != nil {
-		return "", err
-	}
-	dst := filepath.Join(dir, fmt.Sprintf("WsChat-dev.workers-%d.template.json", workers))
-	return dst, os.WriteFile(dst, out, 0o644)
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,53 +59,6 @@ func TestReadCostOf(t *testing.T) {
 	}
 }
 
-func TestTemplateWithWorkers(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "cdk.out", "T.template.json")
-	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tpl := `{"Resources":{
-		"Chat":{"Type":"AWS::Lambda::Function","Metadata":{"aws:asset:path":"asset.abc"},
-			"Properties":{"Environment":{"Variables":{"WSCHAT_FANOUT_WORKERS":"64","WSCHAT_TABLE_NAME":{"Ref":"T"}}}}},
-		"Auth":{"Type":"AWS::Lambda::Function","Properties":{"Environment":{"Variables":{"X":"1"}}}}}}`
-	if err := os.WriteFile(src, []byte(tpl), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := templateWithWorkers(src, dir, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(out)
-	var doc struct {
-		Resources map[string]struct {
-			Metadata   map[string]any
-			Properties struct {
-				Environment struct{ Variables map[string]any }
-			}
-		}
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	chat := doc.Resources["Chat"]
-	if chat.Properties.Environment.Variables["WSCHAT_FANOUT_WORKERS"] != "128" {
-		t.Errorf("workers not replaced: %v", chat.Properties.Environment.Variables)
-	}
-	if chat.Metadata["aws:asset:path"] != filepath.Join(dir, "cdk.out", "asset.abc") {
-		t.Errorf("asset path not made absolute: %v", chat.Metadata["aws:asset:path"])
-	}
-	if _, ok := chat.Properties.Environment.Variables["WSCHAT_TABLE_NAME"].(map[string]any); !ok {
-		t.Errorf("other variables must be kept as they were: %v", chat.Properties.Environment.Variables)
-	}
-	if err := os.WriteFile(src, []byte(`{"Resources":{}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := templateWithWorkers(src, dir, 128); err == nil {
-		t.Error("a template without the variable must be an error")
-	}
-}
-
 // sampleResults is a small but complete result set.
 func sampleResults() *Results {
 	return &Results{
@@ -128,6 +78,7 @@ func sampleResults() *Results {
 		},
 		ColdStart: []FunctionStart{{Name: "chat", RawBytes: 10e6, ZipBytes: 3_700_000, InitP50: 4}},
 		Capacity:  &Capacity{Connections: 10000, Held: 10000, EmulatorRSSAfter: 500 << 20},
+		Reload:    &ReloadRun{Function: "chat", Edit: "internal/handler/ping.go", Seconds: []float64{4.1, 5.2, 6}, P50: 5.2, Max: 6, Connected: true},
 	}
 }
 
@@ -135,11 +86,12 @@ func TestJudge(t *testing.T) {
 	b := &bench{opts: &options{postLatency: 20 * time.Millisecond}, res: sampleResults(), devWorkers: 64}
 	b.judge()
 	want := map[string]bool{
-		"1,000-member channel fully delivered":          true,
-		"10,000-member channel fully delivered":         false,
-		"DynamoDB items read per send":                  true,
-		"every function ≤ 3 MB zipped and init ≤ 20 ms": false,
-		"10,000 connections held by the emulator":       true,
+		"1,000-member channel fully delivered":                              true,
+		"10,000-member channel fully delivered":                             false,
+		"DynamoDB items read per send":                                      true,
+		"every function ≤ 3 MB zipped and init ≤ 20 ms":                     false,
+		"10,000 connections held by the emulator":                           true,
+		"save → new code answering a frame (make dev, one-function change)": false,
 	}
 	for _, tg := range b.res.Targets {
 		w, ok := want[tg.Name]
@@ -157,6 +109,25 @@ func TestJudge(t *testing.T) {
 	for _, tg := range b.res.Targets {
 		if tg.Name == "10,000-member channel fully delivered" && !strings.Contains(tg.Why, "3140 ms") {
 			t.Errorf("the 10,000 miss should give the posting floor ⌈10000/64⌉ × 20 ms = 3140 ms: %s", tg.Why)
+		}
+	}
+}
+
+func TestReloadTarget(t *testing.T) {
+	tests := []struct {
+		run          *ReloadRun
+		pass, notRun bool
+	}{
+		{nil, false, true},
+		{&ReloadRun{Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: true}, true, false},
+		{&ReloadRun{Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: false}, false, false},
+		{&ReloadRun{Seconds: []float64{3.2}, P50: 3.2, Max: 3.2, Connected: true}, false, false},
+	}
+	for i, tt := range tests {
+		b := &bench{res: &Results{Reload: tt.run}}
+		got := b.reloadTarget()
+		if got.Pass != tt.pass || got.NotMeasured != tt.notRun || (!got.Pass && !got.NotMeasured && got.Why == "") {
+			t.Errorf("%d: %+v, want pass %v, not measured %v, and a why for a miss", i, got, tt.pass, tt.notRun)
 		}
 	}
 }

@@ -60,6 +60,25 @@ func (b *bench) judge() {
 	if r.SDK != nil {
 		r.Targets = append(r.Targets, sdkTargets(r.SDK)...)
 	}
+	r.Targets = append(r.Targets, b.reloadTarget())
+}
+
+// reloadLimit is issue 14's target for --watch: save → new code answering.
+const reloadLimit = 3.0
+
+func (b *bench) reloadTarget() Target {
+	t := Target{Name: "save → new code answering a frame (make dev, one-function change)", Goal: "< 3 s (p50), connection kept"}
+	rl := b.res.Reload
+	if rl == nil {
+		t.Measured, t.NotMeasured = "not measured", true
+		return t
+	}
+	t.Measured = fmt.Sprintf("p50 %.2f s, max %.2f s over %d edits of %s (%s)", rl.P50, rl.Max, len(rl.Seconds), rl.Edit, rl.Function)
+	t.Pass = rl.P50 < reloadLimit && rl.Connected
+	if !t.Pass {
+		t.Why = "most of it is `go build` of the function on this 2-core machine, shared with other builds"
+	}
+	return t
 }
 
 func (b *bench) findRun(path string, workers, members int) *FanoutRun {
@@ -326,6 +345,16 @@ func markdown(r *Results) string {
 			fmt.Fprintf(&s, "| %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %d |\n", f.Name, mb(f.RawBytes), mb(f.ZipBytes), sameAsset(f.SameAsAsset),
 				f.InitP50, f.InitP90, f.InitMin, f.InitMax, f.Starts)
 		}
+	}
+	if rl := r.Reload; rl != nil {
+		s.WriteString("\n## Hot reload (--watch)\n\n")
+		fmt.Fprintf(&s, "Save of `%s` → the first frame answered by the new %s build, with one client connected throughout (kept: %v).\n\n", rl.Edit, rl.Function, rl.Connected)
+		s.WriteString("| edits | p50 s | max s | each s |\n|---:|---:|---:|---|\n")
+		each := make([]string, len(rl.Seconds))
+		for i, v := range rl.Seconds {
+			each[i] = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(&s, "| %d | %.2f | %.2f | %s |\n", len(rl.Seconds), rl.P50, rl.Max, strings.Join(each, ", "))
 	}
 	if c := r.Capacity; c != nil {
 		s.WriteString("\n## Emulator capacity\n\n")

@@ -67,6 +67,9 @@ func prepareFunctions(ctx context.Context, cfg *config, fns []*template.Function
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted while building %d functions (%v); nothing was started", len(toBuild), ctx.Err())
+	}
 	if len(errs) > 0 {
 		return nil, joinLines(errs)
 	}

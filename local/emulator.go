@@ -36,17 +36,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
 	if err != nil {
-		return fmt.Errorf("listen on 127.0.0.1:%d: %w (pass --port)", cfg.port, err)
+		return listenError(cfg.port, err)
 	}
 	defer ln.Close()
 	e.endpoint = ln.Addr().String()
 	// Everything started from here on is stopped in reverse order.
 	defer e.stopAll()
+	// --watch compares with the sources as they were before the build, so an
+	// edit made while the functions build (or before the watcher is up) is
+	// not missed.
+	var before snapshot
+	if cfg.watch {
+		if before, err = scanSources(cfg.root, cfg.template); err != nil {
+			return fmt.Errorf("--watch: %w", err)
+		}
+	}
 	if err := e.start(ctx); err != nil {
 		return err
 	}
 	serveErr := e.serve(ln)
+	// The ready file comes before the banner, so whoever reads either finds both.
+	if cfg.readyFile != "" {
+		if err := writeReadyFile(cfg.readyFile, e.readyDocument()); err != nil {
+			return err
+		}
+		e.cleanups = append(e.cleanups, func() { _ = os.Remove(cfg.readyFile) })
+	}
 	e.banner()
+	if cfg.watch {
+		watchCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go e.watch(watchCtx, before, done)
+		// Cleanups run in reverse: the watcher stops before what it swaps.
+		e.cleanups = append(e.cleanups, func() { cancel(); <-done })
+	}
 	select {
 	case <-ctx.Done():
 		e.out.printf("stopping")
@@ -67,6 +90,8 @@ type session struct {
 	dynamoEndpoint string
 	dynamoDesc     string // for the banner
 	functions      map[*template.Function]*lambda.Function
+	buildDir       string // where the functions' host builds are
+	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
 	cleanups       []func()
 }
@@ -101,27 +126,49 @@ func (e *session) checkTemplate() error {
 // start loads the template and starts, in order, the issuer, DynamoDB with
 // the template's tables, the functions and the gateway in front of them.
 func (e *session) start(ctx context.Context) error {
-	var err error
-	e.stack, err = template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
-	if err != nil {
-		return err
-	}
-	for _, w := range e.stack.Warnings {
-		e.out.printf("warning: %s", w)
-	}
-	if e.issuer, err = startIssuer(e.cfg, e.endpoint); err != nil {
-		return err
-	}
-	if err := applyIssuer(e.stack, e.issuer); err != nil {
+	if err := e.loadStack(); err != nil {
 		return err
 	}
 	if err := e.startDynamo(ctx); err != nil {
 		return err
 	}
-	if err := e.startFunctions(ctx); err != nil {
+	if err := e.startFunctions(ctx, e.stack.Functions); err != nil {
 		return err
 	}
 	return e.newGateway()
+}
+
+// loadStack loads the template, starts the issuer and resolves every
+// function's environment: the template's, the local issuer's, the overrides.
+func (e *session) loadStack() error {
+	var err error
+	if e.issuer, err = startIssuer(e.cfg, e.endpoint); err != nil {
+		return err
+	}
+	e.stack, err = e.resolveStack()
+	return err
+}
+
+// resolveStack loads the template and resolves every function's environment
+// for the running issuer.
+func (e *session) resolveStack() (*template.Stack, error) {
+	stack, err := template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range stack.Warnings {
+		e.out.printf("warning: %s", w)
+	}
+	// Overrides go first, so one can stand in for a variable the template
+	// cannot resolve locally, and again after the issuer's, so they win.
+	if err := applyEnvOverrides(stack.Functions, e.cfg.envOverrides); err != nil {
+		return nil, err
+	}
+	if err := applyIssuer(stack, e.issuer); err != nil {
+		return nil, err
+	}
+	_ = applyEnvOverrides(stack.Functions, e.cfg.envOverrides) // the names were checked just above
+	return stack, nil
 }
 
 // startDynamo starts dynalite unless --dynamodb-endpoint names a server or
@@ -161,35 +208,23 @@ func (e *session) startDynamo(ctx context.Context) error {
 	return createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out)
 }
 
-// startFunctions builds each function for this host and sets it up behind
+// startFunctions builds each of fns for this host and sets it up behind
 // the Runtime API; instances start on the first invocation.
-func (e *session) startFunctions(ctx context.Context) error {
+func (e *session) startFunctions(ctx context.Context, fns []*template.Function) error {
 	buildDir, err := os.MkdirTemp("", "wschat-local-")
 	if err != nil {
 		return err
 	}
+	e.buildDir = buildDir
 	e.cleanups = append(e.cleanups, func() { _ = os.RemoveAll(buildDir) })
-	bootstraps, err := prepareFunctions(ctx, e.cfg, e.stack.Functions, buildDir, e.out)
+	bootstraps, err := prepareFunctions(ctx, e.cfg, fns, buildDir, e.out)
 	if err != nil {
 		return err
 	}
+	e.bootstraps = bootstraps
 	e.functions = map[*template.Function]*lambda.Function{}
-	for _, f := range e.stack.Functions {
-		max := e.cfg.maxInstances
-		if f.ReservedConcurrency > 0 {
-			max = f.ReservedConcurrency
-		}
-		e.functions[f] = lambda.New(lambda.Config{
-			Name:         f.Label,
-			ARN:          f.ARN,
-			Bootstrap:    bootstraps[f],
-			Env:          lambdaenv.Merge(e.cfg.region, e.dynamoEndpoint, f.Env),
-			Timeout:      f.Timeout,
-			MemoryMB:     f.MemoryMB,
-			MaxInstances: max,
-			Reserved:     f.ReservedConcurrency > 0,
-			Output:       e.out,
-		})
+	for _, f := range fns {
+		e.functions[f] = lambda.New(e.functionConfig(f, bootstraps[f]))
 	}
 	e.cleanups = append(e.cleanups, func() {
 		for _, fn := range e.functions {
@@ -201,23 +236,32 @@ func (e *session) startFunctions(ctx context.Context) error {
 	return nil
 }
 
+// functionConfig is how f runs from the executable bootstrap.
+func (e *session) functionConfig(f *template.Function, bootstrap string) lambda.Config {
+	max := e.cfg.maxInstances
+	if f.ReservedConcurrency > 0 {
+		max = f.ReservedConcurrency
+	}
+	return lambda.Config{
+		Name:         f.Label,
+		ARN:          f.ARN,
+		Bootstrap:    bootstrap,
+		Env:          lambdaenv.Merge(e.cfg.region, e.dynamoEndpoint, f.Env),
+		Timeout:      f.Timeout,
+		MemoryMB:     f.MemoryMB,
+		MaxInstances: max,
+		Reserved:     f.ReservedConcurrency > 0,
+		Output:       e.out,
+	}
+}
+
 // newGateway puts the template's routes in front of the functions.
 func (e *session) newGateway() error {
 	expr, err := gateway.ParseExpression(e.stack.API.RouteSelectionExpression)
 	if err != nil {
 		return fmt.Errorf("%s (AWS::ApiGatewayV2::Api) property RouteSelectionExpression: %w", e.stack.API.LogicalID, err)
 	}
-	routes := map[string]*gateway.Route{}
-	for _, r := range e.stack.Routes {
-		route := &gateway.Route{Key: r.Key, TwoWay: r.TwoWay}
-		if r.Function != nil {
-			route.Integration = e.functions[r.Function]
-		}
-		if a := r.Authorizer; a != nil {
-			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: e.functions[a.Function], IdentitySources: a.IdentitySources}
-		}
-		routes[r.Key] = route
-	}
+	routes := e.routes(e.stack, e.functions)
 	e.gateway = gateway.New(gateway.Config{
 		APIID:       e.stack.API.ID,
 		Stage:       e.stack.Stage,
@@ -232,6 +276,22 @@ func (e *session) newGateway() error {
 		Log:         slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
 	return nil
+}
+
+// routes are stack's routes in front of fns.
+func (e *session) routes(stack *template.Stack, fns map[*template.Function]*lambda.Function) map[string]*gateway.Route {
+	routes := map[string]*gateway.Route{}
+	for _, r := range stack.Routes {
+		route := &gateway.Route{Key: r.Key, TwoWay: r.TwoWay}
+		if r.Function != nil {
+			route.Integration = fns[r.Function]
+		}
+		if a := r.Authorizer; a != nil {
+			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: fns[a.Function], IdentitySources: a.IdentitySources}
+		}
+		routes[r.Key] = route
+	}
+	return routes
 }
 
 // serve serves the stage, the issuer and the chat page on ln; the returned
@@ -263,7 +323,7 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	return serveErr
 }
 
-// banner says where everything is; emutest reads the endpoints from it.
+// banner says where everything is, for people; scripts read --ready-file.
 func (e *session) banner() {
 	s, ep := e.stack, e.endpoint
 	e.out.printf(`

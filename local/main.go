@@ -28,11 +28,21 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "invoke" {
+		err = runInvoke(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
 		fmt.Fprintln(os.Stderr, "local:", err)
+		var fnErr *functionError
+		if errors.As(err, &fnErr) {
+			os.Exit(exitFunctionError)
+		}
 		os.Exit(1)
 	}
 }
@@ -56,6 +66,10 @@ type config struct {
 	root             string
 	stageThrottle    string
 	vanishGrace      time.Duration
+	readyFile        string
+	envOverrides     []envOverride
+	watch            bool
+	watchInterval    time.Duration
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -73,8 +87,21 @@ Flags:
 `
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c, rest, err := parseFlagsFor("local", usageHead, args, getenv, stderr, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (go run ./local --help)", rest[0])
+	}
+	return c, nil
+}
+
+// parseFlagsFor parses the emulator's flags, plus those extra adds, and
+// returns the arguments after them.
+func parseFlagsFor(name, usage string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (*config, []string, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.env, "env", "dev", "environment whose template to run: cdk.out/WsChat-<env>.template.json")
 	fs.StringVar(&c.template, "template", "", "template file to run (default: cdk.out/WsChat-<env>.template.json under the module root)")
@@ -92,36 +119,33 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
 	fs.StringVar(&c.stageThrottle, "stage-throttle", "template", "route throttling of the stage: template (its DefaultRouteSettings and RouteSettings, as API Gateway) or off")
 	fs.DurationVar(&c.vanishGrace, "vanish-grace", 0, "keep a connection whose client vanished without a close frame registered this long before $disconnect (posts answer 200 and are discarded), as on AWS; 0: $disconnect at once")
+	fs.StringVar(&c.readyFile, "ready-file", "", "once everything serves, write the endpoints (WebSocket, callback, issuer, DynamoDB, page) as JSON to this file, atomically")
+	fs.Func("function-env", "`FN:KEY=VALUE`: set one variable of one function (FN: its label or logical id), after the template's; repeatable", func(s string) error {
+		o, err := parseEnvOverride(s)
+		if err != nil {
+			return err
+		}
+		c.envOverrides = append(c.envOverrides, o)
+		return nil
+	})
+	fs.BoolVar(&c.watch, "watch", false, "rebuild and swap the functions whose Go packages depend on a changed file under lambdas/ or internal/; re-synthesize on a change under infra/ (connections stay open)")
+	fs.DurationVar(&c.watchInterval, "watch-interval", 300*time.Millisecond, "how often --watch looks at the sources' modification times")
+	if extra != nil {
+		extra(fs)
+	}
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usageHead)
+		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	switch {
-	case c.port < 0 || c.port > 65535:
-		return nil, fmt.Errorf("--port %d out of range", c.port)
-	case c.maxInstances < 1:
-		return nil, errors.New("--max-instances must be at least 1")
-	case c.idleTimeout <= 0 || c.maxConnection <= 0:
-		return nil, errors.New("--idle-timeout and --max-connection-duration must be positive")
-	case c.postLatency < 0:
-		return nil, errors.New("--post-latency must not be negative")
-	case c.buildConcurrency < 1:
-		return nil, errors.New("--build-jobs must be at least 1")
-	case c.stageThrottle != "template" && c.stageThrottle != "off":
-		return nil, fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
-	case c.vanishGrace < 0:
-		return nil, errors.New("--vanish-grace must not be negative")
+	if err := c.check(); err != nil {
+		return nil, nil, err
 	}
 	root, err := modroot.FromWorkingDir()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.root = root
 	if c.template == "" {
@@ -130,7 +154,30 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if c.issuerKey == "" {
 		c.issuerKey = filepath.Join(root, issuerKeyFile)
 	}
-	return c, nil
+	return c, fs.Args(), nil
+}
+
+// check refuses flag values out of range.
+func (c *config) check() error {
+	switch {
+	case c.port < 0 || c.port > 65535:
+		return fmt.Errorf("--port %d out of range", c.port)
+	case c.maxInstances < 1:
+		return errors.New("--max-instances must be at least 1")
+	case c.idleTimeout <= 0 || c.maxConnection <= 0:
+		return errors.New("--idle-timeout and --max-connection-duration must be positive")
+	case c.postLatency < 0:
+		return errors.New("--post-latency must not be negative")
+	case c.buildConcurrency < 1:
+		return errors.New("--build-jobs must be at least 1")
+	case c.stageThrottle != "template" && c.stageThrottle != "off":
+		return fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
+	case c.vanishGrace < 0:
+		return errors.New("--vanish-grace must not be negative")
+	case c.watchInterval < 10*time.Millisecond:
+		return errors.New("--watch-interval must be at least 10ms")
+	}
+	return nil
 }
 
 // lockedWriter serializes writes from function instances, the gateway log

@@ -5,7 +5,12 @@
 // and the benchmarks (bench/) both use it.
 //
 // The emulator is built once with `go build -o` and started per scenario with
-// --port 0; its banner gives the WebSocket, callback and DynamoDB endpoints.
+// --port 0 and --ready-file; the ready file gives the WebSocket, callback and
+// DynamoDB endpoints once everything serves. Variables of one function are
+// changed with --function-env (FunctionEnv), never by rewriting the template.
+// Stage throttling is off unless KeepStageThrottle says otherwise: the
+// harnesses' parallel dials, joins and load runs exceed dev's 50 messages/s
+// by design, and what they measure is not API Gateway's throttle.
 // Handler instances are the emulator's child processes, which emutest finds
 // through /proc so a scenario can stop, resume or kill one: that is how the
 // fault tests crash or hang a real handler without a hook in its code.
@@ -24,7 +29,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,6 +105,20 @@ type Options struct {
 	Output io.Writer
 	// ReadyTimeout bounds the start (function builds included); 0 means 3 min.
 	ReadyTimeout time.Duration
+	// FunctionEnv are --function-env values, FN:KEY=VALUE: one function's
+	// variable set without rewriting the template.
+	FunctionEnv []string
+	// KeepStageThrottle runs the template's stage throttling; by default the
+	// harness passes --stage-throttle off.
+	KeepStageThrottle bool
+}
+
+// readyDoc is the part of the emulator's --ready-file document the harness uses.
+type readyDoc struct {
+	WebSocketURL string `json:"webSocketUrl"`
+	CallbackURL  string `json:"callbackUrl"`
+	BaseURL      string `json:"baseUrl"`
+	DynamoDB     string `json:"dynamoDbEndpoint"`
 }
 
 // Emulator is a running emulator process.
@@ -125,13 +143,7 @@ type Emulator struct {
 	stopErr  error
 }
 
-var (
-	wsLine       = regexp.MustCompile(`^\s*WebSocket\s+(ws://(127\.0\.0\.1:\d+)/(\S+))`)
-	callbackLine = regexp.MustCompile(`^\s*callback\s+(http://\S+)/@connections/`)
-	dynamoLine   = regexp.MustCompile(`^\s*DynamoDB\s+(http://127\.0\.0\.1:\d+)`)
-)
-
-// Start runs the emulator and waits until its banner is printed.
+// Start runs the emulator and waits until it has written its ready file.
 func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if opts.Binary == "" {
 		return nil, errors.New("start emulator: no binary (call Build)")
@@ -152,14 +164,14 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, pr, err := startProcess(opts, root, tmp, emulatorArgs(opts, tpl, tmp))
+	readyFile := filepath.Join(tmp, "ready.json")
+	e, pr, err := startProcess(opts, root, tmp, emulatorArgs(opts, tpl, tmp, readyFile))
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, err
 	}
-	banner := make(chan struct{})
-	go e.readOutput(pr, banner)
-	if err := e.waitReady(ctx, opts.ReadyTimeout, banner); err != nil {
+	go e.readOutput(pr)
+	if err := e.waitReady(ctx, opts.ReadyTimeout, readyFile); err != nil {
 		return nil, err
 	}
 	host := strings.TrimPrefix(e.BaseURL, "http://")
@@ -172,11 +184,12 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	return e, nil
 }
 
-// emulatorArgs are the emulator's flags for one scenario: a free port and an
-// issuer key of its own under tmp.
-func emulatorArgs(opts Options, tpl, tmp string) []string {
+// emulatorArgs are the emulator's flags for one scenario: a free port, a
+// ready file and an issuer key of its own under tmp.
+func emulatorArgs(opts Options, tpl, tmp, readyFile string) []string {
 	args := []string{
 		"--port", "0",
+		"--ready-file", readyFile,
 		"--template", tpl,
 		"--issuer-key", filepath.Join(tmp, "issuer-key.pem"),
 		// Start checks that the template exists; a source file newer
@@ -187,6 +200,12 @@ func emulatorArgs(opts Options, tpl, tmp string) []string {
 	}
 	if opts.DynamoDBEndpoint != "" {
 		args = append(args, "--dynamodb-endpoint", opts.DynamoDBEndpoint)
+	}
+	if !opts.KeepStageThrottle {
+		args = append(args, "--stage-throttle", "off")
+	}
+	for _, fe := range opts.FunctionEnv {
+		args = append(args, "--function-env", fe)
 	}
 	return append(args, opts.Args...)
 }
@@ -219,54 +238,57 @@ func startProcess(opts Options, root, tmp string, args []string) (*Emulator, *os
 	return e, pr, nil
 }
 
-// waitReady waits for the banner (3 minutes when timeout is 0); on failure
-// the emulator is stopped and its temporary directory removed.
-func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, banner <-chan struct{}) error {
+// waitReady polls for the ready file (3 minutes when timeout is 0), which
+// the emulator writes atomically once it serves, and reads the endpoints
+// from it; on failure the emulator is stopped and its temporary directory
+// removed.
+func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, readyFile string) error {
 	if timeout <= 0 {
 		timeout = 3 * time.Minute
 	}
-	select {
-	case <-banner:
+	deadline := time.After(timeout)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.done:
+			_ = os.RemoveAll(e.tmp)
+			return fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
+		case <-deadline:
+			_ = e.Stop()
+			return fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
+		case <-ctx.Done():
+			_ = e.Stop()
+			return ctx.Err()
+		case <-tick.C:
+		}
+		data, err := os.ReadFile(readyFile)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		var doc readyDoc
+		if err == nil {
+			err = json.Unmarshal(data, &doc)
+		}
+		if err == nil && (doc.WebSocketURL == "" || doc.CallbackURL == "" || doc.BaseURL == "") {
+			err = errors.New("an endpoint is missing")
+		}
+		if err != nil {
+			_ = e.Stop()
+			return fmt.Errorf("emulator ready file %s: %v: %s", readyFile, err, data)
+		}
+		e.WebSocketURL, e.CallbackURL, e.BaseURL, e.DynamoDB = doc.WebSocketURL, doc.CallbackURL, doc.BaseURL, doc.DynamoDB
 		return nil
-	case <-e.done:
-		_ = os.RemoveAll(e.tmp)
-		return fmt.Errorf("emulator exited before it was ready:\n%s", e.output.Tail(40))
-	case <-time.After(timeout):
-		_ = e.Stop()
-		return fmt.Errorf("emulator not ready within %s:\n%s", timeout, e.output.Tail(40))
-	case <-ctx.Done():
-		_ = e.Stop()
-		return ctx.Err()
 	}
 }
 
-// readOutput keeps the output, fills in the endpoints from the banner, and
-// closes banner once the DynamoDB line (the banner's last) is read.
-func (e *Emulator) readOutput(r io.ReadCloser, banner chan struct{}) {
+// readOutput keeps the output lines for Tail and Watch.
+func (e *Emulator) readOutput(r io.ReadCloser) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	ready := false
 	for sc.Scan() {
-		line := sc.Text()
-		e.output.add(line)
-		if ready {
-			continue
-		}
-		if m := wsLine.FindStringSubmatch(line); m != nil {
-			e.WebSocketURL = m[1]
-			e.BaseURL = "http://" + m[2]
-		}
-		if m := callbackLine.FindStringSubmatch(line); m != nil {
-			e.CallbackURL = m[1]
-		}
-		if m := dynamoLine.FindStringSubmatch(line); m != nil {
-			e.DynamoDB = m[1]
-			ready = e.WebSocketURL != "" && e.CallbackURL != ""
-			if ready {
-				close(banner)
-			}
-		}
+		e.output.add(sc.Text())
 	}
 	_, _ = io.Copy(io.Discard, r)
 }

@@ -115,7 +115,7 @@ func (c *connection) run() {
 	g.cfg.Log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
 	// Messages already received are still processed, as on AWS (their replies
 	// go nowhere); $disconnect does not wait for them.
-	if route := g.cfg.Routes[RouteDisconnect]; route != nil && route.Integration != nil {
+	if route := g.route(RouteDisconnect); route != nil && route.Integration != nil {
 		event := c.disconnectEvent(int(code), reason)
 		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
 			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "error", err)
@@ -209,19 +209,20 @@ const msgTooManyRequests = "Too Many Requests"
 func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 	g := c.g
 	requestID := newID()
-	key := selectRoute(g.cfg.Expression, g.cfg.Routes, data, typ == websocket.MessageText)
+	expr, routes, bk := g.routing()
+	key := selectRoute(expr, routes, data, typ == websocket.MessageText)
 	log := g.cfg.Log.With("connectionId", c.id, "routeKey", key, "requestId", requestID)
 	if key == "" {
 		log.Info("no route matched and no $default route")
 		c.sendError("Forbidden", requestID)
 		return
 	}
-	if !g.buckets.allow(key) {
+	if !bk.allow(key) {
 		log.Info("throttled by the stage's route settings")
 		c.sendError(msgTooManyRequests, requestID)
 		return
 	}
-	route := g.cfg.Routes[key]
+	route := routes[key]
 	if route.Integration == nil {
 		return
 	}

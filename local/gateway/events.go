@@ -194,6 +194,26 @@ func queryParameters(r *http.Request) (map[string]string, map[string][]string) {
 	return single, multi
 }
 
+// authorizerEvent is the REQUEST authorizer's event for a handshake.
+func (g *Gateway) authorizerEvent(r *http.Request, hs *handshake) authorizerEvent {
+	headers, multi := requestHeaders(r, hs)
+	query, multiQuery := queryParameters(r)
+	if query == nil {
+		query, multiQuery = map[string]string{}, map[string][]string{}
+	}
+	return authorizerEvent{
+		Type:                            "REQUEST",
+		MethodArn:                       "arn:aws:execute-api:" + g.cfg.Region + ":" + g.cfg.AccountID + ":" + g.cfg.APIID + "/" + g.cfg.Stage + "/" + RouteConnect,
+		Headers:                         headers,
+		MultiValueHeaders:               multi,
+		QueryStringParameters:           query,
+		MultiValueQueryStringParameters: multiQuery,
+		StageVariables:                  map[string]string{},
+		RequestContext: g.baseContext(RouteConnect, "CONNECT", hs.connID, hs.requestID, hs.domain, hs.at, hs.at,
+			identity{UserAgent: hs.userAgent, SourceIP: hs.sourceIP}, nil),
+	}
+}
+
 // authorize runs the REQUEST authorizer. It returns 0 and the connection's
 // requestContext.authorizer on Allow, or the HTTP status that refuses the
 // handshake: 401 for a missing identity source or an "Unauthorized" error,
@@ -206,23 +226,8 @@ func (g *Gateway) authorize(r *http.Request, hs *handshake, a *Authorizer) (int,
 			return http.StatusUnauthorized, nil
 		}
 	}
-	headers, multi := requestHeaders(r, hs)
-	query, multiQuery := queryParameters(r)
-	if query == nil {
-		query, multiQuery = map[string]string{}, map[string][]string{}
-	}
-	methodArn := "arn:aws:execute-api:" + g.cfg.Region + ":" + g.cfg.AccountID + ":" + g.cfg.APIID + "/" + g.cfg.Stage + "/" + RouteConnect
-	ev := authorizerEvent{
-		Type:                            "REQUEST",
-		MethodArn:                       methodArn,
-		Headers:                         headers,
-		MultiValueHeaders:               multi,
-		QueryStringParameters:           query,
-		MultiValueQueryStringParameters: multiQuery,
-		StageVariables:                  map[string]string{},
-		RequestContext: g.baseContext(RouteConnect, "CONNECT", hs.connID, hs.requestID, hs.domain, hs.at, hs.at,
-			identity{UserAgent: hs.userAgent, SourceIP: hs.sourceIP}, nil),
-	}
+	ev := g.authorizerEvent(r, hs)
+	methodArn := ev.MethodArn
 	start := time.Now()
 	out, err := g.invoke(r.Context(), a.Function, ev)
 	latency := time.Since(start)

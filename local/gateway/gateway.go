@@ -123,6 +123,8 @@ type Gateway struct {
 	closed   bool
 	shutdown chan struct{}  // closed by Close: vanish graces end early
 	wg       sync.WaitGroup // connection loops and their $disconnect invocations
+
+	routesMu sync.RWMutex // guards cfg.Expression, cfg.Routes and buckets, which Reroute replaces
 	buckets  *buckets
 }
 
@@ -193,6 +195,28 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 }
 
+// Reroute replaces the routes, the route selection expression and the stage
+// throttling (a re-synthesized template), keeping every connection open:
+// later messages are routed by the new table. Throttle buckets start full.
+func (g *Gateway) Reroute(expr Expression, routes map[string]*Route, throttle *Throttle) {
+	g.routesMu.Lock()
+	defer g.routesMu.Unlock()
+	g.cfg.Expression, g.cfg.Routes, g.cfg.Throttle = expr, routes, throttle
+	g.buckets = newBuckets(throttle)
+}
+
+// routing returns the current routes, for one message or handshake.
+func (g *Gateway) routing() (Expression, map[string]*Route, *buckets) {
+	g.routesMu.RLock()
+	defer g.routesMu.RUnlock()
+	return g.cfg.Expression, g.cfg.Routes, g.buckets
+}
+
+func (g *Gateway) route(key string) *Route {
+	_, routes, _ := g.routing()
+	return routes[key]
+}
+
 func (g *Gateway) lookup(id string) *connection {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
@@ -223,8 +247,9 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		domain:    r.Host,
 	}
 	log := g.cfg.Log.With("connectionId", hs.connID, "routeKey", RouteConnect)
-	route := g.cfg.Routes[RouteConnect]
-	if !g.buckets.allow(RouteConnect) {
+	_, routes, bk := g.routing()
+	route := routes[RouteConnect]
+	if !bk.allow(RouteConnect) {
 		// A throttled $connect is refused before the authorizer runs.
 		log.Info("connect throttled by the stage's route settings")
 		apiError(w, http.StatusTooManyRequests, "", msgTooManyRequests)

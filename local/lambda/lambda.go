@@ -97,11 +97,16 @@ const maxPayload = 6 * 1024 * 1024
 
 // Function runs the instances of one function. Its methods are safe for
 // concurrent use.
+//
+// Swap replaces the configuration (a new build, environment or timeout):
+// new invocations start instances of the new one, idle instances of the old
+// one are stopped, and busy ones finish their invocation on the old one and
+// are stopped then, as Lambda does when a function's code is updated.
 type Function struct {
-	cfg   Config
-	slots chan struct{} // one token per running invocation
-
 	mu     sync.Mutex
+	cfg    Config
+	gen    int           // configuration generation, raised by Swap
+	slots  chan struct{} // one token per running invocation
 	idle   []*instance
 	all    map[*instance]struct{}
 	seq    int
@@ -110,6 +115,46 @@ type Function struct {
 
 // New returns a Function that starts no process until the first Invoke.
 func New(cfg Config) *Function {
+	cfg = withDefaults(cfg)
+	return &Function{
+		cfg:   cfg,
+		slots: make(chan struct{}, cfg.MaxInstances),
+		all:   map[*instance]struct{}{},
+	}
+}
+
+// Swap makes cfg the function's configuration for every later invocation.
+// In-flight invocations finish on the instances that run them, which are
+// then stopped; idle instances of the old configuration are stopped now.
+func (f *Function) Swap(cfg Config) {
+	cfg = withDefaults(cfg)
+	f.mu.Lock()
+	if cfg.MaxInstances != f.cfg.MaxInstances {
+		// In-flight invocations give their token back to the channel they
+		// took it from, so a new cap starts with a new channel.
+		f.slots = make(chan struct{}, cfg.MaxInstances)
+	}
+	f.cfg = cfg
+	f.gen++
+	idle := f.idle
+	f.idle = nil
+	for _, inst := range idle {
+		delete(f.all, inst)
+	}
+	f.mu.Unlock()
+	for _, inst := range idle {
+		inst.kill()
+	}
+}
+
+// current returns the configuration and slot channel for a new invocation.
+func (f *Function) current() (Config, chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg, f.slots
+}
+
+func withDefaults(cfg Config) Config {
 	if cfg.MaxInstances < 1 {
 		cfg.MaxInstances = 1
 	}
@@ -122,42 +167,42 @@ func New(cfg Config) *Function {
 	if cfg.Output == nil {
 		cfg.Output = io.Discard
 	}
-	return &Function{
-		cfg:   cfg,
-		slots: make(chan struct{}, cfg.MaxInstances),
-		all:   map[*instance]struct{}{},
-	}
+	return cfg
 }
 
 // Name is the function's name.
-func (f *Function) Name() string { return f.cfg.Name }
+func (f *Function) Name() string {
+	cfg, _ := f.current()
+	return cfg.Name
+}
 
 // Invoke runs one invocation with the JSON payload and returns the function's
 // JSON response. A function error, timeout or crash returns an *Error. ctx only
 // bounds the wait for a free instance: once handed to an instance, the
 // invocation runs to completion or to the function's timeout, as on Lambda.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	if f.cfg.Reserved {
+	cfg, slots := f.current()
+	if cfg.Reserved {
 		select {
-		case f.slots <- struct{}{}:
+		case slots <- struct{}{}:
 		default:
 			// Lambda's message and reason for exactly this case.
 			return nil, &Error{Type: ErrorTypeThrottled, Message: "Rate Exceeded. (ReservedFunctionConcurrentInvocationLimitExceeded)"}
 		}
-		return f.run(ctx, payload)
+		return f.run(ctx, slots, payload)
 	}
 	select {
-	case f.slots <- struct{}{}:
+	case slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("invoke %s: wait for a free instance: %w", f.cfg.Name, ctx.Err())
+		return nil, fmt.Errorf("invoke %s: wait for a free instance: %w", cfg.Name, ctx.Err())
 	}
-	return f.run(ctx, payload)
+	return f.run(ctx, slots, payload)
 }
 
-// run runs one invocation in a free or new instance; the caller holds a slot,
-// which run gives back.
-func (f *Function) run(ctx context.Context, payload []byte) ([]byte, error) {
-	defer func() { <-f.slots }()
+// run runs one invocation in a free or new instance; the caller holds a slot
+// of slots, which run gives back.
+func (f *Function) run(ctx context.Context, slots chan struct{}, payload []byte) ([]byte, error) {
+	defer func() { <-slots }()
 
 	inst, fresh, err := f.acquire()
 	if err != nil {
@@ -226,10 +271,10 @@ func (f *Function) acquire() (*instance, bool, error) {
 		return nil, false, fmt.Errorf("invoke %s: emulator is shutting down", f.cfg.Name)
 	}
 	f.seq++
-	num := f.seq
+	num, cfg, gen := f.seq, f.cfg, f.gen
 	f.mu.Unlock()
 
-	inst, err := f.start(num)
+	inst, err := f.start(num, cfg, gen)
 	if err != nil {
 		return nil, false, err
 	}
@@ -237,7 +282,7 @@ func (f *Function) acquire() (*instance, bool, error) {
 	defer f.mu.Unlock()
 	if f.closed {
 		inst.kill()
-		return nil, false, fmt.Errorf("invoke %s: emulator is shutting down", f.cfg.Name)
+		return nil, false, fmt.Errorf("invoke %s: emulator is shutting down", cfg.Name)
 	}
 	f.all[inst] = struct{}{}
 	return inst, true, nil
@@ -245,6 +290,13 @@ func (f *Function) acquire() (*instance, bool, error) {
 
 func (f *Function) release(inst *instance) {
 	f.mu.Lock()
+	if inst.gen != f.gen && !f.closed {
+		// Swapped while it ran: its invocation is done, so it goes.
+		delete(f.all, inst)
+		f.mu.Unlock()
+		inst.kill()
+		return
+	}
 	defer f.mu.Unlock()
 	if f.closed || inst.dead() {
 		return
@@ -262,10 +314,13 @@ func (f *Function) discard(inst *instance) {
 // instance is one process and the Runtime API server it talks to.
 type instance struct {
 	f      *Function
+	cfg    Config // the configuration it was started with
+	gen    int
 	label  string
 	cmd    *exec.Cmd
 	srv    *http.Server
 	out    *PrefixWriter
+	tail   *tailWriter      // the last lines it printed, for the error of a failed init or crash
 	queue  chan *invocation // unbuffered: a send completes when /next takes it
 	exited chan struct{}    // closed when the process has exited
 
@@ -286,10 +341,12 @@ type result struct {
 	err  error
 }
 
-func (f *Function) start(num int) (*instance, error) {
+func (f *Function) start(num int, cfg Config, gen int) (*instance, error) {
 	inst := &instance{
 		f:      f,
-		label:  f.cfg.Name + "#" + strconv.Itoa(num),
+		cfg:    cfg,
+		gen:    gen,
+		label:  cfg.Name + "#" + strconv.Itoa(num),
 		queue:  make(chan *invocation),
 		exited: make(chan struct{}),
 	}
@@ -300,12 +357,13 @@ func (f *Function) start(num int) (*instance, error) {
 	inst.srv = &http.Server{Handler: inst.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.srv.Serve(ln) }()
 
-	inst.out = NewPrefixWriter(f.cfg.Output, "["+inst.label+"] ")
-	cmd := exec.Command(f.cfg.Bootstrap)
-	cmd.Dir = filepath.Dir(f.cfg.Bootstrap)
-	cmd.Env = f.environ(ln.Addr().String())
-	cmd.Stdout = inst.out
-	cmd.Stderr = inst.out
+	inst.out = NewPrefixWriter(cfg.Output, "["+inst.label+"] ")
+	cmd := exec.Command(cfg.Bootstrap)
+	cmd.Dir = filepath.Dir(cfg.Bootstrap)
+	cmd.Env = environ(cfg, ln.Addr().String())
+	inst.tail = &tailWriter{}
+	cmd.Stdout = io.MultiWriter(inst.out, inst.tail)
+	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = sysProcAttr()
 	// A grandchild holding the output pipe must not keep Wait from returning.
 	cmd.WaitDelay = time.Second
@@ -329,18 +387,18 @@ func (f *Function) start(num int) (*instance, error) {
 
 // environ is the process environment: the function's variables, then the
 // platform's reserved ones.
-func (f *Function) environ(runtimeAPI string) []string {
+func environ(cfg Config, runtimeAPI string) []string {
 	env := map[string]string{}
-	for k, v := range f.cfg.Env {
+	for k, v := range cfg.Env {
 		env[k] = v
 	}
-	dir := filepath.Dir(f.cfg.Bootstrap)
+	dir := filepath.Dir(cfg.Bootstrap)
 	for k, v := range map[string]string{
 		"AWS_LAMBDA_RUNTIME_API":          runtimeAPI,
-		"AWS_LAMBDA_FUNCTION_NAME":        f.cfg.Name,
+		"AWS_LAMBDA_FUNCTION_NAME":        cfg.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.cfg.MemoryMB),
-		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + f.cfg.Name,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(cfg.MemoryMB),
+		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + cfg.Name,
 		"AWS_LAMBDA_LOG_STREAM_NAME":      "local/[$LATEST]" + newID(),
 		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
 		"AWS_EXECUTION_ENV":               "AWS_Lambda_provided.al2023",
@@ -380,9 +438,9 @@ func (inst *instance) kill() {
 // reports whether the instance can take another invocation.
 func (inst *instance) invoke(ctx context.Context, payload []byte, fresh bool) (body []byte, healthy bool, err error) {
 	inv := &invocation{id: newRequestID(), payload: payload, done: make(chan result, 1)}
-	wait := inst.f.cfg.InitTimeout
+	wait := inst.cfg.InitTimeout
 	if !fresh {
-		wait = inst.f.cfg.Timeout
+		wait = inst.cfg.Timeout
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -393,9 +451,9 @@ func (inst *instance) invoke(ctx context.Context, payload []byte, fresh bool) (b
 	case <-timer.C:
 		return nil, false, &Error{Type: ErrorTypeInit, Message: fmt.Sprintf("RequestId: %s Error: instance %s did not ask for an invocation within %s", inv.id, inst.label, wait)}
 	case <-ctx.Done():
-		return nil, true, fmt.Errorf("invoke %s: %w", inst.f.cfg.Name, ctx.Err())
+		return nil, true, fmt.Errorf("invoke %s: %w", inst.cfg.Name, ctx.Err())
 	}
-	timer.Reset(inst.f.cfg.Timeout)
+	timer.Reset(inst.cfg.Timeout)
 	select {
 	case r := <-inv.done:
 		inst.setCurrent(nil)
@@ -404,19 +462,25 @@ func (inst *instance) invoke(ctx context.Context, payload []byte, fresh bool) (b
 		return nil, false, inst.exitError(inv.id)
 	case <-timer.C:
 		inst.kill()
-		fmt.Fprintf(inst.out, "RequestId: %s Task timed out after %.2f seconds\n", inv.id, inst.f.cfg.Timeout.Seconds())
+		fmt.Fprintf(inst.out, "RequestId: %s Task timed out after %.2f seconds\n", inv.id, inst.cfg.Timeout.Seconds())
 		inst.out.Flush()
-		return nil, false, &Error{Type: ErrorTypeTimeout, Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, inst.f.cfg.Timeout.Seconds())}
+		return nil, false, &Error{Type: ErrorTypeTimeout, Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", inv.id, inst.cfg.Timeout.Seconds())}
 	}
 }
 
 func (inst *instance) exitError(requestID string) error {
 	inst.mu.Lock()
 	defer inst.mu.Unlock()
-	if inst.initErr != nil {
-		return &Error{Type: ErrorTypeInit, Message: fmt.Sprintf("RequestId: %s Error: %s", requestID, inst.initErr.Error())}
+	// What the process printed last is most often why it failed (a missing
+	// variable, a panic in init): it goes into the one error line.
+	printed := ""
+	if t := inst.tail.String(); t != "" {
+		printed = "; its last output: " + t
 	}
-	return &Error{Type: ErrorTypeExit, Message: fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v", requestID, inst.waitErr)}
+	if inst.initErr != nil {
+		return &Error{Type: ErrorTypeInit, Message: fmt.Sprintf("RequestId: %s Error: %s%s", requestID, inst.initErr.Error(), printed)}
+	}
+	return &Error{Type: ErrorTypeExit, Message: fmt.Sprintf("RequestId: %s Error: Runtime exited with error: %v%s", requestID, inst.waitErr, printed)}
 }
 
 func (inst *instance) setCurrent(inv *invocation) {
@@ -457,12 +521,12 @@ func (inst *instance) next(w http.ResponseWriter, r *http.Request) {
 	select {
 	case inv := <-inst.queue:
 		inst.setCurrent(inv)
-		deadline := time.Now().Add(inst.f.cfg.Timeout)
+		deadline := time.Now().Add(inst.cfg.Timeout)
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 		h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(deadline.UnixMilli(), 10))
-		h.Set("Lambda-Runtime-Invoked-Function-Arn", inst.f.cfg.ARN)
+		h.Set("Lambda-Runtime-Invoked-Function-Arn", inst.cfg.ARN)
 		h.Set("Lambda-Runtime-Trace-Id", traceID())
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(inv.payload)

@@ -261,3 +261,40 @@ func TestReservedConcurrencyThrottles(t *testing.T) {
 		t.Errorf("after the cap freed: %v, want success", err)
 	}
 }
+
+// TestInitFailureQuotesStderr: an instance that exits before taking an
+// invocation (a bad configuration) fails the invocation with one error line
+// that quotes what it printed.
+func TestInitFailureQuotesStderr(t *testing.T) {
+	f, _ := newTestFunction(t, Config{Env: map[string]string{"FN_INIT_FAIL": "WSCHAT_TABLE_NAME is not set"}})
+	_, err := invoke(t, f, `{}`)
+	var e *Error
+	if !errors.As(err, &e) || e.Type != ErrorTypeExit {
+		t.Fatalf("err = %v, want a %s error", err, ErrorTypeExit)
+	}
+	for _, want := range []string{"exit status 1", "its last output: config error: WSCHAT_TABLE_NAME is not set"} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message = %q, want %q", e.Message, want)
+		}
+	}
+	if strings.Contains(e.Message, "\n") {
+		t.Errorf("message spans lines: %q", e.Message)
+	}
+}
+
+func TestTailWriterKeepsTheLastLines(t *testing.T) {
+	tw := &tailWriter{}
+	for i := range 8 {
+		_, _ = tw.Write([]byte(strings.Repeat("x", i) + "line\n\n"))
+	}
+	_, _ = tw.Write([]byte("partial"))
+	want := "xxxline | xxxxline | xxxxxline | xxxxxxline | xxxxxxxline | partial"
+	if got := tw.String(); got != want {
+		t.Errorf("tail = %q, want %q", got, want)
+	}
+	long := &tailWriter{}
+	_, _ = long.Write([]byte(strings.Repeat("y", 1000) + "\n"))
+	if got := len(long.String()); got != tailLineMax {
+		t.Errorf("a long line is kept at %d bytes, want %d", got, tailLineMax)
+	}
+}

@@ -3,6 +3,7 @@ package lambda
 import (
 	"bytes"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -60,4 +61,53 @@ func (w *PrefixWriter) emit(line []byte) {
 	out = append(out, w.prefix...)
 	out = append(out, line...)
 	_, _ = w.dst.Write(out)
+}
+
+// tailWriter keeps the last few lines written to it, each cut to a bounded
+// length, so a failed instance's error can quote what it printed.
+type tailWriter struct {
+	mu      sync.Mutex
+	lines   []string
+	partial []byte
+}
+
+const (
+	tailLines   = 5
+	tailLineMax = 300
+)
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range p {
+		if b == '\n' {
+			t.push()
+			continue
+		}
+		if len(t.partial) < tailLineMax {
+			t.partial = append(t.partial, b)
+		}
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) push() {
+	if line := strings.TrimSpace(string(t.partial)); line != "" {
+		t.lines = append(t.lines, line)
+		if len(t.lines) > tailLines {
+			t.lines = t.lines[1:]
+		}
+	}
+	t.partial = t.partial[:0]
+}
+
+// String is the kept lines joined by " | ", the unterminated one included.
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := t.lines
+	if p := strings.TrimSpace(string(t.partial)); p != "" {
+		lines = append(lines[:len(lines):len(lines)], p)
+	}
+	return strings.Join(lines, " | ")
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -17,15 +18,32 @@ var sourceDirs = []string{"infra", "internal", "lambdas"}
 // ErrMissing is wrapped by CheckFresh when the template does not exist.
 var ErrMissing = errors.New("template not found")
 
-// StaleError reports a source file newer than the template.
+// StaleError reports source files newer than the template.
 type StaleError struct {
 	Template string
-	Newer    string
-	ModTime  time.Time
+	// Newer and ModTime are the most recently changed source file.
+	Newer   string
+	ModTime time.Time
+	// Synthesized is the template's modification time.
+	Synthesized time.Time
+	// Files are every newer source file, most recently changed first.
+	Files []string
 }
 
+// maxStaleFiles is how many newer files the message names.
+const maxStaleFiles = 5
+
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("template %s is older than %s (changed %s): synthesize again", e.Template, e.Newer, e.ModTime.Format(time.DateTime))
+	what := e.Newer + " (changed " + e.ModTime.Format(time.DateTime) + ")"
+	if n := len(e.Files); n > 1 {
+		shown := e.Files[:min(n, maxStaleFiles)]
+		what = fmt.Sprintf("%d source files changed since the synth, newest first: %s", n, strings.Join(shown, ", "))
+		if n > maxStaleFiles {
+			what += fmt.Sprintf(" and %d more", n-maxStaleFiles)
+		}
+		what += " (newest changed " + e.ModTime.Format(time.DateTime) + ")"
+	}
+	return fmt.Sprintf("template %s (synthesized %s) is older than %s: synthesize again", e.Template, e.Synthesized.Format(time.DateTime), what)
 }
 
 // CheckFresh returns an error wrapping ErrMissing when the template is
@@ -38,7 +56,11 @@ func CheckFresh(templatePath, root string) error {
 	if err != nil {
 		return err
 	}
-	var newest *StaleError
+	type stamped struct {
+		path string
+		mod  time.Time
+	}
+	var newer []stamped
 	for _, dir := range sourceDirs {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -60,9 +82,9 @@ func CheckFresh(templatePath, root string) error {
 			if err != nil {
 				return nil
 			}
-			if info.ModTime().After(st.ModTime()) && (newest == nil || info.ModTime().After(newest.ModTime)) {
+			if info.ModTime().After(st.ModTime()) {
 				rel, _ := filepath.Rel(root, path)
-				newest = &StaleError{Template: templatePath, Newer: rel, ModTime: info.ModTime()}
+				newer = append(newer, stamped{rel, info.ModTime()})
 			}
 			return nil
 		})
@@ -70,8 +92,13 @@ func CheckFresh(templatePath, root string) error {
 			return fmt.Errorf("check template freshness: %w", err)
 		}
 	}
-	if newest != nil {
-		return newest
+	if len(newer) == 0 {
+		return nil
 	}
-	return nil
+	sort.SliceStable(newer, func(i, j int) bool { return newer[i].mod.After(newer[j].mod) })
+	e := &StaleError{Template: templatePath, Newer: newer[0].path, ModTime: newer[0].mod, Synthesized: st.ModTime()}
+	for _, n := range newer {
+		e.Files = append(e.Files, n.path)
+	}
+	return e
 }

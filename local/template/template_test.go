@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -308,5 +309,42 @@ func TestCheckFresh(t *testing.T) {
 	var stale *StaleError
 	if err := CheckFresh(tpl, root); !errors.As(err, &stale) || stale.Newer != filepath.Join("internal", "chat", "chat.go") {
 		t.Errorf("stale template: err = %v, want a StaleError naming internal/chat/chat.go", err)
+	}
+}
+
+func TestStaleErrorNamesEveryNewerFile(t *testing.T) {
+	root := t.TempDir()
+	tpl := filepath.Join(root, "cdk.out", "T.template.json")
+	base := time.Now().Add(-time.Hour)
+	files := []string{tpl}
+	for i := range 7 {
+		files = append(files, filepath.Join(root, "internal", "p", fmt.Sprintf("f%d.go", i)))
+	}
+	for i, p := range files {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := base.Add(time.Duration(i) * time.Minute) // f6 is the newest
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stale *StaleError
+	err := CheckFresh(tpl, root)
+	if !errors.As(err, &stale) {
+		t.Fatalf("err = %v, want a StaleError", err)
+	}
+	want := []string{"internal/p/f6.go", "internal/p/f5.go", "internal/p/f4.go", "internal/p/f3.go", "internal/p/f2.go", "internal/p/f1.go", "internal/p/f0.go"}
+	if strings.Join(stale.Files, ",") != strings.Join(want, ",") || stale.Newer != want[0] {
+		t.Errorf("files = %v newest %s, want %v", stale.Files, stale.Newer, want)
+	}
+	msg := err.Error()
+	for _, w := range []string{"7 source files changed since the synth", "internal/p/f6.go, internal/p/f5.go", "and 2 more", "synthesize again"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q lacks %q", msg, w)
+		}
 	}
 }

@@ -80,4 +80,12 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	return out, nil
 }
 
-func main() { lambda.Start(handle) }
+func main() {
+	// FN_INIT_FAIL makes the init fail the way a real handler's does when its
+	// configuration is wrong: a message on stderr, then a non-zero exit.
+	if msg := os.Getenv("FN_INIT_FAIL"); msg != "" {
+		fmt.Fprintln(os.Stderr, "config error:", msg)
+		os.Exit(1)
+	}
+	lambda.Start(handle)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"wschat/internal/contract"
+	"wschat/local/gateway"
+)
+
+var updateEvents = flag.Bool("update-events", false, "rewrite local/testdata/events from the gateway's event builder")
+
+// sampleBodies are the frames of the sample message events: one per route,
+// each a valid request of docs/protocol.md ($default: an unknown action).
+var sampleBodies = map[string]string{
+	contract.ActionJoin:    `{"action":"join","channel":"general"}`,
+	contract.ActionLeave:   `{"action":"leave","channel":"general"}`,
+	contract.ActionSend:    `{"action":"send","channel":"general","text":"hi","clientId":"c1"}`,
+	contract.ActionHistory: `{"action":"history","channel":"general","after":0,"limit":50}`,
+	contract.ActionMembers: `{"action":"members","channel":"general"}`,
+	contract.ActionPing:    `{"action":"ping"}`,
+	contract.RouteDefault:  `{"action":"dance"}`,
+}
+
+// sampleEvents builds every sample event with the gateway's own builder.
+func sampleEvents(t *testing.T) map[string][]byte {
+	t.Helper()
+	g := gateway.New(gateway.Config{APIID: "sampleapi1", Stage: "dev"})
+	base := gateway.Sample{
+		ConnectionID: "c2FtcGxlQ29ubj0=",
+		RequestID:    "c2FtcGxlUmVxSWQ=",
+		MessageID:    "c2FtcGxlTXNnSWQ=",
+		At:           time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Host:         "127.0.0.1:3001",
+		SourceIP:     "127.0.0.1",
+		UserAgent:    "sample-client/1.0",
+		TraceID:      "Root=1-6957353d-000000000000000000000000",
+		Query:        url.Values{"token": {"REPLACE-WITH-A-TOKEN-FROM-make-token"}},
+		Header: http.Header{
+			"Sec-Websocket-Key":     {"c2FtcGxlLWtleS0xMjM0NQ=="},
+			"Sec-Websocket-Version": {"13"},
+			"User-Agent":            {"sample-client/1.0"},
+		},
+		AuthContext: map[string]any{
+			contract.AuthContextUserID:   "sample-user",
+			contract.AuthContextUserName: "Sample User",
+			"principalId":                "sample-user",
+			"integrationLatency":         12,
+		},
+		DisconnectCode:   1000,
+		DisconnectReason: "Client closed the connection",
+	}
+	out := map[string][]byte{}
+	add := func(file string, s gateway.Sample) {
+		data, err := g.SampleEvent(s)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		out[file] = append(data, '\n')
+	}
+	auth := base
+	auth.RouteKey, auth.Authorizer = contract.RouteConnect, true
+	add("authorizer.json", auth)
+	connect := base
+	connect.RouteKey = contract.RouteConnect
+	add("connect.json", connect)
+	disconnect := base
+	disconnect.RouteKey = contract.RouteDisconnect
+	add("disconnect.json", disconnect)
+	for key, body := range sampleBodies {
+		s := base
+		s.RouteKey, s.Body = key, body
+		name := key
+		if key == contract.RouteDefault {
+			name = "default"
+		}
+		add(name+".json", s)
+	}
+	return out
+}
+
+// TestSampleEventsMatchTheBuilder keeps local/testdata/events exactly what
+// the gateway sends: regenerate with go test ./local -run SampleEvents -update-events.
+func TestSampleEventsMatchTheBuilder(t *testing.T) {
+	want := sampleEvents(t)
+	dir := filepath.Join("testdata", "events")
+	if *updateEvents {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range want {
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for name, data := range want {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("%s: %v (go test ./local -run SampleEvents -update-events)", name, err)
+			continue
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("%s differs from the gateway's event builder (go test ./local -run SampleEvents -update-events):\ngot  %s\nwant %s", name, got, data)
+		}
+	}
+	// Every route has a sample, and no file is left over from a removed route.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		files = append(files, e.Name())
+	}
+	for _, action := range contract.Actions {
+		if !slices.Contains(files, action+".json") {
+			t.Errorf("no sample event for route %s", action)
+		}
+	}
+	if len(files) != len(want) {
+		t.Errorf("%d files in %s, want the %d generated ones: %v", len(files), dir, len(want), files)
+	}
+}

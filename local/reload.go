@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"wschat/local/gateway"
+	"wschat/local/lambda"
+	"wschat/local/template"
+)
+
+// reloadTemplate takes in a changed template without closing a connection:
+// each function keeps its instances' process manager and gets the new
+// environment, timeout and concurrency by a swap (in-flight invocations
+// finish on the old ones); new functions are built and started; removed
+// ones are stopped; new tables are created and existing ones, with their
+// data, kept; the gateway routes later messages by the new routes.
+func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
+	e := w.e
+	stack, err := e.resolveStack()
+	if err != nil {
+		return "", err
+	}
+	if stack.Stage != e.stack.Stage {
+		return "", fmt.Errorf("the stage changed from %s to %s: restart the emulator", e.stack.Stage, stack.Stage)
+	}
+	expr, err := gateway.ParseExpression(stack.API.RouteSelectionExpression)
+	if err != nil {
+		return "", fmt.Errorf("%s (AWS::ApiGatewayV2::Api) property RouteSelectionExpression: %w", stack.API.LogicalID, err)
+	}
+	newTables, err := w.createNewTables(ctx, stack)
+	if err != nil {
+		return "", err
+	}
+	byID := map[string]*template.Function{}
+	for _, f := range e.stack.Functions {
+		byID[f.LogicalID] = f
+	}
+	var added []*template.Function
+	for _, f := range stack.Functions {
+		if byID[f.LogicalID] == nil {
+			added = append(added, f)
+		}
+	}
+	built, err := prepareFunctions(ctx, e.cfg, added, e.buildDir, e.out)
+	if err != nil {
+		return "", err
+	}
+	fns, bootstraps := map[*template.Function]*lambda.Function{}, map[*template.Function]string{}
+	for _, f := range stack.Functions {
+		old := byID[f.LogicalID]
+		if old == nil {
+			bootstraps[f] = built[f]
+			fns[f] = lambda.New(e.functionConfig(f, built[f]))
+			continue
+		}
+		delete(byID, f.LogicalID)
+		bootstraps[f] = e.bootstraps[old]
+		fns[f] = e.functions[old]
+		fns[f].Swap(e.functionConfig(f, bootstraps[f]))
+	}
+	var removed []string
+	for _, old := range byID {
+		removed = append(removed, old.Label)
+		if err := e.functions[old].Close(); err != nil {
+			e.out.printf("%v", err)
+		}
+	}
+	e.gateway.Reroute(expr, e.routes(stack, fns), stageThrottle(e.cfg.stageThrottle, stack.Throttle))
+	e.stack, e.functions, e.bootstraps = stack, fns, bootstraps
+	note := fmt.Sprintf("template reloaded (%d routes, %d functions", len(stack.Routes), len(stack.Functions))
+	if len(added) > 0 {
+		note += fmt.Sprintf(", %d new", len(added))
+	}
+	if len(removed) > 0 {
+		note += ", removed " + strings.Join(removed, ", ")
+	}
+	if len(newTables) > 0 {
+		note += ", new tables " + strings.Join(newTables, ", ")
+	}
+	return note + ")", nil
+}
+
+// createNewTables creates the tables stack has and the running one does not.
+func (w *watcher) createNewTables(ctx context.Context, stack *template.Stack) ([]string, error) {
+	e := w.e
+	have := map[string]bool{}
+	for _, t := range e.stack.Tables {
+		have[t.Name] = true
+	}
+	var fresh []*template.Table
+	var names []string
+	for _, t := range stack.Tables {
+		if !have[t.Name] {
+			fresh = append(fresh, t)
+			names = append(names, t.Name)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	if e.dynamoEndpoint == "" {
+		return nil, fmt.Errorf("new tables %s but no DynamoDB was started (the template had none): restart the emulator", strings.Join(names, ", "))
+	}
+	return names, createTables(ctx, e.dynamoEndpoint, e.cfg.region, fresh, e.out)
+}
