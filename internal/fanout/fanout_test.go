@@ -37,7 +37,7 @@ func newMemberStore(n int) *memberStore {
 	return s
 }
 
-func (s *memberStore) Members(_ context.Context, _ string, cursor string, limit int) ([]chat.Member, string, error) {
+func (s *memberStore) Recipients(_ context.Context, _ string, cursor string, limit int) ([]chat.Member, string, error) {
 	s.mu.Lock()
 	s.pages++
 	s.mu.Unlock()
