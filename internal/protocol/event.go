@@ -28,6 +28,9 @@ type Joined struct {
 	UserID   string    `json:"userId"`
 	UserName string    `json:"userName"`
 	At       time.Time `json:"at"`
+	// Members is the channel's member count, set (and the event sent only
+	// to the joiner) when the channel is above the presence size.
+	Members int64 `json:"members,omitempty"`
 }
 
 // Left tells a channel's members, and the connection that left, that a
@@ -37,6 +40,8 @@ type Left struct {
 	UserID   string    `json:"userId"`
 	UserName string    `json:"userName"`
 	At       time.Time `json:"at"`
+	// Members: as in Joined.
+	Members int64 `json:"members,omitempty"`
 }
 
 // Entry is one stored chat message.
