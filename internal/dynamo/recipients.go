@@ -171,17 +171,34 @@ func (s *Store) recentPage(ctx context.Context, channel string, c recipientCurso
 
 // shardPage reads one page of one shard's fan-out items.
 func (s *Store) shardPage(ctx context.Context, channel string, c recipientCursor, limit int) ([]chat.Member, string, error) {
+	// Consistent only where no recent-join read covers the newest.
+	ms, last, err := s.shardQuery(ctx, channel, c.shard, !c.eventual, c.after, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	switch {
+	case last != "":
+		next = recipientCursor{shards: c.shards, eventual: c.eventual, shard: c.shard, after: last}.String()
+	case c.shard+1 < c.shards:
+		next = recipientCursor{shards: c.shards, eventual: c.eventual, shard: c.shard + 1}.String()
+	}
+	return ms, next, nil
+}
+
+// shardQuery reads up to limit fan-out items of one shard after the
+// connection id after, and returns the last id read when there is more.
+func (s *Store) shardQuery(ctx context.Context, channel string, shard int, consistent bool, after string, limit int) ([]chat.Member, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(fanoutPK(channel, c.shard))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(fanoutPK(channel, shard))},
 		Limit:                     aws.Int32(clampLimit(limit)),
-		// Consistent only where no recent-join read covers the newest.
-		ConsistentRead: aws.Bool(!c.eventual),
+		ConsistentRead:            aws.Bool(consistent),
 	}
-	if c.after != "" {
-		in.ExclusiveStartKey = fanoutKey(channel, c.shard, c.after)
+	if after != "" {
+		in.ExclusiveStartKey = fanoutKey(channel, shard, after)
 	}
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
@@ -191,14 +208,20 @@ func (s *Store) shardPage(ctx context.Context, channel string, c recipientCursor
 	for _, item := range out.Items {
 		ms = append(ms, chat.Member{Channel: channel, ConnectionID: strAttr(item, attrSK)})
 	}
-	next := ""
-	switch {
-	case out.LastEvaluatedKey != nil:
-		next = recipientCursor{shards: c.shards, eventual: c.eventual, shard: c.shard, after: strAttr(out.LastEvaluatedKey, attrSK)}.String()
-	case c.shard+1 < c.shards:
-		next = recipientCursor{shards: c.shards, eventual: c.eventual, shard: c.shard + 1}.String()
+	return ms, strAttr(out.LastEvaluatedKey, attrSK), nil
+}
+
+// ShardRecipients reads one page of one shard of channel for a fan-out task
+// (a bounded slice of a broadcast): the members of shard after the
+// connection id cursor ("" = the start), and the cursor of the rest of the
+// shard ("" at its end). The read is eventually consistent: the sending
+// invocation itself delivers to the recent joins. shards is the count the
+// sender read; a bad shard number is chat.ErrBadCursor.
+func (s *Store) ShardRecipients(ctx context.Context, channel string, shards, shard int, cursor string, limit int) ([]chat.Member, string, error) {
+	if shards < 1 || shard < 0 || shard >= shards || len(cursor) > 512 {
+		return nil, "", fmt.Errorf("shard recipients: shard %d of %d: %w", shard, shards, chat.ErrBadCursor)
 	}
-	return ms, next, nil
+	return s.shardQuery(ctx, channel, shard, false, cursor, limit)
 }
 
 func clampLimit(limit int) int32 {

@@ -13,6 +13,12 @@ package dynamo
 // h mod 2^j for 2^j ≤ shards — the candidates — and every one of them is
 // inside 0..shards-1, which readers read. Leave and the 410 cleanup delete
 // at the candidates, so a member stays removable after the count grows.
+//
+// Because members never move, the low shards keep those who joined while
+// the count was smaller: shard 0 of a channel grown to n shards holds its
+// fair share plus about ShardSize × (1 + 1/2 + 1/4 …) < 2 × ShardSize
+// (measured: 112 of 300 members at ShardSize 50, 8 shards). That is still a
+// bounded share of a big channel's reads and writes.
 
 import (
 	"context"

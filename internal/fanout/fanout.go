@@ -169,27 +169,30 @@ type counters struct {
 // non-nil only when the members could not be read; then some or all members
 // were not reached, and the caller should report a failure.
 func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel string, frame []byte) (chat.FanoutStats, error) {
-	start := time.Now()
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-f.cfg.Reserve))
-		defer cancel()
+	read := func(ctx context.Context, cursor string) ([]chat.Member, string, error) {
+		return f.store.Recipients(ctx, channel, cursor, f.cfg.PageSize)
 	}
+	return f.deliverAll(ctx, budget, channel, frame, read)
+}
 
-	var c counters
-	var wg sync.WaitGroup
-	jobs := make(chan chat.Member)
+// pageReader reads one page of recipients from cursor ("" = the start).
+type pageReader func(ctx context.Context, cursor string) ([]chat.Member, string, error)
+
+// dispatcher returns the function that hands one member to the pool:
+// Workers goroutines started lazily (a small channel needs few) reading
+// jobs, or with Unbounded a goroutine per member.
+func (f *Fanout) dispatcher(ctx context.Context, wg *sync.WaitGroup, jobs chan chat.Member, c *counters, channel string, frame []byte) func(chat.Member) {
 	started := 0
-	dispatch := func(m chat.Member) {
+	return func(m chat.Member) {
 		switch {
 		case f.cfg.Workers == Unbounded:
-			wg.Go(func() { f.deliver(ctx, &c, channel, m, frame) })
-		case started < f.cfg.Workers: // start workers lazily: a small channel needs few
+			wg.Go(func() { f.deliver(ctx, c, channel, m, frame) })
+		case started < f.cfg.Workers:
 			started++
 			wg.Go(func() {
-				f.deliver(ctx, &c, channel, m, frame)
+				f.deliver(ctx, c, channel, m, frame)
 				for m := range jobs {
-					f.deliver(ctx, &c, channel, m, frame)
+					f.deliver(ctx, c, channel, m, frame)
 				}
 			})
 		default:
@@ -200,6 +203,21 @@ func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel str
 			}
 		}
 	}
+}
+
+// deliverAll posts frame to every member read, page by page, with the pool.
+func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel string, frame []byte, read pageReader) (chat.FanoutStats, error) {
+	start := time.Now()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-f.cfg.Reserve))
+		defer cancel()
+	}
+
+	var c counters
+	var wg sync.WaitGroup
+	jobs := make(chan chat.Member)
+	dispatch := f.dispatcher(ctx, &wg, jobs, &c, channel, frame)
 
 	var readErr error
 	complete, budgetOut := false, false
@@ -208,7 +226,7 @@ func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel str
 	// recent joins and from its shard) receive the frame once.
 	seen := map[string]struct{}{}
 	for page := 0; page < maxPages && ctx.Err() == nil; page++ {
-		members, next, err := f.store.Recipients(ctx, channel, cursor, f.cfg.PageSize)
+		members, next, err := read(ctx, cursor)
 		if err != nil {
 			readErr = fmt.Errorf("broadcast to %s: %w", channel, err)
 			break
