@@ -46,8 +46,8 @@ func (f *flakyDeletes) RoundTrip(r *http.Request) (*http.Response, error) {
 		body := `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected"}`
 		return &http.Response{
 			StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header:  http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amzn-Requestid": {"injected"}},
-			Body:    io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r,
+			Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amzn-Requestid": {"injected"}},
+			Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r,
 		}, nil
 	}
 	return f.next.RoundTrip(r)
@@ -55,7 +55,9 @@ func (f *flakyDeletes) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type allGone struct{}
 
-func (allGone) Post(context.Context, string, []byte) error { return fmt.Errorf("post: %w", chat.ErrGone) }
+func (allGone) Post(context.Context, string, []byte) error {
+	return fmt.Errorf("post: %w", chat.ErrGone)
+}
 
 // lockedBuffer collects log lines from concurrent workers.
 type lockedBuffer struct {
