@@ -56,6 +56,8 @@ type config struct {
 	root             string
 	stageThrottle    string
 	vanishGrace      time.Duration
+	accountRate      float64
+	accountBurst     int
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -92,6 +94,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
 	fs.StringVar(&c.stageThrottle, "stage-throttle", "template", "route throttling of the stage: template (its DefaultRouteSettings and RouteSettings, as API Gateway) or off")
 	fs.DurationVar(&c.vanishGrace, "vanish-grace", 0, "keep a connection whose client vanished without a close frame registered this long before $disconnect (posts answer 200 and are discarded), as on AWS; 0: $disconnect at once")
+	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
+	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
@@ -118,6 +122,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
 	case c.vanishGrace < 0:
 		return nil, errors.New("--vanish-grace must not be negative")
+	case c.accountRate < 0 || c.accountRate > 0 && c.accountBurst < 1:
+		return nil, errors.New("--account-rate must not be negative, and --account-burst must be at least 1")
 	}
 	root, err := modroot.FromWorkingDir()
 	if err != nil {
