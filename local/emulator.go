@@ -273,7 +273,9 @@ func (e *session) newGateway() error {
 		PostLatency: e.cfg.postLatency,
 		VanishGrace: e.cfg.vanishGrace,
 		Throttle:    stageThrottle(e.cfg.stageThrottle, e.stack.Throttle),
-		Log:         slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
+		// The account's @connections rate, shared by every function.
+		AccountLimit: accountLimit(e.cfg.accountRate, e.cfg.accountBurst),
+		Log:          slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
 	return nil
 }

@@ -70,6 +70,8 @@ type config struct {
 	envOverrides     []envOverride
 	watch            bool
 	watchInterval    time.Duration
+	accountRate      float64
+	accountBurst     int
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -130,6 +132,8 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	})
 	fs.BoolVar(&c.watch, "watch", false, "rebuild and swap the functions whose Go packages depend on a changed file under lambdas/ or internal/; re-synthesize on a change under infra/ (connections stay open)")
 	fs.DurationVar(&c.watchInterval, "watch-interval", 300*time.Millisecond, "how often --watch looks at the sources' modification times")
+	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
+	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
 	if extra != nil {
 		extra(fs)
 	}
@@ -176,6 +180,8 @@ func (c *config) check() error {
 		return errors.New("--vanish-grace must not be negative")
 	case c.watchInterval < 10*time.Millisecond:
 		return errors.New("--watch-interval must be at least 10ms")
+	case c.accountRate < 0 || c.accountRate > 0 && c.accountBurst < 1:
+		return errors.New("--account-rate must not be negative, and --account-burst must be at least 1")
 	}
 	return nil
 }

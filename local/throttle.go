@@ -20,3 +20,12 @@ func stageThrottle(mode string, st template.StageThrottle) *gateway.Throttle {
 	}
 	return t
 }
+
+// accountLimit is the gateway's account-wide @connections limit for
+// --account-rate and --account-burst; rate 0 means none.
+func accountLimit(rate float64, burst int) *gateway.Limit {
+	if rate <= 0 {
+		return nil
+	}
+	return &gateway.Limit{Rate: rate, Burst: burst}
+}

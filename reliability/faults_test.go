@@ -267,7 +267,8 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 	sender := clients[0]
 
 	hold := proxy.Hold(func(op string, body []byte) bool {
-		return op == "Query" && bytes.Contains(body, []byte(`"CHAN#`+channel+`#`))
+		// The fan-out's read of the channel's keys-only member items.
+		return op == "Query" && bytes.Contains(body, []byte(`"M#`+channel+`#`))
 	})
 	reply := make(chan reqResult, 1)
 	go func() {

@@ -62,6 +62,10 @@ type Config struct {
 	// SendBudget bounds the @connections posts of one invocation, so one huge
 	// channel cannot eat the account's API Gateway request rate.
 	SendBudget int
+	// PresenceMaxMembers is the channel size above which joins and leaves
+	// are no longer broadcast to every member (filling a channel would be
+	// quadratic in posts); 0 broadcasts them always.
+	PresenceMaxMembers int
 
 	// Auth chooses who issues the tokens that $connect accepts.
 	Auth AuthConfig
@@ -116,7 +120,10 @@ func Environments() map[string]Config {
 		// not the pool, bounds what one message costs the account's rate.
 		FanoutWorkers: 128,
 		SendBudget:    20000,
-		Auth:          AuthConfig{CreateUserPool: true, TokenUse: "id"},
+		// A join announced to 100 members is 100 posts; filling a channel of
+		// 100 costs 5,000. Beyond that, members page the list.
+		PresenceMaxMembers: 100,
+		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
 	}
 
 	dev := base
@@ -222,6 +229,9 @@ func (c Config) Validate() error {
 	}
 	if c.SendBudget < 1 {
 		bad("send budget %d must be positive", c.SendBudget)
+	}
+	if c.PresenceMaxMembers < 0 || c.PresenceMaxMembers > 10000 {
+		bad("presence size %d must be 0-10000 (0: always announce joins and leaves)", c.PresenceMaxMembers)
 	}
 	errs = append(errs, c.Auth.validate()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {

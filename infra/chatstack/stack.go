@@ -163,15 +163,16 @@ func (s *ChatStack) addAPI(retention awslogs.RetentionDays) {
 func (s *ChatStack) addRuntimeEnvironment() {
 	cfg := s.Config
 	env := map[string]string{
-		contract.EnvTableName:        *s.Table.TableName(),
-		contract.EnvCallbackURL:      *s.API.Stage.CallbackUrl(),
-		contract.EnvHistoryRetention: cfg.HistoryRetention.String(),
-		contract.EnvRatePerSecond:    strconv.FormatFloat(cfg.RatePerSecond, 'f', -1, 64),
-		contract.EnvRateBurst:        strconv.Itoa(cfg.RateBurst),
-		contract.EnvMaxChannels:      strconv.Itoa(cfg.MaxChannels),
-		contract.EnvFanoutWorkers:    strconv.Itoa(cfg.FanoutWorkers),
-		contract.EnvSendBudget:       strconv.Itoa(cfg.SendBudget),
-		contract.EnvMetricsNamespace: MetricsNamespace(cfg.Name),
+		contract.EnvTableName:          *s.Table.TableName(),
+		contract.EnvCallbackURL:        *s.API.Stage.CallbackUrl(),
+		contract.EnvHistoryRetention:   cfg.HistoryRetention.String(),
+		contract.EnvRatePerSecond:      strconv.FormatFloat(cfg.RatePerSecond, 'f', -1, 64),
+		contract.EnvRateBurst:          strconv.Itoa(cfg.RateBurst),
+		contract.EnvMaxChannels:        strconv.Itoa(cfg.MaxChannels),
+		contract.EnvFanoutWorkers:      strconv.Itoa(cfg.FanoutWorkers),
+		contract.EnvSendBudget:         strconv.Itoa(cfg.SendBudget),
+		contract.EnvPresenceMaxMembers: strconv.Itoa(cfg.PresenceMaxMembers),
+		contract.EnvMetricsNamespace:   MetricsNamespace(cfg.Name),
 	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
 		for k, v := range env {

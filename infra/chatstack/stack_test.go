@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -611,6 +612,9 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				}
 				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
 					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
+				}
+				if want := strconv.Itoa(cfg.PresenceMaxMembers); vars[contract.EnvPresenceMaxMembers] != want {
+					t.Errorf("%s presence size %v, want %s", name, vars[contract.EnvPresenceMaxMembers], want)
 				}
 			}
 		})

@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -57,12 +60,38 @@ func NewBase(getenv func(string) string, stdout io.Writer) (*Base, error) {
 		return nil, err
 	}
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.Retryer = DynamoRetryer()
 		if ep := firstSet(getenv, "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"); ep != "" {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	})
 	store := dynamo.New(db, table, dynamo.Options{})
 	return &Base{Log: log, Store: store, AWS: awsCfg, Config: cfg}, nil
+}
+
+// DynamoDB retries, chosen for the fan-out's load: up to 128 workers of one
+// invocation share one client, and a burst of 410s makes each of them delete
+// a gone connection's items at once.
+const (
+	DynamoMaxAttempts = 5
+	DynamoMaxBackoff  = 500 * time.Millisecond
+)
+
+// DynamoRetryer is the DynamoDB client's retryer: the SDK's standard one
+// (exponential backoff with full jitter, retrying throttling and 5xx) with
+// its client-side retry quota turned off. That quota is a bucket of 500
+// tokens per client, 5 per retry: 100 concurrent retries empty it, and every
+// further retryable error fails at once with "retry quota exceeded" instead
+// of being retried (aws/aws-sdk-go-v2#1665), which under 100% failures also
+// skips the backoff (#3413). One invocation's concurrency is already bounded
+// by its worker pool and its deadline, so the attempts and the backoff cap
+// bound the retries instead.
+func DynamoRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.RateLimiter = ratelimit.None
+		o.MaxAttempts = DynamoMaxAttempts
+		o.MaxBackoff = DynamoMaxBackoff
+	})
 }
 
 // Pusher is a Base that also pushes frames to connections.

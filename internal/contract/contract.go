@@ -25,6 +25,9 @@ const (
 	EnvFanoutWorkers = "WSCHAT_FANOUT_WORKERS"
 	// EnvSendBudget bounds the @connections posts one invocation may make.
 	EnvSendBudget = "WSCHAT_SEND_BUDGET"
+	// EnvPresenceMaxMembers is the channel size above which joins and leaves
+	// are no longer broadcast to every member.
+	EnvPresenceMaxMembers = "WSCHAT_PRESENCE_MAX_MEMBERS"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "WSCHAT_LOG_LEVEL"
 

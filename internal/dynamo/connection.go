@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -78,9 +79,8 @@ func (s *Store) RemoveConnection(ctx context.Context, id string, alsoChannels ..
 	}
 	var errs []error
 	for _, ch := range channels {
-		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: s.memberKey(ch, id)})
-		if err != nil {
-			errs = append(errs, translate("remove connection: delete membership", err))
+		if _, err := s.unplaceMember(ctx, ch, id); err != nil {
+			errs = append(errs, fmt.Errorf("remove connection: %w", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -131,32 +131,49 @@ func (s *Store) AddMember(ctx context.Context, m chat.Member, maxChannels int) (
 	already = slices.Contains(setAttr(out.Attributes, attrChannels), m.Channel)
 	expires := timeEpoch(out.Attributes, attrTTL)
 
-	item := s.memberKey(m.Channel, m.ConnectionID)
+	shard, err := s.placeMember(ctx, m.Channel, m.ConnectionID, already)
+	if err != nil {
+		return already, fmt.Errorf("add member: %w", err)
+	}
+	// The fan-out item first: a join that fails after it is retried (the
+	// repeated join finds this shard), and a broadcast that reaches a member
+	// one write early does no harm.
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: fanoutKey(m.Channel, shard, m.ConnectionID),
+	}); err != nil {
+		return already, translate("add member: put fan-out key", err)
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: rosterItem(m, shard, expires)}); err != nil {
+		return already, translate("add member: put membership", err)
+	}
+	if err := s.putRecent(ctx, m, expires); err != nil {
+		return already, err
+	}
+	return already, nil
+}
+
+// rosterItem is a member's entry in the channel's roster (what the members
+// action lists), in shard shard.
+func rosterItem(m chat.Member, shard int, expires time.Time) map[string]types.AttributeValue {
+	item := key(memberPK(m.Channel, shard), "CONN#"+m.ConnectionID)
 	item[attrChannel] = str(m.Channel)
 	item[attrConnID] = str(m.ConnectionID)
 	item[attrUserID] = str(m.UserID)
 	item[attrUserName] = str(m.UserName)
 	item[attrJoinedAt] = millis(m.JoinedAt)
 	item[attrTTL] = epoch(expires)
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
-		return already, translate("add member: put membership", err)
-	}
-	return already, nil
+	return item
 }
 
 // RemoveMember ends a membership: the membership item first, then the
 // channel in the connection's set (so the set stays a superset). existed
 // reports whether a live membership was there.
 func (s *Store) RemoveMember(ctx context.Context, channel, connID string) (existed bool, err error) {
-	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:    &s.table,
-		Key:          s.memberKey(channel, connID),
-		ReturnValues: types.ReturnValueAllOld,
-	})
+	old, err := s.unplaceMember(ctx, channel, connID)
 	if err != nil {
-		return false, translate("remove member", err)
+		return false, fmt.Errorf("remove member: %w", err)
 	}
-	existed = out.Attributes != nil && !s.expired(out.Attributes)
+	existed = old != nil && !s.expired(old)
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       connKey(connID),
@@ -173,11 +190,26 @@ func (s *Store) RemoveMember(ctx context.Context, channel, connID string) (exist
 
 // Member reads one membership; chat.ErrNotFound when absent or expired.
 func (s *Store) Member(ctx context.Context, channel, connID string) (chat.Member, error) {
-	item, err := s.getLive(ctx, "get member", s.memberKey(channel, connID))
-	if err != nil {
-		return chat.Member{}, err
+	// Shard 0 first: every member of a one-shard channel (nearly all
+	// channels) is there, and this costs one read as before sharding.
+	item, err := s.getLive(ctx, "get member", key(memberPK(channel, 0), "CONN#"+connID))
+	if !errors.Is(err, chat.ErrNotFound) {
+		return decodeMember(channel, item), err
 	}
-	return decodeMember(channel, item), nil
+	_, shards, err := s.ChannelSize(ctx, channel)
+	if err != nil {
+		return chat.Member{}, fmt.Errorf("get member: %w", err)
+	}
+	for _, sh := range candidateShards(connID, shards) {
+		if sh == 0 {
+			continue
+		}
+		item, err := s.getLive(ctx, "get member", key(memberPK(channel, sh), "CONN#"+connID))
+		if !errors.Is(err, chat.ErrNotFound) {
+			return decodeMember(channel, item), err
+		}
+	}
+	return chat.Member{}, fmt.Errorf("get member: %w", chat.ErrNotFound)
 }
 
 func decodeMember(channel string, item map[string]types.AttributeValue) chat.Member {
@@ -284,7 +316,11 @@ func parseCursor(s string, shards int) (cursor, error) {
 // fewer than limit members, even none, while the cursor is non-empty. The
 // cursor is opaque; a malformed one yields chat.ErrBadCursor.
 func (s *Store) Members(ctx context.Context, channel, cur string, limit int) ([]chat.Member, string, error) {
-	c, err := parseCursor(cur, s.shards)
+	_, shards, err := s.ChannelSize(ctx, channel)
+	if err != nil {
+		return nil, "", fmt.Errorf("members: %w", err)
+	}
+	c, err := parseCursor(cur, shards)
 	if err != nil {
 		return nil, "", err
 	}
@@ -317,7 +353,7 @@ func (s *Store) Members(ctx context.Context, channel, cur string, limit int) ([]
 	case out.LastEvaluatedKey != nil:
 		sk := strAttr(out.LastEvaluatedKey, attrSK)
 		next = cursor{shard: c.shard, after: strings.TrimPrefix(sk, "CONN#")}.String()
-	case c.shard+1 < s.shards:
+	case c.shard+1 < shards:
 		next = cursor{shard: c.shard + 1}.String()
 	}
 	return members, next, nil

@@ -5,7 +5,10 @@
 // Item layout (pk / sk):
 //
 //	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state
-//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership (shard = fnv32a(connectionId) mod shards)
+//	CHAN#<channel>                / META                the channel: shard count, member count (never expires)
+//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership roster entry: names, joinedAt (for members)
+//	M#<channel>#<shard>           / <connectionId>      keys-only fan-out entry (what a broadcast reads)
+//	J#<channel>                   / <ms, 13 digits>#<id> a recent join, read consistently by broadcasts
 //	CTR#<channel>                 / SEQ                 the channel's seq counter (UpdateItem ADD; never expires)
 //	HIST#<channel>                / MSG#<seq, 20 digits> one message, sorted by seq
 //	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send (idempotency)
@@ -20,17 +23,14 @@
 // transactions, no PartiQL, no index. Writes are ordered so a retry after a
 // crash between two of them converges (see internal/handler's send action).
 //
-// Membership sharding: members of a channel live in Shards partitions so a
-// very large channel can exceed one partition's throughput. The shard count
-// is fixed per table (changing it would strand existing memberships); the
-// default is 1, and every key already carries the shard suffix.
+// Membership sharding is adaptive, per channel: see shards.go. What a
+// broadcast reads and why it is cheap: see recipients.go.
 package dynamo
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -55,8 +55,18 @@ type API interface {
 
 // Options tunes a Store. The zero value is usable.
 type Options struct {
-	// Shards is the number of membership partitions per channel; 0 means 1.
-	Shards int
+	// ShardSize is the members per shard above which a channel doubles its
+	// shard count; 0 means DefaultShardSize.
+	ShardSize int
+	// MaxShards caps a channel's shard count; 0 means DefaultMaxShards.
+	MaxShards int
+	// RecentWindow is how far back a broadcast reads recent joins with a
+	// strongly consistent read; 0 means DefaultRecentWindow.
+	RecentWindow time.Duration
+	// ConsistentUpTo is the channel size up to which a broadcast reads its
+	// members with strongly consistent reads only; 0 means
+	// DefaultConsistentUpTo, negative means never (tests).
+	ConsistentUpTo int
 	// Now is the clock used to ignore expired items; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,17 +76,31 @@ type Options struct {
 // fanout.Store) are in internal/compose: importing internal/handler here
 // would link aws-lambda-go's event types into the store.
 type Store struct {
-	db     API
-	table  string
-	shards int
-	now    func() time.Time
+	db        API
+	table     string
+	shardSize int
+	maxShards int
+	recent    time.Duration
+	// consistentUpTo: see Options.ConsistentUpTo.
+	consistentUpTo int
+	now            func() time.Time
 }
 
 // New returns a Store on table.
 func New(db API, table string, opts Options) *Store {
-	s := &Store{db: db, table: table, shards: opts.Shards, now: opts.Now}
-	if s.shards <= 0 {
-		s.shards = 1
+	s := &Store{db: db, table: table, shardSize: opts.ShardSize, maxShards: opts.MaxShards, recent: opts.RecentWindow, now: opts.Now}
+	if s.shardSize <= 0 {
+		s.shardSize = DefaultShardSize
+	}
+	if s.maxShards <= 0 {
+		s.maxShards = DefaultMaxShards
+	}
+	s.consistentUpTo = opts.ConsistentUpTo
+	if s.consistentUpTo == 0 {
+		s.consistentUpTo = DefaultConsistentUpTo
+	}
+	if s.recent <= 0 {
+		s.recent = DefaultRecentWindow
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -114,21 +138,8 @@ func connKey(id string) map[string]types.AttributeValue {
 	return key("CONN#"+id, "META")
 }
 
-func (s *Store) shardOf(connID string) int {
-	if s.shards == 1 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(connID))
-	return int(h.Sum32() % uint32(s.shards))
-}
-
 func memberPK(channel string, shard int) string {
 	return "CHAN#" + channel + "#" + strconv.Itoa(shard)
-}
-
-func (s *Store) memberKey(channel, connID string) map[string]types.AttributeValue {
-	return key(memberPK(channel, s.shardOf(connID)), "CONN#"+connID)
 }
 
 func counterKey(channel string) map[string]types.AttributeValue {

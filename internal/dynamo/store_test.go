@@ -138,10 +138,11 @@ func TestRemoveMember(t *testing.T) {
 }
 
 func TestMembersPagesAcrossShardsAndSkipsExpired(t *testing.T) {
-	for _, shards := range []int{1, 4} {
-		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
+	// ShardSize 5 grows the channel to 8 shards (23 members > 4×5).
+	for _, size := range []int{0, 5} {
+		t.Run(fmt.Sprintf("shardSize=%d", size), func(t *testing.T) {
 			ctx := t.Context()
-			s, clk := newStore(t, dynamo.Options{Shards: shards})
+			s, clk := newStore(t, dynamo.Options{ShardSize: size})
 			want := map[string]bool{}
 			for i := range 23 {
 				c := connect(t, s, clk, fmt.Sprintf("c%02d", i))
@@ -192,7 +193,7 @@ func TestMembersPagesAcrossShardsAndSkipsExpired(t *testing.T) {
 }
 
 func TestMembersRejectsBadCursor(t *testing.T) {
-	s, _ := newStore(t, dynamo.Options{Shards: 2})
+	s, _ := newStore(t, dynamo.Options{ShardSize: 1})
 	for _, cur := range []string{"!!", "bm9jb2xvbg", "OTo=", "LTE6eA"} { // "nocolon", "9:", "-1:x"
 		if _, _, err := s.Members(t.Context(), "room", cur, 5); !errors.Is(err, chat.ErrBadCursor) {
 			t.Errorf("Members(cursor %q) error = %v, want ErrBadCursor", cur, err)
@@ -202,7 +203,7 @@ func TestMembersRejectsBadCursor(t *testing.T) {
 
 func TestRemoveConnectionDeletesEveryMembership(t *testing.T) {
 	ctx := t.Context()
-	s, clk := newStore(t, dynamo.Options{Shards: 3})
+	s, clk := newStore(t, dynamo.Options{ShardSize: 1})
 	c := connect(t, s, clk, "c1")
 	keep := connect(t, s, clk, "c2")
 	for _, ch := range []string{"a", "b", "c"} {
@@ -226,7 +227,7 @@ func TestRemoveConnectionDeletesEveryMembership(t *testing.T) {
 		for _, m := range ms {
 			ids = append(ids, m.ConnectionID)
 		}
-		// 3 shards: page through.
+		// 2 shards: page through.
 		for cur := ""; ; {
 			_, next, _ := s.Members(ctx, ch, cur, 100)
 			if next == "" {

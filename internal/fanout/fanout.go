@@ -39,12 +39,12 @@ const (
 	DefaultRetries     = 3
 	DefaultBackoff     = 50 * time.Millisecond
 	DefaultMaxBackoff  = time.Second
-	DefaultPageSize    = 500
+	DefaultPageSize    = 1000
 	DefaultReserve     = 300 * time.Millisecond
 )
 
 // maxPages bounds the member pages of one broadcast (with DefaultPageSize,
-// five million members: far beyond any send budget).
+// ten million members: far beyond any send budget).
 const maxPages = 10_000
 
 // Config tunes a Fanout. Zero fields take the defaults above.
@@ -61,7 +61,9 @@ type Config struct {
 	// to MaxBackoff, and each delay is drawn uniformly below it ("full
 	// jitter"), so throttled workers do not retry in lockstep.
 	Backoff, MaxBackoff time.Duration
-	// PageSize is the members read per Query.
+	// PageSize is the members read per Query. Fan-out items are keys only
+	// (~31 bytes), so 1,000 fill about eight 4 KB read units: fewer, fuller
+	// pages waste less capacity to each Query's rounding up.
 	PageSize int
 	// Reserve is kept free before the invocation's deadline, so the handler
 	// can still record the delivery and answer the sender.
@@ -110,7 +112,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // Store is what a Fanout reads and cleans up.
 type Store interface {
-	Members(ctx context.Context, channel, cursor string, limit int) ([]chat.Member, string, error)
+	// Recipients pages the connections a broadcast must reach; one may be
+	// listed twice (the fan-out posts once).
+	Recipients(ctx context.Context, channel, cursor string, limit int) ([]chat.Member, string, error)
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
 }
 
@@ -165,27 +169,30 @@ type counters struct {
 // non-nil only when the members could not be read; then some or all members
 // were not reached, and the caller should report a failure.
 func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel string, frame []byte) (chat.FanoutStats, error) {
-	start := time.Now()
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-f.cfg.Reserve))
-		defer cancel()
+	read := func(ctx context.Context, cursor string) ([]chat.Member, string, error) {
+		return f.store.Recipients(ctx, channel, cursor, f.cfg.PageSize)
 	}
+	return f.deliverAll(ctx, budget, channel, frame, read)
+}
 
-	var c counters
-	var wg sync.WaitGroup
-	jobs := make(chan chat.Member)
+// pageReader reads one page of recipients from cursor ("" = the start).
+type pageReader func(ctx context.Context, cursor string) ([]chat.Member, string, error)
+
+// dispatcher returns the function that hands one member to the pool:
+// Workers goroutines started lazily (a small channel needs few) reading
+// jobs, or with Unbounded a goroutine per member.
+func (f *Fanout) dispatcher(ctx context.Context, wg *sync.WaitGroup, jobs chan chat.Member, c *counters, channel string, frame []byte) func(chat.Member) {
 	started := 0
-	dispatch := func(m chat.Member) {
+	return func(m chat.Member) {
 		switch {
 		case f.cfg.Workers == Unbounded:
-			wg.Go(func() { f.deliver(ctx, &c, channel, m, frame) })
-		case started < f.cfg.Workers: // start workers lazily: a small channel needs few
+			wg.Go(func() { f.deliver(ctx, c, channel, m, frame) })
+		case started < f.cfg.Workers:
 			started++
 			wg.Go(func() {
-				f.deliver(ctx, &c, channel, m, frame)
+				f.deliver(ctx, c, channel, m, frame)
 				for m := range jobs {
-					f.deliver(ctx, &c, channel, m, frame)
+					f.deliver(ctx, c, channel, m, frame)
 				}
 			})
 		default:
@@ -196,17 +203,39 @@ func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel str
 			}
 		}
 	}
+}
+
+// deliverAll posts frame to every member read, page by page, with the pool.
+func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel string, frame []byte, read pageReader) (chat.FanoutStats, error) {
+	start := time.Now()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-f.cfg.Reserve))
+		defer cancel()
+	}
+
+	var c counters
+	var wg sync.WaitGroup
+	jobs := make(chan chat.Member)
+	dispatch := f.dispatcher(ctx, &wg, jobs, &c, channel, frame)
 
 	var readErr error
 	complete, budgetOut := false, false
 	cursor := ""
+	// seen makes a connection listed twice (a recent joiner read from the
+	// recent joins and from its shard) receive the frame once.
+	seen := map[string]struct{}{}
 	for page := 0; page < maxPages && ctx.Err() == nil; page++ {
-		members, next, err := f.store.Members(ctx, channel, cursor, f.cfg.PageSize)
+		members, next, err := read(ctx, cursor)
 		if err != nil {
 			readErr = fmt.Errorf("broadcast to %s: %w", channel, err)
 			break
 		}
 		for _, m := range members {
+			if _, dup := seen[m.ConnectionID]; dup {
+				continue
+			}
+			seen[m.ConnectionID] = struct{}{}
 			c.members.Add(1)
 			if !budget.Take() {
 				c.skipped.Add(1)

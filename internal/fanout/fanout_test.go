@@ -37,7 +37,7 @@ func newMemberStore(n int) *memberStore {
 	return s
 }
 
-func (s *memberStore) Members(_ context.Context, _ string, cursor string, limit int) ([]chat.Member, string, error) {
+func (s *memberStore) Recipients(_ context.Context, _ string, cursor string, limit int) ([]chat.Member, string, error) {
 	s.mu.Lock()
 	s.pages++
 	s.mu.Unlock()
@@ -294,5 +294,29 @@ func TestBroadcastStopsReadingWhenTheBudgetIsSpent(t *testing.T) {
 	}
 	if stats.Delivered != 25 || stats.Skipped != 5 || s.pages != 3 {
 		t.Errorf("stats = %+v after %d pages, want 25 delivered, 5 skipped, 3 pages read", stats, s.pages)
+	}
+}
+
+// TestBroadcastPostsOnceToAConnectionListedTwice: a recent joiner is read
+// from the recent joins and from its shard; it gets the frame once.
+func TestBroadcastPostsOnceToAConnectionListedTwice(t *testing.T) {
+	s := newMemberStore(20)
+	s.members = append(s.members, s.members[3], s.members[17], s.members[3])
+	p := &poster{}
+	f := newFanout(s, p, Config{Workers: 4, PageSize: 6}, nil)
+	stats, err := f.Broadcast(t.Context(), nil, "room", []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Members != 20 || stats.Delivered != 20 {
+		t.Errorf("stats = %+v, want 20 members, 20 delivered", stats)
+	}
+	for id, n := range p.calls {
+		if n != 1 {
+			t.Errorf("%s posted %d times, want 1", id, n)
+		}
+	}
+	if len(p.calls) != 20 {
+		t.Errorf("posted to %d connections, want 20", len(p.calls))
 	}
 }

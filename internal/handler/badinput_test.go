@@ -72,7 +72,7 @@ func TestBadInputsYieldAnErrorFrameAndStoreNothing(t *testing.T) {
 		{name: "join empty channel", body: `{"action":"join","channel":""}`, code: "invalid_field", action: "join"},
 		{name: "join channel null", body: `{"action":"join","channel":null}`, code: "invalid_field", action: "join"},
 		{name: "join over the channel limit", body: `{"action":"join","channel":"four"}`, code: "too_large", action: "join", allowWrite: []string{"CONN#c1"}},
-		{name: "leave not joined", body: `{"action":"leave","channel":"random"}`, code: "not_member", action: "leave", allowWrite: []string{"CONN#c1", "CHAN#random#"}},
+		{name: "leave not joined", body: `{"action":"leave","channel":"random"}`, code: "not_member", action: "leave", allowWrite: []string{"CONN#c1", "CHAN#random#", "M#random#"}}, // membership deletes find nothing
 		{name: "history after negative", body: `{"action":"history","channel":"general","after":-1}`, code: "invalid_field", action: "history"},
 		{name: "history after fraction", body: `{"action":"history","channel":"general","after":0.5}`, code: "invalid_field", action: "history"},
 		{name: "history after string", body: `{"action":"history","channel":"general","after":"1"}`, code: "invalid_field", action: "history"},

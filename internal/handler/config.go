@@ -24,6 +24,9 @@ type Config struct {
 	// SendBudget bounds the @connections posts of one invocation's
 	// broadcasts; 0 means unlimited.
 	SendBudget int
+	// PresenceMaxMembers is the channel size above which joins and leaves
+	// are no longer broadcast (see presenceRule); 0 means always broadcast.
+	PresenceMaxMembers int
 }
 
 // Defaults for the variables ConfigFromEnv reads.
@@ -32,6 +35,9 @@ const (
 	DefaultRatePerSecond    = 5
 	DefaultRateBurst        = 10
 	DefaultSendBudget       = 2000
+	// DefaultPresenceMaxMembers: up to 100 members a join costs at most 100
+	// posts, and a channel of 100 fills with 5,000.
+	DefaultPresenceMaxMembers = 100
 )
 
 // DefaultConfig returns the settings used when no variable is set.
@@ -42,11 +48,14 @@ func DefaultConfig() Config {
 		RateBurst:        DefaultRateBurst,
 		MaxChannels:      protocol.DefaultMaxChannels,
 		SendBudget:       DefaultSendBudget,
+
+		PresenceMaxMembers: DefaultPresenceMaxMembers,
 	}
 }
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
-// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS and WSCHAT_SEND_BUDGET, with the
+// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET and
+// WSCHAT_PRESENCE_MAX_MEMBERS, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -79,6 +88,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(contract.EnvRateBurst, &c.RateBurst, 1)
 	intVar(contract.EnvMaxChannels, &c.MaxChannels, 1)
 	intVar(contract.EnvSendBudget, &c.SendBudget, 0)
+	intVar(contract.EnvPresenceMaxMembers, &c.PresenceMaxMembers, 0)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("chat config: %w", err)
 	}

@@ -14,10 +14,10 @@ func TestConfigFromEnv(t *testing.T) {
 		want    handler.Config
 		wantErr bool
 	}{
-		{"defaults", nil, handler.Config{HistoryRetention: 720 * time.Hour, RatePerSecond: 5, RateBurst: 10, MaxChannels: 20, SendBudget: 2000}, false},
+		{"defaults", nil, handler.Config{HistoryRetention: 720 * time.Hour, RatePerSecond: 5, RateBurst: 10, MaxChannels: 20, SendBudget: 2000, PresenceMaxMembers: 100}, false},
 		{"all set", map[string]string{
 			"WSCHAT_HISTORY_RETENTION": "24h", "WSCHAT_RATE_PER_SECOND": "0.5", "WSCHAT_RATE_BURST": "3",
-			"WSCHAT_MAX_CHANNELS": "5", "WSCHAT_SEND_BUDGET": "0",
+			"WSCHAT_MAX_CHANNELS": "5", "WSCHAT_SEND_BUDGET": "0", "WSCHAT_PRESENCE_MAX_MEMBERS": "0",
 		}, handler.Config{HistoryRetention: 24 * time.Hour, RatePerSecond: 0.5, RateBurst: 3, MaxChannels: 5, SendBudget: 0}, false},
 		{"bad retention", map[string]string{"WSCHAT_HISTORY_RETENTION": "30"}, handler.Config{}, true},
 		{"negative retention", map[string]string{"WSCHAT_HISTORY_RETENTION": "-1h"}, handler.Config{}, true},
@@ -25,6 +25,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"zero burst", map[string]string{"WSCHAT_RATE_BURST": "0"}, handler.Config{}, true},
 		{"zero channels", map[string]string{"WSCHAT_MAX_CHANNELS": "0"}, handler.Config{}, true},
 		{"negative budget", map[string]string{"WSCHAT_SEND_BUDGET": "-1"}, handler.Config{}, true},
+		{"negative presence size", map[string]string{"WSCHAT_PRESENCE_MAX_MEMBERS": "-1"}, handler.Config{}, true},
 	}
 	for _, tt := range tests {
 		got, err := handler.ConfigFromEnv(func(k string) string { return tt.env[k] })

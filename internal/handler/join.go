@@ -22,6 +22,7 @@ type joinAction struct {
 	broadcaster chat.Broadcaster
 	replier     replier
 	maxChannels int
+	presence    presenceRule
 }
 
 func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
@@ -46,6 +47,14 @@ func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request
 	}
 	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now, LastSeq: &last, Ref: r.Ref}
 	if already {
+		return h.replier.reply(ctx, rq, joined)
+	}
+	count, quiet, err := h.presence.quiet(ctx, r.Channel)
+	if err != nil {
+		return err
+	}
+	if quiet {
+		joined.Members = count
 		return h.replier.reply(ctx, rq, joined)
 	}
 	frame, err := encodeFrame(joined)

@@ -19,6 +19,7 @@ type leaveAction struct {
 	store       LeaveStore
 	broadcaster chat.Broadcaster
 	replier     replier
+	presence    presenceRule
 }
 
 func (h *leaveAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
@@ -31,6 +32,14 @@ func (h *leaveAction) serve(ctx context.Context, rq *request, in protocol.Reques
 		return notMember(r.Channel)
 	}
 	left := protocol.Left{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now}
+	count, quiet, err := h.presence.quiet(ctx, r.Channel)
+	if err != nil {
+		return err
+	}
+	if quiet {
+		left.Members = count
+		return h.replier.reply(ctx, rq, left)
+	}
 	frame, err := encodeFrame(left)
 	if err != nil {
 		return err

@@ -68,8 +68,8 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	r := replier{poster: p, log: log}
 	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels},
-		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
+		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
 		contract.ActionSend:    &sendAction{store: store, broadcaster: b, replier: r, retention: cfg.HistoryRetention, log: log, meter: meter},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},

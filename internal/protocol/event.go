@@ -34,6 +34,9 @@ type Joined struct {
 	LastSeq  *int64    `json:"lastSeq,omitempty"`
 	// Ref echoes the join request's ref, when it had one.
 	Ref string `json:"ref,omitempty"`
+	// Members is the channel's member count, set (and the event sent only
+	// to the joiner) when the channel is above the presence size.
+	Members int64 `json:"members,omitempty"`
 }
 
 // Left tells a channel's members, and the connection that left, that a
@@ -43,6 +46,8 @@ type Left struct {
 	UserID   string    `json:"userId"`
 	UserName string    `json:"userName"`
 	At       time.Time `json:"at"`
+	// Members: as in Joined.
+	Members int64 `json:"members,omitempty"`
 }
 
 // Entry is one stored chat message.

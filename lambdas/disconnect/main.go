@@ -31,5 +31,7 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Disconne
 	if err != nil {
 		return nil, err
 	}
-	return handler.NewDisconnect(p.Store, p.Fanout, p.Config.SendBudget, p.Log), nil
+	// Above the presence size, a disconnect is not announced to everyone.
+	left := handler.PresenceGate{Broadcaster: p.Fanout, Sizer: p.Store, Max: p.Config.PresenceMaxMembers}
+	return handler.NewDisconnect(p.Store, left, p.Config.SendBudget, p.Log), nil
 }

@@ -109,6 +109,10 @@ type Config struct {
 	// Throttle is the stage's route throttling (DefaultRouteSettings and
 	// RouteSettings); nil throttles nothing.
 	Throttle *Throttle
+	// AccountLimit is the account-wide rate of @connections calls (POST, GET
+	// and DELETE together), answered with 429 TooManyRequestsException
+	// beyond it; nil means unlimited.
+	AccountLimit *Limit
 	// Log receives one line per connection event and failure.
 	Log *slog.Logger
 }
@@ -126,6 +130,7 @@ type Gateway struct {
 
 	routesMu sync.RWMutex // guards cfg.Expression, cfg.Routes and buckets, which Reroute replaces
 	buckets  *buckets
+	account  *accountLimiter // nil: no account limit
 }
 
 // New returns a Gateway.
@@ -145,7 +150,7 @@ func New(cfg Config) *Gateway {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	return &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle)}
+	return &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit)}
 }
 
 // Handler serves the WebSocket endpoint and the @connections API.
@@ -154,9 +159,9 @@ func (g *Gateway) Handler() http.Handler {
 	stage := "/" + g.cfg.Stage
 	mux.HandleFunc(stage, g.serveWebSocket)
 	mux.HandleFunc(stage+"/{$}", g.serveWebSocket)
-	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.postToConnection)
-	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.getConnection)
-	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.deleteConnection)
+	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.account.wrap(g.postToConnection))
+	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.account.wrap(g.getConnection))
+	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.account.wrap(g.deleteConnection))
 	mux.HandleFunc(stage+"/@connections/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	})

@@ -84,6 +84,7 @@ type apiOptions struct {
 	latency    time.Duration
 	vanish     time.Duration
 	throttle   *Throttle
+	account    *Limit
 }
 
 func newTestAPI(t *testing.T, o apiOptions) *testAPI {
@@ -103,7 +104,7 @@ func newTestAPI(t *testing.T, o apiOptions) *testAPI {
 	}
 	a.gw = New(Config{
 		APIID: "abcde12345", Stage: "dev", Expression: expr, Routes: routes,
-		IdleTimeout: o.idle, PostLatency: o.latency, VanishGrace: o.vanish, Throttle: o.throttle,
+		IdleTimeout: o.idle, PostLatency: o.latency, VanishGrace: o.vanish, Throttle: o.throttle, AccountLimit: o.account,
 	})
 	a.srv = httptest.NewServer(a.gw.Handler())
 	a.wsURL = "ws" + strings.TrimPrefix(a.srv.URL, "http") + "/dev"

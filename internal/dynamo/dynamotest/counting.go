@@ -15,13 +15,18 @@ import (
 // operation, items read (GetItem hits plus Query's ScannedCount), the
 // partition keys read and those written to (attempted, even when a condition
 // fails). It relies on the store naming a Query's partition-key value ":pk".
+// With MeasureCapacity set it also asks each read for its consumed capacity
+// (ReturnConsumedCapacity TOTAL, which dynalite computes as DynamoDB does:
+// 4 KB units, halved for eventually consistent reads) and sums it as RCU.
 // It is safe for concurrent use.
 type Counting struct {
-	API dynamo.API
+	API             dynamo.API
+	MeasureCapacity bool
 
 	mu        sync.Mutex
 	calls     map[string]int
 	itemsRead int
+	rcu       float64
 	readPKs   map[string]int
 	writePKs  map[string]int
 }
@@ -30,6 +35,7 @@ type Counting struct {
 type Stats struct {
 	Calls     map[string]int // operation name → calls
 	ItemsRead int
+	RCU       float64        // read capacity consumed (only with MeasureCapacity)
 	ReadPKs   map[string]int // partition key read (even a miss) → items read from it
 	WritePKs  map[string]int // partition key → write calls on it
 }
@@ -38,14 +44,14 @@ type Stats struct {
 func (c *Counting) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls, c.itemsRead, c.readPKs, c.writePKs = nil, 0, nil, nil
+	c.calls, c.itemsRead, c.rcu, c.readPKs, c.writePKs = nil, 0, 0, nil, nil
 }
 
 // Stats returns a copy of the counters.
 func (c *Counting) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Stats{Calls: map[string]int{}, ItemsRead: c.itemsRead, ReadPKs: map[string]int{}, WritePKs: map[string]int{}}
+	s := Stats{Calls: map[string]int{}, ItemsRead: c.itemsRead, RCU: c.rcu, ReadPKs: map[string]int{}, WritePKs: map[string]int{}}
 	for k, v := range c.calls {
 		s.Calls[k] = v
 	}
@@ -58,10 +64,13 @@ func (c *Counting) Stats() Stats {
 	return s
 }
 
-func (c *Counting) record(op string, pk types.AttributeValue, items int) {
+func (c *Counting) record(op string, pk types.AttributeValue, items int, cc *types.ConsumedCapacity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.init()
+	if cc != nil && cc.CapacityUnits != nil {
+		c.rcu += *cc.CapacityUnits
+	}
 	c.calls[op]++
 	c.itemsRead += items
 	if s, ok := pk.(*types.AttributeValueMemberS); ok {
@@ -86,22 +95,38 @@ func (c *Counting) init() {
 }
 
 func (c *Counting) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if c.MeasureCapacity && in.ReturnConsumedCapacity == "" {
+		cp := *in
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+		in = &cp
+	}
 	out, err := c.API.GetItem(ctx, in, optFns...)
 	n := 0
-	if err == nil && out.Item != nil {
-		n = 1
+	var cc *types.ConsumedCapacity
+	if err == nil {
+		if out.Item != nil {
+			n = 1
+		}
+		cc = out.ConsumedCapacity
 	}
-	c.record("GetItem", in.Key[contract.TablePartitionKey], n)
+	c.record("GetItem", in.Key[contract.TablePartitionKey], n, cc)
 	return out, err
 }
 
 func (c *Counting) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if c.MeasureCapacity && in.ReturnConsumedCapacity == "" {
+		cp := *in
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+		in = &cp
+	}
 	out, err := c.API.Query(ctx, in, optFns...)
 	n := 0
+	var cc *types.ConsumedCapacity
 	if err == nil {
 		n = int(out.ScannedCount)
+		cc = out.ConsumedCapacity
 	}
-	c.record("Query", in.ExpressionAttributeValues[":pk"], n)
+	c.record("Query", in.ExpressionAttributeValues[":pk"], n, cc)
 	return out, err
 }
 
