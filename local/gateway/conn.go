@@ -17,9 +17,13 @@ import (
 // peer go away), writeLoop writes the outbound queue, and each message is
 // processed in its own goroutine, bounded per connection.
 type connection struct {
-	g           *Gateway
-	id          string
+	g  *Gateway
+	id string
+	// ws is set once the upgrade is done, before ready is closed; close and
+	// lose wait for ready, since the connection is registered (and so
+	// reachable through @connections) before the 101 reaches the client.
 	ws          *websocket.Conn
+	ready       chan struct{}
 	frames      *frameGuard
 	connectedAt time.Time
 	lastActive  atomic.Int64 // unix ms
@@ -54,6 +58,7 @@ func newConnection(g *Gateway, hs *handshake, ws *websocket.Conn, guard *frameGu
 		userAgent:   hs.userAgent,
 		authorizer:  authorizer,
 		domainName:  hs.domain,
+		ready:       make(chan struct{}),
 		out:         make(chan []byte, maxOutbound),
 		gone:        make(chan struct{}),
 		endGrace:    make(chan struct{}),
@@ -72,7 +77,9 @@ func (c *connection) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode.Store(int32(code))
 		c.closeReason.Store(reason)
-		_ = c.ws.Close(code, reason)
+		if ws := c.upgraded(); ws != nil {
+			_ = ws.Close(code, reason)
+		}
 	})
 }
 
@@ -80,7 +87,16 @@ func (c *connection) close(code websocket.StatusCode, reason string) {
 // the read loop at once. It never waits for the client.
 func (c *connection) lose() {
 	c.goneOnce.Do(func() { close(c.gone) })
-	_ = c.ws.CloseNow()
+	if ws := c.upgraded(); ws != nil {
+		_ = ws.CloseNow()
+	}
+}
+
+// upgraded waits for the upgrade to end and returns the WebSocket, or nil
+// when the upgrade failed.
+func (c *connection) upgraded() *websocket.Conn {
+	<-c.ready
+	return c.ws
 }
 
 func (c *connection) isGone() bool {

@@ -194,7 +194,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
-			_ = c.ws.CloseNow()
+			c.lose()
 		}
 		return fmt.Errorf("close gateway: waiting for connections: %w", ctx.Err())
 	}
@@ -277,7 +277,22 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Registered before the upgrade: API Gateway answers 101 only once the
+	// connection can be posted to, so a client (or its $connect-time
+	// backend) may be sent to as soon as it is connected.
 	guard := &frameGuard{limit: MaxFrameBytes}
+	c := newConnection(g, hs, nil, guard, authorizer)
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		apiError(w, http.StatusGone, "", "Going away")
+		return
+	}
+	g.conns[c.id] = c
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+
 	ws, err := websocket.Accept(&guardedWriter{ResponseWriter: w, guard: guard}, r, &websocket.AcceptOptions{
 		Subprotocols: subprotocols,
 		// API Gateway does not check Origin; the integration may.
@@ -286,23 +301,17 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		log.Warn("upgrade failed", "error", err)
+		c.goneOnce.Do(func() { close(c.gone) })
+		close(c.ready)
+		g.mu.Lock()
+		delete(g.conns, c.id)
+		g.mu.Unlock()
 		return
 	}
 	ws.SetReadLimit(MaxMessageBytes)
-
-	c := newConnection(g, hs, ws, guard, authorizer)
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		_ = ws.Close(websocket.StatusGoingAway, "Going away")
-		return
-	}
-	g.conns[c.id] = c
-	g.wg.Add(1)
-	g.mu.Unlock()
+	c.ws = ws
+	close(c.ready)
 	log.Info("connected", "subprotocol", ws.Subprotocol())
-
-	defer g.wg.Done()
 	c.run()
 }
 
