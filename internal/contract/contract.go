@@ -25,6 +25,10 @@ const (
 	EnvFanoutWorkers = "WSCHAT_FANOUT_WORKERS"
 	// EnvSendBudget bounds the @connections posts one invocation may make.
 	EnvSendBudget = "WSCHAT_SEND_BUDGET"
+	// EnvDefaultChannels is the channel capability (docs/auth.md) of a
+	// connection whose token has no channels claim: "*" in dev, unset
+	// (nothing) in prod unless configured.
+	EnvDefaultChannels = "WSCHAT_DEFAULT_CHANNELS"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "WSCHAT_LOG_LEVEL"
 
@@ -73,6 +77,9 @@ const (
 const (
 	AuthContextUserID   = "userId"
 	AuthContextUserName = "userName"
+	// AuthContextChannels holds the canonical channel capabilities of the
+	// token (chat.Capabilities.String), absent when the token has none.
+	AuthContextChannels = "channels"
 )
 
 // MetadataGoPackage is the CloudFormation metadata key on each function that

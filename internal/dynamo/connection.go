@@ -29,6 +29,9 @@ func (s *Store) PutConnection(ctx context.Context, c chat.Connection) error {
 	if len(c.Channels) > 0 {
 		item[attrChannels] = &types.AttributeValueMemberSS{Value: c.Channels}
 	}
+	if c.Capabilities != "" {
+		item[attrCaps] = str(c.Capabilities)
+	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
 	return translate("put connection", err)
 }
@@ -49,6 +52,8 @@ func decodeConnection(id string, item map[string]types.AttributeValue) chat.Conn
 		ConnectedAt: timeMillis(item, attrConnectedAt),
 		ExpiresAt:   timeEpoch(item, attrTTL),
 		Channels:    setAttr(item, attrChannels),
+		// Capabilities is what the token granted at $connect.
+		Capabilities: strAttr(item, attrCaps),
 	}
 }
 

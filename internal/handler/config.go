@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"wschat/internal/chat"
 	"wschat/internal/contract"
 	"wschat/internal/protocol"
 )
@@ -24,6 +25,10 @@ type Config struct {
 	// SendBudget bounds the @connections posts of one invocation's
 	// broadcasts; 0 means unlimited.
 	SendBudget int
+	// DefaultChannels is the capability (chat.ParseCapabilities) of a
+	// connection whose token has no channels claim: "*" is open, "" (the
+	// default when the variable is unset) grants nothing.
+	DefaultChannels string
 }
 
 // Defaults for the variables ConfigFromEnv reads.
@@ -79,6 +84,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(contract.EnvRateBurst, &c.RateBurst, 1)
 	intVar(contract.EnvMaxChannels, &c.MaxChannels, 1)
 	intVar(contract.EnvSendBudget, &c.SendBudget, 0)
+	if v := getenv(contract.EnvDefaultChannels); v != "" {
+		caps, err := chat.ParseCapabilities(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", contract.EnvDefaultChannels, v, err))
+		}
+		c.DefaultChannels = caps.String()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("chat config: %w", err)
 	}

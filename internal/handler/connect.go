@@ -48,6 +48,7 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		ConnectedAt: rq.Now,
 		ExpiresAt:   rq.Now.Add(chat.ConnectionTTL),
 	}
+	c.Capabilities, _ = channelsFromAuthorizer(ev.RequestContext.Authorizer)
 	if err := h.store.PutConnection(ctx, c); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err

@@ -23,6 +23,9 @@ type request struct {
 	chat.Identity
 	Now    time.Time // one clock reading per request, in UTC, in ms
 	Budget *chat.Budget
+	// Caps is what the connection may do on which channels; the chat
+	// handler sets it from the authorizer context and its default.
+	Caps chat.Capabilities
 }
 
 // newRequest reads ev's requestContext. The request is returned even with an

@@ -90,6 +90,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 	if err != nil {
 		err = protocol.Errorf(protocol.CodeUnauthorized, "", "connection has no usable identity")
 	} else {
+		rq.Caps = grant(ev.RequestContext.Authorizer, h.cfg.DefaultChannels)
 		err = h.serve(ctx, rq, ev)
 	}
 	var perr *protocol.Error

@@ -119,6 +119,7 @@ func TestChatOutcomes(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			cfg := DefaultConfig()
+			cfg.DefaultChannels = "*" // open, as in dev
 			h := NewChat(cfg, &tt.store, &fakeBroadcaster{err: tt.broadcast}, &tt.poster, log, nil)
 			h.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 
