@@ -94,6 +94,10 @@ func (s *Store) RemoveConnection(ctx context.Context, id string, alsoChannels ..
 	if !found {
 		return chat.Connection{ID: id}, fmt.Errorf("remove connection: %w", chat.ErrNotFound)
 	}
+	// The user index entry before the connection item, which names the user.
+	if err := s.RemoveUserConnection(ctx, conn.UserID, id); err != nil {
+		return conn, err
+	}
 	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: connKey(id)}); err != nil {
 		return conn, translate("remove connection: delete", err)
 	}
