@@ -29,6 +29,16 @@ type Config struct {
 	// connection whose token has no channels claim: "*" is open, "" (the
 	// default when the variable is unset) grants nothing.
 	DefaultChannels string
+	// MaxConnectionsPerUser caps a user's live connections; 0: no cap.
+	MaxConnectionsPerUser int
+	// UserRatePerSecond and UserRateBurst shape each user's token bucket,
+	// shared by its connections (in DynamoDB); rate 0 disables it.
+	UserRatePerSecond float64
+	UserRateBurst     int
+	// FrameRatePerSecond and FrameBurst shape the in-memory bucket of every
+	// frame of a connection, at each instance; rate 0 disables it.
+	FrameRatePerSecond float64
+	FrameBurst         int
 }
 
 // Defaults for the variables ConfigFromEnv reads.
@@ -37,6 +47,12 @@ const (
 	DefaultRatePerSecond    = 5
 	DefaultRateBurst        = 10
 	DefaultSendBudget       = 2000
+
+	DefaultMaxConnectionsPerUser = 10
+	DefaultUserRatePerSecond     = 10
+	DefaultUserRateBurst         = 20
+	DefaultFrameRatePerSecond    = 10
+	DefaultFrameBurst            = 20
 )
 
 // DefaultConfig returns the settings used when no variable is set.
@@ -47,11 +63,18 @@ func DefaultConfig() Config {
 		RateBurst:        DefaultRateBurst,
 		MaxChannels:      protocol.DefaultMaxChannels,
 		SendBudget:       DefaultSendBudget,
+
+		MaxConnectionsPerUser: DefaultMaxConnectionsPerUser,
+		UserRatePerSecond:     DefaultUserRatePerSecond,
+		UserRateBurst:         DefaultUserRateBurst,
+		FrameRatePerSecond:    DefaultFrameRatePerSecond,
+		FrameBurst:            DefaultFrameBurst,
 	}
 }
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
-// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS and WSCHAT_SEND_BUDGET, with the
+// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET,
+// WSCHAT_DEFAULT_CHANNELS and the per-user and per-frame limits, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -63,13 +86,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.HistoryRetention = d
 	}
-	if v := getenv(contract.EnvRatePerSecond); v != "" {
+	rateVar := func(name string, dst *float64) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f > 1e6 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a number of messages per second, 0 to disable", contract.EnvRatePerSecond, v))
+			errs = append(errs, fmt.Errorf("%s=%q: want a number of messages per second, 0 to disable", name, v))
 		}
-		c.RatePerSecond = f
+		*dst = f
 	}
+	rateVar(contract.EnvRatePerSecond, &c.RatePerSecond)
+	rateVar(contract.EnvUserRatePerSecond, &c.UserRatePerSecond)
+	rateVar(contract.EnvFrameRatePerSecond, &c.FrameRatePerSecond)
 	intVar := func(name string, dst *int, lo int) {
 		v := getenv(name)
 		if v == "" {
@@ -84,6 +114,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(contract.EnvRateBurst, &c.RateBurst, 1)
 	intVar(contract.EnvMaxChannels, &c.MaxChannels, 1)
 	intVar(contract.EnvSendBudget, &c.SendBudget, 0)
+	intVar(contract.EnvMaxConnectionsPerUser, &c.MaxConnectionsPerUser, 0)
+	intVar(contract.EnvUserRateBurst, &c.UserRateBurst, 1)
+	intVar(contract.EnvFrameBurst, &c.FrameBurst, 1)
 	if v := getenv(contract.EnvDefaultChannels); v != "" {
 		caps, err := chat.ParseCapabilities(v)
 		if err != nil {
