@@ -30,6 +30,9 @@ func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); r
 func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeToken")
 }
+func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
+	return f.allow, f.call("TakeUserToken")
+}
 func (f *fakeStore) AddMember(context.Context, chat.Member, int) (bool, error) {
 	return false, f.call("AddMember")
 }
