@@ -33,6 +33,12 @@ func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, erro
 func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeUserToken")
 }
+func (f *fakeStore) PutCursor(context.Context, string, string, string, time.Time) error {
+	return f.call("PutCursor")
+}
+func (f *fakeStore) Cursor(context.Context, string) (string, string, error) {
+	return "", "", f.call("Cursor")
+}
 func (f *fakeStore) AddMember(context.Context, chat.Member, int) (bool, error) {
 	return false, f.call("AddMember")
 }
