@@ -97,3 +97,31 @@ func TestConnectStoresCapabilities(t *testing.T) {
 		t.Errorf("stored capabilities = %q, want %q", c.Capabilities, "v1:general=r")
 	}
 }
+
+// TestControlCharactersStoreNothing: through the whole chat handler, a text
+// with a control character is refused and never reaches history.
+func TestControlCharactersStoreNothing(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ann := user("ann", "Ann")
+	e.open("t1", ann)
+	e.must("t1", ann, `{"action":"join","channel":"general"}`)
+	e.gw.take("t1")
+	for i, text := range []string{`a\u0000b`, `\u001b[2J`, `x\u0085`, `\u007f`} {
+		e.must("t1", ann, fmt.Sprintf(`{"action":"send","channel":"general","text":"%s","clientId":"k%d"}`, text, i))
+		f := e.gw.take("t1")
+		if len(f) != 1 || f[0]["code"] != "invalid_field" {
+			t.Errorf("text %s: answer %v, want invalid_field", text, f)
+		}
+	}
+	e.must("t1", ann, "{\"action\":\"send\",\"channel\":\"general\",\"text\":\"\xff\",\"clientId\":\"u\"}")
+	if f := e.gw.take("t1"); len(f) != 1 || f[0]["code"] != "invalid_json" {
+		t.Errorf("invalid UTF-8: answer %v, want invalid_json", f)
+	}
+	if n := len(e.history("general")); n != 0 {
+		t.Errorf("history has %d messages, want 0", n)
+	}
+	e.must("t1", ann, `{"action":"send","channel":"general","text":"two\nlines\tand a tab","clientId":"ok"}`)
+	if f := e.gw.take("t1"); countType(f, "ack") != 1 {
+		t.Errorf("tab and newline: answer %v, want an ack", f)
+	}
+}
