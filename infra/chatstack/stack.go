@@ -172,6 +172,16 @@ func (s *ChatStack) addRuntimeEnvironment() {
 		contract.EnvFanoutWorkers:    strconv.Itoa(cfg.FanoutWorkers),
 		contract.EnvSendBudget:       strconv.Itoa(cfg.SendBudget),
 		contract.EnvMetricsNamespace: MetricsNamespace(cfg.Name),
+
+		contract.EnvMaxConnectionsPerUser: strconv.Itoa(cfg.MaxConnectionsPerUser),
+		contract.EnvUserRatePerSecond:     strconv.FormatFloat(cfg.UserRatePerSecond, 'f', -1, 64),
+		contract.EnvUserRateBurst:         strconv.Itoa(cfg.UserRateBurst),
+		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
+		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
+	}
+	// Unset means closed: the handlers' own default grants nothing.
+	if cfg.DefaultChannels != "" {
+		env[contract.EnvDefaultChannels] = cfg.DefaultChannels
 	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
 		for k, v := range env {
