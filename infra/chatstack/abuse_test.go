@@ -130,3 +130,41 @@ func TestTopicKeyPolicyGuardsTheDeputy(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietRoutesThrottled: ping and $default have route settings of their
+// own, and the stage waits for the routes they name.
+func TestQuietRoutesThrottled(t *testing.T) {
+	for _, env := range envNames {
+		template := tmpl(t, env)
+		cfg := synthesized[env].stack.Config
+		for id, st := range resources(t, template, "AWS::ApiGatewayV2::Stage") {
+			rs, _ := props(st)["RouteSettings"].(map[string]any)
+			for _, key := range []string{"ping", "$default"} {
+				got := asJSON(rs[key])
+				want := asJSON(map[string]any{"ThrottlingBurstLimit": cfg.QuietRouteBurst, "ThrottlingRateLimit": cfg.QuietRouteRate})
+				if got != want {
+					t.Errorf("%s: stage %s RouteSettings[%s] = %s, want %s", env, id, key, got, want)
+				}
+			}
+			if len(rs) != 2 {
+				t.Errorf("%s: RouteSettings %s, want ping and $default only", env, asJSON(rs))
+			}
+			if deps := asJSON(st["DependsOn"]); !strings.Contains(deps, "pingRoute") || !strings.Contains(deps, "defaultRoute") {
+				t.Errorf("%s: stage DependsOn %s, want the routes", env, deps)
+			}
+		}
+	}
+}
+
+// TestChatMayCloseConnections: the chat function, and only it, may DELETE
+// connections (closing abusers); the IAM least-privilege test checks the
+// rest of its grants.
+func TestChatMayCloseConnections(t *testing.T) {
+	template := tmpl(t, "dev")
+	for fn, stmts := range statements(t, template) {
+		has := strings.Contains(asJSON(stmts), "/DELETE/@connections/*")
+		if has != (fn == contract.FunctionChat) {
+			t.Errorf("%s may DELETE connections: %v", fn, has)
+		}
+	}
+}

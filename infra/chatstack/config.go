@@ -49,6 +49,11 @@ type Config struct {
 	// with @connections calls, so each environment takes a slice of it.
 	ThrottleRate  float64
 	ThrottleBurst int
+	// QuietRouteRate and QuietRouteBurst throttle the ping and $default
+	// routes in buckets of their own (shared by every client of the stage):
+	// they bound what a flood of frames that do no chat work can cost.
+	QuietRouteRate  float64
+	QuietRouteBurst int
 
 	// HistoryRetention is how long a message stays in history.
 	HistoryRetention time.Duration
@@ -121,6 +126,8 @@ func Environments() map[string]Config {
 		Timeout:          10 * time.Second,
 		ThrottleRate:     100,
 		ThrottleBurst:    200,
+		QuietRouteRate:   20,
+		QuietRouteBurst:  40,
 		HistoryRetention: 7 * 24 * time.Hour,
 		RatePerSecond:    5,
 		RateBurst:        10,
@@ -166,6 +173,7 @@ func Environments() map[string]Config {
 	prod.Timeout = 29 * time.Second
 	prod.Tracing = true
 	prod.ThrottleRate, prod.ThrottleBurst = 2000, 4000
+	prod.QuietRouteRate, prod.QuietRouteBurst = 200, 400
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
 
@@ -406,6 +414,9 @@ func (c Config) validateLimits() []error {
 	}
 	if c.UserRatePerSecond <= 0 || c.UserRateBurst < 1 {
 		bad("per-user rate %v/s burst %d must both be positive", c.UserRatePerSecond, c.UserRateBurst)
+	}
+	if c.QuietRouteRate < 0 || c.QuietRouteRate > c.ThrottleRate || c.QuietRouteBurst < 0 || c.QuietRouteBurst > c.ThrottleBurst {
+		bad("ping/$default route throttle %v/s burst %d must be 0 (off) up to the stage's %v/s burst %d", c.QuietRouteRate, c.QuietRouteBurst, c.ThrottleRate, c.ThrottleBurst)
 	}
 	if c.FrameRatePerSecond <= 0 || c.FrameBurst < 1 {
 		bad("per-connection frame rate %v/s burst %d must both be positive", c.FrameRatePerSecond, c.FrameBurst)

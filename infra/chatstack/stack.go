@@ -146,15 +146,17 @@ func (s *ChatStack) addIdentity() map[string]string {
 func (s *ChatStack) addAPI(retention awslogs.RetentionDays) {
 	cfg := s.Config
 	s.API = NewChatAPI(s.Stack, "WebSocket", ChatAPIProps{
-		StageName:     cfg.StageName,
-		ThrottleRate:  cfg.ThrottleRate,
-		ThrottleBurst: cfg.ThrottleBurst,
-		LogRetention:  retention,
-		Retain:        cfg.Retain,
-		Connect:       s.Connect.Function,
-		Disconnect:    s.Disconnect.Function,
-		Chat:          s.Chat.Function,
-		Authorizer:    s.Authorizer.Function,
+		StageName:       cfg.StageName,
+		ThrottleRate:    cfg.ThrottleRate,
+		QuietRouteRate:  cfg.QuietRouteRate,
+		QuietRouteBurst: cfg.QuietRouteBurst,
+		ThrottleBurst:   cfg.ThrottleBurst,
+		LogRetention:    retention,
+		Retain:          cfg.Retain,
+		Connect:         s.Connect.Function,
+		Disconnect:      s.Disconnect.Function,
+		Chat:            s.Chat.Function,
+		Authorizer:      s.Authorizer.Function,
 	})
 }
 
@@ -247,8 +249,10 @@ func grantTable(s *ChatStack) {
 	grant := func(f *GoFunction, actions ...string) {
 		s.Table.Grant(f.Role, *jsii.Strings(actions...)...)
 	}
-	// $connect writes the connection item.
-	grant(s.Connect, "dynamodb:PutItem")
+	// $connect writes the connection and its user index item, counts the
+	// user's connections (Query) and, over the cap, removes the connection
+	// again (GetItem, DeleteItem).
+	grant(s.Connect, "dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem")
 	// $disconnect reads the connection's channels, deletes it and its
 	// memberships, and tells the channels who left (reading their members).
 	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
@@ -256,4 +260,5 @@ func grantTable(s *ChatStack) {
 	// Chat actions read and write every item kind.
 	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
 	s.API.GrantPostToConnections(s.Chat.Role)
+	s.API.GrantDeleteConnections(s.Chat.Role)
 }
