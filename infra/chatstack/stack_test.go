@@ -427,7 +427,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
 			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 		contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "execute-api:ManageConnections",
+			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
 			"logs:CreateLogStream", "logs:PutLogEvents"},
 	}
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
