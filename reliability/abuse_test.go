@@ -286,7 +286,9 @@ func abuseFlood(ctx context.Context, t *testing.T, e *emutest.Emulator, tally *a
 	if err := by.Join(ctx, "calm"); err != nil {
 		t.Fatal(err)
 	}
-	const sends = 40
+	// 100 sends a phase, so that p99 is the second-slowest, not the slowest
+	// of one unlucky moment on shared cores.
+	const sends = 100
 	measure := func(phase string) time.Duration {
 		var lat []time.Duration
 		for i := range sends {
@@ -298,15 +300,15 @@ func abuseFlood(ctx context.Context, t *testing.T, e *emutest.Emulator, tally *a
 			time.Sleep(200 * time.Millisecond) // within the bystander's own 5/s
 		}
 		slices.Sort(lat)
-		return lat[len(lat)*99/100]
+		return lat[(len(lat)*99+99)/100-1]
 	}
 	calm := measure("calm")
 
-	var sent, answered, closed atomic.Int64
+	var sent, answered, throttled, closed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range 3 {
-		wg.Go(func() { flooder(ctx, e, fmt.Sprintf("flood-%d", i), stop, &sent, &answered, &closed) })
+		wg.Go(func() { flooder(ctx, e, fmt.Sprintf("flood-%d", i), stop, &sent, &answered, &throttled, &closed) })
 	}
 	time.Sleep(500 * time.Millisecond)
 	stormy := measure("flood")
@@ -314,14 +316,15 @@ func abuseFlood(ctx context.Context, t *testing.T, e *emutest.Emulator, tally *a
 	wg.Wait()
 
 	ratio := float64(stormy) / float64(calm)
-	tally.check(t, "ping/garbage flood closes the flooders", closed.Load() >= 3, fmt.Sprintf("%d closes", closed.Load()))
-	tally.check(t, "ping/garbage flood mostly unanswered", answered.Load()*4 < sent.Load(),
-		fmt.Sprintf("%d of %d frames answered", answered.Load(), sent.Load()))
+	// The ping and $default routes' own throttle answers most of the flood
+	// at the gateway; what reaches the function meets the frame budget.
+	tally.check(t, "ping/garbage flood mostly kept from the function", answered.Load()*10 < sent.Load() && throttled.Load() > 0,
+		fmt.Sprintf("%d of %d frames reached the function, %d throttled", answered.Load(), sent.Load(), throttled.Load()))
 	if ratio > 1.5 {
 		t.Errorf("bystander send→ack p99 %v under the flood, %v without: %.2f×, want at most 1.5×", stormy, calm, ratio)
 	}
-	return fmt.Sprintf("flood: %d frames from 3 connections, %d answered, %d connections closed; bystander send→ack p99 %d ms without, %d ms with the flood (%.2f×, %d sends each)",
-		sent.Load(), answered.Load(), closed.Load(), calm.Milliseconds(), stormy.Milliseconds(), ratio, sends)
+	return fmt.Sprintf("flood: %d frames from 3 connections at %d/s each, %d throttled by the route, %d answered by the function, %d connections closed; bystander send→ack p99 %d ms without, %d ms with the flood (%.2f×, %d sends each)",
+		sent.Load(), floodRate, throttled.Load(), answered.Load(), closed.Load(), calm.Milliseconds(), stormy.Milliseconds(), ratio, sends)
 }
 
 // floodRate is each flooder's frames per second: what one connection drove
@@ -332,7 +335,7 @@ const floodRate = 1000
 
 // flooder sends pings and garbage at floodRate; when the server closes it,
 // it dials again, as a hostile client would.
-func flooder(ctx context.Context, e *emutest.Emulator, user string, stop <-chan struct{}, sent, answered, closed *atomic.Int64) {
+func flooder(ctx context.Context, e *emutest.Emulator, user string, stop <-chan struct{}, sent, answered, throttled, closed *atomic.Int64) {
 	tok, err := e.Token(ctx, user)
 	if err != nil {
 		return
@@ -340,7 +343,13 @@ func flooder(ctx context.Context, e *emutest.Emulator, user string, stop <-chan 
 	frames := []string{`{"action":"ping"}`, `not json`, `{"action":"nope"}`, `{"action":"ping"}`}
 	for {
 		c, err := emutest.Dial(ctx, e.DialURL(tok), user, emutest.ClientOptions{
-			OnFrame: func(*emutest.Client, emutest.Frame) { answered.Add(1) },
+			OnFrame: func(_ *emutest.Client, f emutest.Frame) {
+				if f.IsGatewayError() && f.Message == "Too Many Requests" {
+					throttled.Add(1)
+				} else {
+					answered.Add(1)
+				}
+			},
 		})
 		if err != nil {
 			select {
