@@ -12,6 +12,9 @@ PORT ?= 3001
 # shells set USER (and WSL sets NAME), which would silently win over a default.
 TOKEN_USER ?= dev
 TOKEN_NAME ?=
+# make token: the token's channels claim, e.g. CHANNELS='general,team-*=r'
+# (docs/auth.md); unset mints a token without the claim.
+CHANNELS ?=
 BASE ?= HEAD~1
 GO_TEST_FLAGS ?=
 STATICCHECK_VERSION := v0.8.2
@@ -113,7 +116,7 @@ invoke: ## Run one function once on ENV's template: make invoke FN=chat EVENT=lo
 	go run ./local invoke $(FN) --env $(ENV) --event $(EVENT) $(INVOKE_FLAGS)
 
 token: ## Print a token for TOKEN_USER (default dev) from the issuer of the emulator on PORT
-	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)')
+	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)') $(if $(CHANNELS),-channels '$(CHANNELS)')
 
 bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart
 	$(MAKE) synth ENV=dev

@@ -23,8 +23,12 @@ type ChatAPIProps struct {
 	StageName     string
 	ThrottleRate  float64
 	ThrottleBurst int
-	LogRetention  awslogs.RetentionDays
-	Retain        bool
+	// QuietRouteRate and QuietRouteBurst throttle the ping and $default
+	// routes on their own (0: the stage's default applies to them too).
+	QuietRouteRate  float64
+	QuietRouteBurst int
+	LogRetention    awslogs.RetentionDays
+	Retain          bool
 
 	Connect, Disconnect, Chat, Authorizer awslambda.IFunction
 }
@@ -100,17 +104,52 @@ func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *Chat
 			routes = append(routes, child)
 		}
 	}
+	quietRoutes(cfnStage, props, routes)
 	return &ChatAPI{Construct: c, API: api, Stage: stage, AccessLog: accessLog, Routes: routes}
+}
+
+// quietRoutes gives ping and $default route settings of their own: every
+// frame of those routes is a Lambda invocation that does no chat work, so a
+// flood of them is capped below the stage's rate, in a bucket of their own
+// that the routes which do work (send, join, ...) never share (API Gateway
+// keeps a bucket per route). The stage depends on the routes, since route
+// settings may only name routes that exist.
+func quietRoutes(stage awsapigatewayv2.CfnStage, props ChatAPIProps, routes []constructs.IConstruct) {
+	if props.QuietRouteRate <= 0 {
+		return
+	}
+	settings := map[string]any{}
+	for _, key := range []string{contract.ActionPing, contract.RouteDefault} {
+		settings[key] = map[string]any{
+			"ThrottlingRateLimit":  props.QuietRouteRate,
+			"ThrottlingBurstLimit": props.QuietRouteBurst,
+		}
+	}
+	stage.SetRouteSettings(settings)
+	for _, r := range routes {
+		stage.Node().AddDependency(r)
+	}
+}
+
+// GrantDeleteConnections lets grantee close this stage's connections
+// (DELETE @connections/{id}), and nothing else: the chat function closes a
+// connection that keeps exceeding its limits.
+func (a *ChatAPI) GrantDeleteConnections(grantee awsiam.IGrantable) {
+	a.grantConnections(grantee, "DELETE")
 }
 
 // GrantPostToConnections lets grantee push frames to this stage's
 // connections, and nothing else: POST only (no GET or DELETE), this API and
 // stage only. The connection id is a runtime value, hence the trailing '*'.
 func (a *ChatAPI) GrantPostToConnections(grantee awsiam.IGrantable) {
+	a.grantConnections(grantee, "POST")
+}
+
+func (a *ChatAPI) grantConnections(grantee awsiam.IGrantable, method string) {
 	arn := awscdk.Stack_Of(a.Construct).FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("execute-api"),
 		Resource:     a.API.ApiId(),
-		ResourceName: jsii.String(*a.Stage.StageName() + "/POST/@connections/*"),
+		ResourceName: jsii.String(*a.Stage.StageName() + "/" + method + "/@connections/*"),
 		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 	})
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{

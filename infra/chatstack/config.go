@@ -49,6 +49,11 @@ type Config struct {
 	// with @connections calls, so each environment takes a slice of it.
 	ThrottleRate  float64
 	ThrottleBurst int
+	// QuietRouteRate and QuietRouteBurst throttle the ping and $default
+	// routes in buckets of their own (shared by every client of the stage):
+	// they bound what a flood of frames that do no chat work can cost.
+	QuietRouteRate  float64
+	QuietRouteBurst int
 
 	// HistoryRetention is how long a message stays in history.
 	HistoryRetention time.Duration
@@ -66,6 +71,20 @@ type Config struct {
 	// are no longer broadcast to every member (filling a channel would be
 	// quadratic in posts); 0 broadcasts them always.
 	PresenceMaxMembers int
+
+	// DefaultChannels is the channel capability (docs/auth.md) of a token
+	// without a wschat:channels claim: "*" opens every channel, "" none.
+	DefaultChannels string
+	// MaxConnectionsPerUser caps a user's live connections (0: no cap).
+	MaxConnectionsPerUser int
+	// UserRatePerSecond and UserRateBurst bound the requests of one user
+	// across all its connections and instances.
+	UserRatePerSecond float64
+	UserRateBurst     int
+	// FrameRatePerSecond and FrameBurst bound every frame of a connection
+	// (pings and garbage included) per function instance, in memory.
+	FrameRatePerSecond float64
+	FrameBurst         int
 
 	// Auth chooses who issues the tokens that $connect accepts.
 	Auth AuthConfig
@@ -111,6 +130,8 @@ func Environments() map[string]Config {
 		Timeout:          10 * time.Second,
 		ThrottleRate:     100,
 		ThrottleBurst:    200,
+		QuietRouteRate:   20,
+		QuietRouteBurst:  40,
 		HistoryRetention: 7 * 24 * time.Hour,
 		RatePerSecond:    5,
 		RateBurst:        10,
@@ -124,6 +145,14 @@ func Environments() map[string]Config {
 		// 100 costs 5,000. Beyond that, members page the list.
 		PresenceMaxMembers: 100,
 		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
+		// Closed: a token must carry the channels it may use, unless the
+		// environment says otherwise (-c defaultChannels=...).
+		DefaultChannels:       "",
+		MaxConnectionsPerUser: 10,
+		UserRatePerSecond:     10,
+		UserRateBurst:         20,
+		FrameRatePerSecond:    10,
+		FrameBurst:            20,
 	}
 
 	dev := base
@@ -132,6 +161,8 @@ func Environments() map[string]Config {
 	dev.LogRetention = 7 * 24 * time.Hour
 	dev.HistoryRetention = 24 * time.Hour
 	dev.ThrottleRate, dev.ThrottleBurst = 50, 100
+	// Open, so the browser page and make token work without a claim.
+	dev.DefaultChannels = "*"
 
 	staging := base
 	staging.Name = "staging"
@@ -149,6 +180,7 @@ func Environments() map[string]Config {
 	prod.Timeout = 29 * time.Second
 	prod.Tracing = true
 	prod.ThrottleRate, prod.ThrottleBurst = 2000, 4000
+	prod.QuietRouteRate, prod.QuietRouteBurst = 200, 400
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
 
@@ -233,6 +265,7 @@ func (c Config) Validate() error {
 	if c.PresenceMaxMembers < 0 || c.PresenceMaxMembers > 10000 {
 		bad("presence size %d must be 0-10000 (0: always announce joins and leaves)", c.PresenceMaxMembers)
 	}
+	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.Auth.validate()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
@@ -337,6 +370,9 @@ func ApplyOverrides(cfg Config, get func(key string) string) Config {
 	if v := get("alarmEmail"); v != "" {
 		cfg.AlarmEmail = v
 	}
+	if v, ok := lookupChannels(get); ok {
+		cfg.DefaultChannels = v
+	}
 	if name, cert := get("domainName"), get("domainCertificateArn"); name != "" || cert != "" {
 		cfg.Domain = &DomainConfig{Name: name, CertificateARN: cert}
 	}
@@ -352,6 +388,57 @@ func ApplyOverrides(cfg Config, get func(key string) string) Config {
 func lookup(get func(string) string, key string) (string, bool) {
 	v := get(key)
 	if v == "any" {
+		return "", true
+	}
+	return v, v != ""
+}
+
+// capabilityEntry is one entry of a channel capability: the grammar of
+// chat.ParseCapabilities, which the stack may not import (it shares names,
+// not code, with the runtime); a test checks that the two agree.
+var capabilityEntry = regexp.MustCompile(`^(\*|[a-z0-9][a-z0-9_-]{0,63}|[a-z0-9][a-z0-9_-]{0,62}\*)(=[rwp]{1,3})?$`)
+
+// validCapabilities reports whether s is a capability list the handlers
+// accept: entries separated by spaces or commas, at most 32, 2048 bytes.
+func validCapabilities(s string) bool {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	if len(s) > 2048 || len(fields) > 32 {
+		return false
+	}
+	for _, f := range fields {
+		if !capabilityEntry.MatchString(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c Config) validateLimits() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !validCapabilities(c.DefaultChannels) {
+		bad("default channels %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", c.DefaultChannels)
+	}
+	if c.MaxConnectionsPerUser < 0 || c.MaxConnectionsPerUser > 1000 {
+		bad("max connections per user %d must be 0 (no cap) to 1000", c.MaxConnectionsPerUser)
+	}
+	if c.UserRatePerSecond <= 0 || c.UserRateBurst < 1 {
+		bad("per-user rate %v/s burst %d must both be positive", c.UserRatePerSecond, c.UserRateBurst)
+	}
+	if c.QuietRouteRate < 0 || c.QuietRouteRate > c.ThrottleRate || c.QuietRouteBurst < 0 || c.QuietRouteBurst > c.ThrottleBurst {
+		bad("ping/$default route throttle %v/s burst %d must be 0 (off) up to the stage's %v/s burst %d", c.QuietRouteRate, c.QuietRouteBurst, c.ThrottleRate, c.ThrottleBurst)
+	}
+	if c.FrameRatePerSecond <= 0 || c.FrameBurst < 1 {
+		bad("per-connection frame rate %v/s burst %d must both be positive", c.FrameRatePerSecond, c.FrameBurst)
+	}
+	return errs
+}
+
+// lookupChannels reads the defaultChannels override; "none" closes, since
+// an empty context value cannot be told from an absent one.
+func lookupChannels(get func(string) string) (string, bool) {
+	v := get("defaultChannels")
+	if v == "none" {
 		return "", true
 	}
 	return v, v != ""

@@ -64,8 +64,8 @@ func addNagSuppressions(s *ChatStack) {
 	for _, f := range []*GoFunction{s.Chat, s.Disconnect} {
 		suppress(defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy"))), suppression{
 			id:        "AwsSolutions-IAM5",
-			reason:    "execute-api:ManageConnections is scoped to POST on this API and stage; the connection id in the ARN is a run-time value.",
-			appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/POST\/@connections\/\*$/`,
+			reason:    "execute-api:ManageConnections is scoped to POST (and, for chat, DELETE) on this API and stage; the connection id in the ARN is a run-time value.",
+			appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/(POST|DELETE)\/@connections\/\*$/`,
 		})
 	}
 	if s.Config.Tracing {

@@ -146,15 +146,17 @@ func (s *ChatStack) addIdentity() map[string]string {
 func (s *ChatStack) addAPI(retention awslogs.RetentionDays) {
 	cfg := s.Config
 	s.API = NewChatAPI(s.Stack, "WebSocket", ChatAPIProps{
-		StageName:     cfg.StageName,
-		ThrottleRate:  cfg.ThrottleRate,
-		ThrottleBurst: cfg.ThrottleBurst,
-		LogRetention:  retention,
-		Retain:        cfg.Retain,
-		Connect:       s.Connect.Function,
-		Disconnect:    s.Disconnect.Function,
-		Chat:          s.Chat.Function,
-		Authorizer:    s.Authorizer.Function,
+		StageName:       cfg.StageName,
+		ThrottleRate:    cfg.ThrottleRate,
+		QuietRouteRate:  cfg.QuietRouteRate,
+		QuietRouteBurst: cfg.QuietRouteBurst,
+		ThrottleBurst:   cfg.ThrottleBurst,
+		LogRetention:    retention,
+		Retain:          cfg.Retain,
+		Connect:         s.Connect.Function,
+		Disconnect:      s.Disconnect.Function,
+		Chat:            s.Chat.Function,
+		Authorizer:      s.Authorizer.Function,
 	})
 }
 
@@ -173,6 +175,16 @@ func (s *ChatStack) addRuntimeEnvironment() {
 		contract.EnvSendBudget:         strconv.Itoa(cfg.SendBudget),
 		contract.EnvPresenceMaxMembers: strconv.Itoa(cfg.PresenceMaxMembers),
 		contract.EnvMetricsNamespace:   MetricsNamespace(cfg.Name),
+
+		contract.EnvMaxConnectionsPerUser: strconv.Itoa(cfg.MaxConnectionsPerUser),
+		contract.EnvUserRatePerSecond:     strconv.FormatFloat(cfg.UserRatePerSecond, 'f', -1, 64),
+		contract.EnvUserRateBurst:         strconv.Itoa(cfg.UserRateBurst),
+		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
+		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
+	}
+	// Unset means closed: the handlers' own default grants nothing.
+	if cfg.DefaultChannels != "" {
+		env[contract.EnvDefaultChannels] = cfg.DefaultChannels
 	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
 		for k, v := range env {
@@ -238,8 +250,10 @@ func grantTable(s *ChatStack) {
 	grant := func(f *GoFunction, actions ...string) {
 		s.Table.Grant(f.Role, *jsii.Strings(actions...)...)
 	}
-	// $connect writes the connection item.
-	grant(s.Connect, "dynamodb:PutItem")
+	// $connect writes the connection and its user index item, counts the
+	// user's connections (Query) and, over the cap, removes the connection
+	// again (GetItem, DeleteItem).
+	grant(s.Connect, "dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem")
 	// $disconnect reads the connection's channels, deletes it and its
 	// memberships, and tells the channels who left (reading their members).
 	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
@@ -247,4 +261,5 @@ func grantTable(s *ChatStack) {
 	// Chat actions read and write every item kind.
 	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
 	s.API.GrantPostToConnections(s.Chat.Role)
+	s.API.GrantDeleteConnections(s.Chat.Role)
 }

@@ -423,11 +423,13 @@ func resourcesOf(s map[string]any) []any {
 func TestIAMLeastPrivilege(t *testing.T) {
 	wantActions := map[string][]string{
 		contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionConnect:    {"dynamodb:PutItem", "logs:CreateLogStream", "logs:PutLogEvents"},
+		contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+			"logs:CreateLogStream", "logs:PutLogEvents"},
 		contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
 			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 		contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
+			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
+			"logs:CreateLogStream", "logs:PutLogEvents"},
 	}
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	for _, env := range envNames {
@@ -468,8 +470,10 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case acts[0] == "execute-api:ManageConnections":
 							j := asJSON(r)
-							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) {
-								t.Errorf("%s: ManageConnections on %s, want POST on this API (%s) and stage %q only", fn, j, apiID, stage)
+							// Only chat closes connections (DELETE), for abuse.
+							deleteOK := fn == contract.FunctionChat && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
+							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) && !deleteOK {
+								t.Errorf("%s: ManageConnections on %s, want POST (chat: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
 							}
 						case strings.HasPrefix(acts[0], "logs:"):
 							if refID(r) == "" || !strings.Contains(refID(r), "Logs") {

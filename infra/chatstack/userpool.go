@@ -42,8 +42,13 @@ func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
 		AuthFlows:      &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
 		// Refuse to reveal whether a user name exists.
 		PreventUserExistenceErrors: jsii.Bool(true),
-		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
-		AccessTokenValidity:        awscdk.Duration_Hours(jsii.Number(1)),
+		// No OAuth at all: the chat signs in with SRP (InitiateAuth) and
+		// has no hosted UI. CDK's default would allow the implicit flow, a
+		// placeholder https://example.com callback and every scope,
+		// aws.cognito.signin.user.admin included, the day a domain exists.
+		DisableOAuth:        jsii.Bool(true),
+		IdTokenValidity:     awscdk.Duration_Hours(jsii.Number(1)),
+		AccessTokenValidity: awscdk.Duration_Hours(jsii.Number(1)),
 	})
 	return &UserPool{Construct: c, Pool: pool, Client: client}
 }

@@ -98,7 +98,7 @@ func (a *Authorizer) Handle(ctx context.Context, req ConnectRequest) (events.API
 		attrs[0] = slog.String("reason", "internal")
 		log.ErrorContext(ctx, "connect refused: unexpected verifier error", attrs...)
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnavailable
-	case ReasonAudience, ReasonTokenUse:
+	case ReasonAudience, ReasonTokenUse, ReasonCapabilities:
 		log.WarnContext(ctx, "connect denied", attrs...)
 		return deny(req.MethodArn, "forbidden"), nil
 	default:
@@ -173,14 +173,22 @@ func headerValues(req ConnectRequest, name string) []string {
 	return out
 }
 
+// allow passes the identity, and the channel capabilities when the token
+// carries them, in the context: API Gateway hands it to every route of the
+// connection. The capabilities are absent, not empty, for a token without
+// the claim, so the handlers can apply the environment's default.
 func allow(methodArn string, id Identity) events.APIGatewayCustomAuthorizerResponse {
+	ctx := map[string]any{
+		contract.AuthContextUserID:   id.UserID,
+		contract.AuthContextUserName: id.UserName,
+	}
+	if id.Channels != "" {
+		ctx[contract.AuthContextChannels] = id.Channels
+	}
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    id.UserID,
 		PolicyDocument: policy("Allow", methodArn),
-		Context: map[string]any{
-			contract.AuthContextUserID:   id.UserID,
-			contract.AuthContextUserName: id.UserName,
-		},
+		Context:        ctx,
 	}
 }
 

@@ -25,6 +25,7 @@ const (
 	ReasonMissingClaim    Reason = "missing_claim"       // exp or sub is absent
 	ReasonKeysUnavailable Reason = "jwks_unavailable"    // the issuer's keys could not be fetched
 	ReasonBadRequest      Reason = "bad_request"         // the authorizer event lacks a methodArn
+	ReasonCapabilities    Reason = "bad_capabilities"    // the wschat:channels claim is malformed
 )
 
 // Error is a token rejection. Its message is built from fixed text and the

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"wschat/internal/chat"
 )
 
 // Identity is who a verified token says the caller is.
@@ -29,7 +31,15 @@ type Identity struct {
 	// UserName is the first of name, cognito:username, username, email and
 	// sub that the token carries.
 	UserName string
+	// Channels is the canonical form of the ChannelsClaim (see
+	// chat.ParseCapabilities), "" when the token has no such claim.
+	Channels string
 }
+
+// ChannelsClaim names the claim that lists the channels a token's holder may
+// use and what it may do there (docs/auth.md). A string, so that a Cognito
+// pre-token-generation trigger can add it.
+const ChannelsClaim = "wschat:channels"
 
 // Verifier checks tokens against one issuer. It is safe for concurrent use;
 // build one per process so the JWKS cache is shared.
@@ -67,6 +77,7 @@ type claims struct {
 	CognitoUsername string      `json:"cognito:username"`
 	Username        string      `json:"username"`
 	Email           string      `json:"email"`
+	Channels        *string     `json:"wschat:channels"`
 }
 
 // Verify checks token and returns the identity it carries. The signature is
@@ -121,7 +132,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if err := v.checkClaims(&c); err != nil {
 		return Identity{}, err
 	}
-	return Identity{UserID: c.Sub, UserName: firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email, c.Sub)}, nil
+	id := Identity{UserID: c.Sub, UserName: firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email, c.Sub)}
+	if c.Channels != nil {
+		caps, err := chat.ParseCapabilities(*c.Channels)
+		if err != nil {
+			// A genuine token whose grant we cannot read grants nothing
+			// rather than everything.
+			return Identity{}, reject(ReasonCapabilities, "%s claim is not a channel capability list", ChannelsClaim)
+		}
+		id.Channels = caps.String()
+	}
+	return id, nil
 }
 
 func (v *Verifier) checkClaims(c *claims) error {

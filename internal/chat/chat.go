@@ -56,6 +56,10 @@ type Connection struct {
 	// records the channel here before writing the membership, leave removes
 	// it after), so a disconnect can find every membership without a scan.
 	Channels []string
+	// Capabilities is the canonical channels claim of the connection's
+	// token (see Capabilities), "" when it had none; kept so that what a
+	// connection was granted can be audited.
+	Capabilities string
 }
 
 // Member is a connection's membership of a channel.

@@ -27,6 +27,7 @@ var (
 	_ handler.MemberChecker   = (*dynamo.Store)(nil)
 	_ fanout.Store            = (*dynamo.Store)(nil)
 	_ fanout.Poster           = (*connections.Client)(nil)
+	_ handler.Closer          = (*connections.Client)(nil)
 	_ fanout.Meter            = (*metrics.Emitter)(nil)
 	_ handler.Meter           = (*metrics.Emitter)(nil)
 )

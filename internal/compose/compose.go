@@ -99,6 +99,9 @@ type Pusher struct {
 	*Base
 	Meter  *metrics.Emitter
 	Fanout *fanout.Fanout
+	// Conns is the @connections client under Fanout, for what is not a post
+	// (closing a connection).
+	Conns *connections.Client
 }
 
 // NewPusher is NewBase plus the fan-out settings and the @connections client
@@ -118,7 +121,7 @@ func NewPusher(getenv func(string) string, stdout io.Writer) (*Pusher, error) {
 	}
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
 	conns := connections.New(base.AWS, callback, connections.Options{MaxConns: fcfg.Workers})
-	return &Pusher{Base: base, Meter: meter, Fanout: fanout.New(base.Store, conns, fcfg, base.Log, meter)}, nil
+	return &Pusher{Base: base, Meter: meter, Fanout: fanout.New(base.Store, conns, fcfg, base.Log, meter), Conns: conns}, nil
 }
 
 // lambdaAWSConfig is the SDK configuration from the variables the Lambda

@@ -67,10 +67,24 @@ func (c *Client) Post(ctx context.Context, connectionID string, data []byte) err
 		ConnectionId: aws.String(connectionID),
 		Data:         data,
 	})
-	return translate(err)
+	return translate("post to connection", err)
 }
 
-func translate(err error) error {
+// Delete closes the connection (DELETE @connections/{id}); API Gateway then
+// runs $disconnect. A connection already gone is not an error: it is closed.
+// Errors wrap chat.ErrUnavailable when worth retrying.
+func (c *Client) Delete(ctx context.Context, connectionID string) error {
+	_, err := c.api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{
+		ConnectionId: aws.String(connectionID),
+	})
+	if err = translate("delete connection", err); errors.Is(err, chat.ErrGone) {
+		return nil
+	}
+	return err
+}
+
+// translate maps the SDK's errors of op to the domain's.
+func translate(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -83,20 +97,20 @@ func translate(err error) error {
 	)
 	switch {
 	case errors.As(err, &gone):
-		return fmt.Errorf("post to connection: %w", chat.ErrGone)
+		return fmt.Errorf("%s: %w", op, chat.ErrGone)
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("post to connection: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	case errors.As(err, &limit):
-		return fmt.Errorf("post to connection: %w: %w", chat.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
 	case errors.As(err, &respErr) && (respErr.HTTPStatusCode() == http.StatusTooManyRequests || respErr.HTTPStatusCode() >= 500):
-		return fmt.Errorf("post to connection: %w: %w", chat.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
 	case errors.As(err, &api) && api.ErrorFault() == smithy.FaultServer:
-		return fmt.Errorf("post to connection: %w: %w", chat.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
 	case errors.As(err, &respErr) && respErr.HTTPStatusCode() != 0:
-		return fmt.Errorf("post to connection: %w", err) // another 4xx: retrying will not help
+		return fmt.Errorf("%s: %w", op, err) // another 4xx: retrying will not help
 	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded), errors.As(err, &respErr):
 		// No HTTP status: the request did not complete.
-		return fmt.Errorf("post to connection: %w: %w", chat.ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
 	}
-	return fmt.Errorf("post to connection: %w", err)
+	return fmt.Errorf("%s: %w", op, err)
 }

@@ -28,6 +28,21 @@ const (
 	// EnvPresenceMaxMembers is the channel size above which joins and leaves
 	// are no longer broadcast to every member.
 	EnvPresenceMaxMembers = "WSCHAT_PRESENCE_MAX_MEMBERS"
+	// EnvDefaultChannels is the channel capability (docs/auth.md) of a
+	// connection whose token has no channels claim: "*" in dev, unset
+	// (nothing) in prod unless configured.
+	EnvDefaultChannels = "WSCHAT_DEFAULT_CHANNELS"
+	// EnvMaxConnectionsPerUser caps a user's live connections (0: no cap).
+	EnvMaxConnectionsPerUser = "WSCHAT_MAX_CONNECTIONS_PER_USER"
+	// EnvUserRatePerSecond and EnvUserRateBurst bound the requests of one
+	// user across all its connections (rate 0 disables).
+	EnvUserRatePerSecond = "WSCHAT_USER_RATE_PER_SECOND"
+	EnvUserRateBurst     = "WSCHAT_USER_RATE_BURST"
+	// EnvFrameRatePerSecond and EnvFrameBurst bound every frame of one
+	// connection (ping and undecodable ones included) at each function
+	// instance, in memory (rate 0 disables).
+	EnvFrameRatePerSecond = "WSCHAT_FRAME_RATE_PER_SECOND"
+	EnvFrameBurst         = "WSCHAT_FRAME_BURST"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "WSCHAT_LOG_LEVEL"
 
@@ -76,6 +91,9 @@ const (
 const (
 	AuthContextUserID   = "userId"
 	AuthContextUserName = "userName"
+	// AuthContextChannels holds the canonical channel capabilities of the
+	// token (chat.Capabilities.String), absent when the token has none.
+	AuthContextChannels = "channels"
 )
 
 // MetadataGoPackage is the CloudFormation metadata key on each function that
@@ -115,4 +133,12 @@ const (
 	MetricFanoutFailed     = "FanoutFailed"
 	MetricFanoutDuration   = "FanoutDurationMs"
 	MetricRateLimited      = "RateLimited"
+	// MetricConnectionsRefused counts $connects refused by the per-user
+	// connection cap; MetricConnectionsClosed connections closed for
+	// repeatedly exceeding their limits.
+	MetricConnectionsRefused = "ConnectionsRefused"
+	MetricConnectionsClosed  = "ConnectionsClosed"
+	// MetricFramesDropped counts frames refused by the per-instance frame
+	// limiter before any other work.
+	MetricFramesDropped = "FramesDropped"
 )

@@ -30,6 +30,9 @@ func (s *Store) PutConnection(ctx context.Context, c chat.Connection) error {
 	if len(c.Channels) > 0 {
 		item[attrChannels] = &types.AttributeValueMemberSS{Value: c.Channels}
 	}
+	if c.Capabilities != "" {
+		item[attrCaps] = str(c.Capabilities)
+	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
 	return translate("put connection", err)
 }
@@ -50,6 +53,8 @@ func decodeConnection(id string, item map[string]types.AttributeValue) chat.Conn
 		ConnectedAt: timeMillis(item, attrConnectedAt),
 		ExpiresAt:   timeEpoch(item, attrTTL),
 		Channels:    setAttr(item, attrChannels),
+		// Capabilities is what the token granted at $connect.
+		Capabilities: strAttr(item, attrCaps),
 	}
 }
 
@@ -88,6 +93,10 @@ func (s *Store) RemoveConnection(ctx context.Context, id string, alsoChannels ..
 	}
 	if !found {
 		return chat.Connection{ID: id}, fmt.Errorf("remove connection: %w", chat.ErrNotFound)
+	}
+	// The user index entry before the connection item, which names the user.
+	if err := s.RemoveUserConnection(ctx, conn.UserID, id); err != nil {
+		return conn, err
 	}
 	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: connKey(id)}); err != nil {
 		return conn, translate("remove connection: delete", err)

@@ -118,6 +118,7 @@ const (
 	attrUserName    = "userName"
 	attrConnectedAt = "connectedAt"
 	attrChannels    = "channels"
+	attrCaps        = "caps"  // the token's channel capabilities, canonical form
 	attrRateTAT     = "rlTat" // GCRA theoretical arrival time, unix microseconds
 	attrConnID      = "connectionId"
 	attrChannel     = "channel"

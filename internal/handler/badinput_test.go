@@ -12,10 +12,14 @@ import (
 )
 
 // testConfig is the default configuration with a rate limit the tests'
-// frozen clock does not hit.
+// frozen clock does not hit, and every channel open to tokens without a
+// channels claim (as in dev), so tests of other behaviour need no grant.
 func testConfig() handler.Config {
 	c := handler.DefaultConfig()
 	c.RatePerSecond, c.RateBurst = 1000, 1000
+	c.UserRatePerSecond, c.UserRateBurst = 1000, 1000
+	c.FrameRatePerSecond, c.FrameBurst = 1000, 1000
+	c.DefaultChannels = "*"
 	return c
 }
 
@@ -39,7 +43,7 @@ func TestBadInputsYieldAnErrorFrameAndStoreNothing(t *testing.T) {
 		fixture    string // instead of body: a testdata event as is
 		code       string
 		action     string
-		allowWrite []string // key prefixes a rejected request may still write to
+		allowWrite []string // key prefixes a rejected request may still write to (CONN#c1 and USER#user-ann: the connection's and user's rate buckets)
 	}{
 		{name: "invalid JSON", body: `{"action":"send",`, code: "invalid_json"},
 		{name: "not JSON", body: `hello`, code: "invalid_json"},
@@ -66,21 +70,21 @@ func TestBadInputsYieldAnErrorFrameAndStoreNothing(t *testing.T) {
 		{name: "send channel upper case", body: `{"action":"send","channel":"General","text":"a","clientId":"x"}`, code: "invalid_field", action: "send"},
 		{name: "send channel with hash", body: `{"action":"send","channel":"gen#0","text":"a","clientId":"x"}`, code: "invalid_field", action: "send"},
 		{name: "send channel too long", body: `{"action":"send","channel":"` + strings.Repeat("a", 65) + `","text":"a","clientId":"x"}`, code: "invalid_field", action: "send"},
-		{name: "send channel not joined", body: `{"action":"send","channel":"random","text":"a","clientId":"x"}`, code: "not_member", action: "send", allowWrite: []string{"CONN#c1"}},
-		{name: "send clientId reused for other text", body: `{"action":"send","channel":"general","text":"second","clientId":"dup"}`, code: "invalid_field", action: "send", allowWrite: []string{"CONN#c1", "IDEM#general#dup#"}},
+		{name: "send channel not joined", body: `{"action":"send","channel":"random","text":"a","clientId":"x"}`, code: "not_member", action: "send", allowWrite: []string{"CONN#c1", "USER#user-ann"}},
+		{name: "send clientId reused for other text", body: `{"action":"send","channel":"general","text":"second","clientId":"dup"}`, code: "invalid_field", action: "send", allowWrite: []string{"CONN#c1", "USER#user-ann", "IDEM#general#dup#"}},
 		{name: "join bad channel", body: `{"action":"join","channel":"-x"}`, code: "invalid_field", action: "join"},
 		{name: "join empty channel", body: `{"action":"join","channel":""}`, code: "invalid_field", action: "join"},
 		{name: "join channel null", body: `{"action":"join","channel":null}`, code: "invalid_field", action: "join"},
-		{name: "join over the channel limit", body: `{"action":"join","channel":"four"}`, code: "too_large", action: "join", allowWrite: []string{"CONN#c1"}},
-		{name: "leave not joined", body: `{"action":"leave","channel":"random"}`, code: "not_member", action: "leave", allowWrite: []string{"CONN#c1", "CHAN#random#", "M#random#"}}, // membership deletes find nothing
+		{name: "join over the channel limit", body: `{"action":"join","channel":"four"}`, code: "too_large", action: "join", allowWrite: []string{"CONN#c1", "USER#user-ann"}},
+		{name: "leave not joined", body: `{"action":"leave","channel":"random"}`, code: "not_member", action: "leave", allowWrite: []string{"CONN#c1", "USER#user-ann", "CHAN#random#", "M#random#"}}, // membership deletes find nothing,
 		{name: "history after negative", body: `{"action":"history","channel":"general","after":-1}`, code: "invalid_field", action: "history"},
 		{name: "history after fraction", body: `{"action":"history","channel":"general","after":0.5}`, code: "invalid_field", action: "history"},
 		{name: "history after string", body: `{"action":"history","channel":"general","after":"1"}`, code: "invalid_field", action: "history"},
 		{name: "history limit zero", body: `{"action":"history","channel":"general","limit":0}`, code: "invalid_field", action: "history"},
 		{name: "history limit over 100", body: `{"action":"history","channel":"general","limit":101}`, code: "invalid_field", action: "history"},
-		{name: "history not joined", body: `{"action":"history","channel":"random"}`, code: "not_member", action: "history", allowWrite: []string{"CONN#c1"}},
-		{name: "members not joined", body: `{"action":"members","channel":"random"}`, code: "not_member", action: "members", allowWrite: []string{"CONN#c1"}},
-		{name: "members bad cursor", body: `{"action":"members","channel":"general","cursor":"not-ours"}`, code: "invalid_field", action: "members", allowWrite: []string{"CONN#c1"}},
+		{name: "history not joined", body: `{"action":"history","channel":"random"}`, code: "not_member", action: "history", allowWrite: []string{"CONN#c1", "USER#user-ann"}},
+		{name: "members not joined", body: `{"action":"members","channel":"random"}`, code: "not_member", action: "members", allowWrite: []string{"CONN#c1", "USER#user-ann"}},
+		{name: "members bad cursor", body: `{"action":"members","channel":"general","cursor":"not-ours"}`, code: "invalid_field", action: "members", allowWrite: []string{"CONN#c1", "USER#user-ann"}},
 		{name: "ping with a field", body: `{"action":"ping","channel":"general"}`, code: "invalid_field", action: "ping"},
 	}
 	for _, tt := range tests {

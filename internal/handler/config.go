@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"wschat/internal/chat"
 	"wschat/internal/contract"
 	"wschat/internal/protocol"
 )
@@ -27,6 +28,20 @@ type Config struct {
 	// PresenceMaxMembers is the channel size above which joins and leaves
 	// are no longer broadcast (see presenceRule); 0 means always broadcast.
 	PresenceMaxMembers int
+	// DefaultChannels is the capability (chat.ParseCapabilities) of a
+	// connection whose token has no channels claim: "*" is open, "" (the
+	// default when the variable is unset) grants nothing.
+	DefaultChannels string
+	// MaxConnectionsPerUser caps a user's live connections; 0: no cap.
+	MaxConnectionsPerUser int
+	// UserRatePerSecond and UserRateBurst shape each user's token bucket,
+	// shared by its connections (in DynamoDB); rate 0 disables it.
+	UserRatePerSecond float64
+	UserRateBurst     int
+	// FrameRatePerSecond and FrameBurst shape the in-memory bucket of every
+	// frame of a connection, at each instance; rate 0 disables it.
+	FrameRatePerSecond float64
+	FrameBurst         int
 }
 
 // Defaults for the variables ConfigFromEnv reads.
@@ -38,6 +53,12 @@ const (
 	// DefaultPresenceMaxMembers: up to 100 members a join costs at most 100
 	// posts, and a channel of 100 fills with 5,000.
 	DefaultPresenceMaxMembers = 100
+
+	DefaultMaxConnectionsPerUser = 10
+	DefaultUserRatePerSecond     = 10
+	DefaultUserRateBurst         = 20
+	DefaultFrameRatePerSecond    = 10
+	DefaultFrameBurst            = 20
 )
 
 // DefaultConfig returns the settings used when no variable is set.
@@ -49,13 +70,19 @@ func DefaultConfig() Config {
 		MaxChannels:      protocol.DefaultMaxChannels,
 		SendBudget:       DefaultSendBudget,
 
-		PresenceMaxMembers: DefaultPresenceMaxMembers,
+		PresenceMaxMembers:    DefaultPresenceMaxMembers,
+		MaxConnectionsPerUser: DefaultMaxConnectionsPerUser,
+		UserRatePerSecond:     DefaultUserRatePerSecond,
+		UserRateBurst:         DefaultUserRateBurst,
+		FrameRatePerSecond:    DefaultFrameRatePerSecond,
+		FrameBurst:            DefaultFrameBurst,
 	}
 }
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
-// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET and
-// WSCHAT_PRESENCE_MAX_MEMBERS, with the
+// WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET,
+// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS and the per-user and
+// per-frame limits, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -67,13 +94,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.HistoryRetention = d
 	}
-	if v := getenv(contract.EnvRatePerSecond); v != "" {
+	rateVar := func(name string, dst *float64) {
+		v := getenv(name)
+		if v == "" {
+			return
+		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f > 1e6 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a number of messages per second, 0 to disable", contract.EnvRatePerSecond, v))
+			errs = append(errs, fmt.Errorf("%s=%q: want a number of messages per second, 0 to disable", name, v))
 		}
-		c.RatePerSecond = f
+		*dst = f
 	}
+	rateVar(contract.EnvRatePerSecond, &c.RatePerSecond)
+	rateVar(contract.EnvUserRatePerSecond, &c.UserRatePerSecond)
+	rateVar(contract.EnvFrameRatePerSecond, &c.FrameRatePerSecond)
 	intVar := func(name string, dst *int, lo int) {
 		v := getenv(name)
 		if v == "" {
@@ -89,6 +123,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	intVar(contract.EnvMaxChannels, &c.MaxChannels, 1)
 	intVar(contract.EnvSendBudget, &c.SendBudget, 0)
 	intVar(contract.EnvPresenceMaxMembers, &c.PresenceMaxMembers, 0)
+	intVar(contract.EnvMaxConnectionsPerUser, &c.MaxConnectionsPerUser, 0)
+	intVar(contract.EnvUserRateBurst, &c.UserRateBurst, 1)
+	intVar(contract.EnvFrameBurst, &c.FrameBurst, 1)
+	if v := getenv(contract.EnvDefaultChannels); v != "" {
+		caps, err := chat.ParseCapabilities(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", contract.EnvDefaultChannels, v, err))
+		}
+		c.DefaultChannels = caps.String()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("chat config: %w", err)
 	}

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,24 +13,36 @@ import (
 	"wschat/internal/chat"
 	"wschat/internal/contract"
 	"wschat/internal/logging"
+	"wschat/internal/metrics"
+	"wschat/internal/protocol"
 )
 
 // ConnectStore is what the $connect handler writes.
 type ConnectStore interface {
 	PutConnection(ctx context.Context, c chat.Connection) error
+	PutUserConnection(ctx context.Context, c chat.Connection) error
+	ConnectionsOfUser(ctx context.Context, userID string) ([]string, error)
+	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
 }
 
 // Connect serves $connect: it registers the connection with the
-// identity the authorizer established and accepts the upgrade.
+// identity the authorizer established and accepts the upgrade, unless the
+// user already has the most live connections allowed.
 type Connect struct {
-	store ConnectStore
-	log   *slog.Logger
-	now   func() time.Time
+	store   ConnectStore
+	log     *slog.Logger
+	meter   Meter
+	now     func() time.Time
+	maxConn int // per user; 0: no cap
 }
 
-// NewConnect returns the $connect handler.
-func NewConnect(store ConnectStore, log *slog.Logger) *Connect {
-	return &Connect{store: store, log: log, now: time.Now}
+// NewConnect returns the $connect handler, with the per-user connection cap
+// of cfg (Config.MaxConnectionsPerUser).
+func NewConnect(cfg Config, store ConnectStore, log *slog.Logger, meter Meter) *Connect {
+	if meter == nil {
+		meter = (*metrics.Emitter)(nil)
+	}
+	return &Connect{store: store, log: log, meter: meter, now: time.Now, maxConn: cfg.MaxConnectionsPerUser}
 }
 
 // Handle accepts (200) or refuses the connection. When the client offered
@@ -48,9 +61,17 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		ConnectedAt: rq.Now,
 		ExpiresAt:   rq.Now.Add(chat.ConnectionTTL),
 	}
+	c.Capabilities, _ = channelsFromAuthorizer(ev.RequestContext.Authorizer)
 	if err := h.store.PutConnection(ctx, c); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
+	}
+	if refused, err := h.overCap(ctx, c); refused != nil || err != nil {
+		if err != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
+		}
+		return *refused, nil
 	}
 	h.log.LogAttrs(ctx, slog.LevelInfo, "connected", slog.String("userId", rq.UserID))
 	resp := events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
@@ -70,4 +91,45 @@ func offersSubprotocol(list string) bool {
 		}
 	}
 	return false
+}
+
+// overCap records c in its user's index, then counts the user's live
+// connections: over the cap, c is removed again and refused with 429.
+// Registering before counting makes concurrent connects of one user on
+// different instances see each other, so together they never exceed the
+// cap (at worst both are refused and the client retries). Refusing the new
+// connection, rather than closing the oldest, keeps a stolen or leaked
+// token from kicking its owner's working sessions.
+func (h *Connect) overCap(ctx context.Context, c chat.Connection) (*events.APIGatewayProxyResponse, error) {
+	if err := h.store.PutUserConnection(ctx, c); err != nil {
+		return nil, err
+	}
+	if h.maxConn <= 0 {
+		return nil, nil
+	}
+	live, err := h.store.ConnectionsOfUser(ctx, c.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if len(live) <= h.maxConn {
+		return nil, nil
+	}
+	if _, err := h.store.RemoveConnection(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsRefused, Unit: metrics.Count, Value: 1})
+	h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused: too many connections",
+		slog.String("userId", c.UserID), slog.Int("live", len(live)-1), slog.Int("max", h.maxConn))
+	// The body is an error frame a non-browser client can show (a browser
+	// only sees the handshake fail).
+	body, err := protocol.Encode(protocol.ErrorEvent{Code: protocol.CodeRateLimited,
+		Message: fmt.Sprintf("you already have %d open connections, the most allowed; close one first", h.maxConn)})
+	if err != nil {
+		return nil, err
+	}
+	return &events.APIGatewayProxyResponse{
+		StatusCode: http.StatusTooManyRequests,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       string(body),
+	}, nil
 }

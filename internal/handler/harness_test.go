@@ -125,7 +125,7 @@ func newEnv(t *testing.T, cfg handler.Config, wrap ...func(*dynamo.Store) fullSt
 		store = w(e.store)
 	}
 	fan := fanout.New(store, e.gw, fanout.Config{Workers: 8, PageSize: 100}, log, meter)
-	e.connect = handler.NewConnect(e.store, log)
+	e.connect = handler.NewConnect(cfg, e.store, log, meter)
 	e.disconnect = handler.NewDisconnect(e.store, fan, cfg.SendBudget, log)
 	e.chat = handler.NewChat(cfg, store, fan, fan, log, meter)
 	handler.SetClock(e.connect, e.disconnect, e.chat, e.clock.Now)

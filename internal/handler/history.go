@@ -38,6 +38,9 @@ type historyAction struct {
 
 func (h *historyAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.History)
+	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
+		return err
+	}
 	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
 		return err
 	}

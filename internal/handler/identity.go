@@ -2,7 +2,6 @@ package handler
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"wschat/internal/chat"
@@ -47,7 +46,7 @@ func IdentityFromAuthorizer(authorizer any, connectionID string) (chat.Identity,
 	if len(userID) > maxUserIDBytes || !utf8.ValidString(userID) {
 		return chat.Identity{}, fmt.Errorf("authorizer user id: %d bytes, want at most %d of UTF-8", len(userID), maxUserIDBytes)
 	}
-	userName = strings.ToValidUTF8(userName, "\uFFFD")
+	userName = cleanName(userName)
 	if userName == "" {
 		userName = userID
 	}

@@ -19,6 +19,8 @@ func TestIdentityFromAuthorizer(t *testing.T) {
 		{"string map", map[string]string{"userId": "u1", "userName": "Ann"}, chat.Identity{UserID: "u1", UserName: "Ann"}, false},
 		{"principal only", map[string]any{"principalId": "p1"}, chat.Identity{UserID: "p1", UserName: "p1"}, false},
 		{"no name", map[string]any{"userId": "u1"}, chat.Identity{UserID: "u1", UserName: "u1"}, false},
+		{"control characters dropped from the name", map[string]any{"userId": "u1", "userName": "A\x00n\nn\u0085"}, chat.Identity{UserID: "u1", UserName: "Ann"}, false},
+		{"a name of controls only falls back to the id", map[string]any{"userId": "u1", "userName": "\x00\x1b"}, chat.Identity{UserID: "u1", UserName: "u1"}, false},
 		{"missing", nil, chat.Identity{UserID: "anon-c9", UserName: "anonymous"}, false},
 		{"empty map", map[string]any{}, chat.Identity{UserID: "anon-c9", UserName: "anonymous"}, false},
 		{"unexpected type", "user-1", chat.Identity{UserID: "anon-c9", UserName: "anonymous"}, false},

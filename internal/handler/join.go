@@ -27,6 +27,9 @@ type joinAction struct {
 
 func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Join)
+	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
+		return err
+	}
 	m := chat.Member{Channel: r.Channel, ConnectionID: rq.ConnectionID, Identity: rq.Identity, JoinedAt: rq.Now}
 	already, err := h.store.AddMember(ctx, m, h.maxChannels)
 	switch {

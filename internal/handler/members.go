@@ -2,7 +2,10 @@ package handler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"time"
 
 	"wschat/internal/chat"
 	"wschat/internal/protocol"
@@ -23,10 +26,13 @@ func requireMember(ctx context.Context, store MemberChecker, rq *request, channe
 	return err
 }
 
-// MembersStore is what members reads.
+// MembersStore is what members reads, and where it keeps the store's page
+// cursors behind the references clients see.
 type MembersStore interface {
 	MemberChecker
 	Members(ctx context.Context, channel, cursor string, limit int) ([]chat.Member, string, error)
+	PutCursor(ctx context.Context, ref, channel, raw string, expires time.Time) error
+	Cursor(ctx context.Context, ref string) (channel, raw string, err error)
 }
 
 // membersPageSize and membersMaxReads bound one members answer: 100 entries
@@ -44,11 +50,17 @@ type membersAction struct {
 
 func (h *membersAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Members)
+	if err := requireRight(rq, r.Channel, chat.RightPresence); err != nil {
+		return err
+	}
 	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
 		return err
 	}
 	page := protocol.MembersPage{Channel: r.Channel}
-	cursor := r.Cursor
+	cursor, err := h.resolveCursor(ctx, r.Channel, r.Cursor)
+	if err != nil {
+		return err
+	}
 	// Expired memberships are filtered out of a page, so one can come back
 	// short or empty with more to read: read on, a bounded number of times.
 	for i := 0; i < membersMaxReads; i++ {
@@ -62,10 +74,68 @@ func (h *membersAction) serve(ctx context.Context, rq *request, in protocol.Requ
 		for _, m := range ms {
 			page.Members = append(page.Members, protocol.Member{UserID: m.UserID, UserName: m.UserName, JoinedAt: m.JoinedAt})
 		}
-		page.Next, cursor = next, next
+		cursor = next
 		if next == "" || len(page.Members) >= membersPageSize {
 			break
 		}
 	}
+	if cursor != "" {
+		if page.Next, err = h.issueCursor(ctx, rq, r.Channel, cursor); err != nil {
+			return err
+		}
+	}
 	return h.replier.reply(ctx, rq, page)
+}
+
+// Cursors are opaque by construction: the store's cursor (which names the
+// last connection id read) is kept server-side under a random reference,
+// with the channel it pages, for cursorTTL; the client sees only the
+// reference. Compared with sealing the raw cursor (AEAD) this needs no key
+// to create, distribute, read at start-up or rotate, and nothing a client
+// holds can ever be decrypted, at one small PutItem per page that has a
+// next and one GetItem per page asked for with a cursor.
+const (
+	cursorTTL      = 15 * time.Minute
+	cursorRefBytes = 16
+)
+
+var cursorRefLen = base64.RawURLEncoding.EncodedLen(cursorRefBytes)
+
+func errBadCursor() error {
+	return protocol.Errorf(protocol.CodeInvalidField, "", "cursor is not one this server returned for this channel (or it expired); start again without one")
+}
+
+// resolveCursor returns the store's cursor behind ref ("" for ""): only a
+// live reference this server issued for channel is accepted.
+func (h *membersAction) resolveCursor(ctx context.Context, channel, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	if len(ref) != cursorRefLen {
+		return "", errBadCursor()
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(ref); err != nil {
+		return "", errBadCursor()
+	}
+	ch, raw, err := h.store.Cursor(ctx, ref)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		return "", errBadCursor()
+	case err != nil:
+		return "", err
+	case ch != channel || raw == "":
+		return "", errBadCursor()
+	}
+	return raw, nil
+}
+
+// issueCursor stores raw under a fresh random reference and returns it.
+func (h *membersAction) issueCursor(ctx context.Context, rq *request, channel, raw string) (string, error) {
+	b := make([]byte, cursorRefBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	ref := base64.RawURLEncoding.EncodeToString(b)
+	if err := h.store.PutCursor(ctx, ref, channel, raw, rq.Now.Add(cursorTTL)); err != nil {
+		return "", err
+	}
+	return ref, nil
 }

@@ -25,6 +25,9 @@ type request struct {
 	Budget *chat.Budget
 	// Channel and ClientID of the decoded request, echoed in error frames.
 	Channel, ClientID string
+	// Caps is what the connection may do on which channels; the chat
+	// handler sets it from the authorizer context and its default.
+	Caps chat.Capabilities
 }
 
 // newRequest reads ev's requestContext. The request is returned even with an

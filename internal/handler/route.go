@@ -21,10 +21,23 @@ type Meter interface {
 	Emit(values ...metrics.Value)
 }
 
-// RateLimiter spends one token of a connection's rate limit.
+// RateLimiter spends one token of a connection's, and of a user's, rate
+// limit; both are shared by every instance (in DynamoDB).
 type RateLimiter interface {
 	TakeToken(ctx context.Context, connID string, perSecond float64, burst int) (bool, error)
+	TakeUserToken(ctx context.Context, userID string, perSecond float64, burst int) (bool, error)
 }
+
+// Closer closes a connection (@connections DELETE; *connections.Client).
+type Closer interface {
+	Delete(ctx context.Context, connectionID string) error
+}
+
+// closeAfterStrikes is how many frames in a row a connection may have
+// refused by its limits before it is closed: a client that backs off after
+// a rate_limited error gets a frame through long before; a flood of 1,000
+// frames a second reaches it in 50 ms.
+const closeAfterStrikes = 50
 
 // ChatStore is everything the chat function's actions use; *dynamo.Store
 // implements it.
@@ -57,6 +70,8 @@ type Chat struct {
 	meter   Meter
 	now     func() time.Time
 	actions map[string]action
+	frames  *frameLimiter
+	closer  Closer // nil: abusive connections are refused, never closed
 }
 
 // NewChat returns the chat function's handler. b broadcasts (and
@@ -66,7 +81,8 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		meter = (*metrics.Emitter)(nil)
 	}
 	r := replier{poster: p, log: log}
-	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now}
+	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now,
+		frames: newFrameLimiter(cfg.FrameRatePerSecond, cfg.FrameBurst)}
 	h.actions = map[string]action{
 		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
@@ -75,6 +91,13 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
 	}
+	return h
+}
+
+// CloseWith makes h close connections that keep exceeding their limits
+// through c, and returns h.
+func (h *Chat) CloseWith(c Closer) *Chat {
+	h.closer = c
 	return h
 }
 
@@ -87,12 +110,29 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		h.log.LogAttrs(ctx, slog.LevelWarn, "request without connectionId")
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest}, nil
 	}
+	if !h.frames.take(rq.ConnectionID, rq.Now) {
+		// Before decoding, and without a DynamoDB call: pings and garbage
+		// spend from this budget too.
+		h.meter.Emit(metrics.Value{Name: contract.MetricFramesDropped, Unit: metrics.Count, Value: 1})
+		return h.refused(ctx, rq, protocol.Errorf(protocol.CodeRateLimited, "",
+			"more than %g frames per second (burst %d); slow down", h.cfg.FrameRatePerSecond, h.cfg.FrameBurst))
+	}
 	if err != nil {
 		err = protocol.Errorf(protocol.CodeUnauthorized, "", "connection has no usable identity")
 	} else {
+		rq.Caps = grant(ev.RequestContext.Authorizer, h.cfg.DefaultChannels)
 		err = h.serve(ctx, rq, ev)
 	}
 	var perr *protocol.Error
+	if errors.As(err, &perr) && perr.Code == protocol.CodeRateLimited {
+		h.frames.strike(rq.ConnectionID, rq.Now)
+		if _, closeNow := h.frames.verdict(rq.ConnectionID, rq.Now, closeAfterStrikes); closeNow {
+			h.close(ctx, rq)
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+		}
+	} else {
+		h.frames.forgive(rq.ConnectionID)
+	}
 	if errors.As(err, &perr) {
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request rejected",
 			slog.String("action", perr.Action), slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
@@ -108,6 +148,38 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
 	}
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// refused answers a frame the frame limiter refused: a rate_limited error
+// at most once a second (answering a flood frame for frame would double
+// it), and after closeAfterStrikes refusals in a row the connection is
+// closed.
+func (h *Chat) refused(ctx context.Context, rq *request, perr *protocol.Error) (events.APIGatewayProxyResponse, error) {
+	notify, closeNow := h.frames.verdict(rq.ConnectionID, rq.Now, closeAfterStrikes)
+	switch {
+	case closeNow:
+		h.close(ctx, rq)
+	case notify:
+		h.log.LogAttrs(ctx, slog.LevelInfo, "request rejected", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
+		if err := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); err != nil {
+			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(err))
+		}
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// close closes a connection that kept exceeding its limits. API Gateway
+// then runs $disconnect, which cleans up as for any other close.
+func (h *Chat) close(ctx context.Context, rq *request) {
+	if h.closer == nil {
+		return
+	}
+	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsClosed, Unit: metrics.Count, Value: 1})
+	h.log.LogAttrs(ctx, slog.LevelWarn, "closing connection: it kept exceeding its limits",
+		slog.String("userId", rq.UserID), slog.Int("strikes", closeAfterStrikes))
+	if err := h.closer.Delete(ctx, rq.ConnectionID); err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "close connection failed", logging.Err(err))
+	}
 }
 
 func (h *Chat) errorEvent(rq *request, e *protocol.Error) protocol.ErrorEvent {
@@ -139,10 +211,37 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 	return err
 }
 
-// limit spends a token of the connection's rate limit. ping is exempt: it
-// keeps the connection open and costs no storage.
+// limit spends a token of the connection's rate limit, then of the user's.
+// ping is exempt from these two (it touches no storage; the frame limiter
+// bounds it without a DynamoDB call).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
-	if action == contract.ActionPing || h.cfg.RatePerSecond <= 0 {
+	if action == contract.ActionPing {
+		return nil
+	}
+	if err := h.limitConnection(ctx, rq); err != nil {
+		return err
+	}
+	return h.limitUser(ctx, rq)
+}
+
+func (h *Chat) limitUser(ctx context.Context, rq *request) error {
+	if h.cfg.UserRatePerSecond <= 0 {
+		return nil
+	}
+	ok, err := h.limiter.TakeUserToken(ctx, rq.UserID, h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		h.meter.Emit(metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		return protocol.Errorf(protocol.CodeRateLimited, "", "your connections together sent more than %g requests per second (burst %d); slow down",
+			h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
+	}
+	return nil
+}
+
+func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
+	if h.cfg.RatePerSecond <= 0 {
 		return nil
 	}
 	ok, err := h.limiter.TakeToken(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)

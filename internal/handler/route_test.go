@@ -30,6 +30,15 @@ func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); r
 func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeToken")
 }
+func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
+	return f.allow, f.call("TakeUserToken")
+}
+func (f *fakeStore) PutCursor(context.Context, string, string, string, time.Time) error {
+	return f.call("PutCursor")
+}
+func (f *fakeStore) Cursor(context.Context, string) (string, string, error) {
+	return "", "", f.call("Cursor")
+}
 func (f *fakeStore) AddMember(context.Context, chat.Member, int) (bool, error) {
 	return false, f.call("AddMember")
 }
@@ -123,6 +132,7 @@ func TestChatOutcomes(t *testing.T) {
 			var logs bytes.Buffer
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			cfg := DefaultConfig()
+			cfg.DefaultChannels = "*" // open, as in dev
 			h := NewChat(cfg, &tt.store, &fakeBroadcaster{err: tt.broadcast}, &tt.poster, log, nil)
 			h.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 

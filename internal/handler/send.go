@@ -57,6 +57,12 @@ type sendAction struct {
 
 func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Send)
+	if err := checkText(r.Text); err != nil {
+		return err
+	}
+	if err := requireRight(rq, r.Channel, chat.RightWrite); err != nil {
+		return err
+	}
 	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
 		return err
 	}

@@ -365,6 +365,7 @@ func boolInt(b bool) int {
 
 func TestRateLimitedSendsStoreNothing(t *testing.T) {
 	cfg := handler.DefaultConfig()
+	cfg.DefaultChannels = "*" // open, as in dev
 	cfg.RatePerSecond, cfg.RateBurst = 1, 3
 	e := newEnv(t, cfg)
 	ann := user("u-ann", "Ann")
@@ -419,6 +420,7 @@ func TestRateLimitedSendsStoreNothing(t *testing.T) {
 
 func TestPingTouchesNoStorageAndSkipsTheRateLimit(t *testing.T) {
 	cfg := handler.DefaultConfig()
+	cfg.DefaultChannels = "*" // open, as in dev
 	cfg.RatePerSecond, cfg.RateBurst = 1, 1
 	e := newEnv(t, cfg)
 	e.open("c1", nil)

@@ -54,6 +54,8 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 type tokenRequest struct {
 	User string `json:"user"`
 	Name string `json:"name"`
+	// Channels, when present, becomes the token's channels claim.
+	Channels *string `json:"channels"`
 }
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -77,11 +79,21 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req = tokenRequest{User: r.PostForm.Get("user"), Name: r.PostForm.Get("name")}
+		if r.PostForm.Has("channels") {
+			ch := r.PostForm.Get("channels")
+			req.Channels = &ch
+		}
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, "send application/json or application/x-www-form-urlencoded")
 		return
 	}
-	tok, err := i.Mint(req.User, req.Name, defaultTTL)
+	var tok string
+	var err error
+	if req.Channels != nil {
+		tok, err = i.MintWithChannels(req.User, req.Name, *req.Channels, defaultTTL)
+	} else {
+		tok, err = i.Mint(req.User, req.Name, defaultTTL)
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -26,6 +26,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"wschat/internal/chat"
 )
 
 // DefaultKeyFile is where the emulator saves the issuer key (relative to the
@@ -95,8 +97,25 @@ func (i *Issuer) Audience() string { return i.audience }
 func (i *Issuer) JWKSURL() string { return i.url + "/.well-known/jwks.json" }
 
 // Mint returns a token for userID, displayed as userName (userID when empty),
-// valid for ttl (defaultTTL when zero or negative).
+// valid for ttl (defaultTTL when zero or negative), without a channels claim
+// (the environment's default applies to it).
 func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error) {
+	return i.mint(userID, userName, nil, ttl)
+}
+
+// MintWithChannels is Mint with a wschat:channels claim: the channels
+// (names, "prefix*" patterns, "=rights"; see docs/auth.md) the holder may
+// use. An empty channels grants none.
+func (i *Issuer) MintWithChannels(userID, userName, channels string, ttl time.Duration) (string, error) {
+	caps, err := chat.ParseCapabilities(channels)
+	if err != nil {
+		return "", fmt.Errorf("localissuer: channels: %w", err)
+	}
+	canon := strings.TrimPrefix(caps.String(), chat.CapabilityVersion)
+	return i.mint(userID, userName, &canon, ttl)
+}
+
+func (i *Issuer) mint(userID, userName string, channels *string, ttl time.Duration) (string, error) {
 	if err := checkUserID(userID); err != nil {
 		return "", err
 	}
@@ -123,6 +142,9 @@ func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error
 		"exp":       now.Add(ttl).Unix(),
 		"jti":       b64.EncodeToString(jti),
 	}
+	if channels != nil {
+		claims[ChannelsClaim] = *channels
+	}
 	hb, err := json.Marshal(header)
 	if err != nil {
 		return "", fmt.Errorf("localissuer: encode header: %w", err)
@@ -143,6 +165,10 @@ func (i *Issuer) Mint(userID, userName string, ttl time.Duration) (string, error
 	s.FillBytes(sig[32:])
 	return signingInput + "." + b64.EncodeToString(sig), nil
 }
+
+// ChannelsClaim is the claim MintWithChannels sets; auth.ChannelsClaim reads
+// it (the issuer does not import the verifier).
+const ChannelsClaim = "wschat:channels"
 
 // JWKS returns the public key set as JSON: {"keys":[{...}]}.
 func (i *Issuer) JWKS() []byte {

@@ -65,12 +65,17 @@ const (
 	// CodeInternal: the server failed; the request may be retried (a send
 	// with the same clientId is never stored twice).
 	CodeInternal Code = "internal"
+	// CodeForbidden: the connection's channel capabilities (from its token,
+	// or the environment's default) do not grant this action on this
+	// channel. Retrying with the same token cannot succeed.
+	CodeForbidden Code = "forbidden"
 )
 
 // Codes lists every error code, for documentation and tests.
 var Codes = []Code{
 	CodeInvalidJSON, CodeUnknownAction, CodeInvalidField, CodeTooLarge,
 	CodeNotMember, CodeRateLimited, CodeUnauthorized, CodeInternal,
+	CodeForbidden,
 }
 
 // Error is a request the server rejects. Its Message never contains the

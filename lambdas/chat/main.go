@@ -32,5 +32,6 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Chat, er
 	if err != nil {
 		return nil, err
 	}
-	return handler.NewChat(p.Config, p.Store, p.Fanout, p.Fanout, p.Log, p.Meter), nil
+	h := handler.NewChat(p.Config, p.Store, p.Fanout, p.Fanout, p.Log, p.Meter)
+	return h.CloseWith(p.Conns), nil
 }

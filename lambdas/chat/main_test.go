@@ -46,7 +46,8 @@ func TestChatAnswersThroughTheCallback(t *testing.T) {
 	for i, tt := range tests {
 		ev := events.APIGatewayWebsocketProxyRequest{Body: tt.body, RequestContext: events.APIGatewayWebsocketProxyRequestContext{
 			ConnectionID: "conn-1", RouteKey: tt.route, EventType: "MESSAGE", RequestID: "api-req-3",
-			Authorizer: map[string]any{"principalId": ann.UserID, "userId": ann.UserID, "userName": ann.UserName},
+			// The token's grant (the environment's default, unset here, grants nothing).
+			Authorizer: map[string]any{"principalId": ann.UserID, "userId": ann.UserID, "userName": ann.UserName, "channels": "v1:general=rwp"},
 		}}
 		resp, err := h.Handle(ctx, ev)
 		if err != nil || resp.StatusCode != 200 {

@@ -10,7 +10,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"wschat/internal/compose"
+	"wschat/internal/contract"
 	"wschat/internal/handler"
+	"wschat/internal/metrics"
 )
 
 func main() {
@@ -30,5 +32,6 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Connect,
 	if err != nil {
 		return nil, err
 	}
-	return handler.NewConnect(b.Store, b.Log), nil
+	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
+	return handler.NewConnect(b.Config, b.Store, b.Log, meter), nil
 }

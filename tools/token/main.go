@@ -37,9 +37,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		user = fs.String("user", "", "user id (the token's sub); required, e.g. ann")
-		name = fs.String("name", "", "display name (default: the user id)")
-		port = fs.Int("port", 3001, "port of the running emulator on 127.0.0.1 (make dev PORT=...)")
+		user     = fs.String("user", "", "user id (the token's sub); required, e.g. ann")
+		name     = fs.String("name", "", "display name (default: the user id)")
+		port     = fs.Int("port", 3001, "port of the running emulator on 127.0.0.1 (make dev PORT=...)")
+		channels = fs.String("channels", "", "channels the token grants, e.g. 'general,team-*=r' (docs/auth.md); omitted: no claim, the environment's default applies")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: token -user NAME [flags]
@@ -70,8 +71,14 @@ Flags:
 		fmt.Fprintf(stderr, "token: -port %d out of range\n", *port)
 		return 2
 	}
+	var grant *string // nil: no claim at all, which differs from an empty one
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "channels" {
+			grant = channels
+		}
+	})
 	client := &http.Client{Timeout: 10 * time.Second}
-	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name)
+	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name, grant)
 	if err != nil {
 		fmt.Fprintln(stderr, "token:", err)
 		return 1
@@ -80,9 +87,14 @@ Flags:
 	return 0
 }
 
-// mint asks the issuer of the emulator at hostPort for a token.
-func mint(client *http.Client, hostPort, user, name string) (string, error) {
-	body, err := json.Marshal(map[string]string{"user": user, "name": name})
+// mint asks the issuer of the emulator at hostPort for a token, with a
+// channels claim unless channels is nil.
+func mint(client *http.Client, hostPort, user, name string, channels *string) (string, error) {
+	req := map[string]string{"user": user, "name": name}
+	if channels != nil {
+		req["channels"] = *channels
+	}
+	body, err := json.Marshal(req)
 	if err != nil {
 		return "", err
 	}

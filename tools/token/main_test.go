@@ -112,3 +112,45 @@ func verify(t *testing.T, iss *localissuer.Issuer, tok string) string {
 	}
 	return id.UserID
 }
+
+// TestRunChannels: -channels becomes the token's channels claim (make token
+// CHANNELS=...); without it the token has none.
+func TestRunChannels(t *testing.T) {
+	iss, err := localissuer.New("http://127.0.0.1:1/local-issuer", "wschat-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(serveIssuer(t, iss.Handler()))
+	jwks := httptest.NewServer(iss.JWKSHandler())
+	defer jwks.Close()
+	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audiences: []string{iss.Audience()}, JWKSURL: jwks.URL, HTTPClient: jwks.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"-user", "ann", "-port", port}, 0, ""},
+		{[]string{"-user", "ann", "-port", port, "-channels", "general,team-*"}, 0, "v1:general=rwp team-*=rwp"},
+		{[]string{"-user", "ann", "-port", port, "-channels", ""}, 0, "v1:"},
+		{[]string{"-user", "ann", "-port", port, "-channels", "Bad!"}, 1, ""},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		if code := run(tt.args, &stdout, &stderr); code != tt.wantCode {
+			t.Fatalf("%v: exit %d, want %d (%s)", tt.args, code, tt.wantCode, stderr.String())
+		}
+		if tt.wantCode != 0 {
+			continue
+		}
+		id, err := v.Verify(context.Background(), strings.TrimSpace(stdout.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Channels != tt.want {
+			t.Errorf("%v: channels %q, want %q", tt.args, id.Channels, tt.want)
+		}
+	}
+}
