@@ -17,6 +17,9 @@ import (
 // ConnectStore is what the $connect handler writes.
 type ConnectStore interface {
 	PutConnection(ctx context.Context, c chat.Connection) error
+	// PutUserConnection indexes the connection under its user, so a backend
+	// can notify or disconnect every connection of a user with one Query.
+	PutUserConnection(ctx context.Context, c chat.Connection) error
 }
 
 // Connect serves $connect: it registers the connection with the
@@ -48,7 +51,14 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		ConnectedAt: rq.Now,
 		ExpiresAt:   rq.Now.Add(chat.ConnectionTTL),
 	}
+	// The connection item first: the index entry is only useful once the
+	// connection exists, and a refused upgrade leaves at most an entry that
+	// expires with the connection's TTL (and whose posts answer 410).
 	if err := h.store.PutConnection(ctx, c); err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
+	}
+	if err := h.store.PutUserConnection(ctx, c); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
 	}
