@@ -132,6 +132,9 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	item[attrUserName] = str(m.UserName)
 	item[attrText] = str(m.Text)
 	item[attrClientID] = str(m.ClientID)
+	if m.From != "" {
+		item[attrFrom] = str(m.From)
+	}
 	item[attrSentAt] = millis(m.SentAt)
 	item[attrTTL] = epoch(m.ExpiresAt)
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
@@ -198,6 +201,7 @@ func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Me
 		Identity:  chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
 		Text:      strAttr(item, attrText),
 		ClientID:  strAttr(item, attrClientID),
+		From:      strAttr(item, attrFrom),
 		SentAt:    timeMillis(item, attrSentAt),
 		ExpiresAt: timeEpoch(item, attrTTL),
 	}

@@ -104,6 +104,7 @@ const (
 	attrSentAt      = "sentAt"
 	attrTextHash    = "textHash"
 	attrDelivered   = "delivered"
+	attrFrom        = "from" // "server" on a message a backend published
 )
 
 func connKey(id string) map[string]types.AttributeValue {

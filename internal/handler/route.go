@@ -70,7 +70,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	h.actions = map[string]action{
 		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r},
-		contract.ActionSend:    &sendAction{store: store, broadcaster: b, replier: r, retention: cfg.HistoryRetention, log: log, meter: meter},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter}},
 		contract.ActionHistory: &historyAction{store: store, replier: r},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
