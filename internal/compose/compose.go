@@ -70,6 +70,9 @@ type Pusher struct {
 	*Base
 	Meter  *metrics.Emitter
 	Fanout *fanout.Fanout
+	// Conns is the @connections client the fan-out posts through (the
+	// publish function also closes connections with it).
+	Conns *connections.Client
 }
 
 // NewPusher is NewBase plus the fan-out settings and the @connections client
@@ -89,7 +92,7 @@ func NewPusher(getenv func(string) string, stdout io.Writer) (*Pusher, error) {
 	}
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
 	conns := connections.New(base.AWS, callback, connections.Options{MaxConns: fcfg.Workers})
-	return &Pusher{Base: base, Meter: meter, Fanout: fanout.New(base.Store, conns, fcfg, base.Log, meter)}, nil
+	return &Pusher{Base: base, Meter: meter, Fanout: fanout.New(base.Store, conns, fcfg, base.Log, meter), Conns: conns}, nil
 }
 
 // lambdaAWSConfig is the SDK configuration from the variables the Lambda

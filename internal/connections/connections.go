@@ -100,3 +100,13 @@ func translate(err error) error {
 	}
 	return fmt.Errorf("post to connection: %w", err)
 }
+
+// Delete closes the connection (DELETE @connections/{id}); API Gateway then
+// runs $disconnect. Errors wrap chat.ErrGone or chat.ErrUnavailable as for
+// Post.
+func (c *Client) Delete(ctx context.Context, connectionID string) error {
+	_, err := c.api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{
+		ConnectionId: aws.String(connectionID),
+	})
+	return translate(err)
+}
