@@ -68,6 +68,7 @@ type session struct {
 	dynamoDesc     string // for the banner
 	functions      map[*template.Function]*lambda.Function
 	gateway        *gateway.Gateway
+	httpURLs       []string // base URLs of the template's HTTP APIs
 	cleanups       []func()
 }
 
@@ -239,10 +240,11 @@ func (e *session) newGateway() error {
 func (e *session) serve(ln net.Listener) <-chan error {
 	stage := e.stack.Stage
 	mux := http.NewServeMux()
-	gwHandler := e.gateway.Handler()
+	gwHandler := e.signedConnections(e.gateway.Handler())
 	mux.Handle("/"+stage, gwHandler)
 	mux.Handle("/"+stage+"/", gwHandler)
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, e.issuer.Handler()))
+	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
 		TokenURL:     issuerPath + "/token",
@@ -272,10 +274,10 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
   chat page   http://%s/
   callback    http://%s/%s/@connections/{connectionId}
   issuer      http://%s%s  (tokens: make token PORT=%s TOKEN_USER=ann)
-  DynamoDB    %s
+%s  DynamoDB    %s
 Ctrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.dynamoDesc)
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc)
 }
 
 func portOf(hostPort string) string {
