@@ -143,7 +143,6 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 // caller is the IAM principal of a request.
 type caller struct {
 	principal string // the role or user ARN: sessions of one role are one caller
-	name      string // display name
 }
 
 func callerOf(ev events.APIGatewayV2HTTPRequest) (caller, bool) {
