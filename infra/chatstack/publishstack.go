@@ -78,8 +78,8 @@ func (s *ChatStack) addPublish(moduleRoot string, retention awslogs.RetentionDay
 		Retain:        cfg.Retain,
 		Function:      s.Publish.Function,
 	})
-	s.Table.Grant(s.Publish.Role, jsii.String("dynamodb:GetItem"), jsii.String("dynamodb:PutItem"),
-		jsii.String("dynamodb:UpdateItem"), jsii.String("dynamodb:DeleteItem"), jsii.String("dynamodb:Query"))
+	s.Table.Grant(s.Publish.Role, *jsii.Strings("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+		"dynamodb:DeleteItem", "dynamodb:Query")...)
 	GrantManageConnections(s.API, s.Publish.Role, "POST", "DELETE")
 	return nil
 }
