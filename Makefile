@@ -16,6 +16,15 @@ TOKEN_NAME ?=
 # (docs/auth.md); unset mints a token without the claim.
 CHANNELS ?=
 BASE ?= HEAD~1
+# make publish/notify/disconnect: the channel or user and the text. Against
+# the emulator on PORT by default; PUBLISH_URL (a stack's PublishURL output)
+# targets a deployed stage, signed with the AWS CLI/SDK credentials chain.
+CHANNEL ?= general
+TO ?=
+TEXT ?=
+PUBLISH_URL ?=
+PUBLISH_ID ?=
+PUBLISH_FLAGS = -port $(PORT) -stage $(ENV) $(if $(PUBLISH_URL),-url '$(PUBLISH_URL)') $(if $(PUBLISH_ID),-id '$(PUBLISH_ID)')
 GO_TEST_FLAGS ?=
 STATICCHECK_VERSION := v0.8.2
 ACTIONLINT_VERSION := v1.7.7
@@ -25,7 +34,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token bench soak clean
+.PHONY: help deps build test test-js test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect bench soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -117,6 +126,15 @@ invoke: ## Run one function once on ENV's template: make invoke FN=chat EVENT=lo
 
 token: ## Print a token for TOKEN_USER (default dev) from the issuer of the emulator on PORT
 	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)') $(if $(CHANNELS),-channels '$(CHANNELS)')
+
+publish: ## Post TEXT to CHANNEL through the publish API (signed; PUBLISH_URL for a deployed stage)
+	@go run ./tools/publish $(PUBLISH_FLAGS) -channel '$(CHANNEL)' -text '$(TEXT)'
+
+notify: ## Send TEXT as a notice to every connection of user TO
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb notify -to '$(TO)' -text '$(TEXT)'
+
+disconnect: ## Close every connection of user TO (sign-out everywhere, ban)
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb disconnect -to '$(TO)'
 
 bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart
 	$(MAKE) synth ENV=dev

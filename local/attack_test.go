@@ -162,7 +162,9 @@ func waitRecovered(e *emulator, id string, since time.Time) recovery {
 	client := &http.Client{Timeout: 5 * time.Second}
 	r := recovery{disconnected: -1}
 	for time.Since(since) < 5*time.Second {
-		resp, err := client.Post(url, "application/json", strings.NewReader(`{"type":"probe"}`))
+		// @connections takes only requests signed with the local
+		// credentials, as the handlers sign them.
+		resp, err := signedPost(client, url, []byte(`{"type":"probe"}`))
 		if err == nil {
 			r.status = resp.StatusCode
 			resp.Body.Close()

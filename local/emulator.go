@@ -93,6 +93,7 @@ type session struct {
 	buildDir       string // where the functions' host builds are
 	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
+	httpURLs       []string // base URLs of the template's HTTP APIs
 	cleanups       []func()
 }
 
@@ -301,10 +302,11 @@ func (e *session) routes(stack *template.Stack, fns map[*template.Function]*lamb
 func (e *session) serve(ln net.Listener) <-chan error {
 	stage := e.stack.Stage
 	mux := http.NewServeMux()
-	gwHandler := e.gateway.Handler()
+	gwHandler := e.signedConnections(e.gateway.Handler())
 	mux.Handle("/"+stage, gwHandler)
 	mux.Handle("/"+stage+"/", gwHandler)
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, e.issuer.Handler()))
+	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
 		TokenURL:     issuerPath + "/token",
@@ -334,10 +336,10 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
   chat page   http://%s/
   callback    http://%s/%s/@connections/{connectionId}
   issuer      http://%s%s  (tokens: make token PORT=%s TOKEN_USER=ann)
-  DynamoDB    %s
+%s  DynamoDB    %s
 Ctrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.dynamoDesc)
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc)
 }
 
 func portOf(hostPort string) string {

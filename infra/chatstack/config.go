@@ -89,6 +89,16 @@ type Config struct {
 	// Auth chooses who issues the tokens that $connect accepts.
 	Auth AuthConfig
 
+	// PublishThrottleRate (requests per second) and PublishThrottleBurst are
+	// the publish HTTP API stage's throttling: backends share the account's
+	// API Gateway rate with the WebSocket API, so they get their own slice.
+	PublishThrottleRate  float64
+	PublishThrottleBurst int
+	// PublishNames maps backend principals (role or user ARNs) to the
+	// display name their messages carry; unlisted callers show their role
+	// or user name.
+	PublishNames map[string]string
+
 	// AlarmEmail, when set, subscribes this address to the alarm topic.
 	AlarmEmail string
 	// Domain, when set, serves the API on a custom domain as well.
@@ -153,6 +163,10 @@ func Environments() map[string]Config {
 		UserRateBurst:         20,
 		FrameRatePerSecond:    10,
 		FrameBurst:            20,
+		// Backends publish far less often than users chat; a bulk job that
+		// exceeds this gets 429s and the publisher backs off.
+		PublishThrottleRate:  50,
+		PublishThrottleBurst: 100,
 	}
 
 	dev := base
@@ -183,6 +197,7 @@ func Environments() map[string]Config {
 	prod.QuietRouteRate, prod.QuietRouteBurst = 200, 400
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
+	prod.PublishThrottleRate, prod.PublishThrottleBurst = 500, 1000
 
 	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
 }
@@ -267,6 +282,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.validatePublish()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
 	}

@@ -108,7 +108,7 @@ type signals struct {
 }
 
 // functionNames orders the functions in alarms and dashboard widgets.
-var functionNames = []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat}
+var functionNames = []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat, contract.FunctionPublish}
 
 func newSignals(props MonitoringProps) *signals {
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))

@@ -45,7 +45,7 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				got[key] = true
 			}
 			fns := functionByPackage(t, template)
-			for _, name := range []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat} {
+			for _, name := range []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat, contract.FunctionPublish} {
 				for _, m := range []string{"Errors", "Throttles"} {
 					if !got["AWS/Lambda/"+m+"/"+fns[name]] {
 						t.Errorf("no %s alarm on the %s function", m, name)

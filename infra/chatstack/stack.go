@@ -36,9 +36,15 @@ type ChatStack struct {
 	Disconnect *GoFunction
 	Chat       *GoFunction
 	Authorizer *GoFunction
+	// Publish serves PublishAPI, the HTTP API for backends (docs/publish.md).
+	Publish    *GoFunction
+	PublishAPI *PublishAPI
 	Monitoring *Monitoring
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
+	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
+	// functions, for functions defined after it.
+	runtimeEnv map[string]*string
 }
 
 // StackName is the CloudFormation stack name of an environment.
@@ -69,9 +75,13 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 	s.addAPI(retention)
 	s.addRuntimeEnvironment()
 	grantTable(s)
+	if err := s.addPublish(props.ModuleRoot, retention); err != nil {
+		return nil, err
+	}
 	s.addMonitoring()
 	s.addOutputs()
 	addNagSuppressions(s)
+	addPublishNagSuppressions(s)
 	return s, nil
 }
 
@@ -186,6 +196,10 @@ func (s *ChatStack) addRuntimeEnvironment() {
 	if cfg.DefaultChannels != "" {
 		env[contract.EnvDefaultChannels] = cfg.DefaultChannels
 	}
+	s.runtimeEnv = map[string]*string{}
+	for k, v := range env {
+		s.runtimeEnv[k] = jsii.String(v)
+	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
 		for k, v := range env {
 			f.Function.AddEnvironment(jsii.String(k), jsii.String(v), nil)
@@ -202,6 +216,7 @@ func (s *ChatStack) addMonitoring() {
 		Functions: map[string]*GoFunction{
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
+			contract.FunctionPublish: s.Publish,
 		},
 		API:   s.API,
 		Table: s.Table,
@@ -227,6 +242,7 @@ func (s *ChatStack) addOutputs() {
 	output("WebSocketURL", "Clients connect here (wss://)", s.API.Stage.Url())
 	output("CallbackURL", "The @connections management endpoint the handlers post to", s.API.Stage.CallbackUrl())
 	output("TableName", "The chat table", s.Table.TableName())
+	output("PublishURL", "Backends publish here with SigV4 (docs/publish.md; PUBLISH_URL for make publish)", s.PublishAPI.URL())
 	if s.UserPool != nil {
 		output("UserPoolId", "", s.UserPool.Pool.UserPoolId())
 		output("UserPoolClientId", "", s.UserPool.Client.UserPoolClientId())

@@ -277,10 +277,11 @@ func TestRoutesAndIntegrations(t *testing.T) {
 	for _, env := range envNames {
 		t.Run(env, func(t *testing.T) {
 			template := tmpl(t, env)
-			apis := resources(t, template, "AWS::ApiGatewayV2::Api")
+			apis := apisOf(t, template, "WEBSOCKET")
 			if len(apis) != 1 {
-				t.Fatalf("got %d APIs, want 1", len(apis))
+				t.Fatalf("got %d WebSocket APIs, want 1", len(apis))
 			}
+			wsAPI := webSocketAPIID(t, template)
 			for _, api := range apis {
 				p := props(api)
 				if p["ProtocolType"] != "WEBSOCKET" || p["RouteSelectionExpression"] != contract.RouteSelectionExpression {
@@ -288,7 +289,7 @@ func TestRoutesAndIntegrations(t *testing.T) {
 				}
 			}
 			fns := functionByPackage(t, template)
-			integrations := resources(t, template, "AWS::ApiGatewayV2::Integration")
+			integrations := ofAPI(t, template, "AWS::ApiGatewayV2::Integration", wsAPI)
 			integrationFn := map[string]string{}
 			for id, in := range integrations {
 				p := props(in)
@@ -311,7 +312,7 @@ func TestRoutesAndIntegrations(t *testing.T) {
 				want[a] = fns[contract.FunctionChat]
 			}
 			got := map[string]string{}
-			for id, route := range resources(t, template, "AWS::ApiGatewayV2::Route") {
+			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
 				p := props(route)
 				key := p["RouteKey"].(string)
 				parts := p["Target"].(map[string]any)["Fn::Join"].([]any)[1].([]any)
@@ -356,7 +357,7 @@ func TestAuthorizerOnlyOnConnect(t *testing.T) {
 					t.Errorf("authorizer URI %s does not invoke %s", asJSON(p["AuthorizerUri"]), fn)
 				}
 			}
-			for id, route := range resources(t, template, "AWS::ApiGatewayV2::Route") {
+			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", webSocketAPIID(t, template)) {
 				p := props(route)
 				if p["RouteKey"] == contract.RouteConnect {
 					if p["AuthorizationType"] != "CUSTOM" || refID(p["AuthorizerId"]) != authID {
@@ -430,6 +431,10 @@ func TestIAMLeastPrivilege(t *testing.T) {
 		contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
 			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
 			"logs:CreateLogStream", "logs:PutLogEvents"},
+		// The send path (claim, seq, history, fan-out), the user index Query,
+		// the 410 cleanup; @connections POST and DELETE in one statement.
+		contract.FunctionPublish: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	}
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	for _, env := range envNames {
@@ -441,10 +446,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			for id := range resources(t, template, "AWS::DynamoDB::Table") {
 				tableID = id
 			}
-			apiID := ""
-			for id := range resources(t, template, "AWS::ApiGatewayV2::Api") {
-				apiID = id
-			}
+			apiID := webSocketAPIID(t, template)
 			for fn, stmts := range statements(t, template) {
 				var got []string
 				for _, s := range stmts {
@@ -470,10 +472,11 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case acts[0] == "execute-api:ManageConnections":
 							j := asJSON(r)
-							// Only chat closes connections (DELETE), for abuse.
-							deleteOK := fn == contract.FunctionChat && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
+							// Chat closes connections that keep exceeding their limits
+							// and publish disconnects users: only they may DELETE.
+							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
 							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) && !deleteOK {
-								t.Errorf("%s: ManageConnections on %s, want POST (chat: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
+								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
 							}
 						case strings.HasPrefix(acts[0], "logs:"):
 							if refID(r) == "" || !strings.Contains(refID(r), "Logs") {
@@ -561,8 +564,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
 			fns := functionByPackage(t, template)
-			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect"}) {
-				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect", got)
+			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect", "publish"}) {
+				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect, publish", got)
 			}
 			res := template["Resources"].(map[string]any)
 			for name, id := range fns {
@@ -639,9 +642,9 @@ func TestStageThrottlingAndAccessLogs(t *testing.T) {
 		t.Run(env, func(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
-			stages := resources(t, template, "AWS::ApiGatewayV2::Stage")
+			stages := ofAPI(t, template, "AWS::ApiGatewayV2::Stage", webSocketAPIID(t, template))
 			if len(stages) != 1 {
-				t.Fatalf("got %d stages, want 1", len(stages))
+				t.Fatalf("got %d WebSocket stages, want 1", len(stages))
 			}
 			for _, st := range stages {
 				p := props(st)
@@ -710,7 +713,7 @@ func TestIdentityPerEnvironment(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	for _, env := range envNames {
 		outs := tmpl(t, env)["Outputs"].(map[string]any)
-		for _, k := range []string{"WebSocketURL", "CallbackURL", "TableName"} {
+		for _, k := range []string{"WebSocketURL", "CallbackURL", "TableName", "PublishURL"} {
 			if _, ok := outs[k]; !ok {
 				t.Errorf("%s: no output %s", env, k)
 			}
@@ -749,11 +752,12 @@ func TestNagFindingsAllSuppressed(t *testing.T) {
 func wantSuppressions(cfg Config) int {
 	n := len(contract.Actions) + 2 // AwsSolutions-APIG4: every route but $connect ($disconnect, $default, the actions)
 	n += 2                         // AwsSolutions-IAM5: @connections/* of chat and disconnect
-	n += 4                         // Serverless-LambdaDLQ: every function
+	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of publish
+	n += 5                         // Serverless-LambdaDLQ: every function
 	if cfg.Tracing {
-		n += 4 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
+		n += 5 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
 	} else {
-		n += 4 // Serverless-LambdaTracing: every function
+		n += 5 // Serverless-LambdaTracing: every function
 	}
 	if !cfg.PointInTimeRecovery {
 		n++ // AwsSolutions-DDB3

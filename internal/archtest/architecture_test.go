@@ -87,7 +87,7 @@ var rules = []rule{
 			"the runtime: internal/contract is the one bridge, so a rename cannot desync the two sides",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs"},
+		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
 		onlyProject: []string{},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues and template reader are generic: they emulate " +
 			"AWS for any template, so they must not know wschat's handlers, store or protocol",

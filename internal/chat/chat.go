@@ -71,11 +71,17 @@ type Member struct {
 	ExpiresAt time.Time // the connection's expiry
 }
 
+// FromServer marks a message a backend published through the HTTP API
+// (Message.From), so clients can tell it from a user's message.
+const FromServer = "server"
+
 // Message is one stored chat message.
 type Message struct {
 	Channel string
 	Seq     int64
 	Identity
+	// From is FromServer for a backend's message, "" for a user's.
+	From      string
 	Text      string
 	ClientID  string
 	SentAt    time.Time

@@ -6,6 +6,7 @@ import (
 	"wschat/internal/fanout"
 	"wschat/internal/handler"
 	"wschat/internal/metrics"
+	"wschat/internal/publish"
 )
 
 // The adapters satisfy the interfaces of the packages they are wired into.
@@ -30,4 +31,7 @@ var (
 	_ handler.Closer          = (*connections.Client)(nil)
 	_ fanout.Meter            = (*metrics.Emitter)(nil)
 	_ handler.Meter           = (*metrics.Emitter)(nil)
+	_ handler.MessageStore    = (*dynamo.Store)(nil)
+	_ publish.Store           = (*dynamo.Store)(nil)
+	_ publish.Connections     = (*connections.Client)(nil)
 )

@@ -99,8 +99,9 @@ type Pusher struct {
 	*Base
 	Meter  *metrics.Emitter
 	Fanout *fanout.Fanout
-	// Conns is the @connections client under Fanout, for what is not a post
-	// (closing a connection).
+	// Conns is the @connections client the fan-out posts through, for what
+	// is not a post (closing a connection: the chat function's limits and
+	// the publish function's disconnect).
 	Conns *connections.Client
 }
 

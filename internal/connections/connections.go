@@ -70,19 +70,6 @@ func (c *Client) Post(ctx context.Context, connectionID string, data []byte) err
 	return translate("post to connection", err)
 }
 
-// Delete closes the connection (DELETE @connections/{id}); API Gateway then
-// runs $disconnect. A connection already gone is not an error: it is closed.
-// Errors wrap chat.ErrUnavailable when worth retrying.
-func (c *Client) Delete(ctx context.Context, connectionID string) error {
-	_, err := c.api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{
-		ConnectionId: aws.String(connectionID),
-	})
-	if err = translate("delete connection", err); errors.Is(err, chat.ErrGone) {
-		return nil
-	}
-	return err
-}
-
 // translate maps the SDK's errors of op to the domain's.
 func translate(op string, err error) error {
 	if err == nil {
@@ -113,4 +100,14 @@ func translate(op string, err error) error {
 		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Delete closes the connection (DELETE @connections/{id}); API Gateway then
+// runs $disconnect. Errors wrap chat.ErrGone or chat.ErrUnavailable as for
+// Post.
+func (c *Client) Delete(ctx context.Context, connectionID string) error {
+	_, err := c.api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{
+		ConnectionId: aws.String(connectionID),
+	})
+	return translate("delete connection", err)
 }

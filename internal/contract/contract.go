@@ -142,3 +142,24 @@ const (
 	// limiter before any other work.
 	MetricFramesDropped = "FramesDropped"
 )
+
+// The publish HTTP API (issue #12): routes a backend calls with SigV4 (every
+// route is AWS_IAM), served by the publish function. The stack declares
+// exactly these routes and grants execute-api:Invoke on exactly them; the
+// function dispatches on the same keys.
+const (
+	FunctionPublish = "publish"
+
+	PublishRouteChannelMessage  = "POST /channels/{channel}/messages"
+	PublishRouteUserMessage     = "POST /users/{userId}/messages"
+	PublishRouteUserConnections = "DELETE /users/{userId}/connections"
+
+	// EnvPublishNames maps IAM principals to the display name their messages
+	// carry: a JSON object {"<principal ARN>": "<name>"}, where the principal
+	// is a role ARN (arn:aws:iam::<account>:role/<name>) or a user ARN. A
+	// caller not listed is shown under its role or user name.
+	EnvPublishNames = "WSCHAT_PUBLISH_NAMES"
+)
+
+// PublishRoutes lists the publish API's route keys.
+var PublishRoutes = []string{PublishRouteChannelMessage, PublishRouteUserMessage, PublishRouteUserConnections}

@@ -94,9 +94,10 @@ func (s *Store) RemoveConnection(ctx context.Context, id string, alsoChannels ..
 	if !found {
 		return chat.Connection{ID: id}, fmt.Errorf("remove connection: %w", chat.ErrNotFound)
 	}
-	// The user index entry before the connection item, which names the user.
+	// The user index entry goes before the connection item, which names the
+	// user: a retry after a failure here still knows which entry to delete.
 	if err := s.RemoveUserConnection(ctx, conn.UserID, id); err != nil {
-		return conn, err
+		return conn, fmt.Errorf("remove connection: %w", err)
 	}
 	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: connKey(id)}); err != nil {
 		return conn, translate("remove connection: delete", err)

@@ -30,9 +30,13 @@ func TestUserIndex(t *testing.T) {
 
 	check := func(user string, want []string) {
 		t.Helper()
-		got, err := s.ConnectionsOfUser(ctx, user)
+		conns, err := s.ConnectionsOfUser(ctx, user)
 		if err != nil {
 			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range conns {
+			got = append(got, c.ID)
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, want) {

@@ -140,6 +140,9 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	item[attrUserName] = str(m.UserName)
 	item[attrText] = str(m.Text)
 	item[attrClientID] = str(m.ClientID)
+	if m.From != "" {
+		item[attrFrom] = str(m.From)
+	}
 	item[attrSentAt] = millis(m.SentAt)
 	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(m.ExpiresAt)
@@ -274,6 +277,7 @@ func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Me
 		Identity:  chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
 		Text:      strAttr(item, attrText),
 		ClientID:  strAttr(item, attrClientID),
+		From:      strAttr(item, attrFrom),
 		SentAt:    timeMillis(item, attrSentAt),
 		ExpiresAt: timeEpoch(item, attrTTL),
 	}

@@ -21,7 +21,7 @@ import (
 type ConnectStore interface {
 	PutConnection(ctx context.Context, c chat.Connection) error
 	PutUserConnection(ctx context.Context, c chat.Connection) error
-	ConnectionsOfUser(ctx context.Context, userID string) ([]string, error)
+	CountConnectionsOfUser(ctx context.Context, userID string) (int, error)
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
 }
 
@@ -62,6 +62,9 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		ExpiresAt:   rq.Now.Add(chat.ConnectionTTL),
 	}
 	c.Capabilities, _ = channelsFromAuthorizer(ev.RequestContext.Authorizer)
+	// The connection item first: the index entry is only useful once the
+	// connection exists, and a refused upgrade leaves at most an entry that
+	// expires with the connection's TTL (and whose posts answer 410).
 	if err := h.store.PutConnection(ctx, c); err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
@@ -107,11 +110,11 @@ func (h *Connect) overCap(ctx context.Context, c chat.Connection) (*events.APIGa
 	if h.maxConn <= 0 {
 		return nil, nil
 	}
-	live, err := h.store.ConnectionsOfUser(ctx, c.UserID)
+	live, err := h.store.CountConnectionsOfUser(ctx, c.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if len(live) <= h.maxConn {
+	if live <= h.maxConn {
 		return nil, nil
 	}
 	if _, err := h.store.RemoveConnection(ctx, c.ID); err != nil {
@@ -119,7 +122,7 @@ func (h *Connect) overCap(ctx context.Context, c chat.Connection) (*events.APIGa
 	}
 	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsRefused, Unit: metrics.Count, Value: 1})
 	h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused: too many connections",
-		slog.String("userId", c.UserID), slog.Int("live", len(live)-1), slog.Int("max", h.maxConn))
+		slog.String("userId", c.UserID), slog.Int("live", live-1), slog.Int("max", h.maxConn))
 	// The body is an error frame a non-browser client can show (a browser
 	// only sees the handshake fail).
 	body, err := protocol.Encode(protocol.ErrorEvent{Code: protocol.CodeRateLimited,

@@ -71,3 +71,23 @@ func TestAnonymousConnectionCanChat(t *testing.T) {
 		t.Errorf("history = %+v, want one message by anon-anon1", h)
 	}
 }
+
+func TestConnectIndexesTheConnectionUnderItsUser(t *testing.T) {
+	e := newEnv(t, testConfig())
+	if resp, err := e.connect.Handle(t.Context(), fixture(t, "connect")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("connect = %d, %v; want 200", resp.StatusCode, err)
+	}
+	got, err := e.store.ConnectionsOfUser(t.Context(), "user-ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "X1connAAAAAAA=" || got[0].UserName != "Ann" {
+		t.Fatalf("ConnectionsOfUser(user-ann) = %+v, want the one connection X1connAAAAAAA=", got)
+	}
+	if _, err := e.disconnect.Handle(t.Context(), fixture(t, "disconnect")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.store.ConnectionsOfUser(t.Context(), "user-ann"); err != nil || len(got) != 0 {
+		t.Errorf("after $disconnect ConnectionsOfUser = %+v, %v; want none", got, err)
+	}
+}

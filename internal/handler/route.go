@@ -86,7 +86,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	h.actions = map[string]action{
 		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionSend:    &sendAction{store: store, broadcaster: b, replier: r, retention: cfg.HistoryRetention, log: log, meter: meter},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter}},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
@@ -177,7 +177,7 @@ func (h *Chat) close(ctx context.Context, rq *request) {
 	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsClosed, Unit: metrics.Count, Value: 1})
 	h.log.LogAttrs(ctx, slog.LevelWarn, "closing connection: it kept exceeding its limits",
 		slog.String("userId", rq.UserID), slog.Int("strikes", closeAfterStrikes))
-	if err := h.closer.Delete(ctx, rq.ConnectionID); err != nil {
+	if err := h.closer.Delete(ctx, rq.ConnectionID); err != nil && !errors.Is(err, chat.ErrGone) {
 		h.log.LogAttrs(ctx, slog.LevelError, "close connection failed", logging.Err(err))
 	}
 }

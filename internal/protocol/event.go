@@ -16,6 +16,9 @@ const (
 	TypeMembers = "members"
 	TypePong    = "pong"
 	TypeError   = "error"
+	// TypeNotice is a backend's notice to every connection of one user
+	// (POST /users/{userId}/messages of the publish API).
+	TypeNotice = "notice"
 )
 
 // Times in events are RFC 3339 UTC with millisecond precision, the precision
@@ -52,12 +55,16 @@ type Left struct {
 
 // Entry is one stored chat message.
 type Entry struct {
-	Seq      int64     `json:"seq"`
-	UserID   string    `json:"userId"`
-	UserName string    `json:"userName"`
-	Text     string    `json:"text"`
-	ClientID string    `json:"clientId"`
-	SentAt   time.Time `json:"sentAt"`
+	Seq      int64  `json:"seq"`
+	UserID   string `json:"userId"`
+	UserName string `json:"userName"`
+	Text     string `json:"text"`
+	ClientID string `json:"clientId"`
+	// From is "server" when a backend published the message through the
+	// HTTP API (UserName is then its configured display name); absent for
+	// a user's message.
+	From   string    `json:"from,omitempty"`
+	SentAt time.Time `json:"sentAt"`
 }
 
 // Message delivers one chat message to a channel's members, the sender's
@@ -65,6 +72,17 @@ type Entry struct {
 type Message struct {
 	Channel string `json:"channel"`
 	Entry
+}
+
+// Notice is a backend's message to every live connection of one user (all
+// tabs and devices). It is not stored: a user without a live connection
+// does not get it.
+type Notice struct {
+	From     string    `json:"from"` // always "server"
+	UserName string    `json:"userName"`
+	Text     string    `json:"text"`
+	ID       string    `json:"id,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 // Ack confirms to the sender that its send is stored as Seq.
@@ -135,6 +153,7 @@ func (HistoryPage) EventType() string { return TypeHistory }
 func (MembersPage) EventType() string { return TypeMembers }
 func (Pong) EventType() string        { return TypePong }
 func (ErrorEvent) EventType() string  { return TypeError }
+func (Notice) EventType() string      { return TypeNotice }
 
 // The MarshalJSON methods add the "type" member; a local alias type drops the
 // method so the struct's own fields are encoded by encoding/json.
@@ -178,6 +197,11 @@ func (e MembersPage) MarshalJSON() ([]byte, error) {
 func (e Pong) MarshalJSON() ([]byte, error) {
 	type plain Pong
 	return withType(e.EventType(), plain(e))
+}
+
+func (e Notice) MarshalJSON() ([]byte, error) {
+	type plain Notice
+	return withType(TypeNotice, plain(e))
 }
 
 func (e ErrorEvent) MarshalJSON() ([]byte, error) {

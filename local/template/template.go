@@ -52,6 +52,9 @@ type Stack struct {
 	Routes    []*Route // sorted by key
 	Functions []*Function
 	Tables    []*Table
+	// HTTPAPIs are the template's HTTP APIs (protocol HTTP), served beside
+	// the WebSocket API.
+	HTTPAPIs []*HTTPAPI
 	// Warnings name resources of types the emulator does not know and ignores.
 	Warnings []string
 }
@@ -390,7 +393,10 @@ func (p *parser) parse() error {
 	if err := p.parseFunctions(); err != nil {
 		return err
 	}
-	return p.parseRoutes()
+	if err := p.parseRoutes(); err != nil {
+		return err
+	}
+	return p.parseHTTPAPIs()
 }
 
 // apiIDs returns the sorted logical ids of resources of typ that belong to
@@ -435,8 +441,11 @@ func (p *parser) webSocketAPI() (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if proto == "HTTP" {
+			continue // parseHTTPAPIs
+		}
 		if proto != "WEBSOCKET" {
-			return "", f.fail("ProtocolType", fmt.Sprintf("%q APIs are not emulated; only WEBSOCKET", proto))
+			return "", f.fail("ProtocolType", fmt.Sprintf("%q APIs are not emulated; only WEBSOCKET and HTTP", proto))
 		}
 		ws = append(ws, id)
 	}

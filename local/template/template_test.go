@@ -149,7 +149,7 @@ func TestParseErrors(t *testing.T) {
 		resource string
 		property string
 	}{
-		{"http API", func(r map[string]any) { props(r, "Api")["ProtocolType"] = "HTTP" }, "Api", "ProtocolType"},
+		{"unknown protocol", func(r map[string]any) { props(r, "Api")["ProtocolType"] = "REST" }, "Api", "ProtocolType"},
 		{"HTTP integration", func(r map[string]any) { props(r, "ChatIntegration")["IntegrationType"] = "HTTP_PROXY" }, "ChatIntegration", "IntegrationType"},
 		{"non-Lambda URI", func(r map[string]any) { props(r, "ChatIntegration")["IntegrationUri"] = "https://example.com" }, "ChatIntegration", "IntegrationUri"},
 		{"unknown function", func(r map[string]any) {

@@ -1,0 +1,162 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"wschat/internal/chat"
+	"wschat/internal/handler"
+	"wschat/internal/logging"
+	"wschat/internal/protocol"
+)
+
+// Published is the answer to a channel message: stored as Seq (in history
+// once this answer arrives).
+type Published struct {
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+	Seq     int64  `json:"seq"`
+}
+
+// Notified is the answer to a user notice.
+type Notified struct {
+	UserID string `json:"userId"`
+	// Connections is how many live connections the user had; Delivered how
+	// many received the notice (the others were gone or failed).
+	Connections int `json:"connections"`
+	Delivered   int `json:"delivered"`
+}
+
+// Disconnected is the answer to a disconnect.
+type Disconnected struct {
+	UserID string `json:"userId"`
+	// Closed is how many connections were closed (each then runs
+	// $disconnect); Gone how many were already gone and were cleaned up.
+	Closed int `json:"closed"`
+	Gone   int `json:"gone"`
+}
+
+func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest, c caller) (any, error) {
+	channel := ev.PathParameters["channel"]
+	if !protocol.ValidChannel(channel) {
+		return nil, protocol.Errorf(protocol.CodeInvalidField, "", "channel must match ^[a-z0-9][a-z0-9_-]{0,63}$")
+	}
+	data, err := body(ev)
+	if err != nil {
+		return nil, err
+	}
+	p, err := protocol.DecodePublish(data)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := h.deliver.Deliver(ctx, handler.Post{
+		Channel:  channel,
+		Text:     p.Text,
+		ClientID: p.ID,
+		Caller:   c.principal,
+		Identity: chat.Identity{UserID: chat.FromServer, UserName: h.displayName(c.principal)},
+		From:     chat.FromServer,
+		Now:      h.now(),
+		Budget:   chat.NewBudget(h.cfg.SendBudget),
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.log.LogAttrs(ctx, slog.LevelInfo, "published", slog.String("channel", channel), slog.Int64("seq", seq))
+	return Published{Channel: channel, ID: p.ID, Seq: seq}, nil
+}
+
+// userConnections validates the userId path parameter and reads the
+// user's live connections.
+func (h *Handler) userConnections(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (string, []chat.Connection, error) {
+	user := ev.PathParameters["userId"]
+	if !validUserID(user) {
+		return "", nil, protocol.Errorf(protocol.CodeInvalidField, "", userIDCharsetMsg)
+	}
+	conns, err := h.store.ConnectionsOfUser(ctx, user)
+	return user, conns, err
+}
+
+func (h *Handler) notify(ctx context.Context, ev events.APIGatewayV2HTTPRequest, c caller) (any, error) {
+	data, err := body(ev)
+	if err != nil {
+		return nil, err
+	}
+	// The body first: a bad body is refused before any read.
+	n, err := protocol.DecodeNotice(data)
+	if err != nil {
+		return nil, err
+	}
+	user, conns, err := h.userConnections(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := handler.EncodeEvent(protocol.Notice{
+		From: chat.FromServer, UserName: h.displayName(c.principal), Text: n.Text, ID: n.ID, At: h.now().UTC(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	delivered, err := h.each(ctx, conns, func(ctx context.Context, id string) error { return h.conns.Post(ctx, id, frame) })
+	h.log.LogAttrs(ctx, slog.LevelInfo, "notified", slog.Int("connections", len(conns)), slog.Int("delivered", delivered))
+	return Notified{UserID: user, Connections: len(conns), Delivered: delivered}, err
+}
+
+func (h *Handler) disconnect(ctx context.Context, ev events.APIGatewayV2HTTPRequest, _ caller) (any, error) {
+	if len(ev.Body) > 0 {
+		return nil, protocol.Errorf(protocol.CodeInvalidField, "", "a disconnect takes no body")
+	}
+	user, conns, err := h.userConnections(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	closed, err := h.each(ctx, conns, h.conns.Delete)
+	h.log.LogAttrs(ctx, slog.LevelInfo, "disconnected user", slog.Int("connections", len(conns)), slog.Int("closed", closed))
+	return Disconnected{UserID: user, Closed: closed, Gone: len(conns) - closed}, err
+}
+
+// maxParallel bounds the @connections calls in flight for one user.
+const maxParallel = 8
+
+// each runs call on every connection, a few at a time, and counts the
+// successes. A gone connection is cleaned up (its memberships, index entry
+// and item), as the fan-out does on 410; any other failure is returned
+// after every connection was tried, so the backend retries (a notice may
+// then reach a connection twice; a disconnect is idempotent).
+func (h *Handler) each(ctx context.Context, conns []chat.Connection, call func(context.Context, string) error) (int, error) {
+	var (
+		mu   sync.Mutex
+		ok   int
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, maxParallel)
+	)
+	for _, c := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := call(ctx, c.ID)
+			if errors.Is(err, chat.ErrGone) {
+				if _, rerr := h.store.RemoveConnection(ctx, c.ID); rerr != nil && !errors.Is(rerr, chat.ErrNotFound) {
+					h.log.LogAttrs(ctx, slog.LevelWarn, "cleanup of gone connection failed", slog.String("connectionId", c.ID), logging.Err(rerr))
+				}
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("connection %s: %w", c.ID, err))
+				return
+			}
+			ok++
+		}()
+	}
+	wg.Wait()
+	return ok, errors.Join(errs...)
+}

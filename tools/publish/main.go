@@ -1,0 +1,137 @@
+// Command publish calls the publish API for people and scripts (make
+// publish, make notify, make disconnect): against the local emulator by
+// default, signed with its local credentials, or against a deployed stage
+// (-url, the stack's PublishURL) with the SDK's credentials chain.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"wschat/publisher"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "publish:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	verb, channel, to, text, id string
+	url, stage, region          string
+	port                        int
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.StringVar(&o.verb, "verb", "publish", "publish (to -channel), notify (-to a user) or disconnect (-to a user)")
+	fs.StringVar(&o.channel, "channel", "", "channel to publish to")
+	fs.StringVar(&o.to, "to", "", "user id to notify or disconnect")
+	fs.StringVar(&o.text, "text", "", "message or notice text")
+	fs.StringVar(&o.id, "id", "", "idempotency id (default: a random one; reuse it to retry safely)")
+	fs.StringVar(&o.url, "url", "", "a deployed stage's PublishURL; empty means the local emulator on -port")
+	fs.IntVar(&o.port, "port", 3001, "port of the local emulator (make dev)")
+	fs.StringVar(&o.stage, "stage", "dev", "stage of the local emulator's HTTP API")
+	fs.StringVar(&o.region, "region", "", "region of -url (default: the SDK's; us-east-1 locally)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch o.verb {
+	case "publish":
+		if o.channel == "" || o.text == "" {
+			return o, errors.New("publish needs -channel and -text (make publish CHANNEL=general TEXT=hi)")
+		}
+	case "notify":
+		if o.to == "" || o.text == "" {
+			return o, errors.New("notify needs -to and -text (make notify TO=ann TEXT=hi)")
+		}
+	case "disconnect":
+		if o.to == "" {
+			return o, errors.New("disconnect needs -to (make disconnect TO=ann)")
+		}
+	default:
+		return o, fmt.Errorf("unknown -verb %q: want publish, notify or disconnect", o.verb)
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	c, err := newClient(ctx, o)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var out any
+	switch o.verb {
+	case "publish":
+		if o.id == "" {
+			o.id = randomID()
+		}
+		out, err = c.Publish(ctx, o.channel, o.id, o.text)
+	case "notify":
+		out, err = c.Notify(ctx, o.to, o.id, o.text)
+	default:
+		out, err = c.Disconnect(ctx, o.to)
+	}
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(out)
+}
+
+// newClient signs with the emulator's local credentials, or with the SDK's
+// chain (environment, profile, SSO, role) for a deployed stage.
+func newClient(ctx context.Context, o options) (*publisher.Client, error) {
+	if o.url == "" {
+		region := o.region
+		if region == "" {
+			region = "us-east-1" // the emulator's default --region
+		}
+		return publisher.New(publisher.Options{
+			Endpoint:    fmt.Sprintf("http://127.0.0.1:%d/@http/%s", o.port, strings.Trim(o.stage, "/")),
+			Region:      region,
+			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		})
+	}
+	var opts []func(*config.LoadOptions) error
+	if o.region != "" {
+		opts = append(opts, config.WithRegion(o.region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("no region: pass -region or set AWS_REGION")
+	}
+	return publisher.NewFromConfig(cfg, o.url)
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "cli-" + hex.EncodeToString(b)
+}
