@@ -18,7 +18,9 @@ func TestDelete(t *testing.T) {
 		wantErr   error // nil: success
 	}{
 		{"closed", http.StatusNoContent, "", nil},
-		{"already gone is closed", http.StatusGone, "GoneException", nil},
+		// Gone is reported, not hidden: the publish function cleans up after it,
+		// and the chat handler treats it as closed.
+		{"already gone", http.StatusGone, "GoneException", chat.ErrGone},
 		{"throttled", http.StatusTooManyRequests, "LimitExceededException", chat.ErrUnavailable},
 		{"server error", http.StatusInternalServerError, "InternalServerErrorException", chat.ErrUnavailable},
 	}
