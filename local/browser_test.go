@@ -376,8 +376,8 @@ func testKilledConnection(t *testing.T, wd *webDriver, e *emulator, erin, frank 
 	wd.script(`window.wschatPage.states = []`)
 	killed := 0
 	for _, id := range connectionsOf(t, e, "browser", "erin") {
-		req, _ := http.NewRequest(http.MethodDelete, "http://"+strings.TrimPrefix(e.wsURL, "ws://")+"/@connections/"+url.PathEscape(id), nil)
-		resp, err := http.DefaultClient.Do(req)
+		// Signed as the handlers sign: the emulator checks SigV4 on @connections.
+		resp, err := signedDo(http.DefaultClient, http.MethodDelete, "http://"+strings.TrimPrefix(e.wsURL, "ws://")+"/@connections/"+url.PathEscape(id), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,12 @@ import (
 // signedPost POSTs body to url signed with the emulator's local credentials
 // by the SDK's signer, as apigatewaymanagementapi signs @connections calls.
 func signedPost(client *http.Client, url string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	return signedDo(client, http.MethodPost, url, body)
+}
+
+// signedDo sends method to url, signed as signedPost signs.
+func signedDo(client *http.Client, method, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

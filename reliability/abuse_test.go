@@ -58,7 +58,10 @@ func codeOf(err error) string {
 // ping/garbage flood, while a bystander's send→ack latency is measured with
 // and without the flood in the same run.
 func TestReliabilityAbuse(t *testing.T) {
-	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond})
+	// The stack's route throttling of ping and $default is part of what is
+	// under test: keep the template's stage throttle (other harnesses turn
+	// it off).
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var tally abuseTally

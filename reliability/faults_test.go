@@ -108,8 +108,11 @@ func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
 	}
 	waitAll(ctx, t, survivors, channel, "second")
 	l2 := fanouts.wait(ctx, t, channel, "send", 2)[1]
-	if l2.Members != len(survivors) || l2.Delivered != len(survivors) || l2.Gone != 0 {
-		t.Errorf("second broadcast: want %d members, all delivered, none gone; got %+v", len(survivors), l2)
+	// Every survivor gets it. A removed member may still be read for a few
+	// seconds from the channel's recent-joins log (internal/dynamo,
+	// recipients.go): it is then one more 410, never a skipped survivor.
+	if l2.Delivered != len(survivors) || l2.Members-l2.Gone != len(survivors) || l2.Failed != 0 || l2.Skipped != 0 {
+		t.Errorf("second broadcast: want %d survivors delivered, any other member gone; got %+v", len(survivors), l2)
 	}
 	for _, c := range survivors {
 		if err := c.Ended(); err != nil {

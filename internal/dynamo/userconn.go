@@ -113,9 +113,11 @@ func (s *Store) CountConnectionsOfUser(ctx context.Context, userID string) (int,
 func (s *Store) userConnQuery(userID string, start map[string]types.AttributeValue, sel types.Select) *dynamodb.QueryInput {
 	return &dynamodb.QueryInput{
 		TableName:                 &s.table,
-		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(userPK(userID))},
+		// Only the CONN# entries: the user's partition also holds its rate
+		// bucket (limits.go), which is not a connection.
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :conn)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(userPK(userID)), ":conn": str("CONN#")},
 		Limit:                     aws.Int32(int32(min(userConnPageSize, math.MaxInt32))),
 		Select:                    sel,
 		ExclusiveStartKey:         start,

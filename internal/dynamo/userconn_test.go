@@ -99,3 +99,24 @@ func TestConnectionsOfUserPages(t *testing.T) {
 		t.Errorf("CountConnectionsOfUser = %d, %v; want %d", c, err, n)
 	}
 }
+
+// The user's partition also holds its rate bucket: it is not a connection,
+// neither listed (a post to an empty id) nor counted against the cap.
+func TestUserIndexSkipsTheRateBucket(t *testing.T) {
+	ctx := t.Context()
+	s, clk := newStore(t, dynamo.Options{})
+	c := chat.Connection{ID: "only", Identity: chat.Identity{UserID: "ann"}, ConnectedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
+	if err := s.PutUserConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.TakeUserToken(ctx, "ann", 10, 20); err != nil || !ok {
+		t.Fatalf("TakeUserToken = %v, %v; want a token", ok, err)
+	}
+	got, err := s.ConnectionsOfUser(ctx, "ann")
+	if err != nil || len(got) != 1 || got[0].ID != "only" {
+		t.Errorf("ConnectionsOfUser = %+v, %v; want only the connection", got, err)
+	}
+	if n, err := s.CountConnectionsOfUser(ctx, "ann"); err != nil || n != 1 {
+		t.Errorf("CountConnectionsOfUser = %d, %v; want 1", n, err)
+	}
+}
