@@ -133,7 +133,7 @@ const (
 	attrTombstone   = "tombstone" // a history item marking a seq that will never hold a message
 	attrAmbiguous   = "ambiguous" // a tombstone in a slot that may have held a message past retention
 	attrUpdatedAt   = "updatedAt" // when the counter last gave out a seq, unix milliseconds
-	attrFrom        = "from" // "server" on a message a backend published
+	attrFrom        = "from"      // "server" on a message a backend published
 )
 
 func connKey(id string) map[string]types.AttributeValue {

@@ -112,7 +112,7 @@ func (s *Store) CountConnectionsOfUser(ctx context.Context, userID string) (int,
 
 func (s *Store) userConnQuery(userID string, start map[string]types.AttributeValue, sel types.Select) *dynamodb.QueryInput {
 	return &dynamodb.QueryInput{
-		TableName:                 &s.table,
+		TableName: &s.table,
 		// Only the CONN# entries: the user's partition also holds its rate
 		// bucket (limits.go), which is not a connection.
 		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :conn)"),
