@@ -293,6 +293,17 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	defer g.wg.Done()
 
+	ws, ok := g.accept(w, r, c, guard, subprotocols, log)
+	if !ok {
+		return
+	}
+	log.Info("connected", "subprotocol", ws.Subprotocol())
+	c.run()
+}
+
+// accept completes the upgrade of the registered connection c; on failure
+// it deregisters c (no $disconnect: the client never got a connection).
+func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, c *connection, guard *frameGuard, subprotocols []string, log *slog.Logger) (*websocket.Conn, bool) {
 	ws, err := websocket.Accept(&guardedWriter{ResponseWriter: w, guard: guard}, r, &websocket.AcceptOptions{
 		Subprotocols: subprotocols,
 		// API Gateway does not check Origin; the integration may.
@@ -306,13 +317,12 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		delete(g.conns, c.id)
 		g.mu.Unlock()
-		return
+		return nil, false
 	}
 	ws.SetReadLimit(MaxMessageBytes)
 	c.ws = ws
 	close(c.ready)
-	log.Info("connected", "subprotocol", ws.Subprotocol())
-	c.run()
+	return ws, true
 }
 
 // runConnect invokes the $connect integration, whose status decides the
