@@ -346,7 +346,12 @@ func (e *Emulator) stop(sig syscall.Signal, grace time.Duration) error {
 
 // Token mints a token for user from the emulator's local issuer.
 func (e *Emulator) Token(ctx context.Context, user string) (string, error) {
-	body, _ := json.Marshal(map[string]string{"user": user, "name": user})
+	return e.mint(ctx, map[string]string{"user": user, "name": user})
+}
+
+// mint asks the local issuer for a token with the given request fields.
+func (e *Emulator) mint(ctx context.Context, fields map[string]string) (string, error) {
+	body, _ := json.Marshal(fields)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.BaseURL+"/local-issuer/token", bytes.NewReader(body))
 	if err != nil {
 		return "", err
