@@ -163,3 +163,24 @@ const (
 
 // PublishRoutes lists the publish API's route keys.
 var PublishRoutes = []string{PublishRouteChannelMessage, PublishRouteUserMessage, PublishRouteUserConnections}
+
+// Fan-out spread over invocations (issue #13): above a channel size a send
+// stores the message, then hands the broadcast to a queue as tasks of one
+// shard each, which the fan-out function consumes (an SQS event source
+// mapping with ReportBatchItemFailures).
+const (
+	FunctionFanout = "fanout"
+
+	// EnvFanoutQueueURL is the task queue's URL, set on the functions that
+	// broadcast (chat, publish). Unset: every broadcast runs in the sending
+	// invocation, as below the threshold.
+	EnvFanoutQueueURL = "WSCHAT_FANOUT_QUEUE_URL"
+	// EnvFanoutThreshold is the channel size (members) above which a
+	// broadcast goes through the queue. It must not exceed the send budget.
+	EnvFanoutThreshold = "WSCHAT_FANOUT_THRESHOLD"
+
+	// MetricFanoutTasks counts the tasks a send handed to the queue;
+	// MetricFanoutThrottled the @connections posts answered 429.
+	MetricFanoutTasks     = "FanoutTasks"
+	MetricFanoutThrottled = "FanoutThrottled"
+)
