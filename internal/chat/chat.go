@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -34,6 +35,10 @@ var (
 	ErrGone = errors.New("connection gone")
 	// ErrUnavailable: throttled or a server-side failure; worth retrying.
 	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrThrottled: the account's API Gateway rate was exceeded (HTTP 429).
+	// It is an ErrUnavailable (errors.Is holds) that calls for a longer
+	// back-off than a server error: the limit is shared by every caller.
+	ErrThrottled = fmt.Errorf("throttled: %w", ErrUnavailable)
 )
 
 // ConnectionTTL is how long a connection's items live. API Gateway closes a
@@ -133,6 +138,8 @@ type FanoutStats struct {
 	Gone      int // connections found gone and removed
 	Failed    int // posts that failed after retries, or never ran before the deadline
 	Skipped   int // members not posted to because the send budget ran out
+	Throttled int // post attempts answered 429 (each retried)
+	Tasks     int // fan-out tasks handed to the queue (a spread broadcast)
 	Duration  time.Duration
 }
 

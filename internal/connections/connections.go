@@ -60,8 +60,9 @@ func New(cfg aws.Config, callbackURL string, opts Options) *Client {
 }
 
 // Post sends data as one text frame to the connection. Errors wrap
-// chat.ErrGone (the connection no longer exists) or chat.ErrUnavailable
-// (throttled, a server error or a network failure: worth retrying).
+// chat.ErrGone (the connection no longer exists), chat.ErrThrottled (429:
+// the account's rate; also an ErrUnavailable) or chat.ErrUnavailable (a
+// server error or a network failure: worth retrying).
 func (c *Client) Post(ctx context.Context, connectionID string, data []byte) error {
 	_, err := c.api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 		ConnectionId: aws.String(connectionID),
@@ -87,9 +88,9 @@ func translate(op string, err error) error {
 		return fmt.Errorf("%s: %w", op, chat.ErrGone)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", op, err)
-	case errors.As(err, &limit):
-		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
-	case errors.As(err, &respErr) && (respErr.HTTPStatusCode() == http.StatusTooManyRequests || respErr.HTTPStatusCode() >= 500):
+	case errors.As(err, &limit), errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusTooManyRequests:
+		return fmt.Errorf("%s: %w: %w", op, chat.ErrThrottled, err)
+	case errors.As(err, &respErr) && respErr.HTTPStatusCode() >= 500:
 		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)
 	case errors.As(err, &api) && api.ErrorFault() == smithy.FaultServer:
 		return fmt.Errorf("%s: %w: %w", op, chat.ErrUnavailable, err)

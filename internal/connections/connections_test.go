@@ -84,8 +84,9 @@ func TestPostTranslatesErrors(t *testing.T) {
 		attempts  int
 	}{
 		{"gone", http.StatusGone, "GoneException", chat.ErrGone, 1},
-		{"throttled", http.StatusTooManyRequests, "LimitExceededException", chat.ErrUnavailable, 1},
-		{"throttled without type", http.StatusTooManyRequests, "", chat.ErrUnavailable, 1},
+		{"throttled", http.StatusTooManyRequests, "LimitExceededException", chat.ErrThrottled, 1},
+		{"throttled without type", http.StatusTooManyRequests, "", chat.ErrThrottled, 1},
+		{"throttled as the emulator says it", http.StatusTooManyRequests, "TooManyRequestsException", chat.ErrThrottled, 1},
 		{"server error", http.StatusInternalServerError, "InternalServerError", chat.ErrUnavailable, 1},
 		{"unavailable", http.StatusServiceUnavailable, "", chat.ErrUnavailable, 1},
 		{"forbidden", http.StatusForbidden, "ForbiddenException", nil, 1},
@@ -102,6 +103,9 @@ func TestPostTranslatesErrors(t *testing.T) {
 			}
 			if tt.want != nil && !errors.Is(err, tt.want) {
 				t.Errorf("Post error = %v, want %v", err, tt.want)
+			}
+			if tt.want != chat.ErrThrottled && errors.Is(err, chat.ErrThrottled) {
+				t.Errorf("Post error = %v: a %d is not throttling", err, tt.status)
 			}
 			if tt.want == nil && (errors.Is(err, chat.ErrGone) || errors.Is(err, chat.ErrUnavailable)) {
 				t.Errorf("Post error = %v, want a permanent error", err)

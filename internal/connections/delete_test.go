@@ -21,7 +21,7 @@ func TestDelete(t *testing.T) {
 		// Gone is reported, not hidden: the publish function cleans up after it,
 		// and the chat handler treats it as closed.
 		{"already gone", http.StatusGone, "GoneException", chat.ErrGone},
-		{"throttled", http.StatusTooManyRequests, "LimitExceededException", chat.ErrUnavailable},
+		{"throttled", http.StatusTooManyRequests, "LimitExceededException", chat.ErrThrottled},
 		{"server error", http.StatusInternalServerError, "InternalServerErrorException", chat.ErrUnavailable},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,13 @@ const (
 	DefaultMaxBackoff  = time.Second
 	DefaultPageSize    = 1000
 	DefaultReserve     = 300 * time.Millisecond
+
+	// A 429 is the account's API Gateway rate, shared by every invocation:
+	// retrying it soon only spends the next token of someone else. So it
+	// gets more attempts, spread wider, than a server error.
+	DefaultThrottleRetries    = 10
+	DefaultThrottleBackoff    = 100 * time.Millisecond
+	DefaultThrottleMaxBackoff = 3 * time.Second
 )
 
 // maxPages bounds the member pages of one broadcast (with DefaultPageSize,
@@ -68,6 +75,10 @@ type Config struct {
 	// Reserve is kept free before the invocation's deadline, so the handler
 	// can still record the delivery and answer the sender.
 	Reserve time.Duration
+	// ThrottleRetries, ThrottleBackoff and ThrottleMaxBackoff are Retries,
+	// Backoff and MaxBackoff for a post answered 429 (chat.ErrThrottled).
+	ThrottleRetries                     int
+	ThrottleBackoff, ThrottleMaxBackoff time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -93,6 +104,17 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Reserve <= 0 {
 		c.Reserve = DefaultReserve
+	}
+	if c.ThrottleRetries == 0 {
+		c.ThrottleRetries = DefaultThrottleRetries
+	} else if c.ThrottleRetries < 0 {
+		c.ThrottleRetries = 0
+	}
+	if c.ThrottleBackoff <= 0 {
+		c.ThrottleBackoff = DefaultThrottleBackoff
+	}
+	if c.ThrottleMaxBackoff <= 0 {
+		c.ThrottleMaxBackoff = DefaultThrottleMaxBackoff
 	}
 	return c
 }
@@ -159,7 +181,7 @@ var (
 
 // counters are the atomically updated parts of chat.FanoutStats.
 type counters struct {
-	members, delivered, gone, failed, skipped atomic.Int64
+	members, delivered, gone, failed, skipped, throttled atomic.Int64
 }
 
 // Broadcast posts frame to every live member of channel, spending one unit
@@ -267,6 +289,7 @@ func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel st
 		Gone:      int(c.gone.Load()),
 		Failed:    int(c.failed.Load()),
 		Skipped:   int(c.skipped.Load()),
+		Throttled: int(c.throttled.Load()),
 		Duration:  time.Since(start),
 	}
 	f.record(ctx, channel, stats, budgetOut, readErr)
@@ -285,6 +308,7 @@ func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats,
 		slog.Int("gone", s.Gone),
 		slog.Int("failed", s.Failed),
 		slog.Int("skipped", s.Skipped),
+		slog.Int("throttled", s.Throttled),
 		slog.Int64("durationMs", s.Duration.Milliseconds()),
 		slog.Int("workers", f.cfg.Workers),
 	}
@@ -299,13 +323,14 @@ func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats,
 		metrics.Value{Name: contract.MetricDeliveries, Unit: metrics.Count, Value: float64(s.Delivered)},
 		metrics.Value{Name: contract.MetricGone, Unit: metrics.Count, Value: float64(s.Gone)},
 		metrics.Value{Name: contract.MetricFanoutFailed, Unit: metrics.Count, Value: float64(s.Failed)},
+		metrics.Value{Name: contract.MetricFanoutThrottled, Unit: metrics.Count, Value: float64(s.Throttled)},
 		metrics.Value{Name: contract.MetricFanoutDuration, Unit: metrics.Milliseconds, Value: float64(s.Duration.Microseconds()) / 1000},
 	)
 }
 
 // deliver posts to one member and classifies the outcome.
 func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m chat.Member, frame []byte) {
-	err := f.Post(ctx, m.ConnectionID, frame)
+	err := f.post(ctx, m.ConnectionID, frame, &c.throttled)
 	switch {
 	case err == nil:
 		c.delivered.Add(1)
@@ -323,21 +348,41 @@ func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m cha
 }
 
 // Post sends one frame to one connection with the per-call timeout and the
-// retries on chat.ErrUnavailable. It spends no budget: handlers use it for
-// replies to the sender.
+// retries on chat.ErrUnavailable, longer ones on chat.ErrThrottled. It
+// spends no budget: handlers use it for replies to the sender.
 func (f *Fanout) Post(ctx context.Context, connectionID string, frame []byte) error {
+	var throttled atomic.Int64
+	return f.post(ctx, connectionID, frame, &throttled)
+}
+
+// post is Post counting the attempts answered 429 in throttled. Server
+// errors and throttling have their own attempt counts and back-offs
+// (full jitter: a delay drawn uniformly below a doubling ceiling), so a
+// post throttled many times still gets its server-error retries.
+func (f *Fanout) post(ctx context.Context, connectionID string, frame []byte, throttled *atomic.Int64) error {
 	var err error
-	for attempt := 0; attempt <= f.cfg.Retries; attempt++ {
-		if attempt > 0 {
-			ceiling := min(f.cfg.Backoff<<min(attempt-1, 16), f.cfg.MaxBackoff)
-			if serr := f.sleep(ctx, rand.N(ceiling)+1); serr != nil {
-				return err
-			}
-		}
+	fails, throttles := 0, 0
+	for range f.cfg.Retries + f.cfg.ThrottleRetries + 1 {
 		callCtx, cancel := context.WithTimeout(ctx, f.cfg.CallTimeout)
 		err = f.poster.Post(callCtx, connectionID, frame)
 		cancel()
 		if err == nil || !errors.Is(err, chat.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		var ceiling time.Duration
+		if errors.Is(err, chat.ErrThrottled) {
+			throttled.Add(1)
+			if throttles++; throttles > f.cfg.ThrottleRetries {
+				return err
+			}
+			ceiling = min(f.cfg.ThrottleBackoff<<min(throttles-1, 16), f.cfg.ThrottleMaxBackoff)
+		} else {
+			if fails++; fails > f.cfg.Retries {
+				return err
+			}
+			ceiling = min(f.cfg.Backoff<<min(fails-1, 16), f.cfg.MaxBackoff)
+		}
+		if serr := f.sleep(ctx, rand.N(ceiling)+1); serr != nil {
 			return err
 		}
 	}

@@ -320,3 +320,50 @@ func TestBroadcastPostsOnceToAConnectionListedTwice(t *testing.T) {
 		t.Errorf("posted to %d connections, want 20", len(p.calls))
 	}
 }
+
+// A 429 is retried more often and backed off longer than a server error,
+// with its own count, and every 429 is counted in the stats.
+func TestBroadcastBacksOffLongerOnThrottling(t *testing.T) {
+	throttled := fmt.Errorf("post: %w", chat.ErrThrottled)
+	unavailable := fmt.Errorf("post: %w", chat.ErrUnavailable)
+	s := newMemberStore(3)
+	p := &poster{errs: map[string][]error{
+		// 6 throttles then a server error then success: beyond Retries (1)
+		// in total, within each kind's own count.
+		"c000": {throttled, throttled, throttled, throttled, throttled, throttled, unavailable, nil},
+		"c001": {throttled, throttled, throttled, throttled, throttled, throttled, throttled, throttled, throttled}, // > 8
+		"c002": {unavailable, unavailable, nil}, // 2 server errors > Retries 1
+	}}
+	f := New(s, p, Config{Workers: 1, Retries: 1, ThrottleRetries: 8, Backoff: time.Millisecond, ThrottleBackoff: 100 * time.Millisecond}, nil, nil)
+	var mu sync.Mutex
+	var waits []time.Duration
+	f.sleep = func(_ context.Context, d time.Duration) error {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		return nil
+	}
+	stats, err := f.Broadcast(t.Context(), nil, "room", []byte("{}"))
+	if err != nil {
+		t.Fatalf("Broadcast: %v", err)
+	}
+	stats.Duration = 0
+	want := chat.FanoutStats{Members: 3, Delivered: 1, Failed: 2, Throttled: 6 + 9}
+	if stats != want {
+		t.Errorf("stats = %+v, want %+v", stats, want)
+	}
+	if p.calls["c000"] != 8 || p.calls["c001"] != 9 || p.calls["c002"] != 2 {
+		t.Errorf("posts = %v, want c000 8, c001 9 (1 + 8 retries), c002 2 (1 + 1 retry)", p.calls)
+	}
+	// The throttle back-off ceiling doubles from 100 ms: by the 6th retry
+	// some waits exceed any server-error wait (≤ 1 ms here).
+	long := 0
+	for _, w := range waits {
+		if w > 2*time.Millisecond {
+			long++
+		}
+	}
+	if long == 0 {
+		t.Errorf("waits %v: no throttle back-off longer than the server-error one", waits)
+	}
+}
