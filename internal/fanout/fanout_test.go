@@ -332,7 +332,7 @@ func TestBroadcastBacksOffLongerOnThrottling(t *testing.T) {
 		// in total, within each kind's own count.
 		"c000": {throttled, throttled, throttled, throttled, throttled, throttled, unavailable, nil},
 		"c001": {throttled, throttled, throttled, throttled, throttled, throttled, throttled, throttled, throttled}, // > 8
-		"c002": {unavailable, unavailable, nil}, // 2 server errors > Retries 1
+		"c002": {unavailable, unavailable, nil},                                                                     // 2 server errors > Retries 1
 	}}
 	f := New(s, p, Config{Workers: 1, Retries: 1, ThrottleRetries: 8, Backoff: time.Millisecond, ThrottleBackoff: 100 * time.Millisecond}, nil, nil)
 	var mu sync.Mutex
