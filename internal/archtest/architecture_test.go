@@ -51,7 +51,7 @@ var rules = []rule{
 			"and handler shares; it must not drag Lambda event types or an AWS service client into them",
 	},
 	{
-		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout"},
+		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue"},
 		forbid:   lambdaGo,
 		why:      "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
 	},

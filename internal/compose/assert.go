@@ -7,6 +7,7 @@ import (
 	"wschat/internal/handler"
 	"wschat/internal/metrics"
 	"wschat/internal/publish"
+	"wschat/internal/queue"
 )
 
 // The adapters satisfy the interfaces of the packages they are wired into.
@@ -28,6 +29,9 @@ var (
 	_ handler.MemberChecker   = (*dynamo.Store)(nil)
 	_ fanout.Store            = (*dynamo.Store)(nil)
 	_ fanout.Poster           = (*connections.Client)(nil)
+	_ fanout.SpreadStore      = (*dynamo.Store)(nil)
+	_ fanout.Queue            = (*queue.Client)(nil)
+	_ fanout.ShardReader      = (*dynamo.Store)(nil)
 	_ handler.Closer          = (*connections.Client)(nil)
 	_ fanout.Meter            = (*metrics.Emitter)(nil)
 	_ handler.Meter           = (*metrics.Emitter)(nil)

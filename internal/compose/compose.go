@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"wschat/internal/chat"
 	"wschat/internal/connections"
 	"wschat/internal/contract"
 	"wschat/internal/dynamo"
@@ -29,6 +30,7 @@ import (
 	"wschat/internal/handler"
 	"wschat/internal/logging"
 	"wschat/internal/metrics"
+	"wschat/internal/queue"
 )
 
 // Base is what every runtime function needs.
@@ -99,6 +101,10 @@ type Pusher struct {
 	*Base
 	Meter  *metrics.Emitter
 	Fanout *fanout.Fanout
+	// Broadcaster is what sends and publishes broadcast with: the Fanout,
+	// or with a task queue configured (WSCHAT_FANOUT_QUEUE_URL) a Spreader
+	// that hands channels above WSCHAT_FANOUT_THRESHOLD to the queue.
+	Broadcaster chat.Broadcaster
 	// Conns is the @connections client the fan-out posts through, for what
 	// is not a post (closing a connection: the chat function's limits and
 	// the publish function's disconnect).
@@ -120,9 +126,19 @@ func NewPusher(getenv func(string) string, stdout io.Writer) (*Pusher, error) {
 	if callback == "" {
 		return nil, fmt.Errorf("%s is not set", contract.EnvCallbackURL)
 	}
+	spread, err := fanout.SpreadConfigFromEnv(getenv, base.Config.SendBudget)
+	if err != nil {
+		return nil, err
+	}
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
 	conns := connections.New(base.AWS, callback, connections.Options{MaxConns: fcfg.Workers})
-	return &Pusher{Base: base, Meter: meter, Fanout: fanout.New(base.Store, conns, fcfg, base.Log, meter), Conns: conns}, nil
+	f := fanout.New(base.Store, conns, fcfg, base.Log, meter)
+	p := &Pusher{Base: base, Meter: meter, Fanout: f, Broadcaster: f, Conns: conns}
+	if spread.QueueURL != "" {
+		q := queue.New(base.AWS, spread.QueueURL, firstSet(getenv, "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"))
+		p.Broadcaster = fanout.NewSpreader(f, base.Store, q, spread.Threshold)
+	}
+	return p, nil
 }
 
 // lambdaAWSConfig is the SDK configuration from the variables the Lambda

@@ -3,6 +3,8 @@ package compose
 import (
 	"io"
 	"testing"
+
+	"wschat/internal/fanout"
 )
 
 // TestNewPusher covers every setting the runtime functions read; NewBase's
@@ -32,6 +34,9 @@ func TestNewPusher(t *testing.T) {
 		{name: "bad budget", set: map[string]string{"WSCHAT_SEND_BUDGET": "-5"}, wantErr: true},
 		{name: "bad retention", set: map[string]string{"WSCHAT_HISTORY_RETENTION": "forever"}, wantErr: true},
 		{name: "bad rate", set: map[string]string{"WSCHAT_RATE_PER_SECOND": "-1"}, wantErr: true},
+		{name: "queue", set: map[string]string{"WSCHAT_FANOUT_QUEUE_URL": "https://sqs/q", "WSCHAT_FANOUT_THRESHOLD": "500"}},
+		{name: "queue without threshold", set: map[string]string{"WSCHAT_FANOUT_QUEUE_URL": "https://sqs/q"}, wantErr: true},
+		{name: "threshold above budget", set: map[string]string{"WSCHAT_FANOUT_QUEUE_URL": "https://sqs/q", "WSCHAT_FANOUT_THRESHOLD": "5000", "WSCHAT_SEND_BUDGET": "1000"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		env := map[string]string{}
@@ -45,6 +50,14 @@ func TestNewPusher(t *testing.T) {
 		p, err := NewPusher(func(k string) string { return env[k] }, io.Discard)
 		if (err != nil) != tt.wantErr || (err == nil && (p == nil || p.Fanout == nil || p.Store == nil)) {
 			t.Errorf("%s: NewPusher = %v, %v; want error %v", tt.name, p, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		_, spread := p.Broadcaster.(*fanout.Spreader)
+		if want := tt.set["WSCHAT_FANOUT_QUEUE_URL"] != ""; spread != want {
+			t.Errorf("%s: Broadcaster is %T, want a Spreader: %v", tt.name, p.Broadcaster, want)
 		}
 	}
 }

@@ -139,7 +139,22 @@ func (s *Store) Recipients(ctx context.Context, channel, cur string, limit int) 
 }
 
 func (s *Store) recentPage(ctx context.Context, channel string, c recipientCursor, limit int) ([]chat.Member, string, error) {
-	from := c.after
+	ms, last, err := s.recentQuery(ctx, channel, c.after, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	next := recipientCursor{shards: c.shards, eventual: true}
+	if last != "" {
+		next.recent, next.after = true, last
+	}
+	return ms, next.String(), nil
+}
+
+// recentQuery reads up to limit joins of the recent window after the sort
+// key after ("" = the window's start), strongly consistent, and returns the
+// last sort key read when there is more.
+func (s *Store) recentQuery(ctx context.Context, channel, after string, limit int) ([]chat.Member, string, error) {
+	from := after
 	if from == "" {
 		from = recentSK(s.now().Add(-s.recent).UnixMilli(), "")
 	}
@@ -162,11 +177,19 @@ func (s *Store) recentPage(ctx context.Context, channel string, c recipientCurso
 			ms = append(ms, chat.Member{Channel: channel, ConnectionID: id})
 		}
 	}
-	next := recipientCursor{shards: c.shards, eventual: true}
-	if out.LastEvaluatedKey != nil {
-		next.recent, next.after = true, strAttr(out.LastEvaluatedKey, attrSK)
+	return ms, strAttr(out.LastEvaluatedKey, attrSK), nil
+}
+
+// RecentRecipients pages the connections that joined channel within the
+// recent window (strongly consistent), from cursor ("" = the start): what
+// a spread broadcast delivers to itself before handing the shards, read
+// eventually consistent by the tasks, to the queue. A connection that left
+// since is listed too; posting to it is harmless.
+func (s *Store) RecentRecipients(ctx context.Context, channel, cursor string, limit int) ([]chat.Member, string, error) {
+	if len(cursor) > 512 || (cursor != "" && !strings.Contains(cursor, "#")) {
+		return nil, "", fmt.Errorf("recent recipients: %w", chat.ErrBadCursor)
 	}
-	return ms, next.String(), nil
+	return s.recentQuery(ctx, channel, cursor, limit)
 }
 
 // shardPage reads one page of one shard's fan-out items.

@@ -32,6 +32,6 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Chat, er
 	if err != nil {
 		return nil, err
 	}
-	h := handler.NewChat(p.Config, p.Store, p.Fanout, p.Fanout, p.Log, p.Meter)
+	h := handler.NewChat(p.Config, p.Store, p.Broadcaster, p.Fanout, p.Log, p.Meter)
 	return h.CloseWith(p.Conns), nil
 }

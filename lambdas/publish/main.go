@@ -37,5 +37,5 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*publish.Handler,
 	if err != nil {
 		return nil, err
 	}
-	return publish.New(cfg, p.Store, p.Conns, p.Fanout, p.Log, p.Meter), nil
+	return publish.New(cfg, p.Store, p.Conns, p.Broadcaster, p.Log, p.Meter), nil
 }
