@@ -15,6 +15,7 @@ type FanoutLog struct {
 	Gone       int    `json:"gone"`
 	Failed     int    `json:"failed"`
 	Skipped    int    `json:"skipped"`
+	Throttled  int    `json:"throttled"` // post attempts answered 429
 	DurationMs int64  `json:"durationMs"`
 	Workers    int    `json:"workers"`
 	RouteKey   string `json:"routeKey"`
