@@ -33,6 +33,37 @@ type delivery struct {
 	extra    atomic.Int64 // receipts beyond want (duplicates)
 	last     atomic.Int64 // unix ns of the latest receipt
 	done     chan struct{}
+	// slots counts receipts per slotWidth since start, for the peak rate.
+	slots [maxSlots]atomic.Int64
+}
+
+// Receipts are counted in 100 ms slots over at most two minutes; the peak
+// post rate is the best peakWindow of consecutive slots.
+const (
+	slotWidth  = 100 * time.Millisecond
+	maxSlots   = 1200
+	peakWindow = 5
+)
+
+// count adds n receipts at time at to their slot.
+func (d *delivery) count(at time.Time, n int64) {
+	if i := int(at.Sub(d.start) / slotWidth); i >= 0 && i < maxSlots {
+		d.slots[i].Add(n)
+	}
+}
+
+// peakRate is the most receipts per second over any peakWindow slots
+// (half a second): the delivery's peak post rate.
+func (d *delivery) peakRate() float64 {
+	best, sum := int64(0), int64(0)
+	for i := range maxSlots {
+		sum += d.slots[i].Load()
+		if i >= peakWindow {
+			sum -= d.slots[i-peakWindow].Load()
+		}
+		best = max(best, sum)
+	}
+	return float64(best) / (peakWindow * slotWidth).Seconds()
 }
 
 func newDelivery(clientID string, members int) *delivery {
@@ -40,6 +71,7 @@ func newDelivery(clientID string, members int) *delivery {
 }
 
 func (d *delivery) receive(at time.Time) {
+	d.count(at, 1)
 	n := d.got.Add(1)
 	if n > d.want {
 		d.extra.Add(1)
