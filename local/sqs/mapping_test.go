@@ -116,7 +116,12 @@ func TestMappingRetriesReportedItemsAndRedrivesPoison(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, err := sqs.NewMapping(b, h, sqs.MappingConfig{Queue: "tasks", Function: "fanout", BatchSize: 4, ReportBatchItemFailures: true, MaxConcurrency: 3, QueueARN: "arn:aws:sqs:us-east-1:000000000000:tasks"})
+	var mu sync.Mutex
+	var reports []sqs.BatchReport
+	var redrives []sqs.Redrive
+	b.OnRedrive(func(r sqs.Redrive) { mu.Lock(); redrives = append(redrives, r); mu.Unlock() })
+	report := func(r sqs.BatchReport) { mu.Lock(); reports = append(reports, r); mu.Unlock() }
+	m, err := sqs.NewMapping(b, h, sqs.MappingConfig{Queue: "tasks", Function: "fanout", BatchSize: 4, ReportBatchItemFailures: true, MaxConcurrency: 3, QueueARN: "arn:aws:sqs:us-east-1:000000000000:tasks", Report: report})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +149,26 @@ func TestMappingRetriesReportedItemsAndRedrivesPoison(t *testing.T) {
 		t.Errorf("stats %+v, peak concurrency %d; want 1 batch failure, ≥ 4 item failures (1 + 3 poison), ≤ 3 concurrent", st, h.peak.Load())
 	}
 	t.Logf("%d messages: %+v, peak %d concurrent invocations", len(bodies), st, h.peak.Load())
+
+	mu.Lock()
+	defer mu.Unlock()
+	var whole, items int
+	for _, r := range reports {
+		if r.Queue != "tasks" || r.Function != "fanout" || r.Retry != 200*time.Millisecond || r.Failed < 1 || r.Failed > r.Size {
+			t.Errorf("report %+v: want tasks → fanout, retry 200ms, 1..size failed", r)
+		}
+		if r.Err != nil {
+			whole++
+		} else {
+			items += r.Failed
+		}
+	}
+	if whole != st.BatchFailures || items != st.ItemFailures {
+		t.Errorf("reports: %d whole-batch, %d items; want the stats' %d and %d", whole, items, st.BatchFailures, st.ItemFailures)
+	}
+	if len(redrives) != 1 || redrives[0].Message.Body != "poison" || redrives[0].DeadLetterQueue != "dlq" || redrives[0].Message.ReceiveCount != 3 {
+		t.Errorf("redrives = %+v, want the poison message once, to dlq after 3 receives", redrives)
+	}
 }
 
 func TestMappingWithoutItemReportsDeletesTheBatch(t *testing.T) {
