@@ -5,6 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,5 +207,47 @@ func TestNewMappingRejectsBadConfig(t *testing.T) {
 		if _, err := sqs.NewMapping(b, newHandler(nil), tt.cfg); err == nil {
 			t.Errorf("%s: NewMapping = nil error", tt.name)
 		}
+	}
+}
+
+// TestSampleEventHasLambdaKeys compares a record's keys, and its system
+// attributes', with aws-lambda-go's sqs-event.json: the same, but for
+// md5OfMessageAttributes, which Lambda sends only with message attributes
+// (which the emulator does not take).
+func TestSampleEventHasLambdaKeys(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/aws/aws-lambda-go").Output()
+	if err != nil {
+		t.Fatalf("locate aws-lambda-go: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "events", "testdata", "sqs-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ours, err := sqs.SampleEvent([]sqs.Message{{ID: "m1", Body: "b", ReceiptHandle: "h", ReceiveCount: 1, SentAt: now, FirstReceive: now}}, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type event struct{ Records []map[string]json.RawMessage }
+	keys := func(data []byte) (rec, attrs []string) {
+		var ev event
+		if err := json.Unmarshal(data, &ev); err != nil || len(ev.Records) != 1 {
+			t.Fatalf("event %s: %v", data, err)
+		}
+		var a map[string]string
+		_ = json.Unmarshal(ev.Records[0]["attributes"], &a)
+		return slices.Sorted(maps.Keys(ev.Records[0])), slices.Sorted(maps.Keys(a))
+	}
+	wantRec, wantAttrs := keys(raw)
+	wantRec = slices.DeleteFunc(wantRec, func(k string) bool { return k == "md5OfMessageAttributes" })
+	gotRec, gotAttrs := keys(ours)
+	if !slices.Equal(gotRec, wantRec) || !slices.Equal(gotAttrs, wantAttrs) {
+		t.Errorf("record keys %v, attributes %v;\nwant %v, %v", gotRec, gotAttrs, wantRec, wantAttrs)
+	}
+	var ev events.SQSEvent
+	dec := json.NewDecoder(strings.NewReader(string(ours)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil || ev.Records[0].EventSource != "aws:sqs" || ev.Records[0].Md5OfBody == "" {
+		t.Errorf("as events.SQSEvent: %+v, %v", ev, err)
 	}
 }
