@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port)))
 	if err != nil {
-		return listenError(cfg.port, err)
+		return listenError("--port", cfg.port, err)
 	}
 	defer ln.Close()
 	e.endpoint = ln.Addr().String()
@@ -88,7 +88,8 @@ type session struct {
 	issuer   localIssuer
 
 	dynamoEndpoint string
-	dynamoDesc     string // for the banner
+	dynamoDesc     string     // for the banner
+	sqs            *sqsServer // nil: the template has no queues
 	functions      map[*template.Function]*lambda.Function
 	buildDir       string // where the functions' host builds are
 	bootstraps     map[*template.Function]string
@@ -124,8 +125,9 @@ func (e *session) checkTemplate() error {
 	}
 }
 
-// start loads the template and starts, in order, the issuer, DynamoDB with
-// the template's tables, the functions and the gateway in front of them.
+// start loads the template and starts, in order, the issuer, SQS and
+// DynamoDB with the template's queues and tables, the functions, the gateway
+// in front of them and the event source mappings that feed them.
 func (e *session) start(ctx context.Context) error {
 	if err := e.loadStack(); err != nil {
 		return err
@@ -133,15 +135,48 @@ func (e *session) start(ctx context.Context) error {
 	if err := e.startDynamo(ctx); err != nil {
 		return err
 	}
+	if err := e.startQueues(); err != nil {
+		return err
+	}
 	if err := e.startFunctions(ctx, e.stack.Functions); err != nil {
 		return err
 	}
-	return e.newGateway()
+	if err := e.newGateway(); err != nil {
+		return err
+	}
+	// Registered here, so they run before the functions stop; a reload may
+	// have started SQS since, which is why they look at e.sqs only then.
+	e.cleanups = append(e.cleanups, func() {
+		if e.sqs != nil {
+			e.sqs.stopMappings()
+		}
+	})
+	if e.sqs == nil {
+		return nil
+	}
+	_, _, err := e.sqs.syncMappings(e.stack, e.functions, e.cfg.region)
+	return err
+}
+
+// startQueues declares the template's queues, if it has any.
+func (e *session) startQueues() error {
+	if e.sqs == nil {
+		return nil
+	}
+	_, err := e.sqs.syncQueues(e.stack)
+	return err
 }
 
 // loadStack loads the template, starts the issuer and resolves every
 // function's environment: the template's, the local issuer's, the overrides.
+// SQS, if the template has queues, is stopped by the cleanup registered
+// here, after everything started later.
 func (e *session) loadStack() error {
+	e.cleanups = append(e.cleanups, func() {
+		if e.sqs != nil {
+			e.sqs.close()
+		}
+	})
 	var err error
 	if e.issuer, err = startIssuer(e.cfg, e.endpoint); err != nil {
 		return err
@@ -151,11 +186,20 @@ func (e *session) loadStack() error {
 }
 
 // resolveStack loads the template and resolves every function's environment
-// for the running issuer.
+// for the running issuer. The first template with queues starts the SQS
+// server, whose address their URLs need, and is read again.
 func (e *session) resolveStack() (*template.Stack, error) {
-	stack, err := template.Load(e.cfg.template, template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage})
+	stack, err := e.loadTemplate()
 	if err != nil {
 		return nil, err
+	}
+	if len(stack.Queues) > 0 && e.sqs == nil {
+		if err := e.startSQS(); err != nil {
+			return nil, err
+		}
+		if stack, err = e.loadTemplate(); err != nil {
+			return nil, err
+		}
 	}
 	for _, w := range stack.Warnings {
 		e.out.printf("warning: %s", w)
@@ -170,6 +214,14 @@ func (e *session) resolveStack() (*template.Stack, error) {
 	}
 	_ = applyEnvOverrides(stack.Functions, e.cfg.envOverrides) // the names were checked just above
 	return stack, nil
+}
+
+func (e *session) loadTemplate() (*template.Stack, error) {
+	opts := template.Options{Region: e.cfg.region, Endpoint: e.endpoint, GoPackageKey: contract.MetadataGoPackage}
+	if e.sqs != nil {
+		opts.SQSEndpoint = e.sqs.endpoint
+	}
+	return template.Load(e.cfg.template, opts)
 }
 
 // startDynamo starts dynalite unless --dynamodb-endpoint names a server or
@@ -247,13 +299,22 @@ func (e *session) functionConfig(f *template.Function, bootstrap string) lambda.
 		Name:         f.Label,
 		ARN:          f.ARN,
 		Bootstrap:    bootstrap,
-		Env:          lambdaenv.Merge(e.cfg.region, e.dynamoEndpoint, f.Env),
+		Env:          lambdaenv.WithEndpoints(e.cfg.region, e.localEndpoints(), f.Env),
 		Timeout:      f.Timeout,
 		MemoryMB:     f.MemoryMB,
 		MaxInstances: max,
 		Reserved:     f.ReservedConcurrency > 0,
 		Output:       e.out,
 	}
+}
+
+// localEndpoints are the local services the functions' SDK clients use.
+func (e *session) localEndpoints() lambdaenv.Endpoints {
+	ep := lambdaenv.Endpoints{DynamoDB: e.dynamoEndpoint}
+	if e.sqs != nil {
+		ep.SQS = e.sqs.url()
+	}
+	return ep
 }
 
 // newGateway puts the template's routes in front of the functions.
@@ -275,8 +336,9 @@ func (e *session) newGateway() error {
 		VanishGrace: e.cfg.vanishGrace,
 		Throttle:    stageThrottle(e.cfg.stageThrottle, e.stack.Throttle),
 		// The account's @connections rate, shared by every function.
-		AccountLimit: accountLimit(e.cfg.accountRate, e.cfg.accountBurst),
-		Log:          slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
+		AccountLimit:       accountLimit(e.cfg.accountRate, e.cfg.accountBurst),
+		VirtualConnections: e.cfg.virtualConns,
+		Log:                slog.New(slog.NewTextHandler(lambda.NewPrefixWriter(e.out, "[gateway] "), &slog.HandlerOptions{ReplaceAttr: dropTime})),
 	})
 	return nil
 }
@@ -306,6 +368,9 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	mux.Handle("/"+stage, gwHandler)
 	mux.Handle("/"+stage+"/", gwHandler)
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, e.issuer.Handler()))
+	// Unsigned, unlike @connections: it is the emulator's own, for harnesses,
+	// and answers 404 without --virtual-connections.
+	mux.Handle("/@admin/", e.gateway.AdminHandler())
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
@@ -337,9 +402,21 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
   callback    http://%s/%s/@connections/{connectionId}
   issuer      http://%s%s  (tokens: make token PORT=%s TOKEN_USER=ann)
 %s  DynamoDB    %s
-Ctrl-C stops everything.
+%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc)
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner())
+}
+
+// sqsBanner adds the SQS server and virtual connections, when there are.
+func (e *session) sqsBanner() string {
+	var b strings.Builder
+	if e.sqs != nil {
+		b.WriteString(e.sqs.bannerLines(e.stack))
+	}
+	if e.cfg.virtualConns {
+		fmt.Fprintf(&b, "  virtual     http://%s%s  (POST ?count=N registers connection ids; GET counts posts)\n", e.endpoint, gateway.VirtualPath)
+	}
+	return b.String()
 }
 
 func portOf(hostPort string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"net/http"
 	"net/url"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"wschat/internal/contract"
+	"wschat/internal/fanout"
 	"wschat/local/gateway"
+	"wschat/local/sqs"
 )
 
 var updateEvents = flag.Bool("update-events", false, "rewrite local/testdata/events from the gateway's event builder")
@@ -83,7 +86,29 @@ func sampleEvents(t *testing.T) map[string][]byte {
 		}
 		add(name+".json", s)
 	}
+	out["fanout-task.json"] = fanoutSample(t)
 	return out
+}
+
+// fanoutSample is the SQS event of one fan-out task, built by the event
+// source mapping's own code: shard 0 of 1 of channel general, a message
+// frame (base64 in the task's JSON, as Go encodes []byte).
+func fanoutSample(t *testing.T) []byte {
+	t.Helper()
+	frame := `{"type":"message","channel":"general","seq":1,"userId":"sample-user","userName":"Sample User","text":"hi","clientId":"c1","sentAt":"2026-01-02T03:04:05.000Z"}`
+	body, err := json.Marshal(fanout.Task{Channel: "general", Shard: 0, Shards: 1, Seq: 1, Frame: []byte(frame)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const id = "73616d706c655461736b4d7367496431"
+	msg := sqs.Message{ID: id, Body: string(body), ReceiptHandle: "73616d706c655265636569707448616e." + id,
+		ReceiveCount: 1, SentAt: at, FirstReceive: at.Add(20 * time.Millisecond)}
+	data, err := sqs.SampleEvent([]sqs.Message{msg}, "arn:aws:sqs:us-east-1:000000000000:FanoutTasks", "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(data, '\n')
 }
 
 // TestSampleEventsMatchTheBuilder keeps local/testdata/events exactly what

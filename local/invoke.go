@@ -98,6 +98,11 @@ func (e *session) invokeOnce(ctx context.Context, ln net.Listener, name string, 
 	if err := e.startDynamo(ctx); err != nil {
 		return err
 	}
+	// The queues are served (a send succeeds), but no mapping runs: this
+	// invoke is the one invocation.
+	if err := e.startQueues(); err != nil {
+		return err
+	}
 	if err := e.startFunctions(ctx, []*template.Function{f}); err != nil {
 		return err
 	}

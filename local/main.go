@@ -72,6 +72,8 @@ type config struct {
 	watchInterval    time.Duration
 	accountRate      float64
 	accountBurst     int
+	sqsPort          int
+	virtualConns     bool
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -134,6 +136,8 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	fs.DurationVar(&c.watchInterval, "watch-interval", 300*time.Millisecond, "how often --watch looks at the sources' modification times")
 	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
 	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
+	fs.IntVar(&c.sqsPort, "sqs-port", 0, "port on 127.0.0.1 of the SQS server started when the template has queues (0 picks a free one); functions get it as AWS_ENDPOINT_URL_SQS")
+	fs.BoolVar(&c.virtualConns, "virtual-connections", false, "serve POST/GET /@admin/virtual-connections: connection ids with no socket that @connections accepts and counts, for benchmarks past one machine's sockets")
 	if extra != nil {
 		extra(fs)
 	}
@@ -166,6 +170,8 @@ func (c *config) check() error {
 	switch {
 	case c.port < 0 || c.port > 65535:
 		return fmt.Errorf("--port %d out of range", c.port)
+	case c.sqsPort < 0 || c.sqsPort > 65535:
+		return fmt.Errorf("--sqs-port %d out of range", c.sqsPort)
 	case c.maxInstances < 1:
 		return errors.New("--max-instances must be at least 1")
 	case c.idleTimeout <= 0 || c.maxConnection <= 0:

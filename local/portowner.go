@@ -13,15 +13,19 @@ import (
 
 // listenError explains a failed listen on the emulator's port in one line;
 // for a port in use it names the process holding it when /proc tells.
-func listenError(port int, err error) error {
+func listenError(flag string, port int, err error) error {
 	if !errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("listen on 127.0.0.1:%d: %w (pass --port)", port, err)
+		return fmt.Errorf("listen on 127.0.0.1:%d: %w (pass %s)", port, err, flag)
 	}
 	by := ""
 	if owner := portOwner(port); owner != "" {
 		by = " by " + owner
 	}
-	return fmt.Errorf("port %d is in use%s: stop it, or pass --port N (PORT=N with make; 0 picks a free port)", port, by)
+	advice := flag + " N (0 picks a free port)"
+	if flag == "--port" {
+		advice = "--port N (PORT=N with make; 0 picks a free port)"
+	}
+	return fmt.Errorf("port %d is in use%s: stop it, or pass %s", port, by, advice)
 }
 
 // portOwner names the process listening on TCP port, as "pid N (command

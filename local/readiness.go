@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"wschat/local/gateway"
 	"wschat/local/template"
 )
 
@@ -15,36 +16,63 @@ import (
 // so scripts and harnesses read JSON instead of parsing the banner. Field
 // names are part of the emulator's interface (docs/emulator.md).
 type readyDoc struct {
-	WebSocketURL string `json:"webSocketUrl"`
-	CallbackURL  string `json:"callbackUrl"` // the @connections base: POST {callbackUrl}/@connections/{id}
-	BaseURL      string `json:"baseUrl"`
-	PageURL      string `json:"pageUrl"`
-	IssuerURL    string `json:"issuerUrl"`
-	JWKSURL      string `json:"jwksUrl"`
-	TokenURL     string `json:"tokenUrl"`
-	DynamoDB     string `json:"dynamoDbEndpoint"` // "" when the template has no tables
-	Stage        string `json:"stage"`
-	Environment  string `json:"environment"`
-	Template     string `json:"template"`
-	PID          int    `json:"pid"`
+	WebSocketURL string       `json:"webSocketUrl"`
+	CallbackURL  string       `json:"callbackUrl"` // the @connections base: POST {callbackUrl}/@connections/{id}
+	BaseURL      string       `json:"baseUrl"`
+	PageURL      string       `json:"pageUrl"`
+	IssuerURL    string       `json:"issuerUrl"`
+	JWKSURL      string       `json:"jwksUrl"`
+	TokenURL     string       `json:"tokenUrl"`
+	DynamoDB     string       `json:"dynamoDbEndpoint"` // "" when the template has no tables
+	SQS          string       `json:"sqsEndpoint"`      // "" when the template has no queues
+	Queues       []readyQueue `json:"queues"`
+	// VirtualConnectionsURL is the admin endpoint of --virtual-connections; "" without it.
+	VirtualConnectionsURL string `json:"virtualConnectionsUrl"`
+	Stage                 string `json:"stage"`
+	Environment           string `json:"environment"`
+	Template              string `json:"template"`
+	PID                   int    `json:"pid"`
+}
+
+// readyQueue is one queue of the template on the local SQS server.
+type readyQueue struct {
+	LogicalID string `json:"logicalId"`
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	ARN       string `json:"arn"`
 }
 
 // readyDocument describes the running session.
 func (e *session) readyDocument() readyDoc {
 	base := "http://" + e.endpoint
+	queues := []readyQueue{}
+	sqsURL := ""
+	if e.sqs != nil {
+		sqsURL = e.sqs.url()
+		for _, q := range e.stack.Queues {
+			queues = append(queues, readyQueue{LogicalID: q.LogicalID, Name: q.Name, URL: q.URL, ARN: q.ARN})
+		}
+	}
+	virtualURL := ""
+	if e.cfg.virtualConns {
+		virtualURL = base + gateway.VirtualPath
+	}
 	return readyDoc{
-		WebSocketURL: "ws://" + e.endpoint + "/" + e.stack.Stage,
-		CallbackURL:  base + "/" + e.stack.Stage,
-		BaseURL:      base,
-		PageURL:      base + "/",
-		IssuerURL:    e.issuer.URL(),
-		JWKSURL:      e.issuer.JWKSURL(),
-		TokenURL:     base + issuerPath + "/token",
-		DynamoDB:     e.dynamoEndpoint,
-		Stage:        e.stack.Stage,
-		Environment:  e.cfg.env,
-		Template:     e.cfg.template,
-		PID:          os.Getpid(),
+		WebSocketURL:          "ws://" + e.endpoint + "/" + e.stack.Stage,
+		CallbackURL:           base + "/" + e.stack.Stage,
+		BaseURL:               base,
+		PageURL:               base + "/",
+		IssuerURL:             e.issuer.URL(),
+		JWKSURL:               e.issuer.JWKSURL(),
+		TokenURL:              base + issuerPath + "/token",
+		DynamoDB:              e.dynamoEndpoint,
+		SQS:                   sqsURL,
+		Queues:                queues,
+		VirtualConnectionsURL: virtualURL,
+		Stage:                 e.stack.Stage,
+		Environment:           e.cfg.env,
+		Template:              e.cfg.template,
+		PID:                   os.Getpid(),
 	}
 }
 

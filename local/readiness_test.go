@@ -79,6 +79,10 @@ func TestReadyFileAndFunctionEnv(t *testing.T) {
 		doc.IssuerURL != e.baseURL+issuerPath || doc.TokenURL != e.baseURL+issuerPath+"/token" || doc.Stage != "test" || doc.PID != os.Getpid() {
 		t.Errorf("ready file = %+v, want the endpoints of %s", doc, e.baseURL)
 	}
+	// A template without queues starts no SQS, and no flag, no virtual connections.
+	if doc.SQS != "" || len(doc.Queues) != 0 || doc.VirtualConnectionsURL != "" || strings.Contains(e.log.String(), "  SQS ") {
+		t.Errorf("ready file: sqs %q, queues %v, virtual %q; want none for a template without queues", doc.SQS, doc.Queues, doc.VirtualConnectionsURL)
+	}
 	// Every HTTP endpoint in it answers.
 	for _, u := range []string{doc.PageURL, doc.JWKSURL} {
 		resp, err := http.Get(u)

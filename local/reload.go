@@ -14,8 +14,9 @@ import (
 // each function keeps its instances' process manager and gets the new
 // environment, timeout and concurrency by a swap (in-flight invocations
 // finish on the old ones); new functions are built and started; removed
-// ones are stopped; new tables are created and existing ones, with their
-// data, kept; the gateway routes later messages by the new routes.
+// ones are stopped; new tables and queues are created and existing ones,
+// with their data and messages, kept; the gateway routes later messages by
+// the new routes; changed event source mappings restart.
 func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 	e := w.e
 	stack, err := e.resolveStack()
@@ -33,11 +34,47 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var newQueues []string
+	if e.sqs != nil {
+		if newQueues, err = e.sqs.syncQueues(stack); err != nil {
+			return "", err
+		}
+	}
+	fns, bootstraps, added, removed, err := w.swapFunctions(ctx, stack)
+	if err != nil {
+		return "", err
+	}
+	e.gateway.Reroute(expr, e.routes(stack, fns), stageThrottle(e.cfg.stageThrottle, stack.Throttle))
+	e.stack, e.functions, e.bootstraps = stack, fns, bootstraps
+	var started, stopped []string
+	if e.sqs != nil {
+		if started, stopped, err = e.sqs.syncMappings(stack, fns, e.cfg.region); err != nil {
+			return "", err
+		}
+	}
+	note := fmt.Sprintf("template reloaded (%d routes, %d functions", len(stack.Routes), len(stack.Functions))
+	if len(added) > 0 {
+		note += fmt.Sprintf(", %d new", len(added))
+	}
+	for _, part := range []struct {
+		what  string
+		names []string
+	}{{"removed", removed}, {"new tables", newTables}, {"new queues", newQueues}, {"mappings started", started}, {"mappings stopped", stopped}} {
+		if len(part.names) > 0 {
+			note += ", " + part.what + " " + strings.Join(part.names, ", ")
+		}
+	}
+	return note + ")", nil
+}
+
+// swapFunctions builds the functions stack adds, swaps the configuration of
+// those it keeps and stops those it removes.
+func (w *watcher) swapFunctions(ctx context.Context, stack *template.Stack) (fns map[*template.Function]*lambda.Function, bootstraps map[*template.Function]string, added []*template.Function, removed []string, err error) {
+	e := w.e
 	byID := map[string]*template.Function{}
 	for _, f := range e.stack.Functions {
 		byID[f.LogicalID] = f
 	}
-	var added []*template.Function
 	for _, f := range stack.Functions {
 		if byID[f.LogicalID] == nil {
 			added = append(added, f)
@@ -45,9 +82,9 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 	}
 	built, err := prepareFunctions(ctx, e.cfg, added, e.buildDir, e.out)
 	if err != nil {
-		return "", err
+		return nil, nil, nil, nil, err
 	}
-	fns, bootstraps := map[*template.Function]*lambda.Function{}, map[*template.Function]string{}
+	fns, bootstraps = map[*template.Function]*lambda.Function{}, map[*template.Function]string{}
 	for _, f := range stack.Functions {
 		old := byID[f.LogicalID]
 		if old == nil {
@@ -60,26 +97,13 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 		fns[f] = e.functions[old]
 		fns[f].Swap(e.functionConfig(f, bootstraps[f]))
 	}
-	var removed []string
 	for _, old := range byID {
 		removed = append(removed, old.Label)
 		if err := e.functions[old].Close(); err != nil {
 			e.out.printf("%v", err)
 		}
 	}
-	e.gateway.Reroute(expr, e.routes(stack, fns), stageThrottle(e.cfg.stageThrottle, stack.Throttle))
-	e.stack, e.functions, e.bootstraps = stack, fns, bootstraps
-	note := fmt.Sprintf("template reloaded (%d routes, %d functions", len(stack.Routes), len(stack.Functions))
-	if len(added) > 0 {
-		note += fmt.Sprintf(", %d new", len(added))
-	}
-	if len(removed) > 0 {
-		note += ", removed " + strings.Join(removed, ", ")
-	}
-	if len(newTables) > 0 {
-		note += ", new tables " + strings.Join(newTables, ", ")
-	}
-	return note + ")", nil
+	return fns, bootstraps, added, removed, nil
 }
 
 // createNewTables creates the tables stack has and the running one does not.

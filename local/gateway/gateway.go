@@ -113,6 +113,9 @@ type Config struct {
 	// and DELETE together), answered with 429 TooManyRequestsException
 	// beyond it; nil means unlimited.
 	AccountLimit *Limit
+	// VirtualConnections serves AdminHandler: connection ids without a
+	// socket that @connections accepts and counts (benchmarks only).
+	VirtualConnections bool
 	// Log receives one line per connection event and failure.
 	Log *slog.Logger
 }
@@ -131,6 +134,7 @@ type Gateway struct {
 	routesMu sync.RWMutex // guards cfg.Expression, cfg.Routes and buckets, which Reroute replaces
 	buckets  *buckets
 	account  *accountLimiter // nil: no account limit
+	virtual  *virtualConns   // nil: no virtual connections
 }
 
 // New returns a Gateway.
@@ -150,7 +154,11 @@ func New(cfg Config) *Gateway {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	return &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit)}
+	g := &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit)}
+	if cfg.VirtualConnections {
+		g.virtual = &virtualConns{ids: map[string]*virtualConn{}}
+	}
+	return g
 }
 
 // Handler serves the WebSocket endpoint and the @connections API.

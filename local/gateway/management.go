@@ -46,7 +46,15 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request payload too large")
 		return
 	}
-	c := g.lookup(unescapeID(r.PathValue("id")))
+	id := unescapeID(r.PathValue("id"))
+	c := g.lookup(id)
+	if vc := g.virtual.lookup(id); c == nil && vc != nil {
+		vc.posts.Add(1)
+		vc.lastActive.Store(time.Now().UnixMilli())
+		w.Header().Set("x-amzn-RequestId", newRequestUUID())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if c == nil {
 		gone(w)
 		return
@@ -84,15 +92,25 @@ func (g *Gateway) getConnection(w http.ResponseWriter, r *http.Request) {
 	if !g.delay(r) {
 		return
 	}
-	c := g.lookup(unescapeID(r.PathValue("id")))
-	if c == nil || (c.isGone() && !c.vanished.Load()) {
+	id := unescapeID(r.PathValue("id"))
+	c := g.lookup(id)
+	var info connectionInfo
+	switch vc := g.virtual.lookup(id); {
+	case c == nil && vc != nil:
+		info = connectionInfo{
+			ConnectedAt:  vc.connectedAt.UTC().Format(isoMillis),
+			Identity:     infoIdentity{SourceIP: "127.0.0.1", UserAgent: "virtual-connection"},
+			LastActiveAt: time.UnixMilli(vc.lastActive.Load()).UTC().Format(isoMillis),
+		}
+	case c == nil || (c.isGone() && !c.vanished.Load()):
 		gone(w)
 		return
-	}
-	info := connectionInfo{
-		ConnectedAt:  c.connectedAt.UTC().Format(isoMillis),
-		Identity:     infoIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
-		LastActiveAt: time.UnixMilli(c.lastActive.Load()).UTC().Format(isoMillis),
+	default:
+		info = connectionInfo{
+			ConnectedAt:  c.connectedAt.UTC().Format(isoMillis),
+			Identity:     infoIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
+			LastActiveAt: time.UnixMilli(c.lastActive.Load()).UTC().Format(isoMillis),
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("x-amzn-RequestId", newRequestUUID())
@@ -103,7 +121,13 @@ func (g *Gateway) deleteConnection(w http.ResponseWriter, r *http.Request) {
 	if !g.delay(r) {
 		return
 	}
-	c := g.lookup(unescapeID(r.PathValue("id")))
+	id := unescapeID(r.PathValue("id"))
+	c := g.lookup(id)
+	if c == nil && g.virtual != nil && g.virtual.remove(id) {
+		w.Header().Set("x-amzn-RequestId", newRequestUUID())
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if c == nil {
 		gone(w)
 		return

@@ -5,11 +5,23 @@
 // and both must give them the same environment.
 package lambdaenv
 
+// Endpoints are the local servers the SDK's clients are pointed at, each
+// through its service's AWS_ENDPOINT_URL_<SERVICE>; "" leaves one alone.
+type Endpoints struct {
+	DynamoDB string
+	SQS      string
+}
+
 // Merge returns the environment of a function in region whose template
 // variables are fn. dynamoEndpoint, when not "", points the SDK's DynamoDB
 // client at a local server. fn wins over the defaults: the template is what
 // would deploy.
 func Merge(region, dynamoEndpoint string, fn map[string]string) map[string]string {
+	return WithEndpoints(region, Endpoints{DynamoDB: dynamoEndpoint}, fn)
+}
+
+// WithEndpoints is Merge with every local endpoint.
+func WithEndpoints(region string, ep Endpoints, fn map[string]string) map[string]string {
 	env := map[string]string{
 		"AWS_REGION":         region,
 		"AWS_DEFAULT_REGION": region,
@@ -20,8 +32,11 @@ func Merge(region, dynamoEndpoint string, fn map[string]string) map[string]strin
 		// seconds probing for it.
 		"AWS_EC2_METADATA_DISABLED": "true",
 	}
-	if dynamoEndpoint != "" {
-		env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamoEndpoint
+	if ep.DynamoDB != "" {
+		env["AWS_ENDPOINT_URL_DYNAMODB"] = ep.DynamoDB
+	}
+	if ep.SQS != "" {
+		env["AWS_ENDPOINT_URL_SQS"] = ep.SQS
 	}
 	for k, v := range fn {
 		env[k] = v

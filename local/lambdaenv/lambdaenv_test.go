@@ -39,3 +39,13 @@ func TestMerge(t *testing.T) {
 		})
 	}
 }
+
+func TestWithEndpointsSetsSQS(t *testing.T) {
+	got := WithEndpoints("eu-west-1", Endpoints{DynamoDB: "http://127.0.0.1:8000", SQS: "http://127.0.0.1:9324"}, nil)
+	if got["AWS_ENDPOINT_URL_SQS"] != "http://127.0.0.1:9324" || got["AWS_ENDPOINT_URL_DYNAMODB"] != "http://127.0.0.1:8000" {
+		t.Errorf("WithEndpoints = %v, want both endpoints", got)
+	}
+	if _, ok := Merge("eu-west-1", "", nil)["AWS_ENDPOINT_URL_SQS"]; ok {
+		t.Error("Merge set AWS_ENDPOINT_URL_SQS without an SQS endpoint")
+	}
+}

@@ -15,6 +15,21 @@ import (
 // emulator's fake ARNs.
 const AccountID = "000000000000"
 
+// SenderID is every message's SenderId: requests are signed with the local
+// account's own credentials, and SQS names an account's root by its id.
+const SenderID = AccountID
+
+// systemAttributes are a received message's attributes as SQS returns them
+// with AttributeNames [All] and as Lambda passes them in an SQS event.
+func systemAttributes(m Message) map[string]string {
+	return map[string]string{
+		"ApproximateReceiveCount":          strconv.Itoa(m.ReceiveCount),
+		"SentTimestamp":                    strconv.FormatInt(m.SentAt.UnixMilli(), 10),
+		"SenderId":                         SenderID,
+		"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.FirstReceive.UnixMilli(), 10),
+	}
+}
+
 // maxRequestBytes bounds a request body: ten messages at the body limit,
 // plus the JSON around them.
 const maxRequestBytes = MaxBatch*MaxBodyBytes + 64*1024
@@ -173,6 +188,8 @@ func (h *Handler) getQueueAttributes(body []byte) (any, error) {
 		"ApproximateNumberOfMessages":           strconv.Itoa(visible),
 		"ApproximateNumberOfMessagesNotVisible": strconv.Itoa(inflight),
 		"VisibilityTimeout":                     strconv.Itoa(int(cfg.VisibilityTimeout / time.Second)),
+		"MessageRetentionPeriod":                strconv.Itoa(int(cfg.Retention / time.Second)),
+		"ReceiveMessageWaitTimeSeconds":         strconv.Itoa(int(cfg.ReceiveWait / time.Second)),
 	}
 	if cfg.DeadLetterQueue != "" {
 		policy, _ := json.Marshal(map[string]any{"deadLetterTargetArn": h.queueARN(cfg.DeadLetterQueue), "maxReceiveCount": cfg.MaxReceiveCount})
@@ -185,6 +202,22 @@ type sendEntry struct {
 	Id           string
 	MessageBody  string
 	DelaySeconds *int
+	// Not emulated: refused rather than dropped, so a sender that relies on
+	// them learns it here instead of from a consumer that never sees them.
+	MessageAttributes       map[string]json.RawMessage
+	MessageSystemAttributes map[string]json.RawMessage
+	MessageGroupId          *string
+}
+
+// check refuses what the emulated queues do not keep.
+func (e sendEntry) check() error {
+	switch {
+	case len(e.MessageAttributes) > 0 || len(e.MessageSystemAttributes) > 0:
+		return badRequest("message attributes are not emulated; put what the consumer needs in the body")
+	case e.MessageGroupId != nil:
+		return badRequest("MessageGroupId: FIFO queues are not emulated")
+	}
+	return nil
 }
 
 func (h *Handler) sendMessage(body []byte) (any, error) {
@@ -197,6 +230,9 @@ func (h *Handler) sendMessage(body []byte) (any, error) {
 	}
 	name, err := queueName(in.QueueUrl)
 	if err != nil {
+		return nil, err
+	}
+	if err := in.check(); err != nil {
 		return nil, err
 	}
 	id, err := h.Broker.Send(name, in.MessageBody, seconds(in.DelaySeconds, 0))
@@ -259,7 +295,11 @@ func (h *Handler) sendMessageBatch(body []byte) (any, error) {
 		Failed     []batchFailure
 	}{Successful: []ok{}, Failed: []batchFailure{}}
 	for _, e := range in.Entries {
-		id, err := h.Broker.Send(name, e.MessageBody, seconds(e.DelaySeconds, 0))
+		err := e.check()
+		var id string
+		if err == nil {
+			id, err = h.Broker.Send(name, e.MessageBody, seconds(e.DelaySeconds, 0))
+		}
 		if err != nil {
 			ae := errorFor(err)
 			out.Failed = append(out.Failed, batchFailure{Id: e.Id, Code: ae.code, Message: ae.msg, SenderFault: true})
@@ -288,7 +328,11 @@ func (h *Handler) receiveMessage(r *http.Request, body []byte) (any, error) {
 	if in.MaxNumberOfMessages != nil {
 		max = *in.MaxNumberOfMessages
 	}
-	msgs, err := h.Broker.Receive(r.Context(), name, max, seconds(in.VisibilityTimeout, 0), seconds(in.WaitTimeSeconds, 0))
+	cfg, err := h.Broker.Config(name)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := h.Broker.Receive(r.Context(), name, max, seconds(in.VisibilityTimeout, 0), seconds(in.WaitTimeSeconds, cfg.ReceiveWait))
 	if err != nil {
 		return nil, err
 	}
@@ -301,11 +345,7 @@ func (h *Handler) receiveMessage(r *http.Request, body []byte) (any, error) {
 		out.Messages = append(out.Messages, wire{
 			MessageId: m.ID, ReceiptHandle: m.ReceiptHandle, MD5OfBody: bodyMD5(m.Body), Body: m.Body,
 			// The system attributes the event source mapping passes on.
-			Attributes: map[string]string{
-				"ApproximateReceiveCount":          strconv.Itoa(m.ReceiveCount),
-				"SentTimestamp":                    strconv.FormatInt(m.SentAt.UnixMilli(), 10),
-				"ApproximateFirstReceiveTimestamp": strconv.FormatInt(m.FirstReceive.UnixMilli(), 10),
-			},
+			Attributes: systemAttributes(m),
 		})
 	}
 	return out, nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -34,6 +33,23 @@ type MappingConfig struct {
 	// QueueARN and Region fill the records' eventSourceARN and awsRegion;
 	// empty: us-east-1 and the emulator's account.
 	QueueARN, Region string
+	// Report, when set, learns of every invocation that left messages for a
+	// retry (the emulator logs one line each). It is called from the
+	// pollers, concurrently.
+	Report func(BatchReport)
+}
+
+// BatchReport is one invocation that did not delete its whole batch.
+type BatchReport struct {
+	Queue, Function string
+	Size            int // messages in the batch
+	Failed          int // messages left for a retry: all of them when Err is set
+	// Err failed the whole batch: the function's error, a throttle, or a
+	// response that is not a valid batchItemFailures; nil when the function
+	// reported Failed items.
+	Err error
+	// Retry is the queue's visibility timeout: when the messages return.
+	Retry time.Duration
 }
 
 // MappingStats counts what a mapping did.
@@ -106,13 +122,12 @@ func (m *Mapping) poll(ctx context.Context) {
 		return
 	}
 	failed, err := m.invoke(ctx, msgs)
-	m.mu.Lock()
-	m.stats.Invocations++
-	m.mu.Unlock()
+	m.count(func(s *MappingStats) { s.Invocations++ })
 	if err != nil {
 		// As on AWS: the batch stays in flight and returns after the
 		// visibility timeout; redrive counts the receives.
 		m.count(func(s *MappingStats) { s.BatchFailures++ })
+		m.report(len(msgs), len(msgs), err)
 		return
 	}
 	for _, msg := range msgs {
@@ -124,6 +139,20 @@ func (m *Mapping) poll(ctx context.Context) {
 			m.count(func(s *MappingStats) { s.Deleted++ })
 		}
 	}
+	if len(failed) > 0 {
+		m.report(len(msgs), len(failed), nil)
+	}
+}
+
+func (m *Mapping) report(size, failed int, err error) {
+	if m.cfg.Report == nil {
+		return
+	}
+	r := BatchReport{Queue: m.cfg.Queue, Function: m.cfg.Function, Size: size, Failed: failed, Err: err}
+	if cfg, cerr := m.broker.Config(m.cfg.Queue); cerr == nil {
+		r.Retry = cfg.VisibilityTimeout
+	}
+	m.cfg.Report(r)
 }
 
 func (m *Mapping) count(f func(*MappingStats)) {
@@ -134,7 +163,7 @@ func (m *Mapping) count(f func(*MappingStats)) {
 
 // invoke sends the batch as an SQS event and returns the failed message ids.
 func (m *Mapping) invoke(ctx context.Context, msgs []Message) (map[string]bool, error) {
-	payload, err := json.Marshal(sqsEvent{Records: m.records(msgs)})
+	payload, err := json.Marshal(sqsEvent{Records: records(msgs, m.cfg.QueueARN, m.cfg.Region)})
 	if err != nil {
 		return nil, err
 	}
@@ -195,19 +224,21 @@ type sqsRecord struct {
 	AWSRegion         string            `json:"awsRegion"`
 }
 
-func (m *Mapping) records(msgs []Message) []sqsRecord {
+func records(msgs []Message, queueARN, region string) []sqsRecord {
 	recs := make([]sqsRecord, 0, len(msgs))
 	for _, msg := range msgs {
 		recs = append(recs, sqsRecord{
 			MessageID: msg.ID, ReceiptHandle: msg.ReceiptHandle, Body: msg.Body, MD5OfBody: bodyMD5(msg.Body),
-			Attributes: map[string]string{
-				"ApproximateReceiveCount":          strconv.Itoa(msg.ReceiveCount),
-				"SentTimestamp":                    strconv.FormatInt(msg.SentAt.UnixMilli(), 10),
-				"ApproximateFirstReceiveTimestamp": strconv.FormatInt(msg.FirstReceive.UnixMilli(), 10),
-			},
+			Attributes:        systemAttributes(msg),
 			MessageAttributes: map[string]any{},
-			EventSource:       "aws:sqs", EventSourceARN: m.cfg.QueueARN, AWSRegion: m.cfg.Region,
+			EventSource:       "aws:sqs", EventSourceARN: queueARN, AWSRegion: region,
 		})
 	}
 	return recs
+}
+
+// SampleEvent is the event a mapping from queueARN in region would pass for
+// msgs, for sample events and tests: the code that builds live events.
+func SampleEvent(msgs []Message, queueARN, region string) ([]byte, error) {
+	return json.MarshalIndent(sqsEvent{Records: records(msgs, queueARN, region)}, "", "  ")
 }

@@ -5,6 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,7 +122,12 @@ func TestMappingRetriesReportedItemsAndRedrivesPoison(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, err := sqs.NewMapping(b, h, sqs.MappingConfig{Queue: "tasks", Function: "fanout", BatchSize: 4, ReportBatchItemFailures: true, MaxConcurrency: 3, QueueARN: "arn:aws:sqs:us-east-1:000000000000:tasks"})
+	var mu sync.Mutex
+	var reports []sqs.BatchReport
+	var redrives []sqs.Redrive
+	b.OnRedrive(func(r sqs.Redrive) { mu.Lock(); redrives = append(redrives, r); mu.Unlock() })
+	report := func(r sqs.BatchReport) { mu.Lock(); reports = append(reports, r); mu.Unlock() }
+	m, err := sqs.NewMapping(b, h, sqs.MappingConfig{Queue: "tasks", Function: "fanout", BatchSize: 4, ReportBatchItemFailures: true, MaxConcurrency: 3, QueueARN: "arn:aws:sqs:us-east-1:000000000000:tasks", Report: report})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +155,26 @@ func TestMappingRetriesReportedItemsAndRedrivesPoison(t *testing.T) {
 		t.Errorf("stats %+v, peak concurrency %d; want 1 batch failure, ≥ 4 item failures (1 + 3 poison), ≤ 3 concurrent", st, h.peak.Load())
 	}
 	t.Logf("%d messages: %+v, peak %d concurrent invocations", len(bodies), st, h.peak.Load())
+
+	mu.Lock()
+	defer mu.Unlock()
+	var whole, items int
+	for _, r := range reports {
+		if r.Queue != "tasks" || r.Function != "fanout" || r.Retry != 200*time.Millisecond || r.Failed < 1 || r.Failed > r.Size {
+			t.Errorf("report %+v: want tasks → fanout, retry 200ms, 1..size failed", r)
+		}
+		if r.Err != nil {
+			whole++
+		} else {
+			items += r.Failed
+		}
+	}
+	if whole != st.BatchFailures || items != st.ItemFailures {
+		t.Errorf("reports: %d whole-batch, %d items; want the stats' %d and %d", whole, items, st.BatchFailures, st.ItemFailures)
+	}
+	if len(redrives) != 1 || redrives[0].Message.Body != "poison" || redrives[0].DeadLetterQueue != "dlq" || redrives[0].Message.ReceiveCount != 3 {
+		t.Errorf("redrives = %+v, want the poison message once, to dlq after 3 receives", redrives)
+	}
 }
 
 func TestMappingWithoutItemReportsDeletesTheBatch(t *testing.T) {
@@ -176,5 +207,47 @@ func TestNewMappingRejectsBadConfig(t *testing.T) {
 		if _, err := sqs.NewMapping(b, newHandler(nil), tt.cfg); err == nil {
 			t.Errorf("%s: NewMapping = nil error", tt.name)
 		}
+	}
+}
+
+// TestSampleEventHasLambdaKeys compares a record's keys, and its system
+// attributes', with aws-lambda-go's sqs-event.json: the same, but for
+// md5OfMessageAttributes, which Lambda sends only with message attributes
+// (which the emulator does not take).
+func TestSampleEventHasLambdaKeys(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/aws/aws-lambda-go").Output()
+	if err != nil {
+		t.Fatalf("locate aws-lambda-go: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "events", "testdata", "sqs-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ours, err := sqs.SampleEvent([]sqs.Message{{ID: "m1", Body: "b", ReceiptHandle: "h", ReceiveCount: 1, SentAt: now, FirstReceive: now}}, "arn:aws:sqs:us-east-1:000000000000:q", "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type event struct{ Records []map[string]json.RawMessage }
+	keys := func(data []byte) (rec, attrs []string) {
+		var ev event
+		if err := json.Unmarshal(data, &ev); err != nil || len(ev.Records) != 1 {
+			t.Fatalf("event %s: %v", data, err)
+		}
+		var a map[string]string
+		_ = json.Unmarshal(ev.Records[0]["attributes"], &a)
+		return slices.Sorted(maps.Keys(ev.Records[0])), slices.Sorted(maps.Keys(a))
+	}
+	wantRec, wantAttrs := keys(raw)
+	wantRec = slices.DeleteFunc(wantRec, func(k string) bool { return k == "md5OfMessageAttributes" })
+	gotRec, gotAttrs := keys(ours)
+	if !slices.Equal(gotRec, wantRec) || !slices.Equal(gotAttrs, wantAttrs) {
+		t.Errorf("record keys %v, attributes %v;\nwant %v, %v", gotRec, gotAttrs, wantRec, wantAttrs)
+	}
+	var ev events.SQSEvent
+	dec := json.NewDecoder(strings.NewReader(string(ours)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil || ev.Records[0].EventSource != "aws:sqs" || ev.Records[0].Md5OfBody == "" {
+		t.Errorf("as events.SQSEvent: %+v, %v", ev, err)
 	}
 }

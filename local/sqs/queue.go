@@ -33,6 +33,8 @@ const (
 	MaxVisibility     = 12 * time.Hour
 	MaxDelay          = 15 * time.Minute
 	DefaultVisibility = 30 * time.Second
+	DefaultRetention  = 4 * 24 * time.Hour
+	MaxRetention      = 14 * 24 * time.Hour
 )
 
 // QueueConfig declares one queue.
@@ -45,6 +47,13 @@ type QueueConfig struct {
 	// is received more than MaxReceiveCount times without being deleted.
 	DeadLetterQueue string
 	MaxReceiveCount int
+	// Retention is how long a message is kept (MessageRetentionPeriod,
+	// 60 s-14 days); 0 means DefaultRetention. An older message is dropped,
+	// even from a dead-letter queue, where its age counts from the first send.
+	Retention time.Duration
+	// ReceiveWait is the long poll of a ReceiveMessage that gives no
+	// WaitTimeSeconds (ReceiveMessageWaitTimeSeconds, 0-20 s).
+	ReceiveWait time.Duration
 }
 
 // Message is one received message.
@@ -84,6 +93,23 @@ type Broker struct {
 	// wake is closed and replaced whenever a message may have become
 	// receivable, so long polls wait without spinning.
 	wake chan struct{}
+	// onRedrive, when set, learns of each message moved to a dead-letter
+	// queue (called without the lock held).
+	onRedrive func(Redrive)
+}
+
+// Redrive is one message moved to its queue's dead-letter queue.
+type Redrive struct {
+	Queue, DeadLetterQueue string
+	Message                Message
+}
+
+// OnRedrive makes f learn of every message moved to a dead-letter queue,
+// for the emulator's log. Set it before the broker is used.
+func (b *Broker) OnRedrive(f func(Redrive)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onRedrive = f
 }
 
 // NewBroker returns an empty broker; now may be nil (time.Now).
@@ -98,23 +124,60 @@ func NewBroker(now func() time.Time) *Broker {
 func (b *Broker) AddQueue(cfg QueueConfig) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if cfg.Name != "" && b.queues[cfg.Name] != nil {
+		return fmt.Errorf("sqs: queue %s declared twice", cfg.Name)
+	}
+	cfg, err := b.check(cfg)
+	if err != nil {
+		return err
+	}
+	b.queues[cfg.Name] = &queue{cfg: cfg}
+	return nil
+}
+
+// UpdateQueue changes a declared queue's configuration and keeps its
+// messages, as SetQueueAttributes does (the emulator's template reload).
+func (b *Broker) UpdateQueue(cfg QueueConfig) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q, err := b.queue(cfg.Name)
+	if err != nil {
+		return err
+	}
+	if cfg, err = b.check(cfg); err != nil {
+		return err
+	}
+	q.cfg = cfg
+	b.notify() // a shorter retention or a new redrive may free waiters
+	return nil
+}
+
+// check validates cfg against the declared queues and fills its defaults;
+// b.mu is held.
+func (b *Broker) check(cfg QueueConfig) (QueueConfig, error) {
 	switch {
 	case cfg.Name == "":
-		return errors.New("sqs: queue without a name")
-	case b.queues[cfg.Name] != nil:
-		return fmt.Errorf("sqs: queue %s declared twice", cfg.Name)
+		return cfg, errors.New("sqs: queue without a name")
 	case cfg.VisibilityTimeout < 0 || cfg.VisibilityTimeout > MaxVisibility:
-		return fmt.Errorf("sqs: queue %s: visibility timeout %v outside 0-12h", cfg.Name, cfg.VisibilityTimeout)
+		return cfg, fmt.Errorf("sqs: queue %s: visibility timeout %v outside 0-12h", cfg.Name, cfg.VisibilityTimeout)
+	case cfg.Retention != 0 && (cfg.Retention < time.Minute || cfg.Retention > MaxRetention):
+		return cfg, fmt.Errorf("sqs: queue %s: retention %v outside 60s-14d", cfg.Name, cfg.Retention)
+	case cfg.ReceiveWait < 0 || cfg.ReceiveWait > MaxWait:
+		return cfg, fmt.Errorf("sqs: queue %s: receive wait %v outside 0-20s", cfg.Name, cfg.ReceiveWait)
+	case cfg.DeadLetterQueue == cfg.Name:
+		return cfg, fmt.Errorf("sqs: queue %s is its own dead-letter queue", cfg.Name)
 	case cfg.DeadLetterQueue != "" && b.queues[cfg.DeadLetterQueue] == nil:
-		return fmt.Errorf("sqs: queue %s: dead-letter queue %s is not declared", cfg.Name, cfg.DeadLetterQueue)
+		return cfg, fmt.Errorf("sqs: queue %s: dead-letter queue %s is not declared", cfg.Name, cfg.DeadLetterQueue)
 	case cfg.DeadLetterQueue != "" && (cfg.MaxReceiveCount < 1 || cfg.MaxReceiveCount > 1000):
-		return fmt.Errorf("sqs: queue %s: maxReceiveCount %d outside 1-1000", cfg.Name, cfg.MaxReceiveCount)
+		return cfg, fmt.Errorf("sqs: queue %s: maxReceiveCount %d outside 1-1000", cfg.Name, cfg.MaxReceiveCount)
 	}
 	if cfg.VisibilityTimeout == 0 {
 		cfg.VisibilityTimeout = DefaultVisibility
 	}
-	b.queues[cfg.Name] = &queue{cfg: cfg}
-	return nil
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	return cfg, nil
 }
 
 func (b *Broker) queue(name string) (*queue, error) {
@@ -166,9 +229,14 @@ func (b *Broker) Receive(ctx context.Context, name string, max int, visibility, 
 	defer deadline.Stop()
 	for {
 		b.mu.Lock()
-		got, err := b.take(name, max, visibility)
-		wake := b.wake
+		got, moved, err := b.take(name, max, visibility)
+		wake, hook := b.wake, b.onRedrive
 		b.mu.Unlock()
+		if hook != nil {
+			for _, r := range moved {
+				hook(r)
+			}
+		}
 		if err != nil || len(got) > 0 {
 			return got, err
 		}
@@ -189,20 +257,25 @@ func (b *Broker) Receive(ctx context.Context, name string, max int, visibility, 
 	}
 }
 
-// take receives up to max messages; b.mu is held.
-func (b *Broker) take(name string, max int, visibility time.Duration) ([]Message, error) {
+// take receives up to max messages and returns them with the messages it
+// moved to the dead-letter queue; b.mu is held.
+func (b *Broker) take(name string, max int, visibility time.Duration) ([]Message, []Redrive, error) {
 	q, err := b.queue(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if visibility == 0 {
 		visibility = q.cfg.VisibilityTimeout
 	}
 	now := b.now()
 	var out []Message
+	var moved []Redrive
 	kept := q.msgs[:0]
 	for _, m := range q.msgs {
-		if len(out) == max || m.visibleAt.After(now) {
+		switch {
+		case now.Sub(m.SentAt) > q.cfg.Retention:
+			continue // past the retention period: gone
+		case len(out) == max || m.visibleAt.After(now):
 			kept = append(kept, m)
 			continue
 		}
@@ -210,6 +283,7 @@ func (b *Broker) take(name string, max int, visibility time.Duration) ([]Message
 			dead := b.queues[dlq]
 			m.visibleAt = now
 			dead.msgs = append(dead.msgs, m) // keeps its id, body and count
+			moved = append(moved, Redrive{Queue: name, DeadLetterQueue: dlq, Message: m.Message})
 			continue
 		}
 		m.ReceiveCount++
@@ -222,7 +296,7 @@ func (b *Broker) take(name string, max int, visibility time.Duration) ([]Message
 		kept = append(kept, m)
 	}
 	q.msgs = kept
-	return out, nil
+	return out, moved, nil
 }
 
 // find returns the message whose current receipt handle is handle.
@@ -295,6 +369,9 @@ func (b *Broker) Depth(name string) (visible, inflight int, oldest time.Duration
 	}
 	now := b.now()
 	for _, m := range q.msgs {
+		if now.Sub(m.SentAt) > q.cfg.Retention {
+			continue // expired; dropped by the next receive
+		}
 		if m.visibleAt.After(now) {
 			inflight++
 		} else {

@@ -236,3 +236,60 @@ func TestAddQueueRejectsBadConfig(t *testing.T) {
 		t.Error("AddQueue(ok) twice = nil, want an error")
 	}
 }
+
+func TestUpdateQueueKeepsMessagesAndRetentionDrops(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := sqs.NewBroker(func() time.Time { return now })
+	if err := b.AddQueue(sqs.QueueConfig{Name: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send("q", "old", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdateQueue(sqs.QueueConfig{Name: "q", Retention: time.Minute, VisibilityTimeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if visible, _, _, _ := b.Depth("q"); visible != 1 {
+		t.Fatalf("after UpdateQueue: %d visible, want the message kept", visible)
+	}
+	if err := b.UpdateQueue(sqs.QueueConfig{Name: "q", DeadLetterQueue: "q", MaxReceiveCount: 1}); err == nil {
+		t.Error("UpdateQueue with itself as DLQ = nil error")
+	}
+	if err := b.UpdateQueue(sqs.QueueConfig{Name: "missing"}); err == nil {
+		t.Error("UpdateQueue of an undeclared queue = nil error")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := b.Send("q", "new", 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Receive(t.Context(), "q", 10, 0, 0)
+	if err != nil || len(got) != 1 || got[0].Body != "new" {
+		t.Fatalf("Receive = %+v, %v; want only the new message (the old one is past its 60 s retention)", got, err)
+	}
+}
+
+func TestUnemulatedSendsAndQueueDefaultsWithTheSDK(t *testing.T) {
+	ctx := t.Context()
+	c, h := start(t)
+	if err := h.Broker.AddQueue(sqs.QueueConfig{Name: "waits", ReceiveWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	q := aws.String(h.QueueURL("tasks"))
+	_, err := c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: q, MessageBody: aws.String("x"),
+		MessageAttributes: map[string]types.MessageAttributeValue{"a": {DataType: aws.String("String"), StringValue: aws.String("b")}}})
+	if err == nil || !strings.Contains(err.Error(), "message attributes are not emulated") {
+		t.Errorf("SendMessage with attributes: %v, want a refusal", err)
+	}
+	begin := time.Now()
+	got, err := c.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(h.QueueURL("waits"))})
+	if d := time.Since(begin); err != nil || len(got.Messages) != 0 || d < 900*time.Millisecond {
+		t.Errorf("ReceiveMessage without WaitTimeSeconds on a 1 s queue: %d messages, %v after %v; want an empty 1 s long poll", len(got.Messages), err, d)
+	}
+	if _, err := c.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: q, MessageBody: aws.String("y")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: q})
+	if err != nil || len(got.Messages) != 1 || got.Messages[0].Attributes["SenderId"] != sqs.SenderID {
+		t.Errorf("ReceiveMessage = %+v, %v; want one message with SenderId %s", got.Messages, err, sqs.SenderID)
+	}
+}

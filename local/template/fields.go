@@ -81,6 +81,24 @@ func (f fields) number(prop string) (n int, ok bool, err error) {
 	return n, true, nil
 }
 
+// boolean returns a literal boolean property, false when it is absent.
+// CloudFormation takes "true" and "false" as strings too.
+func (f fields) boolean(prop string) (bool, error) {
+	raw, ok := f.raw(prop)
+	if !ok {
+		return false, nil
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return b, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil && (s == "true" || s == "false") {
+		return s == "true", nil
+	}
+	return false, f.wrongType(prop, "a boolean", raw)
+}
+
 // value returns a property as generic JSON for the intrinsic resolver.
 func (f fields) value(prop string) (any, bool) {
 	raw, ok := f.raw(prop)

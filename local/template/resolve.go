@@ -215,6 +215,10 @@ func (p *parser) ref(name string) (string, error) {
 		if name == p.stack.API.LogicalID {
 			return p.apiID, nil
 		}
+	case "AWS::SQS::Queue":
+		if q, ok := p.queues[name]; ok {
+			return queueURL(q)
+		}
 	case "AWS::ApiGatewayV2::Stage":
 		return p.stageName, nil
 	case "AWS::Lambda::Function":
@@ -263,6 +267,19 @@ func (p *parser) getAtt(name, attr string) (string, error) {
 		if f, ok := p.functions[name]; ok && attr == "Arn" {
 			return f.ARN, nil
 		}
+	case "AWS::SQS::Queue":
+		q, ok := p.queues[name]
+		if !ok {
+			break
+		}
+		switch attr {
+		case "Arn":
+			return q.ARN, nil
+		case "QueueName":
+			return q.Name, nil
+		case "QueueUrl":
+			return queueURL(q)
+		}
 	}
 	return "", fmt.Errorf("Fn::GetAtt %s.%s (%s) has no local value", name, attr, r.Type)
 }
@@ -274,4 +291,12 @@ func (p *parser) localizeURL(s string) string {
 	host := p.apiID + ".execute-api." + p.opts.Region + "." + urlSuffix
 	s = strings.ReplaceAll(s, "https://"+host, "http://"+p.opts.Endpoint)
 	return strings.ReplaceAll(s, "wss://"+host, "ws://"+p.opts.Endpoint)
+}
+
+// queueURL is what a queue's Ref resolves to: its URL on the local server.
+func queueURL(q *Queue) (string, error) {
+	if q.URL == "" {
+		return "", fmt.Errorf("the URL of queue %s: no local SQS server", q.LogicalID)
+	}
+	return q.URL, nil
 }

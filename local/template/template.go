@@ -1,7 +1,8 @@
 // Package template reads a synthesized CloudFormation template and extracts
 // what the local emulator runs: the WebSocket API, its stage, routes,
 // integrations and authorizer, the Lambda functions with their resolved
-// environment, and the DynamoDB tables.
+// environment, the DynamoDB tables, and the SQS queues with the event source
+// mappings that read them.
 //
 // Intrinsics resolve to local values: a table's Ref to its local table name,
 // the API's Ref to a local api id, its ApiEndpoint to ws://127.0.0.1:PORT, and
@@ -35,6 +36,9 @@ type Options struct {
 	AccountID string // AWS::AccountId; "000000000000" when empty
 	// Endpoint is host:port of the emulator, e.g. "127.0.0.1:3001".
 	Endpoint string
+	// SQSEndpoint is host:port of the emulator's SQS server, which queue
+	// URLs (a queue's Ref) start with; "" leaves them unresolved.
+	SQSEndpoint string
 	// GoPackageKey is the function metadata key that names a function's Go
 	// source package (the project's contract.MetadataGoPackage). The caller
 	// passes it so that this package imports nothing from the project and
@@ -52,6 +56,10 @@ type Stack struct {
 	Routes    []*Route // sorted by key
 	Functions []*Function
 	Tables    []*Table
+	// Queues are the template's SQS queues, each after its dead-letter queue.
+	Queues []*Queue
+	// Mappings are the event source mappings from those queues.
+	Mappings []*EventSourceMapping
 	// HTTPAPIs are the template's HTTP APIs (protocol HTTP), served beside
 	// the WebSocket API.
 	HTTPAPIs []*HTTPAPI
@@ -265,7 +273,6 @@ var ignored = map[string]bool{
 	"AWS::ApiGateway::Account":              true,
 	"AWS::KMS::Key":                         true,
 	"AWS::KMS::Alias":                       true,
-	"AWS::SQS::Queue":                       true,
 	"AWS::SQS::QueuePolicy":                 true,
 	"AWS::Budgets::Budget":                  true,
 	"AWS::ResourceGroups::Group":            true,
@@ -282,7 +289,6 @@ var ignored = map[string]bool{
 // unsupported lists resource types that change what the stack does at run
 // time and that the emulator cannot reproduce.
 var unsupported = map[string]string{
-	"AWS::Lambda::EventSourceMapping":  "event source mappings (queue or stream triggers) are not emulated",
 	"AWS::Lambda::LayerVersion":        "Lambda layers are not emulated",
 	"AWS::ApiGateway::RestApi":         "REST APIs are not emulated; only a WebSocket API",
 	"AWS::ApiGatewayV2::VpcLink":       "VPC links are not emulated",
@@ -345,6 +351,7 @@ type parser struct {
 	stageName string
 	functions map[string]*Function // by logical id
 	tables    map[string]*Table
+	queues    map[string]*Queue
 }
 
 func (p *parser) ids(types ...string) []string {
@@ -369,7 +376,8 @@ func (p *parser) parse() error {
 		switch r.Type {
 		case "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration",
 			"AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::RouteResponse",
-			"AWS::ApiGatewayV2::IntegrationResponse", "AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable":
+			"AWS::ApiGatewayV2::IntegrationResponse", "AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable",
+			"AWS::SQS::Queue", "AWS::Lambda::EventSourceMapping":
 			if r.Condition != "" {
 				return &Error{Resource: id, Type: r.Type, Property: "Condition", Problem: "conditional resources are not supported locally"}
 			}
@@ -387,16 +395,12 @@ func (p *parser) parse() error {
 	if err := p.parseAPI(); err != nil {
 		return err
 	}
-	if err := p.parseTables(); err != nil {
-		return err
+	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseFunctions, p.parseRoutes, p.parseHTTPAPIs, p.parseMappings} {
+		if err := step(); err != nil {
+			return err
+		}
 	}
-	if err := p.parseFunctions(); err != nil {
-		return err
-	}
-	if err := p.parseRoutes(); err != nil {
-		return err
-	}
-	return p.parseHTTPAPIs()
+	return nil
 }
 
 // apiIDs returns the sorted logical ids of resources of typ that belong to

@@ -161,8 +161,8 @@ func TestParseErrors(t *testing.T) {
 		{"node runtime", func(r map[string]any) { props(r, "ChatFunction")["Runtime"] = "nodejs20.x" }, "ChatFunction", "Runtime"},
 		{"no stage", func(r map[string]any) { delete(r, "Stage") }, "Api", ""},
 		{"unsupported type", func(r map[string]any) {
-			r["Trigger"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{}}
-		}, "Trigger", ""},
+			r["Layer"] = map[string]any{"Type": "AWS::Lambda::LayerVersion", "Properties": map[string]any{}}
+		}, "Layer", ""},
 		{"nothing to run", func(r map[string]any) {
 			r["X"] = map[string]any{"Type": "AWS::Lambda::Function", "Properties": map[string]any{"Runtime": "provided.al2023"}}
 		}, "X", "Metadata"},
