@@ -10,7 +10,9 @@ import (
 )
 
 // The @connections management API. The Go SDK (apigatewaymanagementapi)
-// signs requests with SigV4; the signature is not verified. Errors carry
+// signs requests with SigV4, and the gateway verifies the signature against
+// the local credentials as AWS does with IAM (an unsigned call gets 403).
+// Errors carry
 // x-amzn-ErrorType, from which the SDK builds its typed errors
 // (*types.GoneException for 410).
 
