@@ -119,6 +119,7 @@ type readyDoc struct {
 	CallbackURL  string `json:"callbackUrl"`
 	BaseURL      string `json:"baseUrl"`
 	DynamoDB     string `json:"dynamoDbEndpoint"`
+	Virtual      string `json:"virtualConnectionsUrl"`
 }
 
 // Emulator is a running emulator process.
@@ -133,6 +134,8 @@ type Emulator struct {
 	DynamoDB string
 	// Stack is the template as the emulator resolves it.
 	Stack *template.Stack
+	// VirtualURL is the --virtual-connections admin endpoint; "" without it.
+	VirtualURL string
 
 	cmd    *exec.Cmd
 	tmp    string
@@ -278,6 +281,7 @@ func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, readyFi
 			return fmt.Errorf("emulator ready file %s: %v: %s", readyFile, err, data)
 		}
 		e.WebSocketURL, e.CallbackURL, e.BaseURL, e.DynamoDB = doc.WebSocketURL, doc.CallbackURL, doc.BaseURL, doc.DynamoDB
+		e.VirtualURL = doc.Virtual
 		return nil
 	}
 }
