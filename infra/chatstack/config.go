@@ -72,6 +72,30 @@ type Config struct {
 	// quadratic in posts); 0 broadcasts them always.
 	PresenceMaxMembers int
 
+	// FanoutThreshold is the channel size (members) above which a send or a
+	// publish stores the message and hands the broadcast to the fan-out
+	// queue, one task per shard, instead of posting it itself. At most
+	// SendBudget: a channel at the threshold is still posted to by the
+	// sending invocation, inside its budget.
+	FanoutThreshold int
+	// FanoutTimeout is the fanout function's timeout (it serves no API
+	// Gateway route, so the 29 s integration limit does not apply). The task
+	// queue's visibility timeout is six times it.
+	FanoutTimeout time.Duration
+	// FanoutBatchSize is the most tasks one fanout invocation receives.
+	FanoutBatchSize int
+	// FanoutMaxConcurrency bounds the fanout function's concurrent
+	// invocations (the event source mapping's MaximumConcurrency). With
+	// FanoutWorkers posts in flight each, it is what bounds the share of the
+	// account's API Gateway rate that large channels take.
+	FanoutMaxConcurrency int
+	// FanoutMaxReceives is how many times a task is tried before the queue
+	// moves it to the dead-letter queue (maxReceiveCount).
+	FanoutMaxReceives int
+	// FanoutDLQRetention is how long the dead-letter queue keeps tasks that
+	// failed every try, for an operator to inspect or redrive.
+	FanoutDLQRetention time.Duration
+
 	// DefaultChannels is the channel capability (docs/auth.md) of a token
 	// without a wschat:channels claim: "*" opens every channel, "" none.
 	DefaultChannels string
@@ -154,7 +178,21 @@ func Environments() map[string]Config {
 		// A join announced to 100 members is 100 posts; filling a channel of
 		// 100 costs 5,000. Beyond that, members page the list.
 		PresenceMaxMembers: 100,
-		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
+		// A channel of 2,000 is 2 tasks of ~1,000 posts; below it the sender
+		// posts itself, well inside its budget and its 10-29 s timeout.
+		FanoutThreshold: 2000,
+		// A task is one shard (~1,000 posts): seconds at most, even with
+		// retries on 429s; 60 s leaves room and keeps the visibility
+		// timeout (6x) at 6 minutes.
+		FanoutTimeout: time.Minute,
+		// One task per invocation: each gets the whole timeout, and a task's
+		// receive count (hence the dead-letter queue) reflects its own
+		// failures, not those of a slow neighbour in its batch.
+		FanoutBatchSize:      1,
+		FanoutMaxConcurrency: 10,
+		FanoutMaxReceives:    5,
+		FanoutDLQRetention:   14 * 24 * time.Hour,
+		Auth:                 AuthConfig{CreateUserPool: true, TokenUse: "id"},
 		// Closed: a token must carry the channels it may use, unless the
 		// environment says otherwise (-c defaultChannels=...).
 		DefaultChannels:       "",
@@ -177,6 +215,10 @@ func Environments() map[string]Config {
 	dev.ThrottleRate, dev.ThrottleBurst = 50, 100
 	// Open, so the browser page and make token work without a claim.
 	dev.DefaultChannels = "*"
+	// Low, so a dev deployment exercises the queue path with a few hundred
+	// test clients; and few consumers, to leave the account's rate alone.
+	dev.FanoutThreshold = 500
+	dev.FanoutMaxConcurrency = 5
 
 	staging := base
 	staging.Name = "staging"
@@ -198,6 +240,9 @@ func Environments() map[string]Config {
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
 	prod.PublishThrottleRate, prod.PublishThrottleBurst = 500, 1000
+	// 50 invocations x 128 workers: a 100,000-member channel (100 tasks) in
+	// two rounds; the account's ~10,000 requests/s is the real ceiling.
+	prod.FanoutMaxConcurrency = 50
 
 	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
 }
@@ -283,6 +328,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validatePublish()...)
+	errs = append(errs, c.validateFanout()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
 	}
