@@ -178,21 +178,7 @@ func Environments() map[string]Config {
 		// A join announced to 100 members is 100 posts; filling a channel of
 		// 100 costs 5,000. Beyond that, members page the list.
 		PresenceMaxMembers: 100,
-		// A channel of 2,000 is 2 tasks of ~1,000 posts; below it the sender
-		// posts itself, well inside its budget and its 10-29 s timeout.
-		FanoutThreshold: 2000,
-		// A task is one shard (~1,000 posts): seconds at most, even with
-		// retries on 429s; 60 s leaves room and keeps the visibility
-		// timeout (6x) at 6 minutes.
-		FanoutTimeout: time.Minute,
-		// One task per invocation: each gets the whole timeout, and a task's
-		// receive count (hence the dead-letter queue) reflects its own
-		// failures, not those of a slow neighbour in its batch.
-		FanoutBatchSize:      1,
-		FanoutMaxConcurrency: 10,
-		FanoutMaxReceives:    5,
-		FanoutDLQRetention:   14 * 24 * time.Hour,
-		Auth:                 AuthConfig{CreateUserPool: true, TokenUse: "id"},
+		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
 		// Closed: a token must carry the channels it may use, unless the
 		// environment says otherwise (-c defaultChannels=...).
 		DefaultChannels:       "",
@@ -206,6 +192,8 @@ func Environments() map[string]Config {
 		PublishThrottleRate:  50,
 		PublishThrottleBurst: 100,
 	}
+
+	base = withFanoutDefaults(base)
 
 	dev := base
 	dev.Name = "dev"

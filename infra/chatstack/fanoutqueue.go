@@ -27,6 +27,26 @@ const FanoutTaskRetention = 4 * 24 * time.Hour
 // is not made visible (and posted twice) while it is still being worked on.
 const FanoutVisibilityFactor = 6
 
+// withFanoutDefaults returns c with the fan-out settings that every
+// environment starts from.
+func withFanoutDefaults(c Config) Config {
+	// A channel of 2,000 is 2 tasks of ~1,000 posts; below it the sender
+	// posts itself, well inside its budget and its 10-29 s timeout.
+	c.FanoutThreshold = 2000
+	// A task is one shard (~1,000 posts): seconds at most, even with
+	// retries on 429s; 60 s leaves room and keeps the visibility timeout
+	// (6x) at 6 minutes.
+	c.FanoutTimeout = time.Minute
+	// One task per invocation: each gets the whole timeout, and a task's
+	// receive count (hence the dead-letter queue) reflects its own
+	// failures, not those of a slow neighbour in its batch.
+	c.FanoutBatchSize = 1
+	c.FanoutMaxConcurrency = 10
+	c.FanoutMaxReceives = 5
+	c.FanoutDLQRetention = 14 * 24 * time.Hour
+	return c
+}
+
 // validateFanout checks the fan-out queue settings.
 func (c Config) validateFanout() []error {
 	var errs []error

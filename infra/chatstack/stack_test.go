@@ -421,30 +421,33 @@ func resourcesOf(s map[string]any) []any {
 	return []any{s["Resource"]}
 }
 
+// wantActions are the IAM actions of each function (lambdas/<name>), X-Ray's
+// aside: exactly what its code calls.
+var wantActions = map[string][]string{
+	contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
+	contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+		"logs:CreateLogStream", "logs:PutLogEvents"},
+	contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
+	// Above the fan-out threshold chat and publish enqueue tasks: only
+	// SendMessage (which also authorizes SendMessageBatch).
+	contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
+		"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
+	// The send path (claim, seq, history, fan-out), the user index Query,
+	// the 410 cleanup; @connections POST and DELETE in one statement.
+	contract.FunctionPublish: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
+		"sqs:SendMessage"},
+	// A shard's Query; the 410 cleanup (GetItem of the connection and the
+	// shard count, DeleteItem, the count's UpdateItem ADD); @connections
+	// POST; what Lambda's SQS poller calls with the function's role.
+	contract.FunctionFanout: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
+		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+}
+
 func TestIAMLeastPrivilege(t *testing.T) {
-	wantActions := map[string][]string{
-		contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-			"logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
-			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
-		// Above the fan-out threshold chat and publish enqueue tasks: only
-		// SendMessage (which also authorizes SendMessageBatch).
-		contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
-			"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
-		// The send path (claim, seq, history, fan-out), the user index Query,
-		// the 410 cleanup; @connections POST and DELETE in one statement.
-		contract.FunctionPublish: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
-			"sqs:SendMessage"},
-		// A shard's Query; the 410 cleanup (GetItem of the connection and the
-		// shard count, DeleteItem, the count's UpdateItem ADD); @connections
-		// POST; what Lambda's SQS poller calls with the function's role.
-		contract.FunctionFanout: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
-			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
-			"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
-	}
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	for _, env := range envNames {
 		t.Run(env, func(t *testing.T) {
