@@ -72,6 +72,30 @@ type Config struct {
 	// quadratic in posts); 0 broadcasts them always.
 	PresenceMaxMembers int
 
+	// FanoutThreshold is the channel size (members) above which a send or a
+	// publish stores the message and hands the broadcast to the fan-out
+	// queue, one task per shard, instead of posting it itself. At most
+	// SendBudget: a channel at the threshold is still posted to by the
+	// sending invocation, inside its budget.
+	FanoutThreshold int
+	// FanoutTimeout is the fanout function's timeout (it serves no API
+	// Gateway route, so the 29 s integration limit does not apply). The task
+	// queue's visibility timeout is six times it.
+	FanoutTimeout time.Duration
+	// FanoutBatchSize is the most tasks one fanout invocation receives.
+	FanoutBatchSize int
+	// FanoutMaxConcurrency bounds the fanout function's concurrent
+	// invocations (the event source mapping's MaximumConcurrency). With
+	// FanoutWorkers posts in flight each, it is what bounds the share of the
+	// account's API Gateway rate that large channels take.
+	FanoutMaxConcurrency int
+	// FanoutMaxReceives is how many times a task is tried before the queue
+	// moves it to the dead-letter queue (maxReceiveCount).
+	FanoutMaxReceives int
+	// FanoutDLQRetention is how long the dead-letter queue keeps tasks that
+	// failed every try, for an operator to inspect or redrive.
+	FanoutDLQRetention time.Duration
+
 	// DefaultChannels is the channel capability (docs/auth.md) of a token
 	// without a wschat:channels claim: "*" opens every channel, "" none.
 	DefaultChannels string
@@ -169,6 +193,8 @@ func Environments() map[string]Config {
 		PublishThrottleBurst: 100,
 	}
 
+	base = withFanoutDefaults(base)
+
 	dev := base
 	dev.Name = "dev"
 	dev.StageName = "dev"
@@ -177,6 +203,10 @@ func Environments() map[string]Config {
 	dev.ThrottleRate, dev.ThrottleBurst = 50, 100
 	// Open, so the browser page and make token work without a claim.
 	dev.DefaultChannels = "*"
+	// Low, so a dev deployment exercises the queue path with a few hundred
+	// test clients; and few consumers, to leave the account's rate alone.
+	dev.FanoutThreshold = 500
+	dev.FanoutMaxConcurrency = 5
 
 	staging := base
 	staging.Name = "staging"
@@ -198,6 +228,9 @@ func Environments() map[string]Config {
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
 	prod.PublishThrottleRate, prod.PublishThrottleBurst = 500, 1000
+	// 50 invocations x 128 workers: a 100,000-member channel (100 tasks) in
+	// two rounds; the account's ~10,000 requests/s is the real ceiling.
+	prod.FanoutMaxConcurrency = 50
 
 	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
 }
@@ -283,6 +316,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validatePublish()...)
+	errs = append(errs, c.validateFanout()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
 	}

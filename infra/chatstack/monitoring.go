@@ -2,6 +2,7 @@ package chatstack
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -26,6 +27,8 @@ type MonitoringProps struct {
 	Functions  map[string]*GoFunction // by contract.Function* name
 	API        *ChatAPI
 	Table      awsdynamodb.Table
+	// FanoutQueue holds the tasks of large channels' broadcasts.
+	FanoutQueue *FanoutQueue
 }
 
 // Monitoring is the alarm topic, the alarms and the dashboard.
@@ -41,7 +44,8 @@ func MetricsNamespace(env string) string { return "WsChat/" + env }
 
 // NewMonitoring defines alarms on the signals that mean users are affected:
 // failing or throttled functions, API Gateway failing to reach them,
-// DynamoDB throttling, and deliveries the fan-out could not make.
+// DynamoDB throttling, deliveries the fan-out could not make, and fan-out
+// tasks that wait too long or failed for good.
 func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps) *Monitoring {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	m := &Monitoring{Construct: c}
@@ -100,6 +104,7 @@ type signals struct {
 	functions []awslambda.Function // in the order of functionNames
 	stage     awsapigatewayv2.WebSocketStage
 	table     awsdynamodb.Table
+	queue     *FanoutQueue
 	namespace string
 	period    awscdk.Duration
 	// sum is a five-minute sum, the statistic of every count.
@@ -108,13 +113,15 @@ type signals struct {
 }
 
 // functionNames orders the functions in alarms and dashboard widgets.
-var functionNames = []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat, contract.FunctionPublish}
+var functionNames = []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat,
+	contract.FunctionPublish, contract.FunctionFanout}
 
 func newSignals(props MonitoringProps) *signals {
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
 	sig := &signals{
 		stage:     props.API.Stage,
 		table:     props.Table,
+		queue:     props.FanoutQueue,
 		namespace: MetricsNamespace(props.Env),
 		period:    fiveMinutes,
 		sum:       &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes},
@@ -178,9 +185,52 @@ func (m *Monitoring) addAlarms(sig *signals, action awscloudwatch.IAlarmAction) 
 	alarm("TableThrottles", "DynamoDB throttled reads or writes of the chat table.", sig.tableThrottles)
 	alarm("FanoutFailures", "Messages could not be delivered to live connections after retries (not counting gone connections).",
 		sig.custom(contract.MetricFanoutFailed, "Sum"))
+	m.addQueueAlarms(sig, action)
 }
 
-// newDashboard shows traffic, errors, latency and capacity in three rows.
+// FanoutQueueAgeAlarm is how old the oldest fan-out task may get, for
+// FanoutQueueAgePeriods minutes in a row, before the alarm fires: a member
+// of a large channel then sees messages a minute late, because the fanout
+// function is failing, throttled or held at its maximum concurrency.
+const (
+	FanoutQueueAgeAlarm   = time.Minute
+	FanoutQueueAgePeriods = 3
+)
+
+// addQueueAlarms watches the fan-out queues: tasks waiting too long, and
+// any task in the dead-letter queue (a broadcast some members never got).
+func (m *Monitoring) addQueueAlarms(sig *signals, action awscloudwatch.IAlarmAction) {
+	minute := awscdk.Duration_Minutes(jsii.Number(1))
+	latest := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}
+	for _, a := range []struct {
+		id, description string
+		metric          awscloudwatch.IMetric
+		threshold       float64
+		periods         int
+	}{
+		{"FanoutQueueAge", fmt.Sprintf("The oldest fan-out task has waited over %v: large channels get their messages late.", FanoutQueueAgeAlarm),
+			sig.queue.Queue.MetricApproximateAgeOfOldestMessage(latest), FanoutQueueAgeAlarm.Seconds(), FanoutQueueAgePeriods},
+		{"FanoutDeadLetters", "Fan-out tasks failed every try and sit in the dead-letter queue: members of a large channel missed messages.",
+			sig.queue.DeadLetters.MetricApproximateNumberOfMessagesVisible(latest), 0, 1},
+	} {
+		alarm := awscloudwatch.NewAlarm(m.Construct, jsii.String(a.id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(a.description),
+			Metric:             a.metric,
+			Threshold:          jsii.Number(a.threshold),
+			EvaluationPeriods:  jsii.Number(float64(a.periods)),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			// SQS stops sending a queue's metrics after hours without
+			// activity: no data means an idle queue.
+			TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		alarm.AddAlarmAction(action)
+		alarm.AddOkAction(action)
+		m.Alarms = append(m.Alarms, alarm)
+	}
+}
+
+// newDashboard shows traffic, errors, latency and capacity in three rows,
+// and the fan-out queue in a fourth.
 func newDashboard(scope constructs.Construct, sig *signals) awscloudwatch.Dashboard {
 	d := awscloudwatch.NewDashboard(scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
@@ -211,6 +261,12 @@ func newDashboard(scope constructs.Construct, sig *signals) awscloudwatch.Dashbo
 		graph("DynamoDB throttles", sig.tableThrottles),
 		graph("DynamoDB system errors", sig.tableErrors),
 		graph("DynamoDB consumed capacity", sig.table.MetricConsumedReadCapacityUnits(sig.sum), sig.table.MetricConsumedWriteCapacityUnits(sig.sum)),
+	)
+	maxAge := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: sig.period}
+	d.AddWidgets(
+		graph("Fan-out tasks enqueued / posts throttled (429)", sig.custom(contract.MetricFanoutTasks, "Sum"), sig.custom(contract.MetricFanoutThrottled, "Sum")),
+		graph("Fan-out queue: oldest task (s)", sig.queue.Queue.MetricApproximateAgeOfOldestMessage(maxAge)),
+		graph("Fan-out dead letters", sig.queue.DeadLetters.MetricApproximateNumberOfMessagesVisible(maxAge)),
 	)
 	return d
 }

@@ -36,7 +36,7 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				switch {
 				case p["MetricName"] != nil:
 					key = p["Namespace"].(string) + "/" + p["MetricName"].(string)
-					if p["Namespace"] == "AWS/Lambda" {
+					if p["Namespace"] == "AWS/Lambda" || p["Namespace"] == "AWS/SQS" {
 						key += "/" + refID(p["Dimensions"].([]any)[0].(map[string]any)["Value"])
 					}
 				default: // a math expression (DynamoDB throttles by operation)
@@ -45,7 +45,8 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 				got[key] = true
 			}
 			fns := functionByPackage(t, template)
-			for _, name := range []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat, contract.FunctionPublish} {
+			for _, name := range []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat,
+				contract.FunctionPublish, contract.FunctionFanout} {
 				for _, m := range []string{"Errors", "Throttles"} {
 					if !got["AWS/Lambda/"+m+"/"+fns[name]] {
 						t.Errorf("no %s alarm on the %s function", m, name)
@@ -102,7 +103,8 @@ func TestDashboardShowsTheChatSignals(t *testing.T) {
 		}
 		body := asJSON(props(firstMap(dashboards))["DashboardBody"])
 		for _, want := range []string{"ConnectCount", "MessageCount", "IntegrationError", contract.MetricDeliveries,
-			contract.MetricFanoutDuration, contract.MetricRateLimited, "ThrottledRequests", "Duration"} {
+			contract.MetricFanoutDuration, contract.MetricRateLimited, "ThrottledRequests", "Duration",
+			contract.MetricFanoutTasks, contract.MetricFanoutThrottled, "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s: dashboard lacks %s", env, want)
 			}
@@ -114,7 +116,7 @@ func TestMetricsNamespaceReachesHandlers(t *testing.T) {
 	for _, env := range envNames {
 		template := tmpl(t, env)
 		res := template["Resources"].(map[string]any)
-		for _, name := range []string{contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat} {
+		for _, name := range []string{contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat, contract.FunctionPublish, contract.FunctionFanout} {
 			vars := props(res[functionByPackage(t, template)[name]].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
 			if want := MetricsNamespace(synthesized[env].stack.Config.Name); vars[contract.EnvMetricsNamespace] != want {
 				t.Errorf("%s %s: namespace %v, want %s", env, name, vars[contract.EnvMetricsNamespace], want)

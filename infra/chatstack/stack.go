@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -39,7 +40,12 @@ type ChatStack struct {
 	// Publish serves PublishAPI, the HTTP API for backends (docs/publish.md).
 	Publish    *GoFunction
 	PublishAPI *PublishAPI
-	Monitoring *Monitoring
+	// Fanout consumes FanoutQueue: the broadcasts to channels above
+	// Config.FanoutThreshold, one task per shard.
+	Fanout        *GoFunction
+	FanoutQueue   *FanoutQueue
+	FanoutMapping awslambda.EventSourceMapping
+	Monitoring    *Monitoring
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
@@ -78,10 +84,12 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 	if err := s.addPublish(props.ModuleRoot, retention); err != nil {
 		return nil, err
 	}
+	s.addFanout(props.ModuleRoot, retention)
 	s.addMonitoring()
 	s.addOutputs()
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
+	addFanoutNagSuppressions(s)
 	return s, nil
 }
 
@@ -208,7 +216,7 @@ func (s *ChatStack) addRuntimeEnvironment() {
 }
 
 // addMonitoring defines the alarms and the dashboard over every function,
-// the API and the table.
+// the API, the table and the fan-out queues.
 func (s *ChatStack) addMonitoring() {
 	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", MonitoringProps{
 		Env:        s.Config.Name,
@@ -216,10 +224,11 @@ func (s *ChatStack) addMonitoring() {
 		Functions: map[string]*GoFunction{
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
-			contract.FunctionPublish: s.Publish,
+			contract.FunctionPublish: s.Publish, contract.FunctionFanout: s.Fanout,
 		},
-		API:   s.API,
-		Table: s.Table,
+		API:         s.API,
+		Table:       s.Table,
+		FanoutQueue: s.FanoutQueue,
 	})
 }
 

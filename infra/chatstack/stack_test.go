@@ -421,21 +421,33 @@ func resourcesOf(s map[string]any) []any {
 	return []any{s["Resource"]}
 }
 
+// wantActions are the IAM actions of each function (lambdas/<name>), X-Ray's
+// aside: exactly what its code calls.
+var wantActions = map[string][]string{
+	contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
+	contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+		"logs:CreateLogStream", "logs:PutLogEvents"},
+	contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
+	// Above the fan-out threshold chat and publish enqueue tasks: only
+	// SendMessage (which also authorizes SendMessageBatch).
+	contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
+		"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
+	// The send path (claim, seq, history, fan-out), the user index Query,
+	// the 410 cleanup; @connections POST and DELETE in one statement.
+	contract.FunctionPublish: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+		"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
+		"sqs:SendMessage"},
+	// A shard's Query; the 410 cleanup (GetItem of the connection and the
+	// shard count, DeleteItem, the count's UpdateItem ADD); @connections
+	// POST; what Lambda's SQS poller calls with the function's role.
+	contract.FunctionFanout: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
+		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+}
+
 func TestIAMLeastPrivilege(t *testing.T) {
-	wantActions := map[string][]string{
-		contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-			"logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
-			"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
-		contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
-			"logs:CreateLogStream", "logs:PutLogEvents"},
-		// The send path (claim, seq, history, fan-out), the user index Query,
-		// the 410 cleanup; @connections POST and DELETE in one statement.
-		contract.FunctionPublish: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
-			"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
-	}
 	xray := []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}
 	for _, env := range envNames {
 		t.Run(env, func(t *testing.T) {
@@ -447,6 +459,7 @@ func TestIAMLeastPrivilege(t *testing.T) {
 				tableID = id
 			}
 			apiID := webSocketAPIID(t, template)
+			queueID := fanoutQueueIDs(t, template).tasks
 			for fn, stmts := range statements(t, template) {
 				var got []string
 				for _, s := range stmts {
@@ -477,6 +490,11 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
 							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) && !deleteOK {
 								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
+							}
+						case strings.HasPrefix(acts[0], "sqs:"):
+							// Never the dead-letter queue: nothing reads it but an operator.
+							if refID(r) != queueID {
+								t.Errorf("%s: %v on %s, want only the task queue %s", fn, acts, asJSON(r), queueID)
 							}
 						case strings.HasPrefix(acts[0], "logs:"):
 							if refID(r) == "" || !strings.Contains(refID(r), "Logs") {
@@ -564,8 +582,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
 			fns := functionByPackage(t, template)
-			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect", "publish"}) {
-				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect, publish", got)
+			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect", "fanout", "publish"}) {
+				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect, fanout, publish", got)
 			}
 			res := template["Resources"].(map[string]any)
 			for name, id := range fns {
@@ -575,12 +593,18 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				if cfg.Tracing {
 					tracing = "Active"
 				}
+				// The fanout function serves no API Gateway route: its timeout
+				// is its own, not bound by the 29 s integration limit.
+				timeout := cfg.Timeout
+				if name == contract.FunctionFanout {
+					timeout = cfg.FanoutTimeout
+				}
 				checks := []struct{ what, got, want string }{
 					{"runtime", asJSON(p["Runtime"]), `"provided.al2023"`},
 					{"architecture", asJSON(p["Architectures"]), `["arm64"]`},
 					{"handler", asJSON(p["Handler"]), `"bootstrap"`},
 					{"memory", asJSON(p["MemorySize"]), fmt.Sprint(cfg.MemoryMB)},
-					{"timeout", asJSON(p["Timeout"]), fmt.Sprint(int(cfg.Timeout.Seconds()))},
+					{"timeout", asJSON(p["Timeout"]), fmt.Sprint(int(timeout.Seconds()))},
 					{"log format", asJSON(p["LoggingConfig"].(map[string]any)["LogFormat"]), `"JSON"`},
 					{"tracing", asJSON(p["TracingConfig"]), fmt.Sprintf(`{"Mode":"%s"}`, tracing)},
 				}
@@ -616,6 +640,9 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				cb := asJSON(vars[contract.EnvCallbackURL])
 				if !strings.HasPrefix(cb, `{"Fn::Join":["",["https://",{"Ref":"WebSocketApi`) || !strings.HasSuffix(cb, `"/`+cfg.StageName+`"]]}`) {
 					t.Errorf("%s callback URL %s, want the execute-api URL of stage %s", name, cb, cfg.StageName)
+				}
+				if name == contract.FunctionFanout {
+					continue // the rest are chat settings; TestFanoutFunctionEnvironment checks its own
 				}
 				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
 					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
@@ -753,11 +780,14 @@ func wantSuppressions(cfg Config) int {
 	n := len(contract.Actions) + 2 // AwsSolutions-APIG4: every route but $connect ($disconnect, $default, the actions)
 	n += 2                         // AwsSolutions-IAM5: @connections/* of chat and disconnect
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of publish
-	n += 5                         // Serverless-LambdaDLQ: every function
+	n += 1                         // AwsSolutions-IAM5: @connections/* (POST) of fanout
+	n += 6                         // Serverless-LambdaDLQ: every function
+	n += 1                         // Serverless-LambdaEventSourceMappingDestination: the task queue's mapping (SQS has none)
+	n += 1                         // Serverless-SQSRedrivePolicy: the dead-letter queue itself
 	if cfg.Tracing {
-		n += 5 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
+		n += 6 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
 	} else {
-		n += 5 // Serverless-LambdaTracing: every function
+		n += 6 // Serverless-LambdaTracing: every function
 	}
 	if !cfg.PointInTimeRecovery {
 		n++ // AwsSolutions-DDB3
