@@ -36,7 +36,7 @@ func fanoutQueueIDs(t *testing.T, template map[string]any) queueIDs {
 // wantFanout are the per-environment settings the issue asks for, written
 // out so that a change to Environments() shows up here as well.
 var wantFanout = map[string]struct{ threshold, concurrency int }{
-	"dev": {500, 5}, "staging": {2000, 10}, "prod": {2000, 50}, "prod-issuer": {2000, 50}, "dev-pinned": {500, 5},
+	"dev": {2000, 5}, "staging": {2000, 10}, "prod": {2000, 50}, "prod-issuer": {2000, 50}, "dev-pinned": {2000, 5},
 }
 
 func TestFanoutQueuesPerEnvironment(t *testing.T) {
