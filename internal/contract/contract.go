@@ -56,6 +56,11 @@ const (
 	// EnvAuthTokenUse, when set ("id" or "access"), is the Cognito token_use a
 	// token must carry.
 	EnvAuthTokenUse = "WSCHAT_AUTH_TOKEN_USE"
+	// EnvGroupChannels maps Cognito groups to channel capabilities
+	// (docs/auth.md): a JSON object {"<group>": "<capabilities>"}, read by
+	// the authorizer for tokens without a channels claim. Unset: groups
+	// grant nothing.
+	EnvGroupChannels = "WSCHAT_GROUP_CHANNELS"
 )
 
 // Route keys of the WebSocket API. The route selection expression is
