@@ -29,8 +29,8 @@ const (
 	// are no longer broadcast to every member.
 	EnvPresenceMaxMembers = "WSCHAT_PRESENCE_MAX_MEMBERS"
 	// EnvDefaultChannels is the channel capability (docs/auth.md) of a
-	// connection whose token has no channels claim: "*" in dev, unset
-	// (nothing) in prod unless configured.
+	// connection whose token carries no grant (no channels claim, no mapped
+	// group): "*" in dev, unset (nothing) in prod unless configured.
 	EnvDefaultChannels = "WSCHAT_DEFAULT_CHANNELS"
 	// EnvMaxConnectionsPerUser caps a user's live connections (0: no cap).
 	EnvMaxConnectionsPerUser = "WSCHAT_MAX_CONNECTIONS_PER_USER"
