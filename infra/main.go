@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,7 +45,10 @@ func run(getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	cfg = chatstack.ApplyOverrides(cfg, func(key string) string { return contextString(app, key) })
+	cfg, err = chatstack.ApplyOverrides(cfg, func(key string) string { return contextString(app, key) })
+	if err != nil {
+		return err
+	}
 	// CDK_DEFAULT_ACCOUNT/REGION are deliberately not used: the CLI sets a
 	// region even offline, which would tie every template to it. Unless the
 	// environment's config or -c account=/-c region= pins them, the template
@@ -65,6 +69,11 @@ func contextString(app awscdk.App, key string) string {
 	}
 	if s, ok := v.(string); ok {
 		return strings.TrimSpace(s)
+	}
+	// cdk.json may hold an object (groupChannels): hand it on as the JSON
+	// that -c would carry.
+	if b, err := json.Marshal(v); err == nil {
+		return string(b)
 	}
 	return strings.TrimSpace(fmt.Sprint(v))
 }

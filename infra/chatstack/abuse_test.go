@@ -37,11 +37,11 @@ func TestLimitsValidation(t *testing.T) {
 			t.Errorf("Validate() = %v, want it to report %q", err, want)
 		}
 	}
-	open := ApplyOverrides(Environments()["prod"], func(k string) string { return map[string]string{"defaultChannels": "general,team-*=r"}[k] })
+	open, _ := ApplyOverrides(Environments()["prod"], func(k string) string { return map[string]string{"defaultChannels": "general,team-*=r"}[k] })
 	if open.DefaultChannels != "general,team-*=r" || open.Validate() != nil {
 		t.Errorf("override defaultChannels = %q, %v", open.DefaultChannels, open.Validate())
 	}
-	closed := ApplyOverrides(Environments()["dev"], func(k string) string { return map[string]string{"defaultChannels": "none"}[k] })
+	closed, _ := ApplyOverrides(Environments()["dev"], func(k string) string { return map[string]string{"defaultChannels": "none"}[k] })
 	if closed.DefaultChannels != "" {
 		t.Errorf("override defaultChannels=none = %q, want closed", closed.DefaultChannels)
 	}

@@ -1,8 +1,10 @@
 package chatstack
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -97,8 +99,14 @@ type Config struct {
 	FanoutDLQRetention time.Duration
 
 	// DefaultChannels is the channel capability (docs/auth.md) of a token
-	// without a wschat:channels claim: "*" opens every channel, "" none.
+	// that carries no grant (no wschat:channels claim, no mapped group):
+	// "*" opens every channel, "" none.
 	DefaultChannels string
+	// GroupChannels maps Cognito group names to the channel capability their
+	// members get (docs/auth.md): how an administrator grants channels to a
+	// user of a Cognito pool, with `aws cognito-idp admin-add-user-to-group`.
+	// A stack-owned pool gets these groups.
+	GroupChannels map[string]string
 	// MaxConnectionsPerUser caps a user's live connections (0: no cap).
 	MaxConnectionsPerUser int
 	// UserRatePerSecond and UserRateBurst bound the requests of one user
@@ -234,6 +242,12 @@ func Environments() map[string]Config {
 	// two rounds; the account's ~10,000 requests/s is the real ceiling.
 	prod.FanoutMaxConcurrency = 50
 
+	// One group out of the box, so an administrator can open every channel
+	// to a user without a redeploy; -c groupChannels replaces the mapping.
+	// A map each: callers may change one environment's.
+	for _, c := range []*Config{&dev, &staging, &prod} {
+		c.GroupChannels = map[string]string{"wschat-all": "*"}
+	}
 	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
 }
 
@@ -401,9 +415,12 @@ func validRetentions() string {
 // a stack-owned user pool:
 //
 //	authIssuer, authAudiences (comma-separated), authJwksUrl,
-//	authTokenUse (id, access, or any),
+//	authTokenUse (id, access, or any), defaultChannels (or none),
+//	groupChannels (a JSON object of group to channels, or none),
 //	alarmEmail, domainName, domainCertificateArn, account, region
-func ApplyOverrides(cfg Config, get func(key string) string) Config {
+//
+// It fails only on a value it cannot read; Validate judges the result.
+func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
 	if v := get("authIssuer"); v != "" {
 		cfg.Auth = AuthConfig{Issuer: v, TokenUse: cfg.Auth.TokenUse}
 	}
@@ -425,6 +442,15 @@ func ApplyOverrides(cfg Config, get func(key string) string) Config {
 	if v, ok := lookupChannels(get); ok {
 		cfg.DefaultChannels = v
 	}
+	if v := get("groupChannels"); v != "" {
+		groups := map[string]string{}
+		if v != "none" {
+			if err := json.Unmarshal([]byte(v), &groups); err != nil {
+				return cfg, fmt.Errorf(`-c groupChannels: want a JSON object such as {"staff":"*","members":"general,team-*=r"}, or none: %w`, err)
+			}
+		}
+		cfg.GroupChannels = groups
+	}
 	if name, cert := get("domainName"), get("domainCertificateArn"); name != "" || cert != "" {
 		cfg.Domain = &DomainConfig{Name: name, CertificateARN: cert}
 	}
@@ -434,7 +460,7 @@ func ApplyOverrides(cfg Config, get func(key string) string) Config {
 	if v := get("region"); v != "" {
 		cfg.Region = v
 	}
-	return cfg
+	return cfg, nil
 }
 
 func lookup(get func(string) string, key string) (string, bool) {
@@ -471,6 +497,7 @@ func (c Config) validateLimits() []error {
 	if !validCapabilities(c.DefaultChannels) {
 		bad("default channels %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", c.DefaultChannels)
 	}
+	errs = append(errs, c.validateGroups()...)
 	if c.MaxConnectionsPerUser < 0 || c.MaxConnectionsPerUser > 1000 {
 		bad("max connections per user %d must be 0 (no cap) to 1000", c.MaxConnectionsPerUser)
 	}
@@ -482,6 +509,31 @@ func (c Config) validateLimits() []error {
 	}
 	if c.FrameRatePerSecond <= 0 || c.FrameBurst < 1 {
 		bad("per-connection frame rate %v/s burst %d must both be positive", c.FrameRatePerSecond, c.FrameBurst)
+	}
+	return errs
+}
+
+// groupNamePattern is what Cognito accepts as a group name (CreateGroup).
+var groupNamePattern = regexp.MustCompile(`^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$`)
+
+// validateGroups checks the group mapping as the authorizer will at start:
+// Cognito group names, capabilities it accepts, and all of them together
+// within the capability limits, since a token may name every group.
+func (c Config) validateGroups() []error {
+	var errs []error
+	names := slices.Sorted(maps.Keys(c.GroupChannels))
+	all := make([]string, 0, len(names))
+	for _, g := range names {
+		if !groupNamePattern.MatchString(g) {
+			errs = append(errs, fmt.Errorf("group channels: %q is not a Cognito group name (1-128 letters, digits, symbols or punctuation)", g))
+		}
+		if !validCapabilities(c.GroupChannels[g]) {
+			errs = append(errs, fmt.Errorf("group channels: group %q: %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", g, c.GroupChannels[g]))
+		}
+		all = append(all, c.GroupChannels[g])
+	}
+	if len(errs) == 0 && !validCapabilities(strings.Join(all, " ")) {
+		errs = append(errs, errors.New("group channels: all groups together exceed 32 entries or 2048 bytes, the most one grant may hold"))
 	}
 	return errs
 }

@@ -4,6 +4,7 @@
 package chatstack
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -140,14 +141,20 @@ func (s *ChatStack) addFunctions(moduleRoot string, retention awslogs.RetentionD
 	s.Chat = fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil)
 }
 
-// addIdentity defines the stack's own user pool when the environment has no
-// issuer of its own, and returns the authorizer's environment: whose tokens
-// it accepts.
+// addIdentity defines the stack's own user pool, with the groups that grant
+// channels, when the environment has no issuer of its own, and returns the
+// authorizer's environment: whose tokens it accepts and what their groups
+// grant.
 func (s *ChatStack) addIdentity() map[string]string {
 	auth := s.Config.Auth
 	env := map[string]string{contract.EnvAuthTokenUse: auth.TokenUse}
+	if len(s.Config.GroupChannels) > 0 {
+		b, _ := json.Marshal(s.Config.GroupChannels) // a map of strings always marshals
+		env[contract.EnvGroupChannels] = string(b)
+	}
 	if auth.CreateUserPool {
 		s.UserPool = NewUserPool(s.Stack, "Identity", s.Config.Retain)
+		s.UserPool.AddChannelGroups(s.Config.GroupChannels)
 		env[contract.EnvAuthIssuer] = s.UserPool.Issuer()
 		env[contract.EnvAuthAudiences] = *s.UserPool.Client.UserPoolClientId()
 		return env

@@ -106,19 +106,23 @@ func synthAll() error {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &context})
 	envs := Environments()
 	// A fourth stack: prod pointed at an existing issuer instead of a pool,
-	// with an alarm e-mail and a custom domain.
+	// with an alarm e-mail, a custom domain and a group mapping of its own.
 	issuer := envs["prod"]
 	issuer.Name = "prod-issuer"
-	issuer = ApplyOverrides(issuer, func(k string) string {
+	issuer, err = ApplyOverrides(issuer, func(k string) string {
 		return map[string]string{
 			"authIssuer":           "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
 			"authAudiences":        "client-a, client-b",
 			"authTokenUse":         "access",
+			"groupChannels":        `{"staff":"*","members":"general,team-*=r"}`,
 			"alarmEmail":           "oncall@example.com",
 			"domainName":           "chat.example.com",
 			"domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f3c9a2e-1b2d-4c5e-8f90-123456789abc",
 		}[k]
 	})
+	if err != nil {
+		return err
+	}
 	envs[issuer.Name] = issuer
 	// A fifth: dev pinned to an account and region, as the CLI does with
 	// CDK_DEFAULT_ACCOUNT/REGION, which turns pseudo parameters into literals.

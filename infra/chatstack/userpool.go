@@ -1,6 +1,10 @@
 package chatstack
 
 import (
+	"maps"
+	"net/url"
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -13,6 +17,8 @@ type UserPool struct {
 	constructs.Construct
 	Pool   awscognito.UserPool
 	Client awscognito.UserPoolClient
+	// Groups are the pool's groups by name (AddChannelGroups).
+	Groups map[string]awscognito.UserPoolGroup
 }
 
 // NewUserPool defines the pool. Sign-up is admin-only: a chat backend's
@@ -50,7 +56,28 @@ func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
 		IdTokenValidity:     awscdk.Duration_Hours(jsii.Number(1)),
 		AccessTokenValidity: awscdk.Duration_Hours(jsii.Number(1)),
 	})
-	return &UserPool{Construct: c, Pool: pool, Client: client}
+	return &UserPool{Construct: c, Pool: pool, Client: client, Groups: map[string]awscognito.UserPoolGroup{}}
+}
+
+// AddChannelGroups defines one group per entry of a group → channels
+// mapping (Config.GroupChannels), so the names the authorizer maps are the
+// pool's groups and an administrator only adds users to them. Each group's
+// description says what it grants. Membership lives in the group: a group
+// dropped from the mapping is deleted, its memberships with it.
+func (u *UserPool) AddChannelGroups(groups map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(groups)) {
+		desc := "wschat channels: " + groups[name]
+		if len(desc) > 2048 {
+			desc = desc[:2045] + "..."
+		}
+		// The id derives from the name alone (escaped, as ids cannot hold
+		// "/"), so adding a group never renames another's logical id: a
+		// replacement would fail on the group name it keeps.
+		u.Groups[name] = u.Pool.AddGroup(jsii.String("Group"+url.PathEscape(name)), &awscognito.UserPoolGroupOptions{
+			GroupName:   jsii.String(name),
+			Description: jsii.String(desc),
+		})
+	}
 }
 
 // Issuer is the pool's token issuer URL. Cognito issuers are always under

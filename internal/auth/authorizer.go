@@ -51,7 +51,8 @@ var ErrUnavailable = errors.New("authorizer: cannot verify tokens now")
 //     issuer (malformed, too large, bad signature, unknown kid, alg
 //     none/HS*, wrong iss, expired, not yet valid, missing sub or exp).
 //   - 403: a genuine, current token of the issuer that is not meant for this
-//     API (aud/client_id not accepted, wrong token_use) — an explicit Deny.
+//     API (aud/client_id not accepted, wrong token_use) or whose channel
+//     grant cannot be read (channels or groups claim) — an explicit Deny.
 //   - 500: the issuer's JWKS could not be fetched.
 type Authorizer struct {
 	verifier TokenVerifier
@@ -79,7 +80,8 @@ func (a *Authorizer) Handle(ctx context.Context, req ConnectRequest) (events.API
 		var id Identity
 		id, err = a.verifier.Verify(ctx, token)
 		if err == nil {
-			log.InfoContext(ctx, "connect authorized", slog.String("userId", id.UserID), slog.String("tokenSource", source))
+			log.InfoContext(ctx, "connect authorized", slog.String("userId", id.UserID), slog.String("tokenSource", source),
+				slog.String("channelsFrom", id.ChannelsFrom))
 			return allow(req.MethodArn, id), nil
 		}
 	}

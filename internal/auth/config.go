@@ -41,6 +41,10 @@ type Config struct {
 	// Issuer + "/.well-known/jwks.json". It must be https, except on a
 	// loopback host (the local issuer).
 	JWKSURL string
+	// GroupChannels maps Cognito group names to channel capabilities
+	// (chat.ParseCapabilities): a token without a channels claim gets the
+	// grants of the listed groups it names in GroupsClaim, added up.
+	GroupChannels map[string]string
 
 	// Leeway absorbs clock skew on exp, nbf and iat. Zero means DefaultLeeway;
 	// a negative value means no leeway.
@@ -57,21 +61,27 @@ type Config struct {
 	Now func() time.Time
 }
 
-// ConfigFromEnv reads the WSCHAT_AUTH_* variables named in package contract.
-// It only parses; NewVerifier validates.
-func ConfigFromEnv(getenv func(string) string) Config {
+// ConfigFromEnv reads the WSCHAT_AUTH_* variables and
+// contract.EnvGroupChannels. It only parses (an error is a mapping that is
+// not JSON); NewVerifier validates.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	var auds []string
 	for a := range strings.SplitSeq(getenv(contract.EnvAuthAudiences), ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			auds = append(auds, a)
 		}
 	}
-	return Config{
-		Issuer:    strings.TrimSpace(getenv(contract.EnvAuthIssuer)),
-		Audiences: auds,
-		TokenUse:  strings.TrimSpace(getenv(contract.EnvAuthTokenUse)),
-		JWKSURL:   strings.TrimSpace(getenv(contract.EnvAuthJWKSURL)),
+	groups, err := parseGroupChannels(getenv(contract.EnvGroupChannels))
+	if err != nil {
+		return Config{}, err
 	}
+	return Config{
+		Issuer:        strings.TrimSpace(getenv(contract.EnvAuthIssuer)),
+		Audiences:     auds,
+		TokenUse:      strings.TrimSpace(getenv(contract.EnvAuthTokenUse)),
+		JWKSURL:       strings.TrimSpace(getenv(contract.EnvAuthJWKSURL)),
+		GroupChannels: groups,
+	}, nil
 }
 
 // withDefaults validates c and fills its zero fields.
@@ -97,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 		if err := checkURL(c.JWKSURL); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", contract.EnvAuthJWKSURL, err))
 		}
+	}
+	if err := checkGroupChannels(c.GroupChannels); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("auth config: %w", err)

@@ -20,8 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"wschat/internal/chat"
 )
 
 // Identity is who a verified token says the caller is.
@@ -31,9 +29,13 @@ type Identity struct {
 	// UserName is the first of name, cognito:username, username, email and
 	// sub that the token carries.
 	UserName string
-	// Channels is the canonical form of the ChannelsClaim (see
-	// chat.ParseCapabilities), "" when the token has no such claim.
+	// Channels is the canonical form (see chat.ParseCapabilities) of the
+	// token's channel grant: its ChannelsClaim or else its mapped groups;
+	// "" when it has neither.
 	Channels string
+	// ChannelsFrom says where Channels came from: ChannelsFromClaim,
+	// ChannelsFromGroups or ChannelsFromNone.
+	ChannelsFrom string
 }
 
 // ChannelsClaim names the claim that lists the channels a token's holder may
@@ -78,6 +80,9 @@ type claims struct {
 	Username        string      `json:"username"`
 	Email           string      `json:"email"`
 	Channels        *string     `json:"wschat:channels"`
+	// Groups is read only where a group mapping is configured, and only as
+	// an array of strings (see grant).
+	Groups json.RawMessage `json:"cognito:groups"`
 }
 
 // Verify checks token and returns the identity it carries. The signature is
@@ -133,14 +138,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 		return Identity{}, err
 	}
 	id := Identity{UserID: c.Sub, UserName: firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email, c.Sub)}
-	if c.Channels != nil {
-		caps, err := chat.ParseCapabilities(*c.Channels)
-		if err != nil {
-			// A genuine token whose grant we cannot read grants nothing
-			// rather than everything.
-			return Identity{}, reject(ReasonCapabilities, "%s claim is not a channel capability list", ChannelsClaim)
-		}
-		id.Channels = caps.String()
+	if id.Channels, id.ChannelsFrom, err = v.grant(&c); err != nil {
+		return Identity{}, err
 	}
 	return id, nil
 }

@@ -314,7 +314,10 @@ func TestConfigFromEnv(t *testing.T) {
 		"WSCHAT_AUTH_AUDIENCES": "a, b,,c ",
 		"WSCHAT_AUTH_TOKEN_USE": "access",
 	}
-	cfg := ConfigFromEnv(func(k string) string { return env[k] })
+	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Issuer != testIssuer || strings.Join(cfg.Audiences, "|") != "a|b|c" || cfg.TokenUse != "access" || cfg.JWKSURL != "" {
 		t.Fatalf("ConfigFromEnv = %+v", cfg)
 	}

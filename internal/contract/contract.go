@@ -29,8 +29,8 @@ const (
 	// are no longer broadcast to every member.
 	EnvPresenceMaxMembers = "WSCHAT_PRESENCE_MAX_MEMBERS"
 	// EnvDefaultChannels is the channel capability (docs/auth.md) of a
-	// connection whose token has no channels claim: "*" in dev, unset
-	// (nothing) in prod unless configured.
+	// connection whose token carries no grant (no channels claim, no mapped
+	// group): "*" in dev, unset (nothing) in prod unless configured.
 	EnvDefaultChannels = "WSCHAT_DEFAULT_CHANNELS"
 	// EnvMaxConnectionsPerUser caps a user's live connections (0: no cap).
 	EnvMaxConnectionsPerUser = "WSCHAT_MAX_CONNECTIONS_PER_USER"
@@ -56,6 +56,11 @@ const (
 	// EnvAuthTokenUse, when set ("id" or "access"), is the Cognito token_use a
 	// token must carry.
 	EnvAuthTokenUse = "WSCHAT_AUTH_TOKEN_USE"
+	// EnvGroupChannels maps Cognito groups to channel capabilities
+	// (docs/auth.md): a JSON object {"<group>": "<capabilities>"}, read by
+	// the authorizer for tokens without a channels claim. Unset: groups
+	// grant nothing.
+	EnvGroupChannels = "WSCHAT_GROUP_CHANNELS"
 )
 
 // Route keys of the WebSocket API. The route selection expression is

@@ -33,7 +33,11 @@ func newAuthorizer(getenv func(string) string, stdout io.Writer) (*auth.Authoriz
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", contract.EnvLogLevel, err)
 	}
-	v, err := auth.NewVerifier(auth.ConfigFromEnv(getenv))
+	cfg, err := auth.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ func TestNewAuthorizer(t *testing.T) {
 		{"no issuer fails closed", merge(base, "WSCHAT_AUTH_ISSUER", ""), "WSCHAT_AUTH_ISSUER is not set"},
 		{"no audiences", merge(base, "WSCHAT_AUTH_AUDIENCES", " , "), "WSCHAT_AUTH_AUDIENCES is not set"},
 		{"plain http issuer", merge(base, "WSCHAT_AUTH_ISSUER", "http://issuer.example.com"), "use https"},
+		{"group channels", merge(base, "WSCHAT_GROUP_CHANNELS", `{"staff":"*"}`), ""},
+		{"group channels not JSON fails closed", merge(base, "WSCHAT_GROUP_CHANNELS", "staff=*"), "WSCHAT_GROUP_CHANNELS"},
+		{"bad group capability fails closed", merge(base, "WSCHAT_GROUP_CHANNELS", `{"staff":"a#b"}`), "WSCHAT_GROUP_CHANNELS"},
 		{"bad log level", merge(base, "WSCHAT_LOG_LEVEL", "loud"), "WSCHAT_LOG_LEVEL"},
 	}
 	for _, tt := range tests {
