@@ -8,13 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/chat"
 	"wschat/internal/contract"
 	"wschat/internal/dynalite"
 	"wschat/internal/dynamo"
@@ -28,12 +25,13 @@ import (
 
 // bench holds one run's processes and results.
 type bench struct {
-	opts *options
-	p    *progress
-	root string
-	tpl  string
-	tmp  string
-	res  *Results
+	opts  *options
+	p     *progress
+	root  string
+	tpl   string
+	stack *template.Stack // the template as prepare read it (settings, mappings)
+	tmp   string
+	res   *Results
 
 	db    *dynalite.Server
 	proxy *emutest.DynamoProxy
@@ -113,6 +111,7 @@ func (b *bench) measure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	b.stack = stack
 	if !b.opts.skip["coldstart"] {
 		b.p.printf("cold start: building each function for linux/arm64 (sizes) and %s (init time, %d starts)", "the host", b.opts.starts)
 		fs, err := measureColdStarts(ctx, b.root, stack, b.opts.starts, b.p.printf)
@@ -137,6 +136,11 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	if err := b.measureFanouts(ctx); err != nil {
 		return err
+	}
+	if b.opts.virtual > 0 {
+		if err := b.virtualScale(ctx, b.opts.virtual, b.opts.virtualSends); err != nil {
+			return fmt.Errorf("virtual channel: %w", err)
+		}
 	}
 	b.finishCapacity()
 	if !b.opts.skip["handler"] {
@@ -315,6 +319,8 @@ func (b *bench) readConfig(stack *template.Stack) error {
 		FunctionTimeout: chatFn.Timeout.String(),
 		MaxInstances:    10,
 		Args:            b.opts.args,
+		AccountRate:     b.opts.accountRate,
+		AccountBurst:    b.opts.accountBurst,
 	}
 	return nil
 }
@@ -351,6 +357,7 @@ func (b *bench) startStack(ctx context.Context, functionEnv []string) error {
 		Template:         b.tpl,
 		FunctionEnv:      functionEnv,
 		PostLatency:      b.opts.postLatency,
+		Args:             b.emulatorArgs(),
 		DynamoDBEndpoint: b.proxy.URL(),
 		Output:           logFile,
 	})
@@ -497,59 +504,32 @@ func (b *bench) finishCapacity() {
 
 func channelName(size int) string { return "fan" + strconv.Itoa(size) }
 
-// protocolJoinMax is the largest channel joined through the protocol; a
-// join broadcasts "joined" to every member, so filling a channel of n costs
-// n²/2 posts.
-const protocolJoinMax = 200
-
-// fillChannel makes clients [0, size) members of the size's channel.
+// fillChannel makes clients [0, size) members of the size's channel through
+// join frames, 32 at a time, and records how long it took and how many
+// presence frames it caused: above the presence limit a join answers only
+// the joiner, so filling is linear in the joins (issue #13).
 func (b *bench) fillChannel(ctx context.Context, size int) error {
 	ch := channelName(size)
 	start := time.Now()
-	if size <= protocolJoinMax {
-		if err := b.fleet.joinProtocol(ctx, ch, size, 10); err != nil {
-			return err
-		}
-		b.p.printf("channel %s: %d members joined through the protocol in %.1fs (%d presence posts)", ch, size, time.Since(start).Seconds(), size*(size+1)/2)
-		return nil
-	}
-	ids, err := emutest.ConnectionIDs(ctx, b.ddb, b.table)
-	if err != nil {
+	before := b.fleet.presence.Load()
+	if err := b.fleet.joinProtocol(ctx, ch, size, 32); err != nil {
 		return err
 	}
-	var next atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	now := time.Now()
-	for range 32 {
-		wg.Go(func() {
-			for ctx.Err() == nil && firstErr.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= size {
-					return
-				}
-				c := b.fleet.client(i)
-				if len(ids[c.User]) != 1 {
-					err := fmt.Errorf("%s: want one stored connection, found %d", c.User, len(ids[c.User]))
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				m := chat.Member{Channel: ch, ConnectionID: ids[c.User][0], Identity: chat.Identity{UserID: c.User, UserName: c.User},
-					JoinedAt: now, ExpiresAt: now.Add(chat.ConnectionTTL)}
-				if _, err := b.store.AddMember(ctx, m, b.maxChannels); err != nil {
-					err = fmt.Errorf("seed %s in %s: %w", c.User, ch, err)
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if p := firstErr.Load(); p != nil {
-		return *p
-	}
-	b.p.printf("channel %s: %d memberships written through the store in %.1fs", ch, size, time.Since(start).Seconds())
+	took := time.Since(start)
+	f := FillRun{Members: size, Seconds: took.Seconds(), JoinsPerSec: float64(size) / took.Seconds(), PresenceFrames: b.fleet.presence.Load() - before}
+	b.res.Fill = append(b.res.Fill, f)
+	b.p.printf("channel %s: %d members joined through the protocol in %.1fs (%.0f joins/s, %d presence frames received)", ch, size, f.Seconds, f.JoinsPerSec, f.PresenceFrames)
 	return ctx.Err()
+}
+
+// emulatorArgs are the flags of the benchmark's emulator: the account
+// throttle, and virtual connections for the largest channel.
+func (b *bench) emulatorArgs() []string {
+	args := []string{fmt.Sprintf("--account-rate=%d", b.opts.accountRate), fmt.Sprintf("--account-burst=%d", b.opts.accountBurst)}
+	if b.opts.virtual > 0 {
+		args = append(args, "--virtual-connections")
+	}
+	return args
 }
 
 // handlerFanout times sends through the chat function, which runs with
@@ -571,6 +551,12 @@ func (b *bench) handlerFanout(ctx context.Context, size, sends, workers int, rec
 		time.Sleep(100 * time.Millisecond)
 	}
 	r := summarize("handler", workers, size, samples)
+	if recordReads && size >= 1000 {
+		sr := scaleOf(size, "real", b.scaleLimitsOf(), samples)
+		b.res.Scale = append(b.res.Scale, sr)
+		b.p.printf("  scale: %s path, limit %.0f ms (p50 %.2f×, p99 %.2f×), %.1f tasks/send, peak %.0f posts/s, %.0f 429s/send, %.1f RCU/send, skipped %d",
+			sr.Path, sr.LimitMs, sr.RatioP50, sr.RatioP99, sr.Tasks, sr.PeakPerSec, sr.Throttled, sr.ReadCU, sr.Skipped)
+	}
 	if workers != b.devWorkers {
 		r.Note = joinNotes(fmt.Sprintf("--function-env %s=%d", contract.EnvFanoutWorkers, workers), r.Note)
 	}

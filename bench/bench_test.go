@@ -79,6 +79,11 @@ func sampleResults() *Results {
 		ColdStart: []FunctionStart{{Name: "chat", RawBytes: 10e6, ZipBytes: 3_700_000, InitP50: 4}},
 		Capacity:  &Capacity{Connections: 10000, Held: 10000, EmulatorRSSAfter: 500 << 20},
 		Reload:    &ReloadRun{Function: "chat", Edit: "internal/handler/ping.go", Seconds: []float64{4.1, 5.2, 6}, P50: 5.2, Max: 6, Connected: true},
+		Scale: []ScaleRun{
+			{Members: 1000, Sockets: "real", Path: "sender", Sends: 3, Complete: 3, P50: 220, P99: 260, LimitMs: 156, RatioP50: 1.4, RatioP99: 1.7},
+			{Members: 100000, Sockets: "virtual", Path: "queue", Sends: 3, Complete: 3, P50: 14000, P99: 15000, LimitMs: 10000, RatioP50: 1.4, RatioP99: 1.5},
+		},
+		Fill: []FillRun{{Members: 10000, Seconds: 30, JoinsPerSec: 333, PresenceFrames: 15050}},
 	}
 }
 
@@ -92,6 +97,10 @@ func TestJudge(t *testing.T) {
 		"every function ≤ 3 MB zipped and init ≤ 20 ms":                     false,
 		"10,000 connections held by the emulator":                           true,
 		"save → new code answering a frame (make dev, one-function change)": false,
+		"100,000-member channel (virtual connections) fully delivered":      false,
+		"1,000-member channel no slower than before the queue path":         true,
+		"members skipped":                 true,
+		"filling a 10,000-member channel": true,
 	}
 	for _, tg := range b.res.Targets {
 		w, ok := want[tg.Name]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"wschat/internal/chat"
 	"wschat/internal/connections"
+	"wschat/internal/contract"
 	"wschat/internal/emutest"
 	"wschat/internal/fanout"
 	"wschat/internal/protocol"
@@ -25,20 +27,40 @@ type sample struct {
 	received    int
 	duplicates  int
 	receivedAll int                  // every receipt, beyond want too
-	counts      emutest.DynamoCounts // handler path: DynamoDB calls of the send
+	counts      emutest.DynamoCounts // handler path: DynamoDB calls of the send, at its ack
 	log         emutest.FanoutLog    // handler path: the handler's fan-out line
 	stats       chat.FanoutStats     // direct path
+	// Handler path, once delivered: every DynamoDB call of the send and of
+	// its fan-out tasks, the tasks' fan-out lines, the peak post rate.
+	countsDone emutest.DynamoCounts
+	tasks      []emutest.FanoutLog
+	peakPerSec float64
+}
+
+// taskLines are the fan-out function's lines for channel logged since t.
+func (f *fanoutLog) taskLines(channel string, since time.Time) []emutest.FanoutLog {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []emutest.FanoutLog
+	for i, l := range f.lines {
+		if l.Channel == channel && !f.at[i].Before(since) && strings.HasPrefix(l.Function, contract.FunctionFanout+"#") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // fanoutLog collects the handlers' fan-out lines.
 type fanoutLog struct {
 	mu    sync.Mutex
 	lines []emutest.FanoutLog
+	at    []time.Time // when each line arrived
 }
 
 func (f *fanoutLog) add(l emutest.FanoutLog) {
 	f.mu.Lock()
 	f.lines = append(f.lines, l)
+	f.at = append(f.at, time.Now())
 	f.mu.Unlock()
 }
 
@@ -92,6 +114,12 @@ func (b *bench) handlerSend(ctx context.Context, channel string, members int, se
 	s.elapsed = d.elapsed()
 	s.received = int(min(d.got.Load(), d.want))
 	s.duplicates = int(d.extra.Load())
+	s.peakPerSec = d.peakRate()
+	// A spread send's tasks finish after its ack: let their last lines and
+	// DynamoDB calls land before counting them.
+	time.Sleep(300 * time.Millisecond)
+	s.countsDone = b.proxy.Snapshot()
+	s.tasks = b.fanouts.taskLines(channel, d.start)
 	b.handlerSends[channel]++
 	if l, ok := b.fanouts.nth(channel, b.handlerSends[channel]); ok {
 		s.log = l
@@ -173,6 +201,12 @@ func (b *bench) directSend(ctx context.Context, f *fanout.Fanout, pp *peakPoster
 	s.elapsed = d.elapsed()
 	s.received = int(min(d.got.Load(), d.want))
 	s.duplicates = int(d.extra.Load())
+	s.peakPerSec = d.peakRate()
+	// A spread send's tasks finish after its ack: let their last lines and
+	// DynamoDB calls land before counting them.
+	time.Sleep(300 * time.Millisecond)
+	s.countsDone = b.proxy.Snapshot()
+	s.tasks = b.fanouts.taskLines(channel, d.start)
 	s.receivedAll = int(d.got.Load())
 	return s, nil
 }

@@ -21,6 +21,8 @@ type fleet struct {
 	mu      sync.Mutex
 	clients []*emutest.Client
 	cur     atomic.Pointer[delivery]
+	// presence counts the joined and left frames received by any client.
+	presence atomic.Int64
 }
 
 // delivery times one broadcast: from start to the last member's receipt of
@@ -103,6 +105,9 @@ func newFleet(e *emutest.Emulator) *fleet {
 }
 
 func (f *fleet) onFrame(_ *emutest.Client, fr emutest.Frame) {
+	if fr.Type == "joined" || fr.Type == "left" {
+		f.presence.Add(1)
+	}
 	d := f.cur.Load()
 	if d != nil && fr.Type == "message" && fr.ClientID == d.clientID {
 		d.receive(fr.Received)

@@ -53,6 +53,10 @@ type options struct {
 	timeout        time.Duration
 	skip           map[string]bool
 	args           []string
+	accountRate    int
+	accountBurst   int
+	virtual        int
+	virtualSends   int
 }
 
 const usage = `Usage: go run ./bench [flags]
@@ -80,7 +84,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.dials, "dials", 32, "concurrent connection attempts while connecting the clients")
 	fs.StringVar(&o.outDir, "out", "", "directory for results.json, results.md and latency.svg (default: bench/ under the module root)")
 	fs.StringVar(&o.template, "template", "", "template to run (default: cdk.out/WsChat-dev.template.json under the module root)")
-	fs.DurationVar(&o.timeout, "timeout", 9*time.Minute, "stop measuring after this long and write what was measured")
+	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "stop measuring after this long and write what was measured")
+	fs.IntVar(&o.accountRate, "account-rate", 10000, "the emulator's account-wide @connections rate (--account-rate), the limit of the scale rows")
+	fs.IntVar(&o.accountBurst, "account-burst", 5000, "the emulator's account-wide @connections burst (--account-burst)")
+	fs.IntVar(&o.virtual, "virtual", 100000, "members of the virtual-connection channel of the scale rows (the emulator's --virtual-connections), 0 to skip")
+	fs.IntVar(&o.virtualSends, "virtual-sends", 3, "timed sends to the virtual-connection channel")
 	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)

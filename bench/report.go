@@ -61,6 +61,7 @@ func (b *bench) judge() {
 		r.Targets = append(r.Targets, sdkTargets(r.SDK)...)
 	}
 	r.Targets = append(r.Targets, b.reloadTarget())
+	r.Targets = append(r.Targets, b.scaleTargets()...)
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -246,6 +247,8 @@ func printText(w io.Writer, r *Results) {
 			bc.Members, bc.Budget, bc.Read, bc.Delivered, bc.Skipped, bc.Unread, bc.Received)
 	}
 
+	printScale(w, r)
+
 	fmt.Fprintln(w, "\nDynamoDB per send, as the chat function did it")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "channel\tmembers\ttable items\tsends\titems read\tbeyond members\tRCU\tWCU\tcalls per send\t")
@@ -330,6 +333,8 @@ func markdown(r *Results) string {
 		fmt.Fprintf(&s, "\nSend budget: a broadcast to %s members with a budget of %s read %s members, posted to %s, skipped %s and read no further page (%s not read); %s members received it.\n",
 			thousands(bc.Members), thousands(bc.Budget), thousands(bc.Read), thousands(bc.Delivered), thousands(bc.Skipped), thousands(bc.Unread), thousands(bc.Received))
 	}
+
+	scaleMarkdown(&s, r)
 
 	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
 	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")

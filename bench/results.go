@@ -26,6 +26,8 @@ type Results struct {
 	Budget    *BudgetCheck    `json:"budget,omitempty"`
 	SDK       *SDK            `json:"sdk,omitempty"`
 	Reload    *ReloadRun      `json:"reload,omitempty"`
+	Scale     []ScaleRun      `json:"scale"`
+	Fill      []FillRun       `json:"fill"`
 	Targets   []Target        `json:"targets"`
 	Notes     []string        `json:"notes"`
 }
@@ -50,6 +52,8 @@ type Config struct {
 	FunctionTimeout string   `json:"chatFunctionTimeout"`
 	MaxInstances    int      `json:"maxInstancesPerFunction"`
 	Args            []string `json:"args"`
+	AccountRate     int      `json:"accountRate"`
+	AccountBurst    int      `json:"accountBurst"`
 }
 
 // Capacity is the emulator's connection capacity.
@@ -129,8 +133,9 @@ type Target struct {
 	Pass     bool   `json:"pass"`
 	// NotMeasured: this run did not measure it (a smaller -sizes, -skip, or
 	// an early stop).
-	NotMeasured bool   `json:"notMeasured,omitempty"`
-	Why         string `json:"why,omitempty"`
+	NotMeasured bool    `json:"notMeasured,omitempty"`
+	Why         string  `json:"why,omitempty"`
+	scaleRatio  float64 // the virtual row's p99 ÷ limit, for Why
 }
 
 func (t Target) verdict() string {
@@ -195,3 +200,5 @@ func machineInfo() Machine {
 	}
 	return m
 }
+
+func (t Target) ratio() float64 { return t.scaleRatio }

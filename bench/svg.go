@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -53,9 +54,46 @@ func latencyChart(r *Results) string {
 	for _, key := range order {
 		c.series(groups[key])
 	}
+	scale := scaleSeries(r.Scale)
+	if scale != nil {
+		c.limitLine()
+		c.series(scale)
+		groups["scale"] = scale
+		order = append(order, "scale")
+	}
 	c.legend(groups, order)
 	c.b.WriteString("</svg>\n")
 	return c.b.String()
+}
+
+// scaleSeries is the "Channels of any size" rows as one series (throttle
+// on, queue path above the threshold), nil without rows.
+func scaleSeries(runs []ScaleRun) *series {
+	if len(runs) == 0 {
+		return nil
+	}
+	s := &series{label: "throttle on, any size", color: "#1f77b4", width: 3, dash: "1 0"}
+	for _, r := range runs {
+		s.points = append(s.points, FanoutRun{Members: r.Members, Sends: r.Sends, Complete: r.Complete, P50: r.P50, P99: r.P99})
+	}
+	sort.Slice(s.points, func(i, j int) bool { return s.points[i].Members < s.points[j].Members })
+	return s
+}
+
+// limitLine draws each scale row's limit: members ÷ account rate, or the
+// posting time at full concurrency, whichever is larger.
+func (c *chart) limitLine() {
+	runs := append([]ScaleRun(nil), c.r.Scale...)
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Members < runs[j].Members })
+	var pts []string
+	for _, r := range runs {
+		if r.LimitMs > 0 {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", c.px(float64(r.Members)), c.py(r.LimitMs)))
+		}
+	}
+	if len(pts) > 0 {
+		c.printf(`<polyline points="%s" fill="none" stroke="#1f77b4" stroke-width="1.5" stroke-dasharray="8 4" opacity="0.7"/>`, strings.Join(pts, " "))
+	}
 }
 
 // groupSeries puts the runs into one series per path and worker count, in
@@ -119,6 +157,12 @@ func newChart(r *Results) *chart {
 			minY, maxY = math.Min(minY, f.P50), math.Max(maxY, f.P99)
 		}
 	}
+	for _, f := range r.Scale {
+		minX, maxX = math.Min(minX, float64(f.Members)), math.Max(maxX, float64(f.Members))
+		if f.Complete > 0 {
+			minY, maxY = math.Min(minY, math.Min(f.P50, f.LimitMs)), math.Max(maxY, f.P99)
+		}
+	}
 	if math.IsInf(minX, 1) {
 		minX, maxX = 100, 10000
 	}
@@ -132,7 +176,13 @@ func newChart(r *Results) *chart {
 	if c.y1 <= c.y0 {
 		c.y1 = c.y0 + 1
 	}
-	c.sizes = r.Config.Sizes
+	c.sizes = append([]int(nil), r.Config.Sizes...)
+	for _, f := range r.Scale {
+		if !slices.Contains(c.sizes, f.Members) {
+			c.sizes = append(c.sizes, f.Members)
+		}
+	}
+	slices.Sort(c.sizes)
 	if len(c.sizes) == 0 {
 		c.sizes = []int{int(minX), int(maxX)}
 	}
@@ -259,6 +309,11 @@ func (c *chart) legend(groups map[string]*series, order []string) {
 	ly += 20
 	c.printf(`<circle cx="%d" cy="%d" r="%d" fill="#fff" stroke="#555"/>`, legendX+13, ly, markerR)
 	c.printf(`<text x="%d" y="%d" dominant-baseline="middle">some sends incomplete</text>`, legendX+32, ly)
+	if len(c.r.Scale) > 0 {
+		ly += 20
+		c.printf(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#1f77b4" stroke-width="1.5" stroke-dasharray="8 4" opacity="0.7"/>`, legendX, ly, legendX+26, ly)
+		c.printf(`<text x="%d" y="%d" dominant-baseline="middle">limit (account rate)</text>`, legendX+32, ly)
+	}
 }
 
 func (s *series) dashAttr() string {
