@@ -157,24 +157,14 @@ func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}
 			e.out.printf("watch: %v", err)
 			continue
 		}
-		changed := cur.changed(prev)
-		if len(changed) == 0 {
+		if len(cur.changed(prev)) == 0 {
 			continue
 		}
-		// Settle: wait (at most 10 ticks) until a scan finds nothing new.
-		for range 10 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			again, err := scanSources(e.cfg.root, e.cfg.template)
-			if err != nil || len(again.changed(cur)) == 0 {
-				break
-			}
-			cur = again
+		var ok bool
+		if cur, ok = e.settle(ctx, cur); !ok {
+			return
 		}
-		changed = cur.changed(prev)
+		changed := cur.changed(prev)
 		prev = cur
 		if w.reload(ctx, changed) {
 			// The synth rewrote the template, which this reload took in.
@@ -185,6 +175,31 @@ func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}
 			}
 		}
 	}
+}
+
+// settleFor is how long the sources must stay as they are before a reload
+// starts: an editor saving several files, or formatting after a save,
+// writes them milliseconds apart. Something slower (a checkout) makes the
+// next scan find more, and the wait starts again, at most 20 times.
+const settleFor = 100 * time.Millisecond
+
+// settle scans again every settleFor (or the watch interval, if shorter)
+// until a scan finds nothing newer than cur, and returns the last scan; ok
+// is false when ctx ended.
+func (e *session) settle(ctx context.Context, cur snapshot) (_ snapshot, ok bool) {
+	for range 20 {
+		select {
+		case <-ctx.Done():
+			return cur, false
+		case <-time.After(min(settleFor, e.cfg.watchInterval)):
+		}
+		again, err := scanSources(e.cfg.root, e.cfg.template)
+		if err != nil || len(again.changed(cur)) == 0 {
+			return cur, true
+		}
+		cur = again
+	}
+	return cur, true
 }
 
 func (w *watcher) refreshDeps(ctx context.Context, f *template.Function) {
