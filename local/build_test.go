@@ -108,3 +108,41 @@ func TestGoBuildManyBuildsThePackagesThatCompile(t *testing.T) {
 		t.Error("two packages named good: want an error")
 	}
 }
+
+// TestImportsChangedOnlyWhenAnImportDoes: an edit that keeps a package's
+// imports needs no new go list; a new import, a new package or go.mod does.
+func TestImportsChangedOnlyWhenAnImportDoes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lambdas/fn/main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n")
+	write("lambdas/fn/other_linux.go", "//go:build !lambda.norpc\n\npackage main\n\nimport \"os\"\n\nvar _ = os.Args\n")
+	w := &watcher{e: &session{cfg: &config{root: dir}}, imports: map[string][]string{}}
+	var err error
+	if w.imports["lambdas/fn"], err = dirImports(dir, "lambdas/fn"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(w.imports["lambdas/fn"], ","); got != "fmt" {
+		t.Errorf("imports = %s, want fmt (other_linux.go is excluded by lambda.norpc)", got)
+	}
+	write("lambdas/fn/main.go", "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(1) }\n")
+	if w.importsChanged([]string{"lambdas/fn/main.go"}) {
+		t.Error("a body edit: want no change of imports")
+	}
+	for _, changed := range []string{"go.mod", "internal/new/new.go"} {
+		if !w.importsChanged([]string{changed}) {
+			t.Errorf("%s changed: want a new go list", changed)
+		}
+	}
+	write("lambdas/fn/main.go", "package main\n\nimport (\n\t\"fmt\"\n\t\"strings\"\n)\n\nfunc main() { fmt.Println(strings.ToUpper(\"\")) }\n")
+	if !w.importsChanged([]string{"lambdas/fn/main.go"}) {
+		t.Error("a new import: want a new go list")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/build"
 	"io/fs"
 	"maps"
 	"os"
@@ -156,6 +157,9 @@ type watcher struct {
 	e      *session
 	deps   map[string]map[string]bool // by logical id: package dirs of its build
 	builds int                        // numbers the executables, which are never overwritten
+	// imports holds, by package dir, the imports it had when deps was last
+	// read: while a change leaves them as they are, deps still holds.
+	imports map[string][]string
 }
 
 // watch polls the sources every interval until ctx ends and reloads on a
@@ -163,7 +167,7 @@ type watcher struct {
 // several).
 func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}) {
 	defer close(done)
-	w := &watcher{e: e, deps: map[string]map[string]bool{}}
+	w := &watcher{e: e, deps: map[string]map[string]bool{}, imports: map[string][]string{}}
 	w.refreshDeps(ctx, e.stack.Functions)
 	e.out.printf("watching lambdas/, internal/, infra/ and the template every %s", e.cfg.watchInterval)
 	tick := time.NewTicker(e.cfg.watchInterval)
@@ -244,8 +248,48 @@ func (w *watcher) refreshDeps(ctx context.Context, fns []*template.Function) {
 	for _, f := range fns {
 		if d, ok := dirs[f.GoPackage]; ok {
 			w.deps[f.LogicalID] = d
+			for dir := range d {
+				if imports, err := dirImports(w.e.cfg.root, dir); err == nil {
+					w.imports[dir] = imports
+				}
+			}
 		}
 	}
+}
+
+// importsChanged reports whether the changes may have changed what a
+// function's build depends on: go.mod or go.sum, or a package whose imports
+// are not the ones recorded with deps (a new package has none recorded).
+// Most edits change no import, and then no go list is needed.
+func (w *watcher) importsChanged(changed []string) bool {
+	for _, p := range changed {
+		if p == "go.mod" || p == "go.sum" {
+			return true
+		}
+		if filepath.Ext(p) != ".go" {
+			continue
+		}
+		dir := filepath.ToSlash(filepath.Dir(p))
+		imports, err := dirImports(w.e.cfg.root, dir)
+		if old, ok := w.imports[dir]; err != nil || !ok || !slices.Equal(imports, old) {
+			return true
+		}
+	}
+	return false
+}
+
+// dirImports returns the imports of the package in dir (relative to root)
+// as the host build sees it: the build tags and files of go build for this
+// host without cgo, test files left out. It reads only the import blocks.
+func dirImports(root, dir string) ([]string, error) {
+	bc := build.Default
+	bc.GOOS, bc.GOARCH, bc.CgoEnabled = runtime.GOOS, runtime.GOARCH, false
+	bc.BuildTags = []string{"lambda.norpc"}
+	pkg, err := bc.ImportDir(filepath.Join(root, dir), 0)
+	if err != nil {
+		return nil, err
+	}
+	return pkg.Imports, nil
 }
 
 // affected returns the functions whose builds depend on a changed file;
@@ -287,7 +331,7 @@ func (w *watcher) reload(ctx context.Context, changed []string) (synthesized boo
 		notes = append(notes, note)
 		tplChanged, synthesized = true, true
 	}
-	rebuilt, failed := w.rebuild(ctx, w.affected(changed))
+	rebuilt, failed := w.rebuild(ctx, w.affected(changed), w.importsChanged(changed))
 	if tplChanged {
 		note, err := w.reloadTemplate(ctx)
 		if err != nil {
@@ -329,7 +373,7 @@ func describe(changed []string) string {
 // A failed build prints the compiler's message and leaves its functions as
 // they are. Each entry of rebuilt names the functions of one build step and
 // how long it took.
-func (w *watcher) rebuild(ctx context.Context, fns []*template.Function) (rebuilt, failed []string) {
+func (w *watcher) rebuild(ctx context.Context, fns []*template.Function, readDeps bool) (rebuilt, failed []string) {
 	var swapped []*template.Function
 	for _, step := range buildOrder(w.e.stack, fns) {
 		t0 := time.Now()
@@ -359,7 +403,9 @@ func (w *watcher) rebuild(ctx context.Context, fns []*template.Function) (rebuil
 			failed = append(failed, bad...)
 		}
 	}
-	w.refreshDeps(ctx, swapped) // their imports may have changed
+	if readDeps {
+		w.refreshDeps(ctx, swapped)
+	}
 	return rebuilt, failed
 }
 
