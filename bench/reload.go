@@ -144,6 +144,9 @@ func measureReload(ctx context.Context, bin string, rc reloadCase, progress func
 		return nil, err
 	}
 	defer func() { _ = e.Kill() }()
+	if err := awaitWatching(ctx, e); err != nil {
+		return nil, err
+	}
 	lines := make(chan string, 64)
 	defer e.Watch(func(l string) {
 		if strings.HasPrefix(l, "reload: ") {
@@ -177,6 +180,24 @@ func measureReload(ctx context.Context, bin string, rc reloadCase, progress func
 		runs = append(runs, *run)
 	}
 	return runs, nil
+}
+
+// awaitWatching waits for the emulator's "watching" line: it reads the
+// dependencies of every function first (go list), which the first edit
+// would otherwise race with (nobody saves a file within a second of make dev).
+func awaitWatching(ctx context.Context, e *emutest.Emulator) error {
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(e.Tail(200), "watching lambdas/") {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("--watch did not start within a minute\n%s", e.Tail(30))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // reloadLoop is the emulator and the connection the rows are measured on.
