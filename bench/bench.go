@@ -156,8 +156,9 @@ func (b *bench) measure(ctx context.Context) error {
 	return nil
 }
 
-// measureReload times --watch's edit loop on a copy of the module: three
-// edits of the chat function's ping answer, each until a pong comes from it.
+// measureReload times --watch's edit loop on a copy of the module: five
+// one-function changes (lambdas/chat), then three changes of a package every
+// function depends on, each until a pong comes from the new code.
 func (b *bench) measureReload(ctx context.Context) error {
 	if b.bin == "" {
 		var err error
@@ -165,12 +166,12 @@ func (b *bench) measureReload(ctx context.Context) error {
 			return err
 		}
 	}
-	b.p.printf("reload: --watch on a copy of the module, editing internal/handler/ping.go 3 times")
-	run, err := measureReload(ctx, b.bin, chatReloadCase(b.root, b.tpl, 3), b.p.printf)
+	b.p.printf("reload: --watch on a copy of the module")
+	runs, err := measureReload(ctx, b.bin, chatReloadCase(b.root, b.tpl, 5, 3), b.p.printf)
 	if err != nil {
 		return err
 	}
-	b.res.Reload = run
+	b.res.Reloads = runs
 	return nil
 }
 

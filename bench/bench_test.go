@@ -78,7 +78,10 @@ func sampleResults() *Results {
 		},
 		ColdStart: []FunctionStart{{Name: "chat", RawBytes: 10e6, ZipBytes: 3_700_000, InitP50: 4}},
 		Capacity:  &Capacity{Connections: 10000, Held: 10000, EmulatorRSSAfter: 500 << 20},
-		Reload:    &ReloadRun{Function: "chat", Edit: "internal/handler/ping.go", Seconds: []float64{4.1, 5.2, 6}, P50: 5.2, Max: 6, Connected: true},
+		Reloads: []ReloadRun{
+			{Scope: "one function", Function: "chat", Edit: "lambdas/chat/main.go", Seconds: []float64{4.1, 5.2, 6}, P50: 5.2, Max: 6, Connected: true},
+			{Scope: "shared", Function: "chat", Edit: "internal/handler/ping.go", Seconds: []float64{7}, P50: 7, Max: 7, Connected: true},
+		},
 		Scale: []ScaleRun{
 			{Members: 1000, Sockets: "real", Path: "sender", Sends: 3, Complete: 3, P50: 220, P99: 260, LimitMs: 156, RatioP50: 1.4, RatioP99: 1.7},
 			{Members: 100000, Sockets: "virtual", Path: "queue", Sends: 3, Complete: 3, P50: 14000, P99: 15000, LimitMs: 10000, RatioP50: 1.4, RatioP99: 1.5},
@@ -124,16 +127,21 @@ func TestJudge(t *testing.T) {
 
 func TestReloadTarget(t *testing.T) {
 	tests := []struct {
-		run          *ReloadRun
+		runs         []ReloadRun
 		pass, notRun bool
 	}{
 		{nil, false, true},
-		{&ReloadRun{Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: true}, true, false},
-		{&ReloadRun{Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: false}, false, false},
-		{&ReloadRun{Seconds: []float64{3.2}, P50: 3.2, Max: 3.2, Connected: true}, false, false},
+		{[]ReloadRun{{Scope: "shared", Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: true}}, false, true},
+		{[]ReloadRun{{Scope: "one function", Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: true}}, true, false},
+		{[]ReloadRun{{Scope: "one function", Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: false}}, false, false},
+		{[]ReloadRun{{Scope: "one function", Seconds: []float64{3.2}, P50: 3.2, Max: 3.2, Connected: true}}, false, false},
+		{[]ReloadRun{
+			{Scope: "one function", Seconds: []float64{2.1}, P50: 2.1, Max: 2.1, Connected: true},
+			{Scope: "shared", Seconds: []float64{7}, P50: 7, Max: 7, Connected: true},
+		}, true, false},
 	}
 	for i, tt := range tests {
-		b := &bench{res: &Results{Reload: tt.run}}
+		b := &bench{res: &Results{Reloads: tt.runs}}
 		got := b.reloadTarget()
 		if got.Pass != tt.pass || got.NotMeasured != tt.notRun || (!got.Pass && !got.NotMeasured && got.Why == "") {
 			t.Errorf("%d: %+v, want pass %v, not measured %v, and a why for a miss", i, got, tt.pass, tt.notRun)

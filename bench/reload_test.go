@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,31 +43,65 @@ func TestMeasureReload(t *testing.T) {
 	if err := os.WriteFile(tpl, []byte(moved), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	const old = `"requestId": out["requestId"]}`
 	rc := reloadCase{
-		Function: "fn",
 		Copy: map[string]string{
 			"go.mod": filepath.Join(root, "go.mod"), "go.sum": filepath.Join(root, "go.sum"),
 			"lambdas/fn": filepath.Join(root, "local", "testdata", "fn"), "t.json": tpl,
 		},
 		Template: "t.json",
-		Edit:     "lambdas/fn/main.go",
-		Old:      `"requestId": out["requestId"]}`,
-		Version:  func(i int) string { return `"requestId": out["requestId"], "version": ` + string(rune('0'+i)) + `}` },
 		Frame:    `{"action":"echo"}`,
-		Answered: func(f map[string]any, i int) bool { return f["version"] == float64(i) },
 		Dial:     func(_ context.Context, e *emutest.Emulator) (string, error) { return e.WebSocketURL, nil },
-		Reloads:  2,
+		Rows: []reloadRow{{
+			Scope: "one function", Function: "fn", Edit: "lambdas/fn/main.go", Reloads: 2,
+			Apply: func(src string, i int) (string, error) {
+				return strings.Replace(src, old, `"requestId": out["requestId"], "version": `+string(rune('0'+i))+`}`, 1), nil
+			},
+			Answered: func(f map[string]any, i int) bool { return f["version"] == float64(i) },
+		}},
 	}
 	var lines []string
-	run, err := measureReload(ctx, bin, rc, func(format string, args ...any) { lines = append(lines, format) })
+	runs, err := measureReload(ctx, bin, rc, func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) })
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(runs) != 1 {
+		t.Fatalf("runs = %+v, want one row", runs)
+	}
+	run := runs[0]
 	if len(run.Seconds) != 2 || !run.Connected || run.P50 <= 0 || run.Max < run.P50 {
 		t.Errorf("run = %+v, want 2 timed reloads over a kept connection", run)
 	}
+	if len(run.Lines) != 2 || !strings.Contains(run.Lines[1], "lambdas/fn/main.go changed; rebuilt fn") {
+		t.Errorf("emulator lines = %q, want one reload line per edit", run.Lines)
+	}
 	t.Logf("save → new code answering: %v s (this test's function; make bench measures chat)", run.Seconds)
-	if len(lines) != 2 || !strings.Contains(lines[0], "new code answered") {
-		t.Errorf("progress lines = %v", lines)
+	if len(lines) != 3 || !strings.Contains(lines[1], "new code answered") {
+		t.Errorf("progress lines = %q", lines)
+	}
+}
+
+// TestReloadEditsApplyToTheSources checks make bench's edits still find what
+// they replace in today's sources and leave valid Go (their build is only
+// exercised by make bench).
+func TestReloadEditsApplyToTheSources(t *testing.T) {
+	root, err := modroot.FromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range chatReloadCase(root, "t.json", 1, 1).Rows {
+		src, err := os.ReadFile(filepath.Join(root, row.Edit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 2; i++ {
+			got, err := row.Apply(string(src), i)
+			if err != nil {
+				t.Fatalf("%s version %d: %v", row.Edit, i, err)
+			}
+			if _, err := parser.ParseFile(token.NewFileSet(), row.Edit, got, parser.AllErrors); err != nil {
+				t.Errorf("%s version %d is not valid Go: %v\n%s", row.Edit, i, err, got)
+			}
+		}
 	}
 }

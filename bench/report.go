@@ -69,7 +69,7 @@ const reloadLimit = 3.0
 
 func (b *bench) reloadTarget() Target {
 	t := Target{Name: "save → new code answering a frame (make dev, one-function change)", Goal: "< 3 s (p50), connection kept"}
-	rl := b.res.Reload
+	rl := oneFunctionReload(b.res.Reloads)
 	if rl == nil {
 		t.Measured, t.NotMeasured = "not measured", true
 		return t
@@ -80,6 +80,60 @@ func (b *bench) reloadTarget() Target {
 		t.Why = "most of it is `go build` of the function on this 2-core machine, shared with other builds"
 	}
 	return t
+}
+
+// oneFunctionReload is the row the target is judged on.
+func oneFunctionReload(runs []ReloadRun) *ReloadRun {
+	for i := range runs {
+		if runs[i].Scope == "one function" {
+			return &runs[i]
+		}
+	}
+	return nil
+}
+
+// printReloads prints the hot reload rows.
+func printReloads(w io.Writer, runs []ReloadRun) {
+	if len(runs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nHot reload (--watch): save → first frame answered by the new build, one connection kept")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "change\tedited\tedits\tp50 s\tmax s\teach s\tkept\tlast reload line")
+	for _, rl := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.2f\t%s\t%v\t%s\n", rl.Scope, rl.Edit, len(rl.Seconds), rl.P50, rl.Max, seconds(rl.Seconds), rl.Connected, lastLine(rl.Lines))
+	}
+	tw.Flush()
+}
+
+// reloadMarkdown is the hot reload section of results.md.
+func reloadMarkdown(runs []ReloadRun) string {
+	if len(runs) == 0 {
+		return ""
+	}
+	var s strings.Builder
+	s.WriteString("\n## Hot reload (--watch)\n\n")
+	s.WriteString("Save of the edited file → the first frame answered by the new build of the function, with one client connected throughout; pinged every 125 ms (under the chat function's frame limit), so a figure is up to 0.125 s late.\n\n")
+	s.WriteString("| change | edited | edits | p50 s | max s | each s | connection kept | the emulator's last reload line |\n|---|---|---:|---:|---:|---|---|---|\n")
+	for _, rl := range runs {
+		fmt.Fprintf(&s, "| %s (%s answers) | `%s` | %d | %.2f | %.2f | %s | %v | `%s` |\n", rl.Scope, rl.Function, rl.Edit, len(rl.Seconds), rl.P50, rl.Max, seconds(rl.Seconds), rl.Connected, lastLine(rl.Lines))
+	}
+	return s.String()
+}
+
+func seconds(vs []float64) string {
+	each := make([]string, len(vs))
+	for i, v := range vs {
+		each[i] = fmt.Sprintf("%.2f", v)
+	}
+	return strings.Join(each, ", ")
+}
+
+func lastLine(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
 }
 
 func (b *bench) findRun(path string, workers, members int) *FanoutRun {
@@ -286,6 +340,8 @@ func printText(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "  SDK overhead per delivered frame (decode, dedupe, reorder): p50 %.1f µs, p99 %.1f µs over %s frames\n", s.OverheadP50Us, s.OverheadP99Us, thousands(s.OverheadFrames))
 	}
 
+	printReloads(w, r.Reloads)
+
 	fmt.Fprintln(w, "\nTargets")
 	for _, t := range r.Targets {
 		fmt.Fprintf(w, "  %s  %s: %s — goal %s\n", t.verdict(), t.Name, t.Measured, t.Goal)
@@ -351,16 +407,7 @@ func markdown(r *Results) string {
 				f.InitP50, f.InitP90, f.InitMin, f.InitMax, f.Starts)
 		}
 	}
-	if rl := r.Reload; rl != nil {
-		s.WriteString("\n## Hot reload (--watch)\n\n")
-		fmt.Fprintf(&s, "Save of `%s` → the first frame answered by the new %s build, with one client connected throughout (kept: %v).\n\n", rl.Edit, rl.Function, rl.Connected)
-		s.WriteString("| edits | p50 s | max s | each s |\n|---:|---:|---:|---|\n")
-		each := make([]string, len(rl.Seconds))
-		for i, v := range rl.Seconds {
-			each[i] = fmt.Sprintf("%.2f", v)
-		}
-		fmt.Fprintf(&s, "| %d | %.2f | %.2f | %s |\n", len(rl.Seconds), rl.P50, rl.Max, strings.Join(each, ", "))
-	}
+	s.WriteString(reloadMarkdown(r.Reloads))
 	if c := r.Capacity; c != nil {
 		s.WriteString("\n## Emulator capacity\n\n")
 		fmt.Fprintf(&s, "| connections | open at the end | setup rate | emulator RSS before → after | per connection | handlers | dynalite | benchmark clients |\n|---:|---:|---:|---|---:|---:|---:|---:|\n")

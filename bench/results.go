@@ -25,7 +25,7 @@ type Results struct {
 	Fanout    []FanoutRun     `json:"fanout"`
 	Budget    *BudgetCheck    `json:"budget,omitempty"`
 	SDK       *SDK            `json:"sdk,omitempty"`
-	Reload    *ReloadRun      `json:"reload,omitempty"`
+	Reloads   []ReloadRun     `json:"reloads,omitempty"`
 	Scale     []ScaleRun      `json:"scale"`
 	Fill      []FillRun       `json:"fill"`
 	Targets   []Target        `json:"targets"`

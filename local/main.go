@@ -133,7 +133,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 		return nil
 	})
 	fs.BoolVar(&c.watch, "watch", false, "rebuild and swap the functions whose Go packages depend on a changed file under lambdas/ or internal/; re-synthesize on a change under infra/ (connections stay open)")
-	fs.DurationVar(&c.watchInterval, "watch-interval", 300*time.Millisecond, "how often --watch looks at the sources' modification times")
+	fs.DurationVar(&c.watchInterval, "watch-interval", 200*time.Millisecond, "how often --watch looks at the sources' modification times")
 	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
 	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
 	fs.IntVar(&c.sqsPort, "sqs-port", 0, "port on 127.0.0.1 of the SQS server started when the template has queues (0 picks a free one); functions get it as AWS_ENDPOINT_URL_SQS")

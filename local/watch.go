@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/build"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"wschat/local/gateway"
 	"wschat/local/template"
 )
 
@@ -102,29 +106,50 @@ func relTo(root, path string) string {
 	return path
 }
 
-// packageDirs returns the directories, relative to root, of the project
-// packages pkg's build depends on (go list -deps for this host).
-func packageDirs(ctx context.Context, root, pkg string) (map[string]bool, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-tags", "lambda.norpc", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", pkg)
+// packageDirs returns, for each package of pkgs (relative to root:
+// ./lambdas/...), the directories relative to root of the project packages
+// its build depends on, itself included (go list -deps for this host, one
+// run for them all).
+func packageDirs(ctx context.Context, root string, pkgs []string) (map[string]map[string]bool, error) {
+	args := append([]string{"list", "-tags", "lambda.norpc", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}\t{{.Dir}}\t{{join .Deps \" \"}}{{end}}"}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return nil, fmt.Errorf("go list -deps %s: %v\n%s", pkg, err, strings.TrimSpace(string(ee.Stderr)))
+			return nil, fmt.Errorf("go list -deps %s: %v\n%s", strings.Join(pkgs, " "), err, strings.TrimSpace(string(ee.Stderr)))
 		}
-		return nil, fmt.Errorf("go list -deps %s: %w", pkg, err)
+		return nil, fmt.Errorf("go list -deps %s: %w", strings.Join(pkgs, " "), err)
 	}
-	dirs := map[string]bool{}
+	dirOf, depsOf := map[string]string{}, map[string][]string{} // by import path
+	byDir := map[string]string{}                                // import path by absolute directory
 	for _, line := range strings.Split(string(out), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			if rel := relTo(root, line); rel != line {
-				dirs[rel] = true
+		fields := strings.Split(line, "\t")
+		if len(fields) != 3 {
+			continue
+		}
+		if rel := relTo(root, fields[1]); rel != fields[1] {
+			dirOf[fields[0]] = rel
+		}
+		byDir[filepath.Clean(fields[1])], depsOf[fields[0]] = fields[0], strings.Fields(fields[2])
+	}
+	result := map[string]map[string]bool{}
+	for _, pkg := range pkgs {
+		ip, ok := byDir[filepath.Join(root, pkg)]
+		if !ok {
+			return nil, fmt.Errorf("go list -deps: no package in %s", pkg)
+		}
+		dirs := map[string]bool{dirOf[ip]: true}
+		for _, dep := range depsOf[ip] {
+			if d, ok := dirOf[dep]; ok {
+				dirs[d] = true
 			}
 		}
+		result[pkg] = dirs
 	}
-	return dirs, nil
+	return result, nil
 }
 
 // watcher is the state of --watch: what each function's build depends on.
@@ -132,6 +157,9 @@ type watcher struct {
 	e      *session
 	deps   map[string]map[string]bool // by logical id: package dirs of its build
 	builds int                        // numbers the executables, which are never overwritten
+	// imports holds, by package dir, the imports it had when deps was last
+	// read: while a change leaves them as they are, deps still holds.
+	imports map[string][]string
 }
 
 // watch polls the sources every interval until ctx ends and reloads on a
@@ -139,10 +167,8 @@ type watcher struct {
 // several).
 func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}) {
 	defer close(done)
-	w := &watcher{e: e, deps: map[string]map[string]bool{}}
-	for _, f := range e.stack.Functions {
-		w.refreshDeps(ctx, f)
-	}
+	w := &watcher{e: e, deps: map[string]map[string]bool{}, imports: map[string][]string{}}
+	w.refreshDeps(ctx, e.stack.Functions)
 	e.out.printf("watching lambdas/, internal/, infra/ and the template every %s", e.cfg.watchInterval)
 	tick := time.NewTicker(e.cfg.watchInterval)
 	defer tick.Stop()
@@ -157,24 +183,14 @@ func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}
 			e.out.printf("watch: %v", err)
 			continue
 		}
-		changed := cur.changed(prev)
-		if len(changed) == 0 {
+		if len(cur.changed(prev)) == 0 {
 			continue
 		}
-		// Settle: wait (at most 10 ticks) until a scan finds nothing new.
-		for range 10 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			again, err := scanSources(e.cfg.root, e.cfg.template)
-			if err != nil || len(again.changed(cur)) == 0 {
-				break
-			}
-			cur = again
+		var ok bool
+		if cur, ok = e.settle(ctx, cur); !ok {
+			return
 		}
-		changed = cur.changed(prev)
+		changed := cur.changed(prev)
 		prev = cur
 		if w.reload(ctx, changed) {
 			// The synth rewrote the template, which this reload took in.
@@ -187,16 +203,93 @@ func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}
 	}
 }
 
-func (w *watcher) refreshDeps(ctx context.Context, f *template.Function) {
-	if f.GoPackage == "" {
+// settleFor is how long the sources must stay as they are before a reload
+// starts: an editor saving several files, or formatting after a save,
+// writes them milliseconds apart. Something slower (a checkout) makes the
+// next scan find more, and the wait starts again, at most 20 times.
+const settleFor = 100 * time.Millisecond
+
+// settle scans again every settleFor (or the watch interval, if shorter)
+// until a scan finds nothing newer than cur, and returns the last scan; ok
+// is false when ctx ended.
+func (e *session) settle(ctx context.Context, cur snapshot) (_ snapshot, ok bool) {
+	for range 20 {
+		select {
+		case <-ctx.Done():
+			return cur, false
+		case <-time.After(min(settleFor, e.cfg.watchInterval)):
+		}
+		again, err := scanSources(e.cfg.root, e.cfg.template)
+		if err != nil || len(again.changed(cur)) == 0 {
+			return cur, true
+		}
+		cur = again
+	}
+	return cur, true
+}
+
+// refreshDeps sets what the builds of fns depend on; on an error (printed)
+// each keeps what it had.
+func (w *watcher) refreshDeps(ctx context.Context, fns []*template.Function) {
+	var pkgs []string
+	for _, f := range fns {
+		if f.GoPackage != "" && !slices.Contains(pkgs, f.GoPackage) {
+			pkgs = append(pkgs, f.GoPackage)
+		}
+	}
+	if len(pkgs) == 0 {
 		return
 	}
-	dirs, err := packageDirs(ctx, w.e.cfg.root, f.GoPackage)
+	dirs, err := packageDirs(ctx, w.e.cfg.root, pkgs)
 	if err != nil {
-		w.e.out.printf("watch: %s: %v", f.Label, err)
+		w.e.out.printf("watch: %v", err)
 		return
 	}
-	w.deps[f.LogicalID] = dirs
+	for _, f := range fns {
+		if d, ok := dirs[f.GoPackage]; ok {
+			w.deps[f.LogicalID] = d
+			for dir := range d {
+				if imports, err := dirImports(w.e.cfg.root, dir); err == nil {
+					w.imports[dir] = imports
+				}
+			}
+		}
+	}
+}
+
+// importsChanged reports whether the changes may have changed what a
+// function's build depends on: go.mod or go.sum, or a package whose imports
+// are not the ones recorded with deps (a new package has none recorded).
+// Most edits change no import, and then no go list is needed.
+func (w *watcher) importsChanged(changed []string) bool {
+	for _, p := range changed {
+		if p == "go.mod" || p == "go.sum" {
+			return true
+		}
+		if filepath.Ext(p) != ".go" {
+			continue
+		}
+		dir := filepath.ToSlash(filepath.Dir(p))
+		imports, err := dirImports(w.e.cfg.root, dir)
+		if old, ok := w.imports[dir]; err != nil || !ok || !slices.Equal(imports, old) {
+			return true
+		}
+	}
+	return false
+}
+
+// dirImports returns the imports of the package in dir (relative to root)
+// as the host build sees it: the build tags and files of go build for this
+// host without cgo, test files left out. It reads only the import blocks.
+func dirImports(root, dir string) ([]string, error) {
+	bc := build.Default
+	bc.GOOS, bc.GOARCH, bc.CgoEnabled = runtime.GOOS, runtime.GOARCH, false
+	bc.BuildTags = []string{"lambda.norpc"}
+	pkg, err := bc.ImportDir(filepath.Join(root, dir), 0)
+	if err != nil {
+		return nil, err
+	}
+	return pkg.Imports, nil
 }
 
 // affected returns the functions whose builds depend on a changed file;
@@ -238,7 +331,7 @@ func (w *watcher) reload(ctx context.Context, changed []string) (synthesized boo
 		notes = append(notes, note)
 		tplChanged, synthesized = true, true
 	}
-	rebuilt, failed := w.rebuild(ctx, w.affected(changed))
+	rebuilt, failed := w.rebuild(ctx, w.affected(changed), w.importsChanged(changed))
 	if tplChanged {
 		note, err := w.reloadTemplate(ctx)
 		if err != nil {
@@ -246,11 +339,13 @@ func (w *watcher) reload(ctx context.Context, changed []string) (synthesized boo
 		} else {
 			notes = append(notes, note)
 		}
+		var unknown []*template.Function
 		for _, f := range e.stack.Functions {
 			if w.deps[f.LogicalID] == nil {
-				w.refreshDeps(ctx, f)
+				unknown = append(unknown, f)
 			}
 		}
+		w.refreshDeps(ctx, unknown)
 	}
 	switch {
 	case len(rebuilt) > 0:
@@ -273,28 +368,132 @@ func describe(changed []string) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(changed[:3], ", "), len(changed)-3)
 }
 
-// rebuild builds each function into a new executable and swaps it in; a
-// failed build prints the compiler's message and leaves the function as is.
-func (w *watcher) rebuild(ctx context.Context, fns []*template.Function) (rebuilt, failed []string) {
-	for _, f := range fns {
-		w.builds++
-		bin := filepath.Join(w.e.buildDir, f.LogicalID, fmt.Sprintf("bootstrap.%d", w.builds))
+// rebuild builds the functions into new executables and swaps each build in
+// as soon as it is done (buildOrder: the function answering frames first).
+// A failed build prints the compiler's message and leaves its functions as
+// they are. Each entry of rebuilt names the functions of one build step and
+// how long it took.
+func (w *watcher) rebuild(ctx context.Context, fns []*template.Function, readDeps bool) (rebuilt, failed []string) {
+	var swapped []*template.Function
+	for _, step := range buildOrder(w.e.stack, fns) {
 		t0 := time.Now()
-		if err := goBuild(ctx, w.e.cfg.root, f.GoPackage, bin); err != nil {
-			if ctx.Err() != nil {
-				w.e.out.printf("reload: interrupted while building %s; stopping", f.Label)
-				return rebuilt, append(failed, f.Label)
+		bins, err := w.buildStep(ctx, step)
+		var done, bad, badPkgs []string
+		for _, f := range step {
+			bin := bins[f]
+			if bin == "" {
+				bad = append(bad, f.Label)
+				badPkgs = append(badPkgs, fmt.Sprintf("%s (%s)", f.Label, f.GoPackage))
+				continue
 			}
-			w.e.out.printf("build %s (%s) failed:\n%v", f.Label, f.GoPackage, err)
-			failed = append(failed, f.Label)
-			continue
+			w.e.bootstraps[f] = bin
+			w.e.functions[f].Swap(w.e.functionConfig(f, bin))
+			done = append(done, f.Label)
+			swapped = append(swapped, f)
 		}
-		w.e.bootstraps[f] = bin
-		w.e.functions[f].Swap(w.e.functionConfig(f, bin))
-		rebuilt = append(rebuilt, fmt.Sprintf("%s (%.1fs)", f.Label, time.Since(t0).Seconds()))
-		w.refreshDeps(ctx, f) // its imports may have changed
+		if len(done) > 0 {
+			rebuilt = append(rebuilt, fmt.Sprintf("%s (%.1fs)", strings.Join(done, ", "), time.Since(t0).Seconds()))
+		}
+		if ctx.Err() != nil {
+			w.e.out.printf("reload: interrupted while building %s; stopping", strings.Join(bad, ", "))
+			return rebuilt, append(failed, bad...)
+		}
+		if len(bad) > 0 {
+			w.e.out.printf("build %s failed:\n%v", strings.Join(badPkgs, ", "), err)
+			failed = append(failed, bad...)
+		}
+	}
+	if readDeps {
+		w.refreshDeps(ctx, swapped)
 	}
 	return rebuilt, failed
+}
+
+// buildOrder splits a rebuild into steps: first the function serving the
+// most routes other than $connect and $disconnect (the chat function, which
+// answers frames), with any other built from its package, so a change to a
+// package every function shares is answered after one build; then all the
+// others, built together.
+func buildOrder(stack *template.Stack, fns []*template.Function) [][]*template.Function {
+	if len(fns) == 0 {
+		return nil
+	}
+	frames := map[*template.Function]int{}
+	for _, r := range stack.Routes {
+		if r.Function != nil && r.Key != gateway.RouteConnect && r.Key != gateway.RouteDisconnect {
+			frames[r.Function]++
+		}
+	}
+	first := fns[0]
+	for _, f := range fns {
+		if frames[f] > frames[first] {
+			first = f
+		}
+	}
+	var now, later []*template.Function
+	for _, f := range fns {
+		if f.GoPackage == first.GoPackage {
+			now = append(now, f)
+		} else {
+			later = append(later, f)
+		}
+	}
+	if len(later) == 0 {
+		return [][]*template.Function{now}
+	}
+	return [][]*template.Function{now, later}
+}
+
+// buildStep builds the packages of fns with one go build (more only when
+// two packages share a base name, which go build -o DIR/ cannot hold) and
+// returns each function's executable, at <LogicalID>/bootstrap.N in the
+// build directory; executables are never overwritten.
+func (w *watcher) buildStep(ctx context.Context, fns []*template.Function) (map[*template.Function]string, error) {
+	var groups [][]string // packages with distinct base names
+	seen := map[string]bool{}
+	for _, f := range fns {
+		if seen[f.GoPackage] {
+			continue
+		}
+		seen[f.GoPackage] = true
+		i := slices.IndexFunc(groups, func(g []string) bool {
+			return !slices.ContainsFunc(g, func(p string) bool { return path.Base(p) == path.Base(f.GoPackage) })
+		})
+		if i < 0 {
+			groups, i = append(groups, nil), len(groups)
+		}
+		groups[i] = append(groups[i], f.GoPackage)
+	}
+	bins := map[string]string{}
+	var errs []error
+	for _, g := range groups {
+		w.builds++
+		got, err := goBuildMany(ctx, w.e.cfg.root, g, filepath.Join(w.e.buildDir, fmt.Sprintf("build.%d", w.builds)))
+		maps.Copy(bins, got)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	out := map[*template.Function]string{}
+	for _, f := range fns {
+		if bin := bins[f.GoPackage]; bin != "" {
+			out[f] = w.place(f, bin)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// place links bin to <LogicalID>/bootstrap.N in the build directory, the
+// function's own task root; if it cannot, the function runs bin.
+func (w *watcher) place(f *template.Function, bin string) string {
+	dst := filepath.Join(w.e.buildDir, f.LogicalID, fmt.Sprintf("bootstrap.%d", w.builds))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return bin
+	}
+	if err := os.Link(bin, dst); err != nil {
+		return bin
+	}
+	return dst
 }
 
 // resynth runs what `make synth` runs for the environment. Only the default
