@@ -36,8 +36,8 @@ var (
 	// ErrUnavailable: throttled or a server-side failure; worth retrying.
 	ErrUnavailable = errors.New("temporarily unavailable")
 	// ErrThrottled: the account's API Gateway rate was exceeded (HTTP 429).
-	// It is an ErrUnavailable (errors.Is holds) that calls for a longer
-	// back-off than a server error: the limit is shared by every caller.
+	// It is an ErrUnavailable (errors.Is holds) that calls for slowing down
+	// rather than retrying alone: the limit is shared by every caller.
 	ErrThrottled = fmt.Errorf("throttled: %w", ErrUnavailable)
 )
 

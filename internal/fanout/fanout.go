@@ -1,8 +1,9 @@
 // Package fanout delivers one frame to every member of a channel through the
 // @connections API: members are read page by page (Query, never Scan) and
 // posted to by a bounded pool of workers, each post with its own timeout and
-// jittered exponential retries on throttling and server errors, the whole
-// loop inside the invocation's deadline and a per-invocation send budget. A
+// jittered exponential retries on server errors, and every attempt paced by
+// an AIMD window that a 429 narrows (see window), the whole loop inside the
+// invocation's deadline and a per-invocation send budget. A
 // connection that answers 410 Gone is removed with its memberships, and the
 // loop carries on.
 //
@@ -43,11 +44,13 @@ const (
 	DefaultReserve     = 300 * time.Millisecond
 
 	// A 429 is the account's API Gateway rate, shared by every invocation:
-	// retrying it soon only spends the next token of someone else. So it
-	// gets more attempts, spread wider, than a server error.
-	DefaultThrottleRetries    = 10
-	DefaultThrottleBackoff    = 100 * time.Millisecond
-	DefaultThrottleMaxBackoff = 3 * time.Second
+	// it says "slower", not "failed". The throttle window paces the posts
+	// (see window), so a throttled post is retried after a short pause,
+	// as often as the deadline allows: the count only bounds a post whose
+	// context has no deadline. The pause, held in the window, is what
+	// slows a window of one slot further when even that is too fast.
+	DefaultThrottleRetries = 1000
+	DefaultThrottleBackoff = 50 * time.Millisecond
 )
 
 // maxPages bounds the member pages of one broadcast (with DefaultPageSize,
@@ -75,10 +78,12 @@ type Config struct {
 	// Reserve is kept free before the invocation's deadline, so the handler
 	// can still record the delivery and answer the sender.
 	Reserve time.Duration
-	// ThrottleRetries, ThrottleBackoff and ThrottleMaxBackoff are Retries,
-	// Backoff and MaxBackoff for a post answered 429 (chat.ErrThrottled).
-	ThrottleRetries                     int
-	ThrottleBackoff, ThrottleMaxBackoff time.Duration
+	// ThrottleRetries is Retries for a post answered 429
+	// (chat.ErrThrottled), and ThrottleBackoff the ceiling of the jittered
+	// pause before its retry, the same for every retry: the throttle window
+	// does the pacing, not a growing per-post delay.
+	ThrottleRetries int
+	ThrottleBackoff time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -112,9 +117,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ThrottleBackoff <= 0 {
 		c.ThrottleBackoff = DefaultThrottleBackoff
-	}
-	if c.ThrottleMaxBackoff <= 0 {
-		c.ThrottleMaxBackoff = DefaultThrottleMaxBackoff
 	}
 	return c
 }
@@ -159,6 +161,9 @@ type Fanout struct {
 	log    *slog.Logger
 	meter  Meter
 	sleep  func(ctx context.Context, d time.Duration) error
+	// win paces every post of this Fanout, so broadcasts running at once
+	// in one process share what they learn of the account's rate.
+	win *window
 }
 
 // New returns a Fanout. log and meter may be nil.
@@ -169,7 +174,8 @@ func New(store Store, poster Poster, cfg Config, log *slog.Logger, meter Meter) 
 	if meter == nil {
 		meter = (*metrics.Emitter)(nil)
 	}
-	return &Fanout{store: store, poster: poster, cfg: cfg.withDefaults(), log: log, meter: meter, sleep: sleepCtx}
+	cfg = cfg.withDefaults()
+	return &Fanout{store: store, poster: poster, cfg: cfg, log: log, meter: meter, sleep: sleepCtx, win: newWindow(cfg.Workers)}
 }
 
 // A Fanout is the chat handlers' Broadcaster, and their Poster for replies
@@ -348,44 +354,60 @@ func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m cha
 }
 
 // Post sends one frame to one connection with the per-call timeout and the
-// retries on chat.ErrUnavailable, longer ones on chat.ErrThrottled. It
-// spends no budget: handlers use it for replies to the sender.
+// retries on chat.ErrUnavailable, paced by the throttle window on
+// chat.ErrThrottled. It spends no budget: handlers use it for replies to
+// the sender.
 func (f *Fanout) Post(ctx context.Context, connectionID string, frame []byte) error {
 	var throttled atomic.Int64
 	return f.post(ctx, connectionID, frame, &throttled)
 }
 
 // post is Post counting the attempts answered 429 in throttled. Server
-// errors and throttling have their own attempt counts and back-offs
-// (full jitter: a delay drawn uniformly below a doubling ceiling), so a
-// post throttled many times still gets its server-error retries.
+// errors and throttling have their own attempt counts, so a post throttled
+// many times still gets its server-error retries. A server error backs off
+// with full jitter (a delay drawn uniformly below a doubling ceiling); a
+// 429 is retried as soon as the window (see attempt) lets it.
 func (f *Fanout) post(ctx context.Context, connectionID string, frame []byte, throttled *atomic.Int64) error {
-	var err error
 	fails, throttles := 0, 0
-	for range f.cfg.Retries + f.cfg.ThrottleRetries + 1 {
-		callCtx, cancel := context.WithTimeout(ctx, f.cfg.CallTimeout)
-		err = f.poster.Post(callCtx, connectionID, frame)
-		cancel()
+	for {
+		err := f.attempt(ctx, connectionID, frame)
 		if err == nil || !errors.Is(err, chat.ErrUnavailable) || ctx.Err() != nil {
 			return err
 		}
-		var ceiling time.Duration
 		if errors.Is(err, chat.ErrThrottled) {
 			throttled.Add(1)
 			if throttles++; throttles > f.cfg.ThrottleRetries {
 				return err
 			}
-			ceiling = min(f.cfg.ThrottleBackoff<<min(throttles-1, 16), f.cfg.ThrottleMaxBackoff)
-		} else {
-			if fails++; fails > f.cfg.Retries {
-				return err
-			}
-			ceiling = min(f.cfg.Backoff<<min(fails-1, 16), f.cfg.MaxBackoff)
+			continue
 		}
+		if fails++; fails > f.cfg.Retries {
+			return err
+		}
+		ceiling := min(f.cfg.Backoff<<min(fails-1, 16), f.cfg.MaxBackoff)
 		if serr := f.sleep(ctx, rand.N(ceiling)+1); serr != nil {
 			return err
 		}
 	}
+}
+
+// attempt makes one post inside the throttle window. A 429 cuts the window
+// and is followed by a short jittered pause with the slot still held: the
+// window thus bounds the retries too, and the slower the rate the window
+// settles on, the fewer attempts it lets through to be refused.
+func (f *Fanout) attempt(ctx context.Context, connectionID string, frame []byte) error {
+	seq, err := f.win.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, f.cfg.CallTimeout)
+	err = f.poster.Post(callCtx, connectionID, frame)
+	cancel()
+	if errors.Is(err, chat.ErrThrottled) {
+		f.win.throttled(seq)
+		_ = f.sleep(ctx, rand.N(f.cfg.ThrottleBackoff)+1) // a deadline is seen by post
+	}
+	f.win.done(seq, err == nil)
 	return err
 }
 

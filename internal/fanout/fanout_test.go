@@ -321,9 +321,10 @@ func TestBroadcastPostsOnceToAConnectionListedTwice(t *testing.T) {
 	}
 }
 
-// A 429 is retried more often and backed off longer than a server error,
-// with its own count, and every 429 is counted in the stats.
-func TestBroadcastBacksOffLongerOnThrottling(t *testing.T) {
+// A 429 is retried after a short pause of its own, with its own count (a
+// post throttled many times still gets its server-error retries), every
+// 429 is counted in the stats, and the window is cut.
+func TestBroadcastRetriesThrottledPostsWithTheirOwnCount(t *testing.T) {
 	throttled := fmt.Errorf("post: %w", chat.ErrThrottled)
 	unavailable := fmt.Errorf("post: %w", chat.ErrUnavailable)
 	s := newMemberStore(3)
@@ -355,15 +356,76 @@ func TestBroadcastBacksOffLongerOnThrottling(t *testing.T) {
 	if p.calls["c000"] != 8 || p.calls["c001"] != 9 || p.calls["c002"] != 2 {
 		t.Errorf("posts = %v, want c000 8, c001 9 (1 + 8 retries), c002 2 (1 + 1 retry)", p.calls)
 	}
-	// The throttle back-off ceiling doubles from 100 ms: by the 6th retry
-	// some waits exceed any server-error wait (≤ 1 ms here).
+	// 15 pauses after a 429, each below ThrottleBackoff, however many came
+	// before (no growing per-post back-off); 2 server-error waits ≤ 1 ms.
 	long := 0
 	for _, w := range waits {
+		if w > 100*time.Millisecond {
+			t.Errorf("wait %v, want none above ThrottleBackoff (100ms)", w)
+		}
 		if w > 2*time.Millisecond {
 			long++
 		}
 	}
-	if long == 0 {
-		t.Errorf("waits %v: no throttle back-off longer than the server-error one", waits)
+	if len(waits) != 15+2 || long == 0 {
+		t.Errorf("waits %v: want 17, the throttle pauses drawn up to 100ms", waits)
+	}
+	if _, _, cuts := f.win.state(); cuts == 0 {
+		t.Error("the window was never cut by 15 429s")
+	}
+}
+
+// bucketPoster answers like the account's token bucket with attempts for a
+// clock: each call adds refill tokens (up to burst), and a call finding less
+// than one token is refused 429. It records the deliveries.
+type bucketPoster struct {
+	refill, burst float64
+
+	mu        sync.Mutex
+	tokens    float64
+	calls     int
+	delivered map[string]int
+}
+
+func (b *bucketPoster) Post(_ context.Context, id string, _ []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	b.tokens = min(b.burst, b.tokens+b.refill)
+	if b.tokens < 1 {
+		return fmt.Errorf("post: %w", chat.ErrThrottled)
+	}
+	b.tokens--
+	if b.delivered == nil {
+		b.delivered = map[string]int{}
+	}
+	b.delivered[id]++
+	return nil
+}
+
+// TestBroadcastLosesNoMemberToThrottling: with most attempts refused, every
+// member is still delivered, once, each 429 counted, for every strategy.
+func TestBroadcastLosesNoMemberToThrottling(t *testing.T) {
+	for _, workers := range []int{1, 16, Unbounded} {
+		t.Run(strconv.Itoa(workers), func(t *testing.T) {
+			s := newMemberStore(300)
+			b := &bucketPoster{refill: 0.25, burst: 5, tokens: 5}
+			f := newFanout(s, b, Config{Workers: workers, PageSize: 50}, nil)
+			stats, err := f.Broadcast(t.Context(), nil, "room", []byte("{}"))
+			if err != nil {
+				t.Fatalf("Broadcast: %v", err)
+			}
+			if stats.Delivered != 300 || stats.Failed != 0 || len(b.delivered) != 300 {
+				t.Errorf("stats = %+v, %d distinct delivered; want all 300 delivered, none failed", stats, len(b.delivered))
+			}
+			for id, n := range b.delivered {
+				if n != 1 {
+					t.Errorf("%s delivered %d times, want 1", id, n)
+				}
+			}
+			if stats.Throttled == 0 || stats.Throttled != b.calls-300 {
+				t.Errorf("throttled = %d with %d calls for 300 deliveries, want calls - 300 and more than 0", stats.Throttled, b.calls)
+			}
+		})
 	}
 }
