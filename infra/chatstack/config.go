@@ -165,43 +165,7 @@ type DomainConfig struct {
 // Environments returns the built-in environments by name. Callers get fresh
 // values and may change them (tests do).
 func Environments() map[string]Config {
-	base := Config{
-		StageName:        "live",
-		LogRetention:     30 * 24 * time.Hour,
-		MemoryMB:         256,
-		Timeout:          10 * time.Second,
-		ThrottleRate:     100,
-		ThrottleBurst:    200,
-		QuietRouteRate:   20,
-		QuietRouteBurst:  40,
-		HistoryRetention: 7 * 24 * time.Hour,
-		RatePerSecond:    5,
-		RateBurst:        10,
-		MaxChannels:      20,
-		// 10,000 members at ~20 ms per @connections call need >= 67 posts in
-		// flight to finish within 3 s; 128 leaves headroom. The send budget,
-		// not the pool, bounds what one message costs the account's rate.
-		FanoutWorkers: 128,
-		SendBudget:    20000,
-		// A join announced to 100 members is 100 posts; filling a channel of
-		// 100 costs 5,000. Beyond that, members page the list.
-		PresenceMaxMembers: 100,
-		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
-		// Closed: a token must carry the channels it may use, unless the
-		// environment says otherwise (-c defaultChannels=...).
-		DefaultChannels:       "",
-		MaxConnectionsPerUser: 10,
-		UserRatePerSecond:     10,
-		UserRateBurst:         20,
-		FrameRatePerSecond:    10,
-		FrameBurst:            20,
-		// Backends publish far less often than users chat; a bulk job that
-		// exceeds this gets 429s and the publisher backs off.
-		PublishThrottleRate:  50,
-		PublishThrottleBurst: 100,
-	}
-
-	base = withFanoutDefaults(base)
+	base := withFanoutDefaults(baseEnvironment())
 
 	dev := base
 	dev.Name = "dev"
@@ -249,6 +213,45 @@ func Environments() map[string]Config {
 		c.GroupChannels = map[string]string{"wschat-all": "*"}
 	}
 	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
+}
+
+// baseEnvironment holds the settings every environment starts from.
+func baseEnvironment() Config {
+	return Config{
+		StageName:        "live",
+		LogRetention:     30 * 24 * time.Hour,
+		MemoryMB:         256,
+		Timeout:          10 * time.Second,
+		ThrottleRate:     100,
+		ThrottleBurst:    200,
+		QuietRouteRate:   20,
+		QuietRouteBurst:  40,
+		HistoryRetention: 7 * 24 * time.Hour,
+		RatePerSecond:    5,
+		RateBurst:        10,
+		MaxChannels:      20,
+		// 10,000 members at ~20 ms per @connections call need >= 67 posts in
+		// flight to finish within 3 s; 128 leaves headroom. The send budget,
+		// not the pool, bounds what one message costs the account's rate.
+		FanoutWorkers: 128,
+		SendBudget:    20000,
+		// A join announced to 100 members is 100 posts; filling a channel of
+		// 100 costs 5,000. Beyond that, members page the list.
+		PresenceMaxMembers: 100,
+		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
+		// Closed: a token must carry the channels it may use, unless the
+		// environment says otherwise (-c defaultChannels=...).
+		DefaultChannels:       "",
+		MaxConnectionsPerUser: 10,
+		UserRatePerSecond:     10,
+		UserRateBurst:         20,
+		FrameRatePerSecond:    10,
+		FrameBurst:            20,
+		// Backends publish far less often than users chat; a bulk job that
+		// exceeds this gets 429s and the publisher backs off.
+		PublishThrottleRate:  50,
+		PublishThrottleBurst: 100,
+	}
 }
 
 // EnvironmentNames lists the built-in environments, sorted.
