@@ -410,15 +410,20 @@ func readCostOf(channel string, members, tableItems int, samples []sample) ReadC
 	rc := ReadCost{Channel: channel, Members: members, TableItems: tableItems, Sends: len(samples), ItemsMin: -1}
 	calls := map[string]int{}
 	for _, s := range samples {
-		n := s.counts.ItemsRead
+		// Once delivered: a spread send's tasks read after its ack.
+		c := s.counts
+		if s.countsDone.Calls != nil {
+			c = s.countsDone
+		}
+		n := c.ItemsRead
 		rc.ItemsRead += float64(n)
-		rc.ReadCU += s.counts.ReadCU
-		rc.WriteCU += s.counts.WriteCU
+		rc.ReadCU += c.ReadCU
+		rc.WriteCU += c.WriteCU
 		if rc.ItemsMin < 0 || n < rc.ItemsMin {
 			rc.ItemsMin = n
 		}
 		rc.ItemsMax = max(rc.ItemsMax, n)
-		for k, v := range s.counts.Calls {
+		for k, v := range c.Calls {
 			calls[k] += v
 		}
 	}

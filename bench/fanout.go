@@ -222,7 +222,13 @@ func summarize(path string, workers, members int, samples []sample) FanoutRun {
 		}
 		r.Duplicates += s.duplicates
 		if path == "handler" {
-			r.Posts = max(r.Posts, s.log.Delivered+s.log.Gone+s.log.Failed)
+			posts := s.log.Delivered + s.log.Gone + s.log.Failed
+			for _, t := range s.tasks { // a spread send's tasks
+				posts += t.Delivered + t.Gone + t.Failed
+				r.Skipped += t.Skipped
+				r.Failed += t.Failed
+			}
+			r.Posts = max(r.Posts, posts)
 			r.Skipped += s.log.Skipped
 			r.Failed += s.log.Failed
 			if s.log.Channel != "" {
