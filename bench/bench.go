@@ -521,7 +521,7 @@ func (b *bench) fillChannel(ctx context.Context, size int) error {
 	ch := channelName(size)
 	start := time.Now()
 	before := b.fleet.presence.Load()
-	if err := b.fleet.joinProtocol(ctx, ch, size, 32); err != nil {
+	if err := b.fleet.joinProtocol(ctx, ch, size, fillParallel); err != nil {
 		return err
 	}
 	took := time.Since(start)

@@ -174,6 +174,10 @@ func (b *bench) fanoutWhy(run *FanoutRun, limitMs float64) string {
 	return strings.Join(parts, "; ")
 }
 
+// maxReadOverhead is the most items a send reads beyond its members: the
+// membership check, and the channel's size item once or twice.
+const maxReadOverhead = 3
+
 func (b *bench) readTarget() Target {
 	t := Target{Name: "DynamoDB items read per send", Goal: "members + a constant, flat as the table grows"}
 	if len(b.res.ReadCost) == 0 {
@@ -198,9 +202,12 @@ func (b *bench) readTarget() Target {
 	if hi != lo {
 		t.Measured = fmt.Sprintf("members + %s..%s (%s)", trimFloat(lo), trimFloat(hi), strings.Join(rows, "; "))
 	}
-	t.Pass = exact && hi == lo
+	// A spread send (above the fan-out threshold) reads the channel's size
+	// once, where a sender-path send reads it twice: one item less, still a
+	// constant.
+	t.Pass = exact && hi-lo <= 1 && hi <= maxReadOverhead
 	if !t.Pass {
-		t.Why = "the reads beyond the members vary between sends or channel sizes; see the DynamoDB table"
+		t.Why = "the reads beyond the members vary between sends, or by more than one item between channel sizes, or exceed 3; see the DynamoDB table"
 	}
 	return t
 }

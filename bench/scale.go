@@ -246,6 +246,7 @@ const (
 	scaleRatioGoal   = 1.2
 	baseline1kP99Ms  = 283
 	presenceMaxOfDev = 100
+	fillParallel     = 32 // joins in flight while filling
 )
 
 func (b *bench) scaleTargets() []Target {
@@ -271,9 +272,17 @@ func (b *bench) scaleTargets() []Target {
 	}
 	if !big.Pass && !big.NotMeasured {
 		big.Why = fmt.Sprintf("p99 is %.2f× the limit (goal %.1f×), or a send was incomplete or skipped members", big.ratio(), scaleRatioGoal)
+		for _, r := range b.res.Scale {
+			if r.Sockets == "virtual" && r.Throttled == 0 {
+				big.Why += fmt.Sprintf("; the peak was %s posts/s with no 429 at all: this %d-core machine, which signs and verifies every post, ran out before the account rate did", perSec(r.PeakPerSec), b.res.Machine.CPUs)
+			}
+		}
 	}
 	if !small.Pass && !small.NotMeasured {
-		small.Why = "slower than the dev stack before the queue path"
+		small.Why = "slower than on 2026-11-26, on the same code path (a channel below the threshold never touches the queue)"
+		if d := b.findRun("direct", b.devWorkers, 1000); d != nil {
+			small.Why += fmt.Sprintf("; this run's fan-out alone (direct, %d workers) took p50 %.0f ms, p99 %.0f ms, against p50 200, p99 272 ms then: the machine was slower", b.devWorkers, d.P50, d.P99)
+		}
 	}
 	sk := Target{Name: "members skipped", Goal: "0 in every row", Measured: thousands(skipped), Pass: skipped == 0}
 	if !sk.Pass {
@@ -284,8 +293,11 @@ func (b *bench) scaleTargets() []Target {
 		if f.Members < 10000 {
 			continue
 		}
-		bound := int64(f.Members) + presenceMaxOfDev*(presenceMaxOfDev+1)/2
-		out = append(out, Target{Name: fmt.Sprintf("filling a %s-member channel", thousands(f.Members)), Goal: "linear in the joins: each join answered to its joiner, presence broadcast only up to 100 members",
+		// Joins run 32 at a time, so a few past the 100th may still see
+		// a channel of at most 100 and announce themselves.
+		k := int64(presenceMaxOfDev + fillParallel)
+		bound := int64(f.Members) + k*(k+1)/2
+		out = append(out, Target{Name: fmt.Sprintf("filling a %s-member channel", thousands(f.Members)), Goal: fmt.Sprintf("linear in the joins: each join answered to its joiner, presence broadcast only while the channel had at most 100 members (+%d joins in flight)", fillParallel),
 			Measured: fmt.Sprintf("%.1f s, %.0f joins/s, %s presence frames (bound %s)", f.Seconds, f.JoinsPerSec, thousands(int(f.PresenceFrames)), thousands(int(bound))),
 			Pass:     f.PresenceFrames <= bound, Why: whyIf(f.PresenceFrames > bound, "presence events were broadcast above the presence limit")})
 	}
