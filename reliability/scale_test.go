@@ -155,4 +155,3 @@ func connectCounting(ctx context.Context, t *testing.T, e *emutest.Emulator, n i
 	}
 	return clients
 }
-
