@@ -183,30 +183,9 @@ func (s *ChatStack) addFanout(moduleRoot string, retention awslogs.RetentionDays
 // addFanoutNagSuppressions records the accepted findings on the fanout
 // function, for the same reasons as on the other functions.
 func addFanoutNagSuppressions(s *ChatStack) {
-	policy := defaultChild(s.Fanout.Role.Node().FindChild(jsii.String("DefaultPolicy")))
-	suppress(policy, suppression{
-		id:        "AwsSolutions-IAM5",
-		reason:    "execute-api:ManageConnections is scoped to POST on this API and stage; the connection id in the ARN is a run-time value.",
-		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/POST\/@connections\/\*$/`,
-	})
-	sups := []suppression{{
-		id: "Serverless-LambdaDLQ",
-		reason: "Lambda's SQS poller invokes this function synchronously; a task that keeps failing goes to the task queue's own dead-letter queue " +
-			"(redrive policy), while a function DLQ only receives failed asynchronous invocations, which never happen here.",
-	}}
-	if s.Config.Tracing {
-		suppress(policy, suppression{
-			id:        "AwsSolutions-IAM5",
-			reason:    "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; AWS requires Resource '*'.",
-			appliesTo: `/^Resource::\*$/`,
-		})
-	} else {
-		sups = append(sups, suppression{
-			id:     "Serverless-LambdaTracing",
-			reason: "X-Ray tracing is switched off by this environment's configuration (Config.Tracing) to save cost; staging and prod turn it on.",
-		})
-	}
-	suppress(defaultChild(s.Fanout.Function), sups...)
+	suppressConnectionsGrant(s.Fanout, "POST", "POST")
+	suppressFunction(s, s.Fanout, "Lambda's SQS poller invokes this function synchronously; a task that keeps failing goes to the task queue's own dead-letter queue "+
+		"(redrive policy), while a function DLQ only receives failed asynchronous invocations, which never happen here.")
 	suppress(defaultChild(s.FanoutMapping), suppression{
 		id: "Serverless-LambdaEventSourceMappingDestination",
 		reason: "Lambda offers on-failure destinations for stream and Kafka sources only, not SQS: a task that keeps failing moves to the " +

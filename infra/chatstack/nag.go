@@ -44,6 +44,47 @@ func defaultChild(c constructs.IConstruct) constructs.IConstruct {
 	return c.Node().DefaultChild()
 }
 
+// syncInvokeDLQReason is why a function that API Gateway invokes has no
+// dead-letter queue.
+const syncInvokeDLQReason = "API Gateway invokes this function synchronously and gets its error back; a dead-letter queue only receives failed asynchronous invocations, which never happen here."
+
+// defaultPolicy is the CloudFormation policy of f's role.
+func defaultPolicy(f *GoFunction) constructs.IConstruct {
+	return defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy")))
+}
+
+// suppressConnectionsGrant accepts the wildcard of f's execute-api:
+// ManageConnections grant, scoped to methods (a regex group such as
+// "(POST|DELETE)") on this API and stage; said names them for the reason.
+func suppressConnectionsGrant(f *GoFunction, said, methods string) {
+	suppress(defaultPolicy(f), suppression{
+		id:        "AwsSolutions-IAM5",
+		reason:    "execute-api:ManageConnections is scoped to " + said + " on this API and stage; the connection id in the ARN is a run-time value.",
+		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/` + methods + `\/@connections\/\*$/`,
+	})
+}
+
+// suppressFunction accepts the findings every Go function of the stack
+// has: no function dead-letter queue (dlqReason says why), and, with
+// tracing on, X-Ray's Resource '*' in its policy, or with tracing off, no
+// tracing.
+func suppressFunction(s *ChatStack, f *GoFunction, dlqReason string) {
+	sups := []suppression{{id: "Serverless-LambdaDLQ", reason: dlqReason}}
+	if s.Config.Tracing {
+		suppress(defaultPolicy(f), suppression{
+			id:        "AwsSolutions-IAM5",
+			reason:    "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; AWS requires Resource '*'.",
+			appliesTo: `/^Resource::\*$/`,
+		})
+	} else {
+		sups = append(sups, suppression{
+			id:     "Serverless-LambdaTracing",
+			reason: "X-Ray tracing is switched off by this environment's configuration (Config.Tracing) to save cost; staging and prod turn it on.",
+		})
+	}
+	suppress(defaultChild(f.Function), sups...)
+}
+
 // addNagSuppressions records, next to the resources they concern, the
 // findings we accept and why. Each is as narrow as cdk-nag allows.
 func addNagSuppressions(s *ChatStack) {
@@ -62,34 +103,10 @@ func addNagSuppressions(s *ChatStack) {
 	// Connection ids are only known at run time; the grant is already limited
 	// to POST on this API's stage.
 	for _, f := range []*GoFunction{s.Chat, s.Disconnect} {
-		suppress(defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy"))), suppression{
-			id:        "AwsSolutions-IAM5",
-			reason:    "execute-api:ManageConnections is scoped to POST (and, for chat, DELETE) on this API and stage; the connection id in the ARN is a run-time value.",
-			appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/(POST|DELETE)\/@connections\/\*$/`,
-		})
+		suppressConnectionsGrant(f, "POST (and, for chat, DELETE)", "(POST|DELETE)")
 	}
-	if s.Config.Tracing {
-		for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
-			suppress(defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy"))), suppression{
-				id:        "AwsSolutions-IAM5",
-				reason:    "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; AWS requires Resource '*'.",
-				appliesTo: `/^Resource::\*$/`,
-			})
-		}
-	}
-
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
-		sups := []suppression{{
-			id:     "Serverless-LambdaDLQ",
-			reason: "API Gateway invokes this function synchronously and gets its error back; a dead-letter queue only receives failed asynchronous invocations, which never happen here.",
-		}}
-		if !s.Config.Tracing {
-			sups = append(sups, suppression{
-				id:     "Serverless-LambdaTracing",
-				reason: "X-Ray tracing is switched off by this environment's configuration (Config.Tracing) to save cost; staging and prod turn it on.",
-			})
-		}
-		suppress(defaultChild(f.Function), sups...)
+		suppressFunction(s, f, syncInvokeDLQReason)
 	}
 
 	if !s.Config.PointInTimeRecovery {

@@ -87,27 +87,6 @@ func (s *ChatStack) addPublish(moduleRoot string, retention awslogs.RetentionDay
 // addPublishNagSuppressions records the accepted findings on the publish
 // function, for the same reasons as on the other functions.
 func addPublishNagSuppressions(s *ChatStack) {
-	policy := defaultChild(s.Publish.Role.Node().FindChild(jsii.String("DefaultPolicy")))
-	suppress(policy, suppression{
-		id:        "AwsSolutions-IAM5",
-		reason:    "execute-api:ManageConnections is scoped to POST and DELETE on this API and stage; the connection id in the ARN is a run-time value.",
-		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/(POST|DELETE)\/@connections\/\*$/`,
-	})
-	sups := []suppression{{
-		id:     "Serverless-LambdaDLQ",
-		reason: "API Gateway invokes this function synchronously and gets its error back; a dead-letter queue only receives failed asynchronous invocations, which never happen here.",
-	}}
-	if s.Config.Tracing {
-		suppress(policy, suppression{
-			id:        "AwsSolutions-IAM5",
-			reason:    "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; AWS requires Resource '*'.",
-			appliesTo: `/^Resource::\*$/`,
-		})
-	} else {
-		sups = append(sups, suppression{
-			id:     "Serverless-LambdaTracing",
-			reason: "X-Ray tracing is switched off by this environment's configuration (Config.Tracing) to save cost; staging and prod turn it on.",
-		})
-	}
-	suppress(defaultChild(s.Publish.Function), sups...)
+	suppressConnectionsGrant(s.Publish, "POST and DELETE", "(POST|DELETE)")
+	suppressFunction(s, s.Publish, syncInvokeDLQReason)
 }
