@@ -139,6 +139,15 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
+// decodeQueue decodes body into v and returns the name of the queue that
+// *url, v's QueueUrl once decoded, points at.
+func decodeQueue(body []byte, v any, url *string) (string, error) {
+	if err := decode(body, v); err != nil {
+		return "", err
+	}
+	return queueName(*url)
+}
+
 // queueName maps a QueueUrl to its queue name (the last path segment).
 func queueName(url string) (string, error) {
 	i := strings.LastIndexByte(url, '/')
@@ -168,10 +177,7 @@ func (h *Handler) getQueueURL(body []byte) (any, error) {
 
 func (h *Handler) getQueueAttributes(body []byte) (any, error) {
 	var in struct{ QueueUrl string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -225,10 +231,7 @@ func (h *Handler) sendMessage(body []byte) (any, error) {
 		QueueUrl string
 		sendEntry
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +252,12 @@ type batchFailure struct {
 	SenderFault bool
 }
 
+// failureOf is a batch entry's failure for err.
+func failureOf(id string, err error) batchFailure {
+	ae := errorFor(err)
+	return batchFailure{Id: id, Code: ae.code, Message: ae.msg, SenderFault: true}
+}
+
 // checkBatch applies SQS's batch rules: 1-10 entries with distinct ids.
 func checkBatch(ids []string) error {
 	if len(ids) == 0 {
@@ -267,15 +276,22 @@ func checkBatch(ids []string) error {
 	return nil
 }
 
+// checkBatchOn applies checkBatch to the entry ids, then checks that the
+// queue exists, before any entry is acted on.
+func (h *Handler) checkBatchOn(name string, ids []string) error {
+	if err := checkBatch(ids); err != nil {
+		return err
+	}
+	_, err := h.Broker.Config(name)
+	return err
+}
+
 func (h *Handler) sendMessageBatch(body []byte) (any, error) {
 	var in struct {
 		QueueUrl string
 		Entries  []sendEntry
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -283,10 +299,7 @@ func (h *Handler) sendMessageBatch(body []byte) (any, error) {
 	for i, e := range in.Entries {
 		ids[i] = e.Id
 	}
-	if err := checkBatch(ids); err != nil {
-		return nil, err
-	}
-	if _, err := h.Broker.Config(name); err != nil {
+	if err := h.checkBatchOn(name, ids); err != nil {
 		return nil, err
 	}
 	type ok struct{ Id, MessageId, MD5OfMessageBody string }
@@ -301,8 +314,7 @@ func (h *Handler) sendMessageBatch(body []byte) (any, error) {
 			id, err = h.Broker.Send(name, e.MessageBody, seconds(e.DelaySeconds, 0))
 		}
 		if err != nil {
-			ae := errorFor(err)
-			out.Failed = append(out.Failed, batchFailure{Id: e.Id, Code: ae.code, Message: ae.msg, SenderFault: true})
+			out.Failed = append(out.Failed, failureOf(e.Id, err))
 			continue
 		}
 		out.Successful = append(out.Successful, ok{Id: e.Id, MessageId: id, MD5OfMessageBody: bodyMD5(e.MessageBody)})
@@ -317,10 +329,7 @@ func (h *Handler) receiveMessage(r *http.Request, body []byte) (any, error) {
 		VisibilityTimeout   *int
 		WaitTimeSeconds     *int
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -353,10 +362,7 @@ func (h *Handler) receiveMessage(r *http.Request, body []byte) (any, error) {
 
 func (h *Handler) deleteMessage(body []byte) (any, error) {
 	var in struct{ QueueUrl, ReceiptHandle string }
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -368,10 +374,7 @@ func (h *Handler) deleteMessageBatch(body []byte) (any, error) {
 		QueueUrl string
 		Entries  []struct{ Id, ReceiptHandle string }
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -379,10 +382,7 @@ func (h *Handler) deleteMessageBatch(body []byte) (any, error) {
 	for i, e := range in.Entries {
 		ids[i] = e.Id
 	}
-	if err := checkBatch(ids); err != nil {
-		return nil, err
-	}
-	if _, err := h.Broker.Config(name); err != nil {
+	if err := h.checkBatchOn(name, ids); err != nil {
 		return nil, err
 	}
 	type ok struct{ Id string }
@@ -392,8 +392,7 @@ func (h *Handler) deleteMessageBatch(body []byte) (any, error) {
 	}{Successful: []ok{}, Failed: []batchFailure{}}
 	for _, e := range in.Entries {
 		if err := h.Broker.Delete(name, e.ReceiptHandle); err != nil {
-			ae := errorFor(err)
-			out.Failed = append(out.Failed, batchFailure{Id: e.Id, Code: ae.code, Message: ae.msg, SenderFault: true})
+			out.Failed = append(out.Failed, failureOf(e.Id, err))
 			continue
 		}
 		out.Successful = append(out.Successful, ok{Id: e.Id})
@@ -406,10 +405,7 @@ func (h *Handler) changeVisibility(body []byte) (any, error) {
 		QueueUrl, ReceiptHandle string
 		VisibilityTimeout       *int
 	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	name, err := queueName(in.QueueUrl)
+	name, err := decodeQueue(body, &in, &in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
