@@ -114,9 +114,17 @@ func (b *bench) handlerSend(ctx context.Context, channel string, members int, se
 	s.elapsed = d.elapsed()
 	s.received = int(min(d.got.Load(), d.want))
 	s.duplicates = int(d.extra.Load())
+	b.afterDelivery(&s, d, channel)
+	return s, nil
+}
+
+// afterDelivery completes a sample of a send through the chat function,
+// once delivered or given up on: its peak post rate, every DynamoDB call
+// of the send and its fan-out tasks (which finish after the ack: their
+// last lines and calls get 300 ms to land), the tasks' lines, and the
+// sending invocation's own fan-out line.
+func (b *bench) afterDelivery(s *sample, d *delivery, channel string) {
 	s.peakPerSec = d.peakRate()
-	// A spread send's tasks finish after its ack: let their last lines and
-	// DynamoDB calls land before counting them.
 	time.Sleep(300 * time.Millisecond)
 	s.countsDone = b.proxy.Snapshot()
 	s.tasks = b.fanouts.taskLines(channel, d.start)
@@ -124,7 +132,6 @@ func (b *bench) handlerSend(ctx context.Context, channel string, members int, se
 	if l, ok := b.fanouts.nth(channel, b.handlerSends[channel]); ok {
 		s.log = l
 	}
-	return s, nil
 }
 
 // peakPoster wraps the @connections client and records the most posts in
@@ -201,12 +208,6 @@ func (b *bench) directSend(ctx context.Context, f *fanout.Fanout, pp *peakPoster
 	s.elapsed = d.elapsed()
 	s.received = int(min(d.got.Load(), d.want))
 	s.duplicates = int(d.extra.Load())
-	s.peakPerSec = d.peakRate()
-	// A spread send's tasks finish after its ack: let their last lines and
-	// DynamoDB calls land before counting them.
-	time.Sleep(300 * time.Millisecond)
-	s.countsDone = b.proxy.Snapshot()
-	s.tasks = b.fanouts.taskLines(channel, d.start)
 	s.receivedAll = int(d.got.Load())
 	return s, nil
 }

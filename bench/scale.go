@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"wschat/internal/contract"
-	"wschat/internal/emutest"
 	"wschat/internal/fanout"
 )
 
@@ -217,26 +216,8 @@ func (b *bench) virtualSend(ctx context.Context, ch string, n int, id string) (s
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.duplicates = int(last) - s.received
-	s.peakPerSec = d.peakRate()
-	time.Sleep(300 * time.Millisecond)
-	s.countsDone = b.proxy.Snapshot()
-	s.tasks = b.fanouts.taskLines(ch, d.start)
-	if l, ok := b.fanouts.lastSend(ch, d.start); ok {
-		s.log = l
-	}
+	b.afterDelivery(&s, d, ch)
 	return s, nil
-}
-
-// lastSend is the sending invocation's fan-out line for channel since t.
-func (f *fanoutLog) lastSend(channel string, since time.Time) (emutest.FanoutLog, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i := len(f.lines) - 1; i >= 0; i-- {
-		if f.lines[i].Channel == channel && f.lines[i].RouteKey == "send" && !f.at[i].Before(since) {
-			return f.lines[i], true
-		}
-	}
-	return emutest.FanoutLog{}, false
 }
 
 // Targets of issue #13. The 1,000-member baseline is the dev stack's
