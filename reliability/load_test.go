@@ -124,9 +124,18 @@ func TestReliabilityLoad(t *testing.T) {
 func connect(ctx context.Context, t *testing.T, e *emutest.Emulator, prefix string, n int) []*emutest.Client {
 	t.Helper()
 	tr := emutest.NewTransport()
+	return dialAll(ctx, t, e, prefix, n, 8, func(int) emutest.ClientOptions {
+		return emutest.ClientOptions{Record: true, Transport: tr}
+	})
+}
+
+// dialAll connects n clients (users <prefix>-000 …), parallel at a time,
+// client i with opts(i), and closes them when the test ends.
+func dialAll(ctx context.Context, t *testing.T, e *emutest.Emulator, prefix string, n, parallel int, opts func(i int) emutest.ClientOptions) []*emutest.Client {
+	t.Helper()
 	clients := make([]*emutest.Client, n)
 	errs := make([]error, n)
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -138,7 +147,7 @@ func connect(ctx context.Context, t *testing.T, e *emutest.Emulator, prefix stri
 				errs[i] = err
 				return
 			}
-			clients[i], errs[i] = emutest.Dial(ctx, e.DialURL(tok), user, emutest.ClientOptions{Record: true, Transport: tr})
+			clients[i], errs[i] = emutest.Dial(ctx, e.DialURL(tok), user, opts(i))
 		})
 	}
 	wg.Wait()

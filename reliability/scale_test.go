@@ -52,10 +52,13 @@ func TestReliabilityLargeChannelThroughTheQueue(t *testing.T) {
 	const clientID = "big-1"
 	got := make([]atomic.Int64, members)
 	start := time.Now()
-	clients := connectCounting(ctx, t, e, members, func(i int, f emutest.Frame) {
-		if f.Type == "message" && f.ClientID == clientID {
-			got[i].Add(1)
-		}
+	tr := emutest.NewTransport()
+	clients := dialAll(ctx, t, e, "big", members, 16, func(i int) emutest.ClientOptions {
+		return emutest.ClientOptions{Transport: tr, OnFrame: func(_ *emutest.Client, f emutest.Frame) {
+			if f.Type == "message" && f.ClientID == clientID {
+				got[i].Add(1)
+			}
+		}}
 	})
 	connected := time.Since(start)
 	joinAll(ctx, t, clients, func(int) []string { return []string{"big"} })
@@ -107,51 +110,4 @@ func waitEveryCounter(ctx context.Context, got []atomic.Int64, timeout time.Dura
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// connectCounting connects n clients (users big-00000 …) that record no
-// frames but pass each to onFrame with the client's index.
-func connectCounting(ctx context.Context, t *testing.T, e *emutest.Emulator, n int, onFrame func(int, emutest.Frame)) []*emutest.Client {
-	t.Helper()
-	tr := emutest.NewTransport()
-	clients := make([]*emutest.Client, n)
-	index := map[string]int{}
-	for i := range n {
-		index[fmt.Sprintf("big-%05d", i)] = i
-	}
-	opts := emutest.ClientOptions{Transport: tr, OnFrame: func(c *emutest.Client, f emutest.Frame) { onFrame(index[c.User], f) }}
-	var firstErr atomic.Pointer[error]
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for firstErr.Load() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				user := fmt.Sprintf("big-%05d", i)
-				tok, err := e.Token(ctx, user)
-				if err == nil {
-					clients[i], err = emutest.Dial(ctx, e.DialURL(tok), user, opts)
-				}
-				if err != nil {
-					err = fmt.Errorf("%s: %w", user, err)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, c := range clients {
-			if c != nil {
-				_ = c.CloseNow()
-			}
-		}
-	})
-	if p := firstErr.Load(); p != nil {
-		t.Fatal(*p)
-	}
-	return clients
 }
