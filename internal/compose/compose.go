@@ -89,10 +89,23 @@ const (
 // by its worker pool and its deadline, so the attempts and the backoff cap
 // bound the retries instead.
 func DynamoRetryer() aws.Retryer {
+	return quotaFreeRetryer(DynamoMaxAttempts, DynamoMaxBackoff)
+}
+
+// SQS retries of the task queue's sends: one spread send makes up to 26
+// batch calls at once, and must not fail for want of retry tokens either.
+const (
+	SQSMaxAttempts = 5
+	SQSMaxBackoff  = time.Second
+)
+
+// quotaFreeRetryer is the SDK's standard retryer without its client-side
+// retry quota (see DynamoRetryer).
+func quotaFreeRetryer(attempts int, maxBackoff time.Duration) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.RateLimiter = ratelimit.None
-		o.MaxAttempts = DynamoMaxAttempts
-		o.MaxBackoff = DynamoMaxBackoff
+		o.MaxAttempts = attempts
+		o.MaxBackoff = maxBackoff
 	})
 }
 
@@ -135,7 +148,9 @@ func NewPusher(getenv func(string) string, stdout io.Writer) (*Pusher, error) {
 	f := fanout.New(base.Store, conns, fcfg, base.Log, meter)
 	p := &Pusher{Base: base, Meter: meter, Fanout: f, Broadcaster: f, Conns: conns}
 	if spread.QueueURL != "" {
-		q := queue.New(base.AWS, spread.QueueURL, firstSet(getenv, "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"))
+		qcfg := base.AWS.Copy()
+		qcfg.Retryer = func() aws.Retryer { return quotaFreeRetryer(SQSMaxAttempts, SQSMaxBackoff) }
+		q := queue.New(qcfg, spread.QueueURL, firstSet(getenv, "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"))
 		p.Broadcaster = fanout.NewSpreader(f, base.Store, q, spread.Threshold)
 	}
 	return p, nil

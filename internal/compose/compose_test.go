@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"errors"
 	"io"
 	"testing"
 
@@ -58,6 +59,20 @@ func TestNewPusher(t *testing.T) {
 		_, spread := p.Broadcaster.(*fanout.Spreader)
 		if want := tt.set["WSCHAT_FANOUT_QUEUE_URL"] != ""; spread != want {
 			t.Errorf("%s: Broadcaster is %T, want a Spreader: %v", tt.name, p.Broadcaster, want)
+		}
+	}
+}
+
+// The task queue's sends retry like DynamoDB's calls: no client-side quota,
+// bounded attempts.
+func TestSQSRetryerHasNoQuota(t *testing.T) {
+	r := quotaFreeRetryer(SQSMaxAttempts, SQSMaxBackoff)
+	if r.MaxAttempts() != SQSMaxAttempts {
+		t.Errorf("MaxAttempts = %d, want %d", r.MaxAttempts(), SQSMaxAttempts)
+	}
+	for range 1000 { // far beyond the standard quota of 500 tokens at 5 each
+		if _, err := r.GetRetryToken(t.Context(), errors.New("throttled")); err != nil {
+			t.Fatalf("GetRetryToken: %v (a quota ran dry)", err)
 		}
 	}
 }

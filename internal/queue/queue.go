@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -37,17 +35,12 @@ type Client struct {
 }
 
 // New returns a Client for queueURL. endpoint, when set, overrides the SQS
-// endpoint (AWS_ENDPOINT_URL_SQS, which the local emulator sets). The SDK's
-// standard retryer runs without its client-side retry quota, as the
-// DynamoDB client's does (see compose.DynamoRetryer): a burst of sends from
-// one invocation must not fail for want of retry tokens.
+// endpoint (AWS_ENDPOINT_URL_SQS, which the local emulator sets). Whole
+// calls are retried as cfg.Retryer says: the functions get one without the
+// SDK's client-side retry quota from internal/compose, so a burst of sends
+// from one invocation does not fail for want of retry tokens.
 func New(cfg aws.Config, queueURL, endpoint string) *Client {
 	api := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
-			o.RateLimiter = ratelimit.None
-			o.MaxAttempts = 5
-			o.MaxBackoff = time.Second
-		})
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
