@@ -81,8 +81,7 @@ func NewFromConfig(cfg aws.Config, endpoint string) (*Client, error) {
 	return New(Options{Endpoint: endpoint, Region: cfg.Region, Credentials: cfg.Credentials})
 }
 
-// Published is a stored channel message: in history (under Seq) once
-// returned. The publish function answers with this type.
+// Published is a stored channel message: in history once returned.
 type Published struct {
 	Channel string `json:"channel"`
 	ID      string `json:"id"`
@@ -91,20 +90,16 @@ type Published struct {
 
 // Notified says how many live connections of the user got a notice.
 type Notified struct {
-	UserID string `json:"userId"`
-	// Connections is how many live connections the user had; Delivered how
-	// many received the notice (the others were gone or failed).
-	Connections int `json:"connections"`
-	Delivered   int `json:"delivered"`
+	UserID      string `json:"userId"`
+	Connections int    `json:"connections"`
+	Delivered   int    `json:"delivered"`
 }
 
 // Disconnected says how many connections of the user were closed.
 type Disconnected struct {
 	UserID string `json:"userId"`
-	// Closed is how many connections were closed (each then runs
-	// $disconnect); Gone how many were already gone and were cleaned up.
-	Closed int `json:"closed"`
-	Gone   int `json:"gone"`
+	Closed int    `json:"closed"`
+	Gone   int    `json:"gone"`
 }
 
 // Publish posts text to channel; id makes it idempotent (a retry with the

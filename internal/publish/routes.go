@@ -13,16 +13,33 @@ import (
 	"wschat/internal/handler"
 	"wschat/internal/logging"
 	"wschat/internal/protocol"
-	"wschat/publisher"
 )
 
-// The answers of the three routes are the publisher client's types, so the
-// function and the client that decodes its answers cannot drift apart.
-type (
-	Published    = publisher.Published
-	Notified     = publisher.Notified
-	Disconnected = publisher.Disconnected
-)
+// Published is the answer to a channel message: stored as Seq (in history
+// once this answer arrives).
+type Published struct {
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+	Seq     int64  `json:"seq"`
+}
+
+// Notified is the answer to a user notice.
+type Notified struct {
+	UserID string `json:"userId"`
+	// Connections is how many live connections the user had; Delivered how
+	// many received the notice (the others were gone or failed).
+	Connections int `json:"connections"`
+	Delivered   int `json:"delivered"`
+}
+
+// Disconnected is the answer to a disconnect.
+type Disconnected struct {
+	UserID string `json:"userId"`
+	// Closed is how many connections were closed (each then runs
+	// $disconnect); Gone how many were already gone and were cleaned up.
+	Closed int `json:"closed"`
+	Gone   int `json:"gone"`
+}
 
 func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest, c caller) (any, error) {
 	channel := ev.PathParameters["channel"]
