@@ -26,6 +26,9 @@ PUBLISH_URL ?=
 PUBLISH_ID ?=
 PUBLISH_FLAGS = -port $(PORT) -stage $(ENV) $(if $(PUBLISH_URL),-url '$(PUBLISH_URL)') $(if $(PUBLISH_ID),-id '$(PUBLISH_ID)')
 GO_TEST_FLAGS ?=
+# The SDK modules nested in this repository (each its own go.mod): the root
+# module's ./... stops at them, so test and lint visit each.
+SDK_MODULES := wire client publisher
 STATICCHECK_VERSION := v0.8.2
 ACTIONLINT_VERSION := v1.7.7
 
@@ -34,7 +37,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect bench soak clean
+.PHONY: help deps build test test-js test-sdk test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect bench soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -60,6 +63,7 @@ test: deps ## Run every test: JS client, unit, dynalite-backed, infra assertions
 	$(MAKE) test-js
 	$(MAKE) synth ENV=dev
 	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-sdk
 	$(MAKE) cfn-lint
 
 test-js: deps ## Only the JavaScript client: its tests (node --test) and its declarations (tsc --noEmit)
@@ -67,8 +71,12 @@ test-js: deps ## Only the JavaScript client: its tests (node --test) and its dec
 	npx --no-install tsc --noEmit -p client/js
 	@echo "tsc: client/js/wschat.d.ts and example.ts type-check"
 
+test-sdk: ## Only the SDK modules (wire, client, publisher), each in its own module
+	@for m in $(SDK_MODULES); do (cd $$m && go test -count=1 -timeout 10m $(GO_TEST_FLAGS) ./...) || exit 1; done
+
 test-unit: deps ## Only the fast Go tests (no jsii, no emulator)
 	go test -timeout 10m $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /infra -e /local -e /reliability -e /tools/diffreview)
+	$(MAKE) test-sdk
 
 test-infra: deps ## Only the CDK tests (assertions, golden templates, cdk-nag, diff-review), then cfn-lint
 	go test -timeout 10m $(GO_TEST_FLAGS) ./infra/... ./tools/diffreview/...
@@ -89,6 +97,10 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy check, actionlint
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	go mod tidy -diff
+	@for m in $(SDK_MODULES); do \
+		echo "lint: module $$m"; \
+		(cd $$m && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./... && go mod tidy -diff) || exit 1; \
+	done
 	go run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 CDK_OUT ?= cdk.out

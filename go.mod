@@ -1,4 +1,4 @@
-module wschat
+module github.com/wschat/wschat
 
 go 1.26.0
 
@@ -18,6 +18,9 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/cdklabs/cdk-nag-go/cdknag/v2 v2.38.2
 	github.com/coder/websocket v1.8.15
+	github.com/wschat/wschat/client v0.1.0
+	github.com/wschat/wschat/publisher v0.1.0
+	github.com/wschat/wschat/wire v0.1.0
 	golang.org/x/sync v0.24.0
 )
 
@@ -48,4 +51,14 @@ require (
 	golang.org/x/tools v0.52.0 // indirect
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
+)
+
+// Local development: the SDK modules from this checkout. Each is released on
+// its own tag (client/v0.1.0, publisher/v0.1.0, wire/v0.1.0); a consumer of
+// this module resolves them by those tags, since replace directives apply
+// only to the main module.
+replace (
+	github.com/wschat/wschat/client => ./client
+	github.com/wschat/wschat/publisher => ./publisher
+	github.com/wschat/wschat/wire => ./wire
 )

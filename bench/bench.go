@@ -14,16 +14,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/dynalite"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/emutest"
-	"wschat/internal/fanout"
-	"wschat/internal/handler"
-	"wschat/internal/modroot"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/modroot"
+	"github.com/wschat/wschat/local/template"
 )
 
 // bench holds one run's processes and results.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 func TestPercentileIsNearestRank(t *testing.T) {

@@ -20,10 +20,10 @@ import (
 	"syscall"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/internal/localissuer"
-	"wschat/local/lambdaenv"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/localissuer"
+	"github.com/wschat/wschat/local/lambdaenv"
+	"github.com/wschat/wschat/local/template"
 )
 
 // deployFlags are the go build flags the stack bundles each function with

@@ -12,12 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"wschat/internal/chat"
-	"wschat/internal/connections"
-	"wschat/internal/contract"
-	"wschat/internal/emutest"
-	"wschat/internal/fanout"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/connections"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // sample is one timed broadcast.

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // fleet is the benchmark's WebSocket clients: one user each (b00000,

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // ReloadRun is the edit loop of `make dev` (--watch) for one kind of change:
@@ -90,7 +90,7 @@ func markChatBuild(src string, i int) (string, error) {
 		return "", fmt.Errorf("%q or an import block not found", call)
 	}
 	src = strings.Replace(src, call, "handler.NewChat(p.Config, p.Store, p.Broadcaster, benchBuild{p.Fanout}, p.Log, p.Meter)", 1)
-	src = strings.Replace(src, "import (\n", "import (\n\t\"bytes\"\n\t\"context\"\n\t\"wschat/internal/chat\"\n", 1)
+	src = strings.Replace(src, "import (\n", "import (\n\t\"bytes\"\n\t\"context\"\n\t\"github.com/wschat/wschat/internal/chat\"\n", 1)
 	return src + fmt.Sprintf(`
 // benchBuild marks the pong frames of this build (make bench's reload row).
 type benchBuild struct{ chat.Poster }

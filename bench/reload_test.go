@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/emutest"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 // TestMeasureReload runs the bench's reload measurement end to end on the

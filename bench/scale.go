@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/fanout"
 )
 
 // Channels of any size (issue #13): the sends through the chat function to

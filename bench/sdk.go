@@ -6,13 +6,14 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
 	"time"
 
-	"wschat/client"
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/client"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // SDK is what the client SDK costs and gives (issue #11, item 5): an
@@ -239,8 +240,8 @@ var overheadLine = regexp.MustCompile(`FIGURES deliver_overhead frames=(\d+) del
 // reorder of one message frame, without the network) and reads its
 // figures: the SDK's cost is measured where it is spent, in one place.
 func overhead(ctx context.Context, root string, res *SDK) error {
-	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestDeliverOverheadP99$", "-v", "./client/")
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestDeliverOverheadP99$", "-v", ".")
+	cmd.Dir = filepath.Join(root, "client") // its own module
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go test ./client: %v\n%s", err, out)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/emutest"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 // TestSDKMeasurementsAtATinySize runs the bench's SDK phase end to end on

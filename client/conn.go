@@ -1,6 +1,8 @@
 package client
 
 import (
+	"github.com/wschat/wschat/wire"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +117,7 @@ func (k *conn) pingLoop() {
 		case <-k.ctx.Done():
 			return
 		case <-t.C:
-			if _, err := k.call(k.ctx, request{Action: "ping"}); errors.Is(err, errTimeout) {
+			if _, err := k.call(k.ctx, &wire.Ping{}); errors.Is(err, errTimeout) {
 				k.close()
 				return
 			}
@@ -137,7 +139,7 @@ func (k *conn) closeGracefully() {
 	<-k.done
 }
 
-func (k *conn) write(ctx context.Context, r request) error {
+func (k *conn) write(ctx context.Context, r wire.Request) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -162,8 +164,10 @@ func (k *conn) slot(action string) chan struct{} {
 // call sends r and waits for its answer: the frame, or the server's error
 // as a *ServerError, errTimeout, the caller's ctx error, or the
 // connection's end.
-func (k *conn) call(ctx context.Context, r request) (*frame, error) {
-	s := k.slot(r.Action)
+func (k *conn) call(ctx context.Context, r wire.Request) (*frame, error) {
+	action := r.Action()
+	channel, clientID, ref := wire.Echo(r)
+	s := k.slot(action)
 	select {
 	case s <- struct{}{}:
 	case <-ctx.Done():
@@ -172,14 +176,14 @@ func (k *conn) call(ctx context.Context, r request) (*frame, error) {
 		return nil, k.lost()
 	}
 	defer func() { <-s }()
-	w := &waiter{channel: r.Channel, clientID: r.ClientID, ref: r.Ref, ch: make(chan *frame, 1)}
+	w := &waiter{channel: channel, clientID: clientID, ref: ref, ch: make(chan *frame, 1)}
 	k.mu.Lock()
-	k.waiters[r.Action] = w
+	k.waiters[action] = w
 	k.mu.Unlock()
 	defer func() {
 		k.mu.Lock()
-		if k.waiters[r.Action] == w {
-			delete(k.waiters, r.Action)
+		if k.waiters[action] == w {
+			delete(k.waiters, action)
 		}
 		k.mu.Unlock()
 	}()

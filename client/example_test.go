@@ -10,7 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"wschat/client"
+	"github.com/wschat/wschat/client"
 )
 
 // echoServer is the smallest server that lets the examples run: it answers

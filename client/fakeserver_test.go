@@ -16,6 +16,29 @@ import (
 	"github.com/coder/websocket"
 )
 
+// request is any client frame as the fake server reads it: one loose union,
+// unlike the real server's strict decoder.
+type request struct {
+	Action   string `json:"action"`
+	Channel  string `json:"channel,omitempty"`
+	Text     string `json:"text,omitempty"`
+	ClientID string `json:"clientId,omitempty"`
+	After    *int64 `json:"after,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+	Cursor   string `json:"cursor,omitempty"`
+	Ref      string `json:"ref,omitempty"`
+}
+
+// wireMessage is a message the fake server stores, its time kept as sent.
+type wireMessage struct {
+	Seq      int64  `json:"seq"`
+	UserID   string `json:"userId"`
+	UserName string `json:"userName"`
+	Text     string `json:"text"`
+	ClientID string `json:"clientId"`
+	SentAt   string `json:"sentAt"`
+}
+
 // faults are what the fake server does wrong on purpose. Probabilities are
 // per frame (Drop), per delivered message (Duplicate, Reorder) or per send.
 type faults struct {

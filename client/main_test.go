@@ -33,7 +33,7 @@ func leakedGoroutines(d time.Duration) string {
 		buf = buf[:runtime.Stack(buf, true)]
 		var leaked []string
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "wschat/client.(*") && !strings.Contains(g, "leakedGoroutines") &&
+			if strings.Contains(g, "github.com/wschat/wschat/client.(*") && !strings.Contains(g, "leakedGoroutines") &&
 				!strings.Contains(g, "_test.go") {
 				leaked = append(leaked, g)
 			}

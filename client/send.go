@@ -1,6 +1,8 @@
 package client
 
 import (
+	"github.com/wschat/wschat/wire"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -182,7 +184,7 @@ func (o *outbox) deliver(e *entry) bool {
 		o.mu.Lock()
 		e.attempted = true
 		o.mu.Unlock()
-		f, err := k.call(c.ctx, request{Action: "send", Channel: e.channel, Text: e.text, ClientID: e.clientID})
+		f, err := k.call(c.ctx, &wire.Send{Channel: e.channel, Text: e.text, ClientID: e.clientID})
 		if err == nil {
 			o.finish(e, f.Seq, nil)
 			return true
@@ -225,11 +227,11 @@ func (c *Client) Members(ctx context.Context, channel, cursor string) (MembersPa
 		if err != nil {
 			return MembersPage{}, err
 		}
-		f, err := k.call(ctx, request{Action: "members", Channel: channel, Cursor: cursor})
+		f, err := k.call(ctx, &wire.Members{Channel: channel, Cursor: cursor})
 		if err == nil {
 			p := MembersPage{Next: f.membersNext()}
 			for _, m := range f.Members {
-				p.Members = append(p.Members, Member{UserID: m.UserID, UserName: m.UserName, JoinedAt: parseTime(m.JoinedAt)})
+				p.Members = append(p.Members, Member{UserID: m.UserID, UserName: m.UserName, JoinedAt: m.JoinedAt})
 			}
 			return p, nil
 		}

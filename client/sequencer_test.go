@@ -117,7 +117,7 @@ func deliverOne(s *sequencer, b []byte, out []Event) []Event {
 	if json.Unmarshal(b, &f) != nil {
 		return out
 	}
-	out, _ = s.offer(f.message(f.Channel), out, false)
+	out, _ = s.offer(message(f.Channel, f.Entry), out, false)
 	return out
 }
 

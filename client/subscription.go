@@ -1,6 +1,8 @@
 package client
 
 import (
+	"github.com/wschat/wschat/wire"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -134,7 +136,7 @@ func (s *Subscription) Leave(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = k.call(ctx, request{Action: "leave", Channel: s.channel})
+	_, err = k.call(ctx, &wire.Leave{Channel: s.channel})
 	var se *ServerError
 	if errors.As(err, &se) && se.Code == "not_member" {
 		return nil
@@ -262,7 +264,7 @@ func (s *Subscription) rejoin(ctx context.Context, k *conn) error {
 	var err error
 	for range 3 {
 		var f *frame
-		f, err = k.call(ctx, request{Action: "join", Channel: s.channel, Ref: newRef()})
+		f, err = k.call(ctx, &wire.Join{Channel: s.channel, Ref: newRef()})
 		if err == nil {
 			if f.LastSeq != nil {
 				s.mu.Lock()
@@ -293,7 +295,7 @@ func (s *Subscription) catchUp(ctx context.Context, k *conn) error {
 	var maxSeen int64
 	for tries := 0; ; {
 		a := after
-		f, err := k.call(ctx, request{Action: "history", Channel: s.channel, After: &a, Limit: s.c.opts.HistoryLimit})
+		f, err := k.call(ctx, &wire.History{Channel: s.channel, After: a, Limit: s.c.opts.HistoryLimit})
 		var se *ServerError
 		if err != nil && tries < 3 && (errors.Is(err, errTimeout) || (errors.As(err, &se) && se.retryable())) {
 			tries++
@@ -311,7 +313,7 @@ func (s *Subscription) catchUp(ctx context.Context, k *conn) error {
 			out = s.seq.discontinuity(*f.Oldest, out)
 		}
 		for _, m := range f.Messages {
-			out, _ = s.seq.offer(m.message(s.channel), out, true)
+			out, _ = s.seq.offer(message(s.channel, m), out, true)
 			maxSeen = max(maxSeen, m.Seq)
 		}
 		if f.Through != nil {

@@ -161,7 +161,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 	switch f.Type {
 	case "message":
 		if s := c.sub(f.Channel); s != nil {
-			s.live(f.message(f.Channel))
+			s.live(message(f.Channel, f.Entry))
 		}
 	case "joined", "left":
 		action, typ := "join", EventJoined

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"github.com/wschat/wschat/wire"
+
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -11,12 +13,13 @@ import (
 )
 
 // Protocol limits (docs/protocol.md), checked before anything is sent so a
-// caller gets a clear error instead of a server round trip.
+// caller gets a clear error instead of a server round trip. They are the
+// wire contract's.
 const (
-	MaxTextRunes  = 4000
-	MaxFrameBytes = 128 * 1024
+	MaxTextRunes  = wire.MaxTextRunes
+	MaxFrameBytes = wire.MaxFrameBytes
 	// Subprotocol is offered on every upgrade; the token follows it.
-	Subprotocol = "wschat.v1"
+	Subprotocol = wire.Subprotocol
 )
 
 var channelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -41,40 +44,19 @@ func validText(text string) error {
 	return nil
 }
 
-// request is every client frame; omitempty leaves out what an action does
-// not define, since the server's decoder rejects unknown fields.
-type request struct {
-	Action   string `json:"action"`
-	Channel  string `json:"channel,omitempty"`
-	Text     string `json:"text,omitempty"`
-	ClientID string `json:"clientId,omitempty"`
-	After    *int64 `json:"after,omitempty"`
-	Limit    int    `json:"limit,omitempty"`
-	Cursor   string `json:"cursor,omitempty"`
-	Ref      string `json:"ref,omitempty"`
-}
-
-// wireMessage is a message as it appears in `message` events and history.
-type wireMessage struct {
-	Seq      int64  `json:"seq"`
-	UserID   string `json:"userId"`
-	UserName string `json:"userName"`
-	Text     string `json:"text"`
-	ClientID string `json:"clientId"`
-	SentAt   string `json:"sentAt"`
-}
-
-// frame is every server event in one struct: decoding into a single shape
-// keeps the per-message cost to one pass of encoding/json.
+// frame is every server event in one struct, built from the wire contract's
+// types: decoding into a single shape keeps the per-message cost to one pass
+// of encoding/json. Fields that several events share under one name (at,
+// next) are read here; each event's own fields come from wire.
 type frame struct {
 	Type    string `json:"type"`
 	Channel string `json:"channel"`
-	wireMessage
-	At        string          `json:"at"`
-	Messages  []wireMessage   `json:"messages"`
+	wire.Entry
+	At        time.Time       `json:"at"`
+	Messages  []wire.Entry    `json:"messages"`
 	More      bool            `json:"more"`
 	Next      json.RawMessage `json:"next"`
-	Members   []wireMember    `json:"members"`
+	Members   []wire.Member   `json:"members"`
 	Code      string          `json:"code"`
 	Message   string          `json:"message"`
 	Action    string          `json:"action"`
@@ -89,24 +71,13 @@ type frame struct {
 	Ref       string `json:"ref"`
 }
 
-type wireMember struct {
-	UserID   string `json:"userId"`
-	UserName string `json:"userName"`
-	JoinedAt string `json:"joinedAt"`
-}
-
-func parseTime(s string) time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, s)
-	return t
-}
-
-func (w wireMessage) message(channel string) Message {
-	return Message{Channel: channel, Seq: w.Seq, UserID: w.UserID, UserName: w.UserName,
-		Text: w.Text, ClientID: w.ClientID, SentAt: parseTime(w.SentAt)}
+func message(channel string, e wire.Entry) Message {
+	return Message{Channel: channel, Seq: e.Seq, UserID: e.UserID, UserName: e.UserName,
+		Text: e.Text, ClientID: e.ClientID, SentAt: e.SentAt}
 }
 
 func (f *frame) presence() Presence {
-	return Presence{Channel: f.Channel, UserID: f.UserID, UserName: f.UserName, At: parseTime(f.At)}
+	return Presence{Channel: f.Channel, UserID: f.UserID, UserName: f.UserName, At: f.At}
 }
 
 func (f *frame) serverError() *ServerError {

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 
-	"wschat/infra/chatstack"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/infra/chatstack"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/local/gateway"
+	"github.com/wschat/wschat/local/gateway"
 )
 
 func TestAccountLimitFlags(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // TestHostileClientDoesNotStallOthers reproduces issue #14's attack run: a

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo"
 )
 
 // The browser test drives headless Chromium through chromedriver's W3C

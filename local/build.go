@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/local/template"
 )
 
 // prepareFunctions returns the executable of each function: the asset's

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/modroot"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/modroot"
+	"github.com/wschat/wschat/local/template"
 )
 
 // TestBuildOrderPutsTheFrameFunctionFirst: the function serving the most

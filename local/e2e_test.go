@@ -19,10 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/coder/websocket"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/dynamo"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 // realTemplate is the dev stack as `make synth` writes it; `make test`

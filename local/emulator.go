@@ -15,12 +15,12 @@ import (
 	"strings"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/internal/dynalite"
-	"wschat/local/gateway"
-	"wschat/local/lambda"
-	"wschat/local/lambdaenv"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/local/gateway"
+	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/lambdaenv"
+	"github.com/wschat/wschat/local/template"
 )
 
 // run starts the emulator and serves until ctx ends, then stops every

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/internal/fanout"
-	"wschat/local/gateway"
-	"wschat/local/sqs"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/local/gateway"
+	"github.com/wschat/wschat/local/sqs"
 )
 
 var updateEvents = flag.Bool("update-events", false, "rewrite local/testdata/events from the gateway's event builder")

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/local/gateway"
-	"wschat/local/template"
+	"github.com/wschat/wschat/local/gateway"
+	"github.com/wschat/wschat/local/template"
 )
 
 func TestThrottleAndVanishFlags(t *testing.T) {

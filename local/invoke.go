@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"wschat/local/lambda"
-	"wschat/local/template"
+	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/template"
 )
 
 const invokeUsage = `Usage: go run ./local invoke FUNCTION --event FILE|- [flags]

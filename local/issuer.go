@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"os"
 
-	"wschat/internal/localissuer"
+	"github.com/wschat/wschat/internal/localissuer"
 )
 
 // issuerPath is where the local issuer is mounted on the emulator's port; its

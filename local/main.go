@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 func main() {

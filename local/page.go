@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 
-	clientjs "wschat/client/js"
+	clientjs "github.com/wschat/wschat/client/js"
 )
 
 //go:embed web

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 // TestPageServesTheClientModule checks that the emulator serves the chat

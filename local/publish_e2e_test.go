@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"wschat/publisher"
+	"github.com/wschat/wschat/publisher"
 )
 
 func publishClient(t *testing.T, e *emulator, secret string) *publisher.Client {

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
-	"wschat/local/httpapi"
-	"wschat/local/lambda"
+	"github.com/wschat/wschat/local/httpapi"
+	"github.com/wschat/wschat/local/lambda"
 )
 
 // localCredentials are the only credentials the emulator accepts on AWS_IAM

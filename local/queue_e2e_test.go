@@ -17,10 +17,10 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
-	"wschat/internal/fanout"
-	"wschat/local/gateway"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/local/gateway"
 )
 
 // queueTemplate has a task queue (visibility 1 s, to a DLQ after 3

@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wschat/local/lambda"
-	"wschat/local/sqs"
-	"wschat/local/template"
+	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/sqs"
+	"github.com/wschat/wschat/local/template"
 )
 
 // sqsServer is the emulator's SQS, started when the template has queues: a

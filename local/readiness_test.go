@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/local/template"
+	"github.com/wschat/wschat/local/template"
 )
 
 func TestParseEnvOverride(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"wschat/local/gateway"
-	"wschat/local/lambda"
-	"wschat/local/template"
+	"github.com/wschat/wschat/local/gateway"
+	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/template"
 )
 
 // reloadTemplate takes in a changed template without closing a connection:

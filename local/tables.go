@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wschat/internal/dynamo"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/local/template"
 )
 
 // createTables creates the template's tables (on-demand billing) unless they

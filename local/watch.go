@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"wschat/local/gateway"
-	"wschat/local/template"
+	"github.com/wschat/wschat/local/gateway"
+	"github.com/wschat/wschat/local/template"
 )
 
 // --watch polls modification times rather than using fsnotify (which the
-// module proxy serves): one stat per .go file under lambdas/, internal/ and
+// module proxy serves): one stat per .go file under lambdas/, internal/, wire/ and
 // infra/ (a few hundred files, well under a millisecond of CPU per scan) is
 // cheap at 300 ms, needs no new dependency in the shared go.mod, no
 // per-directory watch bookkeeping for new packages, works the same for
@@ -29,7 +29,7 @@ import (
 // machine shared by several engineers.
 
 // watchedDirs are the source trees --watch looks at.
-var watchedDirs = []string{"lambdas", "internal", "infra"}
+var watchedDirs = []string{"lambdas", "internal", "infra", "wire"}
 
 // fileStamp identifies one version of a file.
 type fileStamp struct {
@@ -169,7 +169,7 @@ func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}
 	defer close(done)
 	w := &watcher{e: e, deps: map[string]map[string]bool{}, imports: map[string][]string{}}
 	w.refreshDeps(ctx, e.stack.Functions)
-	e.out.printf("watching lambdas/, internal/, infra/ and the template every %s", e.cfg.watchInterval)
+	e.out.printf("watching lambdas/, internal/, wire/, infra/ and the template every %s", e.cfg.watchInterval)
 	tick := time.NewTicker(e.cfg.watchInterval)
 	defer tick.Stop()
 	for {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"wschat/internal/modroot"
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 func TestSnapshotChanged(t *testing.T) {

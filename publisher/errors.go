@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // Sentinels for errors.Is on an *Error, one per kind of error response.
@@ -56,12 +58,9 @@ func kindOf(status int) error {
 }
 
 func newError(status int, body []byte) *Error {
-	var b struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
+	var b wire.ErrorBody
 	if json.Unmarshal(body, &b) != nil || b.Message == "" {
 		b.Message = http.StatusText(status)
 	}
-	return &Error{Status: status, Code: b.Code, Message: b.Message}
+	return &Error{Status: status, Code: string(b.Code), Message: b.Message}
 }

@@ -29,6 +29,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // Options configure a Client.
@@ -82,31 +84,19 @@ func NewFromConfig(cfg aws.Config, endpoint string) (*Client, error) {
 }
 
 // Published is a stored channel message: in history once returned.
-type Published struct {
-	Channel string `json:"channel"`
-	ID      string `json:"id"`
-	Seq     int64  `json:"seq"`
-}
+type Published = wire.Published
 
 // Notified says how many live connections of the user got a notice.
-type Notified struct {
-	UserID      string `json:"userId"`
-	Connections int    `json:"connections"`
-	Delivered   int    `json:"delivered"`
-}
+type Notified = wire.Notified
 
 // Disconnected says how many connections of the user were closed.
-type Disconnected struct {
-	UserID string `json:"userId"`
-	Closed int    `json:"closed"`
-	Gone   int    `json:"gone"`
-}
+type Disconnected = wire.Disconnected
 
 // Publish posts text to channel; id makes it idempotent (a retry with the
 // same id and text gets the same seq).
 func (c *Client) Publish(ctx context.Context, channel, id, text string) (Published, error) {
 	var out Published
-	body, _ := json.Marshal(map[string]string{"text": text, "id": id})
+	body, _ := json.Marshal(wire.Publish{Text: text, ID: id})
 	err := c.do(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", body, &out)
 	return out, err
 }
@@ -115,11 +105,7 @@ func (c *Client) Publish(ctx context.Context, channel, id, text string) (Publish
 // and echoed to the clients.
 func (c *Client) Notify(ctx context.Context, userID, id, text string) (Notified, error) {
 	var out Notified
-	m := map[string]string{"text": text}
-	if id != "" {
-		m["id"] = id
-	}
-	body, _ := json.Marshal(m)
+	body, _ := json.Marshal(wire.NoticeBody{Text: text, ID: id})
 	err := c.do(ctx, http.MethodPost, "/users/"+url.PathEscape(userID)+"/messages", body, &out)
 	return out, err
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // abuseTally counts the abuse cases: each is tried once, and is either

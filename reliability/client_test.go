@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
-	"wschat/client"
-	"wschat/internal/contract"
-	"wschat/internal/dynalite"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/client"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // sdkSize is the scale of one SDK proof run.

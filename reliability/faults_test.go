@@ -16,12 +16,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/dynalite"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // TestReliabilityClientsKilledMidBroadcast kills clients abruptly (TCP reset,

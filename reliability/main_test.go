@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/emutest"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 var (

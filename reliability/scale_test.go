@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/emutest"
 )
 
 // TestReliabilityLargeChannelThroughTheQueue: a channel of 5,000 real

@@ -1,5 +1,5 @@
 // wschat.js — the JavaScript SDK of wschat: one dependency-free ES module for
-// browsers and Node.js 20. Same semantics as the Go package wschat/client:
+// browsers and Node.js 20. Same semantics as the Go package github.com/wschat/wschat/client:
 // per channel, every message once, in strictly increasing seq, across
 // reconnects and handovers; sends retried with their clientId until acked.
 // docs/client.md describes the guarantees, options and server requirements.

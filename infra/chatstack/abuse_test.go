@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // TestDefaultChannelsGrammarMatchesRuntime: the stack validates

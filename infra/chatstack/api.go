@@ -15,7 +15,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // ChatAPIProps wires the WebSocket API to its functions.

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"wschat/internal/contract"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 // TestEditInInternalChangesEveryAssetHash proves output hashing: an edit to a
@@ -25,7 +25,7 @@ func TestEditInInternalChangesEveryAssetHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyRoot := t.TempDir()
-	for _, p := range []string{"go.mod", "go.sum", "internal", "lambdas"} {
+	for _, p := range []string{"go.mod", "go.sum", "internal", "lambdas", "wire", "client", "publisher"} {
 		if err := copyTree(filepath.Join(root, p), filepath.Join(copyRoot, p)); err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // queueIDs are the logical ids of the task queue and its dead-letter queue.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/auth"
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/auth"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // TestGroupChannelsValidation: a bad mapping stops synth with every problem

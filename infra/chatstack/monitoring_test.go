@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 func TestAlarmsNotifyTheTopic(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // StackProps are the inputs of one environment's stack.

@@ -21,8 +21,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"wschat/internal/contract"
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")

@@ -5,7 +5,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // TableConstructID is frozen: the table's logical id derives from it, and a

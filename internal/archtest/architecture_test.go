@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/modroot"
 )
 
-const module = "wschat"
+const module = "github.com/wschat/wschat"
 
 // rule forbids a set of packages the imports that would break a boundary.
 // Each rule names why; each pattern must match at least one existing
@@ -82,9 +82,31 @@ var rules = []rule{
 	},
 	{
 		packages:    []string{module + "/infra/chatstack"},
-		onlyProject: []string{module + "/internal/contract"},
+		onlyProject: []string{module + "/internal/contract", module + "/wire"},
 		why: "the stack shares names (environment variables, route keys, metadata keys), not code, with " +
-			"the runtime: internal/contract is the one bridge, so a rename cannot desync the two sides",
+			"the runtime: internal/contract is the one bridge (it names the wire contract's actions), so a " +
+			"rename cannot desync the two sides",
+	},
+	{
+		packages:    []string{module + "/wire"},
+		onlyProject: []string{},
+		forbid:      concat(cdk, lambdaGo, []string{"github.com/aws/..."}, []string{"github.com/coder/websocket"}),
+		why: "the wire contract is the one module both SDKs import: anything it imports lands in every " +
+			"importer's module graph",
+	},
+	{
+		packages:    []string{module + "/client", module + "/client/js"},
+		onlyProject: []string{module + "/wire"},
+		forbid:      concat(cdk, lambdaGo, []string{"github.com/aws/..."}),
+		why: "the Go SDK is its own light module: an application that only wants the client must get " +
+			"neither server code nor the AWS CDK, Lambda or an AWS SDK",
+	},
+	{
+		packages:    []string{module + "/publisher"},
+		onlyProject: []string{module + "/wire"},
+		forbid:      concat(cdk, lambdaGo, sdkServices, []string{"github.com/coder/websocket"}),
+		why: "a backend that only publishes gets the signer and the wire contract, no server code, no " +
+			"WebSocket library, no AWS service client",
 	},
 	{
 		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
@@ -125,7 +147,10 @@ func loadGraph(t *testing.T) graph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{"\t"}}{{join .Deps " "}}`, "./...")
+	// The SDK modules (wire, client, publisher) are nested modules: ./...
+	// stops at their go.mod, so they are named; the root's replace
+	// directives resolve them to this checkout.
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{"\t"}}{{join .Deps " "}}`, "./...", module+"/wire", module+"/client", module+"/client/js", module+"/publisher")
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

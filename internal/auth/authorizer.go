@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/contract"
-	"wschat/internal/logging"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/logging"
 )
 
 // ConnectRequest is the event API Gateway sends a WebSocket REQUEST

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/logging"
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/testkit"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // Defaults for the Config fields left zero.

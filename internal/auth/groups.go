@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // GroupsClaim is the claim in which Cognito lists the user pool groups of

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 // Keys are generated once per test binary: RSA generation is slow.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 func TestJWKSFetchedOnceForManyVerifications(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestBudget(t *testing.T) {

@@ -1,13 +1,13 @@
 package compose
 
 import (
-	"wschat/internal/connections"
-	"wschat/internal/dynamo"
-	"wschat/internal/fanout"
-	"wschat/internal/handler"
-	"wschat/internal/metrics"
-	"wschat/internal/publish"
-	"wschat/internal/queue"
+	"github.com/wschat/wschat/internal/connections"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/publish"
+	"github.com/wschat/wschat/internal/queue"
 )
 
 // The adapters satisfy the interfaces of the packages they are wired into.

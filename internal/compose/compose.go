@@ -22,15 +22,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/chat"
-	"wschat/internal/connections"
-	"wschat/internal/contract"
-	"wschat/internal/dynamo"
-	"wschat/internal/fanout"
-	"wschat/internal/handler"
-	"wschat/internal/logging"
-	"wschat/internal/metrics"
-	"wschat/internal/queue"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/connections"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/queue"
 )
 
 // Base is what every runtime function needs.

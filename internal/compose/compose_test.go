@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/fanout"
 )
 
 // TestNewPusher covers every setting the runtime functions read; NewBase's

@@ -18,12 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/chat"
-	"wschat/internal/compose"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/fanout"
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/compose"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }

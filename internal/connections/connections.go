@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/aws/smithy-go"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // Options tunes a Client.

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"wschat/internal/chat"
-	"wschat/internal/connections"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/connections"
 )
 
 type request struct {

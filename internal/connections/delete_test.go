@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestDelete(t *testing.T) {

@@ -5,6 +5,8 @@
 // no longer sets.
 package contract
 
+import "github.com/wschat/wschat/wire"
+
 // Environment variables the stack sets on the functions.
 const (
 	// EnvTableName is the DynamoDB table that holds connections, memberships,
@@ -72,16 +74,17 @@ const (
 	RouteDisconnect = "$disconnect"
 	RouteDefault    = "$default"
 
-	ActionJoin    = "join"
-	ActionLeave   = "leave"
-	ActionSend    = "send"
-	ActionHistory = "history"
-	ActionMembers = "members"
-	ActionPing    = "ping"
+	// The actions are the wire contract's; each is deployed as its own route.
+	ActionJoin    = wire.ActionJoin
+	ActionLeave   = wire.ActionLeave
+	ActionSend    = wire.ActionSend
+	ActionHistory = wire.ActionHistory
+	ActionMembers = wire.ActionMembers
+	ActionPing    = wire.ActionPing
 )
 
 // Actions lists the protocol actions, each deployed as its own route.
-var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing}
+var Actions = wire.Actions
 
 // Function names: each is a folder lambdas/<name> and a construct id in the stack.
 const (
@@ -113,7 +116,7 @@ const MetadataGoPackage = "wschat:goPackage"
 // SubprotocolName back, as API Gateway requires.
 const (
 	TokenQueryParameter = "token"
-	SubprotocolName     = "wschat.v1"
+	SubprotocolName     = wire.Subprotocol
 )
 
 // Key schema of the single table, shared by the stack (which declares it), the

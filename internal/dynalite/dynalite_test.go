@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/dynalite"
 )
 
 func client(endpoint string) *dynamodb.Client {

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
 )
 
 func TestHistoryKeepsWhereAMessageCameFrom(t *testing.T) {

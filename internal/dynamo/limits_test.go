@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
 )
 
 func TestUserIndex(t *testing.T) {

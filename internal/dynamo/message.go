@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // Claim records the start of a logical send unless one is already recorded

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
 )
 
 // PutMessage is conditional: a rewrite of the same message succeeds, any

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
 )
 
 // Seeded members are read by broadcasts and tasks exactly as joined ones:

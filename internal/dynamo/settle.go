@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // maxTombstones bounds the tombstones one history call writes, so a long

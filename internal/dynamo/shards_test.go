@@ -10,10 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 // recipients pages Recipients to the end and counts how often each

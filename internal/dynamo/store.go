@@ -39,8 +39,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // API is the subset of the DynamoDB client the store calls. There is

@@ -34,9 +34,9 @@ import (
 	"syscall"
 	"time"
 
-	"wschat/internal/contract"
-	"wschat/internal/modroot"
-	"wschat/local/template"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/modroot"
+	"github.com/wschat/wschat/local/template"
 )
 
 // DefaultTemplate is the dev stack's template, relative to the module root.

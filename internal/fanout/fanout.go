@@ -23,9 +23,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/metrics"
 )
 
 // Unbounded as Config.Workers starts one goroutine per member.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/logging"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/logging"
 )
 
 // memberStore is a hand-written Store over a fixed member list, paged by

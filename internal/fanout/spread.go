@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"strconv"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/metrics"
 )
 
 // Queue hands fan-out tasks on to other invocations (the SQS adapter,

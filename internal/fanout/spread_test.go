@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/fanout"
 )
 
 // memQueue is a Queue that keeps the bodies, or fails with err.

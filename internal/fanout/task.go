@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // Task is a bounded slice of one broadcast: every member of one shard of a

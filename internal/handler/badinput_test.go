@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/chat"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/handler"
 
 	"github.com/aws/aws-lambda-go/events"
 )

@@ -1,9 +1,9 @@
 package handler
 
 import (
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // channelsFromAuthorizer returns the canonical capability string the

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // Config holds the chat handlers' settings, read from the environment once

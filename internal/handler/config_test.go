@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 func TestConfigFromEnv(t *testing.T) {

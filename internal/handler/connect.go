@@ -10,11 +10,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/logging"
-	"wschat/internal/metrics"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // ConnectStore is what the $connect handler writes.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // TestMembersCursorIsOpaque: a cursor is a random reference that decodes to

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/logging"
-	"wschat/internal/metrics"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // MessageStore is what storing and fanning out one message writes: the

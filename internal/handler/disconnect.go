@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/logging"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // DisconnectStore is what the $disconnect handler removes.

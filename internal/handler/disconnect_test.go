@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestDisconnectRemovesMembershipsAndAnnounces(t *testing.T) {

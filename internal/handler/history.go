@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // HistoryStore is what history reads (and settles: see chat.HistoryQuery).

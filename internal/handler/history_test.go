@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestHistoryPagesInSeqOrder(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // Bounds on the identity the authorizer passes: a user id becomes part of

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/chat"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 func TestIdentityFromAuthorizer(t *testing.T) {

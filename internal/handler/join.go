@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"wschat/internal/chat"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // JoinStore is what join writes.

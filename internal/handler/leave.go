@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"wschat/internal/chat"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // LeaveStore is what leave writes.

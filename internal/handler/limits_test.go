@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 // closer is a hand-written handler.Closer that records what it closed.

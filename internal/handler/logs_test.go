@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 // brokenStore fails every history write with an error, as DynamoDB would.

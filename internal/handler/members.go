@@ -7,8 +7,8 @@ import (
 	"errors"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // MemberChecker reads one membership (chat.ErrNotFound when absent).

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestMembersPages(t *testing.T) {

@@ -3,7 +3,7 @@ package handler
 import (
 	"context"
 
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // pingAction answers pong; it touches no storage.

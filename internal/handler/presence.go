@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // ChannelSizer reads a channel's member count (dynamo.Store.ChannelSize).

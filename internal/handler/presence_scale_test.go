@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"wschat/internal/chat"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 func TestPresenceStopsBroadcastingAboveTheSize(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"wschat/internal/chat"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // replier posts events to the connection that made the request.

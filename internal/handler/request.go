@@ -9,8 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/logging"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/logging"
 )
 
 // request is what every handler knows about the WebSocket request it

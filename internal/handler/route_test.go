@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 
 	"github.com/aws/aws-lambda-go/events"
 )

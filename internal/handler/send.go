@@ -3,8 +3,8 @@ package handler
 import (
 	"context"
 
-	"wschat/internal/chat"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // SendStore is what send reads and writes.

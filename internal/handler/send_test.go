@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 func ids(prefix string, n int) []string {

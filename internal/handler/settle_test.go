@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/chat"
-	"wschat/internal/dynamo"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 // historyOf asks history after seq after on connection id and returns the

@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/fanout"
-	"wschat/internal/logging"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/logging"
 )
 
 // TaskRunner runs one fan-out task (a *fanout.Fanout).

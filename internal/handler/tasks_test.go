@@ -9,9 +9,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/fanout"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 type fakeRunner struct{ fail map[int]bool }

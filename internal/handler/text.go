@@ -4,7 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 // checkText is the send handler's own check of a message text, whatever

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/protocol"
 )
 
 func TestCheckText(t *testing.T) {

@@ -27,7 +27,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"wschat/internal/chat"
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // DefaultKeyFile is where the emulator saves the issuer key (relative to the

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/auth"
+	"github.com/wschat/wschat/internal/auth"
 )
 
 const testAudience = "wschat-local"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"wschat/internal/logging"
+	"github.com/wschat/wschat/internal/logging"
 )
 
 func TestNewLevels(t *testing.T) {

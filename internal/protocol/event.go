@@ -1,227 +1,34 @@
 package protocol
 
-import (
-	"encoding/json"
-	"strconv"
-	"time"
-)
+import "github.com/wschat/wschat/wire"
 
-// Server event types: the "type" of every frame the server posts.
+// Server event types and events: the wire contract's.
 const (
-	TypeJoined  = "joined"
-	TypeLeft    = "left"
-	TypeMessage = "message"
-	TypeAck     = "ack"
-	TypeHistory = "history"
-	TypeMembers = "members"
-	TypePong    = "pong"
-	TypeError   = "error"
-	// TypeNotice is a backend's notice to every connection of one user
-	// (POST /users/{userId}/messages of the publish API).
-	TypeNotice = "notice"
+	TypeJoined  = wire.TypeJoined
+	TypeLeft    = wire.TypeLeft
+	TypeMessage = wire.TypeMessage
+	TypeAck     = wire.TypeAck
+	TypeHistory = wire.TypeHistory
+	TypeMembers = wire.TypeMembers
+	TypePong    = wire.TypePong
+	TypeError   = wire.TypeError
+	TypeNotice  = wire.TypeNotice
 )
 
-// Times in events are RFC 3339 UTC with millisecond precision, the precision
-// the store keeps.
-
-// Joined tells a channel's members (the joiner included) that a connection
-// joined it. LastSeq is the channel's counter read after the membership was
-// stored: every message with a higher seq reaches the joiner live, so a new
-// subscription starts exactly there. It is nil only in frames of servers
-// older than the field.
-type Joined struct {
-	Channel  string    `json:"channel"`
-	UserID   string    `json:"userId"`
-	UserName string    `json:"userName"`
-	At       time.Time `json:"at"`
-	LastSeq  *int64    `json:"lastSeq,omitempty"`
-	// Ref echoes the join request's ref, when it had one.
-	Ref string `json:"ref,omitempty"`
-	// Members is the channel's member count, set (and the event sent only
-	// to the joiner) when the channel is above the presence size.
-	Members int64 `json:"members,omitempty"`
-}
-
-// Left tells a channel's members, and the connection that left, that a
-// connection left it (by a leave request or by disconnecting).
-type Left struct {
-	Channel  string    `json:"channel"`
-	UserID   string    `json:"userId"`
-	UserName string    `json:"userName"`
-	At       time.Time `json:"at"`
-	// Members: as in Joined.
-	Members int64 `json:"members,omitempty"`
-}
-
-// Entry is one stored chat message.
-type Entry struct {
-	Seq      int64  `json:"seq"`
-	UserID   string `json:"userId"`
-	UserName string `json:"userName"`
-	Text     string `json:"text"`
-	ClientID string `json:"clientId"`
-	// From is "server" when a backend published the message through the
-	// HTTP API (UserName is then its configured display name); absent for
-	// a user's message.
-	From   string    `json:"from,omitempty"`
-	SentAt time.Time `json:"sentAt"`
-}
-
-// Message delivers one chat message to a channel's members, the sender's
-// connections included.
-type Message struct {
-	Channel string `json:"channel"`
-	Entry
-}
-
-// Notice is a backend's message to every live connection of one user (all
-// tabs and devices). It is not stored: a user without a live connection
-// does not get it.
-type Notice struct {
-	From     string    `json:"from"` // always "server"
-	UserName string    `json:"userName"`
-	Text     string    `json:"text"`
-	ID       string    `json:"id,omitempty"`
-	At       time.Time `json:"at"`
-}
-
-// Ack confirms to the sender that its send is stored as Seq.
-type Ack struct {
-	Channel  string `json:"channel"`
-	ClientID string `json:"clientId"`
-	Seq      int64  `json:"seq"`
-}
-
-// HistoryPage answers a history request. When More is true, ask again with
-// after = Next. After echoes the request. Every seq in (After, Through] is
-// settled: its message is in Messages or an earlier page, or the seq will
-// never hold one. Oldest is the lowest seq retained (the counter + 1 when
-// none is, 0 for a channel that never had a message); Truncated says some
-// seq above After may have held a message now past retention.
-type HistoryPage struct {
-	Channel   string  `json:"channel"`
-	Messages  []Entry `json:"messages"`
-	More      bool    `json:"more"`
-	Next      int64   `json:"next"`
-	After     int64   `json:"after"`
-	Oldest    int64   `json:"oldest"`
-	Truncated bool    `json:"truncated"`
-	Through   int64   `json:"through"`
-}
-
-// Member is one connection in a channel. A user connected twice appears twice.
-type Member struct {
-	UserID   string    `json:"userId"`
-	UserName string    `json:"userName"`
-	JoinedAt time.Time `json:"joinedAt"`
-}
-
-// MembersPage answers a members request. A non-empty Next is the cursor of
-// the next page.
-type MembersPage struct {
-	Channel string   `json:"channel"`
-	Members []Member `json:"members"`
-	Next    string   `json:"next,omitempty"`
-}
-
-// Pong answers a ping.
-type Pong struct {
-	At time.Time `json:"at"`
-}
-
-// ErrorEvent reports a rejected request to its sender. RequestID is API
-// Gateway's id of the request, to quote in a support request. Channel and
-// ClientID echo the request's, when it was decoded and had them, so a
-// client can match the error to its request.
-type ErrorEvent struct {
-	Code      Code   `json:"code"`
-	Message   string `json:"message"`
-	Action    string `json:"action,omitempty"`
-	RequestID string `json:"requestId,omitempty"`
-	Channel   string `json:"channel,omitempty"`
-	ClientID  string `json:"clientId,omitempty"`
-}
-
-// Event is a frame the server posts to clients.
-type Event interface{ EventType() string }
-
-func (Joined) EventType() string      { return TypeJoined }
-func (Left) EventType() string        { return TypeLeft }
-func (Message) EventType() string     { return TypeMessage }
-func (Ack) EventType() string         { return TypeAck }
-func (HistoryPage) EventType() string { return TypeHistory }
-func (MembersPage) EventType() string { return TypeMembers }
-func (Pong) EventType() string        { return TypePong }
-func (ErrorEvent) EventType() string  { return TypeError }
-func (Notice) EventType() string      { return TypeNotice }
-
-// The MarshalJSON methods add the "type" member; a local alias type drops the
-// method so the struct's own fields are encoded by encoding/json.
-
-func (e Joined) MarshalJSON() ([]byte, error) {
-	type plain Joined
-	return withType(e.EventType(), plain(e))
-}
-
-func (e Left) MarshalJSON() ([]byte, error) {
-	type plain Left
-	return withType(e.EventType(), plain(e))
-}
-
-func (e Message) MarshalJSON() ([]byte, error) {
-	type plain Message
-	return withType(e.EventType(), plain(e))
-}
-
-func (e Ack) MarshalJSON() ([]byte, error) {
-	type plain Ack
-	return withType(e.EventType(), plain(e))
-}
-
-func (e HistoryPage) MarshalJSON() ([]byte, error) {
-	type plain HistoryPage
-	if e.Messages == nil {
-		e.Messages = []Entry{}
-	}
-	return withType(e.EventType(), plain(e))
-}
-
-func (e MembersPage) MarshalJSON() ([]byte, error) {
-	type plain MembersPage
-	if e.Members == nil {
-		e.Members = []Member{}
-	}
-	return withType(e.EventType(), plain(e))
-}
-
-func (e Pong) MarshalJSON() ([]byte, error) {
-	type plain Pong
-	return withType(e.EventType(), plain(e))
-}
-
-func (e Notice) MarshalJSON() ([]byte, error) {
-	type plain Notice
-	return withType(TypeNotice, plain(e))
-}
-
-func (e ErrorEvent) MarshalJSON() ([]byte, error) {
-	type plain ErrorEvent
-	return withType(e.EventType(), plain(e))
-}
-
-func withType(typ string, v any) ([]byte, error) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(body)+len(typ)+12)
-	out = append(out, `{"type":`...)
-	out = strconv.AppendQuote(out, typ)
-	if len(body) > 2 { // body is a non-empty object
-		out = append(out, ',')
-	}
-	return append(out, body[1:]...), nil
-}
+type (
+	Event       = wire.Event
+	Joined      = wire.Joined
+	Left        = wire.Left
+	Entry       = wire.Entry
+	Message     = wire.Message
+	Notice      = wire.Notice
+	Ack         = wire.Ack
+	HistoryPage = wire.HistoryPage
+	Member      = wire.Member
+	MembersPage = wire.MembersPage
+	Pong        = wire.Pong
+	ErrorEvent  = wire.ErrorEvent
+)
 
 // Encode returns the frame for e.
-func Encode(e Event) ([]byte, error) { return json.Marshal(e) }
+func Encode(e Event) ([]byte, error) { return wire.Encode(e) }

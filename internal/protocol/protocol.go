@@ -1,7 +1,8 @@
-// Package protocol defines the JSON messages exchanged with WebSocket clients:
-// the requests a client sends (one per action), the events the server posts
-// back, the error codes and the limits. docs/protocol.md is the reference for
-// client authors; this package is the single implementation of it.
+// Package protocol is the server's side of the wire contract (package wire,
+// which the SDKs import too): it decodes and validates the requests a client
+// sends and encodes the events the server posts back. The shapes, error codes
+// and limits are wire's, named here by alias so handlers keep one import.
+// docs/protocol.md is the reference for client authors.
 //
 // Decoding is strict: a request must be one JSON object of valid UTF-8 with a
 // known "action", only the fields that action defines, each of the right JSON
@@ -9,74 +10,46 @@
 // server reports to the client in an "error" event.
 package protocol
 
-import "fmt"
+import (
+	"fmt"
 
-// Limits of the protocol. They are part of the contract with clients and are
-// documented in docs/protocol.md.
+	"github.com/wschat/wschat/wire"
+)
+
+// Limits of the protocol: the wire contract's (docs/protocol.md), plus the
+// server's own defaults.
 const (
-	// MaxFrameBytes is API Gateway's limit on one WebSocket message (a client
-	// message, and a payload posted through @connections).
-	MaxFrameBytes = 128 * 1024
-	// MaxTextRunes bounds the text of one chat message, in Unicode code points.
-	// Even fully escaped (6 bytes per code point) a message event stays far
-	// below MaxFrameBytes.
-	MaxTextRunes = 4000
-	// MaxChannelLen bounds a channel name; see ValidChannel for the alphabet.
-	MaxChannelLen = 64
-	// MaxClientIDLen bounds a send's clientId; see ValidClientID.
-	MaxClientIDLen = 64
-	// MaxCursorLen bounds the opaque members cursor a client echoes back.
-	MaxCursorLen = 512
-	// DefaultHistoryLimit and MaxHistoryLimit bound the messages of one
-	// history request.
-	DefaultHistoryLimit = 50
-	MaxHistoryLimit     = 100
-	// MaxSeq bounds "after": seq values are JSON numbers, exact in every
-	// client language up to 2^53.
-	MaxSeq = 1 << 53
+	MaxFrameBytes       = wire.MaxFrameBytes
+	MaxTextRunes        = wire.MaxTextRunes
+	MaxChannelLen       = wire.MaxChannelLen
+	MaxClientIDLen      = wire.MaxClientIDLen
+	MaxCursorLen        = wire.MaxCursorLen
+	DefaultHistoryLimit = wire.DefaultHistoryLimit
+	MaxHistoryLimit     = wire.MaxHistoryLimit
+	MaxSeq              = wire.MaxSeq
 	// DefaultMaxChannels is how many channels one connection may join unless
 	// WSCHAT_MAX_CHANNELS says otherwise.
 	DefaultMaxChannels = 20
 )
 
-// Code classifies an error reported to a client.
-type Code string
+// Code classifies an error reported to a client (wire.Code).
+type Code = wire.Code
 
-// Error codes. Clients may branch on them; the message text is for humans.
+// Error codes: the wire contract's.
 const (
-	// CodeInvalidJSON: the frame is not one JSON object of valid UTF-8 text
-	// (also binary frames and duplicate keys).
-	CodeInvalidJSON Code = "invalid_json"
-	// CodeUnknownAction: "action" names no action.
-	CodeUnknownAction Code = "unknown_action"
-	// CodeInvalidField: a field is missing, empty, of the wrong type, out of
-	// bounds, or not defined for the action.
-	CodeInvalidField Code = "invalid_field"
-	// CodeTooLarge: a size or count limit is exceeded (frame size, text
-	// length, channels per connection).
-	CodeTooLarge Code = "too_large"
-	// CodeNotMember: the action needs membership of the channel.
-	CodeNotMember Code = "not_member"
-	// CodeRateLimited: the connection sent more than its rate allows; the
-	// request had no effect.
-	CodeRateLimited Code = "rate_limited"
-	// CodeUnauthorized: the connection is not (or no longer) registered.
-	CodeUnauthorized Code = "unauthorized"
-	// CodeInternal: the server failed; the request may be retried (a send
-	// with the same clientId is never stored twice).
-	CodeInternal Code = "internal"
-	// CodeForbidden: the connection's channel capabilities (from its token,
-	// or the environment's default) do not grant this action on this
-	// channel. Retrying with the same token cannot succeed.
-	CodeForbidden Code = "forbidden"
+	CodeInvalidJSON   = wire.CodeInvalidJSON
+	CodeUnknownAction = wire.CodeUnknownAction
+	CodeInvalidField  = wire.CodeInvalidField
+	CodeTooLarge      = wire.CodeTooLarge
+	CodeNotMember     = wire.CodeNotMember
+	CodeRateLimited   = wire.CodeRateLimited
+	CodeUnauthorized  = wire.CodeUnauthorized
+	CodeInternal      = wire.CodeInternal
+	CodeForbidden     = wire.CodeForbidden
 )
 
 // Codes lists every error code, for documentation and tests.
-var Codes = []Code{
-	CodeInvalidJSON, CodeUnknownAction, CodeInvalidField, CodeTooLarge,
-	CodeNotMember, CodeRateLimited, CodeUnauthorized, CodeInternal,
-	CodeForbidden,
-}
+var Codes = wire.Codes
 
 // Error is a request the server rejects. Its Message never contains the
 // client's message text, so it is safe to log.
@@ -98,39 +71,8 @@ func Errorf(code Code, action, format string, args ...any) *Error {
 	return &Error{Code: code, Action: action, Message: fmt.Sprintf(format, args...)}
 }
 
-// ValidChannel reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$:
-// lower case so "General" and "general" cannot be two channels, and no '#' so
-// a name cannot forge a storage key.
-func ValidChannel(name string) bool {
-	if len(name) == 0 || len(name) > MaxChannelLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case (c == '_' || c == '-') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidChannel reports whether name is a valid channel name (wire.ValidChannel).
+func ValidChannel(name string) bool { return wire.ValidChannel(name) }
 
-// ValidClientID reports whether id matches ^[A-Za-z0-9._:-]{1,64}$, which
-// admits UUIDs, ULIDs and "tab1:42"-style counters.
-func ValidClientID(id string) bool {
-	if len(id) == 0 || len(id) > MaxClientIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.', c == '_', c == ':', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidClientID reports whether id is a valid clientId (wire.ValidClientID).
+func ValidClientID(id string) bool { return wire.ValidClientID(id) }

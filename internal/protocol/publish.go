@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // Bodies of the publish HTTP API (docs/publish.md). They follow the same
@@ -11,22 +13,14 @@ import (
 // the same functions as a send's channel, text and clientId — so a message
 // refused on one path is refused on the other.
 
-// MaxPublishBodyBytes bounds a publish request body: a 4,000-character text
-// fully escaped is under 24 KB.
-const MaxPublishBodyBytes = 64 * 1024
+// MaxPublishBodyBytes bounds a publish request body (wire.MaxPublishBodyBytes).
+const MaxPublishBodyBytes = wire.MaxPublishBodyBytes
 
-// Publish is the body of POST /channels/{channel}/messages.
-type Publish struct {
-	Text string
-	// ID plays a send's clientId: idempotent per channel and caller.
-	ID string
-}
-
-// NoticeBody is the body of POST /users/{userId}/messages.
-type NoticeBody struct {
-	Text string
-	ID   string // optional, echoed to the clients
-}
+// Publish and NoticeBody are the bodies of the channel and user routes.
+type (
+	Publish    = wire.Publish
+	NoticeBody = wire.NoticeBody
+)
 
 // DecodePublish parses a publish body: exactly "text" and "id", both required.
 func DecodePublish(data []byte) (*Publish, error) {

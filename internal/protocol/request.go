@@ -10,64 +10,23 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/wire"
 )
 
 // Request is one decoded client request: *Join, *Leave, *Send, *History,
-// *Members or *Ping.
-type Request interface {
-	// Action is the request's "action", one of contract.Actions.
-	Action() string
-	request()
-}
+// *Members or *Ping, the wire contract's types.
+type Request = wire.Request
 
-// Join asks to become a member of Channel. Ref, optional, is echoed in the
-// resulting joined event so that the joiner can tell its own announcement
-// from another member's concurrent join.
-type Join struct{ Channel, Ref string }
-
-// Leave asks to stop being a member of Channel.
-type Leave struct{ Channel string }
-
-// Send posts Text to Channel. ClientID makes the send idempotent: a retry with
-// the same ClientID (by the same user, to the same channel) is stored once and
-// acknowledged with the same seq.
-type Send struct {
-	Channel  string
-	Text     string
-	ClientID string
-}
-
-// History asks for the messages of Channel with seq > After, at most Limit.
-type History struct {
-	Channel string
-	After   int64
-	Limit   int
-}
-
-// Members asks for the members of Channel, one page at a time; Cursor is the
-// "next" of the previous page ("" for the first).
-type Members struct {
-	Channel string
-	Cursor  string
-}
-
-// Ping asks for a pong; it keeps an idle connection open.
-type Ping struct{}
-
-func (*Join) Action() string    { return contract.ActionJoin }
-func (*Leave) Action() string   { return contract.ActionLeave }
-func (*Send) Action() string    { return contract.ActionSend }
-func (*History) Action() string { return contract.ActionHistory }
-func (*Members) Action() string { return contract.ActionMembers }
-func (*Ping) Action() string    { return contract.ActionPing }
-
-func (*Join) request()    {}
-func (*Leave) request()   {}
-func (*Send) request()    {}
-func (*History) request() {}
-func (*Members) request() {}
-func (*Ping) request()    {}
+// The requests, as the wire contract defines them.
+type (
+	Join    = wire.Join
+	Leave   = wire.Leave
+	Send    = wire.Send
+	History = wire.History
+	Members = wire.Members
+	Ping    = wire.Ping
+)
 
 // fieldsOf lists the fields each action accepts besides "action".
 var fieldsOf = map[string][]string{

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"wschat/internal/contract"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // ConfigFromEnv reads the principal → display name map

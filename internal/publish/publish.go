@@ -22,11 +22,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/handler"
-	"wschat/internal/logging"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/protocol"
+	"github.com/wschat/wschat/wire"
 )
 
 // Store is what the publish routes read and write besides the message path.
@@ -79,16 +80,9 @@ func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *sl
 func (h *Handler) SetClock(now func() time.Time) { h.now = now }
 
 // errorBody is every error answer: {"code": ..., "message": ...}.
-type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type errorBody = wire.ErrorBody
 
-// Error codes beyond the protocol's.
 const (
-	codeNotFound     = "not_found"
-	codeForbidden    = "forbidden"
-	codeUnavailable  = "unavailable"
 	maxUserIDLen     = 128
 	userIDCharsetMsg = "userId must be 1 to 128 printable characters without '#' or '/'"
 )
@@ -101,7 +95,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	caller, ok := callerOf(ev)
 	if !ok {
 		// Only reachable if a route lost its AWS_IAM authorization.
-		return respond(http.StatusForbidden, errorBody{codeForbidden, "the request carries no IAM identity"}), nil
+		return respond(http.StatusForbidden, errorBody{Code: wire.CodeForbidden, Message: "the request carries no IAM identity"}), nil
 	}
 	var (
 		resp any
@@ -115,7 +109,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	case contract.PublishRouteUserConnections:
 		resp, err = h.disconnect(ctx, ev, caller)
 	default:
-		return respond(http.StatusNotFound, errorBody{codeNotFound, "no route " + quote(ev.RouteKey)}), nil
+		return respond(http.StatusNotFound, errorBody{Code: wire.CodeNotFound, Message: "no route " + quote(ev.RouteKey)}), nil
 	}
 	if err == nil {
 		return respond(http.StatusOK, resp), nil
@@ -131,13 +125,13 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 			status = http.StatusRequestEntityTooLarge
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
-		return respond(status, errorBody{string(perr.Code), perr.Message})
+		return respond(status, errorBody{Code: perr.Code, Message: perr.Message})
 	}
 	h.log.LogAttrs(ctx, slog.LevelError, "publish failed", logging.Err(err))
 	if errors.Is(err, chat.ErrUnavailable) {
-		return respond(http.StatusServiceUnavailable, errorBody{codeUnavailable, "temporarily unavailable; retry with the same id"})
+		return respond(http.StatusServiceUnavailable, errorBody{Code: wire.CodeUnavailable, Message: "temporarily unavailable; retry with the same id"})
 	}
-	return respond(http.StatusInternalServerError, errorBody{string(protocol.CodeInternal), "internal error; retry with the same id"})
+	return respond(http.StatusInternalServerError, errorBody{Code: wire.CodeInternal, Message: "internal error; retry with the same id"})
 }
 
 // caller is the IAM principal of a request.

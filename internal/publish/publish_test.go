@@ -14,13 +14,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/contract"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
-	"wschat/internal/fanout"
-	"wschat/internal/publish"
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/publish"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }

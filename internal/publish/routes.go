@@ -9,37 +9,20 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/chat"
-	"wschat/internal/handler"
-	"wschat/internal/logging"
-	"wschat/internal/protocol"
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/protocol"
+	"github.com/wschat/wschat/wire"
 )
 
-// Published is the answer to a channel message: stored as Seq (in history
-// once this answer arrives).
-type Published struct {
-	Channel string `json:"channel"`
-	ID      string `json:"id"`
-	Seq     int64  `json:"seq"`
-}
-
-// Notified is the answer to a user notice.
-type Notified struct {
-	UserID string `json:"userId"`
-	// Connections is how many live connections the user had; Delivered how
-	// many received the notice (the others were gone or failed).
-	Connections int `json:"connections"`
-	Delivered   int `json:"delivered"`
-}
-
-// Disconnected is the answer to a disconnect.
-type Disconnected struct {
-	UserID string `json:"userId"`
-	// Closed is how many connections were closed (each then runs
-	// $disconnect); Gone how many were already gone and were cleaned up.
-	Closed int `json:"closed"`
-	Gone   int `json:"gone"`
-}
+// The answers of the routes are the wire contract's, the same types the
+// publisher client decodes.
+type (
+	Published    = wire.Published
+	Notified     = wire.Notified
+	Disconnected = wire.Disconnected
+)
 
 func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest, c caller) (any, error) {
 	channel := ev.PathParameters["channel"]

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"wschat/local/sqs"
+	"github.com/wschat/wschat/local/sqs"
 )
 
 func testConfig() aws.Config {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/auth"
-	"wschat/internal/contract"
-	"wschat/internal/logging"
+	"github.com/wschat/wschat/internal/auth"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/logging"
 )
 
 func main() {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/auth"
-	"wschat/internal/compose/composetest"
+	"github.com/wschat/wschat/internal/auth"
+	"github.com/wschat/wschat/internal/compose/composetest"
 )
 
 func TestNewAuthorizer(t *testing.T) {

@@ -9,10 +9,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/compose"
-	"wschat/internal/contract"
-	"wschat/internal/handler"
-	"wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/compose"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/metrics"
 )
 
 func main() {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/internal/compose/composetest"
-	"wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/compose/composetest"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }

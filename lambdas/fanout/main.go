@@ -12,8 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/compose"
-	"wschat/internal/handler"
+	"github.com/wschat/wschat/internal/compose"
+	"github.com/wschat/wschat/internal/handler"
 )
 
 func main() {

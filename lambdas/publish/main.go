@@ -11,8 +11,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"wschat/internal/compose"
-	"wschat/internal/publish"
+	"github.com/wschat/wschat/internal/compose"
+	"github.com/wschat/wschat/internal/publish"
 )
 
 func main() {

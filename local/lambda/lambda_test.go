@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"wschat/internal/testkit"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 // testBootstrap is the test function (../testdata/fn) built once for the host.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wschat/local/sqs"
+	"github.com/wschat/wschat/local/sqs"
 )
 
 // handler is a hand-written Invoker: it decodes the payload as

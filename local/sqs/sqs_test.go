@@ -14,7 +14,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"wschat/local/sqs"
+	"github.com/wschat/wschat/local/sqs"
 )
 
 // start serves a broker with a task queue (visibility 30 s, redrive to a DLQ

@@ -15,7 +15,7 @@ import (
 // app's config and pinned CLI, and every package the app builds.
 var moduleFiles = []string{
 	"go.mod", "go.sum", "cdk.json", "cdk.context.json", "package.json", "package-lock.json",
-	"infra", "internal", "lambdas",
+	"infra", "internal", "lambdas", "wire", "client", "publisher",
 }
 
 // TestReviewOfARealTwoCommitHistory runs the tool on a real git history of

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"wschat/publisher"
+	"github.com/wschat/wschat/publisher"
 )
 
 func main() {

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"wschat/internal/auth"
-	"wschat/internal/localissuer"
+	"github.com/wschat/wschat/internal/auth"
+	"github.com/wschat/wschat/internal/localissuer"
 )
 
 // serveIssuer serves iss where the emulator mounts it and returns the port.

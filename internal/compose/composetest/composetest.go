@@ -21,9 +21,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"wschat/internal/contract"
-	"wschat/internal/dynamo"
-	"wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynamo/dynamotest"
 )
 
 // Stage is the API stage of the deployment's callback URL.

@@ -7,8 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wschat/internal/contract"
-	"wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynamo"
 )
 
 // Counting wraps a dynamo.API and counts what the store reads: calls per

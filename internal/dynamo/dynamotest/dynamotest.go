@@ -26,8 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wschat/internal/dynalite"
-	"wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/dynamo"
 )
 
 var (
