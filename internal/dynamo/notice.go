@@ -23,7 +23,7 @@ const (
 	attrNoticeID    = "noticeId"
 	attrFromName    = "fromName"
 	attrConnections = "connections"
-	attrDeliveredTo  = "deliveredTo"
+	attrDeliveredTo = "deliveredTo"
 	attrAt          = "at"
 )
 

@@ -138,10 +138,10 @@ func TestOr(t *testing.T) {
 func TestArrays(t *testing.T) {
 	employees := `{"employees":[{"firstName":"John","lastName":"Doe"},{"firstName":"Anna","lastName":"Smith"},{"firstName":"Peter","lastName":"Jones"}]}`
 	for pattern, want := range map[string]bool{
-		`{"employees":{"firstName":["Anna"]}}`:                     true,
+		`{"employees":{"firstName":["Anna"]}}`:                      true,
 		`{"employees":{"firstName":["Anna"],"lastName":["Smith"]}}`: true,
 		`{"employees":{"firstName":["Anna"],"lastName":["Jones"]}}`: false,
-		`{"employees":{"firstName":["Zoe"]}}`:                      false,
+		`{"employees":{"firstName":["Zoe"]}}`:                       false,
 	} {
 		if got, _ := MustParse(pattern).Match([]byte(employees)); got != want {
 			t.Errorf("%s: %v, want %v", pattern, got, want)
@@ -165,13 +165,13 @@ func TestArrays(t *testing.T) {
 func TestLambdaFilterOnStreamRecord(t *testing.T) {
 	rec := `{"eventName":"INSERT","dynamodb":{"Keys":{"pk":{"S":"HIST#general"},"sk":{"S":"MSG#1"}},"NewImage":{"pk":{"S":"HIST#general"},"members":{"N":"1"}}}}`
 	for pattern, want := range map[string]bool{
-		`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}}}}`:                                       true,
-		`{"eventName":["REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}}}}`:                                       false,
-		`{"dynamodb":{"NewImage":{"tombstone":{"BOOL":[{"exists":false}]}}}}`:                                                  true,
-		`{"dynamodb":{"NewImage":{"members":{"N":["0","1"]}}}}`:                                                                true,
-		`{"dynamodb":{"NewImage":{"members":{"N":["2"]}}}}`:                                                                    false,
-		`{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":[{"prefix":"CONN#"}]}}}}`:                              false,
-		`{"dynamodb":{"OldImage":{"pk":{"S":[{"exists":false}]}}}}`:                                                            true,
+		`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}}}}`:                                            true,
+		`{"eventName":["REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}}}}`:                                            false,
+		`{"dynamodb":{"NewImage":{"tombstone":{"BOOL":[{"exists":false}]}}}}`:                                                       true,
+		`{"dynamodb":{"NewImage":{"members":{"N":["0","1"]}}}}`:                                                                     true,
+		`{"dynamodb":{"NewImage":{"members":{"N":["2"]}}}}`:                                                                         false,
+		`{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":[{"prefix":"CONN#"}]}}}}`:                                   false,
+		`{"dynamodb":{"OldImage":{"pk":{"S":[{"exists":false}]}}}}`:                                                                 true,
 		`{"$or":[{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CONN#"}]}}}},{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}}}}]}`: true,
 	} {
 		if got, _ := MustParse(pattern).Match([]byte(rec)); got != want {
