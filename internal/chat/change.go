@@ -52,3 +52,11 @@ type NoticeSent struct {
 	At          time.Time
 	ExpiresAt   time.Time
 }
+
+// BusEvent is one event for the event bus: its detail-type, its JSON
+// detail and the time of the change it reports.
+type BusEvent struct {
+	DetailType string
+	Detail     []byte
+	Time       time.Time
+}

@@ -1,0 +1,44 @@
+package compose
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/eventbus"
+	"github.com/wschat/wschat/internal/integrations"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
+	"github.com/wschat/wschat/wire/events"
+)
+
+// NewEvents builds the events function's handler: the bus from
+// WSCHAT_EVENT_BUS and WSCHAT_EVENT_SOURCE (AWS_ENDPOINT_URL_EVENTS, which
+// the local emulator sets, overrides EventBridge's endpoint), the text
+// switch, the logger and metrics. It reads no table: the stream's records
+// carry the items.
+func NewEvents(getenv func(string) string, stdout io.Writer) (*integrations.Forwarder, error) {
+	log, err := logging.New(stdout, getenv(contract.EnvLogLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", contract.EnvLogLevel, err)
+	}
+	cfg, err := integrations.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	bus := getenv(contract.EnvEventBus)
+	if bus == "" {
+		return nil, fmt.Errorf("%s is not set", contract.EnvEventBus)
+	}
+	source := getenv(contract.EnvEventSource)
+	if source == "" {
+		source = events.DefaultSource
+	}
+	awsCfg, err := lambdaAWSConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	client := eventbus.NewClient(awsCfg, firstSet(getenv, "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"))
+	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
+	return integrations.New(cfg, eventbus.New(client, bus, source), log, meter), nil
+}
