@@ -25,7 +25,8 @@ export interface StateChange {
 export type ErrorCode =
   | "closed" | "not_joined" | "already_joined" | "outbox_full" | "text_too_long" | "invalid"
   | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "dial" | "left"
-  | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal";
+  | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal"
+  | "forbidden" | "rejected" | "unavailable";
 
 export declare class WschatError extends Error {
   readonly code: ErrorCode;

@@ -35,7 +35,7 @@ export class ServerError extends WschatError {
     this.server = true;
   }
   get retryable() {
-    return this.code === "internal" || this.code === "rate_limited" || this.code === "not_member";
+    return this.code === "internal" || this.code === "rate_limited" || this.code === "not_member" || this.code === "unavailable";
   }
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/eventbus"
+	"github.com/wschat/wschat/internal/handler"
+	"github.com/wschat/wschat/internal/hook"
 	"github.com/wschat/wschat/internal/integrations"
 	"github.com/wschat/wschat/internal/logging"
 	"github.com/wschat/wschat/internal/metrics"
@@ -41,4 +43,16 @@ func NewEvents(getenv func(string) string, stdout io.Writer) (*integrations.Forw
 	client := eventbus.NewClient(awsCfg, firstSet(getenv, "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"))
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
 	return integrations.New(cfg, eventbus.New(client, bus, source), log, meter), nil
+}
+
+// NewHook reads the before-send hook's settings and, when a hook is
+// configured (WSCHAT_HOOK_FUNCTION), builds its client; AWS_ENDPOINT_URL_LAMBDA,
+// which the local emulator sets, overrides Lambda's endpoint. A nil Hook
+// means no hook.
+func NewHook(getenv func(string) string, base *Base) (handler.Hook, handler.HookConfig, error) {
+	cfg, err := handler.HookConfigFromEnv(getenv)
+	if err != nil || cfg.Function == "" {
+		return nil, cfg, err
+	}
+	return hook.New(base.AWS, cfg.Function, firstSet(getenv, "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL")), cfg, nil
 }

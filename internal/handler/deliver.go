@@ -28,8 +28,11 @@ type MessageStore interface {
 // Post is one message to store and fan out, from a WebSocket send or from
 // a backend's publish.
 type Post struct {
-	Channel  string
-	Text     string
+	Channel string
+	Text    string // what is stored
+	// SentText is the text as the sender sent it when the before-send hook
+	// replaced it ("" means Text): a retry is recognised by it.
+	SentText string
 	ClientID string
 	// Caller identifies who retries: a claim is per (channel, caller,
 	// clientId). For a WebSocket user it is the user id; for a backend its
@@ -60,7 +63,11 @@ type Deliverer struct {
 // client retries and the retry fans out again.
 func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
-	hash := chat.TextHash(p.Text)
+	sent := p.SentText
+	if sent == "" {
+		sent = p.Text
+	}
+	hash := chat.TextHash(sent)
 	claim, created, err := d.Store.Claim(ctx, chat.Claim{
 		ClaimKey:  key,
 		TextHash:  hash,

@@ -94,6 +94,14 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	return h
 }
 
+// WithHook makes h ask hk about every message before storing it, with
+// cfg's budget and failure mode, and returns h.
+func (h *Chat) WithHook(hk Hook, cfg HookConfig) *Chat {
+	send := h.actions[contract.ActionSend].(*sendAction)
+	send.gate = &hookGate{hook: hk, cfg: cfg, log: h.log, meter: h.meter}
+	return h
+}
+
 // CloseWith makes h close connections that keep exceeding their limits
 // through c, and returns h.
 func (h *Chat) CloseWith(c Closer) *Chat {

@@ -38,6 +38,7 @@ type sendAction struct {
 	store   SendStore
 	deliver *Deliverer
 	replier replier
+	gate    *hookGate // nil: no before-send hook
 }
 
 func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
@@ -51,9 +52,16 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
 		return err
 	}
+	// The hook runs before anything is written: a rejected message leaves
+	// no claim, no seq and no history item, so no event either.
+	text, err := h.gate.check(ctx, rq, r.Channel, r.ClientID, r.Text)
+	if err != nil {
+		return err
+	}
 	seq, err := h.deliver.Deliver(ctx, Post{
 		Channel:  r.Channel,
-		Text:     r.Text,
+		Text:     text,
+		SentText: r.Text,
 		ClientID: r.ClientID,
 		Caller:   rq.UserID,
 		Identity: rq.Identity,

@@ -46,6 +46,8 @@ const (
 	CodeUnauthorized  = wire.CodeUnauthorized
 	CodeInternal      = wire.CodeInternal
 	CodeForbidden     = wire.CodeForbidden
+	CodeRejected      = wire.CodeRejected
+	CodeUnavailable   = wire.CodeUnavailable
 )
 
 // Codes lists every error code, for documentation and tests.

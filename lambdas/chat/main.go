@@ -32,6 +32,13 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Chat, er
 	if err != nil {
 		return nil, err
 	}
+	hk, hookCfg, err := compose.NewHook(getenv, p.Base)
+	if err != nil {
+		return nil, err
+	}
 	h := handler.NewChat(p.Config, p.Store, p.Broadcaster, p.Fanout, p.Log, p.Meter)
+	if hk != nil {
+		h.WithHook(hk, hookCfg)
+	}
 	return h.CloseWith(p.Conns), nil
 }
