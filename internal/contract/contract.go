@@ -219,6 +219,10 @@ const (
 	EnvHookTimeout  = "WSCHAT_HOOK_TIMEOUT"
 	EnvHookFailure  = "WSCHAT_HOOK_FAILURE"
 
+	// EnvNoticeRecords ("true") makes the publish function record each
+	// notice in the table, for its user.notified event; set where events are.
+	EnvNoticeRecords = "WSCHAT_NOTICE_RECORDS"
+
 	// EnvWebhooks configures the webhooks function: a JSON object
 	// {"<name>": {"url": "https://…", "secretArn": "arn:aws:secretsmanager:…"}};
 	// each event reaches it wrapped as {"webhook": "<name>", "event": {…}}.

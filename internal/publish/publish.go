@@ -36,6 +36,8 @@ type Store interface {
 	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
 	// RemoveConnection cleans up a connection that @connections says is gone.
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
+	// PutNotice records a notice for integrations (Config.RecordNotices).
+	PutNotice(ctx context.Context, n chat.NoticeSent) error
 }
 
 // Connections posts to and closes connections (the @connections client).
@@ -52,6 +54,9 @@ type Config struct {
 	Retention time.Duration
 	// SendBudget bounds the @connections posts of one request (0: unlimited).
 	SendBudget int
+	// RecordNotices writes a record of each notice to the table, which the
+	// stream turns into a user.notified event (on where events are).
+	RecordNotices bool
 }
 
 // Handler serves the three publish routes.
