@@ -51,7 +51,8 @@ var rules = []rule{
 			"and handler shares; it must not drag Lambda event types or an AWS service client into them",
 	},
 	{
-		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue"},
+		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue",
+			module + "/internal/eventbus", module + "/internal/hook", module + "/internal/secrets", module + "/internal/integrations"},
 		forbid:   lambdaGo,
 		why:      "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
 	},
@@ -67,7 +68,7 @@ var rules = []rule{
 			"github.com/aws/aws-sdk-go-v2/config",
 			module + "/infra/...", module + "/local/...", module + "/bench/...", module + "/reliability/...",
 			module + "/tools/...", module + "/internal/emutest", module + "/internal/testkit",
-			module + "/internal/localissuer", module + "/internal/dynalite",
+			module + "/internal/localissuer", module + "/internal/dynalite", module + "/internal/eventschema",
 		}, cdk),
 		why: "every byte linked into a handler is deployed and cold-started: the SDK's config loader adds " +
 			"about a megabyte the wiring deliberately avoids, and infra, emulator, bench and test code " +
@@ -109,10 +110,16 @@ var rules = []rule{
 			"WebSocket library, no AWS service client",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
+		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern"},
 		onlyProject: []string{},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues and template reader are generic: they emulate " +
 			"AWS for any template, so they must not know wschat's handlers, store or protocol",
+	},
+	{
+		packages:    []string{module + "/local/ddbstream"},
+		onlyProject: []string{module + "/local/eventpattern"},
+		why: "the emulator's DynamoDB Streams are generic as well: they emulate a table's stream and its event " +
+			"source mappings for any template, with EventBridge's pattern syntax as their only project import",
 	},
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/wschat/wschat/internal/integrations"
 	"github.com/wschat/wschat/internal/logging"
 	"github.com/wschat/wschat/internal/metrics"
+	"github.com/wschat/wschat/internal/secrets"
 	"github.com/wschat/wschat/wire/events"
 )
 
@@ -55,4 +56,26 @@ func NewHook(getenv func(string) string, base *Base) (handler.Hook, handler.Hook
 		return nil, cfg, err
 	}
 	return hook.New(base.AWS, cfg.Function, firstSet(getenv, "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL")), cfg, nil
+}
+
+// NewWebhooks builds the webhooks function's handler: the webhooks from
+// WSCHAT_WEBHOOKS, their secrets read through Secrets Manager
+// (AWS_ENDPOINT_URL_SECRETS_MANAGER, which the local emulator sets,
+// overrides its endpoint) and kept five minutes, the logger and metrics.
+func NewWebhooks(getenv func(string) string, stdout io.Writer) (*handler.Webhooks, error) {
+	log, err := logging.New(stdout, getenv(contract.EnvLogLevel))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", contract.EnvLogLevel, err)
+	}
+	cfg, err := handler.WebhookConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := lambdaAWSConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	client := secrets.NewClient(awsCfg, firstSet(getenv, "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"))
+	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
+	return handler.NewWebhooks(cfg, secrets.New(client, 0), log, meter), nil
 }
