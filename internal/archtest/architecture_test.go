@@ -52,7 +52,7 @@ var rules = []rule{
 	},
 	{
 		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue",
-			module + "/internal/eventbus", module + "/internal/hook", module + "/internal/secrets", module + "/internal/integrations"},
+			module + "/internal/eventbus", module + "/internal/hook", module + "/internal/secrets"},
 		forbid:   lambdaGo,
 		why:      "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
 	},
