@@ -116,10 +116,10 @@ var rules = []rule{
 			"AWS for any template, so they must not know wschat's handlers, store or protocol",
 	},
 	{
-		packages:    []string{module + "/local/ddbstream"},
+		packages:    []string{module + "/local/ddbstream", module + "/local/eventbridge"},
 		onlyProject: []string{module + "/local/eventpattern"},
-		why: "the emulator's DynamoDB Streams are generic as well: they emulate a table's stream and its event " +
-			"source mappings for any template, with EventBridge's pattern syntax as their only project import",
+		why: "the emulator's DynamoDB Streams and EventBridge are generic as well: they emulate a table's stream, its event " +
+			"source mappings and the buses, rules and targets of any template, with the pattern syntax as their only project import",
 	},
 }
 
