@@ -110,16 +110,12 @@ var rules = []rule{
 			"WebSocket library, no AWS service client",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern"},
-		onlyProject: []string{},
-		why: "the emulator's API Gateway, Lambda runtime, SQS queues and template reader are generic: they emulate " +
-			"AWS for any template, so they must not know wschat's handlers, store or protocol",
-	},
-	{
-		packages:    []string{module + "/local/ddbstream", module + "/local/eventbridge"},
+		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern",
+			module + "/local/ddbstream", module + "/local/eventbridge"},
 		onlyProject: []string{module + "/local/eventpattern"},
-		why: "the emulator's DynamoDB Streams and EventBridge are generic as well: they emulate a table's stream, its event " +
-			"source mappings and the buses, rules and targets of any template, with the pattern syntax as their only project import",
+		why: "the emulator's API Gateway, Lambda runtime, SQS queues, DynamoDB streams, EventBridge and template reader are generic " +
+			"(the event pattern syntax is their one shared part): they emulate " +
+			"AWS for any template, so they must not know wschat's handlers, store or protocol",
 	},
 }
 
