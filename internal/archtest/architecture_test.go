@@ -53,8 +53,8 @@ var rules = []rule{
 	{
 		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue",
 			module + "/internal/eventbus", module + "/internal/hook", module + "/internal/secrets"},
-		forbid:   lambdaGo,
-		why:      "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
+		forbid: lambdaGo,
+		why:    "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
 	},
 	{
 		packages: []string{module + "/internal/handler"},
@@ -110,7 +110,7 @@ var rules = []rule{
 			"WebSocket library, no AWS service client",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern",
+		packages: []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern",
 			module + "/local/ddbstream", module + "/local/eventbridge"},
 		onlyProject: []string{module + "/local/eventpattern"},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues, DynamoDB streams, EventBridge and template reader are generic " +

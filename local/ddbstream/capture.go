@@ -308,7 +308,9 @@ func (x *exchange) get(t *captured, key item) (item, *response) {
 	return got, nil
 }
 
-func attributesOf(body []byte) (item, map[string]json.RawMessage) { return attributesOfKey(body, "Attributes") }
+func attributesOf(body []byte) (item, map[string]json.RawMessage) {
+	return attributesOfKey(body, "Attributes")
+}
 
 // attributesOfKey splits an answer into the item under name and the rest.
 func attributesOfKey(body []byte, name string) (item, map[string]json.RawMessage) {
