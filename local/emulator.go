@@ -90,6 +90,8 @@ type session struct {
 	dynamoEndpoint string
 	dynamoDesc     string     // for the banner
 	sqs            *sqsServer // nil: the template has no queues
+	services       *services  // Lambda Invoke, EventBridge, Secrets Manager
+	streams        *streams   // nil: no table has a stream
 	functions      map[*template.Function]*lambda.Function
 	buildDir       string // where the functions' host builds are
 	bootstraps     map[*template.Function]string
@@ -138,6 +140,10 @@ func (e *session) start(ctx context.Context) error {
 	if err := e.startQueues(); err != nil {
 		return err
 	}
+	if err := e.startServices(); err != nil {
+		return err
+	}
+	e.cleanups = append(e.cleanups, func() { e.services.close() })
 	if err := e.startFunctions(ctx, e.stack.Functions); err != nil {
 		return err
 	}
@@ -147,10 +153,17 @@ func (e *session) start(ctx context.Context) error {
 	// Registered here, so they run before the functions stop; a reload may
 	// have started SQS since, which is why they look at e.sqs only then.
 	e.cleanups = append(e.cleanups, func() {
+		e.stopStreamMappings()
 		if e.sqs != nil {
 			e.sqs.stopMappings()
 		}
 	})
+	if err := e.syncIntegrations(e.stack, e.functions); err != nil {
+		return err
+	}
+	if _, _, err := e.syncStreamMappings(e.stack); err != nil {
+		return err
+	}
 	if e.sqs == nil {
 		return nil
 	}
@@ -258,7 +271,21 @@ func (e *session) startDynamo(ctx context.Context) error {
 	if len(e.stack.Tables) == 0 {
 		return nil
 	}
-	return createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out)
+	if err := createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out); err != nil {
+		return err
+	}
+	// The functions reach the database through the stream capture when a
+	// table has a stream (tables are created directly, before it).
+	front, err := e.startStreamCapture(e.dynamoEndpoint)
+	if err != nil {
+		return err
+	}
+	if e.streams != nil {
+		e.cleanups = append(e.cleanups, e.streams.close)
+		e.dynamoDesc += ", streams captured at " + front
+	}
+	e.dynamoEndpoint = front
+	return nil
 }
 
 // startFunctions builds each of fns for this host and sets it up behind
@@ -313,6 +340,9 @@ func (e *session) localEndpoints() lambdaenv.Endpoints {
 	ep := lambdaenv.Endpoints{DynamoDB: e.dynamoEndpoint}
 	if e.sqs != nil {
 		ep.SQS = e.sqs.url()
+	}
+	if e.services != nil {
+		ep.Lambda, ep.Events, ep.SecretsManager = e.services.url(), e.services.url(), e.services.url()
 	}
 	return ep
 }
@@ -371,6 +401,9 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	// Unsigned, unlike @connections: it is the emulator's own, for harnesses,
 	// and answers 404 without --virtual-connections.
 	mux.Handle("/@admin/", e.gateway.AdminHandler())
+	// Every event put on a bus, live, for make events (unsigned, like the
+	// admin endpoints: it is the emulator's own).
+	mux.Handle("GET "+eventsTailPath, e.services.router.TailHandler())
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
@@ -402,9 +435,9 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
   callback    http://%s/%s/@connections/{connectionId}
   issuer      http://%s%s  (tokens: make token PORT=%s TOKEN_USER=ann)
 %s  DynamoDB    %s
-%sCtrl-C stops everything.
+%s%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner())
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(), e.integrationsBanner())
 }
 
 // sqsBanner adds the SQS server and virtual connections, when there are.

@@ -111,7 +111,7 @@ var rules = []rule{
 	},
 	{
 		packages: []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern",
-			module + "/local/ddbstream", module + "/local/eventbridge"},
+			module + "/local/ddbstream", module + "/local/eventbridge", module + "/local/secretsmanager"},
 		onlyProject: []string{module + "/local/eventpattern"},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues, DynamoDB streams, EventBridge and template reader are generic " +
 			"(the event pattern syntax is their one shared part): they emulate " +

@@ -53,6 +53,9 @@ type MappingConfig struct {
 	// OnFailure, when set, gets a record of each batch given up on
 	// (DestinationConfig.OnFailure); without it the batch is dropped.
 	OnFailure Destination
+	// StartAt, when not 0, is the position to start at (a restarted
+	// mapping resumes where it was: Position), whatever TrimHorizon says.
+	StartAt uint64
 	// RetryDelay is the first retry's delay, doubling up to a minute; 0
 	// means 100 ms.
 	RetryDelay time.Duration
@@ -85,6 +88,7 @@ type Mapping struct {
 
 	mu    sync.Mutex
 	stats Stats
+	pos   uint64 // the next position to deliver
 }
 
 // NewMapping checks cfg.
@@ -105,7 +109,20 @@ func NewMapping(inv Invoker, cfg MappingConfig) (*Mapping, error) {
 	case cfg.MaxRetries < -1 || cfg.MaxRetries > 10000:
 		return nil, fmt.Errorf("stream event source mapping to %s: maximum retry attempts %d outside -1-10000", cfg.Function, cfg.MaxRetries)
 	}
-	return &Mapping{cfg: cfg, inv: inv, start: cfg.Stream.latest()}, nil
+	m := &Mapping{cfg: cfg, inv: inv, start: cfg.Stream.latest()}
+	if cfg.StartAt > 0 {
+		m.start = cfg.StartAt
+	}
+	m.pos = m.start
+	return m, nil
+}
+
+// Position is the stream position of the next record the mapping will
+// deliver (to resume a restarted mapping there).
+func (m *Mapping) Position() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pos
 }
 
 // Stats returns a snapshot of the counters.
@@ -125,7 +142,7 @@ func (m *Mapping) count(f func(*Stats)) {
 func (m *Mapping) Run(ctx context.Context) {
 	s := m.cfg.Stream
 	pos := m.start
-	if m.cfg.TrimHorizon {
+	if m.cfg.TrimHorizon && m.cfg.StartAt == 0 {
 		pos = s.trimHorizon()
 	}
 	for ctx.Err() == nil {
@@ -144,6 +161,9 @@ func (m *Mapping) Run(ctx context.Context) {
 			return // ctx ended while the batch was pending: not done
 		}
 		pos = entries[len(entries)-1].pos + 1
+		m.mu.Lock()
+		m.pos = pos
+		m.mu.Unlock()
 	}
 }
 
