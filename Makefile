@@ -66,8 +66,8 @@ test: deps ## Run every test: JS client, unit, dynalite-backed, infra assertions
 	$(MAKE) test-sdk
 	$(MAKE) cfn-lint
 
-test-js: deps ## Only the JavaScript client: its tests (node --test) and its declarations (tsc --noEmit)
-	node --test client/js/
+test-js: deps ## Only the JavaScript: the client's tests (node --test), its declarations (tsc --noEmit), the webhook verifier example
+	node --test client/js/ examples/webhooks/
 	npx --no-install tsc --noEmit -p client/js
 	@echo "tsc: client/js/wschat.d.ts and example.ts type-check"
 
