@@ -148,7 +148,9 @@ var ruleProps = map[string]string{
 	"ScheduleExpression": "scheduled rules are not emulated; only event patterns",
 }
 
-func (p *parser) parseRules() error {
+// parseRuleNames reads each rule's name, bus and ARN before the functions,
+// whose environment may name a rule; parseRules reads the rest after them.
+func (p *parser) parseRuleNames() error {
 	p.rules = map[string]*Rule{}
 	for _, id := range p.ids("AWS::Events::Rule") {
 		f := p.props(id)
@@ -162,36 +164,43 @@ func (p *parser) parseRules() error {
 			}
 		}
 		r := &Rule{LogicalID: id, Name: id, Enabled: true, Bus: p.stack.EventBuses[0]}
-		if err := p.ruleSettings(f, r); err != nil {
+		name, err := f.str("Name")
+		if err != nil {
 			return err
 		}
+		if name != "" {
+			r.Name = name
+		}
+		if v, ok := f.value("EventBusName"); ok {
+			s, err := p.resolve(v)
+			if err != nil {
+				return f.fail("EventBusName", err.Error())
+			}
+			if r.Bus = p.busByName(s); r.Bus == nil {
+				return f.fail("EventBusName", fmt.Sprintf("%q is not a bus of this template (nor the default bus)", s))
+			}
+		}
+		r.ARN = "arn:aws:events:" + p.opts.Region + ":" + p.opts.AccountID + ":rule/" + r.Name
+		if r.Bus.Name != "default" {
+			r.ARN = "arn:aws:events:" + p.opts.Region + ":" + p.opts.AccountID + ":rule/" + r.Bus.Name + "/" + r.Name
+		}
 		p.rules[id] = r
+	}
+	return nil
+}
+
+func (p *parser) parseRules() error {
+	for _, id := range p.ids("AWS::Events::Rule") {
+		r := p.rules[id]
+		if err := p.ruleSettings(p.props(id), r); err != nil {
+			return err
+		}
 		p.stack.Rules = append(p.stack.Rules, r)
 	}
 	return nil
 }
 
 func (p *parser) ruleSettings(f fields, r *Rule) error {
-	name, err := f.str("Name")
-	if err != nil {
-		return err
-	}
-	if name != "" {
-		r.Name = name
-	}
-	if v, ok := f.value("EventBusName"); ok {
-		s, err := p.resolve(v)
-		if err != nil {
-			return f.fail("EventBusName", err.Error())
-		}
-		if r.Bus = p.busByName(s); r.Bus == nil {
-			return f.fail("EventBusName", fmt.Sprintf("%q is not a bus of this template (nor the default bus)", s))
-		}
-	}
-	r.ARN = "arn:aws:events:" + p.opts.Region + ":" + p.opts.AccountID + ":rule/" + r.Name
-	if r.Bus.Name != "default" {
-		r.ARN = "arn:aws:events:" + p.opts.Region + ":" + p.opts.AccountID + ":rule/" + r.Bus.Name + "/" + r.Name
-	}
 	pattern, ok := f.raw("EventPattern")
 	if !ok {
 		return f.fail("EventPattern", "missing (scheduled rules are not emulated)")

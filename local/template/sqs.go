@@ -253,13 +253,15 @@ func (p *parser) parseMappings() error {
 	for _, id := range p.ids("AWS::Lambda::EventSourceMapping") {
 		f := p.props(id)
 		if src, ok := f.value("EventSourceArn"); ok {
-			if arn, err := p.resolve(src); err == nil {
-				if t := p.tableByStreamARN(arn); t != nil {
-					if err := p.parseStreamMapping(f, t); err != nil {
-						return err
-					}
-					continue
+			arn, err := p.resolve(src)
+			if err != nil {
+				return f.fail("EventSourceArn", err.Error())
+			}
+			if t := p.tableByStreamARN(arn); t != nil {
+				if err := p.parseStreamMapping(f, t); err != nil {
+					return err
 				}
+				continue
 			}
 		}
 		for _, prop := range slices.Sorted(maps.Keys(f.m)) {

@@ -417,7 +417,7 @@ func (p *parser) parse() error {
 	}
 	// Buses and secrets before functions, whose environment may name them;
 	// rules after functions and queues, their targets.
-	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseEventBuses, p.parseSecrets, p.parseFunctions,
+	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseEventBuses, p.parseSecrets, p.parseRuleNames, p.parseFunctions,
 		p.parseRoutes, p.parseHTTPAPIs, p.parseMappings, p.parseRules} {
 		if err := step(); err != nil {
 			return err
