@@ -376,7 +376,9 @@ type queueDestination struct {
 	queue  string
 }
 
-func (q queueDestination) Send(ctx context.Context, body string) error { return q.sender.Send(ctx, q.queue, body) }
+func (q queueDestination) Send(ctx context.Context, body string) error {
+	return q.sender.Send(ctx, q.queue, body)
+}
 
 func (e *session) reportStream(m *template.StreamMapping, r ddbstream.Report) {
 	if e.streams.isStopping() {
