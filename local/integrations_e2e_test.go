@@ -24,101 +24,18 @@ import (
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/internal/eventschema"
 	"github.com/wschat/wschat/wire/events"
 )
 
-// The resources the integrations test adds to the dev template.
-const (
-	eventsFnID   = "EventsFunctionTest"
-	seenQueueID  = "SeenQueue"
-	webhookSecID = "WebhookSecret"
-)
-
-// integrationsTemplate writes the dev template with the integrations the
-// stack declares where events are on: the table's stream read by the
-// events function (filters, bisection, retries, an on-failure queue), a bus
-// with a rule that copies every event to a queue the test reads, a webhook
-// rule feeding the webhooks queue and function (secret in Secrets
-// Manager), the word-filter example as the chat function's before-send
-// hook, and notice records on the publish function.
+// integrationsTemplate writes the dev template with the integrations on
+// (emutest.WithIntegrations): the webhook to webhookURL and the word-filter
+// hook, text in events.
 func integrationsTemplate(t *testing.T, webhookURL string) string {
 	t.Helper()
-	raw, err := os.ReadFile(realTemplate(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	res := doc["Resources"].(map[string]any)
-	var table, chatFn, publishFn string
-	for id, r := range res {
-		r := r.(map[string]any)
-		switch {
-		case r["Type"] == "AWS::DynamoDB::Table":
-			table = id
-		case r["Type"] == "AWS::Lambda::Function" && strings.HasPrefix(id, "ChatFunction"):
-			chatFn = id
-		case r["Type"] == "AWS::Lambda::Function" && strings.HasPrefix(id, "PublishFunction"):
-			publishFn = id
-		}
-	}
-	if table == "" || chatFn == "" || publishFn == "" {
-		t.Fatalf("the dev template lacks a table, chat or publish function")
-	}
-	props := func(id string) map[string]any { return res[id].(map[string]any)["Properties"].(map[string]any) }
-	envOf := func(id string) map[string]any {
-		return props(id)["Environment"].(map[string]any)["Variables"].(map[string]any)
-	}
-	props(table)["StreamSpecification"] = map[string]any{"StreamViewType": "NEW_AND_OLD_IMAGES"}
-	envOf(chatFn)["WSCHAT_HOOK_FUNCTION"] = map[string]any{"Ref": "HookFunction"}
-	envOf(chatFn)["WSCHAT_HOOK_TIMEOUT"] = "3s" // the hook's first call starts its process
-	envOf(chatFn)["WSCHAT_HOOK_FAILURE"] = "closed"
-	envOf(publishFn)["WSCHAT_NOTICE_RECORDS"] = "true"
-	fn := func(pkg string, timeout int, env map[string]any) map[string]any {
-		return map[string]any{"Type": "AWS::Lambda::Function", "Metadata": map[string]any{"wschat:goPackage": pkg},
-			"Properties": map[string]any{"Handler": "bootstrap", "Runtime": "provided.al2023", "Timeout": timeout, "Environment": map[string]any{"Variables": env}}}
-	}
-	queue := func(props map[string]any) map[string]any {
-		return map[string]any{"Type": "AWS::SQS::Queue", "Properties": props}
-	}
-	arn := func(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
-	var filters []any
-	for _, f := range dynamo.StreamFilters {
-		filters = append(filters, map[string]any{"Pattern": f})
-	}
-	res[eventsFnID] = fn("./lambdas/events", 30, map[string]any{"WSCHAT_EVENT_BUS": map[string]any{"Ref": "ChatBus"}, "WSCHAT_EVENTS_TEXT": "true"})
-	res["ChatBus"] = map[string]any{"Type": "AWS::Events::EventBus", "Properties": map[string]any{"Name": "wschat-test"}}
-	res["EventsDlq"] = queue(map[string]any{})
-	res["EventsMapping"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{
-		"EventSourceArn": map[string]any{"Fn::GetAtt": []any{table, "StreamArn"}}, "FunctionName": map[string]any{"Ref": eventsFnID},
-		"StartingPosition": "LATEST", "BatchSize": 100, "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10,
-		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "FilterCriteria": map[string]any{"Filters": filters},
-		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": arn("EventsDlq")}}}}
-	res[seenQueueID] = queue(map[string]any{})
-	res["SeenRule"] = map[string]any{"Type": "AWS::Events::Rule", "Properties": map[string]any{
-		"EventBusName": map[string]any{"Ref": "ChatBus"}, "EventPattern": map[string]any{"source": []any{events.DefaultSource}},
-		"Targets": []any{map[string]any{"Id": "seen", "Arn": arn(seenQueueID)}}}}
-	res[webhookSecID] = map[string]any{"Type": "AWS::SecretsManager::Secret", "Properties": map[string]any{
-		"GenerateSecretString": map[string]any{"PasswordLength": 32, "ExcludePunctuation": true}}}
-	res["WebhooksDlq"] = queue(map[string]any{})
-	res["WebhooksQueue"] = queue(map[string]any{"VisibilityTimeout": 2, "RedrivePolicy": map[string]any{"deadLetterTargetArn": arn("WebhooksDlq"), "maxReceiveCount": 3}})
-	res["WebhookRule"] = map[string]any{"Type": "AWS::Events::Rule", "Properties": map[string]any{
-		"EventBusName": map[string]any{"Ref": "ChatBus"}, "EventPattern": map[string]any{"source": []any{events.DefaultSource}, "detail-type": []any{events.TypeMessageCreated}},
-		"Targets": []any{map[string]any{"Id": "receiver", "Arn": arn("WebhooksQueue"), "InputTransformer": map[string]any{
-			"InputPathsMap": map[string]any{}, "InputTemplate": `{"webhook":"receiver","event":<aws.events.event.json>}`}}}}}
-	res["WebhooksFunction"] = fn("./lambdas/webhooks", 30, map[string]any{"WSCHAT_WEBHOOKS": map[string]any{"Fn::Sub": []any{
-		`{"receiver":{"url":"` + webhookURL + `","secretArn":"${S}"}}`, map[string]any{"S": map[string]any{"Ref": webhookSecID}}}}})
-	res["WebhooksMapping"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{
-		"EventSourceArn": arn("WebhooksQueue"), "FunctionName": map[string]any{"Ref": "WebhooksFunction"}, "BatchSize": 10,
-		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}}}
-	res["HookFunction"] = fn("./examples/wordfilter", 5, map[string]any{"WORDFILTER_BLOCK": "spam", "WORDFILTER_MASK": "darn"})
-	out, _ := json.MarshalIndent(doc, "", " ")
 	path := filepath.Join(t.TempDir(), "WsChat-events.template.json")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := emutest.WithIntegrations(realTemplate(t), path, emutest.IntegrationsOptions{EventsText: true, WebhookURL: webhookURL, Hook: true}); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -307,7 +224,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	tpl := integrationsTemplate(t, "http://"+rcvLn.Addr().String()+"/hooks/wschat")
 	ready := filepath.Join(t.TempDir(), "ready.json")
 	e := startEmulator(t, "--template", tpl, "--allow-stale", "--ready-file", ready,
-		"--function-env", eventsFnID+":AWS_ENDPOINT_URL_EVENTS=http://"+gateLn.Addr().String())
+		"--function-env", emutest.IntegrationsEventsFunction+":AWS_ENDPOINT_URL_EVENTS=http://"+gateLn.Addr().String())
 	doc := readReady(t, ready)
 	services, _ := url.Parse(doc.Services)
 	gate.upstream.Store(services)
@@ -315,7 +232,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	secrets := sm.New(sm.Options{Region: "us-east-1", BaseEndpoint: aws.String(doc.Services), Credentials: creds})
 	var secretARN string
 	for _, s := range doc.Secrets {
-		if s.LogicalID == webhookSecID {
+		if s.LogicalID == emutest.IntegrationsWebhookKey {
 			secretARN = s.ARN
 		}
 	}
@@ -327,7 +244,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	rcv.secret = aws.ToString(got.SecretString)
 	rcv.mu.Unlock()
 	sq := &seen{client: awssqs.New(awssqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(doc.SQS), Credentials: creds}),
-		url: queueURLs(doc)[seenQueueID], byID: map[string]events.Event{}}
+		url: queueURLs(doc)[emutest.IntegrationsSeenQueue], byID: map[string]events.Event{}}
 
 	// The scripted chat.
 	ann, bob := connectAs(t, e, "ann"), connectAs(t, e, "bob")
@@ -404,7 +321,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the events function never called PutEvents")
 		}
-		killed := killFunction(t, eventsFnID)
+		killed := killFunction(t, emutest.IntegrationsEventsFunction)
 		close(gate.release)
 		if killed != 1 {
 			t.Fatalf("killed %d events function processes, want the 1 holding the batch", killed)

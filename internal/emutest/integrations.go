@@ -1,0 +1,143 @@
+package emutest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/wire/events"
+)
+
+// Logical ids of what WithIntegrations adds to a template.
+const (
+	IntegrationsEventsFunction = "EventsFunctionTest"
+	IntegrationsBus            = "ChatBusTest"
+	IntegrationsEventsDLQ      = "EventsDlqTest"
+	// IntegrationsSeenQueue gets every event of the bus (a rule's SQS
+	// target): what a test reads to see the events.
+	IntegrationsSeenQueue   = "SeenQueueTest"
+	IntegrationsWebhookKey  = "WebhookSecretTest"
+	IntegrationsHook        = "HookFunctionTest"
+	IntegrationsWebhookName = "receiver"
+)
+
+// IntegrationsOptions says what WithIntegrations adds.
+type IntegrationsOptions struct {
+	// EventsText puts message text in events.
+	EventsText bool
+	// WebhookURL, when set, adds a webhook of that URL for message.created
+	// events: its rule, queue (visibility 2 s, a DLQ after 3 receives),
+	// generated secret and the webhooks function.
+	WebhookURL string
+	// Hook makes the word-filter example (examples/wordfilter, blocking
+	// "spam", masking "darn") the chat function's before-send hook,
+	// failing closed, with a 3 s budget (its first call starts a process).
+	Hook bool
+}
+
+// WithIntegrations writes to dst the template at src with the integrations
+// a stack declares where events are on: the table's stream read by the
+// events function (the store's filters, bisection, 10 retries, an
+// on-failure queue), a bus whose rule copies every event to a queue,
+// notice records on the publish function, and what opts adds. It is how
+// the emulator's tests and the benchmark run the integrations on the dev
+// stack.
+func WithIntegrations(src, dst string, opts IntegrationsOptions) error {
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("template %s: %w", src, err)
+	}
+	res, _ := doc["Resources"].(map[string]any)
+	var table, chatFn, publishFn string
+	for id, r := range res {
+		r, _ := r.(map[string]any)
+		switch {
+		case r["Type"] == "AWS::DynamoDB::Table":
+			table = id
+		case r["Type"] == "AWS::Lambda::Function" && strings.HasPrefix(id, "ChatFunction"):
+			chatFn = id
+		case r["Type"] == "AWS::Lambda::Function" && strings.HasPrefix(id, "PublishFunction"):
+			publishFn = id
+		}
+	}
+	if table == "" || chatFn == "" {
+		return errors.New("with integrations: the template has no table or no chat function")
+	}
+	props := func(id string) map[string]any { return res[id].(map[string]any)["Properties"].(map[string]any) }
+	envOf := func(id string) map[string]any {
+		p := props(id)
+		env, _ := p["Environment"].(map[string]any)
+		if env == nil {
+			env = map[string]any{}
+			p["Environment"] = env
+		}
+		vars, _ := env["Variables"].(map[string]any)
+		if vars == nil {
+			vars = map[string]any{}
+			env["Variables"] = vars
+		}
+		return vars
+	}
+	fn := func(pkg string, timeout int, env map[string]any) map[string]any {
+		return map[string]any{"Type": "AWS::Lambda::Function", "Metadata": map[string]any{"wschat:goPackage": pkg},
+			"Properties": map[string]any{"Handler": "bootstrap", "Runtime": "provided.al2023", "Timeout": timeout, "Environment": map[string]any{"Variables": env}}}
+	}
+	queue := func(p map[string]any) map[string]any { return map[string]any{"Type": "AWS::SQS::Queue", "Properties": p} }
+	arn := func(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
+	ref := func(id string) map[string]any { return map[string]any{"Ref": id} }
+
+	props(table)["StreamSpecification"] = map[string]any{"StreamViewType": "NEW_AND_OLD_IMAGES"}
+	if publishFn != "" {
+		envOf(publishFn)["WSCHAT_NOTICE_RECORDS"] = "true"
+	}
+	var filters []any
+	for _, f := range dynamo.StreamFilters {
+		filters = append(filters, map[string]any{"Pattern": f})
+	}
+	res[IntegrationsEventsFunction] = fn("./lambdas/events", 30, map[string]any{"WSCHAT_EVENT_BUS": ref(IntegrationsBus), "WSCHAT_EVENTS_TEXT": fmt.Sprint(opts.EventsText)})
+	res[IntegrationsBus] = map[string]any{"Type": "AWS::Events::EventBus", "Properties": map[string]any{"Name": "wschat-test"}}
+	res[IntegrationsEventsDLQ] = queue(map[string]any{})
+	res["EventsMappingTest"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{
+		"EventSourceArn": map[string]any{"Fn::GetAtt": []any{table, "StreamArn"}}, "FunctionName": ref(IntegrationsEventsFunction),
+		"StartingPosition": "LATEST", "BatchSize": 100, "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10,
+		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "FilterCriteria": map[string]any{"Filters": filters},
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": arn(IntegrationsEventsDLQ)}}}}
+	res[IntegrationsSeenQueue] = queue(map[string]any{})
+	res["SeenRuleTest"] = map[string]any{"Type": "AWS::Events::Rule", "Properties": map[string]any{
+		"EventBusName": ref(IntegrationsBus), "EventPattern": map[string]any{"source": []any{events.DefaultSource}},
+		"Targets": []any{map[string]any{"Id": "seen", "Arn": arn(IntegrationsSeenQueue)}}}}
+	if opts.WebhookURL != "" {
+		res[IntegrationsWebhookKey] = map[string]any{"Type": "AWS::SecretsManager::Secret", "Properties": map[string]any{
+			"GenerateSecretString": map[string]any{"PasswordLength": 32, "ExcludePunctuation": true}}}
+		res["WebhooksDlqTest"] = queue(map[string]any{})
+		res["WebhooksQueueTest"] = queue(map[string]any{"VisibilityTimeout": 2, "RedrivePolicy": map[string]any{"deadLetterTargetArn": arn("WebhooksDlqTest"), "maxReceiveCount": 3}})
+		res["WebhookRuleTest"] = map[string]any{"Type": "AWS::Events::Rule", "Properties": map[string]any{
+			"EventBusName": ref(IntegrationsBus), "EventPattern": map[string]any{"source": []any{events.DefaultSource}, "detail-type": []any{events.TypeMessageCreated}},
+			"Targets": []any{map[string]any{"Id": IntegrationsWebhookName, "Arn": arn("WebhooksQueueTest"), "InputTransformer": map[string]any{
+				"InputPathsMap": map[string]any{}, "InputTemplate": `{"webhook":"` + IntegrationsWebhookName + `","event":<aws.events.event.json>}`}}}}}
+		res["WebhooksFunctionTest"] = fn("./lambdas/webhooks", 30, map[string]any{"WSCHAT_WEBHOOKS": map[string]any{"Fn::Sub": []any{
+			`{"` + IntegrationsWebhookName + `":{"url":"` + opts.WebhookURL + `","secretArn":"${S}"}}`, map[string]any{"S": ref(IntegrationsWebhookKey)}}}})
+		res["WebhooksMappingTest"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{
+			"EventSourceArn": arn("WebhooksQueueTest"), "FunctionName": ref("WebhooksFunctionTest"), "BatchSize": 10,
+			"FunctionResponseTypes": []any{"ReportBatchItemFailures"}}}
+	}
+	if opts.Hook {
+		env := envOf(chatFn)
+		env["WSCHAT_HOOK_FUNCTION"] = ref(IntegrationsHook)
+		env["WSCHAT_HOOK_TIMEOUT"] = "3s"
+		env["WSCHAT_HOOK_FAILURE"] = "closed"
+		res[IntegrationsHook] = fn("./examples/wordfilter", 5, map[string]any{"WORDFILTER_BLOCK": "spam", "WORDFILTER_MASK": "darn"})
+	}
+	out, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, out, 0o644)
+}
