@@ -87,6 +87,10 @@ func sampleResults() *Results {
 			{Members: 100000, Sockets: "virtual", Path: "queue", Sends: 3, Complete: 3, P50: 14000, P99: 15000, LimitMs: 10000, RatioP50: 1.4, RatioP99: 1.5},
 		},
 		Fill: []FillRun{{Members: 10000, Seconds: 30, JoinsPerSec: 333, PresenceFrames: 15050}},
+		Events: []EventsRun{
+			{Events: false, Sends: 50, P50Ms: 60, P99Ms: 90},
+			{Events: true, Sends: 50, P50Ms: 61.5, P99Ms: 95, Delivered: 50, EventP50Ms: 17, EventP99Ms: 120},
+		},
 	}
 }
 
@@ -104,6 +108,7 @@ func TestJudge(t *testing.T) {
 		"1,000-member channel no slower than before the queue path":         true,
 		"members skipped":                 true,
 		"filling a 10,000-member channel": true,
+		"send → ack with events on no slower than off": true,
 	}
 	for _, tg := range b.res.Targets {
 		w, ok := want[tg.Name]
@@ -122,6 +127,31 @@ func TestJudge(t *testing.T) {
 		if tg.Name == "10,000-member channel fully delivered" && !strings.Contains(tg.Why, "3140 ms") {
 			t.Errorf("the 10,000 miss should give the posting floor ⌈10000/64⌉ × 20 ms = 3140 ms: %s", tg.Why)
 		}
+	}
+}
+
+// TestEventsTarget: a slower send with events on, or an event that never
+// reached the bus, misses the target and says why.
+func TestEventsTarget(t *testing.T) {
+	for _, tt := range []struct {
+		on   EventsRun
+		pass bool
+	}{
+		{EventsRun{Events: true, Sends: 50, P50Ms: 62.9, Delivered: 50}, true},
+		{EventsRun{Events: true, Sends: 50, P50Ms: 70, Delivered: 50}, false},
+		{EventsRun{Events: true, Sends: 50, P50Ms: 55, Delivered: 49}, false},
+	} {
+		b := &bench{opts: &options{}, res: &Results{Events: []EventsRun{{Sends: 50, P50Ms: 60}, tt.on}}}
+		tg := b.eventsTarget()
+		if tg.Pass != tt.pass || tg.NotMeasured || (!tg.Pass && tg.Why == "") {
+			t.Errorf("on %+v: %+v, want pass %v", tt.on, tg, tt.pass)
+		}
+	}
+	if tg := (&bench{opts: &options{}, res: &Results{}}).eventsTarget(); !tg.NotMeasured {
+		t.Errorf("without runs: %+v, want not measured", tg)
+	}
+	if md := eventsMarkdown(sampleResults()); !strings.Contains(md, "| on | 50 | 61.5 | 95.0 |") {
+		t.Errorf("markdown:\n%s", md)
 	}
 }
 

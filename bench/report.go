@@ -62,6 +62,7 @@ func (b *bench) judge() {
 	}
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
+	r.Targets = append(r.Targets, b.eventsTarget())
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -398,6 +399,7 @@ func markdown(r *Results) string {
 	}
 
 	scaleMarkdown(&s, r)
+	s.WriteString(eventsMarkdown(r))
 
 	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
 	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")

@@ -120,6 +120,12 @@ type readyDoc struct {
 	BaseURL      string `json:"baseUrl"`
 	DynamoDB     string `json:"dynamoDbEndpoint"`
 	Virtual      string `json:"virtualConnectionsUrl"`
+	SQS          string `json:"sqsEndpoint"`
+	Services     string `json:"servicesEndpoint"`
+	Queues       []struct {
+		LogicalID string `json:"logicalId"`
+		URL       string `json:"url"`
+	} `json:"queues"`
 }
 
 // Emulator is a running emulator process.
@@ -136,6 +142,12 @@ type Emulator struct {
 	Stack *template.Stack
 	// VirtualURL is the --virtual-connections admin endpoint; "" without it.
 	VirtualURL string
+	// SQS is the SQS endpoint ("" without queues), QueueURLs the queues'
+	// URLs by logical id; Services the Lambda Invoke, EventBridge and
+	// Secrets Manager endpoint.
+	SQS       string
+	QueueURLs map[string]string
+	Services  string
 
 	cmd    *exec.Cmd
 	tmp    string
@@ -281,7 +293,11 @@ func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, readyFi
 			return fmt.Errorf("emulator ready file %s: %v: %s", readyFile, err, data)
 		}
 		e.WebSocketURL, e.CallbackURL, e.BaseURL, e.DynamoDB = doc.WebSocketURL, doc.CallbackURL, doc.BaseURL, doc.DynamoDB
-		e.VirtualURL = doc.Virtual
+		e.VirtualURL, e.SQS, e.Services = doc.Virtual, doc.SQS, doc.Services
+		e.QueueURLs = map[string]string{}
+		for _, q := range doc.Queues {
+			e.QueueURLs[q.LogicalID] = q.URL
+		}
 		return nil
 	}
 }
