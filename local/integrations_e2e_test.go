@@ -268,6 +268,11 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	bob.expect(t, "error", map[string]any{"code": "not_member"})
 	bob.send(t, map[string]any{"action": "join", "channel": "Not A Channel"})
 	bob.expect(t, "error", map[string]any{"code": "invalid_field"})
+	// A backend's notice: not stored for the user, recorded for its event.
+	if _, err := publishClient(t, e, "local").Notify(t.Context(), "bob", "n1", "your export is ready"); err != nil {
+		t.Fatalf("notify: %v", err)
+	}
+	bob.expect(t, "notice", map[string]any{"id": "n1"})
 	ann.send(t, map[string]any{"action": "leave", "channel": "general"})
 	ann.expect(t, "left", map[string]any{"channel": "general", "userId": "ann"})
 	_ = bob.conn.Close(1000, "bye")
@@ -279,6 +284,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		`message.created general ann "hello bob"`: 1, `message.created general ann "**** it"`: 1,
 		"member.left general ann": 1, "member.left general bob": 1, "channel.vacated general": 1,
 		"connection.closed ann": 1, "connection.closed bob": 1,
+		"user.notified bob 1/1": 1,
 	}
 	total := 0
 	for _, n := range want {
