@@ -249,3 +249,20 @@ const (
 	MetricWebhooksDelivered = "WebhooksDelivered"
 	MetricWebhooksFailed    = "WebhooksFailed"
 )
+
+// EventStreamFilters are the Lambda filter criteria (EventBridge pattern
+// syntax) of the events function's mapping from the table's stream: the
+// writes that may be a change integrations hear of, by the store's key
+// layout (internal/dynamo's item layout; its tests keep the two in step).
+var EventStreamFilters = []string{
+	// a message stored (not a tombstone: history's marker of an unused seq)
+	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"tombstone":{"BOOL":[{"exists":false}]}}}}`,
+	// a membership added or removed (the roster item CHAN#<channel>#<shard> / CONN#<id>)
+	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":[{"prefix":"CONN#"}]}}}}`,
+	// a channel's member count set to 0 or 1 (CHAN#<channel> / META)
+	`{"eventName":["INSERT","MODIFY"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":["META"]}},"NewImage":{"members":{"N":["0","1"]}}}}`,
+	// a connection registered or removed (CONN#<id> / META)
+	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CONN#"}]},"sk":{"S":["META"]}}}}`,
+	// a notice's record
+	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"NOTE#"}]}}}}`,
+}

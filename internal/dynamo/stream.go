@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // Stream record event names.
@@ -206,25 +207,15 @@ func encodeAttr(av types.AttributeValue) (any, error) {
 	return nil, fmt.Errorf("unknown attribute value %T", av)
 }
 
-// StreamFilters are the event filter patterns (Lambda's FilterCriteria, the
-// EventBridge pattern syntax) that let through exactly the records
-// DecodeChange may turn into a change: the stack puts them on the events
-// function's event source mapping, so the rate-limit updates, counters,
-// claims and fan-out keys of every request never invoke it. DecodeChange
-// still decides (a channel item's write passes the filter when its new
-// count is 0 or 1, and is a change only when the count crossed 0 ↔ 1).
-var StreamFilters = []string{
-	// a message stored (not a tombstone: history's marker of an unused seq)
-	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"tombstone":{"BOOL":[{"exists":false}]}}}}`,
-	// a membership added or removed (the roster item CHAN#<channel>#<shard> / CONN#<id>)
-	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":[{"prefix":"CONN#"}]}}}}`,
-	// a channel's member count set to 0 or 1 (CHAN#<channel> / META)
-	`{"eventName":["INSERT","MODIFY"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":["META"]}},"NewImage":{"members":{"N":["0","1"]}}}}`,
-	// a connection registered or removed (CONN#<id> / META)
-	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CONN#"}]},"sk":{"S":["META"]}}}}`,
-	// a notice's record
-	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"NOTE#"}]}}}}`,
-}
+// StreamFilters are the event filter patterns the stack puts on the events
+// function's event source mapping (contract.EventStreamFilters, shared
+// with the stack): they let through exactly the records DecodeChange may
+// turn into a change, so the rate-limit updates, counters, claims and
+// fan-out keys of every request never invoke it. DecodeChange still
+// decides (a channel item's write passes when its new count is 0 or 1, and
+// is a change only when the count crossed 0 ↔ 1). The store's test checks
+// the two agree on a scripted chat's every write.
+var StreamFilters = contract.EventStreamFilters
 
 // DecodeChange reads one stream record of the table: the change it records
 // and true, or false when the write is not one integrations hear of. An
