@@ -80,6 +80,12 @@ func (c *Capture) Stream(table string) *Stream {
 
 const targetPrefix = "DynamoDB_20120810."
 
+// ReadHeader marks the reads the capture makes for itself (an item's image
+// before or after a write), so a proxy behind it that counts what the
+// handlers read (the benchmark's) can leave them out: on AWS the stream
+// costs the writer no read.
+const ReadHeader = "X-Wschat-Stream-Capture"
+
 // Wrap returns a handler that serves DynamoDB's JSON protocol through next,
 // recording the change of every write to a captured table. Other requests
 // pass through untouched.
@@ -153,8 +159,16 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 // call sends op with body through next, as the client's request would go
 // (its headers, context and credentials; dynalite does not check a
 // signature's value, only the guard in front of this handler does).
-func (x *exchange) call(op string, body []byte) response {
+func (x *exchange) call(op string, body []byte) response { return x.send(op, body, false) }
+
+// callMarked is call for the capture's own reads (ReadHeader).
+func (x *exchange) callMarked(op string, body []byte) response { return x.send(op, body, true) }
+
+func (x *exchange) send(op string, body []byte, own bool) response {
 	req := x.orig.Clone(x.orig.Context())
+	if own {
+		req.Header.Set(ReadHeader, "1")
+	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Length", strconv.Itoa(len(body)))
@@ -300,7 +314,7 @@ func (x *exchange) update(t *captured, req map[string]json.RawMessage, keyAttrs 
 // get reads the item at key with a consistent read; nil when absent.
 func (x *exchange) get(t *captured, key item) (item, *response) {
 	b := mustJSON(map[string]any{"TableName": t.Name, "Key": key, "ConsistentRead": true})
-	resp := x.call("GetItem", b)
+	resp := x.callMarked("GetItem", b)
 	if !resp.ok() {
 		return nil, &resp
 	}
