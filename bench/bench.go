@@ -146,6 +146,11 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	b.finishCapacity()
+	if !b.opts.skip["cost"] {
+		if err := b.measureCost(ctx); err != nil {
+			return err
+		}
+	}
 	if !b.opts.skip["handler"] {
 		for _, w := range b.opts.handlerWorkers {
 			if w == b.devWorkers {

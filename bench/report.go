@@ -62,6 +62,7 @@ func (b *bench) judge() {
 	}
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
+	r.Targets = append(r.Targets, costTargets(r.Cost)...)
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -283,6 +284,9 @@ func (b *bench) write(stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	printText(stdout, b.res)
 	fmt.Fprintf(stdout, "\nwrote %s/{results.json,results.md,latency.svg}\n", b.opts.outDir)
+	if b.res.Cost != nil {
+		return b.writeCost(stdout)
+	}
 	return nil
 }
 
@@ -398,6 +402,7 @@ func markdown(r *Results) string {
 	}
 
 	scaleMarkdown(&s, r)
+	costSummaryMarkdown(&s, r)
 
 	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
 	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")

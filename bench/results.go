@@ -28,6 +28,7 @@ type Results struct {
 	Reloads   []ReloadRun     `json:"reloads,omitempty"`
 	Scale     []ScaleRun      `json:"scale"`
 	Fill      []FillRun       `json:"fill"`
+	Cost      *CostResults    `json:"cost,omitempty"`
 	Targets   []Target        `json:"targets"`
 	Notes     []string        `json:"notes"`
 }

@@ -207,7 +207,7 @@ func TestLogLines(t *testing.T) {
 	if lines := PlatformLines("Text", "", id, 12.3, 256, 31); len(lines) != 3 || !strings.HasPrefix(lines[2], "REPORT RequestId: "+id) {
 		t.Errorf("text: %q, want START, END, REPORT", lines)
 	}
-	got := AccessLogLine(`{"routeKey":"$context.routeKey","error":"$context.error.message","x":"$context.unknown"}`)
+	got := AccessLogLine(`{"routeKey":"$context.routeKey","error":"$context.error.message","x":"$context.unknown"}`, "send")
 	if got != `{"routeKey":"send","error":"-","x":"-"}` {
 		t.Errorf("access log line = %s", got)
 	}

@@ -64,12 +64,17 @@ var accessSample = map[string]string{
 	"$context.integrationErrorMessage": "-",
 	"$context.authorizer.error":        "-",
 	"$context.error.message":           "-",
+	"$context.identity.userArn":        "arn:aws:iam::123456789012:role/backend-publisher",
+	"$context.responseLength":          "52",
 }
 
 // AccessLogLine renders an API Gateway access log format (the stage's
-// AccessLogSettings.Format) for a typical message.
-func AccessLogLine(format string) string {
+// AccessLogSettings.Format) for a typical request to routeKey.
+func AccessLogLine(format, routeKey string) string {
 	return accessVar.ReplaceAllStringFunc(format, func(v string) string {
+		if v == "$context.routeKey" {
+			return routeKey
+		}
 		if s, ok := accessSample[v]; ok {
 			return s
 		}

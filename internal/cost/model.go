@@ -70,7 +70,9 @@ type Measured struct {
 type LogShape struct {
 	PlatformEventsPerInvocation int     `json:"platformEventsPerInvocation"`
 	PlatformBytesPerInvocation  float64 `json:"platformBytesPerInvocation"`
-	AccessLogBytesPerRequest    float64 `json:"accessLogBytesPerRequest"` // 0: no access log
+	AccessLogBytesPerRequest    float64 `json:"accessLogBytesPerRequest"` // WebSocket stage; 0: no access log
+	// HTTPAccessLogBytesPerRequest is the publish API stage's line.
+	HTTPAccessLogBytesPerRequest float64 `json:"httpAccessLogBytesPerRequest"`
 }
 
 // Part names, in the order bills list them.
@@ -121,6 +123,10 @@ type Bill struct {
 	DeliveriesPerSend  float64 `json:"deliveriesPerSend"`
 	LogBytesPerSend    float64 `json:"logBytesPerSend"`
 	AppLogBytesPerSend float64 `json:"appLogBytesPerSend"` // the functions' own output, overhead bytes included
+	// PlatformLogBytesPerSend are Lambda's own lines, AccessLogBytesPerSend
+	// API Gateway's access log lines (overhead bytes included).
+	PlatformLogBytesPerSend float64 `json:"platformLogBytesPerSend"`
+	AccessLogBytesPerSend   float64 `json:"accessLogBytesPerSend"`
 }
 
 // Compute prices m, a run of a workload with connection model c.
@@ -142,7 +148,10 @@ func Compute(p *Prices, c Connections, m Measured, shape LogShape) (Bill, error)
 	platformLog := inv * (shape.PlatformBytesPerInvocation + float64(shape.PlatformEventsPerInvocation)*overhead)
 	accessLog := 0.0
 	if shape.AccessLogBytesPerRequest > 0 {
-		accessLog = float64(m.GatewayMessagesIn) * (shape.AccessLogBytesPerRequest + overhead)
+		accessLog += float64(m.GatewayMessagesIn) * (shape.AccessLogBytesPerRequest + overhead)
+	}
+	if shape.HTTPAccessLogBytesPerRequest > 0 {
+		accessLog += float64(m.HTTPRequests) * (shape.HTTPAccessLogBytesPerRequest + overhead)
 	}
 	logBytes := (appLog + platformLog + accessLog) / n
 	quantities := []struct {
@@ -162,7 +171,8 @@ func Compute(p *Prices, c Connections, m Measured, shape LogShape) (Bill, error)
 		{PartLogs, logBytes / (1 << 30), "GB", a.LogsIngestedGB},
 	}
 	dps := float64(m.Deliveries) / n
-	b := Bill{DeliveriesPerSend: dps, LogBytesPerSend: logBytes, AppLogBytesPerSend: appLog / n}
+	b := Bill{DeliveriesPerSend: dps, LogBytesPerSend: logBytes, AppLogBytesPerSend: appLog / n,
+		PlatformLogBytesPerSend: platformLog / n, AccessLogBytesPerSend: accessLog / n}
 	for _, q := range quantities {
 		sent := q.price.Of(q.q) * 1e6
 		b.Lines = append(b.Lines, Line{Part: q.part, Quantity: q.q, Unit: q.unit, PerMillionSent: sent, PerMillionDelivered: sent / dps})
