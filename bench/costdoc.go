@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -124,13 +123,15 @@ func anchorsMarkdown(s *strings.Builder, c *CostResults, prices *cost.Prices) {
 			a := anchorOf(run, n)
 			cell := usd(a.PerMillionDelivered)
 			switch {
+			case a.Unpriced:
+				cell = "not listed (" + a.Plan + ")"
 			case a.LowerBound:
 				cell = "≥ " + cell
 			case a.Plan != "" && !a.Unpriced:
 				cell += " (" + a.Plan + ")"
 			}
 			fmt.Fprintf(s, " %s |", cell)
-			if !a.Unpriced && !a.LowerBound && !math.IsNaN(a.PerMillionDelivered) && run.Bill.PerMillionDelivered > a.PerMillionDelivered {
+			if !a.Unpriced && !a.LowerBound && run.Bill.PerMillionDelivered > a.PerMillionDelivered {
 				dearer = append(dearer, fmt.Sprintf("%s: wschat %s, %s %s per million delivered (%.1f×)", run.Name, usd(run.Bill.PerMillionDelivered), n, usd(a.PerMillionDelivered), run.Bill.PerMillionDelivered/a.PerMillionDelivered))
 			}
 		}
@@ -171,7 +172,7 @@ func anchorOf(run CostRun, name string) cost.AnchorCost {
 			return a
 		}
 	}
-	return cost.AnchorCost{Name: name, PerMillionDelivered: math.NaN(), Unpriced: true}
+	return cost.AnchorCost{Name: name, Unpriced: true}
 }
 
 // cpuMarkdown is the CPU-per-delivery comparison.

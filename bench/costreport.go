@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,6 +51,35 @@ func (b *bench) costOnly(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	return measureErr
+}
+
+// rereportCost rewrites cost.md and cost.svg from an earlier cost.json
+// (the prices of today's prices.json), measuring nothing.
+func rereportCost(opts *options, data []byte, stdout io.Writer) error {
+	var doc costDocument
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %w", opts.report, err)
+	}
+	if doc.Cost == nil {
+		return fmt.Errorf("%s: no cost section", opts.report)
+	}
+	if opts.outDir == "" {
+		opts.outDir = filepath.Dir(opts.report)
+	}
+	prices, err := cost.Load()
+	if err != nil {
+		return err
+	}
+	for i := range doc.Cost.Runs {
+		r := &doc.Cost.Runs[i]
+		if r.Bill, err = cost.Compute(prices, r.Connections, r.Measured, r.Shape); err != nil {
+			return err
+		}
+		r.Anchors = cost.Anchors(prices, r.Connections, r.Bill.DeliveriesPerSend, r.Bill.Floor+r.Bill.Line(cost.PartConnections).PerMillionSent)
+	}
+	doc.Cost.PricesCompiled = prices.Compiled
+	b := &bench{opts: opts, res: &Results{Started: doc.Started, Duration: doc.Duration, Machine: doc.Machine, Config: doc.Config, Cost: doc.Cost}}
+	return b.writeCost(stdout)
 }
 
 // costDocument is cost.json.
@@ -299,8 +327,6 @@ func cpuTarget(c *CostResults) Target {
 // usd formats a price per million.
 func usd(v float64) string {
 	switch {
-	case math.IsNaN(v):
-		return "not listed"
 	case v >= 100:
 		return fmt.Sprintf("$%.0f", v)
 	case v >= 10:

@@ -46,7 +46,7 @@ func costChart(c *CostResults) string {
 	for _, r := range runs {
 		top = max(top, r.Bill.PerMillionDelivered)
 		for _, a := range r.Anchors {
-			if !math.IsNaN(a.PerMillionDelivered) {
+			if !a.Unpriced {
 				top = max(top, a.PerMillionDelivered)
 			}
 		}
@@ -92,7 +92,7 @@ func anchorLines(b *strings.Builder, runs []CostRun, x func(int) float64, y func
 		var path []string
 		for i, r := range runs {
 			a := anchorOf(r, name)
-			if math.IsNaN(a.PerMillionDelivered) || a.Unpriced {
+			if a.Unpriced {
 				if len(path) > 1 {
 					fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" stroke-dasharray="%s"/>`+"\n", strings.Join(path, " "), st.color, st.dash)
 				}

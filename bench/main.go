@@ -218,6 +218,9 @@ func rereport(opts *options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if filepath.Base(opts.report) == "cost.json" {
+		return rereportCost(opts, data, stdout)
+	}
 	res := &Results{}
 	if err := json.Unmarshal(data, res); err != nil {
 		return fmt.Errorf("%s: %w", opts.report, err)

@@ -2,7 +2,6 @@ package cost
 
 import (
 	"fmt"
-	"math"
 	"sort"
 )
 
@@ -208,8 +207,8 @@ type AnchorCost struct {
 	PerMillionDelivered float64 `json:"perMillionDelivered"`
 	// Plan is the plan that fits (plan ladders).
 	Plan string `json:"plan,omitempty"`
-	// Unpriced: the workload needs more than any listed plan, or the
-	// price was not found; PerMillion* are then NaN or a lower bound.
+	// Unpriced: the workload needs more than any listed plan; PerMillion*
+	// are then 0 and mean nothing.
 	Unpriced bool `json:"unpriced,omitempty"`
 	// LowerBound: only part of the price is known (Hotsock: the API
 	// Gateway floor it runs on).
@@ -234,7 +233,9 @@ func Anchors(p *Prices, c Connections, deliveriesPerSend, floor float64) []Ancho
 			ac = AnchorCost{Name: a.Name, PerMillionSent: floor, LowerBound: true,
 				Why: "price not found; at least API Gateway's floor, which it runs on"}
 		}
-		ac.PerMillionDelivered = ac.PerMillionSent / deliveriesPerSend
+		if !ac.Unpriced {
+			ac.PerMillionDelivered = ac.PerMillionSent / deliveriesPerSend
+		}
 		out = append(out, ac)
 	}
 	return out
@@ -274,7 +275,7 @@ func planned(a Anchor, c Connections, dps float64) AnchorCost {
 					pl.Name, pl.Monthly, compact(pl.MessagesPerDay), compact(float64(pl.Connections)), compact(perDay), compact(float64(c.PeakConnections())))}
 		}
 	}
-	return AnchorCost{Name: a.Name, Plan: "Enterprise", PerMillionSent: math.NaN(), Unpriced: true,
+	return AnchorCost{Name: a.Name, Plan: "Enterprise", Unpriced: true,
 		Why: fmt.Sprintf("%s messages/day and %s connections exceed every listed plan: Enterprise, price not listed", compact(perDay), compact(float64(c.PeakConnections())))}
 }
 
