@@ -1,7 +1,9 @@
 package cost
 
 import (
+	"encoding/json"
 	"math"
+	"os"
 	"strings"
 	"testing"
 )
@@ -210,5 +212,48 @@ func TestLogLines(t *testing.T) {
 	got := AccessLogLine(`{"routeKey":"$context.routeKey","error":"$context.error.message","x":"$context.unknown"}`, "send")
 	if got != `{"routeKey":"send","error":"-","x":"-"}` {
 		t.Errorf("access log line = %s", got)
+	}
+}
+
+// TestRecordedRunMovesWithItsCounts prices a 10-member room as make cost
+// measured it (testdata/room10.json, 20 sends), then adds what part 2 of
+// the issue removes — or what a regression would add — one write unit and
+// one @connections frame per send: the bill moves by their prices and
+// nothing else moves.
+func TestRecordedRunMovesWithItsCounts(t *testing.T) {
+	data, err := os.ReadFile("testdata/room10.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Connections Connections `json:"connections"`
+		Measured    Measured    `json:"measured"`
+		Shape       LogShape    `json:"logShape"`
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	p := load(t)
+	base, err := Compute(p, rec.Connections, rec.Measured, rec.Shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := base.Line(PartMessages).Quantity; got != 12 {
+		t.Errorf("recorded run: %g API Gateway messages per send, want 12 (1 in, 10 deliveries, 1 ack)", got)
+	}
+	m := rec.Measured
+	m.WriteUnits += float64(m.Sends)
+	m.GatewayUnitsOut += int64(m.Sends)
+	moved, err := Compute(p, rec.Connections, m, rec.Shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := moved.PerMillionSent - base.PerMillionSent; math.Abs(d-(0.625+1.00)) > 1e-9 {
+		t.Errorf("bill moved by $%.9f per million sent, want $1.625", d)
+	}
+	for _, part := range []string{PartLambdaReq, PartLambdaTime, PartDynamoRead, PartLogs, PartConnections} {
+		if moved.Line(part) != base.Line(part) {
+			t.Errorf("%s moved: %+v → %+v", part, base.Line(part), moved.Line(part))
+		}
 	}
 }
