@@ -85,6 +85,10 @@ func costWorkloads(virtual int) []*costWorkload {
 	return ws
 }
 
+// sendPace spaces the measured sends: with senders taking turns, no user
+// comes near the chat function's 5 sends a second.
+const sendPace = 120 * time.Millisecond
+
 // costSend tracks one measured send: its deliveries to real members and
 // the frames its sender received.
 type costSend struct {
@@ -232,6 +236,7 @@ func (b *bench) costRun(ctx context.Context, cc *costClients, w *costWorkload, m
 		if err != nil {
 			return run, err
 		}
+		time.Sleep(sendPace)
 		m.Sends++
 		m.Deliveries += d.deliveries
 		m.SenderFrames += d.senderFrames
@@ -308,8 +313,12 @@ func (b *bench) costSender(ctx context.Context, cc *costClients, w *costWorkload
 			})
 		}, nil
 	}
-	sender := members[0]
+	// Senders take turns, and sends are paced (costRun): each user may send
+	// 5 a second (burst 10), and a rate-limited send is not what is priced.
+	turn := 0
 	return func(ctx context.Context, id string) (sent, error) {
+		sender := members[turn%len(members)]
+		turn++
 		return cc.deliver(len(members), sender, w.channel+"-"+id, func(clientID string) error {
 			seq, err := sender.Send(ctx, w.channel, "cost "+clientID, clientID)
 			if err == nil && w.extras != nil {

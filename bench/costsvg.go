@@ -77,7 +77,7 @@ func costChart(c *CostResults) string {
 		}
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-weight="600">%s</text>`+"\n", x(i), y(bottom)-5, usd(bottom))
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text><text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s members</text>`+"\n",
-			x(i), marginT+plotH+18, html.EscapeString(r.Name), x(i), marginT+plotH+34, thousands(r.Members))
+			x(i), marginT+plotH+18, html.EscapeString(shortName(r.Name)), x(i), marginT+plotH+34, thousands(r.Members))
 	}
 	anchorLines(&b, runs, x, y)
 	costLegend(&b, runs)
@@ -131,15 +131,23 @@ func costLegend(b *strings.Builder, runs []CostRun) {
 		label := name
 		for _, r := range runs {
 			if a := anchorOf(r, name); a.LowerBound {
-				label = name + " (≥: AWS floor only)"
+				label = name + " (≥ AWS floor)"
 			} else if a.Unpriced && a.Plan != "" {
-				label = name + " (gap: no listed plan)"
+				label = name + " (gap: no plan)"
 			}
 		}
 		ly += 18
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="%s"/><text x="%d" y="%d">%s</text>`+"\n",
 			legendX, legendX+24, ly-4, ly-4, st.color, st.dash, legendX+30, ly, html.EscapeString(label))
 	}
+}
+
+// shortName is a workload's name without its size, which the axis gives.
+func shortName(name string) string {
+	if _, rest, ok := strings.Cut(name, "-member "); ok {
+		return rest
+	}
+	return name
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.
