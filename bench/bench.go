@@ -122,6 +122,9 @@ func (b *bench) measure(ctx context.Context) error {
 			return fmt.Errorf("cold start: %w", err)
 		}
 		b.res.ColdStart = fs
+		if b.res.InitFloor, err = measureInitFloor(ctx, b.root, b.opts.starts, b.p.printf); err != nil {
+			return fmt.Errorf("cold start: %w", err)
+		}
 	}
 	if !b.opts.skip["reload"] {
 		if err := b.measureReload(ctx); err != nil {

@@ -225,12 +225,23 @@ func (b *bench) functionTargets() []Target {
 		parts = append(parts, fmt.Sprintf("%s %s / %.1f ms", f.Name, mb(f.ZipBytes), f.InitP50))
 		if f.ZipBytes > zipLimit {
 			t.Pass = false
-			why = append(why, fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes))))
+			w := fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes)))
+			if len(f.Holds) > 0 {
+				w += " (its code and data: " + holdsText(f.Holds, 4) + ")"
+			}
+			why = append(why, w)
 		}
 		if f.InitP50 > initLimitMs {
 			t.Pass = false
-			why = append(why, fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50))
+			w := fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50)
+			if fl := b.res.InitFloor; fl != nil {
+				w += fmt.Sprintf(" (the smallest Go function, in the same run: %.1f ms)", fl.InitP50)
+			}
+			why = append(why, w)
 		}
+	}
+	if fl := b.res.InitFloor; fl != nil {
+		parts = append(parts, fmt.Sprintf("the smallest Go function inits in %.1f ms on this machine", fl.InitP50))
 	}
 	t.Measured = strings.Join(parts, "; ")
 	t.Why = strings.Join(why, "; ")
