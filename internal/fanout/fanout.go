@@ -25,7 +25,6 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/contract"
-	"github.com/wschat/wschat/internal/logging"
 	"github.com/wschat/wschat/internal/metrics"
 )
 
@@ -386,7 +385,7 @@ func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats,
 func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m chat.Member, frame []byte) {
 	err := f.post(ctx, m.ConnectionID, frame, &c.throttled)
 	if err != nil && f.log.Enabled(ctx, slog.LevelDebug) {
-		f.log.LogAttrs(ctx, slog.LevelDebug, "delivery", slog.String("channel", channel), slog.String("memberConnectionId", m.ConnectionID), logging.Err(err))
+		f.log.LogAttrs(ctx, slog.LevelDebug, "delivery", slog.String("channel", channel), slog.String("memberConnectionId", m.ConnectionID), slog.String("error", err.Error()))
 	}
 	switch {
 	case err == nil:
