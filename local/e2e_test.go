@@ -176,9 +176,14 @@ func TestRealTemplate(t *testing.T) {
 		ann.send(t, map[string]any{"action": "send", "channel": "billed", "text": "count me", "clientId": "u1"})
 		ann.expect(t, "ack", map[string]any{"clientId": "u1"})
 		bob.expect(t, "message", map[string]any{"text": "count me"})
-		// The function's output pipe is read apart from its answers.
-		after := readUsage(t, e)
-		for deadline := time.Now().Add(5 * time.Second); after.Functions[contract.FunctionChat].LogEvents <= before.Functions[contract.FunctionChat].LogEvents && time.Now().Before(deadline); after = readUsage(t, e) {
+		// The ack is posted before the invocation answers, and the
+		// function's output pipe is read apart from both: wait for the
+		// invocation and its line to be counted.
+		b, after := before.Functions[contract.FunctionChat], readUsage(t, e)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); after = readUsage(t, e) {
+			if a := after.Functions[contract.FunctionChat]; a.Invocations > b.Invocations && a.LogEvents > b.LogEvents {
+				break
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		in := after.Gateway.MessagesIn - before.Gateway.MessagesIn
