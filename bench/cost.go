@@ -164,11 +164,7 @@ func (b *bench) measureCost(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	virtual := 0
-	if b.opts.virtual > 0 {
-		virtual = b.opts.virtual
-	}
-	ws := costWorkloads(virtual)
+	ws := costWorkloads(b.opts.virtual)
 	need := 0
 	for _, w := range ws {
 		need += w.members

@@ -35,6 +35,7 @@ func costMarkdown(r *Results, targets []Target, prices *cost.Prices) string {
 	anchorsMarkdown(&s, c, prices)
 	cpuMarkdown(&s, c)
 	s.WriteString("\n## Not in these figures\n\n")
+	s.WriteString("- EventBridge events: the integrations of #22 have not landed.\n")
 	s.WriteString("- Free tiers, data transfer out, DynamoDB storage and point-in-time recovery, CloudWatch custom metrics and alarms (billed per metric and month, not per message), the fan-out queue's empty long polls (a fixed cost per hour).\n")
 	s.WriteString("- Cold starts: Lambda bills init duration too; the emulator counts cold starts and their init time (cost.json), but how often they happen depends on traffic patterns, not on a message, so they are left out of the per-message bill.\n")
 	s.WriteString("- Connects and disconnects: the `$connect` authorizer and connect functions, and the disconnect function, run once per connection, not per message.\n")
