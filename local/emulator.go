@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
@@ -93,7 +94,8 @@ type session struct {
 	services       *services  // Lambda Invoke, EventBridge, Secrets Manager
 	streams        *streams   // nil: no table has a stream
 	functions      map[*template.Function]*lambda.Function
-	buildDir       string // where the functions' host builds are
+	functionsMu    sync.RWMutex // guards functions against a reload while /@admin/usage reads them
+	buildDir       string       // where the functions' host builds are
 	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
 	httpURLs       []string // base URLs of the template's HTTP APIs
@@ -404,6 +406,7 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	// Every event put on a bus, live, for make events (unsigned, like the
 	// admin endpoints: it is the emulator's own).
 	mux.Handle("GET "+eventsTailPath, e.services.router.TailHandler())
+	mux.HandleFunc(UsagePath, e.handleUsage)
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,

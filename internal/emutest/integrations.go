@@ -89,7 +89,9 @@ func WithIntegrations(src, dst string, opts IntegrationsOptions) error {
 		return map[string]any{"Type": "AWS::Lambda::Function", "Metadata": map[string]any{"wschat:goPackage": pkg},
 			"Properties": map[string]any{"Handler": "bootstrap", "Runtime": "provided.al2023", "Timeout": timeout, "Environment": map[string]any{"Variables": env}}}
 	}
-	queue := func(p map[string]any) map[string]any { return map[string]any{"Type": "AWS::SQS::Queue", "Properties": p} }
+	queue := func(p map[string]any) map[string]any {
+		return map[string]any{"Type": "AWS::SQS::Queue", "Properties": p}
+	}
 	arn := func(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
 	ref := func(id string) map[string]any { return map[string]any{"Ref": id} }
 

@@ -91,7 +91,7 @@ func (g *hookGate) check(ctx context.Context, rq *request, channel, clientID, te
 		err = usable(v)
 	}
 	if err != nil {
-		g.meter.Emit(latency, metrics.Value{Name: contract.MetricHookFailed, Unit: metrics.Count, Value: 1})
+		g.meter.Record(ctx, latency, metrics.Value{Name: contract.MetricHookFailed, Unit: metrics.Count, Value: 1})
 		g.log.LogAttrs(ctx, slog.LevelWarn, "before-send hook failed", slog.String("channel", channel),
 			slog.Bool("failClosed", g.cfg.FailClosed), slog.Duration("after", time.Since(start)), logging.Err(err))
 		if g.cfg.FailClosed {
@@ -101,17 +101,17 @@ func (g *hookGate) check(ctx context.Context, rq *request, channel, clientID, te
 	}
 	switch v.Verdict {
 	case events.Reject:
-		g.meter.Emit(latency, metrics.Value{Name: contract.MetricHookRejected, Unit: metrics.Count, Value: 1})
+		g.meter.Record(ctx, latency, metrics.Value{Name: contract.MetricHookRejected, Unit: metrics.Count, Value: 1})
 		reason := v.Reason
 		if reason == "" {
 			reason = "the message was not accepted"
 		}
 		return "", protocol.Errorf(protocol.CodeRejected, "", "%s", cleanName(reason))
 	case events.Replace:
-		g.meter.Emit(latency, metrics.Value{Name: contract.MetricHookReplaced, Unit: metrics.Count, Value: 1})
+		g.meter.Record(ctx, latency, metrics.Value{Name: contract.MetricHookReplaced, Unit: metrics.Count, Value: 1})
 		return v.Text, nil
 	default:
-		g.meter.Emit(latency, metrics.Value{Name: contract.MetricHookAllowed, Unit: metrics.Count, Value: 1})
+		g.meter.Record(ctx, latency, metrics.Value{Name: contract.MetricHookAllowed, Unit: metrics.Count, Value: 1})
 		return text, nil
 	}
 }

@@ -84,7 +84,7 @@ func TestHookAllowsRejectsAndRedacts(t *testing.T) {
 		hk.asked[0].Channel != "general" || hk.asked[0].Version != events.HookVersion || hk.asked[0].Action != events.HookActionSend || hk.asked[0].RequestID == "" {
 		t.Errorf("the hook was asked %+v", hk.asked)
 	}
-	m := e.metrics.String()
+	m := e.logs.String() + e.metrics.String() // metrics ride the request's log line
 	for _, name := range []string{contract.MetricHookRejected, contract.MetricHookReplaced, contract.MetricHookAllowed, contract.MetricHookLatency} {
 		if !strings.Contains(m, `"`+name+`"`) {
 			t.Errorf("metric %s not emitted", name)
@@ -126,7 +126,7 @@ func TestHookFailureModes(t *testing.T) {
 			} else if stored != 1 || e.history("general")[0].Text != "hi" {
 				t.Errorf("%s, fail open: stored %d, want the message as sent", name, stored)
 			}
-			if !strings.Contains(e.metrics.String(), `"`+contract.MetricHookFailed+`"`) {
+			if !strings.Contains(e.logs.String()+e.metrics.String(), `"`+contract.MetricHookFailed+`"`) {
 				t.Errorf("%s: HookFailed not emitted", name)
 			}
 		}

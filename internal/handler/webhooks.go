@@ -152,7 +152,7 @@ func (h *Webhooks) Handle(ctx context.Context, ev events.SQSEvent) (BatchRespons
 		}
 		delivered++
 	}
-	h.meter.Emit(metrics.Value{Name: contract.MetricWebhooksDelivered, Unit: metrics.Count, Value: float64(delivered)},
+	h.meter.Record(ctx, metrics.Value{Name: contract.MetricWebhooksDelivered, Unit: metrics.Count, Value: float64(delivered)},
 		metrics.Value{Name: contract.MetricWebhooksFailed, Unit: metrics.Count, Value: float64(failed)})
 	return resp, nil
 }
