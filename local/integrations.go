@@ -488,3 +488,20 @@ func (e *session) integrationsBanner() string {
 	}
 	return b.String()
 }
+
+// eventsUsage reads the integrations' counters (usage.go).
+func (e *session) eventsUsage() eventsUsage {
+	var u eventsUsage
+	if e.services != nil {
+		st := e.services.router.Stats()
+		u.Put, u.Units, u.Matched, u.Delivered = int64(st.Put), int64(st.Units), int64(st.Matched), int64(st.Delivered)
+	}
+	if st := e.streams; st != nil {
+		st.mu.Lock()
+		for _, r := range st.mappings {
+			u.StreamBatches += int64(r.m.Stats().Invocations)
+		}
+		st.mu.Unlock()
+	}
+	return u
+}

@@ -297,6 +297,14 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		t.Errorf("events the rule received (distinct eventIds):\n%v\nwant:\n%v", got, want)
 	}
 	t.Logf("%d distinct events, %d repeats, each valid against its schema", len(sq.order), sq.dups)
+	var usage usageDocument
+	if resp, err := http.Get(e.baseURL + UsagePath); err == nil {
+		_ = json.NewDecoder(resp.Body).Decode(&usage)
+		resp.Body.Close()
+	}
+	if u := usage.Events; u.Put < int64(total) || u.Units < u.Put || u.Matched < u.Put || u.StreamBatches == 0 {
+		t.Errorf("usage of the integrations %+v: want at least the %d events put, matched and billed, and the stream's batches", u, total)
+	}
 
 	// The webhook receiver verified a signed request for each message.
 	deadline := time.Now().Add(30 * time.Second)

@@ -103,6 +103,9 @@ type Report struct {
 // Stats counts what the router did.
 type Stats struct {
 	Put, Matched, Delivered, Failed, DeadLettered, Dropped int
+	// Units are the accepted entries in EventBridge's billing units: each
+	// 64 KB of an entry is one event.
+	Units int
 }
 
 // Router holds the buses and rules and delivers matched events.
@@ -306,7 +309,8 @@ func (r *Router) route(b Bus, ev Event, rules []Rule) {
 			r.deliverLater(rule, t, ev, doc)
 		}
 	}
-	r.count(func(s *Stats) { s.Put++; s.Matched += len(matched) })
+	units := max(1, (len(doc)+64*1024-1)/(64*1024))
+	r.count(func(s *Stats) { s.Put++; s.Units += units; s.Matched += len(matched) })
 	r.publish(b, doc, matched)
 }
 
