@@ -21,8 +21,8 @@ const (
 	ChangeUserNotified     ChangeKind = "user.notified"
 )
 
-// Change is one stored change. Only the field of its kind is set.
-type Change struct {
+// StoredChange is one stored change. Only the field of its kind is set.
+type StoredChange struct {
 	// ID is the same on every delivery of this change (the stream record's
 	// id), so consumers can drop repeats.
 	ID   string

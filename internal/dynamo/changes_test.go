@@ -154,7 +154,7 @@ func TestStoreWritesYieldTheirChanges(t *testing.T) {
 	t.Logf("%d stream records, %d through the filters, %d changes", len(records), passed, len(got))
 }
 
-func describe(c chat.Change) string {
+func describe(c chat.StoredChange) string {
 	switch c.Kind {
 	case chat.ChangeMessageCreated:
 		m := c.Message

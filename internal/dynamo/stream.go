@@ -220,13 +220,13 @@ var StreamFilters = contract.EventStreamFilters
 // DecodeChange reads one stream record of the table: the change it records
 // and true, or false when the write is not one integrations hear of. An
 // error means the record is malformed (it will not get better on a retry).
-func DecodeChange(r StreamRecord) (chat.Change, bool, error) {
+func DecodeChange(r StreamRecord) (chat.StoredChange, bool, error) {
 	keys := r.Change.Keys
 	pk, sk := strAttr(keys, attrPK), strAttr(keys, attrSK)
 	if pk == "" || sk == "" {
-		return chat.Change{}, false, fmt.Errorf("stream record %s: no %s/%s in its keys", r.EventID, attrPK, attrSK)
+		return chat.StoredChange{}, false, fmt.Errorf("stream record %s: no %s/%s in its keys", r.EventID, attrPK, attrSK)
 	}
-	c := chat.Change{ID: r.EventID, At: streamTime(r.Change.ApproximateCreationDateTime), Expired: r.ByTTL()}
+	c := chat.StoredChange{ID: r.EventID, At: streamTime(r.Change.ApproximateCreationDateTime), Expired: r.ByTTL()}
 	old, cur := r.Change.OldImage, r.Change.NewImage
 	switch {
 	case strings.HasPrefix(pk, "HIST#"):

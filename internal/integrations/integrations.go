@@ -237,7 +237,7 @@ func (f *Forwarder) putChunk(ctx context.Context, chunk []pending) []int {
 func entrySize(ev chat.BusEvent) int { return len(ev.DetailType) + len(ev.Detail) + 64 }
 
 // busEvent is the event of change c.
-func (f *Forwarder) busEvent(c chat.Change) (chat.BusEvent, error) {
+func (f *Forwarder) busEvent(c chat.StoredChange) (chat.BusEvent, error) {
 	d, err := Detail(c, f.cfg.IncludeText)
 	if err != nil {
 		return chat.BusEvent{}, err
@@ -254,7 +254,7 @@ func (f *Forwarder) busEvent(c chat.Change) (chat.BusEvent, error) {
 }
 
 // Detail is the wire detail of change c; text only when includeText.
-func Detail(c chat.Change, includeText bool) (events.Detail, error) {
+func Detail(c chat.StoredChange, includeText bool) (events.Detail, error) {
 	text := func(s string) *string {
 		if !includeText {
 			return nil
