@@ -22,6 +22,7 @@ import (
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/internal/modroot"
 )
 
@@ -52,7 +53,10 @@ type chatClient struct {
 func mintToken(t *testing.T, e *emulator, user string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"user": user, "name": strings.ToUpper(user[:1]) + user[1:]})
-	resp, err := http.Post(e.baseURL+issuerPath+"/token", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.baseURL+issuerPath+"/token", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	localissuer.Authorize(req, e.secret(t))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

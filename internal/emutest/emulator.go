@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/internal/modroot"
 	"github.com/wschat/wschat/local/template"
 )
@@ -120,6 +121,8 @@ type readyDoc struct {
 	BaseURL      string `json:"baseUrl"`
 	DynamoDB     string `json:"dynamoDbEndpoint"`
 	Virtual      string `json:"virtualConnectionsUrl"`
+	Secret       string `json:"issuerSecret"`
+	Region       string `json:"region"`
 }
 
 // Emulator is a running emulator process.
@@ -136,6 +139,9 @@ type Emulator struct {
 	Stack *template.Stack
 	// VirtualURL is the --virtual-connections admin endpoint; "" without it.
 	VirtualURL string
+	// IssuerSecret is the run's secret that Token sends to the local
+	// issuer; Region is what signed calls (the admin endpoint) are scoped to.
+	IssuerSecret, Region string
 
 	cmd    *exec.Cmd
 	tmp    string
@@ -195,6 +201,7 @@ func emulatorArgs(opts Options, tpl, tmp, readyFile string) []string {
 		"--ready-file", readyFile,
 		"--template", tpl,
 		"--issuer-key", filepath.Join(tmp, "issuer-key.pem"),
+		"--issuer-secret-file", filepath.Join(tmp, "issuer-secret"),
 		// Start checks that the template exists; a source file newer
 		// than it (a checkout, an edit) changes no route or variable the
 		// scenarios rely on, and the functions are rebuilt from source.
@@ -281,7 +288,7 @@ func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, readyFi
 			return fmt.Errorf("emulator ready file %s: %v: %s", readyFile, err, data)
 		}
 		e.WebSocketURL, e.CallbackURL, e.BaseURL, e.DynamoDB = doc.WebSocketURL, doc.CallbackURL, doc.BaseURL, doc.DynamoDB
-		e.VirtualURL = doc.Virtual
+		e.VirtualURL, e.IssuerSecret, e.Region = doc.Virtual, doc.Secret, doc.Region
 		return nil
 	}
 }
@@ -353,6 +360,11 @@ func (e *Emulator) Token(ctx context.Context, user string) (string, error) {
 	return e.mint(ctx, map[string]string{"user": user, "name": user})
 }
 
+// TokenNamed mints a token for user with the display name name.
+func (e *Emulator) TokenNamed(ctx context.Context, user, name string) (string, error) {
+	return e.mint(ctx, map[string]string{"user": user, "name": name})
+}
+
 // mint asks the local issuer for a token with the given request fields.
 func (e *Emulator) mint(ctx context.Context, fields map[string]string) (string, error) {
 	body, _ := json.Marshal(fields)
@@ -361,6 +373,8 @@ func (e *Emulator) mint(ctx context.Context, fields map[string]string) (string, 
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// A tool, not the page: it proves it read the run's secret.
+	localissuer.Authorize(req, e.IssuerSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("mint token: %w", err)
