@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // Domain errors returned (wrapped) by the adapters.
@@ -78,7 +80,7 @@ type Member struct {
 
 // FromServer marks a message a backend published through the HTTP API
 // (Message.From), so clients can tell it from a user's message.
-const FromServer = "server"
+const FromServer = wire.FromServer
 
 // Message is one stored chat message.
 type Message struct {

@@ -63,6 +63,11 @@ const (
 	// the authorizer for tokens without a channels claim. Unset: groups
 	// grant nothing.
 	EnvGroupChannels = "WSCHAT_GROUP_CHANNELS"
+	// EnvReservedNames lists, as a JSON array, the display names only
+	// backends show (the publish API's configured names): the authorizer
+	// marks a user's name that looks like one (chat.UserMark). "server"
+	// is always reserved.
+	EnvReservedNames = "WSCHAT_RESERVED_NAMES"
 )
 
 // Route keys of the WebSocket API. The route selection expression is

@@ -82,11 +82,6 @@ func (h *Handler) SetClock(now func() time.Time) { h.now = now }
 // errorBody is every error answer: {"code": ..., "message": ...}.
 type errorBody = wire.ErrorBody
 
-const (
-	maxUserIDLen     = 128
-	userIDCharsetMsg = "userId must be 1 to 128 printable characters without '#' or '/'"
-)
-
 // Handle serves one request. Client mistakes are 4xx answers, never
 // function errors; an unexpected failure is logged once and answered 500
 // (or 503 when worth retrying), still with a JSON body.
@@ -196,21 +191,6 @@ func body(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 		return nil, protocol.Errorf(protocol.CodeInvalidJSON, "", "body is not valid base64")
 	}
 	return data, nil
-}
-
-// validUserID admits user ids as issuers write them ("sub" claims: UUIDs,
-// e-mail addresses, "user-ann"): printable, no '#' (it would forge a storage
-// key) and no '/' (it would change the route).
-func validUserID(id string) bool {
-	if id == "" || len(id) > maxUserIDLen {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '#' || r == '/' || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
 }
 
 func quote(s string) string {
