@@ -271,6 +271,9 @@ test("Sequencer: dedupe, reorder, settle, discontinuity", () => {
     ["settled", 0, [["o", 1], ["o", 3], ["s", 3]], "1 3"],
     ["hole", 2, [["d", 6], ["o", 6]], "d3-5 6"],
     ["window full", 0, [["o", 3], ["o", 4], ["o", 5], ["o", 6], ["o", 1], ["o", 2]], "1 2 3 4 5"],
+    // A new counter starts at its base (ms since 2025): a wide settle is immediate.
+    ["wide settle", 0, [["o", 40000000002], ["o", 40000000001], ["s", 40000000000]], "40000000001 40000000002"],
+    ["wide settle in order", 0, [["o", 40000000009], ["o", 40000000005], ["s", 40000000007]], "40000000005"],
   ];
   for (const [name, start, steps, want] of cases) {
     const s = new Sequencer(3, start);

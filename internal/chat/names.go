@@ -71,9 +71,9 @@ func invisible(r rune) bool {
 		return true
 	case r == 0x034F, // combining grapheme joiner
 		r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0, // Hangul fillers
-		r == 0x2800,                  // braille pattern blank
-		r >= 0xFE00 && r <= 0xFE0F,   // variation selectors
-		r >= 0xE0100 && r <= 0xE01EF, // variation selectors supplement
+		r == 0x2800,                                        // braille pattern blank
+		r >= 0xFE00 && r <= 0xFE0F,                         // variation selectors
+		r >= 0xE0100 && r <= 0xE01EF,                       // variation selectors supplement
 		r == 0x180B, r == 0x180C, r == 0x180D, r == 0x180F: // Mongolian variation selectors
 		return true
 	}

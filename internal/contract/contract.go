@@ -45,6 +45,10 @@ const (
 	// instance, in memory (rate 0 disables).
 	EnvFrameRatePerSecond = "WSCHAT_FRAME_RATE_PER_SECOND"
 	EnvFrameBurst         = "WSCHAT_FRAME_BURST"
+	// EnvChannelRate bounds the deliveries (one per member) per second
+	// that one channel's sends ask for, so one channel cannot take the
+	// account's @connections rate (0: only 1,000 sends/s per channel).
+	EnvChannelRate = "WSCHAT_CHANNEL_RATE"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "WSCHAT_LOG_LEVEL"
 

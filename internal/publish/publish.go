@@ -52,6 +52,9 @@ type Config struct {
 	Retention time.Duration
 	// SendBudget bounds the @connections posts of one request (0: unlimited).
 	SendBudget int
+	// ChannelRate is the chat settings' per-channel delivery rate: a
+	// backend's message counts towards its channel's like a user's.
+	ChannelRate float64
 }
 
 // Handler serves the three publish routes.
@@ -70,7 +73,7 @@ func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *sl
 		cfg:     cfg,
 		store:   store,
 		conns:   conns,
-		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter},
+		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate},
 		log:     log,
 		now:     time.Now,
 	}
@@ -116,8 +119,11 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
 		status := http.StatusBadRequest
-		if perr.Code == protocol.CodeTooLarge {
+		switch perr.Code {
+		case protocol.CodeTooLarge:
 			status = http.StatusRequestEntityTooLarge
+		case protocol.CodeRateLimited:
+			status = http.StatusTooManyRequests
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		return respond(status, errorBody{Code: perr.Code, Message: perr.Message})
