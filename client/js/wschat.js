@@ -518,7 +518,10 @@ export class Client {
 }
 
 function toMessage(channel, m) {
-  return { channel, seq: m.seq, userId: m.userId, userName: m.userName, text: m.text, clientId: m.clientId, sentAt: m.sentAt };
+  const msg = { channel, seq: m.seq, userId: m.userId, userName: m.userName, text: m.text, clientId: m.clientId, sentAt: m.sentAt };
+  // A backend's message says so: tell it from a user named like the backend.
+  if (m.from === "server") msg.from = "server";
+  return msg;
 }
 
 /** A joined channel: an ordered, deduplicated stream of events. */

@@ -121,6 +121,20 @@ for (const [name, faults, load, injected] of scenarios) {
   });
 }
 
+test("messages say who sent them: from and userId next to userName", async () => {
+  await withServer({}, async (srv, connect) => {
+    srv.post("general", "from history");
+    const c = await connect("Orders");
+    const s = await c.join("general", { from: 0 });
+    const got = [];
+    s.on((e) => { if (e.type === "message") got.push(`${e.message.from ?? ""}/${e.message.userId}/${e.message.userName}`); });
+    srv.post("general", "live");
+    await c.send("general", "a user named like the backend");
+    await until(() => got.length >= 3, 3000);
+    assert.deepEqual(got, ["server/server/Orders", "server/server/Orders", "/Orders/Orders"]);
+  });
+});
+
 test("discontinuity: history past retention is reported with its bounds", async () => {
   await withServer({}, async (srv, connect) => {
     for (let i = 0; i < 10; i++) srv.post("general", `old ${i}`);

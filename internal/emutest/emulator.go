@@ -368,6 +368,10 @@ func (e *Emulator) TokenNamed(ctx context.Context, user, name string) (string, e
 // mint asks the local issuer for a token with the given request fields.
 func (e *Emulator) mint(ctx context.Context, fields map[string]string) (string, error) {
 	body, _ := json.Marshal(fields)
+	return e.mintBody(ctx, body)
+}
+
+func (e *Emulator) mintBody(ctx context.Context, body []byte) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.BaseURL+"/local-issuer/token", bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -491,4 +495,12 @@ func (l *lineLog) Tail(n int) string {
 		all = all[len(all)-n:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// TokenWithSub mints a token whose sub is exactly sub, even one the user
+// id rule refuses (the issuer's rawSub): what another issuer may mint, to
+// see $connect refuse it.
+func (e *Emulator) TokenWithSub(ctx context.Context, sub, name string) (string, error) {
+	body, _ := json.Marshal(map[string]any{"user": sub, "name": name, "rawSub": true})
+	return e.mintBody(ctx, body)
 }
