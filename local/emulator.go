@@ -240,6 +240,13 @@ func (e *session) resolveStack() (*template.Stack, error) {
 	if err := applyIssuer(stack, e.issuer); err != nil {
 		return nil, err
 	}
+	if e.cfg.channelRate == "off" {
+		for _, f := range stack.Functions {
+			if _, ok := f.Env[contract.EnvChannelRate]; ok {
+				f.Env[contract.EnvChannelRate] = "0"
+			}
+		}
+	}
 	_ = applyEnvOverrides(stack.Functions, e.cfg.envOverrides) // the names were checked just above
 	return stack, nil
 }

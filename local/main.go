@@ -77,6 +77,7 @@ type config struct {
 	allowHosts       []string
 	allowOrigins     []string
 	issuerSecretFile string
+	channelRate      string
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -154,6 +155,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 		}
 		return nil
 	})
+	fs.StringVar(&c.channelRate, "channel-rate", "template", "per-channel delivery rate of the functions (WSCHAT_CHANNEL_RATE): template (its value) or off (load harnesses: only the 1,000 sends/s per channel cap)")
 	fs.StringVar(&c.issuerSecretFile, "issuer-secret-file", "", "where to write this run's issuer secret, which tools send to mint tokens (default: <module root>/.dev/issuer-secret-<port>; removed at exit)")
 	if extra != nil {
 		extra(fs)
@@ -210,6 +212,8 @@ func (c *config) check() error {
 		return errors.New("--build-jobs must be at least 1")
 	case c.stageThrottle != "template" && c.stageThrottle != "off":
 		return fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
+	case c.channelRate != "template" && c.channelRate != "off":
+		return fmt.Errorf("--channel-rate %q: want template or off", c.channelRate)
 	case c.vanishGrace < 0:
 		return errors.New("--vanish-grace must not be negative")
 	case c.watchInterval < 10*time.Millisecond:

@@ -8,9 +8,10 @@
 // --port 0 and --ready-file; the ready file gives the WebSocket, callback and
 // DynamoDB endpoints once everything serves. Variables of one function are
 // changed with --function-env (FunctionEnv), never by rewriting the template.
-// Stage throttling is off unless KeepStageThrottle says otherwise: the
-// harnesses' parallel dials, joins and load runs exceed dev's 50 messages/s
-// by design, and what they measure is not API Gateway's throttle.
+// Stage throttling and the per-channel delivery rate are off unless
+// KeepStageThrottle says otherwise: the harnesses' parallel dials, joins
+// and load runs exceed dev's 50 messages/s and its channels' rate by
+// design, and what they measure is neither.
 // Handler instances are the emulator's child processes, which emutest finds
 // through /proc so a scenario can stop, resume or kill one: that is how the
 // fault tests crash or hang a real handler without a hook in its code.
@@ -109,8 +110,10 @@ type Options struct {
 	// FunctionEnv are --function-env values, FN:KEY=VALUE: one function's
 	// variable set without rewriting the template.
 	FunctionEnv []string
-	// KeepStageThrottle runs the template's stage throttling; by default the
-	// harness passes --stage-throttle off.
+	// KeepStageThrottle runs the template's throttling: the stage's route
+	// throttling and the functions' per-channel delivery rate. By default
+	// the harness passes --stage-throttle off and --channel-rate off: load
+	// runs send into big channels faster than dev allows, by design.
 	KeepStageThrottle bool
 }
 
@@ -212,7 +215,7 @@ func emulatorArgs(opts Options, tpl, tmp, readyFile string) []string {
 		args = append(args, "--dynamodb-endpoint", opts.DynamoDBEndpoint)
 	}
 	if !opts.KeepStageThrottle {
-		args = append(args, "--stage-throttle", "off")
+		args = append(args, "--stage-throttle", "off", "--channel-rate", "off")
 	}
 	for _, fe := range opts.FunctionEnv {
 		args = append(args, "--function-env", fe)
