@@ -63,8 +63,6 @@ func signed(req *http.Request, body []byte, service string) *http.Request {
 	return req
 }
 
-func hostOf(baseURL string) string { return strings.TrimPrefix(baseURL, "http://") }
-
 func portOf(baseURL string) string { return baseURL[strings.LastIndexByte(baseURL, ':')+1:] }
 
 // abuseLocalListeners: findings 1, 2 and 6, a page the developer visits
