@@ -5,7 +5,9 @@
 # wrong. The whole old stack runs: its functions, its dev template, its
 # emulator. Adaptations, each applied only where the old code needs it:
 #   - (before issue #15) that issuer cannot mint a wschat:channels claim,
-#     so the capped client's token has none (BASE=d0cabf7 shows #15's cases);
+#     so the capped client's token has none (the #15 comparison ran at
+#     d0cabf7; today's cases also need the virtual connections and table
+#     helpers of later code);
 #   - (before issue #25) the test helpers TokenNamed and TokenWithSub are
 #     added to its emutest, and its local issuer mints any sub without
 #     control characters, as another issuer (an OIDC provider) may: that
