@@ -16,7 +16,8 @@ package dynamo
 // ahead, within the burst) or fails. The store remembers per channel which
 // form last succeeded and tries that first, so a steady channel costs one
 // call; a channel that changes between idle and busy costs a second,
-// conditional one on the change.
+// conditional one on the change, and a refused send two failed ones and a
+// read of the state (see TakeSeq).
 //
 // Expiry. The counter carries the TTL attribute: it lives CounterLife
 // (history retention + 1 day) after its last seq, so a channel nobody
@@ -104,11 +105,17 @@ func (b *busyChannels) set(ch string, busy bool) {
 // TakeSeq takes the channel's next seq for a send that costs cost of the
 // channel's delivery rate (at least MinSeqInterval), unless the channel is
 // more than burst ahead of its rate: then ok is false and nothing changed.
+//
+// Both forms failing does not prove the channel over its rate: its rate
+// state may have crossed the clock between the two attempts (busy when the
+// idle form was tried, idle when the busy one was). So then it reads the
+// state (a strongly consistent GetItem, half a read unit) and refuses only
+// when the channel is more than burst ahead; otherwise it tries the form
+// the state calls for, at most twice more.
 func (s *Store) TakeSeq(ctx context.Context, channel string, cost, burst time.Duration) (seq int64, ok bool, err error) {
 	cost = max(cost, MinSeqInterval)
-	busyFirst := s.busy.get(channel)
-	for i := range 2 {
-		busy := busyFirst != (i == 1)
+	busy := s.busy.get(channel)
+	for attempt := range 4 {
 		seq, err = s.takeSeq(ctx, channel, cost, burst, busy)
 		if err == nil {
 			s.busy.set(channel, busy)
@@ -117,8 +124,34 @@ func (s *Store) TakeSeq(ctx context.Context, channel string, cost, burst time.Du
 		if !isConflict(err) {
 			return 0, false, err
 		}
+		if attempt == 0 {
+			busy = !busy
+			continue
+		}
+		tat, found, err := s.rateState(ctx, channel)
+		if err != nil {
+			return 0, false, err
+		}
+		nowUS := s.now().UnixMicro()
+		if found && tat > nowUS+burst.Microseconds() {
+			return 0, false, nil
+		}
+		busy = found && tat >= nowUS
 	}
 	return 0, false, nil
+}
+
+// rateState reads the counter's rate state (unix microseconds).
+func (s *Store) rateState(ctx context.Context, channel string) (tat int64, found bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: counterKey(channel), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("#tat"), ExpressionAttributeNames: map[string]string{"#tat": attrRateTAT},
+	})
+	if err != nil {
+		return 0, false, translate("take seq: read rate", err)
+	}
+	tat, found = numAttr(out.Item, attrRateTAT)
+	return tat, found, nil
 }
 
 // takeSeq is one attempt, in the idle or the busy form.

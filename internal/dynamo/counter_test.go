@@ -191,3 +191,51 @@ func TestChannelItemExpiresAfterItsLastJoin(t *testing.T) {
 		t.Errorf("the reviving member: %+v, %v", m, err)
 	}
 }
+
+// tickingDB advances the clock after each UpdateItem: the rate state
+// crosses the clock between two attempts, as on a loaded machine.
+type tickingDB struct {
+	countingDB
+	clk  *testkit.Clock
+	tick time.Duration
+	gets atomic.Int64
+}
+
+func (d *tickingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	out, err := d.countingDB.UpdateItem(ctx, in, opts...)
+	d.clk.Advance(d.tick)
+	return out, err
+}
+
+func (d *tickingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	d.gets.Add(1)
+	return d.countingDB.API.GetItem(ctx, in, opts...)
+}
+
+// TestTakeSeqSurvivesTheStateCrossingTheClock: both forms can fail without
+// the channel being over its rate (the idle form sees it busy, then the
+// busy form sees it idle); the store reads the state and takes the seq
+// rather than refuse a send within the rate (a load test met this).
+func TestTakeSeqSurvivesTheStateCrossingTheClock(t *testing.T) {
+	db, table := dynamotest.NewTable(t)
+	clk := testkit.NewClock()
+	ticking := &tickingDB{countingDB: countingDB{API: db}, clk: clk}
+	s := dynamo.New(ticking, table, dynamo.Options{Now: clk.Now, SeqBase: dynamo.FromOne})
+	ctx := t.Context()
+	// Busy by 2 ms; the store's first guess is the idle form.
+	if _, ok, err := s.TakeSeq(ctx, "edge", 2*time.Millisecond, time.Second); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	other := dynamo.New(ticking, table, dynamo.Options{Now: clk.Now, SeqBase: dynamo.FromOne}) // another instance: guesses idle
+	ticking.tick = 3 * time.Millisecond                                                        // each failed attempt lets the clock pass the state
+	before := ticking.updates.Load()
+	seq, ok, err := other.TakeSeq(ctx, "edge", 2*time.Millisecond, time.Second)
+	if err != nil || !ok || seq != 2 {
+		t.Errorf("TakeSeq = %d, %v, %v; want seq 2 taken: the channel is within its rate", seq, ok, err)
+	}
+	// Idle form (fails: busy), busy form (fails: idle by then), a read of
+	// the state (idle), idle form again.
+	if u, g := ticking.updates.Load()-before, ticking.gets.Load(); u != 3 || g != 1 {
+		t.Errorf("took %d UpdateItems and %d GetItems, want 3 and 1", u, g)
+	}
+}
