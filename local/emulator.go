@@ -18,9 +18,11 @@ import (
 
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/local/lambdaenv"
+	"github.com/wschat/wschat/local/loopback"
 	"github.com/wschat/wschat/local/template"
 )
 
@@ -43,6 +45,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	e.endpoint = ln.Addr().String()
 	// Everything started from here on is stopped in reverse order.
 	defer e.stopAll()
+	if err := e.makeSecret(); err != nil {
+		return err
+	}
 	// --watch compares with the sources as they were before the build, so an
 	// edit made while the functions build (or before the watcher is up) is
 	// not missed.
@@ -56,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	serveErr := e.serve(ln)
+	if err := localissuer.WriteSecret(e.secretFile, e.secret); err != nil {
+		return err
+	}
+	e.cleanups = append(e.cleanups, func() { _ = os.Remove(e.secretFile) })
 	// The ready file comes before the banner, so whoever reads either finds both.
 	if cfg.readyFile != "" {
 		if err := writeReadyFile(cfg.readyFile, e.readyDocument()); err != nil {
@@ -87,6 +96,10 @@ type session struct {
 	endpoint string // host:port of the API, issuer and page
 	stack    *template.Stack
 	issuer   localIssuer
+	// secret is this run's issuer secret (see localissuer.SecretFile),
+	// written to secretFile once the port serves.
+	secret, secretFile string
+	refusals           *loopback.Limiter
 
 	dynamoEndpoint string
 	dynamoDesc     string     // for the banner
@@ -100,6 +113,21 @@ type session struct {
 	gateway        *gateway.Gateway
 	httpURLs       []string // base URLs of the template's HTTP APIs
 	cleanups       []func()
+}
+
+// makeSecret makes this run's issuer secret and the refusal log.
+func (e *session) makeSecret() error {
+	secret, err := localissuer.NewSecret()
+	if err != nil {
+		return err
+	}
+	e.secret, e.secretFile = secret, e.cfg.issuerSecretFile
+	if e.secretFile == "" {
+		port, _ := strconv.Atoi(portOf(e.endpoint))
+		e.secretFile = localissuer.SecretFile(e.cfg.root, port)
+	}
+	e.refusals = loopback.NewLimiter(func(line string) { e.out.printf("[guard] %s", line) })
+	return nil
 }
 
 func (e *session) stopAll() {
@@ -227,6 +255,13 @@ func (e *session) resolveStack() (*template.Stack, error) {
 	if err := applyIssuer(stack, e.issuer); err != nil {
 		return nil, err
 	}
+	if e.cfg.channelRate == "off" {
+		for _, f := range stack.Functions {
+			if _, ok := f.Env[contract.EnvChannelRate]; ok {
+				f.Env[contract.EnvChannelRate] = "0"
+			}
+		}
+	}
 	_ = applyEnvOverrides(stack.Functions, e.cfg.envOverrides) // the names were checked just above
 	return stack, nil
 }
@@ -240,21 +275,31 @@ func (e *session) loadTemplate() (*template.Stack, error) {
 }
 
 // startDynamo starts dynalite unless --dynamodb-endpoint names a server or
-// the template has no tables, then creates the tables.
+// the template has no tables, then creates the tables. When a table has a
+// stream, the stream capture sees every write: inside dynalite's guard, or
+// behind a guard of its own in front of --dynamodb-endpoint.
 func (e *session) startDynamo(ctx context.Context) error {
 	e.dynamoEndpoint, e.dynamoDesc = e.cfg.dynamoEndpoint, e.cfg.dynamoEndpoint
 	if e.dynamoEndpoint == "" && len(e.stack.Tables) == 0 {
 		e.dynamoDesc = "not started: the template has no tables"
 		return nil
 	}
+	if err := e.newStreamCapture(); err != nil {
+		return err
+	}
 	if e.dynamoEndpoint == "" {
+		opts := dynalite.Options{
+			Bin:      e.cfg.dynaliteBin,
+			DataDir:  e.cfg.data,
+			Stdout:   lambda.NewPrefixWriter(e.out, "[dynalite] "),
+			Stderr:   lambda.NewPrefixWriter(e.out, "[dynalite] "),
+			OnRefuse: e.refusals.Log,
+		}
+		if e.streams != nil {
+			opts.Wrap = e.streams.capture.Wrap
+		}
 		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		db, err := dynalite.Start(startCtx, dynalite.Options{
-			Bin:     e.cfg.dynaliteBin,
-			DataDir: e.cfg.data,
-			Stdout:  lambda.NewPrefixWriter(e.out, "[dynalite] "),
-			Stderr:  lambda.NewPrefixWriter(e.out, "[dynalite] "),
-		})
+		db, err := dynalite.Start(startCtx, opts)
 		cancel()
 		if err != nil {
 			return err
@@ -269,25 +314,22 @@ func (e *session) startDynamo(ctx context.Context) error {
 		if e.cfg.data != "" {
 			e.dynamoDesc = e.dynamoEndpoint + " (dynalite, data in " + e.cfg.data + ")"
 		}
+		e.dynamoDesc += "\n              signed requests only; dynalite itself listens on " + db.Socket() + " (a Unix socket only you can open)"
+		if e.streams != nil {
+			e.dynamoDesc += "\n              table streams captured behind the guard"
+		}
+	} else if e.streams != nil {
+		front, err := e.startCaptureFront(e.dynamoEndpoint)
+		if err != nil {
+			return err
+		}
+		e.dynamoDesc += " through " + front + " (signed requests only; table streams captured there)"
+		e.dynamoEndpoint = front
 	}
 	if len(e.stack.Tables) == 0 {
 		return nil
 	}
-	if err := createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out); err != nil {
-		return err
-	}
-	// The functions reach the database through the stream capture when a
-	// table has a stream (tables are created directly, before it).
-	front, err := e.startStreamCapture(e.dynamoEndpoint)
-	if err != nil {
-		return err
-	}
-	if e.streams != nil {
-		e.cleanups = append(e.cleanups, e.streams.close)
-		e.dynamoDesc += ", streams captured at " + front
-	}
-	e.dynamoEndpoint = front
-	return nil
+	return createTables(ctx, e.dynamoEndpoint, e.cfg.region, e.stack.Tables, e.out)
 }
 
 // startFunctions builds each of fns for this host and sets it up behind
@@ -334,6 +376,7 @@ func (e *session) functionConfig(f *template.Function, bootstrap string) lambda.
 		MaxInstances: max,
 		Reserved:     f.ReservedConcurrency > 0,
 		Output:       e.out,
+		OnRefuse:     e.refusals.Log,
 	}
 }
 
@@ -400,13 +443,13 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	mux.Handle("/"+stage, gwHandler)
 	mux.Handle("/"+stage+"/", gwHandler)
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, e.issuer.Handler()))
-	// Unsigned, unlike @connections: it is the emulator's own, for harnesses,
-	// and answers 404 without --virtual-connections.
-	mux.Handle("/@admin/", e.gateway.AdminHandler())
-	// Every event put on a bus, live, for make events (unsigned, like the
-	// admin endpoints: it is the emulator's own).
-	mux.Handle("GET "+eventsTailPath, e.services.router.TailHandler())
-	mux.HandleFunc(UsagePath, e.handleUsage)
+	// Signed like @connections; 404 without --virtual-connections.
+	mux.Handle("/@admin/", e.signedAdmin(e.gateway.AdminHandler()))
+	// Read-only counters for harnesses: tools only, never a web page.
+	mux.Handle(UsagePath, loopback.ToolsOnly("usage", loopback.LocalHosts(e.endpoint, e.cfg.allowHosts...), http.HandlerFunc(e.handleUsage), e.refusals.Log))
+	// Every event put on a bus, live, for make events: tools only, like
+	// the counters (events carry message text where the stack allows it).
+	mux.Handle("GET "+eventsTailPath, loopback.ToolsOnly("events", loopback.LocalHosts(e.endpoint, e.cfg.allowHosts...), e.services.router.TailHandler(), e.refusals.Log))
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
@@ -414,7 +457,8 @@ func (e *session) serve(ln net.Listener) <-chan error {
 		Stage:        stage,
 		Environment:  e.cfg.env,
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	door := newFrontDoor(e.endpoint, e.cfg.allowHosts, e.cfg.allowOrigins, e.secret, e.refusals.Log, mux)
+	srv := &http.Server{Handler: door, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	e.cleanups = append(e.cleanups, func() {
@@ -440,7 +484,36 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
 %s  DynamoDB    %s
 %s%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(), e.integrationsBanner())
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(), e.integrationsBanner()+e.securityBanner())
+}
+
+// securityBanner says what listens where and what each listener refuses
+// (docs/emulator.md, "Security of the local stack").
+func (e *session) securityBanner() string {
+	door := newFrontDoor(e.endpoint, e.cfg.allowHosts, e.cfg.allowOrigins, "", nil, nil)
+	var b strings.Builder
+	b.WriteString("  bound       every listener on 127.0.0.1 only: this port, the DynamoDB guard")
+	if e.sqs != nil {
+		b.WriteString(", SQS")
+	}
+	if e.services != nil {
+		b.WriteString(", the services (Lambda, EventBridge, Secrets Manager)")
+	}
+	b.WriteString(", one Runtime API per function instance\n")
+	fmt.Fprintf(&b, "  refused     a Host other than %s (DNS rebinding; --allow-host adds one)\n", strings.Join(door.hosts.List(), ", "))
+	fmt.Fprintf(&b, "              an Origin other than this page's, WebSocket upgrades included (--allow-origin adds one)%s\n", listSuffix(door.foreign))
+	fmt.Fprintf(&b, "              tokens for anyone but this page and tools with the run's secret (%s; make token sends it)\n", e.secretFile)
+	b.WriteString("              unsigned @connections, HTTP API and /@admin calls (SigV4, the local credentials)\n")
+	b.WriteString("              any request from a web page to DynamoDB, SQS, the services, the event tail or a Runtime API,\n" +
+		"              and unsigned DynamoDB, SQS and services calls\n")
+	return b.String()
+}
+
+func listSuffix(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(l, ", ")
 }
 
 // sqsBanner adds the SQS server and virtual connections, when there are.
@@ -450,7 +523,7 @@ func (e *session) sqsBanner() string {
 		b.WriteString(e.sqs.bannerLines(e.stack))
 	}
 	if e.cfg.virtualConns {
-		fmt.Fprintf(&b, "  virtual     http://%s%s  (POST ?count=N registers connection ids; GET counts posts)\n", e.endpoint, gateway.VirtualPath)
+		fmt.Fprintf(&b, "  virtual     http://%s%s  (SigV4-signed; POST ?count=N registers connection ids; GET counts posts)\n", e.endpoint, gateway.VirtualPath)
 	}
 	return b.String()
 }

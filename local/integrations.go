@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -15,12 +17,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wschat/wschat/internal/dynalite"
 	"github.com/wschat/wschat/local/ddbstream"
 	"github.com/wschat/wschat/local/eventbridge"
 	"github.com/wschat/wschat/local/eventpattern"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/loopback"
 	"github.com/wschat/wschat/local/secretsmanager"
+	"github.com/wschat/wschat/local/sigv4"
 	"github.com/wschat/wschat/local/template"
 )
 
@@ -106,7 +111,7 @@ func (e *session) startServices() error {
 		e.out.printf("[lambda] asynchronous invocation of %s failed: %v", fn, err)
 	}}
 	signed := func(service string, h http.Handler) http.Handler {
-		v := &httpapi.Verifier{Creds: localCredentials, Region: e.cfg.region, Service: service}
+		v := &sigv4.Verifier{Creds: localCredentials, Region: e.cfg.region, Service: service}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, err := httpapi.ReadBody(r)
 			if err != nil {
@@ -114,6 +119,7 @@ func (e *session) startServices() error {
 				return
 			}
 			if err := v.Verify(r, body); err != nil {
+				e.refusals.Log(loopback.Refusal{Listener: "services", Reason: "signature: " + err.Error(), Method: r.Method, Path: r.URL.Path})
 				httpapi.Deny(w, err)
 				return
 			}
@@ -134,7 +140,11 @@ func (e *session) startServices() error {
 			http.Error(w, "the emulator's services serve Lambda Invoke, EventBridge PutEvents and Secrets Manager GetSecretValue", http.StatusNotFound)
 		}
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
+	// Like SQS and the DynamoDB guard: tools on this machine only (a web
+	// page must not invoke a function, put events or read a secret), and
+	// then only signed calls.
+	guarded := loopback.ToolsOnly("services", loopback.LocalHosts(s.endpoint), mux, e.refusals.Log)
+	srv := &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	go func() { _ = srv.Serve(ln) }()
 	s.close = func() {
 		s.router.Close(2 * time.Second)
@@ -220,12 +230,10 @@ func (e *session) syncIntegrations(stack *template.Stack, fns map[*template.Func
 	return s.router.Update(buses, rules)
 }
 
-// streams is the emulated DynamoDB Streams: the capture in front of the
-// database and the stream event source mappings.
+// streams is the emulated DynamoDB Streams: the capture of the table's
+// writes and the stream event source mappings.
 type streams struct {
 	capture  *ddbstream.Capture
-	front    string // the capture's endpoint, which functions use
-	close    func()
 	mu       sync.Mutex
 	mappings map[string]*runningStream
 	stopping bool
@@ -258,18 +266,26 @@ func streamTables(stack *template.Stack, region string) []ddbstream.Table {
 	return out
 }
 
-// startStreamCapture puts the capture in front of upstream (dynalite, or
-// --dynamodb-endpoint) when the template has a table with a stream, and
-// returns the endpoint the functions must use: the capture's, or upstream.
-func (e *session) startStreamCapture(upstream string) (string, error) {
+// newStreamCapture sets up the capture when the template has a table with
+// a stream; startDynamo puts it where it sees every write.
+func (e *session) newStreamCapture() error {
 	tables := streamTables(e.stack, e.cfg.region)
 	if len(tables) == 0 {
-		return upstream, nil
+		return nil
 	}
 	capture, err := ddbstream.NewCapture(tables, ddbstream.CaptureOptions{})
 	if err != nil {
-		return "", err
+		return err
 	}
+	e.streams = &streams{capture: capture, mappings: map[string]*runningStream{}}
+	return nil
+}
+
+// startCaptureFront serves the capture in front of upstream
+// (--dynamodb-endpoint) behind the same guard as dynalite's endpoint, and
+// returns its endpoint, which the functions use. Requests go on signed
+// again: the capture rewrites some and makes its own reads.
+func (e *session) startCaptureFront(upstream string) (string, error) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return "", fmt.Errorf("DynamoDB endpoint %q: %w", upstream, err)
@@ -278,18 +294,39 @@ func (e *session) startStreamCapture(upstream string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
-	srv := &http.Server{Handler: capture.Wrap(proxy), ReadHeaderTimeout: 10 * time.Second}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			r.Out.Host = u.Host
+		},
+		Transport: &resigner{next: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}},
+	}
+	srv := &http.Server{Handler: dynalite.Guard(ln.Addr().String(), e.streams.capture.Wrap(proxy), e.refusals.Log), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	st := &streams{capture: capture, front: "http://" + ln.Addr().String(), mappings: map[string]*runningStream{}}
-	st.close = func() {
+	e.cleanups = append(e.cleanups, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+	})
+	return "http://" + ln.Addr().String(), nil
+}
+
+// resigner signs each request again with the local credentials, in the
+// region the caller signed for.
+type resigner struct{ next http.RoundTripper }
+
+func (s *resigner) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
 	}
-	e.streams = st
-	return st.front, nil
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	if err := sigv4.Sign(r, body, dynalite.Credentials, "dynamodb", sigv4.RegionOf(r)); err != nil {
+		return nil, err
+	}
+	return s.next.RoundTrip(r)
 }
 
 func streamSpec(m *template.StreamMapping) string {

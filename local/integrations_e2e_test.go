@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/internal/eventschema"
+	"github.com/wschat/wschat/local/sigv4"
 	"github.com/wschat/wschat/wire/events"
 )
 
@@ -106,7 +108,22 @@ func (g *putEventsGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no upstream yet", http.StatusServiceUnavailable)
 		return
 	}
-	httputil.NewSingleHostReverseProxy(u).ServeHTTP(w, r)
+	// The services endpoint answers its own Host only, and the signature
+	// covers the Host: forward as a client of it, signed again.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.Out.Host = u.Host
+		pr.Out.Body = io.NopCloser(bytes.NewReader(body))
+		if err := sigv4.Sign(pr.Out, body, sigv4.Local, "events", sigv4.RegionOf(r)); err != nil {
+			panic(err)
+		}
+	}}
+	proxy.ServeHTTP(w, r)
 }
 
 // seen reads the queue the test rule copies every event to.

@@ -119,10 +119,15 @@ var rules = []rule{
 	{
 		packages: []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/eventpattern",
 			module + "/local/ddbstream", module + "/local/eventbridge", module + "/local/secretsmanager"},
-		onlyProject: []string{module + "/local/eventpattern"},
-		why: "the emulator's API Gateway, Lambda runtime, SQS queues, DynamoDB streams, EventBridge and template reader are generic " +
-			"(the event pattern syntax is their one shared part): they emulate " +
-			"AWS for any template, so they must not know wschat's handlers, store or protocol",
+		onlyProject: []string{module + "/local/eventpattern", module + "/local/loopback", module + "/local/sigv4"},
+		why: "the emulator's API Gateway, Lambda runtime, SQS queues, DynamoDB streams, EventBridge and template reader are generic: they emulate " +
+			"AWS for any template, so they must not know wschat's handlers, store or protocol (the event pattern syntax, the loopback guard " +
+			"and the SigV4 check every listener shares are generic too)",
+	},
+	{
+		packages:    []string{module + "/local/loopback", module + "/local/sigv4"},
+		onlyProject: []string{},
+		why:         "the guards of the local listeners know HTTP and SigV4, not the emulator or wschat",
 	},
 }
 

@@ -106,7 +106,7 @@ func (g *hookGate) check(ctx context.Context, rq *request, channel, clientID, te
 		if reason == "" {
 			reason = "the message was not accepted"
 		}
-		return "", protocol.Errorf(protocol.CodeRejected, "", "%s", cleanName(reason))
+		return "", protocol.Errorf(protocol.CodeRejected, "", "%s", cleanReason(reason))
 	case events.Replace:
 		g.meter.Record(ctx, latency, metrics.Value{Name: contract.MetricHookReplaced, Unit: metrics.Count, Value: 1})
 		return v.Text, nil
@@ -135,4 +135,15 @@ func usable(v events.Verdict) error {
 		return fmt.Errorf("hook answer: replacement text: %w", err)
 	}
 	return nil
+}
+
+// cleanReason is a hook's reason as the sender sees it: valid UTF-8, no
+// control characters (events.Verdict.Check bounds its length).
+func cleanReason(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }

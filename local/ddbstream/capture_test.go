@@ -1,10 +1,12 @@
 package ddbstream_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/wschat/wschat/internal/dynalite"
 	"github.com/wschat/wschat/local/ddbstream"
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 var dynaliteURL string
@@ -40,8 +43,10 @@ func TestMain(m *testing.M) {
 }
 
 // env is a table behind a capture: the minimal forwarder a test needs (a
-// reverse proxy to dynalite) wrapped by Capture, and SDK clients through it
-// and around it.
+// reverse proxy to dynalite's guard that signs each request again, since
+// the capture rewrites some and makes its own) wrapped by Capture, and SDK
+// clients through it and around it. TestInsideDynalitesGuard runs the
+// capture where the emulator does.
 type env struct {
 	db, direct *dynamodb.Client
 	table      string
@@ -66,7 +71,8 @@ func newEnv(t *testing.T, view string) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: capture.Wrap(httputil.NewSingleHostReverseProxy(u)), ReadHeaderTimeout: 5 * time.Second}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u); r.Out.Host = u.Host }, Transport: resign{}}
+	srv := &http.Server{Handler: capture.Wrap(proxy), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	e := env{db: client("http://" + ln.Addr().String()), direct: client(dynaliteURL), table: name, stream: capture.Stream(name)}
@@ -86,6 +92,21 @@ func newEnv(t *testing.T, view string) env {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// resign signs each request again with the local credentials.
+type resign struct{}
+
+func (resign) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err := sigv4.Sign(r, body, sigv4.Local, "dynamodb", sigv4.RegionOf(r)); err != nil {
+		return nil, err
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func client(endpoint string) *dynamodb.Client {
@@ -334,5 +355,57 @@ func TestNewCaptureRefusesBadTables(t *testing.T) {
 		if _, err := ddbstream.NewCapture(tt, ddbstream.CaptureOptions{}); err == nil {
 			t.Errorf("NewCapture(%+v) accepted", tt)
 		}
+	}
+}
+
+// TestInsideDynalitesGuard runs the capture where the emulator runs it:
+// dynalite.Options.Wrap, between the guard and dynalite's socket. Signed
+// writes are recorded; a request the guard refuses never reaches it.
+func TestInsideDynalitesGuard(t *testing.T) {
+	name := "guarded"
+	capture, err := ddbstream.NewCapture([]ddbstream.Table{{
+		Name: name, HashKey: "pk", RangeKey: "sk", ViewType: ddbstream.ViewNewAndOldImages,
+		StreamARN: "arn:aws:dynamodb:us-east-1:000000000000:table/" + name + "/stream/1970-01-01T00:00:00.000", Region: "us-east-1",
+	}}, ddbstream.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := dynalite.Start(t.Context(), dynalite.Options{Wrap: capture.Wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	db := client(srv.Endpoint())
+	ctx := t.Context()
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: "S"}, {AttributeName: aws.String("sk"), AttributeType: "S"}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: "HASH"}, {AttributeName: aws.String("sk"), KeyType: "RANGE"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err == nil && out.Table.TableStatus == types.TableStatusActive {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	item := key("a", "1")
+	item["v"] = s("one")
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(name), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	forged := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.Endpoint()),
+		Credentials: credentials.NewStaticCredentialsProvider("local", "not-the-secret", ""),
+	})
+	if _, err := forged.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(name), Item: key("b", "1")}); err == nil {
+		t.Fatal("a request signed with the wrong secret was accepted")
+	}
+	recs := capture.Stream(name).Records()
+	if len(recs) != 1 || recs[0].EventName != "INSERT" || attr(recs[0].Change.NewImage, "v") != "one" {
+		t.Fatalf("records %+v, want the one signed INSERT", recs)
 	}
 }
