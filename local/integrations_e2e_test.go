@@ -342,6 +342,34 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		}
 	}
 
+	t.Run("web pages and unsigned calls reach neither the services nor the event tail", func(t *testing.T) {
+		for _, c := range []struct {
+			name, url, origin string
+		}{
+			{"a page's PutEvents", doc.Services, "http://evil.example"},
+			{"an unsigned PutEvents", doc.Services, ""},
+			{"a page reading the event tail", doc.EventsURL, "http://evil.example"},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, c.url, strings.NewReader(`{"Entries":[]}`))
+			if c.url == doc.EventsURL {
+				req.Method = http.MethodGet
+			}
+			req.Header.Set("X-Amz-Target", "AWSEvents.PutEvents")
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			if c.origin != "" {
+				req.Header.Set("Origin", c.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: %s, want 403", c.name, resp.Status)
+			}
+		}
+	})
+
 	t.Run("an events function killed before it puts the events still yields them", func(t *testing.T) {
 		carl := connectAs(t, e, "carl")
 		sq.poll(t, 30*time.Second, func() bool { return sq.descriptions()["connection.opened carl"] == 1 })
