@@ -39,6 +39,10 @@ type Post struct {
 	From     string        // chat.FromServer for a backend's message, else ""
 	Now      time.Time
 	Budget   *chat.Budget
+	// ReplyTo makes the message a reply to that message (Deliverer.
+	// Lifecycle must be set); Parent is the parent as the action read it.
+	ReplyTo int64
+	Parent  *chat.Message
 }
 
 // Deliverer stores a message in its channel's history under the next seq
@@ -50,6 +54,9 @@ type Deliverer struct {
 	Retention   time.Duration
 	Log         *slog.Logger
 	Meter       Meter
+	// Lifecycle, when set, lets the Deliverer store changes and replies
+	// (change.go) and fan out a retried message in its current state.
+	Lifecycle LifecycleStore
 }
 
 // Deliver runs steps 1–5 of the send action (see sendAction) and returns
@@ -59,6 +66,12 @@ type Deliverer struct {
 // stored but maybe not delivered: the caller must not acknowledge, so the
 // client retries and the retry fans out again.
 func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
+	if p.ReplyTo != 0 {
+		if d.Lifecycle == nil {
+			return 0, errors.New("deliver: a reply needs Deliverer.Lifecycle")
+		}
+		return d.deliverReply(ctx, p)
+	}
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
 	hash := chat.TextHash(p.Text)
 	claim, created, err := d.Store.Claim(ctx, chat.Claim{
@@ -102,6 +115,14 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	msg.Seq = seq
 	if created && d.Meter != nil {
 		d.Meter.Emit(metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
+	}
+	if !created && d.Lifecycle != nil {
+		// A retry: the message may have been edited or deleted since the
+		// first attempt stored it. Fan out what it is now, never the text
+		// the request carries again.
+		if cur, err := d.Lifecycle.GetMessage(ctx, p.Channel, seq); err == nil {
+			msg = cur
+		}
 	}
 	frame, err := encodeFrame(protocol.Message{Channel: p.Channel, Entry: entryOf(msg)})
 	if err != nil {
