@@ -337,18 +337,19 @@ func (s *Store) PutThreadEntry(ctx context.Context, channel string, parent, seq 
 	return translate("put thread entry", err)
 }
 
-// ThreadHistory returns up to limit replies to parent with seq > after, in
-// seq order, each in its current state; more and next page as History's.
-// Replies still pending on their parent (a send in progress) are left out
-// for now; voided ones are skipped.
-func (s *Store) ThreadHistory(ctx context.Context, channel string, parent, after int64, limit int) (msgs []chat.Message, more bool, next int64, err error) {
+// ThreadHistory returns up to limit replies to parent (as read before this
+// call) with seq > after, in seq order, each in its current state; more
+// and next page as History's. A reply is included once it is counted on
+// the parent (its status says applied, or it is the parent's Pend); one
+// still in progress is left out for now, a voided one skipped.
+func (s *Store) ThreadHistory(ctx context.Context, channel string, parent chat.Message, after int64, limit int) (msgs []chat.Message, more bool, next int64, err error) {
 	next = after
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                &s.table,
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk > :after"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(threadPK(channel, parent)), ":after": str(threadSK(after)),
+			":pk": str(threadPK(channel, parent.Seq)), ":after": str(threadSK(after)),
 		},
 		ConsistentRead: aws.Bool(true),
 		Limit:          aws.Int32(int32(limit)),
@@ -367,7 +368,7 @@ func (s *Store) ThreadHistory(ctx context.Context, channel string, parent, after
 	}
 	for _, seq := range seqs {
 		next = seq
-		if m, ok := got[seq]; ok && m.ReplyTo == parent && m.Status != chat.StatusPending {
+		if m, ok := got[seq]; ok && m.ReplyTo == parent.Seq && (m.Status != chat.StatusPending || parent.Pend == seq) {
 			msgs = append(msgs, m)
 		}
 	}

@@ -48,7 +48,7 @@ func (s *Store) TouchUserChannel(ctx context.Context, userID, channel string) (i
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ch": str(channel), ":now": millis(s.now()), ":ttl": epoch(s.now().Add(UserChannelTTL)),
 		},
-		ReturnValues: types.ReturnValueUpdatedNew,
+		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
 		return 0, translate("touch user channel", err)

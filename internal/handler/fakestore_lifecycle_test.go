@@ -33,7 +33,7 @@ func (f *fakeStore) TouchUserChannel(context.Context, string, string) (int64, er
 func (f *fakeStore) RemoveUserChannel(context.Context, string, string) error {
 	return f.call("RemoveUserChannel")
 }
-func (f *fakeStore) ThreadHistory(context.Context, string, int64, int64, int) ([]chat.Message, bool, int64, error) {
+func (f *fakeStore) ThreadHistory(context.Context, string, chat.Message, int64, int) ([]chat.Message, bool, int64, error) {
 	return nil, false, 0, f.call("ThreadHistory")
 }
 func (f *fakeStore) MarkRead(context.Context, string, string, int64) (int64, bool, error) {

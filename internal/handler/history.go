@@ -16,7 +16,7 @@ type HistoryStore interface {
 	MemberChecker
 	SettledHistory(ctx context.Context, q chat.HistoryQuery) (chat.HistoryPage, error)
 	GetMessage(ctx context.Context, channel string, seq int64) (chat.Message, error)
-	ThreadHistory(ctx context.Context, channel string, parent, after int64, limit int) ([]chat.Message, bool, int64, error)
+	ThreadHistory(ctx context.Context, channel string, parent chat.Message, after int64, limit int) ([]chat.Message, bool, int64, error)
 }
 
 // historyFrameBudget is the room for messages in one history event: the
@@ -154,7 +154,7 @@ func (h *historyAction) thread(ctx context.Context, rq *request, r *protocol.His
 	if err != nil {
 		return err
 	}
-	msgs, more, next, err := h.store.ThreadHistory(ctx, r.Channel, r.Thread, r.After, r.Limit)
+	msgs, more, next, err := h.store.ThreadHistory(ctx, r.Channel, parent, r.After, r.Limit)
 	if err != nil {
 		return err
 	}

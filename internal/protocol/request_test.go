@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestDecodeAccepts(t *testing.T) {
@@ -217,5 +219,14 @@ func TestValidChannel(t *testing.T) {
 		if got := ValidChannel(tt.in); got != tt.want {
 			t.Errorf("ValidChannel(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// The domain restates the reaction limits (it does not import wire);
+// this keeps the two equal.
+func TestReactionLimitsMatchTheDomain(t *testing.T) {
+	if chat.MaxEmojiPerMessage != MaxEmojiPerMessage || chat.MaxReactionsPerUser != MaxReactionsPerUser ||
+		chat.MaxReactionsPerMessage != MaxReactionsPerMessage {
+		t.Error("internal/chat's reaction limits differ from the wire contract's")
 	}
 }
