@@ -1,0 +1,227 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wschat/wschat/client"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/wire"
+)
+
+// The message lifecycle in the SDK proof: besides sends, the senders edit
+// and delete their own messages, react and unreact to anyone's, and reply,
+// while the faults run. Every change is an item of the stream (an update
+// with its own seq), so the exactly-once, in-order checks count them with
+// the messages; at the end every client's folded state of every message
+// must equal the current state history serves to that client's user.
+
+// lifeTally counts the lifecycle requests of a run.
+type lifeTally struct {
+	mu                                        sync.Mutex
+	edits, deletes, reacts, unreacts, replies int
+	unchanged, refused                        int
+}
+
+func (l *lifeTally) String() string {
+	return fmt.Sprintf("edits %d, deletes %d, reactions %d, unreactions %d, replies %d (refused %d, unchanged %d)",
+		l.edits, l.deletes, l.reacts, l.unreacts, l.replies, l.refused, l.unchanged)
+}
+
+// lifeEmoji are the reactions the proof uses.
+var lifeEmoji = []string{"👍", "🎉", "❤️", ":eyes:"}
+
+// sender is one sender's view of the channels: what it sent and where it
+// reacted, to pick its next change from.
+type sender struct {
+	own  map[string][]int64 // its messages, per channel (deleted ones removed)
+	seen map[string][]int64 // every acked message of the channel it knows
+	rx   map[string][][2]any
+	rng  *rand.Rand
+}
+
+// lifecycleStep makes one change after send k of a sender and records
+// what it acked: the update's seq (0 when nothing changed) joins acked.
+// A refusal that a concurrent change explains (the message was deleted
+// by its author meanwhile) is counted, not failed.
+func lifecycleStep(ctx context.Context, c *client.Client, s *sender, ch string, k int, tally *lifeTally) (int64, error) {
+	var (
+		seq int64
+		err error
+		n   *int
+	)
+	pick := func(xs []int64) int64 { return xs[s.rng.IntN(len(xs))] }
+	switch {
+	case k%7 == 6 && len(s.own[ch]) > 1:
+		i := s.rng.IntN(len(s.own[ch]) - 1)
+		target := s.own[ch][i]
+		s.own[ch] = append(s.own[ch][:i], s.own[ch][i+1:]...)
+		n = &tally.deletes
+		seq, err = c.Delete(ctx, ch, target)
+	case k%3 == 1 && len(s.own[ch]) > 0:
+		n = &tally.edits
+		seq, err = c.Edit(ctx, ch, pick(s.own[ch]), fmt.Sprintf("edited #%d", k))
+	case k%5 == 4 && len(s.rx[ch]) > 0:
+		r := s.rx[ch][0]
+		s.rx[ch] = s.rx[ch][1:]
+		n = &tally.unreacts
+		seq, err = c.Unreact(ctx, ch, r[0].(int64), r[1].(string))
+	case k%4 == 3 && len(s.seen[ch]) > 0:
+		n = &tally.replies
+		seq, err = c.Reply(ctx, ch, pick(s.seen[ch]), fmt.Sprintf("reply #%d", k))
+	case len(s.seen[ch]) > 0:
+		target, em := pick(s.seen[ch]), lifeEmoji[s.rng.IntN(len(lifeEmoji))]
+		n = &tally.reacts
+		seq, err = c.React(ctx, ch, target, em)
+		if err == nil {
+			s.rx[ch] = append(s.rx[ch], [2]any{target, em})
+		}
+	default:
+		return 0, nil
+	}
+	tally.mu.Lock()
+	defer tally.mu.Unlock()
+	var se *client.ServerError
+	switch {
+	case errors.As(err, &se) && (se.Code == "invalid_field" || se.Code == "too_large"):
+		tally.refused++ // e.g. a reaction to a message its author just deleted
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case seq == 0:
+		tally.unchanged++
+	default:
+		*n++
+	}
+	return seq, nil
+}
+
+// msgState is what the convergence check compares of one message.
+type msgState struct {
+	Text      string
+	Deleted   bool
+	Replies   int64
+	Reactions string // "emoji:count[*]" in order, * = mine
+}
+
+func stateFromModel(m client.Message) msgState {
+	var rx []string
+	for _, r := range m.Reactions {
+		if r.Count == 0 {
+			continue
+		}
+		mine := ""
+		if r.Mine {
+			mine = "*"
+		}
+		rx = append(rx, fmt.Sprintf("%s:%d%s", r.Emoji, r.Count, mine))
+	}
+	return msgState{Text: m.Text, Deleted: m.Deleted, Replies: m.Replies, Reactions: strings.Join(rx, " ")}
+}
+
+func stateFromEntry(e wire.Entry) msgState {
+	var rx []string
+	for _, r := range e.Reactions {
+		mine := ""
+		if r.Mine {
+			mine = "*"
+		}
+		rx = append(rx, fmt.Sprintf("%s:%d%s", r.Emoji, r.Count, mine))
+	}
+	return msgState{Text: e.Text, Deleted: e.Deleted, Replies: e.Replies, Reactions: strings.Join(rx, " ")}
+}
+
+// historyStates reads the current state of every message of channel as
+// user sees it, from history with a plain WebSocket client (not the SDK
+// under test): each page's messages and the states of what its updates
+// target; of two states of one message the one with the higher rev wins.
+func historyStates(ctx context.Context, e *emutest.Emulator, user, channel string) (map[int64]msgState, error) {
+	tok, err := e.Token(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	c, err := emutest.Dial(ctx, e.DialURL(tok), user, emutest.ClientOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Join(ctx, channel); err != nil {
+		return nil, err
+	}
+	states, revs := map[int64]msgState{}, map[int64]int64{}
+	keep := func(es []wire.Entry) {
+		for _, en := range es {
+			if rev := max(en.Rev, en.Seq); rev >= revs[en.Seq] {
+				states[en.Seq], revs[en.Seq] = stateFromEntry(en), rev
+			}
+		}
+	}
+	for after, page := int64(0), 0; page < 1000; page++ {
+		f, err := c.Request(ctx, map[string]any{"action": "history", "channel": channel, "after": after, "limit": 100}, "history",
+			func(f emutest.Frame) bool { return f.Type == "history" && f.Channel == channel })
+		var fe *emutest.FrameError
+		if errors.As(err, &fe) && fe.Code() == "rate_limited" {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var h wire.HistoryPage
+		if err := json.Unmarshal(f.Raw, &h); err != nil {
+			return nil, err
+		}
+		keep(h.Messages)
+		keep(h.States)
+		if !h.More {
+			return states, nil
+		}
+		after = h.Next
+	}
+	return nil, errors.New("history: too many pages")
+}
+
+// converge compares every client's model of every channel with history:
+// the number of (client, channel, message) states checked and those that
+// differ (each logged).
+func converge(ctx context.Context, t *testing.T, e *emutest.Emulator, names []string, channels []string,
+	model func(i int, ch string) []client.Message) (checked, diverged int) {
+	t.Helper()
+	for i, user := range names {
+		for _, ch := range channels {
+			want, err := historyStates(ctx, e, user, ch)
+			if err != nil {
+				t.Errorf("history of %s as %s: %v", ch, user, err)
+				continue
+			}
+			got := map[int64]msgState{}
+			for _, m := range model(i, ch) {
+				got[m.Seq] = stateFromModel(m)
+			}
+			seqs := make([]int64, 0, len(want))
+			for seq := range want {
+				seqs = append(seqs, seq)
+			}
+			sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
+			for _, seq := range seqs {
+				checked++
+				if g, ok := got[seq]; !ok || g != want[seq] {
+					diverged++
+					t.Logf("%s in %s, message %d: client has %+v (known %v), history serves %+v", user, ch, seq, g, ok, want[seq])
+				}
+			}
+			if len(got) != len(want) {
+				t.Logf("%s in %s: the client knows %d messages, history %d", user, ch, len(got), len(want))
+			}
+		}
+	}
+	return checked, diverged
+}
