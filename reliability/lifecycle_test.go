@@ -202,26 +202,67 @@ func converge(ctx context.Context, t *testing.T, e *emutest.Emulator, names []st
 				t.Errorf("history of %s as %s: %v", ch, user, err)
 				continue
 			}
-			got := map[int64]msgState{}
-			for _, m := range model(i, ch) {
-				got[m.Seq] = stateFromModel(m)
-			}
-			seqs := make([]int64, 0, len(want))
-			for seq := range want {
-				seqs = append(seqs, seq)
-			}
-			sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
-			for _, seq := range seqs {
-				checked++
-				if g, ok := got[seq]; !ok || g != want[seq] {
-					diverged++
-					t.Logf("%s in %s, message %d: client has %+v (known %v), history serves %+v", user, ch, seq, g, ok, want[seq])
-				}
-			}
-			if len(got) != len(want) {
-				t.Logf("%s in %s: the client knows %d messages, history %d", user, ch, len(got), len(want))
+			c, d, diffs := compareStates(want, model(i, ch))
+			checked, diverged = checked+c, diverged+d
+			for _, diff := range diffs {
+				t.Logf("%s in %s: %s", user, ch, diff)
 			}
 		}
 	}
 	return checked, diverged
+}
+
+// compareStates compares a client's messages with history's states: the
+// messages checked (every one history serves) and those that differ or
+// that the client lacks, with a line for each.
+func compareStates(want map[int64]msgState, model []client.Message) (checked, diverged int, diffs []string) {
+	got := map[int64]msgState{}
+	for _, m := range model {
+		got[m.Seq] = stateFromModel(m)
+	}
+	seqs := make([]int64, 0, len(want))
+	for seq := range want {
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
+	for _, seq := range seqs {
+		checked++
+		if g, ok := got[seq]; !ok || g != want[seq] {
+			diverged++
+			diffs = append(diffs, fmt.Sprintf("message %d: client has %+v (known %v), history serves %+v", seq, g, ok, want[seq]))
+		}
+	}
+	return checked, diverged, diffs
+}
+
+// TestCompareStatesFindsEveryDifference is the convergence check's
+// positive control: each field it compares, when it differs, is counted.
+func TestCompareStatesFindsEveryDifference(t *testing.T) {
+	want := map[int64]msgState{1: {Text: "hi", Replies: 1, Reactions: "👍:2*"}, 2: {Deleted: true}}
+	same := []client.Message{
+		{Seq: 1, Text: "hi", Replies: 1, Reactions: []client.Reaction{{Emoji: "👍", Count: 2, Mine: true}}},
+		{Seq: 2, Deleted: true},
+	}
+	if c, d, _ := compareStates(want, same); c != 2 || d != 0 {
+		t.Fatalf("equal states: checked %d, diverged %d; want 2, 0", c, d)
+	}
+	tests := map[string]func(m []client.Message) []client.Message{
+		"text":    func(m []client.Message) []client.Message { m[0].Text = "old"; return m },
+		"deleted": func(m []client.Message) []client.Message { m[1].Deleted = false; return m },
+		"replies": func(m []client.Message) []client.Message { m[0].Replies = 0; return m },
+		"count":   func(m []client.Message) []client.Message { m[0].Reactions[0].Count = 1; return m },
+		"mine":    func(m []client.Message) []client.Message { m[0].Reactions[0].Mine = false; return m },
+		"missing": func(m []client.Message) []client.Message { return m[:1] },
+		"new emoji": func(m []client.Message) []client.Message {
+			m[1].Reactions = []client.Reaction{{Emoji: "🎉", Count: 1}}
+			return m
+		},
+	}
+	for name, mutate := range tests {
+		m := []client.Message{same[0], same[1]}
+		m[0].Reactions = []client.Reaction{same[0].Reactions[0]}
+		if _, d, _ := compareStates(want, mutate(m)); d != 1 {
+			t.Errorf("%s differs: diverged %d, want 1", name, d)
+		}
+	}
 }
