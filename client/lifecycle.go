@@ -301,6 +301,7 @@ func (c *Client) handleLifecycle(k *conn, f *frame) {
 		if s != nil {
 			s.fold(Event{Type: EventTyping, Typing: Typist{Channel: f.Channel, UserID: f.UserID, UserName: f.UserName,
 				Until: c.opts.Now().Add(time.Duration(f.ExpiresIn) * time.Millisecond)}})
+			s.armTyping()
 		}
 	case wire.TypeRead:
 		if f.UserID == c.UserID() {

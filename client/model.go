@@ -254,3 +254,37 @@ func historyEvents(channel string, f *frame) []Event {
 	}
 	return out
 }
+
+// armTyping schedules the next expiry of a typing indicator: the stream
+// then gets an EventTyping whose Until has passed (the indicator ended),
+// so an application need not poll Typing.
+func (s *Subscription) armTyping() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.typingT != nil {
+		s.typingT.Stop()
+	}
+	if s.ended || len(s.model.typing) == 0 {
+		return
+	}
+	var next time.Time
+	for _, t := range s.model.typing {
+		if next.IsZero() || t.Until.Before(next) {
+			next = t.Until
+		}
+	}
+	s.typingT = time.AfterFunc(max(0, next.Sub(s.c.opts.Now()))+5*time.Millisecond, func() {
+		s.mu.Lock()
+		now := s.c.opts.Now()
+		var gone []Event
+		for _, t := range s.model.typing {
+			if !t.Until.After(now) {
+				gone = append(gone, Event{Type: EventTyping, Typing: t})
+			}
+		}
+		s.model.typists(now) // drops them
+		s.enqueue(gone)
+		s.mu.Unlock()
+		s.armTyping()
+	})
+}

@@ -27,6 +27,7 @@ type Subscription struct {
 	mu       sync.Mutex
 	seq      *sequencer
 	model    *model
+	typingT  *time.Timer
 	queue    []Event
 	gapTimer *time.Timer
 	ended    bool
@@ -155,6 +156,9 @@ func (s *Subscription) end(err error) {
 	if s.gapTimer != nil {
 		s.gapTimer.Stop()
 	}
+	if s.typingT != nil {
+		s.typingT.Stop()
+	}
 	s.cancel()
 	close(s.done)
 }
@@ -195,6 +199,15 @@ func (s *Subscription) push(out []Event) {
 	}
 	for _, e := range out {
 		s.model.fold(e)
+	}
+	s.enqueue(out)
+}
+
+// enqueue hands events to the application without folding them; the
+// caller holds s.mu.
+func (s *Subscription) enqueue(out []Event) {
+	if len(out) == 0 || s.ended {
+		return
 	}
 	s.queue = append(s.queue, out...)
 	select {

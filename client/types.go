@@ -97,7 +97,8 @@ const (
 	// EventUpdate: a change to a message (edit, delete, reaction), in the
 	// stream under its own seq.
 	EventUpdate
-	// EventTyping: a member is typing (not in the stream, no seq).
+	// EventTyping: a member is typing (Typing.Until ahead), or stopped:
+	// their indicator expired (Until passed). Not in the stream, no seq.
 	EventTyping
 	// EventRead: a user's last-read seq (yours from another device, or a
 	// read receipt of another member); not in the stream.

@@ -188,6 +188,7 @@ export interface Presence {
 export type Event =
   | { type: "message"; message: Message }
   | { type: "update"; update: Update }
+  /** A member typing (until ahead), or their indicator expired (until passed). */
   | { type: "typing"; typing: Typist }
   | { type: "read"; read: ReadReceipt }
   | { type: "joined" | "left"; presence: Presence }
@@ -237,7 +238,7 @@ export declare class Client {
   reply(channel: string, parent: number, text: string): Promise<number>;
   /** Call on every keystroke: sends at most every TypingEvery ms per channel. */
   typing(channel: string): void;
-  /** Your last-read seq, shared by all your devices; a lower seq costs nothing. */
+  /** Your last-read seq, shared by all your devices; a lower seq costs nothing, concurrent calls are coalesced. */
   markRead(channel: string, seq: number): Promise<void>;
   channels(): Promise<ChannelInfo[]>;
   thread(channel: string, parent: number, after?: number): Promise<ThreadPage>;

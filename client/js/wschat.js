@@ -605,6 +605,7 @@ export class Subscription {
     this.ended = true;
     this.err = err;
     clearTimeout(this.gapTimer);
+    clearTimeout(this.typingTimer);
     for (const r of this.readers) r({ value: undefined, done: true });
     this.readers = [];
   }
@@ -864,13 +865,30 @@ Object.assign(Client.prototype, {
     this.typed.set(channel, now);
     try { k.ws.send(JSON.stringify({ action: "typing", channel })); } catch { /* lost: the next keystroke tries again */ }
   },
-  /** Record that you read channel up to seq (all your devices follow); a lower seq costs nothing. */
-  async markRead(channel, seq) {
+  /**
+   * Record that you read channel up to seq (all your devices follow). Call
+   * it as often as you like: a seq at or below what is stored costs
+   * nothing, and calls made while one is on its way are coalesced into one
+   * more request for the highest seq.
+   */
+  markRead(channel, seq) {
     const s = this.subs.get(channel);
-    if (!s) throw new WschatError("not_joined", `wschat client: channel not joined: ${channel}`);
-    if (seq <= s.model.lastRead) return;
-    const f = await this.request({ action: "read", channel, seq });
-    s.fold({ type: "read", read: { channel, userId: f.userId, userName: f.userName, seq: f.seq } });
+    if (!s) return Promise.reject(new WschatError("not_joined", `wschat client: channel not joined: ${channel}`));
+    if (seq <= s.model.lastRead) return Promise.resolve();
+    s.readWanted = Math.max(s.readWanted || 0, seq);
+    if (!s.reading) {
+      s.reading = (async () => {
+        try {
+          while (s.readWanted > s.model.lastRead) {
+            const want = s.readWanted;
+            const f = await this.request({ action: "read", channel, seq: want });
+            s.fold({ type: "read", read: { channel, userId: f.userId, userName: f.userName, seq: f.seq } });
+            if (f.seq < want) break; // beyond what the server has: do not loop
+          }
+        } finally { s.reading = null; }
+      })();
+    }
+    return s.reading;
   },
   /** Your channels, on every device: last seq, last read, unread count, last message. */
   async channels() {
@@ -901,7 +919,10 @@ Object.assign(Client.prototype, {
         if (s) s.liveEvent({ type: "update", update: { ...updateOf(f.channel, f), state: toMessage(f.channel, f.message || {}) } });
         break;
       case "typing":
-        if (s) s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) } });
+        if (s) {
+          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) } });
+          s.armTyping();
+        }
         break;
       case "read":
         if (f.userId === this.userId) k.resolve("read", f);
@@ -920,6 +941,20 @@ Object.assign(Subscription.prototype, {
   },
   // fold: an event beside the stream (typing, read): to the model and the application.
   fold(ev) { this.push([ev]); },
+  // armTyping schedules the next expiry of a typing indicator: the
+  // subscription then emits a "typing" event whose until has passed.
+  armTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.ended || !this.model.typists.size) return;
+    const next = Math.min(...[...this.model.typists.values()].map((t) => t.until));
+    this.typingTimer = setTimeout(() => {
+      const now = Date.now();
+      const gone = [...this.model.typists.values()].filter((t) => t.until <= now);
+      this.model.typing(now); // drops them
+      if (!this.ended) for (const t of gone) for (const fn of this.listeners) fn({ type: "typing", typing: t });
+      this.armTyping();
+    }, Math.max(0, next - Date.now()) + 5);
+  },
   /** Message seq in its current state (undefined if never seen). */
   message(seq) { return this.model.message(seq); },
   /** Every message seen, current state, in seq order. */

@@ -176,39 +176,37 @@ async function openChannel(name) {
   ch.opening = false;
   sub.on((ev) => onEvent(ch, ev));
   refreshMembers(ch);
-  markReadSoon(ch);
+  markRead(ch);
 }
 
 function onEvent(ch, ev) {
   switch (ev.type) {
     case "joined":
       ch.members.set(ev.presence.userId, ev.presence.userName);
-      ch.presence.push({ after: ch.sub ? ch.sub.last : 0, text: ev.presence.userName + " joined" });
+      ch.presence.push({ anchor: ch.sub ? ch.sub.last : 0, text: ev.presence.userName + " joined" });
       break;
     case "left":
       ch.members.delete(ev.presence.userId);
-      ch.presence.push({ after: ch.sub ? ch.sub.last : 0, text: ev.presence.userName + " left" });
+      ch.presence.push({ anchor: ch.sub ? ch.sub.last : 0, text: ev.presence.userName + " left" });
       break;
     case "discontinuity":
-      ch.presence.push({ after: ev.discontinuity.from - 1, gap: true, text: `messages ${ev.discontinuity.from}–${ev.discontinuity.to} are past the history retention` });
+      ch.presence.push({ anchor: ev.discontinuity.from - 1, gap: true, text: `messages ${ev.discontinuity.from}–${ev.discontinuity.to} are past the history retention` });
       break;
     case "message": case "update":
-      markReadSoon(ch);
+      markRead(ch);
       break;
-    default: break; // typing and read: the model has them
+    default: break; // typing (also when it expires) and read: the model has them
   }
   if (ch.presence.length > 200) ch.presence.splice(0, ch.presence.length - 200);
   render();
 }
 
-// markReadSoon records the read state of the channel being looked at: a
-// channel in view has nothing unread, on every device.
-function markReadSoon(ch) {
+// markRead records the read state of the channel being looked at: a
+// channel in view has nothing unread, on every device. The module
+// coalesces the calls.
+function markRead(ch) {
   if (ch.name !== page.current || !ch.sub || document.hidden) return;
-  clearTimeout(ch.readTimer);
-  ch.readTimer = setTimeout(() => {
-    if (ch.sub && ch.sub.last > ch.sub.lastRead) page.client.markRead(ch.name, ch.sub.last).then(render, (e) => showError(errText(e)));
-  }, 300);
+  if (ch.sub.last > ch.sub.lastRead) page.client.markRead(ch.name, ch.sub.last).then(render, (e) => showError(errText(e)));
 }
 
 async function refreshMembers(ch) {
@@ -266,7 +264,7 @@ function renderChannels() {
         page.current = ch.name;
         page.thread = 0;
         saveChannels();
-        markReadSoon(ch);
+        markRead(ch);
         render();
       } else openChannel(ch.name);
     };
@@ -325,7 +323,7 @@ function renderMessages(ch, pending) {
   const all = ch.sub ? ch.sub.messages() : [];
   let p = 0;
   for (const m of all) {
-    for (; p < ch.presence.length && ch.presence[p].after < m.seq; p++) msgs.append(el("li", ch.presence[p].gap ? "gap" : "presence", ch.presence[p].text));
+    for (; p < ch.presence.length && ch.presence[p].anchor < m.seq; p++) msgs.append(el("li", ch.presence[p].gap ? "gap" : "presence", ch.presence[p].text));
     shown.add(m.clientId);
     if (!m.replyTo) msgs.append(messageItem(ch, m, unacked));
   }
@@ -505,9 +503,7 @@ $("signout").onclick = () => {
   location.reload();
 };
 
-// Typing indicators expire on their own: look again every second.
-setInterval(() => { if (page.client) renderTyping(page.channels.get(page.current)); }, 1000);
-document.addEventListener("visibilitychange", () => { const ch = page.channels.get(page.current); if (ch) markReadSoon(ch); });
+document.addEventListener("visibilitychange", () => { const ch = page.channels.get(page.current); if (ch) markRead(ch); });
 
 (async () => {
   page.cfg = await (await fetch("/local/config.json")).json();
