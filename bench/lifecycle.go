@@ -260,6 +260,9 @@ func typingTarget(rows []LifecycleCost) Target {
 		if c.Action == "typing" {
 			t.Measured = fmt.Sprintf("%s WCU, %s DynamoDB calls (%s), %s posts", trimFloat(c.WriteCU), trimFloat(c.Calls), lifecycleOps(c), trimFloat(c.Posts))
 			t.Pass = c.WriteCU == 0 && c.CallsByOp["PutItem"]+c.CallsByOp["UpdateItem"]+c.CallsByOp["DeleteItem"] == 0
+			if !t.Pass {
+				t.Why = "a typing request wrote to DynamoDB: it must take neither a seq nor a rate-limit token"
+			}
 			return t
 		}
 	}
