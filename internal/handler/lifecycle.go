@@ -7,7 +7,6 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/protocol"
-	"github.com/wschat/wschat/wire"
 )
 
 // ChangeStore is what edit, delete, react and unreact read before they
@@ -146,6 +145,6 @@ func lifecycleEntry(e *protocol.Entry, m chat.Message) {
 		e.EditedAt = &at
 	}
 	for _, r := range m.Reactions {
-		e.Reactions = append(e.Reactions, wire.Reaction{Emoji: r.Emoji, Count: len(r.Users)})
+		e.Reactions = append(e.Reactions, protocol.Reaction{Emoji: r.Emoji, Count: len(r.Users)})
 	}
 }

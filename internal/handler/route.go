@@ -14,7 +14,6 @@ import (
 	"github.com/wschat/wschat/internal/logging"
 	"github.com/wschat/wschat/internal/metrics"
 	"github.com/wschat/wschat/internal/protocol"
-	"github.com/wschat/wschat/wire"
 )
 
 // Meter records metrics (a *metrics.Emitter).
@@ -99,13 +98,13 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
 
-		wire.ActionEdit:     change,
-		wire.ActionDelete:   change,
-		wire.ActionReact:    change,
-		wire.ActionUnreact:  change,
-		wire.ActionTyping:   &typingAction{store: store, broadcaster: b, presence: presence, throttle: newTypingThrottle(protocol.TypingInterval)},
-		wire.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
-		wire.ActionChannels: &channelsAction{store: store, replier: r},
+		contract.ActionEdit:     change,
+		contract.ActionDelete:   change,
+		contract.ActionReact:    change,
+		contract.ActionUnreact:  change,
+		contract.ActionTyping:   &typingAction{store: store, broadcaster: b, presence: presence, throttle: newTypingThrottle(protocol.TypingInterval)},
+		contract.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
+		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
 	return h
 }
@@ -232,7 +231,7 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 // limiter bounds them without a DynamoDB call, typing also its own
 // throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
-	if action == contract.ActionPing || action == wire.ActionTyping {
+	if action == contract.ActionPing || action == contract.ActionTyping {
 		return nil
 	}
 	if err := h.limitConnection(ctx, rq); err != nil {

@@ -38,13 +38,13 @@ var fieldsOf = map[string][]string{
 	contract.ActionMembers: {"channel", "cursor"},
 	contract.ActionPing:    {},
 
-	wire.ActionEdit:     {"channel", "seq", "text", "clientId"},
-	wire.ActionDelete:   {"channel", "seq", "clientId"},
-	wire.ActionReact:    {"channel", "seq", "emoji", "clientId"},
-	wire.ActionUnreact:  {"channel", "seq", "emoji", "clientId"},
-	wire.ActionTyping:   {"channel"},
-	wire.ActionRead:     {"channel", "seq"},
-	wire.ActionChannels: {},
+	contract.ActionEdit:     {"channel", "seq", "text", "clientId"},
+	contract.ActionDelete:   {"channel", "seq", "clientId"},
+	contract.ActionReact:    {"channel", "seq", "emoji", "clientId"},
+	contract.ActionUnreact:  {"channel", "seq", "emoji", "clientId"},
+	contract.ActionTyping:   {"channel"},
+	contract.ActionRead:     {"channel", "seq"},
+	contract.ActionChannels: {},
 }
 
 // Decode parses one client frame. On failure it returns an *Error (and a nil
