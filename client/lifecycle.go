@@ -163,7 +163,7 @@ func validEmoji(e string) error {
 		return fmt.Errorf("%w: emoji of %d bytes, at most %d", ErrInvalid, len(e), MaxEmojiBytes)
 	}
 	if !wire.ValidEmoji(e) {
-		return fmt.Errorf("%w: %q is not one emoji or a :shortcode:", ErrInvalid, e)
+		return fmt.Errorf("%w: %q is neither one emoji nor a :shortcode: name", ErrInvalid, e)
 	}
 	return nil
 }

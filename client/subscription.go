@@ -259,10 +259,6 @@ func (s *Subscription) armGap(force bool) {
 	})
 }
 
-func (s *Subscription) live(m Message) {
-	s.liveEvent(Event{Type: EventMessage, Message: m})
-}
-
 // liveUpdate takes a live update: an item of the stream like a message.
 func (s *Subscription) liveUpdate(u Update) {
 	s.liveEvent(Event{Type: EventUpdate, Update: u})

@@ -54,7 +54,9 @@ func threadPK(channel string, parent int64) string {
 
 func threadSK(seq int64) string { return fmt.Sprintf("%020d", seq) }
 
-func isChange(item map[string]types.AttributeValue) bool { return strAttr(item, attrKind) == kindChange }
+func isChange(item map[string]types.AttributeValue) bool {
+	return strAttr(item, attrKind) == kindChange
+}
 
 // decodeState reads a message's lifecycle attributes into m.
 func decodeState(m *chat.Message, item map[string]types.AttributeValue) {
