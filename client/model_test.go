@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -127,5 +128,26 @@ func TestModelIsBounded(t *testing.T) {
 	}
 	if _, ok := m.message(200); !ok {
 		t.Error("the newest message was evicted")
+	}
+}
+
+// A joined event of a channel above the presence size carries the member
+// count in "members", where a members answer has its list: both decode.
+func TestFrameDecodesMembersAsCountOrList(t *testing.T) {
+	for _, raw := range []string{
+		`{"type":"joined","channel":"big","userId":"u1","userName":"A","at":"2026-01-02T03:04:05Z","lastSeq":4,"members":4213,"lastRead":2}`,
+		`{"type":"members","channel":"big","members":[{"userId":"u1","userName":"A","joinedAt":"2026-01-02T03:04:05Z"}]}`,
+		`{"type":"error","code":"forbidden","message":"no","action":"edit"}`,
+		`{"type":"update","channel":"c","seq":5,"action":"edit","target":1,"userId":"u1","userName":"A","at":"2026-01-02T03:04:05Z","message":{"seq":1,"userId":"u1","userName":"A","text":"x","clientId":"c1","sentAt":"2026-01-02T03:04:05Z","rev":5}}`,
+	} {
+		var f frame
+		if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+	var f frame
+	_ = json.Unmarshal([]byte(`{"type":"error","code":"forbidden","message":"not yours","action":"edit"}`), &f)
+	if se := f.serverError(); se.Message != "not yours" || se.Action != "edit" {
+		t.Errorf("serverError = %+v", se)
 	}
 }

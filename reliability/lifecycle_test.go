@@ -143,7 +143,20 @@ func stateFromEntry(e wire.Entry) msgState {
 // user sees it, from history with a plain WebSocket client (not the SDK
 // under test): each page's messages and the states of what its updates
 // target; of two states of one message the one with the higher rev wins.
+// The emulator cuts every connection after a few seconds in these tests,
+// so a read cut short is started again on a new connection.
 func historyStates(ctx context.Context, e *emutest.Emulator, user, channel string) (map[int64]msgState, error) {
+	var err error
+	for range 5 {
+		var states map[int64]msgState
+		if states, err = readHistoryStates(ctx, e, user, channel); err == nil || ctx.Err() != nil {
+			return states, err
+		}
+	}
+	return nil, err
+}
+
+func readHistoryStates(ctx context.Context, e *emutest.Emulator, user, channel string) (map[int64]msgState, error) {
 	tok, err := e.Token(ctx, user)
 	if err != nil {
 		return nil, err

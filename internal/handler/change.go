@@ -257,6 +257,7 @@ func (d *Deliverer) deliverReply(ctx context.Context, p Post) (int64, error) {
 	if err != nil || claim.Delivered {
 		return seq, err
 	}
+	retry := claim.Seq != 0 // a first attempt bound the seq
 	msg := chat.Message{Channel: p.Channel, Seq: seq, Identity: p.Identity, From: p.From, Text: p.Text, ClientID: p.ClientID,
 		ReplyTo: p.ReplyTo, SentAt: claim.SentAt, ExpiresAt: claim.SentAt.Add(d.Retention)}
 	obs := p.Parent
@@ -293,6 +294,13 @@ func (d *Deliverer) deliverReply(ctx context.Context, p Post) (int64, error) {
 				return 0, err
 			}
 			continue
+		}
+		if retry {
+			// The reply may have been edited or deleted since the first
+			// attempt stored it: fan out what it is now.
+			if cur, err := d.Lifecycle.GetMessage(ctx, p.Channel, msg.Seq); err == nil {
+				msg = cur
+			}
 		}
 		pe := entryOf(parent)
 		return msg.Seq, d.fanOut(ctx, key, p.Budget, p.Channel, msg.Seq, protocol.Message{Channel: p.Channel, Entry: entryOf(msg), Parent: &pe})
