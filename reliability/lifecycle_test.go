@@ -279,3 +279,106 @@ func TestCompareStatesFindsEveryDifference(t *testing.T) {
 		}
 	}
 }
+
+// TestClientSDKLifecycleAPI drives the Go client's lifecycle calls against
+// the emulator on the dev template, without faults: a reply and its
+// thread, typing seen and then expired, read state shared by two clients
+// of one user, the channel list's unread count, and the refusals an
+// application gets as *ServerError.
+func TestClientSDKLifecycleAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	e := startEmulator(t, emutest.Options{})
+	dial := func(user string) *client.Client {
+		c, err := client.Dial(ctx, e.WebSocketURL, client.Options{
+			Token: func(ctx context.Context) (string, error) { return e.Token(ctx, user) }, AckTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("dial %s: %v", user, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	join := func(c *client.Client) *client.Subscription {
+		s, err := c.Join(ctx, "api", client.From(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ann, bo, ann2 := dial("api-ann"), dial("api-bo"), dial("api-ann")
+	annSub, boSub, ann2Sub := join(ann), join(bo), join(ann2)
+	q, err := ann.Send(ctx, "api", "question?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bo.Reply(ctx, "api", q, "answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := ann.Thread(ctx, "api", q, 0)
+	if err != nil || len(th.Replies) != 1 || th.Replies[0].Seq != r || th.Parent.Replies != 1 {
+		t.Errorf("Thread = %+v, %v; want the reply %d and the parent counting it", th, err, r)
+	}
+	// bo types: ann's stream says so, then says it expired.
+	bo.Typing("api")
+	bo.Typing("api") // throttled by the client: one frame
+	var started, expired bool
+	for deadline := time.After(15 * time.Second); !expired; {
+		select {
+		case ev := <-annSub.Events():
+			if ev.Type == client.EventTyping && ev.Typing.UserID == "api-bo" {
+				if ev.Typing.Until.After(time.Now()) {
+					started = true
+					if got := annSub.Typing(); len(got) != 1 {
+						t.Errorf("Typing() = %+v, want bo", got)
+					}
+				} else {
+					expired = started
+				}
+			}
+		case <-deadline:
+			t.Fatalf("typing: started %v, expired %v within 15 s", started, expired)
+		}
+	}
+	if got := annSub.Typing(); len(got) != 0 {
+		t.Errorf("Typing() after the expiry = %+v", got)
+	}
+	// Unread, read on one client, the other client of the same user follows.
+	if n := annSub.Unread(); n != 1 {
+		t.Errorf("ann's Unread = %d, want 1 (bo's reply)", n)
+	}
+	if err := ann.MarkRead(ctx, "api", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := pollUntil(ctx, func() bool { return ann2Sub.LastRead() == r && ann2Sub.Unread() == 0 }); err != nil {
+		t.Errorf("ann's second client: LastRead %d, Unread %d; want %d and 0", ann2Sub.LastRead(), ann2Sub.Unread(), r)
+	}
+	if err := pollUntil(ctx, func() bool { return boSub.ReadBy()["api-ann"] == r }); err != nil {
+		t.Errorf("bo's read receipts = %v, want ann at %d", boSub.ReadBy(), r)
+	}
+	list, err := bo.Channels(ctx)
+	if err != nil || len(list) != 1 || list[0].Channel != "api" || list[0].Unread != 1 || list[0].Last == nil || list[0].Last.Seq != r {
+		t.Errorf("bo's Channels = %+v, %v; want api with ann's question unread and the reply last", list, err)
+	}
+	// Refusals come back as server errors, and change nothing.
+	var se *client.ServerError
+	if _, err := bo.Edit(ctx, "api", q, "mine now"); !errors.As(err, &se) || se.Code != "forbidden" {
+		t.Errorf("bo editing ann's message: %v, want forbidden", err)
+	}
+	if _, err := ann.Reply(ctx, "api", r, "nested"); !errors.As(err, &se) || se.Code != "invalid_field" {
+		t.Errorf("a reply to a reply: %v, want invalid_field", err)
+	}
+	if _, err := ann.React(ctx, "api", q, "not an emoji"); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("React with text: %v, want ErrInvalid before sending", err)
+	}
+	if m, ok := annSub.Message(q); !ok || m.Text != "question?" || m.Replies != 1 {
+		t.Errorf("ann's model of the question = %+v, %v", m, ok)
+	}
+	if uid := bo.UserID(); uid != "api-bo" {
+		t.Errorf("UserID = %q", uid)
+	}
+}
+
+func pollUntil(ctx context.Context, cond func() bool) error {
+	return poll(ctx, 10*time.Second, func() (bool, error) { return cond(), nil })
+}
