@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,25 @@ func testWscatREADME(t *testing.T, e *emulator) {
 		_ = cmd.Wait()
 	}()
 	waitOutput(t, out, "Connected", 30*time.Second)
-	for _, line := range lines {
+	// The README's lifecycle lines name the seq its example send was acked
+	// as; a channel's seqs start at its counter's base, so the lines are
+	// shifted by what this run's ack says.
+	example := readmeExampleSeq(t, filepath.Join(root, "README.md"))
+	shift := int64(0)
+	for i, line := range lines {
+		if i > 0 && shift == 0 && strings.Contains(lines[i-1], `"action":"send"`) {
+			m := ackSeqRE.FindAllStringSubmatch(out.String(), -1)
+			if len(m) == 0 {
+				t.Fatalf("wscat: no ack with a seq after %s; output:\n%s", lines[i-1], frames(out.String()))
+			}
+			got, _ := strconv.ParseInt(m[len(m)-1][1], 10, 64)
+			shift = got - example
+		}
+		line = seqFieldRE.ReplaceAllStringFunc(line, func(f string) string {
+			k, v, _ := strings.Cut(f, ":")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return k + ":" + strconv.FormatInt(n+shift, 10)
+		})
 		want := answerOf(t, line)
 		before := strings.Count(out.String(), want)
 		if _, err := io.WriteString(stdin, line+"\r"); err != nil {
@@ -109,6 +128,26 @@ func readmeWscatLines(t *testing.T, path string) []string {
 		t.Fatalf("found %d wscat lines in %s, want the quick start's and the lifecycle's", len(lines), path)
 	}
 	return lines
+}
+
+var (
+	ackSeqRE   = regexp.MustCompile(`"type":"ack","channel":"[^"]*","clientId":"[^"]*","seq":(\d+)`)
+	seqFieldRE = regexp.MustCompile(`"(seq|replyTo|thread)":\d+`)
+)
+
+// readmeExampleSeq is the seq the README says its example send was acked as.
+func readmeExampleSeq(t *testing.T, path string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`acked as seq (\d+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("%s does not say which seq its example send was acked as", path)
+	}
+	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return n
 }
 
 // answerOf is what a line's answer contains.
