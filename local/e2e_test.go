@@ -200,10 +200,17 @@ func TestRealTemplate(t *testing.T) {
 
 	t.Run("usage counts what a send would be billed for", func(t *testing.T) {
 		ann, bob := connectAs(t, e, "ann"), connectAs(t, e, "bob")
+		start := readUsage(t, e).Functions[contract.FunctionChat].Invocations
 		ann.join(t, "billed")
 		bob.join(t, "billed")
 		ann.expect(t, "joined", map[string]any{"channel": "billed", "userId": "bob"})
+		// A join's frames are posted before its invocation returns and is
+		// counted: wait for both joins to be counted, or the second one
+		// would land in the send's figures.
 		before := readUsage(t, e)
+		for deadline := time.Now().Add(5 * time.Second); before.Functions[contract.FunctionChat].Invocations < start+2 && time.Now().Before(deadline); before = readUsage(t, e) {
+			time.Sleep(20 * time.Millisecond)
+		}
 		ann.send(t, map[string]any{"action": "send", "channel": "billed", "text": "count me", "clientId": "u1"})
 		ann.expect(t, "ack", map[string]any{"clientId": "u1"})
 		bob.expect(t, "message", map[string]any{"text": "count me"})
@@ -347,6 +354,8 @@ func TestRealTemplate(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+
+	t.Run("wscat types the README's lines", func(t *testing.T) { testWscatREADME(t, e) })
 
 	t.Run("browser", func(t *testing.T) { testBrowser(t, e) })
 }

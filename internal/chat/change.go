@@ -7,7 +7,8 @@ import "time"
 type ChangeKind string
 
 // The kinds of change. Each is read from one item's write in the table: the
-// history item (message), the membership item (member), the channel's item
+// history item (message: stored; its state changed by an edit, a delete, a
+// reaction or a reply), the membership item (member), the channel's item
 // when its member count crosses 0 ↔ 1 (channel), the connection item
 // (connection), a notice's record (notice).
 const (
@@ -19,6 +20,15 @@ const (
 	ChangeConnectionOpened ChangeKind = "connection.opened"
 	ChangeConnectionClosed ChangeKind = "connection.closed"
 	ChangeUserNotified     ChangeKind = "user.notified"
+	ChangeMessageEdited    ChangeKind = "message.edited"
+	ChangeMessageDeleted   ChangeKind = "message.deleted"
+	ChangeReactionAdded    ChangeKind = "reaction.added"
+	ChangeReactionRemoved  ChangeKind = "reaction.removed"
+	// ChangeApplied is a message's state written with a new Pend: the
+	// stream item at that seq (a change, or a reply) took effect. The
+	// item names what happened, so the store reads it to resolve this
+	// into one of the kinds above; it never reaches the bus.
+	ChangeApplied ChangeKind = "applied"
 )
 
 // StoredChange is one stored change. Only the field of its kind is set.
@@ -34,7 +44,11 @@ type StoredChange struct {
 	// handler (member.left, connection.closed).
 	Expired bool
 
-	Message    Message    // message.created
+	// Message is the message stored (message.created) or, for the
+	// lifecycle's kinds, the changed message's state after the change.
+	Message Message
+	// Change is the edit, delete or reaction (its seq, op, who, emoji).
+	Change     Change
 	Member     Member     // member.joined, member.left
 	Channel    string     // channel.occupied, channel.vacated
 	Connection Connection // connection.opened, connection.closed

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/dynamo"
 	"github.com/wschat/wschat/internal/eventbus"
 	"github.com/wschat/wschat/internal/handler"
 	"github.com/wschat/wschat/internal/hook"
@@ -18,8 +22,9 @@ import (
 // NewEvents builds the events function's handler: the bus from
 // WSCHAT_EVENT_BUS and WSCHAT_EVENT_SOURCE (AWS_ENDPOINT_URL_EVENTS, which
 // the local emulator sets, overrides EventBridge's endpoint), the text
-// switch, the logger and metrics. It reads no table: the stream's records
-// carry the items.
+// switch, the logger and metrics. The stream's records carry the items;
+// with WSCHAT_TABLE_NAME set it also reads the one item that names a
+// lifecycle change (an edit, delete, reaction or reply; dynamo.ResolveApplied).
 func NewEvents(getenv func(string) string, stdout io.Writer) (*integrations.Forwarder, error) {
 	log, err := logging.New(stdout, getenv(contract.EnvLogLevel))
 	if err != nil {
@@ -43,7 +48,20 @@ func NewEvents(getenv func(string) string, stdout io.Writer) (*integrations.Forw
 	}
 	client := eventbus.NewClient(awsCfg, firstSet(getenv, "AWS_ENDPOINT_URL_EVENTS", "AWS_ENDPOINT_URL"))
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
-	return integrations.New(cfg, eventbus.New(client, bus, source), log, meter), nil
+	f := integrations.New(cfg, eventbus.New(client, bus, source), log, meter)
+	// The lifecycle's changes (edits, deletes, reactions, replies) are
+	// named by the stream item their message's write points at: one
+	// consistent read of the table each.
+	if table := getenv(contract.EnvTableName); table != "" {
+		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			o.Retryer = DynamoRetryer()
+			if ep := firstSet(getenv, "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"); ep != "" {
+				o.BaseEndpoint = aws.String(ep)
+			}
+		})
+		f.WithResolver(dynamo.New(db, table, dynamo.Options{}))
+	}
+	return f, nil
 }
 
 // NewHook reads the before-send hook's settings and, when a hook is

@@ -90,6 +90,15 @@ const (
 	ActionHistory = wire.ActionHistory
 	ActionMembers = wire.ActionMembers
 	ActionPing    = wire.ActionPing
+
+	// The message lifecycle's actions.
+	ActionEdit     = wire.ActionEdit
+	ActionDelete   = wire.ActionDelete
+	ActionReact    = wire.ActionReact
+	ActionUnreact  = wire.ActionUnreact
+	ActionTyping   = wire.ActionTyping
+	ActionRead     = wire.ActionRead
+	ActionChannels = wire.ActionChannels
 )
 
 // Actions lists the protocol actions, each deployed as its own route.
@@ -264,8 +273,13 @@ const (
 // writes that may be a change integrations hear of, by the store's key
 // layout (internal/dynamo's item layout; its tests keep the two in step).
 var EventStreamFilters = []string{
-	// a message stored (not a tombstone: history's marker of an unused seq)
-	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"tombstone":{"BOOL":[{"exists":false}]}}}}`,
+	// a message stored (not a tombstone, history's marker of an unused
+	// seq; not a change's item or a pending reply, which carry a status)
+	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"tombstone":{"BOOL":[{"exists":false}]},"st":{"S":[{"exists":false}]}}}}`,
+	// a message's state written by a change or a reply (it records the
+	// change's seq as pend); settling and marking leave pend as it was,
+	// which the events function tells apart from the old image
+	`{"eventName":["MODIFY"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"pend":{"N":[{"exists":true}]}}}}`,
 	// a membership added or removed (the roster item CHAN#<channel>#<shard> / CONN#<id>)
 	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":[{"prefix":"CONN#"}]}}}}`,
 	// a channel's member count set to 0 or 1 (CHAN#<channel> / META)

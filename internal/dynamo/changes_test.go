@@ -27,26 +27,8 @@ import (
 // event source mapping drops none of them.
 func TestStoreWritesYieldTheirChanges(t *testing.T) {
 	ctx := t.Context()
-	table := fmt.Sprintf("changes-%d", time.Now().UnixNano())
-	capture, err := ddbstream.NewCapture([]ddbstream.Table{{Name: table, HashKey: contract.TablePartitionKey, RangeKey: contract.TableSortKey,
-		ViewType: ddbstream.ViewNewAndOldImages, StreamARN: "arn:aws:dynamodb:us-east-1:000000000000:table/" + table + "/stream/x", Region: "us-east-1"}},
-		ddbstream.CaptureOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A dynalite of its own with the capture where the emulator puts it:
-	// behind the guard, in front of dynalite.
-	db, err := dynalite.Start(ctx, dynalite.Options{Wrap: capture.Wrap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	client := dynamotest.Client(db.Endpoint())
-	if err := dynamo.CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
 	clk := testkit.NewClock()
-	s := dynamo.New(client, table, dynamo.Options{Now: clk.Now})
+	s, stream := capturedStore(t, dynamo.Options{Now: clk.Now})
 
 	ann, bob := connect(t, s, clk, "c-ann"), connect(t, s, clk, "c-bob")
 	if _, err := s.TakeToken(ctx, ann.ID, 5, 10); err != nil {
@@ -109,7 +91,7 @@ func TestStoreWritesYieldTheirChanges(t *testing.T) {
 		filters[i] = eventpattern.MustParse(f)
 	}
 	var got []string
-	records := capture.Stream(table).Records()
+	records := stream.Records()
 	passed := 0
 	for _, rec := range records {
 		raw, _ := json.Marshal(rec)
@@ -148,6 +130,33 @@ func TestStoreWritesYieldTheirChanges(t *testing.T) {
 		t.Errorf("StreamFilters let %d of %d records through, want the %d changes and a few channel-count writes, not every write", passed, len(records), len(want))
 	}
 	t.Logf("%d stream records, %d through the filters, %d changes", len(records), passed, len(got))
+}
+
+// capturedStore is a store on a dynalite of its own with the stream
+// capture where the emulator puts it (behind the guard, in front of
+// dynalite), and the table's stream.
+func capturedStore(t *testing.T, opts dynamo.Options) (*dynamo.Store, *ddbstream.Stream) {
+	t.Helper()
+	ctx := t.Context()
+	table := fmt.Sprintf("changes-%d", time.Now().UnixNano())
+	capture, err := ddbstream.NewCapture([]ddbstream.Table{{Name: table, HashKey: contract.TablePartitionKey, RangeKey: contract.TableSortKey,
+		ViewType: ddbstream.ViewNewAndOldImages, StreamARN: "arn:aws:dynamodb:us-east-1:000000000000:table/" + table + "/stream/x", Region: "us-east-1"}},
+		ddbstream.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dynalite of its own with the capture where the emulator puts it:
+	// behind the guard, in front of dynalite.
+	db, err := dynalite.Start(ctx, dynalite.Options{Wrap: capture.Wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	client := dynamotest.Client(db.Endpoint())
+	if err := dynamo.CreateTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	return dynamo.New(client, table, opts), capture.Stream(table)
 }
 
 func describe(c chat.StoredChange) string {

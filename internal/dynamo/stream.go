@@ -9,6 +9,7 @@ package dynamo
 // event source mapping invokes the events function only for such records.
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -230,11 +231,33 @@ func DecodeChange(r StreamRecord) (chat.StoredChange, bool, error) {
 	old, cur := r.Change.OldImage, r.Change.NewImage
 	switch {
 	case strings.HasPrefix(pk, "HIST#"):
-		if r.EventName != StreamInsert || cur == nil || boolAttr(cur, attrTombstone) {
-			return c, false, nil
+		channel := strings.TrimPrefix(pk, "HIST#")
+		if cur == nil || boolAttr(cur, attrTombstone) || isChange(cur) {
+			return c, false, nil // a tombstone, a change's own item, a removal
 		}
-		c.Kind, c.Message = chat.ChangeMessageCreated, decodeMessage(strings.TrimPrefix(pk, "HIST#"), cur)
-		return c, true, nil
+		switch r.EventName {
+		case StreamInsert:
+			// A plain message. A reply is stored pending (it changes its
+			// parent): it is a message once its parent's write counts it.
+			if chat.Status(strAttr(cur, attrStatus)) != chat.StatusFinal {
+				return c, false, nil
+			}
+			c.Kind, c.Message = chat.ChangeMessageCreated, decodeMessage(channel, cur)
+			return c, true, nil
+		case StreamModify:
+			// A message's state written as the effect of the stream item
+			// at its new Pend (the lifecycle's commit point: the change
+			// or reply is applied exactly when this write succeeds).
+			// ResolveApplied reads that item to name the change.
+			before, _ := numAttr(old, attrPend)
+			after, _ := numAttr(cur, attrPend)
+			if after == 0 || after == before {
+				return c, false, nil // settling, marking, or nothing of the state
+			}
+			c.Kind, c.Message = chat.ChangeApplied, decodeMessage(channel, cur)
+			return c, true, nil
+		}
+		return c, false, nil
 	case strings.HasPrefix(pk, "CHAN#") && strings.HasPrefix(sk, "CONN#"):
 		channel, _, _ := strings.Cut(strings.TrimPrefix(pk, "CHAN#"), "#")
 		switch {
@@ -288,4 +311,52 @@ func streamTime(sec float64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(int64(sec * 1000)).UTC()
+}
+
+// ResolveApplied names a chat.ChangeApplied change: it reads the stream
+// item at the message's Pend (a strongly consistent GetItem of the item
+// the handler stored before it wrote the message) and returns the change
+// as message.edited, message.deleted, reaction.added or reaction.removed
+// (Change set, Message the message's state after it), or a reply's
+// message.created (Message the reply). false: the item is gone (past its
+// retention) or names no change of this message; the caller drops it.
+func (s *Store) ResolveApplied(ctx context.Context, c chat.StoredChange) (chat.StoredChange, bool, error) {
+	if c.Kind != chat.ChangeApplied {
+		return c, true, nil
+	}
+	target := c.Message
+	item, err := s.getLive(ctx, "resolve change", key(historyPK(target.Channel), historySK(target.Pend)))
+	if errors.Is(err, chat.ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	if !isChange(item) {
+		reply := decodeMessage(target.Channel, item)
+		if boolAttr(item, attrTombstone) || reply.ReplyTo != target.Seq {
+			return c, false, nil
+		}
+		c.Kind, c.Message = chat.ChangeMessageCreated, reply
+		return c, true, nil
+	}
+	ch := decodeChange(target.Channel, item)
+	if ch.Target != target.Seq {
+		return c, false, nil
+	}
+	switch ch.Op {
+	case chat.OpEdit:
+		c.Kind = chat.ChangeMessageEdited
+	case chat.OpDelete:
+		c.Kind = chat.ChangeMessageDeleted
+	case chat.OpReact:
+		c.Kind = chat.ChangeReactionAdded
+	case chat.OpUnreact:
+		c.Kind = chat.ChangeReactionRemoved
+	default:
+		return c, false, nil
+	}
+	ch.Text = "" // an edit's new text is the message's (Message.Text)
+	c.Change = ch
+	return c, true, nil
 }

@@ -74,18 +74,21 @@ type hookGate struct {
 	meter Meter
 }
 
-// check asks the hook about text. A nil gate allows everything.
-func (g *hookGate) check(ctx context.Context, rq *request, channel, clientID, text string) (string, error) {
+// check asks the hook about in's text (in's action, channel, client id and
+// seqs as the request has them; the sender's identity is rq's). A nil
+// gate allows everything.
+func (g *hookGate) check(ctx context.Context, rq *request, in events.BeforeSend) (string, error) {
+	text, channel := in.Text, in.Channel
 	if g == nil || g.hook == nil {
 		return text, nil
 	}
 	callCtx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	v, err := g.hook.Check(callCtx, events.BeforeSend{
-		Version: events.HookVersion, Action: events.HookActionSend, Channel: channel, ClientID: clientID, Text: text,
-		User: events.User{UserID: rq.UserID, UserName: rq.UserName}, ConnectionID: rq.ConnectionID, RequestID: rq.APIRequestID,
-	})
+	in.Version = events.HookVersion
+	in.User = events.User{UserID: rq.UserID, UserName: rq.UserName}
+	in.ConnectionID, in.RequestID = rq.ConnectionID, rq.APIRequestID
+	v, err := g.hook.Check(callCtx, in)
 	latency := metrics.Value{Name: contract.MetricHookLatency, Unit: metrics.Milliseconds, Value: float64(time.Since(start).Microseconds()) / 1000}
 	if err == nil {
 		err = usable(v)

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +166,54 @@ func TestHookConfigFromEnv(t *testing.T) {
 	_, err = handler.HookConfigFromEnv(env(map[string]string{contract.EnvHookTimeout: "forever", contract.EnvHookFailure: "ajar"}))
 	if err == nil || !strings.Contains(err.Error(), contract.EnvHookTimeout) || !strings.Contains(err.Error(), contract.EnvHookFailure) {
 		t.Errorf("bad values: %v, want both named", err)
+	}
+}
+
+// TestHookSeesEditsAndReplies: an edit's new text passes the hook like a
+// message (action "edit" with the message's seq): a rejected edit changes
+// nothing and the sender gets the error frame, a redacted one stores the
+// replacement (and its retry is the same edit); a reply is a send with
+// replyTo. Reactions and deletes carry no text and never ask.
+func TestHookSeesEditsAndReplies(t *testing.T) {
+	e := newEnv(t, testConfig())
+	hk := &fakeHook{answer: wordFilter}
+	e.chat.WithHook(hk, handler.HookConfig{Function: "filter", Timeout: time.Second})
+	e.joinAll("general", "a", "b")
+	a := user("u-a", "User a")
+	seq := e.sendAs("a", a, "general", "first", "m1")
+
+	frames := e.answer("a", a, fmt.Sprintf(`{"action":"edit","channel":"general","seq":%d,"text":"spam spam","clientId":"e1"}`, seq))
+	if f := one(t, frames, "error"); f["code"] != "rejected" || f["message"] != "no spam here" {
+		t.Errorf("rejected edit: %v", f)
+	}
+	if got := stateOf(t, e.historyOf("b", user("u-b", "User b"), "general", 0), seq); got["text"] != "first" || got["rev"] != nil {
+		t.Errorf("after a rejected edit history serves %v, want the message unchanged", got)
+	}
+	body := fmt.Sprintf(`{"action":"edit","channel":"general","seq":%d,"text":"darn typo","clientId":"e2"}`, seq)
+	first := one(t, e.answer("a", a, body), "ack")
+	again := one(t, e.answer("a", a, body), "ack") // a retry of the same edit
+	if first["seq"] != again["seq"] {
+		t.Errorf("the retried edit was acked %v, then %v", first, again)
+	}
+	if got := stateOf(t, e.historyOf("b", user("u-b", "User b"), "general", 0), seq); got["text"] != "**** typo" {
+		t.Errorf("after a redacted edit history serves %v, want the replacement", got)
+	}
+	e.answer("a", a, fmt.Sprintf(`{"action":"react","channel":"general","seq":%d,"emoji":"👍"}`, seq))
+	e.answer("a", a, fmt.Sprintf(`{"action":"send","channel":"general","text":"a reply","clientId":"m2","replyTo":%d}`, seq))
+	e.answer("a", a, fmt.Sprintf(`{"action":"delete","channel":"general","seq":%d,"clientId":"d1"}`, seq))
+
+	var asked []string
+	for _, in := range hk.asked {
+		asked = append(asked, fmt.Sprintf("%s %s seq=%d replyTo=%d %q", in.Action, in.ClientID, in.Seq, in.ReplyTo, in.Text))
+	}
+	want := []string{
+		`send m1 seq=0 replyTo=0 "first"`,
+		fmt.Sprintf(`edit e1 seq=%d replyTo=0 "spam spam"`, seq),
+		fmt.Sprintf(`edit e2 seq=%d replyTo=0 "darn typo"`, seq),
+		fmt.Sprintf(`edit e2 seq=%d replyTo=0 "darn typo"`, seq),
+		fmt.Sprintf(`send m2 seq=0 replyTo=%d "a reply"`, seq),
+	}
+	if strings.Join(asked, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the hook was asked:\n%s\nwant:\n%s", strings.Join(asked, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -40,6 +40,14 @@ type Bus interface {
 	Publish(ctx context.Context, evs []chat.BusEvent) (failed []int, err error)
 }
 
+// Resolver names a change the stream record alone cannot (the lifecycle's
+// chat.ChangeApplied: a message's state written by the change or reply at
+// its Pend); *dynamo.Store implements it with one consistent read. false:
+// nothing to emit.
+type Resolver interface {
+	ResolveApplied(ctx context.Context, c chat.StoredChange) (chat.StoredChange, bool, error)
+}
+
 // Meter records metrics.
 type Meter interface{ Emit(values ...metrics.Value) }
 
@@ -70,11 +78,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 // Forwarder is the events function's handler.
 type Forwarder struct {
-	cfg   Config
-	bus   Bus
-	log   *slog.Logger
-	meter Meter
-	now   func() time.Time
+	cfg     Config
+	bus     Bus
+	resolve Resolver
+	log     *slog.Logger
+	meter   Meter
+	now     func() time.Time
 }
 
 // New returns the handler.
@@ -89,6 +98,13 @@ func New(cfg Config, bus Bus, log *slog.Logger, meter Meter) *Forwarder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Forwarder{cfg: cfg, bus: bus, log: log, meter: meter, now: time.Now}
+}
+
+// WithResolver makes f resolve the lifecycle's changes (edits, deletes,
+// reactions, replies) with r; without one they are dropped.
+func (f *Forwarder) WithResolver(r Resolver) *Forwarder {
+	f.resolve = r
+	return f
 }
 
 // BatchResponse is the partial batch response of a stream event source
@@ -116,6 +132,7 @@ func (f *Forwarder) Handle(ctx context.Context, ev dynamo.StreamEvent) (BatchRes
 	resp := BatchResponse{BatchItemFailures: []BatchItemFailure{}}
 	var todo []pending
 	var lag time.Duration
+	stopAt := -1 // the first record not read to the end
 	for i, rec := range ev.Records {
 		c, ok, err := dynamo.DecodeChange(rec)
 		if err != nil {
@@ -123,6 +140,18 @@ func (f *Forwarder) Handle(ctx context.Context, ev dynamo.StreamEvent) (BatchRes
 				slog.String("eventId", rec.EventID), slog.String("sequenceNumber", rec.Change.SequenceNumber), logging.Err(err))
 			f.emit(metrics.Value{Name: contract.MetricEventsUnreadable, Unit: metrics.Count, Value: 1})
 			continue
+		}
+		if ok && c.Kind == chat.ChangeApplied {
+			if f.resolve == nil {
+				continue
+			}
+			if c, ok, err = f.resolve.ResolveApplied(ctx, c); err != nil {
+				// Retried from this record; the events before it go now.
+				f.log.LogAttrs(ctx, slog.LevelWarn, "change not resolved; the batch is retried from it",
+					slog.String("eventId", rec.EventID), slog.String("sequenceNumber", rec.Change.SequenceNumber), logging.Err(err))
+				stopAt = i
+				break
+			}
 		}
 		if !ok {
 			continue
@@ -136,10 +165,16 @@ func (f *Forwarder) Handle(ctx context.Context, ev dynamo.StreamEvent) (BatchRes
 			lag = max(lag, f.now().Sub(c.At))
 		}
 	}
-	if len(todo) == 0 {
+	put, firstFailed := 0, -1
+	if len(todo) > 0 {
+		put, firstFailed = f.publish(ctx, todo)
+	}
+	if stopAt >= 0 && (firstFailed < 0 || stopAt < firstFailed) {
+		firstFailed = stopAt
+	}
+	if len(todo) == 0 && firstFailed < 0 {
 		return resp, nil
 	}
-	put, firstFailed := f.publish(ctx, todo)
 	values := []metrics.Value{
 		{Name: contract.MetricEventsPublished, Unit: metrics.Count, Value: float64(put)},
 		{Name: contract.MetricEventLag, Unit: metrics.Milliseconds, Value: float64(lag.Milliseconds())},
@@ -256,10 +291,18 @@ func (f *Forwarder) busEvent(c chat.StoredChange) (chat.BusEvent, error) {
 // Detail is the wire detail of change c; text only when includeText.
 func Detail(c chat.StoredChange, includeText bool) (events.Detail, error) {
 	text := func(s string) *string {
-		if !includeText {
+		if !includeText || s == "" { // "": a reply deleted before its event
 			return nil
 		}
 		return &s
+	}
+	count := func(m chat.Message, emoji string) int {
+		for _, r := range m.Reactions {
+			if r.Emoji == emoji {
+				return len(r.Users)
+			}
+		}
+		return 0
 	}
 	utc := func(t time.Time) time.Time { return t.UTC() }
 	switch c.Kind {
@@ -267,7 +310,28 @@ func Detail(c chat.StoredChange, includeText bool) (events.Detail, error) {
 		m := c.Message
 		return events.MessageCreated{EventID: c.ID, Channel: m.Channel, Seq: m.Seq, ClientID: m.ClientID,
 			User: events.User{UserID: m.UserID, UserName: m.UserName}, From: m.From,
-			Text: text(m.Text), TextLength: utf8.RuneCountInString(m.Text), SentAt: utc(m.SentAt)}, nil
+			Text: text(m.Text), TextLength: utf8.RuneCountInString(m.Text), SentAt: utc(m.SentAt), ReplyTo: m.ReplyTo}, nil
+	case chat.ChangeMessageEdited:
+		m, ch := c.Message, c.Change
+		edited := m.EditedAt
+		if edited.IsZero() {
+			edited = ch.At
+		}
+		return events.MessageEdited{EventID: c.ID, Channel: m.Channel, Seq: m.Seq, ChangeSeq: ch.Seq,
+			User: events.User{UserID: ch.UserID, UserName: ch.UserName},
+			Text: text(m.Text), TextLength: utf8.RuneCountInString(m.Text), EditedAt: utc(edited)}, nil
+	case chat.ChangeMessageDeleted:
+		m, ch := c.Message, c.Change
+		return events.MessageDeleted{EventID: c.ID, Channel: m.Channel, Seq: m.Seq, ChangeSeq: ch.Seq,
+			User: events.User{UserID: ch.UserID, UserName: ch.UserName}, DeletedAt: utc(ch.At)}, nil
+	case chat.ChangeReactionAdded:
+		m, ch := c.Message, c.Change
+		return events.ReactionAdded{EventID: c.ID, Channel: m.Channel, Seq: m.Seq, ChangeSeq: ch.Seq,
+			User: events.User{UserID: ch.UserID, UserName: ch.UserName}, Emoji: ch.Emoji, Count: count(m, ch.Emoji), At: utc(ch.At)}, nil
+	case chat.ChangeReactionRemoved:
+		m, ch := c.Message, c.Change
+		return events.ReactionRemoved{EventID: c.ID, Channel: m.Channel, Seq: m.Seq, ChangeSeq: ch.Seq,
+			User: events.User{UserID: ch.UserID, UserName: ch.UserName}, Emoji: ch.Emoji, Count: count(m, ch.Emoji), At: utc(ch.At)}, nil
 	case chat.ChangeMemberJoined:
 		m := c.Member
 		return events.MemberJoined{EventID: c.ID, Channel: m.Channel, ConnectionID: m.ConnectionID,

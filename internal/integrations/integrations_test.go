@@ -234,3 +234,89 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Error("a bad value was accepted")
 	}
 }
+
+// fakeResolver names the lifecycle's changes as the store would, by the
+// message's Pend; fail makes one seq's read fail.
+type fakeResolver struct {
+	changes map[int64]chat.StoredChange // by Pend: Kind, Change and (for a reply) Message
+	fail    int64
+}
+
+func (r fakeResolver) ResolveApplied(_ context.Context, c chat.StoredChange) (chat.StoredChange, bool, error) {
+	if c.Message.Pend == r.fail {
+		return c, false, errors.New("read failed")
+	}
+	got, ok := r.changes[c.Message.Pend]
+	if !ok {
+		return c, false, nil
+	}
+	c.Kind, c.Change = got.Kind, got.Change
+	if got.Kind == chat.ChangeMessageCreated {
+		c.Message = got.Message
+	}
+	return c, true, nil
+}
+
+// TestLifecycleChangesBecomeValidEvents: a message's state written by an
+// edit, a reaction, a reply and a delete becomes the resolved event, valid
+// against its schema; a state write that resolves to nothing emits none;
+// a failed read retries the batch from its record after putting the
+// events before it.
+func TestLifecycleChangesBecomeValidEvents(t *testing.T) {
+	state := func(pend int, extra string) string {
+		return `{"pk":{"S":"HIST#general"},"sk":{"S":"MSG#00000000000000000007"},"channel":{"S":"general"},"seq":{"N":"7"},"userId":{"S":"u1"},"userName":{"S":"Ann"},` +
+			`"clientId":{"S":"c-7"},"sentAt":{"N":"1700000000789"},"ttl":{"N":"1800000000"},"rev":{"N":"` + fmt.Sprint(pend) + `"},"pend":{"N":"` + fmt.Sprint(pend) + `"}` + extra + `}`
+	}
+	keys := `{"pk":{"S":"HIST#general"},"sk":{"S":"MSG#00000000000000000007"}}`
+	rx := `,"text":{"S":"fixed"},"editedAt":{"N":"1700000001000"},"rx":{"L":[{"M":{"e":{"S":"👍"},"u":{"SS":["h1","h2"]}}}]}`
+	recs := []dynamo.StreamRecord{
+		record(t, 1, "MODIFY", keys, state(8, `,"text":{"S":"fixed"},"editedAt":{"N":"1700000001000"}`), state(0, `,"text":{"S":"typo"}`)),
+		record(t, 2, "MODIFY", keys, state(9, rx), state(8, `,"text":{"S":"fixed"},"editedAt":{"N":"1700000001000"}`)),
+		record(t, 3, "MODIFY", keys, state(9, rx), state(9, rx)), // settling: pend unchanged
+		record(t, 4, "MODIFY", keys, state(10, rx+`,"replies":{"N":"1"}`), state(9, rx)),
+		record(t, 5, "MODIFY", keys, state(11, `,"deleted":{"BOOL":true}`), state(10, rx+`,"replies":{"N":"1"}`)),
+		record(t, 6, "MODIFY", keys, state(12, `,"deleted":{"BOOL":true}`), state(11, `,"deleted":{"BOOL":true}`)),
+	}
+	at := time.UnixMilli(1700000001000)
+	who := chat.Identity{UserID: "u2", UserName: "Bob"}
+	r := fakeResolver{changes: map[int64]chat.StoredChange{
+		8:  {Kind: chat.ChangeMessageEdited, Change: chat.Change{Seq: 8, Op: chat.OpEdit, Target: 7, Identity: chat.Identity{UserID: "u1", UserName: "Ann"}, At: at}},
+		9:  {Kind: chat.ChangeReactionAdded, Change: chat.Change{Seq: 9, Op: chat.OpReact, Target: 7, Identity: who, Emoji: "👍", At: at}},
+		10: {Kind: chat.ChangeMessageCreated, Message: chat.Message{Channel: "general", Seq: 10, Identity: who, Text: "a reply", ClientID: "c-10", SentAt: at, ReplyTo: 7}},
+		11: {Kind: chat.ChangeMessageDeleted, Change: chat.Change{Seq: 11, Op: chat.OpDelete, Target: 7, Identity: chat.Identity{UserID: "u1", UserName: "Ann"}, At: at}},
+	}}
+	bus := &fakeBus{}
+	f := integrations.New(integrations.Config{IncludeText: true}, bus, nil, nil).WithResolver(r)
+	resp, err := f.Handle(t.Context(), dynamo.StreamEvent{Records: recs})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle: %+v, %v", resp, err)
+	}
+	var got []string
+	for _, ev := range bus.put {
+		if err := eventschema.Validate(ev.DetailType, ev.Detail); err != nil {
+			t.Error(err)
+		}
+		got = append(got, ev.DetailType+" "+string(ev.Detail))
+	}
+	want := []string{
+		`message.edited.v1 {"eventId":"ev1","channel":"general","seq":7,"changeSeq":8,"userId":"u1","userName":"Ann","text":"fixed","textLength":5,"editedAt":"2023-11-14T22:13:21Z"}`,
+		`reaction.added.v1 {"eventId":"ev2","channel":"general","seq":7,"changeSeq":9,"userId":"u2","userName":"Bob","emoji":"👍","count":2,"at":"2023-11-14T22:13:21Z"}`,
+		`message.created.v1 {"eventId":"ev4","channel":"general","seq":10,"clientId":"c-10","userId":"u2","userName":"Bob","text":"a reply","textLength":7,"sentAt":"2023-11-14T22:13:21Z","replyTo":7}`,
+		`message.deleted.v1 {"eventId":"ev5","channel":"general","seq":7,"changeSeq":11,"userId":"u1","userName":"Ann","deletedAt":"2023-11-14T22:13:21Z"}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// The reaction's read fails: the edit goes, the batch retries from it.
+	bus = &fakeBus{}
+	r.fail = 9
+	f = integrations.New(integrations.Config{}, bus, nil, nil).WithResolver(r)
+	resp, err = f.Handle(t.Context(), dynamo.StreamEvent{Records: recs})
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != recs[1].Change.SequenceNumber {
+		t.Fatalf("Handle with a failed read: %+v, %v; want a retry from record 2", resp, err)
+	}
+	if len(bus.put) != 1 || bus.put[0].DetailType != events.TypeMessageEdited {
+		t.Errorf("put %v, want the edit only", bus.put)
+	}
+}

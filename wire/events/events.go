@@ -1,6 +1,6 @@
 // Package events is the integration contract of wschat: the EventBridge
-// events a stack emits for every stored change (messages, memberships,
-// channels, connections, notices), the before-send hook's request and
+// events a stack emits for every stored change (messages, their edits,
+// deletions and reactions, memberships, channels, connections, notices), the before-send hook's request and
 // answer, and the webhook signature scheme. A team's consumer (a Lambda
 // behind an EventBridge rule, an SQS poller, a webhook receiver, a hook)
 // decodes them with this package alone: it lives in the dependency-free
@@ -41,12 +41,17 @@ const (
 	TypeConnectionOpened = "connection.opened.v1"
 	TypeConnectionClosed = "connection.closed.v1"
 	TypeUserNotified     = "user.notified.v1"
+	TypeMessageEdited    = "message.edited.v1"
+	TypeMessageDeleted   = "message.deleted.v1"
+	TypeReactionAdded    = "reaction.added.v1"
+	TypeReactionRemoved  = "reaction.removed.v1"
 )
 
 // Types lists every detail type this version of the contract defines.
 var Types = []string{
 	TypeMessageCreated, TypeMemberJoined, TypeMemberLeft, TypeChannelOccupied,
 	TypeChannelVacated, TypeConnectionOpened, TypeConnectionClosed, TypeUserNotified,
+	TypeMessageEdited, TypeMessageDeleted, TypeReactionAdded, TypeReactionRemoved,
 }
 
 // Detail is the detail of one event; DetailType names its detail-type.
@@ -76,6 +81,64 @@ type MessageCreated struct {
 	Text       *string   `json:"text,omitempty"`
 	TextLength int       `json:"textLength"`
 	SentAt     time.Time `json:"sentAt"`
+	// ReplyTo is the seq of the message this one replies to (in its
+	// thread); absent for a message that is not a reply. The parent's
+	// reply count went up with it.
+	ReplyTo int64 `json:"replyTo,omitempty"`
+}
+
+// MessageEdited: message Seq's author changed its text. ChangeSeq is the
+// edit's own seq in the channel's stream (what clients replay), and the
+// message's revision after it: of two events about one message, the one
+// with the greater ChangeSeq is the later state. Text is the new text
+// where the environment allows text in events.
+type MessageEdited struct {
+	EventID   string `json:"eventId"`
+	Channel   string `json:"channel"`
+	Seq       int64  `json:"seq"`
+	ChangeSeq int64  `json:"changeSeq"`
+	User
+	Text       *string   `json:"text,omitempty"`
+	TextLength int       `json:"textLength"`
+	EditedAt   time.Time `json:"editedAt"`
+}
+
+// MessageDeleted: message Seq's author deleted it; its text is erased
+// from the store (a consumer that copied it should erase its copy too).
+type MessageDeleted struct {
+	EventID   string `json:"eventId"`
+	Channel   string `json:"channel"`
+	Seq       int64  `json:"seq"`
+	ChangeSeq int64  `json:"changeSeq"`
+	User
+	DeletedAt time.Time `json:"deletedAt"`
+}
+
+// ReactionAdded: a user reacted to message Seq with Emoji (one of each
+// emoji per user and message: a repeated reaction emits nothing). Count is
+// how many users have that emoji on the message after the change.
+type ReactionAdded struct {
+	EventID   string `json:"eventId"`
+	Channel   string `json:"channel"`
+	Seq       int64  `json:"seq"`
+	ChangeSeq int64  `json:"changeSeq"`
+	User
+	Emoji string    `json:"emoji"`
+	Count int       `json:"count"`
+	At    time.Time `json:"at"`
+}
+
+// ReactionRemoved: a user took their Emoji off message Seq. Count is how
+// many users still have it.
+type ReactionRemoved struct {
+	EventID   string `json:"eventId"`
+	Channel   string `json:"channel"`
+	Seq       int64  `json:"seq"`
+	ChangeSeq int64  `json:"changeSeq"`
+	User
+	Emoji string    `json:"emoji"`
+	Count int       `json:"count"`
+	At    time.Time `json:"at"`
 }
 
 // MemberJoined: a connection became a member of a channel (a repeated join
@@ -160,6 +223,10 @@ func (ChannelVacated) DetailType() string   { return TypeChannelVacated }
 func (ConnectionOpened) DetailType() string { return TypeConnectionOpened }
 func (ConnectionClosed) DetailType() string { return TypeConnectionClosed }
 func (UserNotified) DetailType() string     { return TypeUserNotified }
+func (MessageEdited) DetailType() string    { return TypeMessageEdited }
+func (MessageDeleted) DetailType() string   { return TypeMessageDeleted }
+func (ReactionAdded) DetailType() string    { return TypeReactionAdded }
+func (ReactionRemoved) DetailType() string  { return TypeReactionRemoved }
 
 // Event is an EventBridge event as a rule's target receives it (a Lambda's
 // event, an SQS message body, a webhook request body).
@@ -198,6 +265,14 @@ func New(detailType string) (Detail, error) {
 		return &ConnectionClosed{}, nil
 	case TypeUserNotified:
 		return &UserNotified{}, nil
+	case TypeMessageEdited:
+		return &MessageEdited{}, nil
+	case TypeMessageDeleted:
+		return &MessageDeleted{}, nil
+	case TypeReactionAdded:
+		return &ReactionAdded{}, nil
+	case TypeReactionRemoved:
+		return &ReactionRemoved{}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownType, detailType)
 }

@@ -19,10 +19,14 @@ const HookVersion = "1"
 
 // Hook actions: what the sender asked for.
 const (
+	// HookActionSend: a new message (a reply when ReplyTo is set).
 	HookActionSend = "send"
+	// HookActionEdit: a new text for the sender's message Seq.
+	HookActionEdit = "edit"
 )
 
-// BeforeSend is the hook's event: one message about to be stored.
+// BeforeSend is the hook's event: one message, or one edit's new text,
+// about to be stored.
 type BeforeSend struct {
 	Version string `json:"version"`
 	Action  string `json:"action"`
@@ -30,8 +34,12 @@ type BeforeSend struct {
 	// ClientID is the sender's id of the message; a retry of the same
 	// message carries the same one and may call the hook again, so a hook
 	// should answer the same message the same way.
-	ClientID     string `json:"clientId"`
-	Text         string `json:"text"`
+	ClientID string `json:"clientId"`
+	Text     string `json:"text"`
+	// Seq is the message an edit changes; absent for a send.
+	Seq int64 `json:"seq,omitempty"`
+	// ReplyTo is the message a reply answers; absent otherwise.
+	ReplyTo      int64  `json:"replyTo,omitempty"`
 	User         User   `json:"user"`
 	ConnectionID string `json:"connectionId"`
 	// RequestID is API Gateway's id of the request, the one the sender's
