@@ -1,4 +1,4 @@
-package chatstack
+package wschatcdk
 
 import (
 	"encoding/json"
@@ -18,8 +18,8 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 )
 
-// ChatAPIProps wires the WebSocket API to its functions.
-type ChatAPIProps struct {
+// chatAPIProps wires the WebSocket API to its functions.
+type chatAPIProps struct {
 	StageName     string
 	ThrottleRate  float64
 	ThrottleBurst int
@@ -33,8 +33,8 @@ type ChatAPIProps struct {
 	Connect, Disconnect, Chat, Authorizer awslambda.IFunction
 }
 
-// ChatAPI is the WebSocket API, its routes and its one stage.
-type ChatAPI struct {
+// chatAPI is the WebSocket API, its routes and its one stage.
+type chatAPI struct {
 	constructs.Construct
 	API       awsapigatewayv2.WebSocketApi
 	Stage     awsapigatewayv2.WebSocketStage
@@ -43,10 +43,10 @@ type ChatAPI struct {
 	Routes []constructs.IConstruct
 }
 
-// NewChatAPI defines the API: $connect (behind the authorizer), $disconnect,
+// newChatAPI defines the API: $connect (behind the authorizer), $disconnect,
 // $default and one route per protocol action, all actions served by the chat
 // function so warm instances are shared across actions.
-func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *ChatAPI {
+func newChatAPI(scope constructs.Construct, id string, props chatAPIProps) *chatAPI {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 
 	authorizer := awsapigatewayv2authorizers.NewWebSocketLambdaAuthorizer(jsii.String("Authorizer"), props.Authorizer,
@@ -105,7 +105,13 @@ func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *Chat
 		}
 	}
 	quietRoutes(cfnStage, props, routes)
-	return &ChatAPI{Construct: c, API: api, Stage: stage, AccessLog: accessLog, Routes: routes}
+	return &chatAPI{Construct: c, API: api, Stage: stage, AccessLog: accessLog, Routes: routes}
+}
+
+// logicalID is the API's logical id in its stack, as the policies that
+// name the API refer to it.
+func (a *chatAPI) logicalID() string {
+	return *awscdk.Stack_Of(a.Construct).GetLogicalId(a.API.Node().DefaultChild().(awscdk.CfnElement))
 }
 
 // quietRoutes gives ping and $default route settings of their own: every
@@ -114,7 +120,7 @@ func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *Chat
 // that the routes which do work (send, join, ...) never share (API Gateway
 // keeps a bucket per route). The stage depends on the routes, since route
 // settings may only name routes that exist.
-func quietRoutes(stage awsapigatewayv2.CfnStage, props ChatAPIProps, routes []constructs.IConstruct) {
+func quietRoutes(stage awsapigatewayv2.CfnStage, props chatAPIProps, routes []constructs.IConstruct) {
 	if props.QuietRouteRate <= 0 {
 		return
 	}
@@ -134,28 +140,38 @@ func quietRoutes(stage awsapigatewayv2.CfnStage, props ChatAPIProps, routes []co
 // GrantDeleteConnections lets grantee close this stage's connections
 // (DELETE @connections/{id}), and nothing else: the chat function closes a
 // connection that keeps exceeding its limits.
-func (a *ChatAPI) GrantDeleteConnections(grantee awsiam.IGrantable) {
+func (a *chatAPI) GrantDeleteConnections(grantee awsiam.IGrantable) {
 	a.grantConnections(grantee, "DELETE")
 }
 
 // GrantPostToConnections lets grantee push frames to this stage's
 // connections, and nothing else: POST only (no GET or DELETE), this API and
 // stage only. The connection id is a runtime value, hence the trailing '*'.
-func (a *ChatAPI) GrantPostToConnections(grantee awsiam.IGrantable) {
+func (a *chatAPI) GrantPostToConnections(grantee awsiam.IGrantable) {
 	a.grantConnections(grantee, "POST")
 }
 
-func (a *ChatAPI) grantConnections(grantee awsiam.IGrantable, method string) {
-	arn := awscdk.Stack_Of(a.Construct).FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("execute-api"),
-		Resource:     a.API.ApiId(),
-		ResourceName: jsii.String(*a.Stage.StageName() + "/" + method + "/@connections/*"),
-		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
-	})
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+func (a *chatAPI) grantConnections(grantee awsiam.IGrantable, method string) {
+	grantManageConnections(a.Construct, a.API.ApiId(), a.Stage.StageName(), grantee, method)
+}
+
+// grantManageConnections lets grantee call @connections with each of
+// methods (POST, GET, DELETE, or * for all) on one stage of one API: the
+// connection id is a run-time value, hence the trailing '*'.
+func grantManageConnections(scope constructs.IConstruct, apiID, stage *string, grantee awsiam.IGrantable, methods ...string) awsiam.Grant {
+	var arns []*string
+	for _, m := range methods {
+		arns = append(arns, awscdk.Stack_Of(scope).FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("execute-api"),
+			Resource:     apiID,
+			ResourceName: jsii.String(*stage + "/" + m + "/@connections/*"),
+			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		}))
+	}
+	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:ManageConnections"),
-		ResourceArns: jsii.Strings(*arn),
+		ResourceArns: &arns,
 	})
 }
 
@@ -186,7 +202,7 @@ func accessLogFormat() string {
 // MapDomain serves the stage on a custom domain (wss://name). Handlers keep
 // posting to the execute-api callback URL: @connections is not served on
 // custom domains, and posting through one is a classic way to get 403s.
-func (a *ChatAPI) MapDomain(name, certificateARN string) awsapigatewayv2.DomainName {
+func (a *chatAPI) MapDomain(name, certificateARN string) awsapigatewayv2.DomainName {
 	domain := awsapigatewayv2.NewDomainName(a.Construct, jsii.String("Domain"), &awsapigatewayv2.DomainNameProps{
 		DomainName:  jsii.String(name),
 		Certificate: awscertificatemanager.Certificate_FromCertificateArn(a.Construct, jsii.String("Certificate"), jsii.String(certificateARN)),

@@ -1,7 +1,4 @@
-// Package chatstack defines the wschat CloudFormation stack: the WebSocket
-// API, its functions, the table, identity, and every IAM grant between them.
-// It is the only code besides infra/main.go that imports the CDK.
-package chatstack
+package wschatcdk
 
 import (
 	"encoding/json"
@@ -11,149 +8,233 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/wschat/wschat/internal/contract"
 )
 
-// StackProps are the inputs of one environment's stack.
-type StackProps struct {
-	Config Config
-	// ModuleRoot is the directory holding go.mod, where lambdas/ is built from.
-	ModuleRoot string
+// IChat is what another stack or app needs of a chat layer, whether defined
+// in this app (a Chat) or deployed elsewhere (FromChatAttributes): its
+// URLs and the grants to publish and to manage connections.
+type IChat interface {
+	constructs.IConstruct
+	// WebSocketURL is where clients connect: wss://{api}.execute-api.{region}.{suffix}/{stage}.
+	WebSocketURL() *string
+	// CallbackURL is the stage's @connections management endpoint:
+	// https://{api}.execute-api.{region}.{suffix}/{stage}.
+	CallbackURL() *string
+	// PublishURL is the base URL of the IAM-signed publish API, what a
+	// publisher.Client is given: https://{api}.execute-api.{region}.{suffix}/{stage}.
+	PublishURL() *string
+	// GrantPublish lets grantee call exactly the publish API's routes on
+	// this stage (execute-api:Invoke on POST /channels/*/messages, POST
+	// /users/*/messages and DELETE /users/*/connections), and nothing else.
+	GrantPublish(grantee awsiam.IGrantable) awsiam.Grant
+	// GrantManageConnections lets grantee call the @connections API (post
+	// to, look up and close connections) of this stage, and nothing else.
+	GrantManageConnections(grantee awsiam.IGrantable) awsiam.Grant
 }
 
-// ChatStack is one environment's stack with typed handles for tests.
-type ChatStack struct {
-	awscdk.Stack
-	Config     Config
+// Chat is the real-time layer NewChat defines: a WebSocket API and stage,
+// the functions behind it, the table, the fan-out queue and its
+// dead-letter queue, the publish API, identity, alarms and a dashboard.
+// It exposes the underlying L2 constructs, for what the props do not cover.
+type Chat interface {
+	IChat
+	// WebSocketAPI is the WebSocket API; WebSocketStage its one stage.
+	WebSocketAPI() awsapigatewayv2.WebSocketApi
+	WebSocketStage() awsapigatewayv2.WebSocketStage
+	// PublishAPI is the IAM-authorized HTTP API through which backends
+	// publish; PublishStage its one stage.
+	PublishAPI() awsapigatewayv2.HttpApi
+	PublishStage() awsapigatewayv2.HttpStage
+	// Table is the one DynamoDB table: connections, memberships, counters
+	// and history.
+	Table() awsdynamodb.Table
+	// FanoutQueue holds the broadcast tasks of large channels;
+	// FanoutDeadLetterQueue the tasks that failed every try.
+	FanoutQueue() awssqs.Queue
+	FanoutDeadLetterQueue() awssqs.Queue
+	// Functions are the layer's Lambda functions.
+	Functions() *ChatFunctions
+	// UserPool and UserPoolClient are the layer's own Cognito user pool and
+	// the app client whose tokens $connect accepts; both nil when
+	// ChatProps.Auth names an existing issuer.
+	UserPool() awscognito.UserPool
+	UserPoolClient() awscognito.UserPoolClient
+	// AlarmTopic is the topic every alarm notifies; Alarms the alarms;
+	// Dashboard the operator's dashboard.
+	AlarmTopic() awssns.ITopic
+	Alarms() []awscloudwatch.Alarm
+	Dashboard() awscloudwatch.Dashboard
+	// DomainName is the custom domain, nil unless ChatProps.Domain is set.
+	DomainName() awsapigatewayv2.DomainName
+	// Props are the props the layer was built with, defaults filled in.
+	Props() ChatProps
+	ChatMetrics
+}
+
+// ChatFunctions are the layer's functions, each with its own role and log
+// group (Function.Role(), Function.LogGroup()).
+type ChatFunctions struct {
+	// Authorizer verifies the token on $connect.
+	Authorizer awslambda.Function
+	// Connect and Disconnect serve $connect and $disconnect.
+	Connect, Disconnect awslambda.Function
+	// Chat serves every chat action and $default.
+	Chat awslambda.Function
+	// Publish serves the publish API.
+	Publish awslambda.Function
+	// Fanout consumes the fan-out queue.
+	Fanout awslambda.Function
+}
+
+// layer is what NewChat builds, filled in step by step: each step reads
+// the handles that the steps before it set.
+type layer struct {
+	// scope is the Chat construct, the parent of every part.
+	scope      constructs.Construct
+	Config     ChatProps
 	Table      awsdynamodb.Table
-	API        *ChatAPI
-	UserPool   *UserPool // nil when the environment uses an existing issuer
-	Connect    *GoFunction
-	Disconnect *GoFunction
-	Chat       *GoFunction
-	Authorizer *GoFunction
+	API        *chatAPI
+	UserPool   *userPool // nil when the layer uses an existing issuer
+	Connect    *goFunction
+	Disconnect *goFunction
+	Chat       *goFunction
+	Authorizer *goFunction
 	// Publish serves PublishAPI, the HTTP API for backends (docs/publish.md).
-	Publish    *GoFunction
-	PublishAPI *PublishAPI
+	Publish    *goFunction
+	PublishAPI *publishAPI
 	// Fanout consumes FanoutQueue: the broadcasts to channels above
 	// Config.FanoutThreshold, one task per shard.
-	Fanout        *GoFunction
-	FanoutQueue   *FanoutQueue
+	Fanout        *goFunction
+	FanoutQueue   *fanoutQueue
 	FanoutMapping awslambda.EventSourceMapping
-	Monitoring    *Monitoring
+	Monitoring    *monitoring
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
 	// functions, for functions defined after it.
 	runtimeEnv map[string]*string
+	// build is how the functions' binaries are built.
+	build goBuild
 }
 
-// StackName is the CloudFormation stack name of an environment.
-func StackName(env string) string { return "WsChat-" + env }
+// chat is the Chat construct: a constructs.Construct whose methods hand out
+// the layer's parts (the interface-and-private-struct shape of Go constructs).
+type chat struct {
+	constructs.Construct
+	s *layer
+	// m are the metrics. Not embedded: jsii refuses an overriding struct
+	// whose embedded structs have fields of their own.
+	m *chatMetrics
+}
 
-// NewChatStack validates cfg and defines the stack in app. It composes the
-// constructs in named steps, each of which reads the handles that the steps
-// before it filled in: the functions must exist before the API integrates
-// them, and the API before the functions can be told its callback URL.
-func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, error) {
-	cfg := props.Config
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// NewChat defines the real-time layer in scope, which may be any construct
+// in any stack. props may be nil (every prop at its default). Invalid props
+// panic with a *PropsError naming each bad prop, before anything is created.
+//
+// The construct ids of the stateful resources inside it (the table
+// "Table", the user pool "Identity/Pool", the queues "FanoutQueue/Tasks"
+// and "FanoutQueue/DeadLetters", the log groups) are part of its API: they
+// do not change between versions, so an update never replaces them.
+func NewChat(scope constructs.Construct, id *string, props *ChatProps) Chat {
+	var p ChatProps
+	if props != nil {
+		p = *props
 	}
-	if props.ModuleRoot == "" {
-		return nil, fmt.Errorf("stack %s: module root is empty", StackName(cfg.Name))
+	if p.Name == "" {
+		p.Name = *awscdk.Stack_Of(scope).StackName()
 	}
+	if err := p.Validate(); err != nil {
+		panic(err)
+	}
+	cfg := p.WithDefaults()
+	build, err := newGoBuild(cfg.GoModuleDir)
+	if err != nil {
+		panic(fmt.Errorf("wschatcdk: ChatProps.GoModuleDir: %w", err))
+	}
+	c := &chat{}
+	constructs.NewConstruct_Override(c, scope, id)
+	c.s = newLayer(c, cfg, build)
+	c.m = c.s.metrics()
+	return c
+}
+
+// newLayer composes the parts in named steps.
+func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	retention, _ := retentionDays(cfg.LogRetention) // checked by Validate
-
-	stack := awscdk.NewStack(scope, jsii.String(StackName(cfg.Name)), &awscdk.StackProps{
-		Env:         stackEnvironment(cfg),
-		Description: jsii.String(fmt.Sprintf("wschat real-time WebSocket chat (%s)", cfg.Name)),
-		Tags:        &map[string]*string{"project": jsii.String("wschat"), "environment": jsii.String(cfg.Name)},
-	})
-	s := &ChatStack{Stack: stack, Config: cfg}
-	s.Table = NewTable(stack, TableConstructID, TableProps{Retain: cfg.Retain, PointInTimeRecovery: cfg.PointInTimeRecovery})
-	s.addFunctions(props.ModuleRoot, retention)
+	s := &layer{scope: scope, Config: cfg, build: build}
+	s.Table = newTable(scope, TableConstructID, tableProps{Retain: cfg.retain(), PointInTimeRecovery: cfg.PointInTimeRecovery})
+	s.addFunctions(retention)
 	s.addAPI(retention)
 	s.addRuntimeEnvironment()
 	grantTable(s)
-	if err := s.addPublish(props.ModuleRoot, retention); err != nil {
-		return nil, err
-	}
-	s.addFanout(props.ModuleRoot, retention)
+	s.addPublish(retention)
+	s.addFanout(retention)
 	s.addMonitoring()
-	s.addOutputs()
+	s.addDomain()
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
 	addFanoutNagSuppressions(s)
-	return s, nil
+	return s
 }
 
-// stackEnvironment pins the stack to an account and region only where the
-// configuration names them; otherwise the template is environment-agnostic.
-func stackEnvironment(cfg Config) *awscdk.Environment {
-	if cfg.Account == "" && cfg.Region == "" {
-		return nil
+// fn defines one of the layer's Go functions with its defaults.
+func (s *layer) fn(id, name, description string, extra map[string]string, retention awslogs.RetentionDays) *goFunction {
+	cfg := s.Config
+	env := map[string]string{contract.EnvLogLevel: "info"}
+	for k, v := range extra {
+		env[k] = v
 	}
-	env := &awscdk.Environment{}
-	if cfg.Account != "" {
-		env.Account = jsii.String(cfg.Account)
-	}
-	if cfg.Region != "" {
-		env.Region = jsii.String(cfg.Region)
-	}
-	return env
+	return newGoFunction(s.scope, id, goFunctionProps{
+		Build:        s.build,
+		Package:      lambdasPackage + "/" + name,
+		Name:         name,
+		Description:  description,
+		MemoryMB:     cfg.MemoryMB,
+		Timeout:      cfg.Timeout,
+		Tracing:      cfg.Tracing,
+		LogRetention: retention,
+		Retain:       cfg.retain(),
+		Environment:  env,
+	})
 }
 
 // addFunctions defines the four functions with the environment's defaults.
 // The runtime functions are created before the API (the API needs them as
 // integrations), so their table and callback settings come later, from
 // addRuntimeEnvironment.
-func (s *ChatStack) addFunctions(moduleRoot string, retention awslogs.RetentionDays) {
-	cfg := s.Config
-	fn := func(id, name, description string, extra map[string]string) *GoFunction {
-		env := map[string]string{contract.EnvLogLevel: "info"}
-		for k, v := range extra {
-			env[k] = v
-		}
-		return NewGoFunction(s.Stack, id, GoFunctionProps{
-			ModuleRoot:   moduleRoot,
-			Name:         name,
-			Description:  description,
-			MemoryMB:     cfg.MemoryMB,
-			Timeout:      cfg.Timeout,
-			Tracing:      cfg.Tracing,
-			LogRetention: retention,
-			Retain:       cfg.Retain,
-			Environment:  env,
-		})
-	}
+func (s *layer) addFunctions(retention awslogs.RetentionDays) {
 	// The authorizer only verifies tokens against the issuer's public keys:
 	// it gets no table and no @connections access.
-	s.Authorizer = fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.addIdentity())
-	s.Connect = fn("ConnectFunction", contract.FunctionConnect, "Registers a connection on $connect", nil)
-	s.Disconnect = fn("DisconnectFunction", contract.FunctionDisconnect, "Removes a connection and its memberships on $disconnect", nil)
-	s.Chat = fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil)
+	s.Authorizer = s.fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.addIdentity(), retention)
+	s.Connect = s.fn("ConnectFunction", contract.FunctionConnect, "Registers a connection on $connect", nil, retention)
+	s.Disconnect = s.fn("DisconnectFunction", contract.FunctionDisconnect, "Removes a connection and its memberships on $disconnect", nil, retention)
+	s.Chat = s.fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil, retention)
 }
 
-// addIdentity defines the stack's own user pool, with the groups that grant
-// channels, when the environment has no issuer of its own, and returns the
-// authorizer's environment: whose tokens it accepts and what their groups
-// grant.
-func (s *ChatStack) addIdentity() map[string]string {
+// addIdentity defines the layer's own user pool, with the groups that grant
+// channels, when the props name no issuer, and returns the authorizer's
+// environment: whose tokens it accepts and what their groups grant.
+func (s *layer) addIdentity() map[string]string {
 	auth := s.Config.Auth
-	env := map[string]string{contract.EnvAuthTokenUse: auth.TokenUse}
+	env := map[string]string{contract.EnvAuthTokenUse: auth.tokenUse()}
 	if len(s.Config.GroupChannels) > 0 {
 		b, _ := json.Marshal(s.Config.GroupChannels) // a map of strings always marshals
 		env[contract.EnvGroupChannels] = string(b)
 	}
-	if auth.CreateUserPool {
-		s.UserPool = NewUserPool(s.Stack, "Identity", s.Config.Retain)
+	if auth.Issuer == "" {
+		s.UserPool = newUserPool(s.scope, "Identity", s.Config.retain())
 		s.UserPool.AddChannelGroups(s.Config.GroupChannels)
 		env[contract.EnvAuthIssuer] = s.UserPool.Issuer()
 		env[contract.EnvAuthAudiences] = *s.UserPool.Client.UserPoolClientId()
@@ -168,16 +249,16 @@ func (s *ChatStack) addIdentity() map[string]string {
 }
 
 // addAPI defines the WebSocket API over the functions.
-func (s *ChatStack) addAPI(retention awslogs.RetentionDays) {
+func (s *layer) addAPI(retention awslogs.RetentionDays) {
 	cfg := s.Config
-	s.API = NewChatAPI(s.Stack, "WebSocket", ChatAPIProps{
+	s.API = newChatAPI(s.scope, "WebSocket", chatAPIProps{
 		StageName:       cfg.StageName,
 		ThrottleRate:    cfg.ThrottleRate,
 		QuietRouteRate:  cfg.QuietRouteRate,
 		QuietRouteBurst: cfg.QuietRouteBurst,
 		ThrottleBurst:   cfg.ThrottleBurst,
 		LogRetention:    retention,
-		Retain:          cfg.Retain,
+		Retain:          cfg.retain(),
 		Connect:         s.Connect.Function,
 		Disconnect:      s.Disconnect.Function,
 		Chat:            s.Chat.Function,
@@ -187,7 +268,7 @@ func (s *ChatStack) addAPI(retention awslogs.RetentionDays) {
 
 // addRuntimeEnvironment gives the runtime functions (not the authorizer) the
 // table, the @connections endpoint and the environment's limits.
-func (s *ChatStack) addRuntimeEnvironment() {
+func (s *layer) addRuntimeEnvironment() {
 	cfg := s.Config
 	env := map[string]string{
 		contract.EnvTableName:          *s.Table.TableName(),
@@ -198,10 +279,10 @@ func (s *ChatStack) addRuntimeEnvironment() {
 		contract.EnvMaxChannels:        strconv.Itoa(cfg.MaxChannels),
 		contract.EnvFanoutWorkers:      strconv.Itoa(cfg.FanoutWorkers),
 		contract.EnvSendBudget:         strconv.Itoa(cfg.SendBudget),
-		contract.EnvPresenceMaxMembers: strconv.Itoa(cfg.PresenceMaxMembers),
+		contract.EnvPresenceMaxMembers: strconv.Itoa(*cfg.PresenceMaxMembers),
 		contract.EnvMetricsNamespace:   MetricsNamespace(cfg.Name),
 
-		contract.EnvMaxConnectionsPerUser: strconv.Itoa(cfg.MaxConnectionsPerUser),
+		contract.EnvMaxConnectionsPerUser: strconv.Itoa(*cfg.MaxConnectionsPerUser),
 		contract.EnvUserRatePerSecond:     strconv.FormatFloat(cfg.UserRatePerSecond, 'f', -1, 64),
 		contract.EnvUserRateBurst:         strconv.Itoa(cfg.UserRateBurst),
 		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
@@ -215,7 +296,7 @@ func (s *ChatStack) addRuntimeEnvironment() {
 	for k, v := range env {
 		s.runtimeEnv[k] = jsii.String(v)
 	}
-	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat} {
+	for _, f := range []*goFunction{s.Connect, s.Disconnect, s.Chat} {
 		for k, v := range env {
 			f.Function.AddEnvironment(jsii.String(k), jsii.String(v), nil)
 		}
@@ -224,51 +305,32 @@ func (s *ChatStack) addRuntimeEnvironment() {
 
 // addMonitoring defines the alarms and the dashboard over every function,
 // the API, the table and the fan-out queues.
-func (s *ChatStack) addMonitoring() {
-	s.Monitoring = NewMonitoring(s.Stack, "Monitoring", MonitoringProps{
+func (s *layer) addMonitoring() {
+	s.Monitoring = newMonitoring(s.scope, "Monitoring", monitoringProps{
 		Env:        s.Config.Name,
 		AlarmEmail: s.Config.AlarmEmail,
-		Functions: map[string]*GoFunction{
+		AlarmTopic: s.Config.AlarmTopic,
+		Functions: map[string]*goFunction{
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
 			contract.FunctionPublish: s.Publish, contract.FunctionFanout: s.Fanout,
 		},
-		API:         s.API,
-		Table:       s.Table,
-		FanoutQueue: s.FanoutQueue,
+		Metrics: s.metrics(),
+		Table:   s.Table,
 	})
 }
 
-// addOutputs maps the custom domain, if any, and emits what clients and
-// operators need: where to connect, the callback endpoint, the table and
-// the user pool.
-func (s *ChatStack) addOutputs() {
-	output := func(id, description string, value *string) {
-		props := &awscdk.CfnOutputProps{Value: value}
-		if description != "" {
-			props.Description = jsii.String(description)
-		}
-		awscdk.NewCfnOutput(s.Stack, jsii.String(id), props)
-	}
+// addDomain maps the custom domain, if any.
+func (s *layer) addDomain() {
 	if d := s.Config.Domain; d != nil {
 		s.Domain = s.API.MapDomain(d.Name, d.CertificateARN)
-		output("CustomDomainURL", "Clients may connect here; handlers still post to CallbackURL", jsii.String("wss://"+d.Name))
-		output("CustomDomainTarget", "Point the domain's DNS (CNAME or alias) here", s.Domain.RegionalDomainName())
-	}
-	output("WebSocketURL", "Clients connect here (wss://)", s.API.Stage.Url())
-	output("CallbackURL", "The @connections management endpoint the handlers post to", s.API.Stage.CallbackUrl())
-	output("TableName", "The chat table", s.Table.TableName())
-	output("PublishURL", "Backends publish here with SigV4 (docs/publish.md; PUBLISH_URL for make publish)", s.PublishAPI.URL())
-	if s.UserPool != nil {
-		output("UserPoolId", "", s.UserPool.Pool.UserPoolId())
-		output("UserPoolClientId", "", s.UserPool.Client.UserPoolClientId())
 	}
 }
 
 // removalPolicy is what CloudFormation does with a stateful resource (table,
 // log group, user pool) when the stack or the resource goes away: keep it
-// where the environment's data matters (Config.Retain), else delete it so a
-// torn-down test environment leaves nothing behind.
+// where the environment's data matters (ChatProps.RemovalPolicy), else
+// delete it so a torn-down test environment leaves nothing behind.
 func removalPolicy(retain bool) awscdk.RemovalPolicy {
 	if retain {
 		return awscdk.RemovalPolicy_RETAIN
@@ -278,8 +340,8 @@ func removalPolicy(retain bool) awscdk.RemovalPolicy {
 
 // grantTable gives each function exactly the table actions its code calls
 // (see internal/dynamo) and @connections POST to those that push frames.
-func grantTable(s *ChatStack) {
-	grant := func(f *GoFunction, actions ...string) {
+func grantTable(s *layer) {
+	grant := func(f *goFunction, actions ...string) {
 		s.Table.Grant(f.Role, *jsii.Strings(actions...)...)
 	}
 	// $connect writes the connection and its user index item, counts the
@@ -294,4 +356,99 @@ func grantTable(s *ChatStack) {
 	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
 	s.API.GrantPostToConnections(s.Chat.Role)
 	s.API.GrantDeleteConnections(s.Chat.Role)
+}
+
+// The Chat methods: the layer's parts.
+
+func (c *chat) WebSocketAPI() awsapigatewayv2.WebSocketApi     { return c.s.API.API }
+func (c *chat) WebSocketStage() awsapigatewayv2.WebSocketStage { return c.s.API.Stage }
+func (c *chat) PublishAPI() awsapigatewayv2.HttpApi            { return c.s.PublishAPI.API }
+func (c *chat) PublishStage() awsapigatewayv2.HttpStage        { return c.s.PublishAPI.Stage }
+func (c *chat) Table() awsdynamodb.Table                       { return c.s.Table }
+func (c *chat) FanoutQueue() awssqs.Queue                      { return c.s.FanoutQueue.Queue }
+func (c *chat) FanoutDeadLetterQueue() awssqs.Queue            { return c.s.FanoutQueue.DeadLetters }
+func (c *chat) AlarmTopic() awssns.ITopic                      { return c.s.Monitoring.Topic }
+func (c *chat) Alarms() []awscloudwatch.Alarm                  { return c.s.Monitoring.Alarms }
+func (c *chat) Dashboard() awscloudwatch.Dashboard             { return c.s.Monitoring.Dashboard }
+func (c *chat) DomainName() awsapigatewayv2.DomainName         { return c.s.Domain }
+func (c *chat) Props() ChatProps                               { return c.s.Config }
+
+func (c *chat) Functions() *ChatFunctions {
+	s := c.s
+	return &ChatFunctions{
+		Authorizer: s.Authorizer.Function, Connect: s.Connect.Function, Disconnect: s.Disconnect.Function,
+		Chat: s.Chat.Function, Publish: s.Publish.Function, Fanout: s.Fanout.Function,
+	}
+}
+
+func (c *chat) UserPool() awscognito.UserPool {
+	if c.s.UserPool == nil {
+		return nil
+	}
+	return c.s.UserPool.Pool
+}
+
+func (c *chat) UserPoolClient() awscognito.UserPoolClient {
+	if c.s.UserPool == nil {
+		return nil
+	}
+	return c.s.UserPool.Client
+}
+
+func (c *chat) WebSocketURL() *string { return c.s.API.Stage.Url() }
+func (c *chat) CallbackURL() *string  { return c.s.API.Stage.CallbackUrl() }
+func (c *chat) PublishURL() *string   { return c.s.PublishAPI.URL() }
+
+func (c *chat) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
+	return c.s.PublishAPI.GrantPublish(grantee)
+}
+
+func (c *chat) GrantManageConnections(grantee awsiam.IGrantable) awsiam.Grant {
+	return grantManageConnections(c.s.API.Construct, c.s.API.API.ApiId(), c.s.API.Stage.StageName(), grantee, "*")
+}
+
+func (c *chat) MetricConnects(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricConnects(p)
+}
+func (c *chat) MetricMessages(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricMessages(p)
+}
+func (c *chat) MetricIntegrationErrors(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricIntegrationErrors(p)
+}
+func (c *chat) MetricClientErrors(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricClientErrors(p)
+}
+func (c *chat) MetricExecutionErrors(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricExecutionErrors(p)
+}
+func (c *chat) MetricMessagesAccepted(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricMessagesAccepted(p)
+}
+func (c *chat) MetricRateLimited(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricRateLimited(p)
+}
+func (c *chat) MetricDeliveries(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricDeliveries(p)
+}
+func (c *chat) MetricGone(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricGone(p)
+}
+func (c *chat) MetricFanoutFailed(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricFanoutFailed(p)
+}
+func (c *chat) MetricFanoutDuration(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricFanoutDuration(p)
+}
+func (c *chat) MetricFanoutTasks(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricFanoutTasks(p)
+}
+func (c *chat) MetricFanoutThrottled(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricFanoutThrottled(p)
+}
+func (c *chat) MetricFanoutQueueAge(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricFanoutQueueAge(p)
+}
+func (c *chat) MetricFanoutDeadLetters(p *awscloudwatch.MetricOptions) awscloudwatch.Metric {
+	return c.m.MetricFanoutDeadLetters(p)
 }

@@ -1,4 +1,4 @@
-package chatstack
+package wschatcdk
 
 import (
 	"fmt"
@@ -27,55 +27,55 @@ const FanoutTaskRetention = 4 * 24 * time.Hour
 // is not made visible (and posted twice) while it is still being worked on.
 const FanoutVisibilityFactor = 6
 
-// withFanoutDefaults returns c with the fan-out settings that every
-// environment starts from.
-func withFanoutDefaults(c Config) Config {
+// withFanoutDefaults returns c with the fan-out settings it leaves unset
+// at their defaults.
+func (c ChatProps) withFanoutDefaults() ChatProps {
 	// A channel of 2,000 is 2 tasks of ~1,000 posts; below it the sender
 	// posts itself, well inside its budget and its 10-29 s timeout.
-	c.FanoutThreshold = 2000
+	setInt(&c.FanoutThreshold, 2000)
 	// A task is one shard (~1,000 posts): seconds at most, even with
 	// retries on 429s; 60 s leaves room and keeps the visibility timeout
 	// (6x) at 6 minutes.
-	c.FanoutTimeout = time.Minute
+	setDuration(&c.FanoutTimeout, time.Minute)
 	// One task per invocation: each gets the whole timeout, and a task's
 	// receive count (hence the dead-letter queue) reflects its own
 	// failures, not those of a slow neighbour in its batch.
-	c.FanoutBatchSize = 1
-	c.FanoutMaxConcurrency = 10
-	c.FanoutMaxReceives = 5
-	c.FanoutDLQRetention = 14 * 24 * time.Hour
+	setInt(&c.FanoutBatchSize, 1)
+	setInt(&c.FanoutMaxConcurrency, 10)
+	setInt(&c.FanoutMaxReceives, 5)
+	setDuration(&c.FanoutDLQRetention, 14*24*time.Hour)
 	return c
 }
 
 // validateFanout checks the fan-out queue settings.
-func (c Config) validateFanout() []error {
+func (c ChatProps) validateFanout() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.FanoutThreshold < 1 || c.FanoutThreshold > c.SendBudget {
-		bad("fan-out threshold %d must be 1 up to the send budget %d: a channel at the threshold is still posted to by the sending invocation",
+		bad("FanoutThreshold %d: must be 1 up to the send budget (SendBudget %d): a channel at the threshold is still posted to by the sending invocation",
 			c.FanoutThreshold, c.SendBudget)
 	}
 	if c.FanoutTimeout < time.Second || c.FanoutTimeout > 15*time.Minute || c.FanoutTimeout%time.Second != 0 {
-		bad("fan-out timeout %v must be whole seconds from 1s to 15m (Lambda's limit)", c.FanoutTimeout)
+		bad("FanoutTimeout %v: must be whole seconds from 1s to 15m (Lambda's limit)", c.FanoutTimeout)
 	}
 	if c.FanoutBatchSize < 1 || c.FanoutBatchSize > 10 {
-		bad("fan-out batch size %d must be 1-10 (an SQS event source without a batching window)", c.FanoutBatchSize)
+		bad("FanoutBatchSize %d: must be 1-10 (an SQS event source without a batching window)", c.FanoutBatchSize)
 	}
 	if c.FanoutMaxConcurrency < 2 || c.FanoutMaxConcurrency > 1000 {
-		bad("fan-out maximum concurrency %d must be 2-1000 (the event source mapping's MaximumConcurrency)", c.FanoutMaxConcurrency)
+		bad("FanoutMaxConcurrency %d: must be 2-1000 (the event source mapping's MaximumConcurrency)", c.FanoutMaxConcurrency)
 	}
 	if c.FanoutMaxReceives < 1 || c.FanoutMaxReceives > 1000 {
-		bad("fan-out max receives %d must be 1-1000 (the redrive policy's maxReceiveCount)", c.FanoutMaxReceives)
+		bad("FanoutMaxReceives %d: must be 1-1000 (the redrive policy's maxReceiveCount)", c.FanoutMaxReceives)
 	}
 	if d := c.FanoutDLQRetention; d < FanoutTaskRetention || d > 14*24*time.Hour || d%time.Second != 0 {
-		bad("fan-out dead-letter retention %v must be whole seconds from %v (the task queue's retention: a dead letter keeps its first enqueue time) to 336h (SQS's limit)",
+		bad("FanoutDLQRetention %v: must be whole seconds from %v (the task queue's retention: a dead letter keeps its first enqueue time) to 336h (SQS's limit)",
 			d, FanoutTaskRetention)
 	}
 	return errs
 }
 
-// FanoutQueueProps configures the fan-out task queue.
-type FanoutQueueProps struct {
+// fanoutQueueProps configures the fan-out task queue.
+type fanoutQueueProps struct {
 	// VisibilityTimeout hides a received task from other consumers; it must
 	// exceed the consuming function's timeout.
 	VisibilityTimeout time.Duration
@@ -85,23 +85,23 @@ type FanoutQueueProps struct {
 	Retain       bool
 }
 
-// FanoutQueue is the queue of fan-out tasks (one JSON fanout.Task per
+// fanoutQueue is the queue of fan-out tasks (one JSON fanout.Task per
 // message) and the dead-letter queue where tasks land after MaxReceives
 // failed tries.
-type FanoutQueue struct {
+type fanoutQueue struct {
 	constructs.Construct
 	Queue       awssqs.Queue
 	DeadLetters awssqs.Queue
 }
 
-// NewFanoutQueue defines both queues. Both are encrypted with SQS-managed
+// newFanoutQueue defines both queues. Both are encrypted with SQS-managed
 // keys (SSE-SQS): a task carries a chat message, so it is encrypted at rest,
 // and the table's AWS-managed key gives the same data no more; a KMS key of
 // our own would cost a KMS call per batch of messages and a key grant per
 // role, and buy only a key policy nobody else needs. Both refuse plain HTTP.
 // No physical names, as for the table. They follow the environment's removal
 // policy: in prod a deleted stack keeps the dead letters for inspection.
-func NewFanoutQueue(scope constructs.Construct, id string, props FanoutQueueProps) *FanoutQueue {
+func newFanoutQueue(scope constructs.Construct, id string, props fanoutQueueProps) *fanoutQueue {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	seconds := func(d time.Duration) awscdk.Duration { return awscdk.Duration_Seconds(jsii.Number(d.Seconds())) }
 	dlq := awssqs.NewQueue(c, jsii.String("DeadLetters"), &awssqs.QueueProps{
@@ -118,24 +118,25 @@ func NewFanoutQueue(scope constructs.Construct, id string, props FanoutQueueProp
 		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(float64(props.MaxReceives))},
 		RemovalPolicy:     removalPolicy(props.Retain),
 	})
-	return &FanoutQueue{Construct: c, Queue: queue, DeadLetters: dlq}
+	return &fanoutQueue{Construct: c, Queue: queue, DeadLetters: dlq}
 }
 
 // addFanout defines the fanout function, the task queue it consumes, and
 // the grants on both sides: the chat and publish functions enqueue (and are
 // told the queue and the threshold), the fanout function consumes. It needs
 // the runtime environment, the API and the publish function.
-func (s *ChatStack) addFanout(moduleRoot string, retention awslogs.RetentionDays) {
+func (s *layer) addFanout(retention awslogs.RetentionDays) {
 	cfg := s.Config
-	s.Fanout = NewGoFunction(s.Stack, "FanoutFunction", GoFunctionProps{
-		ModuleRoot:   moduleRoot,
+	s.Fanout = newGoFunction(s.scope, "FanoutFunction", goFunctionProps{
+		Build:        s.build,
+		Package:      lambdasPackage + "/" + contract.FunctionFanout,
 		Name:         contract.FunctionFanout,
 		Description:  "Delivers a large channel's broadcast one shard at a time from the fan-out task queue",
 		MemoryMB:     cfg.MemoryMB,
 		Timeout:      cfg.FanoutTimeout,
 		Tracing:      cfg.Tracing,
 		LogRetention: retention,
-		Retain:       cfg.Retain,
+		Retain:       cfg.retain(),
 		Environment:  map[string]string{contract.EnvLogLevel: "info"},
 	})
 	// What compose.NewPusher reads: the table, the callback URL, the pool
@@ -144,11 +145,11 @@ func (s *ChatStack) addFanout(moduleRoot string, retention awslogs.RetentionDays
 	for _, v := range []string{contract.EnvTableName, contract.EnvCallbackURL, contract.EnvFanoutWorkers, contract.EnvMetricsNamespace} {
 		s.Fanout.Function.AddEnvironment(jsii.String(v), s.runtimeEnv[v], nil)
 	}
-	s.FanoutQueue = NewFanoutQueue(s.Stack, "FanoutQueue", FanoutQueueProps{
+	s.FanoutQueue = newFanoutQueue(s.scope, "FanoutQueue", fanoutQueueProps{
 		VisibilityTimeout: FanoutVisibilityFactor * cfg.FanoutTimeout,
 		MaxReceives:       cfg.FanoutMaxReceives,
 		DLQRetention:      cfg.FanoutDLQRetention,
-		Retain:            cfg.Retain,
+		Retain:            cfg.retain(),
 	})
 	queue := s.FanoutQueue.Queue
 	// The handler reports failed tasks in its response and never returns an
@@ -173,7 +174,7 @@ func (s *ChatStack) addFanout(moduleRoot string, retention awslogs.RetentionDays
 
 	// SendMessage also authorizes SendMessageBatch; the senders never read
 	// the queue's attributes or look its URL up (they are told it).
-	for _, f := range []*GoFunction{s.Chat, s.Publish} {
+	for _, f := range []*goFunction{s.Chat, s.Publish} {
 		queue.Grant(f.Role, jsii.String("sqs:SendMessage"))
 		f.Function.AddEnvironment(jsii.String(contract.EnvFanoutQueueURL), queue.QueueUrl(), nil)
 		f.Function.AddEnvironment(jsii.String(contract.EnvFanoutThreshold), jsii.String(strconv.Itoa(cfg.FanoutThreshold)), nil)
@@ -182,8 +183,8 @@ func (s *ChatStack) addFanout(moduleRoot string, retention awslogs.RetentionDays
 
 // addFanoutNagSuppressions records the accepted findings on the fanout
 // function, for the same reasons as on the other functions.
-func addFanoutNagSuppressions(s *ChatStack) {
-	suppressConnectionsGrant(s.Fanout, "POST", "POST")
+func addFanoutNagSuppressions(s *layer) {
+	suppressConnectionsGrant(s, s.Fanout, "POST", "POST")
 	suppressFunction(s, s.Fanout, "Lambda's SQS poller invokes this function synchronously; a task that keeps failing goes to the task queue's own dead-letter queue "+
 		"(redrive policy), while a function DLQ only receives failed asynchronous invocations, which never happen here.")
 	suppress(defaultChild(s.FanoutMapping), suppression{
@@ -194,6 +195,6 @@ func addFanoutNagSuppressions(s *ChatStack) {
 	suppress(defaultChild(s.FanoutQueue.DeadLetters), suppression{
 		id: "Serverless-SQSRedrivePolicy",
 		reason: "This is the task queue's dead-letter queue: nothing consumes it, so no message is received again and again for a redrive " +
-			"policy to catch. Its tasks wait for an operator (Config.FanoutDLQRetention), and the FanoutDeadLetters alarm fires on the first.",
+			"policy to catch. Its tasks wait for an operator (ChatProps.FanoutDLQRetention), and the FanoutDeadLetters alarm fires on the first.",
 	})
 }

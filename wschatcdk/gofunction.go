@@ -1,11 +1,8 @@
-package chatstack
+package wschatcdk
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -19,11 +16,16 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 )
 
-// GoFunctionProps configures one Go Lambda function with the house defaults.
-type GoFunctionProps struct {
-	// ModuleRoot is the directory holding go.mod.
-	ModuleRoot string
-	// Name is the folder under lambdas/ (a contract.Function* name).
+// lambdasPackage is where the layer's handlers are: lambdasPackage/<name>.
+const lambdasPackage = "github.com/wschat/wschat/lambdas"
+
+// goFunctionProps configures one Go Lambda function with the house defaults.
+type goFunctionProps struct {
+	// Build builds the binary; Package is the import path of its main
+	// package, as the app's go.mod resolves it.
+	Build   goBuild
+	Package string
+	// Name is the function's short name (a contract.Function* name).
 	Name         string
 	Description  string
 	MemoryMB     int
@@ -34,19 +36,19 @@ type GoFunctionProps struct {
 	Environment  map[string]string
 }
 
-// GoFunction is a provided.al2023 arm64 function built from lambdas/<Name>,
-// with its own log group and its own role. The role starts empty: no managed
-// policy, only what grants add, so each function holds exactly the permissions
-// its code uses.
-type GoFunction struct {
+// goFunction is a provided.al2023 arm64 function built from a Go main
+// package, with its own log group and its own role. The role starts empty:
+// no managed policy, only what grants add, so each function holds exactly
+// the permissions its code uses.
+type goFunction struct {
 	constructs.Construct
 	Function awslambda.Function
 	Role     awsiam.Role
 	LogGroup awslogs.LogGroup
 }
 
-// NewGoFunction defines the function, its role and its log group.
-func NewGoFunction(scope constructs.Construct, id string, props GoFunctionProps) *GoFunction {
+// newGoFunction defines the function, its role and its log group.
+func newGoFunction(scope constructs.Construct, id string, props goFunctionProps) *goFunction {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
@@ -77,7 +79,7 @@ func NewGoFunction(scope constructs.Construct, id string, props GoFunctionProps)
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:  awslambda.Architecture_ARM_64(),
 		Handler:       jsii.String("bootstrap"),
-		Code:          goCode(props.ModuleRoot, props.Name),
+		Code:          props.Build.code(props.Package),
 		MemorySize:    jsii.Number(float64(props.MemoryMB)),
 		Timeout:       awscdk.Duration_Seconds(jsii.Number(props.Timeout.Seconds())),
 		Tracing:       tracing,
@@ -88,59 +90,76 @@ func NewGoFunction(scope constructs.Construct, id string, props GoFunctionProps)
 	})
 	// The local emulator rebuilds the function for the host from this package.
 	cfn := fn.Node().DefaultChild().(awslambda.CfnFunction)
-	cfn.AddMetadata(jsii.String(contract.MetadataGoPackage), jsii.String("./lambdas/"+props.Name))
+	cfn.AddMetadata(jsii.String(contract.MetadataGoPackage), jsii.String(props.Package))
 
-	return &GoFunction{Construct: c, Function: fn, Role: role, LogGroup: logGroup}
+	return &goFunction{Construct: c, Function: fn, Role: role, LogGroup: logGroup}
 }
 
-// goCode bundles lambdas/<name> at synth time with goBundler. The asset hash
-// is taken from the built binary (AssetHashType_OUTPUT): the default source
-// hash covers only lambdas/<name>, so an edit in internal/ would deploy stale
-// code under an unchanged hash.
-func goCode(moduleRoot, name string) awslambda.Code {
-	return awslambda.Code_FromAsset(jsii.String(filepath.Join(moduleRoot, "lambdas", name)), &awss3assets.AssetOptions{
+// GoCode is Lambda code built from the Go main package pkg (an import path
+// that the app's go.mod resolves, e.g. "example.com/shop/orders") for the
+// provided.al2023 runtime on arm64, at synth time, with the go command of
+// the machine that synthesizes: no Docker. moduleDir is the directory of
+// the app's go.mod ("": the module of the working directory). It builds
+// the way the layer's own functions are built (see NewChat), so an app's
+// Go functions need no bundler of their own; pair it with
+// awslambda.Runtime_PROVIDED_AL2023, awslambda.Architecture_ARM_64 and the
+// handler "bootstrap". The local emulator runs such a function by
+// rebuilding pkg for the host.
+func GoCode(pkg, moduleDir string) awslambda.Code {
+	b, err := newGoBuild(moduleDir)
+	if err != nil {
+		panic(fmt.Errorf("wschatcdk: GoCode %s: %w", pkg, err))
+	}
+	return b.code(pkg)
+}
+
+// code bundles pkg at synth time with goBundler. The asset hash is taken
+// from the built binary (AssetHashType_OUTPUT): a hash of any source
+// directory would miss an edit in a package the handler imports (or an
+// upgrade of wschat in go.mod), and deploy stale code under an unchanged
+// hash.
+func (b goBuild) code(pkg string) awslambda.Code {
+	return awslambda.Code_FromAsset(jsii.String(b.moduleDir), &awss3assets.AssetOptions{
 		AssetHashType: awscdk.AssetHashType_OUTPUT,
 		Bundling: &awscdk.BundlingOptions{
 			// Docker is never used: goBundler always builds locally. CDK only
 			// reaches for this image when the local build failed, and then the
 			// name points at the real error printed above it.
 			Image: awscdk.DockerImage_FromRegistry(jsii.String("wschat-go-build-failed-see-the-error-above")),
-			Local: &goBundler{moduleRoot: moduleRoot, pkg: "./lambdas/" + name},
+			// What goBundler runs, for the record. It is also what tells the
+			// bundles apart in CDK's in-process asset cache, which keys on
+			// the source path (here the module, the same for every
+			// function) and these options.
+			Command: jsii.Strings(append([]string{"go"}, goBuildArgs("/asset-output/bootstrap", pkg)...)...),
+			Local:   bundlerOf(b, pkg),
 		},
 	})
 }
 
+// bundlers holds one goBundler per module and package. CDK's asset cache
+// keys on the bundling options, the local bundler's jsii reference among
+// them: one bundler per package lets the stacks of one app (or test
+// process) share each bundle instead of building it once per stack.
+var bundlers sync.Map
+
+func bundlerOf(b goBuild, pkg string) *goBundler {
+	g, _ := bundlers.LoadOrStore(b.moduleDir+"\x00"+pkg, &goBundler{build: b, pkg: pkg})
+	return g.(*goBundler)
+}
+
 // goBundler cross-compiles one Go package into the asset's bootstrap.
 type goBundler struct {
-	moduleRoot string
-	pkg        string
+	build goBuild
+	pkg   string
 }
 
 // TryBundle implements awscdk.ILocalBundling.
-func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
-	out := filepath.Join(*outputDir, "bootstrap")
-	cmd := exec.Command("go", GoBuildArgs(out, b.pkg)...)
-	cmd.Dir = b.moduleRoot
-	cmd.Env = append(os.Environ(), GoBuildEnv()...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+func (g *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "wschat: bundling %s failed: %v\n%s", b.pkg, err, stderr.String())
+	if err := g.build.lambda(g.pkg, *outputDir); err != nil {
+		fmt.Fprintf(awsStderr, "wschat: bundling %s failed: %v\n", g.pkg, err)
 		return jsii.Bool(false)
 	}
-	fmt.Fprintf(os.Stderr, "wschat: bundled %s (linux/arm64) in %.1fs\n", b.pkg, time.Since(start).Seconds())
+	fmt.Fprintf(awsStderr, "wschat: bundled %s (linux/arm64) in %.1fs\n", g.pkg, time.Since(start).Seconds())
 	return jsii.Bool(true)
-}
-
-// GoBuildArgs are the go command's arguments for a Lambda binary: static,
-// reproducible (no paths, no VCS stamp) and without the RPC shim that
-// provided.al2023 does not use.
-func GoBuildArgs(out, pkg string) []string {
-	return []string{"build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", out, pkg}
-}
-
-// GoBuildEnv targets Lambda's arm64 Linux.
-func GoBuildEnv() []string {
-	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64"}
 }

@@ -1,11 +1,10 @@
-package chatstack
+package wschatcdk
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -20,36 +19,36 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 )
 
-// MonitoringProps names what to watch.
-type MonitoringProps struct {
+// monitoringProps names what to watch.
+type monitoringProps struct {
 	Env        string
 	AlarmEmail string
-	Functions  map[string]*GoFunction // by contract.Function* name
-	API        *ChatAPI
-	Table      awsdynamodb.Table
-	// FanoutQueue holds the tasks of large channels' broadcasts.
-	FanoutQueue *FanoutQueue
+	// AlarmTopic, when set, is notified instead of a topic of our own.
+	AlarmTopic awssns.ITopic
+	Functions  map[string]*goFunction // by contract.Function* name
+	// Metrics are the stage's, the handlers' and the queues'.
+	Metrics *chatMetrics
+	Table   awsdynamodb.Table
 }
 
-// Monitoring is the alarm topic, the alarms and the dashboard.
-type Monitoring struct {
+// monitoring is the alarm topic, the alarms and the dashboard.
+type monitoring struct {
 	constructs.Construct
-	Topic     awssns.Topic
+	Topic     awssns.ITopic
 	Alarms    []awscloudwatch.Alarm
 	Dashboard awscloudwatch.Dashboard
 }
 
-// MetricsNamespace is where the handlers publish their embedded metrics.
-func MetricsNamespace(env string) string { return "WsChat/" + env }
-
-// NewMonitoring defines alarms on the signals that mean users are affected:
+// newMonitoring defines alarms on the signals that mean users are affected:
 // failing or throttled functions, API Gateway failing to reach them,
 // DynamoDB throttling, deliveries the fan-out could not make, and fan-out
 // tasks that wait too long or failed for good.
-func NewMonitoring(scope constructs.Construct, id string, props MonitoringProps) *Monitoring {
+func newMonitoring(scope constructs.Construct, id string, props monitoringProps) *monitoring {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	m := &Monitoring{Construct: c}
-	m.Topic = newAlarmTopic(c, props.Env, props.AlarmEmail)
+	m := &monitoring{Construct: c, Topic: props.AlarmTopic}
+	if m.Topic == nil {
+		m.Topic = newAlarmTopic(c, props.Env, props.AlarmEmail)
+	}
 	sig := newSignals(props)
 	m.addAlarms(sig, awscloudwatchactions.NewSnsAction(m.Topic))
 	m.Dashboard = newDashboard(c, sig)
@@ -102,11 +101,9 @@ func newAlarmTopic(scope constructs.Construct, env, email string) awssns.Topic {
 // built once.
 type signals struct {
 	functions []awslambda.Function // in the order of functionNames
-	stage     awsapigatewayv2.WebSocketStage
-	table     awsdynamodb.Table
-	queue     *FanoutQueue
-	namespace string
-	period    awscdk.Duration
+	*chatMetrics
+	table  awsdynamodb.Table
+	period awscdk.Duration
 	// sum is a five-minute sum, the statistic of every count.
 	sum                         *awscloudwatch.MetricOptions
 	tableThrottles, tableErrors awscloudwatch.IMetric
@@ -116,15 +113,13 @@ type signals struct {
 var functionNames = []string{contract.FunctionAuthorizer, contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat,
 	contract.FunctionPublish, contract.FunctionFanout}
 
-func newSignals(props MonitoringProps) *signals {
+func newSignals(props monitoringProps) *signals {
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
 	sig := &signals{
-		stage:     props.API.Stage,
-		table:     props.Table,
-		queue:     props.FanoutQueue,
-		namespace: MetricsNamespace(props.Env),
-		period:    fiveMinutes,
-		sum:       &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes},
+		chatMetrics: props.Metrics,
+		table:       props.Table,
+		period:      fiveMinutes,
+		sum:         &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes},
 	}
 	for _, name := range functionNames {
 		sig.functions = append(sig.functions, props.Functions[name].Function)
@@ -143,21 +138,9 @@ func newSignals(props MonitoringProps) *signals {
 	return sig
 }
 
-// stageSum is a five-minute sum of one of the stage's API Gateway metrics.
-func (sig *signals) stageSum(name string) awscloudwatch.Metric {
-	return sig.stage.Metric(jsii.String(name), sig.sum)
-}
-
-// custom is one of the metrics the handlers publish (contract.Metric*).
-func (sig *signals) custom(name, statistic string) awscloudwatch.Metric {
-	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace: jsii.String(sig.namespace), MetricName: jsii.String(name), Statistic: jsii.String(statistic), Period: sig.period,
-	})
-}
-
 // addAlarms defines one alarm per signal that means users are affected; each
 // notifies action when it fires and when it clears.
-func (m *Monitoring) addAlarms(sig *signals, action awscloudwatch.IAlarmAction) {
+func (m *monitoring) addAlarms(sig *signals, action awscloudwatch.IAlarmAction) {
 	alarm := func(id, description string, metric awscloudwatch.IMetric) {
 		a := awscloudwatch.NewAlarm(m.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(description),
@@ -180,11 +163,11 @@ func (m *Monitoring) addAlarms(sig *signals, action awscloudwatch.IAlarmAction) 
 			fn.MetricThrottles(sig.sum))
 	}
 	alarm("ApiIntegrationErrors", "API Gateway got an error from a function integration (clients saw 'Internal server error').",
-		sig.stageSum("IntegrationError"))
-	alarm("ApiExecutionErrors", "API Gateway failed to execute requests.", sig.stageSum("ExecutionError"))
+		sig.MetricIntegrationErrors(nil))
+	alarm("ApiExecutionErrors", "API Gateway failed to execute requests.", sig.MetricExecutionErrors(nil))
 	alarm("TableThrottles", "DynamoDB throttled reads or writes of the chat table.", sig.tableThrottles)
 	alarm("FanoutFailures", "Messages could not be delivered to live connections after retries (not counting gone connections).",
-		sig.custom(contract.MetricFanoutFailed, "Sum"))
+		sig.MetricFanoutFailed(nil))
 	m.addQueueAlarms(sig, action)
 }
 
@@ -199,7 +182,7 @@ const (
 
 // addQueueAlarms watches the fan-out queues: tasks waiting too long, and
 // any task in the dead-letter queue (a broadcast some members never got).
-func (m *Monitoring) addQueueAlarms(sig *signals, action awscloudwatch.IAlarmAction) {
+func (m *monitoring) addQueueAlarms(sig *signals, action awscloudwatch.IAlarmAction) {
 	minute := awscdk.Duration_Minutes(jsii.Number(1))
 	latest := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: minute}
 	for _, a := range []struct {
@@ -209,9 +192,9 @@ func (m *Monitoring) addQueueAlarms(sig *signals, action awscloudwatch.IAlarmAct
 		periods         int
 	}{
 		{"FanoutQueueAge", fmt.Sprintf("The oldest fan-out task has waited over %v: large channels get their messages late.", FanoutQueueAgeAlarm),
-			sig.queue.Queue.MetricApproximateAgeOfOldestMessage(latest), FanoutQueueAgeAlarm.Seconds(), FanoutQueueAgePeriods},
+			sig.MetricFanoutQueueAge(latest), FanoutQueueAgeAlarm.Seconds(), FanoutQueueAgePeriods},
 		{"FanoutDeadLetters", "Fan-out tasks failed every try and sit in the dead-letter queue: members of a large channel missed messages.",
-			sig.queue.DeadLetters.MetricApproximateNumberOfMessagesVisible(latest), 0, 1},
+			sig.MetricFanoutDeadLetters(latest), 0, 1},
 	} {
 		alarm := awscloudwatch.NewAlarm(m.Construct, jsii.String(a.id), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String(a.description),
@@ -246,14 +229,13 @@ func newDashboard(scope constructs.Construct, sig *signals) awscloudwatch.Dashbo
 		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: sig.period}))
 	}
 	d.AddWidgets(
-		graph("Connections and messages", sig.stageSum("ConnectCount"), sig.stageSum("MessageCount")),
-		graph("API errors", sig.stageSum("IntegrationError"), sig.stageSum("ClientError"), sig.stageSum("ExecutionError")),
-		graph("Messages accepted / rate limited", sig.custom(contract.MetricMessagesAccepted, "Sum"), sig.custom(contract.MetricRateLimited, "Sum")),
+		graph("Connections and messages", sig.MetricConnects(nil), sig.MetricMessages(nil)),
+		graph("API errors", sig.MetricIntegrationErrors(nil), sig.MetricClientErrors(nil), sig.MetricExecutionErrors(nil)),
+		graph("Messages accepted / rate limited", sig.MetricMessagesAccepted(nil), sig.MetricRateLimited(nil)),
 	)
 	d.AddWidgets(
-		graph("Deliveries", sig.custom(contract.MetricDeliveries, "Sum"), sig.custom(contract.MetricGone, "Sum"),
-			sig.custom(contract.MetricFanoutFailed, "Sum")),
-		graph("Fan-out duration (p99, ms)", sig.custom(contract.MetricFanoutDuration, "p99")),
+		graph("Deliveries", sig.MetricDeliveries(nil), sig.MetricGone(nil), sig.MetricFanoutFailed(nil)),
+		graph("Fan-out duration (p99, ms)", sig.MetricFanoutDuration(nil)),
 		graph("Function errors", errs...),
 	)
 	d.AddWidgets(
@@ -262,11 +244,10 @@ func newDashboard(scope constructs.Construct, sig *signals) awscloudwatch.Dashbo
 		graph("DynamoDB system errors", sig.tableErrors),
 		graph("DynamoDB consumed capacity", sig.table.MetricConsumedReadCapacityUnits(sig.sum), sig.table.MetricConsumedWriteCapacityUnits(sig.sum)),
 	)
-	maxAge := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: sig.period}
 	d.AddWidgets(
-		graph("Fan-out tasks enqueued / posts throttled (429)", sig.custom(contract.MetricFanoutTasks, "Sum"), sig.custom(contract.MetricFanoutThrottled, "Sum")),
-		graph("Fan-out queue: oldest task (s)", sig.queue.Queue.MetricApproximateAgeOfOldestMessage(maxAge)),
-		graph("Fan-out dead letters", sig.queue.DeadLetters.MetricApproximateNumberOfMessagesVisible(maxAge)),
+		graph("Fan-out tasks enqueued / posts throttled (429)", sig.MetricFanoutTasks(nil), sig.MetricFanoutThrottled(nil)),
+		graph("Fan-out queue: oldest task (s)", sig.MetricFanoutQueueAge(nil)),
+		graph("Fan-out dead letters", sig.MetricFanoutDeadLetters(nil)),
 	)
 	return d
 }

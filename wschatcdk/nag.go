@@ -1,22 +1,12 @@
-package chatstack
+package wschatcdk
 
 import (
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/wschat/wschat/internal/contract"
 )
-
-// AddNagChecks runs the cdk-nag AwsSolutions and Serverless rules over
-// everything in scope.
-// Findings become error or warning annotations: the CLI fails synth on them,
-// and the tests assert there are none.
-func AddNagChecks(scope constructs.Construct) {
-	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	awscdk.Aspects_Of(scope).Add(cdknag.NewServerlessChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-}
 
 // suppression is one accepted cdk-nag finding. appliesTo, when set, is a
 // regular expression over the finding's subject (for IAM5, the resource or
@@ -49,18 +39,18 @@ func defaultChild(c constructs.IConstruct) constructs.IConstruct {
 const syncInvokeDLQReason = "API Gateway invokes this function synchronously and gets its error back; a dead-letter queue only receives failed asynchronous invocations, which never happen here."
 
 // defaultPolicy is the CloudFormation policy of f's role.
-func defaultPolicy(f *GoFunction) constructs.IConstruct {
+func defaultPolicy(f *goFunction) constructs.IConstruct {
 	return defaultChild(f.Role.Node().FindChild(jsii.String("DefaultPolicy")))
 }
 
 // suppressConnectionsGrant accepts the wildcard of f's execute-api:
 // ManageConnections grant, scoped to methods (a regex group such as
 // "(POST|DELETE)") on this API and stage; said names them for the reason.
-func suppressConnectionsGrant(f *GoFunction, said, methods string) {
+func suppressConnectionsGrant(s *layer, f *goFunction, said, methods string) {
 	suppress(defaultPolicy(f), suppression{
 		id:        "AwsSolutions-IAM5",
 		reason:    "execute-api:ManageConnections is scoped to " + said + " on this API and stage; the connection id in the ARN is a run-time value.",
-		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<WebSocketApi[0-9A-F]+>\/[A-Za-z0-9_-]+\/` + methods + `\/@connections\/\*$/`,
+		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):<` + s.API.logicalID() + `>\/[A-Za-z0-9_-]+\/` + methods + `\/@connections\/\*$/`,
 	})
 }
 
@@ -68,7 +58,7 @@ func suppressConnectionsGrant(f *GoFunction, said, methods string) {
 // has: no function dead-letter queue (dlqReason says why), and, with
 // tracing on, X-Ray's Resource '*' in its policy, or with tracing off, no
 // tracing.
-func suppressFunction(s *ChatStack, f *GoFunction, dlqReason string) {
+func suppressFunction(s *layer, f *goFunction, dlqReason string) {
 	sups := []suppression{{id: "Serverless-LambdaDLQ", reason: dlqReason}}
 	if s.Config.Tracing {
 		suppress(defaultPolicy(f), suppression{
@@ -87,7 +77,7 @@ func suppressFunction(s *ChatStack, f *GoFunction, dlqReason string) {
 
 // addNagSuppressions records, next to the resources they concern, the
 // findings we accept and why. Each is as narrow as cdk-nag allows.
-func addNagSuppressions(s *ChatStack) {
+func addNagSuppressions(s *layer) {
 	// API Gateway accepts an authorizer on $connect only; every other route
 	// is reachable only over a connection that $connect authorized.
 	for _, route := range s.API.Routes {
@@ -102,10 +92,10 @@ func addNagSuppressions(s *ChatStack) {
 
 	// Connection ids are only known at run time; the grant is already limited
 	// to POST on this API's stage.
-	for _, f := range []*GoFunction{s.Chat, s.Disconnect} {
-		suppressConnectionsGrant(f, "POST (and, for chat, DELETE)", "(POST|DELETE)")
+	for _, f := range []*goFunction{s.Chat, s.Disconnect} {
+		suppressConnectionsGrant(s, f, "POST (and, for chat, DELETE)", "(POST|DELETE)")
 	}
-	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
+	for _, f := range []*goFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
 		suppressFunction(s, f, syncInvokeDLQReason)
 	}
 

@@ -1,383 +1,420 @@
-package chatstack
+package wschatcdk
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 )
 
-// Config is everything that differs between environments. Environments are
-// data: the stack reads nothing else, and Validate runs before any construct
-// is created, so a bad value stops synth with a message instead of producing a
-// template that fails half-way through a deploy.
-type Config struct {
-	// Name is the environment's name (dev, staging, prod); the stack is
-	// WsChat-<Name>.
+// ChatProps configures the real-time layer. Every prop is optional: the zero
+// value of a field (or nil) means its documented default, so &ChatProps{}
+// is a working layer with its own user pool, dev-grade retention (nothing
+// retained when the stack goes) and its own alarm topic. NewChat validates
+// the props before it creates anything: a bad value panics with an error
+// that names the prop (Validate returns the same error, for apps that would
+// rather print it).
+type ChatProps struct {
+	// Name labels what the layer makes for operators: the metrics namespace
+	// WsChat/<Name> that the handlers write and the alarms read, and the
+	// alarm topic's name. Default: the name of the stack the layer is in.
 	Name string
-	// Account and Region pin the stack to an AWS environment. Empty means the
-	// CLI's CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION (an environment-agnostic
-	// template when those are unset too, which is what offline synth produces).
-	Account, Region string
 
-	// StageName is the WebSocket API stage; it is part of the URL and of the
-	// @connections callback URL.
+	// StageName is the WebSocket API stage (and the publish API's); it is
+	// part of the URL and of the @connections callback URL. Default: "live".
 	StageName string
-	// Retain keeps the table and log groups when the stack is deleted or the
-	// resource replaced. Always true in prod: chat history is user data.
-	Retain bool
-	// PointInTimeRecovery turns on DynamoDB continuous backups.
+	// RemovalPolicy is what CloudFormation does with the stateful resources
+	// (table, user pool, queues, log groups) when the stack or the resource
+	// goes: awscdk.RemovalPolicy_RETAIN keeps them (and turns on deletion
+	// protection of the table and the pool), as chat history is user data.
+	// Default: awscdk.RemovalPolicy_DESTROY.
+	RemovalPolicy awscdk.RemovalPolicy
+	// PointInTimeRecovery turns on DynamoDB continuous backups. Default: off.
 	PointInTimeRecovery bool
 	// LogRetention is how long CloudWatch keeps function and access logs; it
-	// must be one of the periods CloudWatch Logs accepts (see retentionDays).
+	// must be one of the periods CloudWatch Logs accepts (1, 3, 5, 7, 14,
+	// 30, 60, 90, ... days). Default: 30 days.
 	LogRetention time.Duration
 
-	// MemoryMB and Timeout apply to every function.
+	// MemoryMB applies to every function. Default: 256.
 	MemoryMB int
-	Timeout  time.Duration
-	// Tracing turns on AWS X-Ray active tracing for the functions.
+	// Timeout applies to every function that API Gateway invokes, at most
+	// 29 s (API Gateway's integration limit). Default: 10 s.
+	Timeout time.Duration
+	// Tracing turns on AWS X-Ray active tracing for the functions. Default: off.
 	Tracing bool
 
 	// ThrottleRate (requests per second) and ThrottleBurst are the stage's
 	// default route throttling: the account-wide ceiling is ~10,000 rps shared
 	// with @connections calls, so each environment takes a slice of it.
+	// Default: 100/s, burst 200.
 	ThrottleRate  float64
 	ThrottleBurst int
 	// QuietRouteRate and QuietRouteBurst throttle the ping and $default
 	// routes in buckets of their own (shared by every client of the stage):
-	// they bound what a flood of frames that do no chat work can cost.
+	// they bound what a flood of frames that do no chat work can cost, and
+	// may not exceed the stage's. Default: 20/s, burst 40 (or the stage's
+	// throttle, where that is lower).
 	QuietRouteRate  float64
 	QuietRouteBurst int
 
-	// HistoryRetention is how long a message stays in history.
+	// HistoryRetention is how long a message stays in history. Default: 7 days.
 	HistoryRetention time.Duration
 	// RatePerSecond and RateBurst bound what one connection may send.
+	// Default: 5/s, burst 10.
 	RatePerSecond float64
 	RateBurst     int
-	// MaxChannels bounds the channels one connection may join.
+	// MaxChannels bounds the channels one connection may join. Default: 20.
 	MaxChannels int
-	// FanoutWorkers is the size of the @connections worker pool per invocation.
+	// FanoutWorkers is the size of the @connections worker pool per
+	// invocation. Default: 128.
 	FanoutWorkers int
 	// SendBudget bounds the @connections posts of one invocation, so one huge
-	// channel cannot eat the account's API Gateway request rate.
+	// channel cannot eat the account's API Gateway request rate. Default: 20,000.
 	SendBudget int
 	// PresenceMaxMembers is the channel size above which joins and leaves
 	// are no longer broadcast to every member (filling a channel would be
-	// quadratic in posts); 0 broadcasts them always.
-	PresenceMaxMembers int
+	// quadratic in posts); 0 broadcasts them always. Default (nil): 100.
+	PresenceMaxMembers *int
 
 	// FanoutThreshold is the channel size (members) above which a send or a
 	// publish stores the message and hands the broadcast to the fan-out
 	// queue, one task per shard, instead of posting it itself. At most
 	// SendBudget: a channel at the threshold is still posted to by the
-	// sending invocation, inside its budget.
+	// sending invocation, inside its budget. Default: 2,000.
 	FanoutThreshold int
 	// FanoutTimeout is the fanout function's timeout (it serves no API
 	// Gateway route, so the 29 s integration limit does not apply). The task
-	// queue's visibility timeout is six times it.
+	// queue's visibility timeout is six times it. Default: 1 minute.
 	FanoutTimeout time.Duration
 	// FanoutBatchSize is the most tasks one fanout invocation receives.
+	// Default: 1.
 	FanoutBatchSize int
 	// FanoutMaxConcurrency bounds the fanout function's concurrent
 	// invocations (the event source mapping's MaximumConcurrency). With
 	// FanoutWorkers posts in flight each, it is what bounds the share of the
-	// account's API Gateway rate that large channels take.
+	// account's API Gateway rate that large channels take. Default: 10.
 	FanoutMaxConcurrency int
 	// FanoutMaxReceives is how many times a task is tried before the queue
-	// moves it to the dead-letter queue (maxReceiveCount).
+	// moves it to the dead-letter queue (maxReceiveCount). Default: 5.
 	FanoutMaxReceives int
 	// FanoutDLQRetention is how long the dead-letter queue keeps tasks that
-	// failed every try, for an operator to inspect or redrive.
+	// failed every try, for an operator to inspect or redrive. Default: 14 days.
 	FanoutDLQRetention time.Duration
 
 	// DefaultChannels is the channel capability (docs/auth.md) of a token
 	// that carries no grant (no wschat:channels claim, no mapped group):
-	// "*" opens every channel, "" none.
+	// "*" opens every channel. Default: "" (none).
 	DefaultChannels string
 	// GroupChannels maps Cognito group names to the channel capability their
 	// members get (docs/auth.md): how an administrator grants channels to a
 	// user of a Cognito pool, with `aws cognito-idp admin-add-user-to-group`.
-	// A stack-owned pool gets these groups.
+	// A layer-owned pool gets these groups. Default (nil): one group,
+	// wschat-all, that opens every channel; an empty map: no groups.
 	GroupChannels map[string]string
-	// MaxConnectionsPerUser caps a user's live connections (0: no cap).
-	MaxConnectionsPerUser int
+	// MaxConnectionsPerUser caps a user's live connections; 0: no cap.
+	// Default (nil): 10.
+	MaxConnectionsPerUser *int
 	// UserRatePerSecond and UserRateBurst bound the requests of one user
-	// across all its connections and instances.
+	// across all its connections and instances. Default: 10/s, burst 20.
 	UserRatePerSecond float64
 	UserRateBurst     int
 	// FrameRatePerSecond and FrameBurst bound every frame of a connection
 	// (pings and garbage included) per function instance, in memory.
+	// Default: 10/s, burst 20.
 	FrameRatePerSecond float64
 	FrameBurst         int
 
 	// Auth chooses who issues the tokens that $connect accepts.
-	Auth AuthConfig
+	// Default: a user pool of the layer's own.
+	Auth AuthProps
 
 	// PublishThrottleRate (requests per second) and PublishThrottleBurst are
 	// the publish HTTP API stage's throttling: backends share the account's
 	// API Gateway rate with the WebSocket API, so they get their own slice.
+	// Default: 50/s, burst 100.
 	PublishThrottleRate  float64
 	PublishThrottleBurst int
 	// PublishNames maps backend principals (role or user ARNs) to the
 	// display name their messages carry; unlisted callers show their role
-	// or user name.
+	// or user name. Default: none.
 	PublishNames map[string]string
 
-	// AlarmEmail, when set, subscribes this address to the alarm topic.
+	// AlarmTopic is the topic every alarm notifies. Default: a topic of the
+	// layer's own, encrypted with a key that CloudWatch may use.
+	AlarmTopic awssns.ITopic
+	// AlarmEmail, when set, subscribes this address to the layer's own alarm
+	// topic (not to an AlarmTopic given in props). Default: none.
 	AlarmEmail string
 	// Domain, when set, serves the API on a custom domain as well.
-	Domain *DomainConfig
+	// Default: none.
+	Domain *DomainProps
+
+	// GoModuleDir is the directory of the go.mod from which the handler
+	// binaries are built: the CDK app's module, whose go.mod resolves
+	// github.com/wschat/wschat (from the module cache or a replace
+	// directory). Default: the module of the working directory, which is
+	// where `cdk synth` runs the app.
+	GoModuleDir string
 }
 
-// AuthConfig selects the token issuer. Exactly one of CreateUserPool or
-// Issuer is used: CreateUserPool makes the stack own a Cognito user pool and
-// app client (handy for dev); Issuer points at an existing OIDC issuer such as
-// a shared Cognito user pool (what prod usually wants).
-type AuthConfig struct {
-	CreateUserPool bool
-	// Issuer is the exact "iss" of accepted tokens (https URL).
+// AuthProps selects the token issuer: the layer's own Cognito user pool and
+// app client (the default, handy for development), or an existing OIDC
+// issuer such as a shared Cognito user pool (what production usually wants).
+type AuthProps struct {
+	// Issuer is the exact "iss" of accepted tokens (an https URL) of an
+	// existing issuer. Default: "", the layer creates its own user pool.
 	Issuer string
-	// Audiences are the accepted "aud" or Cognito "client_id" values.
+	// Audiences are the accepted "aud" or Cognito "client_id" values;
+	// required with Issuer. Default: the own pool's app client.
 	Audiences []string
-	// JWKSURL overrides <Issuer>/.well-known/jwks.json.
+	// JWKSURL overrides <Issuer>/.well-known/jwks.json. Default: that URL.
 	JWKSURL string
-	// TokenUse, for Cognito issuers, is the token_use to require: "id" or
-	// "access"; empty accepts any.
+	// TokenUse, for Cognito issuers, is the token_use to require: "id",
+	// "access", or "any". Default: "id" with the layer's own pool, "any"
+	// with an Issuer (other issuers' tokens carry no token_use).
 	TokenUse string
 }
 
-// DomainConfig maps the API to a custom domain. The handlers keep posting to
+// DomainProps maps the API to a custom domain. The handlers keep posting to
 // the execute-api callback URL: the management API is not served on custom
 // domains.
-type DomainConfig struct {
-	Name           string
+type DomainProps struct {
+	// Name is the DNS name, e.g. chat.example.com. Required.
+	Name string
+	// CertificateARN is an ACM certificate for Name in the stack's region.
+	// Required.
 	CertificateARN string
 }
 
-// Environments returns the built-in environments by name. Callers get fresh
-// values and may change them (tests do).
-func Environments() map[string]Config {
-	base := withFanoutDefaults(baseEnvironment())
+// Default values of ChatProps, applied by WithDefaults.
+const (
+	defaultStageName = "live"
+	defaultTokenUse  = "id"
+	// defaultGroup is the group every default GroupChannels holds: an
+	// administrator opens every channel to a user without a redeploy.
+	defaultGroup = "wschat-all"
+)
 
-	dev := base
-	dev.Name = "dev"
-	dev.StageName = "dev"
-	dev.LogRetention = 7 * 24 * time.Hour
-	dev.HistoryRetention = 24 * time.Hour
-	dev.ThrottleRate, dev.ThrottleBurst = 50, 100
-	// Open, so the browser page and make token work without a claim.
-	dev.DefaultChannels = "*"
-	// The threshold stays at the base 2,000 (a sender posts to 2,000
-	// members in about half a second, quicker than a hop through the queue,
-	// and 1,000-member channels keep their delivery time); tests that need
-	// the queue path lower it with --function-env. Few consumers, to leave
-	// the account's rate alone.
-	dev.FanoutMaxConcurrency = 5
-
-	staging := base
-	staging.Name = "staging"
-	staging.StageName = "staging"
-	staging.LogRetention = 14 * 24 * time.Hour
-	staging.Tracing = true
-
-	prod := base
-	prod.Name = "prod"
-	prod.StageName = "prod"
-	prod.Retain = true
-	prod.PointInTimeRecovery = true
-	prod.LogRetention = 365 * 24 * time.Hour
-	prod.MemoryMB = 512
-	prod.Timeout = 29 * time.Second
-	prod.Tracing = true
-	prod.ThrottleRate, prod.ThrottleBurst = 2000, 4000
-	prod.QuietRouteRate, prod.QuietRouteBurst = 200, 400
-	prod.HistoryRetention = 30 * 24 * time.Hour
-	prod.SendBudget = 50000
-	prod.PublishThrottleRate, prod.PublishThrottleBurst = 500, 1000
-	// 50 invocations x 128 workers: a 100,000-member channel (100 tasks) in
-	// two rounds; the account's ~10,000 requests/s is the real ceiling.
-	prod.FanoutMaxConcurrency = 50
-
-	// One group out of the box, so an administrator can open every channel
-	// to a user without a redeploy; -c groupChannels replaces the mapping.
-	// A map each: callers may change one environment's.
-	for _, c := range []*Config{&dev, &staging, &prod} {
-		c.GroupChannels = map[string]string{"wschat-all": "*"}
+// WithDefaults returns p with every unset prop at its default: the values
+// NewChat builds with (except Name, which comes from the stack).
+func (p ChatProps) WithDefaults() ChatProps {
+	setString(&p.StageName, defaultStageName)
+	if p.RemovalPolicy == "" {
+		p.RemovalPolicy = awscdk.RemovalPolicy_DESTROY
 	}
-	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
+	setDuration(&p.LogRetention, 30*24*time.Hour)
+	setInt(&p.MemoryMB, 256)
+	setDuration(&p.Timeout, 10*time.Second)
+	setFloat(&p.ThrottleRate, 100)
+	setInt(&p.ThrottleBurst, 200)
+	setFloat(&p.QuietRouteRate, min(20, p.ThrottleRate))
+	setInt(&p.QuietRouteBurst, min(40, p.ThrottleBurst))
+	setDuration(&p.HistoryRetention, 7*24*time.Hour)
+	setFloat(&p.RatePerSecond, 5)
+	setInt(&p.RateBurst, 10)
+	setInt(&p.MaxChannels, 20)
+	// 10,000 members at ~20 ms per @connections call need >= 67 posts in
+	// flight to finish within 3 s; 128 leaves headroom. The send budget,
+	// not the pool, bounds what one message costs the account's rate.
+	setInt(&p.FanoutWorkers, 128)
+	setInt(&p.SendBudget, 20000)
+	// A join announced to 100 members is 100 posts; filling a channel of
+	// 100 costs 5,000. Beyond that, members page the list.
+	setIntPtr(&p.PresenceMaxMembers, 100)
+	p = p.withFanoutDefaults()
+	if p.GroupChannels == nil {
+		p.GroupChannels = map[string]string{defaultGroup: "*"}
+	}
+	setIntPtr(&p.MaxConnectionsPerUser, 10)
+	setFloat(&p.UserRatePerSecond, 10)
+	setInt(&p.UserRateBurst, 20)
+	setFloat(&p.FrameRatePerSecond, 10)
+	setInt(&p.FrameBurst, 20)
+	if p.Auth.TokenUse == "" {
+		p.Auth.TokenUse = "any"
+		if p.Auth.Issuer == "" {
+			p.Auth.TokenUse = defaultTokenUse
+		}
+	}
+	// Backends publish far less often than users chat; a bulk job that
+	// exceeds this gets 429s and the publisher backs off.
+	setFloat(&p.PublishThrottleRate, 50)
+	setInt(&p.PublishThrottleBurst, 100)
+	return p
 }
 
-// baseEnvironment holds the settings every environment starts from.
-func baseEnvironment() Config {
-	return Config{
-		StageName:        "live",
-		LogRetention:     30 * 24 * time.Hour,
-		MemoryMB:         256,
-		Timeout:          10 * time.Second,
-		ThrottleRate:     100,
-		ThrottleBurst:    200,
-		QuietRouteRate:   20,
-		QuietRouteBurst:  40,
-		HistoryRetention: 7 * 24 * time.Hour,
-		RatePerSecond:    5,
-		RateBurst:        10,
-		MaxChannels:      20,
-		// 10,000 members at ~20 ms per @connections call need >= 67 posts in
-		// flight to finish within 3 s; 128 leaves headroom. The send budget,
-		// not the pool, bounds what one message costs the account's rate.
-		FanoutWorkers: 128,
-		SendBudget:    20000,
-		// A join announced to 100 members is 100 posts; filling a channel of
-		// 100 costs 5,000. Beyond that, members page the list.
-		PresenceMaxMembers: 100,
-		Auth:               AuthConfig{CreateUserPool: true, TokenUse: "id"},
-		// Closed: a token must carry the channels it may use, unless the
-		// environment says otherwise (-c defaultChannels=...).
-		DefaultChannels:       "",
-		MaxConnectionsPerUser: 10,
-		UserRatePerSecond:     10,
-		UserRateBurst:         20,
-		FrameRatePerSecond:    10,
-		FrameBurst:            20,
-		// Backends publish far less often than users chat; a bulk job that
-		// exceeds this gets 429s and the publisher backs off.
-		PublishThrottleRate:  50,
-		PublishThrottleBurst: 100,
+func setString(v *string, d string) {
+	if *v == "" {
+		*v = d
 	}
 }
 
-// EnvironmentNames lists the built-in environments, sorted.
-func EnvironmentNames() []string {
-	names := make([]string, 0, 3)
-	for n := range Environments() {
-		names = append(names, n)
+func setInt(v *int, d int) {
+	if *v == 0 {
+		*v = d
 	}
-	sort.Strings(names)
-	return names
 }
 
-// Lookup returns the named environment, or an error that lists the valid names.
-func Lookup(name string) (Config, error) {
-	cfg, ok := Environments()[name]
-	if !ok {
-		return Config{}, fmt.Errorf("unknown environment %q: valid environments are %s (choose one with -c env=NAME or ENV=NAME)",
-			name, strings.Join(EnvironmentNames(), ", "))
+func setFloat(v *float64, d float64) {
+	if *v == 0 {
+		*v = d
 	}
-	return cfg, nil
 }
+
+func setDuration(v *time.Duration, d time.Duration) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+func setIntPtr(v **int, d int) {
+	if *v == nil {
+		*v = &d
+	}
+}
+
+// retain reports whether the stateful resources outlive the stack.
+func (p ChatProps) retain() bool { return p.RemovalPolicy == awscdk.RemovalPolicy_RETAIN }
 
 var (
 	stageNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
-	regionPattern    = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$`)
 	emailPattern     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	certARNPattern   = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$`)
+	// namePattern is what a CloudWatch namespace may hold after "WsChat/".
+	namePattern = regexp.MustCompile(`^[A-Za-z0-9._#:/ -]{1,200}$`)
 )
 
-// Validate reports every problem in c at once, so one synth shows them all.
-func (c Config) Validate() error {
+// Validate reports every problem of the props (with their defaults) at
+// once, each naming its prop, so one synth shows them all.
+func (p ChatProps) Validate() error {
+	c := p.WithDefaults()
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.Name == "" {
-		bad("name is empty")
-	}
-	if c.Account != "" && !accountPattern.MatchString(c.Account) {
-		bad("account %q is not a 12-digit AWS account id", c.Account)
-	}
-	if c.Region != "" && !regionPattern.MatchString(c.Region) {
-		bad("region %q is not an AWS region name such as eu-west-1", c.Region)
+	if c.Name != "" && !namePattern.MatchString(c.Name) {
+		bad("Name %q: want 1-200 letters, digits, spaces or . _ # : / - (it names the metrics namespace WsChat/<Name>)", c.Name)
 	}
 	if !stageNamePattern.MatchString(c.StageName) || c.StageName == "$default" {
-		bad("stage name %q must be 1-128 letters, digits, '-' or '_'", c.StageName)
+		bad("StageName %q: must be 1-128 letters, digits, '-' or '_'", c.StageName)
+	}
+	switch c.RemovalPolicy {
+	case awscdk.RemovalPolicy_RETAIN, awscdk.RemovalPolicy_DESTROY:
+	default:
+		bad("RemovalPolicy %q: want awscdk.RemovalPolicy_RETAIN or awscdk.RemovalPolicy_DESTROY", c.RemovalPolicy)
 	}
 	if _, ok := retentionDays(c.LogRetention); !ok {
-		bad("log retention %v is not a CloudWatch Logs retention period (%s)", c.LogRetention, validRetentions())
+		bad("LogRetention %v: not a CloudWatch Logs retention period (%s)", c.LogRetention, validRetentions())
 	}
 	if c.MemoryMB < 128 || c.MemoryMB > 10240 {
-		bad("memory %d MB is outside Lambda's 128-10240 MB", c.MemoryMB)
+		bad("MemoryMB %d: outside Lambda's 128-10240 MB", c.MemoryMB)
 	}
 	if c.Timeout < time.Second || c.Timeout > 29*time.Second || c.Timeout%time.Second != 0 {
-		bad("timeout %v must be whole seconds from 1s to 29s (API Gateway's integration limit)", c.Timeout)
+		bad("Timeout %v: must be whole seconds from 1s to 29s (API Gateway's integration limit)", c.Timeout)
 	}
 	if c.ThrottleRate <= 0 || c.ThrottleRate > 10000 {
-		bad("throttle rate %v must be above 0 and at most 10000 requests/s (the account limit)", c.ThrottleRate)
+		bad("ThrottleRate %v: must be above 0 and at most 10000 requests/s (the account limit)", c.ThrottleRate)
 	}
 	if c.ThrottleBurst <= 0 || c.ThrottleBurst > 5000 {
-		bad("throttle burst %d must be 1-5000 (the account limit)", c.ThrottleBurst)
+		bad("ThrottleBurst %d: must be 1-5000 (the account limit)", c.ThrottleBurst)
 	}
 	if c.HistoryRetention < time.Hour {
-		bad("history retention %v must be at least 1h", c.HistoryRetention)
+		bad("HistoryRetention %v: must be at least 1h", c.HistoryRetention)
 	}
 	if c.RatePerSecond <= 0 || c.RateBurst < 1 {
-		bad("per-connection rate %v/s burst %d must both be positive", c.RatePerSecond, c.RateBurst)
+		bad("RatePerSecond %v, RateBurst %d: the per-connection rate and burst must both be positive", c.RatePerSecond, c.RateBurst)
 	}
 	if c.MaxChannels < 1 || c.MaxChannels > 100 {
-		bad("max channels per connection %d must be 1-100", c.MaxChannels)
+		bad("MaxChannels %d: must be 1-100", c.MaxChannels)
 	}
 	if c.FanoutWorkers < 1 || c.FanoutWorkers > 1000 {
-		bad("fan-out workers %d must be 1-1000", c.FanoutWorkers)
+		bad("FanoutWorkers %d: must be 1-1000", c.FanoutWorkers)
 	}
 	if c.SendBudget < 1 {
-		bad("send budget %d must be positive", c.SendBudget)
+		bad("SendBudget %d: must be positive", c.SendBudget)
 	}
-	if c.PresenceMaxMembers < 0 || c.PresenceMaxMembers > 10000 {
-		bad("presence size %d must be 0-10000 (0: always announce joins and leaves)", c.PresenceMaxMembers)
+	if n := *c.PresenceMaxMembers; n < 0 || n > 10000 {
+		bad("PresenceMaxMembers %d: must be 0-10000 (0: always announce joins and leaves)", n)
 	}
 	errs = append(errs, c.validateLimits()...)
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validatePublish()...)
 	errs = append(errs, c.validateFanout()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
-		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
+		bad("AlarmEmail %q: not an e-mail address", c.AlarmEmail)
+	}
+	if c.AlarmEmail != "" && c.AlarmTopic != nil {
+		bad("AlarmEmail %q: subscribes the layer's own topic; with AlarmTopic set, subscribe that topic instead", c.AlarmEmail)
 	}
 	if d := c.Domain; d != nil {
 		if d.Name == "" || strings.ContainsAny(d.Name, "/: ") || !strings.Contains(d.Name, ".") {
-			bad("custom domain name %q is not a DNS name", d.Name)
+			bad("Domain.Name %q: not a DNS name", d.Name)
 		}
 		if !certARNPattern.MatchString(d.CertificateARN) {
-			bad("custom domain certificate %q is not an ACM certificate ARN", d.CertificateARN)
+			bad("Domain.CertificateARN %q: not an ACM certificate ARN", d.CertificateARN)
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("environment %q: %w", c.Name, errors.Join(errs...))
+		return &PropsError{Errs: errs}
 	}
 	return nil
 }
 
-func (a AuthConfig) validate() []error {
+// PropsError is every problem Validate found in a ChatProps, each naming
+// its prop.
+type PropsError struct {
+	Errs []error
+}
+
+// Error lists the problems, one per line.
+func (e *PropsError) Error() string {
+	return "wschatcdk: invalid ChatProps: " + errors.Join(e.Errs...).Error()
+}
+
+// Unwrap returns the problems, for errors.Is and errors.As.
+func (e *PropsError) Unwrap() []error { return e.Errs }
+
+func (a AuthProps) validate() []error {
 	var errs []error
-	if a.CreateUserPool {
-		if a.Issuer != "" || len(a.Audiences) > 0 || a.JWKSURL != "" {
-			errs = append(errs, errors.New("auth: set either CreateUserPool or Issuer/Audiences/JWKSURL, not both"))
+	if a.Issuer == "" {
+		if len(a.Audiences) > 0 || a.JWKSURL != "" {
+			errs = append(errs, errors.New("Auth.Audiences, Auth.JWKSURL: set only with Auth.Issuer (the layer's own pool has its own client and keys)"))
 		}
 	} else {
 		if u, err := url.Parse(a.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("auth: issuer %q must be an https URL (or set CreateUserPool)", a.Issuer))
+			errs = append(errs, fmt.Errorf("Auth.Issuer %q: must be an https URL (or empty for a user pool of the layer's own)", a.Issuer))
 		}
 		if len(a.Audiences) == 0 || slices.Contains(a.Audiences, "") {
-			errs = append(errs, errors.New("auth: at least one non-empty audience (app client id) is required with an issuer"))
+			errs = append(errs, errors.New("Auth.Audiences: at least one non-empty audience (app client id) is required with an issuer"))
 		}
 		if a.JWKSURL != "" {
 			if u, err := url.Parse(a.JWKSURL); err != nil || u.Scheme != "https" || u.Host == "" {
-				errs = append(errs, fmt.Errorf("auth: JWKS URL %q must be an https URL", a.JWKSURL))
+				errs = append(errs, fmt.Errorf("Auth.JWKSURL %q: must be an https URL", a.JWKSURL))
 			}
 		}
 	}
 	switch a.TokenUse {
-	case "", "id", "access":
+	case "id", "access", "any":
 	default:
-		errs = append(errs, fmt.Errorf("auth: token use %q must be \"id\", \"access\" or empty", a.TokenUse))
+		errs = append(errs, fmt.Errorf("Auth.TokenUse %q: must be \"id\", \"access\" or \"any\"", a.TokenUse))
 	}
 	return errs
+}
+
+// tokenUse is the token_use the authorizer requires ("" for any).
+func (a AuthProps) tokenUse() string {
+	if a.TokenUse == "any" {
+		return ""
+	}
+	return a.TokenUse
 }
 
 // retentionPeriods are the retention periods CloudWatch Logs accepts.
@@ -413,67 +450,6 @@ func validRetentions() string {
 	return strings.Join(s, ", ")
 }
 
-// ApplyOverrides returns cfg changed by the CDK context values that get
-// returns (from `-c key=value` or cdk.json). An issuer given this way replaces
-// a stack-owned user pool:
-//
-//	authIssuer, authAudiences (comma-separated), authJwksUrl,
-//	authTokenUse (id, access, or any), defaultChannels (or none),
-//	groupChannels (a JSON object of group to channels, or none),
-//	alarmEmail, domainName, domainCertificateArn, account, region
-//
-// It fails only on a value it cannot read; Validate judges the result.
-func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
-	if v := get("authIssuer"); v != "" {
-		cfg.Auth = AuthConfig{Issuer: v, TokenUse: cfg.Auth.TokenUse}
-	}
-	if v := get("authAudiences"); v != "" {
-		cfg.Auth.Audiences = nil
-		for _, a := range strings.Split(v, ",") {
-			cfg.Auth.Audiences = append(cfg.Auth.Audiences, strings.TrimSpace(a))
-		}
-	}
-	if v := get("authJwksUrl"); v != "" {
-		cfg.Auth.JWKSURL = v
-	}
-	if v, ok := lookup(get, "authTokenUse"); ok {
-		cfg.Auth.TokenUse = v
-	}
-	if v := get("alarmEmail"); v != "" {
-		cfg.AlarmEmail = v
-	}
-	if v, ok := lookupChannels(get); ok {
-		cfg.DefaultChannels = v
-	}
-	if v := get("groupChannels"); v != "" {
-		groups := map[string]string{}
-		if v != "none" {
-			if err := json.Unmarshal([]byte(v), &groups); err != nil {
-				return cfg, fmt.Errorf(`-c groupChannels: want a JSON object such as {"staff":"*","members":"general,team-*=r"}, or none: %w`, err)
-			}
-		}
-		cfg.GroupChannels = groups
-	}
-	if name, cert := get("domainName"), get("domainCertificateArn"); name != "" || cert != "" {
-		cfg.Domain = &DomainConfig{Name: name, CertificateARN: cert}
-	}
-	if v := get("account"); v != "" {
-		cfg.Account = v
-	}
-	if v := get("region"); v != "" {
-		cfg.Region = v
-	}
-	return cfg, nil
-}
-
-func lookup(get func(string) string, key string) (string, bool) {
-	v := get(key)
-	if v == "any" {
-		return "", true
-	}
-	return v, v != ""
-}
-
 // capabilityEntry is one entry of a channel capability: the grammar of
 // chat.ParseCapabilities, which the stack may not import (it shares names,
 // not code, with the runtime); a test checks that the two agree.
@@ -494,24 +470,24 @@ func validCapabilities(s string) bool {
 	return true
 }
 
-func (c Config) validateLimits() []error {
+func (c ChatProps) validateLimits() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !validCapabilities(c.DefaultChannels) {
-		bad("default channels %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", c.DefaultChannels)
+		bad("DefaultChannels %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", c.DefaultChannels)
 	}
 	errs = append(errs, c.validateGroups()...)
-	if c.MaxConnectionsPerUser < 0 || c.MaxConnectionsPerUser > 1000 {
-		bad("max connections per user %d must be 0 (no cap) to 1000", c.MaxConnectionsPerUser)
+	if n := *c.MaxConnectionsPerUser; n < 0 || n > 1000 {
+		bad("MaxConnectionsPerUser %d: must be 0 (no cap) to 1000", n)
 	}
 	if c.UserRatePerSecond <= 0 || c.UserRateBurst < 1 {
-		bad("per-user rate %v/s burst %d must both be positive", c.UserRatePerSecond, c.UserRateBurst)
+		bad("UserRatePerSecond %v, UserRateBurst %d: the per-user rate and burst must both be positive", c.UserRatePerSecond, c.UserRateBurst)
 	}
-	if c.QuietRouteRate < 0 || c.QuietRouteRate > c.ThrottleRate || c.QuietRouteBurst < 0 || c.QuietRouteBurst > c.ThrottleBurst {
-		bad("ping/$default route throttle %v/s burst %d must be 0 (off) up to the stage's %v/s burst %d", c.QuietRouteRate, c.QuietRouteBurst, c.ThrottleRate, c.ThrottleBurst)
+	if c.QuietRouteRate <= 0 || c.QuietRouteRate > c.ThrottleRate || c.QuietRouteBurst <= 0 || c.QuietRouteBurst > c.ThrottleBurst {
+		bad("QuietRouteRate %v, QuietRouteBurst %d: the ping/$default route throttle must be above 0 and at most the stage's %v/s burst %d", c.QuietRouteRate, c.QuietRouteBurst, c.ThrottleRate, c.ThrottleBurst)
 	}
 	if c.FrameRatePerSecond <= 0 || c.FrameBurst < 1 {
-		bad("per-connection frame rate %v/s burst %d must both be positive", c.FrameRatePerSecond, c.FrameBurst)
+		bad("FrameRatePerSecond %v, FrameBurst %d: the per-connection frame rate and burst must both be positive", c.FrameRatePerSecond, c.FrameBurst)
 	}
 	return errs
 }
@@ -522,31 +498,21 @@ var groupNamePattern = regexp.MustCompile(`^[\p{L}\p{M}\p{S}\p{N}\p{P}]{1,128}$`
 // validateGroups checks the group mapping as the authorizer will at start:
 // Cognito group names, capabilities it accepts, and all of them together
 // within the capability limits, since a token may name every group.
-func (c Config) validateGroups() []error {
+func (c ChatProps) validateGroups() []error {
 	var errs []error
 	names := slices.Sorted(maps.Keys(c.GroupChannels))
 	all := make([]string, 0, len(names))
 	for _, g := range names {
 		if !groupNamePattern.MatchString(g) {
-			errs = append(errs, fmt.Errorf("group channels: %q is not a Cognito group name (1-128 letters, digits, symbols or punctuation)", g))
+			errs = append(errs, fmt.Errorf("GroupChannels: %q is not a Cognito group name (1-128 letters, digits, symbols or punctuation)", g))
 		}
 		if !validCapabilities(c.GroupChannels[g]) {
-			errs = append(errs, fmt.Errorf("group channels: group %q: %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", g, c.GroupChannels[g]))
+			errs = append(errs, fmt.Errorf("GroupChannels: group %q: %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", g, c.GroupChannels[g]))
 		}
 		all = append(all, c.GroupChannels[g])
 	}
 	if len(errs) == 0 && !validCapabilities(strings.Join(all, " ")) {
-		errs = append(errs, errors.New("group channels: all groups together exceed 32 entries or 2048 bytes, the most one grant may hold"))
+		errs = append(errs, errors.New("GroupChannels: all groups together exceed 32 entries or 2048 bytes, the most one grant may hold"))
 	}
 	return errs
-}
-
-// lookupChannels reads the defaultChannels override; "none" closes, since
-// an empty context value cannot be told from an absent one.
-func lookupChannels(get func(string) string) (string, bool) {
-	v := get("defaultChannels")
-	if v == "none" {
-		return "", true
-	}
-	return v, v != ""
 }

@@ -1,4 +1,4 @@
-package chatstack
+package wschatcdk
 
 import (
 	"encoding/json"
@@ -18,21 +18,21 @@ import (
 var principalPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 
 // validatePublish checks the publish API settings.
-func (c Config) validatePublish() []error {
+func (c ChatProps) validatePublish() []error {
 	var errs []error
 	if c.PublishThrottleRate <= 0 || c.PublishThrottleRate > 10000 {
-		errs = append(errs, fmt.Errorf("publish throttle rate %v must be above 0 and at most 10000 requests/s", c.PublishThrottleRate))
+		errs = append(errs, fmt.Errorf("PublishThrottleRate %v: must be above 0 and at most 10000 requests/s", c.PublishThrottleRate))
 	}
 	if c.PublishThrottleBurst <= 0 || c.PublishThrottleBurst > 5000 {
-		errs = append(errs, fmt.Errorf("publish throttle burst %d must be 1-5000", c.PublishThrottleBurst))
+		errs = append(errs, fmt.Errorf("PublishThrottleBurst %d: must be 1-5000", c.PublishThrottleBurst))
 	}
 	for _, arn := range slices.Sorted(maps.Keys(c.PublishNames)) {
 		name := c.PublishNames[arn]
 		if !principalPattern.MatchString(arn) {
-			errs = append(errs, fmt.Errorf("publish name for %q: want an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)", arn))
+			errs = append(errs, fmt.Errorf("PublishNames: %q: want an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)", arn))
 		}
 		if name == "" || len(name) > 64 {
-			errs = append(errs, fmt.Errorf("publish name for %q: %q must be 1-64 bytes", arn, name))
+			errs = append(errs, fmt.Errorf("PublishNames: %q: name %q must be 1-64 bytes", arn, name))
 		}
 	}
 	return errs
@@ -42,27 +42,16 @@ func (c Config) validatePublish() []error {
 // and grants the function exactly what its code calls: the table actions
 // of the send path, the user index Query and the 410 cleanup, and
 // @connections POST (messages, notices) and DELETE (disconnect).
-func (s *ChatStack) addPublish(moduleRoot string, retention awslogs.RetentionDays) error {
+func (s *layer) addPublish(retention awslogs.RetentionDays) {
 	cfg := s.Config
 	names := "{}"
 	if len(cfg.PublishNames) > 0 {
-		b, err := json.Marshal(cfg.PublishNames)
-		if err != nil {
-			return fmt.Errorf("publish names: %w", err)
-		}
+		b, _ := json.Marshal(cfg.PublishNames) // a map of strings always marshals
 		names = string(b)
 	}
-	s.Publish = NewGoFunction(s.Stack, "PublishFunction", GoFunctionProps{
-		ModuleRoot:   moduleRoot,
-		Name:         contract.FunctionPublish,
-		Description:  "Serves the publish HTTP API: channel messages, user notices and disconnects from backends",
-		MemoryMB:     cfg.MemoryMB,
-		Timeout:      cfg.Timeout,
-		Tracing:      cfg.Tracing,
-		LogRetention: retention,
-		Retain:       cfg.Retain,
-		Environment:  map[string]string{contract.EnvLogLevel: "info", contract.EnvPublishNames: names},
-	})
+	s.Publish = s.fn("PublishFunction", contract.FunctionPublish,
+		"Serves the publish HTTP API: channel messages, user notices and disconnects from backends",
+		map[string]string{contract.EnvPublishNames: names}, retention)
 	// The same settings as the chat function: a published message follows
 	// the same send path and limits.
 	for _, v := range []string{contract.EnvTableName, contract.EnvCallbackURL, contract.EnvHistoryRetention,
@@ -70,23 +59,22 @@ func (s *ChatStack) addPublish(moduleRoot string, retention awslogs.RetentionDay
 		contract.EnvSendBudget, contract.EnvPresenceMaxMembers, contract.EnvMetricsNamespace} {
 		s.Publish.Function.AddEnvironment(jsii.String(v), s.runtimeEnv[v], nil)
 	}
-	s.PublishAPI = NewPublishAPI(s.Stack, "Publish", PublishAPIProps{
+	s.PublishAPI = newPublishAPI(s.scope, "Publish", publishAPIProps{
 		StageName:     cfg.StageName,
 		ThrottleRate:  cfg.PublishThrottleRate,
 		ThrottleBurst: cfg.PublishThrottleBurst,
 		LogRetention:  retention,
-		Retain:        cfg.Retain,
+		Retain:        cfg.retain(),
 		Function:      s.Publish.Function,
 	})
 	s.Table.Grant(s.Publish.Role, *jsii.Strings("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
 		"dynamodb:DeleteItem", "dynamodb:Query")...)
-	GrantManageConnections(s.API, s.Publish.Role, "POST", "DELETE")
-	return nil
+	grantManageConnections(s.API.Construct, s.API.API.ApiId(), s.API.Stage.StageName(), s.Publish.Role, "POST", "DELETE")
 }
 
 // addPublishNagSuppressions records the accepted findings on the publish
 // function, for the same reasons as on the other functions.
-func addPublishNagSuppressions(s *ChatStack) {
-	suppressConnectionsGrant(s.Publish, "POST and DELETE", "(POST|DELETE)")
+func addPublishNagSuppressions(s *layer) {
+	suppressConnectionsGrant(s, s.Publish, "POST and DELETE", "(POST|DELETE)")
 	suppressFunction(s, s.Publish, syncInvokeDLQReason)
 }

@@ -1,4 +1,4 @@
-package chatstack
+package wschatcdk
 
 import (
 	"encoding/json"
@@ -17,8 +17,8 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 )
 
-// PublishAPIProps configures the publish HTTP API.
-type PublishAPIProps struct {
+// publishAPIProps configures the publish HTTP API.
+type publishAPIProps struct {
 	StageName     string
 	ThrottleRate  float64
 	ThrottleBurst int
@@ -28,10 +28,10 @@ type PublishAPIProps struct {
 	Function awslambda.IFunction
 }
 
-// PublishAPI is the HTTP API through which backends publish: the routes of
+// publishAPI is the HTTP API through which backends publish: the routes of
 // contract.PublishRoutes, each AWS_IAM (a caller signs with its own IAM
 // identity, no shared secret), and one stage with throttling and access logs.
-type PublishAPI struct {
+type publishAPI struct {
 	constructs.Construct
 	API       awsapigatewayv2.HttpApi
 	Stage     awsapigatewayv2.HttpStage
@@ -39,10 +39,10 @@ type PublishAPI struct {
 	Routes    []awsapigatewayv2.HttpRoute
 }
 
-// NewPublishAPI defines the API. There is no $default stage and no
+// newPublishAPI defines the API. There is no $default stage and no
 // catch-all route: an unknown route is API Gateway's own 404, before any
 // invocation.
-func NewPublishAPI(scope constructs.Construct, id string, props PublishAPIProps) *PublishAPI {
+func newPublishAPI(scope constructs.Construct, id string, props publishAPIProps) *publishAPI {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	api := awsapigatewayv2.NewHttpApi(c, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
 		Description:        jsii.String("wschat publish API: backends post to channels and users with SigV4 (IAM)"),
@@ -50,7 +50,7 @@ func NewPublishAPI(scope constructs.Construct, id string, props PublishAPIProps)
 		DefaultAuthorizer:  awsapigatewayv2authorizers.NewHttpIamAuthorizer(),
 	})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PublishIntegration"), props.Function, nil)
-	p := &PublishAPI{Construct: c, API: api}
+	p := &publishAPI{Construct: c, API: api}
 	for _, key := range contract.PublishRoutes {
 		method, path, _ := strings.Cut(key, " ")
 		routes := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
@@ -82,11 +82,11 @@ func NewPublishAPI(scope constructs.Construct, id string, props PublishAPIProps)
 }
 
 // URL is the stage's base URL, https://{apiId}.execute-api.{region}.amazonaws.com/{stage}.
-func (p *PublishAPI) URL() *string { return p.Stage.Url() }
+func (p *publishAPI) URL() *string { return p.Stage.Url() }
 
 // routeARNs are the execute-api ARNs of the routes on this API and stage;
 // a path parameter matches one segment, hence '*'.
-func (p *PublishAPI) routeARNs() []*string {
+func (p *publishAPI) routeARNs() []*string {
 	var arns []*string
 	for _, key := range contract.PublishRoutes {
 		method, path, _ := strings.Cut(key, " ")
@@ -109,31 +109,11 @@ func (p *PublishAPI) routeARNs() []*string {
 // GrantPublish lets grantee (a backend's role) call every route of this API
 // on this stage, and nothing else: execute-api:Invoke on exactly these
 // routes' ARNs.
-func (p *PublishAPI) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
+func (p *publishAPI) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
 	arns := p.routeARNs()
 	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:Invoke"),
-		ResourceArns: &arns,
-	})
-}
-
-// GrantManageConnections lets grantee call @connections with each of
-// methods (POST, DELETE) on api's stage: the publish function notifies and
-// closes connections, so it needs DELETE, which the chat function never gets.
-func GrantManageConnections(api *ChatAPI, grantee awsiam.IGrantable, methods ...string) {
-	var arns []*string
-	for _, m := range methods {
-		arns = append(arns, awscdk.Stack_Of(api.Construct).FormatArn(&awscdk.ArnComponents{
-			Service:      jsii.String("execute-api"),
-			Resource:     api.API.ApiId(),
-			ResourceName: jsii.String(*api.Stage.StageName() + "/" + m + "/@connections/*"),
-			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
-		}))
-	}
-	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
-		Grantee:      grantee,
-		Actions:      jsii.Strings("execute-api:ManageConnections"),
 		ResourceArns: &arns,
 	})
 }

@@ -1,4 +1,4 @@
-package chatstack
+package wschatcdk
 
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -13,20 +13,20 @@ import (
 // connection and all history. A test asserts the resulting logical id.
 const TableConstructID = "Table"
 
-// TableProps configures the chat table.
-type TableProps struct {
+// tableProps configures the chat table.
+type tableProps struct {
 	Retain              bool
 	PointInTimeRecovery bool
 }
 
-// NewTable defines the single chat table: connections, memberships, counters
+// newTable defines the single chat table: connections, memberships, counters
 // and history share one pk/sk key space (see internal/dynamo). On-demand
 // billing because chat traffic is spiky; TTL because connections end within
 // two hours and history has a retention period. No physical name, so two
 // environments can share an account and a replacement never collides.
 //
-// id becomes the table's logical id: the stack passes TableConstructID.
-func NewTable(scope constructs.Construct, id string, props TableProps) awsdynamodb.Table {
+// NewChat passes TableConstructID.
+func newTable(scope constructs.Construct, id string, props tableProps) awsdynamodb.Table {
 	return awsdynamodb.NewTable(scope, jsii.String(id), &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(contract.TablePartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(contract.TableSortKey), Type: awsdynamodb.AttributeType_STRING},

@@ -1,4 +1,4 @@
-package chatstack
+package wschatcdk
 
 import (
 	"maps"
@@ -11,9 +11,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// UserPool is a Cognito user pool and the app client whose tokens $connect
+// userPool is a Cognito user pool and the app client whose tokens $connect
 // accepts, for environments that do not point at an existing issuer.
-type UserPool struct {
+type userPool struct {
 	constructs.Construct
 	Pool   awscognito.UserPool
 	Client awscognito.UserPoolClient
@@ -21,9 +21,9 @@ type UserPool struct {
 	Groups map[string]awscognito.UserPoolGroup
 }
 
-// NewUserPool defines the pool. Sign-up is admin-only: a chat backend's
+// newUserPool defines the pool. Sign-up is admin-only: a chat backend's
 // users come from the product around it, not from strangers on the Internet.
-func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
+func newUserPool(scope constructs.Construct, id string, retain bool) *userPool {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	pool := awscognito.NewUserPool(c, jsii.String("Pool"), &awscognito.UserPoolProps{
 		SelfSignUpEnabled: jsii.Bool(false),
@@ -56,15 +56,15 @@ func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
 		IdTokenValidity:     awscdk.Duration_Hours(jsii.Number(1)),
 		AccessTokenValidity: awscdk.Duration_Hours(jsii.Number(1)),
 	})
-	return &UserPool{Construct: c, Pool: pool, Client: client, Groups: map[string]awscognito.UserPoolGroup{}}
+	return &userPool{Construct: c, Pool: pool, Client: client, Groups: map[string]awscognito.UserPoolGroup{}}
 }
 
 // AddChannelGroups defines one group per entry of a group → channels
-// mapping (Config.GroupChannels), so the names the authorizer maps are the
+// mapping (ChatProps.GroupChannels), so the names the authorizer maps are the
 // pool's groups and an administrator only adds users to them. Each group's
 // description says what it grants. Membership lives in the group: a group
 // dropped from the mapping is deleted, its memberships with it.
-func (u *UserPool) AddChannelGroups(groups map[string]string) {
+func (u *userPool) AddChannelGroups(groups map[string]string) {
 	for _, name := range slices.Sorted(maps.Keys(groups)) {
 		desc := "wschat channels: " + groups[name]
 		if len(desc) > 2048 {
@@ -82,7 +82,7 @@ func (u *UserPool) AddChannelGroups(groups map[string]string) {
 
 // Issuer is the pool's token issuer URL. Cognito issuers are always under
 // amazonaws.com, also where AWS::URLSuffix differs.
-func (u *UserPool) Issuer() string {
+func (u *userPool) Issuer() string {
 	return *awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://cognito-idp."), awscdk.Aws_REGION(), jsii.String(".amazonaws.com/"), u.Pool.UserPoolId(),
 	})

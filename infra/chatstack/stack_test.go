@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -258,7 +259,7 @@ func functionByPackage(t *testing.T, template map[string]any) map[string]string 
 			t.Errorf("function %s has no %s metadata", id, contract.MetadataGoPackage)
 			continue
 		}
-		out[strings.TrimPrefix(pkg, "./lambdas/")] = id
+		out[strings.TrimPrefix(pkg, "github.com/wschat/wschat/lambdas/")] = id
 	}
 	return out
 }
@@ -549,11 +550,11 @@ func TestTablePerEnvironment(t *testing.T) {
 				{"ttl", asJSON(p["TimeToLiveSpecification"]), `{"AttributeName":"ttl","Enabled":true}`},
 				{"encryption", asJSON(p["SSESpecification"]), `{"SSEEnabled":true}`},
 				{"pitr", asJSON(p["PointInTimeRecoverySpecification"]), fmt.Sprintf(`{"PointInTimeRecoveryEnabled":%v}`, cfg.PointInTimeRecovery)},
-				{"deletion protection", asJSON(p["DeletionProtectionEnabled"]), fmt.Sprint(cfg.Retain)},
+				{"deletion protection", asJSON(p["DeletionProtectionEnabled"]), fmt.Sprint(cfg.retain())},
 				{"table name", asJSON(p["TableName"]), "null"},
 			}
 			wantPolicy := "Delete"
-			if cfg.Retain {
+			if cfg.retain() {
 				wantPolicy = "Retain"
 			}
 			checks = append(checks,
@@ -564,7 +565,7 @@ func TestTablePerEnvironment(t *testing.T) {
 					t.Errorf("%s = %s, want %s", c.name, c.got, c.want)
 				}
 			}
-			if strings.HasPrefix(env, "prod") && (!cfg.PointInTimeRecovery || !cfg.Retain) {
+			if strings.HasPrefix(env, "prod") && (!cfg.PointInTimeRecovery || !cfg.retain()) {
 				t.Errorf("prod must retain its table and keep PITR on")
 			}
 		})
@@ -624,8 +625,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				lg, ok := res[logGroup].(map[string]any)
 				if !ok {
 					t.Errorf("%s logs to %q, not a log group of this stack", name, logGroup)
-				} else if days, _ := retentionDays(cfg.LogRetention); fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(retentionDaysNumber(days)) {
-					t.Errorf("%s log retention %v, want %v days", name, props(lg)["RetentionInDays"], retentionDaysNumber(days))
+				} else if days := retentionDays(cfg.LogRetention); fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(days) {
+					t.Errorf("%s log retention %v, want %v days", name, props(lg)["RetentionInDays"], days)
 				}
 
 				vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -651,7 +652,7 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
 					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
 				}
-				if want := strconv.Itoa(cfg.PresenceMaxMembers); vars[contract.EnvPresenceMaxMembers] != want {
+				if want := strconv.Itoa(*cfg.PresenceMaxMembers); vars[contract.EnvPresenceMaxMembers] != want {
 					t.Errorf("%s presence size %v, want %s", name, vars[contract.EnvPresenceMaxMembers], want)
 				}
 			}
@@ -659,14 +660,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 	}
 }
 
-func retentionDaysNumber(enum any) int {
-	for _, p := range retentionPeriods {
-		if p.enum == enum {
-			return p.days
-		}
-	}
-	return -1
-}
+// retentionDays is a log retention in whole days, as the template has it.
+func retentionDays(d time.Duration) int { return int(d / (24 * time.Hour)) }
 
 func TestStageThrottlingAndAccessLogs(t *testing.T) {
 	for _, env := range envNames {
@@ -697,9 +692,9 @@ func TestStageThrottlingAndAccessLogs(t *testing.T) {
 					}
 				}
 				lg := template["Resources"].(map[string]any)[refID(als["DestinationArn"])].(map[string]any)
-				days, _ := retentionDays(cfg.LogRetention)
-				if fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(retentionDaysNumber(days)) {
-					t.Errorf("access log retention %v, want %d", props(lg)["RetentionInDays"], retentionDaysNumber(days))
+				days := retentionDays(cfg.LogRetention)
+				if fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(days) {
+					t.Errorf("access log retention %v, want %d", props(lg)["RetentionInDays"], days)
 				}
 			}
 		})
@@ -796,7 +791,7 @@ func wantSuppressions(cfg Config) int {
 	if !cfg.PointInTimeRecovery {
 		n++ // AwsSolutions-DDB3
 	}
-	if cfg.Auth.CreateUserPool {
+	if cfg.Auth.Issuer == "" {
 		n += 2 // AwsSolutions-COG2, AwsSolutions-COG8
 	}
 	if cfg.AlarmEmail != "" {
