@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/modroot"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // TestBuildOrderPutsTheFrameFunctionFirst: the function serving the most
@@ -58,7 +58,7 @@ func TestPackageDirsOfEachFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := packageDirs(t.Context(), root, []string{"./lambdas/chat", "./lambdas/authorizer"})
+	got, err := packageDirs(t.Context(), root, root, []string{"./lambdas/chat", "./lambdas/authorizer"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 func TestThrottleAndVanishFlags(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 const invokeUsage = `Usage: go run ./local invoke FUNCTION --event FILE|- [flags]

@@ -15,7 +15,7 @@ import (
 
 	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/local/sqs"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // sqsServer is the emulator's SQS, started when the template has queues: a

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // readyDoc is the --ready-file document: every endpoint the emulator serves,

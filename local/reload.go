@@ -7,7 +7,7 @@ import (
 
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // reloadTemplate takes in a changed template without closing a connection:

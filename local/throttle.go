@@ -2,7 +2,7 @@ package main
 
 import (
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // stageThrottle is the gateway's throttling for --stage-throttle: the

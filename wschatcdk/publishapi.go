@@ -84,10 +84,11 @@ func newPublishAPI(scope constructs.Construct, id string, props publishAPIProps)
 // URL is the stage's base URL, https://{apiId}.execute-api.{region}.amazonaws.com/{stage}.
 func (p *publishAPI) URL() *string { return p.Stage.Url() }
 
-// routeARNs are the execute-api ARNs of the routes on this API and stage;
-// a path parameter matches one segment, hence '*'.
-func (p *publishAPI) routeARNs() []*string {
-	var arns []*string
+// publishRouteResources are the routes of contract.PublishRoutes as the
+// tail of an execute-api ARN after the stage: /METHOD/path, where a path
+// parameter matches one segment, hence '*'.
+func publishRouteResources() []string {
+	var out []string
 	for _, key := range contract.PublishRoutes {
 		method, path, _ := strings.Cut(key, " ")
 		segs := strings.Split(path, "/")
@@ -96,10 +97,19 @@ func (p *publishAPI) routeARNs() []*string {
 				segs[i] = "*"
 			}
 		}
+		out = append(out, "/"+method+strings.Join(segs, "/"))
+	}
+	return out
+}
+
+// routeARNs are the execute-api ARNs of the routes on this API and stage.
+func (p *publishAPI) routeARNs() []*string {
+	var arns []*string
+	for _, r := range publishRouteResources() {
 		arns = append(arns, awscdk.Stack_Of(p.Construct).FormatArn(&awscdk.ArnComponents{
 			Service:      jsii.String("execute-api"),
 			Resource:     p.API.ApiId(),
-			ResourceName: jsii.String(*p.Stage.StageName() + "/" + method + strings.Join(segs, "/")),
+			ResourceName: jsii.String(*p.Stage.StageName() + r),
 			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
 		}))
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // sourceDirs are the directories whose Go files the template is synthesized
-// from (infra/) or describes (internal/, lambdas/).
-var sourceDirs = []string{"infra", "internal", "lambdas", "wire"}
+// from (infra/, wschatcdk/) or describes (internal/, lambdas/).
+var sourceDirs = []string{"infra", "wschatcdk", "internal", "lambdas", "wire"}
 
 // ErrMissing is wrapped by CheckFresh when the template does not exist.
 var ErrMissing = errors.New("template not found")
