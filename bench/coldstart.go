@@ -23,8 +23,8 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/gobuild"
 	"github.com/wschat/wschat/internal/localissuer"
-	"github.com/wschat/wschat/local/lambdaenv"
 	"github.com/wschat/wschat/internal/template"
+	"github.com/wschat/wschat/local/lambdaenv"
 )
 
 // deployFlags are the go build flags the stack bundles each function with

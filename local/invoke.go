@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/internal/template"
+	"github.com/wschat/wschat/local/lambda"
 )
 
 const invokeUsage = `Usage: go run ./local invoke FUNCTION --event FILE|- [flags]

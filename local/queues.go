@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/local/sqs"
-	"github.com/wschat/wschat/internal/template"
 )
 
 // sqsServer is the emulator's SQS, started when the template has queues: a

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/gobuild"
-	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/internal/template"
+	"github.com/wschat/wschat/local/gateway"
 )
 
 // --watch polls modification times rather than using fsnotify (which the
