@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
 )
@@ -21,10 +22,8 @@ const (
 	localCaller  = "arn:aws:iam::000000000000:user/wschat-local"
 )
 
-// httpAPIPrefix is where HTTP APIs are served on the emulator's port:
-// /@http/<stage>/... ("@" cannot start a WebSocket stage name, so the two
-// never collide).
-const httpAPIPrefix = "/@http"
+// httpAPIPrefix is where HTTP APIs are served on the emulator's port.
+const httpAPIPrefix = template.HTTPAPIPrefix
 
 func (e *session) verifier() *httpapi.Verifier {
 	return &httpapi.Verifier{Creds: localCredentials, Region: e.cfg.region, Service: "execute-api"}

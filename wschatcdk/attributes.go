@@ -99,9 +99,11 @@ func (c *importedChat) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
 	for _, r := range publishRouteResources() {
 		arns = append(arns, c.arn(c.attrs.PublishAPIID, r))
 	}
-	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+	grant := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee: grantee, Actions: jsii.Strings("execute-api:Invoke"), ResourceArns: &arns,
 	})
+	suppressPublishGrant(grantee, c.attrs.PublishAPIID, c.attrs.StageName)
+	return grant
 }
 
 func (c *importedChat) GrantManageConnections(grantee awsiam.IGrantable) awsiam.Grant {

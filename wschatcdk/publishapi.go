@@ -2,6 +2,7 @@ package wschatcdk
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -121,10 +122,41 @@ func (p *publishAPI) routeARNs() []*string {
 // routes' ARNs.
 func (p *publishAPI) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
 	arns := p.routeARNs()
-	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+	grant := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:Invoke"),
 		ResourceArns: &arns,
+	})
+	api := *awscdk.Stack_Of(p.Construct).GetLogicalId(p.API.Node().DefaultChild().(awscdk.CfnElement))
+	suppressPublishGrant(grantee, "<"+api+">", *p.Stage.StageName())
+	return grant
+}
+
+// suppressPublishGrant accepts, on the grantee role's policy, cdk-nag's
+// finding on the wildcards of a publish grant, and only on those: each '*'
+// stands for a path parameter (a channel, a user id), a run-time value. api
+// is how the finding names the API (<LogicalId>, or an imported API's id).
+// A grantee that is not a role (a user, an account) has no policy of ours
+// to annotate.
+func suppressPublishGrant(grantee awsiam.IGrantable, api, stage string) {
+	role, ok := grantee.GrantPrincipal().(awsiam.IRole)
+	if !ok {
+		return
+	}
+	policy := role.Node().TryFindChild(jsii.String("DefaultPolicy"))
+	if policy == nil || policy.Node().DefaultChild() == nil {
+		return
+	}
+	routes := make([]string, 0, len(contract.PublishRoutes))
+	for _, r := range publishRouteResources() {
+		routes = append(routes, regexp.QuoteMeta(r))
+	}
+	suppress(policy.Node().DefaultChild(), suppression{
+		id: "AwsSolutions-IAM5",
+		reason: "wschat's GrantPublish: execute-api:Invoke on the publish API's three routes of this stage only; " +
+			"each '*' is a path parameter (channel, user id), known only at run time.",
+		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):` +
+			regexp.QuoteMeta(api) + `\/` + regexp.QuoteMeta(stage) + `(` + strings.Join(routes, "|") + `)$/`,
 	})
 }
 

@@ -26,6 +26,12 @@ type HTTPRoute struct {
 	AuthorizationType string
 }
 
+// HTTPAPIPrefix is where the emulator serves the HTTP APIs on its port:
+// /@http/<stage>/... ("@" cannot start a WebSocket stage name, so the two
+// never collide). A function's variable holding an HTTP API's URL is
+// rewritten to it.
+const HTTPAPIPrefix = "/@http"
+
 // parseHTTPAPIs reads every HTTP API: the stage, and each route with its
 // Lambda proxy integration. JWT and Lambda authorizers are refused rather
 // than silently left open.

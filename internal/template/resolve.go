@@ -215,6 +215,9 @@ func (p *parser) ref(name string) (string, error) {
 		if name == p.stack.API.LogicalID {
 			return p.apiID, nil
 		}
+		if p.isHTTPAPI(name) {
+			return localID(name), nil
+		}
 	case "AWS::SQS::Queue":
 		if q, ok := p.queues[name]; ok {
 			return queueURL(q)
@@ -284,13 +287,28 @@ func (p *parser) getAtt(name, attr string) (string, error) {
 	return "", fmt.Errorf("Fn::GetAtt %s.%s (%s) has no local value", name, attr, r.Type)
 }
 
-// localizeURL rewrites the API's AWS URLs to the emulator's:
+// localizeURL rewrites the APIs' AWS URLs to the emulator's:
 // https://{apiId}.execute-api.{region}.amazonaws.com → http://127.0.0.1:PORT
-// (the @connections callback URL), and wss:// → ws://.
+// (the @connections callback URL), wss:// → ws://, and an HTTP API's
+// https://{apiId}.execute-api... → http://127.0.0.1:PORT/@http (where the
+// emulator serves it: a publish URL handed to a function).
 func (p *parser) localizeURL(s string) string {
 	host := p.apiID + ".execute-api." + p.opts.Region + "." + urlSuffix
 	s = strings.ReplaceAll(s, "https://"+host, "http://"+p.opts.Endpoint)
-	return strings.ReplaceAll(s, "wss://"+host, "ws://"+p.opts.Endpoint)
+	s = strings.ReplaceAll(s, "wss://"+host, "ws://"+p.opts.Endpoint)
+	for _, id := range p.ids("AWS::ApiGatewayV2::Api") {
+		if p.isHTTPAPI(id) {
+			h := localID(id) + ".execute-api." + p.opts.Region + "." + urlSuffix
+			s = strings.ReplaceAll(s, "https://"+h, "http://"+p.opts.Endpoint+HTTPAPIPrefix)
+		}
+	}
+	return s
+}
+
+// isHTTPAPI reports whether the resource id is an API of protocol HTTP.
+func (p *parser) isHTTPAPI(id string) bool {
+	proto, _ := p.props(id).str("ProtocolType")
+	return proto == "HTTP"
 }
 
 // queueURL is what a queue's Ref resolves to: its URL on the local server.

@@ -15,6 +15,7 @@ package template
 
 import (
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -650,13 +651,16 @@ func (p *parser) functionSource(id string, f *Function) error {
 	if asset, err = meta.str(metadataAssetPath); err != nil {
 		return err
 	}
-	f.GoPackage = goPkg
 	if asset != "" {
 		if !filepath.IsAbs(asset) {
 			asset = filepath.Join(p.dir, asset)
 		}
 		f.AssetDir = asset
+		if goPkg == "" {
+			goPkg = builtFrom(filepath.Join(asset, "bootstrap"))
+		}
 	}
+	f.GoPackage = goPkg
 	if f.GoPackage == "" && f.AssetDir == "" {
 		keys := metadataAssetPath
 		if p.opts.GoPackageKey != "" {
@@ -669,6 +673,19 @@ func (p *parser) functionSource(id string, f *Function) error {
 		f.Label = filepath.Base(goPkg)
 	}
 	return nil
+}
+
+// builtFrom is the main package a Go executable was built from, as the Go
+// toolchain records it in every binary (whatever its OS and architecture,
+// and also with -trimpath and a stripped symbol table): what a Go function
+// deployed by any tool can be rebuilt from. "" when path is no Go
+// executable.
+func builtFrom(path string) string {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil || info.Path == "command-line-arguments" {
+		return ""
+	}
+	return info.Path
 }
 
 // functionEnv resolves the environment variables. One that cannot resolve
