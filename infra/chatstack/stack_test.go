@@ -881,3 +881,48 @@ func firstDiff(a, b string) string {
 	}
 	return ""
 }
+
+// statefulIDs are the logical ids the stateful resources of a deployed
+// WsChat-<env> had before the stack's code became the wschatcdk construct
+// (commit 1a98f3e). A new logical id makes CloudFormation replace the
+// resource: the table's history, the pool's users, the queues' tasks and
+// the logs would go. ChatID ("Default") is what keeps them.
+var statefulIDs = map[string]string{
+	"TableCD117FA1":                  "AWS::DynamoDB::Table",
+	"IdentityPool9E5AED46":           "AWS::Cognito::UserPool",
+	"IdentityPoolWebClientF5179986":  "AWS::Cognito::UserPoolClient",
+	"FanoutQueueTasks4BBC857A":       "AWS::SQS::Queue",
+	"FanoutQueueDeadLetters26CDE978": "AWS::SQS::Queue",
+	"AuthorizerFunctionLogs4F627F6E": "AWS::Logs::LogGroup",
+	"ConnectFunctionLogsA31747B6":    "AWS::Logs::LogGroup",
+	"DisconnectFunctionLogsD5D9D579": "AWS::Logs::LogGroup",
+	"ChatFunctionLogs06C71ACC":       "AWS::Logs::LogGroup",
+	"PublishFunctionLogs877419F6":    "AWS::Logs::LogGroup",
+	"FanoutFunctionLogsE3A2665A":     "AWS::Logs::LogGroup",
+	"WebSocketAccessLogs9551558C":    "AWS::Logs::LogGroup",
+	"PublishAccessLogs7C8188D4":      "AWS::Logs::LogGroup",
+	// Not stateful, but their ids are their URLs' and clients' config.
+	"WebSocketApi273F6915": "AWS::ApiGatewayV2::Api",
+	"PublishApiDEFB2040":   "AWS::ApiGatewayV2::Api",
+}
+
+func TestStatefulLogicalIDsKept(t *testing.T) {
+	for _, env := range []string{"dev", "staging", "prod"} {
+		res := tmpl(t, env)["Resources"].(map[string]any)
+		for id, typ := range statefulIDs {
+			r, ok := res[id].(map[string]any)
+			if !ok || r["Type"] != typ {
+				t.Errorf("%s: no %s %s: a deployed stack would replace it", env, typ, id)
+			}
+		}
+		// And nothing stateful beside them that a deploy would create anew.
+		for id, r := range res {
+			switch typ := r.(map[string]any)["Type"]; typ {
+			case "AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::SQS::Queue", "AWS::Logs::LogGroup":
+				if statefulIDs[id] != typ {
+					t.Errorf("%s: %s %s is new: is it a renamed stateful resource?", env, typ, id)
+				}
+			}
+		}
+	}
+}
