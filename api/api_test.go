@@ -336,3 +336,26 @@ const (
 		t.Errorf("missing docs %q, want %q", missing, want)
 	}
 }
+
+// TestLicenses: every module (and the npm package) carries the license in
+// its own root, since a module's zip or a package's tarball holds nothing
+// from above it; each copy is the repository's.
+func TestLicenses(t *testing.T) {
+	root, err := modroot.FromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(want, []byte("Apache License")) || !bytes.Contains(want, []byte("Version 2.0, January 2004")) {
+		t.Fatalf("LICENSE is not the Apache License 2.0")
+	}
+	for _, dir := range []string{"wire", "client", "client/js", "publisher", "examples/shop"} {
+		got, err := os.ReadFile(filepath.Join(root, dir, "LICENSE"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s/LICENSE: %v; want a copy of the repository's LICENSE", dir, err)
+		}
+	}
+}
