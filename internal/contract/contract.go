@@ -158,9 +158,10 @@ const (
 const (
 	FunctionPublish = "publish"
 
-	PublishRouteChannelMessage  = "POST /channels/{channel}/messages"
-	PublishRouteUserMessage     = "POST /users/{userId}/messages"
-	PublishRouteUserConnections = "DELETE /users/{userId}/connections"
+	// The routes are the wire contract's.
+	PublishRouteChannelMessage  = wire.PublishRouteChannelMessage
+	PublishRouteUserMessage     = wire.PublishRouteUserMessage
+	PublishRouteUserConnections = wire.PublishRouteUserConnections
 
 	// EnvPublishNames maps IAM principals to the display name their messages
 	// carry: a JSON object {"<principal ARN>": "<name>"}, where the principal
@@ -170,7 +171,7 @@ const (
 )
 
 // PublishRoutes lists the publish API's route keys.
-var PublishRoutes = []string{PublishRouteChannelMessage, PublishRouteUserMessage, PublishRouteUserConnections}
+var PublishRoutes = wire.PublishRoutes
 
 // Fan-out spread over invocations (issue #13): above a channel size a send
 // stores the message, then hands the broadcast to a queue as tasks of one
