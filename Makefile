@@ -165,4 +165,4 @@ soak: deps ## Larger reliability runs (load, faults) than `make test`
 	WSCHAT_SOAK=1 go test -count=1 -timeout 60m -run 'Reliability' -v ./reliability/...
 
 clean: ## Remove build outputs, cdk.out and local data
-	rm -rf build cdk.out cdk.out.lint .dev
+	rm -rf build cdk.out cdk.out.lint .dev examples/shop/cdk.out

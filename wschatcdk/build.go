@@ -12,8 +12,8 @@ import (
 	"github.com/wschat/wschat/internal/modroot"
 )
 
-// awsStderr is where bundling reports, as CDK's own bundling does.
-var awsStderr = os.Stderr
+// bundleLog is where bundling reports progress and failures, as CDK's own bundling does.
+var bundleLog = os.Stderr
 
 // goBuild builds Lambda binaries from the CDK app's module, by import path.
 // The app's go.mod decides which github.com/wschat/wschat the handlers come

@@ -157,9 +157,9 @@ type goBundler struct {
 func (g *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	start := time.Now()
 	if err := g.build.lambda(g.pkg, *outputDir); err != nil {
-		fmt.Fprintf(awsStderr, "wschat: bundling %s failed: %v\n", g.pkg, err)
+		fmt.Fprintf(bundleLog, "wschat: bundling %s failed: %v\n", g.pkg, err)
 		return jsii.Bool(false)
 	}
-	fmt.Fprintf(awsStderr, "wschat: bundled %s (linux/arm64) in %.1fs\n", g.pkg, time.Since(start).Seconds())
+	fmt.Fprintf(bundleLog, "wschat: bundled %s (linux/arm64) in %.1fs\n", g.pkg, time.Since(start).Seconds())
 	return jsii.Bool(true)
 }

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 )
@@ -34,11 +35,16 @@ const Module = "github.com/wschat/wschat"
 // Flags returns the flags of `go build` (or `go list`) run in the module
 // at dir for main packages of wschat given by import path, and a function
 // that removes the files they name. Flags are empty where none are needed:
-// in wschat's own module, and in a go.work workspace, which resolves
-// every module itself.
+// in wschat's own module, in a module that does not require wschat (it
+// builds only its own packages), and in a go.work workspace, which
+// resolves every module itself.
 func Flags(dir string) (flags []string, cleanup func(), err error) {
 	cleanup = func() {}
-	if path, err := modulePath(dir); err != nil || path == Module {
+	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return nil, cleanup, err
+	}
+	if path, err := modulePath(mod); err != nil || path == Module || !requiresWschat.Match(mod) {
 		return nil, cleanup, err
 	}
 	if inWorkspace(dir) {
@@ -57,14 +63,13 @@ func Flags(dir string) (flags []string, cleanup func(), err error) {
 	return []string{"-mod=mod", "-modfile=" + modPath}, cleanup, nil
 }
 
-// modulePath reads the module path from dir's go.mod.
-func modulePath(dir string) (string, error) {
-	f, err := os.Open(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+// requiresWschat matches a go.mod that requires wschat's main module (in a
+// require block or a one-line require).
+var requiresWschat = regexp.MustCompile(`(?m)^\s*(require\s+)?` + regexp.QuoteMeta(Module) + `\s+v`)
+
+// modulePath reads the module path from a go.mod.
+func modulePath(mod []byte) (string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(mod))
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
 			return strings.Trim(strings.TrimSpace(rest), `"`), nil
@@ -73,7 +78,7 @@ func modulePath(dir string) (string, error) {
 	if err := sc.Err(); err != nil {
 		return "", err
 	}
-	return "", fmt.Errorf("%s: no module line", filepath.Join(dir, "go.mod"))
+	return "", errors.New("go.mod: no module line")
 }
 
 func inWorkspace(dir string) bool {

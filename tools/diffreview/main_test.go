@@ -62,7 +62,7 @@ func TestReviewOfARealTwoCommitHistory(t *testing.T) {
 	}
 	for _, want := range []string{
 		"━━━ WsChat-dev: base ",
-		"[~] AWS::Lambda::Function ChatFunction",
+		"[~] AWS::Lambda::Function Default/ChatFunction/Function ChatFunction",
 		"MemorySize",
 		"[+] 1536",
 		"IAM/security changes: no",
