@@ -1,4 +1,4 @@
-// Package contract holds the names shared by the infrastructure (infra/) and the
+// Package contract holds the names shared by the infrastructure (wschatcdk) and the
 // runtime (lambdas/, internal/, local/): environment variables, route keys,
 // function names and authorizer context keys. Both sides import these constants
 // so a rename cannot leave a deployed handler reading a variable that the stack
@@ -86,7 +86,7 @@ const (
 // Actions lists the protocol actions, each deployed as its own route.
 var Actions = wire.Actions
 
-// Function names: each is a folder lambdas/<name> and a construct id in the stack.
+// Function names: each is a folder lambdas/<name> and a construct id in the construct.
 const (
 	FunctionConnect    = "connect"
 	FunctionDisconnect = "disconnect"
@@ -105,8 +105,10 @@ const (
 )
 
 // MetadataGoPackage is the CloudFormation metadata key on each function that
-// names its Go source package (for example "./lambdas/chat"); the local
-// emulator rebuilds the function for the host from it.
+// names its Go main package by import path (for example
+// "github.com/wschat/wschat/lambdas/chat"); the local emulator rebuilds the
+// function for the host from it, in the module of the app that synthesized
+// the template (whose go.mod resolves the path).
 const MetadataGoPackage = "wschat:goPackage"
 
 // TokenQueryParameter and SubprotocolName name the two places a client may put
