@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+
 	"github.com/wschat/wschat/internal/gobuild"
 	"github.com/wschat/wschat/internal/modroot"
 )
@@ -45,18 +47,6 @@ func newGoBuild(dir string) (goBuild, error) {
 	return goBuild{moduleDir: abs}, nil
 }
 
-// goBuildArgs are the go command's arguments for a Lambda binary: static,
-// reproducible (no paths, no VCS stamp) and without the RPC shim that
-// provided.al2023 does not use.
-func goBuildArgs(out, pkg string) []string {
-	return []string{"build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", out, pkg}
-}
-
-// goBuildEnv targets Lambda's arm64 Linux.
-func goBuildEnv() []string {
-	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64"}
-}
-
 // lambda builds pkg into outDir/bootstrap, from the app's module as its
 // go.mod resolves pkg (see internal/gobuild).
 func (b goBuild) lambda(pkg, outDir string) error {
@@ -76,4 +66,22 @@ func (b goBuild) lambda(pkg, outDir string) error {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return nil
+}
+
+// GoCode is Lambda code built from the Go main package pkg (an import path
+// that the app's go.mod resolves, e.g. "example.com/shop/orders") for the
+// provided.al2023 runtime on arm64, at synth time, with the go command of
+// the machine that synthesizes: no Docker. moduleDir is the directory of
+// the app's go.mod ("": the module of the working directory). It builds
+// the way the layer's own functions are built (see NewChat), so an app's
+// Go functions need no bundler of their own; pair it with
+// awslambda.Runtime_PROVIDED_AL2023, awslambda.Architecture_ARM_64 and the
+// handler "bootstrap". The local emulator runs such a function by
+// rebuilding pkg for the host.
+func GoCode(pkg, moduleDir string) awslambda.Code {
+	b, err := newGoBuild(moduleDir)
+	if err != nil {
+		panic(fmt.Errorf("wschatcdk: GoCode %s: %w", pkg, err))
+	}
+	return b.code(pkg)
 }

@@ -95,24 +95,6 @@ func newGoFunction(scope constructs.Construct, id string, props goFunctionProps)
 	return &goFunction{Construct: c, Function: fn, Role: role, LogGroup: logGroup}
 }
 
-// GoCode is Lambda code built from the Go main package pkg (an import path
-// that the app's go.mod resolves, e.g. "example.com/shop/orders") for the
-// provided.al2023 runtime on arm64, at synth time, with the go command of
-// the machine that synthesizes: no Docker. moduleDir is the directory of
-// the app's go.mod ("": the module of the working directory). It builds
-// the way the layer's own functions are built (see NewChat), so an app's
-// Go functions need no bundler of their own; pair it with
-// awslambda.Runtime_PROVIDED_AL2023, awslambda.Architecture_ARM_64 and the
-// handler "bootstrap". The local emulator runs such a function by
-// rebuilding pkg for the host.
-func GoCode(pkg, moduleDir string) awslambda.Code {
-	b, err := newGoBuild(moduleDir)
-	if err != nil {
-		panic(fmt.Errorf("wschatcdk: GoCode %s: %w", pkg, err))
-	}
-	return b.code(pkg)
-}
-
 // code bundles pkg at synth time with goBundler. The asset hash is taken
 // from the built binary (AssetHashType_OUTPUT): a hash of any source
 // directory would miss an edit in a package the handler imports (or an
@@ -162,4 +144,16 @@ func (g *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *boo
 	}
 	fmt.Fprintf(bundleLog, "wschat: bundled %s (linux/arm64) in %.1fs\n", g.pkg, time.Since(start).Seconds())
 	return jsii.Bool(true)
+}
+
+// goBuildArgs are the go command's arguments for a Lambda binary: static,
+// reproducible (no paths, no VCS stamp) and without the RPC shim that
+// provided.al2023 does not use.
+func goBuildArgs(out, pkg string) []string {
+	return []string{"build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", out, pkg}
+}
+
+// goBuildEnv targets Lambda's arm64 Linux.
+func goBuildEnv() []string {
+	return []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64"}
 }
