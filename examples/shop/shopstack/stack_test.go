@@ -3,6 +3,7 @@ package shopstack
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,12 +25,20 @@ func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	code := func() int {
 		defer jsii.Close()
-		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(os.TempDir() + "/shop-test-cdk.out")})
+		// A directory of this run's own: Template_FromStack reads the
+		// template back from the assembly, which a concurrent run must not
+		// overwrite.
+		dir, err := os.MkdirTemp("", "shop-test-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
 		shop = New(app, "Shop", nil)
 		// The positive control: a queue without a dead-letter queue, which
 		// the same checks must flag, in an app of its own.
 		ctx := map[string]any{"@aws-cdk/core:annotationsInValidationReport": false}
-		bad := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(os.TempDir() + "/shop-test-control")})
+		bad := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(filepath.Join(dir, "control"))})
 		badStack := awscdk.NewStack(bad, jsii.String("Control"), nil)
 		awssqs.NewQueue(badStack, jsii.String("NoDLQ"), nil)
 		AddNagChecks(app)
