@@ -1,4 +1,4 @@
-package emutest
+package main
 
 import (
 	"context"
@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
 )
 
 // Usage is the emulator's /@admin/usage document: what the stack would be
-// billed for since the emulator started (see local/usage.go).
+// billed for since the emulator started (see local/usage.go). It lives
+// here, not in internal/emutest: it is made of the emulator's own types
+// (local/gateway, local/lambda), and internal/ imports nothing above it.
 type Usage struct {
 	Gateway   gateway.Usage           `json:"gateway"`
 	Functions map[string]lambda.Usage `json:"functions"`
@@ -25,8 +28,8 @@ type SQSUsage struct {
 	MappingBatches int64            `json:"mappingBatches"`
 }
 
-// Usage reads the emulator's usage counters.
-func (e *Emulator) Usage(ctx context.Context) (Usage, error) {
+// readUsage reads the emulator's usage counters.
+func readUsage(ctx context.Context, e *emutest.Emulator) (Usage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.BaseURL+"/@admin/usage", nil)
 	if err != nil {
 		return Usage{}, err
