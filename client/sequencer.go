@@ -1,5 +1,7 @@
 package client
 
+import "slices"
+
 // sequencer turns one channel's deliveries, which may arrive duplicated, out
 // of seq order or with gaps, into a stream that is strictly increasing in seq
 // with each seq at most once. It is not safe for concurrent use: a
@@ -85,16 +87,26 @@ func (s *sequencer) settle(through int64, out []Event) []Event {
 		s.start(through)
 		return out
 	}
-	for s.last < through {
-		if m, ok := s.held[s.last+1]; ok {
-			delete(s.held, m.Seq)
-			s.delivered++
-			out = append(out, Event{Type: EventMessage, Message: m})
-		} else {
-			s.skipped++
-		}
-		s.last++
+	if through <= s.last {
+		return s.drain(out)
 	}
+	// By the held messages, not seq by seq: a settled range can be billions
+	// of seqs wide (a channel's new counter starts at its base, the
+	// milliseconds since 2025).
+	var seqs []int64
+	for seq := range s.held {
+		if seq <= through {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		out = append(out, Event{Type: EventMessage, Message: s.held[seq]})
+		delete(s.held, seq)
+	}
+	s.delivered += int64(len(seqs))
+	s.skipped += through - s.last - int64(len(seqs))
+	s.last = through
 	return s.drain(out)
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // State is a phase of the client's connection state machine.
@@ -45,16 +47,29 @@ type StateChange struct {
 	Took time.Duration
 }
 
-// Message is one chat message as the server stored it.
+// Message is one chat message as the server stored it. Tell who sent it by
+// From and UserID, not by UserName alone: a display name is what a user's
+// token says, and two users may share one.
 type Message struct {
-	Channel  string
-	Seq      int64
+	Channel string
+	Seq     int64
+	// From is FromServer for a message a backend published through the
+	// publish API (UserName is then the backend's configured name), "" for
+	// a user's message.
+	From string
+	// UserID identifies the sender: the user's token "sub", or FromServer.
 	UserID   string
 	UserName string
 	Text     string
 	ClientID string
 	SentAt   time.Time
 }
+
+// FromServer is Message.From of a backend's message.
+const FromServer = wire.FromServer
+
+// IsBackend reports whether a backend published m (not a user).
+func (m Message) IsBackend() bool { return m.From == FromServer }
 
 // Presence is a joined or left event of a channel.
 type Presence struct {

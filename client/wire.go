@@ -69,7 +69,7 @@ type frame struct {
 }
 
 func message(channel string, e wire.Entry) Message {
-	return Message{Channel: channel, Seq: e.Seq, UserID: e.UserID, UserName: e.UserName,
+	return Message{Channel: channel, Seq: e.Seq, From: e.From, UserID: e.UserID, UserName: e.UserName,
 		Text: e.Text, ClientID: e.ClientID, SentAt: e.SentAt}
 }
 

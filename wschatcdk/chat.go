@@ -2,6 +2,8 @@ package wschatcdk
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -110,6 +112,12 @@ func (s *layer) addIdentity() map[string]string {
 		b, _ := json.Marshal(s.Config.GroupChannels) // a map of strings always marshals
 		env[contract.EnvGroupChannels] = string(b)
 	}
+	// Names only backends show: a user's name that looks like one is
+	// marked ("server" always is).
+	if names := slices.Sorted(maps.Values(s.Config.PublishNames)); len(names) > 0 {
+		b, _ := json.Marshal(slices.Compact(names))
+		env[contract.EnvReservedNames] = string(b)
+	}
 	if auth.Issuer == "" {
 		s.UserPool = newUserPool(s.scope, "Identity", s.Config.retain())
 		s.UserPool.AddChannelGroups(s.Config.GroupChannels)
@@ -164,6 +172,7 @@ func (s *layer) addRuntimeEnvironment() {
 		contract.EnvUserRateBurst:         strconv.Itoa(cfg.UserRateBurst),
 		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
 		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
+		contract.EnvChannelRate:           strconv.FormatFloat(cfg.ChannelRate, 'f', -1, 64),
 	}
 	// Unset means closed: the handlers' own default grants nothing.
 	if cfg.DefaultChannels != "" {

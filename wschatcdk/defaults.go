@@ -51,6 +51,8 @@ func (p ChatProps) WithDefaults() ChatProps {
 	setInt(&p.UserRateBurst, 20)
 	setFloat(&p.FrameRatePerSecond, 10)
 	setInt(&p.FrameBurst, 20)
+	// A fifth of the account's @connections rate per channel.
+	setFloat(&p.ChannelRate, 2000)
 	if p.Auth.TokenUse == "" {
 		p.Auth.TokenUse = "any"
 		if p.Auth.Issuer == "" {

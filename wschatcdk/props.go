@@ -132,6 +132,11 @@ type ChatProps struct {
 	// Default: 10/s, burst 20.
 	FrameRatePerSecond float64
 	FrameBurst         int
+	// ChannelRate bounds the deliveries (one per member) per second that
+	// one channel's sends ask for, so one channel cannot take the account's
+	// ~10,000 @connections calls a second from the others. Default: 2,000/s
+	// (a fifth of the account's @connections rate).
+	ChannelRate float64
 
 	// Auth chooses who issues the tokens that $connect accepts.
 	// Default: a user pool of the layer's own.
@@ -381,6 +386,9 @@ func (c ChatProps) validateLimits() []error {
 	}
 	if c.QuietRouteRate <= 0 || c.QuietRouteRate > c.ThrottleRate || c.QuietRouteBurst <= 0 || c.QuietRouteBurst > c.ThrottleBurst {
 		bad("QuietRouteRate %v, QuietRouteBurst %d: the ping/$default route throttle must be above 0 and at most the stage's %v/s burst %d", c.QuietRouteRate, c.QuietRouteBurst, c.ThrottleRate, c.ThrottleBurst)
+	}
+	if c.ChannelRate <= 0 || c.ChannelRate > 10000 {
+		bad("ChannelRate %v: must be above 0 and at most 10000 deliveries/s (the account's @connections rate)", c.ChannelRate)
 	}
 	if c.FrameRatePerSecond <= 0 || c.FrameBurst < 1 {
 		bad("FrameRatePerSecond %v, FrameBurst %d: the per-connection frame rate and burst must both be positive", c.FrameRatePerSecond, c.FrameBurst)

@@ -56,7 +56,7 @@ func (s *layer) addPublish(retention awslogs.RetentionDays) {
 	// the same send path and limits.
 	for _, v := range []string{contract.EnvTableName, contract.EnvCallbackURL, contract.EnvHistoryRetention,
 		contract.EnvRatePerSecond, contract.EnvRateBurst, contract.EnvMaxChannels, contract.EnvFanoutWorkers,
-		contract.EnvSendBudget, contract.EnvPresenceMaxMembers, contract.EnvMetricsNamespace} {
+		contract.EnvSendBudget, contract.EnvPresenceMaxMembers, contract.EnvMetricsNamespace, contract.EnvChannelRate} {
 		s.Publish.Function.AddEnvironment(jsii.String(v), s.runtimeEnv[v], nil)
 	}
 	s.PublishAPI = newPublishAPI(s.scope, "Publish", publishAPIProps{

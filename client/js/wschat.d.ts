@@ -95,6 +95,9 @@ export interface Options {
 export interface Message {
   channel: string;
   seq: number;
+  /** "server" for a message a backend published (userName is then its configured name); absent for a user's. */
+  from?: "server";
+  /** Who sent it: the user's token "sub", or "server". Tell senders apart by this, not by userName. */
   userId: string;
   userName: string;
   text: string;

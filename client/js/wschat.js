@@ -117,10 +117,12 @@ export class Sequencer {
   }
   settle(through, out) {
     if (!this.started) { this.start(through); return; }
-    while (this.last < through) {
-      const m = this.held.get(this.last + 1);
-      if (m) { this.held.delete(m.seq); out.push({ type: "message", message: m }); }
-      this.last++;
+    if (through > this.last) {
+      // By the held messages, not seq by seq: a settled range can be
+      // billions of seqs wide (a new counter starts at its base).
+      const seqs = [...this.held.keys()].filter((seq) => seq <= through).sort((a, b) => a - b);
+      for (const seq of seqs) { out.push({ type: "message", message: this.held.get(seq) }); this.held.delete(seq); }
+      this.last = through;
     }
     this.drain(out);
   }
@@ -516,7 +518,10 @@ export class Client {
 }
 
 function toMessage(channel, m) {
-  return { channel, seq: m.seq, userId: m.userId, userName: m.userName, text: m.text, clientId: m.clientId, sentAt: m.sentAt };
+  const msg = { channel, seq: m.seq, userId: m.userId, userName: m.userName, text: m.text, clientId: m.clientId, sentAt: m.sentAt };
+  // A backend's message says so: tell it from a user named like the backend.
+  if (m.from === "server") msg.from = "server";
+  return msg;
 }
 
 /** A joined channel: an ordered, deduplicated stream of events. */

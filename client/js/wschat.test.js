@@ -121,6 +121,20 @@ for (const [name, faults, load, injected] of scenarios) {
   });
 }
 
+test("messages say who sent them: from and userId next to userName", async () => {
+  await withServer({}, async (srv, connect) => {
+    srv.post("general", "from history");
+    const c = await connect("Orders");
+    const s = await c.join("general", { from: 0 });
+    const got = [];
+    s.on((e) => { if (e.type === "message") got.push(`${e.message.from ?? ""}/${e.message.userId}/${e.message.userName}`); });
+    srv.post("general", "live");
+    await c.send("general", "a user named like the backend");
+    await until(() => got.length >= 3, 3000);
+    assert.deepEqual(got, ["server/server/Orders", "server/server/Orders", "/Orders/Orders"]);
+  });
+});
+
 test("discontinuity: history past retention is reported with its bounds", async () => {
   await withServer({}, async (srv, connect) => {
     for (let i = 0; i < 10; i++) srv.post("general", `old ${i}`);
@@ -271,6 +285,9 @@ test("Sequencer: dedupe, reorder, settle, discontinuity", () => {
     ["settled", 0, [["o", 1], ["o", 3], ["s", 3]], "1 3"],
     ["hole", 2, [["d", 6], ["o", 6]], "d3-5 6"],
     ["window full", 0, [["o", 3], ["o", 4], ["o", 5], ["o", 6], ["o", 1], ["o", 2]], "1 2 3 4 5"],
+    // A new counter starts at its base (ms since 2025): a wide settle is immediate.
+    ["wide settle", 0, [["o", 40000000002], ["o", 40000000001], ["s", 40000000000]], "40000000001 40000000002"],
+    ["wide settle in order", 0, [["o", 40000000009], ["o", 40000000005], ["s", 40000000007]], "40000000005"],
   ];
   for (const [name, start, steps, want] of cases) {
     const s = new Sequencer(3, start);

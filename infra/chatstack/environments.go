@@ -99,6 +99,8 @@ func Environments() map[string]Config {
 	prod.QuietRouteRate, prod.QuietRouteBurst = 200, 400
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
+	// Half the account's rate: prod's big channels fan out faster.
+	prod.ChannelRate = 5000
 	prod.PublishThrottleRate, prod.PublishThrottleBurst = 500, 1000
 	// 50 invocations x 128 workers: a 100,000-member channel (100 tasks) in
 	// two rounds; the account's ~10,000 requests/s is the real ceiling.

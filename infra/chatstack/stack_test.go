@@ -124,6 +124,8 @@ func synthAll() error {
 	if err != nil {
 		return err
 	}
+	// Backends with names of their own, which users' names must not imitate.
+	issuer.PublishNames = map[string]string{"arn:aws:iam::123456789012:role/orders": "Orders", "arn:aws:iam::123456789012:role/billing": "Billing"}
 	envs[issuer.Name] = issuer
 	// A fifth: dev pinned to an account and region, as the CLI does with
 	// CDK_DEFAULT_ACCOUNT/REGION, which turns pseudo parameters into literals.

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // Domain errors returned (wrapped) by the adapters.
@@ -78,7 +80,7 @@ type Member struct {
 
 // FromServer marks a message a backend published through the HTTP API
 // (Message.From), so clients can tell it from a user's message.
-const FromServer = "server"
+const FromServer = wire.FromServer
 
 // Message is one stored chat message.
 type Message struct {
@@ -140,7 +142,10 @@ type FanoutStats struct {
 	Skipped   int // members not posted to because the send budget ran out
 	Throttled int // post attempts answered 429 (each retried)
 	Tasks     int // fan-out tasks handed to the queue (a spread broadcast)
-	Duration  time.Duration
+	// Size is the channel's member count as read before the broadcast (0
+	// when the broadcaster did not read it; Members then says as much).
+	Size     int64
+	Duration time.Duration
 }
 
 // Budget bounds the @connections posts of one invocation, so one huge channel

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -60,30 +59,6 @@ func decodeClaim(k chat.ClaimKey, item map[string]types.AttributeValue) chat.Cla
 		Delivered: boolAttr(item, attrDelivered),
 		ExpiresAt: timeEpoch(item, attrTTL),
 	}
-}
-
-// NextSeq atomically takes the channel's next seq (UpdateItem ADD on the
-// counter item). Seqs start at 1 and only grow; a seq taken by an attempt
-// that then failed is never reused, so history may have gaps. The counter
-// also records when it was last used: history waits that long (its grace)
-// before it declares a missing seq above every stored message never used.
-func (s *Store) NextSeq(ctx context.Context, channel string) (int64, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       counterKey(channel),
-		UpdateExpression:          aws.String("ADD #seq :one SET #at = :now"),
-		ExpressionAttributeNames:  map[string]string{"#seq": attrSeq, "#at": attrUpdatedAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":now": millis(s.now())},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err != nil {
-		return 0, translate("next seq", err)
-	}
-	seq, ok := numAttr(out.Attributes, attrSeq)
-	if !ok {
-		return 0, fmt.Errorf("next seq: counter of %q has no number", channel)
-	}
-	return seq, nil
 }
 
 // SetClaimSeq binds seq to a claim unless it already has one, and returns
@@ -200,21 +175,8 @@ func (s *Store) RebindClaimSeq(ctx context.Context, k chat.ClaimKey, from, to in
 // LastSeq returns the channel's counter: the highest seq taken, 0 for a
 // channel that never had a message.
 func (s *Store) LastSeq(ctx context.Context, channel string) (int64, error) {
-	seq, _, err := s.counter(ctx, channel)
+	seq, _, _, err := s.counter(ctx, channel)
 	return seq, err
-}
-
-func (s *Store) counter(ctx context.Context, channel string) (seq int64, usedAt time.Time, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            counterKey(channel),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return 0, time.Time{}, translate("read counter", err)
-	}
-	seq, _ = numAttr(out.Item, attrSeq)
-	return seq, timeMillis(out.Item, attrUpdatedAt), nil
 }
 
 // historyMaxPages bounds the Query calls of one History call; expired items

@@ -23,10 +23,13 @@ const maxTombstones = 100
 // condition PutMessage uses. Whoever writes first wins: a late send finds
 // the tombstone and is renumbered, so the seq is final either way.
 func (s *Store) SettledHistory(ctx context.Context, q chat.HistoryQuery) (chat.HistoryPage, error) {
-	ctr, usedAt, err := s.counter(ctx, q.Channel)
+	ctr, usedAt, base, err := s.counter(ctx, q.Channel)
 	if err != nil {
 		return chat.HistoryPage{}, err
 	}
+	// The seqs up to the counter's base were never used by it (see
+	// counter.go): settled at once, neither a gap nor past retention.
+	q.After = max(q.After, base)
 	oldest, oldestAt, err := s.oldest(ctx, q.Channel, ctr)
 	if err != nil {
 		return chat.HistoryPage{}, err

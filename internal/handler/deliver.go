@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wschat/wschat/internal/chat"
@@ -18,6 +19,10 @@ import (
 // claim, the channel's counter, the history item.
 type MessageStore interface {
 	Claim(ctx context.Context, c chat.Claim) (stored chat.Claim, created bool, err error)
+	// TakeSeq takes the next seq of a send that costs cost of the
+	// channel's delivery rate, unless the channel is more than burst ahead
+	// of it (ok false).
+	TakeSeq(ctx context.Context, channel string, cost, burst time.Duration) (seq int64, ok bool, err error)
 	NextSeq(ctx context.Context, channel string) (int64, error)
 	SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error)
 	PutMessage(ctx context.Context, m chat.Message) error
@@ -50,6 +55,44 @@ type Deliverer struct {
 	Retention   time.Duration
 	Log         *slog.Logger
 	Meter       Meter
+	// ChannelRate is Config.ChannelRate: deliveries per second per
+	// channel. A send is charged one delivery per member, counted by the
+	// last broadcast to the channel that this process made (a channel it
+	// has not broadcast to yet counts as one member, once).
+	ChannelRate float64
+	sizes       channelSizes
+}
+
+// channelSizes remembers each channel's member count as the last
+// broadcast read it. Bounded: when full it starts over.
+type channelSizes struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const channelSizesMax = 10_000
+
+func (c *channelSizes) get(ch string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.m[ch], 1)
+}
+
+func (c *channelSizes) put(ch string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= channelSizesMax {
+		c.m = map[string]int64{}
+	}
+	c.m[ch] = n
+}
+
+// cost is what a send to channel costs of its delivery rate.
+func (d *Deliverer) cost(channel string) time.Duration {
+	if d.ChannelRate <= 0 {
+		return 0 // the store's minimum applies
+	}
+	return time.Duration(float64(d.sizes.get(channel)) / d.ChannelRate * float64(time.Second))
 }
 
 // Deliver runs steps 1–5 of the send action (see sendAction) and returns
@@ -75,9 +118,18 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	}
 	seq := claim.Seq
 	if seq == 0 {
-		taken, err := d.Store.NextSeq(ctx, p.Channel)
+		// The channel's rate is checked here, after the claim, so that a
+		// retry of a send that already has its seq is never refused.
+		taken, ok, err := d.Store.TakeSeq(ctx, p.Channel, d.cost(p.Channel), ChannelBurst)
 		if err != nil {
 			return 0, err
+		}
+		if !ok {
+			if d.Meter != nil {
+				d.Meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+			}
+			return 0, protocol.Errorf(protocol.CodeRateLimited, "",
+				"channel %s is sending faster than its rate (%g deliveries a second, one per member); retry in a moment with the same clientId", p.Channel, d.ChannelRate)
 		}
 		if seq, err = d.Store.SetClaimSeq(ctx, key, taken); err != nil {
 			return 0, err
@@ -108,7 +160,11 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 		return 0, err
 	}
 	// The broadcast's line names the seq it carried.
-	if _, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), p.Budget, p.Channel, frame); err != nil {
+	stats, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), p.Budget, p.Channel, frame)
+	if size := max(stats.Size, int64(stats.Members)); size > 0 {
+		d.sizes.put(p.Channel, size)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("send seq %d: %w", seq, err)
 	}
 	if err := d.Store.MarkDelivered(ctx, key); err != nil {

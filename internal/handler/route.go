@@ -90,7 +90,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	h.actions = map[string]action{
 		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter}},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate}},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
@@ -202,11 +202,11 @@ func (h *Chat) errorEvent(rq *request, e *protocol.Error) protocol.ErrorEvent {
 func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebsocketProxyRequest) error {
 	if ev.IsBase64Encoded {
 		// API Gateway routes binary frames to $default, base64-encoded.
-		return protocol.Errorf(protocol.CodeInvalidJSON, "", "binary frames are not supported; send JSON text frames")
+		return h.invalid(ctx, rq, protocol.Errorf(protocol.CodeInvalidJSON, "", "binary frames are not supported; send JSON text frames"))
 	}
 	r, err := protocol.Decode([]byte(ev.Body))
 	if err != nil {
-		return err
+		return h.invalid(ctx, rq, err)
 	}
 	rq.Channel, rq.ClientID = protocol.Echo(r)
 	var perr *protocol.Error
@@ -221,6 +221,23 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 		perr.Action = r.Action()
 	}
 	return err
+}
+
+// invalid answers a frame that does not decode (bad JSON, an unknown
+// action, a field that fails validation, a binary frame). It costs the
+// sender what a valid request costs: a token of the connection's and of
+// the user's shared budgets, so a flood of invalid frames over many
+// instances is held to the same rate as a flood of valid ones (the
+// per-instance frame budget alone lets n warm instances take n times the
+// rate). A client over its budget is told so (and earns a strike);
+// otherwise it gets the decode error. A limiter failure does not hide the
+// client's mistake.
+func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error {
+	var perr *protocol.Error
+	if err := h.limit(ctx, rq, ""); errors.As(err, &perr) && perr.Code == protocol.CodeRateLimited {
+		return err
+	}
+	return decodeErr
 }
 
 // limit spends a token of the connection's rate limit, then of the user's.

@@ -169,7 +169,8 @@ function onEvent(ch, ev) {
   switch (ev.type) {
     case "message": {
       const m = ev.message;
-      ch.items.push({ kind: "msg", seq: m.seq, who: m.userName || m.userId, text: m.text, clientId: m.clientId });
+      // Who sent it is from and userId; userName is only what people read.
+      ch.items.push({ kind: "msg", seq: m.seq, who: m.userName || m.userId, userId: m.userId, from: m.from, text: m.text, clientId: m.clientId });
       if (ch.name !== page.current) ch.unread++;
       break;
     }
@@ -228,14 +229,41 @@ function renderChannels() {
   }
 }
 
+// senders maps each display name (folded) to the user ids seen with it in
+// a channel, in its messages and among its members. A name that several
+// ids share is shown with the id, so no one passes as someone else.
+function senders(ch) {
+  const ids = new Map();
+  const see = (name, id) => {
+    if (!name || !id) return;
+    const k = name.normalize("NFKC").toLowerCase();
+    if (!ids.has(k)) ids.set(k, new Set());
+    ids.get(k).add(id);
+  };
+  for (const it of ch.items) if (it.kind === "msg" && it.from !== "server") see(it.who, it.userId);
+  for (const [id, name] of ch.members) see(name, id);
+  return ids;
+}
+
+// whoOf is the name to show for a user: the name, with the user id when
+// another user shares the name.
+function whoOf(ids, name, id) {
+  const k = (name || "").normalize("NFKC").toLowerCase();
+  return id && ids.has(k) && ids.get(k).size > 1 ? `${name} (${id})` : name;
+}
+
 // renderMessages shows the stream as delivered (messages in seq order,
-// presence where it happened), then what is still in the outbox.
+// presence where it happened), then what is still in the outbox. A
+// backend's message (from "server") is marked as one: a user may be named
+// like a backend, never marked like one.
 function renderMessages(ch, pending) {
+
   const msgs = $("messages");
   const atBottom = msgs.scrollTop + msgs.clientHeight >= msgs.scrollHeight - 4;
   msgs.replaceChildren();
   const unacked = new Set(pending.map((p) => p.clientId));
   const shown = new Set();
+  const ids = senders(ch);
   for (const it of ch.items) {
     if (it.kind !== "msg") {
       msgs.append(el("li", it.kind, it.text));
@@ -244,8 +272,17 @@ function renderMessages(ch, pending) {
     const li = el("li", unacked.has(it.clientId) ? "msg unacked" : "msg");
     li.dataset.seq = it.seq;
     li.dataset.clientId = it.clientId || "";
-    li.append(el("span", "seq", "#" + it.seq), el("span", "who", it.who), el("span", "text", it.text));
+    const backend = it.from === "server";
+    const who = el("span", "who", backend ? it.who : whoOf(ids, it.who, it.userId));
+    if (it.userId) who.title = backend ? "published by a backend" : "user " + it.userId;
+    li.append(el("span", "seq", "#" + it.seq));
+    if (backend) {
+      li.classList.add("backend");
+      li.append(el("span", "badge", "backend"));
+    }
+    li.append(who, el("span", "text", it.text));
     msgs.append(li);
+
     shown.add(it.clientId);
   }
   // A message the server stored and delivered but whose ack is still out
@@ -273,9 +310,11 @@ function render() {
     $("messages").replaceChildren();
     return;
   }
+  const ids = senders(ch);
   for (const [id, name] of ch.members) {
-    const li = el("li", "", name);
+    const li = el("li", "", whoOf(ids, name, id));
     li.dataset.user = id;
+    li.title = "user " + id;
     members.append(li);
   }
   renderMessages(ch, pending.filter((p) => p.channel === ch.name));
