@@ -19,11 +19,11 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynalite"
 	"github.com/wschat/wschat/internal/localissuer"
+	"github.com/wschat/wschat/internal/loopback"
 	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/local/lambdaenv"
-	"github.com/wschat/wschat/local/loopback"
 )
 
 // run starts the emulator and serves until ctx ends, then stops every

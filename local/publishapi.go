@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wschat/wschat/internal/sigv4"
 	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/sigv4"
 )
 
 // localCredentials are the only credentials the emulator accepts on AWS_IAM

@@ -13,11 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wschat/wschat/internal/loopback"
+	"github.com/wschat/wschat/internal/sigv4"
 	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/loopback"
-	"github.com/wschat/wschat/local/sigv4"
 	"github.com/wschat/wschat/local/sqs"
 )
 

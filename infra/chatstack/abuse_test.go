@@ -152,7 +152,7 @@ func TestChannelRateAndReservedNamesReachTheFunctions(t *testing.T) {
 	}
 	bad := Environments()["prod"]
 	bad.ChannelRate = 20000
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "channel rate 20000") {
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "ChannelRate 20000") {
 		t.Errorf("Validate() = %v, want the channel rate refused", err)
 	}
 }
