@@ -270,6 +270,14 @@ func testBrowser(t *testing.T, e *emulator) {
 	t.Run("a backend's message is marked; users who share a name are told apart", func(t *testing.T) {
 		testWhoIsWho(t, wd, e, erin)
 	})
+	t.Run("edit, react, reply, typing, delete and unread across two pages", func(t *testing.T) {
+		testLifecycle(t, wd, erin, frank)
+	})
+	// The rest runs in the first channel again.
+	for _, w := range []string{erin, frank} {
+		wd.switchTo(w)
+		wd.jsClick(`#channels li[data-channel="browser"]`)
+	}
 
 	t.Run("a killed connection shows reconnecting, then connected", func(t *testing.T) {
 		testKilledConnection(t, wd, e, erin, frank)
@@ -370,6 +378,9 @@ func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank str
 	wd.call("POST", wd.session+"/refresh", map[string]any{}, nil)
 	wd.waitConnected("erin after the reload")
 	wd.waitFor("the restored message acknowledged", `return window.wschatPage.acks[arguments[0]] === 1 && window.wschatPage.client.pending().length === 0`, clientID)
+	// The page renders the channel from the client's model, which the
+	// stream fills (the catch-up after the reload may finish after the ack).
+	wd.waitFor("the restored message shown with its seq", hasMessage, text)
 	seq := wd.script(seqOf, text)
 	if tc.stored && fmt.Sprint(seq) != fmt.Sprint(seqBefore) {
 		t.Errorf("erin's page shows the resent message at seq %v, want %v (its first and only seq)", seq, seqBefore)

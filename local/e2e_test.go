@@ -355,6 +355,8 @@ func TestRealTemplate(t *testing.T) {
 		}
 	})
 
+	t.Run("wscat types the README's lines", func(t *testing.T) { testWscatREADME(t, e) })
+
 	t.Run("browser", func(t *testing.T) { testBrowser(t, e) })
 }
 

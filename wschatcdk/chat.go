@@ -238,8 +238,11 @@ func grantTable(s *layer) {
 	// memberships, and tells the channels who left (reading their members).
 	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
 	s.API.GrantPostToConnections(s.Disconnect.Role)
-	// Chat actions read and write every item kind.
-	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
+	// Chat actions read and write every item kind; history reads the
+	// targets of a page's changes (and a thread its replies) in one
+	// BatchGetItem.
+	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
+		"dynamodb:BatchGetItem")
 	s.API.GrantPostToConnections(s.Chat.Role)
 	s.API.GrantDeleteConnections(s.Chat.Role)
 }

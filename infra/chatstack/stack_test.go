@@ -438,7 +438,7 @@ var wantActions = map[string][]string{
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	// Above the fan-out threshold chat and publish enqueue tasks: only
 	// SendMessage (which also authorizes SendMessageBatch).
-	contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+	contract.FunctionChat: {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
 		"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
 		"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
 	// The send path (claim, seq, history, fan-out), the user index Query,

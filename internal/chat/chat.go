@@ -93,6 +93,21 @@ type Message struct {
 	ClientID  string
 	SentAt    time.Time
 	ExpiresAt time.Time
+
+	// The lifecycle (lifecycle.go). ReplyTo names a reply's parent. The
+	// current state: Rev is the seq of the last change applied (0: none),
+	// EditedAt the last edit's (or the delete's) time, Deleted, Reactions
+	// and the thread's Replies. Pend is the last change applied whose
+	// stream item may still be pending; Status is this item's own, when it
+	// is a reply (which changes its parent).
+	ReplyTo   int64
+	Rev       int64
+	EditedAt  time.Time
+	Deleted   bool
+	Reactions []ReactionSet
+	Replies   int64
+	Pend      int64
+	Status    Status
 }
 
 // ClaimKey identifies one logical send: the same user retrying with the same
@@ -196,6 +211,11 @@ type HistoryQuery struct {
 // still retained (the counter + 1 when nothing is, 0 for a channel that
 // never had a message); Truncated reports that some seq above After may
 // have held a message now past retention.
+//
+// Updates are the changes stored in the range (applied ones; pending ones
+// are resolved first, void ones skipped), and Targets the current state of
+// every message an update or a reply in the page targets, by seq, those in
+// Messages included.
 type HistoryPage struct {
 	Messages  []Message
 	More      bool
@@ -203,4 +223,6 @@ type HistoryPage struct {
 	Oldest    int64
 	Truncated bool
 	Through   int64
+	Updates   []Change
+	Targets   map[int64]Message
 }

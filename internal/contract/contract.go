@@ -90,6 +90,15 @@ const (
 	ActionHistory = wire.ActionHistory
 	ActionMembers = wire.ActionMembers
 	ActionPing    = wire.ActionPing
+
+	// The message lifecycle's actions.
+	ActionEdit     = wire.ActionEdit
+	ActionDelete   = wire.ActionDelete
+	ActionReact    = wire.ActionReact
+	ActionUnreact  = wire.ActionUnreact
+	ActionTyping   = wire.ActionTyping
+	ActionRead     = wire.ActionRead
+	ActionChannels = wire.ActionChannels
 )
 
 // Actions lists the protocol actions, each deployed as its own route.

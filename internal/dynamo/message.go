@@ -118,6 +118,12 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	if m.From != "" {
 		item[attrFrom] = str(m.From)
 	}
+	if m.ReplyTo != 0 {
+		// A reply changes its parent (the reply count): it is pending until
+		// that is applied (see chat/lifecycle.go).
+		item[attrReplyTo] = num(m.ReplyTo)
+		item[attrStatus] = str(string(chat.StatusPending))
+	}
 	item[attrSentAt] = millis(m.SentAt)
 	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(m.ExpiresAt)
@@ -139,7 +145,8 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 		}
 		return err
 	}
-	if !boolAttr(got, attrTombstone) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID {
+	if !boolAttr(got, attrTombstone) && !isChange(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID &&
+		chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid {
 		return nil // this message, stored by an earlier attempt
 	}
 	return fmt.Errorf("put message seq %d: %w", m.Seq, chat.ErrConflict)
@@ -184,7 +191,8 @@ func (s *Store) LastSeq(ctx context.Context, channel string) (int64, error) {
 const historyMaxPages = 8
 
 // History returns up to limit live messages of channel with seq > after, in
-// seq order. more reports that messages may follow; ask again with
+// seq order, in their current state (changes and voided replies are left
+// out; pending replies are returned). more reports that messages may follow; ask again with
 // after = next (next is the last seq examined, so expired items are not read
 // twice).
 func (s *Store) History(ctx context.Context, channel string, after int64, limit int) (msgs []chat.Message, more bool, next int64, err error) {
@@ -216,7 +224,7 @@ func (s *Store) History(ctx context.Context, channel string, after int64, limit 
 			}
 			m := decodeMessage(channel, item)
 			next = m.Seq
-			if !s.expired(item) && !boolAttr(item, attrTombstone) {
+			if !s.expired(item) && isMessageItem(item) {
 				msgs = append(msgs, m)
 			}
 		}
@@ -233,7 +241,7 @@ func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Me
 	if !ok { // fall back to the sort key, MSG#<seq>
 		seq, _ = strconv.ParseInt(strings.TrimPrefix(strAttr(item, attrSK), "MSG#"), 10, 64)
 	}
-	return chat.Message{
+	m := chat.Message{
 		Channel:   channel,
 		Seq:       seq,
 		Identity:  chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
@@ -243,4 +251,16 @@ func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Me
 		SentAt:    timeMillis(item, attrSentAt),
 		ExpiresAt: timeEpoch(item, attrTTL),
 	}
+	decodeState(&m, item)
+	return m
+}
+
+// FindClaim returns the live claim of k (chat.ErrNotFound when there is
+// none): whether a request is a retry, without writing.
+func (s *Store) FindClaim(ctx context.Context, k chat.ClaimKey) (chat.Claim, error) {
+	item, err := s.getLive(ctx, "find claim", claimKey(k))
+	if err != nil {
+		return chat.Claim{}, err
+	}
+	return decodeClaim(k, item), nil
 }

@@ -11,7 +11,13 @@
 //	J#<channel>                   / <ms, 13 digits>#<id> a recent join, read consistently by broadcasts
 //	CTR#<channel>                 / SEQ                 the channel's seq counter and send rate (counter.go; expires CounterLife after its last seq)
 //	HIST#<channel>                / MSG#<seq, 20 digits> one message, sorted by seq
-//	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send (idempotency)
+//	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send or change (idempotency)
+//	THR#<channel>#<parent>        / <seq, 20 digits>    a reply's entry in its parent's thread
+//	USER#<userId>                 / CH#<channel>        the user's channel: last-read seq (the channel list)
+//
+// A history item is a message (with its current state: edits, delete,
+// reactions, reply count), a change to a message (an edit, a delete, a
+// reaction: see lifecycle.go) or a tombstone.
 //
 // Channel names and clientIds cannot contain '#', so no key can be forged by
 // a client. Every item except the keys-only fan-out entries (removed on
@@ -54,6 +60,9 @@ type API interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	// BatchGetItem reads the targets of a history page's changes and a
+	// thread's replies in one call.
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // Options tunes a Store. The zero value is usable.

@@ -44,6 +44,10 @@ type Post struct {
 	From     string        // chat.FromServer for a backend's message, else ""
 	Now      time.Time
 	Budget   *chat.Budget
+	// ReplyTo makes the message a reply to that message (Deliverer.
+	// Lifecycle must be set); Parent is the parent as the action read it.
+	ReplyTo int64
+	Parent  *chat.Message
 }
 
 // Deliverer stores a message in its channel's history under the next seq
@@ -61,6 +65,9 @@ type Deliverer struct {
 	// has not broadcast to yet counts as one member, once).
 	ChannelRate float64
 	sizes       channelSizes
+	// Lifecycle, when set, lets the Deliverer store changes and replies
+	// (change.go) and fan out a retried message in its current state.
+	Lifecycle LifecycleStore
 }
 
 // channelSizes remembers each channel's member count as the last
@@ -87,6 +94,24 @@ func (c *channelSizes) put(ch string, n int64) {
 	c.m[ch] = n
 }
 
+// takeSeq takes the channel's next seq for a send or a change, charged to
+// the channel's delivery rate (every one of them is fanned out to every
+// member); over the rate it is a rate_limited *protocol.Error.
+func (d *Deliverer) takeSeq(ctx context.Context, channel string) (int64, error) {
+	taken, ok, err := d.Store.TakeSeq(ctx, channel, d.cost(channel), ChannelBurst)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		if d.Meter != nil {
+			d.Meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		}
+		return 0, protocol.Errorf(protocol.CodeRateLimited, "",
+			"channel %s is sending faster than its rate (%g deliveries a second, one per member); retry in a moment with the same clientId", channel, d.ChannelRate)
+	}
+	return taken, nil
+}
+
 // cost is what a send to channel costs of its delivery rate.
 func (d *Deliverer) cost(channel string) time.Duration {
 	if d.ChannelRate <= 0 {
@@ -102,6 +127,12 @@ func (d *Deliverer) cost(channel string) time.Duration {
 // stored but maybe not delivered: the caller must not acknowledge, so the
 // client retries and the retry fans out again.
 func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
+	if p.ReplyTo != 0 {
+		if d.Lifecycle == nil {
+			return 0, errors.New("deliver: a reply needs Deliverer.Lifecycle")
+		}
+		return d.deliverReply(ctx, p)
+	}
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
 	hash := chat.TextHash(p.Text)
 	claim, created, err := d.Store.Claim(ctx, chat.Claim{
@@ -120,16 +151,9 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	if seq == 0 {
 		// The channel's rate is checked here, after the claim, so that a
 		// retry of a send that already has its seq is never refused.
-		taken, ok, err := d.Store.TakeSeq(ctx, p.Channel, d.cost(p.Channel), ChannelBurst)
+		taken, err := d.takeSeq(ctx, p.Channel)
 		if err != nil {
 			return 0, err
-		}
-		if !ok {
-			if d.Meter != nil {
-				d.Meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
-			}
-			return 0, protocol.Errorf(protocol.CodeRateLimited, "",
-				"channel %s is sending faster than its rate (%g deliveries a second, one per member); retry in a moment with the same clientId", p.Channel, d.ChannelRate)
 		}
 		if seq, err = d.Store.SetClaimSeq(ctx, key, taken); err != nil {
 			return 0, err
@@ -154,6 +178,14 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	msg.Seq = seq
 	if created && d.Meter != nil {
 		d.Meter.Record(ctx, metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
+	}
+	if !created && d.Lifecycle != nil {
+		// A retry: the message may have been edited or deleted since the
+		// first attempt stored it. Fan out what it is now, never the text
+		// the request carries again.
+		if cur, err := d.Lifecycle.GetMessage(ctx, p.Channel, seq); err == nil {
+			msg = cur
+		}
 	}
 	frame, err := encodeFrame(protocol.Message{Channel: p.Channel, Entry: entryOf(msg)})
 	if err != nil {

@@ -52,6 +52,9 @@ type ChatStore interface {
 	SendStore
 	HistoryStore
 	MembersStore
+	ChangeStore
+	ReadStore
+	ChannelsStore
 }
 
 // action serves one decoded request. It returns a *protocol.Error for a
@@ -60,8 +63,9 @@ type action interface {
 	serve(ctx context.Context, rq *request, in protocol.Request) error
 }
 
-// Chat serves every action route (join, leave, send, history,
-// members, ping) and $default of the chat function: it decodes the frame,
+// Chat serves every action route (join, leave, send, history, members,
+// ping, and the lifecycle's edit, delete, react, unreact, typing, read,
+// channels) and $default of the chat function: it decodes the frame,
 // applies the connection's rate limit and dispatches to the action's
 // handler. Client mistakes become an error event to the sender and a 200;
 // failures are logged once, here, answered with an "internal" error event
@@ -87,13 +91,24 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	r := replier{poster: p, log: log}
 	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now,
 		frames: newFrameLimiter(cfg.FrameRatePerSecond, cfg.FrameBurst)}
+	presence := presenceOf(store, cfg.PresenceMaxMembers)
+	deliver := &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate, Lifecycle: store}
+	change := &changeAction{store: store, replier: r, deliver: deliver}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate}},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence},
+		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presence},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
+
+		contract.ActionEdit:     change,
+		contract.ActionDelete:   change,
+		contract.ActionReact:    change,
+		contract.ActionUnreact:  change,
+		contract.ActionTyping:   &typingAction{store: store, broadcaster: b, presence: presence, throttle: newTypingThrottle(protocol.TypingInterval)},
+		contract.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
+		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
 	return h
 }
@@ -241,10 +256,11 @@ func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error 
 }
 
 // limit spends a token of the connection's rate limit, then of the user's.
-// ping is exempt from these two (it touches no storage; the frame limiter
-// bounds it without a DynamoDB call).
+// ping and typing are exempt from these two (they write nothing; the frame
+// limiter bounds them without a DynamoDB call, typing also its own
+// throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
-	if action == contract.ActionPing {
+	if action == contract.ActionPing || action == contract.ActionTyping {
 		return nil
 	}
 	if err := h.limitConnection(ctx, rq); err != nil {
