@@ -38,18 +38,23 @@ type EventsRun struct {
 // eventsChannel is where the events phase sends.
 const eventsChannel = "events-bench"
 
-// measureEvents runs the same sends with events off (the dev template) and
-// on (the dev template with the integrations, emutest.WithIntegrations),
+// measureEvents runs the same sends with events off (the dev template
+// without its stream, emutest.WithoutEvents) and on (the dev template as
+// synthesized, plus the test rule of emutest.WithIntegrations),
 // each on its own emulator and dynalite, without the counting proxy, and
 // with the per-connection and per-user rate limits off so the sends follow
 // each other at once.
 func (b *bench) measureEvents(ctx context.Context) error {
 	onTpl := filepath.Join(b.tmp, "WsChat-events.template.json")
-	if err := emutest.WithIntegrations(b.tpl, onTpl, emutest.IntegrationsOptions{}); err != nil {
+	if _, err := emutest.WithIntegrations(b.tpl, onTpl, emutest.IntegrationsOptions{}); err != nil {
+		return err
+	}
+	offTpl := filepath.Join(b.tmp, "WsChat-noevents.template.json")
+	if err := emutest.WithoutEvents(b.tpl, offTpl); err != nil {
 		return err
 	}
 	for _, on := range []bool{false, true} {
-		tpl := b.tpl
+		tpl := offTpl
 		if on {
 			tpl = onTpl
 		}

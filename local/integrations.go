@@ -18,15 +18,15 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/eventpattern"
+	"github.com/wschat/wschat/internal/loopback"
+	"github.com/wschat/wschat/internal/sigv4"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/ddbstream"
 	"github.com/wschat/wschat/local/eventbridge"
-	"github.com/wschat/wschat/local/eventpattern"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/loopback"
 	"github.com/wschat/wschat/local/secretsmanager"
-	"github.com/wschat/wschat/local/sigv4"
-	"github.com/wschat/wschat/local/template"
 )
 
 // eventsTailPath streams every event put on a bus (make events).

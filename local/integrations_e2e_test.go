@@ -27,20 +27,24 @@ import (
 
 	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/internal/eventschema"
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/sigv4"
 	"github.com/wschat/wschat/wire/events"
 )
 
 // integrationsTemplate writes the dev template with the integrations on
 // (emutest.WithIntegrations): the webhook to webhookURL and the word-filter
 // hook, text in events.
-func integrationsTemplate(t *testing.T, webhookURL string) string {
+func integrationsTemplate(t *testing.T, webhookURL string) (string, emutest.Integrations) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "WsChat-events.template.json")
-	if err := emutest.WithIntegrations(realTemplate(t), path, emutest.IntegrationsOptions{EventsText: true, WebhookURL: webhookURL, Hook: true}); err != nil {
+	in, err := emutest.WithIntegrations(realTemplate(t), path, emutest.IntegrationsOptions{EventsText: true, WebhookURL: webhookURL, Hook: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	if in.EventsFunction == emutest.IntegrationsEventsFunction {
+		t.Fatal("the dev template has no events function of its own: the stack's events are off")
+	}
+	return path, in
 }
 
 // receiver is a webhook endpoint on 127.0.0.1 that verifies each request's
@@ -193,6 +197,14 @@ func describeEvent(ev events.Event) string {
 		return "connection.opened " + x.UserID
 	case *events.ConnectionClosed:
 		return "connection.closed " + x.UserID
+	case *events.MessageEdited:
+		text := ""
+		if x.Text != nil {
+			text = *x.Text
+		}
+		return fmt.Sprintf("message.edited %s %s %q", x.Channel, x.UserID, text)
+	case *events.ReactionAdded:
+		return fmt.Sprintf("reaction.added %s %s %s %d", x.Channel, x.UserID, x.Emoji, x.Count)
 	case *events.UserNotified:
 		return fmt.Sprintf("user.notified %s %d/%d", x.UserID, x.Connections, x.Delivered)
 	}
@@ -238,10 +250,10 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	go func() { _ = gateSrv.Serve(gateLn) }()
 	defer gateSrv.Close()
 
-	tpl := integrationsTemplate(t, "http://"+rcvLn.Addr().String()+"/hooks/wschat")
+	tpl, in := integrationsTemplate(t, "http://"+rcvLn.Addr().String()+"/hooks/wschat")
 	ready := filepath.Join(t.TempDir(), "ready.json")
 	e := startEmulator(t, "--template", tpl, "--allow-stale", "--ready-file", ready,
-		"--function-env", emutest.IntegrationsEventsFunction+":AWS_ENDPOINT_URL_EVENTS=http://"+gateLn.Addr().String())
+		"--function-env", in.EventsFunction+":AWS_ENDPOINT_URL_EVENTS=http://"+gateLn.Addr().String())
 	doc := readReady(t, ready)
 	services, _ := url.Parse(doc.Services)
 	gate.upstream.Store(services)
@@ -268,7 +280,18 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	ann.join(t, "general")
 	bob.join(t, "general")
 	ann.send(t, map[string]any{"action": "send", "channel": "general", "text": "hello bob", "clientId": "m1"})
-	ann.expect(t, "ack", map[string]any{"clientId": "m1"})
+	m1 := ann.expect(t, "ack", map[string]any{"clientId": "m1"})["seq"]
+	// The lifecycle (#20): an edit goes through the hook too (its word
+	// masked), a reaction and its repeat (one change: one event).
+	ann.send(t, map[string]any{"action": "edit", "channel": "general", "seq": m1, "text": "hello darn bob", "clientId": "e1"})
+	ann.expect(t, "ack", map[string]any{"clientId": "e1"})
+	if up := bob.expect(t, "update", map[string]any{"action": "edit"}); fmt.Sprint(up["message"].(map[string]any)["text"]) != "hello **** bob" {
+		t.Errorf("bob got the edit as %v, want the masked text", up)
+	}
+	for range 2 {
+		bob.send(t, map[string]any{"action": "react", "channel": "general", "seq": m1, "emoji": "👍"})
+		bob.expect(t, "ack", map[string]any{"action": "react"})
+	}
 	ann.send(t, map[string]any{"action": "send", "channel": "general", "text": "buy spam now", "clientId": "m2"})
 	rejected := ann.expect(t, "error", map[string]any{"clientId": "m2"})
 	if rejected["code"] != "rejected" || !strings.Contains(fmt.Sprint(rejected["message"]), "spam") {
@@ -302,6 +325,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		"member.left general ann": 1, "member.left general bob": 1, "channel.vacated general": 1,
 		"connection.closed ann": 1, "connection.closed bob": 1,
 		"user.notified bob 1/1": 1,
+		`message.edited general ann "hello **** bob"`: 1, "reaction.added general bob 👍 1": 1,
 	}
 	total := 0
 	for _, n := range want {
@@ -380,7 +404,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the events function never called PutEvents")
 		}
-		killed := killFunction(t, emutest.IntegrationsEventsFunction)
+		killed := killFunction(t, in.EventsFunction)
 		close(gate.release)
 		if killed != 1 {
 			t.Fatalf("killed %d events function processes, want the 1 holding the batch", killed)

@@ -12,9 +12,9 @@ import (
 	"github.com/wschat/wschat/internal/dynalite"
 	"github.com/wschat/wschat/internal/dynamo"
 	"github.com/wschat/wschat/internal/dynamo/dynamotest"
+	"github.com/wschat/wschat/internal/eventpattern"
 	"github.com/wschat/wschat/internal/testkit"
 	"github.com/wschat/wschat/local/ddbstream"
-	"github.com/wschat/wschat/local/eventpattern"
 )
 
 // TestStoreWritesYieldTheirChanges runs a scripted chat through the real

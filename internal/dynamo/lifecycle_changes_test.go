@@ -10,9 +10,9 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/eventpattern"
 	"github.com/wschat/wschat/internal/handler"
 	"github.com/wschat/wschat/internal/testkit"
-	"github.com/wschat/wschat/local/eventpattern"
 )
 
 type quietBroadcaster struct{}

@@ -38,37 +38,48 @@ type IntegrationsOptions struct {
 	Hook bool
 }
 
+// Integrations names what WithIntegrations found or added.
+type Integrations struct {
+	// EventsFunction is the logical id of the events function, Bus of the
+	// bus the rules listen on.
+	EventsFunction, Bus string
+}
+
 // WithIntegrations writes to dst the template at src with the integrations
-// a stack declares where events are on: the table's stream read by the
-// events function (the store's filters, bisection, 10 retries, an
-// on-failure queue), a bus whose rule copies every event to a queue,
-// notice records on the publish function, and what opts adds. It is how
-// the emulator's tests and the benchmark run the integrations on the dev
-// stack.
-func WithIntegrations(src, dst string, opts IntegrationsOptions) error {
-	raw, err := os.ReadFile(src)
+// a test needs. A template whose stack has events on (wschat's own, every
+// environment: wschatcdk's ChatProps.Events) keeps its stream, events
+// function, bus and dead-letter queue; one without gets them as the
+// construct declares them (the store's filters, bisection, 10 retries, an
+// on-failure queue, notice records on the publish function). Either way it
+// adds a rule that copies every event to a queue (IntegrationsSeenQueue),
+// sets the text switch, and adds what opts asks for. It is how the
+// emulator's tests and the benchmark run the integrations on the dev stack.
+func WithIntegrations(src, dst string, opts IntegrationsOptions) (Integrations, error) {
+	var out Integrations
+	doc, res, err := readTemplate(src)
 	if err != nil {
-		return err
+		return out, err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("template %s: %w", src, err)
-	}
-	res, _ := doc["Resources"].(map[string]any)
 	var table, chatFn, publishFn string
 	for id, r := range res {
 		r, _ := r.(map[string]any)
+		meta, _ := r["Metadata"].(map[string]any)
+		pkg, _ := meta["wschat:goPackage"].(string)
 		switch {
 		case r["Type"] == "AWS::DynamoDB::Table":
 			table = id
-		case r["Type"] == "AWS::Lambda::Function" && strings.HasPrefix(id, "ChatFunction"):
+		case r["Type"] == "AWS::Lambda::Function" && (strings.HasPrefix(id, "ChatFunction") || strings.HasSuffix(pkg, "/lambdas/chat")):
 			chatFn = id
-		case r["Type"] == "AWS::Lambda::Function" && strings.HasPrefix(id, "PublishFunction"):
+		case r["Type"] == "AWS::Lambda::Function" && (strings.HasPrefix(id, "PublishFunction") || strings.HasSuffix(pkg, "/lambdas/publish")):
 			publishFn = id
+		case r["Type"] == "AWS::Lambda::Function" && strings.HasSuffix(pkg, "/lambdas/events"):
+			out.EventsFunction = id
+		case r["Type"] == "AWS::Events::EventBus":
+			out.Bus = id
 		}
 	}
 	if table == "" || chatFn == "" {
-		return errors.New("with integrations: the template has no table or no chat function")
+		return out, errors.New("with integrations: the template has no table or no chat function")
 	}
 	props := func(id string) map[string]any { return res[id].(map[string]any)["Properties"].(map[string]any) }
 	envOf := func(id string) map[string]any {
@@ -95,25 +106,29 @@ func WithIntegrations(src, dst string, opts IntegrationsOptions) error {
 	arn := func(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
 	ref := func(id string) map[string]any { return map[string]any{"Ref": id} }
 
-	props(table)["StreamSpecification"] = map[string]any{"StreamViewType": "NEW_AND_OLD_IMAGES"}
-	if publishFn != "" {
-		envOf(publishFn)["WSCHAT_NOTICE_RECORDS"] = "true"
+	if out.EventsFunction == "" || out.Bus == "" {
+		out.EventsFunction, out.Bus = IntegrationsEventsFunction, IntegrationsBus
+		props(table)["StreamSpecification"] = map[string]any{"StreamViewType": "NEW_AND_OLD_IMAGES"}
+		if publishFn != "" {
+			envOf(publishFn)["WSCHAT_NOTICE_RECORDS"] = "true"
+		}
+		var filters []any
+		for _, f := range dynamo.StreamFilters {
+			filters = append(filters, map[string]any{"Pattern": f})
+		}
+		res[IntegrationsEventsFunction] = fn("./lambdas/events", 30, map[string]any{"WSCHAT_EVENT_BUS": ref(IntegrationsBus)})
+		res[IntegrationsBus] = map[string]any{"Type": "AWS::Events::EventBus", "Properties": map[string]any{"Name": "wschat-test"}}
+		res[IntegrationsEventsDLQ] = queue(map[string]any{})
+		res["EventsMappingTest"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{
+			"EventSourceArn": map[string]any{"Fn::GetAtt": []any{table, "StreamArn"}}, "FunctionName": ref(IntegrationsEventsFunction),
+			"StartingPosition": "LATEST", "BatchSize": 100, "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10,
+			"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "FilterCriteria": map[string]any{"Filters": filters},
+			"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": arn(IntegrationsEventsDLQ)}}}}
 	}
-	var filters []any
-	for _, f := range dynamo.StreamFilters {
-		filters = append(filters, map[string]any{"Pattern": f})
-	}
-	res[IntegrationsEventsFunction] = fn("./lambdas/events", 30, map[string]any{"WSCHAT_EVENT_BUS": ref(IntegrationsBus), "WSCHAT_EVENTS_TEXT": fmt.Sprint(opts.EventsText)})
-	res[IntegrationsBus] = map[string]any{"Type": "AWS::Events::EventBus", "Properties": map[string]any{"Name": "wschat-test"}}
-	res[IntegrationsEventsDLQ] = queue(map[string]any{})
-	res["EventsMappingTest"] = map[string]any{"Type": "AWS::Lambda::EventSourceMapping", "Properties": map[string]any{
-		"EventSourceArn": map[string]any{"Fn::GetAtt": []any{table, "StreamArn"}}, "FunctionName": ref(IntegrationsEventsFunction),
-		"StartingPosition": "LATEST", "BatchSize": 100, "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10,
-		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "FilterCriteria": map[string]any{"Filters": filters},
-		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": arn(IntegrationsEventsDLQ)}}}}
+	envOf(out.EventsFunction)["WSCHAT_EVENTS_TEXT"] = fmt.Sprint(opts.EventsText)
 	res[IntegrationsSeenQueue] = queue(map[string]any{})
 	res["SeenRuleTest"] = map[string]any{"Type": "AWS::Events::Rule", "Properties": map[string]any{
-		"EventBusName": ref(IntegrationsBus), "EventPattern": map[string]any{"source": []any{events.DefaultSource}},
+		"EventBusName": ref(out.Bus), "EventPattern": map[string]any{"source": []any{events.DefaultSource}},
 		"Targets": []any{map[string]any{"Id": "seen", "Arn": arn(IntegrationsSeenQueue)}}}}
 	if opts.WebhookURL != "" {
 		res[IntegrationsWebhookKey] = map[string]any{"Type": "AWS::SecretsManager::Secret", "Properties": map[string]any{
@@ -121,7 +136,7 @@ func WithIntegrations(src, dst string, opts IntegrationsOptions) error {
 		res["WebhooksDlqTest"] = queue(map[string]any{})
 		res["WebhooksQueueTest"] = queue(map[string]any{"VisibilityTimeout": 2, "RedrivePolicy": map[string]any{"deadLetterTargetArn": arn("WebhooksDlqTest"), "maxReceiveCount": 3}})
 		res["WebhookRuleTest"] = map[string]any{"Type": "AWS::Events::Rule", "Properties": map[string]any{
-			"EventBusName": ref(IntegrationsBus), "EventPattern": map[string]any{"source": []any{events.DefaultSource}, "detail-type": []any{events.TypeMessageCreated}},
+			"EventBusName": ref(out.Bus), "EventPattern": map[string]any{"source": []any{events.DefaultSource}, "detail-type": []any{events.TypeMessageCreated}},
 			"Targets": []any{map[string]any{"Id": IntegrationsWebhookName, "Arn": arn("WebhooksQueueTest"), "InputTransformer": map[string]any{
 				"InputPathsMap": map[string]any{}, "InputTemplate": `{"webhook":"` + IntegrationsWebhookName + `","event":<aws.events.event.json>}`}}}}}
 		res["WebhooksFunctionTest"] = fn("./lambdas/webhooks", 30, map[string]any{"WSCHAT_WEBHOOKS": map[string]any{"Fn::Sub": []any{
@@ -137,9 +152,57 @@ func WithIntegrations(src, dst string, opts IntegrationsOptions) error {
 		env["WSCHAT_HOOK_FAILURE"] = "closed"
 		res[IntegrationsHook] = fn("./examples/wordfilter", 5, map[string]any{"WORDFILTER_BLOCK": "spam", "WORDFILTER_MASK": "darn"})
 	}
+	return out, writeTemplate(dst, doc)
+}
+
+// WithoutEvents writes to dst the template at src with events off: no
+// table stream (so the emulator captures none) and no mapping from it,
+// no notice records. What the benchmark's "events off" row runs.
+func WithoutEvents(src, dst string) error {
+	doc, res, err := readTemplate(src)
+	if err != nil {
+		return err
+	}
+	for id, r := range res {
+		r, _ := r.(map[string]any)
+		p, _ := r["Properties"].(map[string]any)
+		switch r["Type"] {
+		case "AWS::DynamoDB::Table":
+			delete(p, "StreamSpecification")
+		case "AWS::Lambda::EventSourceMapping":
+			if g, ok := p["EventSourceArn"].(map[string]any)["Fn::GetAtt"].([]any); ok && len(g) == 2 && g[1] == "StreamArn" {
+				delete(res, id)
+			}
+		case "AWS::Lambda::Function":
+			if env, ok := p["Environment"].(map[string]any); ok {
+				if vars, ok := env["Variables"].(map[string]any); ok {
+					delete(vars, "WSCHAT_NOTICE_RECORDS")
+				}
+			}
+		}
+	}
+	return writeTemplate(dst, doc)
+}
+
+func readTemplate(path string) (doc, res map[string]any, err error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, nil, fmt.Errorf("template %s: %w", path, err)
+	}
+	res, _ = doc["Resources"].(map[string]any)
+	if res == nil {
+		return nil, nil, fmt.Errorf("template %s: no Resources", path)
+	}
+	return doc, res, nil
+}
+
+func writeTemplate(path string, doc map[string]any) error {
 	out, err := json.MarshalIndent(doc, "", " ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, out, 0o644)
+	return os.WriteFile(path, out, 0o644)
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/sigv4"
 	"github.com/wschat/wschat/local/ddbstream"
-	"github.com/wschat/wschat/local/sigv4"
 )
 
 var dynaliteURL string

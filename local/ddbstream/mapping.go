@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wschat/wschat/local/eventpattern"
+	"github.com/wschat/wschat/internal/eventpattern"
 )
 
 // Invoker runs a function with an event and returns its response; an error

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wschat/wschat/local/eventpattern"
+	"github.com/wschat/wschat/internal/eventpattern"
 )
 
 // fakeFn records each invocation's sequence numbers and answers with what

@@ -1,5 +1,5 @@
 // Package eventbridge emulates the EventBridge a template declares: its
-// event buses, their rules (event patterns, see local/eventpattern) and
+// event buses, their rules (event patterns, see internal/eventpattern) and
 // their targets — Lambda functions, invoked asynchronously as EventBridge
 // does, and SQS queues — with Input, InputPath and InputTransformer,
 // retry policies and dead-letter queues. PutEvents is served over the AWS
@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wschat/wschat/local/eventpattern"
+	"github.com/wschat/wschat/internal/eventpattern"
 )
 
 // Invoker runs a function with a payload (synchronously: the router makes

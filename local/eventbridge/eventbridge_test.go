@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/wschat/wschat/internal/eventpattern"
 	eb "github.com/wschat/wschat/local/eventbridge"
-	"github.com/wschat/wschat/local/eventpattern"
 )
 
 type sink struct {
