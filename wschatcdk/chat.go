@@ -40,6 +40,9 @@ type layer struct {
 	FanoutQueue   *fanoutQueue
 	FanoutMapping awslambda.EventSourceMapping
 	Monitoring    *monitoring
+	// Integrations are the events function, bus, webhooks and hook; nil
+	// without ChatProps.Events and ChatProps.BeforeSend.
+	Integrations *integrations
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
@@ -53,18 +56,23 @@ type layer struct {
 func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	retention, _ := retentionDays(cfg.LogRetention) // checked by Validate
 	s := &layer{scope: scope, Config: cfg, build: build}
-	s.Table = newTable(scope, TableConstructID, tableProps{Retain: cfg.retain(), PointInTimeRecovery: cfg.PointInTimeRecovery})
+	s.Table = newTable(scope, TableConstructID, tableProps{Retain: cfg.retain(), PointInTimeRecovery: cfg.PointInTimeRecovery,
+		Stream: cfg.Events != nil})
 	s.addFunctions(retention)
 	s.addAPI(retention)
 	s.addRuntimeEnvironment()
 	grantTable(s)
 	s.addPublish(retention)
 	s.addFanout(retention)
+	s.addEvents(retention)
+	s.addBeforeSend()
 	s.addMonitoring()
+	s.addEventsAlarms()
 	s.addDomain()
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
 	addFanoutNagSuppressions(s)
+	addEventsNagSuppressions(s)
 	return s
 }
 
