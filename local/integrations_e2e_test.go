@@ -404,7 +404,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the events function never called PutEvents")
 		}
-		killed := killFunction(t, in.EventsFunction)
+		killed := killFunction(t, doc.PID, in.EventsFunction)
 		close(gate.release)
 		if killed != 1 {
 			t.Fatalf("killed %d events function processes, want the 1 holding the batch", killed)
@@ -427,7 +427,10 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 // killFunction SIGKILLs the running instances of the function with logical
 // id, found among this process's children by their executable (the
 // emulator builds each function to <dir>/<logical id>/bootstrap).
-func killFunction(t *testing.T, logicalID string) int {
+// Only the processes of the emulator emulatorPID (its descendants): a
+// test running beside this one may run the same template, whose function
+// binaries have the same logical id.
+func killFunction(t *testing.T, emulatorPID int, logicalID string) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -440,7 +443,7 @@ func killFunction(t *testing.T, logicalID string) int {
 			continue
 		}
 		exe, err := os.Readlink(filepath.Join("/proc", ent.Name(), "exe"))
-		if err != nil || !strings.HasSuffix(exe, "/"+logicalID+"/bootstrap") {
+		if err != nil || !strings.HasSuffix(exe, "/"+logicalID+"/bootstrap") || !descendantOf(pid, emulatorPID) {
 			continue
 		}
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
@@ -448,4 +451,30 @@ func killFunction(t *testing.T, logicalID string) int {
 		}
 	}
 	return killed
+}
+
+// descendantOf reports whether process pid descends from ancestor (within
+// a few generations: the emulator starts its functions itself).
+func descendantOf(pid, ancestor int) bool {
+	for range 8 {
+		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		fields := strings.Fields(rest)
+		if len(fields) < 2 {
+			return false
+		}
+		ppid, err := strconv.Atoi(fields[1])
+		if err != nil || ppid <= 1 {
+			return false
+		}
+		if ppid == ancestor {
+			return true
+		}
+		pid = ppid
+	}
+	return false
 }
