@@ -324,7 +324,7 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 		`message.created general ann "hello bob"`: 1, `message.created general ann "**** it"`: 1,
 		"member.left general ann": 1, "member.left general bob": 1, "channel.vacated general": 1,
 		"connection.closed ann": 1, "connection.closed bob": 1,
-		"user.notified bob 1/1": 1,
+		"user.notified bob 1/1":                       1,
 		`message.edited general ann "hello **** bob"`: 1, "reaction.added general bob 👍 1": 1,
 	}
 	total := 0

@@ -93,7 +93,7 @@ func decodePutEvents(body []byte) ([]Entry, error) {
 		}
 	}
 	if total > MaxPutBytes {
-		return nil, errors.New("Total size of the entries in the request is over the limit (256 KB).")
+		return nil, errors.New("total size of the entries in the request is over the limit (256 KB)")
 	}
 	return out, nil
 }
