@@ -161,7 +161,7 @@ func (b *bench) measure(ctx context.Context) error {
 
 // measureReload times --watch's edit loop on a copy of the module: five
 // one-function changes (lambdas/chat), then three changes of a package every
-// function depends on, each until a pong comes from the new code.
+// function depends on, each until an answer comes from the new code.
 func (b *bench) measureReload(ctx context.Context) error {
 	if b.bin == "" {
 		var err error

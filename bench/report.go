@@ -113,7 +113,7 @@ func reloadMarkdown(runs []ReloadRun) string {
 	}
 	var s strings.Builder
 	s.WriteString("\n## Hot reload (--watch)\n\n")
-	s.WriteString("Save of the edited file → the first frame answered by the new build of the function, with one client connected throughout; pinged every 125 ms (under the chat function's frame limit), so a figure is up to 0.125 s late.\n\n")
+	s.WriteString("Save of the edited file → the first frame answered by the new build of the function, with one client connected throughout; a frame sent every 125 ms (under the chat function's frame limit), so a figure is up to 0.125 s late.\n\n")
 	s.WriteString("| change | edited | edits | p50 s | max s | each s | connection kept | the emulator's last reload line |\n|---|---|---:|---:|---:|---|---|---|\n")
 	for _, rl := range runs {
 		fmt.Fprintf(&s, "| %s (%s answers) | `%s` | %d | %.2f | %.2f | %s | %v | `%s` |\n", rl.Scope, rl.Function, rl.Edit, len(rl.Seconds), rl.P50, rl.Max, seconds(rl.Seconds), rl.Connected, lastLine(rl.Lines))

@@ -297,8 +297,12 @@ func TestRoutesAndIntegrations(t *testing.T) {
 			integrationFn := map[string]string{}
 			for id, in := range integrations {
 				p := props(in)
+				if p["IntegrationType"] == "MOCK" {
+					integrationFn[id] = "MOCK"
+					continue
+				}
 				if p["IntegrationType"] != "AWS_PROXY" {
-					t.Errorf("integration %s type %v, want AWS_PROXY", id, p["IntegrationType"])
+					t.Errorf("integration %s type %v, want AWS_PROXY or MOCK", id, p["IntegrationType"])
 				}
 				for _, part := range p["IntegrationUri"].(map[string]any)["Fn::Join"].([]any)[1].([]any) {
 					if fn := refID(part); fn != "" {
@@ -315,6 +319,8 @@ func TestRoutesAndIntegrations(t *testing.T) {
 			for _, a := range contract.Actions {
 				want[a] = fns[contract.FunctionChat]
 			}
+			// API Gateway answers ping itself (TestPingIsAnsweredByAPIGateway).
+			want[contract.ActionPing] = "MOCK"
 			got := map[string]string{}
 			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
 				p := props(route)
@@ -885,4 +891,58 @@ func firstDiff(a, b string) string {
 		}
 	}
 	return ""
+}
+
+// TestPingIsAnsweredByAPIGateway: the ping route is a MOCK integration whose
+// request template selects 200 and whose integration response is the pong
+// template, sent back by a $default route response; no function runs, so a
+// heartbeat costs two messages and no Lambda invocation.
+func TestPingIsAnsweredByAPIGateway(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			wsAPI := webSocketAPIID(t, template)
+			var pingRoute, mockID string
+			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
+				p := props(route)
+				if p["RouteKey"] != contract.ActionPing {
+					continue
+				}
+				pingRoute = id
+				mockID = refID(p["Target"].(map[string]any)["Fn::Join"].([]any)[1].([]any)[1])
+				if p["RouteResponseSelectionExpression"] != "$default" {
+					t.Errorf("ping route: RouteResponseSelectionExpression %v, want $default", p["RouteResponseSelectionExpression"])
+				}
+			}
+			in := props(ofAPI(t, template, "AWS::ApiGatewayV2::Integration", wsAPI)[mockID])
+			wantIn := map[string]any{"IntegrationType": "MOCK", "TemplateSelectionExpression": contract.TemplateSelectDefault,
+				"RequestTemplates": map[string]any{contract.TemplateKeyDefault: contract.MockOKTemplate}}
+			for k, v := range wantIn {
+				if asJSON(in[k]) != asJSON(v) {
+					t.Errorf("ping integration %s = %s, want %s", k, asJSON(in[k]), asJSON(v))
+				}
+			}
+			var responses, routeResponses int
+			for _, r := range ofAPI(t, template, "AWS::ApiGatewayV2::IntegrationResponse", wsAPI) {
+				p := props(r)
+				if refID(p["IntegrationId"]) != mockID {
+					continue
+				}
+				responses++
+				if p["IntegrationResponseKey"] != contract.TemplateKeyDefault ||
+					asJSON(p["ResponseTemplates"]) != asJSON(map[string]any{contract.TemplateKeyDefault: contract.PongTemplate}) {
+					t.Errorf("ping integration response = %s, want the pong template under $default", asJSON(p))
+				}
+			}
+			for _, r := range ofAPI(t, template, "AWS::ApiGatewayV2::RouteResponse", wsAPI) {
+				p := props(r)
+				if refID(p["RouteId"]) == pingRoute && p["RouteResponseKey"] == "$default" {
+					routeResponses++
+				}
+			}
+			if responses != 1 || routeResponses != 1 {
+				t.Errorf("ping: %d integration responses and %d $default route responses, want 1 and 1", responses, routeResponses)
+			}
+		})
+	}
 }

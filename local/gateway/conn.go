@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,6 +134,7 @@ func (c *connection) run() {
 	// go nowhere); $disconnect does not wait for them.
 	if route := g.route(RouteDisconnect); route != nil && route.Integration != nil {
 		event := c.disconnectEvent(int(code), reason)
+		g.meters.add(func(m *Metrics) { m.Invocations[RouteDisconnect]++ })
 		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
 			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "error", err)
 		}
@@ -176,6 +178,7 @@ func (c *connection) readLoop(idle *time.Timer) (websocket.StatusCode, string) {
 		c.lastActive.Store(time.Now().UnixMilli())
 		if c.pending.Add(1) > maxPending {
 			c.pending.Add(-1)
+			g.meters.add(func(m *Metrics) { m.MessagesIn[""]++ })
 			c.sendError(msgTooManyRequests, newID())
 			continue
 		}
@@ -228,6 +231,7 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 	expr, routes, bk := g.routing()
 	key := selectRoute(expr, routes, data, typ == websocket.MessageText)
 	log := g.cfg.Log.With("connectionId", c.id, "routeKey", key, "requestId", requestID)
+	g.meters.add(func(m *Metrics) { m.MessagesIn[key]++ })
 	if key == "" {
 		log.Info("no route matched and no $default route")
 		c.sendError("Forbidden", requestID)
@@ -239,10 +243,15 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 		return
 	}
 	route := routes[key]
+	if route.Mock != nil {
+		c.serveMock(route, key, requestID, log)
+		return
+	}
 	if route.Integration == nil {
 		return
 	}
 	event := c.messageEvent(key, requestID, typ, data)
+	g.meters.add(func(m *Metrics) { m.Invocations[key]++ })
 	out, err := g.invoke(context.Background(), route.Integration, event)
 	if err != nil {
 		log.Error("integration failed", "error", err)
@@ -260,6 +269,21 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 	}
 }
 
+// serveMock answers a message from the route's MOCK integration: no
+// function runs, and a two-way route sends the rendered answer back.
+func (c *connection) serveMock(route *Route, key, requestID string, log *slog.Logger) {
+	c.g.meters.add(func(m *Metrics) { m.MockAnswers++ })
+	body, err := route.Mock.answer(c.templateVars(key, requestID, time.Now()))
+	if err != nil {
+		log.Error("mock integration failed", "error", err)
+		c.sendError("Internal server error", requestID)
+		return
+	}
+	if route.TwoWay && body != "" {
+		_ = c.send([]byte(body))
+	}
+}
+
 // sendError sends API Gateway's error frame, byte for byte as AWS writes it.
 func (c *connection) sendError(message, requestID string) {
 	frame := fmt.Sprintf(`{"message": %s, "connectionId":%s, "requestId":%s}`, jsonString(message), jsonString(c.id), jsonString(requestID))
@@ -271,6 +295,7 @@ func (c *connection) sendError(message, requestID string) {
 // errGone; a client with maxOutbound messages unread is dropped.
 func (c *connection) send(data []byte) error {
 	if c.vanished.Load() {
+		c.g.meters.add(func(m *Metrics) { m.MessagesOut++ })
 		return nil
 	}
 	if c.isGone() {
@@ -278,6 +303,7 @@ func (c *connection) send(data []byte) error {
 	}
 	select {
 	case c.out <- data:
+		c.g.meters.add(func(m *Metrics) { m.MessagesOut++ })
 		return nil
 	default:
 		c.g.cfg.Log.Warn("client does not read; dropped", "connectionId", c.id, "queued", maxOutbound)

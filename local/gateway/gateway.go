@@ -71,6 +71,9 @@ type Route struct {
 	Integration Invoker
 	// Authorizer is the REQUEST authorizer; API Gateway allows one only on $connect.
 	Authorizer *Authorizer
+	// Mock, when set, answers the route in the gateway (a MOCK integration);
+	// Integration is then nil.
+	Mock *Mock
 	// TwoWay routes send the integration's response body back to the client
 	// (a route response is configured).
 	TwoWay bool
@@ -135,6 +138,7 @@ type Gateway struct {
 	buckets  *buckets
 	account  *accountLimiter // nil: no account limit
 	virtual  *virtualConns   // nil: no virtual connections
+	meters   *meters
 }
 
 // New returns a Gateway.
@@ -154,7 +158,7 @@ func New(cfg Config) *Gateway {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	g := &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit)}
+	g := &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit), meters: newMeters()}
 	if cfg.VirtualConnections {
 		g.virtual = &virtualConns{ids: map[string]*virtualConn{}}
 	}
@@ -340,6 +344,7 @@ func (g *Gateway) runConnect(w http.ResponseWriter, r *http.Request, hs *handsha
 		return nil, true
 	}
 	event := g.connectEvent(r, hs, authorizer)
+	g.meters.add(func(m *Metrics) { m.Invocations[RouteConnect]++ })
 	out, err := g.invoke(r.Context(), route.Integration, event)
 	if err != nil {
 		log.Error("connect integration failed", "error", err)

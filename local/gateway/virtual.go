@@ -98,12 +98,16 @@ func (v *virtualConns) stats(reset bool) VirtualStats {
 	return s
 }
 
-// AdminHandler serves VirtualPath: POST ?count=N registers N virtual
+// AdminHandler serves MetricsPath, and VirtualPath: POST ?count=N registers N virtual
 // connection ids and returns them ({"connectionIds":[...]}); GET returns
 // the counters (?reset=1 zeroes them after reading); DELETE removes every
 // virtual id. Without Config.VirtualConnections it answers 404.
 func (g *Gateway) AdminHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == MetricsPath {
+			g.serveMetrics(w, r)
+			return
+		}
 		if g.virtual == nil || r.URL.Path != VirtualPath {
 			http.NotFound(w, r)
 			return
