@@ -638,13 +638,13 @@ func pending(c *Client) int {
 	return len(c.out.q)
 }
 
-// TestKeepAlive: pings go out every PingInterval while idle, and a
-// connection that stops answering them is replaced.
+// TestKeepAlive: pings go out every PingInterval while nothing is sent,
+// and a connection that stops answering them is replaced.
 func TestKeepAlive(t *testing.T) {
 	srv := newFakeServer(t, faults{})
 	o := fastOptions("ann")
 	o.PingInterval = 30 * time.Millisecond
-	o.AckTimeout = 60 * time.Millisecond
+	o.HeartbeatTimeout = 60 * time.Millisecond
 	c := dialT(t, srv.url(), o)
 	time.Sleep(200 * time.Millisecond)
 	if got := srv.stats().Pings; got < 3 {
