@@ -102,8 +102,8 @@ func addNagSuppressions(s *ChatStack) {
 
 	// Connection ids are only known at run time; the grant is already limited
 	// to POST on this API's stage.
-	for _, f := range []*GoFunction{s.Chat, s.Disconnect} {
-		suppressConnectionsGrant(f, "POST (and, for chat, DELETE)", "(POST|DELETE)")
+	for _, f := range []*GoFunction{s.Chat, s.Disconnect, s.Connect} {
+		suppressConnectionsGrant(f, "POST and DELETE (chat), POST (disconnect) or DELETE (connect)", "(POST|DELETE)")
 	}
 	for _, f := range []*GoFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
 		suppressFunction(s, f, syncInvokeDLQReason)

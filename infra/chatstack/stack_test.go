@@ -435,8 +435,9 @@ func resourcesOf(s map[string]any) []any {
 // aside: exactly what its code calls.
 var wantActions = map[string][]string{
 	contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
+	// @connections DELETE only: the connection a reconnect replaces.
 	contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-		"logs:CreateLogStream", "logs:PutLogEvents"},
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	// Above the fan-out threshold chat and publish enqueue tasks: only
@@ -495,11 +496,15 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case acts[0] == "execute-api:ManageConnections":
 							j := asJSON(r)
-							// Chat closes connections that keep exceeding their limits
-							// and publish disconnects users: only they may DELETE.
-							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
-							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) && !deleteOK {
-								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
+							// Chat closes connections that keep exceeding their limits,
+							// publish disconnects users and connect closes the connection
+							// a reconnect replaces: only they may DELETE, and connect
+							// may not POST.
+							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionConnect) &&
+								strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
+							postOK := fn != contract.FunctionConnect && strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`)
+							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !postOK && !deleteOK {
+								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE; connect: DELETE only) on this API (%s) and stage %q only", fn, j, apiID, stage)
 							}
 						case strings.HasPrefix(acts[0], "sqs:"):
 							// Never the dead-letter queue: nothing reads it but an operator.
@@ -788,7 +793,7 @@ func TestNagFindingsAllSuppressed(t *testing.T) {
 // reviewed shows up here even when its reason is long enough.
 func wantSuppressions(cfg Config) int {
 	n := len(contract.Actions) + 2 // AwsSolutions-APIG4: every route but $connect ($disconnect, $default, the actions)
-	n += 2                         // AwsSolutions-IAM5: @connections/* of chat and disconnect
+	n += 3                         // AwsSolutions-IAM5: @connections/* of chat, disconnect and connect
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of publish
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST) of fanout
 	n += 6                         // Serverless-LambdaDLQ: every function

@@ -139,6 +139,11 @@ const (
 	SubprotocolName     = wire.Subprotocol
 )
 
+// ReplacesParameter is the upgrade's query parameter in which a client
+// names the connection it gave up on without a close; $connect closes that
+// connection when it is the same user's (docs/client.md, "Liveness").
+const ReplacesParameter = wire.ReplacesParameter
+
 // Key schema of the single table, shared by the stack (which declares it), the
 // store (which reads and writes it) and the emulator (which creates it).
 const (
