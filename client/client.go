@@ -36,7 +36,7 @@ type Options struct {
 	// HeartbeatInterval: when nothing was received for this long, a probe
 	// (a ping) checks that the connection still carries frames. Any frame
 	// received counts as a sign of life, so a busy connection sends no
-	// probe. Default 20s; negative turns the heartbeat off (keep-alive
+	// probe. Default 18s; negative turns the heartbeat off (keep-alive
 	// pings still probe). docs/client.md, "Liveness", prices each setting.
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout: a connection that receives nothing within this
@@ -91,7 +91,7 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.PingInterval, 5*time.Minute)
 	if o.HeartbeatInterval == 0 {
-		o.HeartbeatInterval = 20 * time.Second
+		o.HeartbeatInterval = 18 * time.Second
 	}
 	def(&o.HeartbeatTimeout, 8*time.Second)
 	def(&o.MaxLifetime, 2*time.Hour-5*time.Minute)

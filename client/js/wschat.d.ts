@@ -80,7 +80,7 @@ export interface Options {
   WebSocket?: WebSocketConstructor;
   /** Keep-alive: a ping when nothing was sent for this long. Milliseconds, like every duration here. Default 300000 (5 min). */
   pingInterval?: number;
-  /** A probe after this long with nothing received (any frame counts); negative turns it off. Default 20000. */
+  /** A probe after this long with nothing received (any frame counts); negative turns it off. Default 18000. */
   heartbeatInterval?: number;
   /** Nothing received within this long of a probe: the connection is silent and replaced. Default 8000. */
   heartbeatTimeout?: number;

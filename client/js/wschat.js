@@ -268,7 +268,7 @@ class Conn {
 
 const defaults = {
   token: null, tokenInQuery: false, onState: null, WebSocket: globalThis.WebSocket,
-  pingInterval: 5 * 60e3, heartbeatInterval: 20e3, heartbeatTimeout: 8e3, hiddenHeartbeatInterval: 5 * 60e3,
+  pingInterval: 5 * 60e3, heartbeatInterval: 18e3, heartbeatTimeout: 8e3, hiddenHeartbeatInterval: 5 * 60e3,
   maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
   backoffBase: 250, backoffMax: 30e3, outboxSize: 256, maxSendAttempts: 10, reorderWindow: 1024,
   gapTimeout: 2e3, historyLimit: 100, store: null,

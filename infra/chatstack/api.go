@@ -116,7 +116,7 @@ func NewChatAPI(scope constructs.Construct, id string, props ChatAPIProps) *Chat
 // (its request template selects status 200), an integration response whose
 // template is the pong, and a $default route response that sends it back.
 // A heartbeat then costs two API Gateway messages and no Lambda invocation
-// or @connections call, so the SDKs can afford one every 20 seconds
+// or @connections call, so the SDKs can afford one every 18 seconds
 // (docs/client.md, "Liveness"). Nothing validates the frame: any
 // {"action":"ping",...} gets a pong.
 func addPingRoute(api awsapigatewayv2.WebSocketApi) {

@@ -72,6 +72,15 @@ func newConnection(g *Gateway, hs *handshake, ws *websocket.Conn, guard *frameGu
 // errGone is a send to a connection that cannot be reached any more.
 var errGone = errors.New("connection gone")
 
+// closeGrace is how long a close started by the gateway (idle cut, maximum
+// duration, DELETE @connections) waits for the client's close frame before
+// dropping the TCP connection. API Gateway does not keep a client whose
+// network went silent for the WebSocket library's 5 s: its $disconnect runs
+// at once, and meanwhile posts already answer 410, so a long wait here would
+// make the fan-out's 410 cleanup (which announces no `left`) win the race
+// with $disconnect far more often than on AWS.
+const closeGrace = time.Second
+
 // close starts API Gateway's side of a close and remembers the code for the
 // $disconnect event. Only the first call counts.
 func (c *connection) close(code websocket.StatusCode, reason string) {
@@ -79,7 +88,9 @@ func (c *connection) close(code websocket.StatusCode, reason string) {
 		c.closeCode.Store(int32(code))
 		c.closeReason.Store(reason)
 		if ws := c.upgraded(); ws != nil {
+			t := time.AfterFunc(closeGrace, func() { _ = ws.CloseNow() })
 			_ = ws.Close(code, reason)
+			t.Stop()
 		}
 	})
 }
