@@ -134,6 +134,9 @@ func (b *bench) measure(ctx context.Context) error {
 	if err := b.measureSDK(ctx); err != nil {
 		return err
 	}
+	if err := b.measureLiveness(ctx); err != nil {
+		return err
+	}
 	if err := b.connectAndFill(ctx); err != nil {
 		return err
 	}

@@ -60,6 +60,9 @@ func (b *bench) judge() {
 	if r.SDK != nil {
 		r.Targets = append(r.Targets, sdkTargets(r.SDK)...)
 	}
+	if r.Liveness != nil {
+		r.Targets = append(r.Targets, livenessTargets(r.Liveness)...)
+	}
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
 }
@@ -347,6 +350,7 @@ func printText(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "  SDK overhead per delivered frame (decode, dedupe, reorder): p50 %.1f µs, p99 %.1f µs over %s frames\n", s.OverheadP50Us, s.OverheadP99Us, thousands(s.OverheadFrames))
 	}
 
+	printLiveness(w, r.Liveness)
 	printReloads(w, r.Reloads)
 
 	fmt.Fprintln(w, "\nTargets")
@@ -428,6 +432,7 @@ func markdown(r *Results) string {
 			k.Handovers, k.HandoverP50Ms, k.HandoverP99Ms, k.HandoverAcked, k.HandoverLost, k.HandoverDup)
 		fmt.Fprintf(&s, "| SDK overhead per delivered frame (decode, dedupe, reorder; `TestDeliverOverheadP99`) | p50 %.1f µs, p99 %.1f µs over %s frames |\n", k.OverheadP50Us, k.OverheadP99Us, thousands(k.OverheadFrames))
 	}
+	s.WriteString(livenessMarkdown(r.Liveness))
 	if len(r.Notes) > 0 {
 		s.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {

@@ -202,17 +202,19 @@ func TestHeartbeatFindsASilentConnection(t *testing.T) {
 func TestBusyConnectionSendsNoProbes(t *testing.T) {
 	srv := newFakeServer(t, faults{})
 	o := fastOptions("ann")
-	o.HeartbeatInterval, o.HeartbeatTimeout, o.PingInterval = 300*time.Millisecond, 300*time.Millisecond, time.Minute
+	// Frames every 15 ms against a 1 s heartbeat: only a stall of a second
+	// on a loaded machine could let a probe through.
+	o.HeartbeatInterval, o.HeartbeatTimeout, o.PingInterval = time.Second, time.Second, time.Minute
 	c := dialT(t, srv.url(), o)
 	if _, err := c.Join(context.Background(), "general"); err != nil {
 		t.Fatal(err)
 	}
-	for range 60 { // about a second of traffic, a frame every 15 ms
+	for range 100 { // 1.5 s of traffic, a frame every 15 ms
 		srv.post("general", "busy")
 		time.Sleep(15 * time.Millisecond)
 	}
 	if got := srv.stats().Pings; got != 1 {
-		t.Errorf("%d pings over a second of incoming traffic, want 1 (the connection's first)", got)
+		t.Errorf("%d pings over 1.5 s of incoming traffic, want 1 (the connection's first)", got)
 	}
 	// Quiet now: probes resume.
 	waitFor(t, 3*time.Second, "a probe once quiet", func() bool { return srv.stats().Pings >= 2 })

@@ -294,10 +294,12 @@ test("heartbeat: a silent connection is found, replaced, named, and nothing is l
 
 test("heartbeat: a busy connection sends no probes; a waiting request probes early; checkNow probes at once", async () => {
   await withServer({}, async (srv, connect) => {
-    const c = await connect("ann", { heartbeatInterval: 300, heartbeatTimeout: 400, pingInterval: 60000, ackTimeout: 2000 });
+    // Frames every 15 ms against a 1 s heartbeat: only a stall of a second
+    // on a loaded machine could let a probe through.
+    const c = await connect("ann", { heartbeatInterval: 1000, heartbeatTimeout: 1000, pingInterval: 60000, ackTimeout: 2000 });
     await c.join("general");
     await until(() => srv.counts.pings === 1, 1000);
-    for (let i = 0; i < 60; i++) { srv.post("general", "busy"); await new Promise((r) => setTimeout(r, 15)); }
+    for (let i = 0; i < 100; i++) { srv.post("general", "busy"); await new Promise((r) => setTimeout(r, 15)); }
     assert.equal(srv.counts.pings, 1, "probes while frames kept arriving");
     await until(() => srv.counts.pings >= 2, 3000);
     assert.ok(srv.counts.pings >= 2, "no probe once quiet");
