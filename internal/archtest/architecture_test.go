@@ -66,7 +66,7 @@ var rules = []rule{
 		forbid: concat([]string{
 			"github.com/aws/aws-sdk-go-v2/config",
 			module + "/infra/...", module + "/local/...", module + "/bench/...", module + "/reliability/...",
-			module + "/tools/...", module + "/internal/emutest", module + "/internal/badnet", module + "/internal/testkit",
+			module + "/tools/...", module + "/internal/emutest", module + "/internal/badnet", module + "/internal/liveproof", module + "/internal/testkit",
 			module + "/internal/localissuer", module + "/internal/dynalite",
 		}, cdk),
 		why: "every byte linked into a handler is deployed and cold-started: the SDK's config loader adds " +

@@ -1,8 +1,9 @@
 // The JavaScript half of the SDK proof (reliability/client_test.go): runs
 // the client of client/js under Node.js with the ws package against the
 // emulator while the Go test injects faults. Input: one JSON argument
-// {url, tokens: {user: jwt}, senders: [user], receivers: [user], channels,
-// perSender, maxLifetimeMs, waitMs}. Output: one JSON line with what was
+// {urls: {user: url}, tokens: {user: jwt}, heartbeatMs, senders: [user],
+// receivers: [user], channels, perSender, maxLifetimeMs, waitMs}; each user's
+// url goes through its own hostile-network proxy. Output: one JSON line with what was
 // acknowledged and what each subscription delivered, for the Go test to
 // check; progress goes to stderr.
 import { WebSocket } from "ws";
@@ -14,7 +15,7 @@ const clients = {};
 const delivered = {}; // user -> channel -> {seqs, holes}
 
 for (const user of users) {
-  const c = await dial(cfg.url, {
+  const c = await dial(cfg.urls[user], {
     WebSocket,
     token: async () => cfg.tokens[user],
     maxLifetime: cfg.maxLifetimeMs,
@@ -24,6 +25,8 @@ for (const user of users) {
     maxSendAttempts: 60,
     gapTimeout: 1000,
     pingInterval: 60000,
+    heartbeatInterval: cfg.heartbeatMs,
+    heartbeatTimeout: cfg.heartbeatMs,
   });
   clients[user] = c;
   delivered[user] = {};
