@@ -152,7 +152,7 @@ bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} a
 	$(MAKE) synth ENV=dev
 	go run ./bench $(BENCH_FLAGS)
 
-soak: deps ## Larger reliability runs (load, faults) than `make test`
+soak: deps ## Larger reliability runs (load, faults, hostile network) than `make test`
 	$(MAKE) synth ENV=dev
 	WSCHAT_SOAK=1 go test -count=1 -timeout 60m -run 'Reliability' -v ./reliability/...
 

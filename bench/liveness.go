@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"github.com/wschat/wschat/internal/badnet"
 	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/internal/liveproof"
-	"github.com/wschat/wschat/local/gateway"
 )
 
 // Liveness is how fast the SDKs find a dead connection and what their
@@ -141,7 +138,7 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 		}
 	}
 	time.Sleep(2 * time.Second) // first pings answered
-	if _, err := gatewayMetrics(ctx, e, true); err != nil {
+	if _, err := e.GatewayMetrics(ctx, true); err != nil {
 		return nil, err
 	}
 	for _, g := range groups {
@@ -180,7 +177,7 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
-	after, err := gatewayMetrics(ctx, e, false)
+	after, err := e.GatewayMetrics(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -210,30 +207,6 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 		return out, fmt.Errorf("liveness cost: gateway meters %+v disagree with %d pings sent by the clients", after, appPings)
 	}
 	return out, nil
-}
-
-// gatewayMetrics reads the emulator's gateway meters (reset zeroes them
-// after reading).
-func gatewayMetrics(ctx context.Context, e *emutest.Emulator, reset bool) (gateway.Metrics, error) {
-	u := e.BaseURL + gateway.MetricsPath
-	if reset {
-		u += "?reset=1"
-	}
-	var m gateway.Metrics
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return m, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return m, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("gateway metrics: %d %s: %v", resp.StatusCode, strings.TrimSpace(string(b)), err)
-	}
-	return m, json.Unmarshal(b, &m)
 }
 
 // livenessTargets are the acceptance figures.

@@ -474,11 +474,19 @@ func seedChannel(ctx context.Context, t *testing.T, e *emutest.Emulator, clients
 // freezeNextInvocation stops every chat instance, starts request, finds the
 // stopped instance the emulator handed the invocation to (its socket holds
 // the unread answer to GET /invocation/next), resumes the others and returns
-// it, still stopped. No other chat traffic may run meanwhile.
+// it, still stopped. No other chat traffic may start meanwhile; what is in
+// flight is waited for: the gateway's gauge of work in progress must be 0
+// (it used to sleep 300 ms, and under load a calm send's invocation was
+// still being dispatched: two stopped instances held invocations).
 func freezeNextInvocation(ctx context.Context, t *testing.T, e *emutest.Emulator, request func() (emutest.Frame, error)) (int, <-chan reqResult) {
 	t.Helper()
-	// Let invocations in flight finish first.
-	time.Sleep(300 * time.Millisecond)
+	err := poll(ctx, 30*time.Second, func() (bool, error) {
+		m, err := e.GatewayMetrics(ctx, false)
+		return err == nil && m.Processing == 0, err
+	})
+	if err != nil {
+		t.Fatalf("the gateway never went idle before the freeze: %v", err)
+	}
 	pids, err := e.FunctionPIDs("chat")
 	if err != nil || len(pids) == 0 {
 		t.Fatalf("chat instances: %v %v", pids, err)
@@ -546,6 +554,7 @@ func assertReplaced(t *testing.T, e *emutest.Emulator, pid int) {
 type calmTraffic struct {
 	clients []*emutest.Client
 	paused  atomic.Bool
+	sending sync.Mutex // held by the loop for each send, until it is acknowledged
 	stop    chan struct{}
 	done    chan struct{}
 	mu      sync.Mutex
@@ -568,12 +577,15 @@ func startCalm(ctx context.Context, t *testing.T, e *emutest.Emulator) *calmTraf
 				return
 			case <-time.After(150 * time.Millisecond):
 			}
+			c.sending.Lock()
 			if c.paused.Load() {
+				c.sending.Unlock()
 				continue
 			}
 			sender := c.clients[k%len(c.clients)]
 			id := "calm-" + strconv.Itoa(k)
 			seq, err := sender.Send(ctx, calmChannel, id, id)
+			c.sending.Unlock()
 			c.mu.Lock()
 			if err != nil {
 				c.errs = append(c.errs, fmt.Errorf("%s: %w", id, err))
@@ -586,10 +598,13 @@ func startCalm(ctx context.Context, t *testing.T, e *emutest.Emulator) *calmTraf
 	return c
 }
 
-// pause stops new sends and waits for the one in flight.
+// pause stops new sends and waits until the one in flight is acknowledged
+// (its invocation may still be finishing: freezeNextInvocation waits for
+// the gateway to be idle).
 func (c *calmTraffic) pause() {
 	c.paused.Store(true)
-	time.Sleep(400 * time.Millisecond)
+	c.sending.Lock()
+	defer c.sending.Unlock()
 }
 
 func (c *calmTraffic) resume() { c.paused.Store(false) }

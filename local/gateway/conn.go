@@ -146,9 +146,11 @@ func (c *connection) run() {
 	if route := g.route(RouteDisconnect); route != nil && route.Integration != nil {
 		event := c.disconnectEvent(int(code), reason)
 		g.meters.add(func(m *Metrics) { m.Invocations[RouteDisconnect]++ })
+		done := g.meters.busy()
 		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
 			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "error", err)
 		}
+		done()
 	}
 }
 
@@ -193,7 +195,9 @@ func (c *connection) readLoop(idle *time.Timer) (websocket.StatusCode, string) {
 			c.sendError(msgTooManyRequests, newID())
 			continue
 		}
+		done := g.meters.busy()
 		go func() {
+			defer done()
 			defer c.pending.Add(-1)
 			c.inflight <- struct{}{}
 			defer func() { <-c.inflight }()

@@ -345,7 +345,9 @@ func (g *Gateway) runConnect(w http.ResponseWriter, r *http.Request, hs *handsha
 	}
 	event := g.connectEvent(r, hs, authorizer)
 	g.meters.add(func(m *Metrics) { m.Invocations[RouteConnect]++ })
+	done := g.meters.busy()
 	out, err := g.invoke(r.Context(), route.Integration, event)
+	done()
 	if err != nil {
 		log.Error("connect integration failed", "error", err)
 		apiError(w, http.StatusInternalServerError, "", "Internal server error")

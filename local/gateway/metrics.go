@@ -26,6 +26,11 @@ type Metrics struct {
 	Invocations map[string]int64 `json:"invocations"`
 	// MockAnswers are messages a MOCK integration answered, no function run.
 	MockAnswers int64 `json:"mockAnswers"`
+	// Processing is a gauge, never reset: client messages received and not
+	// yet handled (waiting for a slot, or their integration running), and
+	// $connect and $disconnect invocations running. A test that must know
+	// nothing is in flight waits for 0 instead of sleeping.
+	Processing int64 `json:"processing"`
 }
 
 type meters struct {
@@ -50,7 +55,9 @@ func (m *meters) snapshot(reset bool) Metrics {
 	out.MessagesIn = maps.Clone(m.m.MessagesIn)
 	out.Invocations = maps.Clone(m.m.Invocations)
 	if reset {
+		processing := m.m.Processing
 		m.m = newMeters().m
+		m.m.Processing = processing
 	}
 	return out
 }
@@ -66,4 +73,10 @@ func (g *Gateway) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(g.meters.snapshot(r.URL.Query().Get("reset") == "1"))
+}
+
+// busy counts one unit of work in the Processing gauge until done is called.
+func (m *meters) busy() (done func()) {
+	m.add(func(x *Metrics) { x.Processing++ })
+	return func() { m.add(func(x *Metrics) { x.Processing-- }) }
 }
