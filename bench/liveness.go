@@ -138,7 +138,8 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 		}
 	}
 	time.Sleep(2 * time.Second) // first pings answered
-	if _, err := e.GatewayMetrics(ctx, true); err != nil {
+	before, err := e.Usage(ctx)
+	if err != nil {
 		return nil, err
 	}
 	for _, g := range groups {
@@ -177,10 +178,11 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
-	after, err := e.GatewayMetrics(ctx, false)
+	later, err := e.Usage(ctx)
 	if err != nil {
 		return nil, err
 	}
+	after := later.Sub(before).Gateway
 	hours := elapsed.Hours() * clients
 	var out []HeartbeatCost
 	var appPings int64
@@ -199,12 +201,12 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 		out = append(out, hc)
 		progress("liveness cost: %s: %.0f messages, %.0f Ping frames, 0 invocations per connection-hour", hc.Setting, hc.MessagesPerHour, hc.PingFramesPerHour)
 	}
-	// The gateway saw what the clients sent (the meters were zeroed at the
-	// start; the sender's own pings come on top): no ping reached a
-	// function, and every ping message was answered by the MOCK integration.
-	inPing := after.MessagesIn["ping"]
+	// The gateway saw what the clients sent (the sender's own pings come
+	// on top): no ping reached a function, and every ping message was
+	// answered by the MOCK integration.
+	inPing := after.MessagesByRoute["ping"]
 	if after.Invocations["ping"] != 0 || after.MockAnswers != inPing || inPing < appPings {
-		return out, fmt.Errorf("liveness cost: gateway meters %+v disagree with %d pings sent by the clients", after, appPings)
+		return out, fmt.Errorf("liveness cost: gateway usage %+v disagrees with %d pings sent by the clients", after, appPings)
 	}
 	return out, nil
 }

@@ -65,6 +65,8 @@ func (b *bench) judge() {
 	}
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
+	r.Targets = append(r.Targets, costTargets(r.Cost)...)
+	r.Targets = append(r.Targets, typingTarget(r.Lifecycle))
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -227,12 +229,23 @@ func (b *bench) functionTargets() []Target {
 		parts = append(parts, fmt.Sprintf("%s %s / %.1f ms", f.Name, mb(f.ZipBytes), f.InitP50))
 		if f.ZipBytes > zipLimit {
 			t.Pass = false
-			why = append(why, fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes))))
+			w := fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes)))
+			if len(f.Holds) > 0 {
+				w += " (its code and data: " + holdsText(f.Holds, 4) + ")"
+			}
+			why = append(why, w)
 		}
 		if f.InitP50 > initLimitMs {
 			t.Pass = false
-			why = append(why, fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50))
+			w := fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50)
+			if fl := b.res.InitFloor; fl != nil {
+				w += fmt.Sprintf(" (the smallest Go function, in the same run: %.1f ms)", fl.InitP50)
+			}
+			why = append(why, w)
 		}
+	}
+	if fl := b.res.InitFloor; fl != nil {
+		parts = append(parts, fmt.Sprintf("the smallest Go function inits in %.1f ms on this machine", fl.InitP50))
 	}
 	t.Measured = strings.Join(parts, "; ")
 	t.Why = strings.Join(why, "; ")
@@ -286,6 +299,9 @@ func (b *bench) write(stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	printText(stdout, b.res)
 	fmt.Fprintf(stdout, "\nwrote %s/{results.json,results.md,latency.svg}\n", b.opts.outDir)
+	if b.res.Cost != nil {
+		return b.writeCost(stdout)
+	}
 	return nil
 }
 
@@ -351,6 +367,7 @@ func printText(w io.Writer, r *Results) {
 	}
 
 	printLiveness(w, r.Liveness)
+	printLifecycle(w, r.Lifecycle)
 	printReloads(w, r.Reloads)
 
 	fmt.Fprintln(w, "\nTargets")
@@ -402,6 +419,7 @@ func markdown(r *Results) string {
 	}
 
 	scaleMarkdown(&s, r)
+	costSummaryMarkdown(&s, r)
 
 	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
 	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -433,6 +451,7 @@ func markdown(r *Results) string {
 		fmt.Fprintf(&s, "| SDK overhead per delivered frame (decode, dedupe, reorder; `TestDeliverOverheadP99`) | p50 %.1f µs, p99 %.1f µs over %s frames |\n", k.OverheadP50Us, k.OverheadP99Us, thousands(k.OverheadFrames))
 	}
 	s.WriteString(livenessMarkdown(r.Liveness))
+	s.WriteString(lifecycleMarkdown(r.Lifecycle))
 	if len(r.Notes) > 0 {
 		s.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {

@@ -167,7 +167,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 	switch f.Type {
 	case "message":
 		if s := c.sub(f.Channel); s != nil {
-			s.live(message(f.Channel, f.Entry))
+			s.liveEvent(liveMessage(&f))
 		}
 	case "joined", "left":
 		action, typ := "join", EventJoined
@@ -179,7 +179,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 			s.presence(typ, f.presence())
 		}
 	case "ack":
-		k.resolve("send", &f)
+		k.resolve(ackAction(&f), &f)
 	case "history", "members":
 		k.resolve(f.Type, &f)
 	case "pong":
@@ -189,5 +189,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 		k.resolve(f.Action, &f)
 	case "":
 		k.lv.setID(f.ConnectionID) // API Gateway's own frame names the connection
+	default:
+		c.handleLifecycle(k, &f)
 	}
 }

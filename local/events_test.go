@@ -16,6 +16,7 @@ import (
 	"github.com/wschat/wschat/internal/fanout"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/sqs"
+	"github.com/wschat/wschat/wire"
 )
 
 var updateEvents = flag.Bool("update-events", false, "rewrite local/testdata/events from the gateway's event builder")
@@ -30,6 +31,13 @@ var sampleBodies = map[string]string{
 	contract.ActionMembers: `{"action":"members","channel":"general"}`,
 	contract.ActionPing:    `{"action":"ping"}`,
 	contract.RouteDefault:  `{"action":"dance"}`,
+	wire.ActionEdit:        `{"action":"edit","channel":"general","seq":1,"text":"hello","clientId":"e1"}`,
+	wire.ActionDelete:      `{"action":"delete","channel":"general","seq":1,"clientId":"d1"}`,
+	wire.ActionReact:       `{"action":"react","channel":"general","seq":1,"emoji":"👍"}`,
+	wire.ActionUnreact:     `{"action":"unreact","channel":"general","seq":1,"emoji":"👍"}`,
+	wire.ActionTyping:      `{"action":"typing","channel":"general"}`,
+	wire.ActionRead:        `{"action":"read","channel":"general","seq":1}`,
+	wire.ActionChannels:    `{"action":"channels"}`,
 }
 
 // sampleEvents builds every sample event with the gateway's own builder.

@@ -57,14 +57,18 @@ func codeOf(err error) string {
 
 // TestReliabilityAbuse runs a hostile client's attempts against the dev
 // stack: bad tokens, channels beyond the token's capabilities, too many
-// connections and requests for one user, forged cursors, bad text, and a
-// ping/garbage flood, while a bystander's send→ack latency is measured with
-// and without the flood in the same run.
+// connections and requests for one user, forged cursors, bad text, a web
+// page against the local listeners, impersonation by name and unusable
+// user ids, floods of invalid frames and of sends into one channel, items
+// an abandoned channel leaves, and a ping/garbage flood, while a
+// bystander's send→ack latency is measured with and without the flood in
+// the same run.
 func TestReliabilityAbuse(t *testing.T) {
 	// The stack's route throttling of ping and $default is part of what is
 	// under test: keep the template's stage throttle (other harnesses turn
 	// it off).
-	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true})
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true,
+		Args: []string{"--virtual-connections"}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var tally abuseTally
@@ -74,6 +78,10 @@ func TestReliabilityAbuse(t *testing.T) {
 	abuseConnectionCap(ctx, t, e, &tally)
 	abuseUserRate(ctx, t, e, &tally)
 	abuseCursorsAndText(ctx, t, e, &tally)
+	// Issue #25 (abuse_security_test.go).
+	abuseLocalListeners(ctx, t, e, &tally)
+	abuseNamesAndIdentity(ctx, t, e, &tally)
+	abuseFloodsCost(ctx, t, e, &tally)
 	flood := abuseFlood(ctx, t, e, &tally)
 
 	crashes := strings.Count(e.Tail(100000), "panic:")

@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -115,24 +116,30 @@ func TestReliabilityHalfOpenUntilIdleCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	dial := func(user, url string) *emutest.Client {
+	// dial connects user, through the proxy when via is true (the client
+	// still addresses the emulator).
+	dial := func(user string, via bool) *emutest.Client {
 		tok, err := e.Token(ctx, user)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := emutest.Dial(ctx, strings.Replace(url, "PROXY", proxy.Addr(), 1)+"?token="+tok, user, emutest.ClientOptions{Record: true})
+		opts := emutest.ClientOptions{Record: true}
+		if via {
+			opts.Transport = &http.Transport{DialContext: proxy.DialContext}
+		}
+		c, err := emutest.Dial(ctx, e.DialURL(tok), user, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.CloseNow() })
 		return c
 	}
-	bystander := dial("halfopen-b", e.WebSocketURL)
+	bystander := dial("halfopen-b", false)
 	if err := bystander.Join(ctx, "halfopen"); err != nil {
 		t.Fatal(err)
 	}
 	lastSent := time.Now() // before the silent client's last message: the idle cut comes after lastSent+idle
-	silent := dial("halfopen-a", strings.Replace(e.WebSocketURL, host, "PROXY", 1))
+	silent := dial("halfopen-a", true)
 	if err := silent.Join(ctx, "halfopen"); err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,13 @@ var rules = []rule{
 			"have no business in a deployed function",
 	},
 	{
+		packages: []string{module + "/lambdas/..."},
+		forbid:   []string{"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/...", module + "/internal/connections/sdkposter"},
+		why: "the functions post through internal/connections' lean poster: the SDK's @connections client " +
+			"runs about 290 allocations of middleware per post (docs/cost.md) and adds to every zip; " +
+			"sdkposter keeps it only for the benchmark that measures the difference",
+	},
+	{
 		packages: []string{module + "/..."},
 		except:   []string{module + "/infra/..."},
 		forbid:   cdk,
@@ -110,9 +117,15 @@ var rules = []rule{
 	},
 	{
 		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/local/vtl"},
-		onlyProject: []string{module + "/local/vtl"},
+		onlyProject: []string{module + "/local/loopback", module + "/local/sigv4", module + "/local/vtl"},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues, template reader and mapping templates are generic: " +
-			"they emulate AWS for any template, so they must not know wschat's handlers, store or protocol",
+			"they emulate AWS for any template, so they must not know wschat's handlers, store or protocol (the loopback " +
+			"guard and the SigV4 check every listener shares are generic too)",
+	},
+	{
+		packages:    []string{module + "/local/loopback", module + "/local/sigv4"},
+		onlyProject: []string{},
+		why:         "the guards of the local listeners know HTTP and SigV4, not the emulator or wschat",
 	},
 }
 

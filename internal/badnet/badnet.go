@@ -19,11 +19,13 @@
 package badnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -90,6 +92,22 @@ func Listen(target string, opts Options) (*Proxy, error) {
 
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// DialContext connects to the proxy whatever the address asked for: a
+// client that dials with it keeps addressing the server (its URL and Host
+// header name the server, which may refuse other hosts) while its bytes
+// cross this network.
+func (p *Proxy) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", p.Addr())
+}
+
+// HTTPClient is an HTTP client whose connections go through the proxy
+// (DialContext), for WebSocket upgrades: one connection per request, so a
+// reconnect makes a new proxied connection.
+func (p *Proxy) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: p.DialContext, DisableKeepAlives: true, ForceAttemptHTTP2: false}}
+}
 
 // Close stops accepting and closes every connection (with a FIN, not as a
 // fault), blackholed ones included.

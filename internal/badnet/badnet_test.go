@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"syscall"
 	"testing"
@@ -267,5 +268,31 @@ func TestCloseEndsBlackholedConnections(t *testing.T) {
 	case <-conn.Done():
 	default:
 		t.Error("the blackholed connection is still open after Close")
+	}
+}
+
+// TestDialContextKeepsTheAddress: a client dialing through the proxy keeps
+// addressing the server (the Host header is the server's) while its bytes
+// cross the proxy, which counts them.
+func TestDialContextKeepsTheAddress(t *testing.T) {
+	hosts := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hosts <- r.Host })}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	p := proxyTo(t, ln.Addr().String(), Options{})
+	resp, err := p.HTTPClient().Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if got := <-hosts; got != ln.Addr().String() {
+		t.Errorf("Host %q, want the server's %q", got, ln.Addr())
+	}
+	if s := p.Stats(); s.Accepted != 1 || s.Forwarded == 0 {
+		t.Errorf("stats %+v, want the request through the proxy", s)
 	}
 }

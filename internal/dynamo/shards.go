@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -95,6 +96,10 @@ func (s *Store) ChannelSize(ctx context.Context, channel string) (members int64,
 	if err != nil {
 		return 0, 0, translate("channel size", err)
 	}
+	if s.expired(out.Item) {
+		// Every membership written under it has expired too (metaLife).
+		return 0, 1, nil
+	}
 	members, _ = numAttr(out.Item, attrMembers)
 	return max(members, 0), shardsAttr(out.Item), nil
 }
@@ -109,17 +114,36 @@ func shardsAttr(item map[string]types.AttributeValue) int {
 
 // countMember adds delta to the channel's member count and returns the shard
 // count a joiner must use, doubling it first when the count outgrew it.
+//
+// A join also renews the item's TTL to metaLife from now, which outlasts
+// every connection (chat.ConnectionTTL) and so every membership written
+// under the item: a channel nobody joined for metaLife is empty, and its
+// item expires (issue #25: joining ever new names no longer leaves items
+// behind). A join that finds the item expired but not yet deleted (DynamoDB
+// deletes lazily, dynalite never) starts it afresh: one member, one shard.
 func (s *Store) countMember(ctx context.Context, channel string, delta int64) (int, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	now := s.now()
+	in := &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       metaKey(channel),
 		UpdateExpression:          aws.String("ADD #m :d"),
 		ExpressionAttributeNames:  map[string]string{"#m": attrMembers},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta)},
 		ReturnValues:              types.ReturnValueAllNew,
-	})
+	}
+	if delta > 0 {
+		in.UpdateExpression = aws.String("ADD #m :d SET #ttl = :exp")
+		in.ConditionExpression = aws.String("attribute_not_exists(#ttl) OR #ttl > :now")
+		in.ExpressionAttributeNames["#ttl"] = attrTTL
+		in.ExpressionAttributeValues[":exp"] = epoch(now.Add(metaLife))
+		in.ExpressionAttributeValues[":now"] = num(now.Unix())
+	}
+	out, err := s.db.UpdateItem(ctx, in)
+	if err = translate("count member", err); isConflict(err) {
+		out, err = s.reviveChannel(ctx, channel, delta, now)
+	}
 	if err != nil {
-		return 0, translate("count member", err)
+		return 0, err
 	}
 	shards := shardsAttr(out.Attributes)
 	members, _ := numAttr(out.Attributes, attrMembers)
@@ -127,6 +151,34 @@ func (s *Store) countMember(ctx context.Context, channel string, delta int64) (i
 		return shards, nil
 	}
 	return s.grow(ctx, channel, shards, members)
+}
+
+// reviveChannel restarts an expired channel item: delta members, one shard.
+// If another join revived it first, it counts on the live item.
+func (s *Store) reviveChannel(ctx context.Context, channel string, delta int64, now time.Time) (*dynamodb.UpdateItemOutput, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      metaKey(channel),
+		UpdateExpression:         aws.String("SET #m = :d, #ttl = :exp REMOVE #s"),
+		ConditionExpression:      aws.String("#ttl <= :now"),
+		ExpressionAttributeNames: map[string]string{"#m": attrMembers, "#ttl": attrTTL, "#s": attrShards},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":d": num(delta), ":exp": epoch(now.Add(metaLife)), ":now": num(now.Unix()),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err = translate("count member: revive channel", err); !isConflict(err) {
+		return out, err
+	}
+	out, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       metaKey(channel),
+		UpdateExpression:          aws.String("ADD #m :d SET #ttl = :exp"),
+		ExpressionAttributeNames:  map[string]string{"#m": attrMembers, "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta), ":exp": epoch(now.Add(metaLife))},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	return out, translate("count member", err)
 }
 
 // grow raises the channel's shard count to fit members. The conditional

@@ -64,6 +64,7 @@ func (s *Spreader) Broadcast(ctx context.Context, budget *chat.Budget, channel s
 	}
 	if members <= int64(s.threshold) {
 		stats, err := s.f.Broadcast(ctx, budget, channel, frame)
+		stats.Size = members
 		if err != nil || stats.Skipped == 0 {
 			return stats, err
 		}
@@ -77,6 +78,7 @@ func (s *Spreader) Broadcast(ctx context.Context, budget *chat.Budget, channel s
 		return s.store.RecentRecipients(ctx, channel, cursor, s.f.cfg.PageSize)
 	}
 	stats, err := s.f.deliverAll(ctx, budget, channel, frame, recent)
+	stats.Size = members
 	if err != nil {
 		return stats, err
 	}
@@ -102,12 +104,17 @@ func (s *Spreader) handOn(ctx context.Context, channel string, shards int, frame
 		err = fmt.Errorf("broadcast to %s: enqueue %d tasks: %w", channel, len(tasks), err)
 	} else {
 		stats.Skipped, stats.Tasks = 0, len(tasks)
-		s.f.meter.Emit(metrics.Value{Name: contract.MetricFanoutTasks, Unit: metrics.Count, Value: float64(len(tasks))})
 	}
-	attrs := []slog.Attr{slog.String("channel", channel), slog.Int("shards", shards), slog.Int("tasks", stats.Tasks), slog.Int("recentDelivered", stats.Delivered)}
+	tasksMetric := metrics.Value{Name: contract.MetricFanoutTasks, Unit: metrics.Count, Value: float64(stats.Tasks)}
+	if !s.f.log.Enabled(ctx, level) {
+		s.f.meter.Record(ctx, tasksMetric)
+		return stats, err
+	}
+	attrs := []slog.Attr{slog.String("channel", channel), slog.Int("shards", shards), slog.Int("recentDelivered", stats.Delivered)}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
+	attrs = append(attrs, s.f.meter.Attrs(ctx, tasksMetric)...)
 	s.f.log.LogAttrs(ctx, level, "fanout spread", attrs...)
 	return stats, err
 }

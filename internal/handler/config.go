@@ -42,7 +42,15 @@ type Config struct {
 	// frame of a connection, at each instance; rate 0 disables it.
 	FrameRatePerSecond float64
 	FrameBurst         int
+	// ChannelRate is the deliveries (posts: one per member) per second one
+	// channel's sends may ask for, sustained, with ChannelBurst of them
+	// ahead: a send to n members costs n ÷ ChannelRate seconds of it. 0
+	// leaves only the store's cap of 1,000 sends a second.
+	ChannelRate float64
 }
+
+// ChannelBurst is how far ahead of its rate a channel may send.
+const ChannelBurst = time.Second
 
 // Defaults for the variables ConfigFromEnv reads.
 const (
@@ -59,6 +67,9 @@ const (
 	DefaultUserRateBurst         = 20
 	DefaultFrameRatePerSecond    = 10
 	DefaultFrameBurst            = 20
+	// DefaultChannelRate is a fifth of the account's ~10,000 @connections
+	// calls a second: five busy channels at their rate leave room.
+	DefaultChannelRate = 2000
 )
 
 // DefaultConfig returns the settings used when no variable is set.
@@ -76,13 +87,14 @@ func DefaultConfig() Config {
 		UserRateBurst:         DefaultUserRateBurst,
 		FrameRatePerSecond:    DefaultFrameRatePerSecond,
 		FrameBurst:            DefaultFrameBurst,
+		ChannelRate:           DefaultChannelRate,
 	}
 }
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
 // WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET,
-// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS and the per-user and
-// per-frame limits, with the
+// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS and the per-user,
+// per-frame and per-channel limits, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -108,6 +120,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	rateVar(contract.EnvRatePerSecond, &c.RatePerSecond)
 	rateVar(contract.EnvUserRatePerSecond, &c.UserRatePerSecond)
 	rateVar(contract.EnvFrameRatePerSecond, &c.FrameRatePerSecond)
+	rateVar(contract.EnvChannelRate, &c.ChannelRate)
 	intVar := func(name string, dst *int, lo int) {
 		v := getenv(name)
 		if v == "" {

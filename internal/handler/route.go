@@ -16,9 +16,13 @@ import (
 	"github.com/wschat/wschat/internal/protocol"
 )
 
-// Meter records metrics (a *metrics.Emitter).
+// Meter records metrics (a *metrics.Emitter). In a request, Record keeps
+// them for the request's one line (Attrs puts them on it) or writes what
+// is left at its end (Flush).
 type Meter interface {
-	Emit(values ...metrics.Value)
+	Record(ctx context.Context, values ...metrics.Value)
+	Attrs(ctx context.Context, values ...metrics.Value) []slog.Attr
+	Flush(ctx context.Context)
 }
 
 // RateLimiter spends one token of a connection's, and of a user's, rate
@@ -48,6 +52,9 @@ type ChatStore interface {
 	SendStore
 	HistoryStore
 	MembersStore
+	ChangeStore
+	ReadStore
+	ChannelsStore
 }
 
 // action serves one decoded request. It returns a *protocol.Error for a
@@ -56,8 +63,9 @@ type action interface {
 	serve(ctx context.Context, rq *request, in protocol.Request) error
 }
 
-// Chat serves every action route (join, leave, send, history,
-// members, ping) and $default of the chat function: it decodes the frame,
+// Chat serves every action route (join, leave, send, history, members,
+// ping, and the lifecycle's edit, delete, react, unreact, typing, read,
+// channels) and $default of the chat function: it decodes the frame,
 // applies the connection's rate limit and dispatches to the action's
 // handler. Client mistakes become an error event to the sender and a 200;
 // failures are logged once, here, answered with an "internal" error event
@@ -83,13 +91,24 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	r := replier{poster: p, log: log}
 	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now,
 		frames: newFrameLimiter(cfg.FrameRatePerSecond, cfg.FrameBurst)}
+	presence := presenceOf(store, cfg.PresenceMaxMembers)
+	deliver := &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate, Lifecycle: store}
+	change := &changeAction{store: store, replier: r, deliver: deliver}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter}},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence},
+		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presence},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
+
+		contract.ActionEdit:     change,
+		contract.ActionDelete:   change,
+		contract.ActionReact:    change,
+		contract.ActionUnreact:  change,
+		contract.ActionTyping:   &typingAction{store: store, broadcaster: b, presence: presence, throttle: newTypingThrottle(protocol.TypingInterval)},
+		contract.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
+		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
 	return h
 }
@@ -104,7 +123,8 @@ func (h *Chat) CloseWith(c Closer) *Chat {
 // Handle serves one frame.
 func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rq, err := newRequest(ev, h.now(), chat.NewBudget(h.cfg.SendBudget))
-	ctx = rq.logContext(ctx)
+	ctx = metrics.WithBatch(rq.logContext(ctx))
+	defer h.meter.Flush(ctx)
 	if rq.ConnectionID == "" {
 		// Not from API Gateway's WebSocket side: there is no one to answer.
 		h.log.LogAttrs(ctx, slog.LevelWarn, "request without connectionId")
@@ -113,7 +133,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 	if !h.frames.take(rq.ConnectionID, rq.Now) {
 		// Before decoding, and without a DynamoDB call: pings and garbage
 		// spend from this budget too.
-		h.meter.Emit(metrics.Value{Name: contract.MetricFramesDropped, Unit: metrics.Count, Value: 1})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricFramesDropped, Unit: metrics.Count, Value: 1})
 		return h.refused(ctx, rq, protocol.Errorf(protocol.CodeRateLimited, "",
 			"more than %g frames per second (burst %d); slow down", h.cfg.FrameRatePerSecond, h.cfg.FrameBurst))
 	}
@@ -134,7 +154,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		h.frames.forgive(rq.ConnectionID)
 	}
 	if errors.As(err, &perr) {
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request rejected",
+		h.logRequest(ctx, slog.LevelInfo, "request rejected",
 			slog.String("action", perr.Action), slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if rerr := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); rerr != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(rerr))
@@ -142,7 +162,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 	}
 	if err != nil {
-		h.log.LogAttrs(ctx, slog.LevelError, "request failed", logging.Err(err))
+		h.logRequest(ctx, slog.LevelError, "request failed", logging.Err(err))
 		internal := protocol.Errorf(protocol.CodeInternal, "", "the server failed; retry later")
 		_ = h.replier.reply(ctx, rq, h.errorEvent(rq, internal))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
@@ -160,12 +180,19 @@ func (h *Chat) refused(ctx context.Context, rq *request, perr *protocol.Error) (
 	case closeNow:
 		h.close(ctx, rq)
 	case notify:
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request rejected", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
+		h.logRequest(ctx, slog.LevelInfo, "request rejected", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if err := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(err))
 		}
 	}
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// logRequest writes the request's line, with the metrics it recorded.
+func (h *Chat) logRequest(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if h.log.Enabled(ctx, level) {
+		h.log.LogAttrs(ctx, level, msg, append(attrs, h.meter.Attrs(ctx)...)...)
+	}
 }
 
 // close closes a connection that kept exceeding its limits. API Gateway
@@ -174,8 +201,8 @@ func (h *Chat) close(ctx context.Context, rq *request) {
 	if h.closer == nil {
 		return
 	}
-	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsClosed, Unit: metrics.Count, Value: 1})
-	h.log.LogAttrs(ctx, slog.LevelWarn, "closing connection: it kept exceeding its limits",
+	h.meter.Record(ctx, metrics.Value{Name: contract.MetricConnectionsClosed, Unit: metrics.Count, Value: 1})
+	h.logRequest(ctx, slog.LevelWarn, "closing connection: it kept exceeding its limits",
 		slog.String("userId", rq.UserID), slog.Int("strikes", closeAfterStrikes))
 	if err := h.closer.Delete(ctx, rq.ConnectionID); err != nil && !errors.Is(err, chat.ErrGone) {
 		h.log.LogAttrs(ctx, slog.LevelError, "close connection failed", logging.Err(err))
@@ -190,11 +217,11 @@ func (h *Chat) errorEvent(rq *request, e *protocol.Error) protocol.ErrorEvent {
 func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebsocketProxyRequest) error {
 	if ev.IsBase64Encoded {
 		// API Gateway routes binary frames to $default, base64-encoded.
-		return protocol.Errorf(protocol.CodeInvalidJSON, "", "binary frames are not supported; send JSON text frames")
+		return h.invalid(ctx, rq, protocol.Errorf(protocol.CodeInvalidJSON, "", "binary frames are not supported; send JSON text frames"))
 	}
 	r, err := protocol.Decode([]byte(ev.Body))
 	if err != nil {
-		return err
+		return h.invalid(ctx, rq, err)
 	}
 	rq.Channel, rq.ClientID = protocol.Echo(r)
 	var perr *protocol.Error
@@ -211,11 +238,29 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 	return err
 }
 
+// invalid answers a frame that does not decode (bad JSON, an unknown
+// action, a field that fails validation, a binary frame). It costs the
+// sender what a valid request costs: a token of the connection's and of
+// the user's shared budgets, so a flood of invalid frames over many
+// instances is held to the same rate as a flood of valid ones (the
+// per-instance frame budget alone lets n warm instances take n times the
+// rate). A client over its budget is told so (and earns a strike);
+// otherwise it gets the decode error. A limiter failure does not hide the
+// client's mistake.
+func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error {
+	var perr *protocol.Error
+	if err := h.limit(ctx, rq, ""); errors.As(err, &perr) && perr.Code == protocol.CodeRateLimited {
+		return err
+	}
+	return decodeErr
+}
+
 // limit spends a token of the connection's rate limit, then of the user's.
-// ping is exempt from these two (it touches no storage; the frame limiter
-// bounds it without a DynamoDB call).
+// ping and typing are exempt from these two (they write nothing; the frame
+// limiter bounds them without a DynamoDB call, typing also its own
+// throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
-	if action == contract.ActionPing {
+	if action == contract.ActionPing || action == contract.ActionTyping {
 		return nil
 	}
 	if err := h.limitConnection(ctx, rq); err != nil {
@@ -233,7 +278,7 @@ func (h *Chat) limitUser(ctx context.Context, rq *request) error {
 	case err != nil:
 		return err
 	case !ok:
-		h.meter.Emit(metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "your connections together sent more than %g requests per second (burst %d); slow down",
 			h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
 	}
@@ -251,7 +296,7 @@ func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
 	case err != nil:
 		return err
 	case !ok:
-		h.meter.Emit(metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
 	return nil

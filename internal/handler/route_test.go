@@ -55,6 +55,9 @@ func (f *fakeStore) Claim(_ context.Context, c chat.Claim) (chat.Claim, bool, er
 	return c, true, f.call("Claim")
 }
 func (f *fakeStore) NextSeq(context.Context, string) (int64, error) { return 1, f.call("NextSeq") }
+func (f *fakeStore) TakeSeq(context.Context, string, time.Duration, time.Duration) (int64, bool, error) {
+	return 1, true, f.call("TakeSeq")
+}
 func (f *fakeStore) SetClaimSeq(_ context.Context, _ chat.ClaimKey, seq int64) (int64, error) {
 	return seq, f.call("SetClaimSeq")
 }

@@ -152,8 +152,8 @@ func TestSendRemovesExactlyTheGoneMembers(t *testing.T) {
 			t.Errorf("live %s removed: connection %v, membership %v", id, connErr, memErr)
 		}
 	}
-	if !strings.Contains(e.logs.String(), `"gone":3`) {
-		t.Errorf("fanout log line does not report gone=3:\n%s", e.logs)
+	if !strings.Contains(e.logs.String(), `"Gone":3`) {
+		t.Errorf("fanout log line does not report Gone 3:\n%s", e.logs)
 	}
 }
 
@@ -224,6 +224,13 @@ func (s *flakyStore) NextSeq(ctx context.Context, ch string) (int64, error) {
 	return s.Store.NextSeq(ctx, ch)
 }
 
+func (s *flakyStore) TakeSeq(ctx context.Context, ch string, cost, burst time.Duration) (int64, bool, error) {
+	if err := s.fail("TakeSeq"); err != nil {
+		return 0, false, err
+	}
+	return s.Store.TakeSeq(ctx, ch, cost, burst)
+}
+
 func (s *flakyStore) SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error) {
 	if err := s.fail("SetClaimSeq"); err != nil {
 		return 0, err
@@ -267,7 +274,7 @@ func TestSendRetryCompletesWhatAFailedAttemptLeft(t *testing.T) {
 		wantSeq       float64
 		wantDelivered int // message frames per member over both attempts
 	}{
-		{"NextSeq", false, 1, 1},
+		{"TakeSeq", false, 1, 1},
 		{"SetClaimSeq", false, 2, 1}, // seq 1 was taken, then lost: a gap
 		{"PutMessage", false, 1, 1},
 		{"Members", false, 1, 1}, // stored, fan-out failed: the retry fans out
@@ -407,8 +414,8 @@ func TestRateLimitedSendsStoreNothing(t *testing.T) {
 	if n := e.gw.count("c2", "message"); n != 2 {
 		t.Errorf("the other member got %d messages, want 2", n)
 	}
-	if n := strings.Count(e.metrics.String(), `"RateLimited":1`); n != 2 {
-		t.Errorf("RateLimited metric emitted %d times, want 2:\n%s", n, e.metrics)
+	if n := e.metricCount(`"RateLimited":1`); n != 2 {
+		t.Errorf("RateLimited metric emitted %d times, want 2:\n%s%s", n, e.logs, e.metrics)
 	}
 
 	e.clock.Advance(time.Second)

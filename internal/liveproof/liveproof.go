@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg Config) (map[string]*Figures, error) {
 	if err := r.startReceivers(ctx); err != nil {
 		return nil, err
 	}
-	sender, err := r.dial(ctx, "liveproof-sender", r.e.WebSocketURL, nil)
+	sender, err := r.dial(ctx, "liveproof-sender", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,17 @@ func Run(ctx context.Context, cfg Config) (map[string]*Figures, error) {
 		acked <- seqs
 		sendErr <- err
 	}()
-	time.Sleep(2 * cfg.SendEvery) // traffic flowing before the faults
+	// Faults land on steady traffic: every Go receiver has messages, and
+	// the first message's gap is settled (a new channel's first seq is its
+	// counter's base, far above 0: subscribers that joined from 0 ask
+	// history for the gap after GapTimeout, 2 s). A request waiting on a
+	// dead connection makes the heartbeat probe early, which would shorten
+	// what the proof measures: the quiet case.
+	if err := r.awaitTraffic(ctx, 4); err != nil {
+		stopSending()
+		return nil, err
+	}
+	time.Sleep(3 * time.Second)
 	if err := r.injectFaults(ctx); err != nil {
 		stopSending()
 		return nil, err
@@ -214,6 +224,27 @@ func send(ctx context.Context, c *client.Client, every time.Duration) ([]int64, 
 	}
 }
 
+// awaitTraffic waits until every Go receiver has delivered n messages.
+func (r *run) awaitTraffic(ctx context.Context, n int) error {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		ready := true
+		for _, rc := range r.receivers {
+			rc.mu.Lock()
+			ready = ready && (rc.goClient == nil || len(rc.seqs) >= n)
+			rc.mu.Unlock()
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("liveproof: the Go receivers did not get %d messages within a minute", n)
+}
+
 // plan assigns the fault kinds to n receivers.
 func (r *run) plan(n int) []badnet.Kind {
 	out := make([]badnet.Kind, n)
@@ -241,19 +272,13 @@ func (r *run) newReceiver(sdk string, i int, fault badnet.Kind) (*receiver, erro
 	return rc, nil
 }
 
-// proxyURL is the WebSocket URL through rc's proxy.
-func (r *run) proxyURL(rc *receiver) string {
-	host := strings.TrimPrefix(r.e.BaseURL, "http://")
-	return strings.Replace(r.e.WebSocketURL, host, rc.proxy.Addr(), 1)
-}
-
 func (r *run) startReceivers(ctx context.Context) error {
 	for i, f := range r.plan(r.cfg.GoReceivers) {
 		rc, err := r.newReceiver("go", i, f)
 		if err != nil {
 			return err
 		}
-		c, err := r.dial(ctx, rc.user, r.proxyURL(rc), rc)
+		c, err := r.dial(ctx, rc.user, rc)
 		if err != nil {
 			return err
 		}
@@ -294,8 +319,10 @@ func (r *run) startReceivers(ctx context.Context) error {
 	return nil
 }
 
-// dial connects a Go client; rc (nil for the sender) records its states.
-func (r *run) dial(ctx context.Context, user, url string, rc *receiver) (*client.Client, error) {
+// dial connects a Go client; rc (nil for the sender, which connects
+// directly) records its states and carries its connections through its
+// proxy, the client still addressing the emulator.
+func (r *run) dial(ctx context.Context, user string, rc *receiver) (*client.Client, error) {
 	o := client.Options{
 		Token:             func(ctx context.Context) (string, error) { return r.e.Token(ctx, user) },
 		BackoffBase:       100 * time.Millisecond,
@@ -306,8 +333,9 @@ func (r *run) dial(ctx context.Context, user, url string, rc *receiver) (*client
 	}
 	if rc != nil {
 		o.OnState = func(s client.StateChange) { rc.stateChange(s.To.String(), s.At) }
+		o.HTTPClient = rc.proxy.HTTPClient()
 	}
-	c, err := client.Dial(ctx, url, o)
+	c, err := client.Dial(ctx, r.e.WebSocketURL, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: dial: %w", user, err)
 	}
@@ -553,15 +581,15 @@ func (r *run) startJS(ctx context.Context, rcs []*receiver) (*jsSide, error) {
 	if r.cfg.Node == "" || r.cfg.Script == "" {
 		return nil, errors.New("liveproof: JavaScript receivers need Node and Script")
 	}
-	urls, tokens := map[string]string{}, map[string]string{}
+	proxies, tokens := map[string]string{}, map[string]string{}
 	for _, rc := range rcs {
 		tok, err := r.e.Token(ctx, rc.user)
 		if err != nil {
 			return nil, err
 		}
-		urls[rc.user], tokens[rc.user] = r.proxyURL(rc), tok
+		proxies[rc.user], tokens[rc.user] = rc.proxy.Addr(), tok
 	}
-	in, _ := json.Marshal(map[string]any{"urls": urls, "tokens": tokens, "channel": channel,
+	in, _ := json.Marshal(map[string]any{"url": r.e.WebSocketURL, "proxies": proxies, "tokens": tokens, "channel": channel,
 		"heartbeatIntervalMs": r.cfg.HeartbeatInterval.Milliseconds(), "heartbeatTimeoutMs": r.cfg.HeartbeatTimeout.Milliseconds()})
 	cmd := exec.CommandContext(ctx, r.cfg.Node, r.cfg.Script, string(in))
 	stdin, err := cmd.StdinPipe()

@@ -56,6 +56,9 @@ type tokenRequest struct {
 	Name string `json:"name"`
 	// Channels, when present, becomes the token's channels claim.
 	Channels *string `json:"channels"`
+	// RawSub mints User as the sub even where the user id rule refuses
+	// it (MintRawSub): to see what $connect does with another issuer's sub.
+	RawSub bool `json:"rawSub"`
 }
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -89,9 +92,14 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var tok string
 	var err error
-	if req.Channels != nil {
+	switch {
+	case req.RawSub && req.Channels == nil:
+		tok, err = i.MintRawSub(req.User, req.Name, defaultTTL)
+	case req.RawSub:
+		err = errors.New("rawSub and channels do not go together")
+	case req.Channels != nil:
 		tok, err = i.MintWithChannels(req.User, req.Name, *req.Channels, defaultTTL)
-	} else {
+	default:
 		tok, err = i.Mint(req.User, req.Name, defaultTTL)
 	}
 	if err != nil {

@@ -15,7 +15,8 @@ import (
 )
 
 // Request is one decoded client request: *Join, *Leave, *Send, *History,
-// *Members or *Ping, the wire contract's types.
+// *Members, *Ping or a lifecycle request (lifecycle.go), the wire
+// contract's types.
 type Request = wire.Request
 
 // The requests, as the wire contract defines them.
@@ -32,10 +33,18 @@ type (
 var fieldsOf = map[string][]string{
 	contract.ActionJoin:    {"channel", "ref"},
 	contract.ActionLeave:   {"channel"},
-	contract.ActionSend:    {"channel", "text", "clientId"},
-	contract.ActionHistory: {"channel", "after", "limit"},
+	contract.ActionSend:    {"channel", "text", "clientId", "replyTo"},
+	contract.ActionHistory: {"channel", "after", "limit", "thread"},
 	contract.ActionMembers: {"channel", "cursor"},
 	contract.ActionPing:    {},
+
+	contract.ActionEdit:     {"channel", "seq", "text", "clientId"},
+	contract.ActionDelete:   {"channel", "seq", "clientId"},
+	contract.ActionReact:    {"channel", "seq", "emoji", "clientId"},
+	contract.ActionUnreact:  {"channel", "seq", "emoji", "clientId"},
+	contract.ActionTyping:   {"channel"},
+	contract.ActionRead:     {"channel", "seq"},
+	contract.ActionChannels: {},
 }
 
 // Decode parses one client frame. On failure it returns an *Error (and a nil
@@ -75,16 +84,19 @@ func Decode(data []byte) (Request, error) {
 	case contract.ActionLeave:
 		r = &Leave{Channel: f.channel()}
 	case contract.ActionSend:
-		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID()}
+		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID(), ReplyTo: f.optSeq("replyTo")}
 	case contract.ActionHistory:
 		h := &History{Channel: f.channel()}
 		h.After = f.int("after", 0, 0, MaxSeq)
 		h.Limit = int(f.int("limit", DefaultHistoryLimit, 1, MaxHistoryLimit))
+		h.Thread = f.optSeq("thread")
 		r = h
 	case contract.ActionMembers:
 		r = &Members{Channel: f.channel(), Cursor: f.optString("cursor", MaxCursorLen)}
-	default: // contract.ActionPing
+	case contract.ActionPing:
 		r = &Ping{}
+	default:
+		r = decodeLifecycle(action, &f)
 	}
 	if f.err != nil {
 		return nil, f.err

@@ -26,6 +26,7 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/handler"
 	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
 	"github.com/wschat/wschat/internal/protocol"
 	"github.com/wschat/wschat/wire"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	Retention time.Duration
 	// SendBudget bounds the @connections posts of one request (0: unlimited).
 	SendBudget int
+	// ChannelRate is the chat settings' per-channel delivery rate: a
+	// backend's message counts towards its channel's like a user's.
+	ChannelRate float64
 }
 
 // Handler serves the three publish routes.
@@ -61,17 +65,22 @@ type Handler struct {
 	conns   Connections
 	deliver *handler.Deliverer
 	log     *slog.Logger
+	meter   handler.Meter
 	now     func() time.Time
 }
 
 // New returns the publish handler. The Deliverer must share store.
 func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *slog.Logger, meter handler.Meter) *Handler {
+	if meter == nil {
+		meter = (*metrics.Emitter)(nil)
+	}
 	return &Handler{
 		cfg:     cfg,
 		store:   store,
 		conns:   conns,
-		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter},
+		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate},
 		log:     log,
+		meter:   meter,
 		now:     time.Now,
 	}
 }
@@ -82,16 +91,14 @@ func (h *Handler) SetClock(now func() time.Time) { h.now = now }
 // errorBody is every error answer: {"code": ..., "message": ...}.
 type errorBody = wire.ErrorBody
 
-const (
-	maxUserIDLen     = 128
-	userIDCharsetMsg = "userId must be 1 to 128 printable characters without '#' or '/'"
-)
-
 // Handle serves one request. Client mistakes are 4xx answers, never
 // function errors; an unexpected failure is logged once and answered 500
 // (or 503 when worth retrying), still with a JSON body.
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	ctx = logging.WithAttrs(ctx, slog.String("requestId", ev.RequestContext.RequestID), slog.String("routeKey", ev.RouteKey))
+	// One line per request: the broadcast's, carrying the request's metrics.
+	ctx = metrics.WithBatch(ctx)
+	defer h.meter.Flush(ctx)
 	caller, ok := callerOf(ev)
 	if !ok {
 		// Only reachable if a route lost its AWS_IAM authorization.
@@ -121,17 +128,27 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
 		status := http.StatusBadRequest
-		if perr.Code == protocol.CodeTooLarge {
+		switch perr.Code {
+		case protocol.CodeTooLarge:
 			status = http.StatusRequestEntityTooLarge
+		case protocol.CodeRateLimited:
+			status = http.StatusTooManyRequests
 		}
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
+		h.logRequest(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		return respond(status, errorBody{Code: perr.Code, Message: perr.Message})
 	}
-	h.log.LogAttrs(ctx, slog.LevelError, "publish failed", logging.Err(err))
+	h.logRequest(ctx, slog.LevelError, "publish failed", logging.Err(err))
 	if errors.Is(err, chat.ErrUnavailable) {
 		return respond(http.StatusServiceUnavailable, errorBody{Code: wire.CodeUnavailable, Message: "temporarily unavailable; retry with the same id"})
 	}
 	return respond(http.StatusInternalServerError, errorBody{Code: wire.CodeInternal, Message: "internal error; retry with the same id"})
+}
+
+// logRequest writes the request's line, with the metrics it recorded.
+func (h *Handler) logRequest(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if h.log.Enabled(ctx, level) {
+		h.log.LogAttrs(ctx, level, msg, append(attrs, h.meter.Attrs(ctx)...)...)
+	}
 }
 
 // caller is the IAM principal of a request.
@@ -196,21 +213,6 @@ func body(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 		return nil, protocol.Errorf(protocol.CodeInvalidJSON, "", "body is not valid base64")
 	}
 	return data, nil
-}
-
-// validUserID admits user ids as issuers write them ("sub" claims: UUIDs,
-// e-mail addresses, "user-ann"): printable, no '#' (it would forge a storage
-// key) and no '/' (it would change the route).
-func validUserID(id string) bool {
-	if id == "" || len(id) > maxUserIDLen {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '#' || r == '/' || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
 }
 
 func quote(s string) string {

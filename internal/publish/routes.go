@@ -50,7 +50,9 @@ func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	if err != nil {
 		return nil, err
 	}
-	h.log.LogAttrs(ctx, slog.LevelInfo, "published", slog.String("channel", channel), slog.Int64("seq", seq))
+	// At debug level only: the broadcast's line already names the channel
+	// and the seq, and the access log the caller.
+	h.log.LogAttrs(ctx, slog.LevelDebug, "published", slog.String("channel", channel), slog.Int64("seq", seq))
 	return Published{Channel: channel, ID: p.ID, Seq: seq}, nil
 }
 
@@ -58,8 +60,10 @@ func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 // user's live connections.
 func (h *Handler) userConnections(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (string, []chat.Connection, error) {
 	user := ev.PathParameters["userId"]
-	if !validUserID(user) {
-		return "", nil, protocol.Errorf(protocol.CodeInvalidField, "", userIDCharsetMsg)
+	if err := wire.CheckUserID(user); err != nil {
+		// The one rule for user ids: a user who could connect can be
+		// reached here, and no other.
+		return "", nil, protocol.Errorf(protocol.CodeInvalidField, "", "%v (the user id rule: docs/auth.md)", err)
 	}
 	conns, err := h.store.ConnectionsOfUser(ctx, user)
 	return user, conns, err

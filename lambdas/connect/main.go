@@ -39,6 +39,9 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Connect,
 		return nil, fmt.Errorf("%s is not set", contract.EnvCallbackURL)
 	}
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
-	conns := connections.New(b.AWS, callback, connections.Options{MaxConns: 1})
+	conns, err := connections.New(b.AWS, callback, connections.Options{MaxConns: 1})
+	if err != nil {
+		return nil, err
+	}
 	return handler.NewConnect(b.Config, b.Store, b.Log, meter).ReplaceWith(conns), nil
 }

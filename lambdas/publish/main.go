@@ -37,5 +37,6 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*publish.Handler,
 	if err != nil {
 		return nil, err
 	}
+	cfg.ChannelRate = p.Config.ChannelRate
 	return publish.New(cfg, p.Store, p.Conns, p.Broadcaster, p.Log, p.Meter), nil
 }

@@ -139,14 +139,16 @@ func (c *connection) run() {
 
 	g.mu.Lock()
 	delete(g.conns, c.id)
+	g.usage.disconnects.Add(1)
+	g.usage.endedMs.Add(time.Since(c.connectedAt).Milliseconds())
 	g.mu.Unlock()
 	g.cfg.Log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
 	// Messages already received are still processed, as on AWS (their replies
 	// go nowhere); $disconnect does not wait for them.
 	if route := g.route(RouteDisconnect); route != nil && route.Integration != nil {
 		event := c.disconnectEvent(int(code), reason)
-		g.meters.add(func(m *Metrics) { m.Invocations[RouteDisconnect]++ })
-		done := g.meters.busy()
+		g.usage.invoked(RouteDisconnect)
+		done := g.usage.busy()
 		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
 			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "error", err)
 		}
@@ -187,15 +189,16 @@ func (c *connection) readLoop(idle *time.Timer) (websocket.StatusCode, string) {
 			// frame is not UTF-8, with 1007. The bytes are never repaired.
 			return c.fail(websocket.StatusInvalidFramePayloadData, "Invalid frame payload data")
 		}
+		g.usage.received(len(data))
 		idle.Reset(g.cfg.IdleTimeout)
 		c.lastActive.Store(time.Now().UnixMilli())
 		if c.pending.Add(1) > maxPending {
 			c.pending.Add(-1)
-			g.meters.add(func(m *Metrics) { m.MessagesIn[""]++ })
+			g.usage.routed("")
 			c.sendError(msgTooManyRequests, newID())
 			continue
 		}
-		done := g.meters.busy()
+		done := g.usage.busy()
 		go func() {
 			defer done()
 			defer c.pending.Add(-1)
@@ -246,7 +249,7 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 	expr, routes, bk := g.routing()
 	key := selectRoute(expr, routes, data, typ == websocket.MessageText)
 	log := g.cfg.Log.With("connectionId", c.id, "routeKey", key, "requestId", requestID)
-	g.meters.add(func(m *Metrics) { m.MessagesIn[key]++ })
+	g.usage.routed(key)
 	if key == "" {
 		log.Info("no route matched and no $default route")
 		c.sendError("Forbidden", requestID)
@@ -266,7 +269,7 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 		return
 	}
 	event := c.messageEvent(key, requestID, typ, data)
-	g.meters.add(func(m *Metrics) { m.Invocations[key]++ })
+	g.usage.invoked(key)
 	out, err := g.invoke(context.Background(), route.Integration, event)
 	if err != nil {
 		log.Error("integration failed", "error", err)
@@ -287,7 +290,7 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 // serveMock answers a message from the route's MOCK integration: no
 // function runs, and a two-way route sends the rendered answer back.
 func (c *connection) serveMock(route *Route, key, requestID string, log *slog.Logger) {
-	c.g.meters.add(func(m *Metrics) { m.MockAnswers++ })
+	c.g.usage.mockAnswers.Add(1)
 	body, err := route.Mock.answer(c.templateVars(key, requestID, time.Now()))
 	if err != nil {
 		log.Error("mock integration failed", "error", err)
@@ -310,7 +313,7 @@ func (c *connection) sendError(message, requestID string) {
 // errGone; a client with maxOutbound messages unread is dropped.
 func (c *connection) send(data []byte) error {
 	if c.vanished.Load() {
-		c.g.meters.add(func(m *Metrics) { m.MessagesOut++ })
+		c.g.usage.sent(len(data)) // API Gateway still thinks it sent it
 		return nil
 	}
 	if c.isGone() {
@@ -318,7 +321,7 @@ func (c *connection) send(data []byte) error {
 	}
 	select {
 	case c.out <- data:
-		c.g.meters.add(func(m *Metrics) { m.MessagesOut++ })
+		c.g.usage.sent(len(data))
 		return nil
 	default:
 		c.g.cfg.Log.Warn("client does not read; dropped", "connectionId", c.id, "queued", maxOutbound)

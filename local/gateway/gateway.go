@@ -138,7 +138,7 @@ type Gateway struct {
 	buckets  *buckets
 	account  *accountLimiter // nil: no account limit
 	virtual  *virtualConns   // nil: no virtual connections
-	meters   *meters
+	usage    usageCounters
 }
 
 // New returns a Gateway.
@@ -158,7 +158,7 @@ func New(cfg Config) *Gateway {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	g := &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit), meters: newMeters()}
+	g := &Gateway{cfg: cfg, conns: map[string]*connection{}, shutdown: make(chan struct{}), buckets: newBuckets(cfg.Throttle), account: newAccountLimiter(cfg.AccountLimit)}
 	if cfg.VirtualConnections {
 		g.virtual = &virtualConns{ids: map[string]*virtualConn{}}
 	}
@@ -171,9 +171,9 @@ func (g *Gateway) Handler() http.Handler {
 	stage := "/" + g.cfg.Stage
 	mux.HandleFunc(stage, g.serveWebSocket)
 	mux.HandleFunc(stage+"/{$}", g.serveWebSocket)
-	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.account.wrap(g.postToConnection))
-	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.account.wrap(g.getConnection))
-	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.account.wrap(g.deleteConnection))
+	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.countCall(g.account.wrap(g.postToConnection)))
+	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.countCall(g.account.wrap(g.getConnection)))
+	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.countCall(g.account.wrap(g.deleteConnection)))
 	mux.HandleFunc(stage+"/@connections/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	})
@@ -310,6 +310,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("connected", "subprotocol", ws.Subprotocol())
+	g.usage.connects.Add(1)
 	c.run()
 }
 
@@ -344,8 +345,8 @@ func (g *Gateway) runConnect(w http.ResponseWriter, r *http.Request, hs *handsha
 		return nil, true
 	}
 	event := g.connectEvent(r, hs, authorizer)
-	g.meters.add(func(m *Metrics) { m.Invocations[RouteConnect]++ })
-	done := g.meters.busy()
+	g.usage.invoked(RouteConnect)
+	done := g.usage.busy()
 	out, err := g.invoke(r.Context(), route.Integration, event)
 	done()
 	if err != nil {

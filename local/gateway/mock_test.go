@@ -22,23 +22,23 @@ var pongSpec = MockResponseSpec{Key: "$default", TemplateKey: "$default",
 
 // TestMockRouteAnswersWithoutInvoking: a two-way MOCK route answers from its
 // templates, with the connection's id filled in, and runs no function; the
-// meters count one message each way and no invocation.
+// usage counters count one message each way and no invocation.
 func TestMockRouteAnswersWithoutInvoking(t *testing.T) {
 	a := newTestAPI(t, apiOptions{extra: []*Route{{Key: "ping", TwoWay: true, Mock: mustMock(t, `{"statusCode": 200}`, pongSpec)}}})
 	c := a.dial(t, "", nil)
 	id, _ := rc(a.connect.next(t))["connectionId"].(string)
-	before := a.gw.Metrics()
+	before := a.gw.Usage()
 	write(t, c, `{"action":"ping"}`)
 	var pong struct{ Type, ConnectionID string }
 	if err := json.Unmarshal([]byte(read(t, c)), &pong); err != nil || pong.Type != "pong" || pong.ConnectionID != id {
 		t.Fatalf("pong = %+v (%v), want type pong and connectionId %s", pong, err, id)
 	}
-	after := a.gw.Metrics()
-	if n := after.MessagesIn["ping"] - before.MessagesIn["ping"]; n != 1 {
+	after := a.gw.Usage()
+	if n := after.MessagesByRoute["ping"] - before.MessagesByRoute["ping"]; n != 1 {
 		t.Errorf("ping messages in = %d, want 1", n)
 	}
 	if after.MessagesOut-before.MessagesOut != 1 || after.MockAnswers-before.MockAnswers != 1 || after.Invocations["ping"] != 0 {
-		t.Errorf("meters %+v -> %+v: want one message out, one mock answer, no invocation", before, after)
+		t.Errorf("usage %+v -> %+v: want one message out, one mock answer, no invocation", before, after)
 	}
 	select {
 	case ev := <-a.message.got:

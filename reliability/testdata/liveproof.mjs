@@ -1,9 +1,10 @@
 // The JavaScript receivers of the liveness proof (internal/liveproof): the
 // client of client/js under Node.js with the ws package, one per user, each
 // connected through its own hostile-network proxy, with the SDK's default
-// heartbeat unless told otherwise. Input: one JSON argument {urls: {user:
-// url}, tokens: {user: jwt}, channel, heartbeatIntervalMs,
-// heartbeatTimeoutMs}. Output, one JSON line each: {ev:"ready"} once every
+// heartbeat unless told otherwise. Input: one JSON argument {url, proxies:
+// {user: host:port}, tokens: {user: jwt}, channel, heartbeatIntervalMs,
+// heartbeatTimeoutMs}: each user addresses the emulator (url) while its TCP
+// connections go through its proxy. Output, one JSON line each: {ev:"ready"} once every
 // receiver joined; {ev:"state", user, to, code, at} for every transition (at
 // in epoch ms, the Go side's clock too); after a line {cmd:"finish", acked,
 // waitMs} on stdin, {ev:"result", delivered: {user: {seqs, holes}}, stats}
@@ -11,16 +12,17 @@
 import { createInterface } from "node:readline";
 import { WebSocket } from "ws";
 import { dial } from "../../client/js/wschat.js";
+import { via } from "./via.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const out = (v) => process.stdout.write(JSON.stringify(v) + "\n");
-const users = Object.keys(cfg.urls);
+const users = Object.keys(cfg.proxies);
 const clients = {};
 const delivered = {};
 
 await Promise.all(users.map(async (user) => {
   const opts = {
-    WebSocket,
+    WebSocket: via(WebSocket, cfg.proxies[user]),
     token: async () => cfg.tokens[user],
     backoffBase: 100,
     backoffMax: 2000,
@@ -29,7 +31,7 @@ await Promise.all(users.map(async (user) => {
   };
   if (cfg.heartbeatIntervalMs > 0) opts.heartbeatInterval = cfg.heartbeatIntervalMs;
   if (cfg.heartbeatTimeoutMs > 0) opts.heartbeatTimeout = cfg.heartbeatTimeoutMs;
-  const c = await dial(cfg.urls[user], opts);
+  const c = await dial(cfg.url, opts);
   clients[user] = c;
   const d = { seqs: [], holes: [] };
   delivered[user] = d;
