@@ -138,7 +138,7 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 		}
 	}
 	time.Sleep(2 * time.Second) // first pings answered
-	before, err := e.Usage(ctx)
+	before, err := readUsage(ctx, e)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func heartbeatCosts(ctx context.Context, e *emutest.Emulator, progress func(stri
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
-	later, err := e.Usage(ctx)
+	later, err := readUsage(ctx, e)
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,11 @@ package reliability
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -484,8 +486,8 @@ func seedChannel(ctx context.Context, t *testing.T, e *emutest.Emulator, clients
 func freezeNextInvocation(ctx context.Context, t *testing.T, e *emutest.Emulator, request func() (emutest.Frame, error)) (int, <-chan reqResult) {
 	t.Helper()
 	err := poll(ctx, 30*time.Second, func() (bool, error) {
-		u, err := e.Usage(ctx)
-		return err == nil && u.Gateway.Processing == 0, err
+		n, err := processing(ctx, e)
+		return err == nil && n == 0, err
 	})
 	if err != nil {
 		t.Fatalf("the gateway never went idle before the freeze: %v", err)
@@ -804,4 +806,33 @@ func firstSeq(ctx context.Context, t *testing.T, e *emutest.Emulator, channel st
 		base, _ = strconv.ParseInt(n.Value, 10, 64)
 	}
 	return base + 1
+}
+
+// processing reads the gateway's gauge of work in flight from the
+// emulator's usage document (docs/emulator.md, /@admin/usage).
+func processing(ctx context.Context, e *emutest.Emulator) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.BaseURL+"/@admin/usage", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("usage: %s", resp.Status)
+	}
+	var u struct {
+		Gateway struct {
+			Processing *int64 `json:"processing"`
+		} `json:"gateway"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+		return 0, fmt.Errorf("usage: %w", err)
+	}
+	if u.Gateway.Processing == nil {
+		return 0, fmt.Errorf("usage: no gateway.processing gauge")
+	}
+	return *u.Gateway.Processing, nil
 }

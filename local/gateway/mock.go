@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/wschat/wschat/local/vtl"
+	"github.com/wschat/wschat/internal/vtl"
 )
 
 // Mock is a MOCK integration: API Gateway answers the route itself, from
@@ -115,7 +115,7 @@ func (m *Mock) answer(vars map[string]string) (string, error) {
 }
 
 // templateVars are the $context variables of one message, as API Gateway
-// fills them (local/vtl.Contexts).
+// fills them (internal/vtl.Contexts).
 func (c *connection) templateVars(routeKey, requestID string, at time.Time) map[string]string {
 	v := map[string]string{
 		"connectionId":       c.id,
