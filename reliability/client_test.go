@@ -302,6 +302,9 @@ type sdkFigures struct {
 	// The lifecycle: what was changed, and the convergence check.
 	life              *lifeTally
 	checked, diverged int
+	// lostSeqs are the first few acknowledged seqs a subscription never
+	// delivered, for the log line of a failing run.
+	lostSeqs []int64
 }
 
 func (f sdkFigures) String() string {
@@ -344,7 +347,7 @@ func (r *sdkRun) check(ctx context.Context, t *testing.T, acked map[string][]int
 		for ch, d := range subs {
 			got := checkDelivery(d, acked[ch])
 			if got.lost+got.duplicated+got.outOfOrder+got.unreported > 0 {
-				t.Logf("%s in %s: %+v", r.names[i], ch, got)
+				t.Logf("%s in %s: %s; first lost seqs %v", r.names[i], ch, got, got.lostSeqs)
 			}
 			fig.deliveries += got.deliveries
 			fig.lost += got.lost
@@ -380,6 +383,9 @@ func checkDelivery(d *delivery, acked []int64) sdkFigures {
 	for _, s := range acked {
 		if seen[s] == 0 {
 			f.lost++
+			if len(f.lostSeqs) < 5 {
+				f.lostSeqs = append(f.lostSeqs, s)
+			}
 		}
 	}
 	// Holes must be reported: a stream whose seqs jump over an acked seq

@@ -99,7 +99,7 @@ func TestReliabilityClientSDKJavaScript(t *testing.T) {
 		for ch, d := range chans {
 			got := checkDelivery(&delivery{seqs: d.Seqs, holes: d.Holes}, out.Acked[ch])
 			if got.lost+got.duplicated+got.outOfOrder+got.unreported > 0 {
-				t.Logf("%s in %s: %+v", user, ch, got)
+				t.Logf("%s in %s: %s; first lost seqs %v", user, ch, got, got.lostSeqs)
 			}
 			fig.deliveries += got.deliveries
 			fig.lost += got.lost
