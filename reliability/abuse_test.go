@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/emutest"
 )
 
@@ -68,7 +69,8 @@ func TestReliabilityAbuse(t *testing.T) {
 	// under test: keep the template's stage throttle (other harnesses turn
 	// it off).
 	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true,
-		Args: []string{"--virtual-connections"}})
+		Args:        []string{"--virtual-connections"},
+		FunctionEnv: []string{fmt.Sprintf("%s:%s=%d", contract.FunctionChat, contract.EnvChannelRate, abuseChannelRateLimit)}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var tally abuseTally
