@@ -15,6 +15,8 @@ TOKEN_NAME ?=
 # make token: the token's channels claim, e.g. CHANNELS='general,team-*=r'
 # (docs/auth.md); unset mints a token without the claim.
 CHANNELS ?=
+# make token: the token's lifetime (a Go duration, 1s-24h); unset: 1h.
+TOKEN_TTL ?=
 BASE ?= HEAD~1
 # make publish/notify/disconnect: the channel or user and the text. Against
 # the emulator on PORT by default; PUBLISH_URL (a stack's PublishURL output)
@@ -137,7 +139,7 @@ invoke: ## Run one function once on ENV's template: make invoke FN=chat EVENT=lo
 	go run ./local invoke $(FN) --env $(ENV) --event $(EVENT) $(INVOKE_FLAGS)
 
 token: ## Print a token for TOKEN_USER (default dev) from the issuer of the emulator on PORT
-	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)') $(if $(CHANNELS),-channels '$(CHANNELS)')
+	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)') $(if $(CHANNELS),-channels '$(CHANNELS)') $(if $(TOKEN_TTL),-ttl '$(TOKEN_TTL)')
 
 publish: ## Post TEXT to CHANNEL through the publish API (signed; PUBLISH_URL for a deployed stage)
 	@go run ./tools/publish $(PUBLISH_FLAGS) -channel '$(CHANNEL)' -text '$(TEXT)'

@@ -95,6 +95,7 @@ type session struct {
 	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
 	httpURLs       []string // base URLs of the template's HTTP APIs
+	schedules      *scheduler
 	cleanups       []func()
 }
 
@@ -150,7 +151,11 @@ func (e *session) start(ctx context.Context) error {
 		if e.sqs != nil {
 			e.sqs.stopMappings()
 		}
+		if e.schedules != nil {
+			e.schedules.halt()
+		}
 	})
+	e.startSchedules(e.stack, e.functions)
 	if e.sqs == nil {
 		return nil
 	}
@@ -402,9 +407,10 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
   callback    http://%s/%s/@connections/{connectionId}
   issuer      http://%s%s  (tokens: make token PORT=%s TOKEN_USER=ann)
 %s  DynamoDB    %s
-%sCtrl-C stops everything.
+%s%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner())
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(),
+		scheduleBanner(s, e.cfg.scheduleInterval))
 }
 
 // sqsBanner adds the SQS server and virtual connections, when there are.

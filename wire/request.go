@@ -15,10 +15,10 @@ const (
 )
 
 // Actions lists the protocol actions.
-var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing}
+var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing, ActionReauth, ActionDirect}
 
-// Request is one client request: *Join, *Leave, *Send, *History, *Members or
-// *Ping. Encoding one with encoding/json adds its "action"; the server
+// Request is one client request: *Join, *Leave, *Send, *History, *Members,
+// *Ping, *Reauth or *OpenDirect. Encoding one with encoding/json adds its "action"; the server
 // decodes them strictly (only the fields the action defines).
 type Request interface {
 	// Action is the request's "action", one of Actions.

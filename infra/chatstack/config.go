@@ -117,6 +117,13 @@ type Config struct {
 	// (pings and garbage included) per function instance, in memory.
 	FrameRatePerSecond float64
 	FrameBurst         int
+	// TokenGrace is how long after its token's exp a connection may still
+	// be used, to renew in-band (reauth); past it the connection is refused
+	// and closed (docs/auth.md).
+	TokenGrace time.Duration
+	// DirectMessages lets users open direct-message channels; who may start
+	// one is a capability (d on dm-*).
+	DirectMessages bool
 
 	// Auth chooses who issues the tokens that $connect accepts.
 	Auth AuthConfig
@@ -247,6 +254,10 @@ func baseEnvironment() Config {
 		UserRateBurst:         20,
 		FrameRatePerSecond:    10,
 		FrameBurst:            20,
+		// The authorizer's clock-skew leeway: a token it still accepts is
+		// not refused by the handlers.
+		TokenGrace:     60 * time.Second,
+		DirectMessages: true,
 		// Backends publish far less often than users chat; a bulk job that
 		// exceeds this gets 429s and the publisher backs off.
 		PublishThrottleRate:  50,
@@ -336,6 +347,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validatePublish()...)
 	errs = append(errs, c.validateFanout()...)
+	errs = append(errs, c.validateAuthz()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("alarm e-mail %q is not an e-mail address", c.AlarmEmail)
 	}
@@ -420,7 +432,8 @@ func validRetentions() string {
 //	authIssuer, authAudiences (comma-separated), authJwksUrl,
 //	authTokenUse (id, access, or any), defaultChannels (or none),
 //	groupChannels (a JSON object of group to channels, or none),
-//	alarmEmail, domainName, domainCertificateArn, account, region
+//	alarmEmail, domainName, domainCertificateArn, account, region,
+//	directMessages (on or off), tokenGrace (a Go duration)
 //
 // It fails only on a value it cannot read; Validate judges the result.
 func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
@@ -460,6 +473,20 @@ func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
 	if v := get("account"); v != "" {
 		cfg.Account = v
 	}
+	switch v := get("directMessages"); v {
+	case "":
+	case "on", "off":
+		cfg.DirectMessages = v == "on"
+	default:
+		return cfg, fmt.Errorf("-c directMessages=%q: want on or off", v)
+	}
+	if v := get("tokenGrace"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return cfg, fmt.Errorf("-c tokenGrace=%q: want a Go duration such as 60s: %w", v, err)
+		}
+		cfg.TokenGrace = d
+	}
 	if v := get("region"); v != "" {
 		cfg.Region = v
 	}
@@ -477,7 +504,7 @@ func lookup(get func(string) string, key string) (string, bool) {
 // capabilityEntry is one entry of a channel capability: the grammar of
 // chat.ParseCapabilities, which the stack may not import (it shares names,
 // not code, with the runtime); a test checks that the two agree.
-var capabilityEntry = regexp.MustCompile(`^(\*|[a-z0-9][a-z0-9_-]{0,63}|[a-z0-9][a-z0-9_-]{0,62}\*)(=[rwp]{1,3})?$`)
+var capabilityEntry = regexp.MustCompile(`^(\*|[a-z0-9][a-z0-9_-]{0,63}|[a-z0-9][a-z0-9_-]{0,62}\*)(=[rwpd]{1,4})?$`)
 
 // validCapabilities reports whether s is a capability list the handlers
 // accept: entries separated by spaces or commas, at most 32, 2048 bytes.

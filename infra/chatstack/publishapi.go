@@ -2,6 +2,7 @@ package chatstack
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -51,7 +52,7 @@ func NewPublishAPI(scope constructs.Construct, id string, props PublishAPIProps)
 	})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PublishIntegration"), props.Function, nil)
 	p := &PublishAPI{Construct: c, API: api}
-	for _, key := range contract.PublishRoutes {
+	for _, key := range append(slices.Clone(contract.PublishRoutes), contract.AccessRoutes...) {
 		method, path, _ := strings.Cut(key, " ")
 		routes := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(path),
@@ -84,11 +85,11 @@ func NewPublishAPI(scope constructs.Construct, id string, props PublishAPIProps)
 // URL is the stage's base URL, https://{apiId}.execute-api.{region}.amazonaws.com/{stage}.
 func (p *PublishAPI) URL() *string { return p.Stage.Url() }
 
-// routeARNs are the execute-api ARNs of the routes on this API and stage;
-// a path parameter matches one segment, hence '*'.
-func (p *PublishAPI) routeARNs() []*string {
+// routeARNs are the execute-api ARNs of the routes keys on this API and
+// stage; a path parameter matches one segment, hence '*'.
+func (p *PublishAPI) routeARNs(keys []string) []*string {
 	var arns []*string
-	for _, key := range contract.PublishRoutes {
+	for _, key := range keys {
 		method, path, _ := strings.Cut(key, " ")
 		segs := strings.Split(path, "/")
 		for i, s := range segs {
@@ -110,7 +111,21 @@ func (p *PublishAPI) routeARNs() []*string {
 // on this stage, and nothing else: execute-api:Invoke on exactly these
 // routes' ARNs.
 func (p *PublishAPI) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
-	arns := p.routeARNs()
+	arns := p.routeARNs(contract.PublishRoutes)
+	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("execute-api:Invoke"),
+		ResourceArns: &arns,
+	})
+}
+
+// GrantManageAccess lets grantee (an administrative backend's role) manage
+// who may use what: create private channels, add, remove and list their
+// members, revoke a user's tokens: execute-api:Invoke on exactly
+// contract.AccessRoutes of this API and stage. It is separate from
+// GrantPublish: a service that posts messages need not decide membership.
+func (p *PublishAPI) GrantManageAccess(grantee awsiam.IGrantable) awsiam.Grant {
+	arns := p.routeARNs(contract.AccessRoutes)
 	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:Invoke"),

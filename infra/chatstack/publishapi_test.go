@@ -89,8 +89,9 @@ func TestPublishRoutesAreAllIAMAndServedByThePublishFunction(t *testing.T) {
 					t.Errorf("route %v targets %s, want the publish integration", p["RouteKey"], asJSON(p["Target"]))
 				}
 			}
-			if !slices.Equal(sorted(keys), sorted(contract.PublishRoutes)) {
-				t.Errorf("HTTP routes %v, want exactly %v", sorted(keys), sorted(contract.PublishRoutes))
+			all := append(slices.Clone(contract.PublishRoutes), contract.AccessRoutes...)
+			if !slices.Equal(sorted(keys), sorted(all)) {
+				t.Errorf("HTTP routes %v, want exactly %v", sorted(keys), sorted(all))
 			}
 		})
 	}
@@ -132,8 +133,34 @@ func TestPublishStageThrottlingAndAccessLogs(t *testing.T) {
 }
 
 // TestGrantPublish: one call gives a role exactly execute-api:Invoke on the
-// three routes of this API and stage, in one statement, nothing else.
+// three message routes of this API and stage, in one statement, nothing
+// else; GrantManageAccess likewise on exactly the access routes.
 func TestGrantPublish(t *testing.T) {
+	tests := []struct {
+		name  string
+		grant func(p *PublishAPI, role awsiam.IGrantable)
+		want  []string
+	}{
+		{"publish", func(p *PublishAPI, r awsiam.IGrantable) { p.GrantPublish(r) },
+			[]string{"/qa/DELETE/users/*/connections", "/qa/POST/channels/*/messages", "/qa/POST/users/*/messages"}},
+		{"manage access", func(p *PublishAPI, r awsiam.IGrantable) { p.GrantManageAccess(r) },
+			[]string{"/qa/DELETE/channels/*/members/*", "/qa/GET/channels/*/members", "/qa/PUT/channels/*",
+				"/qa/PUT/channels/*/members/*", "/qa/PUT/users/*/revocation"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := grantResources(t, tt.grant); !slices.Equal(sorted(got), tt.want) {
+				t.Errorf("grant resources %v, want exactly %v", sorted(got), tt.want)
+			}
+		})
+	}
+}
+
+// grantResources makes the grant to a backend's role on a fresh publish
+// API (stage qa), checks it is one Allow execute-api:Invoke statement on
+// this API and stage, and returns its resources' "/qa/METHOD/path" parts.
+func grantResources(t *testing.T, grant func(p *PublishAPI, role awsiam.IGrantable)) []string {
+	t.Helper()
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
 	stack := awscdk.NewStack(app, jsii.String("GrantTest"), nil)
 	fn := awslambda.NewFunction(stack, jsii.String("Fn"), &awslambda.FunctionProps{
@@ -144,7 +171,7 @@ func TestGrantPublish(t *testing.T) {
 	p := NewPublishAPI(stack, "Publish", PublishAPIProps{StageName: "qa", ThrottleRate: 1, ThrottleBurst: 1,
 		LogRetention: awslogs.RetentionDays_ONE_DAY, Function: fn})
 	role := awsiam.NewRole(stack, jsii.String("Backend"), &awsiam.RoleProps{AssumedBy: awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil)})
-	p.GrantPublish(role)
+	grant(p, role)
 
 	var template map[string]any
 	b, _ := json.Marshal(assertions.Template_FromStack(stack, nil).ToJSON())
@@ -182,10 +209,7 @@ func TestGrantPublish(t *testing.T) {
 		}
 		got = append(got, strings.TrimSuffix(j[i+1:], `"]]}`))
 	}
-	want := []string{"/qa/DELETE/users/*/connections", "/qa/POST/channels/*/messages", "/qa/POST/users/*/messages"}
-	if !slices.Equal(sorted(got), want) {
-		t.Errorf("grant resources %v, want exactly %v", sorted(got), want)
-	}
+	return got
 }
 
 func TestPublishConfigValidation(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -46,12 +47,18 @@ type ChatStack struct {
 	Fanout        *GoFunction
 	FanoutQueue   *FanoutQueue
 	FanoutMapping awslambda.EventSourceMapping
-	Monitoring    *Monitoring
+	// Expiry closes connections whose token expired, run by ExpiryRule.
+	Expiry     *GoFunction
+	ExpiryRule awsevents.Rule
+	Monitoring *Monitoring
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
 	// functions, for functions defined after it.
 	runtimeEnv map[string]*string
+	// authEnv is the authorizer's issuer settings, which the chat function
+	// verifies renewals with.
+	authEnv map[string]string
 }
 
 // StackName is the CloudFormation stack name of an environment.
@@ -86,11 +93,14 @@ func NewChatStack(scope constructs.Construct, props StackProps) (*ChatStack, err
 		return nil, err
 	}
 	s.addFanout(props.ModuleRoot, retention)
+	s.addAuthz()
+	s.addExpiry(props.ModuleRoot, retention)
 	s.addMonitoring()
 	s.addOutputs()
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
 	addFanoutNagSuppressions(s)
+	addExpiryNagSuppressions(s)
 	return s, nil
 }
 
@@ -135,7 +145,8 @@ func (s *ChatStack) addFunctions(moduleRoot string, retention awslogs.RetentionD
 	}
 	// The authorizer only verifies tokens against the issuer's public keys:
 	// it gets no table and no @connections access.
-	s.Authorizer = fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.addIdentity())
+	s.authEnv = s.addIdentity()
+	s.Authorizer = fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.authEnv)
 	s.Connect = fn("ConnectFunction", contract.FunctionConnect, "Registers a connection on $connect", nil)
 	s.Disconnect = fn("DisconnectFunction", contract.FunctionDisconnect, "Removes a connection and its memberships on $disconnect", nil)
 	s.Chat = fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil)
@@ -206,6 +217,8 @@ func (s *ChatStack) addRuntimeEnvironment() {
 		contract.EnvUserRateBurst:         strconv.Itoa(cfg.UserRateBurst),
 		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
 		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
+		contract.EnvTokenGrace:            cfg.TokenGrace.String(),
+		contract.EnvDirectMessages:        directMessagesValue(cfg.DirectMessages),
 	}
 	// Unset means closed: the handlers' own default grants nothing.
 	if cfg.DefaultChannels != "" {
@@ -232,6 +245,7 @@ func (s *ChatStack) addMonitoring() {
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
 			contract.FunctionPublish: s.Publish, contract.FunctionFanout: s.Fanout,
+			contract.FunctionExpiry: s.Expiry,
 		},
 		API:         s.API,
 		Table:       s.Table,

@@ -81,6 +81,8 @@ const (
 	ActionHistory = wire.ActionHistory
 	ActionMembers = wire.ActionMembers
 	ActionPing    = wire.ActionPing
+	ActionReauth  = wire.ActionReauth
+	ActionDirect  = wire.ActionDirect
 )
 
 // Actions lists the protocol actions, each deployed as its own route.

@@ -25,10 +25,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // Shard sizing defaults. 1,000 members per shard keeps one shard's share of
@@ -43,6 +46,9 @@ const (
 const (
 	attrShards  = "shards"
 	attrMembers = "members"
+	attrDirect  = "dm" // a direct message's two user ids (a string set)
+	// attrFanoutUntil is the grant end on a fan-out or recent-join item.
+	attrFanoutUntil = "u"
 )
 
 func metaKey(channel string) map[string]types.AttributeValue {
@@ -89,14 +95,26 @@ func shardsCeil(n int) int {
 // cleanups, kept on the channel's item) and its shard count. A channel
 // nobody joined has 0 members and 1 shard.
 func (s *Store) ChannelSize(ctx context.Context, channel string) (members int64, shards int, err error) {
+	info, err := s.ChannelInfo(ctx, channel)
+	return info.Members, info.Shards, err
+}
+
+// ChannelInfo reads the channel's item (strongly consistent): its member
+// and shard counts, and whether it is private or a direct message.
+func (s *Store) ChannelInfo(ctx context.Context, channel string) (chat.ChannelInfo, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: metaKey(channel), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return 0, 0, translate("channel size", err)
+		return chat.ChannelInfo{}, translate("channel size", err)
 	}
-	members, _ = numAttr(out.Item, attrMembers)
-	return max(members, 0), shardsAttr(out.Item), nil
+	return decodeInfo(out.Item), nil
+}
+
+func decodeInfo(item map[string]types.AttributeValue) chat.ChannelInfo {
+	members, _ := numAttr(item, attrMembers)
+	return chat.ChannelInfo{Members: max(members, 0), Shards: shardsAttr(item),
+		Private: boolAttr(item, attrPrivate), Direct: setAttr(item, attrDirect)}
 }
 
 func shardsAttr(item map[string]types.AttributeValue) int {
@@ -108,8 +126,9 @@ func shardsAttr(item map[string]types.AttributeValue) int {
 }
 
 // countMember adds delta to the channel's member count and returns the shard
-// count a joiner must use, doubling it first when the count outgrew it.
-func (s *Store) countMember(ctx context.Context, channel string, delta int64) (int, error) {
+// count a joiner must use, doubling it first when the count outgrew it, and
+// what the channel's item says (the update returns it: no extra read).
+func (s *Store) countMember(ctx context.Context, channel string, delta int64) (int, chat.ChannelInfo, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       metaKey(channel),
@@ -119,14 +138,15 @@ func (s *Store) countMember(ctx context.Context, channel string, delta int64) (i
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return 0, translate("count member", err)
+		return 0, chat.ChannelInfo{}, translate("count member", err)
 	}
-	shards := shardsAttr(out.Attributes)
+	info := decodeInfo(out.Attributes)
 	members, _ := numAttr(out.Attributes, attrMembers)
 	if delta <= 0 {
-		return shards, nil
+		return info.Shards, info, nil
 	}
-	return s.grow(ctx, channel, shards, members)
+	shards, err := s.grow(ctx, channel, info.Shards, members)
+	return shards, info, err
 }
 
 // grow raises the channel's shard count to fit members. The conditional
@@ -174,6 +194,17 @@ func fanoutKey(channel string, shard int, connID string) map[string]types.Attrib
 	return key(fanoutPK(channel, shard), connID)
 }
 
+// fanoutItem is fanoutKey plus, for a connection whose grant ends, that end
+// (attrFanoutUntil, ~6 more bytes): broadcasts skip the connection after it
+// without another read.
+func fanoutItem(channel string, shard int, connID string, until time.Time) map[string]types.AttributeValue {
+	item := fanoutKey(channel, shard, connID)
+	if !until.IsZero() {
+		item[attrFanoutUntil] = epoch(until)
+	}
+	return item
+}
+
 func recentPK(channel string) string { return "J#" + channel }
 
 // recentSK orders a channel's recent joins by time, so a reader can ask for
@@ -203,18 +234,25 @@ func (s *Store) findShard(ctx context.Context, pkOf func(int) string, sk string,
 // placeMember decides the shard of a joining member: a first join counts the
 // member and uses the (possibly grown) shard count; a repeated join keeps
 // the shard it was written to, if any, so the member is never in two.
-func (s *Store) placeMember(ctx context.Context, channel, connID string, already bool) (int, error) {
+func (s *Store) placeMember(ctx context.Context, channel, connID string, already bool) (int, chat.ChannelInfo, error) {
 	if !already {
-		shards, err := s.countMember(ctx, channel, 1)
+		shards, info, err := s.countMember(ctx, channel, 1)
 		if err != nil {
-			return 0, err
+			return 0, info, err
 		}
-		return shardOf(connID, shards), nil
+		return shardOf(connID, shards), info, nil
 	}
-	_, shards, err := s.ChannelSize(ctx, channel)
+	info, err := s.ChannelInfo(ctx, channel)
 	if err != nil {
-		return 0, err
+		return 0, info, err
 	}
+	sh, err := s.memberShard(ctx, channel, connID, info.Shards)
+	return sh, info, err
+}
+
+// memberShard finds the shard a member was written to (roster item first,
+// then fan-out item), or where a new member would go.
+func (s *Store) memberShard(ctx context.Context, channel, connID string, shards int) (int, error) {
 	cands := candidateShards(connID, shards)
 	rosterPK := func(sh int) string { return memberPK(channel, sh) }
 	if sh, err := s.findShard(ctx, rosterPK, "CONN#"+connID, cands); err != nil || sh >= 0 {
@@ -264,7 +302,7 @@ func (s *Store) unplaceMember(ctx context.Context, channel, connID string) (map[
 		}
 	}
 	if old != nil {
-		if _, err := s.countMember(ctx, channel, -1); err != nil {
+		if _, _, err := s.countMember(ctx, channel, -1); err != nil {
 			return old, err
 		}
 	}

@@ -134,6 +134,9 @@ const (
 	attrAmbiguous   = "ambiguous" // a tombstone in a slot that may have held a message past retention
 	attrUpdatedAt   = "updatedAt" // when the counter last gave out a seq, unix milliseconds
 	attrFrom        = "from"      // "server" on a message a backend published
+	attrUntil       = "until"     // when the connection's grant ends (token exp + grace), epoch seconds
+	attrIssuedAt    = "iat"       // the connection's token's iat, epoch seconds
+	attrPrivate     = "private"   // on a channel's item and its memberships: the member list decides
 )
 
 func connKey(id string) map[string]types.AttributeValue {

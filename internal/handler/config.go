@@ -42,6 +42,12 @@ type Config struct {
 	// frame of a connection, at each instance; rate 0 disables it.
 	FrameRatePerSecond float64
 	FrameBurst         int
+	// TokenGrace is how long after its token's exp a connection may still
+	// be used (to renew with reauth); past it, it is refused and closed.
+	TokenGrace time.Duration
+	// DirectMessages allows the direct action and joining direct-message
+	// channels.
+	DirectMessages bool
 }
 
 // Defaults for the variables ConfigFromEnv reads.
@@ -59,6 +65,9 @@ const (
 	DefaultUserRateBurst         = 20
 	DefaultFrameRatePerSecond    = 10
 	DefaultFrameBurst            = 20
+	// DefaultTokenGrace matches the authorizer's clock-skew leeway: a token
+	// the authorizer still accepts is not refused by the handlers.
+	DefaultTokenGrace = 60 * time.Second
 )
 
 // DefaultConfig returns the settings used when no variable is set.
@@ -76,13 +85,15 @@ func DefaultConfig() Config {
 		UserRateBurst:         DefaultUserRateBurst,
 		FrameRatePerSecond:    DefaultFrameRatePerSecond,
 		FrameBurst:            DefaultFrameBurst,
+		TokenGrace:            DefaultTokenGrace,
+		DirectMessages:        true,
 	}
 }
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
 // WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET,
-// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS and the per-user and
-// per-frame limits, with the
+// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS, the per-user and
+// per-frame limits, WSCHAT_TOKEN_GRACE and WSCHAT_DIRECT_MESSAGES, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -132,6 +143,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", contract.EnvDefaultChannels, v, err))
 		}
 		c.DefaultChannels = caps.String()
+	}
+	if v := getenv(contract.EnvTokenGrace); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Hour {
+			errs = append(errs, fmt.Errorf("%s=%q: want a Go duration from 0s to 1h, such as 60s", contract.EnvTokenGrace, v))
+		}
+		c.TokenGrace = d
+	}
+	switch v := getenv(contract.EnvDirectMessages); v {
+	case "", "on":
+	case "off":
+		c.DirectMessages = false
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want on or off", contract.EnvDirectMessages, v))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("chat config: %w", err)

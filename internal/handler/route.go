@@ -22,9 +22,11 @@ type Meter interface {
 }
 
 // RateLimiter spends one token of a connection's, and of a user's, rate
-// limit; both are shared by every instance (in DynamoDB).
+// limit; both are shared by every instance (in DynamoDB). Admit also checks
+// the connection's grant in the same update and returns it (see
+// dynamo.Store.Admit).
 type RateLimiter interface {
-	TakeToken(ctx context.Context, connID string, perSecond float64, burst int) (bool, error)
+	Admit(ctx context.Context, connID string, perSecond float64, burst int) (chat.Grant, bool, error)
 	TakeUserToken(ctx context.Context, userID string, perSecond float64, burst int) (bool, error)
 }
 
@@ -48,6 +50,8 @@ type ChatStore interface {
 	SendStore
 	HistoryStore
 	MembersStore
+	ReauthStore
+	DirectStore
 }
 
 // action serves one decoded request. It returns a *protocol.Error for a
@@ -72,6 +76,7 @@ type Chat struct {
 	actions map[string]action
 	frames  *frameLimiter
 	closer  Closer // nil: abusive connections are refused, never closed
+	reauth  *reauthAction
 }
 
 // NewChat returns the chat function's handler. b broadcasts (and
@@ -84,13 +89,14 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now,
 		frames: newFrameLimiter(cfg.FrameRatePerSecond, cfg.FrameBurst)}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers)},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers), cfg: cfg},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
 		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter}},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
 	}
+	h.addAuthzActions(store, b, r)
 	return h
 }
 
@@ -121,6 +127,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		err = protocol.Errorf(protocol.CodeUnauthorized, "", "connection has no usable identity")
 	} else {
 		rq.Caps = grant(ev.RequestContext.Authorizer, h.cfg.DefaultChannels)
+		rq.AuthUntil = untilOf(ev.RequestContext.Authorizer, h.cfg.TokenGrace)
 		err = h.serve(ctx, rq, ev)
 	}
 	var perr *protocol.Error
@@ -138,6 +145,9 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 			slog.String("action", perr.Action), slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if rerr := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); rerr != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(rerr))
+		}
+		if perr.Code == protocol.CodeTokenExpired {
+			h.closeExpired(ctx, rq)
 		}
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 	}
@@ -216,7 +226,7 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 // bounds it without a DynamoDB call).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
 	if action == contract.ActionPing {
-		return nil
+		return h.checkPing(ctx, rq)
 	}
 	if err := h.limitConnection(ctx, rq); err != nil {
 		return err
@@ -240,20 +250,23 @@ func (h *Chat) limitUser(ctx context.Context, rq *request) error {
 	return nil
 }
 
+// limitConnection spends a token of the connection's rate limit and, in the
+// same update, checks its grant (Admit): the capabilities the request is
+// judged by are the connection item's, which a reauth replaces.
 func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
-	if h.cfg.RatePerSecond <= 0 {
-		return nil
-	}
-	ok, err := h.limiter.TakeToken(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)
+	g, ok, err := h.limiter.Admit(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)
 	switch {
 	case errors.Is(err, chat.ErrNotFound):
 		return errNotRegistered()
+	case errors.Is(err, chat.ErrExpired):
+		return errTokenExpired()
 	case err != nil:
 		return err
 	case !ok:
 		h.meter.Emit(metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
+	rq.Caps = capsOf(g.Capabilities, h.cfg.DefaultChannels)
 	return nil
 }
 

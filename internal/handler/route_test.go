@@ -27,8 +27,23 @@ type fakeStore struct {
 
 func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); return f.err }
 
-func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
-	return f.allow, f.call("TakeToken")
+func (f *fakeStore) Admit(context.Context, string, float64, int) (chat.Grant, bool, error) {
+	return chat.Grant{Capabilities: "*"}, f.allow, f.call("TakeToken")
+}
+func (f *fakeStore) ChannelInfo(context.Context, string) (chat.ChannelInfo, error) {
+	return chat.ChannelInfo{}, f.call("ChannelInfo")
+}
+func (f *fakeStore) Revoked(context.Context, string) (time.Time, error) {
+	return time.Time{}, f.call("Revoked")
+}
+func (f *fakeStore) RenewGrant(context.Context, string, string, chat.Grant) (chat.Connection, error) {
+	return chat.Connection{}, f.call("RenewGrant")
+}
+func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.UserChannel, bool, error) {
+	return chat.UserChannel{}, false, f.call("OpenDirect")
+}
+func (f *fakeStore) ConnectionsOfUser(context.Context, string) ([]chat.Connection, error) {
+	return nil, f.call("ConnectionsOfUser")
 }
 func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeUserToken")

@@ -15,7 +15,7 @@ import (
 )
 
 // Request is one decoded client request: *Join, *Leave, *Send, *History,
-// *Members or *Ping, the wire contract's types.
+// *Members, *Ping, *Reauth or *OpenDirect, the wire contract's types.
 type Request = wire.Request
 
 // The requests, as the wire contract defines them.
@@ -24,8 +24,10 @@ type (
 	Leave   = wire.Leave
 	Send    = wire.Send
 	History = wire.History
-	Members = wire.Members
-	Ping    = wire.Ping
+	Members    = wire.Members
+	Ping       = wire.Ping
+	Reauth     = wire.Reauth
+	OpenDirect = wire.OpenDirect
 )
 
 // fieldsOf lists the fields each action accepts besides "action".
@@ -36,6 +38,8 @@ var fieldsOf = map[string][]string{
 	contract.ActionHistory: {"channel", "after", "limit"},
 	contract.ActionMembers: {"channel", "cursor"},
 	contract.ActionPing:    {},
+	contract.ActionReauth:  {"token"},
+	contract.ActionDirect:  {"userId"},
 }
 
 // Decode parses one client frame. On failure it returns an *Error (and a nil
@@ -83,6 +87,10 @@ func Decode(data []byte) (Request, error) {
 		r = h
 	case contract.ActionMembers:
 		r = &Members{Channel: f.channel(), Cursor: f.optString("cursor", MaxCursorLen)}
+	case contract.ActionReauth:
+		r = &Reauth{Token: f.token()}
+	case contract.ActionDirect:
+		r = &OpenDirect{UserID: f.userID("userId")}
 	default: // contract.ActionPing
 		r = &Ping{}
 	}
@@ -262,6 +270,28 @@ func (f *fields) int(name string, def, lo, hi int64) int64 {
 		return def
 	}
 	return n
+}
+
+// token reads a reauth's token: a non-empty string of at most
+// wire.MaxTokenBytes; its form is the verifier's to judge. The value never
+// appears in an error.
+func (f *fields) token() string {
+	s, ok := f.str("token")
+	if ok && len(s) > wire.MaxTokenBytes {
+		f.fail(CodeTooLarge, "token is longer than %d bytes", wire.MaxTokenBytes)
+		return ""
+	}
+	return s
+}
+
+// userID reads a user id named in a request (wire.ValidUserID).
+func (f *fields) userID(name string) string {
+	s, ok := f.str(name)
+	if ok && !wire.ValidUserID(s) {
+		f.fail(CodeInvalidField, "%s must be 1 to %d bytes of printable UTF-8 without spaces, '#' or '/'", name, wire.MaxUserIDBytes)
+		return ""
+	}
+	return s
 }
 
 func isString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }

@@ -1,7 +1,8 @@
 // Package publish serves the publish function: the HTTP API routes through
 // which a backend, signed with its own IAM identity, posts a message to a
 // channel, sends a notice to every connection of a user, or disconnects a
-// user (docs/publish.md).
+// user, and manages who may use what: private channels' member lists and
+// revocations (docs/publish.md).
 //
 // API Gateway has verified the caller's SigV4 signature (every route is
 // AWS_IAM) before the function runs; the function reads the caller's
@@ -33,6 +34,7 @@ import (
 // Store is what the publish routes read and write besides the message path.
 type Store interface {
 	handler.MessageStore
+	AccessStore
 	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
 	// RemoveConnection cleans up a connection that @connections says is gone.
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
@@ -52,12 +54,16 @@ type Config struct {
 	Retention time.Duration
 	// SendBudget bounds the @connections posts of one request (0: unlimited).
 	SendBudget int
+	// PresenceMaxMembers: above it, a removal's "left" is not broadcast
+	// (handler.PresenceGate).
+	PresenceMaxMembers int
 }
 
 // Handler serves the three publish routes.
 type Handler struct {
 	cfg     Config
 	store   Store
+	access  AccessStore
 	conns   Connections
 	deliver *handler.Deliverer
 	log     *slog.Logger
@@ -69,6 +75,7 @@ func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *sl
 	return &Handler{
 		cfg:     cfg,
 		store:   store,
+		access:  store,
 		conns:   conns,
 		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter},
 		log:     log,
@@ -108,6 +115,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		resp, err = h.notify(ctx, ev, caller)
 	case contract.PublishRouteUserConnections:
 		resp, err = h.disconnect(ctx, ev, caller)
+	case contract.PublishRoutePrivateChannel:
+		resp, err = h.createPrivate(ctx, ev)
+	case contract.PublishRouteAddMember:
+		resp, err = h.addMember(ctx, ev)
+	case contract.PublishRouteRemoveMember:
+		resp, err = h.removeMember(ctx, ev)
+	case contract.PublishRouteListMembers:
+		resp, err = h.listMembers(ctx, ev)
+	case contract.PublishRouteRevoke:
+		resp, err = h.revoke(ctx, ev)
 	default:
 		return respond(http.StatusNotFound, errorBody{Code: wire.CodeNotFound, Message: "no route " + quote(ev.RouteKey)}), nil
 	}
@@ -121,8 +138,13 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
 		status := http.StatusBadRequest
-		if perr.Code == protocol.CodeTooLarge {
+		switch perr.Code {
+		case protocol.CodeTooLarge:
 			status = http.StatusRequestEntityTooLarge
+		case protocol.CodeNotFound:
+			status = http.StatusNotFound
+		case protocol.CodeConflict:
+			status = http.StatusConflict
 		}
 		h.log.LogAttrs(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		return respond(status, errorBody{Code: perr.Code, Message: perr.Message})

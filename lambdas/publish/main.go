@@ -37,5 +37,6 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*publish.Handler,
 	if err != nil {
 		return nil, err
 	}
+	cfg.PresenceMaxMembers = p.Config.PresenceMaxMembers
 	return publish.New(cfg, p.Store, p.Conns, p.Broadcaster, p.Log, p.Meter), nil
 }

@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		name     = fs.String("name", "", "display name (default: the user id)")
 		port     = fs.Int("port", 3001, "port of the running emulator on 127.0.0.1 (make dev PORT=...)")
 		channels = fs.String("channels", "", "channels the token grants, e.g. 'general,team-*=r' (docs/auth.md); omitted: no claim, the environment's default applies")
+		ttl      = fs.Duration("ttl", 0, "the token's lifetime, 1s to 24h (default: the issuer's, 1h); short ones show expiry and renewal (docs/auth.md)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: token -user NAME [flags]
@@ -78,7 +79,7 @@ Flags:
 		}
 	})
 	client := &http.Client{Timeout: 10 * time.Second}
-	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name, grant)
+	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name, grant, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, "token:", err)
 		return 1
@@ -88,11 +89,14 @@ Flags:
 }
 
 // mint asks the issuer of the emulator at hostPort for a token, with a
-// channels claim unless channels is nil.
-func mint(client *http.Client, hostPort, user, name string, channels *string) (string, error) {
+// channels claim unless channels is nil, living ttl (0: the issuer's default).
+func mint(client *http.Client, hostPort, user, name string, channels *string, ttl time.Duration) (string, error) {
 	req := map[string]string{"user": user, "name": name}
 	if channels != nil {
 		req["channels"] = *channels
+	}
+	if ttl > 0 {
+		req["ttl"] = ttl.String()
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
