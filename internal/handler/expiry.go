@@ -51,8 +51,8 @@ type Expiry struct {
 	poster chat.Poster
 	closer Closer
 	log    *slog.Logger
-	meter Meter
-	now   func() time.Time
+	meter  Meter
+	now    func() time.Time
 }
 
 // NewExpiry returns the expiry function's handler: p tells a connection

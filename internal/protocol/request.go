@@ -20,10 +20,10 @@ type Request = wire.Request
 
 // The requests, as the wire contract defines them.
 type (
-	Join    = wire.Join
-	Leave   = wire.Leave
-	Send    = wire.Send
-	History = wire.History
+	Join       = wire.Join
+	Leave      = wire.Leave
+	Send       = wire.Send
+	History    = wire.History
 	Members    = wire.Members
 	Ping       = wire.Ping
 	Reauth     = wire.Reauth
