@@ -271,10 +271,10 @@ func TestReauth(t *testing.T) {
 	}
 	e.clock.Advance(30 * time.Second)
 	refusals := map[string]string{
-		"other":     "forbidden",
-		"old":       "token_revoked",
-		"expired":   "unauthorized",
-		"forged":    "unauthorized",
+		"other":   "forbidden",
+		"old":     "token_revoked",
+		"expired": "unauthorized",
+		"forged":  "unauthorized",
 	}
 	for tok, want := range refusals {
 		if got := e.answer("c-ann", ann, `{"action":"reauth","token":"`+tok+`"}`); got != want {
