@@ -6,7 +6,12 @@
 // which the stack's PublishAPI.GrantPublish allowed. Throttling (429) and
 // server errors (5xx) are retried with jittered backoff; every other error
 // response is an *Error that errors.Is matches against ErrInvalid,
-// ErrForbidden, ErrNotFound, ErrTooLarge, ErrThrottled or ErrServer.
+// ErrForbidden, ErrNotFound, ErrConflict, ErrTooLarge, ErrThrottled or
+// ErrServer.
+//
+// It also manages who may use what: private channels' member lists
+// (CreatePrivate, AddMember, RemoveMember, Members) and revocation
+// (Revoke).
 //
 // A channel message is idempotent per (channel, caller, id): retrying with
 // the same id returns the same seq and stores nothing new.
@@ -97,7 +102,7 @@ type Disconnected = wire.Disconnected
 func (c *Client) Publish(ctx context.Context, channel, id, text string) (Published, error) {
 	var out Published
 	body, _ := json.Marshal(wire.Publish{Text: text, ID: id})
-	err := c.do(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", body, &out)
+	err := c.do(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", nil, body, &out)
 	return out, err
 }
 
@@ -106,20 +111,20 @@ func (c *Client) Publish(ctx context.Context, channel, id, text string) (Publish
 func (c *Client) Notify(ctx context.Context, userID, id, text string) (Notified, error) {
 	var out Notified
 	body, _ := json.Marshal(wire.NoticeBody{Text: text, ID: id})
-	err := c.do(ctx, http.MethodPost, "/users/"+url.PathEscape(userID)+"/messages", body, &out)
+	err := c.do(ctx, http.MethodPost, "/users/"+url.PathEscape(userID)+"/messages", nil, body, &out)
 	return out, err
 }
 
 // Disconnect closes every connection of userID.
 func (c *Client) Disconnect(ctx context.Context, userID string) (Disconnected, error) {
 	var out Disconnected
-	err := c.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(userID)+"/connections", nil, &out)
+	err := c.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(userID)+"/connections", nil, nil, &out)
 	return out, err
 }
 
 // do sends one call, retrying throttling, server errors and network
 // failures; each attempt is signed afresh (the signature is dated).
-func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
 	var last error
 	for attempt := 0; attempt < c.opts.MaxAttempts; attempt++ {
 		if attempt > 0 {
@@ -132,7 +137,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 			case <-t.C:
 			}
 		}
-		status, data, err := c.once(ctx, method, path, body)
+		status, data, err := c.once(ctx, method, path, query, body)
 		if err != nil {
 			last = err
 			if ctx.Err() != nil {
@@ -154,10 +159,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	return last
 }
 
-func (c *Client) once(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+func (c *Client) once(ctx context.Context, method, path string, query url.Values, body []byte) (int, []byte, error) {
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawPath = c.base.EscapedPath() + path
+	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
