@@ -58,6 +58,15 @@ type Options struct {
 	HistoryLimit int
 	// HTTPClient is used for the upgrade request. Default http.DefaultClient.
 	HTTPClient *http.Client
+	// RenewBefore is how long before its token's exp a connection renews
+	// its grant in-band with a fresh token from Token (reauth), without a
+	// reconnect; at most a third of the token's remaining life. Default 2m.
+	// Only JWTs with an exp are renewed.
+	RenewBefore time.Duration
+	// OnDirect is called when another user opens a direct-message channel
+	// with this client's user (join it with Join, or OpenDirect); from the
+	// client's own goroutine: it must not block.
+	OnDirect func(Direct)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -75,6 +84,7 @@ func (o Options) withDefaults() Options {
 	def(&o.BackoffBase, 250*time.Millisecond)
 	def(&o.BackoffMax, 30*time.Second)
 	def(&o.GapTimeout, 2*time.Second)
+	def(&o.RenewBefore, 2*time.Minute)
 	if o.OutboxSize <= 0 {
 		o.OutboxSize = 256
 	}
@@ -93,9 +103,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Stats are counters of what the client went through.
+// Stats are counters of what the client went through. Renewals counts
+// in-band token renewals (reauth), which keep the connection.
 type Stats struct {
-	Connects, Reconnects, Handovers, SendRetries int64
+	Connects, Reconnects, Handovers, SendRetries, Renewals int64
 }
 
 // Client is a connection to a wschat server that survives reconnects. It is
@@ -117,8 +128,8 @@ type Client struct {
 
 	out *outbox
 
-	connects, reconnects, handovers, sendRetries atomic.Int64
-	stateMu                                      sync.Mutex // orders OnState calls
+	connects, reconnects, handovers, sendRetries, renewals atomic.Int64
+	stateMu                                                sync.Mutex // orders OnState calls
 }
 
 // Dial connects to url (ws:// or wss://) and returns once the first
@@ -165,7 +176,7 @@ func (c *Client) Err() error {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{Connects: c.connects.Load(), Reconnects: c.reconnects.Load(),
-		Handovers: c.handovers.Load(), SendRetries: c.sendRetries.Load()}
+		Handovers: c.handovers.Load(), SendRetries: c.sendRetries.Load(), Renewals: c.renewals.Load()}
 }
 
 // Close stops the client: pending sends fail with ErrClosed, subscription

@@ -69,6 +69,10 @@ type frame struct {
 	After     *int64 `json:"after"`
 	LastSeq   *int64 `json:"lastSeq"`
 	Ref       string `json:"ref"`
+	// reauthed's new expiry; direct's first opening; removed's reason.
+	ExpiresAt time.Time `json:"expiresAt"`
+	Created   bool      `json:"created"`
+	Reason    string    `json:"reason"`
 }
 
 func message(channel string, e wire.Entry) Message {
