@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -151,16 +152,18 @@ var directEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").With
 
 // DirectChannel is the name of the direct-message channel of users a and b,
 // the same whichever is named first: "dm-" and the first 160 bits of
-// SHA-256("wschat.dm.v1" 0x00 lo 0x00 hi), lo and hi being the two user ids
-// in byte order, in lower-case base32 (32 characters). The name can be
-// computed by anyone who knows both ids; what keeps others out is that only
-// those two users are on the channel's member list.
+// SHA-256 of "wschat.dm.v1|<n>:<lo>|<m>:<hi>", lo and hi being the two user
+// ids in byte order of their UTF-8 and n, m their lengths in bytes (so no
+// two pairs share an input), in lower-case base32 (32 characters). The name
+// can be computed by anyone who knows both ids; what keeps others out is
+// that only those two users are on the channel's member list.
 func DirectChannel(a, b string) string {
 	lo, hi := a, b
 	if hi < lo {
 		lo, hi = hi, lo
 	}
-	sum := sha256.Sum256([]byte("wschat.dm.v1\x00" + lo + "\x00" + hi))
+	in := "wschat.dm.v1|" + strconv.Itoa(len(lo)) + ":" + lo + "|" + strconv.Itoa(len(hi)) + ":" + hi
+	sum := sha256.Sum256([]byte(in))
 	return DirectPrefix + directEncoding.EncodeToString(sum[:20])
 }
 

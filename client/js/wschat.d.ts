@@ -24,8 +24,9 @@ export interface StateChange {
 /** Stable codes of client-side errors; server error frames keep the server's code. */
 export type ErrorCode =
   | "closed" | "not_joined" | "already_joined" | "outbox_full" | "text_too_long" | "invalid"
-  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "dial" | "left"
-  | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal";
+  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "dial" | "left" | "removed"
+  | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal"
+  | "forbidden" | "token_expired" | "token_revoked";
 
 export declare class WschatError extends Error {
   readonly code: ErrorCode;
@@ -90,6 +91,16 @@ export interface Options {
   gapTimeout?: number;
   historyLimit?: number;
   store?: Store | null;
+  /** How long before its token's exp a connection renews in-band (reauth), at most a third of its remaining life. Default 120000. */
+  renewBefore?: number;
+}
+
+/** A direct-message channel another user opened with this one (on("direct")). */
+export interface Direct {
+  channel: string;
+  userId: string;
+  userName: string;
+  created: boolean;
 }
 
 export interface Message {
@@ -136,7 +147,15 @@ export interface Stats {
   reconnects: number;
   handovers: number;
   sendRetries: number;
+  /** In-band token renewals (reauth), which keep the connection. */
+  renewals: number;
 }
+
+/** A JWT's exp in milliseconds, read without verifying; 0 when it has none. */
+export declare function tokenExpiry(token: string): number;
+
+/** The direct-message channel of users a and b, the same whichever is first. */
+export declare function directChannel(a: string, b: string): Promise<string>;
 
 export declare function dial(url: string, options?: Options): Promise<Client>;
 
@@ -144,11 +163,14 @@ export declare class Client {
   readonly state: State;
   readonly err: WschatError | null;
   join(channel: string, options?: { from?: number }): Promise<Subscription>;
+  /** Open (on first use) and join the direct-message channel with userId. */
+  openDirect(userId: string, options?: { from?: number }): Promise<Subscription>;
   send(channel: string, text: string): Promise<number>;
   members(channel: string, cursor?: string): Promise<MembersPage>;
   pending(): PendingSend[];
   on(event: "ack", fn: (entry: PendingSend, seq: number) => void): () => void;
   on(event: "failed", fn: (entry: PendingSend, err: WschatError) => void): () => void;
+  on(event: "direct", fn: (direct: Direct) => void): () => void;
   stats(): Stats;
   close(): void;
 }
