@@ -57,14 +57,16 @@ func codeOf(err error) string {
 
 // TestReliabilityAbuse runs a hostile client's attempts against the dev
 // stack: bad tokens, channels beyond the token's capabilities, too many
-// connections and requests for one user, forged cursors, bad text, and a
-// ping/garbage flood, while a bystander's send→ack latency is measured with
-// and without the flood in the same run.
+// connections and requests for one user, forged cursors, bad text, private
+// channels, direct messages, expired, foreign and revoked tokens
+// (abuse_authz_test.go), and a ping/garbage flood, while a bystander's
+// send→ack latency is measured with and without the flood in the same run.
 func TestReliabilityAbuse(t *testing.T) {
 	// The stack's route throttling of ping and $default is part of what is
 	// under test: keep the template's stage throttle (other harnesses turn
 	// it off).
-	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true})
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true,
+		FunctionEnv: authzFunctionEnv, Args: []string{"--schedule-interval", "1s"}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var tally abuseTally
@@ -74,6 +76,7 @@ func TestReliabilityAbuse(t *testing.T) {
 	abuseConnectionCap(ctx, t, e, &tally)
 	abuseUserRate(ctx, t, e, &tally)
 	abuseCursorsAndText(ctx, t, e, &tally)
+	abuseAuthz(ctx, t, e, &tally)
 	flood := abuseFlood(ctx, t, e, &tally)
 
 	crashes := strings.Count(e.Tail(100000), "panic:")

@@ -4,17 +4,22 @@
 //
 // Item layout (pk / sk):
 //
-//	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state
-//	CHAN#<channel>                / META                the channel: shard count, member count (never expires)
-//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership roster entry: names, joinedAt (for members)
-//	M#<channel>#<shard>           / <connectionId>      keys-only fan-out entry (what a broadcast reads)
+//	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state, grant (caps, until, iat)
+//	CHAN#<channel>                / META                the channel: shard count, member count, private, a DM's users (never expires)
+//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership roster entry: names, joinedAt (for members), private
+//	M#<channel>#<shard>           / <connectionId>      keys-only fan-out entry (what a broadcast reads), the grant's end
+//	ACL#<channel>                 / USER#<userId>       a private channel's member list (private.go; never expires)
+//	USER#<userId>                 / CONN#<id>, RATE, CHAN#<channel>, REVOKED   the user's connections, rate, private channels, revocation
+//	EXP#<minute>#<n>              / <until>#<id>        the expiry index (grant.go)
 //	J#<channel>                   / <ms, 13 digits>#<id> a recent join, read consistently by broadcasts
 //	CTR#<channel>                 / SEQ                 the channel's seq counter (UpdateItem ADD; never expires)
 //	HIST#<channel>                / MSG#<seq, 20 digits> one message, sorted by seq
 //	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send (idempotency)
 //
 // Channel names and clientIds cannot contain '#', so no key can be forged by
-// a client. Every item except the counter carries the TTL attribute; DynamoDB
+// a client. Every item except the counter, the channel, the member lists
+// and index entries of private channels, the revocation and the expiry
+// function's progress carries the TTL attribute; DynamoDB
 // deletes expired items lazily (dynalite never does), so every read here
 // ignores items whose TTL has passed.
 //

@@ -1,0 +1,293 @@
+package reliability
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/wschat/wschat/client"
+	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/publisher"
+)
+
+// TestReliabilityAuthz proves issue #21's guarantees end to end on the dev
+// template: real WebSocket clients, the publish API signed through the
+// emulator's SigV4 check, the handlers, the expiry function on its
+// schedule (every 500 ms here) and dynalite. The handlers run with a grace
+// of 1 s (authzFunctionEnv) so that expiry takes seconds.
+func TestReliabilityAuthz(t *testing.T) {
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, FunctionEnv: authzFunctionEnv,
+		Args: []string{"--schedule-interval", "500ms"}})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	stage := e.WebSocketURL[strings.LastIndexByte(e.WebSocketURL, '/')+1:]
+	pub, err := publisher.New(publisher.Options{Endpoint: e.BaseURL + "/@http/" + stage, Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a removed member receives nothing more within 1 s of the answer", func(t *testing.T) { authzRemoval(ctx, t, e, pub) })
+	t.Run("an expired connection receives nothing after its grace and is closed", func(t *testing.T) { authzExpiry(ctx, t, e) })
+	t.Run("a revoked user is closed and cannot come back with the old token", func(t *testing.T) { authzRevocation(ctx, t, e, pub) })
+	t.Run("a renewed connection keeps its subscriptions, nothing lost or repeated", func(t *testing.T) { authzRenewal(ctx, t, e) })
+}
+
+// sendEvery has c send to channel every period until stop, and returns
+// when each send was acknowledged (in order).
+func sendEvery(ctx context.Context, c *emutest.Client, channel string, period time.Duration, stop <-chan struct{}) <-chan []time.Time {
+	out := make(chan []time.Time, 1)
+	go func() {
+		var acked []time.Time
+		defer func() { out <- acked }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(period):
+			}
+			if _, err := c.Send(ctx, channel, "tick", fmt.Sprintf("%s-%d", c.User, i)); err != nil {
+				return
+			}
+			acked = append(acked, time.Now())
+		}
+	}()
+	return out
+}
+
+// lastReceipt is when the last message frame of channel reached c (zero
+// when none did) and how many did after t.
+func lastReceipt(c *emutest.Client, channel string, t time.Time) (time.Time, int) {
+	var last time.Time
+	n := 0
+	for _, f := range c.Frames() {
+		if f.Type == "message" && f.Channel == channel {
+			last = f.Received
+			if f.Received.After(t) {
+				n++
+			}
+		}
+	}
+	return last, n
+}
+
+func authzRemoval(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *publisher.Client) {
+	if _, err := pub.CreatePrivate(ctx, "board", publisher.ListedMember{UserID: "rm-ann"}, publisher.ListedMember{UserID: "rm-bob"}); err != nil {
+		t.Fatal(err)
+	}
+	ann, bob := dialAs(ctx, t, e, "rm-ann", mustToken(ctx, t, e, "rm-ann")), dialAs(ctx, t, e, "rm-bob", mustToken(ctx, t, e, "rm-bob"))
+	for _, c := range []*emutest.Client{ann, bob} {
+		if err := c.Join(ctx, "board"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	acks := sendEvery(ctx, ann, "board", 25*time.Millisecond, stop)
+	time.Sleep(time.Second)
+	res, err := pub.RemoveMember(ctx, "board", "rm-bob")
+	answered := time.Now()
+	if err != nil || !res.Removed || res.Connections != 1 {
+		t.Fatalf("RemoveMember = %+v, %v; want removed, 1 connection", res, err)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	sent := <-acks
+	after := 0
+	for _, at := range sent {
+		if at.After(answered) {
+			after++
+		}
+	}
+	before, _ := lastReceipt(bob, "board", time.Time{})
+	last, late := lastReceipt(bob, "board", answered)
+	_, tooLate := lastReceipt(bob, "board", answered.Add(time.Second))
+	removedEvent := false
+	for _, f := range bob.Frames() {
+		removedEvent = removedEvent || (f.Type == "removed" && f.Channel == "board")
+	}
+	fmt.Printf("FIGURES authz removal: messages sent %d (%d acknowledged after the answer); the removed member received %d after the answer (last %+d ms from it), %d after answer+1s; removed event %v\n",
+		len(sent), after, late, last.Sub(answered).Milliseconds(), tooLate, removedEvent)
+	if tooLate != 0 || after < 20 || before.IsZero() || !removedEvent {
+		t.Errorf("after answer+1s %d (want 0), sends after the answer %d (want >= 20), received before %v, removed event %v",
+			tooLate, after, !before.IsZero(), removedEvent)
+	}
+	if got := answerOf(ctx, bob, map[string]any{"action": "join", "channel": "board"}, "joined"); got != "forbidden" {
+		t.Errorf("the removed member joins again: %s, want forbidden", got)
+	}
+}
+
+// tokenExp reads a token's exp.
+func tokenExp(t *testing.T, tok string) time.Time {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct{ Exp int64 }
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("token payload: %v", err)
+	}
+	return time.Unix(c.Exp, 0)
+}
+
+func mustToken(ctx context.Context, t *testing.T, e *emutest.Emulator, user string) string {
+	t.Helper()
+	tok, err := e.Token(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func authzExpiry(ctx context.Context, t *testing.T, e *emutest.Emulator) {
+	short, err := e.TokenTTL(ctx, "ex-carol", nil, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := tokenExp(t, short).Add(authzGrace)
+	carol := dialAs(ctx, t, e, "ex-carol", short)
+	dave := dialAs(ctx, t, e, "ex-dave", mustToken(ctx, t, e, "ex-dave"))
+	for _, c := range []*emutest.Client{carol, dave} {
+		if err := c.Join(ctx, "expiring"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	acks := sendEvery(ctx, dave, "expiring", 50*time.Millisecond, stop)
+	time.Sleep(time.Until(until.Add(2 * time.Second)))
+	close(stop)
+	sent := <-acks
+	after := 0
+	for _, at := range sent {
+		if at.After(until) {
+			after++
+		}
+	}
+	// A message fanned out just before until may land a moment after it.
+	_, late := lastReceipt(carol, "expiring", until.Add(200*time.Millisecond))
+	last, _ := lastReceipt(carol, "expiring", time.Time{})
+	var closedAfter time.Duration = -1
+	select {
+	case <-carol.Done():
+		closedAfter = time.Since(until) // an upper bound: Done is observed now
+	case <-time.After(5 * time.Second):
+	}
+	toldExpired := false
+	for _, f := range carol.Frames() {
+		toldExpired = toldExpired || (f.Type == "error" && f.Code == "token_expired")
+	}
+	fmt.Printf("FIGURES authz expiry: grace %s; messages sent %d (%d acknowledged after the grace); the expired connection received its last %+d ms from the grace's end, %d after it (+200 ms); told token_expired %v; closed (idle, by the expiry function) %v after the grace at the latest\n",
+		authzGrace, len(sent), after, last.Sub(until).Milliseconds(), late, toldExpired, closedAfter.Round(time.Millisecond))
+	if late != 0 || after < 20 || last.IsZero() || !toldExpired || closedAfter < 0 {
+		t.Errorf("after the grace %d (want 0), sends after it %d (want >= 20), received any %v, told %v, closed %v",
+			late, after, !last.IsZero(), toldExpired, closedAfter >= 0)
+	}
+}
+
+func authzRevocation(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *publisher.Client) {
+	old := mustToken(ctx, t, e, "rv-erin")
+	erin := dialAs(ctx, t, e, "rv-erin", old)
+	if err := erin.Join(ctx, "general"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the revocation's second is after the token's iat
+	res, err := pub.Revoke(ctx, "rv-erin", time.Time{})
+	answered := time.Now()
+	if err != nil || res.Closed != 1 {
+		t.Fatalf("Revoke = %+v, %v; want 1 closed", res, err)
+	}
+	var closedIn time.Duration = -1
+	select {
+	case <-erin.Done():
+		closedIn = time.Since(answered)
+	case <-time.After(5 * time.Second):
+	}
+	told := false
+	for _, f := range erin.Frames() {
+		told = told || (f.Type == "error" && f.Code == "token_revoked")
+	}
+	c, status := dialStatus(ctx, e, "rv-erin", old)
+	if c != nil {
+		_ = c.CloseNow()
+	}
+	time.Sleep(1100 * time.Millisecond)
+	fresh, freshStatus := dialStatus(ctx, e, "rv-erin", mustToken(ctx, t, e, "rv-erin"))
+	if fresh != nil {
+		_ = fresh.CloseNow()
+	}
+	fmt.Printf("FIGURES authz revocation: closed %v after the answer (told token_revoked %v); the old token's reconnect answered %s; a token issued after the revocation connects: %s\n",
+		closedIn.Round(time.Millisecond), told, status, freshStatus)
+	if closedIn < 0 || !told || status != "401" || freshStatus != "101" {
+		t.Errorf("closed %v, told %v, old token %s (want 401), new token %s (want 101)", closedIn >= 0, told, status, freshStatus)
+	}
+}
+
+func authzRenewal(ctx context.Context, t *testing.T, e *emutest.Emulator) {
+	var minted atomic.Int64
+	var mu sync.Mutex
+	var renewed []time.Time
+	c, err := client.Dial(ctx, e.WebSocketURL, client.Options{
+		Token: func(ctx context.Context) (string, error) {
+			minted.Add(1)
+			return e.TokenTTL(ctx, "rn-gus", nil, 3*time.Second)
+		},
+		OnState: func(s client.StateChange) {
+			if s.Reason == "token renewed in-band" {
+				mu.Lock()
+				renewed = append(renewed, s.At)
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sub, err := c.Join(ctx, "renewal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &delivery{}
+	go func() {
+		for ev := range sub.Events() {
+			if ev.Type == client.EventMessage {
+				d.mu.Lock()
+				d.seqs = append(d.seqs, ev.Message.Seq)
+				d.mu.Unlock()
+			}
+		}
+	}()
+	sender := dialAs(ctx, t, e, "rn-sender", mustToken(ctx, t, e, "rn-sender"))
+	if err := sender.Join(ctx, "renewal"); err != nil {
+		t.Fatal(err)
+	}
+	var acked []int64
+	for i := range 150 {
+		seq, err := sender.Send(ctx, "renewal", "tick", fmt.Sprintf("rn-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, seq)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := poll(ctx, 30*time.Second, func() (bool, error) { return checkDelivery(d, acked).lost == 0, nil }); err != nil {
+		t.Errorf("not every message arrived: %v", err)
+	}
+	f := checkDelivery(d, acked)
+	st := c.Stats()
+	mu.Lock()
+	n := len(renewed)
+	mu.Unlock()
+	fmt.Printf("FIGURES authz renewal: tokens of 3 s, grace 1 s, run %d messages over about %s: acked %d, deliveries %d, lost %d, duplicated %d, out of order %d; renewals %d (stats %d), connects %d, reconnects %d, handovers %d, tokens minted %d\n",
+		len(acked), time.Duration(len(acked))*60*time.Millisecond, len(acked), f.deliveries, f.lost, f.duplicated, f.outOfOrder,
+		n, st.Renewals, st.Connects, st.Reconnects, st.Handovers, minted.Load())
+	if f.lost+f.duplicated+f.outOfOrder != 0 || st.Renewals < 2 || st.Reconnects != 0 || st.Connects != 1 {
+		t.Errorf("lost %d, duplicated %d, out of order %d, renewals %d (want >= 2), connects %d, reconnects %d (want 1, 0)",
+			f.lost, f.duplicated, f.outOfOrder, st.Renewals, st.Connects, st.Reconnects)
+	}
+}
