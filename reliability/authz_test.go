@@ -35,14 +35,15 @@ func TestReliabilityAuthz(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("a removed member receives nothing more within 1 s of the answer", func(t *testing.T) { authzRemoval(ctx, t, e, pub) })
-	t.Run("an expired connection receives nothing after its grace and is closed", func(t *testing.T) { authzExpiry(ctx, t, e) })
+	t.Run("an expired connection receives nothing after its grace and is closed", func(t *testing.T) { authzExpiry(ctx, t, e, pub) })
 	t.Run("a revoked user is closed and cannot come back with the old token", func(t *testing.T) { authzRevocation(ctx, t, e, pub) })
-	t.Run("a renewed connection keeps its subscriptions, nothing lost or repeated", func(t *testing.T) { authzRenewal(ctx, t, e) })
+	t.Run("a renewed connection keeps its subscriptions, nothing lost or repeated", func(t *testing.T) { authzRenewal(ctx, t, e, pub) })
 }
 
-// sendEvery has c send to channel every period until stop, and returns
-// when each send was acknowledged (in order).
-func sendEvery(ctx context.Context, c *emutest.Client, channel string, period time.Duration, stop <-chan struct{}) <-chan []time.Time {
+// publishEvery has a backend publish to channel every period until stop
+// (a backend is not held to a connection's 5 requests a second), and
+// returns when each publish was answered, in order.
+func publishEvery(ctx context.Context, t *testing.T, pub *publisher.Client, channel string, period time.Duration, stop <-chan struct{}) <-chan []time.Time {
 	out := make(chan []time.Time, 1)
 	go func() {
 		var acked []time.Time
@@ -53,13 +54,31 @@ func sendEvery(ctx context.Context, c *emutest.Client, channel string, period ti
 				return
 			case <-time.After(period):
 			}
-			if _, err := c.Send(ctx, channel, "tick", fmt.Sprintf("%s-%d", c.User, i)); err != nil {
+			if _, err := pub.Publish(ctx, channel, fmt.Sprintf("%s-%d", channel, i), "tick"); err != nil {
+				t.Errorf("publish to %s: %v", channel, err)
 				return
 			}
 			acked = append(acked, time.Now())
 		}
 	}()
 	return out
+}
+
+// closedAt reports when c's connection ends.
+func closedAt(c *emutest.Client) func() time.Time {
+	var mu sync.Mutex
+	var at time.Time
+	go func() {
+		<-c.Done()
+		mu.Lock()
+		at = time.Now()
+		mu.Unlock()
+	}()
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
+	}
 }
 
 // lastReceipt is when the last message frame of channel reached c (zero
@@ -88,23 +107,26 @@ func authzRemoval(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *p
 			t.Fatal(err)
 		}
 	}
+	// Messages are in flight while the removal runs, and 15 more are
+	// published after its answer.
 	stop := make(chan struct{})
-	acks := sendEvery(ctx, ann, "board", 25*time.Millisecond, stop)
+	acks := publishEvery(ctx, t, pub, "board", 40*time.Millisecond, stop)
 	time.Sleep(time.Second)
 	res, err := pub.RemoveMember(ctx, "board", "rm-bob")
 	answered := time.Now()
+	close(stop)
 	if err != nil || !res.Removed || res.Connections != 1 {
 		t.Fatalf("RemoveMember = %+v, %v; want removed, 1 connection", res, err)
 	}
-	time.Sleep(2 * time.Second)
-	close(stop)
 	sent := <-acks
 	after := 0
-	for _, at := range sent {
-		if at.After(answered) {
-			after++
+	for i := range 15 {
+		if _, err := pub.Publish(ctx, "board", fmt.Sprintf("after-%d", i), "after the removal"); err != nil {
+			t.Fatal(err)
 		}
+		after++
 	}
+	time.Sleep(time.Second)
 	before, _ := lastReceipt(bob, "board", time.Time{})
 	last, late := lastReceipt(bob, "board", answered)
 	_, tooLate := lastReceipt(bob, "board", answered.Add(time.Second))
@@ -112,11 +134,10 @@ func authzRemoval(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *p
 	for _, f := range bob.Frames() {
 		removedEvent = removedEvent || (f.Type == "removed" && f.Channel == "board")
 	}
-	fmt.Printf("FIGURES authz removal: messages sent %d (%d acknowledged after the answer); the removed member received %d after the answer (last %+d ms from it), %d after answer+1s; removed event %v\n",
+	fmt.Printf("FIGURES authz removal: messages published %d before and during the removal, %d after its answer; the removed member received %d after the answer (last %+d ms from it), %d after answer+1s; removed event %v\n",
 		len(sent), after, late, last.Sub(answered).Milliseconds(), tooLate, removedEvent)
-	if tooLate != 0 || after < 20 || before.IsZero() || !removedEvent {
-		t.Errorf("after answer+1s %d (want 0), sends after the answer %d (want >= 20), received before %v, removed event %v",
-			tooLate, after, !before.IsZero(), removedEvent)
+	if tooLate != 0 || before.IsZero() || !removedEvent {
+		t.Errorf("after answer+1s %d (want 0), received before %v, removed event %v", tooLate, !before.IsZero(), removedEvent)
 	}
 	if got := answerOf(ctx, bob, map[string]any{"action": "join", "channel": "board"}, "joined"); got != "forbidden" {
 		t.Errorf("the removed member joins again: %s, want forbidden", got)
@@ -144,21 +165,19 @@ func mustToken(ctx context.Context, t *testing.T, e *emutest.Emulator, user stri
 	return tok
 }
 
-func authzExpiry(ctx context.Context, t *testing.T, e *emutest.Emulator) {
+func authzExpiry(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *publisher.Client) {
 	short, err := e.TokenTTL(ctx, "ex-carol", nil, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	until := tokenExp(t, short).Add(authzGrace)
 	carol := dialAs(ctx, t, e, "ex-carol", short)
-	dave := dialAs(ctx, t, e, "ex-dave", mustToken(ctx, t, e, "ex-dave"))
-	for _, c := range []*emutest.Client{carol, dave} {
-		if err := c.Join(ctx, "expiring"); err != nil {
-			t.Fatal(err)
-		}
+	closed := closedAt(carol)
+	if err := carol.Join(ctx, "expiring"); err != nil {
+		t.Fatal(err)
 	}
 	stop := make(chan struct{})
-	acks := sendEvery(ctx, dave, "expiring", 50*time.Millisecond, stop)
+	acks := publishEvery(ctx, t, pub, "expiring", 40*time.Millisecond, stop)
 	time.Sleep(time.Until(until.Add(2 * time.Second)))
 	close(stop)
 	sent := <-acks
@@ -174,17 +193,17 @@ func authzExpiry(ctx context.Context, t *testing.T, e *emutest.Emulator) {
 	var closedAfter time.Duration = -1
 	select {
 	case <-carol.Done():
-		closedAfter = time.Since(until) // an upper bound: Done is observed now
+		closedAfter = closed().Sub(until)
 	case <-time.After(5 * time.Second):
 	}
 	toldExpired := false
 	for _, f := range carol.Frames() {
 		toldExpired = toldExpired || (f.Type == "error" && f.Code == "token_expired")
 	}
-	fmt.Printf("FIGURES authz expiry: grace %s; messages sent %d (%d acknowledged after the grace); the expired connection received its last %+d ms from the grace's end, %d after it (+200 ms); told token_expired %v; closed (idle, by the expiry function) %v after the grace at the latest\n",
+	fmt.Printf("FIGURES authz expiry: grace %s; messages sent %d (%d acknowledged after the grace); the expired connection received its last %+d ms from the grace's end, %d after it (+200 ms); told token_expired %v; closed (idle: by the expiry function, run every 500 ms here) %v after the grace\n",
 		authzGrace, len(sent), after, last.Sub(until).Milliseconds(), late, toldExpired, closedAfter.Round(time.Millisecond))
-	if late != 0 || after < 20 || last.IsZero() || !toldExpired || closedAfter < 0 {
-		t.Errorf("after the grace %d (want 0), sends after it %d (want >= 20), received any %v, told %v, closed %v",
+	if late != 0 || after < 10 || last.IsZero() || !toldExpired || closedAfter < 0 {
+		t.Errorf("after the grace %d (want 0), sends after it %d (want >= 10), received any %v, told %v, closed %v",
 			late, after, !last.IsZero(), toldExpired, closedAfter >= 0)
 	}
 }
@@ -227,7 +246,7 @@ func authzRevocation(ctx context.Context, t *testing.T, e *emutest.Emulator, pub
 	}
 }
 
-func authzRenewal(ctx context.Context, t *testing.T, e *emutest.Emulator) {
+func authzRenewal(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *publisher.Client) {
 	var minted atomic.Int64
 	var mu sync.Mutex
 	var renewed []time.Time
@@ -262,19 +281,18 @@ func authzRenewal(ctx context.Context, t *testing.T, e *emutest.Emulator) {
 			}
 		}
 	}()
-	sender := dialAs(ctx, t, e, "rn-sender", mustToken(ctx, t, e, "rn-sender"))
-	if err := sender.Join(ctx, "renewal"); err != nil {
-		t.Fatal(err)
-	}
 	var acked []int64
-	for i := range 150 {
-		seq, err := sender.Send(ctx, "renewal", "tick", fmt.Sprintf("rn-%d", i))
+	start := time.Now()
+	// At least 100 messages and 7 s: two renewals at least of 3-s tokens.
+	for i := 0; i < 100 || time.Since(start) < 7*time.Second; i++ {
+		res, err := pub.Publish(ctx, "renewal", fmt.Sprintf("rn-%d", i), "tick")
 		if err != nil {
 			t.Fatal(err)
 		}
-		acked = append(acked, seq)
-		time.Sleep(50 * time.Millisecond)
+		acked = append(acked, res.Seq)
+		time.Sleep(20 * time.Millisecond)
 	}
+	took := time.Since(start)
 	if err := poll(ctx, 30*time.Second, func() (bool, error) { return checkDelivery(d, acked).lost == 0, nil }); err != nil {
 		t.Errorf("not every message arrived: %v", err)
 	}
@@ -283,8 +301,8 @@ func authzRenewal(ctx context.Context, t *testing.T, e *emutest.Emulator) {
 	mu.Lock()
 	n := len(renewed)
 	mu.Unlock()
-	fmt.Printf("FIGURES authz renewal: tokens of 3 s, grace 1 s, run %d messages over about %s: acked %d, deliveries %d, lost %d, duplicated %d, out of order %d; renewals %d (stats %d), connects %d, reconnects %d, handovers %d, tokens minted %d\n",
-		len(acked), time.Duration(len(acked))*60*time.Millisecond, len(acked), f.deliveries, f.lost, f.duplicated, f.outOfOrder,
+	fmt.Printf("FIGURES authz renewal: tokens of 3 s, grace 1 s, %d messages over %s: acked %d, deliveries %d, lost %d, duplicated %d, out of order %d; renewals %d (stats %d), connects %d, reconnects %d, handovers %d, tokens minted %d\n",
+		len(acked), took.Round(100*time.Millisecond), len(acked), f.deliveries, f.lost, f.duplicated, f.outOfOrder,
 		n, st.Renewals, st.Connects, st.Reconnects, st.Handovers, minted.Load())
 	if f.lost+f.duplicated+f.outOfOrder != 0 || st.Renewals < 2 || st.Reconnects != 0 || st.Connects != 1 {
 		t.Errorf("lost %d, duplicated %d, out of order %d, renewals %d (want >= 2), connects %d, reconnects %d (want 1, 0)",
