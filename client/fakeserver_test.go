@@ -71,7 +71,7 @@ type faults struct {
 // counts are the faults that actually happened.
 type counts struct {
 	Drops, Duplicates, Reorders, Gaps, Internals, RateLimits, SlowStores, AckDelays, Cuts, Refused, Pings int
-	Reauths, Expired int
+	Reauths, Expired                                                                                      int
 }
 
 type fakeChan struct {
