@@ -145,7 +145,7 @@ func (c *Client) OpenDirect(ctx context.Context, userID string, opts ...JoinOpti
 		return nil, fmt.Errorf("%w: user id %q", ErrInvalid, userID)
 	}
 	var f *frame
-	for {
+	for attempt := 0; ; attempt++ {
 		k, err := c.waitActive(ctx)
 		if err != nil {
 			return nil, err
@@ -155,8 +155,11 @@ func (c *Client) OpenDirect(ctx context.Context, userID string, opts ...JoinOpti
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || c.ctx.Err() != nil || (errors.As(err, &se) && !se.retryable()) {
+		if ctx.Err() != nil || c.ctx.Err() != nil || (errors.As(err, &se) && !se.retryable()) || attempt+1 >= c.opts.MaxSendAttempts {
 			return nil, fmt.Errorf("open direct with %s: %w", userID, err)
+		}
+		if !c.sleep(c.backoff(attempt)) {
+			return nil, ErrClosed
 		}
 	}
 	if s := c.sub(f.Channel); s != nil {

@@ -69,14 +69,14 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestRenewalKeepsTheConnection: with tokens living about 1.5 s, the client
+// TestRenewalKeepsTheConnection: with tokens living 2-3 s, the client
 // renews in-band before each expiry through its token provider: the server
 // never expires the connection, the client never reconnects, and every
 // message reaches the subscription once, in order. The control run, whose
 // renewals the server refuses, shows what renewal prevents: the server
 // cuts the connection at each expiry and the client has to reconnect.
 func TestRenewalKeepsTheConnection(t *testing.T) {
-	const ttl, run = 1500 * time.Millisecond, 3 * time.Second
+	const ttl, run = 3 * time.Second, 4500 * time.Millisecond
 	v, st, srv, minted := renewalRun(t, faults{}, ttl, run)
 	fmt.Printf("FIGURES renewal: deliveries=%d lost=%d duplicated=%d out_of_order=%d renewals=%d reconnects=%d server_reauths=%d server_expired=%d tokens=%d\n",
 		v.deliveries, v.lost, v.duplicated, v.outOfOrder, st.Renewals, st.Reconnects, srv.Reauths, srv.Expired, minted)

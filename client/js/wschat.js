@@ -537,7 +537,9 @@ export class Client {
    * already joined channel's subscription is returned as it is.
    */
   async openDirect(userId, options = {}) {
-    if (typeof userId !== "string" || !/^[^\s#/\u007f-\u009f]{1,128}$/u.test(userId)) {
+    // The wire contract's user id: 1-128 bytes, printable, no spaces, '#' or '/'.
+    if (typeof userId !== "string" || !/^[^\u0000-\u0020#/\u007f-\u009f\ufffd]+$/u.test(userId) ||
+        new TextEncoder().encode(userId).length > 128 || (userId.isWellFormed && !userId.isWellFormed())) {
       throw new WschatError("invalid", `wschat client: user id ${JSON.stringify(userId)} is not valid`);
     }
     let f;

@@ -312,7 +312,7 @@ async function renewalRun(faults, ttl, runMs) {
 }
 
 test("renewal: the token is renewed in-band before expiry, without a reconnect, nothing lost or repeated", async () => {
-  const { v, stats, counts, minted } = await renewalRun({}, 1500, 3000);
+  const { v, stats, counts, minted } = await renewalRun({}, 3000, 4500);
   console.log(`FIGURES sdk-js renewal: deliveries=${v.deliveries} lost=${v.lost} duplicated=${v.duplicated} out_of_order=${v.outOfOrder} renewals=${stats.renewals} reconnects=${stats.reconnects} server_expired=${counts.expired} tokens=${minted}`);
   assert.equal(v.lost + v.duplicated + v.outOfOrder, 0);
   assert.ok(v.deliveries > 0);
@@ -321,7 +321,7 @@ test("renewal: the token is renewed in-band before expiry, without a reconnect, 
   assert.equal(stats.reconnects, 0);
   assert.equal(counts.expired, 0);
   // Control: renewals refused, the server cuts the connection at each expiry.
-  const ctl = await renewalRun({ refuseReauth: true }, 1500, 3000);
+  const ctl = await renewalRun({ refuseReauth: true }, 3000, 4500);
   assert.ok(ctl.counts.expired > 0 && ctl.stats.reconnects > 0 && ctl.stats.renewals === 0, JSON.stringify(ctl));
   assert.equal(ctl.v.lost + ctl.v.duplicated, 0);
 });

@@ -183,7 +183,7 @@ func (s *Store) RenewGrant(ctx context.Context, connID, userID string, g chat.Gr
 			errs = append(errs, err)
 		}
 	}
-	if !g.Until.IsZero() {
+	if !g.Until.IsZero() && g.Until.Before(conn.ExpiresAt) {
 		errs = append(errs, s.PutExpiry(ctx, connID, g.Until))
 	}
 	return conn, errors.Join(errs...)

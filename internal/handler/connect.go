@@ -86,7 +86,9 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 	if refused == nil && err == nil {
 		refused, err = h.checkRevoked(ctx, rq, c)
 	}
-	if refused == nil && err == nil && !c.Until.IsZero() {
+	// A grant that outlives the connection (API Gateway ends it at 2 h)
+	// needs no entry: the connection's own expiry comes first.
+	if refused == nil && err == nil && !c.Until.IsZero() && c.Until.Before(c.ExpiresAt) {
 		err = h.store.PutExpiry(ctx, c.ID, c.Until)
 	}
 	if refused != nil || err != nil {
