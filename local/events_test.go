@@ -29,7 +29,11 @@ var sampleBodies = map[string]string{
 	contract.ActionHistory: `{"action":"history","channel":"general","after":0,"limit":50}`,
 	contract.ActionMembers: `{"action":"members","channel":"general"}`,
 	contract.ActionPing:    `{"action":"ping"}`,
-	contract.RouteDefault:  `{"action":"dance"}`,
+	// A renewal's token is a JWT; this one is not, so the sample answers
+	// unauthorized (make invoke shows the refusal path).
+	contract.ActionReauth: `{"action":"reauth","token":"not.a.token"}`,
+	contract.ActionDirect: `{"action":"direct","userId":"bob"}`,
+	contract.RouteDefault: `{"action":"dance"}`,
 }
 
 // sampleEvents builds every sample event with the gateway's own builder.

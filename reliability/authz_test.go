@@ -81,6 +81,29 @@ func closedAt(c *emutest.Client) func() time.Time {
 	}
 }
 
+// receivedWithID counts the message frames of channel that reached c
+// with a clientId (a publish's id) starting with prefix.
+func receivedWithID(c *emutest.Client, channel, prefix string) int {
+	n := 0
+	for _, f := range c.Frames() {
+		if f.Type == "message" && f.Channel == channel && strings.HasPrefix(f.ClientID, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// publishN publishes n messages to channel one after another, with ids
+// prefix-0…, and returns when the last was answered.
+func publishN(ctx context.Context, t *testing.T, pub *publisher.Client, channel, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := pub.Publish(ctx, channel, fmt.Sprintf("%s%d", prefix, i), "tick"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // lastReceipt is when the last message frame of channel reached c (zero
 // when none did) and how many did after t.
 func lastReceipt(c *emutest.Client, channel string, t time.Time) (time.Time, int) {
@@ -119,25 +142,22 @@ func authzRemoval(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *p
 		t.Fatalf("RemoveMember = %+v, %v; want removed, 1 connection", res, err)
 	}
 	sent := <-acks
-	after := 0
-	for i := range 15 {
-		if _, err := pub.Publish(ctx, "board", fmt.Sprintf("after-%d", i), "after the removal"); err != nil {
-			t.Fatal(err)
-		}
-		after++
-	}
+	const after = 15
+	publishN(ctx, t, pub, "board", "after-", after)
 	time.Sleep(time.Second)
 	before, _ := lastReceipt(bob, "board", time.Time{})
 	last, late := lastReceipt(bob, "board", answered)
 	_, tooLate := lastReceipt(bob, "board", answered.Add(time.Second))
+	afterIDs := receivedWithID(bob, "board", "after-")
 	removedEvent := false
 	for _, f := range bob.Frames() {
 		removedEvent = removedEvent || (f.Type == "removed" && f.Channel == "board")
 	}
-	fmt.Printf("FIGURES authz removal: messages published %d before and during the removal, %d after its answer; the removed member received %d after the answer (last %+d ms from it), %d after answer+1s; removed event %v\n",
-		len(sent), after, late, last.Sub(answered).Milliseconds(), tooLate, removedEvent)
-	if tooLate != 0 || before.IsZero() || !removedEvent {
-		t.Errorf("after answer+1s %d (want 0), received before %v, removed event %v", tooLate, !before.IsZero(), removedEvent)
+	fmt.Printf("FIGURES authz removal: messages published %d before and during the removal, %d after its answer; the removed member received %d of the latter, %d frames after the answer (last %+d ms from it), %d after answer+1s; removed event %v\n",
+		len(sent), after, afterIDs, late, last.Sub(answered).Milliseconds(), tooLate, removedEvent)
+	if tooLate != 0 || afterIDs != 0 || before.IsZero() || !removedEvent {
+		t.Errorf("after answer+1s %d (want 0), published after the answer and received %d (want 0), received before %v, removed event %v",
+			tooLate, afterIDs, !before.IsZero(), removedEvent)
 	}
 	if got := answerOf(ctx, bob, map[string]any{"action": "join", "channel": "board"}, "joined"); got != "forbidden" {
 		t.Errorf("the removed member joins again: %s, want forbidden", got)
@@ -176,19 +196,18 @@ func authzExpiry(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *pu
 	if err := carol.Join(ctx, "expiring"); err != nil {
 		t.Fatal(err)
 	}
+	// Messages flow up to the grace's end, then 10 more are published.
 	stop := make(chan struct{})
 	acks := publishEvery(ctx, t, pub, "expiring", 40*time.Millisecond, stop)
-	time.Sleep(time.Until(until.Add(2 * time.Second)))
+	time.Sleep(time.Until(until))
 	close(stop)
 	sent := <-acks
-	after := 0
-	for _, at := range sent {
-		if at.After(until) {
-			after++
-		}
-	}
+	const after = 10
+	publishN(ctx, t, pub, "expiring", "late-", after)
+	time.Sleep(500 * time.Millisecond)
+	afterIDs := receivedWithID(carol, "expiring", "late-")
 	// A message fanned out just before until may land a moment after it.
-	_, late := lastReceipt(carol, "expiring", until.Add(200*time.Millisecond))
+	_, late := lastReceipt(carol, "expiring", until.Add(time.Second))
 	last, _ := lastReceipt(carol, "expiring", time.Time{})
 	var closedAfter time.Duration = -1
 	select {
@@ -200,11 +219,11 @@ func authzExpiry(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *pu
 	for _, f := range carol.Frames() {
 		toldExpired = toldExpired || (f.Type == "error" && f.Code == "token_expired")
 	}
-	fmt.Printf("FIGURES authz expiry: grace %s; messages sent %d (%d acknowledged after the grace); the expired connection received its last %+d ms from the grace's end, %d after it (+200 ms); told token_expired %v; closed (idle: by the expiry function, run every 500 ms here) %v after the grace\n",
-		authzGrace, len(sent), after, last.Sub(until).Milliseconds(), late, toldExpired, closedAfter.Round(time.Millisecond))
-	if late != 0 || after < 10 || last.IsZero() || !toldExpired || closedAfter < 0 {
-		t.Errorf("after the grace %d (want 0), sends after it %d (want >= 10), received any %v, told %v, closed %v",
-			late, after, !last.IsZero(), toldExpired, closedAfter >= 0)
+	fmt.Printf("FIGURES authz expiry: grace %s; messages published %d before the grace's end, %d after it; the expired connection received %d of the latter, its last message %+d ms from the grace's end, %d frames after it + 1 s; told token_expired %v; closed (idle: by the expiry function, run every 500 ms here) %v after the grace\n",
+		authzGrace, len(sent), after, afterIDs, last.Sub(until).Milliseconds(), late, toldExpired, closedAfter.Round(time.Millisecond))
+	if afterIDs != 0 || late != 0 || last.IsZero() || !toldExpired || closedAfter < 0 {
+		t.Errorf("published after the grace and received %d (want 0), frames after grace+1s %d (want 0), received any %v, told %v, closed %v",
+			afterIDs, late, !last.IsZero(), toldExpired, closedAfter >= 0)
 	}
 }
 
