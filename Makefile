@@ -45,7 +45,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-sdk test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke bench soak clean
+.PHONY: help deps build test test-js test-sdk test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke bench cost soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -171,9 +171,13 @@ members: ## Print private CHANNEL's member list (one page; CURSOR for the next)
 revoke: ## Refuse user TO's tokens issued before UNTIL (default now) and close their connections
 	@go run ./tools/publish $(PUBLISH_FLAGS) -verb revoke -to '$(TO)' $(if $(UNTIL),-until '$(UNTIL)')
 
-bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart
+bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart (and make cost's files)
 	$(MAKE) synth ENV=dev
 	go run ./bench $(BENCH_FLAGS)
+
+cost: deps ## What a message costs: the AWS bill per million messages of named workloads, measured on the emulator; writes bench/cost.{json,md,svg}
+	$(MAKE) synth ENV=dev
+	go run ./bench -only cost $(BENCH_FLAGS)
 
 soak: deps ## Larger reliability runs (load, faults) than `make test`
 	$(MAKE) synth ENV=dev

@@ -122,6 +122,9 @@ func (b *bench) measure(ctx context.Context) error {
 			return fmt.Errorf("cold start: %w", err)
 		}
 		b.res.ColdStart = fs
+		if b.res.InitFloor, err = measureInitFloor(ctx, b.root, b.opts.starts, b.p.printf); err != nil {
+			return fmt.Errorf("cold start: %w", err)
+		}
 	}
 	if !b.opts.skip["reload"] {
 		if err := b.measureReload(ctx); err != nil {
@@ -146,6 +149,11 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	b.finishCapacity()
+	if !b.opts.skip["cost"] {
+		if err := b.measureCost(ctx); err != nil {
+			return err
+		}
+	}
 	if !b.opts.skip["handler"] {
 		for _, w := range b.opts.handlerWorkers {
 			if w == b.devWorkers {

@@ -52,6 +52,9 @@ type FunctionStart struct {
 	InitMin  float64 `json:"initMinMs"`
 	InitMax  float64 `json:"initMaxMs"`
 	InitNote string  `json:"initNote,omitempty"`
+	// Holds is what the binary is made of, by group of packages, for a
+	// function over the size limit.
+	Holds []SizeGroup `json:"holds,omitempty"`
 }
 
 // measureColdStarts builds every lambdas/<fn> for linux/arm64 (sizes) and
@@ -97,6 +100,11 @@ func measureColdStarts(ctx context.Context, root string, stack *template.Stack, 
 			}
 		}
 		progress("  %-10s linux/arm64 %s raw, %s zipped (built in %.1fs)", name, mb(fs.RawBytes), mb(fs.ZipBytes), time.Since(t0).Seconds())
+		if fs.ZipBytes > zipLimit {
+			if fs.Holds, err = breakdown(ctx, root, pkg, filepath.Join(tmp, "arm64", name)); err != nil {
+				return nil, err
+			}
+		}
 
 		host := filepath.Join(tmp, "host", name, "bootstrap")
 		if err := goBuild(ctx, root, pkg, host, runtime.GOOS, runtime.GOARCH); err != nil {

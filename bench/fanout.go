@@ -166,7 +166,10 @@ func (p *peakPoster) reset() {
 // this process.
 func (b *bench) newDirectFanout(workers int) (*fanout.Fanout, *peakPoster) {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	conns := connections.New(cfg, b.e.CallbackURL, connections.Options{MaxConns: workers})
+	conns, err := connections.New(cfg, b.e.CallbackURL, connections.Options{MaxConns: workers})
+	if err != nil {
+		panic(err) // the emulator's own callback URL
+	}
 	pp := &peakPoster{next: conns}
 	return fanout.New(b.store, pp, fanout.Config{Workers: workers}, nil, nil), pp
 }

@@ -59,6 +59,7 @@ type options struct {
 	virtual        int
 	virtualSends   int
 	report         string
+	only           string
 }
 
 const usage = `Usage: go run ./bench [flags]
@@ -92,7 +93,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.virtual, "virtual", 100000, "members of the virtual-connection channel of the scale rows (the emulator's --virtual-connections), 0 to skip")
 	fs.IntVar(&o.virtualSends, "virtual-sends", 3, "timed sends to the virtual-connection channel")
 	fs.StringVar(&o.report, "report", "", "judge an earlier run's results.json again and rewrite results.md and the chart next to it (or in -out), measuring nothing")
-	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk")
+	fs.StringVar(&o.only, "only", "", "run one section alone: cost (what make cost runs; writes cost.json, cost.md and cost.svg)")
+	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, cost, cpu")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -105,6 +107,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var err error
+	if o.only != "" && o.only != "cost" {
+		return nil, fmt.Errorf("-only %q: want cost", o.only)
+	}
 	if o.sizes, err = intList(*sizes, 1); err != nil {
 		return nil, fmt.Errorf("-sizes: %w", err)
 	}
@@ -187,6 +192,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer b.close()
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
+	if opts.only == "cost" {
+		return b.costOnly(ctx, stdout)
+	}
 	measureErr := b.measure(ctx)
 	if measureErr != nil {
 		b.res.Notes = append(b.res.Notes, "run stopped early: "+measureErr.Error())
@@ -209,6 +217,9 @@ func rereport(opts *options, stdout io.Writer) error {
 	data, err := os.ReadFile(opts.report)
 	if err != nil {
 		return err
+	}
+	if filepath.Base(opts.report) == "cost.json" {
+		return rereportCost(opts, data, stdout)
 	}
 	res := &Results{}
 	if err := json.Unmarshal(data, res); err != nil {

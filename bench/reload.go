@@ -65,6 +65,10 @@ func chatReloadCase(root, tpl string, reloads, sharedReloads int) reloadCase {
 		Copy: map[string]string{
 			"go.mod": filepath.Join(root, "go.mod"), "go.sum": filepath.Join(root, "go.sum"),
 			"internal": filepath.Join(root, "internal"), "lambdas": filepath.Join(root, "lambdas"),
+			// The SDK modules go.mod replaces with ./wire, ./client and
+			// ./publisher: without them no function builds (internal/contract
+			// imports wire).
+			"wire": filepath.Join(root, "wire"), "client": filepath.Join(root, "client"), "publisher": filepath.Join(root, "publisher"),
 			"cdk.out/WsChat-dev.template.json": tpl,
 		},
 		Template: "cdk.out/WsChat-dev.template.json",

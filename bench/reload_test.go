@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/internal/modroot"
 )
@@ -103,5 +105,39 @@ func TestReloadEditsApplyToTheSources(t *testing.T) {
 				t.Errorf("%s version %d is not valid Go: %v\n%s", row.Edit, i, err, got)
 			}
 		}
+	}
+}
+
+// TestChatReloadCopiesEveryReplacedModule: the module copy the reload rows
+// run on must hold every directory go.mod replaces a module with (since
+// the SDK modules were split out, internal/contract imports ./wire, and a
+// copy without it builds no function).
+func TestChatReloadCopiesEveryReplacedModule(t *testing.T) {
+	root, err := modroot.FromWorkingDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chatReloadCase(root, "template.json", 1, 1)
+	n := 0
+	for _, r := range mf.Replace {
+		if !strings.HasPrefix(r.New.Path, "./") {
+			continue
+		}
+		n++
+		dir := strings.TrimPrefix(r.New.Path, "./")
+		if c.Copy[dir] != filepath.Join(root, dir) {
+			t.Errorf("go.mod replaces %s with %s, which the reload copy lacks", r.Old.Path, r.New.Path)
+		}
+	}
+	if n == 0 {
+		t.Error("go.mod replaces nothing with a local directory: the check checked nothing")
 	}
 }

@@ -62,6 +62,7 @@ func (b *bench) judge() {
 	}
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
+	r.Targets = append(r.Targets, costTargets(r.Cost)...)
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -224,12 +225,23 @@ func (b *bench) functionTargets() []Target {
 		parts = append(parts, fmt.Sprintf("%s %s / %.1f ms", f.Name, mb(f.ZipBytes), f.InitP50))
 		if f.ZipBytes > zipLimit {
 			t.Pass = false
-			why = append(why, fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes))))
+			w := fmt.Sprintf("%s zips to %s B", f.Name, thousands(int(f.ZipBytes)))
+			if len(f.Holds) > 0 {
+				w += " (its code and data: " + holdsText(f.Holds, 4) + ")"
+			}
+			why = append(why, w)
 		}
 		if f.InitP50 > initLimitMs {
 			t.Pass = false
-			why = append(why, fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50))
+			w := fmt.Sprintf("%s inits in %.1f ms", f.Name, f.InitP50)
+			if fl := b.res.InitFloor; fl != nil {
+				w += fmt.Sprintf(" (the smallest Go function, in the same run: %.1f ms)", fl.InitP50)
+			}
+			why = append(why, w)
 		}
+	}
+	if fl := b.res.InitFloor; fl != nil {
+		parts = append(parts, fmt.Sprintf("the smallest Go function inits in %.1f ms on this machine", fl.InitP50))
 	}
 	t.Measured = strings.Join(parts, "; ")
 	t.Why = strings.Join(why, "; ")
@@ -283,6 +295,9 @@ func (b *bench) write(stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	printText(stdout, b.res)
 	fmt.Fprintf(stdout, "\nwrote %s/{results.json,results.md,latency.svg}\n", b.opts.outDir)
+	if b.res.Cost != nil {
+		return b.writeCost(stdout)
+	}
 	return nil
 }
 
@@ -398,6 +413,7 @@ func markdown(r *Results) string {
 	}
 
 	scaleMarkdown(&s, r)
+	costSummaryMarkdown(&s, r)
 
 	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
 	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")

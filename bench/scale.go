@@ -222,9 +222,13 @@ func (b *bench) virtualSend(ctx context.Context, ch string, n int, id string) (s
 
 // Targets of issue #13. The 1,000-member baseline is the dev stack's
 // figure before the queue path (bench/results.md of 2026-11-26: p50 229 ms,
-// p99 283 ms through the chat function at 20 ms per call).
+// p99 283 ms through the chat function at 20 ms per call). The ratio goal
+// is issue #23's for this 2-core machine, where the benchmark's clients,
+// the emulator, dynalite and every function share the CPU (issue #13 asked
+// 1.2×; the machine stops near 9,000 posts/s, short of the account's
+// 10,000).
 const (
-	scaleRatioGoal   = 1.2
+	scaleRatioGoal   = 1.5
 	baseline1kP99Ms  = 283
 	presenceMaxOfDev = 100
 	fillParallel     = 32 // joins in flight while filling

@@ -167,6 +167,38 @@ func TestRealTemplate(t *testing.T) {
 		ann.expect(t, "error", map[string]any{"code": "unknown_action"})
 	})
 
+	t.Run("usage counts what a send would be billed for", func(t *testing.T) {
+		ann, bob := connectAs(t, e, "ann"), connectAs(t, e, "bob")
+		ann.join(t, "billed")
+		bob.join(t, "billed")
+		ann.expect(t, "joined", map[string]any{"channel": "billed", "userId": "bob"})
+		before := readUsage(t, e)
+		ann.send(t, map[string]any{"action": "send", "channel": "billed", "text": "count me", "clientId": "u1"})
+		ann.expect(t, "ack", map[string]any{"clientId": "u1"})
+		bob.expect(t, "message", map[string]any{"text": "count me"})
+		// The ack is posted before the invocation answers, and the
+		// function's output pipe is read apart from both: wait for the
+		// invocation and its line to be counted.
+		b, after := before.Functions[contract.FunctionChat], readUsage(t, e)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); after = readUsage(t, e) {
+			if a := after.Functions[contract.FunctionChat]; a.Invocations > b.Invocations && a.LogEvents > b.LogEvents {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		in := after.Gateway.MessagesIn - before.Gateway.MessagesIn
+		out := after.Gateway.MessagesOut - before.Gateway.MessagesOut
+		chat := after.Functions[contract.FunctionChat]
+		calls := chat.Invocations - before.Functions[contract.FunctionChat].Invocations
+		if in != 1 || out != 3 || calls != 1 {
+			t.Errorf("one send to a 2-member channel: %d messages in, %d out, %d chat invocations; want 1, 3 (message to both, ack) and 1", in, out, calls)
+		}
+		if chat.BilledMs <= before.Functions[contract.FunctionChat].BilledMs || chat.MemoryMB < 128 ||
+			chat.LogEvents <= before.Functions[contract.FunctionChat].LogEvents {
+			t.Errorf("chat usage %+v after %+v: want billed duration, the template's memory and the send's log line", chat, before.Functions[contract.FunctionChat])
+		}
+	})
+
 	t.Run("history replay after a reconnect", func(t *testing.T) {
 		ann, bob := connectAs(t, e, "ann"), connectAs(t, e, "bob")
 		ann.join(t, "replay")
@@ -286,4 +318,19 @@ func TestRealTemplate(t *testing.T) {
 	})
 
 	t.Run("browser", func(t *testing.T) { testBrowser(t, e) })
+}
+
+// readUsage reads the emulator's /@admin/usage.
+func readUsage(t *testing.T, e *emulator) usageDocument {
+	t.Helper()
+	resp, err := http.Get(e.baseURL + UsagePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc usageDocument
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v", UsagePath, resp.Status, err)
+	}
+	return doc
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
@@ -91,7 +92,8 @@ type session struct {
 	dynamoDesc     string     // for the banner
 	sqs            *sqsServer // nil: the template has no queues
 	functions      map[*template.Function]*lambda.Function
-	buildDir       string // where the functions' host builds are
+	functionsMu    sync.RWMutex // guards functions against a reload while /@admin/usage reads them
+	buildDir       string       // where the functions' host builds are
 	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
 	httpURLs       []string // base URLs of the template's HTTP APIs
@@ -376,6 +378,7 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	// Unsigned, unlike @connections: it is the emulator's own, for harnesses,
 	// and answers 404 without --virtual-connections.
 	mux.Handle("/@admin/", e.gateway.AdminHandler())
+	mux.HandleFunc(UsagePath, e.handleUsage)
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,

@@ -26,6 +26,7 @@ type sqsServer struct {
 	endpoint string // host:port
 	broker   *sqs.Broker
 	invoker  *mappingInvoker
+	counter  *sqsCounter // counts what the functions ask (/@admin/usage)
 	out      *lockedWriter
 	close    func() // ends long polls, then stops the server
 
@@ -71,8 +72,9 @@ func (e *session) startSQS() error {
 	// Long polls (up to 20 s) end with the base context, so a shutdown does
 	// not wait for them.
 	base, cancel := context.WithCancel(context.Background())
+	s.counter = &sqsCounter{next: &sqs.Handler{Broker: s.broker, Base: s.url(), Region: e.cfg.region}, ops: map[string]int64{}}
 	srv := &http.Server{
-		Handler:           &sqs.Handler{Broker: s.broker, Base: s.url(), Region: e.cfg.region},
+		Handler:           s.counter,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}

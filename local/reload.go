@@ -45,7 +45,9 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	e.gateway.Reroute(expr, e.routes(stack, fns), stageThrottle(e.cfg.stageThrottle, stack.Throttle))
+	e.functionsMu.Lock()
 	e.stack, e.functions, e.bootstraps = stack, fns, bootstraps
+	e.functionsMu.Unlock()
 	var started, stopped []string
 	if e.sqs != nil {
 		if started, stopped, err = e.sqs.syncMappings(stack, fns, e.cfg.region); err != nil {

@@ -74,6 +74,13 @@ var rules = []rule{
 			"have no business in a deployed function",
 	},
 	{
+		packages: []string{module + "/lambdas/..."},
+		forbid:   []string{"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/...", module + "/internal/connections/sdkposter"},
+		why: "the functions post through internal/connections' lean poster: the SDK's @connections client " +
+			"runs about 290 allocations of middleware per post (docs/cost.md) and adds to every zip; " +
+			"sdkposter keeps it only for the benchmark that measures the difference",
+	},
+	{
 		packages: []string{module + "/..."},
 		except:   []string{module + "/infra/..."},
 		forbid:   cdk,

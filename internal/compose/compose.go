@@ -144,7 +144,10 @@ func NewPusher(getenv func(string) string, stdout io.Writer) (*Pusher, error) {
 		return nil, err
 	}
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
-	conns := connections.New(base.AWS, callback, connections.Options{MaxConns: fcfg.Workers})
+	conns, err := connections.New(base.AWS, callback, connections.Options{MaxConns: fcfg.Workers})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", contract.EnvCallbackURL, err)
+	}
 	f := fanout.New(base.Store, conns, fcfg, base.Log, meter)
 	p := &Pusher{Base: base, Meter: meter, Fanout: f, Broadcaster: f, Conns: conns}
 	if spread.QueueURL != "" {

@@ -1,6 +1,7 @@
 package connections_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -49,7 +50,11 @@ func newClient(url string) *connections.Client {
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
 	}
-	return connections.New(cfg, url+"/dev", connections.Options{})
+	c, err := connections.New(cfg, url+"/dev", connections.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 func TestPostSendsOneSignedRequestToTheStage(t *testing.T) {
@@ -124,5 +129,71 @@ func TestPostUnreachableIsRetryable(t *testing.T) {
 	err := newClient(url).Post(t.Context(), "c1", []byte("x"))
 	if !errors.Is(err, chat.ErrUnavailable) {
 		t.Errorf("Post to a closed port error = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestPostErrorsNameStatusTypeAndMessage(t *testing.T) {
+	g := &gateway{status: http.StatusForbidden, errorType: "ForbiddenException:http://internal.amazon.com/coral/"}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	err := newClient(srv.URL).Post(t.Context(), "c1", []byte("x"))
+	var se *connections.StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("Post error = %v (%T), want a *connections.StatusError", err, err)
+	}
+	if se.Status != http.StatusForbidden || se.Type != "ForbiddenException" || se.Message != "nope" {
+		t.Errorf("StatusError = %+v, want 403 ForbiddenException \"nope\" (the type without its suffix)", se)
+	}
+	if got, want := err.Error(), "post to connection: 403 ForbiddenException: nope"; got != want {
+		t.Errorf("error text = %q, want %q", got, want)
+	}
+}
+
+func TestPostSignsTheSessionTokenAndPayload(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("ASIAKEY", "secret", "session-token")}
+	c, err := connections.New(cfg, srv.URL+"/prod/", connections.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Post(t.Context(), "abc=", []byte(`{"type":"pong"}`)); err != nil {
+		t.Fatal(err)
+	}
+	auth := got.Get("Authorization")
+	for _, want := range []string{"Credential=ASIAKEY/", "/eu-west-1/execute-api/aws4_request", "x-amz-security-token"} {
+		if !strings.Contains(auth, want) {
+			t.Errorf("Authorization %q lacks %q", auth, want)
+		}
+	}
+	if got.Get("X-Amz-Security-Token") != "session-token" || got.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("headers = %v, want the session token and an octet-stream body", got)
+	}
+}
+
+func TestPostCancelledIsNotRetryable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := newClient(srv.URL).Post(ctx, "c1", []byte("x"))
+	if err == nil || errors.Is(err, chat.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("Post with a cancelled context = %v, want context.Canceled and not ErrUnavailable", err)
+	}
+}
+
+func TestNewRefusesARelativeURL(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+	if _, err := connections.New(cfg, "/dev", connections.Options{}); err == nil {
+		t.Error("New(\"/dev\") = nil error, want the URL refused")
+	}
+	if _, err := connections.New(aws.Config{Region: "us-east-1"}, "https://x/dev", connections.Options{}); err == nil {
+		t.Error("New without credentials = nil error")
 	}
 }

@@ -7,19 +7,20 @@ import (
 
 // FanoutLog is the line internal/fanout logs after each broadcast, as a
 // handler instance printed it through the emulator ("[chat#2] {...}").
+// The counts are its EMF metric values (a count of 0 is left out of the
+// line, and reads as 0 here).
 type FanoutLog struct {
-	Function   string `json:"-"` // the instance label, e.g. "chat#2"
-	Channel    string `json:"channel"`
-	Members    int    `json:"members"`
-	Delivered  int    `json:"delivered"`
-	Gone       int    `json:"gone"`
-	Failed     int    `json:"failed"`
-	Skipped    int    `json:"skipped"`
-	Throttled  int    `json:"throttled"` // post attempts answered 429
-	DurationMs int64  `json:"durationMs"`
-	Workers    int    `json:"workers"`
-	RouteKey   string `json:"routeKey"`
-	Error      string `json:"error"`
+	Function   string  `json:"-"` // the instance label, e.g. "chat#2"
+	Channel    string  `json:"channel"`
+	Members    int     `json:"members"`
+	Delivered  int     `json:"Deliveries"`
+	Gone       int     `json:"Gone"`
+	Failed     int     `json:"FanoutFailed"`
+	Skipped    int     `json:"skipped"`
+	Throttled  int     `json:"FanoutThrottled"` // post attempts answered 429
+	DurationMs float64 `json:"FanoutDurationMs"`
+	RouteKey   string  `json:"routeKey"`
+	Error      string  `json:"error"`
 }
 
 // ParseFanoutLog parses one output line; false if it is not a fan-out line.

@@ -147,9 +147,12 @@ type Poster interface {
 	Post(ctx context.Context, connectionID string, data []byte) error
 }
 
-// Meter records metrics (a *metrics.Emitter).
+// Meter records metrics (a *metrics.Emitter): Attrs puts them on the
+// broadcast's log line, Record keeps them for the request's line or writes
+// them alone.
 type Meter interface {
-	Emit(values ...metrics.Value)
+	Record(ctx context.Context, values ...metrics.Value)
+	Attrs(ctx context.Context, values ...metrics.Value) []slog.Attr
 }
 
 // Fanout broadcasts frames to channels. It is safe for concurrent use and
@@ -188,6 +191,38 @@ var (
 // counters are the atomically updated parts of chat.FanoutStats.
 type counters struct {
 	members, delivered, gone, failed, skipped, throttled atomic.Int64
+	samples                                              failureSample
+}
+
+// maxFailureSamples is how many failed deliveries one broadcast names in
+// its line; the rest are counted (FanoutFailed). Every delivery that was
+// not a plain success gets a line of its own at debug level.
+const maxFailureSamples = 3
+
+// failure is one failed delivery, as the broadcast's line names it.
+type failure struct {
+	ConnectionID string `json:"connectionId"`
+	Error        string `json:"error"`
+}
+
+// failureSample keeps the first failed deliveries of a broadcast.
+type failureSample struct {
+	mu    sync.Mutex
+	first []failure
+}
+
+func (f *failureSample) add(connID string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.first) < maxFailureSamples {
+		f.first = append(f.first, failure{ConnectionID: connID, Error: err.Error()})
+	}
+}
+
+func (f *failureSample) list() []failure {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.first
 }
 
 // Broadcast posts frame to every live member of channel, spending one unit
@@ -298,45 +333,60 @@ func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel st
 		Throttled: int(c.throttled.Load()),
 		Duration:  time.Since(start),
 	}
-	f.record(ctx, channel, stats, budgetOut, readErr)
+	f.record(ctx, channel, stats, budgetOut, readErr, c.samples.list())
 	return stats, readErr
 }
 
-func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats, budgetOut bool, err error) {
+// record writes the broadcast's one line, which carries its metrics
+// (EMF) and those the request recorded before it. Counters that are 0 are
+// left out: the line's level says whether anything went wrong, and a
+// metric without a value is a sum of 0 to CloudWatch (the alarms treat
+// missing data as not breaching).
+func (f *Fanout) record(ctx context.Context, channel string, s chat.FanoutStats, budgetOut bool, err error, failures []failure) {
 	level := slog.LevelInfo
 	if err != nil || s.Failed > 0 || s.Skipped > 0 {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{
-		slog.String("channel", channel),
-		slog.Int("members", s.Members),
-		slog.Int("delivered", s.Delivered),
-		slog.Int("gone", s.Gone),
-		slog.Int("failed", s.Failed),
-		slog.Int("skipped", s.Skipped),
-		slog.Int("throttled", s.Throttled),
-		slog.Int64("durationMs", s.Duration.Milliseconds()),
-		slog.Int("workers", f.cfg.Workers),
+	values := []metrics.Value{
+		{Name: contract.MetricDeliveries, Unit: metrics.Count, Value: float64(s.Delivered)},
+		{Name: contract.MetricFanoutDuration, Unit: metrics.Milliseconds, Value: float64(s.Duration.Microseconds()) / 1000},
+	}
+	for _, v := range []metrics.Value{
+		{Name: contract.MetricGone, Unit: metrics.Count, Value: float64(s.Gone)},
+		{Name: contract.MetricFanoutFailed, Unit: metrics.Count, Value: float64(s.Failed)},
+		{Name: contract.MetricFanoutThrottled, Unit: metrics.Count, Value: float64(s.Throttled)},
+	} {
+		if v.Value != 0 {
+			values = append(values, v)
+		}
+	}
+	if !f.log.Enabled(ctx, level) {
+		f.meter.Record(ctx, values...)
+		return
+	}
+	attrs := []slog.Attr{slog.String("channel", channel), slog.Int("members", s.Members)}
+	if s.Skipped > 0 {
+		attrs = append(attrs, slog.Int("skipped", s.Skipped))
 	}
 	if budgetOut {
 		attrs = append(attrs, slog.Bool("budgetExhausted", true))
 	}
+	if len(failures) > 0 {
+		attrs = append(attrs, slog.Any("failures", failures))
+	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
+	attrs = append(attrs, f.meter.Attrs(ctx, values...)...)
 	f.log.LogAttrs(ctx, level, "fanout", attrs...)
-	f.meter.Emit(
-		metrics.Value{Name: contract.MetricDeliveries, Unit: metrics.Count, Value: float64(s.Delivered)},
-		metrics.Value{Name: contract.MetricGone, Unit: metrics.Count, Value: float64(s.Gone)},
-		metrics.Value{Name: contract.MetricFanoutFailed, Unit: metrics.Count, Value: float64(s.Failed)},
-		metrics.Value{Name: contract.MetricFanoutThrottled, Unit: metrics.Count, Value: float64(s.Throttled)},
-		metrics.Value{Name: contract.MetricFanoutDuration, Unit: metrics.Milliseconds, Value: float64(s.Duration.Microseconds()) / 1000},
-	)
 }
 
 // deliver posts to one member and classifies the outcome.
 func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m chat.Member, frame []byte) {
 	err := f.post(ctx, m.ConnectionID, frame, &c.throttled)
+	if err != nil && f.log.Enabled(ctx, slog.LevelDebug) {
+		f.log.LogAttrs(ctx, slog.LevelDebug, "delivery", slog.String("channel", channel), slog.String("memberConnectionId", m.ConnectionID), slog.String("error", err.Error()))
+	}
 	switch {
 	case err == nil:
 		c.delivered.Add(1)
@@ -350,6 +400,7 @@ func (f *Fanout) deliver(ctx context.Context, c *counters, channel string, m cha
 		}
 	default:
 		c.failed.Add(1)
+		c.samples.add(m.ConnectionID, err)
 	}
 }
 

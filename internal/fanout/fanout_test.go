@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
 )
 
 // memberStore is a hand-written Store over a fixed member list, paged by
@@ -236,9 +238,16 @@ func TestBroadcastLogsOneLine(t *testing.T) {
 	}
 	s := newMemberStore(4)
 	p := &poster{errs: map[string][]error{"c001": {chat.ErrGone}}}
-	f := newFanout(s, p, Config{}, log)
-	if _, err := f.Broadcast(t.Context(), chat.NewBudget(3), "room", []byte(`{"text":"secret words"}`)); err != nil {
+	var emf bytes.Buffer
+	f := New(s, p, Config{}, log, metrics.New(&emf, "WsChat/test"))
+	// A value the request recorded before the broadcast rides on its line.
+	ctx := metrics.WithBatch(t.Context())
+	f.meter.Record(ctx, metrics.Value{Name: "MessagesAccepted", Unit: metrics.Count, Value: 1})
+	if _, err := f.Broadcast(ctx, chat.NewBudget(3), "room", []byte(`{"text":"secret words"}`)); err != nil {
 		t.Fatal(err)
+	}
+	if emf.Len() != 0 {
+		t.Errorf("metrics written apart from the broadcast's line: %s", emf.String())
 	}
 	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
 	if len(lines) != 1 {
@@ -248,10 +257,15 @@ func TestBroadcastLogsOneLine(t *testing.T) {
 	if err := json.Unmarshal(lines[0], &got); err != nil {
 		t.Fatal(err)
 	}
-	for k, want := range map[string]any{"message": "fanout", "channel": "room", "members": 4.0, "delivered": 2.0, "gone": 1.0, "failed": 0.0, "skipped": 1.0} {
+	// Counts are the EMF values; a count of 0 is left out.
+	for k, want := range map[string]any{"message": "fanout", "level": "WARN", "channel": "room", "members": 4.0, "skipped": 1.0,
+		"Deliveries": 2.0, "Gone": 1.0, "FanoutFailed": nil, "FanoutThrottled": nil, "MessagesAccepted": 1.0} {
 		if got[k] != want {
 			t.Errorf("log %s = %v, want %v (line %s)", k, got[k], want, lines[0])
 		}
+	}
+	if _, ok := got["_aws"]; !ok || got["FanoutDurationMs"] == nil {
+		t.Errorf("line %s: want the EMF block and the duration", lines[0])
 	}
 	if bytes.Contains(buf.Bytes(), []byte("secret")) {
 		t.Errorf("fanout log contains the frame: %s", buf.Bytes())
@@ -427,5 +441,73 @@ func TestBroadcastLosesNoMemberToThrottling(t *testing.T) {
 				t.Errorf("throttled = %d with %d calls for 300 deliveries, want calls - 300 and more than 0", stats.Throttled, b.calls)
 			}
 		})
+	}
+}
+
+// TestBroadcastSamplesFailedDeliveries: five members fail for good; the
+// line names the first three (connection and error) and counts all five;
+// at debug level every failed delivery also gets a line of its own, and a
+// successful one never does.
+func TestBroadcastSamplesFailedDeliveries(t *testing.T) {
+	for _, level := range []string{"info", "debug"} {
+		t.Run(level, func(t *testing.T) {
+			var buf bytes.Buffer
+			log, err := logging.New(&buf, level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perm := errors.New("403 ForbiddenException")
+			p := &poster{errs: map[string][]error{}}
+			for i := range 5 {
+				p.errs[fmt.Sprintf("c%03d", i)] = []error{perm}
+			}
+			f := New(newMemberStore(20), p, Config{}, log, metrics.New(io.Discard, "x"))
+			f.sleep = noSleep
+			if _, err := f.Broadcast(t.Context(), chat.NewBudget(100), "room", []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			var line map[string]any
+			deliveries := 0
+			for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+				var m map[string]any
+				if err := json.Unmarshal(l, &m); err != nil {
+					t.Fatal(err)
+				}
+				switch m["message"] {
+				case "fanout":
+					line = m
+				case "delivery":
+					deliveries++
+				}
+			}
+			failures, _ := line["failures"].([]any)
+			if line["FanoutFailed"] != 5.0 || line["Deliveries"] != 15.0 || len(failures) != maxFailureSamples {
+				t.Fatalf("line %v: want 5 failed, 15 delivered, %d of the failures named", line, maxFailureSamples)
+			}
+			first, _ := failures[0].(map[string]any)
+			if first["connectionId"] == "" || first["error"] != "403 ForbiddenException" {
+				t.Errorf("failure sample %v: want the connection and its error", first)
+			}
+			if want := map[string]int{"info": 0, "debug": 5}[level]; deliveries != want {
+				t.Errorf("%d delivery lines at %s, want %d (failures only)", deliveries, level, want)
+			}
+		})
+	}
+}
+
+// TestBroadcastMetricsSurviveAQuietLogger: with the log level above info
+// the broadcast writes no line, and its metrics are still written.
+func TestBroadcastMetricsSurviveAQuietLogger(t *testing.T) {
+	var logs, emf bytes.Buffer
+	log, err := logging.New(&logs, "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := New(newMemberStore(3), &poster{}, Config{}, log, metrics.New(&emf, "x"))
+	if _, err := f.Broadcast(t.Context(), chat.NewBudget(10), "room", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 || !bytes.Contains(emf.Bytes(), []byte(`"Deliveries":3`)) {
+		t.Errorf("logs %q, metrics %q: want no line and the metrics alone", logs.String(), emf.String())
 	}
 }

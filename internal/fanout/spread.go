@@ -102,12 +102,17 @@ func (s *Spreader) handOn(ctx context.Context, channel string, shards int, frame
 		err = fmt.Errorf("broadcast to %s: enqueue %d tasks: %w", channel, len(tasks), err)
 	} else {
 		stats.Skipped, stats.Tasks = 0, len(tasks)
-		s.f.meter.Emit(metrics.Value{Name: contract.MetricFanoutTasks, Unit: metrics.Count, Value: float64(len(tasks))})
 	}
-	attrs := []slog.Attr{slog.String("channel", channel), slog.Int("shards", shards), slog.Int("tasks", stats.Tasks), slog.Int("recentDelivered", stats.Delivered)}
+	tasksMetric := metrics.Value{Name: contract.MetricFanoutTasks, Unit: metrics.Count, Value: float64(stats.Tasks)}
+	if !s.f.log.Enabled(ctx, level) {
+		s.f.meter.Record(ctx, tasksMetric)
+		return stats, err
+	}
+	attrs := []slog.Attr{slog.String("channel", channel), slog.Int("shards", shards), slog.Int("recentDelivered", stats.Delivered)}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
+	attrs = append(attrs, s.f.meter.Attrs(ctx, tasksMetric)...)
 	s.f.log.LogAttrs(ctx, level, "fanout spread", attrs...)
 	return stats, err
 }

@@ -98,8 +98,9 @@ func revokedBefore(iat, before time.Time) bool {
 // closeExpired closes a connection whose grant ended, after its
 // token_expired error frame. API Gateway then runs $disconnect.
 func (h *Chat) closeExpired(ctx context.Context, rq *request) {
-	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsExpired, Unit: metrics.Count, Value: 1})
-	h.log.LogAttrs(ctx, slog.LevelInfo, "closing connection: token expired", slog.String("userId", rq.UserID))
+	// The request's line (rejected, token_expired) says why; the metric
+	// rides with it.
+	h.meter.Record(ctx, metrics.Value{Name: contract.MetricConnectionsExpired, Unit: metrics.Count, Value: 1})
 	if h.closer == nil {
 		return
 	}
@@ -213,7 +214,7 @@ func (h *reauthAction) serve(ctx context.Context, rq *request, in protocol.Reque
 	if err != nil {
 		var perr *protocol.Error
 		if errors.As(err, &perr) {
-			h.meter.Emit(metrics.Value{Name: contract.MetricReauthsRefused, Unit: metrics.Count, Value: 1})
+			h.meter.Record(ctx, metrics.Value{Name: contract.MetricReauthsRefused, Unit: metrics.Count, Value: 1})
 		}
 		return err
 	}
@@ -226,7 +227,7 @@ func (h *reauthAction) serve(ctx context.Context, rq *request, in protocol.Reque
 		return err
 	}
 	rq.Caps = capsOf(g.Capabilities, h.cfg.DefaultChannels)
-	h.meter.Emit(metrics.Value{Name: contract.MetricReauths, Unit: metrics.Count, Value: 1})
+	h.meter.Record(ctx, metrics.Value{Name: contract.MetricReauths, Unit: metrics.Count, Value: 1})
 	h.log.LogAttrs(ctx, slog.LevelInfo, "grant renewed", slog.String("userId", rq.UserID),
 		slog.Time("until", g.Until), slog.String("channelsFrom", id.ChannelsFrom))
 	if err := h.dropUngranted(ctx, rq, conn.Channels); err != nil {

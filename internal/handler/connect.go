@@ -170,7 +170,7 @@ func (h *Connect) overCap(ctx context.Context, c chat.Connection) (*events.APIGa
 	if _, err := h.store.RemoveConnection(ctx, c.ID); err != nil {
 		return nil, err
 	}
-	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsRefused, Unit: metrics.Count, Value: 1})
+	h.meter.Record(ctx, metrics.Value{Name: contract.MetricConnectionsRefused, Unit: metrics.Count, Value: 1})
 	h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused: too many connections",
 		slog.String("userId", c.UserID), slog.Int("live", live-1), slog.Int("max", h.maxConn))
 	// The body is an error frame a non-browser client can show (a browser

@@ -101,13 +101,14 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	}
 	msg.Seq = seq
 	if created && d.Meter != nil {
-		d.Meter.Emit(metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
+		d.Meter.Record(ctx, metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
 	}
 	frame, err := encodeFrame(protocol.Message{Channel: p.Channel, Entry: entryOf(msg)})
 	if err != nil {
 		return 0, err
 	}
-	if _, err := d.Broadcaster.Broadcast(ctx, p.Budget, p.Channel, frame); err != nil {
+	// The broadcast's line names the seq it carried.
+	if _, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), p.Budget, p.Channel, frame); err != nil {
 		return 0, fmt.Errorf("send seq %d: %w", seq, err)
 	}
 	if err := d.Store.MarkDelivered(ctx, key); err != nil {

@@ -108,7 +108,7 @@ func (h *Expiry) Handle(ctx context.Context, _ any) (ExpiryStats, error) {
 		}
 	}
 	if st.Closed > 0 {
-		h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsExpired, Unit: metrics.Count, Value: float64(st.Closed)})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricConnectionsExpired, Unit: metrics.Count, Value: float64(st.Closed)})
 	}
 	// A run with nothing due (most of them) is not worth a line at info.
 	level := slog.LevelDebug

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,6 +133,13 @@ func newEnv(t *testing.T, cfg handler.Config, wrap ...func(*dynamo.Store) fullSt
 	e.fan = fan
 	handler.SetClock(e.connect, e.disconnect, e.chat, e.clock.Now)
 	return e
+}
+
+// metricCount counts a metric value in every line written: a request's
+// metrics ride on its log line when it writes one (internal/metrics), and
+// are written alone otherwise.
+func (e *env) metricCount(value string) int {
+	return strings.Count(e.logs.String(), value) + strings.Count(e.metrics.String(), value)
 }
 
 // fixture loads testdata/<name>.json.

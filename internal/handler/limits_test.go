@@ -86,7 +86,7 @@ func TestConnectionCapPerUser(t *testing.T) {
 	if status, _ := e.connectStatus("a9", ann); status != 200 {
 		t.Errorf("connect after a disconnect = %d, want 200", status)
 	}
-	if n := strings.Count(e.metrics.String(), `"ConnectionsRefused":1`); n != 2 {
+	if n := e.metricCount(`"ConnectionsRefused":1`); n != 2 {
 		t.Errorf("ConnectionsRefused emitted %d times, want 2", n)
 	}
 }
@@ -161,7 +161,7 @@ func TestEveryFrameCounts(t *testing.T) {
 	if pongs != 2 || other != 3 || limited != 1 {
 		t.Errorf("answers: %d pongs, %d other errors, %d rate_limited; want 2, 3, 1", pongs, other, limited)
 	}
-	if n := strings.Count(e.metrics.String(), `"FramesDropped":1`); n != 35 {
+	if n := e.metricCount(`"FramesDropped":1`); n != 35 {
 		t.Errorf("FramesDropped emitted %d times, want 35", n)
 	}
 	if len(cl.ids()) != 0 {
@@ -178,7 +178,7 @@ func TestEveryFrameCounts(t *testing.T) {
 		t.Errorf("closed %v, want exactly [c1] once", ids)
 	}
 	if !strings.Contains(e.logs.String(), "closing connection: it kept exceeding its limits") ||
-		strings.Count(e.metrics.String(), `"ConnectionsClosed":1`) != 1 {
+		e.metricCount(`"ConnectionsClosed":1`) != 1 {
 		t.Error("closing was not logged or counted once")
 	}
 	// The budget refills: after a pause a frame is served again.

@@ -76,7 +76,7 @@ func TestLogsNeverContainMessageTextOrTokens(t *testing.T) {
 			t.Fatalf("%.40s: %v", b, err)
 		}
 	}
-	if !strings.Contains(e.metrics.String(), `"RateLimited":1`) {
+	if e.metricCount(`"RateLimited":1`) == 0 {
 		t.Errorf("the rate-limited path was not exercised:\n%s", e.logs)
 	}
 	binary := fixture(t, "binary")

@@ -16,9 +16,13 @@ import (
 	"github.com/wschat/wschat/internal/protocol"
 )
 
-// Meter records metrics (a *metrics.Emitter).
+// Meter records metrics (a *metrics.Emitter). In a request, Record keeps
+// them for the request's one line (Attrs puts them on it) or writes what
+// is left at its end (Flush).
 type Meter interface {
-	Emit(values ...metrics.Value)
+	Record(ctx context.Context, values ...metrics.Value)
+	Attrs(ctx context.Context, values ...metrics.Value) []slog.Attr
+	Flush(ctx context.Context)
 }
 
 // RateLimiter spends one token of a connection's, and of a user's, rate
@@ -110,7 +114,8 @@ func (h *Chat) CloseWith(c Closer) *Chat {
 // Handle serves one frame.
 func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rq, err := newRequest(ev, h.now(), chat.NewBudget(h.cfg.SendBudget))
-	ctx = rq.logContext(ctx)
+	ctx = metrics.WithBatch(rq.logContext(ctx))
+	defer h.meter.Flush(ctx)
 	if rq.ConnectionID == "" {
 		// Not from API Gateway's WebSocket side: there is no one to answer.
 		h.log.LogAttrs(ctx, slog.LevelWarn, "request without connectionId")
@@ -119,7 +124,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 	if !h.frames.take(rq.ConnectionID, rq.Now) {
 		// Before decoding, and without a DynamoDB call: pings and garbage
 		// spend from this budget too.
-		h.meter.Emit(metrics.Value{Name: contract.MetricFramesDropped, Unit: metrics.Count, Value: 1})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricFramesDropped, Unit: metrics.Count, Value: 1})
 		return h.refused(ctx, rq, protocol.Errorf(protocol.CodeRateLimited, "",
 			"more than %g frames per second (burst %d); slow down", h.cfg.FrameRatePerSecond, h.cfg.FrameBurst))
 	}
@@ -141,7 +146,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		h.frames.forgive(rq.ConnectionID)
 	}
 	if errors.As(err, &perr) {
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request rejected",
+		h.logRequest(ctx, slog.LevelInfo, "request rejected",
 			slog.String("action", perr.Action), slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if rerr := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); rerr != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(rerr))
@@ -152,7 +157,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 	}
 	if err != nil {
-		h.log.LogAttrs(ctx, slog.LevelError, "request failed", logging.Err(err))
+		h.logRequest(ctx, slog.LevelError, "request failed", logging.Err(err))
 		internal := protocol.Errorf(protocol.CodeInternal, "", "the server failed; retry later")
 		_ = h.replier.reply(ctx, rq, h.errorEvent(rq, internal))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
@@ -170,12 +175,19 @@ func (h *Chat) refused(ctx context.Context, rq *request, perr *protocol.Error) (
 	case closeNow:
 		h.close(ctx, rq)
 	case notify:
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request rejected", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
+		h.logRequest(ctx, slog.LevelInfo, "request rejected", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if err := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(err))
 		}
 	}
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+// logRequest writes the request's line, with the metrics it recorded.
+func (h *Chat) logRequest(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if h.log.Enabled(ctx, level) {
+		h.log.LogAttrs(ctx, level, msg, append(attrs, h.meter.Attrs(ctx)...)...)
+	}
 }
 
 // close closes a connection that kept exceeding its limits. API Gateway
@@ -184,8 +196,8 @@ func (h *Chat) close(ctx context.Context, rq *request) {
 	if h.closer == nil {
 		return
 	}
-	h.meter.Emit(metrics.Value{Name: contract.MetricConnectionsClosed, Unit: metrics.Count, Value: 1})
-	h.log.LogAttrs(ctx, slog.LevelWarn, "closing connection: it kept exceeding its limits",
+	h.meter.Record(ctx, metrics.Value{Name: contract.MetricConnectionsClosed, Unit: metrics.Count, Value: 1})
+	h.logRequest(ctx, slog.LevelWarn, "closing connection: it kept exceeding its limits",
 		slog.String("userId", rq.UserID), slog.Int("strikes", closeAfterStrikes))
 	if err := h.closer.Delete(ctx, rq.ConnectionID); err != nil && !errors.Is(err, chat.ErrGone) {
 		h.log.LogAttrs(ctx, slog.LevelError, "close connection failed", logging.Err(err))
@@ -243,7 +255,7 @@ func (h *Chat) limitUser(ctx context.Context, rq *request) error {
 	case err != nil:
 		return err
 	case !ok:
-		h.meter.Emit(metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "your connections together sent more than %g requests per second (burst %d); slow down",
 			h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
 	}
@@ -263,7 +275,7 @@ func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
 	case err != nil:
 		return err
 	case !ok:
-		h.meter.Emit(metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
 	rq.Caps = capsOf(g.Capabilities, h.cfg.DefaultChannels)

@@ -152,8 +152,8 @@ func TestSendRemovesExactlyTheGoneMembers(t *testing.T) {
 			t.Errorf("live %s removed: connection %v, membership %v", id, connErr, memErr)
 		}
 	}
-	if !strings.Contains(e.logs.String(), `"gone":3`) {
-		t.Errorf("fanout log line does not report gone=3:\n%s", e.logs)
+	if !strings.Contains(e.logs.String(), `"Gone":3`) {
+		t.Errorf("fanout log line does not report Gone 3:\n%s", e.logs)
 	}
 }
 
@@ -407,8 +407,8 @@ func TestRateLimitedSendsStoreNothing(t *testing.T) {
 	if n := e.gw.count("c2", "message"); n != 2 {
 		t.Errorf("the other member got %d messages, want 2", n)
 	}
-	if n := strings.Count(e.metrics.String(), `"RateLimited":1`); n != 2 {
-		t.Errorf("RateLimited metric emitted %d times, want 2:\n%s", n, e.metrics)
+	if n := e.metricCount(`"RateLimited":1`); n != 2 {
+		t.Errorf("RateLimited metric emitted %d times, want 2:\n%s%s", n, e.logs, e.metrics)
 	}
 
 	e.clock.Advance(time.Second)

@@ -43,8 +43,19 @@ func New(w io.Writer, level string) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: lambdacontext.ReplaceAttr})
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: replaceAttr})
 	return slog.New(Handler{Handler: h}), nil
+}
+
+// replaceAttr is lambdacontext.ReplaceAttr (Lambda's key names), with the
+// line's time to the millisecond, as Lambda writes its own: a log line is
+// billed by the byte, and nanoseconds say nothing CloudWatch keeps.
+func replaceAttr(groups []string, a slog.Attr) slog.Attr {
+	a = lambdacontext.ReplaceAttr(groups, a)
+	if len(groups) == 0 && a.Value.Kind() == slog.KindTime {
+		a.Value = slog.StringValue(a.Value.Time().UTC().Format("2006-01-02T15:04:05.000Z"))
+	}
+	return a
 }
 
 // ParseLevel reads a log level name: debug, info ("" too), warn or error.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -103,5 +104,22 @@ func TestWithAttrsDoesNotShare(t *testing.T) {
 	}
 	if line["a"] != "1" || line["b"] != "first" {
 		t.Errorf("line = %v, want a=1 b=first", line)
+	}
+}
+
+func TestTimestampToTheMillisecond(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := logging.New(&buf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("x")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := line["timestamp"].(string)
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z", ts); err != nil || len(ts) != len("2006-01-02T15:04:05.000Z") {
+		t.Errorf("timestamp %q: want RFC 3339 in UTC to the millisecond (%v)", ts, err)
 	}
 }

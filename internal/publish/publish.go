@@ -27,6 +27,7 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/handler"
 	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/metrics"
 	"github.com/wschat/wschat/internal/protocol"
 	"github.com/wschat/wschat/wire"
 )
@@ -67,11 +68,15 @@ type Handler struct {
 	conns   Connections
 	deliver *handler.Deliverer
 	log     *slog.Logger
+	meter   handler.Meter
 	now     func() time.Time
 }
 
 // New returns the publish handler. The Deliverer must share store.
 func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *slog.Logger, meter handler.Meter) *Handler {
+	if meter == nil {
+		meter = (*metrics.Emitter)(nil)
+	}
 	return &Handler{
 		cfg:     cfg,
 		store:   store,
@@ -79,6 +84,7 @@ func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *sl
 		conns:   conns,
 		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter},
 		log:     log,
+		meter:   meter,
 		now:     time.Now,
 	}
 }
@@ -99,6 +105,9 @@ const (
 // (or 503 when worth retrying), still with a JSON body.
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	ctx = logging.WithAttrs(ctx, slog.String("requestId", ev.RequestContext.RequestID), slog.String("routeKey", ev.RouteKey))
+	// One line per request: the broadcast's, carrying the request's metrics.
+	ctx = metrics.WithBatch(ctx)
+	defer h.meter.Flush(ctx)
 	caller, ok := callerOf(ev)
 	if !ok {
 		// Only reachable if a route lost its AWS_IAM authorization.
@@ -146,14 +155,21 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 		case protocol.CodeConflict:
 			status = http.StatusConflict
 		}
-		h.log.LogAttrs(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
+		h.logRequest(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		return respond(status, errorBody{Code: perr.Code, Message: perr.Message})
 	}
-	h.log.LogAttrs(ctx, slog.LevelError, "publish failed", logging.Err(err))
+	h.logRequest(ctx, slog.LevelError, "publish failed", logging.Err(err))
 	if errors.Is(err, chat.ErrUnavailable) {
 		return respond(http.StatusServiceUnavailable, errorBody{Code: wire.CodeUnavailable, Message: "temporarily unavailable; retry with the same id"})
 	}
 	return respond(http.StatusInternalServerError, errorBody{Code: wire.CodeInternal, Message: "internal error; retry with the same id"})
+}
+
+// logRequest writes the request's line, with the metrics it recorded.
+func (h *Handler) logRequest(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if h.log.Enabled(ctx, level) {
+		h.log.LogAttrs(ctx, level, msg, append(attrs, h.meter.Attrs(ctx)...)...)
+	}
 }
 
 // caller is the IAM principal of a request.

@@ -50,7 +50,9 @@ func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	if err != nil {
 		return nil, err
 	}
-	h.log.LogAttrs(ctx, slog.LevelInfo, "published", slog.String("channel", channel), slog.Int64("seq", seq))
+	// At debug level only: the broadcast's line already names the channel
+	// and the seq, and the access log the caller.
+	h.log.LogAttrs(ctx, slog.LevelDebug, "published", slog.String("channel", channel), slog.Int64("seq", seq))
 	return Published{Channel: channel, ID: p.ID, Seq: seq}, nil
 }
 

@@ -127,6 +127,8 @@ func (c *connection) run() {
 
 	g.mu.Lock()
 	delete(g.conns, c.id)
+	g.usage.disconnects.Add(1)
+	g.usage.endedMs.Add(time.Since(c.connectedAt).Milliseconds())
 	g.mu.Unlock()
 	g.cfg.Log.Info("disconnected", "connectionId", c.id, "code", int(code), "reason", reason)
 	// Messages already received are still processed, as on AWS (their replies
@@ -172,6 +174,7 @@ func (c *connection) readLoop(idle *time.Timer) (websocket.StatusCode, string) {
 			// frame is not UTF-8, with 1007. The bytes are never repaired.
 			return c.fail(websocket.StatusInvalidFramePayloadData, "Invalid frame payload data")
 		}
+		g.usage.received(len(data))
 		idle.Reset(g.cfg.IdleTimeout)
 		c.lastActive.Store(time.Now().UnixMilli())
 		if c.pending.Add(1) > maxPending {
@@ -271,6 +274,7 @@ func (c *connection) sendError(message, requestID string) {
 // errGone; a client with maxOutbound messages unread is dropped.
 func (c *connection) send(data []byte) error {
 	if c.vanished.Load() {
+		c.g.usage.sent(len(data)) // API Gateway still thinks it sent it
 		return nil
 	}
 	if c.isGone() {
@@ -278,6 +282,7 @@ func (c *connection) send(data []byte) error {
 	}
 	select {
 	case c.out <- data:
+		c.g.usage.sent(len(data))
 		return nil
 	default:
 		c.g.cfg.Log.Warn("client does not read; dropped", "connectionId", c.id, "queued", maxOutbound)

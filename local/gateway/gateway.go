@@ -135,6 +135,7 @@ type Gateway struct {
 	buckets  *buckets
 	account  *accountLimiter // nil: no account limit
 	virtual  *virtualConns   // nil: no virtual connections
+	usage    usageCounters
 }
 
 // New returns a Gateway.
@@ -167,9 +168,9 @@ func (g *Gateway) Handler() http.Handler {
 	stage := "/" + g.cfg.Stage
 	mux.HandleFunc(stage, g.serveWebSocket)
 	mux.HandleFunc(stage+"/{$}", g.serveWebSocket)
-	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.account.wrap(g.postToConnection))
-	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.account.wrap(g.getConnection))
-	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.account.wrap(g.deleteConnection))
+	mux.HandleFunc("POST "+stage+"/@connections/{id}", g.countCall(g.account.wrap(g.postToConnection)))
+	mux.HandleFunc("GET "+stage+"/@connections/{id}", g.countCall(g.account.wrap(g.getConnection)))
+	mux.HandleFunc("DELETE "+stage+"/@connections/{id}", g.countCall(g.account.wrap(g.deleteConnection)))
 	mux.HandleFunc(stage+"/@connections/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, "ForbiddenException", "Forbidden")
 	})
@@ -306,6 +307,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("connected", "subprotocol", ws.Subprotocol())
+	g.usage.connects.Add(1)
 	c.run()
 }
 

@@ -52,6 +52,7 @@ func (g *Gateway) postToConnection(w http.ResponseWriter, r *http.Request) {
 	c := g.lookup(id)
 	if vc := g.virtual.lookup(id); c == nil && vc != nil {
 		vc.posts.Add(1)
+		g.usage.sent(len(data))
 		vc.lastActive.Store(time.Now().UnixMilli())
 		w.Header().Set("x-amzn-RequestId", newRequestUUID())
 		w.WriteHeader(http.StatusOK)

@@ -92,6 +92,9 @@ const (
 // concurrency rather than run and failed.
 func (e *Error) Throttled() bool { return e.Type == ErrorTypeThrottled }
 
+// errExited stands for a failed invocation in the usage counters.
+var errExited = errors.New("instance failed")
+
 // maxPayload is Lambda's 6 MB limit on a synchronous response.
 const maxPayload = 6 * 1024 * 1024
 
@@ -111,6 +114,7 @@ type Function struct {
 	all    map[*instance]struct{}
 	seq    int
 	closed bool
+	usage  usage
 }
 
 // New returns a Function that starts no process until the first Invoke.
@@ -313,16 +317,17 @@ func (f *Function) discard(inst *instance) {
 
 // instance is one process and the Runtime API server it talks to.
 type instance struct {
-	f      *Function
-	cfg    Config // the configuration it was started with
-	gen    int
-	label  string
-	cmd    *exec.Cmd
-	srv    *http.Server
-	out    *PrefixWriter
-	tail   *tailWriter      // the last lines it printed, for the error of a failed init or crash
-	queue  chan *invocation // unbuffered: a send completes when /next takes it
-	exited chan struct{}    // closed when the process has exited
+	f       *Function
+	cfg     Config // the configuration it was started with
+	gen     int
+	label   string
+	started time.Time // process start, for the init duration
+	cmd     *exec.Cmd
+	srv     *http.Server
+	out     *PrefixWriter
+	tail    *tailWriter      // the last lines it printed, for the error of a failed init or crash
+	queue   chan *invocation // unbuffered: a send completes when /next takes it
+	exited  chan struct{}    // closed when the process has exited
 
 	mu      sync.Mutex
 	current *invocation
@@ -362,11 +367,12 @@ func (f *Function) start(num int, cfg Config, gen int) (*instance, error) {
 	cmd.Dir = filepath.Dir(cfg.Bootstrap)
 	cmd.Env = environ(cfg, ln.Addr().String())
 	inst.tail = &tailWriter{}
-	cmd.Stdout = io.MultiWriter(inst.out, inst.tail)
+	cmd.Stdout = io.MultiWriter(inst.out, inst.tail, &f.usage)
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = sysProcAttr()
 	// A grandchild holding the output pipe must not keep Wait from returning.
 	cmd.WaitDelay = time.Second
+	inst.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		_ = inst.srv.Close()
 		return nil, fmt.Errorf("start %s: %w", inst.label, err)
@@ -454,13 +460,20 @@ func (inst *instance) invoke(ctx context.Context, payload []byte, fresh bool) (b
 		return nil, true, fmt.Errorf("invoke %s: %w", inst.cfg.Name, ctx.Err())
 	}
 	timer.Reset(inst.cfg.Timeout)
+	began := time.Now()
+	if fresh {
+		inst.f.usage.initialized(began.Sub(inst.started))
+	}
 	select {
 	case r := <-inv.done:
 		inst.setCurrent(nil)
+		inst.f.usage.invoked(time.Since(began), r.err)
 		return r.body, true, r.err
 	case <-inst.exited:
+		inst.f.usage.invoked(time.Since(began), errExited)
 		return nil, false, inst.exitError(inv.id)
 	case <-timer.C:
+		inst.f.usage.invoked(time.Since(began), errExited)
 		inst.kill()
 		fmt.Fprintf(inst.out, "RequestId: %s Task timed out after %.2f seconds\n", inv.id, inst.cfg.Timeout.Seconds())
 		inst.out.Flush()
