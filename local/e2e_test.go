@@ -169,10 +169,17 @@ func TestRealTemplate(t *testing.T) {
 
 	t.Run("usage counts what a send would be billed for", func(t *testing.T) {
 		ann, bob := connectAs(t, e, "ann"), connectAs(t, e, "bob")
+		joins := readUsage(t, e).Functions[contract.FunctionChat].Invocations
 		ann.join(t, "billed")
 		bob.join(t, "billed")
 		ann.expect(t, "joined", map[string]any{"channel": "billed", "userId": "bob"})
+		// A join's "joined" is posted before its invocation ends: wait for
+		// both joins to be counted, or the second lands in the send's count.
 		before := readUsage(t, e)
+		for deadline := time.Now().Add(5 * time.Second); before.Functions[contract.FunctionChat].Invocations < joins+2 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			before = readUsage(t, e)
+		}
 		ann.send(t, map[string]any{"action": "send", "channel": "billed", "text": "count me", "clientId": "u1"})
 		ann.expect(t, "ack", map[string]any{"clientId": "u1"})
 		bob.expect(t, "message", map[string]any{"text": "count me"})
