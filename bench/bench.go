@@ -137,6 +137,9 @@ func (b *bench) measure(ctx context.Context) error {
 	if err := b.measureSDK(ctx); err != nil {
 		return err
 	}
+	if err := b.measureLifecycle(ctx); err != nil {
+		return err
+	}
 	if err := b.connectAndFill(ctx); err != nil {
 		return err
 	}

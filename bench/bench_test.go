@@ -87,6 +87,10 @@ func sampleResults() *Results {
 			{Members: 100000, Sockets: "virtual", Path: "queue", Sends: 3, Complete: 3, P50: 14000, P99: 16000, LimitMs: 10000, RatioP50: 1.4, RatioP99: 1.6},
 		},
 		Fill: []FillRun{{Members: 10000, Seconds: 30, JoinsPerSec: 333, PresenceFrames: 15050}},
+		Lifecycle: []LifecycleCost{
+			{Action: "edit", Members: 10, Samples: 5, Calls: 13, CallsByOp: map[string]float64{"GetItem": 4, "PutItem": 2, "Query": 1, "UpdateItem": 6}, ReadCU: 5, WriteCU: 8, Posts: 11},
+			{Action: "typing", Members: 10, Samples: 5, Calls: 5, CallsByOp: map[string]float64{"GetItem": 4, "Query": 1}, ReadCU: 5, Posts: 10},
+		},
 	}
 }
 
@@ -104,6 +108,7 @@ func TestJudge(t *testing.T) {
 		"1,000-member channel no slower than before the queue path":         true,
 		"members skipped":                 true,
 		"filling a 10,000-member channel": true,
+		"typing stores nothing":           true,
 	}
 	for _, tg := range b.res.Targets {
 		w, ok := want[tg.Name]

@@ -63,6 +63,7 @@ func (b *bench) judge() {
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
 	r.Targets = append(r.Targets, costTargets(r.Cost)...)
+	r.Targets = append(r.Targets, typingTarget(r.Lifecycle))
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -362,6 +363,7 @@ func printText(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "  SDK overhead per delivered frame (decode, dedupe, reorder): p50 %.1f µs, p99 %.1f µs over %s frames\n", s.OverheadP50Us, s.OverheadP99Us, thousands(s.OverheadFrames))
 	}
 
+	printLifecycle(w, r.Lifecycle)
 	printReloads(w, r.Reloads)
 
 	fmt.Fprintln(w, "\nTargets")
@@ -444,6 +446,7 @@ func markdown(r *Results) string {
 			k.Handovers, k.HandoverP50Ms, k.HandoverP99Ms, k.HandoverAcked, k.HandoverLost, k.HandoverDup)
 		fmt.Fprintf(&s, "| SDK overhead per delivered frame (decode, dedupe, reorder; `TestDeliverOverheadP99`) | p50 %.1f µs, p99 %.1f µs over %s frames |\n", k.OverheadP50Us, k.OverheadP99Us, thousands(k.OverheadFrames))
 	}
+	s.WriteString(lifecycleMarkdown(r.Lifecycle))
 	if len(r.Notes) > 0 {
 		s.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {

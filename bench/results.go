@@ -22,18 +22,19 @@ type Results struct {
 	ColdStart []FunctionStart `json:"coldStart"`
 	// InitFloor is the init time of the smallest Go function (bench/initfloor)
 	// in the same run: what this machine takes to start any Go function.
-	InitFloor *FunctionStart `json:"initFloor,omitempty"`
-	Capacity  *Capacity      `json:"capacity,omitempty"`
-	ReadCost  []ReadCost     `json:"readCost"`
-	Fanout    []FanoutRun    `json:"fanout"`
-	Budget    *BudgetCheck   `json:"budget,omitempty"`
-	SDK       *SDK           `json:"sdk,omitempty"`
-	Reloads   []ReloadRun    `json:"reloads,omitempty"`
-	Scale     []ScaleRun     `json:"scale"`
-	Fill      []FillRun      `json:"fill"`
-	Cost      *CostResults   `json:"cost,omitempty"`
-	Targets   []Target       `json:"targets"`
-	Notes     []string       `json:"notes"`
+	InitFloor *FunctionStart  `json:"initFloor,omitempty"`
+	Capacity  *Capacity       `json:"capacity,omitempty"`
+	ReadCost  []ReadCost      `json:"readCost"`
+	Fanout    []FanoutRun     `json:"fanout"`
+	Budget    *BudgetCheck    `json:"budget,omitempty"`
+	SDK       *SDK            `json:"sdk,omitempty"`
+	Lifecycle []LifecycleCost `json:"lifecycle,omitempty"`
+	Reloads   []ReloadRun     `json:"reloads,omitempty"`
+	Scale     []ScaleRun      `json:"scale"`
+	Fill      []FillRun       `json:"fill"`
+	Cost      *CostResults    `json:"cost,omitempty"`
+	Targets   []Target        `json:"targets"`
+	Notes     []string        `json:"notes"`
 }
 
 // Machine describes where the run happened.

@@ -56,6 +56,9 @@ type Options struct {
 	GapTimeout time.Duration
 	// HistoryLimit is the page size of catch-up requests (1..100). Default 100.
 	HistoryLimit int
+	// ModelSize bounds the messages a subscription's state model keeps
+	// (Subscription.Messages); the oldest go first. Default 10,000.
+	ModelSize int
 	// HTTPClient is used for the upgrade request. Default http.DefaultClient.
 	HTTPClient *http.Client
 	// RenewBefore is how long before its token's exp a connection renews
@@ -97,6 +100,9 @@ func (o Options) withDefaults() Options {
 	if o.HistoryLimit <= 0 || o.HistoryLimit > 100 {
 		o.HistoryLimit = 100
 	}
+	if o.ModelSize <= 0 {
+		o.ModelSize = 10_000
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -125,6 +131,8 @@ type Client struct {
 	active   *conn // the connection requests go to; nil while reconnecting
 	activeCh chan struct{}
 	subs     map[string]*Subscription
+	userID   string               // learned from the first joined answer
+	typed    map[string]time.Time // when Typing last sent, per channel
 
 	out *outbox
 

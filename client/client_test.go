@@ -287,6 +287,39 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestMessagesSayWhoSentThem: a backend's message carries From and the
+// backend's user id next to its name, live and from history, and a user's
+// own does not: an application tells the two apart by them, whatever the
+// names (issue #25: a user renamed "Orders" looked like the backend).
+func TestMessagesSayWhoSentThem(t *testing.T) {
+	srv := newFakeServer(t, faults{})
+	srv.post("general", "from history")
+	c := dialT(t, srv.url(), fastOptions("Orders"))
+	s, err := c.Join(context.Background(), "general", From(0))
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	r := record(s)
+	srv.post("general", "live")
+	if _, err := c.Send(context.Background(), "general", "a user named like the backend"); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	var got []string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && len(got) < 3; time.Sleep(10 * time.Millisecond) {
+		got = got[:0]
+		for _, e := range r.snapshot() {
+			if e.Type == EventMessage {
+				m := e.Message
+				got = append(got, fmt.Sprintf("%s/%s/%s/%v", m.From, m.UserID, m.UserName, m.IsBackend()))
+			}
+		}
+	}
+	want := []string{"server/server/Orders/true", "server/server/Orders/true", "/Orders/Orders/false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("messages (from/userId/userName/backend) = %v, want %v", got, want)
+	}
+}
+
 // TestDiscontinuity: history past retention is reported as a hole with its
 // bounds, and the stream carries on after it.
 func TestDiscontinuity(t *testing.T) {

@@ -37,6 +37,7 @@ type request struct {
 // wireMessage is a message the fake server stores, its time kept as sent.
 type wireMessage struct {
 	Seq      int64  `json:"seq"`
+	From     string `json:"from,omitempty"`
 	UserID   string `json:"userId"`
 	UserName string `json:"userName"`
 	Text     string `json:"text"`
@@ -176,13 +177,13 @@ func (s *fakeServer) expire(channel string, below int64) {
 	ch.oldest = max(ch.oldest, below)
 }
 
-// post stores a message from the server side (another sender).
+// post stores a message from the server side: a backend's publish.
 func (s *fakeServer) post(channel, text string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ch := s.channel(channel)
 	ch.seq++
-	s.store(ch, channel, wireMessage{Seq: ch.seq, UserID: "srv", UserName: "server", Text: text,
+	s.store(ch, channel, wireMessage{Seq: ch.seq, From: "server", UserID: "server", UserName: "Orders", Text: text,
 		ClientID: "srv-" + strconv.FormatInt(ch.seq, 10), SentAt: time.Now().UTC().Format(time.RFC3339Nano)})
 	return ch.seq
 }
@@ -576,6 +577,9 @@ func (s *fakeServer) store(ch *fakeChan, channel string, m wireMessage) {
 	ch.msgs[m.Seq] = m
 	ev := map[string]any{"type": "message", "channel": channel, "seq": m.Seq, "userId": m.UserID,
 		"userName": m.UserName, "text": m.Text, "clientId": m.ClientID, "sentAt": m.SentAt}
+	if m.From != "" {
+		ev["from"] = m.From
+	}
 	for mem := range ch.members {
 		if s.chance(s.f.Reorder) {
 			s.counts.Reorders++

@@ -141,7 +141,7 @@ func DirectChannel(a, b string) string { return wire.DirectChannel(a, b) }
 // returned as it is. Who may start direct messages is the token's
 // capability (d on dm-*), and the environment's switch.
 func (c *Client) OpenDirect(ctx context.Context, userID string, opts ...JoinOption) (*Subscription, error) {
-	if userID == "" || !wire.ValidUserID(userID) {
+	if wire.CheckUserID(userID) != nil {
 		return nil, fmt.Errorf("%w: user id %q", ErrInvalid, userID)
 	}
 	var f *frame

@@ -14,9 +14,12 @@ import (
 	"time"
 )
 
-// entry is one message handed to Send, until it is acked or fails.
+// entry is one request handed to Send (or to a lifecycle call: Edit,
+// Delete, React, Unreact, Reply), until it is acked or fails. req carries
+// the entry's clientId, reused on every attempt.
 type entry struct {
 	channel, text, clientID string
+	req                     wire.Request
 	attempted               bool
 	seq                     int64
 	err                     error
@@ -55,17 +58,27 @@ func (c *Client) Send(ctx context.Context, channel, text string) (int64, error) 
 	if err := validText(text); err != nil {
 		return 0, err
 	}
+	clientID := c.newClientID()
+	return c.enqueue(ctx, &entry{channel: channel, text: text, clientID: clientID,
+		req: &wire.Send{Channel: channel, Text: text, ClientID: clientID}})
+}
+
+func (c *Client) newClientID() string {
+	return c.out.prefix + strconv.FormatInt(c.out.n.Add(1), 10)
+}
+
+// enqueue puts e in the outbox and waits for its ack (see Send).
+func (c *Client) enqueue(ctx context.Context, e *entry) (int64, error) {
 	c.mu.Lock()
-	err, joined := c.err, c.subs[channel] != nil
+	err, joined := c.err, c.subs[e.channel] != nil
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
 	if !joined {
-		return 0, fmt.Errorf("%w: %s", ErrNotJoined, channel)
+		return 0, fmt.Errorf("%w: %s", ErrNotJoined, e.channel)
 	}
-	e := &entry{channel: channel, text: text, done: make(chan struct{}),
-		clientID: c.out.prefix + strconv.FormatInt(c.out.n.Add(1), 10)}
+	e.done = make(chan struct{})
 	if err := c.out.add(e); err != nil {
 		return 0, err
 	}
@@ -184,7 +197,7 @@ func (o *outbox) deliver(e *entry) bool {
 		o.mu.Lock()
 		e.attempted = true
 		o.mu.Unlock()
-		f, err := k.call(c.ctx, &wire.Send{Channel: e.channel, Text: e.text, ClientID: e.clientID})
+		f, err := k.call(c.ctx, e.req)
 		if err == nil {
 			o.finish(e, f.Seq, nil)
 			return true
@@ -194,7 +207,7 @@ func (o *outbox) deliver(e *entry) bool {
 		}
 		var se *ServerError
 		if errors.As(err, &se) && !se.retryable() {
-			o.finish(e, 0, fmt.Errorf("send to %s: %w", e.channel, err))
+			o.finish(e, 0, fmt.Errorf("%s in %s: %w", e.req.Action(), e.channel, err))
 			return true
 		}
 		if se != nil || errors.Is(err, errTimeout) {
@@ -230,7 +243,7 @@ func (c *Client) Members(ctx context.Context, channel, cursor string) (MembersPa
 		f, err := k.call(ctx, &wire.Members{Channel: channel, Cursor: cursor})
 		if err == nil {
 			p := MembersPage{Next: f.membersNext()}
-			for _, m := range f.Members {
+			for _, m := range f.members() {
 				p.Members = append(p.Members, Member{UserID: m.UserID, UserName: m.UserName, JoinedAt: m.JoinedAt})
 			}
 			return p, nil

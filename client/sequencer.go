@@ -1,5 +1,7 @@
 package client
 
+import "slices"
+
 // sequencer turns one channel's deliveries, which may arrive duplicated, out
 // of seq order or with gaps, into a stream that is strictly increasing in seq
 // with each seq at most once. It is not safe for concurrent use: a
@@ -12,15 +14,16 @@ type sequencer struct {
 	// started is false until the baseline is known (From, the join answer's
 	// lastSeq, or the first live message on an old server).
 	started bool
-	// held are messages ahead of a gap, keyed by seq, at most limit of them.
-	held  map[int64]Message
+	// held are items (messages and updates) ahead of a gap, keyed by seq,
+	// at most limit of them.
+	held  map[int64]Event
 	limit int
 
 	delivered, duplicates, skipped, dropped int64
 }
 
 func newSequencer(limit int) *sequencer {
-	return &sequencer{held: make(map[int64]Message), limit: limit}
+	return &sequencer{held: make(map[int64]Event), limit: limit}
 }
 
 // start sets the baseline: seqs at or below last are not delivered.
@@ -37,16 +40,31 @@ func (s *sequencer) start(last int64) {
 // which still holds it, since the server stores a message before fanning out.
 // History answers pass force: a page is bounded and is settled right after.
 func (s *sequencer) offer(m Message, out []Event, force bool) ([]Event, bool) {
+	return s.offerEvent(Event{Type: EventMessage, Message: m}, out, force)
+}
+
+// seqOf is the stream seq of an item: a message's or an update's.
+func seqOf(e Event) int64 {
+	if e.Type == EventUpdate {
+		return e.Update.Seq
+	}
+	return e.Message.Seq
+}
+
+// offerEvent is offer for any item of the stream: a message or an update
+// (a change to a message, which has a seq of its own).
+func (s *sequencer) offerEvent(e Event, out []Event, force bool) ([]Event, bool) {
+	seq := seqOf(e)
 	if !s.started {
 		// Old server, no baseline: the first live message sets it.
-		s.start(m.Seq - 1)
+		s.start(seq - 1)
 	}
-	if m.Seq <= s.last {
+	if seq <= s.last {
 		s.duplicates++
 		return out, true
 	}
-	if m.Seq != s.last+1 {
-		if _, ok := s.held[m.Seq]; ok {
+	if seq != s.last+1 {
+		if _, ok := s.held[seq]; ok {
 			s.duplicates++
 			return out, true
 		}
@@ -54,26 +72,26 @@ func (s *sequencer) offer(m Message, out []Event, force bool) ([]Event, bool) {
 			s.dropped++
 			return out, false
 		}
-		s.held[m.Seq] = m
+		s.held[seq] = e
 		return out, true
 	}
-	s.last = m.Seq
+	s.last = seq
 	s.delivered++
-	out = append(out, Event{Type: EventMessage, Message: m})
+	out = append(out, e)
 	return s.drain(out), true
 }
 
 // drain delivers held messages that have become contiguous with last.
 func (s *sequencer) drain(out []Event) []Event {
 	for len(s.held) > 0 {
-		m, ok := s.held[s.last+1]
+		e, ok := s.held[s.last+1]
 		if !ok {
 			break
 		}
-		delete(s.held, m.Seq)
-		s.last = m.Seq
+		delete(s.held, s.last+1)
+		s.last++
 		s.delivered++
-		out = append(out, Event{Type: EventMessage, Message: m})
+		out = append(out, e)
 	}
 	return out
 }
@@ -85,16 +103,26 @@ func (s *sequencer) settle(through int64, out []Event) []Event {
 		s.start(through)
 		return out
 	}
-	for s.last < through {
-		if m, ok := s.held[s.last+1]; ok {
-			delete(s.held, m.Seq)
-			s.delivered++
-			out = append(out, Event{Type: EventMessage, Message: m})
-		} else {
-			s.skipped++
-		}
-		s.last++
+	if through <= s.last {
+		return s.drain(out)
 	}
+	// By the held messages, not seq by seq: a settled range can be billions
+	// of seqs wide (a channel's new counter starts at its base, the
+	// milliseconds since 2025).
+	var seqs []int64
+	for seq := range s.held {
+		if seq <= through {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		out = append(out, s.held[seq])
+		delete(s.held, seq)
+	}
+	s.delivered += int64(len(seqs))
+	s.skipped += through - s.last - int64(len(seqs))
+	s.last = through
 	return s.drain(out)
 }
 

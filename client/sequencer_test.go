@@ -36,6 +36,10 @@ func TestSequencer(t *testing.T) {
 		{"no discontinuity when caught up", 5, []step{{oldest: 3}, {offer: 6}}, "6", 0},
 		{"window full drops newest", 0, []step{{offer: 3}, {offer: 4}, {offer: 5}, {offer: 6}, {offer: 1}, {offer: 2}}, "1 2 3 4 5", 0},
 		{"history ignores window", 0, []step{{offer: 3}, {offer: 4}, {offer: 5}, {offer: 6, force: true}, {offer: 1}, {offer: 2}}, "1 2 3 4 5 6", 0},
+		// A channel's new counter starts at its base (milliseconds since
+		// 2025): history settles the range below at once, however wide.
+		{"wide settle up to a counter's base", 0, []step{{offer: 40_000_000_002}, {offer: 40_000_000_001}, {settle: 40_000_000_000}}, "40000000001 40000000002", 0},
+		{"wide settle delivers held in order", 0, []step{{offer: 40_000_000_009}, {offer: 40_000_000_005}, {settle: 40_000_000_007}}, "40000000005", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,8 @@ type Subscription struct {
 
 	mu       sync.Mutex
 	seq      *sequencer
+	model    *model
+	typingT  *time.Timer
 	queue    []Event
 	gapTimer *time.Timer
 	ended    bool
@@ -55,7 +57,7 @@ func (c *Client) Join(ctx context.Context, channel string, opts ...JoinOption) (
 	if err := validChannel(channel); err != nil {
 		return nil, err
 	}
-	s := &Subscription{c: c, channel: channel, seq: newSequencer(c.opts.ReorderWindow),
+	s := &Subscription{c: c, channel: channel, seq: newSequencer(c.opts.ReorderWindow), model: newModel(c.opts.ModelSize),
 		signal: make(chan struct{}, 1), kick: make(chan struct{}, 1), done: make(chan struct{}),
 		events: make(chan Event)}
 	s.ctx, s.cancel = context.WithCancel(c.ctx)
@@ -154,6 +156,9 @@ func (s *Subscription) end(err error) {
 	if s.gapTimer != nil {
 		s.gapTimer.Stop()
 	}
+	if s.typingT != nil {
+		s.typingT.Stop()
+	}
 	s.cancel()
 	close(s.done)
 }
@@ -186,8 +191,21 @@ func (s *Subscription) pump() {
 	}
 }
 
-// push queues events; the caller holds s.mu, so order is the sequencer's.
+// push folds events into the model and queues them; the caller holds
+// s.mu, so order is the sequencer's.
 func (s *Subscription) push(out []Event) {
+	if len(out) == 0 || s.ended {
+		return
+	}
+	for _, e := range out {
+		s.model.fold(e)
+	}
+	s.enqueue(out)
+}
+
+// enqueue hands events to the application without folding them; the
+// caller holds s.mu.
+func (s *Subscription) enqueue(out []Event) {
 	if len(out) == 0 || s.ended {
 		return
 	}
@@ -241,9 +259,22 @@ func (s *Subscription) armGap(force bool) {
 	})
 }
 
-func (s *Subscription) live(m Message) {
+// liveUpdate takes a live update: an item of the stream like a message.
+func (s *Subscription) liveUpdate(u Update) {
+	s.liveEvent(Event{Type: EventUpdate, Update: u})
+}
+
+// fold takes an event outside the stream (typing, read): into the model
+// and to the application at once.
+func (s *Subscription) fold(e Event) {
 	s.mu.Lock()
-	out, ok := s.seq.offer(m, nil, false)
+	defer s.mu.Unlock()
+	s.push([]Event{e})
+}
+
+func (s *Subscription) liveEvent(e Event) {
+	s.mu.Lock()
+	out, ok := s.seq.offerEvent(e, nil, false)
 	s.push(out)
 	s.mu.Unlock()
 	if !ok {
@@ -266,11 +297,12 @@ func (s *Subscription) rejoin(ctx context.Context, k *conn) error {
 		var f *frame
 		f, err = k.call(ctx, &wire.Join{Channel: s.channel, Ref: newRef()})
 		if err == nil {
+			s.mu.Lock()
 			if f.LastSeq != nil {
-				s.mu.Lock()
 				s.seq.start(*f.LastSeq)
-				s.mu.Unlock()
 			}
+			s.joinedAs(f)
+			s.mu.Unlock()
 			return nil
 		}
 		if !errors.Is(err, errTimeout) {
@@ -312,9 +344,9 @@ func (s *Subscription) catchUp(ctx context.Context, k *conn) error {
 		if f.Truncated && f.Oldest != nil {
 			out = s.seq.discontinuity(*f.Oldest, out)
 		}
-		for _, m := range f.Messages {
-			out, _ = s.seq.offer(message(s.channel, m), out, true)
-			maxSeen = max(maxSeen, m.Seq)
+		for _, e := range historyEvents(s.channel, f) {
+			out, _ = s.seq.offerEvent(e, out, true)
+			maxSeen = max(maxSeen, seqOf(e))
 		}
 		if f.Through != nil {
 			out = s.seq.settle(*f.Through, out)

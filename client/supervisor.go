@@ -163,7 +163,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 	switch f.Type {
 	case "message":
 		if s := c.sub(f.Channel); s != nil {
-			s.live(message(f.Channel, f.Entry))
+			s.liveEvent(liveMessage(&f))
 		}
 	case "joined", "left":
 		action, typ := "join", EventJoined
@@ -175,7 +175,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 			s.presence(typ, f.presence())
 		}
 	case "ack":
-		k.resolve("send", &f)
+		k.resolve(ackAction(&f), &f)
 	case "history", "members":
 		k.resolve(f.Type, &f)
 	case "pong":
@@ -191,5 +191,7 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 		}
 	case wire.TypeRemoved:
 		c.removed(&f)
+	default:
+		c.handleLifecycle(k, &f)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // State is a phase of the client's connection state machine.
@@ -45,16 +47,41 @@ type StateChange struct {
 	Took time.Duration
 }
 
-// Message is one chat message as the server stored it.
+// Message is one chat message as the server stored it, in the state the
+// frame carried. Tell who sent it by From and UserID, not by UserName alone:
+// a display name is what a user's token says, and two users may share one.
+// The lifecycle fields are the message's state (see Subscription.Message for
+// the state folded from the whole stream): ReplyTo names a reply's parent;
+// Rev orders states of one message (the seq of the last change applied, or
+// Seq); a deleted message has no Text.
 type Message struct {
-	Channel  string
-	Seq      int64
+	Channel string
+	Seq     int64
+	// From is FromServer for a message a backend published through the
+	// publish API (UserName is then the backend's configured name), "" for
+	// a user's message.
+	From string
+	// UserID identifies the sender: the user's token "sub", or FromServer.
 	UserID   string
 	UserName string
 	Text     string
 	ClientID string
 	SentAt   time.Time
+
+	ReplyTo   int64
+	Rev       int64
+	Edited    bool
+	EditedAt  time.Time
+	Deleted   bool
+	Reactions []Reaction
+	Replies   int64
 }
+
+// FromServer is Message.From of a backend's message.
+const FromServer = wire.FromServer
+
+// IsBackend reports whether a backend published m (not a user).
+func (m Message) IsBackend() bool { return m.From == FromServer }
 
 // Presence is a joined or left event of a channel.
 type Presence struct {
@@ -80,6 +107,15 @@ const (
 	EventJoined
 	EventLeft
 	EventDiscontinuity
+	// EventUpdate: a change to a message (edit, delete, reaction), in the
+	// stream under its own seq.
+	EventUpdate
+	// EventTyping: a member is typing (Typing.Until ahead), or stopped:
+	// their indicator expired (Until passed). Not in the stream, no seq.
+	EventTyping
+	// EventRead: a user's last-read seq (yours from another device, or a
+	// read receipt of another member); not in the stream.
+	EventRead
 )
 
 func (t EventType) String() string {
@@ -92,16 +128,32 @@ func (t EventType) String() string {
 		return "left"
 	case EventDiscontinuity:
 		return "discontinuity"
+	case EventUpdate:
+		return "update"
+	case EventTyping:
+		return "typing"
+	case EventRead:
+		return "read"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
 
-// Event is one item of a subscription's stream.
+// Event is one item of a subscription's stream. Messages and updates are
+// in strictly increasing seq, each once; the other events come between
+// them as they happen.
 type Event struct {
 	Type          EventType
 	Message       Message
 	Presence      Presence
 	Discontinuity Discontinuity
+	Update        Update
+	Typing        Typist
+	Read          ReadReceipt
+
+	// personal: the state it carries is the server's answer to this user
+	// (history), Mine flags included; parent: a reply's parent's state.
+	personal bool
+	parent   *Message
 }
 
 // Member is one entry of a members page.

@@ -52,15 +52,27 @@ type frame struct {
 	Type    string `json:"type"`
 	Channel string `json:"channel"`
 	wire.Entry
-	At        time.Time       `json:"at"`
-	Messages  []wire.Entry    `json:"messages"`
-	More      bool            `json:"more"`
-	Next      json.RawMessage `json:"next"`
-	Members   []wire.Member   `json:"members"`
+	At       time.Time       `json:"at"`
+	Messages []wire.Entry    `json:"messages"`
+	More     bool            `json:"more"`
+	Next     json.RawMessage `json:"next"`
+	// Members is a list in members answers and a count in quiet presence
+	// events; Msg is an error's text and an update's message state.
+	Members   json.RawMessage `json:"members"`
 	Code      string          `json:"code"`
-	Message   string          `json:"message"`
+	Msg       json.RawMessage `json:"message"`
 	Action    string          `json:"action"`
 	RequestID string          `json:"requestId"`
+	// The lifecycle (docs/protocol.md).
+	Parent    *wire.Entry        `json:"parent"`
+	Updates   []wire.UpdateEntry `json:"updates"`
+	States    []wire.Entry       `json:"states"`
+	Target    int64              `json:"target"`
+	Emoji     string             `json:"emoji"`
+	ExpiresIn int64              `json:"expiresIn"`
+	LastRead  *int64             `json:"lastRead"`
+	Thread    int64              `json:"thread"`
+	Channels  []wire.ChannelInfo `json:"channels"`
 	// Protocol additions (docs/client.md, Server requirements); an old
 	// server leaves them out, which the pointers tell apart from zero.
 	Oldest    *int64 `json:"oldest"`
@@ -76,8 +88,16 @@ type frame struct {
 }
 
 func message(channel string, e wire.Entry) Message {
-	return Message{Channel: channel, Seq: e.Seq, UserID: e.UserID, UserName: e.UserName,
-		Text: e.Text, ClientID: e.ClientID, SentAt: e.SentAt}
+	m := Message{Channel: channel, Seq: e.Seq, UserID: e.UserID, UserName: e.UserName,
+		Text: e.Text, ClientID: e.ClientID, SentAt: e.SentAt, From: e.From,
+		ReplyTo: e.ReplyTo, Rev: max(e.Rev, e.Seq), Deleted: e.Deleted, Replies: e.Replies}
+	if e.EditedAt != nil {
+		m.Edited, m.EditedAt = true, *e.EditedAt
+	}
+	for _, r := range e.Reactions {
+		m.Reactions = append(m.Reactions, Reaction{Emoji: r.Emoji, Count: r.Count, Mine: r.Mine})
+	}
+	return m
 }
 
 func (f *frame) presence() Presence {
@@ -85,7 +105,16 @@ func (f *frame) presence() Presence {
 }
 
 func (f *frame) serverError() *ServerError {
-	return &ServerError{Code: f.Code, Message: f.Message, Action: f.Action, RequestID: f.RequestID}
+	var text string
+	_ = json.Unmarshal(f.Msg, &text)
+	return &ServerError{Code: f.Code, Message: text, Action: f.Action, RequestID: f.RequestID}
+}
+
+// members reads a members answer's list.
+func (f *frame) members() []wire.Member {
+	var ms []wire.Member
+	_ = json.Unmarshal(f.Members, &ms)
+	return ms
 }
 
 // historyNext reads history's integer `next`; members' `next` is a string.

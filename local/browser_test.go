@@ -267,6 +267,18 @@ func testBrowser(t *testing.T, e *emulator) {
 	wd.switchTo(erin)
 	wd.waitFor("frank's reply in erin's window", hasMessage, reply)
 
+	t.Run("a backend's message is marked; users who share a name are told apart", func(t *testing.T) {
+		testWhoIsWho(t, wd, e, erin)
+	})
+	t.Run("edit, react, reply, typing, delete and unread across two pages", func(t *testing.T) {
+		testLifecycle(t, wd, erin, frank)
+	})
+	// The rest runs in the first channel again.
+	for _, w := range []string{erin, frank} {
+		wd.switchTo(w)
+		wd.jsClick(`#channels li[data-channel="browser"]`)
+	}
+
 	t.Run("a killed connection shows reconnecting, then connected", func(t *testing.T) {
 		testKilledConnection(t, wd, e, erin, frank)
 	})
@@ -280,6 +292,44 @@ func testBrowser(t *testing.T, e *emulator) {
 		t.Run("reload resends once: "+tc.name, func(t *testing.T) {
 			testReloadResends(t, wd, e, erin, frank, tc)
 		})
+	}
+}
+
+// testWhoIsWho: a backend publishes to the channel and a user named like
+// it ("server", marked by the authorizer) and a user named like erin post
+// too. Erin's page marks only the backend's message as a backend's and
+// shows the user id beside each of the two "erin"s (issue #25, finding 3).
+func testWhoIsWho(t *testing.T, wd *webDriver, e *emulator, erin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := publishClient(t, e, "local").Publish(ctx, "browser", "deploy-1", "deploy finished"); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	twin := connectWith(t, e, "erin-2", mintTokenNamed(t, e, "erin-2", "erin"))
+	impostor := connectWith(t, e, "mallory", mintTokenNamed(t, e, "mallory", "server"))
+	for c, text := range map[*chatClient]string{twin: "i am erin too", impostor: "deploy rolled back"} {
+		defer c.conn.CloseNow()
+		c.join(t, "browser")
+		c.send(t, map[string]any{"action": "send", "channel": "browser", "text": text, "clientId": "who-" + strings.ReplaceAll(text, " ", "-")})
+		c.expect(t, "ack", map[string]any{"channel": "browser"})
+	}
+	wd.switchTo(erin)
+	for _, text := range []string{"deploy finished", "i am erin too", "deploy rolled back"} {
+		wd.waitFor(text+" in erin's window", hasMessage, text)
+	}
+	who := func(text string) string {
+		got, _ := wd.script(`const li = [...document.querySelectorAll("#messages li.msg")].find(e => e.querySelector(".text").textContent === arguments[0]);
+			return (li.classList.contains("backend") ? "[backend] " : "") + li.querySelector(".who").textContent`, text).(string)
+		return got
+	}
+	for text, want := range map[string]string{
+		"deploy finished":    "[backend] wschat-local", // the local credentials' IAM user name
+		"deploy rolled back": "server (user)",
+		"i am erin too":      "erin (erin-2)",
+	} {
+		if got := who(text); got != want {
+			t.Errorf("%q shown as %q, want %q", text, got, want)
+		}
 	}
 }
 
@@ -328,6 +378,9 @@ func testReloadResends(t *testing.T, wd *webDriver, e *emulator, erin, frank str
 	wd.call("POST", wd.session+"/refresh", map[string]any{}, nil)
 	wd.waitConnected("erin after the reload")
 	wd.waitFor("the restored message acknowledged", `return window.wschatPage.acks[arguments[0]] === 1 && window.wschatPage.client.pending().length === 0`, clientID)
+	// The page renders the channel from the client's model, which the
+	// stream fills (the catch-up after the reload may finish after the ack).
+	wd.waitFor("the restored message shown with its seq", hasMessage, text)
 	seq := wd.script(seqOf, text)
 	if tc.stored && fmt.Sprint(seq) != fmt.Sprint(seqBefore) {
 		t.Errorf("erin's page shows the resent message at seq %v, want %v (its first and only seq)", seq, seqBefore)

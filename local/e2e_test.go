@@ -22,6 +22,7 @@ import (
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynamo"
+	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/internal/modroot"
 )
 
@@ -51,8 +52,18 @@ type chatClient struct {
 
 func mintToken(t *testing.T, e *emulator, user string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"user": user, "name": strings.ToUpper(user[:1]) + user[1:]})
-	resp, err := http.Post(e.baseURL+issuerPath+"/token", "application/json", bytes.NewReader(body))
+	return mintTokenNamed(t, e, user, strings.ToUpper(user[:1])+user[1:])
+}
+
+// mintTokenNamed mints a token for user with the display name name, as a
+// tool does (with the run's secret).
+func mintTokenNamed(t *testing.T, e *emulator, user, name string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"user": user, "name": name})
+	req, _ := http.NewRequest(http.MethodPost, e.baseURL+issuerPath+"/token", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	localissuer.Authorize(req, e.secret(t))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +78,13 @@ func mintToken(t *testing.T, e *emulator, user string) string {
 // connectAs connects like a browser: the token in the subprotocol list.
 func connectAs(t *testing.T, e *emulator, user string) *chatClient {
 	t.Helper()
-	conn := dial(t, e.wsURL, &websocket.DialOptions{Subprotocols: []string{contract.SubprotocolName, mintToken(t, e, user)}})
+	return connectWith(t, e, user, mintToken(t, e, user))
+}
+
+// connectWith connects as user with token, like a browser.
+func connectWith(t *testing.T, e *emulator, user, token string) *chatClient {
+	t.Helper()
+	conn := dial(t, e.wsURL, &websocket.DialOptions{Subprotocols: []string{contract.SubprotocolName, token}})
 	if conn.Subprotocol() != contract.SubprotocolName {
 		t.Errorf("subprotocol %q, want %s echoed by $connect", conn.Subprotocol(), contract.SubprotocolName)
 	}
@@ -113,7 +130,7 @@ func (c *chatClient) expect(t *testing.T, typ string, want map[string]any) map[s
 			}
 			match := true
 			for k, v := range want {
-				if fmt.Sprint(f[k]) != fmt.Sprint(v) {
+				if !sameValue(f[k], v) {
 					match = false
 				}
 			}
@@ -124,6 +141,20 @@ func (c *chatClient) expect(t *testing.T, typ string, want map[string]any) map[s
 			t.Fatalf("%s: no %s %v within 15s; saw %v", c.user, typ, want, seen)
 		}
 	}
+}
+
+// sameValue compares a decoded JSON value with a Go one; numbers by value
+// (a seq above 2^24 prints differently as float64 and int64).
+func sameValue(got, want any) bool {
+	if f, ok := got.(float64); ok {
+		switch w := want.(type) {
+		case int64:
+			return f == float64(w)
+		case int:
+			return f == float64(w)
+		}
+	}
+	return fmt.Sprint(got) == fmt.Sprint(want)
 }
 
 func (c *chatClient) join(t *testing.T, channel string) {
@@ -169,16 +200,16 @@ func TestRealTemplate(t *testing.T) {
 
 	t.Run("usage counts what a send would be billed for", func(t *testing.T) {
 		ann, bob := connectAs(t, e, "ann"), connectAs(t, e, "bob")
-		joins := readUsage(t, e).Functions[contract.FunctionChat].Invocations
+		start := readUsage(t, e).Functions[contract.FunctionChat].Invocations
 		ann.join(t, "billed")
 		bob.join(t, "billed")
 		ann.expect(t, "joined", map[string]any{"channel": "billed", "userId": "bob"})
-		// A join's "joined" is posted before its invocation ends: wait for
-		// both joins to be counted, or the second lands in the send's count.
+		// A join's frames are posted before its invocation returns and is
+		// counted: wait for both joins to be counted, or the second one
+		// would land in the send's figures.
 		before := readUsage(t, e)
-		for deadline := time.Now().Add(5 * time.Second); before.Functions[contract.FunctionChat].Invocations < joins+2 && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(5 * time.Second); before.Functions[contract.FunctionChat].Invocations < start+2 && time.Now().Before(deadline); before = readUsage(t, e) {
 			time.Sleep(20 * time.Millisecond)
-			before = readUsage(t, e)
 		}
 		ann.send(t, map[string]any{"action": "send", "channel": "billed", "text": "count me", "clientId": "u1"})
 		ann.expect(t, "ack", map[string]any{"clientId": "u1"})
@@ -323,6 +354,8 @@ func TestRealTemplate(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+
+	t.Run("wscat types the README's lines", func(t *testing.T) { testWscatREADME(t, e) })
 
 	t.Run("browser", func(t *testing.T) { testBrowser(t, e) })
 }

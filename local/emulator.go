@@ -18,9 +18,11 @@ import (
 
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/local/lambdaenv"
+	"github.com/wschat/wschat/local/loopback"
 	"github.com/wschat/wschat/local/template"
 )
 
@@ -43,6 +45,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	e.endpoint = ln.Addr().String()
 	// Everything started from here on is stopped in reverse order.
 	defer e.stopAll()
+	if err := e.makeSecret(); err != nil {
+		return err
+	}
 	// --watch compares with the sources as they were before the build, so an
 	// edit made while the functions build (or before the watcher is up) is
 	// not missed.
@@ -56,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	serveErr := e.serve(ln)
+	if err := localissuer.WriteSecret(e.secretFile, e.secret); err != nil {
+		return err
+	}
+	e.cleanups = append(e.cleanups, func() { _ = os.Remove(e.secretFile) })
 	// The ready file comes before the banner, so whoever reads either finds both.
 	if cfg.readyFile != "" {
 		if err := writeReadyFile(cfg.readyFile, e.readyDocument()); err != nil {
@@ -87,6 +96,10 @@ type session struct {
 	endpoint string // host:port of the API, issuer and page
 	stack    *template.Stack
 	issuer   localIssuer
+	// secret is this run's issuer secret (see localissuer.SecretFile),
+	// written to secretFile once the port serves.
+	secret, secretFile string
+	refusals           *loopback.Limiter
 
 	dynamoEndpoint string
 	dynamoDesc     string     // for the banner
@@ -99,6 +112,21 @@ type session struct {
 	httpURLs       []string // base URLs of the template's HTTP APIs
 	schedules      *scheduler
 	cleanups       []func()
+}
+
+// makeSecret makes this run's issuer secret and the refusal log.
+func (e *session) makeSecret() error {
+	secret, err := localissuer.NewSecret()
+	if err != nil {
+		return err
+	}
+	e.secret, e.secretFile = secret, e.cfg.issuerSecretFile
+	if e.secretFile == "" {
+		port, _ := strconv.Atoi(portOf(e.endpoint))
+		e.secretFile = localissuer.SecretFile(e.cfg.root, port)
+	}
+	e.refusals = loopback.NewLimiter(func(line string) { e.out.printf("[guard] %s", line) })
+	return nil
 }
 
 func (e *session) stopAll() {
@@ -219,6 +247,13 @@ func (e *session) resolveStack() (*template.Stack, error) {
 	if err := applyIssuer(stack, e.issuer); err != nil {
 		return nil, err
 	}
+	if e.cfg.channelRate == "off" {
+		for _, f := range stack.Functions {
+			if _, ok := f.Env[contract.EnvChannelRate]; ok {
+				f.Env[contract.EnvChannelRate] = "0"
+			}
+		}
+	}
 	_ = applyEnvOverrides(stack.Functions, e.cfg.envOverrides) // the names were checked just above
 	return stack, nil
 }
@@ -242,10 +277,11 @@ func (e *session) startDynamo(ctx context.Context) error {
 	if e.dynamoEndpoint == "" {
 		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		db, err := dynalite.Start(startCtx, dynalite.Options{
-			Bin:     e.cfg.dynaliteBin,
-			DataDir: e.cfg.data,
-			Stdout:  lambda.NewPrefixWriter(e.out, "[dynalite] "),
-			Stderr:  lambda.NewPrefixWriter(e.out, "[dynalite] "),
+			Bin:      e.cfg.dynaliteBin,
+			DataDir:  e.cfg.data,
+			Stdout:   lambda.NewPrefixWriter(e.out, "[dynalite] "),
+			Stderr:   lambda.NewPrefixWriter(e.out, "[dynalite] "),
+			OnRefuse: e.refusals.Log,
 		})
 		cancel()
 		if err != nil {
@@ -261,6 +297,7 @@ func (e *session) startDynamo(ctx context.Context) error {
 		if e.cfg.data != "" {
 			e.dynamoDesc = e.dynamoEndpoint + " (dynalite, data in " + e.cfg.data + ")"
 		}
+		e.dynamoDesc += "\n              signed requests only; dynalite itself listens on " + db.Socket() + " (a Unix socket only you can open)"
 	}
 	if len(e.stack.Tables) == 0 {
 		return nil
@@ -312,6 +349,7 @@ func (e *session) functionConfig(f *template.Function, bootstrap string) lambda.
 		MaxInstances: max,
 		Reserved:     f.ReservedConcurrency > 0,
 		Output:       e.out,
+		OnRefuse:     e.refusals.Log,
 	}
 }
 
@@ -375,10 +413,10 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	mux.Handle("/"+stage, gwHandler)
 	mux.Handle("/"+stage+"/", gwHandler)
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, e.issuer.Handler()))
-	// Unsigned, unlike @connections: it is the emulator's own, for harnesses,
-	// and answers 404 without --virtual-connections.
-	mux.Handle("/@admin/", e.gateway.AdminHandler())
-	mux.HandleFunc(UsagePath, e.handleUsage)
+	// Signed like @connections; 404 without --virtual-connections.
+	mux.Handle("/@admin/", e.signedAdmin(e.gateway.AdminHandler()))
+	// Read-only counters for harnesses: tools only, never a web page.
+	mux.Handle(UsagePath, loopback.ToolsOnly("usage", loopback.LocalHosts(e.endpoint, e.cfg.allowHosts...), http.HandlerFunc(e.handleUsage), e.refusals.Log))
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
@@ -386,7 +424,8 @@ func (e *session) serve(ln net.Listener) <-chan error {
 		Stage:        stage,
 		Environment:  e.cfg.env,
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	door := newFrontDoor(e.endpoint, e.cfg.allowHosts, e.cfg.allowOrigins, e.secret, e.refusals.Log, mux)
+	srv := &http.Server{Handler: door, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	e.cleanups = append(e.cleanups, func() {
@@ -413,7 +452,32 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
 %s%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
 		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(),
-		scheduleBanner(s, e.cfg.scheduleInterval))
+		scheduleBanner(s, e.cfg.scheduleInterval)+e.securityBanner())
+}
+
+// securityBanner says what listens where and what each listener refuses
+// (docs/emulator.md, "Security of the local stack").
+func (e *session) securityBanner() string {
+	door := newFrontDoor(e.endpoint, e.cfg.allowHosts, e.cfg.allowOrigins, "", nil, nil)
+	var b strings.Builder
+	b.WriteString("  bound       every listener on 127.0.0.1 only: this port, the DynamoDB guard")
+	if e.sqs != nil {
+		b.WriteString(", SQS")
+	}
+	b.WriteString(", one Runtime API per function instance\n")
+	fmt.Fprintf(&b, "  refused     a Host other than %s (DNS rebinding; --allow-host adds one)\n", strings.Join(door.hosts.List(), ", "))
+	fmt.Fprintf(&b, "              an Origin other than this page's, WebSocket upgrades included (--allow-origin adds one)%s\n", listSuffix(door.foreign))
+	fmt.Fprintf(&b, "              tokens for anyone but this page and tools with the run's secret (%s; make token sends it)\n", e.secretFile)
+	b.WriteString("              unsigned @connections, HTTP API and /@admin calls (SigV4, the local credentials)\n")
+	b.WriteString("              any request from a web page to DynamoDB, SQS or a Runtime API, and unsigned DynamoDB and SQS calls\n")
+	return b.String()
+}
+
+func listSuffix(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(l, ", ")
 }
 
 // sqsBanner adds the SQS server and virtual connections, when there are.
@@ -423,7 +487,7 @@ func (e *session) sqsBanner() string {
 		b.WriteString(e.sqs.bannerLines(e.stack))
 	}
 	if e.cfg.virtualConns {
-		fmt.Fprintf(&b, "  virtual     http://%s%s  (POST ?count=N registers connection ids; GET counts posts)\n", e.endpoint, gateway.VirtualPath)
+		fmt.Fprintf(&b, "  virtual     http://%s%s  (SigV4-signed; POST ?count=N registers connection ids; GET counts posts)\n", e.endpoint, gateway.VirtualPath)
 	}
 	return b.String()
 }

@@ -16,13 +16,26 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wschat/wschat/internal/localissuer"
 )
 
 // emulator is a run() started in-process by a test.
 type emulator struct {
-	wsURL   string // ws://127.0.0.1:PORT/<stage>
-	baseURL string // http://127.0.0.1:PORT
-	log     *testLog
+	wsURL      string // ws://127.0.0.1:PORT/<stage>
+	baseURL    string // http://127.0.0.1:PORT
+	log        *testLog
+	secretFile string // the run's issuer secret, which mintToken sends
+}
+
+// secret is the run's issuer secret.
+func (e *emulator) secret(t *testing.T) string {
+	t.Helper()
+	s, err := localissuer.ReadSecret(e.secretFile)
+	if err != nil {
+		t.Fatalf("issuer secret: %v", err)
+	}
+	return s
 }
 
 // testLog keeps the emulator's output for failure reports and assertions.
@@ -68,7 +81,9 @@ func startEmulator(t *testing.T, args ...string) *emulator {
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	args = append([]string{"--port", "0", "--issuer-key", filepath.Join(t.TempDir(), "issuer-key.pem")}, args...)
+	tmp := t.TempDir()
+	e.secretFile = filepath.Join(tmp, "issuer-secret")
+	args = append([]string{"--port", "0", "--issuer-key", filepath.Join(tmp, "issuer-key.pem"), "--issuer-secret-file", e.secretFile}, args...)
 	done := make(chan struct{})
 	var runErr error
 	go func() {

@@ -16,6 +16,7 @@ import (
 	"github.com/wschat/wschat/internal/fanout"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/sqs"
+	"github.com/wschat/wschat/wire"
 )
 
 var updateEvents = flag.Bool("update-events", false, "rewrite local/testdata/events from the gateway's event builder")
@@ -29,11 +30,18 @@ var sampleBodies = map[string]string{
 	contract.ActionHistory: `{"action":"history","channel":"general","after":0,"limit":50}`,
 	contract.ActionMembers: `{"action":"members","channel":"general"}`,
 	contract.ActionPing:    `{"action":"ping"}`,
+	contract.RouteDefault:  `{"action":"dance"}`,
+	wire.ActionEdit:        `{"action":"edit","channel":"general","seq":1,"text":"hello","clientId":"e1"}`,
+	wire.ActionDelete:      `{"action":"delete","channel":"general","seq":1,"clientId":"d1"}`,
+	wire.ActionReact:       `{"action":"react","channel":"general","seq":1,"emoji":"👍"}`,
+	wire.ActionUnreact:     `{"action":"unreact","channel":"general","seq":1,"emoji":"👍"}`,
+	wire.ActionTyping:      `{"action":"typing","channel":"general"}`,
+	wire.ActionRead:        `{"action":"read","channel":"general","seq":1}`,
+	wire.ActionChannels:    `{"action":"channels"}`,
 	// A renewal's token is a JWT; this one is not, so the sample answers
 	// unauthorized (make invoke shows the refusal path).
-	contract.ActionReauth: `{"action":"reauth","token":"not.a.token"}`,
-	contract.ActionDirect: `{"action":"direct","userId":"bob"}`,
-	contract.RouteDefault: `{"action":"dance"}`,
+	wire.ActionReauth: `{"action":"reauth","token":"not.a.token"}`,
+	wire.ActionDirect: `{"action":"direct","userId":"bob"}`,
 }
 
 // sampleEvents builds every sample event with the gateway's own builder.

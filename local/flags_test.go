@@ -23,6 +23,8 @@ func TestThrottleAndVanishFlags(t *testing.T) {
 		{[]string{"--stage-throttle", "off", "--vanish-grace", "90s"}, "", "off", 90 * time.Second},
 		{[]string{"--stage-throttle", "maybe"}, "want template or off", "", 0},
 		{[]string{"--vanish-grace", "-1s"}, "must not be negative", "", 0},
+		{[]string{"--channel-rate", "slow"}, "want template or off", "", 0},
+		{[]string{"--allow-origin", "localhost:5173"}, "want an origin such as", "", 0},
 	}
 	for _, tt := range tests {
 		c, err := parseFlags(tt.args, getenv, io.Discard)
@@ -55,5 +57,21 @@ func TestStageThrottleMode(t *testing.T) {
 	}
 	if got := stageThrottle("template", template.StageThrottle{}); got != nil {
 		t.Errorf("template without settings: %+v, want nil", got)
+	}
+}
+
+// TestGuardFlags: --allow-host and --allow-origin take comma-separated,
+// repeated values; --channel-rate off is accepted.
+func TestGuardFlags(t *testing.T) {
+	c, err := parseFlags([]string{"--allow-host", "chat.local:8080, proxy:9000", "--allow-host", "x:1",
+		"--allow-origin", "http://localhost:5173,https://app.example", "--channel-rate", "off"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"chat.local:8080", "proxy:9000", "x:1"}; !reflect.DeepEqual(c.allowHosts, want) {
+		t.Errorf("allow hosts %v, want %v", c.allowHosts, want)
+	}
+	if want := []string{"http://localhost:5173", "https://app.example"}; !reflect.DeepEqual(c.allowOrigins, want) || c.channelRate != "off" {
+		t.Errorf("allow origins %v, channel rate %q; want %v, off", c.allowOrigins, c.channelRate, want)
 	}
 }

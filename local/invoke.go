@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/loopback"
 	"github.com/wschat/wschat/local/template"
 )
 
@@ -70,6 +71,7 @@ func runInvoke(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	e := &session{cfg: cfg, out: newLockedWriter(stderr)}
+	e.refusals = loopback.NewLimiter(func(line string) { e.out.printf("[guard] %s", line) })
 	if err := e.checkTemplate(); err != nil {
 		return err
 	}
@@ -106,7 +108,9 @@ func (e *session) invokeOnce(ctx context.Context, ln net.Listener, name string, 
 	if err := e.startFunctions(ctx, []*template.Function{f}); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: e.invokeMux(), ReadHeaderTimeout: 10 * time.Second}
+	// The same guard as the emulator's port; no secret: nothing mints here.
+	door := newFrontDoor(e.endpoint, e.cfg.allowHosts, e.cfg.allowOrigins, "", e.refusals.Log, e.invokeMux())
+	srv := &http.Server{Handler: door, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 

@@ -74,6 +74,10 @@ type config struct {
 	accountBurst     int
 	sqsPort          int
 	virtualConns     bool
+	allowHosts       []string
+	allowOrigins     []string
+	issuerSecretFile string
+	channelRate      string
 	scheduleInterval time.Duration
 }
 
@@ -140,6 +144,21 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	fs.IntVar(&c.sqsPort, "sqs-port", 0, "port on 127.0.0.1 of the SQS server started when the template has queues (0 picks a free one); functions get it as AWS_ENDPOINT_URL_SQS")
 	fs.DurationVar(&c.scheduleInterval, "schedule-interval", 0, "run every EventBridge schedule of the template at this interval instead of its rate (e.g. 1s for tests); 0: the template's rate")
 	fs.BoolVar(&c.virtualConns, "virtual-connections", false, "serve POST/GET /@admin/virtual-connections: connection ids with no socket that @connections accepts and counts, for benchmarks past one machine's sockets")
+	fs.Func("allow-host", "`HOST:PORT` the emulator's port also answers as, besides 127.0.0.1, localhost and [::1] with its port (for a proxy in front of it); comma-separated, repeatable. Any other Host is refused (DNS rebinding)", func(s string) error {
+		c.allowHosts = append(c.allowHosts, splitList(s)...)
+		return nil
+	})
+	fs.Func("allow-origin", "`ORIGIN` (e.g. http://localhost:5173) whose pages may use the emulator besides its own chat page: WebSocket upgrades, and tokens from the issuer (with CORS); comma-separated, repeatable. Any other Origin is refused", func(s string) error {
+		for _, o := range splitList(s) {
+			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				return fmt.Errorf("%q: want an origin such as http://localhost:5173", o)
+			}
+			c.allowOrigins = append(c.allowOrigins, o)
+		}
+		return nil
+	})
+	fs.StringVar(&c.channelRate, "channel-rate", "template", "per-channel delivery rate of the functions (WSCHAT_CHANNEL_RATE): template (its value) or off (load harnesses: only the 1,000 sends/s per channel cap)")
+	fs.StringVar(&c.issuerSecretFile, "issuer-secret-file", "", "where to write this run's issuer secret, which tools send to mint tokens (default: <module root>/.dev/issuer-secret-<port>; removed at exit)")
 	if extra != nil {
 		extra(fs)
 	}
@@ -167,6 +186,17 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	return c, fs.Args(), nil
 }
 
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // check refuses flag values out of range.
 func (c *config) check() error {
 	switch {
@@ -186,6 +216,8 @@ func (c *config) check() error {
 		return errors.New("--build-jobs must be at least 1")
 	case c.stageThrottle != "template" && c.stageThrottle != "off":
 		return fmt.Errorf("--stage-throttle %q: want template or off", c.stageThrottle)
+	case c.channelRate != "template" && c.channelRate != "off":
+		return fmt.Errorf("--channel-rate %q: want template or off", c.channelRate)
 	case c.vanishGrace < 0:
 		return errors.New("--vanish-grace must not be negative")
 	case c.watchInterval < 10*time.Millisecond:

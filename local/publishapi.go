@@ -7,13 +7,14 @@ import (
 
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 // localCredentials are the only credentials the emulator accepts on AWS_IAM
 // routes and on @connections; the functions get the same pair from
 // lambdaenv (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY=local), so their
 // @connections calls verify, and the publisher uses them by default.
-var localCredentials = httpapi.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}
+var localCredentials = sigv4.Local
 
 // localAccount and localCaller are who a verified request comes from.
 const (
@@ -26,8 +27,8 @@ const (
 // never collide).
 const httpAPIPrefix = "/@http"
 
-func (e *session) verifier() *httpapi.Verifier {
-	return &httpapi.Verifier{Creds: localCredentials, Region: e.cfg.region, Service: "execute-api"}
+func (e *session) verifier() *sigv4.Verifier {
+	return &sigv4.Verifier{Creds: localCredentials, Region: e.cfg.region, Service: "execute-api"}
 }
 
 // mountHTTPAPIs serves each HTTP API of the template under

@@ -21,6 +21,7 @@ import (
 	"github.com/wschat/wschat/internal/dynamo"
 	"github.com/wschat/wschat/internal/fanout"
 	"github.com/wschat/wschat/local/gateway"
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 // queueTemplate has a task queue (visibility 1 s, to a DLQ after 3
@@ -113,7 +114,7 @@ func TestQueueFanoutThroughTheEmulator(t *testing.T) {
 // channel in the emulator's dynalite, as a join would.
 func virtualMembers(ctx context.Context, t *testing.T, doc readyDoc, channel string, n int) []string {
 	t.Helper()
-	resp, err := http.Post(doc.VirtualConnectionsURL+fmt.Sprintf("?count=%d", n), "", nil)
+	resp, err := http.DefaultClient.Do(signedAdmin(t, http.MethodPost, doc.VirtualConnectionsURL+fmt.Sprintf("?count=%d", n)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +140,22 @@ func virtualMembers(ctx context.Context, t *testing.T, doc readyDoc, channel str
 	return reg.ConnectionIds
 }
 
+// signedAdmin is a request to the admin endpoint, signed as it requires.
+func signedAdmin(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigv4.Sign(req, nil, sigv4.Local, "execute-api", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
 func virtualStats(t *testing.T, url string) gateway.VirtualStats {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := http.DefaultClient.Do(signedAdmin(t, http.MethodGet, url))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
+	"github.com/wschat/wschat/local/loopback"
+	"github.com/wschat/wschat/local/sigv4"
 	"github.com/wschat/wschat/local/sqs"
 	"github.com/wschat/wschat/local/template"
 )
@@ -51,6 +54,30 @@ type mappingSpec struct {
 	reportItems               bool
 }
 
+// signedSQS serves next only to tools on this machine that sign with the
+// local credentials (service sqs, any region), as the DynamoDB guard does:
+// a web page must not read or inject fan-out tasks.
+func (e *session) signedSQS(addr string, next http.Handler) http.Handler {
+	v := &sigv4.Verifier{Creds: localCredentials, Service: "sqs"}
+	signed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := httpapi.ReadBody(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := v.Verify(r, body); err != nil {
+			e.refusals.Log(loopback.Refusal{Listener: "SQS", Reason: "signature: " + err.Error(), Method: r.Method, Path: r.URL.Path})
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amzn-ErrorType", "InvalidClientTokenId")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = fmt.Fprintf(w, `{"__type":"com.amazonaws.sqs#InvalidClientTokenId","message":%q}`, err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	return loopback.ToolsOnly("SQS", loopback.LocalHosts(addr), signed, e.refusals.Log)
+}
+
 // url is the server's base URL, AWS_ENDPOINT_URL_SQS of the functions.
 func (s *sqsServer) url() string { return "http://" + s.endpoint }
 
@@ -74,7 +101,7 @@ func (e *session) startSQS() error {
 	base, cancel := context.WithCancel(context.Background())
 	s.counter = &sqsCounter{next: &sqs.Handler{Broker: s.broker, Base: s.url(), Region: e.cfg.region}, ops: map[string]int64{}}
 	srv := &http.Server{
-		Handler:           s.counter,
+		Handler:           e.signedSQS(s.endpoint, s.counter),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}

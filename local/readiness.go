@@ -16,16 +16,23 @@ import (
 // so scripts and harnesses read JSON instead of parsing the banner. Field
 // names are part of the emulator's interface (docs/emulator.md).
 type readyDoc struct {
-	WebSocketURL string       `json:"webSocketUrl"`
-	CallbackURL  string       `json:"callbackUrl"` // the @connections base: POST {callbackUrl}/@connections/{id}
-	BaseURL      string       `json:"baseUrl"`
-	PageURL      string       `json:"pageUrl"`
-	IssuerURL    string       `json:"issuerUrl"`
-	JWKSURL      string       `json:"jwksUrl"`
-	TokenURL     string       `json:"tokenUrl"`
-	DynamoDB     string       `json:"dynamoDbEndpoint"` // "" when the template has no tables
-	SQS          string       `json:"sqsEndpoint"`      // "" when the template has no queues
-	Queues       []readyQueue `json:"queues"`
+	WebSocketURL string `json:"webSocketUrl"`
+	CallbackURL  string `json:"callbackUrl"` // the @connections base: POST {callbackUrl}/@connections/{id}
+	BaseURL      string `json:"baseUrl"`
+	PageURL      string `json:"pageUrl"`
+	IssuerURL    string `json:"issuerUrl"`
+	JWKSURL      string `json:"jwksUrl"`
+	TokenURL     string `json:"tokenUrl"`
+	// IssuerSecret is this run's secret, which a tool sends to TokenURL
+	// (Authorization: Bearer <secret>); also in IssuerSecretFile.
+	IssuerSecret     string `json:"issuerSecret"`
+	IssuerSecretFile string `json:"issuerSecretFile"`
+	// Region is what SigV4 signatures (@connections, HTTP APIs, the admin
+	// endpoint) are scoped to.
+	Region   string       `json:"region"`
+	DynamoDB string       `json:"dynamoDbEndpoint"` // "" when the template has no tables
+	SQS      string       `json:"sqsEndpoint"`      // "" when the template has no queues
+	Queues   []readyQueue `json:"queues"`
 	// VirtualConnectionsURL is the admin endpoint of --virtual-connections; "" without it.
 	VirtualConnectionsURL string `json:"virtualConnectionsUrl"`
 	Stage                 string `json:"stage"`
@@ -65,6 +72,9 @@ func (e *session) readyDocument() readyDoc {
 		IssuerURL:             e.issuer.URL(),
 		JWKSURL:               e.issuer.JWKSURL(),
 		TokenURL:              base + issuerPath + "/token",
+		IssuerSecret:          e.secret,
+		IssuerSecretFile:      e.secretFile,
+		Region:                e.cfg.region,
 		DynamoDB:              e.dynamoEndpoint,
 		SQS:                   sqsURL,
 		Queues:                queues,

@@ -57,16 +57,19 @@ func codeOf(err error) string {
 
 // TestReliabilityAbuse runs a hostile client's attempts against the dev
 // stack: bad tokens, channels beyond the token's capabilities, too many
-// connections and requests for one user, forged cursors, bad text, private
-// channels, direct messages, expired, foreign and revoked tokens
-// (abuse_authz_test.go), and a ping/garbage flood, while a bystander's
-// send→ack latency is measured with and without the flood in the same run.
+// connections and requests for one user, forged cursors, bad text, a web
+// page against the local listeners, impersonation by name and unusable
+// user ids, floods of invalid frames and of sends into one channel, items
+// an abandoned channel leaves, private channels, direct messages, expired,
+// foreign and revoked tokens (abuse_authz_test.go), and a ping/garbage
+// flood, while a bystander's send→ack latency is measured with and without
+// the flood in the same run.
 func TestReliabilityAbuse(t *testing.T) {
 	// The stack's route throttling of ping and $default is part of what is
 	// under test: keep the template's stage throttle (other harnesses turn
 	// it off).
 	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true,
-		FunctionEnv: authzFunctionEnv, Args: []string{"--schedule-interval", "1s"}})
+		FunctionEnv: authzFunctionEnv, Args: []string{"--virtual-connections", "--schedule-interval", "1s"}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var tally abuseTally
@@ -76,7 +79,12 @@ func TestReliabilityAbuse(t *testing.T) {
 	abuseConnectionCap(ctx, t, e, &tally)
 	abuseUserRate(ctx, t, e, &tally)
 	abuseCursorsAndText(ctx, t, e, &tally)
+	// Issue #21 (abuse_authz_test.go).
 	abuseAuthz(ctx, t, e, &tally)
+	// Issue #25 (abuse_security_test.go).
+	abuseLocalListeners(ctx, t, e, &tally)
+	abuseNamesAndIdentity(ctx, t, e, &tally)
+	abuseFloodsCost(ctx, t, e, &tally)
 	flood := abuseFlood(ctx, t, e, &tally)
 
 	crashes := strings.Count(e.Tail(100000), "panic:")

@@ -61,9 +61,16 @@ func TestReliabilityClientSDK(t *testing.T) {
 		fig.reconnects += s.Reconnects
 		fig.handovers += s.Handovers
 	}
+	fig.life = run.tally
+	fig.checked, fig.diverged = converge(ctx, t, run.e, run.names, run.channels, func(i int, ch string) []client.Message {
+		return run.subs[i][ch].Messages()
+	})
 	t.Logf("FIGURES sdk-go: %s", fig)
-	if fig.lost != 0 || fig.duplicated != 0 || fig.outOfOrder != 0 || fig.unreported != 0 {
-		t.Errorf("want 0 lost, 0 duplicated, 0 out of order, 0 unreported holes; got %s", fig)
+	if fig.lost != 0 || fig.duplicated != 0 || fig.outOfOrder != 0 || fig.unreported != 0 || fig.diverged != 0 {
+		t.Errorf("want 0 lost, 0 duplicated, 0 out of order, 0 unreported holes, 0 states diverged; got %s", fig)
+	}
+	if l := run.tally; l.edits == 0 || l.deletes == 0 || l.reacts == 0 || l.replies == 0 || fig.checked == 0 {
+		t.Errorf("want edits, deletes, reactions and replies acked and states checked; got %s", fig)
 	}
 	if fig.acked == 0 || fig.reconnects == 0 || fig.handovers == 0 {
 		t.Errorf("want acked messages, reconnects and handovers; got %s", fig)
@@ -84,6 +91,8 @@ type sdkRun struct {
 	clients   []*client.Client // senders first, then receivers
 	names     []string
 	delivered []map[string]*delivery // per client, per channel
+	subs      []map[string]*client.Subscription
+	tally     *lifeTally
 }
 
 // delivery is what one subscription handed to the application.
@@ -140,29 +149,34 @@ func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		r.clients = append(r.clients, c)
-		r.delivered = append(r.delivered, r.subscribe(ctx, t, c, user))
+		d, subs := r.subscribe(ctx, t, c, user)
+		r.delivered = append(r.delivered, d)
+		r.subs = append(r.subs, subs)
 	}
 	return r
 }
 
 // subscribe joins every channel from its start and records what the
-// application receives.
-func (r *sdkRun) subscribe(ctx context.Context, t *testing.T, c *client.Client, user string) map[string]*delivery {
+// application receives: the seqs of messages and updates (both items of
+// the stream).
+func (r *sdkRun) subscribe(ctx context.Context, t *testing.T, c *client.Client, user string) (map[string]*delivery, map[string]*client.Subscription) {
 	t.Helper()
-	out := map[string]*delivery{}
+	out, subs := map[string]*delivery{}, map[string]*client.Subscription{}
 	for _, ch := range r.channels {
 		sub, err := c.Join(ctx, ch, client.From(0))
 		if err != nil {
 			t.Fatalf("%s: join %s: %v", user, ch, err)
 		}
 		d := &delivery{}
-		out[ch] = d
+		out[ch], subs[ch] = d, sub
 		go func() {
 			for ev := range sub.Events() {
 				d.mu.Lock()
 				switch ev.Type {
 				case client.EventMessage:
 					d.seqs = append(d.seqs, ev.Message.Seq)
+				case client.EventUpdate:
+					d.seqs = append(d.seqs, ev.Update.Seq)
 				case client.EventDiscontinuity:
 					d.holes = append(d.holes, [2]int64{ev.Discontinuity.From, ev.Discontinuity.To})
 				}
@@ -170,21 +184,26 @@ func (r *sdkRun) subscribe(ctx context.Context, t *testing.T, c *client.Client, 
 			}
 		}()
 	}
-	return out
+	return out, subs
 }
 
 // send has every sender send its messages round robin over the channels,
-// one at a time (Send returns once acknowledged). It returns the
-// acknowledged seqs per channel and how many sends failed.
+// one at a time (Send returns once acknowledged), each followed by one
+// change (lifecycleStep: an edit or a delete of one of its own messages,
+// a reaction or unreaction, or a reply). It returns the acknowledged seqs
+// per channel (messages and updates) and how many requests failed.
 func (r *sdkRun) send(ctx context.Context, t *testing.T) (map[string][]int64, int) {
 	var (
 		mu     sync.Mutex
 		acked  = map[string][]int64{}
+		seen   = map[string][]int64{}
 		failed int
 		wg     sync.WaitGroup
 	)
+	r.tally = &lifeTally{}
 	for i := range r.size.senders {
 		c := r.clients[i]
+		s := &sender{own: map[string][]int64{}, rx: map[string][][2]any{}, rng: rand.New(rand.NewPCG(uint64(i), 7))}
 		wg.Go(func() {
 			for k := range r.size.perSender {
 				ch := r.channels[(i+k)%len(r.channels)]
@@ -195,6 +214,18 @@ func (r *sdkRun) send(ctx context.Context, t *testing.T) (map[string][]int64, in
 					t.Logf("%s: send %d to %s: %v", r.names[i], k, ch, err)
 				} else {
 					acked[ch] = append(acked[ch], seq)
+					seen[ch] = append(seen[ch], seq)
+					s.own[ch] = append(s.own[ch], seq)
+				}
+				s.seen = map[string][]int64{ch: append([]int64(nil), seen[ch]...)}
+				mu.Unlock()
+				useq, err := lifecycleStep(ctx, c, s, ch, k, r.tally)
+				mu.Lock()
+				if err != nil {
+					failed++
+					t.Logf("%s: change after send %d in %s: %v", r.names[i], k, ch, err)
+				} else if useq > 0 {
+					acked[ch] = append(acked[ch], useq)
 				}
 				mu.Unlock()
 				time.Sleep(20 * time.Millisecond)
@@ -211,6 +242,9 @@ type sdkFigures struct {
 	discontinuities, unreported                     int
 	reconnects, handovers                           int64
 	faults                                          map[string]int
+	// The lifecycle: what was changed, and the convergence check.
+	life              *lifeTally
+	checked, diverged int
 }
 
 func (f sdkFigures) String() string {
@@ -219,8 +253,12 @@ func (f sdkFigures) String() string {
 		fs = append(fs, fmt.Sprintf("%s %d", name, n))
 	}
 	sort.Strings(fs)
-	return fmt.Sprintf("acked %d, deliveries %d, lost %d, duplicated %d, out of order %d, reconnects %d, handovers %d, discontinuities %d (unreported holes %d); faults: %s",
-		f.acked, f.deliveries, f.lost, f.duplicated, f.outOfOrder, f.reconnects, f.handovers, f.discontinuities, f.unreported, strings.Join(fs, ", "))
+	life := ""
+	if f.life != nil {
+		life = fmt.Sprintf("; lifecycle: %s; states checked %d, diverged from history %d", f.life, f.checked, f.diverged)
+	}
+	return fmt.Sprintf("acked %d, deliveries %d, lost %d, duplicated %d, out of order %d, reconnects %d, handovers %d, discontinuities %d (unreported holes %d)%s; faults: %s",
+		f.acked, f.deliveries, f.lost, f.duplicated, f.outOfOrder, f.reconnects, f.handovers, f.discontinuities, f.unreported, life, strings.Join(fs, ", "))
 }
 
 // check waits (bounded) until every subscription has every acknowledged

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wschat/wschat/client"
+	"github.com/wschat/wschat/wire"
 )
 
 // TestReliabilityClientSDKJavaScript is the smaller JavaScript version of
@@ -66,6 +69,16 @@ func TestReliabilityClientSDKJavaScript(t *testing.T) {
 			Reconnects int64 `json:"reconnects"`
 			Handovers  int64 `json:"handovers"`
 		} `json:"stats"`
+		Life struct {
+			Edits, Deletes, Reacts, Unreacts, Replies, Refused, Unchanged int
+		} `json:"life"`
+		States map[string]map[string][]struct {
+			Seq       int64           `json:"seq"`
+			Text      string          `json:"text"`
+			Deleted   bool            `json:"deleted"`
+			Replies   int64           `json:"replies"`
+			Reactions []wire.Reaction `json:"reactions"`
+		} `json:"states"`
 	}
 	if err := json.Unmarshal(lastLine(stdout.Bytes()), &out); err != nil {
 		t.Fatalf("sdkproof.mjs output: %v\n%s\n%s", err, stdout.String(), stderr.String())
@@ -93,12 +106,29 @@ func TestReliabilityClientSDKJavaScript(t *testing.T) {
 		fig.reconnects += out.Stats[user].Reconnects
 		fig.handovers += out.Stats[user].Handovers
 	}
+	l := out.Life
+	fig.life = &lifeTally{edits: l.Edits, deletes: l.Deletes, reacts: l.Reacts, unreacts: l.Unreacts, replies: l.Replies,
+		refused: l.Refused, unchanged: l.Unchanged}
+	fig.checked, fig.diverged = converge(ctx, t, run.e, run.names, run.channels, func(i int, ch string) []client.Message {
+		var ms []client.Message
+		for _, st := range out.States[run.names[i]][ch] {
+			m := client.Message{Seq: st.Seq, Text: st.Text, Deleted: st.Deleted, Replies: st.Replies}
+			for _, r := range st.Reactions {
+				m.Reactions = append(m.Reactions, client.Reaction{Emoji: r.Emoji, Count: r.Count, Mine: r.Mine})
+			}
+			ms = append(ms, m)
+		}
+		return ms
+	})
 	t.Logf("FIGURES sdk-js: %s", fig)
 	if len(out.Delivered) != len(run.names) {
 		t.Errorf("the script reported %d clients, want %d", len(out.Delivered), len(run.names))
 	}
-	if fig.lost != 0 || fig.duplicated != 0 || fig.outOfOrder != 0 || fig.unreported != 0 {
-		t.Errorf("want 0 lost, 0 duplicated, 0 out of order, 0 unreported holes; got %s", fig)
+	if fig.lost != 0 || fig.duplicated != 0 || fig.outOfOrder != 0 || fig.unreported != 0 || fig.diverged != 0 {
+		t.Errorf("want 0 lost, 0 duplicated, 0 out of order, 0 unreported holes, 0 states diverged; got %s", fig)
+	}
+	if l.Edits == 0 || l.Deletes == 0 || l.Reacts == 0 || l.Replies == 0 || fig.checked == 0 {
+		t.Errorf("want edits, deletes, reactions and replies acked and states checked; got %s", fig)
 	}
 	if fig.acked == 0 || fig.reconnects == 0 || fig.handovers == 0 {
 		t.Errorf("want acked messages, reconnects and handovers; got %s", fig)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # abuseprecheck-authz.sh runs today's abuse suite (reliability/abuse_test.go
 # and abuse_authz_test.go) against the code before issue #21 (BASE, default
-# 7a3ac34: main just before the authz branch), to show that each of that
+# 8d5ff88: main as last merged into the authz branch), to show that each of that
 # issue's cases (private channels, direct messages, expiry, renewal,
 # revocation) fails there. The whole old stack runs: its functions, its dev
 # template, its emulator.
@@ -16,7 +16,7 @@
 # per-case lines are printed. Needs what `make test-e2e` needs.
 set -euo pipefail
 
-base=${BASE:-7a3ac34}
+base=${BASE:-8d5ff88}
 root=$(git rev-parse --show-toplevel)
 tmp=$(mktemp -d)
 old="$tmp/old"
@@ -27,8 +27,8 @@ git -C "$root" worktree add --quiet --detach "$old" "$base"
 ln -s "$(readlink -f "$root/node_modules")" "$old/node_modules"
 cp "$root/reliability/abuse_test.go" "$root/reliability/abuse_authz_test.go" "$old/reliability/"
 cp "$root/internal/localissuer/http.go" "$old/internal/localissuer/http.go"
-sed -i 's/, Args: \[\]string{"--schedule-interval", "1s"}}/}/' "$old/reliability/abuse_test.go"
-grep -q 'Args: \[\]string{"--schedule-interval"' "$old/reliability/abuse_test.go" && { echo "abuseprecheck-authz: the adaptation no longer applies" >&2; exit 1; }
+sed -i 's/"--virtual-connections", "--schedule-interval", "1s"}/"--virtual-connections"}/' "$old/reliability/abuse_test.go"
+grep -q '"--schedule-interval"' "$old/reliability/abuse_test.go" && { echo "abuseprecheck-authz: the adaptation no longer applies" >&2; exit 1; }
 
 cd "$old"
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Authorization that keeps up with a live connection (docs/auth.md): private
@@ -51,10 +50,6 @@ func (r *OpenDirect) MarshalJSON() ([]byte, error) {
 // MaxTokenBytes bounds a reauth token, as the authorizer bounds one on
 // $connect.
 const MaxTokenBytes = 8 << 10
-
-// MaxUserIDBytes bounds a user id named in a request (a direct message's
-// peer, the publish API's path parameters).
-const MaxUserIDBytes = 128
 
 // Event types of this part of the protocol.
 const (
@@ -244,20 +239,4 @@ type Revoked struct {
 	Until  time.Time `json:"until"`
 	Closed int       `json:"closed"`
 	Gone   int       `json:"gone"`
-}
-
-// ValidUserID reports whether id can name a user in a request (a direct
-// message's peer): the publish API's rule for user ids in its paths, 1 to
-// MaxUserIDBytes bytes of printable UTF-8 without spaces, '#' (it would
-// forge a storage key) or '/' (it would change a route).
-func ValidUserID(id string) bool {
-	if id == "" || len(id) > MaxUserIDBytes || !utf8.ValidString(id) {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || (r >= 0x7f && r <= 0x9f) || r == '#' || r == '/' || r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
 }

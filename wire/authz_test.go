@@ -21,15 +21,3 @@ func TestDirectChannel(t *testing.T) {
 		t.Error("distinct pairs share a name")
 	}
 }
-
-func TestValidUserID(t *testing.T) {
-	for id, want := range map[string]bool{
-		"ann": true, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee": true, "ann@example.com": true, "google|123": true,
-		"": false, "a b": false, "a#b": false, "a/b": false, "a\x00": false, "a\u0085": false, "\xff": false,
-		string(make([]byte, MaxUserIDBytes+1)): false,
-	} {
-		if got := ValidUserID(id); got != want {
-			t.Errorf("ValidUserID(%q) = %v, want %v", id, got, want)
-		}
-	}
-}

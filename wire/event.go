@@ -40,6 +40,9 @@ type Joined struct {
 	// Members is the channel's member count, set (and the event sent only
 	// to the joiner) when the channel is above the presence size.
 	Members int64 `json:"members,omitempty"`
+	// LastRead is the joining user's last-read seq of the channel (read
+	// action), shared by all of that user's connections.
+	LastRead *int64 `json:"lastRead,omitempty"`
 }
 
 // Left tells a channel's members, and the connection that left, that a
@@ -65,6 +68,20 @@ type Entry struct {
 	// a user's message.
 	From   string    `json:"from,omitempty"`
 	SentAt time.Time `json:"sentAt"`
+
+	// The message's current state (lifecycle.go; all absent on a message
+	// never changed). ReplyTo names the parent of a reply. Rev is the seq
+	// of the last change applied to the message (absent: its own seq): of
+	// two states of one message the one with the higher rev is newer.
+	// EditedAt is set once edited; a deleted message has Deleted and no
+	// text. Reactions are in the order they were first added; Replies
+	// counts the thread's replies.
+	ReplyTo   int64      `json:"replyTo,omitempty"`
+	Rev       int64      `json:"rev,omitempty"`
+	EditedAt  *time.Time `json:"editedAt,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Reactions []Reaction `json:"reactions,omitempty"`
+	Replies   int64      `json:"replies,omitempty"`
 }
 
 // Message delivers one chat message to a channel's members, the sender's
@@ -72,6 +89,9 @@ type Entry struct {
 type Message struct {
 	Channel string `json:"channel"`
 	Entry
+	// Parent is, for a reply, its parent's state after the reply was
+	// counted (its Replies and Rev).
+	Parent *Entry `json:"parent,omitempty"`
 }
 
 // Notice is a backend's message to every live connection of one user (all
@@ -85,8 +105,12 @@ type Notice struct {
 	At       time.Time `json:"at"`
 }
 
-// Ack confirms to the sender that its send is stored as Seq.
+// Ack confirms to the sender that its send is stored as Seq. Action is
+// absent for a send; for an edit, delete, react or unreact it names the
+// action, and Seq is the update's seq (0 when nothing changed: a reaction
+// that was already there, or already gone).
 type Ack struct {
+	Action   string `json:"action,omitempty"`
 	Channel  string `json:"channel"`
 	ClientID string `json:"clientId"`
 	Seq      int64  `json:"seq"`
@@ -98,15 +122,26 @@ type Ack struct {
 // never hold one. Oldest is the lowest seq retained (the counter + 1 when
 // none is, 0 for a channel that never had a message); Truncated says some
 // seq above After may have held a message now past retention.
+//
+// Lifecycle additions: Updates are the changes stored in the range, in seq
+// order (they are not in Messages, so a client that ignores them sees
+// their seqs as settled and skips them); States holds the current state of
+// every message those updates (and the replies in Messages) target that
+// is not in Messages itself. Every message is served in its current state.
+// A thread request (History.Thread) echoes Thread and answers its replies
+// in Messages and the parent in States, without the settling fields.
 type HistoryPage struct {
-	Channel   string  `json:"channel"`
-	Messages  []Entry `json:"messages"`
-	More      bool    `json:"more"`
-	Next      int64   `json:"next"`
-	After     int64   `json:"after"`
-	Oldest    int64   `json:"oldest"`
-	Truncated bool    `json:"truncated"`
-	Through   int64   `json:"through"`
+	Channel   string        `json:"channel"`
+	Messages  []Entry       `json:"messages"`
+	More      bool          `json:"more"`
+	Next      int64         `json:"next"`
+	After     int64         `json:"after"`
+	Oldest    int64         `json:"oldest"`
+	Truncated bool          `json:"truncated"`
+	Through   int64         `json:"through"`
+	Thread    int64         `json:"thread,omitempty"`
+	Updates   []UpdateEntry `json:"updates,omitempty"`
+	States    []Entry       `json:"states,omitempty"`
 }
 
 // Member is one connection in a channel. A user connected twice appears twice.

@@ -14,11 +14,16 @@ const (
 	ActionPing    = "ping"
 )
 
-// Actions lists the protocol actions.
-var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing, ActionReauth, ActionDirect}
+// Actions lists the protocol actions, the lifecycle's (lifecycle.go) and
+// the authorization's (authz.go) included.
+var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing,
+	ActionEdit, ActionDelete, ActionReact, ActionUnreact, ActionTyping, ActionRead, ActionChannels,
+	ActionReauth, ActionDirect}
 
 // Request is one client request: *Join, *Leave, *Send, *History, *Members,
-// *Ping, *Reauth or *OpenDirect. Encoding one with encoding/json adds its "action"; the server
+// *Ping, one of the lifecycle's (*Edit, *Delete, *React, *Unreact,
+// *Typing, *Read, *Channels) or the authorization's (*Reauth,
+// *OpenDirect). Encoding one with encoding/json adds its "action"; the server
 // decodes them strictly (only the fields the action defines).
 type Request interface {
 	// Action is the request's "action", one of Actions.
@@ -40,19 +45,24 @@ type Leave struct {
 
 // Send posts Text to Channel. ClientID makes the send idempotent: a retry with
 // the same ClientID (by the same user, to the same channel) is stored once and
-// acknowledged with the same seq.
+// acknowledged with the same seq. ReplyTo, when set, makes the message a
+// reply in the thread of that message (which must be a message that is not
+// itself a reply, and not deleted).
 type Send struct {
 	Channel  string `json:"channel"`
 	Text     string `json:"text"`
 	ClientID string `json:"clientId"`
+	ReplyTo  int64  `json:"replyTo,omitempty"`
 }
 
 // History asks for the messages of Channel with seq > After, at most Limit
-// (DefaultHistoryLimit when 0).
+// (DefaultHistoryLimit when 0). With Thread set it asks for the replies to
+// that message instead (a view, not the stream: no settling fields).
 type History struct {
 	Channel string `json:"channel"`
 	After   int64  `json:"after,omitempty"`
 	Limit   int    `json:"limit,omitempty"`
+	Thread  int64  `json:"thread,omitempty"`
 }
 
 // Members asks for the members of Channel, one page at a time; Cursor is the
@@ -118,6 +128,18 @@ func Echo(r Request) (channel, clientID, ref string) {
 	case *History:
 		return r.Channel, "", ""
 	case *Members:
+		return r.Channel, "", ""
+	case *Edit:
+		return r.Channel, r.ClientID, ""
+	case *Delete:
+		return r.Channel, r.ClientID, ""
+	case *React:
+		return r.Channel, r.ClientID, ""
+	case *Unreact:
+		return r.Channel, r.ClientID, ""
+	case *Typing:
+		return r.Channel, "", ""
+	case *Read:
 		return r.Channel, "", ""
 	}
 	return "", "", ""

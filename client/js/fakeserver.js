@@ -79,7 +79,8 @@ export class FakeServer {
   post(name, text) {
     const ch = this.channel(name);
     const seq = ++ch.seq;
-    this.store(ch, name, { seq, userId: "srv", userName: "server", text, clientId: "srv-" + seq, sentAt: now() });
+    // A backend's publish, named like a backend (the page must mark it by from).
+    this.store(ch, name, { seq, from: "server", userId: "server", userName: "Orders", text, clientId: "srv-" + seq, sentAt: now() });
     return seq;
   }
 

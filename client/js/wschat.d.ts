@@ -91,6 +91,8 @@ export interface Options {
   gapTimeout?: number;
   historyLimit?: number;
   store?: Store | null;
+  /** Messages a subscription's model keeps (the oldest go first). Default 10000. */
+  modelSize?: number;
   /** How long before its token's exp a connection renews in-band (reauth), at most a third of its remaining life. Default 120000. */
   renewBefore?: number;
 }
@@ -103,14 +105,89 @@ export interface Direct {
   created: boolean;
 }
 
+export declare const MaxEmojiBytes: 32;
+/** typing() sends at most this often (ms); an indicator lasts TypingExpiry (ms). */
+export declare const TypingEvery: 3000;
+export declare const TypingExpiry: 6000;
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  /** You reacted with it (by user id: every device agrees). */
+  mine: boolean;
+}
+
+/** A message in the state the frame carried; Subscription.message(seq) has the state folded from the whole stream. */
 export interface Message {
   channel: string;
   seq: number;
+  /** "server" for a message a backend published (userName is then its configured name); absent for a user's. */
+  from?: "server";
+  /** Who sent it: the user's token "sub", or "server". Tell senders apart by this, not by userName. */
   userId: string;
   userName: string;
+  /** Empty once deleted. */
   text: string;
   clientId: string;
   sentAt: string;
+  /** The parent of a reply; 0 otherwise. */
+  replyTo: number;
+  /** Orders states of one message: the seq of the last change applied, or seq. */
+  rev: number;
+  edited: boolean;
+  editedAt?: string;
+  deleted: boolean;
+  reactions: Reaction[];
+  replies: number;
+}
+
+export type UpdateAction = "edit" | "delete" | "react" | "unreact";
+
+/** A change to message target, in the stream under its own seq, with the target's state after it. */
+export interface Update {
+  channel: string;
+  seq: number;
+  action: UpdateAction;
+  target: number;
+  userId: string;
+  userName: string;
+  emoji?: string;
+  clientId?: string;
+  at: string;
+  state: Message;
+}
+
+export interface Typist {
+  channel: string;
+  userId: string;
+  userName: string;
+  /** Epoch milliseconds. */
+  until: number;
+}
+
+export interface ReadReceipt {
+  channel: string;
+  userId: string;
+  userName: string;
+  seq: number;
+}
+
+export interface ChannelInfo {
+  channel: string;
+  lastSeq: number;
+  lastRead: number;
+  /** Messages above lastRead, not yours, not deleted; unreadMore: there are more. */
+  unread: number;
+  unreadMore: boolean;
+  /** The last message, its text cut for a preview. */
+  last: Message | null;
+}
+
+export interface ThreadPage {
+  parent: Message | null;
+  replies: Message[];
+  more: boolean;
+  next: number;
 }
 
 export interface Presence {
@@ -122,6 +199,10 @@ export interface Presence {
 
 export type Event =
   | { type: "message"; message: Message }
+  | { type: "update"; update: Update }
+  /** A member typing (until ahead), or their indicator expired (until passed). */
+  | { type: "typing"; typing: Typist }
+  | { type: "read"; read: ReadReceipt }
   | { type: "joined" | "left"; presence: Presence }
   | { type: "discontinuity"; discontinuity: { from: number; to: number } };
 
@@ -140,6 +221,8 @@ export interface PendingSend {
   channel: string;
   text: string;
   clientId: string;
+  /** Set for a reply. */
+  replyTo?: number;
 }
 
 export interface Stats {
@@ -166,6 +249,23 @@ export declare class Client {
   /** Open (on first use) and join the direct-message channel with userId. */
   openDirect(userId: string, options?: { from?: number }): Promise<Subscription>;
   send(channel: string, text: string): Promise<number>;
+  /** Edit your message; resolves with the update's seq once acked. */
+  edit(channel: string, seq: number, text: string): Promise<number>;
+  /** Erase your message (a tombstone stays); 0 if already deleted. */
+  delete(channel: string, seq: number): Promise<number>;
+  /** One Unicode emoji or a :shortcode:; 0 when nothing changed. */
+  react(channel: string, seq: number, emoji: string): Promise<number>;
+  unreact(channel: string, seq: number, emoji: string): Promise<number>;
+  /** A reply to message parent; resolves with its seq. */
+  reply(channel: string, parent: number, text: string): Promise<number>;
+  /** Call on every keystroke: sends at most every TypingEvery ms per channel. */
+  typing(channel: string): void;
+  /** Your last-read seq, shared by all your devices; a lower seq costs nothing, concurrent calls are coalesced. */
+  markRead(channel: string, seq: number): Promise<void>;
+  channels(): Promise<ChannelInfo[]>;
+  thread(channel: string, parent: number, after?: number): Promise<ThreadPage>;
+  /** Your user id as the server knows it (after the first join). */
+  readonly userId: string;
   members(channel: string, cursor?: string): Promise<MembersPage>;
   pending(): PendingSend[];
   on(event: "ack", fn: (entry: PendingSend, seq: number) => void): () => void;
@@ -182,6 +282,29 @@ export declare class Subscription implements AsyncIterable<Event> {
   on(fn: (event: Event) => void): () => void;
   leave(): Promise<void>;
   [Symbol.asyncIterator](): AsyncIterator<Event>;
+  /** Message seq in its current state, as far as this subscription has seen it. */
+  message(seq: number): Message | undefined;
+  /** Every message seen, in its current state, in seq order. */
+  messages(): Message[];
+  /** Messages above lastRead that are not yours and not deleted. */
+  unread(): number;
+  readonly lastRead: number;
+  /** Who is typing now (you excluded). */
+  typing(): Typist[];
+  /** Read receipts of other users: user id -> seq. */
+  readBy(): Record<string, number>;
+}
+
+/** The folding rules of a subscription's message-state model. */
+export declare class Model {
+  constructor(limit?: number);
+  me: string;
+  lastRead: number;
+  fold(event: Event): void;
+  message(seq: number): Message | undefined;
+  messages(): Message[];
+  unread(): number;
+  typing(now?: number): Typist[];
 }
 
 export declare class Sequencer {
@@ -189,6 +312,7 @@ export declare class Sequencer {
   readonly last: number;
   readonly gap: boolean;
   offer(m: Message | { seq: number }, out: Event[], force: boolean): boolean;
+  offerEvent(event: Event, out: Event[], force: boolean): boolean;
   settle(through: number, out: Event[]): void;
   discontinuity(oldest: number, out: Event[]): void;
 }

@@ -94,33 +94,39 @@ export class Sequencer {
     this.held = new Map();
   }
   start(last) { if (!this.started) { this.started = true; this.last = last; } }
-  offer(m, out, force) {
-    if (!this.started) this.start(m.seq - 1);
-    if (m.seq <= this.last || this.held.has(m.seq)) return true;
-    if (m.seq !== this.last + 1) {
+  offer(m, out, force) { return this.offerEvent({ type: "message", message: m }, out, force); }
+  // offerEvent: any item of the stream, a message or an update (a change
+  // to a message under its own seq).
+  offerEvent(ev, out, force) {
+    const seq = seqOf(ev);
+    if (!this.started) this.start(seq - 1);
+    if (seq <= this.last || this.held.has(seq)) return true;
+    if (seq !== this.last + 1) {
       if (this.held.size >= this.limit && !force) return false;
-      this.held.set(m.seq, m);
+      this.held.set(seq, ev);
       return true;
     }
-    this.last = m.seq;
-    out.push({ type: "message", message: m });
+    this.last = seq;
+    out.push(ev);
     this.drain(out);
     return true;
   }
   drain(out) {
     while (this.held.has(this.last + 1)) {
-      const m = this.held.get(this.last + 1);
-      this.held.delete(m.seq);
-      this.last = m.seq;
-      out.push({ type: "message", message: m });
+      const ev = this.held.get(this.last + 1);
+      this.held.delete(this.last + 1);
+      this.last++;
+      out.push(ev);
     }
   }
   settle(through, out) {
     if (!this.started) { this.start(through); return; }
-    while (this.last < through) {
-      const m = this.held.get(this.last + 1);
-      if (m) { this.held.delete(m.seq); out.push({ type: "message", message: m }); }
-      this.last++;
+    if (through > this.last) {
+      // By the held items, not seq by seq: a settled range can be
+      // billions of seqs wide (a new counter starts at its base).
+      const seqs = [...this.held.keys()].filter((seq) => seq <= through).sort((a, b) => a - b);
+      for (const seq of seqs) { out.push(this.held.get(seq)); this.held.delete(seq); }
+      this.last = through;
     }
     this.drain(out);
   }
@@ -134,6 +140,8 @@ export class Sequencer {
   }
   get gap() { return this.held.size > 0; }
 }
+
+const seqOf = (ev) => (ev.type === "update" ? ev.update.seq : ev.message.seq);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -278,7 +286,7 @@ const defaults = {
   token: null, tokenInQuery: false, onState: null, WebSocket: globalThis.WebSocket,
   pingInterval: 5 * 60e3, maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
   backoffBase: 250, backoffMax: 30e3, outboxSize: 256, maxSendAttempts: 10, reorderWindow: 1024,
-  gapTimeout: 2e3, historyLimit: 100, store: null, renewBefore: 2 * 60e3,
+  gapTimeout: 2e3, historyLimit: 100, store: null, modelSize: 10000, renewBefore: 2 * 60e3,
 };
 
 /**
@@ -305,6 +313,8 @@ export class Client {
     this.activeWaiters = [];
     this.subs = new Map();
     this.outbox = (this.store.get("outbox") || []).map((e) => ({ ...e, attempted: true, waiters: [] }));
+    this.userId = "";
+    this.typed = new Map();
     this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0, renewals: 0 };
     this.listeners = { ack: new Set(), failed: new Set(), direct: new Set() };
     this.idPrefix = "js-" + Math.random().toString(36).slice(2, 10) + Date.now().toString(36) + "-";
@@ -323,8 +333,11 @@ export class Client {
    */
   on(event, fn) { this.listeners[event].add(fn); return () => this.listeners[event].delete(fn); }
   stats() { return { ...this.counters }; }
-  /** Unacknowledged sends, oldest first (restored from the store after a reload too). */
-  pending() { return this.outbox.map(({ channel, text, clientId }) => ({ channel, text, clientId })); }
+  /** Unacknowledged sends and replies, oldest first (restored from the store after a reload too). */
+  pending() {
+    return this.outbox.filter((e) => !e.req || e.req.action === "send")
+      .map(({ channel, text, clientId, req }) => (req && req.replyTo ? { channel, text, clientId, replyTo: req.replyTo } : { channel, text, clientId }));
+  }
 
   setState(to, reason, err) {
     if (this.state === State.Closed) return;
@@ -480,13 +493,13 @@ export class Client {
     const s = f.channel ? this.subs.get(f.channel) : undefined;
     switch (f.type) {
       case "message":
-        if (s) s.live(toMessage(f.channel, f));
+        if (s) s.liveEvent(liveMessage(f));
         break;
       case "joined": case "left":
         k.resolve(f.type === "joined" ? "join" : "leave", f);
         if (s) s.push([{ type: f.type, presence: { channel: f.channel, userId: f.userId, userName: f.userName, at: f.at } }]);
         break;
-      case "ack": k.resolve("send", f); break;
+      case "ack": k.resolve(f.action || "send", f); break;
       case "history": case "members": k.resolve(f.type, f); break;
       case "pong": k.resolve("ping", f); break;
       case "error": k.resolve(f.action, f); break;
@@ -501,7 +514,7 @@ export class Client {
         // Taken out by the server (a backend's removal, a narrower grant): not rejoined.
         if (s) this.dropSub(s, new WschatError("removed", `wschat client: removed from ${f.channel} (${f.reason})`));
         break;
-      default: break; // API Gateway's own frame has no type
+      default: this.handleLifecycle(k, f, s); break; // API Gateway's own frame has no type
     }
   }
 
@@ -563,7 +576,19 @@ export class Client {
     if (this.outbox.length >= this.opts.outboxSize) {
       return Promise.reject(new WschatError("outbox_full", `wschat client: outbox full: ${this.outbox.length} unacknowledged`));
     }
-    const e = { channel, text, clientId: this.idPrefix + ++this.idN, attempted: false, waiters: [] };
+    const clientId = this.idPrefix + ++this.idN;
+    return this.enqueue({ channel, text, clientId, req: { action: "send", channel, text, clientId } });
+  }
+
+  // enqueue puts a request (send or lifecycle) in the outbox: sent one at
+  // a time in call order, retried with its clientId until acked.
+  enqueue(e) {
+    if (this.err) return Promise.reject(this.err);
+    if (!this.subs.has(e.channel)) return Promise.reject(new WschatError("not_joined", `wschat client: channel not joined: ${e.channel}`));
+    if (this.outbox.length >= this.opts.outboxSize) {
+      return Promise.reject(new WschatError("outbox_full", `wschat client: outbox full: ${this.outbox.length} unacknowledged`));
+    }
+    Object.assign(e, { attempted: false, waiters: [] });
     const p = new Promise((resolve, reject) => e.waiters.push({ resolve, reject }));
     this.outbox.push(e);
     this.saveOutbox();
@@ -571,7 +596,7 @@ export class Client {
     return p;
   }
 
-  saveOutbox() { this.store.set("outbox", this.pending()); }
+  saveOutbox() { this.store.set("outbox", this.outbox.map(({ channel, text, clientId, req }) => ({ channel, text, clientId, req }))); }
 
   finish(e, seq, err) {
     const i = this.outbox.indexOf(e);
@@ -598,7 +623,7 @@ export class Client {
       if (!this.subs.has(e.channel)) return; // waits until the channel is joined again
       e.attempted = true;
       try {
-        const f = await k.call({ action: "send", channel: e.channel, text: e.text, clientId: e.clientId });
+        const f = await k.call(e.req || { action: "send", channel: e.channel, text: e.text, clientId: e.clientId });
         this.finish(e, f.seq);
         return;
       } catch (err) {
@@ -637,7 +662,17 @@ export class Client {
 }
 
 function toMessage(channel, m) {
-  return { channel, seq: m.seq, userId: m.userId, userName: m.userName, text: m.text, clientId: m.clientId, sentAt: m.sentAt };
+  const out = { channel, seq: m.seq, userId: m.userId, userName: m.userName, text: m.text, clientId: m.clientId, sentAt: m.sentAt };
+  // A backend's message says so: tell it from a user named like the backend.
+  if (m.from === "server") out.from = "server";
+  out.replyTo = m.replyTo || 0;
+  out.rev = Math.max(m.rev || 0, m.seq);
+  out.edited = !!m.editedAt;
+  if (m.editedAt) out.editedAt = m.editedAt;
+  out.deleted = !!m.deleted;
+  out.reactions = (m.reactions || []).map((r) => ({ emoji: r.emoji, count: r.count, mine: !!r.mine }));
+  out.replies = m.replies || 0;
+  return out;
 }
 
 /** A joined channel: an ordered, deduplicated stream of events. */
@@ -653,6 +688,7 @@ export class Subscription {
     this.err = null;
     this.gapTimer = null;
     this.catching = Promise.resolve();
+    this.model = new Model(client.opts.modelSize);
   }
   get last() { return this.seq.last; }
 
@@ -680,6 +716,7 @@ export class Subscription {
   push(events) {
     if (this.ended || !events.length) return;
     if (this.seq.started) this.c.store.set("last:" + this.channel, this.seq.last);
+    for (const e of events) this.model.fold(e);
     for (const e of events) {
       if (this.listeners.size) for (const fn of this.listeners) fn(e);
       else if (this.readers.length) this.readers.shift()({ value: e, done: false });
@@ -692,6 +729,7 @@ export class Subscription {
     this.ended = true;
     this.err = err;
     clearTimeout(this.gapTimer);
+    clearTimeout(this.typingTimer);
     for (const r of this.readers) r({ value: undefined, done: true });
     this.readers = [];
   }
@@ -705,9 +743,11 @@ export class Subscription {
     try { await k.call({ action: "leave", channel: this.channel }); } catch (e) { if (e.code !== "not_member") throw e; }
   }
 
-  live(m) {
+  live(m) { this.liveEvent({ type: "message", message: m }); }
+
+  liveEvent(ev) {
     const out = [];
-    const ok = this.seq.offer(m, out, false);
+    const ok = this.seq.offerEvent(ev, out, false);
     this.push(out);
     if (!ok) this.kickNow();
     this.armGap(false);
@@ -730,6 +770,7 @@ export class Subscription {
         const ref = "j-" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
         const f = await k.call({ action: "join", channel: this.channel, ref });
         if (typeof f.lastSeq === "number") this.seq.start(f.lastSeq);
+        this.joinedAs(f);
         return;
       } catch (e) { err = e; if (e.code !== "timeout") throw e; }
     }
@@ -759,7 +800,7 @@ export class Subscription {
       }
       const out = [];
       if (f.truncated && typeof f.oldest === "number") this.seq.discontinuity(f.oldest, out);
-      for (const m of f.messages || []) { this.seq.offer(toMessage(this.channel, m), out, true); maxSeen = Math.max(maxSeen, m.seq); }
+      for (const ev of historyEvents(this.channel, f)) { this.seq.offerEvent(ev, out, true); maxSeen = Math.max(maxSeen, seqOf(ev)); }
       if (typeof f.through === "number") this.seq.settle(f.through, out);
       else if (!f.more && maxSeen > 0) this.seq.settle(maxSeen, out);
       this.push(out);
@@ -768,3 +809,285 @@ export class Subscription {
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// The message lifecycle (docs/protocol.md, docs/client.md): edits, deletes
+// and reactions are updates in the channel's stream, each under its own seq,
+// so they reach the application exactly once and in order like messages,
+// and each subscription folds them into a model of every message's current
+// state. Replies are messages with a parent. Typing and read state travel
+// beside the stream. Kept in its own section (methods added to Client and
+// Subscription below), apart from the connection code.
+
+export const MaxEmojiBytes = 32;
+/** How often typing() sends while called; how long an indicator lasts. */
+export const TypingEvery = 3000;
+export const TypingExpiry = 6000;
+const shortcodeRE = /^:[a-z0-9_+-]{1,30}:$/;
+const emojiRE = /^(?:\p{Regional_Indicator}{2}|[0-9#*]\uFE0F?\u20E3|\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|[\u{E0020}-\u{E007F}])*(?:\u200D\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|[\u{E0020}-\u{E007F}])*)*)$/u;
+
+function validEmoji(e) {
+  if (typeof e !== "string" || new TextEncoder().encode(e).length > MaxEmojiBytes || !(shortcodeRE.test(e) || emojiRE.test(e))) {
+    throw new WschatError("invalid", `wschat client: ${JSON.stringify(e)} is not one emoji or a :shortcode:`);
+  }
+}
+
+function validSeq(seq) {
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new WschatError("invalid", `wschat client: seq ${seq} is not a message seq`);
+}
+
+/**
+ * Model: one subscription's messages in their current state. Every state
+ * the server sends carries its rev; a message keeps the highest. A state
+ * from a broadcast has no "mine" flags (one frame for every member): the
+ * known ones are kept; a history answer's (personal) is taken whole.
+ */
+export class Model {
+  constructor(limit = 10000) {
+    this.limit = limit;
+    this.me = "";
+    this.msgs = new Map();
+    this.lastRead = 0;
+    this.reads = new Map();
+    this.typists = new Map();
+  }
+  fold(ev) {
+    switch (ev.type) {
+      case "message":
+        this.put(ev.message, ev.personal);
+        if (ev.parent) this.put(ev.parent, ev.personal);
+        this.typists.delete(ev.message.userId);
+        break;
+      case "update": {
+        const u = ev.update;
+        this.put(u.state, u.personal);
+        if (u.userId === this.me && (u.action === "react" || u.action === "unreact")) this.mine(u.target, u.emoji, u.action === "react");
+        break;
+      }
+      case "typing":
+        if (ev.typing.userId !== this.me) this.typists.set(ev.typing.userId, ev.typing);
+        break;
+      case "read": {
+        const r = ev.read;
+        if (r.userId === this.me) { this.lastRead = Math.max(this.lastRead, r.seq); break; }
+        if (r.seq > ((this.reads.get(r.userId) || {}).seq || 0)) this.reads.set(r.userId, r);
+        this.typists.delete(r.userId);
+        break;
+      }
+      default: break;
+    }
+  }
+  put(st, personal) {
+    if (!st || !st.seq) return;
+    const cur = this.msgs.get(st.seq);
+    if (cur && (cur.rev > st.rev || (cur.rev === st.rev && !personal))) return;
+    const next = { ...st, reactions: (st.reactions || []).map((r) => ({ ...r })) };
+    if (!personal && cur) {
+      for (const r of next.reactions) {
+        const c = cur.reactions.find((x) => x.emoji === r.emoji);
+        r.mine = !!(c && c.mine);
+      }
+    }
+    this.msgs.set(st.seq, next);
+    if (this.msgs.size > this.limit) {
+      const seqs = [...this.msgs.keys()].sort((a, b) => a - b);
+      for (const s of seqs.slice(0, Math.max(1, Math.floor(seqs.length / 10)))) this.msgs.delete(s);
+    }
+  }
+  mine(seq, emoji, on) {
+    const cur = this.msgs.get(seq);
+    if (!cur) return;
+    for (const r of cur.reactions) if (r.emoji === emoji) r.mine = on && r.count > 0;
+  }
+  message(seq) {
+    const m = this.msgs.get(seq);
+    return m ? { ...m, reactions: m.reactions.map((r) => ({ ...r })) } : undefined;
+  }
+  messages() { return [...this.msgs.keys()].sort((a, b) => a - b).map((s) => this.message(s)); }
+  unread() {
+    let n = 0;
+    for (const [seq, m] of this.msgs) if (seq > this.lastRead && m.userId !== this.me && !m.deleted) n++;
+    return n;
+  }
+  typing(now = Date.now()) {
+    const out = [];
+    for (const [id, t] of this.typists) {
+      if (t.until <= now) this.typists.delete(id);
+      else out.push(t);
+    }
+    return out.sort((a, b) => (a.userName < b.userName ? -1 : 1));
+  }
+}
+
+// historyEvents: a history answer's messages and updates, each with the
+// current state of what it targets (personal: this user's answer).
+function historyEvents(channel, f) {
+  const states = new Map();
+  for (const e of f.states || []) states.set(e.seq, toMessage(channel, e));
+  for (const e of f.messages || []) states.set(e.seq, toMessage(channel, e));
+  const out = [];
+  for (const e of f.messages || []) {
+    const ev = { type: "message", message: toMessage(channel, e), personal: true };
+    if (e.replyTo && states.has(e.replyTo)) ev.parent = states.get(e.replyTo);
+    out.push(ev);
+  }
+  for (const u of f.updates || []) {
+    out.push({ type: "update", update: { ...updateOf(channel, u), state: states.get(u.target), personal: true } });
+  }
+  return out;
+}
+
+function updateOf(channel, u) {
+  const out = { channel, seq: u.seq, action: u.action, target: u.target, userId: u.userId, userName: u.userName, at: u.at };
+  if (u.emoji) out.emoji = u.emoji;
+  if (u.clientId) out.clientId = u.clientId;
+  return out;
+}
+
+function liveMessage(f) {
+  const ev = { type: "message", message: toMessage(f.channel, f) };
+  if (f.parent) ev.parent = toMessage(f.channel, f.parent);
+  return ev;
+}
+
+Object.assign(Client.prototype, {
+  /** Edit your message seq; resolves with the update's seq once acked. */
+  edit(channel, seq, text) {
+    validChannel(channel); validSeq(seq); validText(text);
+    return this.enqueueChange(channel, (clientId) => ({ action: "edit", channel, seq, text, clientId }));
+  },
+  /** Delete (erase) your message seq; resolves with the update's seq, 0 if it was already deleted. */
+  delete(channel, seq) {
+    validChannel(channel); validSeq(seq);
+    return this.enqueueChange(channel, (clientId) => ({ action: "delete", channel, seq, clientId }));
+  },
+  /** React with emoji (a Unicode emoji or :shortcode:); 0 if you already had. */
+  react(channel, seq, emoji) {
+    validChannel(channel); validSeq(seq); validEmoji(emoji);
+    return this.enqueueChange(channel, (clientId) => ({ action: "react", channel, seq, emoji, clientId }));
+  },
+  /** Remove your emoji; 0 if it was not there. */
+  unreact(channel, seq, emoji) {
+    validChannel(channel); validSeq(seq); validEmoji(emoji);
+    return this.enqueueChange(channel, (clientId) => ({ action: "unreact", channel, seq, emoji, clientId }));
+  },
+  /** Reply to message parent; resolves with the reply's seq, as send does. */
+  reply(channel, parent, text) {
+    validChannel(channel); validSeq(parent); validText(text);
+    return this.enqueueChange(channel, (clientId) => ({ action: "send", channel, text, clientId, replyTo: parent }), text);
+  },
+  enqueueChange(channel, build, text) {
+    const clientId = this.idPrefix + ++this.idN;
+    return this.enqueue({ channel, text, clientId, req: build(clientId) });
+  },
+  /** Say you are typing: call on every keystroke; sends at most every TypingEvery per channel, never throws. */
+  typing(channel) {
+    const k = this.active;
+    if (!k || k.closed || !this.subs.has(channel)) return;
+    const now = Date.now();
+    if (now - (this.typed.get(channel) || 0) < TypingEvery) return;
+    this.typed.set(channel, now);
+    try { k.ws.send(JSON.stringify({ action: "typing", channel })); } catch { /* lost: the next keystroke tries again */ }
+  },
+  /**
+   * Record that you read channel up to seq (all your devices follow). Call
+   * it as often as you like: a seq at or below what is stored costs
+   * nothing, and calls made while one is on its way are coalesced into one
+   * more request for the highest seq.
+   */
+  markRead(channel, seq) {
+    const s = this.subs.get(channel);
+    if (!s) return Promise.reject(new WschatError("not_joined", `wschat client: channel not joined: ${channel}`));
+    if (seq <= s.model.lastRead) return Promise.resolve();
+    s.readWanted = Math.max(s.readWanted || 0, seq);
+    if (!s.reading) {
+      s.reading = (async () => {
+        try {
+          while (s.readWanted > s.model.lastRead) {
+            const want = s.readWanted;
+            const f = await this.request({ action: "read", channel, seq: want });
+            s.fold({ type: "read", read: { channel, userId: f.userId, userName: f.userName, seq: f.seq } });
+            if (f.seq < want) break; // beyond what the server has: do not loop
+          }
+        } finally { s.reading = null; }
+      })();
+    }
+    return s.reading;
+  },
+  /** Your channels, on every device: last seq, last read, unread count, last message. */
+  async channels() {
+    const f = await this.request({ action: "channels" });
+    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, last: c.last ? toMessage(c.channel, c.last) : null }));
+  },
+  /** One page of the replies to message parent (after reply seq after). */
+  async thread(channel, parent, after = 0) {
+    if (!this.subs.has(channel)) throw new WschatError("not_joined", `wschat client: channel not joined: ${channel}`);
+    const f = await this.request({ action: "history", channel, thread: parent, after, limit: this.opts.historyLimit });
+    const p = (f.states || []).find((e) => e.seq === parent);
+    return { parent: p ? toMessage(channel, p) : null, replies: (f.messages || []).map((e) => toMessage(channel, e)), more: !!f.more, next: f.next || 0 };
+  },
+  // request: one request without a clientId, retried a bounded number of times.
+  async request(req) {
+    for (let attempt = 0; ; attempt++) {
+      if (this.err) throw this.err;
+      const k = await this.waitActive();
+      try { return await k.call(req); } catch (e) {
+        if ((e.server && !e.retryable) || attempt + 1 >= this.opts.maxSendAttempts) throw e;
+        await sleep(this.backoff(attempt));
+      }
+    }
+  },
+  handleLifecycle(k, f, s) {
+    switch (f.type) {
+      case "update":
+        if (s) s.liveEvent({ type: "update", update: { ...updateOf(f.channel, f), state: toMessage(f.channel, f.message || {}) } });
+        break;
+      case "typing":
+        if (s) {
+          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) } });
+          s.armTyping();
+        }
+        break;
+      case "read":
+        if (f.userId === this.userId) k.resolve("read", f);
+        if (s) s.fold({ type: "read", read: { channel: f.channel, userId: f.userId, userName: f.userName, seq: f.seq } });
+        break;
+      case "channels": k.resolve("channels", f); break;
+      default: break;
+    }
+  },
+});
+
+Object.assign(Subscription.prototype, {
+  joinedAs(f) {
+    if (f.userId) { this.model.me = f.userId; this.c.userId = f.userId; }
+    if (typeof f.lastRead === "number") this.model.lastRead = Math.max(this.model.lastRead, f.lastRead);
+  },
+  // fold: an event beside the stream (typing, read): to the model and the application.
+  fold(ev) { this.push([ev]); },
+  // armTyping schedules the next expiry of a typing indicator: the
+  // subscription then emits a "typing" event whose until has passed.
+  armTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.ended || !this.model.typists.size) return;
+    const next = Math.min(...[...this.model.typists.values()].map((t) => t.until));
+    this.typingTimer = setTimeout(() => {
+      const now = Date.now();
+      const gone = [...this.model.typists.values()].filter((t) => t.until <= now);
+      this.model.typing(now); // drops them
+      if (!this.ended) for (const t of gone) for (const fn of this.listeners) fn({ type: "typing", typing: t });
+      this.armTyping();
+    }, Math.max(0, next - Date.now()) + 5);
+  },
+  /** Message seq in its current state (undefined if never seen). */
+  message(seq) { return this.model.message(seq); },
+  /** Every message seen, current state, in seq order. */
+  messages() { return this.model.messages(); },
+  /** Messages above lastRead, not yours, not deleted. */
+  unread() { return this.model.unread(); },
+  /** Who is typing now (you excluded). */
+  typing() { return this.model.typing(); },
+  /** Read receipts: other user id -> seq read up to. */
+  readBy() { return Object.fromEntries([...this.model.reads].map(([id, r]) => [id, r.seq])); },
+});
+Object.defineProperty(Subscription.prototype, "lastRead", { get() { return this.model.lastRead; } });

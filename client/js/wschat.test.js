@@ -121,6 +121,20 @@ for (const [name, faults, load, injected] of scenarios) {
   });
 }
 
+test("messages say who sent them: from and userId next to userName", async () => {
+  await withServer({}, async (srv, connect) => {
+    srv.post("general", "from history");
+    const c = await connect("Orders");
+    const s = await c.join("general", { from: 0 });
+    const got = [];
+    s.on((e) => { if (e.type === "message") got.push(`${e.message.from ?? ""}/${e.message.userId}/${e.message.userName}`); });
+    srv.post("general", "live");
+    await c.send("general", "a user named like the backend");
+    await until(() => got.length >= 3, 3000);
+    assert.deepEqual(got, ["server/server/Orders", "server/server/Orders", "/Orders/Orders"]);
+  });
+});
+
 test("discontinuity: history past retention is reported with its bounds", async () => {
   await withServer({}, async (srv, connect) => {
     for (let i = 0; i < 10; i++) srv.post("general", `old ${i}`);
@@ -271,6 +285,9 @@ test("Sequencer: dedupe, reorder, settle, discontinuity", () => {
     ["settled", 0, [["o", 1], ["o", 3], ["s", 3]], "1 3"],
     ["hole", 2, [["d", 6], ["o", 6]], "d3-5 6"],
     ["window full", 0, [["o", 3], ["o", 4], ["o", 5], ["o", 6], ["o", 1], ["o", 2]], "1 2 3 4 5"],
+    // A new counter starts at its base (ms since 2025): a wide settle is immediate.
+    ["wide settle", 0, [["o", 40000000002], ["o", 40000000001], ["s", 40000000000]], "40000000001 40000000002"],
+    ["wide settle in order", 0, [["o", 40000000009], ["o", 40000000005], ["s", 40000000007]], "40000000005"],
   ];
   for (const [name, start, steps, want] of cases) {
     const s = new Sequencer(3, start);
@@ -353,4 +370,63 @@ test("directChannel: the wire contract's names, the same from both sides", async
   assert.equal(await directChannel("ann", "bob"), "dm-b6owpid5zvwnmtgm2bwf4k3gk7gxciym");
   assert.equal(await directChannel("bob", "ann"), "dm-b6owpid5zvwnmtgm2bwf4k3gk7gxciym");
   assert.equal(await directChannel("👍", "ｱ"), "dm-jmkiqn2qka2aqj2mht5y5mj36zbs7jbl");
+});
+// The message-state model: the same folding rules as the Go client's
+// (client/model_test.go).
+test("Model folds updates by rev, keeps mine, counts unread", async () => {
+  const { Model } = await import("./wschat.js");
+  const m = new Model(100);
+  m.me = "me";
+  const msg = (seq, userId, text, extra = {}) => ({ seq, rev: seq, userId, text, reactions: [], replies: 0, deleted: false, ...extra });
+  const upd = (seq, action, userId, emoji, state) => ({ type: "update", update: { seq, action, target: state.seq, userId, emoji, state } });
+  m.fold({ type: "message", message: msg(1, "ann", "hi") });
+  m.fold(upd(2, "edit", "ann", undefined, msg(1, "ann", "hello", { rev: 2, edited: true })));
+  m.fold(upd(3, "react", "me", "👍", msg(1, "ann", "hello", { rev: 3, reactions: [{ emoji: "👍", count: 1 }] })));
+  m.fold(upd(4, "react", "bo", "👍", msg(1, "ann", "hello", { rev: 4, reactions: [{ emoji: "👍", count: 2 }] })));
+  m.fold(upd(2, "edit", "ann", undefined, msg(1, "ann", "stale", { rev: 2 }))); // lower rev: ignored
+  assert.deepEqual(m.message(1).reactions, [{ emoji: "👍", count: 2, mine: true }]);
+  assert.equal(m.message(1).text, "hello");
+  m.fold(upd(5, "delete", "ann", undefined, msg(1, "ann", "", { rev: 5, deleted: true })));
+  assert.equal(m.message(1).deleted, true);
+  assert.deepEqual(m.message(1).reactions, []);
+  m.fold({ type: "message", message: msg(6, "bo", "q") });
+  m.fold({ type: "message", message: msg(7, "ann", "a", { replyTo: 6 }), parent: msg(6, "bo", "q", { rev: 7, replies: 1 }) });
+  assert.equal(m.message(6).replies, 1);
+  m.fold({ type: "message", message: msg(8, "me", "mine") });
+  assert.equal(m.unread(), 2);
+  m.fold({ type: "read", read: { userId: "me", seq: 6 } });
+  m.fold({ type: "read", read: { userId: "me", seq: 2 } });
+  assert.equal(m.unread(), 1);
+  m.fold({ type: "typing", typing: { userId: "bo", userName: "Bo", until: Date.now() + 1000 } });
+  m.fold({ type: "typing", typing: { userId: "me", userName: "Me", until: Date.now() + 1000 } });
+  assert.deepEqual(m.typing().map((t) => t.userId), ["bo"]);
+  assert.deepEqual(m.typing(Date.now() + 2000), []);
+  // A personal (history) state brings "mine" for reactions made before.
+  m.fold({ type: "message", personal: true, message: msg(9, "ann", "x", { rev: 12, reactions: [{ emoji: "🎉", count: 3, mine: true }] }) });
+  m.fold(upd(13, "react", "bo", "❤️", msg(9, "ann", "x", { rev: 13, reactions: [{ emoji: "🎉", count: 3 }, { emoji: "❤️", count: 1 }] })));
+  assert.deepEqual(m.message(9).reactions, [{ emoji: "🎉", count: 3, mine: true }, { emoji: "❤️", count: 1, mine: false }]);
+});
+
+test("Sequencer orders updates with messages", () => {
+  const s = new Sequencer(10, 0);
+  const out = [];
+  s.offerEvent({ type: "update", update: { seq: 2 } }, out, false);
+  s.offer({ seq: 1 }, out, false);
+  s.offerEvent({ type: "update", update: { seq: 4 } }, out, false);
+  s.settle(4, out);
+  assert.deepEqual(out.map((e) => `${e.type}:${e.type === "update" ? e.update.seq : e.message.seq}`), ["message:1", "update:2", "update:4"]);
+});
+
+test("lifecycle calls check their arguments before sending", async () => {
+  await withServer({}, async (srv, connect) => {
+    const c = await connect("ann");
+    await c.join("general");
+    for (const bad of ["", "a", "👍👍", ":Tada:", "👍 "]) {
+      assert.throws(() => c.react("general", 1, bad), (e) => e.code === "invalid", `emoji ${JSON.stringify(bad)}`);
+    }
+    for (const good of ["👍", "👍🏽", "🏳️‍🌈", "🇫🇷", ":tada:", "#️⃣"]) assert.doesNotThrow(() => c.react("general", 1, good).catch(() => {}));
+    assert.throws(() => c.edit("general", 0, "x"), (e) => e.code === "invalid");
+    assert.throws(() => c.reply("general", 1, "  "), (e) => e.code === "invalid");
+    assert.rejects(c.delete("random", 1), (e) => e.code === "not_joined");
+  });
 });

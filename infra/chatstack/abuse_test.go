@@ -1,6 +1,7 @@
 package chatstack
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,6 +101,57 @@ func TestAppClientNeedsNoOAuth(t *testing.T) {
 		if got := asJSON(p["ExplicitAuthFlows"]); got != `["ALLOW_USER_SRP_AUTH","ALLOW_REFRESH_TOKEN_AUTH"]` {
 			t.Errorf("%s ExplicitAuthFlows = %s, want SRP and refresh only", id, got)
 		}
+	}
+}
+
+// TestUsersCannotWriteTheirDisplayName (issue #25, finding 3): without
+// WriteAttributes Cognito lets every user change every standard attribute
+// with their own access token, "name" included, which the authorizer
+// shows as the display name. The app client may write only locale and
+// zoneinfo; "name" and everything the display name falls back on are set
+// by administrators.
+func TestUsersCannotWriteTheirDisplayName(t *testing.T) {
+	for id, c := range resources(t, tmpl(t, "dev"), "AWS::Cognito::UserPoolClient") {
+		got, ok := props(c)["WriteAttributes"].([]any)
+		if !ok {
+			t.Fatalf("%s sets no WriteAttributes: Cognito's default lets users write name", id)
+		}
+		if asJSON(got) != `["locale","zoneinfo"]` {
+			t.Errorf("%s WriteAttributes = %s, want only locale and zoneinfo", id, asJSON(got))
+		}
+	}
+}
+
+// TestChannelRateAndReservedNamesReachTheFunctions: the per-channel
+// delivery rate reaches the functions that send, and the publish API's
+// configured names reach the authorizer as reserved display names.
+func TestChannelRateAndReservedNamesReachTheFunctions(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			res := template["Resources"].(map[string]any)
+			fns := functionByPackage(t, template)
+			for _, fn := range []string{contract.FunctionChat, contract.FunctionPublish} {
+				vars := props(res[fns[fn]].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
+				if want := strconv.FormatFloat(cfg.ChannelRate, 'f', -1, 64); vars[contract.EnvChannelRate] != want {
+					t.Errorf("%s %s = %v, want %s", fn, contract.EnvChannelRate, vars[contract.EnvChannelRate], want)
+				}
+			}
+		})
+	}
+	for env, want := range map[string]any{"dev": nil, "prod-issuer": `["Billing","Orders"]`} {
+		template := tmpl(t, env)
+		res := template["Resources"].(map[string]any)
+		vars := props(res[functionByPackage(t, template)[contract.FunctionAuthorizer]].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if got := vars[contract.EnvReservedNames]; got != want {
+			t.Errorf("%s: authorizer %s = %v, want %v (the publish names)", env, contract.EnvReservedNames, got, want)
+		}
+	}
+	bad := Environments()["prod"]
+	bad.ChannelRate = 20000
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "channel rate 20000") {
+		t.Errorf("Validate() = %v, want the channel rate refused", err)
 	}
 }
 

@@ -117,6 +117,10 @@ type Config struct {
 	// (pings and garbage included) per function instance, in memory.
 	FrameRatePerSecond float64
 	FrameBurst         int
+	// ChannelRate bounds the deliveries (one per member) per second that
+	// one channel's sends ask for, so one channel cannot take the account's
+	// ~10,000 @connections calls a second from the others.
+	ChannelRate float64
 	// TokenGrace is how long after its token's exp a connection may still
 	// be used, to renew in-band (reauth); past it the connection is refused
 	// and closed (docs/auth.md).
@@ -208,6 +212,8 @@ func Environments() map[string]Config {
 	prod.QuietRouteRate, prod.QuietRouteBurst = 200, 400
 	prod.HistoryRetention = 30 * 24 * time.Hour
 	prod.SendBudget = 50000
+	// Half the account's rate: prod's big channels fan out faster.
+	prod.ChannelRate = 5000
 	prod.PublishThrottleRate, prod.PublishThrottleBurst = 500, 1000
 	// 50 invocations x 128 workers: a 100,000-member channel (100 tasks) in
 	// two rounds; the account's ~10,000 requests/s is the real ceiling.
@@ -254,6 +260,8 @@ func baseEnvironment() Config {
 		UserRateBurst:         20,
 		FrameRatePerSecond:    10,
 		FrameBurst:            20,
+		// A fifth of the account's @connections rate per channel.
+		ChannelRate: 2000,
 		// The authorizer's clock-skew leeway: a token it still accepts is
 		// not refused by the handlers.
 		TokenGrace:     60 * time.Second,
@@ -536,6 +544,9 @@ func (c Config) validateLimits() []error {
 	}
 	if c.QuietRouteRate < 0 || c.QuietRouteRate > c.ThrottleRate || c.QuietRouteBurst < 0 || c.QuietRouteBurst > c.ThrottleBurst {
 		bad("ping/$default route throttle %v/s burst %d must be 0 (off) up to the stage's %v/s burst %d", c.QuietRouteRate, c.QuietRouteBurst, c.ThrottleRate, c.ThrottleBurst)
+	}
+	if c.ChannelRate <= 0 || c.ChannelRate > 10000 {
+		bad("channel rate %v must be above 0 and at most 10000 deliveries/s (the account's @connections rate)", c.ChannelRate)
 	}
 	if c.FrameRatePerSecond <= 0 || c.FrameBurst < 1 {
 		bad("per-connection frame rate %v/s burst %d must both be positive", c.FrameRatePerSecond, c.FrameBurst)

@@ -67,7 +67,7 @@ func (s *ChatStack) addPublish(moduleRoot string, retention awslogs.RetentionDay
 	// the same send path and limits.
 	for _, v := range []string{contract.EnvTableName, contract.EnvCallbackURL, contract.EnvHistoryRetention,
 		contract.EnvRatePerSecond, contract.EnvRateBurst, contract.EnvMaxChannels, contract.EnvFanoutWorkers,
-		contract.EnvSendBudget, contract.EnvPresenceMaxMembers, contract.EnvMetricsNamespace} {
+		contract.EnvSendBudget, contract.EnvPresenceMaxMembers, contract.EnvMetricsNamespace, contract.EnvChannelRate} {
 		s.Publish.Function.AddEnvironment(jsii.String(v), s.runtimeEnv[v], nil)
 	}
 	s.PublishAPI = NewPublishAPI(s.Stack, "Publish", PublishAPIProps{

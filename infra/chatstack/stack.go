@@ -6,6 +6,8 @@ package chatstack
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -163,6 +165,12 @@ func (s *ChatStack) addIdentity() map[string]string {
 		b, _ := json.Marshal(s.Config.GroupChannels) // a map of strings always marshals
 		env[contract.EnvGroupChannels] = string(b)
 	}
+	// Names only backends show: a user's name that looks like one is
+	// marked ("server" always is).
+	if names := slices.Sorted(maps.Values(s.Config.PublishNames)); len(names) > 0 {
+		b, _ := json.Marshal(slices.Compact(names))
+		env[contract.EnvReservedNames] = string(b)
+	}
 	if auth.CreateUserPool {
 		s.UserPool = NewUserPool(s.Stack, "Identity", s.Config.Retain)
 		s.UserPool.AddChannelGroups(s.Config.GroupChannels)
@@ -217,6 +225,7 @@ func (s *ChatStack) addRuntimeEnvironment() {
 		contract.EnvUserRateBurst:         strconv.Itoa(cfg.UserRateBurst),
 		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
 		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
+		contract.EnvChannelRate:           strconv.FormatFloat(cfg.ChannelRate, 'f', -1, 64),
 		contract.EnvTokenGrace:            cfg.TokenGrace.String(),
 		contract.EnvDirectMessages:        directMessagesValue(cfg.DirectMessages),
 	}
@@ -304,8 +313,11 @@ func grantTable(s *ChatStack) {
 	// memberships, and tells the channels who left (reading their members).
 	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")
 	s.API.GrantPostToConnections(s.Disconnect.Role)
-	// Chat actions read and write every item kind.
-	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
+	// Chat actions read and write every item kind; history reads the
+	// targets of a page's changes (and a thread its replies) in one
+	// BatchGetItem.
+	grant(s.Chat, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
+		"dynamodb:BatchGetItem")
 	s.API.GrantPostToConnections(s.Chat.Role)
 	s.API.GrantDeleteConnections(s.Chat.Role)
 }

@@ -123,6 +123,8 @@ func synthAll() error {
 	if err != nil {
 		return err
 	}
+	// Backends with names of their own, which users' names must not imitate.
+	issuer.PublishNames = map[string]string{"arn:aws:iam::123456789012:role/orders": "Orders", "arn:aws:iam::123456789012:role/billing": "Billing"}
 	envs[issuer.Name] = issuer
 	// A fifth: dev pinned to an account and region, as the CLI does with
 	// CDK_DEFAULT_ACCOUNT/REGION, which turns pseudo parameters into literals.
@@ -435,7 +437,7 @@ var wantActions = map[string][]string{
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	// Above the fan-out threshold chat and publish enqueue tasks: only
 	// SendMessage (which also authorizes SendMessageBatch).
-	contract.FunctionChat: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
+	contract.FunctionChat: {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem",
 		"dynamodb:Query", "dynamodb:UpdateItem", "execute-api:ManageConnections",
 		"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
 	// The send path (claim, seq, history, fan-out), the user index Query,

@@ -52,7 +52,16 @@ func NewUserPool(scope constructs.Construct, id string, retain bool) *UserPool {
 		// has no hosted UI. CDK's default would allow the implicit flow, a
 		// placeholder https://example.com callback and every scope,
 		// aws.cognito.signin.user.admin included, the day a domain exists.
-		DisableOAuth:        jsii.Bool(true),
+		DisableOAuth: jsii.Bool(true),
+		// Users may change only their locale and time zone with their own
+		// access token (UpdateUserAttributes). Cognito's default is every
+		// standard attribute, "name" included, and the display name comes
+		// from "name" (then cognito:username, which no one can change): a
+		// user could rename themselves "Orders" or a colleague. Names are
+		// set by administrators (AdminUpdateUserAttributes), with IAM.
+		WriteAttributes: awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{
+			Locale: jsii.Bool(true), Timezone: jsii.Bool(true),
+		}),
 		IdTokenValidity:     awscdk.Duration_Hours(jsii.Number(1)),
 		AccessTokenValidity: awscdk.Duration_Hours(jsii.Number(1)),
 	})

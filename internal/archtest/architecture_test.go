@@ -117,9 +117,15 @@ var rules = []rule{
 	},
 	{
 		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
-		onlyProject: []string{},
+		onlyProject: []string{module + "/local/loopback", module + "/local/sigv4"},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues and template reader are generic: they emulate " +
-			"AWS for any template, so they must not know wschat's handlers, store or protocol",
+			"AWS for any template, so they must not know wschat's handlers, store or protocol (the loopback guard " +
+			"and the SigV4 check every listener shares are generic too)",
+	},
+	{
+		packages:    []string{module + "/local/loopback", module + "/local/sigv4"},
+		onlyProject: []string{},
+		why:         "the guards of the local listeners know HTTP and SigV4, not the emulator or wschat",
 	},
 }
 

@@ -52,8 +52,9 @@ var ErrUnavailable = errors.New("authorizer: cannot verify tokens now")
 //     issuer (malformed, too large, bad signature, unknown kid, alg
 //     none/HS*, wrong iss, expired, not yet valid, missing sub or exp).
 //   - 403: a genuine, current token of the issuer that is not meant for this
-//     API (aud/client_id not accepted, wrong token_use) or whose channel
-//     grant cannot be read (channels or groups claim) — an explicit Deny.
+//     API (aud/client_id not accepted, wrong token_use), whose channel
+//     grant cannot be read (channels or groups claim), or whose sub is not
+//     a usable user id (wire.CheckUserID) — an explicit Deny.
 //   - 500: the issuer's JWKS could not be fetched.
 type Authorizer struct {
 	verifier TokenVerifier
@@ -101,7 +102,7 @@ func (a *Authorizer) Handle(ctx context.Context, req ConnectRequest) (events.API
 		attrs[0] = slog.String("reason", "internal")
 		log.ErrorContext(ctx, "connect refused: unexpected verifier error", attrs...)
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnavailable
-	case ReasonAudience, ReasonTokenUse, ReasonCapabilities:
+	case ReasonAudience, ReasonTokenUse, ReasonCapabilities, ReasonBadSubject:
 		log.WarnContext(ctx, "connect denied", attrs...)
 		return deny(req.MethodArn, "forbidden"), nil
 	default:

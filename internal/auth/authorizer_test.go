@@ -75,6 +75,7 @@ func TestAuthorizer(t *testing.T) {
 	none := seg(map[string]any{"alg": "none", "kid": "rsa-1"}) + "." + seg(idClaims()) + "."
 	foreign := signWith(t, rsaK, nil, with(idClaims(), "aud", "another-app"))
 	access := signWith(t, rsaK, nil, with(idClaims(), "token_use", "access"))
+	slashed := signWith(t, rsaK, nil, with(idClaims(), "sub", "team/ann"))
 
 	tests := []struct {
 		name     string
@@ -115,6 +116,7 @@ func TestAuthorizer(t *testing.T) {
 
 		{name: "other app's token", edit: withQuery(foreign), want: denied, reason: ReasonAudience, tokens: []string{foreign}},
 		{name: "access token where id tokens are required", edit: withQuery(access), tokenUse: "id", want: denied, reason: ReasonTokenUse, tokens: []string{access}},
+		{name: "a sub no route could ever address", edit: withQuery(slashed), want: denied, reason: ReasonBadSubject, tokens: []string{slashed}},
 
 		{name: "JWKS down", edit: withQuery(valid), jwks: down, want: unavailable, reason: ReasonKeysUnavailable},
 	}

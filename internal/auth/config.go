@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -45,6 +46,10 @@ type Config struct {
 	// (chat.ParseCapabilities): a token without a channels claim gets the
 	// grants of the listed groups it names in GroupsClaim, added up.
 	GroupChannels map[string]string
+	// ReservedNames are the display names only backends show (the publish
+	// API's configured names; chat.FromServer always is): a token whose
+	// name looks like one gets chat.UserMark appended.
+	ReservedNames []string
 
 	// Leeway absorbs clock skew on exp, nbf and iat. Zero means DefaultLeeway;
 	// a negative value means no leeway.
@@ -75,12 +80,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	var reserved []string
+	if raw := strings.TrimSpace(getenv(contract.EnvReservedNames)); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &reserved); err != nil {
+			return Config{}, fmt.Errorf("%s: want a JSON array of names: %w", contract.EnvReservedNames, err)
+		}
+	}
 	return Config{
 		Issuer:        strings.TrimSpace(getenv(contract.EnvAuthIssuer)),
 		Audiences:     auds,
 		TokenUse:      strings.TrimSpace(getenv(contract.EnvAuthTokenUse)),
 		JWKSURL:       strings.TrimSpace(getenv(contract.EnvAuthJWKSURL)),
 		GroupChannels: groups,
+		ReservedNames: reserved,
 	}, nil
 }
 

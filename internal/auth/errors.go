@@ -26,6 +26,7 @@ const (
 	ReasonKeysUnavailable Reason = "jwks_unavailable"    // the issuer's keys could not be fetched
 	ReasonBadRequest      Reason = "bad_request"         // the authorizer event lacks a methodArn
 	ReasonCapabilities    Reason = "bad_capabilities"    // the wschat:channels claim is malformed
+	ReasonBadSubject      Reason = "bad_subject"         // sub breaks the user id rule (wire.CheckUserID)
 )
 
 // Error is a token rejection. Its message is built from fixed text and the

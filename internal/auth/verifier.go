@@ -20,6 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/wire"
 )
 
 // Identity is who a verified token says the caller is.
@@ -50,8 +53,9 @@ const ChannelsClaim = "wschat:channels"
 // Verifier checks tokens against one issuer. It is safe for concurrent use;
 // build one per process so the JWKS cache is shared.
 type Verifier struct {
-	cfg  Config
-	keys *keySet
+	cfg      Config
+	keys     *keySet
+	reserved chat.ReservedNames
 }
 
 // NewVerifier validates cfg and returns a Verifier. It makes no network call:
@@ -61,7 +65,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{cfg: cfg, keys: newKeySet(cfg)}, nil
+	return &Verifier{cfg: cfg, keys: newKeySet(cfg), reserved: chat.NewReservedNames(cfg.ReservedNames...)}, nil
 }
 
 type header struct {
@@ -141,7 +145,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if err := v.checkClaims(&c); err != nil {
 		return Identity{}, err
 	}
-	id := Identity{UserID: c.Sub, UserName: firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email, c.Sub),
+	// One rule for user ids everywhere (wire.CheckUserID): a sub the
+	// publish API could never address, or one that forges a storage key,
+	// is refused here rather than admitted and unreachable.
+	if err := wire.CheckUserID(c.Sub); err != nil {
+		return Identity{}, reject(ReasonBadSubject, "%s", err.Error())
+	}
+	id := Identity{UserID: c.Sub, UserName: v.reserved.UserDisplayName(firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email), c.Sub),
 		ExpiresAt: c.Exp.t}
 	if c.Iat.set {
 		id.IssuedAt = c.Iat.t

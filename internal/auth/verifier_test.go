@@ -92,6 +92,27 @@ func TestVerifyAccepts(t *testing.T) {
 			wantName: "ann",
 		},
 		{
+			name: "bidi overrides and zero-width characters are stripped from the name",
+			token: func(t *testing.T) string {
+				return signWith(t, rsaK, nil, with(idClaims(), "name", "\u202eAnn\u200b  Smith\u2066"))
+			},
+			wantUser: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+			wantName: "Ann Smith",
+		},
+		{
+			name:     "a name that looks like the backend's is marked",
+			token:    func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "name", "ѕerver")) },
+			wantUser: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+			wantName: "ѕerver (user)",
+		},
+		{
+			name:     "a configured backend name is reserved too",
+			edit:     func(c *Config) { c.ReservedNames = []string{"Orders"} },
+			token:    func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "name", "0rders")) },
+			wantUser: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+			wantName: "0rders (user)",
+		},
+		{
 			name: "fractional exp",
 			token: func(t *testing.T) string {
 				return signWith(t, rsaK, nil, with(idClaims(), "exp", float64(epoch.Unix())+0.5))
@@ -239,6 +260,14 @@ func TestVerifyRejects(t *testing.T) {
 			return signWith(t, rsaK, nil, with(idClaims(), "iat", epoch.Add(5*time.Minute).Unix()))
 		}, ReasonNotYetValid},
 		{"no sub", nil, func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "sub", nil)) }, ReasonMissingClaim},
+		{"sub with a slash (never reachable by the publish API)", nil, func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "sub", "a/b")) }, ReasonBadSubject},
+		{"sub with a '#' (a storage key)", nil, func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "sub", "CHAN#x")) }, ReasonBadSubject},
+		{"sub with a space", nil, func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "sub", "ann smith")) }, ReasonBadSubject},
+		{"sub with NUL", nil, func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "sub", "ann\x00")) }, ReasonBadSubject},
+		{"sub too long", nil, func(t *testing.T) string {
+			return signWith(t, rsaK, nil, with(idClaims(), "sub", strings.Repeat("x", 129)))
+		}, ReasonBadSubject},
+		{"sub is the backend's id", nil, func(t *testing.T) string { return signWith(t, rsaK, nil, with(idClaims(), "sub", "server")) }, ReasonBadSubject},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

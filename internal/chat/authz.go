@@ -47,10 +47,10 @@ type Listed struct {
 	AddedAt  time.Time
 }
 
-// UserChannel is one private channel or direct message of a user, as the
-// user's own index lists it: what a "channels" listing shows. Peer is the
-// other user of a direct message.
-type UserChannel struct {
+// ListedChannel is one private channel or direct message whose member list
+// names a user, as the user's own index lists it: what a "channels"
+// listing shows of it. Peer is the other user of a direct message.
+type ListedChannel struct {
 	Channel string
 	Direct  bool
 	Peer    Identity

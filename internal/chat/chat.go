@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // Domain errors returned (wrapped) by the adapters.
@@ -88,7 +90,7 @@ type Member struct {
 
 // FromServer marks a message a backend published through the HTTP API
 // (Message.From), so clients can tell it from a user's message.
-const FromServer = "server"
+const FromServer = wire.FromServer
 
 // Message is one stored chat message.
 type Message struct {
@@ -101,6 +103,21 @@ type Message struct {
 	ClientID  string
 	SentAt    time.Time
 	ExpiresAt time.Time
+
+	// The lifecycle (lifecycle.go). ReplyTo names a reply's parent. The
+	// current state: Rev is the seq of the last change applied (0: none),
+	// EditedAt the last edit's (or the delete's) time, Deleted, Reactions
+	// and the thread's Replies. Pend is the last change applied whose
+	// stream item may still be pending; Status is this item's own, when it
+	// is a reply (which changes its parent).
+	ReplyTo   int64
+	Rev       int64
+	EditedAt  time.Time
+	Deleted   bool
+	Reactions []ReactionSet
+	Replies   int64
+	Pend      int64
+	Status    Status
 }
 
 // ClaimKey identifies one logical send: the same user retrying with the same
@@ -150,7 +167,10 @@ type FanoutStats struct {
 	Skipped   int // members not posted to because the send budget ran out
 	Throttled int // post attempts answered 429 (each retried)
 	Tasks     int // fan-out tasks handed to the queue (a spread broadcast)
-	Duration  time.Duration
+	// Size is the channel's member count as read before the broadcast (0
+	// when the broadcaster did not read it; Members then says as much).
+	Size     int64
+	Duration time.Duration
 }
 
 // Budget bounds the @connections posts of one invocation, so one huge channel
@@ -201,6 +221,11 @@ type HistoryQuery struct {
 // still retained (the counter + 1 when nothing is, 0 for a channel that
 // never had a message); Truncated reports that some seq above After may
 // have held a message now past retention.
+//
+// Updates are the changes stored in the range (applied ones; pending ones
+// are resolved first, void ones skipped), and Targets the current state of
+// every message an update or a reply in the page targets, by seq, those in
+// Messages included.
 type HistoryPage struct {
 	Messages  []Message
 	More      bool
@@ -208,4 +233,6 @@ type HistoryPage struct {
 	Oldest    int64
 	Truncated bool
 	Through   int64
+	Updates   []Change
+	Targets   map[int64]Message
 }

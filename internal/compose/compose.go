@@ -67,7 +67,8 @@ func NewBase(getenv func(string) string, stdout io.Writer) (*Base, error) {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	})
-	store := dynamo.New(db, table, dynamo.Options{})
+	// Counters live as long as history, and a day more (dynamo/counter.go).
+	store := dynamo.New(db, table, dynamo.Options{CounterLife: cfg.HistoryRetention + dynamo.ChannelGrace})
 	return &Base{Log: log, Store: store, AWS: awsCfg, Config: cfg}, nil
 }
 

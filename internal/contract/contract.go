@@ -45,6 +45,10 @@ const (
 	// instance, in memory (rate 0 disables).
 	EnvFrameRatePerSecond = "WSCHAT_FRAME_RATE_PER_SECOND"
 	EnvFrameBurst         = "WSCHAT_FRAME_BURST"
+	// EnvChannelRate bounds the deliveries (one per member) per second
+	// that one channel's sends ask for, so one channel cannot take the
+	// account's @connections rate (0: only 1,000 sends/s per channel).
+	EnvChannelRate = "WSCHAT_CHANNEL_RATE"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
 	EnvLogLevel = "WSCHAT_LOG_LEVEL"
 
@@ -63,6 +67,11 @@ const (
 	// the authorizer for tokens without a channels claim. Unset: groups
 	// grant nothing.
 	EnvGroupChannels = "WSCHAT_GROUP_CHANNELS"
+	// EnvReservedNames lists, as a JSON array, the display names only
+	// backends show (the publish API's configured names): the authorizer
+	// marks a user's name that looks like one (chat.UserMark). "server"
+	// is always reserved.
+	EnvReservedNames = "WSCHAT_RESERVED_NAMES"
 )
 
 // Route keys of the WebSocket API. The route selection expression is
@@ -81,6 +90,15 @@ const (
 	ActionHistory = wire.ActionHistory
 	ActionMembers = wire.ActionMembers
 	ActionPing    = wire.ActionPing
+
+	// The message lifecycle's actions.
+	ActionEdit     = wire.ActionEdit
+	ActionDelete   = wire.ActionDelete
+	ActionReact    = wire.ActionReact
+	ActionUnreact  = wire.ActionUnreact
+	ActionTyping   = wire.ActionTyping
+	ActionRead     = wire.ActionRead
+	ActionChannels = wire.ActionChannels
 	ActionReauth  = wire.ActionReauth
 	ActionDirect  = wire.ActionDirect
 )

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -60,30 +59,6 @@ func decodeClaim(k chat.ClaimKey, item map[string]types.AttributeValue) chat.Cla
 		Delivered: boolAttr(item, attrDelivered),
 		ExpiresAt: timeEpoch(item, attrTTL),
 	}
-}
-
-// NextSeq atomically takes the channel's next seq (UpdateItem ADD on the
-// counter item). Seqs start at 1 and only grow; a seq taken by an attempt
-// that then failed is never reused, so history may have gaps. The counter
-// also records when it was last used: history waits that long (its grace)
-// before it declares a missing seq above every stored message never used.
-func (s *Store) NextSeq(ctx context.Context, channel string) (int64, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       counterKey(channel),
-		UpdateExpression:          aws.String("ADD #seq :one SET #at = :now"),
-		ExpressionAttributeNames:  map[string]string{"#seq": attrSeq, "#at": attrUpdatedAt},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":now": millis(s.now())},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err != nil {
-		return 0, translate("next seq", err)
-	}
-	seq, ok := numAttr(out.Attributes, attrSeq)
-	if !ok {
-		return 0, fmt.Errorf("next seq: counter of %q has no number", channel)
-	}
-	return seq, nil
 }
 
 // SetClaimSeq binds seq to a claim unless it already has one, and returns
@@ -143,6 +118,12 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	if m.From != "" {
 		item[attrFrom] = str(m.From)
 	}
+	if m.ReplyTo != 0 {
+		// A reply changes its parent (the reply count): it is pending until
+		// that is applied (see chat/lifecycle.go).
+		item[attrReplyTo] = num(m.ReplyTo)
+		item[attrStatus] = str(string(chat.StatusPending))
+	}
 	item[attrSentAt] = millis(m.SentAt)
 	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(m.ExpiresAt)
@@ -164,7 +145,8 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 		}
 		return err
 	}
-	if !boolAttr(got, attrTombstone) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID {
+	if !boolAttr(got, attrTombstone) && !isChange(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID &&
+		chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid {
 		return nil // this message, stored by an earlier attempt
 	}
 	return fmt.Errorf("put message seq %d: %w", m.Seq, chat.ErrConflict)
@@ -200,21 +182,8 @@ func (s *Store) RebindClaimSeq(ctx context.Context, k chat.ClaimKey, from, to in
 // LastSeq returns the channel's counter: the highest seq taken, 0 for a
 // channel that never had a message.
 func (s *Store) LastSeq(ctx context.Context, channel string) (int64, error) {
-	seq, _, err := s.counter(ctx, channel)
+	seq, _, _, err := s.counter(ctx, channel)
 	return seq, err
-}
-
-func (s *Store) counter(ctx context.Context, channel string) (seq int64, usedAt time.Time, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            counterKey(channel),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return 0, time.Time{}, translate("read counter", err)
-	}
-	seq, _ = numAttr(out.Item, attrSeq)
-	return seq, timeMillis(out.Item, attrUpdatedAt), nil
 }
 
 // historyMaxPages bounds the Query calls of one History call; expired items
@@ -222,7 +191,8 @@ func (s *Store) counter(ctx context.Context, channel string) (seq int64, usedAt 
 const historyMaxPages = 8
 
 // History returns up to limit live messages of channel with seq > after, in
-// seq order. more reports that messages may follow; ask again with
+// seq order, in their current state (changes and voided replies are left
+// out; pending replies are returned). more reports that messages may follow; ask again with
 // after = next (next is the last seq examined, so expired items are not read
 // twice).
 func (s *Store) History(ctx context.Context, channel string, after int64, limit int) (msgs []chat.Message, more bool, next int64, err error) {
@@ -254,7 +224,7 @@ func (s *Store) History(ctx context.Context, channel string, after int64, limit 
 			}
 			m := decodeMessage(channel, item)
 			next = m.Seq
-			if !s.expired(item) && !boolAttr(item, attrTombstone) {
+			if !s.expired(item) && isMessageItem(item) {
 				msgs = append(msgs, m)
 			}
 		}
@@ -271,7 +241,7 @@ func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Me
 	if !ok { // fall back to the sort key, MSG#<seq>
 		seq, _ = strconv.ParseInt(strings.TrimPrefix(strAttr(item, attrSK), "MSG#"), 10, 64)
 	}
-	return chat.Message{
+	m := chat.Message{
 		Channel:   channel,
 		Seq:       seq,
 		Identity:  chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
@@ -281,4 +251,16 @@ func decodeMessage(channel string, item map[string]types.AttributeValue) chat.Me
 		SentAt:    timeMillis(item, attrSentAt),
 		ExpiresAt: timeEpoch(item, attrTTL),
 	}
+	decodeState(&m, item)
+	return m
+}
+
+// FindClaim returns the live claim of k (chat.ErrNotFound when there is
+// none): whether a request is a retry, without writing.
+func (s *Store) FindClaim(ctx context.Context, k chat.ClaimKey) (chat.Claim, error) {
+	item, err := s.getLive(ctx, "find claim", claimKey(k))
+	if err != nil {
+		return chat.Claim{}, err
+	}
+	return decodeClaim(k, item), nil
 }

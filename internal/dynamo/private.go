@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,7 +49,10 @@ func aclKey(channel, userID string) map[string]types.AttributeValue {
 	return key(aclPK(channel), "USER#"+userID)
 }
 
-func userChannelKey(userID, channel string) map[string]types.AttributeValue {
+// listedChannelKey is the user's index entry of a private channel or
+// direct message it is listed on (CHAN#; the channel list of joined
+// channels is CH#, userchannels.go).
+func listedChannelKey(userID, channel string) map[string]types.AttributeValue {
 	return key(userPK(userID), "CHAN#"+channel)
 }
 
@@ -88,15 +92,20 @@ func (s *Store) CreatePrivate(ctx context.Context, channel string, members []cha
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        &s.table,
 		Key:              metaKey(channel),
-		UpdateExpression: aws.String("SET #p = :t"),
+		UpdateExpression: aws.String("SET #p = :t, #ttl = :never"),
 		ConditionExpression: aws.String("attribute_not_exists(#dm) AND " +
 			"(#p = :t OR attribute_not_exists(#m) OR #m <= :zero)"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrPrivate, "#m": attrMembers, "#dm": attrDirect},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true), ":zero": num(0)},
-		ReturnValues:              types.ReturnValueAllOld,
+		ExpressionAttributeNames: map[string]string{"#p": attrPrivate, "#m": attrMembers, "#dm": attrDirect, "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true), ":zero": num(0),
+			":never": privateTTL},
+		ReturnValues: types.ReturnValueAllOld,
 	})
+	if err = translate("create private "+channel, err); isConflict(err) {
+		// An expired public channel's stale count does not stand in the way.
+		out, err = s.claimExpired(ctx, channel, "SET #p = :t, #ttl = :never, #m = :zero REMOVE #s", nil)
+	}
 	if err != nil {
-		return false, translate("create private "+channel, err)
+		return false, err
 	}
 	created = !boolAttr(out.Attributes, attrPrivate)
 	for _, m := range members {
@@ -106,6 +115,31 @@ func (s *Store) CreatePrivate(ctx context.Context, channel string, members []cha
 		}
 	}
 	return created, nil
+}
+
+// claimExpired rewrites an expired public channel's item with update (it
+// may use #p, #ttl, #m, #s, :t, :zero, :never and extra), on condition that
+// it is still expired; chat.ErrConflict otherwise: the item is live, and
+// public with members (or a direct message).
+func (s *Store) claimExpired(ctx context.Context, channel, update string, extra map[string]types.AttributeValue) (*dynamodb.UpdateItemOutput, error) {
+	values := map[string]types.AttributeValue{":t": boolean(true), ":zero": num(0), ":never": privateTTL, ":now": num(s.now().Unix())}
+	for k, v := range extra {
+		values[k] = v
+	}
+	names := map[string]string{"#p": attrPrivate, "#ttl": attrTTL, "#m": attrMembers, "#s": attrShards}
+	if strings.Contains(update, "#dm") {
+		names["#dm"] = attrDirect
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       metaKey(channel),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("#ttl <= :now"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllOld,
+	})
+	return out, translate("claim expired channel "+channel, err)
 }
 
 // AddListed puts a user on a private channel's list; added is false when
@@ -133,7 +167,7 @@ func (s *Store) putListed(ctx context.Context, l chat.Listed) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	item := userChannelKey(l.UserID, l.Channel)
+	item := listedChannelKey(l.UserID, l.Channel)
 	item[attrChannel] = str(l.Channel)
 	item[attrAddedAt] = millis(l.AddedAt)
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
@@ -191,7 +225,7 @@ func (s *Store) RemoveListed(ctx context.Context, channel, userID string) (remov
 	if err != nil {
 		return false, translate("remove member list entry", err)
 	}
-	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: userChannelKey(userID, channel)}); err != nil {
+	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: listedChannelKey(userID, channel)}); err != nil {
 		return out.Attributes != nil, translate("remove user channel", err)
 	}
 	return out.Attributes != nil, nil
@@ -262,46 +296,56 @@ func (s *Store) ListedMembers(ctx context.Context, channel, cursor string, limit
 // peer's name as known). The opener's current name is written where the
 // peer sees it; the peer's name stays what it was (its id until the peer
 // opens the channel itself).
-func (s *Store) OpenDirect(ctx context.Context, opener chat.Identity, peerID string, at time.Time) (chat.UserChannel, bool, error) {
+func (s *Store) OpenDirect(ctx context.Context, opener chat.Identity, peerID string, at time.Time) (chat.ListedChannel, bool, error) {
 	channel := chat.DirectChannel(opener.UserID, peerID)
 	pair := []string{opener.UserID, peerID}
 	slices.Sort(pair)
 	created := false
+	pairSet := &types.AttributeValueMemberSS{Value: pair}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        &s.table,
 		Key:              metaKey(channel),
-		UpdateExpression: aws.String("SET #p = :t, #dm = :pair"),
+		UpdateExpression: aws.String("SET #p = :t, #dm = :pair, #ttl = :never"),
 		// No one can be a member of a direct message that was never
 		// opened (AddMember), so a count above 0 means a foreign item.
-		ConditionExpression:       aws.String("attribute_not_exists(#dm) AND (attribute_not_exists(#m) OR #m <= :zero)"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrPrivate, "#dm": attrDirect, "#m": attrMembers},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true), ":pair": &types.AttributeValueMemberSS{Value: pair}, ":zero": num(0)},
+		ConditionExpression: aws.String("attribute_not_exists(#dm) AND (attribute_not_exists(#m) OR #m <= :zero)"),
+		ExpressionAttributeNames: map[string]string{"#p": attrPrivate, "#dm": attrDirect, "#m": attrMembers,
+			"#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true), ":pair": pairSet,
+			":zero": num(0), ":never": privateTTL},
 	})
-	switch err = translate("open direct", err); {
+	err = translate("open direct", err)
+	if isConflict(err) {
+		if _, cerr := s.claimExpired(ctx, channel, "SET #p = :t, #dm = :pair, #ttl = :never, #m = :zero REMOVE #s",
+			map[string]types.AttributeValue{":pair": pairSet}); cerr == nil || !isConflict(cerr) {
+			err = cerr
+		}
+	}
+	switch {
 	case err == nil:
 		created = true
 	case isConflict(err):
 		info, ierr := s.ChannelInfo(ctx, channel)
 		if ierr != nil {
-			return chat.UserChannel{}, false, ierr
+			return chat.ListedChannel{}, false, ierr
 		}
 		got := slices.Clone(info.Direct)
 		slices.Sort(got)
 		if !slices.Equal(got, pair) {
-			return chat.UserChannel{}, false, fmt.Errorf("open direct %s: %w", channel, chat.ErrConflict)
+			return chat.ListedChannel{}, false, fmt.Errorf("open direct %s: %w", channel, chat.ErrConflict)
 		}
 	default:
-		return chat.UserChannel{}, false, err
+		return chat.ListedChannel{}, false, err
 	}
 	// The peer's side first: the opener's answer is read from its own.
 	if _, err := s.putListEntry(ctx, chat.Listed{Channel: channel, UserID: peerID, AddedAt: at}); err != nil {
-		return chat.UserChannel{}, created, err
+		return chat.ListedChannel{}, created, err
 	}
 	if _, err := s.putDirectIndex(ctx, channel, peerID, opener, true, at); err != nil {
-		return chat.UserChannel{}, created, err
+		return chat.ListedChannel{}, created, err
 	}
 	if _, err := s.putListEntry(ctx, chat.Listed{Channel: channel, UserID: opener.UserID, UserName: opener.UserName, AddedAt: at}); err != nil {
-		return chat.UserChannel{}, created, err
+		return chat.ListedChannel{}, created, err
 	}
 	mine, err := s.putDirectIndex(ctx, channel, opener.UserID, chat.Identity{UserID: peerID, UserName: peerID}, false, at)
 	return mine, created, err
@@ -310,14 +354,14 @@ func (s *Store) OpenDirect(ctx context.Context, opener chat.Identity, peerID str
 // putDirectIndex completes the user's index entry of a direct message with
 // the other user's id and, when setName or not yet known, name, and
 // returns the entry.
-func (s *Store) putDirectIndex(ctx context.Context, channel, userID string, peer chat.Identity, setName bool, at time.Time) (chat.UserChannel, error) {
+func (s *Store) putDirectIndex(ctx context.Context, channel, userID string, peer chat.Identity, setName bool, at time.Time) (chat.ListedChannel, error) {
 	nameExpr := "#pn = if_not_exists(#pn, :pn)"
 	if setName {
 		nameExpr = "#pn = :pn"
 	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                &s.table,
-		Key:                      userChannelKey(userID, channel),
+		Key:                      listedChannelKey(userID, channel),
 		UpdateExpression:         aws.String("SET #c = :c, #dm = :t, #pi = :pi, #a = if_not_exists(#a, :a), " + nameExpr),
 		ExpressionAttributeNames: map[string]string{"#c": attrChannel, "#dm": attrDirect, "#pi": attrPeerID, "#pn": attrPeerName, "#a": attrAddedAt},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -326,25 +370,25 @@ func (s *Store) putDirectIndex(ctx context.Context, channel, userID string, peer
 		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return chat.UserChannel{}, translate("put direct index", err)
+		return chat.ListedChannel{}, translate("put direct index", err)
 	}
-	return decodeUserChannel(out.Attributes), nil
+	return decodeListedChannel(out.Attributes), nil
 }
 
-func decodeUserChannel(item map[string]types.AttributeValue) chat.UserChannel {
-	c := chat.UserChannel{Channel: strAttr(item, attrChannel), Direct: boolAttr(item, attrDirect), AddedAt: timeMillis(item, attrAddedAt)}
+func decodeListedChannel(item map[string]types.AttributeValue) chat.ListedChannel {
+	c := chat.ListedChannel{Channel: strAttr(item, attrChannel), Direct: boolAttr(item, attrDirect), AddedAt: timeMillis(item, attrAddedAt)}
 	if c.Direct {
 		c.Peer = chat.Identity{UserID: strAttr(item, attrPeerID), UserName: strAttr(item, attrPeerName)}
 	}
 	return c
 }
 
-// ChannelsOfUser lists the private channels and direct messages userID is
+// ListedChannels lists the private channels and direct messages userID is
 // on (one Query of the user's partition, every page), for a "channels"
 // listing: a direct message with the other user's id and name.
-func (s *Store) ChannelsOfUser(ctx context.Context, userID string) ([]chat.UserChannel, error) {
+func (s *Store) ListedChannels(ctx context.Context, userID string) ([]chat.ListedChannel, error) {
 	var (
-		out   []chat.UserChannel
+		out   []chat.ListedChannel
 		start map[string]types.AttributeValue
 	)
 	for page := 0; page < maxUserConnPages; page++ {
@@ -360,7 +404,7 @@ func (s *Store) ChannelsOfUser(ctx context.Context, userID string) ([]chat.UserC
 			return nil, translate("channels of user", err)
 		}
 		for _, item := range res.Items {
-			out = append(out, decodeUserChannel(item))
+			out = append(out, decodeListedChannel(item))
 		}
 		if start = res.LastEvaluatedKey; start == nil {
 			return out, nil

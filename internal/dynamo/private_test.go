@@ -141,11 +141,11 @@ func TestPrivateChannelMembership(t *testing.T) {
 	if _, _, err := s.ListedMembers(ctx, "board", "!!", 2); !errors.Is(err, chat.ErrBadCursor) {
 		t.Errorf("a forged cursor: %v, want ErrBadCursor", err)
 	}
-	mine, err := s.ChannelsOfUser(ctx, "ann")
+	mine, err := s.ListedChannels(ctx, "ann")
 	if err != nil || len(mine) != 1 || mine[0].Channel != "board" || mine[0].Direct {
 		t.Errorf("ann's channels = %+v, %v; want board", mine, err)
 	}
-	if theirs, _ := s.ChannelsOfUser(ctx, "bob"); len(theirs) != 0 {
+	if theirs, _ := s.ListedChannels(ctx, "bob"); len(theirs) != 0 {
 		t.Errorf("bob's channels after his removal = %+v, want none", theirs)
 	}
 }
@@ -224,7 +224,7 @@ func TestDirectMessages(t *testing.T) {
 	// Each user's index names the other, with the name learnt when the
 	// other opened it.
 	for _, tc := range []struct{ user, peer, name string }{{"ann", "bob", "Name bob"}, {"bob", "ann", "Name ann"}} {
-		got, err := s.ChannelsOfUser(ctx, tc.user)
+		got, err := s.ListedChannels(ctx, tc.user)
 		if err != nil || len(got) != 1 || got[0].Channel != dm || !got[0].Direct || got[0].Peer != (chat.Identity{UserID: tc.peer, UserName: tc.name}) {
 			t.Errorf("%s's channels = %+v, %v; want the DM with %s (%s)", tc.user, got, err, tc.peer, tc.name)
 		}

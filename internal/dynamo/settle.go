@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,10 +24,13 @@ const maxTombstones = 100
 // condition PutMessage uses. Whoever writes first wins: a late send finds
 // the tombstone and is renumbered, so the seq is final either way.
 func (s *Store) SettledHistory(ctx context.Context, q chat.HistoryQuery) (chat.HistoryPage, error) {
-	ctr, usedAt, err := s.counter(ctx, q.Channel)
+	ctr, usedAt, base, err := s.counter(ctx, q.Channel)
 	if err != nil {
 		return chat.HistoryPage{}, err
 	}
+	// The seqs up to the counter's base were never used by it (see
+	// counter.go): settled at once, neither a gap nor past retention.
+	q.After = max(q.After, base)
 	oldest, oldestAt, err := s.oldest(ctx, q.Channel, ctr)
 	if err != nil {
 		return chat.HistoryPage{}, err
@@ -48,6 +52,9 @@ func (s *Store) SettledHistory(ctx context.Context, q chat.HistoryQuery) (chat.H
 		// Seqs above every stored message: only the counter knows when
 		// they were taken.
 		w.gap(ctx, ctr+1, usedAt)
+	}
+	if err := w.loadTargets(ctx); err != nil {
+		return chat.HistoryPage{}, err
 	}
 	return w.page, nil
 }
@@ -128,6 +135,11 @@ type settler struct {
 	expect   int64 // the lowest seq not yet accounted for
 	settling bool  // false once a seq could not be settled: Through stops there
 	written  int   // tombstones written by this call
+	items    int   // messages and updates in the page
+	// targets caches the targets read to resolve pending changes; needed
+	// lists the targets of the page's updates and replies.
+	targets map[int64]*chat.Message
+	needed  []int64
 }
 
 func (w *settler) scan(ctx context.Context) error {
@@ -140,14 +152,14 @@ func (w *settler) scan(ctx context.Context) error {
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(historyPK(w.q.Channel)), ":after": str(historySK(w.q.After))},
 			ScanIndexForward:          aws.Bool(true),
 			ConsistentRead:            aws.Bool(true),
-			Limit:                     aws.Int32(int32(w.q.Limit - len(w.page.Messages) + 1)),
+			Limit:                     aws.Int32(int32(w.q.Limit - w.items + 1)),
 			ExclusiveStartKey:         start,
 		})
 		if err != nil {
 			return translate("history", err)
 		}
 		for _, item := range out.Items {
-			if len(w.page.Messages) == w.q.Limit {
+			if w.items == w.q.Limit {
 				w.page.More = true
 				return nil
 			}
@@ -181,8 +193,31 @@ func (w *settler) item(ctx context.Context, item map[string]types.AttributeValue
 		// Expired above the oldest live seq (a retry kept its first
 		// attempt's sentAt): gone all the same, and said so.
 		w.page.Truncated = true
+	case isChange(item):
+		c := decodeChange(w.q.Channel, item)
+		include, settled := w.resolve(ctx, c.Seq, c.Target, c.Status, timeMillis(item, attrStoredAt))
+		if include {
+			c.Text = "" // never served: the target's state carries the text
+			w.page.Updates = append(w.page.Updates, c)
+			w.need(c.Target)
+			w.items++
+		}
+		if !settled {
+			w.settling = false
+		}
+	case m.ReplyTo != 0 && m.Status != chat.StatusFinal:
+		include, settled := w.resolve(ctx, m.Seq, m.ReplyTo, m.Status, timeMillis(item, attrStoredAt))
+		if include {
+			w.page.Messages = append(w.page.Messages, m)
+			w.need(m.ReplyTo)
+			w.items++
+		}
+		if !settled {
+			w.settling = false
+		}
 	default:
 		w.page.Messages = append(w.page.Messages, m)
+		w.items++
 	}
 	if w.settling {
 		w.page.Through = m.Seq
@@ -273,4 +308,82 @@ func (s *Store) oldest(ctx context.Context, channel string, ctr int64) (int64, t
 	}
 	// Everything read was an item, so nothing below is a send in progress.
 	return last + 1, time.UnixMilli(0), nil
+}
+
+// resolve decides a stream item at seq that changes message target (a
+// change, or a reply counting on its parent): whether the page includes
+// it, and whether it is settled (Through may pass it). An applied item is
+// included; a void one is settled and skipped. A pending one is decided on
+// its target (see chat/lifecycle.go): the target's Pend names it, so it is
+// applied; the target moved past seq, so it never will be (void it); or
+// not applied yet, which history waits for during the grace period, then
+// fences the target at seq and voids the item, so that a late attempt of
+// the change finds it void and is renumbered, never applied below what
+// clients have already passed.
+func (w *settler) resolve(ctx context.Context, seq, target int64, st chat.Status, stored time.Time) (include, settled bool) {
+	switch st {
+	case chat.StatusApplied:
+		return true, true
+	case chat.StatusVoid:
+		return false, true
+	}
+	t, err := w.target(ctx, target)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		// Nothing to apply it to, ever.
+		return false, w.s.Void(ctx, w.q.Channel, seq) == nil
+	case err != nil:
+		return false, false
+	case t.Pend == seq:
+		return true, true
+	case t.Rev >= seq:
+		return false, w.s.Void(ctx, w.q.Channel, seq) == nil
+	case w.s.now().Sub(stored) < w.q.Grace:
+		return false, false // an attempt may still be applying it: wait
+	}
+	if t.Pend != 0 {
+		if err := w.s.MarkApplied(ctx, w.q.Channel, t.Pend); err != nil {
+			return false, false
+		}
+	}
+	if err := w.s.Fence(ctx, w.q.Channel, *t, seq); err != nil {
+		delete(w.targets, target) // it changed: read it again next time
+		return false, false
+	}
+	t.Rev = seq
+	return false, w.s.Void(ctx, w.q.Channel, seq) == nil
+}
+
+// target reads (once per call) the message a pending item targets.
+func (w *settler) target(ctx context.Context, seq int64) (*chat.Message, error) {
+	if t, ok := w.targets[seq]; ok {
+		return t, nil
+	}
+	m, err := w.s.GetMessage(ctx, w.q.Channel, seq)
+	if err != nil {
+		return nil, err
+	}
+	if w.targets == nil {
+		w.targets = map[int64]*chat.Message{}
+	}
+	w.targets[seq] = &m
+	return &m, nil
+}
+
+func (w *settler) need(seq int64) { w.needed = append(w.needed, seq) }
+
+// loadTargets reads the current state of every message the page's updates
+// and replies target, after every item of the page was read: a change
+// seen applied is then always in its target's state (states only move
+// forward), which the cached reads made during the scan need not be.
+func (w *settler) loadTargets(ctx context.Context) error {
+	if len(w.needed) == 0 {
+		return nil
+	}
+	got, err := w.s.GetMessages(ctx, w.q.Channel, w.needed)
+	if err != nil {
+		return err
+	}
+	w.page.Targets = got
+	return nil
 }

@@ -100,13 +100,19 @@ func (s *Store) ChannelSize(ctx context.Context, channel string) (members int64,
 }
 
 // ChannelInfo reads the channel's item (strongly consistent): its member
-// and shard counts, and whether it is private or a direct message.
+// and shard counts, and whether it is private or a direct message. An
+// expired item reads as a fresh public channel: every membership written
+// under it has expired too (metaLife), and a private channel's item never
+// expires (privateTTL).
 func (s *Store) ChannelInfo(ctx context.Context, channel string) (chat.ChannelInfo, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: metaKey(channel), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return chat.ChannelInfo{}, translate("channel size", err)
+	}
+	if s.expired(out.Item) {
+		return chat.ChannelInfo{Shards: 1}, nil
 	}
 	return decodeInfo(out.Item), nil
 }
@@ -125,20 +131,49 @@ func shardsAttr(item map[string]types.AttributeValue) int {
 	return int(n)
 }
 
+// privateTTL is the TTL attribute of a private channel's item: not a
+// number, which DynamoDB's TTL ignores (and so does expired), so the item
+// that says "private" and names a direct message's users never expires
+// while the lists it guards live on. A join keeps it so: the TTL it renews
+// is if_not_exists(private, metaLife), the private flag itself on a
+// private channel.
+var privateTTL = boolean(true)
+
 // countMember adds delta to the channel's member count and returns the shard
 // count a joiner must use, doubling it first when the count outgrew it, and
 // what the channel's item says (the update returns it: no extra read).
+//
+// A join also renews the item's TTL to metaLife from now, which outlasts
+// every connection (chat.ConnectionTTL) and so every membership written
+// under the item: a channel nobody joined for metaLife is empty, and its
+// item expires (issue #25: joining ever new names no longer leaves items
+// behind). A join that finds the item expired but not yet deleted (DynamoDB
+// deletes lazily, dynalite never) starts it afresh: one member, one shard.
+// A private channel's item keeps privateTTL.
 func (s *Store) countMember(ctx context.Context, channel string, delta int64) (int, chat.ChannelInfo, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	now := s.now()
+	in := &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       metaKey(channel),
 		UpdateExpression:          aws.String("ADD #m :d"),
 		ExpressionAttributeNames:  map[string]string{"#m": attrMembers},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta)},
 		ReturnValues:              types.ReturnValueAllNew,
-	})
+	}
+	if delta > 0 {
+		in.UpdateExpression = aws.String("ADD #m :d SET #ttl = if_not_exists(#p, :exp)")
+		in.ConditionExpression = aws.String("attribute_not_exists(#ttl) OR attribute_exists(#p) OR #ttl > :now")
+		in.ExpressionAttributeNames["#ttl"] = attrTTL
+		in.ExpressionAttributeNames["#p"] = attrPrivate
+		in.ExpressionAttributeValues[":exp"] = epoch(now.Add(metaLife))
+		in.ExpressionAttributeValues[":now"] = num(now.Unix())
+	}
+	out, err := s.db.UpdateItem(ctx, in)
+	if err = translate("count member", err); isConflict(err) {
+		out, err = s.reviveChannel(ctx, channel, delta, now)
+	}
 	if err != nil {
-		return 0, chat.ChannelInfo{}, translate("count member", err)
+		return 0, chat.ChannelInfo{}, err
 	}
 	info := decodeInfo(out.Attributes)
 	members, _ := numAttr(out.Attributes, attrMembers)
@@ -147,6 +182,35 @@ func (s *Store) countMember(ctx context.Context, channel string, delta int64) (i
 	}
 	shards, err := s.grow(ctx, channel, info.Shards, members)
 	return shards, info, err
+}
+
+// reviveChannel restarts an expired channel item: delta members, one shard.
+// If another join revived it first, it counts on the live item. (A private
+// channel's item never expires, so it is never revived.)
+func (s *Store) reviveChannel(ctx context.Context, channel string, delta int64, now time.Time) (*dynamodb.UpdateItemOutput, error) {
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      metaKey(channel),
+		UpdateExpression:         aws.String("SET #m = :d, #ttl = :exp REMOVE #s"),
+		ConditionExpression:      aws.String("#ttl <= :now"),
+		ExpressionAttributeNames: map[string]string{"#m": attrMembers, "#ttl": attrTTL, "#s": attrShards},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":d": num(delta), ":exp": epoch(now.Add(metaLife)), ":now": num(now.Unix()),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err = translate("count member: revive channel", err); !isConflict(err) {
+		return out, err
+	}
+	out, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       metaKey(channel),
+		UpdateExpression:          aws.String("ADD #m :d SET #ttl = if_not_exists(#p, :exp)"),
+		ExpressionAttributeNames:  map[string]string{"#m": attrMembers, "#ttl": attrTTL, "#p": attrPrivate},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta), ":exp": epoch(now.Add(metaLife))},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	return out, translate("count member", err)
 }
 
 // grow raises the channel's shard count to fit members. The conditional

@@ -5,23 +5,33 @@
 // Item layout (pk / sk):
 //
 //	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state, grant (caps, until, iat)
-//	CHAN#<channel>                / META                the channel: shard count, member count, private, a DM's users (never expires)
+//	CHAN#<channel>                / META                the channel: shard count, member count (expires 3 h after its last join), private, a DM's users (a private one never expires)
 //	CHAN#<channel>#<shard>        / CONN#<connectionId> membership roster entry: names, joinedAt (for members), private
 //	M#<channel>#<shard>           / <connectionId>      keys-only fan-out entry (what a broadcast reads), the grant's end
 //	ACL#<channel>                 / USER#<userId>       a private channel's member list (private.go; never expires)
 //	USER#<userId>                 / CONN#<id>, RATE, CHAN#<channel>, REVOKED   the user's connections, rate, private channels, revocation
 //	EXP#<minute>#<n>              / <until>#<id>        the expiry index (grant.go)
 //	J#<channel>                   / <ms, 13 digits>#<id> a recent join, read consistently by broadcasts
-//	CTR#<channel>                 / SEQ                 the channel's seq counter (UpdateItem ADD; never expires)
+//	CTR#<channel>                 / SEQ                 the channel's seq counter and send rate (counter.go; expires CounterLife after its last seq)
 //	HIST#<channel>                / MSG#<seq, 20 digits> one message, sorted by seq
-//	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send (idempotency)
+//	IDEM#<channel>#<clientId>#<userId> / CLAIM          progress of one logical send or change (idempotency)
+//	THR#<channel>#<parent>        / <seq, 20 digits>    a reply's entry in its parent's thread
+//	USER#<userId>                 / CH#<channel>        the user's channel: last-read seq (the channel list)
+//
+// A history item is a message (with its current state: edits, delete,
+// reactions, reply count), a change to a message (an edit, a delete, a
+// reaction: see lifecycle.go) or a tombstone.
 //
 // Channel names and clientIds cannot contain '#', so no key can be forged by
-// a client. Every item except the counter, the channel, the member lists
-// and index entries of private channels, the revocation and the expiry
-// function's progress carries the TTL attribute; DynamoDB
-// deletes expired items lazily (dynalite never does), so every read here
-// ignores items whose TTL has passed.
+// a client. Every item except the keys-only fan-out entries (removed on
+// leave, on $disconnect and when a post finds the connection gone) carries
+// the TTL attribute; counters and channel items written before they had
+// one get it on their next write. The items of private channels (their
+// channel item, member lists and users' index entries), revocations and
+// the expiry function's progress never expire: the channel item's TTL is
+// not a number (privateTTL), the others have none. DynamoDB deletes expired
+// items lazily (dynalite never does), so every read here ignores items
+// whose TTL has passed.
 //
 // The store uses single-item reads and writes, Query on one partition at a
 // time, conditional writes for ordering, and nothing else: no Scan, no
@@ -56,6 +66,9 @@ type API interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	// BatchGetItem reads the targets of a history page's changes and a
+	// thread's replies in one call.
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // Options tunes a Store. The zero value is usable.
@@ -72,6 +85,14 @@ type Options struct {
 	// members with strongly consistent reads only; 0 means
 	// DefaultConsistentUpTo, negative means never (tests).
 	ConsistentUpTo int
+	// CounterLife is how long a channel's counter lives after its last
+	// seq (history retention + ChannelGrace); 0 means DefaultCounterLife.
+	CounterLife time.Duration
+	// SeqBase is the base of a counter created at a time (its first seq
+	// is the base + 1); nil means TimeBase, which keeps seqs monotonic
+	// across a counter's expiry (counter.go). FromOne starts every counter
+	// at 1, as before bases: for tests that count seqs from 1.
+	SeqBase func(now time.Time) int64
 	// Now is the clock used to ignore expired items; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,6 +109,9 @@ type Store struct {
 	recent    time.Duration
 	// consistentUpTo: see Options.ConsistentUpTo.
 	consistentUpTo int
+	counterLife    time.Duration
+	seqBase        func(time.Time) int64
+	busy           busyChannels
 	now            func() time.Time
 }
 
@@ -106,6 +130,14 @@ func New(db API, table string, opts Options) *Store {
 	}
 	if s.recent <= 0 {
 		s.recent = DefaultRecentWindow
+	}
+	s.counterLife = opts.CounterLife
+	if s.counterLife <= 0 {
+		s.counterLife = DefaultCounterLife
+	}
+	s.seqBase = opts.SeqBase
+	if s.seqBase == nil {
+		s.seqBase = TimeBase
 	}
 	if s.now == nil {
 		s.now = time.Now

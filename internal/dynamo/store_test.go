@@ -26,6 +26,11 @@ func newStore(t *testing.T, opts dynamo.Options) (*dynamo.Store, *testkit.Clock)
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
+	if opts.SeqBase == nil {
+		// Seqs from 1, as these tests count them (counter_test.go tests
+		// the time base).
+		opts.SeqBase = dynamo.FromOne
+	}
 	return dynamo.New(db, table, opts), clk
 }
 

@@ -30,6 +30,9 @@ func (f failingAPI) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...fu
 func (f failingAPI) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	return nil, f.err
 }
+func (f failingAPI) BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	return nil, f.err
+}
 
 func TestSDKErrorsBecomeDomainErrors(t *testing.T) {
 	plain := errors.New("boom")

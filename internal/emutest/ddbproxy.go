@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 // DynamoProxy sits between the emulator's handler processes and dynalite
@@ -18,9 +21,12 @@ import (
 // handlers read and write: calls per operation, items read (GetItem hits and
 // Query/Scan ScannedCount) and the capacity units DynamoDB would charge. For
 // the capacity it adds ReturnConsumedCapacity TOTAL to each item request
-// (dynalite computes it like DynamoDB and does not check signatures, so the
-// edited body is accepted; the service ignores the extra response field).
-// It can also hold a request, to stop a handler at a known step.
+// (dynalite computes it like DynamoDB; the service ignores the extra
+// response field) and signs the edited request again with the local
+// credentials. Like dynalite's own endpoint it sits behind dynalite.Guard:
+// a web page cannot use it, and only requests signed with the local
+// credentials pass. It can also hold a request, to stop a handler at a
+// known step.
 type DynamoProxy struct {
 	upstream string
 	client   *http.Client
@@ -73,7 +79,7 @@ func StartDynamoProxy(upstream string) (*DynamoProxy, error) {
 		ln: ln,
 		c:  DynamoCounts{Calls: map[string]int{}},
 	}
-	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	p.srv = &http.Server{Handler: dynalite.Guard(ln.Addr().String(), p, nil), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
@@ -187,6 +193,11 @@ func (p *DynamoProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Header[k] = vs
 	}
 	req.ContentLength = int64(len(body))
+	// The guard verified the caller's signature; the body may have changed.
+	if err := sigv4.Sign(req, body, dynalite.Credentials, "dynamodb", sigv4.RegionOf(r)); err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)

@@ -1,6 +1,7 @@
 package emutest
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,7 +10,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wschat/wschat/internal/dynalite"
+	"github.com/wschat/wschat/local/sigv4"
 )
+
+// signedRequest is a DynamoDB request as the SDK sends it: signed with the
+// local credentials.
+func signedRequest(t *testing.T, url, op, body string) *http.Request {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	if err := sigv4.Sign(req, []byte(body), dynalite.Credentials, "dynamodb", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
 
 func TestWithConsumedCapacity(t *testing.T) {
 	got := withConsumedCapacity([]byte(`{"TableName":"t","Key":{}}`))
@@ -28,11 +45,16 @@ func TestWithConsumedCapacity(t *testing.T) {
 func TestCountingProxyCountsReadsAndCapacity(t *testing.T) {
 	var mu sync.Mutex
 	asked := map[string]bool{}
+	unsigned := 0
+	v := &sigv4.Verifier{Creds: dynalite.Credentials, Service: "dynamodb"}
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		op := r.Header.Get("X-Amz-Target")
 		mu.Lock()
 		asked[op] = strings.Contains(string(body), `"ReturnConsumedCapacity":"TOTAL"`)
+		if v.Verify(r, body) != nil {
+			unsigned++
+		}
 		mu.Unlock()
 		switch op {
 		case "DynamoDB_20120810.GetItem":
@@ -52,9 +74,7 @@ func TestCountingProxyCountsReadsAndCapacity(t *testing.T) {
 	}
 	defer p.Close()
 	call := func(op string) {
-		req, _ := http.NewRequest(http.MethodPost, p.URL()+"/", strings.NewReader(`{"TableName":"t"}`))
-		req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(signedRequest(t, p.URL()+"/", op, `{"TableName":"t"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,6 +93,34 @@ func TestCountingProxyCountsReadsAndCapacity(t *testing.T) {
 	defer mu.Unlock()
 	if !asked["DynamoDB_20120810.GetItem"] || !asked["DynamoDB_20120810.PutItem"] || asked["DynamoDB_20120810.DescribeTable"] {
 		t.Errorf("the proxy must ask for the consumed capacity on item operations only: %v", asked)
+	}
+	if unsigned != 0 {
+		t.Errorf("%d edited requests reached DynamoDB without a valid signature", unsigned)
+	}
+	// A page cannot use the proxy, nor can an unsigned caller.
+	for name, req := range map[string]*http.Request{
+		"cross-origin": func() *http.Request {
+			r := signedRequest(t, p.URL()+"/", "GetItem", `{}`)
+			r.Header.Set("Origin", "http://evil.example")
+			return r
+		}(),
+		"unsigned": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, p.URL()+"/", bytes.NewReader([]byte(`{}`)))
+			r.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
+			return r
+		}(),
+	} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("%s request through the proxy: %d, want refused", name, resp.StatusCode)
+		}
+	}
+	if got := p.Snapshot().Calls["GetItem"]; got != 1 {
+		t.Errorf("refused requests were counted: %d GetItems", got)
 	}
 	if p.Reset(); p.Snapshot().ItemsRead != 0 {
 		t.Error("Reset did not clear the counters")
@@ -93,9 +141,7 @@ func TestDynamoProxyHoldsOneMatchingRequest(t *testing.T) {
 	query := func(pk string) <-chan error {
 		done := make(chan error, 1)
 		go func() {
-			req, _ := http.NewRequest(http.MethodPost, p.URL()+"/", strings.NewReader(`{"TableName":"t","ExpressionAttributeValues":{":pk":{"S":"`+pk+`"}}}`))
-			req.Header.Set("X-Amz-Target", "DynamoDB_20120810.Query")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(signedRequest(t, p.URL()+"/", "Query", `{"TableName":"t","ExpressionAttributeValues":{":pk":{"S":"`+pk+`"}}}`))
 			if err == nil {
 				resp.Body.Close()
 			}

@@ -8,9 +8,10 @@
 // --port 0 and --ready-file; the ready file gives the WebSocket, callback and
 // DynamoDB endpoints once everything serves. Variables of one function are
 // changed with --function-env (FunctionEnv), never by rewriting the template.
-// Stage throttling is off unless KeepStageThrottle says otherwise: the
-// harnesses' parallel dials, joins and load runs exceed dev's 50 messages/s
-// by design, and what they measure is not API Gateway's throttle.
+// Stage throttling and the per-channel delivery rate are off unless
+// KeepStageThrottle says otherwise: the harnesses' parallel dials, joins
+// and load runs exceed dev's 50 messages/s and its channels' rate by
+// design, and what they measure is neither.
 // Handler instances are the emulator's child processes, which emutest finds
 // through /proc so a scenario can stop, resume or kill one: that is how the
 // fault tests crash or hang a real handler without a hook in its code.
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/internal/modroot"
 	"github.com/wschat/wschat/local/template"
 )
@@ -108,8 +110,10 @@ type Options struct {
 	// FunctionEnv are --function-env values, FN:KEY=VALUE: one function's
 	// variable set without rewriting the template.
 	FunctionEnv []string
-	// KeepStageThrottle runs the template's stage throttling; by default the
-	// harness passes --stage-throttle off.
+	// KeepStageThrottle runs the template's throttling: the stage's route
+	// throttling and the functions' per-channel delivery rate. By default
+	// the harness passes --stage-throttle off and --channel-rate off: load
+	// runs send into big channels faster than dev allows, by design.
 	KeepStageThrottle bool
 }
 
@@ -120,6 +124,8 @@ type readyDoc struct {
 	BaseURL      string `json:"baseUrl"`
 	DynamoDB     string `json:"dynamoDbEndpoint"`
 	Virtual      string `json:"virtualConnectionsUrl"`
+	Secret       string `json:"issuerSecret"`
+	Region       string `json:"region"`
 }
 
 // Emulator is a running emulator process.
@@ -136,6 +142,9 @@ type Emulator struct {
 	Stack *template.Stack
 	// VirtualURL is the --virtual-connections admin endpoint; "" without it.
 	VirtualURL string
+	// IssuerSecret is the run's secret that Token sends to the local
+	// issuer; Region is what signed calls (the admin endpoint) are scoped to.
+	IssuerSecret, Region string
 
 	cmd    *exec.Cmd
 	tmp    string
@@ -195,6 +204,7 @@ func emulatorArgs(opts Options, tpl, tmp, readyFile string) []string {
 		"--ready-file", readyFile,
 		"--template", tpl,
 		"--issuer-key", filepath.Join(tmp, "issuer-key.pem"),
+		"--issuer-secret-file", filepath.Join(tmp, "issuer-secret"),
 		// Start checks that the template exists; a source file newer
 		// than it (a checkout, an edit) changes no route or variable the
 		// scenarios rely on, and the functions are rebuilt from source.
@@ -205,7 +215,7 @@ func emulatorArgs(opts Options, tpl, tmp, readyFile string) []string {
 		args = append(args, "--dynamodb-endpoint", opts.DynamoDBEndpoint)
 	}
 	if !opts.KeepStageThrottle {
-		args = append(args, "--stage-throttle", "off")
+		args = append(args, "--stage-throttle", "off", "--channel-rate", "off")
 	}
 	for _, fe := range opts.FunctionEnv {
 		args = append(args, "--function-env", fe)
@@ -281,7 +291,7 @@ func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, readyFi
 			return fmt.Errorf("emulator ready file %s: %v: %s", readyFile, err, data)
 		}
 		e.WebSocketURL, e.CallbackURL, e.BaseURL, e.DynamoDB = doc.WebSocketURL, doc.CallbackURL, doc.BaseURL, doc.DynamoDB
-		e.VirtualURL = doc.Virtual
+		e.VirtualURL, e.IssuerSecret, e.Region = doc.Virtual, doc.Secret, doc.Region
 		return nil
 	}
 }
@@ -363,14 +373,25 @@ func (e *Emulator) TokenTTL(ctx context.Context, user string, channels *string, 
 	return e.mint(ctx, f)
 }
 
+// TokenNamed mints a token for user with the display name name.
+func (e *Emulator) TokenNamed(ctx context.Context, user, name string) (string, error) {
+	return e.mint(ctx, map[string]string{"user": user, "name": name})
+}
+
 // mint asks the local issuer for a token with the given request fields.
 func (e *Emulator) mint(ctx context.Context, fields map[string]string) (string, error) {
 	body, _ := json.Marshal(fields)
+	return e.mintBody(ctx, body)
+}
+
+func (e *Emulator) mintBody(ctx context.Context, body []byte) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.BaseURL+"/local-issuer/token", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// A tool, not the page: it proves it read the run's secret.
+	localissuer.Authorize(req, e.IssuerSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("mint token: %w", err)
@@ -487,4 +508,12 @@ func (l *lineLog) Tail(n int) string {
 		all = all[len(all)-n:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// TokenWithSub mints a token whose sub is exactly sub, even one the user
+// id rule refuses (the issuer's rawSub): what another issuer may mint, to
+// see $connect refuse it.
+func (e *Emulator) TokenWithSub(ctx context.Context, sub, name string) (string, error) {
+	body, _ := json.Marshal(map[string]any{"user": sub, "name": name, "rawSub": true})
+	return e.mintBody(ctx, body)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 // VirtualStats are the emulator's counters of posts to virtual connections.
@@ -16,19 +18,29 @@ type VirtualStats struct {
 	Reached     int   `json:"reached"`
 }
 
+// virtualPerRequest is what one registration request may ask for (the
+// emulator's gateway.MaxVirtualPerRequest).
+const virtualPerRequest = 100_000
+
 // AddVirtual registers n virtual connections (the emulator must run with
-// --virtual-connections) and returns their ids.
+// --virtual-connections), in requests of at most 100,000, and returns
+// their ids.
 func (e *Emulator) AddVirtual(ctx context.Context, n int) ([]string, error) {
-	var out struct {
-		ConnectionIDs []string `json:"connectionIds"`
+	ids := make([]string, 0, n)
+	for len(ids) < n {
+		k := min(n-len(ids), virtualPerRequest)
+		var out struct {
+			ConnectionIDs []string `json:"connectionIds"`
+		}
+		if err := e.virtualCall(ctx, http.MethodPost, "?count="+strconv.Itoa(k), &out); err != nil {
+			return nil, err
+		}
+		if len(out.ConnectionIDs) != k {
+			return nil, fmt.Errorf("virtual connections: asked for %d, got %d", k, len(out.ConnectionIDs))
+		}
+		ids = append(ids, out.ConnectionIDs...)
 	}
-	if err := e.virtualCall(ctx, http.MethodPost, "?count="+strconv.Itoa(n), &out); err != nil {
-		return nil, err
-	}
-	if len(out.ConnectionIDs) != n {
-		return nil, fmt.Errorf("virtual connections: asked for %d, got %d", n, len(out.ConnectionIDs))
-	}
-	return out.ConnectionIDs, nil
+	return ids, nil
 }
 
 // Virtual reads the counters; reset zeroes them after reading.
@@ -47,6 +59,10 @@ func (e *Emulator) virtualCall(ctx context.Context, method, query string, out an
 	}
 	req, err := http.NewRequestWithContext(ctx, method, e.VirtualURL+query, nil)
 	if err != nil {
+		return err
+	}
+	// The admin endpoint is signed like @connections.
+	if err := sigv4.Sign(req, nil, sigv4.Local, "execute-api", e.Region); err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -64,6 +64,7 @@ func (s *Spreader) Broadcast(ctx context.Context, budget *chat.Budget, channel s
 	}
 	if members <= int64(s.threshold) {
 		stats, err := s.f.Broadcast(ctx, budget, channel, frame)
+		stats.Size = members
 		if err != nil || stats.Skipped == 0 {
 			return stats, err
 		}
@@ -77,6 +78,7 @@ func (s *Spreader) Broadcast(ctx context.Context, budget *chat.Budget, channel s
 		return s.store.RecentRecipients(ctx, channel, cursor, s.f.cfg.PageSize)
 	}
 	stats, err := s.f.deliverAll(ctx, budget, channel, frame, recent)
+	stats.Size = members
 	if err != nil {
 		return stats, err
 	}

@@ -289,7 +289,7 @@ func (h *reauthAction) dropUngranted(ctx context.Context, rq *request, channels 
 
 // DirectStore is what the direct action reads and writes.
 type DirectStore interface {
-	OpenDirect(ctx context.Context, opener chat.Identity, peerID string, at time.Time) (chat.UserChannel, bool, error)
+	OpenDirect(ctx context.Context, opener chat.Identity, peerID string, at time.Time) (chat.ListedChannel, bool, error)
 	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
 }
 

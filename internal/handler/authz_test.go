@@ -51,8 +51,8 @@ func lastOf(frames []map[string]any, typ string) map[string]any {
 	return nil
 }
 
-// answer sends body on id and returns the answer's type, or the error's code.
-func (e *env) answer(id string, auth map[string]any, body string) string {
+// outcome sends body on id and returns the answer's type, or the error's code.
+func (e *env) outcome(id string, auth map[string]any, body string) string {
 	e.t.Helper()
 	e.gw.take(id)
 	e.must(id, auth, body)
@@ -101,7 +101,7 @@ func TestPrivateChannelDecidesByItsList(t *testing.T) {
 		{"c-ann", ann, `{"action":"join","channel":"lobby"}`, "forbidden"}, // a public channel: the token decides
 	}
 	for _, c := range cases {
-		if got := e.answer(c.id, c.auth, c.body); got != c.want {
+		if got := e.outcome(c.id, c.auth, c.body); got != c.want {
 			t.Errorf("%s %s = %s, want %s", c.id, c.body, got, c.want)
 		}
 	}
@@ -131,7 +131,7 @@ func TestPrivateChannelDecidesByItsList(t *testing.T) {
 		`{"action":"send","channel":"board","text":"x","clientId":"b9"}`: "forbidden", // his token grants nothing and he is no member
 		`{"action":"join","channel":"board"}`:                            "forbidden",
 	} {
-		if got := e.answer("c-bob", bob, body); got != want {
+		if got := e.outcome("c-bob", bob, body); got != want {
 			t.Errorf("bob after removal: %s = %s, want %s", body, got, want)
 		}
 	}
@@ -180,7 +180,7 @@ func TestDirectMessagesByAction(t *testing.T) {
 		{"c-eve", eve, `{"action":"history","channel":"` + dm + `"}`, "not_member"},
 	}
 	for _, c := range cases {
-		if got := e.answer(c.id, c.auth, c.body); got != c.want {
+		if got := e.outcome(c.id, c.auth, c.body); got != c.want {
 			t.Errorf("%s %s = %s, want %s", c.id, c.body, got, c.want)
 		}
 	}
@@ -190,7 +190,7 @@ func TestDirectMessagesByAction(t *testing.T) {
 	e2 := newEnv(t, off)
 	e2.open("c-ann", ann)
 	for _, body := range []string{`{"action":"direct","userId":"bob"}`, `{"action":"join","channel":"` + dm + `"}`} {
-		if got := e2.answer("c-ann", ann, body); got != "forbidden" {
+		if got := e2.outcome("c-ann", ann, body); got != "forbidden" {
 			t.Errorf("direct messages off: %s = %s, want forbidden", body, got)
 		}
 	}
@@ -215,7 +215,7 @@ func TestExpiredGrantIsRefusedClosedAndSkipped(t *testing.T) {
 		e.must(id, a, `{"action":"join","channel":"general"}`)
 	}
 	e.clock.Advance(time.Minute + 5*time.Second) // past exp, within the grace
-	if got := e.answer("c-ann", short, `{"action":"send","channel":"general","text":"in grace","clientId":"g1"}`); got != "ack" {
+	if got := e.outcome("c-ann", short, `{"action":"send","channel":"general","text":"in grace","clientId":"g1"}`); got != "ack" {
 		t.Fatalf("a send within the grace = %s, want ack", got)
 	}
 	e.clock.Advance(6 * time.Second) // past exp + grace
@@ -225,14 +225,14 @@ func TestExpiredGrantIsRefusedClosedAndSkipped(t *testing.T) {
 		t.Errorf("the idle expired connection received %d messages, want 0 (broadcasts skip it)", got)
 	}
 	for _, body := range []string{`{"action":"send","channel":"general","text":"late","clientId":"g2"}`, `{"action":"ping"}`} {
-		if got := e.answer("c-ann", short, body); got != "token_expired" {
+		if got := e.outcome("c-ann", short, body); got != "token_expired" {
 			t.Errorf("%s past the grace = %s, want token_expired", body, got)
 		}
 	}
 	if got := cl.ids(); !slices.Equal(got, []string{"c-ann", "c-ann"}) {
 		t.Errorf("closed %v, want c-ann closed by each refused request", got)
 	}
-	if got := e.answer("c-bob", long, `{"action":"ping"}`); got != "pong" {
+	if got := e.outcome("c-bob", long, `{"action":"ping"}`); got != "pong" {
 		t.Errorf("a current connection's ping = %s, want pong", got)
 	}
 }
@@ -277,7 +277,7 @@ func TestReauth(t *testing.T) {
 		"forged":  "unauthorized",
 	}
 	for tok, want := range refusals {
-		if got := e.answer("c-ann", ann, `{"action":"reauth","token":"`+tok+`"}`); got != want {
+		if got := e.outcome("c-ann", ann, `{"action":"reauth","token":"`+tok+`"}`); got != want {
 			t.Errorf("reauth with %s = %s, want %s", tok, got, want)
 		}
 	}
@@ -286,7 +286,7 @@ func TestReauth(t *testing.T) {
 		lastOf(e.gw.take("c-ann"), "error")["code"] != "internal" {
 		t.Errorf("reauth while the keys are unavailable = %d, %v; want 500 and an internal frame", resp.StatusCode, err)
 	}
-	if got := e.answer("c-ann", ann, `{"action":"reauth","token":"fresh"}`); got != "reauthed" {
+	if got := e.outcome("c-ann", ann, `{"action":"reauth","token":"fresh"}`); got != "reauthed" {
 		t.Fatalf("reauth with a fresh token = %s, want reauthed", got)
 	}
 	e.clock.Advance(time.Minute) // past the first token's exp + grace
@@ -298,19 +298,19 @@ func TestReauth(t *testing.T) {
 		t.Errorf("the renewed connection got no broadcast after its first token's exp: %v", frames)
 	}
 	// The new grant has no "team": that membership went at the reauth.
-	if got := e.answer("c-ann", ann, `{"action":"send","channel":"team","text":"x","clientId":"t1"}`); got != "forbidden" {
+	if got := e.outcome("c-ann", ann, `{"action":"send","channel":"team","text":"x","clientId":"t1"}`); got != "forbidden" {
 		t.Errorf("send to team after a grant without it = %s, want forbidden", got)
 	}
 	if _, err := e.store.Member(ctx, "team", "c-ann"); !errors.Is(err, chat.ErrNotFound) {
 		t.Errorf("ann's team membership after the narrower grant: %v, want gone", err)
 	}
-	if got := e.answer("c-ann", ann, `{"action":"send","channel":"general","text":"still","clientId":"g1"}`); got != "ack" {
+	if got := e.outcome("c-ann", ann, `{"action":"send","channel":"general","text":"still","clientId":"g1"}`); got != "ack" {
 		t.Errorf("send to general after the renewal = %s, want ack", got)
 	}
 
 	noVerifier := newEnv(t, cfg)
 	noVerifier.open("c-ann", ann)
-	if got := noVerifier.answer("c-ann", ann, `{"action":"reauth","token":"fresh"}`); got != "unauthorized" {
+	if got := noVerifier.outcome("c-ann", ann, `{"action":"reauth","token":"fresh"}`); got != "unauthorized" {
 		t.Errorf("reauth without a verifier = %s, want unauthorized", got)
 	}
 }

@@ -42,6 +42,11 @@ type Config struct {
 	// frame of a connection, at each instance; rate 0 disables it.
 	FrameRatePerSecond float64
 	FrameBurst         int
+	// ChannelRate is the deliveries (posts: one per member) per second one
+	// channel's sends may ask for, sustained, with ChannelBurst of them
+	// ahead: a send to n members costs n ÷ ChannelRate seconds of it. 0
+	// leaves only the store's cap of 1,000 sends a second.
+	ChannelRate float64
 	// TokenGrace is how long after its token's exp a connection may still
 	// be used (to renew with reauth); past it, it is refused and closed.
 	TokenGrace time.Duration
@@ -49,6 +54,9 @@ type Config struct {
 	// channels.
 	DirectMessages bool
 }
+
+// ChannelBurst is how far ahead of its rate a channel may send.
+const ChannelBurst = time.Second
 
 // Defaults for the variables ConfigFromEnv reads.
 const (
@@ -65,6 +73,9 @@ const (
 	DefaultUserRateBurst         = 20
 	DefaultFrameRatePerSecond    = 10
 	DefaultFrameBurst            = 20
+	// DefaultChannelRate is a fifth of the account's ~10,000 @connections
+	// calls a second: five busy channels at their rate leave room.
+	DefaultChannelRate = 2000
 	// DefaultTokenGrace matches the authorizer's clock-skew leeway: a token
 	// the authorizer still accepts is not refused by the handlers.
 	DefaultTokenGrace = 60 * time.Second
@@ -85,6 +96,7 @@ func DefaultConfig() Config {
 		UserRateBurst:         DefaultUserRateBurst,
 		FrameRatePerSecond:    DefaultFrameRatePerSecond,
 		FrameBurst:            DefaultFrameBurst,
+		ChannelRate:           DefaultChannelRate,
 		TokenGrace:            DefaultTokenGrace,
 		DirectMessages:        true,
 	}
@@ -92,8 +104,9 @@ func DefaultConfig() Config {
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
 // WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET,
-// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS, the per-user and
-// per-frame limits, WSCHAT_TOKEN_GRACE and WSCHAT_DIRECT_MESSAGES, with the
+// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS, the per-user,
+// per-frame and per-channel limits, WSCHAT_TOKEN_GRACE and
+// WSCHAT_DIRECT_MESSAGES, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -119,6 +132,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	rateVar(contract.EnvRatePerSecond, &c.RatePerSecond)
 	rateVar(contract.EnvUserRatePerSecond, &c.UserRatePerSecond)
 	rateVar(contract.EnvFrameRatePerSecond, &c.FrameRatePerSecond)
+	rateVar(contract.EnvChannelRate, &c.ChannelRate)
 	intVar := func(name string, dst *int, lo int) {
 		v := getenv(name)
 		if v == "" {

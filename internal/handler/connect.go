@@ -55,8 +55,13 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 	rq, err := newRequest(ev, h.now(), nil)
 	ctx = rq.logContext(ctx)
 	if err != nil {
+		// The authorizer refuses such a token first; this is the same rule
+		// for a context that reached us another way. The body says why (a
+		// non-browser client can show it).
 		h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused", logging.Err(err))
-		return events.APIGatewayProxyResponse{StatusCode: http.StatusForbidden}, nil
+		body, _ := protocol.Encode(protocol.ErrorEvent{Code: protocol.CodeForbidden, Message: "connection refused: " + err.Error()})
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusForbidden,
+			Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}, nil
 	}
 	c := chat.Connection{
 		ID:          rq.ConnectionID,

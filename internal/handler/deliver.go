@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wschat/wschat/internal/chat"
@@ -18,6 +19,10 @@ import (
 // claim, the channel's counter, the history item.
 type MessageStore interface {
 	Claim(ctx context.Context, c chat.Claim) (stored chat.Claim, created bool, err error)
+	// TakeSeq takes the next seq of a send that costs cost of the
+	// channel's delivery rate, unless the channel is more than burst ahead
+	// of it (ok false).
+	TakeSeq(ctx context.Context, channel string, cost, burst time.Duration) (seq int64, ok bool, err error)
 	NextSeq(ctx context.Context, channel string) (int64, error)
 	SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error)
 	PutMessage(ctx context.Context, m chat.Message) error
@@ -39,6 +44,10 @@ type Post struct {
 	From     string        // chat.FromServer for a backend's message, else ""
 	Now      time.Time
 	Budget   *chat.Budget
+	// ReplyTo makes the message a reply to that message (Deliverer.
+	// Lifecycle must be set); Parent is the parent as the action read it.
+	ReplyTo int64
+	Parent  *chat.Message
 }
 
 // Deliverer stores a message in its channel's history under the next seq
@@ -50,6 +59,65 @@ type Deliverer struct {
 	Retention   time.Duration
 	Log         *slog.Logger
 	Meter       Meter
+	// ChannelRate is Config.ChannelRate: deliveries per second per
+	// channel. A send is charged one delivery per member, counted by the
+	// last broadcast to the channel that this process made (a channel it
+	// has not broadcast to yet counts as one member, once).
+	ChannelRate float64
+	sizes       channelSizes
+	// Lifecycle, when set, lets the Deliverer store changes and replies
+	// (change.go) and fan out a retried message in its current state.
+	Lifecycle LifecycleStore
+}
+
+// channelSizes remembers each channel's member count as the last
+// broadcast read it. Bounded: when full it starts over.
+type channelSizes struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const channelSizesMax = 10_000
+
+func (c *channelSizes) get(ch string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.m[ch], 1)
+}
+
+func (c *channelSizes) put(ch string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= channelSizesMax {
+		c.m = map[string]int64{}
+	}
+	c.m[ch] = n
+}
+
+// takeSeq takes the channel's next seq for a send or a change, charged to
+// the channel's delivery rate (every one of them is fanned out to every
+// member); over the rate it is a rate_limited *protocol.Error.
+func (d *Deliverer) takeSeq(ctx context.Context, channel string) (int64, error) {
+	taken, ok, err := d.Store.TakeSeq(ctx, channel, d.cost(channel), ChannelBurst)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		if d.Meter != nil {
+			d.Meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		}
+		return 0, protocol.Errorf(protocol.CodeRateLimited, "",
+			"channel %s is sending faster than its rate (%g deliveries a second, one per member); retry in a moment with the same clientId", channel, d.ChannelRate)
+	}
+	return taken, nil
+}
+
+// cost is what a send to channel costs of its delivery rate.
+func (d *Deliverer) cost(channel string) time.Duration {
+	if d.ChannelRate <= 0 {
+		return 0 // the store's minimum applies
+	}
+	return time.Duration(float64(d.sizes.get(channel)) / d.ChannelRate * float64(time.Second))
 }
 
 // Deliver runs steps 1–5 of the send action (see sendAction) and returns
@@ -59,6 +127,12 @@ type Deliverer struct {
 // stored but maybe not delivered: the caller must not acknowledge, so the
 // client retries and the retry fans out again.
 func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
+	if p.ReplyTo != 0 {
+		if d.Lifecycle == nil {
+			return 0, errors.New("deliver: a reply needs Deliverer.Lifecycle")
+		}
+		return d.deliverReply(ctx, p)
+	}
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
 	hash := chat.TextHash(p.Text)
 	claim, created, err := d.Store.Claim(ctx, chat.Claim{
@@ -75,7 +149,9 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	}
 	seq := claim.Seq
 	if seq == 0 {
-		taken, err := d.Store.NextSeq(ctx, p.Channel)
+		// The channel's rate is checked here, after the claim, so that a
+		// retry of a send that already has its seq is never refused.
+		taken, err := d.takeSeq(ctx, p.Channel)
 		if err != nil {
 			return 0, err
 		}
@@ -103,12 +179,24 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 	if created && d.Meter != nil {
 		d.Meter.Record(ctx, metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
 	}
+	if !created && d.Lifecycle != nil {
+		// A retry: the message may have been edited or deleted since the
+		// first attempt stored it. Fan out what it is now, never the text
+		// the request carries again.
+		if cur, err := d.Lifecycle.GetMessage(ctx, p.Channel, seq); err == nil {
+			msg = cur
+		}
+	}
 	frame, err := encodeFrame(protocol.Message{Channel: p.Channel, Entry: entryOf(msg)})
 	if err != nil {
 		return 0, err
 	}
 	// The broadcast's line names the seq it carried.
-	if _, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), p.Budget, p.Channel, frame); err != nil {
+	stats, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), p.Budget, p.Channel, frame)
+	if size := max(stats.Size, int64(stats.Members)); size > 0 {
+		d.sizes.put(p.Channel, size)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("send seq %d: %w", seq, err)
 	}
 	if err := d.Store.MarkDelivered(ctx, key); err != nil {

@@ -91,6 +91,7 @@ func (g *gateway) count(id, typ string) int {
 type env struct {
 	t       *testing.T
 	cfg     handler.Config
+	table   string
 	db      *dynamotest.Counting
 	store   *dynamo.Store
 	gw      *gateway
@@ -115,10 +116,12 @@ type fullStore interface {
 func newEnv(t *testing.T, cfg handler.Config, wrap ...func(*dynamo.Store) fullStore) *env {
 	t.Helper()
 	client, table := dynamotest.NewTable(t)
-	e := &env{t: t, cfg: cfg, gw: newGateway(), clock: testkit.NewClock(), logs: &testkit.Buffer{}, metrics: &testkit.Buffer{}}
+	e := &env{t: t, cfg: cfg, table: table, gw: newGateway(), clock: testkit.NewClock(), logs: &testkit.Buffer{}, metrics: &testkit.Buffer{}}
 	e.clock.Set(time.Date(2026, 11, 26, 20, 30, 0, 0, time.UTC)) // the day of the testdata events
 	e.db = &dynamotest.Counting{API: client}
-	e.store = dynamo.New(e.db, table, dynamo.Options{Now: e.clock.Now})
+	// Seqs from 1, as these tests count them (internal/dynamo's
+	// TestCounterExpiresAndAComebackStaysAbove tests the time base).
+	e.store = dynamo.New(e.db, table, dynamo.Options{Now: e.clock.Now, SeqBase: dynamo.FromOne})
 	log := slog.New(logging.Handler{Handler: slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	meter := metrics.New(e.metrics, "WsChat/test")
 

@@ -2,17 +2,10 @@ package handler
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/contract"
-)
-
-// Bounds on the identity the authorizer passes: a user id becomes part of
-// storage keys, a name part of every presence event.
-const (
-	maxUserIDBytes   = 256
-	maxUserNameRunes = 64
+	"github.com/wschat/wschat/wire"
 )
 
 // AnonymousPrefix starts the user id of a connection without an authorizer
@@ -23,7 +16,9 @@ const AnonymousPrefix = "anon-"
 // on a WebSocket API is the $connect authorizer's context (principalId plus
 // contract.AuthContextUserID and AuthContextUserName) decoded as a
 // map[string]interface{}. A missing context, or one of an unexpected shape,
-// yields an anonymous identity; an unusable user id is an error.
+// yields an anonymous identity; a user id that breaks the one rule for
+// user ids (wire.CheckUserID) is an error. The name is cleaned again
+// (chat.CleanDisplayName), whatever the authorizer did.
 func IdentityFromAuthorizer(authorizer any, connectionID string) (chat.Identity, error) {
 	var userID, userName, principal string
 	switch a := authorizer.(type) {
@@ -42,16 +37,12 @@ func IdentityFromAuthorizer(authorizer any, connectionID string) (chat.Identity,
 		if userName == "" {
 			userName = "anonymous"
 		}
+	} else if err := wire.CheckUserID(userID); err != nil {
+		return chat.Identity{}, fmt.Errorf("authorizer identity: %w", err)
 	}
-	if len(userID) > maxUserIDBytes || !utf8.ValidString(userID) {
-		return chat.Identity{}, fmt.Errorf("authorizer user id: %d bytes, want at most %d of UTF-8", len(userID), maxUserIDBytes)
-	}
-	userName = cleanName(userName)
+	userName = chat.CleanDisplayName(userName)
 	if userName == "" {
-		userName = userID
-	}
-	if utf8.RuneCountInString(userName) > maxUserNameRunes {
-		userName = string([]rune(userName)[:maxUserNameRunes])
+		userName = chat.CleanDisplayName(userID)
 	}
 	return chat.Identity{UserID: userID, UserName: userName}, nil
 }

@@ -19,7 +19,8 @@ func TestIdentityFromAuthorizer(t *testing.T) {
 		{"string map", map[string]string{"userId": "u1", "userName": "Ann"}, chat.Identity{UserID: "u1", UserName: "Ann"}, false},
 		{"principal only", map[string]any{"principalId": "p1"}, chat.Identity{UserID: "p1", UserName: "p1"}, false},
 		{"no name", map[string]any{"userId": "u1"}, chat.Identity{UserID: "u1", UserName: "u1"}, false},
-		{"control characters dropped from the name", map[string]any{"userId": "u1", "userName": "A\x00n\nn\u0085"}, chat.Identity{UserID: "u1", UserName: "Ann"}, false},
+		{"control characters dropped from the name, line breaks made spaces", map[string]any{"userId": "u1", "userName": "A\x00n\nn\u0085"}, chat.Identity{UserID: "u1", UserName: "An n"}, false},
+		{"bidi override and zero-width space dropped", map[string]any{"userId": "u1", "userName": "\u202eAnn\u200b"}, chat.Identity{UserID: "u1", UserName: "Ann"}, false},
 		{"a name of controls only falls back to the id", map[string]any{"userId": "u1", "userName": "\x00\x1b"}, chat.Identity{UserID: "u1", UserName: "u1"}, false},
 		{"missing", nil, chat.Identity{UserID: "anon-c9", UserName: "anonymous"}, false},
 		{"empty map", map[string]any{}, chat.Identity{UserID: "anon-c9", UserName: "anonymous"}, false},
@@ -27,7 +28,9 @@ func TestIdentityFromAuthorizer(t *testing.T) {
 		{"unexpected slice", []any{"u1"}, chat.Identity{UserID: "anon-c9", UserName: "anonymous"}, false},
 		{"userId not a string", map[string]any{"userId": 42.0, "userName": "Ann"}, chat.Identity{UserID: "anon-c9", UserName: "Ann"}, false},
 		{"long name cut", map[string]any{"userId": "u1", "userName": strings.Repeat("é", 100)}, chat.Identity{UserID: "u1", UserName: strings.Repeat("é", 64)}, false},
-		{"user id too long", map[string]any{"userId": strings.Repeat("u", 257)}, chat.Identity{}, true},
+		{"user id too long", map[string]any{"userId": strings.Repeat("u", 129)}, chat.Identity{}, true},
+		{"user id with a slash", map[string]any{"userId": "team/ann"}, chat.Identity{}, true},
+		{"user id of the backend", map[string]any{"userId": "server"}, chat.Identity{}, true},
 	}
 	for _, tt := range tests {
 		got, err := handler.IdentityFromAuthorizer(tt.authorizer, "c9")
@@ -42,7 +45,7 @@ func TestConnectRefusesAnUnusableIdentity(t *testing.T) {
 	req := fixture(t, "connect")
 	req.RequestContext.Authorizer = map[string]any{"userId": strings.Repeat("u", 300)}
 	resp, err := e.connect.Handle(t.Context(), req)
-	if err != nil || resp.StatusCode != 403 {
-		t.Errorf("connect = %d, %v; want 403", resp.StatusCode, err)
+	if err != nil || resp.StatusCode != 403 || !strings.Contains(resp.Body, `"code":"forbidden"`) || !strings.Contains(resp.Body, "more than 128") {
+		t.Errorf("connect = %d %s, %v; want 403 with an error frame saying why", resp.StatusCode, resp.Body, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/protocol"
@@ -14,6 +15,7 @@ type JoinStore interface {
 	ChannelInfoReader
 	AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error)
 	LastSeq(ctx context.Context, channel string) (int64, error)
+	TouchUserChannel(ctx context.Context, userID, channel string) (lastRead int64, err error)
 }
 
 // joinAction serves join: membership stored, then "joined" to every member
@@ -53,6 +55,15 @@ func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request
 		return err
 	}
 	joined := protocol.Joined{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now, LastSeq: &last, Ref: r.Ref}
+	if !strings.HasPrefix(rq.UserID, AnonymousPrefix) {
+		// The channel joins the user's channel list (every device sees it
+		// in channels), and the joiner learns its last-read seq.
+		read, err := h.store.TouchUserChannel(ctx, rq.UserID, r.Channel)
+		if err != nil {
+			return err
+		}
+		joined.LastRead = &read
+	}
 	if already {
 		return h.replier.reply(ctx, rq, joined)
 	}

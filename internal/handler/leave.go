@@ -11,6 +11,7 @@ import (
 // LeaveStore is what leave writes.
 type LeaveStore interface {
 	RemoveMember(ctx context.Context, channel, connID string) (existed bool, err error)
+	RemoveUserChannel(ctx context.Context, userID, channel string) error
 }
 
 // leaveAction serves leave: membership removed, then "left" to the
@@ -30,6 +31,11 @@ func (h *leaveAction) serve(ctx context.Context, rq *request, in protocol.Reques
 	}
 	if !existed {
 		return notMember(r.Channel)
+	}
+	// An explicit leave also takes the channel off the user's channel
+	// list; a disconnect does not.
+	if err := h.store.RemoveUserChannel(ctx, rq.UserID, r.Channel); err != nil {
+		return err
 	}
 	left := protocol.Left{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now}
 	count, quiet, err := h.presence.quiet(ctx, r.Channel)

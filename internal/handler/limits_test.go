@@ -126,8 +126,9 @@ func TestUserRateAcrossConnections(t *testing.T) {
 }
 
 // TestEveryFrameCounts: pings and garbage spend the in-memory frame budget
-// without touching DynamoDB, a flood is answered with at most one
-// rate_limited frame a second, and a connection that keeps going is closed.
+// (a frame past it costs no DynamoDB call), a flood is answered with at
+// most one rate_limited frame a second, and a connection that keeps going
+// is closed.
 func TestEveryFrameCounts(t *testing.T) {
 	cfg := testConfig()
 	cfg.FrameRatePerSecond, cfg.FrameBurst = 1, 5
@@ -141,8 +142,13 @@ func TestEveryFrameCounts(t *testing.T) {
 	for i := range 40 {
 		e.must("c1", nil, frames[i%len(frames)])
 	}
-	if calls := e.db.Stats().Calls; len(calls) != 0 {
-		t.Errorf("40 pings and garbage frames made DynamoDB calls %v, want none", calls)
+	// The 3 garbage frames within the frame budget spent the connection's
+	// and the user's shared budgets: per budget one UpdateItem for the
+	// first (a fresh bucket) and two for each later one (the fresh form
+	// fails, the busy one succeeds), 10 in all; the 35 frames past the
+	// frame budget and the pings spent nothing there.
+	if calls := e.db.Stats().Calls; calls["UpdateItem"] != 10 || len(calls) != 1 {
+		t.Errorf("40 pings and garbage frames made DynamoDB calls %v, want 10 UpdateItems (3 frames on 2 budgets)", calls)
 	}
 	got := e.gw.take("c1")
 	pongs, limited, other := 0, 0, 0
@@ -190,4 +196,91 @@ func TestEveryFrameCounts(t *testing.T) {
 	}
 }
 
+// TestInvalidFramesSpendTheSharedBudgets: frames that fail validation
+// (issue #25, finding 5: a blank send returned before the shared rate
+// limits, so across instances only the per-instance frame budget counted
+// it) cost what valid requests cost: past the connection's and the user's
+// burst they are rate_limited, and they count towards closing.
+func TestInvalidFramesSpendTheSharedBudgets(t *testing.T) {
+	cfg := testConfig()
+	cfg.RatePerSecond, cfg.RateBurst = 1, 5
+	cfg.UserRatePerSecond, cfg.UserRateBurst = 1, 8
+	cfg.FrameRatePerSecond = 0 // as if every frame landed on another instance
+	e := newEnv(t, cfg)
+	ann := user("ann", "Ann")
+	e.open("a1", ann)
+	e.open("a2", ann)
+	count := func(id string) (invalid, limited int) {
+		for _, f := range e.gw.take(id) {
+			switch f["code"] {
+			case "rate_limited":
+				limited++
+			case "invalid_field", "invalid_json", "unknown_action":
+				invalid++
+			}
+		}
+		return invalid, limited
+	}
+	bad := []string{`{"action":"send","channel":"general","text":"   ","clientId":"c1"}`, `{"action":"send","channel":"general","clientId":"c1"}`, `{"action":"nope"}`, `not json`}
+	for i := range 10 {
+		e.must("a1", ann, bad[i%len(bad)])
+	}
+	if inv, lim := count("a1"); inv != 5 || lim != 5 {
+		t.Errorf("10 invalid frames on one connection at burst 5: %d invalid, %d rate_limited; want 5, 5", inv, lim)
+	}
+	// The user's budget (8) is shared: a second connection gets 3 more.
+	for range 5 {
+		e.must("a2", ann, bad[0])
+	}
+	if inv, lim := count("a2"); inv != 3 || lim != 2 {
+		t.Errorf("the user's second connection: %d invalid, %d rate_limited; want 3, 2 (user burst 8)", inv, lim)
+	}
+}
+
 var _ handler.Closer = (*closer)(nil)
+
+// TestChannelRateBoundsOneChannelsDeliveries: sends into one channel from
+// many users (each within its own limits) are held to the channel's
+// delivery rate, counted per member (issue #25, finding 5: a channel had
+// no rate, so its members could ask for the account's whole @connections
+// budget); another channel is not affected.
+func TestChannelRateBoundsOneChannelsDeliveries(t *testing.T) {
+	cfg := testConfig()
+	cfg.ChannelRate = 100 // deliveries a second
+	e := newEnv(t, cfg)
+	members := ids("m", 20)
+	e.joinAll("crowd", members...)
+	e.joinAll("quiet", "q000")
+	acked, limited := 0, 0
+	// 20 members, one send each at one instant: the first costs one member
+	// (this process has not broadcast to crowd yet) and shows it 20; each
+	// later one costs 20 ÷ 100 = 200 ms, within the 1 s burst.
+	for i, id := range members {
+		e.must(id, user("u-"+id, "User "+id), fmt.Sprintf(`{"action":"send","channel":"crowd","text":"hi %d","clientId":"c%d"}`, i, i))
+		for _, f := range e.gw.take(id) {
+			switch {
+			case f["type"] == "ack":
+				acked++
+			case f["code"] == "rate_limited" && strings.Contains(f["message"].(string), "channel crowd"):
+				limited++
+			}
+		}
+	}
+	if acked != 6 || limited != 14 {
+		t.Errorf("20 sends into a 20-member channel at 100 deliveries/s: %d acked, %d rate_limited; want 6, 14", acked, limited)
+	}
+	e.must("q000", user("u-q000", "User q000"), `{"action":"send","channel":"quiet","text":"still fine","clientId":"q1"}`)
+	if f := e.gw.take("q000"); countType(f, "ack") != 1 {
+		t.Errorf("another channel's send got %v, want an ack", f)
+	}
+	// A refused send is retried later with the same clientId and stored once.
+	e.clock.Advance(2 * time.Second)
+	id := members[19]
+	e.must(id, user("u-"+id, "User "+id), `{"action":"send","channel":"crowd","text":"hi 19","clientId":"c19"}`)
+	if f := e.gw.take(id); countType(f, "ack") != 1 {
+		t.Errorf("the retry after the channel's rate refilled got %v, want an ack", f)
+	}
+	if n := len(e.history("crowd")); n != 7 {
+		t.Errorf("crowd holds %d messages, want 7", n)
+	}
+}

@@ -54,6 +54,9 @@ type ChatStore interface {
 	SendStore
 	HistoryStore
 	MembersStore
+	ChangeStore
+	ReadStore
+	ChannelsStore
 	ReauthStore
 	DirectStore
 }
@@ -64,8 +67,9 @@ type action interface {
 	serve(ctx context.Context, rq *request, in protocol.Request) error
 }
 
-// Chat serves every action route (join, leave, send, history,
-// members, ping) and $default of the chat function: it decodes the frame,
+// Chat serves every action route (join, leave, send, history, members,
+// ping, and the lifecycle's edit, delete, react, unreact, typing, read,
+// channels) and $default of the chat function: it decodes the frame,
 // applies the connection's rate limit and dispatches to the action's
 // handler. Client mistakes become an error event to the sender and a 200;
 // failures are logged once, here, answered with an "internal" error event
@@ -92,13 +96,24 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	r := replier{poster: p, log: log}
 	h := &Chat{cfg: cfg, limiter: store, replier: r, log: log, meter: meter, now: time.Now,
 		frames: newFrameLimiter(cfg.FrameRatePerSecond, cfg.FrameBurst)}
+	presence := presenceOf(store, cfg.PresenceMaxMembers)
+	deliver := &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate, Lifecycle: store}
+	change := &changeAction{store: store, replier: r, deliver: deliver}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presenceOf(store, cfg.PresenceMaxMembers), cfg: cfg},
-		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presenceOf(store, cfg.PresenceMaxMembers)},
-		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter}},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence, cfg: cfg},
+		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presence},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
+
+		contract.ActionEdit:     change,
+		contract.ActionDelete:   change,
+		contract.ActionReact:    change,
+		contract.ActionUnreact:  change,
+		contract.ActionTyping:   &typingAction{store: store, broadcaster: b, presence: presence, throttle: newTypingThrottle(protocol.TypingInterval)},
+		contract.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
+		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
 	h.addAuthzActions(store, b, r)
 	return h
@@ -212,11 +227,11 @@ func (h *Chat) errorEvent(rq *request, e *protocol.Error) protocol.ErrorEvent {
 func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebsocketProxyRequest) error {
 	if ev.IsBase64Encoded {
 		// API Gateway routes binary frames to $default, base64-encoded.
-		return protocol.Errorf(protocol.CodeInvalidJSON, "", "binary frames are not supported; send JSON text frames")
+		return h.invalid(ctx, rq, protocol.Errorf(protocol.CodeInvalidJSON, "", "binary frames are not supported; send JSON text frames"))
 	}
 	r, err := protocol.Decode([]byte(ev.Body))
 	if err != nil {
-		return err
+		return h.invalid(ctx, rq, err)
 	}
 	rq.Channel, rq.ClientID = protocol.Echo(r)
 	var perr *protocol.Error
@@ -233,11 +248,31 @@ func (h *Chat) serve(ctx context.Context, rq *request, ev events.APIGatewayWebso
 	return err
 }
 
+// invalid answers a frame that does not decode (bad JSON, an unknown
+// action, a field that fails validation, a binary frame). It costs the
+// sender what a valid request costs: a token of the connection's and of
+// the user's shared budgets, so a flood of invalid frames over many
+// instances is held to the same rate as a flood of valid ones (the
+// per-instance frame budget alone lets n warm instances take n times the
+// rate). A client over its budget is told so (and earns a strike);
+// otherwise it gets the decode error. A limiter failure does not hide the
+// client's mistake.
+func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error {
+	var perr *protocol.Error
+	if err := h.limit(ctx, rq, ""); errors.As(err, &perr) && perr.Code == protocol.CodeRateLimited {
+		return err
+	}
+	return decodeErr
+}
+
 // limit spends a token of the connection's rate limit, then of the user's.
-// ping is exempt from these two (it touches no storage; the frame limiter
-// bounds it without a DynamoDB call).
+// ping and typing are exempt from these two (they write nothing; the frame
+// limiter bounds them without a DynamoDB call, typing also its own
+// throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
-	if action == contract.ActionPing {
+	if action == contract.ActionPing || action == contract.ActionTyping {
+		// No rate token (no DynamoDB call); the grant's expiry still
+		// applies, read only once the authorizer's grant has ended.
 		return h.checkPing(ctx, rq)
 	}
 	if err := h.limitConnection(ctx, rq); err != nil {

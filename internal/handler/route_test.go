@@ -39,11 +39,8 @@ func (f *fakeStore) Revoked(context.Context, string) (time.Time, error) {
 func (f *fakeStore) RenewGrant(context.Context, string, string, chat.Grant) (chat.Connection, error) {
 	return chat.Connection{}, f.call("RenewGrant")
 }
-func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.UserChannel, bool, error) {
-	return chat.UserChannel{}, false, f.call("OpenDirect")
-}
-func (f *fakeStore) ConnectionsOfUser(context.Context, string) ([]chat.Connection, error) {
-	return nil, f.call("ConnectionsOfUser")
+func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.ListedChannel, bool, error) {
+	return chat.ListedChannel{}, false, f.call("OpenDirect")
 }
 func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeUserToken")
@@ -70,6 +67,9 @@ func (f *fakeStore) Claim(_ context.Context, c chat.Claim) (chat.Claim, bool, er
 	return c, true, f.call("Claim")
 }
 func (f *fakeStore) NextSeq(context.Context, string) (int64, error) { return 1, f.call("NextSeq") }
+func (f *fakeStore) TakeSeq(context.Context, string, time.Duration, time.Duration) (int64, bool, error) {
+	return 1, true, f.call("TakeSeq")
+}
 func (f *fakeStore) SetClaimSeq(_ context.Context, _ chat.ClaimKey, seq int64) (int64, error) {
 	return seq, f.call("SetClaimSeq")
 }

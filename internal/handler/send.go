@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/protocol"
@@ -11,6 +12,7 @@ import (
 type SendStore interface {
 	MemberChecker
 	MessageStore
+	LifecycleStore
 }
 
 // sendAction serves send. Its steps are single-item writes in an order
@@ -48,7 +50,7 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightWrite); err != nil {
 		return err
 	}
-	seq, err := h.deliver.Deliver(ctx, Post{
+	post := Post{
 		Channel:  r.Channel,
 		Text:     r.Text,
 		ClientID: r.ClientID,
@@ -56,15 +58,42 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 		Identity: rq.Identity,
 		Now:      rq.Now,
 		Budget:   rq.Budget,
-	})
+		ReplyTo:  r.ReplyTo,
+	}
+	if r.ReplyTo != 0 {
+		parent, err := h.parent(ctx, r.Channel, r.ReplyTo)
+		if err != nil {
+			return err
+		}
+		post.Parent = &parent
+	}
+	seq, err := h.deliver.Deliver(ctx, post)
 	if err != nil {
 		return err
 	}
 	return h.replier.reply(ctx, rq, protocol.Ack{Channel: r.Channel, ClientID: r.ClientID, Seq: seq})
 }
 
+// parent reads and checks the message a reply names, before anything is
+// written: a message, not deleted, not itself a reply.
+func (h *sendAction) parent(ctx context.Context, channel string, seq int64) (chat.Message, error) {
+	m, err := h.store.GetMessage(ctx, channel, seq)
+	if errors.Is(err, chat.ErrNotFound) {
+		return m, errNotMessage(channel, seq)
+	}
+	if err != nil {
+		return m, err
+	}
+	var r *chat.Refusal
+	if _, err := m.Apply(chat.Change{Op: chat.OpReply}); errors.As(err, &r) {
+		return m, refusalError(r)
+	}
+	return m, nil
+}
+
+// entryOf is a message's wire entry, with its current state.
 func entryOf(m chat.Message) protocol.Entry {
-	return protocol.Entry{
+	e := protocol.Entry{
 		Seq:      m.Seq,
 		UserID:   m.UserID,
 		UserName: m.UserName,
@@ -73,4 +102,6 @@ func entryOf(m chat.Message) protocol.Entry {
 		From:     m.From,
 		SentAt:   m.SentAt.UTC(),
 	}
+	lifecycleEntry(&e, m)
+	return e
 }

@@ -224,6 +224,13 @@ func (s *flakyStore) NextSeq(ctx context.Context, ch string) (int64, error) {
 	return s.Store.NextSeq(ctx, ch)
 }
 
+func (s *flakyStore) TakeSeq(ctx context.Context, ch string, cost, burst time.Duration) (int64, bool, error) {
+	if err := s.fail("TakeSeq"); err != nil {
+		return 0, false, err
+	}
+	return s.Store.TakeSeq(ctx, ch, cost, burst)
+}
+
 func (s *flakyStore) SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error) {
 	if err := s.fail("SetClaimSeq"); err != nil {
 		return 0, err
@@ -267,7 +274,7 @@ func TestSendRetryCompletesWhatAFailedAttemptLeft(t *testing.T) {
 		wantSeq       float64
 		wantDelivered int // message frames per member over both attempts
 	}{
-		{"NextSeq", false, 1, 1},
+		{"TakeSeq", false, 1, 1},
 		{"SetClaimSeq", false, 2, 1}, // seq 1 was taken, then lost: a gap
 		{"PutMessage", false, 1, 1},
 		{"Members", false, 1, 1}, // stored, fan-out failed: the retry fans out

@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"strings"
 	"unicode/utf8"
 
 	"github.com/wschat/wschat/internal/protocol"
@@ -34,18 +33,4 @@ func isForbiddenControl(r rune) bool {
 		return true
 	}
 	return false
-}
-
-// cleanName makes a display name from a token safe to show: invalid UTF-8
-// becomes U+FFFD and control characters (tab and newlines included: a name
-// is one line) are dropped. A name is the issuer's word, not the client's,
-// so it is cleaned rather than refused.
-func cleanName(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -59,6 +59,9 @@ type tokenRequest struct {
 	// TTL is the token's lifetime, a Go duration from 1s to 24h (default
 	// 1h): short-lived tokens let a developer watch expiry and renewal.
 	TTL string `json:"ttl"`
+	// RawSub mints User as the sub even where the user id rule refuses
+	// it (MintRawSub): to see what $connect does with another issuer's sub.
+	RawSub bool `json:"rawSub"`
 }
 
 // maxTTL bounds a minted token's lifetime.
@@ -104,9 +107,14 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var tok string
 	var err error
-	if req.Channels != nil {
+	switch {
+	case req.RawSub && req.Channels == nil:
+		tok, err = i.MintRawSub(req.User, req.Name, ttl)
+	case req.RawSub:
+		err = errors.New("rawSub and channels do not go together")
+	case req.Channels != nil:
 		tok, err = i.MintWithChannels(req.User, req.Name, *req.Channels, ttl)
-	} else {
+	default:
 		tok, err = i.Mint(req.User, req.Name, ttl)
 	}
 	if err != nil {

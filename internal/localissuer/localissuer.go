@@ -28,6 +28,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/wire"
 )
 
 // DefaultKeyFile is where the emulator saves the issuer key (relative to the
@@ -115,10 +116,24 @@ func (i *Issuer) MintWithChannels(userID, userName, channels string, ttl time.Du
 	return i.mint(userID, userName, &canon, ttl)
 }
 
+// MintRawSub is Mint for a sub the user id rule (wire.CheckUserID) may
+// refuse: up to 256 bytes of UTF-8, as another issuer might mint. It lets
+// a test see what $connect does with such a token.
+func (i *Issuer) MintRawSub(sub, userName string, ttl time.Duration) (string, error) {
+	if sub == "" || len(sub) > 256 || !utf8.ValidString(sub) {
+		return "", errors.New("localissuer: a raw sub must be 1 to 256 bytes of UTF-8")
+	}
+	return i.sign(sub, userName, nil, ttl)
+}
+
 func (i *Issuer) mint(userID, userName string, channels *string, ttl time.Duration) (string, error) {
 	if err := checkUserID(userID); err != nil {
 		return "", err
 	}
+	return i.sign(userID, userName, channels, ttl)
+}
+
+func (i *Issuer) sign(userID, userName string, channels *string, ttl time.Duration) (string, error) {
 	if userName == "" {
 		userName = userID
 	}
@@ -285,6 +300,9 @@ func thumbprint(pub *ecdsa.PublicKey) (string, error) {
 func checkUserID(s string) error {
 	if s == "" || len(s) > maxUserLen {
 		return fmt.Errorf("localissuer: user id must be 1 to %d characters", maxUserLen)
+	}
+	if err := wire.CheckUserID(s); err != nil {
+		return fmt.Errorf("localissuer: %w", err)
 	}
 	for _, r := range s {
 		if !(r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._@-", r))) {

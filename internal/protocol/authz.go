@@ -31,7 +31,7 @@ const maxListedName = 64
 
 // DecodePrivateChannel parses the body of PUT /channels/{channel}:
 // {"members":[{"userId":"ann","userName":"Ann"},...]}, 1 to
-// wire.MaxListedPerRequest members, each a valid user id (wire.ValidUserID)
+// wire.MaxListedPerRequest members, each a valid user id (wire.CheckUserID)
 // and an optional name of at most 64 characters without control characters.
 func DecodePrivateChannel(data []byte) (*PrivateChannelBody, error) {
 	type member struct {
@@ -49,8 +49,8 @@ func DecodePrivateChannel(data []byte) (*PrivateChannelBody, error) {
 	}
 	out := &PrivateChannelBody{}
 	for _, m := range body.Members {
-		if !wire.ValidUserID(m.UserID) {
-			return nil, Errorf(CodeInvalidField, "", "userId must be 1 to %d bytes of printable UTF-8 without spaces, '#' or '/'", wire.MaxUserIDBytes)
+		if err := wire.CheckUserID(m.UserID); err != nil {
+			return nil, Errorf(CodeInvalidField, "", "members: %v", err)
 		}
 		if err := checkListedName(m.UserName); err != nil {
 			return nil, err

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // FuzzDecode checks that Decode never panics, is deterministic, and that what
@@ -19,6 +21,9 @@ func FuzzDecode(f *testing.F) {
 		`{"action":"history","channel":"general","after":41,"limit":50}`,
 		`{"action":"members","channel":"general","cursor":"abc"}`,
 		`{"action":"ping"}`,
+		`{"action":"edit","channel":"general","seq":4,"text":"x","clientId":"e"}`,
+		`{"action":"react","channel":"general","seq":4,"emoji":"👍"}`,
+		`{"action":"read","channel":"general","seq":4}`,
 		`{"action":"ping","action":"ping"}`,
 		`{"action":"send","text":"\ud800"}`,
 		`[]`, `null`, `{`, `{"a":}`, "\xff",
@@ -67,7 +72,34 @@ func FuzzDecode(f *testing.F) {
 			}
 		case *Members:
 			mustChannel(t, r.Channel)
-		case *Ping:
+		case *Ping, *Channels:
+		case *Edit:
+			mustChannel(t, r.Channel)
+			if r.Seq < 1 || r.Text == "" || !ValidClientID(r.ClientID) {
+				t.Fatalf("Decode accepted edit %#v", r)
+			}
+		case *Delete:
+			mustChannel(t, r.Channel)
+			if r.Seq < 1 || !ValidClientID(r.ClientID) {
+				t.Fatalf("Decode accepted delete %#v", r)
+			}
+		case *React:
+			mustChannel(t, r.Channel)
+			if r.Seq < 1 || !wire.ValidEmoji(r.Emoji) {
+				t.Fatalf("Decode accepted react %#v", r)
+			}
+		case *Unreact:
+			mustChannel(t, r.Channel)
+			if r.Seq < 1 || !wire.ValidEmoji(r.Emoji) {
+				t.Fatalf("Decode accepted unreact %#v", r)
+			}
+		case *Typing:
+			mustChannel(t, r.Channel)
+		case *Read:
+			mustChannel(t, r.Channel)
+			if r.Seq < 0 || r.Seq > MaxSeq {
+				t.Fatalf("Decode accepted read %#v", r)
+			}
 		default:
 			t.Fatalf("Decode returned unexpected %T", r1)
 		}

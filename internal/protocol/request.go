@@ -15,7 +15,8 @@ import (
 )
 
 // Request is one decoded client request: *Join, *Leave, *Send, *History,
-// *Members, *Ping, *Reauth or *OpenDirect, the wire contract's types.
+// *Members, *Ping, *Reauth, *OpenDirect or a lifecycle request
+// (lifecycle.go), the wire contract's types.
 type Request = wire.Request
 
 // The requests, as the wire contract defines them.
@@ -34,10 +35,18 @@ type (
 var fieldsOf = map[string][]string{
 	contract.ActionJoin:    {"channel", "ref"},
 	contract.ActionLeave:   {"channel"},
-	contract.ActionSend:    {"channel", "text", "clientId"},
-	contract.ActionHistory: {"channel", "after", "limit"},
+	contract.ActionSend:    {"channel", "text", "clientId", "replyTo"},
+	contract.ActionHistory: {"channel", "after", "limit", "thread"},
 	contract.ActionMembers: {"channel", "cursor"},
 	contract.ActionPing:    {},
+
+	contract.ActionEdit:     {"channel", "seq", "text", "clientId"},
+	contract.ActionDelete:   {"channel", "seq", "clientId"},
+	contract.ActionReact:    {"channel", "seq", "emoji", "clientId"},
+	contract.ActionUnreact:  {"channel", "seq", "emoji", "clientId"},
+	contract.ActionTyping:   {"channel"},
+	contract.ActionRead:     {"channel", "seq"},
+	contract.ActionChannels: {},
 	contract.ActionReauth:  {"token"},
 	contract.ActionDirect:  {"userId"},
 }
@@ -79,11 +88,12 @@ func Decode(data []byte) (Request, error) {
 	case contract.ActionLeave:
 		r = &Leave{Channel: f.channel()}
 	case contract.ActionSend:
-		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID()}
+		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID(), ReplyTo: f.optSeq("replyTo")}
 	case contract.ActionHistory:
 		h := &History{Channel: f.channel()}
 		h.After = f.int("after", 0, 0, MaxSeq)
 		h.Limit = int(f.int("limit", DefaultHistoryLimit, 1, MaxHistoryLimit))
+		h.Thread = f.optSeq("thread")
 		r = h
 	case contract.ActionMembers:
 		r = &Members{Channel: f.channel(), Cursor: f.optString("cursor", MaxCursorLen)}
@@ -91,8 +101,10 @@ func Decode(data []byte) (Request, error) {
 		r = &Reauth{Token: f.token()}
 	case contract.ActionDirect:
 		r = &OpenDirect{UserID: f.userID("userId")}
-	default: // contract.ActionPing
+	case contract.ActionPing:
 		r = &Ping{}
+	default:
+		r = decodeLifecycle(action, &f)
 	}
 	if f.err != nil {
 		return nil, f.err
@@ -284,11 +296,15 @@ func (f *fields) token() string {
 	return s
 }
 
-// userID reads a user id named in a request (wire.ValidUserID).
+// userID reads a user id named in a request: the one rule for user ids
+// (wire.CheckUserID).
 func (f *fields) userID(name string) string {
 	s, ok := f.str(name)
-	if ok && !wire.ValidUserID(s) {
-		f.fail(CodeInvalidField, "%s must be 1 to %d bytes of printable UTF-8 without spaces, '#' or '/'", name, wire.MaxUserIDBytes)
+	if !ok {
+		return ""
+	}
+	if err := wire.CheckUserID(s); err != nil {
+		f.fail(CodeInvalidField, "%s: %v", name, err)
 		return ""
 	}
 	return s

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wschat/wschat/internal/chat"
 )
 
 func TestDecodeAccepts(t *testing.T) {
@@ -30,6 +32,24 @@ func TestDecodeAccepts(t *testing.T) {
 		{"members with cursor", `{"action":"members","channel":"general","cursor":"abc"}`,
 			&Members{Channel: "general", Cursor: "abc"}},
 		{"ping", `{"action":"ping"}`, &Ping{}},
+		{"send reply", `{"action":"send","channel":"general","text":"re","clientId":"c2","replyTo":42}`,
+			&Send{Channel: "general", Text: "re", ClientID: "c2", ReplyTo: 42}},
+		{"history of a thread", `{"action":"history","channel":"general","thread":42}`,
+			&History{Channel: "general", Limit: DefaultHistoryLimit, Thread: 42}},
+		{"edit", `{"action":"edit","channel":"general","seq":42,"text":"fixed","clientId":"e1"}`,
+			&Edit{Channel: "general", Seq: 42, Text: "fixed", ClientID: "e1"}},
+		{"delete", `{"action":"delete","channel":"general","seq":42,"clientId":"d1"}`,
+			&Delete{Channel: "general", Seq: 42, ClientID: "d1"}},
+		{"react", `{"action":"react","channel":"general","seq":42,"emoji":"👍🏽"}`,
+			&React{Channel: "general", Seq: 42, Emoji: "👍🏽"}},
+		{"react with clientId", `{"action":"react","channel":"general","seq":42,"emoji":":tada:","clientId":"r1"}`,
+			&React{Channel: "general", Seq: 42, Emoji: ":tada:", ClientID: "r1"}},
+		{"unreact", `{"action":"unreact","channel":"general","seq":42,"emoji":"👍"}`,
+			&Unreact{Channel: "general", Seq: 42, Emoji: "👍"}},
+		{"typing", `{"action":"typing","channel":"general"}`, &Typing{Channel: "general"}},
+		{"read", `{"action":"read","channel":"general","seq":42}`, &Read{Channel: "general", Seq: 42}},
+		{"read zero", `{"action":"read","channel":"general","seq":0}`, &Read{Channel: "general"}},
+		{"channels", `{"action":"channels"}`, &Channels{}},
 		{"whitespace around", " \r\n\t{ \"action\" : \"ping\" } \n", &Ping{}},
 		{"longest channel", `{"action":"join","channel":"` + "a" + strings.Repeat("_", 63) + `"}`,
 			&Join{Channel: "a" + strings.Repeat("_", 63)}},
@@ -116,6 +136,29 @@ var badInputs = []struct {
 	{"members cursor number", `{"action":"members","channel":"a","cursor":1}`, CodeInvalidField, "members"},
 	{"members cursor empty", `{"action":"members","channel":"a","cursor":""}`, CodeInvalidField, "members"},
 	{"members cursor too long", `{"action":"members","channel":"a","cursor":"` + strings.Repeat("c", MaxCursorLen+1) + `"}`, CodeInvalidField, "members"},
+	{"send replyTo zero", `{"action":"send","channel":"a","text":"hi","clientId":"c","replyTo":0}`, CodeInvalidField, "send"},
+	{"send replyTo string", `{"action":"send","channel":"a","text":"hi","clientId":"c","replyTo":"4"}`, CodeInvalidField, "send"},
+	{"history thread negative", `{"action":"history","channel":"a","thread":-1}`, CodeInvalidField, "history"},
+	{"edit missing seq", `{"action":"edit","channel":"a","text":"x","clientId":"c"}`, CodeInvalidField, "edit"},
+	{"edit seq zero", `{"action":"edit","channel":"a","seq":0,"text":"x","clientId":"c"}`, CodeInvalidField, "edit"},
+	{"edit seq fraction", `{"action":"edit","channel":"a","seq":1.5,"text":"x","clientId":"c"}`, CodeInvalidField, "edit"},
+	{"edit blank text", `{"action":"edit","channel":"a","seq":1,"text":" ","clientId":"c"}`, CodeInvalidField, "edit"},
+	{"edit text too long", `{"action":"edit","channel":"a","seq":1,"text":"` + strings.Repeat("x", MaxTextRunes+1) + `","clientId":"c"}`, CodeTooLarge, "edit"},
+	{"edit missing clientId", `{"action":"edit","channel":"a","seq":1,"text":"x"}`, CodeInvalidField, "edit"},
+	{"delete with text", `{"action":"delete","channel":"a","seq":1,"text":"x","clientId":"c"}`, CodeInvalidField, "delete"},
+	{"delete missing clientId", `{"action":"delete","channel":"a","seq":1}`, CodeInvalidField, "delete"},
+	{"react missing emoji", `{"action":"react","channel":"a","seq":1}`, CodeInvalidField, "react"},
+	{"react text emoji", `{"action":"react","channel":"a","seq":1,"emoji":"ok"}`, CodeInvalidField, "react"},
+	{"react two emoji", `{"action":"react","channel":"a","seq":1,"emoji":"👍👍"}`, CodeInvalidField, "react"},
+	{"react bad shortcode", `{"action":"react","channel":"a","seq":1,"emoji":":Tada:"}`, CodeInvalidField, "react"},
+	{"react emoji too long", `{"action":"react","channel":"a","seq":1,"emoji":"` + strings.Repeat("👍", 9) + `"}`, CodeTooLarge, "react"},
+	{"react bad clientId", `{"action":"react","channel":"a","seq":1,"emoji":"👍","clientId":"a b"}`, CodeInvalidField, "react"},
+	{"unreact seq string", `{"action":"unreact","channel":"a","seq":"1","emoji":"👍"}`, CodeInvalidField, "unreact"},
+	{"typing extra field", `{"action":"typing","channel":"a","seq":1}`, CodeInvalidField, "typing"},
+	{"typing missing channel", `{"action":"typing"}`, CodeInvalidField, "typing"},
+	{"read missing seq", `{"action":"read","channel":"a"}`, CodeInvalidField, "read"},
+	{"read seq negative", `{"action":"read","channel":"a","seq":-1}`, CodeInvalidField, "read"},
+	{"channels with channel", `{"action":"channels","channel":"a"}`, CodeInvalidField, "channels"},
 	{"frame too large", `{"action":"send","channel":"a","clientId":"c","text":"` + strings.Repeat("x", MaxFrameBytes) + `"}`, CodeTooLarge, ""},
 }
 
@@ -176,5 +219,14 @@ func TestValidChannel(t *testing.T) {
 		if got := ValidChannel(tt.in); got != tt.want {
 			t.Errorf("ValidChannel(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+// The domain restates the reaction limits (it does not import wire);
+// this keeps the two equal.
+func TestReactionLimitsMatchTheDomain(t *testing.T) {
+	if chat.MaxEmojiPerMessage != MaxEmojiPerMessage || chat.MaxReactionsPerUser != MaxReactionsPerUser ||
+		chat.MaxReactionsPerMessage != MaxReactionsPerMessage {
+		t.Error("internal/chat's reaction limits differ from the wire contract's")
 	}
 }

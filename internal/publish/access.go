@@ -51,8 +51,8 @@ func (h *Handler) channelParam(ev events.APIGatewayV2HTTPRequest) (string, error
 
 func userParam(ev events.APIGatewayV2HTTPRequest) (string, error) {
 	user := ev.PathParameters["userId"]
-	if !validUserID(user) {
-		return "", protocol.Errorf(protocol.CodeInvalidField, "", userIDCharsetMsg)
+	if err := wire.CheckUserID(user); err != nil {
+		return "", protocol.Errorf(protocol.CodeInvalidField, "", "%v (the user id rule: docs/auth.md)", err)
 	}
 	return user, nil
 }

@@ -57,6 +57,11 @@ func TestBadRequests(t *testing.T) {
 		{"notice: user id with #", user(contract.PublishRouteUserMessage, "ann#x", `{"text":"hi"}`), 400, "invalid_field"},
 		{"notice: empty user id", user(contract.PublishRouteUserMessage, "", `{"text":"hi"}`), 400, "invalid_field"},
 		{"notice: control character in user id", user(contract.PublishRouteUserMessage, "ann\n", `{"text":"hi"}`), 400, "invalid_field"},
+		// The one user id rule (wire.CheckUserID), as at $connect:
+		{"notice: no-break space in user id", user(contract.PublishRouteUserMessage, "ann\u00a0x", `{"text":"hi"}`), 400, "invalid_field"},
+		{"notice: zero-width space in user id", user(contract.PublishRouteUserMessage, "a\u200bnn", `{"text":"hi"}`), 400, "invalid_field"},
+		{"notice: the backend's own id", user(contract.PublishRouteUserMessage, "server", `{"text":"hi"}`), 400, "invalid_field"},
+		{"disconnect: user id too long", user(contract.PublishRouteUserConnections, strings.Repeat("u", 129), ""), 400, "invalid_field"},
 		{"notice: missing text", user(contract.PublishRouteUserMessage, "ann", `{"id":"n1"}`), 400, "invalid_field"},
 		{"notice: bad id", user(contract.PublishRouteUserMessage, "ann", `{"text":"hi","id":"a/b"}`), 400, "invalid_field"},
 		{"disconnect: a body", user(contract.PublishRouteUserConnections, "ann", `{"reason":"x"}`), 400, "invalid_field"},

@@ -58,6 +58,9 @@ type Config struct {
 	// PresenceMaxMembers: above it, a removal's "left" is not broadcast
 	// (handler.PresenceGate).
 	PresenceMaxMembers int
+	// ChannelRate is the chat settings' per-channel delivery rate: a
+	// backend's message counts towards its channel's like a user's.
+	ChannelRate float64
 }
 
 // Handler serves the three publish routes.
@@ -82,7 +85,7 @@ func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *sl
 		store:   store,
 		access:  store,
 		conns:   conns,
-		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter},
+		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate},
 		log:     log,
 		meter:   meter,
 		now:     time.Now,
@@ -94,11 +97,6 @@ func (h *Handler) SetClock(now func() time.Time) { h.now = now }
 
 // errorBody is every error answer: {"code": ..., "message": ...}.
 type errorBody = wire.ErrorBody
-
-const (
-	maxUserIDLen     = 128
-	userIDCharsetMsg = "userId must be 1 to 128 printable characters without '#' or '/'"
-)
 
 // Handle serves one request. Client mistakes are 4xx answers, never
 // function errors; an unexpected failure is logged once and answered 500
@@ -154,6 +152,8 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 			status = http.StatusNotFound
 		case protocol.CodeConflict:
 			status = http.StatusConflict
+		case protocol.CodeRateLimited:
+			status = http.StatusTooManyRequests
 		}
 		h.logRequest(ctx, slog.LevelInfo, "request refused", slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		return respond(status, errorBody{Code: perr.Code, Message: perr.Message})
@@ -234,21 +234,6 @@ func body(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 		return nil, protocol.Errorf(protocol.CodeInvalidJSON, "", "body is not valid base64")
 	}
 	return data, nil
-}
-
-// validUserID admits user ids as issuers write them ("sub" claims: UUIDs,
-// e-mail addresses, "user-ann"): printable, no '#' (it would forge a storage
-// key) and no '/' (it would change the route).
-func validUserID(id string) bool {
-	if id == "" || len(id) > maxUserIDLen {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '#' || r == '/' || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
 }
 
 func quote(s string) string {

@@ -80,7 +80,7 @@ func newEnv(t *testing.T) *env {
 	client, table := dynamotest.NewTable(t)
 	e := &env{t: t, gw: &gateway{frames: map[string][]string{}, gone: map[string]bool{}}, clock: testkit.NewClock()}
 	e.db = &dynamotest.Counting{API: client}
-	e.store = dynamo.New(e.db, table, dynamo.Options{Now: e.clock.Now})
+	e.store = dynamo.New(e.db, table, dynamo.Options{Now: e.clock.Now, SeqBase: dynamo.FromOne})
 	log := slog.New(slog.DiscardHandler)
 	fan := fanout.New(e.store, e.gw, fanout.Config{Workers: 4, PageSize: 100}, log, nil)
 	e.h = publish.New(publish.Config{

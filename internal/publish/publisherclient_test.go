@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/wschat/wschat/local/httpapi"
+	"github.com/wschat/wschat/local/sigv4"
 	"github.com/wschat/wschat/publisher"
 )
 
@@ -18,7 +18,7 @@ import (
 // emulator's SigV4 verifier accepts — for every route the client calls. (The
 // publisher's own tests cannot import the verifier: it lives in this module.)
 func TestPublisherSignaturesVerify(t *testing.T) {
-	v := &httpapi.Verifier{Creds: httpapi.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}, Region: "us-east-1", Service: "execute-api"}
+	v := &sigv4.Verifier{Creds: sigv4.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}, Region: "us-east-1", Service: "execute-api"}
 	verified := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -60,8 +60,10 @@ func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 // user's live connections.
 func (h *Handler) userConnections(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (string, []chat.Connection, error) {
 	user := ev.PathParameters["userId"]
-	if !validUserID(user) {
-		return "", nil, protocol.Errorf(protocol.CodeInvalidField, "", userIDCharsetMsg)
+	if err := wire.CheckUserID(user); err != nil {
+		// The one rule for user ids: a user who could connect can be
+		// reached here, and no other.
+		return "", nil, protocol.Errorf(protocol.CodeInvalidField, "", "%v (the user id rule: docs/auth.md)", err)
 	}
 	conns, err := h.store.ConnectionsOfUser(ctx, user)
 	return user, conns, err

@@ -18,8 +18,13 @@ import (
 // sockets hold. They exist only in the emulator: nothing like them is ever
 // deployed.
 
-// MaxVirtualPerRequest bounds one registration request.
-const MaxVirtualPerRequest = 1_000_000
+// MaxVirtualPerRequest bounds one registration request, and MaxVirtual
+// the virtual ids registered at once (about 100 MB of gateway memory): a
+// caller asks again for more, up to the total.
+const (
+	MaxVirtualPerRequest = 100_000
+	MaxVirtual           = 1_000_000
+)
 
 // VirtualPath is where the admin endpoint is served.
 const VirtualPath = "/@admin/virtual-connections"
@@ -54,11 +59,15 @@ func (v *virtualConns) lookup(id string) *virtualConn {
 	return v.ids[id]
 }
 
-func (v *virtualConns) add(n int) []string {
+// add registers n new ids, or none when that would pass MaxVirtual.
+func (v *virtualConns) add(n int) ([]string, bool) {
 	ids := make([]string, 0, n)
 	now := time.Now()
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if len(v.ids)+n > MaxVirtual {
+		return nil, false
+	}
 	for len(ids) < n {
 		id := newID()
 		if v.ids[id] != nil {
@@ -69,7 +78,7 @@ func (v *virtualConns) add(n int) []string {
 		v.ids[id] = vc
 		ids = append(ids, id)
 	}
-	return ids
+	return ids, true
 }
 
 func (v *virtualConns) remove(id string) bool {
@@ -98,8 +107,9 @@ func (v *virtualConns) stats(reset bool) VirtualStats {
 	return s
 }
 
-// AdminHandler serves VirtualPath: POST ?count=N registers N virtual
-// connection ids and returns them ({"connectionIds":[...]}); GET returns
+// AdminHandler serves VirtualPath: POST ?count=N (1–MaxVirtualPerRequest,
+// at most MaxVirtual registered at once) registers N virtual connection
+// ids and returns them ({"connectionIds":[...]}); GET returns
 // the counters (?reset=1 zeroes them after reading); DELETE removes every
 // virtual id. Without Config.VirtualConnections it answers 404.
 func (g *Gateway) AdminHandler() http.Handler {
@@ -117,7 +127,13 @@ func (g *Gateway) AdminHandler() http.Handler {
 				_ = json.NewEncoder(w).Encode(map[string]string{"message": "want ?count=N, 1-" + strconv.Itoa(MaxVirtualPerRequest)})
 				return
 			}
-			_ = json.NewEncoder(w).Encode(map[string][]string{"connectionIds": g.virtual.add(n)})
+			ids, ok := g.virtual.add(n)
+			if !ok {
+				w.WriteHeader(http.StatusConflict)
+				_ = json.NewEncoder(w).Encode(map[string]string{"message": "at most " + strconv.Itoa(MaxVirtual) + " virtual connections at once; DELETE them first"})
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string][]string{"connectionIds": ids})
 		case http.MethodGet:
 			_ = json.NewEncoder(w).Encode(g.virtual.stats(r.URL.Query().Get("reset") == "1"))
 		case http.MethodDelete:

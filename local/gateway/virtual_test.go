@@ -107,6 +107,25 @@ func TestVirtualConnectionsWithSDK(t *testing.T) {
 	}
 }
 
+// TestVirtualConnectionsAreBounded: one request registers at most
+// MaxVirtualPerRequest ids and all requests together MaxVirtual (issue
+// #25: a form post once registered a million per request, without end).
+func TestVirtualConnectionsAreBounded(t *testing.T) {
+	g, base := virtualAPI(t, Config{VirtualConnections: true})
+	full := MaxVirtual / MaxVirtualPerRequest
+	for i := range full {
+		if code := adminCall(t, http.MethodPost, base+VirtualPath+fmt.Sprintf("?count=%d", MaxVirtualPerRequest), nil); code != http.StatusOK {
+			t.Fatalf("request %d of %d: %d", i+1, full, code)
+		}
+	}
+	if code := adminCall(t, http.MethodPost, base+VirtualPath+"?count=1", nil); code != http.StatusConflict {
+		t.Errorf("one past %d: %d, want 409", MaxVirtual, code)
+	}
+	if n := g.VirtualStats().Connections; n != MaxVirtual {
+		t.Errorf("%d registered, want %d", n, MaxVirtual)
+	}
+}
+
 func TestVirtualConnectionsOffAnswer404(t *testing.T) {
 	_, base := virtualAPI(t, Config{})
 	for _, m := range []string{http.MethodPost, http.MethodGet} {

@@ -1,13 +1,14 @@
 // Package httpapi emulates an API Gateway HTTP API (payload format 2.0,
 // Lambda proxy integrations) on the emulator's port, with IAM authorization
 // emulated for real: an AWS_IAM route refuses a request unless its SigV4
-// signature verifies against the emulator's local credentials (Verifier).
-// The same Verifier guards the WebSocket API's @connections endpoint.
+// signature verifies against the emulator's local credentials (sigv4.Verifier).
+// The same check guards the WebSocket API's @connections endpoint.
 //
 // Like local/gateway it is generic: it knows routes, not wschat.
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -16,12 +17,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 // Invoker runs an integration: a JSON event in, a JSON result out.
@@ -50,7 +54,7 @@ type Config struct {
 	Burst int
 	// Verifier checks AWS_IAM routes; CallerARN is the principal a verified
 	// request is attributed to (the local credentials' identity).
-	Verifier  *Verifier
+	Verifier  *sigv4.Verifier
 	CallerARN string
 	Log       *slog.Logger
 }
@@ -255,4 +259,46 @@ func writeResult(w http.ResponseWriter, out []byte) {
 
 func newRequestID() string {
 	return strings.ReplaceAll(time.Now().UTC().Format("20060102150405.000000000"), ".", "")
+}
+
+// Deny writes API Gateway's 403 answer for err.
+func Deny(w http.ResponseWriter, err error) {
+	ae, ok := err.(*sigv4.AuthError)
+	if !ok {
+		ae = &sigv4.AuthError{Type: "ForbiddenException", Message: "Forbidden"}
+	}
+	writeError(w, http.StatusForbidden, ae.Type, ae.Message)
+}
+
+func writeError(w http.ResponseWriter, status int, errType, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if errType != "" {
+		h.Set("x-amzn-ErrorType", errType)
+	}
+	w.WriteHeader(status)
+	b := []byte(`{"message":` + quoteJSON(message) + `}`)
+	_, _ = w.Write(b)
+}
+
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}
+
+// unescape decodes one path segment.
+func unescape(seg string) (string, bool) {
+	s, err := url.PathUnescape(seg)
+	return s, err == nil
+}
+
+// ReadBody reads r's body (at most MaxBodyBytes) and puts it back, so a
+// handler after Verify reads it again.
+func ReadBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
 }

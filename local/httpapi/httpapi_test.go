@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wschat/wschat/local/sigv4"
 )
 
 // recorder is a hand-written integration: it keeps the last event and
@@ -39,7 +41,7 @@ func newServer(rec *recorder, rate float64, burst int) *Server {
 			{Key: "GET /open", Method: "GET", Path: "/open", Integration: rec},
 		},
 		Rate: rate, Burst: burst,
-		Verifier:  &Verifier{Creds: local, Region: "us-east-1", Service: "execute-api"},
+		Verifier:  &sigv4.Verifier{Creds: sigv4.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}, Region: "us-east-1", Service: "execute-api"},
 		CallerARN: "arn:aws:iam::000000000000:user/wschat-local",
 	})
 }

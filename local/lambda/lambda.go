@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/wschat/wschat/local/loopback"
 )
 
 // Config describes one function.
@@ -58,6 +60,9 @@ type Config struct {
 	// Output receives the instances' stdout and stderr, line by line, each line
 	// prefixed with "[name#n] ". It must be safe for concurrent use.
 	Output io.Writer
+	// OnRefuse, when set, hears of every request a Runtime API refused
+	// (one from a web page, or with a foreign Host).
+	OnRefuse func(loopback.Refusal)
 }
 
 // Error is a failed invocation: the error the function reported, or a
@@ -359,7 +364,11 @@ func (f *Function) start(num int, cfg Config, gen int) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start %s: runtime API listener: %w", inst.label, err)
 	}
-	inst.srv = &http.Server{Handler: inst.routes(), ReadHeaderTimeout: 10 * time.Second}
+	// The Runtime API hands out events (tokens in the authorizer's) and
+	// takes results: only the instance's own process may use it, never a
+	// web page (see local/loopback).
+	handler := loopback.ToolsOnly("the Runtime API of "+inst.label, loopback.LocalHosts(ln.Addr().String()), inst.routes(), cfg.OnRefuse)
+	inst.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.srv.Serve(ln) }()
 
 	inst.out = NewPrefixWriter(cfg.Output, "["+inst.label+"] ")

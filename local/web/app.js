@@ -4,23 +4,28 @@
 // Everything of the protocol is the module's: the token for each connection
 // attempt, reconnects with backoff, keep-alive, handover before the 2-hour
 // limit, the outbox and its retries, dedupe and ordering by seq, history
-// catch-up. This script signs in, renders what the module delivers, and
-// keeps the page's own state across a reload: who is signed in and which
-// channels are open (sessionStorage: per tab), and the transcript shown
-// (localStorage, beside the module's outbox and last seqs, which the
-// module keeps there through LocalStorageStore).
+// catch-up, and each channel's message-state model (current text, edited,
+// deleted, reactions with "mine", reply counts), typing and read state.
+// This script signs in, renders what the module holds, and keeps only the
+// page's own state: who is signed in and which channels are open
+// (sessionStorage: per tab). The module keeps its outbox in localStorage
+// (LocalStorageStore), so an unsent message survives a reload; every
+// channel is joined from its first retained message, so the page shows
+// each message's current state after a reload too.
 import { dial, LocalStorageStore } from "/client/wschat.js";
 
 const $ = (id) => document.getElementById(id);
-const transcriptMax = 500;
+const reactionChoices = ["👍", "🎉", "❤️", "😂"];
 
 // page is exposed as window.wschatPage for local/browser_test.go.
 const page = {
   cfg: null,
   user: "",
   client: null,
-  channels: new Map(), // name -> { name, sub, items, members, unread }
+  channels: new Map(), // name -> { name, sub, presence, members, server }
   current: "",
+  editing: 0, // seq of the own message being edited, 0 when composing
+  thread: 0, // seq of the message whose thread is open
   acks: {}, // clientId -> acks this page load saw (the test counts them)
   states: [], // "to: reason" of every state change this page load saw
   hooks: { dropAcks: false, dropSends: false, dropped: 0 },
@@ -63,28 +68,18 @@ function frameType(data, key) {
   }
 }
 
-const transcriptKey = (name) => `wschat-page:${page.user}:transcript:${name}`;
-
-function loadJSON(storage, key, fallback) {
-  try {
-    const v = storage.getItem(key);
-    return v === null ? fallback : JSON.parse(v);
-  } catch {
-    return fallback;
-  }
-}
-
 function channel(name) {
   let ch = page.channels.get(name);
   if (!ch) {
-    ch = { name, sub: null, items: loadJSON(localStorage, transcriptKey(name), []), members: new Map(), unread: 0 };
+    ch = { name, sub: null, presence: [], members: new Map(), server: null };
     page.channels.set(name, ch);
   }
   return ch;
 }
 
 function saveChannels() {
-  sessionStorage.setItem("wschat.channels", JSON.stringify({ open: [...page.channels.keys()], current: page.current }));
+  const open = [...page.channels.values()].filter((c) => c.sub || c.opening).map((c) => c.name);
+  sessionStorage.setItem("wschat.channels", JSON.stringify({ open, current: page.current }));
 }
 
 function showError(msg) {
@@ -118,7 +113,8 @@ async function token() {
   return body.token;
 }
 
-// signIn dials, then opens the channels this tab had open (after a reload).
+// signIn dials, lists the user's channels (from every device), then opens
+// the channels this tab had open (after a reload).
 async function signIn(user, open, current) {
   page.user = user;
   sessionStorage.setItem("wschat.user", user);
@@ -140,56 +136,77 @@ async function signIn(user, open, current) {
     return;
   }
   page.client.on("ack", (entry) => { page.acks[entry.clientId] = (page.acks[entry.clientId] || 0) + 1; render(); });
-  page.client.on("failed", (entry, err) => { showError("not sent: " + entry.text + ": " + errText(err)); render(); });
+  page.client.on("failed", (entry, err) => { showError("not done: " + (entry.text || "") + ": " + errText(err)); render(); });
+  await refreshChannelList();
   for (const name of open) await openChannel(name);
-  if (current && page.channels.has(current)) page.current = current;
+  if (current && page.channels.get(current)?.sub) page.current = current;
+  saveChannels();
+  render();
+}
+
+// refreshChannelList reads the user's channels with the server's unread
+// counts: the sidebar of channels not open in this tab.
+async function refreshChannelList() {
+  try {
+    for (const info of await page.client.channels()) channel(info.channel).server = info;
+  } catch (e) {
+    showError(errText(e));
+  }
   render();
 }
 
 async function openChannel(name) {
   const ch = channel(name);
   page.current = name;
+  page.thread = 0;
+  ch.opening = true;
   saveChannels();
   render();
   let sub;
   try {
-    // A channel this page never showed starts with its whole history; one
-    // it showed resumes after the last seq the module stored.
-    sub = await page.client.join(name, ch.items.length ? {} : { from: 0 });
+    // From the first retained message: the model then holds every
+    // message's current state, and the unread count is exact.
+    sub = await page.client.join(name, { from: 0 });
   } catch (e) {
+    ch.opening = false;
     showError(errText(e));
     return;
   }
   ch.sub = sub;
+  ch.opening = false;
   sub.on((ev) => onEvent(ch, ev));
   refreshMembers(ch);
+  markRead(ch);
 }
 
 function onEvent(ch, ev) {
   switch (ev.type) {
-    case "message": {
-      const m = ev.message;
-      ch.items.push({ kind: "msg", seq: m.seq, who: m.userName || m.userId, text: m.text, clientId: m.clientId });
-      if (ch.name !== page.current) ch.unread++;
-      break;
-    }
     case "joined":
       ch.members.set(ev.presence.userId, ev.presence.userName);
-      ch.items.push({ kind: "presence", text: ev.presence.userName + " joined" });
+      ch.presence.push({ anchor: ch.sub ? ch.sub.last : 0, text: ev.presence.userName + " joined" });
       break;
     case "left":
       ch.members.delete(ev.presence.userId);
-      ch.items.push({ kind: "presence", text: ev.presence.userName + " left" });
+      ch.presence.push({ anchor: ch.sub ? ch.sub.last : 0, text: ev.presence.userName + " left" });
       break;
     case "discontinuity":
-      ch.items.push({ kind: "gap", text: `messages ${ev.discontinuity.from}–${ev.discontinuity.to} are past the history retention` });
+      ch.presence.push({ anchor: ev.discontinuity.from - 1, gap: true, text: `messages ${ev.discontinuity.from}–${ev.discontinuity.to} are past the history retention` });
       break;
+    case "message": case "update":
+      markRead(ch);
+      break;
+    default: break; // typing (also when it expires) and read: the model has them
   }
-  if (ch.items.length > transcriptMax) ch.items.splice(0, ch.items.length - transcriptMax);
-  // Saved in the same task in which the module stored its last seq, so a
-  // reload neither repeats nor misses a message.
-  localStorage.setItem(transcriptKey(ch.name), JSON.stringify(ch.items));
+  if (ch.presence.length > 200) ch.presence.splice(0, ch.presence.length - 200);
   render();
+}
+
+// markRead records the read state of the channel being looked at: a
+// channel in view has nothing unread, on every device. The module
+// coalesces the calls.
+function markRead(ch) {
+  if (ch.name !== page.current || !ch.sub || document.hidden) return;
+  if (ch.sub.last > ch.sub.lastRead) page.client.markRead(ch.name, ch.sub.last).then(render, (e) => showError(errText(e)));
 }
 
 async function refreshMembers(ch) {
@@ -216,48 +233,197 @@ function el(tag, cls, text) {
   return e;
 }
 
+function button(cls, text, fn, title) {
+  const b = el("button", cls, text);
+  b.type = "button";
+  if (title) b.title = title;
+  b.onclick = (ev) => { ev.stopPropagation(); fn(); };
+  return b;
+}
+
+// act runs one lifecycle call of the module, showing a refusal.
+function act(p) {
+  p.then(render, (e) => { if (e.code !== "closed") showError(errText(e)); render(); });
+}
+
+function unreadOf(ch) {
+  if (ch.sub) return { n: ch.sub.unread(), more: false };
+  return ch.server ? { n: ch.server.unread, more: ch.server.unreadMore } : { n: 0, more: false };
+}
+
 function renderChannels() {
   const list = $("channels");
   list.replaceChildren();
-  for (const ch of page.channels.values()) {
+  for (const ch of [...page.channels.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const li = el("li", ch.name === page.current ? "active" : "", "#" + ch.name);
     li.dataset.channel = ch.name;
-    if (ch.unread) li.append(el("span", "unread", String(ch.unread)));
-    li.onclick = () => { page.current = ch.name; ch.unread = 0; saveChannels(); render(); };
+    const u = unreadOf(ch);
+    if (u.n && ch.name !== page.current) li.append(el("span", "unread", u.n + (u.more ? "+" : "")));
+    li.onclick = () => {
+      if (ch.sub) {
+        page.current = ch.name;
+        page.thread = 0;
+        saveChannels();
+        markRead(ch);
+        render();
+      } else openChannel(ch.name);
+    };
     list.append(li);
   }
 }
 
-// renderMessages shows the stream as delivered (messages in seq order,
-// presence where it happened), then what is still in the outbox.
+// senders maps each display name (folded) to the user ids seen with it in
+// a channel, in its messages and among its members. A name that several
+// ids share is shown with the id, so no one passes as someone else.
+function senders(ch) {
+  const ids = new Map();
+  const see = (name, id) => {
+    if (!name || !id) return;
+    const k = name.normalize("NFKC").toLowerCase();
+    if (!ids.has(k)) ids.set(k, new Set());
+    ids.get(k).add(id);
+  };
+  for (const m of ch.sub ? ch.sub.messages() : []) if (m.from !== "server") see(m.userName || m.userId, m.userId);
+  for (const [id, name] of ch.members) see(name, id);
+  return ids;
+}
+
+// whoOf is the name to show for a user: the name, with the user id when
+// another user shares the name.
+function whoOf(ids, name, id) {
+  const k = (name || "").normalize("NFKC").toLowerCase();
+  return id && ids.has(k) && ids.get(k).size > 1 ? `${name} (${id})` : name;
+}
+
+// messageItem renders one message in its current state, with what the
+// user may do to it.
+function messageItem(ch, m, unacked, ids) {
+  const li = el("li", "msg" + (unacked.has(m.clientId) ? " unacked" : "") + (m.deleted ? " deleted" : ""));
+  li.dataset.seq = m.seq;
+  li.dataset.clientId = m.clientId || "";
+  // Who sent it is from and userId; userName is only what people read. A
+  // backend's message (from "server") is marked as one: a user may be named
+  // like a backend, never marked like one.
+  const backend = m.from === "server";
+  const name = m.userName || m.userId;
+  const who = el("span", "who", backend ? name : whoOf(ids, name, m.userId));
+  if (m.userId) who.title = backend ? "published by a backend" : "user " + m.userId;
+  li.append(el("span", "seq", "#" + m.seq));
+  if (backend) {
+    li.classList.add("backend");
+    li.append(el("span", "badge", "backend"));
+  }
+  li.append(who, el("span", "text", m.deleted ? "" : m.text));
+  if (m.deleted) li.append(el("span", "note", "message deleted"));
+  else if (m.edited) li.append(el("span", "note edited", "(edited)"));
+  if (!m.deleted) {
+    const rx = el("span", "reactions");
+    for (const r of m.reactions) {
+      const b = button("reaction" + (r.mine ? " mine" : ""), `${r.emoji} ${r.count}`,
+        () => act(r.mine ? page.client.unreact(ch.name, m.seq, r.emoji) : page.client.react(ch.name, m.seq, r.emoji)));
+      b.dataset.emoji = r.emoji;
+      rx.append(b);
+    }
+    for (const e of reactionChoices) {
+      if (!m.reactions.some((r) => r.emoji === e)) {
+        const b = button("react", "+" + e, () => act(page.client.react(ch.name, m.seq, e)), "react with " + e);
+        b.dataset.emoji = e;
+        rx.append(b);
+      }
+    }
+    li.append(rx);
+  }
+  const tools = el("span", "tools");
+  if (!m.replyTo) {
+    tools.append(button("replies", m.replies ? `${m.replies} ${m.replies === 1 ? "reply" : "replies"}` : "reply",
+      () => openThread(ch, m.seq)));
+  }
+  if (m.userId === page.client.userId && !m.deleted) {
+    tools.append(button("edit", "edit", () => startEdit(m)), button("delete", "delete", () => act(page.client.delete(ch.name, m.seq))));
+  }
+  li.append(tools);
+  return li;
+}
+
+// renderMessages shows the channel's top-level messages in their current
+// state (replies are in their thread), presence where it happened, then
+// what is still in the outbox.
 function renderMessages(ch, pending) {
+
   const msgs = $("messages");
   const atBottom = msgs.scrollTop + msgs.clientHeight >= msgs.scrollHeight - 4;
   msgs.replaceChildren();
   const unacked = new Set(pending.map((p) => p.clientId));
   const shown = new Set();
-  for (const it of ch.items) {
-    if (it.kind !== "msg") {
-      msgs.append(el("li", it.kind, it.text));
-      continue;
-    }
-    const li = el("li", unacked.has(it.clientId) ? "msg unacked" : "msg");
-    li.dataset.seq = it.seq;
-    li.dataset.clientId = it.clientId || "";
-    li.append(el("span", "seq", "#" + it.seq), el("span", "who", it.who), el("span", "text", it.text));
-    msgs.append(li);
-    shown.add(it.clientId);
+  const all = ch.sub ? ch.sub.messages() : [];
+  const ids = senders(ch);
+  let p = 0;
+  for (const m of all) {
+    for (; p < ch.presence.length && ch.presence[p].anchor < m.seq; p++) msgs.append(el("li", ch.presence[p].gap ? "gap" : "presence", ch.presence[p].text));
+    shown.add(m.clientId);
+    if (!m.replyTo) msgs.append(messageItem(ch, m, unacked, ids));
   }
+  for (; p < ch.presence.length; p++) msgs.append(el("li", ch.presence[p].gap ? "gap" : "presence", ch.presence[p].text));
   // A message the server stored and delivered but whose ack is still out
   // is shown once: where the stream put it.
-  for (const p of pending) {
-    if (shown.has(p.clientId)) continue;
+  for (const q of pending) {
+    if (shown.has(q.clientId) || q.replyTo) continue;
     const li = el("li", "msg pending");
-    li.dataset.clientId = p.clientId;
-    li.append(el("span", "who", page.user), el("span", "text", p.text));
+    li.dataset.clientId = q.clientId;
+    li.append(el("span", "who", page.user), el("span", "text", q.text));
     msgs.append(li);
   }
   if (atBottom) msgs.scrollTop = msgs.scrollHeight;
+}
+
+async function openThread(ch, seq) {
+  page.thread = seq;
+  render();
+  try {
+    // The server's page of the thread (the stream then keeps it current).
+    const t = await page.client.thread(ch.name, seq);
+    ch.threadFetched = { parent: seq, replies: t.replies };
+  } catch (e) {
+    showError(errText(e));
+  }
+  render();
+}
+
+function renderThread(ch, pending) {
+  const view = $("thread");
+  const list = $("thread-messages");
+  list.replaceChildren();
+  view.hidden = !page.thread || !ch.sub;
+  if (view.hidden) return;
+  const parent = ch.sub.message(page.thread);
+  const unacked = new Set(pending.map((q) => q.clientId));
+  if (parent) list.append(messageItem(ch, parent, unacked, senders(ch)));
+  const replies = new Map();
+  for (const r of (ch.threadFetched && ch.threadFetched.parent === page.thread ? ch.threadFetched.replies : [])) replies.set(r.seq, r);
+  for (const m of ch.sub.messages()) if (m.replyTo === page.thread) replies.set(m.seq, m);
+  for (const seq of [...replies.keys()].sort((a, b) => a - b)) {
+    const li = messageItem(ch, ch.sub.message(seq) || replies.get(seq), unacked, senders(ch));
+    li.classList.add("reply");
+    list.append(li);
+  }
+  for (const q of pending) {
+    if (q.replyTo !== page.thread || [...replies.values()].some((r) => r.clientId === q.clientId)) continue;
+    const li = el("li", "msg pending reply");
+    li.append(el("span", "who", page.user), el("span", "text", q.text));
+    list.append(li);
+  }
+}
+
+function renderTyping(ch) {
+  const who = ch && ch.sub ? ch.sub.typing().map((t) => t.userName) : [];
+  $("typing").textContent = who.length ? `${who.join(", ")} ${who.length === 1 ? "is" : "are"} typing…` : "";
+}
+
+function startEdit(m) {
+  page.editing = m.seq;
+  $("text").value = m.text;
+  $("text").focus();
+  render();
 }
 
 function render() {
@@ -267,18 +433,26 @@ function render() {
   $("outbox").textContent = pending.length ? pending.length + " unsent" : "";
   const ch = page.channels.get(page.current);
   $("current").textContent = ch ? "#" + ch.name : "no channel";
+  $("editing").textContent = page.editing ? `editing #${page.editing} (Esc to cancel)` : "";
   const members = $("members");
   members.replaceChildren();
+  renderTyping(ch);
   if (!ch) {
     $("messages").replaceChildren();
+    $("thread-messages").replaceChildren();
+    $("thread").hidden = true;
     return;
   }
+  const ids = senders(ch);
   for (const [id, name] of ch.members) {
-    const li = el("li", "", name);
+    const li = el("li", "", whoOf(ids, name, id));
     li.dataset.user = id;
+    li.title = "user " + id;
     members.append(li);
   }
-  renderMessages(ch, pending.filter((p) => p.channel === ch.name));
+  const mine = pending.filter((q) => q.channel === ch.name);
+  renderMessages(ch, mine);
+  renderThread(ch, mine);
 }
 
 $("signin-form").onsubmit = (ev) => {
@@ -299,29 +473,61 @@ $("join-form").onsubmit = (ev) => {
   openChannel(name);
 };
 
+// The composer sends, or edits the message being edited.
 $("send-form").onsubmit = (ev) => {
   ev.preventDefault();
   const ch = page.channels.get(page.current);
   const text = $("text").value;
   if (!ch || !text || !page.client) return;
-  let sent;
+  let done;
   try {
-    sent = page.client.send(ch.name, text);
+    done = page.editing ? page.client.edit(ch.name, page.editing, text) : page.client.send(ch.name, text);
   } catch (e) {
     showError(errText(e)); // invalid or too long: checked before sending
     return;
   }
+  page.editing = 0;
   $("text").value = "";
-  sent.then(() => render(), (e) => { if (e.code !== "closed") showError(errText(e)); render(); });
+  act(done);
   render();
 };
+
+$("text").oninput = () => {
+  if (page.client && page.current && $("text").value) page.client.typing(page.current);
+};
+$("text").onkeydown = (ev) => {
+  if (ev.key === "Escape" && page.editing) {
+    page.editing = 0;
+    $("text").value = "";
+    render();
+  }
+};
+
+$("reply-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const ch = page.channels.get(page.current);
+  const text = $("reply-text").value;
+  if (!ch || !text || !page.thread) return;
+  try {
+    act(page.client.reply(ch.name, page.thread, text));
+  } catch (e) {
+    showError(errText(e));
+    return;
+  }
+  $("reply-text").value = "";
+  render();
+};
+$("reply-text").oninput = () => {
+  if (page.client && page.current && $("reply-text").value) page.client.typing(page.current);
+};
+$("close-thread").onclick = () => { page.thread = 0; render(); };
 
 $("leave").onclick = async () => {
   const ch = page.channels.get(page.current);
   if (!ch) return;
   page.channels.delete(ch.name);
-  localStorage.removeItem(transcriptKey(ch.name));
-  page.current = page.channels.keys().next().value || "";
+  page.current = [...page.channels.values()].find((c) => c.sub)?.name || "";
+  page.thread = 0;
   saveChannels();
   render();
   if (ch.sub) await ch.sub.leave().catch((e) => showError(errText(e)));
@@ -335,12 +541,14 @@ $("signout").onclick = () => {
   location.reload();
 };
 
+document.addEventListener("visibilitychange", () => { const ch = page.channels.get(page.current); if (ch) markRead(ch); });
+
 (async () => {
   page.cfg = await (await fetch("/local/config.json")).json();
   $("env").textContent = page.cfg.environment + " · " + page.cfg.webSocketUrl;
   const user = sessionStorage.getItem("wschat.user");
   if (!user) return;
   $("user").value = user;
-  const saved = loadJSON(sessionStorage, "wschat.channels", { open: [], current: "" });
+  const saved = JSON.parse(sessionStorage.getItem("wschat.channels") || '{"open":[],"current":""}');
   await signIn(user, saved.open || [], saved.current || "");
 })();

@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,12 +18,39 @@ import (
 	"github.com/wschat/wschat/internal/localissuer"
 )
 
-// serveIssuer serves iss where the emulator mounts it and returns the port.
+// testSecret is the run secret of the issuers the tests serve, in
+// secretFile, which every run below passes.
+const testSecret = "s3cret"
+
+var secretFile string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "token-test-")
+	if err != nil {
+		panic(err)
+	}
+	secretFile = filepath.Join(dir, "secret")
+	if err := localissuer.WriteSecret(secretFile, testSecret); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serveIssuer serves iss where the emulator mounts it, minting only for
+// callers with testSecret as the emulator does, and returns the port.
 func serveIssuer(t *testing.T, h http.Handler) int {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(issuerPath+"/", http.StripPrefix(issuerPath, h))
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !localissuer.HasSecret(r, testSecret) {
+			http.Error(w, "refused: tools must send this run's secret", http.StatusForbidden)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().(*net.TCPAddr).Port
 }
@@ -70,11 +100,12 @@ func TestRun(t *testing.T) {
 		{"no emulator", []string{"-user", "ann", "-port", nobody}, 1, "no emulator listens on 127.0.0.1:" + nobody + ": start one with make dev (PORT=" + nobody + ")", nil, ""},
 		{"not an emulator", []string{"-user", "ann", "-port", notIssuer}, 1, "404 Not Found without a token: is a wschat emulator listening", nil, ""},
 		{"bad user", []string{"-user", "a b", "-port", firstPort}, 1, "the emulator on 127.0.0.1:" + firstPort + " refused: ", nil, ""},
+		{"no secret", []string{"-user", "ann", "-port", firstPort, "-secret-file", "/nonexistent"}, 1, "refused: tools must send this run's secret (the secret: open /nonexistent", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
+			code := run(withSecret(tt.args), &stdout, &stderr)
 			if code != tt.wantCode {
 				t.Fatalf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, stderr.String())
 			}
@@ -96,6 +127,14 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withSecret adds -secret-file unless args name one.
+func withSecret(args []string) []string {
+	if slices.Contains(args, "-secret-file") {
+		return args
+	}
+	return append([]string{"-secret-file", secretFile}, args...)
 }
 
 // verify checks tok against iss's own key and returns its subject.
@@ -140,7 +179,7 @@ func TestRunChannels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
-		if code := run(tt.args, &stdout, &stderr); code != tt.wantCode {
+		if code := run(withSecret(tt.args), &stdout, &stderr); code != tt.wantCode {
 			t.Fatalf("%v: exit %d, want %d (%s)", tt.args, code, tt.wantCode, stderr.String())
 		}
 		if tt.wantCode != 0 {

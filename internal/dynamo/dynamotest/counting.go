@@ -144,3 +144,30 @@ func (c *Counting) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput,
 	c.recordWrite("DeleteItem", in.Key[contract.TablePartitionKey])
 	return c.API.DeleteItem(ctx, in, optFns...)
 }
+
+func (c *Counting) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	if c.MeasureCapacity && in.ReturnConsumedCapacity == "" {
+		cp := *in
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+		in = &cp
+	}
+	out, err := c.API.BatchGetItem(ctx, in, optFns...)
+	n := 0
+	var cc *types.ConsumedCapacity
+	if err == nil {
+		for _, items := range out.Responses {
+			n += len(items)
+		}
+		if len(out.ConsumedCapacity) > 0 {
+			cc = &out.ConsumedCapacity[0]
+		}
+	}
+	var pk types.AttributeValue
+	for _, ka := range in.RequestItems {
+		if len(ka.Keys) > 0 {
+			pk = ka.Keys[0][contract.TablePartitionKey]
+		}
+	}
+	c.record("BatchGetItem", pk, n, cc)
+	return out, err
+}

@@ -1,4 +1,4 @@
-package httpapi
+package sigv4
 
 import (
 	"bytes"

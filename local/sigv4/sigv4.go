@@ -1,16 +1,16 @@
-package httpapi
+// Package sigv4 verifies AWS Signature Version 4 requests against the
+// emulator's one pair of local credentials, by signing each request again
+// with aws-sdk-go-v2's own signer: @connections, the HTTP APIs' AWS_IAM
+// routes, the admin endpoint, SQS and the DynamoDB guard all use it.
+package sigv4
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +26,15 @@ type Credentials struct {
 	SecretAccessKey string
 }
 
+// Local is the one pair of credentials everything local signs with and
+// every local listener accepts: the functions get it as
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (local/lambdaenv), tests and
+// tools use it. It is documented, not secret: what keeps web pages out is
+// that a page cannot send an Authorization header to a listener of another
+// origin without a CORS preflight, which every listener refuses, nor reach
+// one through DNS rebinding, which their Host checks refuse.
+var Local = Credentials{AccessKeyID: "local", SecretAccessKey: "local"}
+
 // MaxSkew is how far a request's X-Amz-Date may be from the clock, as on AWS.
 const MaxSkew = 5 * time.Minute
 
@@ -33,7 +42,10 @@ const MaxSkew = 5 * time.Minute
 // the request again with aws-sdk-go-v2's own signer and comparing the two
 // Authorization headers in constant time. No signing code is written here.
 type Verifier struct {
-	Creds   Credentials
+	Creds Credentials
+	// Region is the region requests must be scoped to; "" accepts the
+	// region a request names (local DynamoDB and SQS answer any region,
+	// and the signature still covers it).
 	Region  string
 	Service string // "execute-api" for both HTTP APIs and @connections
 	Now     func() time.Time
@@ -74,8 +86,12 @@ func (v *Verifier) Verify(r *http.Request, body []byte) error {
 	if r.Header.Get("X-Amz-Security-Token") != "" {
 		return &AuthError{"UnrecognizedClientException", "The security token included in the request is invalid (the local credentials have no session token)."}
 	}
-	if scope[2] != v.Region || scope[3] != v.Service {
-		return &AuthError{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region and service: %s/%s, not %s/%s", v.Region, v.Service, scope[2], scope[3])}
+	region := v.Region
+	if region == "" {
+		region = scope[2]
+	}
+	if scope[2] != region || scope[3] != v.Service || region == "" {
+		return &AuthError{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region and service: %s/%s, not %s/%s", region, v.Service, scope[2], scope[3])}
 	}
 	at, err := time.Parse(amzDate, r.Header.Get("X-Amz-Date"))
 	if err != nil {
@@ -92,7 +108,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) error {
 	if !slices.Contains(signed, "host") {
 		return &AuthError{"IncompleteSignatureException", "SignedHeaders must include host"}
 	}
-	want, err := v.resign(r, body, signed, at)
+	want, err := v.resign(r, body, signed, region, at)
 	if err != nil {
 		return &AuthError{"IncompleteSignatureException", err.Error()}
 	}
@@ -103,7 +119,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) error {
 }
 
 // resign signs a copy of r that holds only the headers the client signed.
-func (v *Verifier) resign(r *http.Request, body []byte, signed []string, at time.Time) (string, error) {
+func (v *Verifier) resign(r *http.Request, body []byte, signed []string, region string, at time.Time) (string, error) {
 	u := *r.URL
 	u.Scheme, u.Host = "http", r.Host
 	cp := &http.Request{Method: r.Method, URL: &u, Host: r.Host, Header: http.Header{}}
@@ -122,10 +138,37 @@ func (v *Verifier) resign(r *http.Request, body []byte, signed []string, at time
 	}
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: v.Creds.AccessKeyID, SecretAccessKey: v.Creds.SecretAccessKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), v.Service, v.Region, at); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, cp, hex.EncodeToString(sum[:]), v.Service, region, at); err != nil {
 		return "", err
 	}
 	return cp.Header.Get("Authorization"), nil
+}
+
+// RegionOf is the region r's Authorization header is scoped to ("" when
+// it has none): what a proxy that changes a signed request re-signs it for.
+func RegionOf(r *http.Request) string {
+	cred, _, err := parseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return ""
+	}
+	scope := strings.Split(cred, "/")
+	if len(scope) != 5 {
+		return ""
+	}
+	return scope[2]
+}
+
+// Sign signs r, whose body is body, for service and region with creds at
+// the current time, replacing any signature it had: a proxy that edits a
+// verified request (internal/emutest's counting DynamoDB proxy) signs
+// again, so the next hop can verify it too.
+func Sign(r *http.Request, body []byte, creds Credentials, service, region string) error {
+	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Content-Sha256"} {
+		r.Header.Del(h)
+	}
+	sum := sha256.Sum256(body)
+	c := aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}
+	return v4.NewSigner().SignHTTP(r.Context(), c, r, hex.EncodeToString(sum[:]), service, region, time.Now())
 }
 
 // parseAuthorization splits "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...".
@@ -143,46 +186,4 @@ func parseAuthorization(auth string) (cred string, signed []string, err error) {
 		return "", nil, &AuthError{"IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature', 'SignedHeaders' parameters."}
 	}
 	return parts["Credential"], strings.Split(parts["SignedHeaders"], ";"), nil
-}
-
-// Deny writes API Gateway's 403 answer for err.
-func Deny(w http.ResponseWriter, err error) {
-	ae, ok := err.(*AuthError)
-	if !ok {
-		ae = &AuthError{"ForbiddenException", "Forbidden"}
-	}
-	writeError(w, http.StatusForbidden, ae.Type, ae.Message)
-}
-
-func writeError(w http.ResponseWriter, status int, errType, message string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	if errType != "" {
-		h.Set("x-amzn-ErrorType", errType)
-	}
-	w.WriteHeader(status)
-	b := []byte(`{"message":` + quoteJSON(message) + `}`)
-	_, _ = w.Write(b)
-}
-
-func quoteJSON(s string) string {
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
-}
-
-// unescape decodes one path segment.
-func unescape(seg string) (string, bool) {
-	s, err := url.PathUnescape(seg)
-	return s, err == nil
-}
-
-// ReadBody reads r's body (at most MaxBodyBytes) and puts it back, so a
-// handler after Verify reads it again.
-func ReadBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, nil
 }

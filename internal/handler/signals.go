@@ -1,0 +1,239 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wschat/wschat/internal/chat"
+	"github.com/wschat/wschat/internal/logging"
+	"github.com/wschat/wschat/internal/protocol"
+)
+
+// Typing and read state are signals beside the channel's stream: neither
+// takes a seq. Typing is not stored at all; the read state is one item per
+// user and channel (dynamo/userchannels.go).
+
+// typingAction serves typing: broadcast to the channel's members unless
+// the channel is above the presence size (the same rule as joined/left),
+// at most once per protocol.TypingInterval per user and channel. It
+// answers nothing on success (a typing indicator needs no receipt) and
+// costs no write: the throttle is in the instance's memory, like the
+// frame limiter.
+type typingAction struct {
+	store       MemberChecker
+	broadcaster chat.Broadcaster
+	presence    presenceRule
+	throttle    *typingThrottle
+}
+
+func (h *typingAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
+	r := in.(*protocol.Typing)
+	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
+		return err
+	}
+	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+		return err
+	}
+	if !h.throttle.allow(rq.UserID+"\x00"+r.Channel, rq.Now) {
+		return protocol.Errorf(protocol.CodeRateLimited, "", "typing: at most one per %s per channel; the indicator lasts %s",
+			protocol.TypingInterval, protocol.TypingExpiry)
+	}
+	if _, quiet, err := h.presence.quiet(ctx, r.Channel); err != nil || quiet {
+		return err
+	}
+	frame, err := encodeFrame(protocol.TypingEvent{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, At: rq.Now,
+		ExpiresIn: protocol.TypingExpiry.Milliseconds()})
+	if err != nil {
+		return err
+	}
+	if _, err := h.broadcaster.Broadcast(ctx, rq.Budget, r.Channel, frame); err != nil {
+		return fmt.Errorf("typing: %w", err)
+	}
+	return nil
+}
+
+// typingThrottle remembers when each user last typed in each channel.
+type typingThrottle struct {
+	mu    sync.Mutex
+	last  map[string]time.Time
+	every time.Duration
+}
+
+func newTypingThrottle(every time.Duration) *typingThrottle {
+	return &typingThrottle{last: map[string]time.Time{}, every: every}
+}
+
+// maxTypingEntries bounds the throttle's memory: past it, entries older
+// than the interval (which no longer throttle anything) are dropped.
+const maxTypingEntries = 10_000
+
+func (t *typingThrottle) allow(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at, ok := t.last[key]; ok && now.Sub(at) < t.every {
+		return false
+	}
+	if len(t.last) >= maxTypingEntries {
+		for k, at := range t.last {
+			if now.Sub(at) >= t.every {
+				delete(t.last, k)
+			}
+		}
+	}
+	t.last[key] = now
+	return true
+}
+
+// ReadStore is what read writes and reads.
+type ReadStore interface {
+	MemberChecker
+	LastSeq(ctx context.Context, channel string) (int64, error)
+	MarkRead(ctx context.Context, userID, channel string, seq int64) (int64, bool, error)
+	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
+}
+
+// readAction serves read: the user's last-read seq of the channel, raised
+// (never lowered) and shared by all the user's connections. When it rises,
+// the user's other connections get a "read" event (their unread counts
+// follow), and so do the members of a channel within the presence size
+// (read receipts); the requester always gets one, with the seq now stored.
+type readAction struct {
+	store       ReadStore
+	broadcaster chat.Broadcaster
+	replier     replier
+	presence    presenceRule
+	poster      chat.Poster
+	log         *slog.Logger
+}
+
+func (h *readAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
+	r := in.(*protocol.Read)
+	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
+		return err
+	}
+	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+		return err
+	}
+	last, err := h.store.LastSeq(ctx, r.Channel)
+	if err != nil {
+		return err
+	}
+	if r.Seq > last {
+		return protocol.Errorf(protocol.CodeInvalidField, "", "seq %d is beyond the last seq of %s (%d)", r.Seq, r.Channel, last)
+	}
+	seq, raised, err := h.store.MarkRead(ctx, rq.UserID, r.Channel, r.Seq)
+	if err != nil {
+		return err
+	}
+	ev := protocol.ReadEvent{Channel: r.Channel, UserID: rq.UserID, UserName: rq.UserName, Seq: seq, At: rq.Now}
+	if !raised {
+		return h.replier.reply(ctx, rq, ev)
+	}
+	frame, err := encodeFrame(ev)
+	if err != nil {
+		return err
+	}
+	_, quiet, err := h.presence.quiet(ctx, r.Channel)
+	if err != nil {
+		return err
+	}
+	if quiet {
+		if err := h.replier.reply(ctx, rq, ev); err != nil {
+			return err
+		}
+	} else if _, err := h.broadcaster.Broadcast(ctx, rq.Budget, r.Channel, frame); err != nil {
+		return fmt.Errorf("read receipt: %w", err)
+	}
+	h.toOwnConnections(ctx, rq, frame)
+	return nil
+}
+
+// toOwnConnections posts frame to the requester's other connections (its
+// other tabs and devices), which may not have joined the channel. A
+// failure is logged, not returned: the read is stored, and a connection
+// reads it again with its next join or channels.
+func (h *readAction) toOwnConnections(ctx context.Context, rq *request, frame []byte) {
+	conns, err := h.store.ConnectionsOfUser(ctx, rq.UserID)
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelWarn, "read: connections of user not read", logging.Err(err))
+		return
+	}
+	for _, c := range conns {
+		if c.ID == rq.ConnectionID || !rq.Budget.Take() {
+			continue
+		}
+		if err := h.poster.Post(ctx, c.ID, frame); err != nil && !errors.Is(err, chat.ErrGone) {
+			h.log.LogAttrs(ctx, slog.LevelWarn, "read: post to own connection failed", logging.Err(err))
+		}
+	}
+}
+
+// ChannelsStore is what channels reads.
+type ChannelsStore interface {
+	UserChannels(ctx context.Context, userID string) ([]chat.UserChannel, error)
+	ChannelSummary(ctx context.Context, channel, userID string, lastRead int64, previewRunes int) (chat.ChannelSummary, error)
+}
+
+// channelsAction serves channels: the user's channel list (the channels
+// it joined on any device and did not leave, that its token still lets it
+// read) with last seq, last-read seq, unread count and the last message.
+type channelsAction struct {
+	store   ChannelsStore
+	replier replier
+}
+
+// channelsWorkers bounds the channel summaries read at once.
+const channelsWorkers = 8
+
+func (h *channelsAction) serve(ctx context.Context, rq *request, _ protocol.Request) error {
+	ucs, err := h.store.UserChannels(ctx, rq.UserID)
+	if err != nil {
+		return err
+	}
+	var mine []chat.UserChannel
+	for _, uc := range ucs {
+		if rq.Caps.Allows(uc.Channel, chat.RightRead) {
+			mine = append(mine, uc)
+		}
+	}
+	infos := make([]protocol.ChannelInfo, len(mine))
+	errs := make([]error, len(mine))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, channelsWorkers)
+	for i, uc := range mine {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			sum, err := h.store.ChannelSummary(ctx, uc.Channel, rq.UserID, uc.LastRead, protocol.MaxPreviewRunes)
+			errs[i] = err
+			infos[i] = protocol.ChannelInfo{Channel: uc.Channel, LastSeq: sum.LastSeq, LastRead: uc.LastRead,
+				Unread: sum.Unread, UnreadMore: sum.UnreadMore}
+			if sum.Last != nil {
+				e := entryOf(*sum.Last)
+				infos[i].Last = &e
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	list := protocol.ChannelList{Channels: infos}
+	for {
+		// A list of many channels with long previews may not fit one
+		// frame: the last channels (in name order) are left out.
+		b, err := protocol.Encode(list)
+		if err != nil {
+			return err
+		}
+		if len(b) <= historyFrameBudget || len(list.Channels) == 0 {
+			break
+		}
+		list.Channels = list.Channels[:len(list.Channels)*9/10]
+	}
+	return h.replier.reply(ctx, rq, list)
+}
