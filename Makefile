@@ -37,6 +37,8 @@ GO_TEST_FLAGS ?=
 # The SDK modules nested in this repository (each its own go.mod): the root
 # module's ./... stops at them, so test and lint visit each.
 SDK_MODULES := wire client publisher
+# The example consumer (its own module, with replace directives to this checkout).
+EXAMPLE_MODULES := examples/shop
 STATICCHECK_VERSION := v0.8.2
 ACTIONLINT_VERSION := v1.7.7
 
@@ -45,7 +47,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-sdk test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke bench cost soak clean
+.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke bench cost soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -70,6 +72,7 @@ build: ## Compile every package and cross-compile each Lambda handler into build
 test: deps ## Run every test: JS client, unit, dynalite-backed, infra assertions, cfn-lint, emulator end to end
 	$(MAKE) test-js
 	$(MAKE) synth ENV=dev
+	$(MAKE) example
 	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./...
 	$(MAKE) test-sdk
 	$(MAKE) cfn-lint
@@ -81,6 +84,11 @@ test-js: deps ## Only the JavaScript client: its tests (node --test) and its dec
 
 test-sdk: ## Only the SDK modules (wire, client, publisher), each in its own module
 	@for m in $(SDK_MODULES); do (cd $$m && go test -count=1 -timeout 10m $(GO_TEST_FLAGS) ./...) || exit 1; done
+
+example: deps ## The consumer example (examples/shop): its tests, then cdk synth into examples/shop/cdk.out (offline, cdk-nag checked) for the emulator test
+	cd examples/shop && go test -count=1 -timeout 10m $(GO_TEST_FLAGS) ./...
+	cd examples/shop && ../../node_modules/.bin/cdk synth Shop --quiet
+	@echo "wrote examples/shop/cdk.out/Shop.template.json"
 
 test-unit: deps ## Only the fast Go tests (no jsii, no emulator)
 	go test -timeout 10m $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e /infra -e /local -e /reliability -e /tools/diffreview)
@@ -105,7 +113,7 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy check, actionlint
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	go mod tidy -diff
-	@for m in $(SDK_MODULES); do \
+	@for m in $(SDK_MODULES) $(EXAMPLE_MODULES); do \
 		echo "lint: module $$m"; \
 		(cd $$m && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./... && go mod tidy -diff) || exit 1; \
 	done
@@ -184,4 +192,4 @@ soak: deps ## Larger reliability runs (load, faults) than `make test`
 	WSCHAT_SOAK=1 go test -count=1 -timeout 60m -run 'Reliability' -v ./reliability/...
 
 clean: ## Remove build outputs, cdk.out and local data
-	rm -rf build cdk.out cdk.out.lint .dev
+	rm -rf build cdk.out cdk.out.lint .dev examples/shop/cdk.out

@@ -23,7 +23,7 @@ import (
 	"github.com/wschat/wschat/internal/fanout"
 	"github.com/wschat/wschat/internal/handler"
 	"github.com/wschat/wschat/internal/modroot"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // bench holds one run's processes and results.

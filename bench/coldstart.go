@@ -21,13 +21,14 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/internal/gobuild"
 	"github.com/wschat/wschat/internal/localissuer"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/lambdaenv"
-	"github.com/wschat/wschat/local/template"
 )
 
 // deployFlags are the go build flags the stack bundles each function with
-// (infra/chatstack.GoBuildArgs; not imported, so the benchmark does not
+// (wschatcdk goBuildArgs; not imported, so the benchmark does not
 // compile the CDK): static, no paths, no VCS stamp, no RPC shim, stripped.
 var deployFlags = []string{"-trimpath", "-buildvcs=false", "-tags", "lambda.norpc", "-ldflags", "-s -w"}
 
@@ -77,7 +78,7 @@ func measureColdStarts(ctx context.Context, root string, stack *template.Stack, 
 	var out []FunctionStart
 	for _, mainGo := range dirs {
 		name := filepath.Base(filepath.Dir(mainGo))
-		pkg := "./lambdas/" + name
+		pkg := gobuild.Module + "/lambdas/" + name
 		fs := FunctionStart{Name: name, Starts: starts}
 
 		arm := filepath.Join(tmp, "arm64", name, "bootstrap")

@@ -221,7 +221,7 @@ func (b *bench) costRun(ctx context.Context, cc *costClients, w *costWorkload, m
 			return run, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	before, err := b.e.Usage(ctx)
+	before, err := readUsage(ctx, b.e)
 	if err != nil {
 		return run, err
 	}
@@ -242,7 +242,7 @@ func (b *bench) costRun(ctx context.Context, cc *costClients, w *costWorkload, m
 	}
 	// Fan-out tasks and their log lines finish after the last ack.
 	time.Sleep(time.Second)
-	after, err := b.e.Usage(ctx)
+	after, err := readUsage(ctx, b.e)
 	if err != nil {
 		return run, err
 	}
@@ -258,7 +258,7 @@ func (b *bench) costRun(ctx context.Context, cc *costClients, w *costWorkload, m
 }
 
 // fillMeasured copies the counters of the window into m.
-func fillMeasured(m *cost.Measured, u emutest.Usage, d emutest.DynamoCounts) {
+func fillMeasured(m *cost.Measured, u Usage, d emutest.DynamoCounts) {
 	g := u.Gateway
 	m.GatewayMessagesIn, m.GatewayMessagesOut = g.MessagesIn, g.MessagesOut
 	m.GatewayUnitsIn, m.GatewayUnitsOut = g.UnitsIn, g.UnitsOut

@@ -7,7 +7,7 @@ import (
 
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/cost"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // logConfig is what the template says about the logs a run's counts

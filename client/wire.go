@@ -5,7 +5,6 @@ import (
 
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -22,11 +21,9 @@ const (
 	Subprotocol = wire.Subprotocol
 )
 
-var channelRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-
 func validChannel(ch string) error {
-	if !channelRE.MatchString(ch) {
-		return fmt.Errorf("%w: channel %q must match %s", ErrInvalid, ch, channelRE)
+	if !wire.ValidChannel(ch) {
+		return fmt.Errorf("%w: channel %q must match ^[a-z0-9][a-z0-9_-]{0,63}$", ErrInvalid, ch)
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/gobuild"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // prepareFunctions returns the executable of each function: the asset's
@@ -56,7 +57,7 @@ func prepareFunctions(ctx context.Context, cfg *config, fns []*template.Function
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := time.Now()
-			err := goBuild(ctx, cfg.root, f.GoPackage, bin)
+			err := goBuild(ctx, cfg.goModule, f.GoPackage, bin)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -79,8 +80,8 @@ func prepareFunctions(ctx context.Context, cfg *config, fns []*template.Function
 }
 
 func goBuild(ctx context.Context, root, pkg, bin string) error {
-	if !strings.HasPrefix(pkg, "./") {
-		return fmt.Errorf("package %q must be relative to the module root (./lambdas/...)", pkg)
+	if err := checkPackage(pkg); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return err
@@ -100,8 +101,8 @@ func goBuild(ctx context.Context, root, pkg, bin string) error {
 func goBuildMany(ctx context.Context, root string, pkgs []string, dir string) (map[string]string, error) {
 	bins, bases := map[string]string{}, map[string]bool{}
 	for _, pkg := range pkgs {
-		if !strings.HasPrefix(pkg, "./") {
-			return nil, fmt.Errorf("package %q must be relative to the module root (./lambdas/...)", pkg)
+		if err := checkPackage(pkg); err != nil {
+			return nil, err
 		}
 		if bases[path.Base(pkg)] {
 			return nil, fmt.Errorf("build %s: two packages named %s", strings.Join(pkgs, " "), path.Base(pkg))
@@ -137,16 +138,34 @@ func fileExists(path string) bool {
 // deployed build: no symbol table or DWARF, which nothing local reads and
 // whose writing is about a quarter of a rebuild's CPU (panics still print
 // file:line); -buildvcs=false spares a git status per build.
+//
+// A package is an import path, built as the module at root resolves it
+// (wschat's handlers from another app's module: see internal/gobuild), or
+// a path relative to root ("./lambdas/chat").
 func runGoBuild(ctx context.Context, root, out string, pkgs ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	args := append([]string{"build", "-tags", "lambda.norpc", "-buildvcs=false", "-ldflags=-s -w", "-o", out}, pkgs...)
+	flags, cleanup, err := gobuild.Flags(root)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	args := append(append([]string{"build"}, flags...), "-tags", "lambda.norpc", "-buildvcs=false", "-ldflags=-s -w", "-o", out)
+	args = append(args, pkgs...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	// The build runs for the host, whatever the caller's cross-compiling settings.
 	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	output, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(output)), err
+}
+
+// checkPackage refuses what go build would take for a flag or a file.
+func checkPackage(pkg string) error {
+	if pkg == "" || strings.HasPrefix(pkg, "-") || strings.HasSuffix(pkg, ".go") || strings.ContainsAny(pkg, " \t\n") {
+		return fmt.Errorf("package %q: want an import path or a directory relative to the module (./lambdas/...)", pkg)
+	}
+	return nil
 }
 
 // runsHere reports whether path is an ELF executable for this host.

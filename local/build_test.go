@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/modroot"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // TestBuildOrderPutsTheFrameFunctionFirst: the function serving the most
@@ -58,7 +58,10 @@ func TestPackageDirsOfEachFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := packageDirs(t.Context(), root, []string{"./lambdas/chat", "./lambdas/authorizer"})
+	// Templates name the packages by import path; a path relative to the
+	// module works too.
+	const chatPkg = "github.com/wschat/wschat/lambdas/chat"
+	got, err := packageDirs(t.Context(), root, root, []string{chatPkg, "./lambdas/authorizer"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +69,10 @@ func TestPackageDirsOfEachFunction(t *testing.T) {
 		pkg, dir string
 		want     bool
 	}{
-		{"./lambdas/chat", "lambdas/chat", true},
-		{"./lambdas/chat", "internal/handler", true},
-		{"./lambdas/chat", "lambdas/authorizer", false},
+		{chatPkg, "lambdas/chat", true},
+		{chatPkg, "internal/handler", true},
+		{chatPkg, "wire", true},
+		{chatPkg, "lambdas/authorizer", false},
 		{"./lambdas/authorizer", "internal/auth", true},
 		{"./lambdas/authorizer", "internal/handler", false},
 	} {

@@ -19,11 +19,11 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynalite"
 	"github.com/wschat/wschat/internal/localissuer"
+	"github.com/wschat/wschat/internal/loopback"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
 	"github.com/wschat/wschat/local/lambdaenv"
-	"github.com/wschat/wschat/local/loopback"
-	"github.com/wschat/wschat/local/template"
 )
 
 // run starts the emulator and serves until ctx ends, then stops every
@@ -143,11 +143,16 @@ func (e *session) checkTemplate() error {
 		return nil
 	}
 	var stale *template.StaleError
+	synth := fmt.Sprintf("make synth ENV=%s", e.cfg.env)
+	if e.cfg.goModule != e.cfg.root {
+		// Another app's template (examples/shop): its own cdk synth.
+		synth = "cdk synth in " + relTo(e.cfg.root, e.cfg.goModule)
+	}
 	switch {
 	case errors.Is(err, template.ErrMissing):
-		return fmt.Errorf("%w: run make synth ENV=%s (or pass --template)", err, e.cfg.env)
+		return fmt.Errorf("%w: run %s (or pass --template)", err, synth)
 	case errors.As(err, &stale) && !e.cfg.allowStale:
-		return fmt.Errorf("%w: run make synth ENV=%s, or pass --allow-stale", err, e.cfg.env)
+		return fmt.Errorf("%w: run %s, or pass --allow-stale", err, synth)
 	case errors.As(err, &stale):
 		e.out.printf("warning: %v (--allow-stale)", err)
 		return nil

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
 )
 
 func TestThrottleAndVanishFlags(t *testing.T) {

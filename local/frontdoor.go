@@ -6,13 +6,13 @@ import (
 	"strings"
 
 	"github.com/wschat/wschat/internal/localissuer"
+	"github.com/wschat/wschat/internal/loopback"
 	"github.com/wschat/wschat/local/httpapi"
-	"github.com/wschat/wschat/local/loopback"
 )
 
 // frontDoor guards the emulator's one port (WebSocket API, @connections,
 // HTTP APIs, issuer, admin endpoint, chat page) against web pages other
-// than its own (see local/loopback for the attacks):
+// than its own (see internal/loopback for the attacks):
 //
 //   - Host must be 127.0.0.1, localhost or [::1] with the emulator's port,
 //     or one of --allow-host: a DNS-rebound page carries its own hostname;

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wschat/wschat/internal/sigv4"
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/sigv4"
 )
 
 // call sends one request to the emulator with the given headers ("Host"

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wschat/wschat/internal/loopback"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/loopback"
-	"github.com/wschat/wschat/local/template"
 )
 
 const invokeUsage = `Usage: go run ./local invoke FUNCTION --event FILE|- [flags]

@@ -64,6 +64,7 @@ type config struct {
 	buildConcurrency int
 	dynaliteBin      string
 	root             string
+	goModule         string
 	stageThrottle    string
 	vanishGrace      time.Duration
 	readyFile        string
@@ -114,6 +115,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.env, "env", "dev", "environment whose template to run: cdk.out/WsChat-<env>.template.json")
 	fs.StringVar(&c.template, "template", "", "template file to run (default: cdk.out/WsChat-<env>.template.json under the module root)")
+	fs.StringVar(&c.goModule, "go-module", "", "directory of the go.mod that the Go functions are built from, as its go.mod resolves their packages (default: the module holding the template, else the working directory's)")
 	fs.IntVar(&c.port, "port", 3001, "port on 127.0.0.1 for the WebSocket API, @connections API, issuer and chat page (0 picks a free one)")
 	fs.StringVar(&c.region, "region", "us-east-1", "AWS::Region the template resolves to, and AWS_REGION of the functions")
 	fs.StringVar(&c.data, "data", "", "directory where DynamoDB (dynalite) keeps its data (default: in memory, lost on exit)")
@@ -122,7 +124,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 10*time.Minute, "close a connection with 1001 after this long without a client message (API Gateway: 10m)")
 	fs.DurationVar(&c.maxConnection, "max-connection-duration", 2*time.Hour, "close any connection with 1001 after this long (API Gateway: 2h)")
 	fs.IntVar(&c.maxInstances, "max-instances", 10, "concurrent instances per function without ReservedConcurrentExecutions")
-	fs.BoolVar(&c.allowStale, "allow-stale", false, "run a template older than the Go sources under infra/, internal/, lambdas/")
+	fs.BoolVar(&c.allowStale, "allow-stale", false, "run a template older than the Go sources under infra/, wschatcdk/, internal/, lambdas/")
 	fs.StringVar(&c.issuerKey, "issuer-key", "", "key file of the local token issuer, kept across restarts (default: <module root>/"+issuerKeyFile+")")
 	fs.IntVar(&c.buildConcurrency, "build-jobs", 2, "Go functions built in parallel at start")
 	fs.StringVar(&c.dynaliteBin, "dynalite", getenv("WSCHAT_DYNALITE_BIN"), "dynalite executable (default: node_modules/.bin/dynalite; env WSCHAT_DYNALITE_BIN)")
@@ -137,7 +139,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 		c.envOverrides = append(c.envOverrides, o)
 		return nil
 	})
-	fs.BoolVar(&c.watch, "watch", false, "rebuild and swap the functions whose Go packages depend on a changed file under lambdas/ or internal/; re-synthesize on a change under infra/ (connections stay open)")
+	fs.BoolVar(&c.watch, "watch", false, "rebuild and swap the functions whose Go packages depend on a changed file under lambdas/ or internal/; re-synthesize on a change under infra/ or wschatcdk/ (connections stay open)")
 	fs.DurationVar(&c.watchInterval, "watch-interval", 200*time.Millisecond, "how often --watch looks at the sources' modification times")
 	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
 	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
@@ -179,6 +181,14 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	c.root = root
 	if c.template == "" {
 		c.template = filepath.Join(root, "cdk.out", "WsChat-"+c.env+".template.json")
+	}
+	if c.goModule == "" {
+		c.goModule = root
+		if m, err := modroot.Find(filepath.Dir(c.template)); err == nil {
+			c.goModule = m
+		}
+	} else if c.goModule, err = filepath.Abs(c.goModule); err != nil {
+		return nil, nil, err
 	}
 	if c.issuerKey == "" {
 		c.issuerKey = filepath.Join(root, issuerKeyFile)

@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wschat/wschat/internal/sigv4"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/sigv4"
 )
 
 // localCredentials are the only credentials the emulator accepts on AWS_IAM
@@ -22,10 +23,8 @@ const (
 	localCaller  = "arn:aws:iam::000000000000:user/wschat-local"
 )
 
-// httpAPIPrefix is where HTTP APIs are served on the emulator's port:
-// /@http/<stage>/... ("@" cannot start a WebSocket stage name, so the two
-// never collide).
-const httpAPIPrefix = "/@http"
+// httpAPIPrefix is where HTTP APIs are served on the emulator's port.
+const httpAPIPrefix = template.HTTPAPIPrefix
 
 func (e *session) verifier() *sigv4.Verifier {
 	return &sigv4.Verifier{Creds: localCredentials, Region: e.cfg.region, Service: "execute-api"}

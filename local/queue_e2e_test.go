@@ -20,8 +20,8 @@ import (
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/dynamo"
 	"github.com/wschat/wschat/internal/fanout"
+	"github.com/wschat/wschat/internal/sigv4"
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/sigv4"
 )
 
 // queueTemplate has a task queue (visibility 1 s, to a DLQ after 3

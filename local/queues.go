@@ -13,12 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wschat/wschat/internal/loopback"
+	"github.com/wschat/wschat/internal/sigv4"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/httpapi"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/loopback"
-	"github.com/wschat/wschat/local/sigv4"
 	"github.com/wschat/wschat/local/sqs"
-	"github.com/wschat/wschat/local/template"
 )
 
 // sqsServer is the emulator's SQS, started when the template has queues: a

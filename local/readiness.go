@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
 )
 
 // readyDoc is the --ready-file document: every endpoint the emulator serves,

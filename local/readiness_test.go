@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 func TestParseEnvOverride(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/template"
 )
 
 // reloadTemplate takes in a changed template without closing a connection:

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/lambda"
-	"github.com/wschat/wschat/local/template"
 )
 
 // scheduler runs the template's EventBridge schedules: each enabled rule

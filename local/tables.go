@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wschat/wschat/internal/dynamo"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // createTables creates the template's tables (on-demand billing) unless they

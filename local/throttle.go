@@ -1,8 +1,8 @@
 package main
 
 import (
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
 )
 
 // stageThrottle is the gateway's throttling for --stage-throttle: the

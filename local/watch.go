@@ -16,8 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wschat/wschat/internal/gobuild"
+	"github.com/wschat/wschat/internal/template"
 	"github.com/wschat/wschat/local/gateway"
-	"github.com/wschat/wschat/local/template"
 )
 
 // --watch polls modification times rather than using fsnotify (which the
@@ -29,7 +30,7 @@ import (
 // machine shared by several engineers.
 
 // watchedDirs are the source trees --watch looks at.
-var watchedDirs = []string{"lambdas", "internal", "infra", "wire"}
+var watchedDirs = []string{"lambdas", "internal", "infra", "wschatcdk", "wire"}
 
 // fileStamp identifies one version of a file.
 type fileStamp struct {
@@ -106,14 +107,19 @@ func relTo(root, path string) string {
 	return path
 }
 
-// packageDirs returns, for each package of pkgs (relative to root:
-// ./lambdas/...), the directories relative to root of the project packages
-// its build depends on, itself included (go list -deps for this host, one
-// run for them all).
-func packageDirs(ctx context.Context, root string, pkgs []string) (map[string]map[string]bool, error) {
-	args := append([]string{"list", "-tags", "lambda.norpc", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}\t{{.Dir}}\t{{join .Deps \" \"}}{{end}}"}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
+// packageDirs returns, for each package of pkgs (import paths, or paths
+// relative to module: ./lambdas/...), the directories relative to root of
+// the project packages its build depends on, itself included (go list
+// -deps for this host, run in module, one run for them all).
+func packageDirs(ctx context.Context, module, root string, pkgs []string) (map[string]map[string]bool, error) {
+	flags, cleanup, err := gobuild.Flags(module)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	args := append(append([]string{"list"}, flags...), "-tags", "lambda.norpc", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}\t{{.Dir}}\t{{join .Deps \" \"}}{{end}}")
+	cmd := exec.CommandContext(ctx, "go", append(args, pkgs...)...)
+	cmd.Dir = module
 	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	out, err := cmd.Output()
 	if err != nil {
@@ -137,7 +143,10 @@ func packageDirs(ctx context.Context, root string, pkgs []string) (map[string]ma
 	}
 	result := map[string]map[string]bool{}
 	for _, pkg := range pkgs {
-		ip, ok := byDir[filepath.Join(root, pkg)]
+		ip, ok := pkg, depsOf[pkg] != nil || dirOf[pkg] != ""
+		if strings.HasPrefix(pkg, "./") {
+			ip, ok = byDir[filepath.Join(module, pkg)]
+		}
 		if !ok {
 			return nil, fmt.Errorf("go list -deps: no package in %s", pkg)
 		}
@@ -169,7 +178,7 @@ func (e *session) watch(ctx context.Context, prev snapshot, done chan<- struct{}
 	defer close(done)
 	w := &watcher{e: e, deps: map[string]map[string]bool{}, imports: map[string][]string{}}
 	w.refreshDeps(ctx, e.stack.Functions)
-	e.out.printf("watching lambdas/, internal/, wire/, infra/ and the template every %s", e.cfg.watchInterval)
+	e.out.printf("watching lambdas/, internal/, wire/, infra/, wschatcdk/ and the template every %s", e.cfg.watchInterval)
 	tick := time.NewTicker(e.cfg.watchInterval)
 	defer tick.Stop()
 	for {
@@ -240,7 +249,7 @@ func (w *watcher) refreshDeps(ctx context.Context, fns []*template.Function) {
 	if len(pkgs) == 0 {
 		return
 	}
-	dirs, err := packageDirs(ctx, w.e.cfg.root, pkgs)
+	dirs, err := packageDirs(ctx, w.e.cfg.goModule, w.e.cfg.root, pkgs)
 	if err != nil {
 		w.e.out.printf("watch: %v", err)
 		return
@@ -318,7 +327,7 @@ func (w *watcher) reload(ctx context.Context, changed []string) (synthesized boo
 	tplRel := relTo(e.cfg.root, e.cfg.template)
 	var infraChanged, tplChanged bool
 	for _, p := range changed {
-		infraChanged = infraChanged || strings.HasPrefix(p, "infra/")
+		infraChanged = infraChanged || strings.HasPrefix(p, "infra/") || strings.HasPrefix(p, "wschatcdk/")
 		tplChanged = tplChanged || p == tplRel
 	}
 	var notes []string
@@ -468,7 +477,7 @@ func (w *watcher) buildStep(ctx context.Context, fns []*template.Function) (map[
 	var errs []error
 	for _, g := range groups {
 		w.builds++
-		got, err := goBuildMany(ctx, w.e.cfg.root, g, filepath.Join(w.e.buildDir, fmt.Sprintf("build.%d", w.builds)))
+		got, err := goBuildMany(ctx, w.e.cfg.goModule, g, filepath.Join(w.e.buildDir, fmt.Sprintf("build.%d", w.builds)))
 		maps.Copy(bins, got)
 		if err != nil {
 			errs = append(errs, err)

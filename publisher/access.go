@@ -3,7 +3,6 @@ package publisher
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 
 // Who may use what (docs/publish.md, docs/auth.md): private channels'
 // member lists and revocation. The stack grants these routes with
-// PublishAPI.GrantManageAccess, apart from the message routes.
+// Chat.GrantManageAccess (wschatcdk), apart from the message routes.
 
 // ListedMember is one user on a private channel's member list.
 type ListedMember = wire.ListedMember
@@ -48,7 +47,8 @@ func (c *Client) CreatePrivate(ctx context.Context, channel string, members ...L
 		list = append(list, e)
 	}
 	body, _ := json.Marshal(map[string]any{"members": list})
-	err := c.do(ctx, http.MethodPut, "/channels/"+url.PathEscape(channel), nil, body, &out)
+	method, path := route(wire.PublishRoutePrivateChannel, channel)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }
 
@@ -61,7 +61,8 @@ func (c *Client) AddMember(ctx context.Context, channel, userID, userName string
 	if userName != "" {
 		body, _ = json.Marshal(wire.MemberBody{UserName: userName})
 	}
-	err := c.do(ctx, http.MethodPut, "/channels/"+url.PathEscape(channel)+"/members/"+url.PathEscape(userID), nil, body, &out)
+	method, path := route(wire.PublishRouteAddMember, channel, userID)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }
 
@@ -70,7 +71,8 @@ func (c *Client) AddMember(ctx context.Context, channel, userID, userName string
 // event and nothing more of the channel. Retrying is safe.
 func (c *Client) RemoveMember(ctx context.Context, channel, userID string) (MemberRemoved, error) {
 	var out MemberRemoved
-	err := c.do(ctx, http.MethodDelete, "/channels/"+url.PathEscape(channel)+"/members/"+url.PathEscape(userID), nil, nil, &out)
+	method, path := route(wire.PublishRouteRemoveMember, channel, userID)
+	err := c.do(ctx, method, path, nil, nil, &out)
 	return out, err
 }
 
@@ -82,7 +84,8 @@ func (c *Client) Members(ctx context.Context, channel, cursor string) (MemberLis
 	if cursor != "" {
 		q = url.Values{"cursor": {cursor}}
 	}
-	err := c.do(ctx, http.MethodGet, "/channels/"+url.PathEscape(channel)+"/members", q, nil, &out)
+	method, path := route(wire.PublishRouteListMembers, channel)
+	err := c.do(ctx, method, path, q, nil, &out)
 	return out, err
 }
 
@@ -96,6 +99,7 @@ func (c *Client) Revoke(ctx context.Context, userID string, until time.Time) (Re
 	if !until.IsZero() {
 		body, _ = json.Marshal(wire.RevokeBody{Until: &until})
 	}
-	err := c.do(ctx, http.MethodPut, "/users/"+url.PathEscape(userID)+"/revocation", nil, body, &out)
+	method, path := route(wire.PublishRouteRevoke, userID)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }

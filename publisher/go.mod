@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.1
-	github.com/wschat/wschat/wire v0.0.0-00010101000000-000000000000
+	github.com/wschat/wschat/wire v0.1.0
 )
 
 require github.com/aws/smithy-go v1.28.9 // indirect

@@ -102,7 +102,8 @@ type Disconnected = wire.Disconnected
 func (c *Client) Publish(ctx context.Context, channel, id, text string) (Published, error) {
 	var out Published
 	body, _ := json.Marshal(wire.Publish{Text: text, ID: id})
-	err := c.do(ctx, http.MethodPost, "/channels/"+url.PathEscape(channel)+"/messages", nil, body, &out)
+	method, path := route(wire.PublishRouteChannelMessage, channel)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }
 
@@ -111,15 +112,28 @@ func (c *Client) Publish(ctx context.Context, channel, id, text string) (Publish
 func (c *Client) Notify(ctx context.Context, userID, id, text string) (Notified, error) {
 	var out Notified
 	body, _ := json.Marshal(wire.NoticeBody{Text: text, ID: id})
-	err := c.do(ctx, http.MethodPost, "/users/"+url.PathEscape(userID)+"/messages", nil, body, &out)
+	method, path := route(wire.PublishRouteUserMessage, userID)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }
 
 // Disconnect closes every connection of userID.
 func (c *Client) Disconnect(ctx context.Context, userID string) (Disconnected, error) {
 	var out Disconnected
-	err := c.do(ctx, http.MethodDelete, "/users/"+url.PathEscape(userID)+"/connections", nil, nil, &out)
+	method, path := route(wire.PublishRouteUserConnections, userID)
+	err := c.do(ctx, method, path, nil, nil, &out)
 	return out, err
+}
+
+// route fills the {parameters} of a wire route key with params in order,
+// each escaped as one path segment, and returns its method and path.
+func route(key string, params ...string) (method, path string) {
+	method, path, _ = strings.Cut(key, " ")
+	for _, p := range params {
+		open, end := strings.Index(path, "{"), strings.Index(path, "}")
+		path = path[:open] + url.PathEscape(p) + path[end+1:]
+	}
+	return method, path
 }
 
 // do sends one call, retrying throttling, server errors and network

@@ -38,6 +38,9 @@ func TestReliabilityAuthz(t *testing.T) {
 	t.Run("an expired connection receives nothing after its grace and is closed", func(t *testing.T) { authzExpiry(ctx, t, e, pub) })
 	t.Run("a revoked user is closed and cannot come back with the old token", func(t *testing.T) { authzRevocation(ctx, t, e, pub) })
 	t.Run("a renewed connection keeps its subscriptions, nothing lost or repeated", func(t *testing.T) { authzRenewal(ctx, t, e, pub) })
+	t.Run("the channel list shows private channels and direct messages, not a channel one was taken off", func(t *testing.T) {
+		authzChannelList(ctx, t, e, pub)
+	})
 }
 
 // publishEvery has a backend publish to channel every period until stop
@@ -327,4 +330,53 @@ func authzRenewal(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *p
 		t.Errorf("lost %d, duplicated %d, out of order %d, renewals %d (want >= 2), connects %d, reconnects %d (want 1, 0)",
 			f.lost, f.duplicated, f.outOfOrder, st.Renewals, st.Connects, st.Reconnects)
 	}
+}
+
+// authzChannelList: through the Go SDK, the channel list of a user shows a
+// direct message another user opened (with that user's id and name, and
+// the unread message) and a private channel the user is listed on, neither
+// joined yet; once a backend takes the user off the private channel it is
+// gone from the list, though the user had joined it.
+func authzChannelList(ctx context.Context, t *testing.T, e *emutest.Emulator, pub *publisher.Client) {
+	dial := func(user string) *client.Client {
+		c, err := client.Dial(ctx, e.WebSocketURL, client.Options{
+			Token: func(ctx context.Context) (string, error) { return e.Token(ctx, user) }, AckTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("dial %s: %v", user, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ann, bob := dial("cl-ann"), dial("cl-bob")
+	if _, err := pub.CreatePrivate(ctx, "cl-board", publisher.ListedMember{UserID: "cl-bob"}); err != nil {
+		t.Fatal(err)
+	}
+	dm, err := ann.OpenDirect(ctx, "cl-bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ann.Send(ctx, dm.Channel(), "hello bob"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := bob.Channels(ctx)
+	byName := map[string]client.ChannelInfo{}
+	for _, c := range list {
+		byName[c.Channel] = c
+	}
+	d, b := byName[dm.Channel()], byName["cl-board"]
+	if err != nil || len(list) != 2 || !d.Private || d.PeerID != "cl-ann" || d.PeerName != "cl-ann" || d.Unread != 1 ||
+		d.Last == nil || d.Last.Text != "hello bob" || !b.Private || b.PeerID != "" {
+		t.Fatalf("bob's Channels = %+v, %v; want the DM with cl-ann (1 unread) and cl-board, both private", list, err)
+	}
+	if _, err := bob.Join(ctx, "cl-board"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.RemoveMember(ctx, "cl-board", "cl-bob"); err != nil {
+		t.Fatal(err)
+	}
+	list, err = bob.Channels(ctx)
+	if err != nil || len(list) != 1 || list[0].Channel != dm.Channel() {
+		t.Errorf("bob's Channels after his removal from cl-board = %+v, %v; want the DM only", list, err)
+	}
+	fmt.Printf("FIGURES authz channel list: a DM opened by the other user listed with its name and 1 unread, a private channel listed before any join, gone after the removal (%d entries)\n", len(list))
 }

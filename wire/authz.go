@@ -165,6 +165,21 @@ func DirectChannel(a, b string) string {
 // The publish API's routes for private channels and revocation
 // (docs/publish.md): request bodies and answers.
 
+// The publish API's routes that manage who may use what: private
+// channels' member lists and revocation (docs/publish.md). A backend needs
+// a grant of its own for them (GrantManageAccess), apart from PublishRoutes.
+const (
+	PublishRoutePrivateChannel = "PUT /channels/{channel}"
+	PublishRouteAddMember      = "PUT /channels/{channel}/members/{userId}"
+	PublishRouteRemoveMember   = "DELETE /channels/{channel}/members/{userId}"
+	PublishRouteListMembers    = "GET /channels/{channel}/members"
+	PublishRouteRevoke         = "PUT /users/{userId}/revocation"
+)
+
+// AccessRoutes lists the publish API's access-management routes.
+var AccessRoutes = []string{PublishRoutePrivateChannel, PublishRouteAddMember, PublishRouteRemoveMember,
+	PublishRouteListMembers, PublishRouteRevoke}
+
 // ListedMember is one user on a private channel's member list.
 type ListedMember struct {
 	UserID string `json:"userId"`

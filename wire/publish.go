@@ -7,6 +7,18 @@ package wire
 // fully escaped is under 24 KB.
 const MaxPublishBodyBytes = 64 * 1024
 
+// The publish API's routes, as "METHOD /path" with {parameters}: the stack
+// declares exactly these (and grants execute-api:Invoke on exactly them),
+// the publish function dispatches on them, and the publisher calls them.
+const (
+	PublishRouteChannelMessage  = "POST /channels/{channel}/messages"
+	PublishRouteUserMessage     = "POST /users/{userId}/messages"
+	PublishRouteUserConnections = "DELETE /users/{userId}/connections"
+)
+
+// PublishRoutes lists the publish API's routes.
+var PublishRoutes = []string{PublishRouteChannelMessage, PublishRouteUserMessage, PublishRouteUserConnections}
+
 // Publish is the body of POST /channels/{channel}/messages.
 type Publish struct {
 	Text string `json:"text"`

@@ -181,6 +181,11 @@ export interface ChannelInfo {
   unreadMore: boolean;
   /** The last message, its text cut for a preview. */
   last: Message | null;
+  /** A private channel or direct message whose member list names you (listed whether joined or not). */
+  private: boolean;
+  /** The other user of a direct message (the name as that user last opened it, its id until then). */
+  peerId?: string;
+  peerName?: string;
 }
 
 export interface ThreadPage {

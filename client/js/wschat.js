@@ -1014,10 +1014,10 @@ Object.assign(Client.prototype, {
     }
     return s.reading;
   },
-  /** Your channels, on every device: last seq, last read, unread count, last message. */
+  /** Your channels, on every device: last seq, last read, unread count, last message; private channels and direct messages you are listed on (a DM with peerId, peerName). */
   async channels() {
     const f = await this.request({ action: "channels" });
-    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, last: c.last ? toMessage(c.channel, c.last) : null }));
+    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, private: !!c.private, last: c.last ? toMessage(c.channel, c.last) : null }));
   },
   /** One page of the replies to message parent (after reply seq after). */
   async thread(channel, parent, after = 0) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/wschatcdk"
 )
 
 // TestDefaultChannelsGrammarMatchesRuntime: the stack validates
@@ -20,8 +21,9 @@ func TestDefaultChannelsGrammarMatchesRuntime(t *testing.T) {
 		strings.Repeat("a ", 33), "é",
 	} {
 		_, err := chat.ParseCapabilities(s)
-		if got, want := validCapabilities(s), err == nil; got != want {
-			t.Errorf("validCapabilities(%q) = %v, chat.ParseCapabilities says %v (%v)", s, got, want, err)
+		props := wschatcdk.ChatProps{DefaultChannels: s}
+		if got, want := props.Validate() == nil, err == nil; got != want {
+			t.Errorf("ChatProps{DefaultChannels: %q}.Validate() = %v, chat.ParseCapabilities says %v (%v)", s, props.Validate(), want, err)
 		}
 	}
 }
@@ -29,11 +31,11 @@ func TestDefaultChannelsGrammarMatchesRuntime(t *testing.T) {
 func TestLimitsValidation(t *testing.T) {
 	cfg := Environments()["prod"]
 	cfg.DefaultChannels = "Gen"
-	cfg.MaxConnectionsPerUser = -1
-	cfg.UserRatePerSecond = 0
-	cfg.FrameBurst = 0
+	cfg.MaxConnectionsPerUser = new(-1)
+	cfg.UserRatePerSecond = -1
+	cfg.FrameBurst = -1
 	err := cfg.Validate()
-	for _, want := range []string{`default channels "Gen"`, "max connections per user -1", "per-user rate 0/s", "frame rate 10/s burst 0"} {
+	for _, want := range []string{`DefaultChannels "Gen"`, "MaxConnectionsPerUser -1", "UserRatePerSecond -1,", "FrameRatePerSecond 10, FrameBurst -1"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to report %q", err, want)
 		}
@@ -74,8 +76,8 @@ func TestLimitsReachHandlers(t *testing.T) {
 					t.Errorf("%s: %s = %v, want unset (closed)", fn, contract.EnvDefaultChannels, got)
 				}
 			}
-			if cfg.MaxConnectionsPerUser != 10 {
-				t.Errorf("max connections per user = %d, want 10", cfg.MaxConnectionsPerUser)
+			if *cfg.MaxConnectionsPerUser != 10 {
+				t.Errorf("max connections per user = %d, want 10", *cfg.MaxConnectionsPerUser)
 			}
 		})
 	}
@@ -150,7 +152,7 @@ func TestChannelRateAndReservedNamesReachTheFunctions(t *testing.T) {
 	}
 	bad := Environments()["prod"]
 	bad.ChannelRate = 20000
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "channel rate 20000") {
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "ChannelRate 20000") {
 		t.Errorf("Validate() = %v, want the channel rate refused", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/wschatcdk"
 )
 
 // queueIDs are the logical ids of the task queue and its dead-letter queue.
@@ -48,7 +49,7 @@ func TestFanoutQueuesPerEnvironment(t *testing.T) {
 			ids := fanoutQueueIDs(t, template)
 			fnTimeout := props(res[functionByPackage(t, template)[contract.FunctionFanout]].(map[string]any))["Timeout"]
 			wantPolicy := "Delete"
-			if cfg.Retain {
+			if cfg.retain() {
 				wantPolicy = "Retain"
 			}
 			for _, q := range []struct {
@@ -58,7 +59,7 @@ func TestFanoutQueuesPerEnvironment(t *testing.T) {
 				{ids.tasks, map[string]string{
 					"SqsManagedSseEnabled":   "true",
 					"MessageRetentionPeriod": "345600",
-					"VisibilityTimeout":      fmt.Sprint(int(FanoutVisibilityFactor * cfg.FanoutTimeout.Seconds())),
+					"VisibilityTimeout":      fmt.Sprint(int(wschatcdk.FanoutVisibilityFactor * cfg.FanoutTimeout.Seconds())),
 					"RedrivePolicy":          fmt.Sprintf(`{"deadLetterTargetArn":{"Fn::GetAtt":["%s","Arn"]},"maxReceiveCount":%d}`, ids.dlq, cfg.FanoutMaxReceives),
 					"QueueName":              "null",
 				}},
@@ -203,7 +204,7 @@ func TestFanoutFunctionEnvironment(t *testing.T) {
 				contract.EnvTableName:        `{"Ref":"TableCD117FA1"}`,
 				contract.EnvCallbackURL:      asJSON(vars(contract.FunctionChat)[contract.EnvCallbackURL]),
 				contract.EnvFanoutWorkers:    `"` + strconv.Itoa(cfg.FanoutWorkers) + `"`,
-				contract.EnvMetricsNamespace: `"` + MetricsNamespace(cfg.Name) + `"`,
+				contract.EnvMetricsNamespace: `"` + wschatcdk.MetricsNamespace(cfg.Name) + `"`,
 			}
 			if got := keys(v); len(got) != len(want) {
 				t.Errorf("fanout environment %v, want exactly %v", got, keys(want))
@@ -227,7 +228,7 @@ func TestFanoutAlarms(t *testing.T) {
 				topic = id
 			}
 			want := map[string]string{
-				ids.tasks: fmt.Sprintf("ApproximateAgeOfOldestMessage Maximum 60s > %v for %d", FanoutQueueAgeAlarm.Seconds(), FanoutQueueAgePeriods),
+				ids.tasks: fmt.Sprintf("ApproximateAgeOfOldestMessage Maximum 60s > %v for %d", wschatcdk.FanoutQueueAgeAlarm.Seconds(), wschatcdk.FanoutQueueAgePeriods),
 				ids.dlq:   "ApproximateNumberOfMessagesVisible Maximum 60s > 0 for 1",
 			}
 			got := map[string]string{}
@@ -262,16 +263,16 @@ func TestFanoutValidation(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{"threshold zero", func(c *Config) { c.FanoutThreshold = 0 }, "fan-out threshold 0 must be 1 up to the send budget 50000"},
-		{"threshold over budget", func(c *Config) { c.FanoutThreshold = c.SendBudget + 1 }, "fan-out threshold 50001 must be 1 up to the send budget 50000"},
-		{"concurrency 1", func(c *Config) { c.FanoutMaxConcurrency = 1 }, "fan-out maximum concurrency 1 must be 2-1000"},
-		{"concurrency 1001", func(c *Config) { c.FanoutMaxConcurrency = 1001 }, "fan-out maximum concurrency 1001 must be 2-1000"},
-		{"receives 0", func(c *Config) { c.FanoutMaxReceives = 0 }, "fan-out max receives 0 must be 1-1000"},
-		{"batch 11", func(c *Config) { c.FanoutBatchSize = 11 }, "fan-out batch size 11 must be 1-10"},
-		{"timeout 16m", func(c *Config) { c.FanoutTimeout = 16 * time.Minute }, "fan-out timeout 16m0s must be whole seconds from 1s to 15m"},
-		{"timeout fraction", func(c *Config) { c.FanoutTimeout = 1500 * time.Millisecond }, "fan-out timeout 1.5s must be whole seconds"},
-		{"dlq shorter than the queue", func(c *Config) { c.FanoutDLQRetention = 24 * time.Hour }, "fan-out dead-letter retention 24h0m0s must be whole seconds from 96h0m0s"},
-		{"dlq over 14 days", func(c *Config) { c.FanoutDLQRetention = 15 * 24 * time.Hour }, "fan-out dead-letter retention 360h0m0s"},
+		{"threshold negative", func(c *Config) { c.FanoutThreshold = -5 }, "FanoutThreshold -5: must be 1 up to the send budget (SendBudget 50000)"},
+		{"threshold over budget", func(c *Config) { c.FanoutThreshold = c.SendBudget + 1 }, "FanoutThreshold 50001: must be 1 up to the send budget (SendBudget 50000)"},
+		{"concurrency 1", func(c *Config) { c.FanoutMaxConcurrency = 1 }, "FanoutMaxConcurrency 1: must be 2-1000"},
+		{"concurrency 1001", func(c *Config) { c.FanoutMaxConcurrency = 1001 }, "FanoutMaxConcurrency 1001: must be 2-1000"},
+		{"receives 1001", func(c *Config) { c.FanoutMaxReceives = 1001 }, "FanoutMaxReceives 1001: must be 1-1000"},
+		{"batch 11", func(c *Config) { c.FanoutBatchSize = 11 }, "FanoutBatchSize 11: must be 1-10"},
+		{"timeout 16m", func(c *Config) { c.FanoutTimeout = 16 * time.Minute }, "FanoutTimeout 16m0s: must be whole seconds from 1s to 15m"},
+		{"timeout fraction", func(c *Config) { c.FanoutTimeout = 1500 * time.Millisecond }, "FanoutTimeout 1.5s: must be whole seconds"},
+		{"dlq shorter than the queue", func(c *Config) { c.FanoutDLQRetention = 24 * time.Hour }, "FanoutDLQRetention 24h0m0s: must be whole seconds from 96h0m0s"},
+		{"dlq over 14 days", func(c *Config) { c.FanoutDLQRetention = 15 * 24 * time.Hour }, "FanoutDLQRetention 360h0m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Environments()["prod"]
@@ -283,8 +284,8 @@ func TestFanoutValidation(t *testing.T) {
 	}
 	// All problems at once, as for every other setting.
 	cfg := Environments()["dev"]
-	cfg.FanoutThreshold, cfg.FanoutMaxConcurrency = -1, 0
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "threshold -1") || !strings.Contains(err.Error(), "concurrency 0") {
+	cfg.FanoutThreshold, cfg.FanoutMaxConcurrency = -1, 1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "FanoutThreshold -1") || !strings.Contains(err.Error(), "FanoutMaxConcurrency 1") {
 		t.Errorf("Validate() = %v, want both the threshold and the concurrency reported", err)
 	}
 	for name, cfg := range Environments() {

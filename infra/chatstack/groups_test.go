@@ -17,7 +17,7 @@ func TestGroupChannelsValidation(t *testing.T) {
 	cfg := Environments()["prod"]
 	cfg.GroupChannels = map[string]string{"has space": "*", "staff": "Gen#eral", "": "*"}
 	err := cfg.Validate()
-	for _, want := range []string{`group channels: "has space" is not a Cognito group name`, `group "staff": "Gen#eral"`, `"" is not a Cognito group name`} {
+	for _, want := range []string{`GroupChannels: "has space" is not a Cognito group name`, `group "staff": "Gen#eral"`, `"" is not a Cognito group name`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to report %q", err, want)
 		}
@@ -112,7 +112,7 @@ func TestGroupChannelsReachAuthorizer(t *testing.T) {
 				}
 				groups[fmt.Sprint(p["GroupName"])] = fmt.Sprint(p["Description"])
 			}
-			if !cfg.Auth.CreateUserPool {
+			if cfg.Auth.Issuer != "" {
 				if len(groups) != 0 {
 					t.Errorf("an existing issuer's stack defines groups %v", groups)
 				}

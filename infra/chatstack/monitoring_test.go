@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wschat/wschat/internal/contract"
+	"github.com/wschat/wschat/wschatcdk"
 )
 
 func TestAlarmsNotifyTheTopic(t *testing.T) {
@@ -53,7 +54,7 @@ func TestAlarmsNotifyTheTopic(t *testing.T) {
 					}
 				}
 			}
-			ns := MetricsNamespace(synthesized[env].stack.Config.Name)
+			ns := wschatcdk.MetricsNamespace(synthesized[env].stack.Config.Name)
 			for _, want := range []string{"AWS/ApiGateway/IntegrationError", ns + "/" + contract.MetricFanoutFailed} {
 				if !got[want] {
 					t.Errorf("no alarm on %s (have %v)", want, keys(got))
@@ -118,7 +119,7 @@ func TestMetricsNamespaceReachesHandlers(t *testing.T) {
 		res := template["Resources"].(map[string]any)
 		for _, name := range []string{contract.FunctionConnect, contract.FunctionDisconnect, contract.FunctionChat, contract.FunctionPublish, contract.FunctionFanout} {
 			vars := props(res[functionByPackage(t, template)[name]].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
-			if want := MetricsNamespace(synthesized[env].stack.Config.Name); vars[contract.EnvMetricsNamespace] != want {
+			if want := wschatcdk.MetricsNamespace(synthesized[env].stack.Config.Name); vars[contract.EnvMetricsNamespace] != want {
 				t.Errorf("%s %s: namespace %v, want %s", env, name, vars[contract.EnvMetricsNamespace], want)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -260,7 +261,7 @@ func functionByPackage(t *testing.T, template map[string]any) map[string]string 
 			t.Errorf("function %s has no %s metadata", id, contract.MetadataGoPackage)
 			continue
 		}
-		out[strings.TrimPrefix(pkg, "./lambdas/")] = id
+		out[strings.TrimPrefix(pkg, "github.com/wschat/wschat/lambdas/")] = id
 	}
 	return out
 }
@@ -558,11 +559,11 @@ func TestTablePerEnvironment(t *testing.T) {
 				{"ttl", asJSON(p["TimeToLiveSpecification"]), `{"AttributeName":"ttl","Enabled":true}`},
 				{"encryption", asJSON(p["SSESpecification"]), `{"SSEEnabled":true}`},
 				{"pitr", asJSON(p["PointInTimeRecoverySpecification"]), fmt.Sprintf(`{"PointInTimeRecoveryEnabled":%v}`, cfg.PointInTimeRecovery)},
-				{"deletion protection", asJSON(p["DeletionProtectionEnabled"]), fmt.Sprint(cfg.Retain)},
+				{"deletion protection", asJSON(p["DeletionProtectionEnabled"]), fmt.Sprint(cfg.retain())},
 				{"table name", asJSON(p["TableName"]), "null"},
 			}
 			wantPolicy := "Delete"
-			if cfg.Retain {
+			if cfg.retain() {
 				wantPolicy = "Retain"
 			}
 			checks = append(checks,
@@ -573,7 +574,7 @@ func TestTablePerEnvironment(t *testing.T) {
 					t.Errorf("%s = %s, want %s", c.name, c.got, c.want)
 				}
 			}
-			if strings.HasPrefix(env, "prod") && (!cfg.PointInTimeRecovery || !cfg.Retain) {
+			if strings.HasPrefix(env, "prod") && (!cfg.PointInTimeRecovery || !cfg.retain()) {
 				t.Errorf("prod must retain its table and keep PITR on")
 			}
 		})
@@ -613,7 +614,7 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				case contract.FunctionFanout:
 					timeout = cfg.FanoutTimeout
 				case contract.FunctionExpiry:
-					timeout = expiryTimeout
+					timeout = 50 * time.Second // wschatcdk's expiryTimeout: a run bounded below a minute
 				}
 				checks := []struct{ what, got, want string }{
 					{"runtime", asJSON(p["Runtime"]), `"provided.al2023"`},
@@ -636,8 +637,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				lg, ok := res[logGroup].(map[string]any)
 				if !ok {
 					t.Errorf("%s logs to %q, not a log group of this stack", name, logGroup)
-				} else if days, _ := retentionDays(cfg.LogRetention); fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(retentionDaysNumber(days)) {
-					t.Errorf("%s log retention %v, want %v days", name, props(lg)["RetentionInDays"], retentionDaysNumber(days))
+				} else if days := retentionDays(cfg.LogRetention); fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(days) {
+					t.Errorf("%s log retention %v, want %v days", name, props(lg)["RetentionInDays"], days)
 				}
 
 				vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -663,7 +664,7 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
 					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
 				}
-				if want := strconv.Itoa(cfg.PresenceMaxMembers); vars[contract.EnvPresenceMaxMembers] != want {
+				if want := strconv.Itoa(*cfg.PresenceMaxMembers); vars[contract.EnvPresenceMaxMembers] != want {
 					t.Errorf("%s presence size %v, want %s", name, vars[contract.EnvPresenceMaxMembers], want)
 				}
 			}
@@ -671,14 +672,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 	}
 }
 
-func retentionDaysNumber(enum any) int {
-	for _, p := range retentionPeriods {
-		if p.enum == enum {
-			return p.days
-		}
-	}
-	return -1
-}
+// retentionDays is a log retention in whole days, as the template has it.
+func retentionDays(d time.Duration) int { return int(d / (24 * time.Hour)) }
 
 func TestStageThrottlingAndAccessLogs(t *testing.T) {
 	for _, env := range envNames {
@@ -709,9 +704,9 @@ func TestStageThrottlingAndAccessLogs(t *testing.T) {
 					}
 				}
 				lg := template["Resources"].(map[string]any)[refID(als["DestinationArn"])].(map[string]any)
-				days, _ := retentionDays(cfg.LogRetention)
-				if fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(retentionDaysNumber(days)) {
-					t.Errorf("access log retention %v, want %d", props(lg)["RetentionInDays"], retentionDaysNumber(days))
+				days := retentionDays(cfg.LogRetention)
+				if fmt.Sprint(props(lg)["RetentionInDays"]) != fmt.Sprint(days) {
+					t.Errorf("access log retention %v, want %d", props(lg)["RetentionInDays"], days)
 				}
 			}
 		})
@@ -810,7 +805,7 @@ func wantSuppressions(cfg Config) int {
 	if !cfg.PointInTimeRecovery {
 		n++ // AwsSolutions-DDB3
 	}
-	if cfg.Auth.CreateUserPool {
+	if cfg.Auth.Issuer == "" {
 		n += 2 // AwsSolutions-COG2, AwsSolutions-COG8
 	}
 	if cfg.AlarmEmail != "" {
@@ -943,12 +938,63 @@ func TestExpiry(t *testing.T) {
 					t.Errorf("chat %s = %s, want the authorizer's %s", k, asJSON(chat[k]), asJSON(v))
 				}
 			}
+			dm := "on"
+			if cfg.DisableDirectMessages {
+				dm = "off"
+			}
 			for _, fn := range []string{contract.FunctionConnect, contract.FunctionChat} {
-				if v := vars(fn); v[contract.EnvTokenGrace] != cfg.TokenGrace.String() || v[contract.EnvDirectMessages] != directMessagesValue(cfg.DirectMessages) {
+				if v := vars(fn); v[contract.EnvTokenGrace] != (*cfg.TokenGrace).String() || v[contract.EnvDirectMessages] != dm {
 					t.Errorf("%s grace %v, direct messages %v; want %v, %v", fn, v[contract.EnvTokenGrace], v[contract.EnvDirectMessages],
-						cfg.TokenGrace, directMessagesValue(cfg.DirectMessages))
+						*cfg.TokenGrace, dm)
 				}
 			}
 		})
+	}
+}
+
+// statefulIDs are the logical ids the stateful resources of a deployed
+// WsChat-<env> had before the stack's code became the wschatcdk construct
+// (commit 1a98f3e). A new logical id makes CloudFormation replace the
+// resource: the table's history, the pool's users, the queues' tasks and
+// the logs would go. ChatID ("Default") is what keeps them.
+var statefulIDs = map[string]string{
+	"TableCD117FA1":                  "AWS::DynamoDB::Table",
+	"IdentityPool9E5AED46":           "AWS::Cognito::UserPool",
+	"IdentityPoolWebClientF5179986":  "AWS::Cognito::UserPoolClient",
+	"FanoutQueueTasks4BBC857A":       "AWS::SQS::Queue",
+	"FanoutQueueDeadLetters26CDE978": "AWS::SQS::Queue",
+	"AuthorizerFunctionLogs4F627F6E": "AWS::Logs::LogGroup",
+	"ConnectFunctionLogsA31747B6":    "AWS::Logs::LogGroup",
+	"DisconnectFunctionLogsD5D9D579": "AWS::Logs::LogGroup",
+	"ChatFunctionLogs06C71ACC":       "AWS::Logs::LogGroup",
+	"PublishFunctionLogs877419F6":    "AWS::Logs::LogGroup",
+	"FanoutFunctionLogsE3A2665A":     "AWS::Logs::LogGroup",
+	"WebSocketAccessLogs9551558C":    "AWS::Logs::LogGroup",
+	"PublishAccessLogs7C8188D4":      "AWS::Logs::LogGroup",
+	// The expiry function's (#21) came with it, not renamed from another.
+	"ExpiryFunctionLogs65AFA603": "AWS::Logs::LogGroup",
+	// Not stateful, but their ids are their URLs' and clients' config.
+	"WebSocketApi273F6915": "AWS::ApiGatewayV2::Api",
+	"PublishApiDEFB2040":   "AWS::ApiGatewayV2::Api",
+}
+
+func TestStatefulLogicalIDsKept(t *testing.T) {
+	for _, env := range []string{"dev", "staging", "prod"} {
+		res := tmpl(t, env)["Resources"].(map[string]any)
+		for id, typ := range statefulIDs {
+			r, ok := res[id].(map[string]any)
+			if !ok || r["Type"] != typ {
+				t.Errorf("%s: no %s %s: a deployed stack would replace it", env, typ, id)
+			}
+		}
+		// And nothing stateful beside them that a deploy would create anew.
+		for id, r := range res {
+			switch typ := r.(map[string]any)["Type"]; typ {
+			case "AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::SQS::Queue", "AWS::Logs::LogGroup":
+				if statefulIDs[id] != typ {
+					t.Errorf("%s: %s %s is new: is it a renamed stateful resource?", env, typ, id)
+				}
+			}
+		}
 	}
 }

@@ -65,7 +65,7 @@ var rules = []rule{
 		packages: []string{module + "/lambdas/..."},
 		forbid: concat([]string{
 			"github.com/aws/aws-sdk-go-v2/config",
-			module + "/infra/...", module + "/local/...", module + "/bench/...", module + "/reliability/...",
+			module + "/infra/...", module + "/wschatcdk", module + "/local/...", module + "/bench/...", module + "/reliability/...",
 			module + "/tools/...", module + "/internal/emutest", module + "/internal/testkit",
 			module + "/internal/localissuer", module + "/internal/dynalite",
 		}, cdk),
@@ -82,17 +82,35 @@ var rules = []rule{
 	},
 	{
 		packages: []string{module + "/..."},
-		except:   []string{module + "/infra/..."},
+		except:   []string{module + "/infra/...", module + "/wschatcdk"},
 		forbid:   cdk,
-		why: "only infra/ synthesizes: aws-cdk-go and jsii start a Node.js process and weigh tens of " +
-			"megabytes; the runtime, the emulator and the tools read the synthesized template instead",
+		why: "only the construct (wschatcdk) and the app (infra/) synthesize: aws-cdk-go and jsii start a " +
+			"Node.js process and weigh tens of megabytes; the runtime, the emulator and the tools read the " +
+			"synthesized template instead",
 	},
 	{
-		packages:    []string{module + "/infra/chatstack"},
-		onlyProject: []string{module + "/internal/contract", module + "/wire"},
-		why: "the stack shares names (environment variables, route keys, metadata keys), not code, with " +
+		packages: []string{module + "/wschatcdk"},
+		onlyProject: []string{module + "/internal/contract", module + "/wire", module + "/internal/modroot",
+			module + "/internal/gobuild"},
+		why: "the construct shares names (environment variables, route keys, metadata keys), not code, with " +
 			"the runtime: internal/contract is the one bridge (it names the wire contract's actions), so a " +
-			"rename cannot desync the two sides",
+			"rename cannot desync the two sides; it builds the handlers by import path (internal/gobuild), " +
+			"never links them",
+	},
+	{
+		packages: []string{module + "/infra/..."},
+		onlyProject: []string{module + "/infra/chatstack", module + "/wschatcdk", module + "/internal/contract", module + "/wire",
+			module + "/internal/modroot", module + "/internal/gobuild"},
+		why: "wschat's own stacks are a consumer of the construct like any other app: what they need of " +
+			"the project is wschatcdk and what it brings",
+	},
+	{
+		packages: []string{module + "/internal/..."},
+		forbid: []string{module + "/local/...", module + "/bench/...", module + "/reliability/...", module + "/tools/...",
+			module + "/infra/...", module + "/wschatcdk", module + "/lambdas/..."},
+		why: "internal/ is the bottom layer: the handlers, the emulator, the benchmarks, the tools and the " +
+			"stacks import it, never the other way round (test support such as emutest and the template " +
+			"reader it shares with the emulator live here for that reason)",
 	},
 	{
 		packages:    []string{module + "/wire"},
@@ -116,14 +134,14 @@ var rules = []rule{
 			"WebSocket library, no AWS service client",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/local/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
-		onlyProject: []string{module + "/local/loopback", module + "/local/sigv4"},
+		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/internal/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
+		onlyProject: []string{module + "/internal/loopback", module + "/internal/sigv4"},
 		why: "the emulator's API Gateway, Lambda runtime, SQS queues and template reader are generic: they emulate " +
 			"AWS for any template, so they must not know wschat's handlers, store or protocol (the loopback guard " +
 			"and the SigV4 check every listener shares are generic too)",
 	},
 	{
-		packages:    []string{module + "/local/loopback", module + "/local/sigv4"},
+		packages:    []string{module + "/internal/loopback", module + "/internal/sigv4"},
 		onlyProject: []string{},
 		why:         "the guards of the local listeners know HTTP and SigV4, not the emulator or wschat",
 	},
@@ -259,6 +277,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		module + "/lambdas/chat":        {"github.com/aws/aws-sdk-go-v2/config"},
 		module + "/local/gateway":       {"net/http"},
 		module + "/infra/chatstack/sub": {"github.com/aws/aws-cdk-go/awscdk/v2"},
+		module + "/internal/emutest":    {module + "/local/template", "context"},
+		module + "/local/template":      nil,
 	}
 	tests := []struct {
 		name string
@@ -273,6 +293,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"transitive config", rule{packages: []string{module + "/lambdas/..."}, forbid: []string{"github.com/aws/aws-sdk-go-v2/config"}},
 			[]string{module + "/lambdas/chat depends on github.com/aws/aws-sdk-go-v2/config"}},
 		{"except", rule{packages: []string{module + "/..."}, except: []string{module + "/infra/..."}, forbid: cdk}, nil},
+		{"up the layers", rule{packages: []string{module + "/internal/..."}, forbid: []string{module + "/local/..."}},
+			[]string{module + "/internal/emutest depends on " + module + "/local/template"}},
 		{"vacuous pattern", rule{packages: []string{module + "/internal/nosuch"}, forbid: lambdaGo},
 			[]string{"pattern " + module + "/internal/nosuch matches no package: a rename left the rule checking nothing"}},
 		{"missing allowed package", rule{packages: []string{module + "/infra/chatstack"}, onlyProject: []string{module + "/internal/contract", module + "/internal/gone"}},

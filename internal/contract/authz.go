@@ -4,6 +4,8 @@ package contract
 // #21, docs/auth.md): token expiry and renewal, revocation, private channels
 // and direct messages.
 
+import "github.com/wschat/wschat/wire"
+
 // Environment variables.
 const (
 	// EnvTokenGrace is how long after its token's exp a connection may still
@@ -24,20 +26,19 @@ const (
 	AuthContextIssuedAt = "iat"
 )
 
-// The publish API's routes that manage who may use what: private channels'
-// member lists and revocation. The stack declares them beside
-// PublishRoutes; PublishAPI.GrantManageAccess grants exactly these.
+// The publish API's routes that manage who may use what (private
+// channels' member lists, revocation) are the wire contract's. The stack
+// declares them beside PublishRoutes; GrantManageAccess grants exactly these.
 const (
-	PublishRoutePrivateChannel = "PUT /channels/{channel}"
-	PublishRouteAddMember      = "PUT /channels/{channel}/members/{userId}"
-	PublishRouteRemoveMember   = "DELETE /channels/{channel}/members/{userId}"
-	PublishRouteListMembers    = "GET /channels/{channel}/members"
-	PublishRouteRevoke         = "PUT /users/{userId}/revocation"
+	PublishRoutePrivateChannel = wire.PublishRoutePrivateChannel
+	PublishRouteAddMember      = wire.PublishRouteAddMember
+	PublishRouteRemoveMember   = wire.PublishRouteRemoveMember
+	PublishRouteListMembers    = wire.PublishRouteListMembers
+	PublishRouteRevoke         = wire.PublishRouteRevoke
 )
 
 // AccessRoutes lists the publish API's access-management route keys.
-var AccessRoutes = []string{PublishRoutePrivateChannel, PublishRouteAddMember, PublishRouteRemoveMember,
-	PublishRouteListMembers, PublishRouteRevoke}
+var AccessRoutes = wire.AccessRoutes
 
 // FunctionExpiry is the function that closes connections whose token has
 // expired, idle ones included, on a schedule.

@@ -1,4 +1,4 @@
-// Package contract holds the names shared by the infrastructure (infra/) and the
+// Package contract holds the names shared by the infrastructure (wschatcdk) and the
 // runtime (lambdas/, internal/, local/): environment variables, route keys,
 // function names and authorizer context keys. Both sides import these constants
 // so a rename cannot leave a deployed handler reading a variable that the stack
@@ -99,14 +99,14 @@ const (
 	ActionTyping   = wire.ActionTyping
 	ActionRead     = wire.ActionRead
 	ActionChannels = wire.ActionChannels
-	ActionReauth  = wire.ActionReauth
-	ActionDirect  = wire.ActionDirect
+	ActionReauth   = wire.ActionReauth
+	ActionDirect   = wire.ActionDirect
 )
 
 // Actions lists the protocol actions, each deployed as its own route.
 var Actions = wire.Actions
 
-// Function names: each is a folder lambdas/<name> and a construct id in the stack.
+// Function names: each is a folder lambdas/<name> and a construct id in the construct.
 const (
 	FunctionConnect    = "connect"
 	FunctionDisconnect = "disconnect"
@@ -125,8 +125,10 @@ const (
 )
 
 // MetadataGoPackage is the CloudFormation metadata key on each function that
-// names its Go source package (for example "./lambdas/chat"); the local
-// emulator rebuilds the function for the host from it.
+// names its Go main package by import path (for example
+// "github.com/wschat/wschat/lambdas/chat"); the local emulator rebuilds the
+// function for the host from it, in the module of the app that synthesized
+// the template (whose go.mod resolves the path).
 const MetadataGoPackage = "wschat:goPackage"
 
 // TokenQueryParameter and SubprotocolName name the two places a client may put
@@ -178,9 +180,10 @@ const (
 const (
 	FunctionPublish = "publish"
 
-	PublishRouteChannelMessage  = "POST /channels/{channel}/messages"
-	PublishRouteUserMessage     = "POST /users/{userId}/messages"
-	PublishRouteUserConnections = "DELETE /users/{userId}/connections"
+	// The routes are the wire contract's.
+	PublishRouteChannelMessage  = wire.PublishRouteChannelMessage
+	PublishRouteUserMessage     = wire.PublishRouteUserMessage
+	PublishRouteUserConnections = wire.PublishRouteUserConnections
 
 	// EnvPublishNames maps IAM principals to the display name their messages
 	// carry: a JSON object {"<principal ARN>": "<name>"}, where the principal
@@ -190,7 +193,7 @@ const (
 )
 
 // PublishRoutes lists the publish API's route keys.
-var PublishRoutes = []string{PublishRouteChannelMessage, PublishRouteUserMessage, PublishRouteUserConnections}
+var PublishRoutes = wire.PublishRoutes
 
 // Fan-out spread over invocations (issue #13): above a channel size a send
 // stores the message, then hands the broadcast to a queue as tasks of one

@@ -33,8 +33,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wschat/wschat/local/loopback"
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/loopback"
+	"github.com/wschat/wschat/internal/sigv4"
 )
 
 // Credentials are the only credentials the endpoint accepts: the local

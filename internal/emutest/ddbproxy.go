@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/dynalite"
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/sigv4"
 )
 
 // DynamoProxy sits between the emulator's handler processes and dynalite

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wschat/wschat/internal/dynalite"
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/sigv4"
 )
 
 // signedRequest is a DynamoDB request as the SDK sends it: signed with the

@@ -38,7 +38,7 @@ import (
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/localissuer"
 	"github.com/wschat/wschat/internal/modroot"
-	"github.com/wschat/wschat/local/template"
+	"github.com/wschat/wschat/internal/template"
 )
 
 // DefaultTemplate is the dev stack's template, relative to the module root.

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/sigv4"
 )
 
 // VirtualStats are the emulator's counters of posts to virtual connections.

@@ -196,6 +196,63 @@ func TestDirectMessagesByAction(t *testing.T) {
 	}
 }
 
+// TestChannelsListPrivateAndDirect: the channel list shows the private
+// channels and direct messages whose member list names the user, joined or
+// not (a direct message with the other user's id and name, as that user
+// last opened it), and never a private channel the user was taken off, even
+// with a token that grants every channel: its preview would leak the
+// channel's messages.
+func TestChannelsListPrivateAndDirect(t *testing.T) {
+	e := newEnv(t, testConfig())
+	ctx := t.Context()
+	if _, err := e.store.CreatePrivate(ctx, "board", []chat.Listed{{UserID: "ann", AddedAt: e.clock.Now()}, {UserID: "bob", AddedAt: e.clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	ann, bob := user("ann", "Ann"), withChannels("bob", "v1:*=rwpd")
+	e.open("c-ann", ann)
+	e.open("c-bob", bob)
+	e.must("c-bob", bob, `{"action":"join","channel":"board"}`)
+	e.must("c-bob", bob, `{"action":"send","channel":"board","text":"for members only","clientId":"b1"}`)
+	e.must("c-bob", bob, `{"action":"join","channel":"general"}`)
+	e.must("c-bob", bob, `{"action":"direct","userId":"ann"}`)
+	dm := wire.DirectChannel("ann", "bob")
+
+	list := func(id string, auth map[string]any) map[string]map[string]any {
+		t.Helper()
+		out := map[string]map[string]any{}
+		for _, c := range one(t, e.answer(id, auth, `{"action":"channels"}`), "channels")["channels"].([]any) {
+			m := c.(map[string]any)
+			out[m["channel"].(string)] = m
+		}
+		return out
+	}
+	// ann joined nothing: the list still shows what she is listed on.
+	got := list("c-ann", ann)
+	if b := got["board"]; len(got) != 2 || b == nil || b["private"] != true || b["unread"] != 1.0 || b["peerId"] != nil {
+		t.Errorf("ann's list %v, want board (private, 1 unread) and the DM", got)
+	}
+	if d := got[dm]; d == nil || d["private"] != true || d["peerId"] != "bob" || d["peerName"] != "bob" {
+		t.Errorf("ann's DM entry %v, want peer bob named by his id (he opened it with a token without a name)", d)
+	}
+	e.must("c-ann", ann, `{"action":"direct","userId":"bob"}`)
+	if d := list("c-bob", bob)[dm]; d == nil || d["peerId"] != "ann" || d["peerName"] != "Ann" {
+		t.Errorf("bob's DM entry %v, want peer ann named Ann", d)
+	}
+	if g := list("c-bob", bob)["general"]; g == nil || g["private"] != nil {
+		t.Errorf("bob's general %v, want a public entry", g)
+	}
+
+	// bob is taken off board: his token grants *, he joined it, and it
+	// is still on his joined list, but the channel list leaves it out.
+	if _, err := e.store.RemoveListed(ctx, "board", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	got = list("c-bob", bob)
+	if _, ok := got["board"]; ok || len(got) != 2 {
+		t.Errorf("bob's list after his removal %v, want general and the DM only", got)
+	}
+}
+
 // TestExpiredGrantIsRefusedClosedAndSkipped: past its token's exp plus the
 // grace a connection's next request (ping included) is refused with
 // token_expired and the connection closed, and broadcasts skip it even if

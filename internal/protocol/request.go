@@ -47,8 +47,8 @@ var fieldsOf = map[string][]string{
 	contract.ActionTyping:   {"channel"},
 	contract.ActionRead:     {"channel", "seq"},
 	contract.ActionChannels: {},
-	contract.ActionReauth:  {"token"},
-	contract.ActionDirect:  {"userId"},
+	contract.ActionReauth:   {"token"},
+	contract.ActionDirect:   {"userId"},
 }
 
 // Decode parses one client frame. On failure it returns an *Error (and a nil

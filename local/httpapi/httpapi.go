@@ -25,7 +25,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/sigv4"
 )
 
 // Invoker runs an integration: a JSON event in, a JSON result out.

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/wschat/wschat/local/sigv4"
+	"github.com/wschat/wschat/internal/sigv4"
 )
 
 // recorder is a hand-written integration: it keeps the last event and

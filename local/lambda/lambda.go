@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wschat/wschat/local/loopback"
+	"github.com/wschat/wschat/internal/loopback"
 )
 
 // Config describes one function.
@@ -366,7 +366,7 @@ func (f *Function) start(num int, cfg Config, gen int) (*instance, error) {
 	}
 	// The Runtime API hands out events (tokens in the authorizer's) and
 	// takes results: only the instance's own process may use it, never a
-	// web page (see local/loopback).
+	// web page (see internal/loopback).
 	handler := loopback.ToolsOnly("the Runtime API of "+inst.label, loopback.LocalHosts(ln.Addr().String()), inst.routes(), cfg.OnRefuse)
 	inst.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.srv.Serve(ln) }()

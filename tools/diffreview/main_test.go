@@ -15,7 +15,7 @@ import (
 // app's config and pinned CLI, and every package the app builds.
 var moduleFiles = []string{
 	"go.mod", "go.sum", "cdk.json", "cdk.context.json", "package.json", "package-lock.json",
-	"infra", "internal", "lambdas", "wire", "client", "publisher",
+	"infra", "wschatcdk", "internal", "lambdas", "wire", "client", "publisher",
 }
 
 // TestReviewOfARealTwoCommitHistory runs the tool on a real git history of
@@ -49,7 +49,7 @@ func TestReviewOfARealTwoCommitHistory(t *testing.T) {
 	commitAll(t, repo, "base")
 
 	// 1. Memory only: every function is modified, nothing security-relevant.
-	editFile(t, filepath.Join(repo, "infra", "chatstack", "config.go"),
+	editFile(t, filepath.Join(repo, "infra", "chatstack", "environments.go"),
 		regexp.MustCompile(`(?m)^(\s*)dev\.Name = "dev"\n`), "${0}${1}dev.MemoryMB = 1536\n")
 	commitAll(t, repo, "dev: more memory")
 
@@ -62,7 +62,7 @@ func TestReviewOfARealTwoCommitHistory(t *testing.T) {
 	}
 	for _, want := range []string{
 		"━━━ WsChat-dev: base ",
-		"[~] AWS::Lambda::Function ChatFunction",
+		"[~] AWS::Lambda::Function Default/ChatFunction/Function ChatFunction",
 		"MemorySize",
 		"[+] 1536",
 		"IAM/security changes: no",
@@ -147,10 +147,10 @@ func assertCleanedUp(t *testing.T, repo, tmp string) {
 	}
 }
 
-// grantScan adds dynamodb:Scan next to the first Query grant of the stack.
+// grantScan adds dynamodb:Scan next to the first Query grant of the construct.
 func grantScan(t *testing.T, repo string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repo, "infra", "chatstack", "*.go"))
+	files, err := filepath.Glob(filepath.Join(repo, "wschatcdk", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func grantScan(t *testing.T, repo string) {
 			return
 		}
 	}
-	t.Fatal(`no "dynamodb:Query" grant in infra/chatstack to widen: update grantScan to the stack's code`)
+	t.Fatal(`no "dynamodb:Query" grant in wschatcdk to widen: update grantScan to the stack's code`)
 }
 
 func editFile(t *testing.T, path string, re *regexp.Regexp, repl string) {
