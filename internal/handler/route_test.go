@@ -27,8 +27,20 @@ type fakeStore struct {
 
 func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); return f.err }
 
-func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
-	return f.allow, f.call("TakeToken")
+func (f *fakeStore) Admit(context.Context, string, float64, int) (chat.Grant, bool, error) {
+	return chat.Grant{Capabilities: "*"}, f.allow, f.call("TakeToken")
+}
+func (f *fakeStore) ChannelInfo(context.Context, string) (chat.ChannelInfo, error) {
+	return chat.ChannelInfo{}, f.call("ChannelInfo")
+}
+func (f *fakeStore) Revoked(context.Context, string) (time.Time, error) {
+	return time.Time{}, f.call("Revoked")
+}
+func (f *fakeStore) RenewGrant(context.Context, string, string, chat.Grant) (chat.Connection, error) {
+	return chat.Connection{}, f.call("RenewGrant")
+}
+func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.ListedChannel, bool, error) {
+	return chat.ListedChannel{}, false, f.call("OpenDirect")
 }
 func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeUserToken")
@@ -68,7 +80,7 @@ func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
 func (f *fakeStore) SettledHistory(context.Context, chat.HistoryQuery) (chat.HistoryPage, error) {
 	return chat.HistoryPage{}, f.call("History")
 }
-func (f *fakeStore) LastSeq(context.Context, string) (int64, error) { return 0, f.call("LastSeq") }
+func (f *fakeStore) LastSeq(context.Context, string) (int64, error)  { return 0, f.call("LastSeq") }
 func (f *fakeStore) StartSeq(context.Context, string) (int64, error) { return 0, f.call("StartSeq") }
 func (f *fakeStore) RebindClaimSeq(_ context.Context, _ chat.ClaimKey, _, to int64) (int64, error) {
 	return to, f.call("RebindClaimSeq")

@@ -47,10 +47,7 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err := checkText(r.Text); err != nil {
 		return err
 	}
-	if err := requireRight(rq, r.Channel, chat.RightWrite); err != nil {
-		return err
-	}
-	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+	if err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightWrite); err != nil {
 		return err
 	}
 	post := Post{
