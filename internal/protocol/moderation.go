@@ -82,3 +82,27 @@ func CheckModeration(op string, seconds int64, role, reason string) *Error {
 	}
 	return nil
 }
+
+// DecodeModerationBody parses the body of POST
+// /channels/{channel}/moderation: {"op":"mute","userId":"bob",
+// "seconds":600,"reason":"...","id":"..."}, checked as a moderate
+// request is (id as a send's clientId).
+func DecodeModerationBody(data []byte) (*ModerationBody, error) {
+	var b ModerationBody
+	if err := decodeStrict(data, &b); err != nil {
+		return nil, err
+	}
+	switch {
+	case !slices.Contains(wire.ModerationOps, b.Op):
+		return nil, Errorf(CodeInvalidField, "", "op must be one of mute, unmute, ban, unban, role")
+	case !ValidClientID(b.ID):
+		return nil, Errorf(CodeInvalidField, "", "id must match ^[A-Za-z0-9._:-]{1,64}$")
+	}
+	if err := wire.CheckUserID(b.UserID); err != nil {
+		return nil, Errorf(CodeInvalidField, "", "userId: %v", err)
+	}
+	if err := CheckModeration(b.Op, b.Seconds, b.Role, b.Reason); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
