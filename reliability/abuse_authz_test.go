@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/localissuer"
 )
 
 // The abuse cases of issue #21: private channels, direct messages, expiry,
@@ -78,6 +79,7 @@ func mintTTL(ctx context.Context, e *emutest.Emulator, user string, ttl time.Dur
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	localissuer.Authorize(req, e.IssuerSecret) // a tool: it proves it read the run's secret
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
