@@ -188,12 +188,12 @@ type ListedMember struct {
 	UserName string `json:"userName,omitempty"`
 	// Role is "member", "moderator" or "owner" (RoleMember, ...;
 	// moderation.go); absent means member.
-	Role    string    `json:"role,omitempty"`
+	Role string `json:"role,omitempty"`
 	// MutedUntil and Banned are the user's moderation state in the
 	// channel, in a listing.
 	MutedUntil *time.Time `json:"mutedUntil,omitempty"`
 	Banned     bool       `json:"banned,omitempty"`
-	AddedAt time.Time `json:"addedAt,omitzero"`
+	AddedAt    time.Time  `json:"addedAt,omitzero"`
 }
 
 // PrivateChannelBody is the body of PUT /channels/{channel}: the channel's

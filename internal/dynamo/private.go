@@ -314,7 +314,7 @@ func (s *Store) ListedMembers(ctx context.Context, channel, cursor string, limit
 		ConsistentRead:            aws.Bool(true),
 		// Standing entries that list nobody (a removed member's ban) are
 		// not members.
-		FilterExpression:          aws.String("attribute_not_exists(#l) OR #l = :t"),
+		FilterExpression: aws.String("attribute_not_exists(#l) OR #l = :t"),
 	}
 	in.ExpressionAttributeNames["#l"] = attrListed
 	in.ExpressionAttributeValues[":t"] = boolean(true)

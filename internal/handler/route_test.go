@@ -80,7 +80,7 @@ func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
 func (f *fakeStore) SettledHistory(context.Context, chat.HistoryQuery) (chat.HistoryPage, error) {
 	return chat.HistoryPage{}, f.call("History")
 }
-func (f *fakeStore) LastSeq(context.Context, string) (int64, error) { return 0, f.call("LastSeq") }
+func (f *fakeStore) LastSeq(context.Context, string) (int64, error)  { return 0, f.call("LastSeq") }
 func (f *fakeStore) StartSeq(context.Context, string) (int64, error) { return 0, f.call("StartSeq") }
 func (f *fakeStore) RebindClaimSeq(_ context.Context, _ chat.ClaimKey, _, to int64) (int64, error) {
 	return to, f.call("RebindClaimSeq")
@@ -201,4 +201,6 @@ func (f *fakeStore) Moderate(context.Context, string, string, string, time.Time,
 func (f *fakeStore) SetMemberMute(context.Context, string, string, time.Time) error {
 	return f.call("SetMemberMute")
 }
-func (f *fakeStore) PutModeration(context.Context, chat.Moderation) error { return f.call("PutModeration") }
+func (f *fakeStore) PutModeration(context.Context, chat.Moderation) error {
+	return f.call("PutModeration")
+}
