@@ -68,6 +68,10 @@ type Typist struct {
 	UserID   string
 	UserName string
 	Until    time.Time
+	// since is when the server saw the signal: only a message of the
+	// typist sent at or after it ends the indicator (one sent before,
+	// delivered late by a catch-up, does not).
+	since time.Time
 }
 
 // ReadReceipt is a user's last-read seq of a channel.
@@ -309,7 +313,7 @@ func (c *Client) handleLifecycle(k *conn, f *frame) {
 	case wire.TypeTyping:
 		if s != nil {
 			s.fold(Event{Type: EventTyping, Typing: Typist{Channel: f.Channel, UserID: f.UserID, UserName: f.UserName,
-				Until: c.opts.Now().Add(time.Duration(f.ExpiresIn) * time.Millisecond)}})
+				Until: c.opts.Now().Add(time.Duration(f.ExpiresIn) * time.Millisecond), since: f.At}})
 			s.armTyping()
 		}
 	case wire.TypeRead:

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/wschat/wschat/internal/emutest"
-	"github.com/wschat/wschat/internal/localissuer"
 )
 
 // The abuse cases of issue #21: private channels, direct messages, expiry,
@@ -69,33 +68,6 @@ func (a accessAPI) call(ctx context.Context, method, path string, body any) (int
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out, nil
-}
-
-// mintTTL asks the emulator's issuer for a token of user living ttl.
-func mintTTL(ctx context.Context, e *emutest.Emulator, user string, ttl time.Duration) (string, error) {
-	body, _ := json.Marshal(map[string]string{"user": user, "name": user, "ttl": ttl.String()})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.BaseURL+"/local-issuer/token", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	localissuer.Authorize(req, e.IssuerSecret) // a tool: it proves it read the run's secret
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Token     string `json:"token"`
-		ExpiresIn int    `json:"expiresIn"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
-		return "", fmt.Errorf("mint %s: %v", user, err)
-	}
-	if time.Duration(out.ExpiresIn)*time.Second != ttl {
-		return "", fmt.Errorf("mint %s: the issuer made a token of %ds, not %s", user, out.ExpiresIn, ttl)
-	}
-	return out.Token, nil
 }
 
 // guessDirect computes a direct message's name from the documented rule
@@ -208,7 +180,7 @@ func abuseRemovedMember(ctx context.Context, t *testing.T, e *emutest.Emulator, 
 // abuseExpiredToken: a connection whose token expired, and that renews
 // nothing, must receive nothing after the grace.
 func abuseExpiredToken(ctx context.Context, t *testing.T, e *emutest.Emulator, tally *abuseTally, tok func(string) string) {
-	short, err := mintTTL(ctx, e, "fleeting", 2*time.Second)
+	short, err := e.TokenTTL(ctx, "fleeting", nil, 2*time.Second) // sends this run's issuer secret
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -852,13 +852,17 @@ export class Model {
     this.lastRead = 0;
     this.reads = new Map();
     this.typists = new Map();
+    // When the server saw each typist's signal (ms): only a message sent
+    // at or after it ends the indicator (one sent before, delivered late
+    // by a catch-up, does not).
+    this.typingSince = new Map();
   }
   fold(ev) {
     switch (ev.type) {
       case "message":
         this.put(ev.message, ev.personal);
         if (ev.parent) this.put(ev.parent, ev.personal);
-        this.typists.delete(ev.message.userId);
+        if (!(Date.parse(ev.message.sentAt) < (this.typingSince.get(ev.message.userId) || 0))) this.typists.delete(ev.message.userId);
         break;
       case "update": {
         const u = ev.update;
@@ -867,7 +871,10 @@ export class Model {
         break;
       }
       case "typing":
-        if (ev.typing.userId !== this.me) this.typists.set(ev.typing.userId, ev.typing);
+        if (ev.typing.userId !== this.me) {
+          this.typists.set(ev.typing.userId, ev.typing);
+          this.typingSince.set(ev.typing.userId, ev.since || 0);
+        }
         break;
       case "read": {
         const r = ev.read;
@@ -1072,7 +1079,7 @@ Object.assign(Client.prototype, {
         break;
       case "typing":
         if (s) {
-          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) } });
+          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) }, since: Date.parse(f.at) || 0 });
           s.armTyping();
         }
         break;

@@ -401,6 +401,14 @@ test("Model folds updates by rev, keeps mine, counts unread", async () => {
   m.fold({ type: "typing", typing: { userId: "me", userName: "Me", until: Date.now() + 1000 } });
   assert.deepEqual(m.typing().map((t) => t.userId), ["bo"]);
   assert.deepEqual(m.typing(Date.now() + 2000), []);
+  // A message sent before the typing signal (a catch-up delivers it late)
+  // does not end it; a newer one does.
+  const at = Date.now();
+  m.fold({ type: "typing", typing: { userId: "bo", userName: "Bo", until: at + 3000 }, since: at });
+  m.fold({ type: "message", message: msg(20, "bo", "sent before", { sentAt: new Date(at - 1000).toISOString() }) });
+  assert.deepEqual(m.typing(at).map((t) => t.userId), ["bo"]);
+  m.fold({ type: "message", message: msg(21, "bo", "sent after", { sentAt: new Date(at + 1000).toISOString() }) });
+  assert.deepEqual(m.typing(at), []);
   // A personal (history) state brings "mine" for reactions made before.
   m.fold({ type: "message", personal: true, message: msg(9, "ann", "x", { rev: 12, reactions: [{ emoji: "🎉", count: 3, mine: true }] }) });
   m.fold(upd(13, "react", "bo", "❤️", msg(9, "ann", "x", { rev: 13, reactions: [{ emoji: "🎉", count: 3 }, { emoji: "❤️", count: 1 }] })));

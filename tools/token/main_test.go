@@ -210,7 +210,7 @@ func TestRunTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-user", "ann", "-port", port, "-ttl", "45s"}, &stdout, &stderr); code != 0 {
+	if code := run(withSecret([]string{"-user", "ann", "-port", port, "-ttl", "45s"}), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	id, err := v.Verify(context.Background(), strings.TrimSpace(stdout.String()))
@@ -221,7 +221,7 @@ func TestRunTTL(t *testing.T) {
 		t.Errorf("token lives %v, want 45s", got)
 	}
 	stderr.Reset()
-	if code := run([]string{"-user", "ann", "-port", port, "-ttl", "48h"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "ttl must be") {
+	if code := run(withSecret([]string{"-user", "ann", "-port", port, "-ttl", "48h"}), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "ttl must be") {
 		t.Errorf("-ttl 48h: exit %d, stderr %q; want 1 and the issuer's refusal", code, stderr.String())
 	}
 }
