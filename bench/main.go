@@ -96,7 +96,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.report, "report", "", "judge an earlier run's results.json again and rewrite results.md and the chart next to it (or in -out), measuring nothing")
 	fs.IntVar(&o.eventSends, "event-sends", 100, "timed sends with events off and on (each on its own emulator)")
 	fs.StringVar(&o.only, "only", "", "run one section alone: cost (what make cost runs; writes cost.json, cost.md and cost.svg)")
-	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, lifecycle, cost, cpu, events")
+	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, liveness, lifecycle, cost, cpu, events")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // request is any client frame as the fake server reads it: one loose union,
@@ -27,6 +30,8 @@ type request struct {
 	Limit    int    `json:"limit,omitempty"`
 	Cursor   string `json:"cursor,omitempty"`
 	Ref      string `json:"ref,omitempty"`
+	Token    string `json:"token,omitempty"`
+	UserID   string `json:"userId,omitempty"`
 }
 
 // wireMessage is a message the fake server stores, its time kept as sent.
@@ -59,11 +64,15 @@ type faults struct {
 	// ForeignJoinFirst announces another member's concurrent join (its own
 	// ref, a later lastSeq) to the joiner before the joiner's own joined.
 	ForeignJoinFirst bool
+	// RefuseReauth answers every reauth with unauthorized, so the grant
+	// runs out and the server closes the connection (token_expired).
+	RefuseReauth bool
 }
 
 // counts are the faults that actually happened.
 type counts struct {
 	Drops, Duplicates, Reorders, Gaps, Internals, RateLimits, SlowStores, AckDelays, Cuts, Refused, Pings int
+	Reauths, Expired                                                                                      int
 }
 
 type fakeChan struct {
@@ -77,6 +86,7 @@ type fakeChan struct {
 }
 
 type fakeConn struct {
+	id      string
 	user    string
 	ws      *websocket.Conn
 	out     chan []byte
@@ -84,6 +94,7 @@ type fakeConn struct {
 	cancel  context.CancelFunc
 	chans   map[string]bool
 	started time.Time
+	expiry  *time.Timer // the grant's end, as the real server enforces it
 }
 
 // fakeServer speaks the protocol subset the client uses, with a real seq
@@ -100,7 +111,10 @@ type fakeServer struct {
 	conns  map[*fakeConn]bool
 	counts counts
 	anon   int
+	nconn  int
 	closed bool // set before wg.Wait, so no handler Adds to wg during it
+	// replaces are the wire.ReplacesParameter values upgrades carried.
+	replaces []string
 }
 
 func newFakeServer(t testing.TB, f faults) *fakeServer {
@@ -214,6 +228,10 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &fakeConn{ws: ws, out: make(chan []byte, 8192), chans: map[string]bool{}, started: time.Now(), user: token}
+	sub, exp := claims(token)
+	if sub != "" {
+		c.user = sub
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	if s.closed {
@@ -228,6 +246,11 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		s.anon++
 		c.user = fmt.Sprintf("anon-%d", s.anon)
 	}
+	s.nconn++
+	c.id = fmt.Sprintf("conn-%d", s.nconn)
+	if rep := r.URL.Query().Get(wire.ReplacesParameter); rep != "" {
+		s.replaces = append(s.replaces, rep)
+	}
 	s.conns[c] = true
 	lifetime := s.f.MaxLifetime
 	s.mu.Unlock()
@@ -240,9 +263,53 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		})
 		defer t.Stop()
 	}
+	if !exp.IsZero() {
+		s.mu.Lock()
+		s.expireAt(c, exp)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			c.expiry.Stop()
+			s.mu.Unlock()
+		}()
+	}
 	go s.writer(c)
 	s.readLoop(c)
 	s.disconnect(c)
+}
+
+// claims reads sub and exp of a token minted by jwtFor ("" and zero for
+// any other token, whose text is then the user).
+func claims(token string) (string, time.Time) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", time.Time{}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Sub string `json:"sub"`
+		Exp int64  `json:"exp"`
+	}
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		return "", time.Time{}
+	}
+	return c.Sub, time.Unix(c.Exp, 0)
+}
+
+// expireAt (re)arms c's grant: at exp the server refuses it with
+// token_expired and closes it, as the real one does; the caller holds s.mu.
+func (s *fakeServer) expireAt(c *fakeConn, exp time.Time) {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(time.Until(exp), func() {
+		s.mu.Lock()
+		s.counts.Expired++
+		s.emit(c, map[string]any{"type": "error", "code": "token_expired", "message": "token expired"})
+		s.mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // let the writer send it
+		_ = c.ws.Close(websocket.StatusNormalClosure, "token expired")
+	})
 }
 
 func (s *fakeServer) writer(c *fakeConn) {
@@ -332,8 +399,16 @@ func (s *fakeServer) handle(c *fakeConn, r request) {
 	if r.Action == "ping" {
 		s.counts.Pings++
 		if !s.f.NoPong {
-			s.emit(c, map[string]any{"type": "pong", "at": now()})
+			s.emit(c, map[string]any{"type": "pong", "connectionId": c.id})
 		}
+		return
+	}
+	switch r.Action {
+	case "reauth":
+		s.reauth(c, r)
+		return
+	case "direct":
+		s.direct(c, r)
 		return
 	}
 	ch := s.channel(r.Channel)
@@ -357,6 +432,55 @@ func (s *fakeServer) handle(c *fakeConn, r request) {
 		s.members(c, r, ch)
 	default:
 		s.fail(c, r, "unknown_action")
+	}
+}
+
+// reauth renews c's grant with a token of the same user, as the real
+// server does (its verification aside).
+func (s *fakeServer) reauth(c *fakeConn, r request) {
+	sub, exp := claims(r.Token)
+	switch {
+	case s.f.RefuseReauth:
+		s.fail(c, r, "unauthorized")
+	case sub != c.user:
+		s.fail(c, r, "forbidden")
+	default:
+		s.counts.Reauths++
+		s.expireAt(c, exp)
+		s.emit(c, map[string]any{"type": "reauthed", "expiresAt": exp.UTC().Format(time.RFC3339)})
+	}
+}
+
+// direct answers the direct-message channel of c's user and another, and
+// tells the other's connections the first time.
+func (s *fakeServer) direct(c *fakeConn, r request) {
+	name := wire.DirectChannel(c.user, r.UserID)
+	_, existed := s.chans[name]
+	s.channel(name)
+	ev := map[string]any{"type": "direct", "channel": name, "userId": r.UserID, "userName": r.UserID, "at": now()}
+	if !existed {
+		ev["created"] = true
+		for other := range s.conns {
+			if other.user == r.UserID {
+				s.emit(other, map[string]any{"type": "direct", "channel": name, "userId": c.user, "userName": c.user, "created": true, "at": now()})
+			}
+		}
+	}
+	s.emit(c, ev)
+}
+
+// removeUser takes every connection of user out of channel, with a
+// removed event each, as a backend's removal does.
+func (s *fakeServer) removeUser(channel, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channel(channel)
+	for m := range ch.members {
+		if m.user == user {
+			delete(ch.members, m)
+			delete(m.chans, channel)
+			s.emit(m, map[string]any{"type": "removed", "channel": channel, "reason": "removed", "at": now()})
+		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // run is the connection state machine: connect (or reconnect) with backoff,
@@ -40,6 +42,7 @@ func (c *Client) run(first chan<- error) {
 		}
 		attempt = 0
 		c.connects.Add(1)
+		c.replaced()
 		c.setActive(k)
 		c.setState(StateConnected, "connected, channels rejoined and caught up", nil)
 		notify(nil)
@@ -96,7 +99,12 @@ func (c *Client) hold(k *conn) bool {
 			t.Stop()
 			c.setActive(nil)
 			c.reconnects.Add(1)
-			c.setState(StateReconnecting, "connection lost", k.err)
+			c.lost(k)
+			reason := "connection lost"
+			if errors.Is(k.err, ErrSilent) {
+				reason = "connection silent: no answer to the heartbeat"
+			}
+			c.setState(StateReconnecting, reason, k.err)
 			return true
 		case <-t.C:
 		}
@@ -177,9 +185,21 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 	case "history", "members":
 		k.resolve(f.Type, &f)
 	case "pong":
+		k.lv.setID(f.ConnectionID)
 		k.resolve("ping", &f)
 	case "error":
 		k.resolve(f.Action, &f)
+	case "":
+		k.lv.setID(f.ConnectionID) // API Gateway's own frame names the connection
+	case wire.TypeReauthed:
+		k.resolve(wire.ActionReauth, &f)
+	case wire.TypeDirect:
+		// The answer to our direct request, or news of one opened with us.
+		if !k.resolve(wire.ActionDirect, &f) {
+			c.direct(&f)
+		}
+	case wire.TypeRemoved:
+		c.removed(&f)
 	default:
 		c.handleLifecycle(k, &f)
 	}

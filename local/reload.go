@@ -44,7 +44,11 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	e.gateway.Reroute(expr, e.routes(stack, fns), stageThrottle(e.cfg.stageThrottle, stack.Throttle))
+	routes, err := e.routes(stack, fns)
+	if err != nil {
+		return "", err
+	}
+	e.gateway.Reroute(expr, routes, stageThrottle(e.cfg.stageThrottle, stack.Throttle))
 	e.functionsMu.Lock()
 	e.stack, e.functions, e.bootstraps = stack, fns, bootstraps
 	e.functionsMu.Unlock()
@@ -62,6 +66,7 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	started, stopped = append(started, streamsStarted...), append(stopped, streamsStopped...)
+	e.startSchedules(stack, fns)
 	note := fmt.Sprintf("template reloaded (%d routes, %d functions", len(stack.Routes), len(stack.Functions))
 	if len(added) > 0 {
 		note += fmt.Sprintf(", %d new", len(added))

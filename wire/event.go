@@ -142,6 +142,10 @@ type HistoryPage struct {
 	Thread    int64         `json:"thread,omitempty"`
 	Updates   []UpdateEntry `json:"updates,omitempty"`
 	States    []Entry       `json:"states,omitempty"`
+	// Moderation holds the moderation actions stored in the range
+	// (moderation.go), in seq order; like Updates, their seqs are
+	// settled whether or not a client reads them.
+	Moderation []ModerationEntry `json:"moderation,omitempty"`
 }
 
 // Member is one connection in a channel. A user connected twice appears twice.
@@ -159,9 +163,13 @@ type MembersPage struct {
 	Next    string   `json:"next,omitempty"`
 }
 
-// Pong answers a ping.
+// Pong answers a ping. API Gateway answers it itself (the ping route is a
+// MOCK integration, docs/client.md "Liveness"): its pong names the
+// connection and carries no time, since a mapping template cannot write one
+// in RFC 3339. A function that answers a ping sets both.
 type Pong struct {
-	At time.Time `json:"at"`
+	At           time.Time `json:"at,omitzero"`
+	ConnectionID string    `json:"connectionId,omitempty"`
 }
 
 // ErrorEvent reports a rejected request to its sender. RequestID is API

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -39,7 +40,10 @@ type layer struct {
 	Fanout        *goFunction
 	FanoutQueue   *fanoutQueue
 	FanoutMapping awslambda.EventSourceMapping
-	Monitoring    *monitoring
+	// Expiry closes connections whose token expired, run by ExpiryRule.
+	Expiry     *goFunction
+	ExpiryRule awsevents.Rule
+	Monitoring *monitoring
 	// Integrations are the events function, bus, webhooks and hook; nil
 	// without ChatProps.Events and ChatProps.BeforeSend.
 	Integrations *integrations
@@ -48,6 +52,9 @@ type layer struct {
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
 	// functions, for functions defined after it.
 	runtimeEnv map[string]*string
+	// authEnv is the authorizer's issuer settings, which the chat function
+	// verifies renewals with.
+	authEnv map[string]string
 	// build is how the functions' binaries are built.
 	build goBuild
 }
@@ -64,6 +71,8 @@ func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	grantTable(s)
 	s.addPublish(retention)
 	s.addFanout(retention)
+	s.addAuthz()
+	s.addExpiry(retention)
 	s.addEvents(retention)
 	s.addBeforeSend()
 	s.addMonitoring()
@@ -72,6 +81,7 @@ func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
 	addFanoutNagSuppressions(s)
+	addExpiryNagSuppressions(s)
 	addEventsNagSuppressions(s)
 	return s
 }
@@ -104,7 +114,8 @@ func (s *layer) fn(id, name, description string, extra map[string]string, retent
 func (s *layer) addFunctions(retention awslogs.RetentionDays) {
 	// The authorizer only verifies tokens against the issuer's public keys:
 	// it gets no table and no @connections access.
-	s.Authorizer = s.fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.addIdentity(), retention)
+	s.authEnv = s.addIdentity()
+	s.Authorizer = s.fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.authEnv, retention)
 	s.Connect = s.fn("ConnectFunction", contract.FunctionConnect, "Registers a connection on $connect", nil, retention)
 	s.Disconnect = s.fn("DisconnectFunction", contract.FunctionDisconnect, "Removes a connection and its memberships on $disconnect", nil, retention)
 	s.Chat = s.fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil, retention)
@@ -181,6 +192,8 @@ func (s *layer) addRuntimeEnvironment() {
 		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
 		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
 		contract.EnvChannelRate:           strconv.FormatFloat(cfg.ChannelRate, 'f', -1, 64),
+		contract.EnvTokenGrace:            (*cfg.TokenGrace).String(),
+		contract.EnvDirectMessages:        directMessagesValue(!cfg.DisableDirectMessages),
 	}
 	// Unset means closed: the handlers' own default grants nothing.
 	if cfg.DefaultChannels != "" {
@@ -208,6 +221,7 @@ func (s *layer) addMonitoring() {
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
 			contract.FunctionPublish: s.Publish, contract.FunctionFanout: s.Fanout,
+			contract.FunctionExpiry: s.Expiry,
 		},
 		Metrics: s.metrics(),
 		Table:   s.Table,
@@ -240,8 +254,10 @@ func grantTable(s *layer) {
 	}
 	// $connect writes the connection and its user index item, counts the
 	// user's connections (Query) and, over the cap, removes the connection
-	// again (GetItem, DeleteItem).
+	// again (GetItem, DeleteItem). It closes the silent connection a
+	// reconnecting client replaces (@connections DELETE, docs/client.md).
 	grant(s.Connect, "dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem")
+	s.API.GrantDeleteConnections(s.Connect.Role)
 	// $disconnect reads the connection's channels, deletes it and its
 	// memberships, and tells the channels who left (reading their members).
 	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")

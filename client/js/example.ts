@@ -19,6 +19,7 @@ export async function main(url: string, inBrowser: boolean): Promise<void> {
     else if (ev.type === "typing") console.log(`${ev.typing.userName} is typing`);
     else if (ev.type === "read") console.log(`${ev.read.userName} read up to ${ev.read.seq}`);
     else if (ev.type === "discontinuity") console.warn(`history lost: ${ev.discontinuity.from}..${ev.discontinuity.to}`);
+    else if (ev.type === "moderation") console.log(`${ev.moderation.byName}: ${ev.moderation.op} ${ev.moderation.userName}`, ev.moderation.until || "");
     else console.log(ev.type, ev.presence.userName);
   });
   client.on("ack", (entry, seq) => console.log("sent after a reload:", entry.clientId, seq));
@@ -48,6 +49,11 @@ export async function main(url: string, inBrowser: boolean): Promise<void> {
   console.log("unread here:", sub.unread(), "read up to", sub.lastRead);
   const page = await client.members("general");
   console.log(page.members.map((m) => m.userName), page.next);
+  // Direct messages: open one with bob, hear of those others open with us.
+  client.on("direct", (d) => console.log(`${d.userName} opened ${d.channel}`));
+  const dm = await client.openDirect("bob");
+  dm.on((ev: Event) => { if (ev.type === "message") console.log("from bob:", ev.message.text); });
+  console.log("renewed in-band", client.stats().renewals, "times");
   for await (const ev of sub) if (ev.type === "message") break;
   await sub.leave();
   client.close();

@@ -4,6 +4,8 @@
 export declare const Subprotocol: "wschat.v1";
 export declare const MaxTextRunes: 4000;
 export declare const MaxFrameBytes: number;
+/** The upgrade's query parameter naming the connection a reconnect replaces. */
+export declare const ReplacesParameter: "replaces";
 
 export declare const State: {
   readonly Connecting: "connecting";
@@ -24,9 +26,9 @@ export interface StateChange {
 /** Stable codes of client-side errors; server error frames keep the server's code. */
 export type ErrorCode =
   | "closed" | "not_joined" | "already_joined" | "outbox_full" | "text_too_long" | "invalid"
-  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "dial" | "left"
+  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "silent" | "dial" | "left" | "removed"
   | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal"
-  | "forbidden" | "rejected" | "unavailable";
+  | "forbidden" | "token_expired" | "token_revoked" | "muted" | "banned" | "rejected" | "unavailable";
 
 export declare class WschatError extends Error {
   readonly code: ErrorCode;
@@ -77,8 +79,14 @@ export interface Options {
   onState?: ((change: StateChange) => void) | null;
   /** Required where there is no global WebSocket (Node.js 20). */
   WebSocket?: WebSocketConstructor;
-  /** Milliseconds, like every duration here. Default 300000 (5 min). */
+  /** Keep-alive: a ping when nothing was sent for this long. Milliseconds, like every duration here. Default 300000 (5 min). */
   pingInterval?: number;
+  /** A probe after this long with nothing received (any frame counts); negative turns it off. Default 18000. */
+  heartbeatInterval?: number;
+  /** Nothing received within this long of a probe: the connection is silent and replaced. Default 8000. */
+  heartbeatTimeout?: number;
+  /** heartbeatInterval while the page is hidden (document.visibilityState). Default 300000 (5 min). */
+  hiddenHeartbeatInterval?: number;
   /** Default 2 h minus 5 min. */
   maxLifetime?: number;
   ackTimeout?: number;
@@ -93,11 +101,23 @@ export interface Options {
   store?: Store | null;
   /** Messages a subscription's model keeps (the oldest go first). Default 10000. */
   modelSize?: number;
+  /** How long before its token's exp a connection renews in-band (reauth), at most a third of its remaining life. Default 120000. */
+  renewBefore?: number;
+}
+
+/** A direct-message channel another user opened with this one (on("direct")). */
+export interface Direct {
+  channel: string;
+  userId: string;
+  userName: string;
+  created: boolean;
 }
 
 export declare const MaxEmojiBytes: 32;
 /** typing() sends at most this often (ms); an indicator lasts TypingExpiry (ms). */
 export declare const TypingEvery: 3000;
+/** The longest mute, in seconds (30 days). */
+export declare const MaxMuteSeconds: number;
 export declare const TypingExpiry: 6000;
 
 export interface Reaction {
@@ -171,6 +191,11 @@ export interface ChannelInfo {
   unreadMore: boolean;
   /** The last message, its text cut for a preview. */
   last: Message | null;
+  /** A private channel or direct message whose member list names you (listed whether joined or not). */
+  private: boolean;
+  /** The other user of a direct message (the name as that user last opened it, its id until then). */
+  peerId?: string;
+  peerName?: string;
 }
 
 export interface ThreadPage {
@@ -187,9 +212,33 @@ export interface Presence {
   at: string;
 }
 
+export type ModerationOp = "mute" | "unmute" | "ban" | "unban" | "role";
+export type Role = "member" | "moderator" | "owner";
+
+/** A moderation action in the channel's stream, under its own seq: op applied to userId by byId. */
+export interface Moderation {
+  channel: string;
+  seq: number;
+  op: ModerationOp;
+  userId: string;
+  userName: string;
+  byId: string;
+  byName: string;
+  /** "server" when a backend moderated. */
+  from?: string;
+  /** A mute's end (RFC 3339). */
+  until?: string;
+  role?: Role;
+  reason?: string;
+  clientId?: string;
+  at: string;
+}
+
 export type Event =
   | { type: "message"; message: Message }
   | { type: "update"; update: Update }
+  /** A mute, ban or role change; a ban of your own user then ends the subscription. */
+  | { type: "moderation"; moderation: Moderation }
   /** A member typing (until ahead), or their indicator expired (until passed). */
   | { type: "typing"; typing: Typist }
   | { type: "read"; read: ReadReceipt }
@@ -220,7 +269,19 @@ export interface Stats {
   reconnects: number;
   handovers: number;
   sendRetries: number;
+  /** Pings sent: keep-alive and heartbeat probes. */
+  pings: number;
+  /** Connections the heartbeat found silent. */
+  silent: number;
+  /** In-band token renewals (reauth), which keep the connection. */
+  renewals: number;
 }
+
+/** A JWT's exp in milliseconds, read without verifying; 0 when it has none. */
+export declare function tokenExpiry(token: string): number;
+
+/** The direct-message channel of users a and b, the same whichever is first. */
+export declare function directChannel(a: string, b: string): Promise<string>;
 
 export declare function dial(url: string, options?: Options): Promise<Client>;
 
@@ -228,6 +289,8 @@ export declare class Client {
   readonly state: State;
   readonly err: WschatError | null;
   join(channel: string, options?: { from?: number }): Promise<Subscription>;
+  /** Open (on first use) and join the direct-message channel with userId. */
+  openDirect(userId: string, options?: { from?: number }): Promise<Subscription>;
   send(channel: string, text: string): Promise<number>;
   /** Edit your message; resolves with the update's seq once acked. */
   edit(channel: string, seq: number, text: string): Promise<number>;
@@ -238,6 +301,14 @@ export declare class Client {
   unreact(channel: string, seq: number, emoji: string): Promise<number>;
   /** A reply to message parent; resolves with its seq. */
   reply(channel: string, parent: number, text: string): Promise<number>;
+  /** Owners and moderators: mute userId for seconds (1 to MaxMuteSeconds); resolves with the event's seq. */
+  mute(channel: string, userId: string, seconds: number, reason?: string): Promise<number>;
+  unmute(channel: string, userId: string): Promise<number>;
+  /** Out of the channel at once; their joins fail with "banned" until unbanned. */
+  ban(channel: string, userId: string, reason?: string): Promise<number>;
+  unban(channel: string, userId: string): Promise<number>;
+  /** Owners: make userId a member or moderator. */
+  setRole(channel: string, userId: string, role: "member" | "moderator"): Promise<number>;
   /** Call on every keystroke: sends at most every TypingEvery ms per channel. */
   typing(channel: string): void;
   /** Your last-read seq, shared by all your devices; a lower seq costs nothing, concurrent calls are coalesced. */
@@ -250,7 +321,10 @@ export declare class Client {
   pending(): PendingSend[];
   on(event: "ack", fn: (entry: PendingSend, seq: number) => void): () => void;
   on(event: "failed", fn: (entry: PendingSend, err: WschatError) => void): () => void;
+  on(event: "direct", fn: (direct: Direct) => void): () => void;
   stats(): Stats;
+  /** Probe the connection at once (the network changed); replaced if nothing answers within heartbeatTimeout. */
+  checkNow(): void;
   close(): void;
 }
 

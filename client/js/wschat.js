@@ -41,6 +41,10 @@ export class ServerError extends WschatError {
 
 const timeoutError = () => new WschatError("timeout", "wschat client: no answer in time");
 const lostError = () => new WschatError("connection_lost", "wschat client: connection lost");
+const silentError = () => new WschatError("silent", "wschat client: connection silent: no answer within the heartbeat timeout");
+
+/** The query parameter naming the connection a reconnect replaces (wire.ReplacesParameter). */
+export const ReplacesParameter = "replaces";
 
 /** In-memory store: the default; survives reconnects, not a reload. */
 export class MemoryStore {
@@ -141,9 +145,56 @@ export class Sequencer {
   get gap() { return this.held.size > 0; }
 }
 
-const seqOf = (ev) => (ev.type === "update" ? ev.update.seq : ev.message.seq);
+const seqOf = (ev) => (ev.type === "update" ? ev.update.seq : ev.type === "moderation" ? ev.moderation.seq : ev.message.seq);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// mono is a monotonic clock in fractional milliseconds for the heartbeat: a
+// wall clock that jumps (sleep, NTP) or ticks in whole milliseconds would
+// blur "after the probe".
+const mono = globalThis.performance && typeof globalThis.performance.now === "function"
+  ? () => globalThis.performance.now() : () => Date.now();
+
+/** A JWT's exp in ms, read without verifying (the server does); 0 when it has none. */
+export function tokenExpiry(tok) {
+  const parts = typeof tok === "string" ? tok.split(".") : [];
+  if (parts.length !== 3) return 0;
+  try {
+    const b64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = new TextDecoder().decode(Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (ch) => ch.charCodeAt(0)));
+    const exp = JSON.parse(json).exp;
+    return typeof exp === "number" && exp > 0 ? exp * 1000 : 0;
+  } catch { return 0; }
+}
+
+const dmEncoding = "abcdefghijklmnopqrstuvwxyz234567";
+
+/**
+ * The direct-message channel of users a and b, the same whichever is first
+ * (the wire contract's rule: "dm-" and the first 160 bits of SHA-256 of
+ * "wschat.dm.v1|<n>:<lo>|<m>:<hi>", n and m the UTF-8 byte lengths, in
+ * lower-case base32).
+ */
+export async function directChannel(a, b) {
+  // Byte order of the UTF-8 forms, as the server orders them (JavaScript's
+  // < compares UTF-16 units, which differs above U+FFFF).
+  const ea = new TextEncoder().encode(a), eb = new TextEncoder().encode(b);
+  let cmp = 0;
+  for (let i = 0; cmp === 0 && i < Math.min(ea.length, eb.length); i++) cmp = ea[i] - eb[i];
+  if (cmp === 0) cmp = ea.length - eb.length;
+  const [lo, hi] = cmp <= 0 ? [ea, eb] : [eb, ea];
+  const head = (n) => new TextEncoder().encode(`|${n}:`);
+  const parts = [new TextEncoder().encode("wschat.dm.v1"), head(lo.length), lo, head(hi.length), hi];
+  const input = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((off, p) => { input.set(p, off); return off + p.length; }, 0);
+  const sum = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", input));
+  let bits = 0, value = 0, out = "dm-";
+  for (const byte of sum.subarray(0, 20)) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) { out += dmEncoding[(value >>> (bits - 5)) & 31]; bits -= 5; }
+  }
+  return out;
+}
 
 /** One WebSocket; at most one request per action in flight (see conn.go). */
 class Conn {
@@ -155,21 +206,107 @@ class Conn {
     this.chains = new Map();
     this.closed = false;
     this.done = new Promise((r) => { this.markDone = r; });
-    ws.onmessage = (ev) => this.c.handleFrame(this, ev.data);
+    ws.onmessage = (ev) => { this.received(); this.c.handleFrame(this, ev.data); };
     ws.onclose = (ev) => this.end(ev && ev.code);
     ws.onerror = () => {};
-    this.pinger = setInterval(() => {
-      this.call({ action: "ping" }).catch((e) => { if (e.code === "timeout") this.close(); });
-    }, client.opts.pingInterval);
+    // Heartbeat (see liveness.go): any frame received is a sign of life; a
+    // probe goes out after heartbeatInterval of quiet, early when a request
+    // waits with nothing received, or on checkNow; nothing at all within
+    // heartbeatTimeout of a probe ends the connection as silent.
+    this.lastRx = this.lastTx = mono();
+    this.probeAt = 0;
+    this.first = true; // a ping at once: it checks the connection and learns its id
+    this.asked = false;
+    this.id = "";
+    this.died = null;
+    this.timer = null;
+    this.look(0);
+    this.exp = 0; // the token's expiry (ms); set by the client after the dial
+    this.renewAttempt = 0;
+  }
+  // scheduleRenewal arms the in-band renewal before the token expires (see
+  // the Go client's renew.go): renewBefore ahead, at most a third of the
+  // remaining life; a failed attempt is retried with backoff.
+  scheduleRenewal() {
+    clearTimeout(this.renewer);
+    if (this.closed || !this.exp || !this.c.opts.token) return;
+    const now = Date.now();
+    const at = this.exp - Math.min(this.c.opts.renewBefore, (this.exp - now) / 3);
+    const wait = this.renewAttempt > 0 ? this.c.backoff(this.renewAttempt) : Math.max(0, at - now);
+    this.renewer = setTimeout(() => this.renew(), wait);
+  }
+  async renew() {
+    if (this.closed) return;
+    try {
+      const tok = await this.c.opts.token();
+      const f = await this.call({ action: "reauth", token: tok });
+      this.exp = Date.parse(f.expiresAt) || tokenExpiry(tok);
+      this.renewAttempt = 0;
+      this.c.counters.renewals++;
+      this.c.setState(this.c.state, "token renewed in-band");
+    } catch (e) {
+      if (this.closed) return;
+      this.renewAttempt++;
+      this.c.setState(this.c.state, "token renewal failed", e);
+    }
+    this.scheduleRenewal();
   }
   end(code) {
     if (this.closed) return;
     this.closed = true;
     this.closeCode = code;
-    clearInterval(this.pinger);
+    clearTimeout(this.timer);
+    clearTimeout(this.renewer);
     for (const w of this.waiters.values()) w.reject(lostError());
     this.waiters.clear();
     this.markDone();
+  }
+  received() {
+    this.lastRx = mono();
+    if (this.probeAt) this.look(0);
+  }
+  look(ms) {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.beat(), Math.max(0, ms));
+  }
+  ask() { this.asked = true; this.look(0); }
+  // beat is one look of the watchdog. Background tabs run timers late; the
+  // rule (nothing received since the probe went out) never mistakes a late
+  // timer for a dead connection.
+  beat() {
+    if (this.closed) return;
+    const o = this.c.opts, now = mono();
+    if (this.probeAt) {
+      if (this.lastRx > this.probeAt) this.probeAt = 0;
+      else if (now < this.probeAt + o.heartbeatTimeout) return this.look(this.probeAt + o.heartbeatTimeout - now);
+      else return this.die(silentError());
+    }
+    const keepAlive = this.lastTx + o.pingInterval;
+    if (this.first || now >= keepAlive) { this.first = false; return this.probe(now); }
+    let due = keepAlive;
+    const every = this.c.heartbeatInterval();
+    if (every > 0) due = Math.min(due, this.lastRx + every);
+    let oldest = 0;
+    for (const w of this.waiters.values()) if (w.sent && (!oldest || w.sent < oldest)) oldest = w.sent;
+    if (oldest && this.lastRx <= oldest) due = Math.min(due, oldest + o.heartbeatTimeout / 4);
+    if (this.asked || now >= due) { this.asked = false; return this.probe(now); }
+    this.look(due - now);
+  }
+  probe(now) {
+    this.probeAt = now;
+    this.c.counters.pings++;
+    try { this.ws.send(JSON.stringify({ action: "ping" })); this.lastTx = now; } catch { return this.die(lostError()); }
+    this.look(this.c.opts.heartbeatTimeout);
+  }
+  die(err) {
+    if (this.closed) return;
+    this.died = err;
+    if (err.code === "silent") this.c.counters.silent++;
+    // A dead network completes no close handshake: drop the socket at once
+    // where the API allows it (Node's ws), else start the close.
+    try { if (typeof this.ws.terminate === "function") this.ws.terminate(); else this.ws.close(4000, "silent"); } catch { /* closing */ }
+    this.end(1006);
   }
   close() {
     try { this.ws.close(1000, "closing"); } catch { /* already closing */ }
@@ -186,32 +323,38 @@ class Conn {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.waiters.delete(req.action); reject(timeoutError()); }, this.c.opts.ackTimeout);
       const w = {
-        channel: req.channel, clientId: req.clientId, ref: req.ref,
+        channel: req.channel, clientId: req.clientId, ref: req.ref, sent: 0, peer: req.action === "direct" ? req.userId : undefined,
         resolve: (f) => { clearTimeout(timer); f.type === "error" ? reject(new ServerError(f)) : resolve(f); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
       this.waiters.set(req.action, w);
-      try { this.ws.send(JSON.stringify(req)); } catch (e) { this.waiters.delete(req.action); w.reject(lostError()); }
+      try { this.ws.send(JSON.stringify(req)); } catch (e) { this.waiters.delete(req.action); w.reject(lostError()); return; }
+      w.sent = this.lastTx = mono();
+      this.look(0); // an unanswered request makes the heartbeat probe sooner
     });
   }
   resolve(action, f) {
     const w = this.waiters.get(action);
-    if (!w) return;
-    if (f.channel && w.channel && f.channel !== w.channel) return;
-    if (f.clientId && w.clientId && f.clientId !== w.clientId) return;
+    if (!w) return false;
+    if (f.channel && w.channel && f.channel !== w.channel) return false;
+    if (f.clientId && w.clientId && f.clientId !== w.clientId) return false;
     // Another member's concurrent join carries its own ref (and a later
     // lastSeq): only ours completes our join.
-    if (f.type === "joined" && f.ref && w.ref && f.ref !== w.ref) return;
+    if (f.type === "joined" && f.ref && w.ref && f.ref !== w.ref) return false;
+    // Someone else opening a direct message with us is not our answer.
+    if (f.type === "direct" && w.peer && f.userId !== w.peer) return false;
     this.waiters.delete(action);
     w.resolve(f);
+    return true;
   }
 }
 
 const defaults = {
   token: null, tokenInQuery: false, onState: null, WebSocket: globalThis.WebSocket,
-  pingInterval: 5 * 60e3, maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
+  pingInterval: 5 * 60e3, heartbeatInterval: 18e3, heartbeatTimeout: 8e3, hiddenHeartbeatInterval: 5 * 60e3,
+  maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
   backoffBase: 250, backoffMax: 30e3, outboxSize: 256, maxSendAttempts: 10, reorderWindow: 1024,
-  gapTimeout: 2e3, historyLimit: 100, store: null, modelSize: 10000,
+  gapTimeout: 2e3, historyLimit: 100, store: null, modelSize: 10000, renewBefore: 2 * 60e3,
 };
 
 /**
@@ -240,8 +383,10 @@ export class Client {
     this.outbox = (this.store.get("outbox") || []).map((e) => ({ ...e, attempted: true, waiters: [] }));
     this.userId = "";
     this.typed = new Map();
-    this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0 };
-    this.listeners = { ack: new Set(), failed: new Set() };
+    this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0, renewals: 0, pings: 0, silent: 0 };
+    this.replaces = ""; // the last connection lost without a close frame
+    this.watchEnvironment();
+    this.listeners = { ack: new Set(), failed: new Set(), direct: new Set() };
     this.idPrefix = "js-" + Math.random().toString(36).slice(2, 10) + Date.now().toString(36) + "-";
     this.idN = 0;
     this.stopped = new Promise((r) => { this.markStopped = r; });
@@ -251,13 +396,44 @@ export class Client {
     this.sender();
   }
 
-  /** Listen for "ack" (entry, seq) and "failed" (entry, error) of any send, restored ones included. */
+  /**
+   * Listen for "ack" (entry, seq) and "failed" (entry, error) of any send,
+   * restored ones included, and "direct" ({channel, userId, userName,
+   * created}): another user opened a direct-message channel with this one.
+   */
   on(event, fn) { this.listeners[event].add(fn); return () => this.listeners[event].delete(fn); }
   stats() { return { ...this.counters }; }
   /** Unacknowledged sends and replies, oldest first (restored from the store after a reload too). */
   pending() {
     return this.outbox.filter((e) => !e.req || e.req.action === "send")
       .map(({ channel, text, clientId, req }) => (req && req.replyTo ? { channel, text, clientId, replyTo: req.replyTo } : { channel, text, clientId }));
+  }
+
+  /** Probe the connection at once: without an answer within heartbeatTimeout it is replaced. */
+  checkNow() { if (this.active && !this.active.closed) this.active.ask(); }
+
+  // heartbeatInterval is slower while the page is hidden (browsers run its
+  // timers late anyway): hiddenHeartbeatInterval; a page shown again, or a
+  // network that comes back or goes away, probes at once (checkNow).
+  heartbeatInterval() {
+    const doc = globalThis.document;
+    const hidden = doc && doc.visibilityState === "hidden";
+    return hidden ? this.opts.hiddenHeartbeatInterval : this.opts.heartbeatInterval;
+  }
+
+  watchEnvironment() {
+    const g = globalThis;
+    if (typeof g.addEventListener !== "function") return;
+    const check = () => this.checkNow();
+    const visible = () => { if (!g.document || g.document.visibilityState !== "hidden") this.checkNow(); };
+    g.addEventListener("online", check);
+    g.addEventListener("offline", check);
+    if (g.document && typeof g.document.addEventListener === "function") g.document.addEventListener("visibilitychange", visible);
+    this.unwatch = () => {
+      g.removeEventListener("online", check);
+      g.removeEventListener("offline", check);
+      if (g.document && typeof g.document.removeEventListener === "function") g.document.removeEventListener("visibilitychange", visible);
+    };
   }
 
   setState(to, reason, err) {
@@ -290,11 +466,18 @@ export class Client {
   async openSocket() {
     let protocols = [Subprotocol];
     let url = this.url;
+    if (this.replaces) {
+      const u = new URL(url);
+      u.searchParams.set(ReplacesParameter, this.replaces);
+      url = u.toString();
+    }
+    let exp = 0;
     if (this.opts.token) {
       let tok;
       try { tok = await this.opts.token(); } catch (e) {
         throw new WschatError("token", `wschat client: token provider failed: ${e && e.message}`, e);
       }
+      exp = tokenExpiry(tok);
       if (this.opts.tokenInQuery) {
         const u = new URL(url);
         u.searchParams.set("token", tok);
@@ -312,7 +495,13 @@ export class Client {
         if (/\b(401|403)\b/.test(why)) reject(new WschatError("unauthorized", `wschat client: token refused: ${why}`));
         else reject(new WschatError("dial", `wschat client: dial failed: ${why || "closed"}`));
       };
-      ws.onopen = () => { clearTimeout(timer); resolve(new Conn(this, ws)); };
+      ws.onopen = () => {
+        clearTimeout(timer);
+        const k = new Conn(this, ws);
+        k.exp = exp;
+        k.scheduleRenewal();
+        resolve(k);
+      };
     });
   }
 
@@ -342,6 +531,7 @@ export class Client {
       }
       attempt = 0;
       this.counters.connects++;
+      this.replaces = "";
       this.setActive(k);
       this.setState(State.Connected, "connected, channels rejoined and caught up");
       this.firstResolve();
@@ -361,7 +551,11 @@ export class Client {
       if (why === "lost") {
         this.setActive(null);
         this.counters.reconnects++;
-        this.setState(State.Reconnecting, "connection lost");
+        // Without a close frame the server may not know: the next upgrade
+        // names the connection so that it is dropped at once.
+        if (k.id && (k.died || k.closeCode === 1006 || k.closeCode === undefined)) this.replaces = k.id;
+        if (k.died && k.died.code === "silent") this.setState(State.Reconnecting, "connection silent: no answer to the heartbeat", k.died);
+        else this.setState(State.Reconnecting, "connection lost", k.died);
         return true;
       }
       let nk;
@@ -383,6 +577,7 @@ export class Client {
   stop(err, reason) {
     if (this.err) return;
     this.err = err;
+    if (this.unwatch) this.unwatch();
     this.markStopped();
     for (const s of this.subs.values()) s.end(err);
     this.subs.clear();
@@ -414,9 +609,24 @@ export class Client {
         break;
       case "ack": k.resolve(f.action || "send", f); break;
       case "history": case "members": k.resolve(f.type, f); break;
-      case "pong": k.resolve("ping", f); break;
+      case "pong": if (f.connectionId) k.id = f.connectionId; k.resolve("ping", f); break;
       case "error": k.resolve(f.action, f); break;
-      default: this.handleLifecycle(k, f, s); break; // API Gateway's own frame has no type
+      case "reauthed": k.resolve("reauth", f); break;
+      case "direct":
+        // The answer to our direct request, or news of one opened with us.
+        if (!k.resolve("direct", f)) {
+          for (const fn of this.listeners.direct) fn({ channel: f.channel, userId: f.userId, userName: f.userName, created: !!f.created });
+        }
+        break;
+      case "removed":
+        // Taken out by the server (a backend's removal, a narrower grant): not rejoined.
+        if (s) this.dropSub(s, new WschatError("removed", `wschat client: removed from ${f.channel} (${f.reason})`));
+        break;
+      default:
+        // API Gateway's own frame has no type, and names the connection.
+        if (!f.type && f.connectionId) k.id = f.connectionId;
+        else this.handleLifecycle(k, f, s);
+        break;
     }
   }
 
@@ -444,6 +654,29 @@ export class Client {
         if (this.err || (e.server && !e.retryable)) { this.dropSub(s, e); throw e; }
       }
     }
+  }
+
+  /**
+   * Open the direct-message channel with userId (created on first use; only
+   * the two users can ever join it) and join it; options as for join. An
+   * already joined channel's subscription is returned as it is.
+   */
+  async openDirect(userId, options = {}) {
+    // The wire contract's user id: 1-128 bytes, printable, no spaces, '#' or '/'.
+    if (typeof userId !== "string" || !/^[^\u0000-\u0020#/\u007f-\u009f\ufffd]+$/u.test(userId) ||
+        new TextEncoder().encode(userId).length > 128 || (userId.isWellFormed && !userId.isWellFormed())) {
+      throw new WschatError("invalid", `wschat client: user id ${JSON.stringify(userId)} is not valid`);
+    }
+    let f;
+    for (let attempt = 0; ; attempt++) {
+      if (this.err) throw this.err;
+      const k = await this.waitActive();
+      try { f = await k.call({ action: "direct", userId }); break; } catch (e) {
+        if ((e.server && !e.retryable) || attempt + 1 >= this.opts.maxSendAttempts) throw e;
+        await sleep(this.backoff(attempt));
+      }
+    }
+    return this.subs.get(f.channel) || this.join(f.channel, options);
   }
 
   /** Send text; resolves with the seq once acked. */
@@ -701,6 +934,8 @@ export class Subscription {
 export const MaxEmojiBytes = 32;
 /** How often typing() sends while called; how long an indicator lasts. */
 export const TypingEvery = 3000;
+/** The longest mute, in seconds (30 days). */
+export const MaxMuteSeconds = 30 * 24 * 3600;
 export const TypingExpiry = 6000;
 const shortcodeRE = /^:[a-z0-9_+-]{1,30}:$/;
 const emojiRE = /^(?:\p{Regional_Indicator}{2}|[0-9#*]\uFE0F?\u20E3|\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|[\u{E0020}-\u{E007F}])*(?:\u200D\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|[\u{E0020}-\u{E007F}])*)*)$/u;
@@ -729,13 +964,17 @@ export class Model {
     this.lastRead = 0;
     this.reads = new Map();
     this.typists = new Map();
+    // When the server saw each typist's signal (ms): only a message sent
+    // at or after it ends the indicator (one sent before, delivered late
+    // by a catch-up, does not).
+    this.typingSince = new Map();
   }
   fold(ev) {
     switch (ev.type) {
       case "message":
         this.put(ev.message, ev.personal);
         if (ev.parent) this.put(ev.parent, ev.personal);
-        this.typists.delete(ev.message.userId);
+        if (!(Date.parse(ev.message.sentAt) < (this.typingSince.get(ev.message.userId) || 0))) this.typists.delete(ev.message.userId);
         break;
       case "update": {
         const u = ev.update;
@@ -744,7 +983,10 @@ export class Model {
         break;
       }
       case "typing":
-        if (ev.typing.userId !== this.me) this.typists.set(ev.typing.userId, ev.typing);
+        if (ev.typing.userId !== this.me) {
+          this.typists.set(ev.typing.userId, ev.typing);
+          this.typingSince.set(ev.typing.userId, ev.since || 0);
+        }
         break;
       case "read": {
         const r = ev.read;
@@ -813,6 +1055,14 @@ function historyEvents(channel, f) {
   for (const u of f.updates || []) {
     out.push({ type: "update", update: { ...updateOf(channel, u), state: states.get(u.target), personal: true } });
   }
+  for (const m of f.moderation || []) out.push({ type: "moderation", moderation: moderationOf(channel, m) });
+  return out;
+}
+
+// moderationOf: a moderation action (live or in history) as the stream carries it.
+function moderationOf(channel, m) {
+  const out = { channel, seq: m.seq, op: m.op, userId: m.userId, userName: m.userName || m.userId, byId: m.byId, byName: m.byName, at: m.at };
+  for (const k of ["from", "until", "role", "reason", "clientId"]) if (m[k]) out[k] = m[k];
   return out;
 }
 
@@ -855,6 +1105,24 @@ Object.assign(Client.prototype, {
     validChannel(channel); validSeq(parent); validText(text);
     return this.enqueueChange(channel, (clientId) => ({ action: "send", channel, text, clientId, replyTo: parent }), text);
   },
+  /** Mute userId in channel for seconds (owners and moderators); resolves with the event's seq. */
+  mute(channel, userId, seconds, reason) {
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MaxMuteSeconds) throw new WschatError("invalid", `wschat client: a mute of 1 to ${MaxMuteSeconds} seconds`);
+    return this.moderate(channel, { op: "mute", userId, seconds, reason });
+  },
+  unmute(channel, userId) { return this.moderate(channel, { op: "unmute", userId }); },
+  /** Ban userId from channel: out at once, cannot rejoin until unbanned. */
+  ban(channel, userId, reason) { return this.moderate(channel, { op: "ban", userId, reason }); },
+  unban(channel, userId) { return this.moderate(channel, { op: "unban", userId }); },
+  /** Owners: make userId a "member" or "moderator" of channel. */
+  setRole(channel, userId, role) { return this.moderate(channel, { op: "role", userId, role }); },
+  moderate(channel, m) {
+    validChannel(channel);
+    if (typeof m.userId !== "string" || !m.userId) throw new WschatError("invalid", "wschat client: userId is required");
+    const req = { action: "moderate", channel, op: m.op, userId: m.userId };
+    for (const k of ["seconds", "role", "reason"]) if (m[k] !== undefined && m[k] !== "") req[k] = m[k];
+    return this.enqueueChange(channel, (clientId) => ({ ...req, clientId }));
+  },
   enqueueChange(channel, build, text) {
     const clientId = this.idPrefix + ++this.idN;
     return this.enqueue({ channel, text, clientId, req: build(clientId) });
@@ -893,10 +1161,10 @@ Object.assign(Client.prototype, {
     }
     return s.reading;
   },
-  /** Your channels, on every device: last seq, last read, unread count, last message. */
+  /** Your channels, on every device: last seq, last read, unread count, last message; private channels and direct messages you are listed on (a DM with peerId, peerName). */
   async channels() {
     const f = await this.request({ action: "channels" });
-    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, last: c.last ? toMessage(c.channel, c.last) : null }));
+    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, private: !!c.private, last: c.last ? toMessage(c.channel, c.last) : null }));
   },
   /** One page of the replies to message parent (after reply seq after). */
   async thread(channel, parent, after = 0) {
@@ -923,7 +1191,7 @@ Object.assign(Client.prototype, {
         break;
       case "typing":
         if (s) {
-          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) } });
+          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) }, since: Date.parse(f.at) || 0 });
           s.armTyping();
         }
         break;
@@ -932,6 +1200,9 @@ Object.assign(Client.prototype, {
         if (s) s.fold({ type: "read", read: { channel: f.channel, userId: f.userId, userName: f.userName, seq: f.seq } });
         break;
       case "channels": k.resolve("channels", f); break;
+      case "moderation":
+        if (s) s.liveEvent({ type: "moderation", moderation: moderationOf(f.channel, f) });
+        break;
       default: break;
     }
   },

@@ -265,16 +265,82 @@ test("a reload keeps the unacked message and the last seq: resent with its clien
   });
 });
 
+// The timeout is generous: a pong late on a loaded machine must not look
+// like a dead connection (it did at 60 ms, under a CPU hog).
 test("keep-alive: pings while idle; a connection without pongs is replaced", async () => {
   await withServer({}, async (srv, connect) => {
-    const c = await connect("ann", { pingInterval: 30, ackTimeout: 60 });
+    const c = await connect("ann", { pingInterval: 30, heartbeatTimeout: 1000 });
     // Bounded by a count, not a fixed window: a loaded machine delays timers.
     await until(() => srv.counts.pings >= 3, 3000);
-    assert.ok(srv.counts.pings >= 3, `got ${srv.counts.pings} pings within 3 s at a 30 ms interval, want at least 3`);
+    assert.ok(srv.counts.pings >= 3, `got ${srv.counts.pings} pings at a 30 ms keep-alive, want at least 3`);
     assert.equal(c.stats().reconnects, 0);
     srv.f.noPong = true;
-    await until(() => c.stats().reconnects > 0, 3000);
+    await until(() => c.stats().reconnects > 0, 5000);
     assert.ok(c.stats().reconnects > 0, "the dead connection was not replaced");
+  });
+});
+
+// A connection that goes silent without a close is found within
+// heartbeatInterval + heartbeatTimeout, replaced with an upgrade that names
+// it, and what was sent meanwhile arrives once, in order.
+test("heartbeat: a silent connection is found, replaced, named, and nothing is lost", async () => {
+  await withServer({}, async (srv, connect) => {
+    const states = [];
+    const c = await connect("ann", { heartbeatInterval: 150, heartbeatTimeout: 100, pingInterval: 60000, onState: (s) => states.push(s) });
+    const sub = await c.join("general", { from: 0 });
+    const seqs = [];
+    sub.on((ev) => { if (ev.type === "message") seqs.push(ev.message.seq); });
+    await until(() => c.active && c.active.id !== "", 1000);
+    const lostId = c.active.id;
+    const silenced = Date.now();
+    srv.silenceAll();
+    const want = [];
+    for (let i = 0; i < 5; i++) want.push(srv.post("general", "meanwhile " + i));
+    await until(() => states.some((s) => s.err && s.err.code === "silent"), 2000);
+    const found = states.find((s) => s.err && s.err.code === "silent");
+    assert.ok(found, "the silent connection was not found");
+    assert.equal(found.to, State.Reconnecting);
+    // A sanity bound; the figures are the reliability suite's and make bench's.
+    assert.ok(found.at - silenced <= 150 + 100 + 1000, `found after ${found.at - silenced} ms`);
+    await until(() => seqs.length >= want.length, 3000);
+    assert.deepEqual(seqs, want);
+    assert.deepEqual(srv.replaces, [lostId]);
+    assert.equal(c.stats().silent, 1);
+  });
+});
+
+test("heartbeat: a busy connection sends no probes; a waiting request probes early; checkNow probes at once", async () => {
+  await withServer({}, async (srv, connect) => {
+    // Frames every 15 ms against a 1 s heartbeat: only a stall of a second
+    // on a loaded machine could let a probe through.
+    const c = await connect("ann", { heartbeatInterval: 1000, heartbeatTimeout: 1000, pingInterval: 60000, ackTimeout: 2000 });
+    await c.join("general");
+    await until(() => srv.counts.pings === 1, 1000);
+    for (let i = 0; i < 100; i++) { srv.post("general", "busy"); await new Promise((r) => setTimeout(r, 15)); }
+    assert.equal(srv.counts.pings, 1, "probes while frames kept arriving");
+    await until(() => srv.counts.pings >= 2, 3000);
+    assert.ok(srv.counts.pings >= 2, "no probe once quiet");
+    c.close(); // its probes would count below
+
+    const c2 = await connect("bob", { heartbeatInterval: 60000, heartbeatTimeout: 400, pingInterval: 60000, ackTimeout: 2000 });
+    const sub2 = await c2.join("general");
+    // The join's catch-up done and the first ping answered: a frame that
+    // arrived after the send would rightly count as a sign of life.
+    await sub2.catching;
+    await until(() => c2.active && c2.active.id !== "" && c2.active.waiters.size === 0, 1000);
+    const before = srv.counts.pings;
+    srv.f.silent = true; // sends go unanswered, pongs still come
+    const start = Date.now();
+    c2.send("general", "unanswered").catch(() => {});
+    await until(() => srv.counts.pings > before, 2000);
+    assert.ok(srv.counts.pings > before, "no early probe for the waiting send");
+    assert.ok(Date.now() - start >= 80, "the probe did not wait a quarter of heartbeatTimeout");
+    srv.f.silent = false;
+    const n = srv.counts.pings;
+    c2.checkNow();
+    await until(() => srv.counts.pings > n, 1000);
+    assert.ok(srv.counts.pings > n, "checkNow sent no probe");
+    assert.equal(c2.stats().reconnects, 0);
   });
 });
 
@@ -304,6 +370,74 @@ test("Sequencer: dedupe, reorder, settle, discontinuity", () => {
   assert.ok(new MemoryStore());
 });
 
+// jwtFor: a token of the shape the client reads (sub, exp), living ms.
+const jwtFor = (user, ms) => {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return `${b64({ alg: "ES256" })}.${b64({ sub: user, exp: Math.floor((Date.now() + ms) / 1000) })}.sig`;
+};
+
+async function renewalRun(faults, ttl, runMs) {
+  let result;
+  await withServer(faults, async (srv, connect) => {
+    let minted = 0;
+    const c = await connect("", { token: async () => { minted++; return jwtFor("ann", ttl); } });
+    const s = await c.join("general");
+    const events = [];
+    s.on((e) => events.push(e));
+    const acked = [];
+    for (const end = Date.now() + runMs; Date.now() < end;) {
+      acked.push(srv.post("general", "tick"));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(() => check(events, acked).lost === 0);
+    result = { v: check(events, acked), stats: c.stats(), counts: { ...srv.counts }, minted };
+  });
+  return result;
+}
+
+test("renewal: the token is renewed in-band before expiry, without a reconnect, nothing lost or repeated", async () => {
+  const { v, stats, counts, minted } = await renewalRun({}, 3000, 4500);
+  console.log(`FIGURES sdk-js renewal: deliveries=${v.deliveries} lost=${v.lost} duplicated=${v.duplicated} out_of_order=${v.outOfOrder} renewals=${stats.renewals} reconnects=${stats.reconnects} server_expired=${counts.expired} tokens=${minted}`);
+  assert.equal(v.lost + v.duplicated + v.outOfOrder, 0);
+  assert.ok(v.deliveries > 0);
+  assert.ok(stats.renewals >= 2, `renewals ${stats.renewals}`);
+  assert.equal(counts.reauths, stats.renewals);
+  assert.equal(stats.reconnects, 0);
+  assert.equal(counts.expired, 0);
+  // Control: renewals refused, the server cuts the connection at each expiry.
+  const ctl = await renewalRun({ refuseReauth: true }, 3000, 4500);
+  assert.ok(ctl.counts.expired > 0 && ctl.stats.reconnects > 0 && ctl.stats.renewals === 0, JSON.stringify(ctl));
+  assert.equal(ctl.v.lost + ctl.v.duplicated, 0);
+});
+
+test("openDirect joins the channel the server names; the other user hears of it; a removal ends the subscription", async () => {
+  await withServer({}, async (srv, connect) => {
+    const bob = await connect("bob");
+    const heard = [];
+    bob.on("direct", (d) => heard.push(d));
+    const ann = await connect("ann");
+    const s = await ann.openDirect("bob");
+    assert.equal(s.channel, "dm-ann-bob");
+    assert.equal(await ann.openDirect("bob"), s);
+    await until(() => heard.length === 1);
+    assert.deepEqual(heard, [{ channel: "dm-ann-bob", userId: "ann", userName: "ann", created: true }]);
+    await assert.rejects(ann.openDirect("a#b"), { code: "invalid" });
+    srv.removeUser("dm-ann-bob", "ann");
+    await until(() => s.ended);
+    assert.equal(s.err.code, "removed");
+    srv.dropAll();
+    await until(() => ann.stats().reconnects > 0 && ann.state === State.Connected);
+    assert.equal(ann.subs.has("dm-ann-bob"), false);
+  });
+});
+
+test("directChannel: the wire contract's names, the same from both sides", async () => {
+  const { directChannel } = await import("./wschat.js");
+  // The vectors of wire/authz_test.go.
+  assert.equal(await directChannel("ann", "bob"), "dm-b6owpid5zvwnmtgm2bwf4k3gk7gxciym");
+  assert.equal(await directChannel("bob", "ann"), "dm-b6owpid5zvwnmtgm2bwf4k3gk7gxciym");
+  assert.equal(await directChannel("👍", "ｱ"), "dm-jmkiqn2qka2aqj2mht5y5mj36zbs7jbl");
+});
 // The message-state model: the same folding rules as the Go client's
 // (client/model_test.go).
 test("Model folds updates by rev, keeps mine, counts unread", async () => {
@@ -334,6 +468,14 @@ test("Model folds updates by rev, keeps mine, counts unread", async () => {
   m.fold({ type: "typing", typing: { userId: "me", userName: "Me", until: Date.now() + 1000 } });
   assert.deepEqual(m.typing().map((t) => t.userId), ["bo"]);
   assert.deepEqual(m.typing(Date.now() + 2000), []);
+  // A message sent before the typing signal (a catch-up delivers it late)
+  // does not end it; a newer one does.
+  const at = Date.now();
+  m.fold({ type: "typing", typing: { userId: "bo", userName: "Bo", until: at + 3000 }, since: at });
+  m.fold({ type: "message", message: msg(20, "bo", "sent before", { sentAt: new Date(at - 1000).toISOString() }) });
+  assert.deepEqual(m.typing(at).map((t) => t.userId), ["bo"]);
+  m.fold({ type: "message", message: msg(21, "bo", "sent after", { sentAt: new Date(at + 1000).toISOString() }) });
+  assert.deepEqual(m.typing(at), []);
   // A personal (history) state brings "mine" for reactions made before.
   m.fold({ type: "message", personal: true, message: msg(9, "ann", "x", { rev: 12, reactions: [{ emoji: "🎉", count: 3, mine: true }] }) });
   m.fold(upd(13, "react", "bo", "❤️", msg(9, "ann", "x", { rev: 13, reactions: [{ emoji: "🎉", count: 3 }, { emoji: "❤️", count: 1 }] })));

@@ -123,9 +123,9 @@ func TestEventsPerEnvironment(t *testing.T) {
 // the function told each webhook's URL and secret.
 func checkWebhooks(t *testing.T, template map[string]any, cfg Config) {
 	t.Helper()
-	rules := resources(t, template, "AWS::Events::Rule")
+	rules := rulesWith(t, template, "EventPattern")
 	if len(rules) != len(cfg.Events.Webhooks) {
-		t.Errorf("%d rules, want one per webhook (%d)", len(rules), len(cfg.Events.Webhooks))
+		t.Errorf("%d event-pattern rules, want one per webhook (%d)", len(rules), len(cfg.Events.Webhooks))
 	}
 	deliveries := queueByPrefix(t, template, "EventsWebhookDeliveries")
 	for _, w := range cfg.Events.Webhooks {

@@ -235,6 +235,19 @@ func resources(t *testing.T, template map[string]any, typ string) map[string]map
 	return out
 }
 
+// rulesWith returns the template's EventBridge rules that have property
+// prop: ScheduleExpression for schedules, EventPattern for event rules.
+func rulesWith(t *testing.T, template map[string]any, prop string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for id, r := range resources(t, template, "AWS::Events::Rule") {
+		if _, ok := props(r)[prop]; ok {
+			out[id] = r
+		}
+	}
+	return out
+}
+
 func props(r map[string]any) map[string]any {
 	p, _ := r["Properties"].(map[string]any)
 	return p
@@ -311,8 +324,12 @@ func TestRoutesAndIntegrations(t *testing.T) {
 			integrationFn := map[string]string{}
 			for id, in := range integrations {
 				p := props(in)
+				if p["IntegrationType"] == "MOCK" {
+					integrationFn[id] = "MOCK"
+					continue
+				}
 				if p["IntegrationType"] != "AWS_PROXY" {
-					t.Errorf("integration %s type %v, want AWS_PROXY", id, p["IntegrationType"])
+					t.Errorf("integration %s type %v, want AWS_PROXY or MOCK", id, p["IntegrationType"])
 				}
 				for _, part := range p["IntegrationUri"].(map[string]any)["Fn::Join"].([]any)[1].([]any) {
 					if fn := refID(part); fn != "" {
@@ -329,6 +346,8 @@ func TestRoutesAndIntegrations(t *testing.T) {
 			for _, a := range contract.Actions {
 				want[a] = fns[contract.FunctionChat]
 			}
+			// API Gateway answers ping itself (TestPingIsAnsweredByAPIGateway).
+			want[contract.ActionPing] = "MOCK"
 			got := map[string]string{}
 			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
 				p := props(route)
@@ -443,8 +462,9 @@ func resourcesOf(s map[string]any) []any {
 // aside: exactly what its code calls.
 var wantActions = map[string][]string{
 	contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
+	// @connections DELETE only: the connection a reconnect replaces.
 	contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-		"logs:CreateLogStream", "logs:PutLogEvents"},
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	// Above the fan-out threshold chat and publish enqueue tasks: only
@@ -463,6 +483,11 @@ var wantActions = map[string][]string{
 	contract.FunctionFanout: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
 		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+	// The expiry index (Query, DeleteItem) and progress (GetItem,
+	// UpdateItem), the connection (GetItem), the 410 cleanup; @connections
+	// POST (token_expired) and DELETE (the close) in one statement.
+	contract.FunctionExpiry: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	// The stream as its mapping reads it (on this table's stream only), the
 	// GetItem that names a lifecycle change, PutEvents on the bus, and the
 	// on-failure queue's sends of the mapping (the events DLQ).
@@ -531,11 +556,16 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case acts[0] == "execute-api:ManageConnections":
 							j := asJSON(r)
-							// Chat closes connections that keep exceeding their limits
-							// and publish disconnects users: only they may DELETE.
-							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
-							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) && !deleteOK {
-								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
+							// Chat closes connections that keep exceeding their limits or
+							// whose token expired, publish disconnects users, expiry closes
+							// idle expired ones and connect closes the connection a
+							// reconnect replaces: only they may DELETE, and connect may
+							// not POST.
+							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionExpiry ||
+								fn == contract.FunctionConnect) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
+							postOK := fn != contract.FunctionConnect && strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`)
+							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !postOK && !deleteOK {
+								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish, expiry: or DELETE; connect: DELETE only) on this API (%s) and stage %q only", fn, j, apiID, stage)
 							}
 						case strings.HasPrefix(acts[0], "sqs:"):
 							// Never the dead-letter queue: nothing reads it but an operator.
@@ -643,7 +673,7 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
 			fns := functionByPackage(t, template)
-			want := []string{"authorizer", "chat", "connect", "disconnect", "events", "fanout", "publish"}
+			want := []string{"authorizer", "chat", "connect", "disconnect", "events", "expiry", "fanout", "publish"}
 			if len(cfg.Events.Webhooks) > 0 {
 				want = append(want, "webhooks")
 			}
@@ -668,6 +698,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 					timeout = wschatcdk.EventsTimeout
 				case contract.FunctionWebhooks:
 					timeout = wschatcdk.WebhooksTimeout
+				case contract.FunctionExpiry:
+					timeout = 50 * time.Second // wschatcdk's expiryTimeout: a run bounded below a minute
 				}
 				checks := []struct{ what, got, want string }{
 					{"runtime", asJSON(p["Runtime"]), `"provided.al2023"`},
@@ -714,8 +746,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				if !strings.HasPrefix(cb, `{"Fn::Join":["",["https://",{"Ref":"WebSocketApi`) || !strings.HasSuffix(cb, `"/`+cfg.StageName+`"]]}`) {
 					t.Errorf("%s callback URL %s, want the execute-api URL of stage %s", name, cb, cfg.StageName)
 				}
-				if name == contract.FunctionFanout {
-					continue // the rest are chat settings; TestFanoutFunctionEnvironment checks its own
+				if name == contract.FunctionFanout || name == contract.FunctionExpiry {
+					continue // the rest are chat settings; TestFanoutFunctionEnvironment and TestExpiry check theirs
 				}
 				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
 					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
@@ -845,16 +877,18 @@ func TestNagFindingsAllSuppressed(t *testing.T) {
 // reviewed shows up here even when its reason is long enough.
 func wantSuppressions(cfg Config) int {
 	n := len(contract.Actions) + 2 // AwsSolutions-APIG4: every route but $connect ($disconnect, $default, the actions)
-	n += 2                         // AwsSolutions-IAM5: @connections/* of chat and disconnect
+	n += 3                         // AwsSolutions-IAM5: @connections/* of chat, disconnect and connect
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of publish
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST) of fanout
-	n += 6                         // Serverless-LambdaDLQ: every function
+	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of expiry
+	n += 7                         // Serverless-LambdaDLQ: every function
 	n += 1                         // Serverless-LambdaEventSourceMappingDestination: the task queue's mapping (SQS has none)
 	n += 1                         // Serverless-SQSRedrivePolicy: the dead-letter queue itself
+	n += 1                         // Serverless-EventBusDLQ: the expiry schedule (a missed tick needs no replay)
 	if cfg.Tracing {
-		n += 6 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
+		n += 7 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
 	} else {
-		n += 6 // Serverless-LambdaTracing: every function
+		n += 7 // Serverless-LambdaTracing: every function
 	}
 	if cfg.Events != nil {
 		n += 2 // Serverless-LambdaDLQ and the tracing finding of the events function
@@ -964,6 +998,116 @@ func firstDiff(a, b string) string {
 	return ""
 }
 
+// TestPingIsAnsweredByAPIGateway: the ping route is a MOCK integration whose
+// request template selects 200 and whose integration response is the pong
+// template, sent back by a $default route response; no function runs, so a
+// heartbeat costs two messages and no Lambda invocation.
+func TestPingIsAnsweredByAPIGateway(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			wsAPI := webSocketAPIID(t, template)
+			var pingRoute, mockID string
+			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
+				p := props(route)
+				if p["RouteKey"] != contract.ActionPing {
+					continue
+				}
+				pingRoute = id
+				mockID = refID(p["Target"].(map[string]any)["Fn::Join"].([]any)[1].([]any)[1])
+				if p["RouteResponseSelectionExpression"] != "$default" {
+					t.Errorf("ping route: RouteResponseSelectionExpression %v, want $default", p["RouteResponseSelectionExpression"])
+				}
+			}
+			in := props(ofAPI(t, template, "AWS::ApiGatewayV2::Integration", wsAPI)[mockID])
+			wantIn := map[string]any{"IntegrationType": "MOCK", "TemplateSelectionExpression": contract.TemplateSelectDefault,
+				"RequestTemplates": map[string]any{contract.TemplateKeyDefault: contract.MockOKTemplate}}
+			for k, v := range wantIn {
+				if asJSON(in[k]) != asJSON(v) {
+					t.Errorf("ping integration %s = %s, want %s", k, asJSON(in[k]), asJSON(v))
+				}
+			}
+			var responses, routeResponses int
+			for _, r := range ofAPI(t, template, "AWS::ApiGatewayV2::IntegrationResponse", wsAPI) {
+				p := props(r)
+				if refID(p["IntegrationId"]) != mockID {
+					continue
+				}
+				responses++
+				if p["IntegrationResponseKey"] != contract.TemplateKeyDefault ||
+					asJSON(p["ResponseTemplates"]) != asJSON(map[string]any{contract.TemplateKeyDefault: contract.PongTemplate}) {
+					t.Errorf("ping integration response = %s, want the pong template under $default", asJSON(p))
+				}
+			}
+			for _, r := range ofAPI(t, template, "AWS::ApiGatewayV2::RouteResponse", wsAPI) {
+				p := props(r)
+				if refID(p["RouteId"]) == pingRoute && p["RouteResponseKey"] == "$default" {
+					routeResponses++
+				}
+			}
+			if responses != 1 || routeResponses != 1 {
+				t.Errorf("ping: %d integration responses and %d $default route responses, want 1 and 1", responses, routeResponses)
+			}
+		})
+	}
+}
+
+// TestExpiry: the expiry function runs every minute from an EventBridge
+// schedule, without retries (the next run makes up for a failed one), with
+// the table, callback, pool and metrics settings it reads and nothing of
+// the chat settings; the chat function verifies renewals with exactly the
+// authorizer's issuer settings; the grace and the direct-message switch
+// reach the functions that apply them.
+func TestExpiry(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			fns := functionByPackage(t, template)
+			rules := rulesWith(t, template, "ScheduleExpression")
+			if len(rules) != 1 {
+				t.Fatalf("schedules %v, want the expiry schedule only", keys(rules))
+			}
+			for _, r := range rules {
+				p := props(r)
+				targets, _ := p["Targets"].([]any)
+				if p["ScheduleExpression"] != contract.ExpirySchedule || p["State"] != "ENABLED" || len(targets) != 1 {
+					t.Fatalf("rule %s, want %s, enabled, one target", asJSON(p), contract.ExpirySchedule)
+				}
+				tg := targets[0].(map[string]any)
+				if refID(tg["Arn"]) != fns[contract.FunctionExpiry] || asJSON(tg["RetryPolicy"]) != `{"MaximumEventAgeInSeconds":60,"MaximumRetryAttempts":0}` {
+					t.Errorf("target %s, want the expiry function without retries", asJSON(tg))
+				}
+			}
+			res := template["Resources"].(map[string]any)
+			vars := func(fn string) map[string]any {
+				return props(res[fns[fn]].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
+			}
+			got := keys(vars(contract.FunctionExpiry))
+			want := []string{contract.EnvCallbackURL, contract.EnvFanoutWorkers, contract.EnvLogLevel, contract.EnvMetricsNamespace, contract.EnvTableName}
+			if !slices.Equal(got, sorted(want)) {
+				t.Errorf("expiry environment %v, want %v", got, sorted(want))
+			}
+			authz, chat := vars(contract.FunctionAuthorizer), vars(contract.FunctionChat)
+			for k, v := range authz {
+				if k != contract.EnvLogLevel && asJSON(chat[k]) != asJSON(v) {
+					t.Errorf("chat %s = %s, want the authorizer's %s", k, asJSON(chat[k]), asJSON(v))
+				}
+			}
+			dm := "on"
+			if cfg.DisableDirectMessages {
+				dm = "off"
+			}
+			for _, fn := range []string{contract.FunctionConnect, contract.FunctionChat} {
+				if v := vars(fn); v[contract.EnvTokenGrace] != (*cfg.TokenGrace).String() || v[contract.EnvDirectMessages] != dm {
+					t.Errorf("%s grace %v, direct messages %v; want %v, %v", fn, v[contract.EnvTokenGrace], v[contract.EnvDirectMessages],
+						*cfg.TokenGrace, dm)
+				}
+			}
+		})
+	}
+}
+
 // statefulIDs are the logical ids the stateful resources of a deployed
 // WsChat-<env> had before the stack's code became the wschatcdk construct
 // (commit 1a98f3e). A new logical id makes CloudFormation replace the
@@ -985,6 +1129,8 @@ var statefulIDs = map[string]string{
 	"EventsDeadLetters8A90034E":      "AWS::SQS::Queue",
 	"WebSocketAccessLogs9551558C":    "AWS::Logs::LogGroup",
 	"PublishAccessLogs7C8188D4":      "AWS::Logs::LogGroup",
+	// The expiry function's (#21) came with it, not renamed from another.
+	"ExpiryFunctionLogs65AFA603": "AWS::Logs::LogGroup",
 	// Not stateful, but their ids are their URLs' and clients' config.
 	"WebSocketApi273F6915": "AWS::ApiGatewayV2::Api",
 	"PublishApiDEFB2040":   "AWS::ApiGatewayV2::Api",

@@ -64,9 +64,16 @@ type Connection struct {
 	// it after), so a disconnect can find every membership without a scan.
 	Channels []string
 	// Capabilities is the canonical channels claim of the connection's
-	// token (see Capabilities), "" when it had none; kept so that what a
-	// connection was granted can be audited.
+	// token (see Capabilities), "" when it had none. It is the grant the
+	// handlers apply: a reauth replaces it.
 	Capabilities string
+	// Until is when the connection's grant ends: its token's exp plus the
+	// environment's grace; zero for a connection without a token expiry.
+	// Past it requests are refused and broadcasts skip the connection.
+	Until time.Time
+	// IssuedAt is its token's iat (zero without one), compared with the
+	// user's revocation.
+	IssuedAt time.Time
 }
 
 // Member is a connection's membership of a channel.
@@ -76,6 +83,13 @@ type Member struct {
 	Identity
 	JoinedAt  time.Time
 	ExpiresAt time.Time // the connection's expiry
+	// Private: the channel is private (or a direct message), so its member
+	// list, not the token's capabilities, decides what the member may do.
+	Private bool
+	// MutedUntil is when the user's mute in the channel ends (zero: not
+	// muted), kept on the membership so that the reads send, edit, react
+	// and typing make anyway carry it.
+	MutedUntil time.Time
 }
 
 // FromServer marks a message a backend published through the HTTP API
@@ -225,4 +239,6 @@ type HistoryPage struct {
 	Through   int64
 	Updates   []Change
 	Targets   map[int64]Message
+	// Moderation: the moderation actions stored in the range.
+	Moderation []Moderation
 }

@@ -26,9 +26,11 @@ type Meter interface {
 }
 
 // RateLimiter spends one token of a connection's, and of a user's, rate
-// limit; both are shared by every instance (in DynamoDB).
+// limit; both are shared by every instance (in DynamoDB). Admit also checks
+// the connection's grant in the same update and returns it (see
+// dynamo.Store.Admit).
 type RateLimiter interface {
-	TakeToken(ctx context.Context, connID string, perSecond float64, burst int) (bool, error)
+	Admit(ctx context.Context, connID string, perSecond float64, burst int) (chat.Grant, bool, error)
 	TakeUserToken(ctx context.Context, userID string, perSecond float64, burst int) (bool, error)
 }
 
@@ -55,6 +57,9 @@ type ChatStore interface {
 	ChangeStore
 	ReadStore
 	ChannelsStore
+	ReauthStore
+	DirectStore
+	ModerationStore
 }
 
 // action serves one decoded request. It returns a *protocol.Error for a
@@ -80,6 +85,7 @@ type Chat struct {
 	actions map[string]action
 	frames  *frameLimiter
 	closer  Closer // nil: abusive connections are refused, never closed
+	reauth  *reauthAction
 }
 
 // NewChat returns the chat function's handler. b broadcasts (and
@@ -95,7 +101,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	deliver := &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate, Lifecycle: store}
 	change := &changeAction{store: store, replier: r, deliver: deliver}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence, cfg: cfg},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presence},
 		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
@@ -110,6 +116,9 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		contract.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
 		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
+	h.addAuthzActions(store, b, r)
+	h.actions[contract.ActionModerate] = &moderateAction{store: store, replier: r,
+		mod: &Moderator{Store: store, Deliverer: deliver, Evict: h.reauth.evict, Log: log}}
 	return h
 }
 
@@ -150,6 +159,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		err = protocol.Errorf(protocol.CodeUnauthorized, "", "connection has no usable identity")
 	} else {
 		rq.Caps = grant(ev.RequestContext.Authorizer, h.cfg.DefaultChannels)
+		rq.AuthUntil = untilOf(ev.RequestContext.Authorizer, h.cfg.TokenGrace)
 		err = h.serve(ctx, rq, ev)
 	}
 	var perr *protocol.Error
@@ -167,6 +177,9 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 			slog.String("action", perr.Action), slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if rerr := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); rerr != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(rerr))
+		}
+		if perr.Code == protocol.CodeTokenExpired {
+			h.closeExpired(ctx, rq)
 		}
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 	}
@@ -270,7 +283,9 @@ func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error 
 // throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
 	if action == contract.ActionPing || action == contract.ActionTyping {
-		return nil
+		// No rate token (no DynamoDB call); the grant's expiry still
+		// applies, read only once the authorizer's grant has ended.
+		return h.checkPing(ctx, rq)
 	}
 	if err := h.limitConnection(ctx, rq); err != nil {
 		return err
@@ -294,20 +309,23 @@ func (h *Chat) limitUser(ctx context.Context, rq *request) error {
 	return nil
 }
 
+// limitConnection spends a token of the connection's rate limit and, in the
+// same update, checks its grant (Admit): the capabilities the request is
+// judged by are the connection item's, which a reauth replaces.
 func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
-	if h.cfg.RatePerSecond <= 0 {
-		return nil
-	}
-	ok, err := h.limiter.TakeToken(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)
+	g, ok, err := h.limiter.Admit(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)
 	switch {
 	case errors.Is(err, chat.ErrNotFound):
 		return errNotRegistered()
+	case errors.Is(err, chat.ErrExpired):
+		return errTokenExpired()
 	case err != nil:
 		return err
 	case !ok:
 		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
+	rq.Caps = capsOf(g.Capabilities, h.cfg.DefaultChannels)
 	return nil
 }
 

@@ -27,8 +27,20 @@ type fakeStore struct {
 
 func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); return f.err }
 
-func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
-	return f.allow, f.call("TakeToken")
+func (f *fakeStore) Admit(context.Context, string, float64, int) (chat.Grant, bool, error) {
+	return chat.Grant{Capabilities: "*"}, f.allow, f.call("TakeToken")
+}
+func (f *fakeStore) ChannelInfo(context.Context, string) (chat.ChannelInfo, error) {
+	return chat.ChannelInfo{}, f.call("ChannelInfo")
+}
+func (f *fakeStore) Revoked(context.Context, string) (time.Time, error) {
+	return time.Time{}, f.call("Revoked")
+}
+func (f *fakeStore) RenewGrant(context.Context, string, string, chat.Grant) (chat.Connection, error) {
+	return chat.Connection{}, f.call("RenewGrant")
+}
+func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.ListedChannel, bool, error) {
+	return chat.ListedChannel{}, false, f.call("OpenDirect")
 }
 func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
 	return f.allow, f.call("TakeUserToken")
@@ -178,4 +190,17 @@ func TestChatWithoutConnectionID(t *testing.T) {
 	if err != nil || resp.StatusCode != 400 || len(p.frames) != 0 {
 		t.Errorf("Handle = %d, %v, frames %v; want 400, no error, nothing posted", resp.StatusCode, err, p.frames)
 	}
+}
+
+func (f *fakeStore) Standing(context.Context, string, string) (chat.Standing, error) {
+	return chat.Standing{}, f.call("Standing")
+}
+func (f *fakeStore) Moderate(context.Context, string, string, string, time.Time, string) (chat.Standing, error) {
+	return chat.Standing{}, f.call("Moderate")
+}
+func (f *fakeStore) SetMemberMute(context.Context, string, string, time.Time) error {
+	return f.call("SetMemberMute")
+}
+func (f *fakeStore) PutModeration(context.Context, chat.Moderation) error {
+	return f.call("PutModeration")
 }

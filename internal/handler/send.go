@@ -49,10 +49,11 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err := checkText(r.Text); err != nil {
 		return err
 	}
-	if err := requireRight(rq, r.Channel, chat.RightWrite); err != nil {
+	m, err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightWrite)
+	if err != nil {
 		return err
 	}
-	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+	if err := requireVoice(rq, m); err != nil {
 		return err
 	}
 	post := Post{

@@ -46,6 +46,8 @@ const (
 	CodeUnauthorized  = wire.CodeUnauthorized
 	CodeInternal      = wire.CodeInternal
 	CodeForbidden     = wire.CodeForbidden
+	CodeTokenExpired  = wire.CodeTokenExpired
+	CodeTokenRevoked  = wire.CodeTokenRevoked
 	CodeRejected      = wire.CodeRejected
 	CodeUnavailable   = wire.CodeUnavailable
 )

@@ -145,7 +145,6 @@ func (p *parser) busByName(s string) *EventBus {
 
 var ruleProps = map[string]string{
 	"Name": "", "Description": "", "EventBusName": "", "EventPattern": "", "State": "", "Targets": "", "RoleArn": "",
-	"ScheduleExpression": "scheduled rules are not emulated; only event patterns",
 }
 
 // parseRuleNames reads each rule's name, bus and ARN before the functions,
@@ -154,6 +153,9 @@ func (p *parser) parseRuleNames() error {
 	p.rules = map[string]*Rule{}
 	for _, id := range p.ids("AWS::Events::Rule") {
 		f := p.props(id)
+		if isSchedule(f) {
+			continue // parseSchedules (schedule.go)
+		}
 		for _, prop := range slices.Sorted(maps.Keys(f.m)) {
 			problem, known := ruleProps[prop]
 			if !known {
@@ -191,7 +193,10 @@ func (p *parser) parseRuleNames() error {
 
 func (p *parser) parseRules() error {
 	for _, id := range p.ids("AWS::Events::Rule") {
-		r := p.rules[id]
+		r, ok := p.rules[id]
+		if !ok {
+			continue // a schedule
+		}
 		if err := p.ruleSettings(p.props(id), r); err != nil {
 			return err
 		}
@@ -203,7 +208,7 @@ func (p *parser) parseRules() error {
 func (p *parser) ruleSettings(f fields, r *Rule) error {
 	pattern, ok := f.raw("EventPattern")
 	if !ok {
-		return f.fail("EventPattern", "missing (scheduled rules are not emulated)")
+		return f.fail("EventPattern", "missing: a rule needs an EventPattern or a ScheduleExpression")
 	}
 	if s, err := f.str("EventPattern"); err == nil && s != "" {
 		pattern = json.RawMessage(s) // the older form: a JSON string

@@ -140,7 +140,7 @@ func TestIntegrationErrors(t *testing.T) {
 		name, resource, property, problem string
 		edit                              func(map[string]any)
 	}{
-		{"schedule", "Rule", "ScheduleExpression", "scheduled rules are not emulated", set("Rule", "ScheduleExpression", "rate(1 minute)")},
+		{"schedule and pattern", "Rule", "EventPattern", "both a schedule and an event pattern", set("Rule", "ScheduleExpression", "rate(1 minute)")},
 		{"bad pattern", "Rule", "EventPattern", "empty list", set("Rule", "EventPattern", map[string]any{"source": []any{}})},
 		{"no pattern", "Rule", "EventPattern", "missing", func(r map[string]any) { delete(props(r, "Rule"), "EventPattern") }},
 		{"unknown bus", "Rule", "EventBusName", "is not a bus of this template", set("Rule", "EventBusName", "elsewhere")},
