@@ -10,7 +10,8 @@ type ChangeKind string
 // history item (message: stored; its state changed by an edit, a delete, a
 // reaction or a reply), the membership item (member), the channel's item
 // when its member count crosses 0 ↔ 1 (channel), the connection item
-// (connection), a notice's record (notice).
+// (connection), a notice's record (notice), a moderation action's history
+// item (moderation).
 const (
 	ChangeMessageCreated   ChangeKind = "message.created"
 	ChangeMemberJoined     ChangeKind = "member.joined"
@@ -24,6 +25,9 @@ const (
 	ChangeMessageDeleted   ChangeKind = "message.deleted"
 	ChangeReactionAdded    ChangeKind = "reaction.added"
 	ChangeReactionRemoved  ChangeKind = "reaction.removed"
+	// ChangeModeration is a moderation action stored in the channel's
+	// stream (mute, unmute, ban, unban, role).
+	ChangeModeration ChangeKind = "moderation"
 	// ChangeApplied is a message's state written with a new Pend: the
 	// stream item at that seq (a change, or a reply) took effect. The
 	// item names what happened, so the store reads it to resolve this
@@ -53,6 +57,7 @@ type StoredChange struct {
 	Channel    string     // channel.occupied, channel.vacated
 	Connection Connection // connection.opened, connection.closed
 	Notice     NoticeSent // user.notified
+	Moderation Moderation // moderation
 }
 
 // NoticeSent records a backend's notice to one user's live connections.

@@ -161,3 +161,84 @@ func TestLifecycleWritesYieldTheirChanges(t *testing.T) {
 		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestModerationWritesYieldModerationChanges: a moderation action stored
+// through the handlers' pipeline (Deliverer.Moderate) is one moderation
+// change, with its op, subject, who and mute end, and never a
+// message.created (its history item has no status, as a final message's
+// has none); the stream filters pass it.
+func TestModerationWritesYieldModerationChanges(t *testing.T) {
+	ctx := t.Context()
+	clk := testkit.NewClock()
+	s, stream := capturedStore(t, dynamo.Options{Now: clk.Now})
+	d := &handler.Deliverer{Store: s, Broadcaster: quietBroadcaster{}, Retention: time.Hour, Lifecycle: s}
+	ann := chat.Identity{UserID: "ann", UserName: "Ann"}
+	if _, err := d.Deliver(ctx, handler.Post{Channel: "general", Text: "hello", ClientID: "m1", Caller: "ann", Identity: ann, Now: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	until := clk.Now().Add(10 * time.Minute)
+	actions := []chat.Moderation{
+		{Channel: "general", Op: "mute", Subject: chat.Identity{UserID: "bob", UserName: "Bob"}, Identity: ann, Until: until, Reason: "spam", ClientID: "mod1"},
+		{Channel: "general", Op: "role", Subject: chat.Identity{UserID: "cat"}, Identity: ann, Role: "moderator", ClientID: "mod2"},
+		{Channel: "general", Op: "ban", Subject: chat.Identity{UserID: "bob"}, Identity: chat.Identity{UserID: "server", UserName: "Ops"}, From: "server", ClientID: "mod3"},
+	}
+	for _, m := range actions {
+		key := chat.ClaimKey{Channel: m.Channel, UserID: m.UserID, ClientID: m.ClientID}
+		if _, err := d.Moderate(ctx, s, key, m, clk.Now(), nil); err != nil {
+			t.Fatalf("moderate %s: %v", m.ClientID, err)
+		}
+	}
+	filters := make([]*eventpattern.Pattern, len(dynamo.StreamFilters))
+	for i, f := range dynamo.StreamFilters {
+		filters[i] = eventpattern.MustParse(f)
+	}
+	var got []string
+	for _, rec := range stream.Records() {
+		raw, _ := json.Marshal(rec)
+		var r dynamo.StreamRecord
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		c, ok, err := dynamo.DecodeChange(r)
+		if err != nil {
+			t.Fatalf("record %s: %v", raw, err)
+		}
+		if !ok {
+			continue
+		}
+		matched := false
+		for _, f := range filters {
+			if m, _ := f.Match(raw); m {
+				matched = true
+			}
+		}
+		if !matched {
+			t.Errorf("the change %s (%s) passes none of StreamFilters", c.Kind, raw)
+		}
+		switch c.Kind {
+		case chat.ChangeMessageCreated:
+			got = append(got, fmt.Sprintf("%s %s %s", c.Kind, c.Message.ClientID, c.Message.Text))
+		case chat.ChangeModeration:
+			m := c.Moderation
+			line := fmt.Sprintf("%s %s %s %s by %s/%s from %q role %q reason %q", c.Kind, m.Channel, m.Op, m.Subject.UserID, m.UserID, m.UserName, m.From, m.Role, m.Reason)
+			if !m.Until.IsZero() {
+				line += " until +" + m.Until.Sub(clk.Now()).String()
+			}
+			if m.Seq == 0 || m.At.IsZero() {
+				t.Errorf("%s: no seq or time: %+v", line, m)
+			}
+			got = append(got, line)
+		default:
+			got = append(got, string(c.Kind))
+		}
+	}
+	want := []string{
+		"message.created m1 hello",
+		`moderation general mute bob by ann/Ann from "" role "" reason "spam" until +10m0s`,
+		`moderation general role cat by ann/Ann from "" role "moderator" reason ""`,
+		`moderation general ban bob by server/Ops from "server" role "" reason ""`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -232,6 +232,15 @@ func DecodeChange(r StreamRecord) (chat.StoredChange, bool, error) {
 	switch {
 	case strings.HasPrefix(pk, "HIST#"):
 		channel := strings.TrimPrefix(pk, "HIST#")
+		if cur != nil && isModeration(cur) {
+			// A moderation action: its item is final when written and
+			// never changed after, so only its INSERT is a change.
+			if r.EventName != StreamInsert {
+				return c, false, nil
+			}
+			c.Kind, c.Moderation = chat.ChangeModeration, decodeModeration(channel, cur)
+			return c, true, nil
+		}
 		if cur == nil || boolAttr(cur, attrTombstone) || isChange(cur) {
 			return c, false, nil // a tombstone, a change's own item, a removal
 		}

@@ -352,6 +352,17 @@ func Detail(c chat.StoredChange, includeText bool) (events.Detail, error) {
 		cn := c.Connection
 		return events.ConnectionClosed{EventID: c.ID, ConnectionID: cn.ID,
 			User: events.User{UserID: cn.UserID, UserName: cn.UserName}, ConnectedAt: utc(cn.ConnectedAt), At: utc(c.At), Expired: c.Expired}, nil
+	case chat.ChangeModeration:
+		m := c.Moderation
+		var until *time.Time
+		if !m.Until.IsZero() {
+			u := utc(m.Until)
+			until = &u
+		}
+		return events.Moderation{EventID: c.ID, Channel: m.Channel, Seq: m.Seq, Op: m.Op,
+			Subject: events.User{UserID: m.Subject.UserID, UserName: m.Subject.UserName},
+			User:    events.User{UserID: m.UserID, UserName: m.UserName}, From: m.From,
+			Until: until, Role: m.Role, Reason: m.Reason, At: utc(m.At)}, nil
 	case chat.ChangeUserNotified:
 		n := c.Notice
 		return events.UserNotified{EventID: c.ID, UserID: n.UserID, ID: n.ID, FromName: n.FromName,

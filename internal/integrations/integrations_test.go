@@ -320,3 +320,37 @@ func TestLifecycleChangesBecomeValidEvents(t *testing.T) {
 		t.Errorf("put %v, want the edit only", bus.put)
 	}
 }
+
+// TestModerationBecomesAValidEvent: a moderation action's history item
+// (kind "mod") becomes one moderation.v1 event, valid against its schema,
+// with the subject, who acted, the mute's end and the reason; never a
+// message.created.
+func TestModerationBecomesAValidEvent(t *testing.T) {
+	mod := `{"pk":{"S":"HIST#general"},"sk":{"S":"MSG#00000000000000000008"},"kind":{"S":"mod"},"channel":{"S":"general"},"seq":{"N":"8"},` +
+		`"op":{"S":"mute"},"subj":{"S":"u2"},"subjName":{"S":"Bob"},"userId":{"S":"u1"},"userName":{"S":"Ann"},"clientId":{"S":"m-8"},` +
+		`"sentAt":{"N":"1700000001000"},"storedAt":{"N":"1700000001001"},"untilMs":{"N":"1700000601000"},"reason":{"S":"spam"},"ttl":{"N":"1800000000"}}`
+	bus, m := &fakeBus{}, &meter{}
+	f := integrations.New(integrations.Config{IncludeText: true}, bus, nil, m)
+	resp, err := f.Handle(t.Context(), dynamo.StreamEvent{Records: []dynamo.StreamRecord{
+		record(t, 1, "INSERT", `{"pk":{"S":"HIST#general"},"sk":{"S":"MSG#00000000000000000008"}}`, mod, ""),
+	}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Handle: %+v, %v", resp, err)
+	}
+	if len(bus.put) != 1 || bus.put[0].DetailType != events.TypeModeration {
+		t.Fatalf("events %+v, want one %s", bus.put, events.TypeModeration)
+	}
+	ev := bus.put[0]
+	if err := eventschema.Validate(ev.DetailType, ev.Detail); err != nil {
+		t.Error(err)
+	}
+	var d events.Moderation
+	if err := json.Unmarshal(ev.Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.EventID != "ev1" || d.Channel != "general" || d.Seq != 8 || d.Op != "mute" || d.Subject != (events.User{UserID: "u2", UserName: "Bob"}) ||
+		d.UserID != "u1" || d.UserName != "Ann" || d.Until == nil || !d.Until.Equal(time.UnixMilli(1700000601000)) ||
+		d.Reason != "spam" || !d.At.Equal(time.UnixMilli(1700000001000)) {
+		t.Errorf("moderation detail %s", ev.Detail)
+	}
+}

@@ -45,6 +45,7 @@ const (
 	TypeMessageDeleted   = "message.deleted.v1"
 	TypeReactionAdded    = "reaction.added.v1"
 	TypeReactionRemoved  = "reaction.removed.v1"
+	TypeModeration       = "moderation.v1"
 )
 
 // Types lists every detail type this version of the contract defines.
@@ -52,6 +53,7 @@ var Types = []string{
 	TypeMessageCreated, TypeMemberJoined, TypeMemberLeft, TypeChannelOccupied,
 	TypeChannelVacated, TypeConnectionOpened, TypeConnectionClosed, TypeUserNotified,
 	TypeMessageEdited, TypeMessageDeleted, TypeReactionAdded, TypeReactionRemoved,
+	TypeModeration,
 }
 
 // Detail is the detail of one event; DetailType names its detail-type.
@@ -103,7 +105,8 @@ type MessageEdited struct {
 	EditedAt   time.Time `json:"editedAt"`
 }
 
-// MessageDeleted: message Seq's author deleted it; its text is erased
+// MessageDeleted: message Seq's author (or an owner or moderator of the
+// channel: User is who) deleted it; its text is erased
 // from the store (a consumer that copied it should erase its copy too).
 type MessageDeleted struct {
 	EventID   string `json:"eventId"`
@@ -139,6 +142,28 @@ type ReactionRemoved struct {
 	Emoji string    `json:"emoji"`
 	Count int       `json:"count"`
 	At    time.Time `json:"at"`
+}
+
+// Moderation: an owner, a moderator or a backend (From "server") acted on
+// Subject in a channel: Op is "mute" (until Until), "unmute", "ban",
+// "unban" or "role" (Role is the role set). Seq is the action's own seq in
+// the channel's stream, where clients see it too. A moderator's delete of
+// someone's message is a message.deleted event, not this one.
+type Moderation struct {
+	EventID string `json:"eventId"`
+	Channel string `json:"channel"`
+	Seq     int64  `json:"seq"`
+	Op      string `json:"op"`
+	// Subject is the user acted on.
+	Subject User `json:"subject"`
+	// User is who acted.
+	User
+	// From is "server" for a backend's action, absent for a user's.
+	From   string     `json:"from,omitempty"`
+	Until  *time.Time `json:"until,omitempty"`
+	Role   string     `json:"role,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+	At     time.Time  `json:"at"`
 }
 
 // MemberJoined: a connection became a member of a channel (a repeated join
@@ -227,6 +252,7 @@ func (MessageEdited) DetailType() string    { return TypeMessageEdited }
 func (MessageDeleted) DetailType() string   { return TypeMessageDeleted }
 func (ReactionAdded) DetailType() string    { return TypeReactionAdded }
 func (ReactionRemoved) DetailType() string  { return TypeReactionRemoved }
+func (Moderation) DetailType() string       { return TypeModeration }
 
 // Event is an EventBridge event as a rule's target receives it (a Lambda's
 // event, an SQS message body, a webhook request body).
@@ -273,6 +299,8 @@ func New(detailType string) (Detail, error) {
 		return &ReactionAdded{}, nil
 	case TypeReactionRemoved:
 		return &ReactionRemoved{}, nil
+	case TypeModeration:
+		return &Moderation{}, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownType, detailType)
 }
