@@ -232,65 +232,6 @@ func decodeMember(channel string, item map[string]types.AttributeValue) chat.Mem
 	}
 }
 
-// TakeToken spends one token of the connection's rate limit: a token bucket
-// of burst tokens refilled at perSecond, kept as a GCRA "theoretical arrival
-// time" on the connection item. Two conditional updates and no read make it
-// exact across concurrent Lambda instances: the first resets an idle bucket,
-// the second advances a busy one unless that would exceed the burst. It
-// reports false when the connection is over its rate, chat.ErrNotFound when
-// the connection item is absent.
-func (s *Store) TakeToken(ctx context.Context, connID string, perSecond float64, burst int) (bool, error) {
-	if perSecond <= 0 || burst <= 0 {
-		return true, nil
-	}
-	interval := int64(math.Ceil(1e6 / perSecond)) // microseconds per token
-	now := s.now().UnixMicro()
-	names := map[string]string{"#pk": attrPK, "#tat": attrRateTAT}
-
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &s.table,
-		Key:                      connKey(connID),
-		UpdateExpression:         aws.String("SET #tat = :next"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND (attribute_not_exists(#tat) OR #tat < :now)"),
-		ExpressionAttributeNames: names,
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now":  num(now),
-			":next": num(now + interval),
-		},
-	})
-	if err = translate("take token", err); !isConflict(err) {
-		return err == nil, err
-	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &s.table,
-		Key:                      connKey(connID),
-		UpdateExpression:         aws.String("SET #tat = #tat + :i"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #tat >= :now AND #tat <= :limit"),
-		ExpressionAttributeNames: names,
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now":   num(now),
-			":i":     num(interval),
-			":limit": num(now + int64(burst-1)*interval),
-		},
-	})
-	if err = translate("take token", err); !isConflict(err) {
-		return err == nil, err
-	}
-	// Over the rate, or no connection at all: only the rare denied request
-	// pays for this read.
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: connKey(connID), ProjectionExpression: aws.String("#pk"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
-	})
-	if err != nil {
-		return false, translate("take token", err)
-	}
-	if out.Item == nil {
-		return false, fmt.Errorf("take token: %w", chat.ErrNotFound)
-	}
-	return false, nil
-}
-
 // cursor is the position in a channel's membership partitions: the shard
 // and the last connection id read in it ("" = start of the shard). Clients
 // see it base64url-encoded and opaque.

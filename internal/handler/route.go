@@ -25,11 +25,11 @@ type Meter interface {
 	Flush(ctx context.Context)
 }
 
-// RateLimiter spends one token of a connection's, and of a user's, rate
-// limit; both are shared by every instance (in DynamoDB).
+// RateLimiter spends one token of a user's and one of the connection's
+// rate limit, in one write shared by every instance (dynamo.Store.
+// TakeTokens: both buckets live on the user's item).
 type RateLimiter interface {
-	TakeToken(ctx context.Context, connID string, perSecond float64, burst int) (bool, error)
-	TakeUserToken(ctx context.Context, userID string, perSecond float64, burst int) (bool, error)
+	TakeTokens(ctx context.Context, userID, connID string, user, conn chat.Rate) (chat.Refused, error)
 }
 
 // Closer closes a connection (@connections DELETE; *connections.Client).
@@ -255,47 +255,25 @@ func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error 
 	return decodeErr
 }
 
-// limit spends a token of the connection's rate limit, then of the user's.
-// ping and typing are exempt from these two (they write nothing; the frame
-// limiter bounds them without a DynamoDB call, typing also its own
-// throttle).
+// limit spends a token of the user's rate limit and of the connection's.
+// ping and typing are exempt (they write nothing; the frame limiter bounds
+// them without a DynamoDB call, typing also its own throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
 	if action == contract.ActionPing || action == contract.ActionTyping {
 		return nil
 	}
-	if err := h.limitConnection(ctx, rq); err != nil {
+	user := chat.Rate{PerSecond: h.cfg.UserRatePerSecond, Burst: h.cfg.UserRateBurst}
+	conn := chat.Rate{PerSecond: h.cfg.RatePerSecond, Burst: h.cfg.RateBurst}
+	refused, err := h.limiter.TakeTokens(ctx, rq.UserID, rq.ConnectionID, user, conn)
+	if err != nil {
 		return err
 	}
-	return h.limitUser(ctx, rq)
-}
-
-func (h *Chat) limitUser(ctx context.Context, rq *request) error {
-	if h.cfg.UserRatePerSecond <= 0 {
-		return nil
-	}
-	ok, err := h.limiter.TakeUserToken(ctx, rq.UserID, h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
-	switch {
-	case err != nil:
-		return err
-	case !ok:
+	switch refused {
+	case chat.UserRefused:
 		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "your connections together sent more than %g requests per second (burst %d); slow down",
 			h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
-	}
-	return nil
-}
-
-func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
-	if h.cfg.RatePerSecond <= 0 {
-		return nil
-	}
-	ok, err := h.limiter.TakeToken(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)
-	switch {
-	case errors.Is(err, chat.ErrNotFound):
-		return errNotRegistered()
-	case err != nil:
-		return err
-	case !ok:
+	case chat.ConnectionRefused:
 		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}

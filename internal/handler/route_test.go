@@ -20,19 +20,36 @@ import (
 // (nil: success with empty results), with the rate limiter's answer in
 // allow.
 type fakeStore struct {
-	err   error
-	allow bool
-	calls []string
+	err       error
+	allow     bool
+	notMember bool
+	calls     []string
 }
 
 func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); return f.err }
 
-func (f *fakeStore) TakeToken(context.Context, string, float64, int) (bool, error) {
-	return f.allow, f.call("TakeToken")
+func (f *fakeStore) TakeTokens(context.Context, string, string, chat.Rate, chat.Rate) (chat.Refused, error) {
+	if !f.allow {
+		return chat.ConnectionRefused, f.call("TakeTokens")
+	}
+	return chat.Allowed, f.call("TakeTokens")
 }
-func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
-	return f.allow, f.call("TakeUserToken")
+func (f *fakeStore) CheckSend(context.Context, string, string) (chat.ChannelSize, error) {
+	if err := f.call("CheckSend"); err != nil {
+		return chat.ChannelSize{}, err
+	}
+	if f.notMember {
+		return chat.ChannelSize{}, chat.ErrNotFound
+	}
+	return chat.ChannelSize{Members: 1, Shards: 1}, nil
 }
+func (f *fakeStore) Discard(context.Context, string, int64, time.Duration) error {
+	return f.call("Discard")
+}
+func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
+	return f.call("MarkDelivered")
+}
+
 func (f *fakeStore) PutCursor(context.Context, string, string, string, time.Time) error {
 	return f.call("PutCursor")
 }
@@ -62,9 +79,6 @@ func (f *fakeStore) SetClaimSeq(_ context.Context, _ chat.ClaimKey, seq int64) (
 	return seq, f.call("SetClaimSeq")
 }
 func (f *fakeStore) PutMessage(context.Context, chat.Message) error { return f.call("PutMessage") }
-func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
-	return f.call("MarkDelivered")
-}
 func (f *fakeStore) SettledHistory(context.Context, chat.HistoryQuery) (chat.HistoryPage, error) {
 	return chat.HistoryPage{}, f.call("History")
 }
@@ -123,7 +137,7 @@ func TestChatOutcomes(t *testing.T) {
 	}{
 		{"send ok", send, fakeStore{allow: true}, fakePoster{}, nil, 200, false, "ack"},
 		{"rate limited", send, fakeStore{allow: false}, fakePoster{}, nil, 200, false, "rate_limited"},
-		{"connection unknown", send, fakeStore{err: chat.ErrNotFound}, fakePoster{}, nil, 200, false, "unauthorized"},
+		{"not a member (or the connection unknown)", send, fakeStore{allow: true, notMember: true}, fakePoster{}, nil, 200, false, "not_member"},
 		{"store down", send, fakeStore{err: boom}, fakePoster{}, nil, 500, true, "internal"},
 		{"fan-out fails", send, fakeStore{allow: true}, fakePoster{}, boom, 500, true, "internal"},
 		{"requester gone", send, fakeStore{allow: true}, fakePoster{err: chat.ErrGone}, nil, 200, false, ""},
