@@ -27,7 +27,11 @@ type request struct {
 	Limit    int    `json:"limit,omitempty"`
 	Cursor   string `json:"cursor,omitempty"`
 	Ref      string `json:"ref,omitempty"`
+	Echo     *bool  `json:"echo,omitempty"`
 }
+
+// ackOnly: the request asked for no echo (wire.Send.Echo false).
+func (r request) ackOnly() bool { return r.Echo != nil && !*r.Echo }
 
 // wireMessage is a message the fake server stores, its time kept as sent.
 type wireMessage struct {
@@ -403,7 +407,7 @@ func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
 	key := c.user + "\x00" + r.ClientID
 	if seq, ok := ch.ids[key]; ok && (ch.msgs[seq].ClientID != "" || ch.pending[seq]) {
 		if !ch.pending[seq] {
-			s.emit(c, map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": seq})
+			s.emit(c, ackFrame(r, ch.msgs[seq]))
 		}
 		return // a retry: stored once, acked again, not delivered again
 	}
@@ -429,22 +433,40 @@ func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			delete(ch.pending, seq)
-			s.store(ch, r.Channel, m)
-			s.ack(c, r, seq)
+			s.storeExcept(ch, r.Channel, m, except(c, r))
+			s.ack(c, r, m)
 		})
 		return
 	}
-	s.store(ch, r.Channel, m)
+	s.storeExcept(ch, r.Channel, m, except(c, r))
 	if s.chance(s.f.Internal / 2) {
 		s.counts.Internals++ // stored and fanned out, yet the sender hears internal
 		s.fail(c, r, "internal")
 		return
 	}
-	s.ack(c, r, seq)
+	s.ack(c, r, m)
 }
 
-func (s *fakeServer) ack(c *fakeConn, r request, seq int64) {
-	ack := map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": seq}
+// except is the connection a send's fan-out leaves out: the sender's, when
+// it asked for no echo.
+func except(c *fakeConn, r request) *fakeConn {
+	if r.ackOnly() {
+		return c
+	}
+	return nil
+}
+
+// ackFrame is the ack of a send; with no echo it carries the message.
+func ackFrame(r request, m wireMessage) map[string]any {
+	ack := map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": m.Seq}
+	if r.ackOnly() {
+		ack["sentAt"], ack["userId"], ack["userName"] = m.SentAt, m.UserID, m.UserName
+	}
+	return ack
+}
+
+func (s *fakeServer) ack(c *fakeConn, r request, m wireMessage) {
+	ack := ackFrame(r, m)
 	if s.chance(s.f.AckDelay) {
 		s.counts.AckDelays++
 		time.AfterFunc(s.f.AckDelayBy, func() {
@@ -459,6 +481,11 @@ func (s *fakeServer) ack(c *fakeConn, r request, seq int64) {
 
 // store keeps m and fans it out with the delivery faults.
 func (s *fakeServer) store(ch *fakeChan, channel string, m wireMessage) {
+	s.storeExcept(ch, channel, m, nil)
+}
+
+// storeExcept is store with one connection left out of the fan-out.
+func (s *fakeServer) storeExcept(ch *fakeChan, channel string, m wireMessage, except *fakeConn) {
 	ch.msgs[m.Seq] = m
 	ev := map[string]any{"type": "message", "channel": channel, "seq": m.Seq, "userId": m.UserID,
 		"userName": m.UserName, "text": m.Text, "clientId": m.ClientID, "sentAt": m.SentAt}
@@ -466,6 +493,9 @@ func (s *fakeServer) store(ch *fakeChan, channel string, m wireMessage) {
 		ev["from"] = m.From
 	}
 	for mem := range ch.members {
+		if mem == except {
+			continue
+		}
 		if s.chance(s.f.Reorder) {
 			s.counts.Reorders++
 			mem := mem

@@ -478,3 +478,76 @@ func TestConcurrentSendsGetDistinctSeqs(t *testing.T) {
 		}
 	}
 }
+
+// TestSendPathCalls counts what one send to a 10-member channel asks of
+// DynamoDB (issue #23: at most 6 calls): the request limits (one
+// UpdateItem for both buckets), the membership and the channel's size
+// (one BatchGetItem), the seq (UpdateItem), the claim carrying it
+// (PutItem), the history item (PutItem) and the members (one Query).
+func TestSendPathCalls(t *testing.T) {
+	e := newEnv(t, testConfig())
+	members := ids("m", 10)
+	e.joinAll("general", members...)
+	sender := user("u-m000", "User m000")
+	e.must("m000", sender, `{"action":"send","channel":"general","text":"warm","clientId":"w"}`)
+	// A second later, as a chat's sends come: the channel's rate state
+	// is behind the clock again, and the form the store tries first fits.
+	e.clock.Advance(time.Second)
+	e.db.Reset()
+	e.must("m000", sender, `{"action":"send","channel":"general","text":"counted","clientId":"c"}`)
+	st := e.db.Stats()
+	want := map[string]int{"UpdateItem": 2, "BatchGetItem": 1, "PutItem": 2, "Query": 1}
+	if fmt.Sprint(st.Calls) != fmt.Sprint(want) {
+		t.Errorf("one send made %v, want %v", st.Calls, want)
+	}
+	if n := st.WritePKs["IDEM#general#c#u-m000"]; n != 1 {
+		t.Errorf("the claim was written %d times, want once (it carries its seq)", n)
+	}
+}
+
+// TestSendWithoutEchoIsAckedWithTheMessage: echo:false leaves the sending
+// connection out of the broadcast and its ack carries what the message
+// frame would have; the user's other connection and every member still
+// get the message. Without the field the sender gets both, as before.
+func TestSendWithoutEchoIsAckedWithTheMessage(t *testing.T) {
+	e := newEnv(t, testConfig())
+	members := ids("m", 3)
+	e.joinAll("general", members...)
+	sender := user("u-m000", "User m000")
+	e.open("m000-tab", sender)
+	e.must("m000-tab", sender, `{"action":"join","channel":"general"}`)
+	for _, id := range append(members, "m000-tab") {
+		e.gw.take(id)
+	}
+	e.must("m000", sender, `{"action":"send","channel":"general","text":"one frame","clientId":"q1","echo":false}`)
+	got := e.gw.take("m000")
+	if len(got) != 1 || got[0]["type"] != "ack" {
+		t.Fatalf("sender got %v, want exactly one frame, the ack", got)
+	}
+	ack := got[0]
+	if ack["seq"] != 1.0 || ack["userId"] != "u-m000" || ack["userName"] != "User m000" || ack["clientId"] != "q1" {
+		t.Errorf("ack = %v, want seq 1, the sender's id and name, its clientId", ack)
+	}
+	if at, _ := ack["sentAt"].(string); at == "" {
+		t.Errorf("ack = %v, want sentAt", ack)
+	}
+	for _, id := range append(members[1:], "m000-tab") {
+		msgs := 0
+		for _, f := range e.gw.take(id) {
+			if f["type"] == "message" {
+				msgs++
+				if f["sentAt"] != ack["sentAt"] || f["seq"] != ack["seq"] {
+					t.Errorf("%s got %v, want the ack's seq and sentAt", id, f)
+				}
+			}
+		}
+		if msgs != 1 {
+			t.Errorf("%s got %d messages, want 1", id, msgs)
+		}
+	}
+	e.must("m000", sender, `{"action":"send","channel":"general","text":"echoed","clientId":"q2"}`)
+	got = e.gw.take("m000")
+	if len(got) != 2 || got[0]["type"] != "message" || got[1]["type"] != "ack" || got[1]["sentAt"] != nil {
+		t.Errorf("without echo:false the sender got %v, want the message, then a plain ack", got)
+	}
+}
