@@ -164,7 +164,7 @@ export class FakeServer {
     const key = c.user + "\0" + r.clientId;
     if (ch.ids.has(key)) {
       const seq = ch.ids.get(key);
-      if (!ch.pending.has(seq)) this.emit(c, { type: "ack", channel: r.channel, clientId: r.clientId, seq });
+      if (!ch.pending.has(seq)) this.emit(c, ackFrame(r, ch.msgs.get(seq) || { seq }));
       return;
     }
     if (this.chance((this.f.internal || 0) / 2)) { this.counts.internals++; this.fail(c, r, "internal"); return; }
@@ -175,24 +175,27 @@ export class FakeServer {
     if (this.chance(this.f.slowStore)) {
       this.counts.slowStores++;
       ch.pending.add(seq);
-      this.later(20 + this.rand() * 40, () => { ch.pending.delete(seq); this.store(ch, r.channel, m); this.ack(c, r, seq); });
+      this.later(20 + this.rand() * 40, () => { ch.pending.delete(seq); this.store(ch, r.channel, m, r.echo === false ? c : null); this.ack(c, r, m); });
       return;
     }
-    this.store(ch, r.channel, m);
+    this.store(ch, r.channel, m, r.echo === false ? c : null);
     if (this.chance((this.f.internal || 0) / 2)) { this.counts.internals++; this.fail(c, r, "internal"); return; }
-    this.ack(c, r, seq);
+    this.ack(c, r, m);
   }
 
-  ack(c, r, seq) {
-    const v = { type: "ack", channel: r.channel, clientId: r.clientId, seq };
+  ack(c, r, m) {
+    const v = ackFrame(r, m);
     if (this.chance(this.f.ackDelay)) { this.counts.ackDelays++; this.later(this.f.ackDelayBy, () => this.emit(c, v)); return; }
     this.emit(c, v);
   }
 
-  store(ch, name, m) {
+  // store keeps m and fans it out; except (the sender that asked for no
+  // echo) gets nothing.
+  store(ch, name, m, except = null) {
     ch.msgs.set(m.seq, m);
     const ev = { type: "message", channel: name, ...m };
     for (const mem of ch.members) {
+      if (mem === except) continue;
       if (this.chance(this.f.reorder)) { this.counts.reorders++; this.later(5 + this.rand() * 30, () => this.emit(mem, ev)); continue; }
       this.emit(mem, ev);
       if (this.chance(this.f.duplicate)) { this.counts.duplicates++; this.emit(mem, ev); }
@@ -222,4 +225,11 @@ export class FakeServer {
     }
     this.emit(c, v);
   }
+}
+
+// ackFrame is a send's ack; with echo: false it carries the message.
+function ackFrame(r, m) {
+  const v = { type: "ack", channel: r.channel, clientId: r.clientId, seq: m.seq };
+  if (r.echo === false) Object.assign(v, { sentAt: m.sentAt, userId: m.userId, userName: m.userName });
+  return v;
 }
