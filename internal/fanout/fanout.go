@@ -311,10 +311,6 @@ func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel, e
 	// seen makes a connection listed twice (a recent joiner read from the
 	// recent joins and from its shard) receive the frame once.
 	seen := map[string]struct{}{}
-	if except != "" {
-		// The sender, answered with an ack that carries the message.
-		seen[except] = struct{}{}
-	}
 	for page := 0; page < maxPages && ctx.Err() == nil; page++ {
 		members, next, err := read(ctx, cursor)
 		if err != nil {
@@ -327,6 +323,9 @@ func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel, e
 			}
 			seen[m.ConnectionID] = struct{}{}
 			c.members.Add(1)
+			if m.ConnectionID == except {
+				continue // the sender: its ack carries the message
+			}
 			if !budget.Take() {
 				c.skipped.Add(1)
 				continue
