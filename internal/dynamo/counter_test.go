@@ -239,3 +239,38 @@ func TestTakeSeqSurvivesTheStateCrossingTheClock(t *testing.T) {
 		t.Errorf("took %d UpdateItems and %d GetItems, want 3 and 1", u, g)
 	}
 }
+
+// TestStartSeqGivesAJoinerTheFirstSeqMinusOne: a join of a channel that
+// has no counter makes it at its base, so the joiner's lastSeq is exactly
+// one below the first message (without it, lastSeq 0 left a gap up to the
+// base that held every subscriber's first messages until its gap timeout);
+// a later join only reads, and a channel with messages is left alone.
+func TestStartSeqGivesAJoinerTheFirstSeqMinusOne(t *testing.T) {
+	db, table := dynamotest.NewTable(t)
+	clk := testkit.NewClock()
+	s := dynamo.New(db, table, dynamo.Options{Now: clk.Now, CounterLife: 25 * time.Hour})
+	ctx := t.Context()
+	base := dynamo.TimeBase(clk.Now())
+	if last, err := s.LastSeq(ctx, "fresh"); err != nil || last != 0 {
+		t.Fatalf("LastSeq of a new channel = %d, %v; want 0 (it must not make a counter)", last, err)
+	}
+	start, err := s.StartSeq(ctx, "fresh")
+	if err != nil || start != base {
+		t.Fatalf("StartSeq = %d, %v; want the base %d", start, err, base)
+	}
+	clk.Advance(time.Second)
+	if again, err := s.StartSeq(ctx, "fresh"); err != nil || again != base {
+		t.Errorf("a second StartSeq = %d, %v; want %d", again, err, base)
+	}
+	seq, ok, err := s.TakeSeq(ctx, "fresh", dynamo.MinSeqInterval, time.Second)
+	if err != nil || !ok || seq != start+1 {
+		t.Errorf("the first send's seq = %d (%v, %v), want the joiner's lastSeq %d + 1", seq, ok, err, start)
+	}
+	if last, err := s.StartSeq(ctx, "fresh"); err != nil || last != seq {
+		t.Errorf("StartSeq after a send = %d, %v; want %d", last, err, seq)
+	}
+	item := rawItem(t, db, table, "CTR#fresh", "SEQ")
+	if ttl := numOf(item, "ttl"); ttl == 0 {
+		t.Error("the counter a join made has no ttl")
+	}
+}

@@ -191,6 +191,42 @@ func (s *Store) LastSeq(ctx context.Context, channel string) (int64, error) {
 	return seq, err
 }
 
+// StartSeq is LastSeq for a join: a channel without a counter gets one,
+// at its base, so the joiner's lastSeq is exactly one below the channel's
+// first seq. (Reporting 0 there left a gap from 0 to the base that every
+// subscriber of a new channel could settle only by asking history after
+// its gap timeout, holding the channel's first messages back meanwhile.)
+// It writes once per counter life: joins of a channel that has one only
+// read it.
+func (s *Store) StartSeq(ctx context.Context, channel string) (int64, error) {
+	seq, _, _, err := s.counter(ctx, channel)
+	if err != nil || seq != 0 {
+		return seq, err
+	}
+	now := s.now()
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.table,
+		Key:                 counterKey(channel),
+		UpdateExpression:    aws.String("SET #seq = if_not_exists(#seq, :floor), #base = if_not_exists(#base, :floor), #ttl = :exp"),
+		ConditionExpression: aws.String("attribute_not_exists(#seq) OR #seq = :zero"),
+		ExpressionAttributeNames: map[string]string{"#seq": attrSeq, "#base": attrBase, "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":floor": num(s.seqBase(now)), ":zero": num(0), ":exp": epoch(now.Add(s.counterLife)),
+		},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if err = translate("start seq", err); isConflict(err) {
+			// A send (or another join) made the counter meanwhile: it is
+			// as good as ours.
+			return s.LastSeq(ctx, channel)
+		}
+		return 0, err
+	}
+	seq, _ = numAttr(out.Attributes, attrSeq)
+	return seq, nil
+}
+
 // historyMaxPages bounds the Query calls of one History call; expired items
 // not yet deleted by DynamoDB are skipped but still read.
 const historyMaxPages = 8

@@ -13,7 +13,9 @@ import (
 // JoinStore is what join writes.
 type JoinStore interface {
 	AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error)
-	LastSeq(ctx context.Context, channel string) (int64, error)
+	// StartSeq is the channel's last seq, its counter made at its base
+	// if it has none (the first message is then exactly lastSeq+1).
+	StartSeq(ctx context.Context, channel string) (int64, error)
 	TouchUserChannel(ctx context.Context, userID, channel string) (lastRead int64, err error)
 }
 
@@ -46,7 +48,7 @@ func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request
 	// to the joiner, so its subscription starts exactly after lastSeq.
 	// Every member gets the same frame (one broadcast); the value is true
 	// for all of them.
-	last, err := h.store.LastSeq(ctx, r.Channel)
+	last, err := h.store.StartSeq(ctx, r.Channel)
 	if err != nil {
 		return err
 	}
