@@ -205,10 +205,10 @@ func (s *Store) StartSeq(ctx context.Context, channel string) (int64, error) {
 	}
 	now := s.now()
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.table,
-		Key:                 counterKey(channel),
-		UpdateExpression:    aws.String("SET #seq = if_not_exists(#seq, :floor), #base = if_not_exists(#base, :floor), #ttl = :exp"),
-		ConditionExpression: aws.String("attribute_not_exists(#seq) OR #seq = :zero"),
+		TableName:                &s.table,
+		Key:                      counterKey(channel),
+		UpdateExpression:         aws.String("SET #seq = if_not_exists(#seq, :floor), #base = if_not_exists(#base, :floor), #ttl = :exp"),
+		ConditionExpression:      aws.String("attribute_not_exists(#seq) OR #seq = :zero"),
 		ExpressionAttributeNames: map[string]string{"#seq": attrSeq, "#base": attrBase, "#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":floor": num(s.seqBase(now)), ":zero": num(0), ":exp": epoch(now.Add(s.counterLife)),

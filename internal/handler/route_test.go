@@ -82,7 +82,7 @@ func (f *fakeStore) PutMessage(context.Context, chat.Message) error { return f.c
 func (f *fakeStore) SettledHistory(context.Context, chat.HistoryQuery) (chat.HistoryPage, error) {
 	return chat.HistoryPage{}, f.call("History")
 }
-func (f *fakeStore) LastSeq(context.Context, string) (int64, error) { return 0, f.call("LastSeq") }
+func (f *fakeStore) LastSeq(context.Context, string) (int64, error)  { return 0, f.call("LastSeq") }
 func (f *fakeStore) StartSeq(context.Context, string) (int64, error) { return 0, f.call("StartSeq") }
 func (f *fakeStore) RebindClaimSeq(_ context.Context, _ chat.ClaimKey, _, to int64) (int64, error) {
 	return to, f.call("RebindClaimSeq")
