@@ -164,7 +164,7 @@ cost: deps ## What a message costs: the AWS bill per million messages of named w
 	$(MAKE) synth ENV=dev
 	go run ./bench -only cost $(BENCH_FLAGS)
 
-soak: deps ## Larger reliability runs (load, faults) than `make test`
+soak: deps ## Larger reliability runs (load, faults, hostile network) than `make test`
 	$(MAKE) synth ENV=dev
 	WSCHAT_SOAK=1 go test -count=1 -timeout 60m -run 'Reliability' -v ./reliability/...
 

@@ -137,6 +137,9 @@ func (b *bench) measure(ctx context.Context) error {
 	if err := b.measureSDK(ctx); err != nil {
 		return err
 	}
+	if err := b.measureLiveness(ctx); err != nil {
+		return err
+	}
 	if err := b.measureLifecycle(ctx); err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func (b *bench) measure(ctx context.Context) error {
 
 // measureReload times --watch's edit loop on a copy of the module: five
 // one-function changes (lambdas/chat), then three changes of a package every
-// function depends on, each until a pong comes from the new code.
+// function depends on, each until an answer comes from the new code.
 func (b *bench) measureReload(ctx context.Context) error {
 	if b.bin == "" {
 		var err error

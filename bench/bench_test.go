@@ -80,7 +80,7 @@ func sampleResults() *Results {
 		Capacity:  &Capacity{Connections: 10000, Held: 10000, EmulatorRSSAfter: 500 << 20},
 		Reloads: []ReloadRun{
 			{Scope: "one function", Function: "chat", Edit: "lambdas/chat/main.go", Seconds: []float64{4.1, 5.2, 6}, P50: 5.2, Max: 6, Connected: true},
-			{Scope: "shared", Function: "chat", Edit: "internal/handler/ping.go", Seconds: []float64{7}, P50: 7, Max: 7, Connected: true},
+			{Scope: "shared", Function: "chat", Edit: "internal/protocol/request.go", Seconds: []float64{7}, P50: 7, Max: 7, Connected: true},
 		},
 		Scale: []ScaleRun{
 			{Members: 1000, Sockets: "real", Path: "sender", Sends: 3, Complete: 3, P50: 220, P99: 260, LimitMs: 156, RatioP50: 1.4, RatioP99: 1.7},

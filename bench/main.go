@@ -94,7 +94,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.virtualSends, "virtual-sends", 3, "timed sends to the virtual-connection channel")
 	fs.StringVar(&o.report, "report", "", "judge an earlier run's results.json again and rewrite results.md and the chart next to it (or in -out), measuring nothing")
 	fs.StringVar(&o.only, "only", "", "run one section alone: cost (what make cost runs; writes cost.json, cost.md and cost.svg)")
-	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, lifecycle, cost, cpu")
+	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, liveness, lifecycle, cost, cpu")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()

@@ -59,7 +59,10 @@ type reloadRow struct {
 
 // chatReloadCase runs the dev stack with two rows: edits of lambdas/chat
 // (only the chat function depends on it: a one-function change), then of
-// internal/handler/ping.go (every Go function depends on it).
+// internal/protocol/request.go (every Go function but the authorizer
+// depends on it). The frame is an unknown action, which the chat function
+// answers with an error frame: a ping is answered by API Gateway itself (a
+// MOCK integration) and would never show the new build.
 func chatReloadCase(root, tpl string, reloads, sharedReloads int) reloadCase {
 	return reloadCase{
 		Copy: map[string]string{
@@ -73,21 +76,21 @@ func chatReloadCase(root, tpl string, reloads, sharedReloads int) reloadCase {
 		},
 		Template: "cdk.out/WsChat-dev.template.json",
 		Args:     []string{"--dynalite", filepath.Join(root, "node_modules", ".bin", "dynalite")},
-		Frame:    `{"action":"ping"}`,
+		Frame:    `{"action":"dance"}`,
 		Dial: func(ctx context.Context, e *emutest.Emulator) (string, error) {
 			tok, err := e.Token(ctx, "reload-bench")
 			return e.DialURL(tok), err
 		},
 		Rows: []reloadRow{
 			{Scope: "one function", Function: "chat", Edit: "lambdas/chat/main.go", Apply: markChatBuild, Reloads: reloads,
-				Answered: func(f map[string]any, i int) bool { return f["type"] == "pong" && f["build"] == float64(i) }},
-			sharedPingRow(sharedReloads),
+				Answered: func(f map[string]any, i int) bool { return f["type"] == "error" && f["build"] == float64(i) }},
+			sharedProtocolRow(sharedReloads),
 		},
 	}
 }
 
 // markChatBuild is version i of lambdas/chat/main.go: the chat function's
-// replies go through a Poster that adds "build": i to its pong frames.
+// replies go through a Poster that adds "build": i to its error frames.
 func markChatBuild(src string, i int) (string, error) {
 	const call = "handler.NewChat(p.Config, p.Store, p.Broadcaster, p.Fanout, p.Log, p.Meter)"
 	if !strings.Contains(src, call) || !strings.Contains(src, "import (\n") {
@@ -96,32 +99,30 @@ func markChatBuild(src string, i int) (string, error) {
 	src = strings.Replace(src, call, "handler.NewChat(p.Config, p.Store, p.Broadcaster, benchBuild{p.Fanout}, p.Log, p.Meter)", 1)
 	src = strings.Replace(src, "import (\n", "import (\n\t\"bytes\"\n\t\"context\"\n\t\"github.com/wschat/wschat/internal/chat\"\n", 1)
 	return src + fmt.Sprintf(`
-// benchBuild marks the pong frames of this build (make bench's reload row).
+// benchBuild marks the error frames of this build (make bench's reload row).
 type benchBuild struct{ chat.Poster }
 
 func (b benchBuild) Post(ctx context.Context, id string, frame []byte) error {
-	return b.Poster.Post(ctx, id, bytes.Replace(frame, []byte(%[1]s"type":"pong"%[1]s), []byte(%[1]s"type":"pong","build":%[2]d%[1]s), 1))
+	return b.Poster.Post(ctx, id, bytes.Replace(frame, []byte(%[1]s"type":"error"%[1]s), []byte(%[1]s"type":"error","build":%[2]d%[1]s), 1))
 }
 `, "`", i), nil
 }
 
-// sharedPingRow edits the pong answer in internal/handler/ping.go: version i
-// answers with "at" i×10 years ahead.
-func sharedPingRow(reloads int) reloadRow {
-	year := time.Now().UTC().Year()
-	const old = "protocol.Pong{At: rq.Now}"
+// sharedProtocolRow edits the unknown-action message in
+// internal/protocol/request.go: version i says "(build i)".
+func sharedProtocolRow(reloads int) reloadRow {
+	const old = `"unknown action; want one of %s"`
 	return reloadRow{
-		Scope: "shared", Function: "chat", Edit: "internal/handler/ping.go", Reloads: reloads,
+		Scope: "shared", Function: "chat", Edit: "internal/protocol/request.go", Reloads: reloads,
 		Apply: func(src string, i int) (string, error) {
 			if !strings.Contains(src, old) {
 				return "", fmt.Errorf("%q not found", old)
 			}
-			return strings.Replace(src, old, fmt.Sprintf("protocol.Pong{At: rq.Now.AddDate(%d, 0, 0)}", 10*i), 1), nil
+			return strings.Replace(src, old, fmt.Sprintf(`"unknown action (build %d); want one of %%s"`, i), 1), nil
 		},
 		Answered: func(f map[string]any, i int) bool {
-			at, _ := f["at"].(string)
-			t, err := time.Parse(time.RFC3339Nano, at)
-			return f["type"] == "pong" && err == nil && t.Year() >= year+10*i && t.Year() <= year+10*i+1
+			msg, _ := f["message"].(string)
+			return f["type"] == "error" && strings.Contains(msg, fmt.Sprintf("(build %d)", i))
 		},
 	}
 }
@@ -273,14 +274,14 @@ func (l *reloadLoop) reloadLine(ctx context.Context, edit string) (string, error
 	}
 }
 
-// pingEvery paces the frames sent while waiting for the new code. It stays
+// frameEvery paces the frames sent while waiting for the new code. It stays
 // under the chat function's per-connection frame limit (10/s, burst 20):
 // beyond it frames are refused, and after the first notice in a second a
 // refused frame gets no answer at all. Sent every 20 ms, one read per write,
 // the bench ran the burst dry within half a second of a rebuild and then
 // waited on a read no answer would ever come to ("failed to get reader:
 // context deadline exceeded"). A figure is up to one period late.
-const pingEvery = 125 * time.Millisecond
+const frameEvery = 125 * time.Millisecond
 
 // reloadWait bounds one reload: a build on a loaded machine is slow, not wrong.
 const reloadWait = 3 * time.Minute
@@ -312,14 +313,14 @@ func readAnswers(ctx context.Context, c *websocket.Conn, out chan<- answer, errc
 	}
 }
 
-// awaitVersion sends the frame every pingEvery until an answer comes from
+// awaitVersion sends the frame every frameEvery until an answer comes from
 // version i, and returns when it was read. Answers are read on their own
 // (readAnswers), so a frame the old code is still busy with costs no
 // deadline; only the whole wait is bounded (reloadWait).
 func awaitVersion(ctx context.Context, c *websocket.Conn, answers <-chan answer, errc <-chan error, frame string, answered func(map[string]any, int) bool, i int) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, reloadWait)
 	defer cancel()
-	tick := time.NewTicker(pingEvery)
+	tick := time.NewTicker(frameEvery)
 	defer tick.Stop()
 	for {
 		if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
@@ -333,7 +334,7 @@ func awaitVersion(ctx context.Context, c *websocket.Conn, answers <-chan answer,
 					return a.at, nil
 				}
 				if a.frame["code"] == "rate_limited" {
-					return time.Time{}, fmt.Errorf("the function refused a frame (%v): the bench pings too fast", a.frame["message"])
+					return time.Time{}, fmt.Errorf("the function refused a frame (%v): the bench sends too fast", a.frame["message"])
 				}
 			case err := <-errc:
 				return time.Time{}, fmt.Errorf("read: %w", err)

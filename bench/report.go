@@ -60,6 +60,9 @@ func (b *bench) judge() {
 	if r.SDK != nil {
 		r.Targets = append(r.Targets, sdkTargets(r.SDK)...)
 	}
+	if r.Liveness != nil {
+		r.Targets = append(r.Targets, livenessTargets(r.Liveness)...)
+	}
 	r.Targets = append(r.Targets, b.reloadTarget())
 	r.Targets = append(r.Targets, b.scaleTargets()...)
 	r.Targets = append(r.Targets, costTargets(r.Cost)...)
@@ -115,7 +118,7 @@ func reloadMarkdown(runs []ReloadRun) string {
 	}
 	var s strings.Builder
 	s.WriteString("\n## Hot reload (--watch)\n\n")
-	s.WriteString("Save of the edited file → the first frame answered by the new build of the function, with one client connected throughout; pinged every 125 ms (under the chat function's frame limit), so a figure is up to 0.125 s late.\n\n")
+	s.WriteString("Save of the edited file → the first frame answered by the new build of the function, with one client connected throughout; a frame sent every 125 ms (under the chat function's frame limit), so a figure is up to 0.125 s late.\n\n")
 	s.WriteString("| change | edited | edits | p50 s | max s | each s | connection kept | the emulator's last reload line |\n|---|---|---:|---:|---:|---|---|---|\n")
 	for _, rl := range runs {
 		fmt.Fprintf(&s, "| %s (%s answers) | `%s` | %d | %.2f | %.2f | %s | %v | `%s` |\n", rl.Scope, rl.Function, rl.Edit, len(rl.Seconds), rl.P50, rl.Max, seconds(rl.Seconds), rl.Connected, lastLine(rl.Lines))
@@ -363,6 +366,7 @@ func printText(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "  SDK overhead per delivered frame (decode, dedupe, reorder): p50 %.1f µs, p99 %.1f µs over %s frames\n", s.OverheadP50Us, s.OverheadP99Us, thousands(s.OverheadFrames))
 	}
 
+	printLiveness(w, r.Liveness)
 	printLifecycle(w, r.Lifecycle)
 	printReloads(w, r.Reloads)
 
@@ -446,6 +450,7 @@ func markdown(r *Results) string {
 			k.Handovers, k.HandoverP50Ms, k.HandoverP99Ms, k.HandoverAcked, k.HandoverLost, k.HandoverDup)
 		fmt.Fprintf(&s, "| SDK overhead per delivered frame (decode, dedupe, reorder; `TestDeliverOverheadP99`) | p50 %.1f µs, p99 %.1f µs over %s frames |\n", k.OverheadP50Us, k.OverheadP99Us, thousands(k.OverheadFrames))
 	}
+	s.WriteString(livenessMarkdown(r.Liveness))
 	s.WriteString(lifecycleMarkdown(r.Lifecycle))
 	if len(r.Notes) > 0 {
 		s.WriteString("\n## Notes\n\n")

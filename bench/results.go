@@ -28,6 +28,7 @@ type Results struct {
 	Fanout    []FanoutRun     `json:"fanout"`
 	Budget    *BudgetCheck    `json:"budget,omitempty"`
 	SDK       *SDK            `json:"sdk,omitempty"`
+	Liveness  *Liveness       `json:"liveness,omitempty"`
 	Lifecycle []LifecycleCost `json:"lifecycle,omitempty"`
 	Reloads   []ReloadRun     `json:"reloads,omitempty"`
 	Scale     []ScaleRun      `json:"scale"`

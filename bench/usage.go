@@ -55,6 +55,8 @@ func (u Usage) Sub(before Usage) Usage {
 			MessagesOut: g.MessagesOut - b.MessagesOut, UnitsOut: g.UnitsOut - b.UnitsOut, BytesOut: g.BytesOut - b.BytesOut,
 			Connects: g.Connects - b.Connects, Disconnects: g.Disconnects - b.Disconnects,
 			ConnectedMs: g.ConnectedMs - b.ConnectedMs, ManagementCalls: g.ManagementCalls - b.ManagementCalls,
+			MessagesByRoute: subMap(g.MessagesByRoute, b.MessagesByRoute), Invocations: subMap(g.Invocations, b.Invocations),
+			MockAnswers: g.MockAnswers - b.MockAnswers, Processing: g.Processing, // a gauge: the later reading
 		},
 		Functions: map[string]lambda.Usage{},
 		SQS: SQSUsage{Requests: map[string]int64{}, Units: u.SQS.Units - before.SQS.Units,
@@ -72,6 +74,17 @@ func (u Usage) Sub(before Usage) Usage {
 	for op, n := range u.SQS.Requests {
 		if d := n - before.SQS.Requests[op]; d != 0 {
 			out.SQS.Requests[op] = d
+		}
+	}
+	return out
+}
+
+// subMap is a − b for every key of a, keeping only the keys that changed.
+func subMap(a, b map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, n := range a {
+		if d := n - b[k]; d != 0 {
+			out[k] = d
 		}
 	}
 	return out

@@ -29,8 +29,29 @@ type Options struct {
 	// OnState is called on every state transition, in order, from the
 	// client's own goroutine: it must not block or call back into the client.
 	OnState func(StateChange)
-	// PingInterval: keep-alive, below API Gateway's 10-minute idle limit. Default 5m.
+	// PingInterval: keep-alive. A ping goes out when nothing was sent for
+	// this long, below API Gateway's 10-minute idle limit (which only
+	// client messages reset). Default 5m.
 	PingInterval time.Duration
+	// HeartbeatInterval: when nothing was received for this long, a probe
+	// (a ping) checks that the connection still carries frames. Any frame
+	// received counts as a sign of life, so a busy connection sends no
+	// probe. Default 18s; negative turns the heartbeat off (keep-alive
+	// pings still probe). docs/client.md, "Liveness", prices each setting.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout: a connection that receives nothing within this
+	// long of a probe is dead (a half-open connection: the network went
+	// silent without a close); the client replaces it. A request that has
+	// had no answer, and nothing else arrived, for a quarter of it sends a
+	// probe at once. A silent connection is found within
+	// HeartbeatInterval + HeartbeatTimeout. Default 8s.
+	HeartbeatTimeout time.Duration
+	// PingFrames sends heartbeat probes as WebSocket Ping control frames
+	// instead of ping messages. API Gateway answers Ping frames itself
+	// (RFC 6455 requires a Pong); that they are not billed as messages is
+	// assumed, not documented by AWS, and they are not relied on to reset
+	// the idle timer: keep-alive stays a ping message. Default false.
+	PingFrames bool
 	// MaxLifetime: hand over to a new connection after this long, before
 	// API Gateway's 2-hour cut. Default 2h minus 5m.
 	MaxLifetime time.Duration
@@ -72,6 +93,10 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.PingInterval, 5*time.Minute)
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = 18 * time.Second
+	}
+	def(&o.HeartbeatTimeout, 8*time.Second)
 	def(&o.MaxLifetime, 2*time.Hour-5*time.Minute)
 	def(&o.AckTimeout, 10*time.Second)
 	def(&o.DialTimeout, 15*time.Second)
@@ -102,6 +127,9 @@ func (o Options) withDefaults() Options {
 // Stats are counters of what the client went through.
 type Stats struct {
 	Connects, Reconnects, Handovers, SendRetries int64
+	// Pings are pings and Ping frames sent (keep-alive and heartbeat
+	// probes); Silent counts connections the heartbeat found dead.
+	Pings, Silent int64
 }
 
 // Client is a connection to a wschat server that survives reconnects. It is
@@ -126,7 +154,11 @@ type Client struct {
 	out *outbox
 
 	connects, reconnects, handovers, sendRetries atomic.Int64
+	pings, silent                                atomic.Int64
 	stateMu                                      sync.Mutex // orders OnState calls
+	// replaces is the id of the last connection lost without a close
+	// frame, named on the next upgrade (wire.ReplacesParameter); under mu.
+	replaces string
 }
 
 // Dial connects to url (ws:// or wss://) and returns once the first
@@ -173,7 +205,8 @@ func (c *Client) Err() error {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{Connects: c.connects.Load(), Reconnects: c.reconnects.Load(),
-		Handovers: c.handovers.Load(), SendRetries: c.sendRetries.Load()}
+		Handovers: c.handovers.Load(), SendRetries: c.sendRetries.Load(),
+		Pings: c.pings.Load(), Silent: c.silent.Load()}
 }
 
 // Close stops the client: pending sends fail with ErrClosed, subscription

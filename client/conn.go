@@ -38,11 +38,14 @@ type conn struct {
 	mu      sync.Mutex
 	slots   map[string]chan struct{}
 	waiters map[string]*waiter
+
+	lv liveness
 }
 
 type waiter struct {
 	channel, clientID, ref string
 	ch                     chan *frame
+	sent                   time.Time // when the request was written; zero before
 }
 
 // dial makes one connection attempt with a fresh token.
@@ -70,6 +73,10 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 			protos = append(protos, tok)
 		}
 	}
+	u, err := c.withReplaces(u)
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
 	ws, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{Subprotocols: protos, HTTPClient: c.opts.HTTPClient})
@@ -83,10 +90,11 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	ws.SetReadLimit(4 * MaxFrameBytes)
 	k := &conn{c: c, ws: ws, born: c.opts.Now(), done: make(chan struct{}),
 		slots: make(map[string]chan struct{}), waiters: make(map[string]*waiter)}
+	k.lv.start(time.Now())
 	k.ctx, k.cancel = context.WithCancel(c.ctx)
 	c.wg.Add(2)
 	go k.readLoop()
-	go k.pingLoop()
+	go k.watchdog()
 	return k, nil
 }
 
@@ -98,29 +106,14 @@ func (k *conn) readLoop() {
 		typ, data, err := k.ws.Read(k.ctx)
 		if err != nil {
 			k.err = err
+			if cause := k.lv.cause(); cause != nil {
+				k.err = cause
+			}
 			return
 		}
+		k.lv.received(time.Now())
 		if typ == websocket.MessageText {
 			k.c.handleFrame(k, data)
-		}
-	}
-}
-
-// pingLoop keeps the connection under the 10-minute idle limit and finds a
-// dead one: no pong within AckTimeout closes it, which starts a reconnect.
-func (k *conn) pingLoop() {
-	defer k.c.wg.Done()
-	t := time.NewTicker(k.c.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-k.ctx.Done():
-			return
-		case <-t.C:
-			if _, err := k.call(k.ctx, &wire.Ping{}); errors.Is(err, errTimeout) {
-				k.close()
-				return
-			}
 		}
 	}
 }
@@ -147,7 +140,11 @@ func (k *conn) write(ctx context.Context, r wire.Request) error {
 	if len(b) > MaxFrameBytes {
 		return fmt.Errorf("%w: frame of %d bytes, at most %d", ErrTextTooLong, len(b), MaxFrameBytes)
 	}
-	return k.ws.Write(ctx, websocket.MessageText, b)
+	if err := k.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return err
+	}
+	k.lv.wrote(time.Now())
+	return nil
 }
 
 func (k *conn) slot(action string) chan struct{} {
@@ -190,6 +187,10 @@ func (k *conn) call(ctx context.Context, r wire.Request) (*frame, error) {
 	if err := k.write(ctx, r); err != nil {
 		return nil, err
 	}
+	k.mu.Lock()
+	w.sent = time.Now()
+	k.mu.Unlock()
+	k.lv.kick() // an unanswered request makes the heartbeat probe sooner
 	t := time.NewTimer(k.c.opts.AckTimeout)
 	defer t.Stop()
 	select {

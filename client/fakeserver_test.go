@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // request is any client frame as the fake server reads it: one loose union,
@@ -81,6 +83,7 @@ type fakeChan struct {
 }
 
 type fakeConn struct {
+	id      string
 	user    string
 	ws      *websocket.Conn
 	out     chan []byte
@@ -104,7 +107,10 @@ type fakeServer struct {
 	conns  map[*fakeConn]bool
 	counts counts
 	anon   int
+	nconn  int
 	closed bool // set before wg.Wait, so no handler Adds to wg during it
+	// replaces are the wire.ReplacesParameter values upgrades carried.
+	replaces []string
 }
 
 func newFakeServer(t testing.TB, f faults) *fakeServer {
@@ -232,6 +238,11 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		s.anon++
 		c.user = fmt.Sprintf("anon-%d", s.anon)
 	}
+	s.nconn++
+	c.id = fmt.Sprintf("conn-%d", s.nconn)
+	if rep := r.URL.Query().Get(wire.ReplacesParameter); rep != "" {
+		s.replaces = append(s.replaces, rep)
+	}
 	s.conns[c] = true
 	lifetime := s.f.MaxLifetime
 	s.mu.Unlock()
@@ -336,7 +347,7 @@ func (s *fakeServer) handle(c *fakeConn, r request) {
 	if r.Action == "ping" {
 		s.counts.Pings++
 		if !s.f.NoPong {
-			s.emit(c, map[string]any{"type": "pong", "at": now()})
+			s.emit(c, map[string]any{"type": "pong", "connectionId": c.id})
 		}
 		return
 	}

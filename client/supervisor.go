@@ -40,6 +40,7 @@ func (c *Client) run(first chan<- error) {
 		}
 		attempt = 0
 		c.connects.Add(1)
+		c.replaced()
 		c.setActive(k)
 		c.setState(StateConnected, "connected, channels rejoined and caught up", nil)
 		notify(nil)
@@ -96,7 +97,12 @@ func (c *Client) hold(k *conn) bool {
 			t.Stop()
 			c.setActive(nil)
 			c.reconnects.Add(1)
-			c.setState(StateReconnecting, "connection lost", k.err)
+			c.lost(k)
+			reason := "connection lost"
+			if errors.Is(k.err, ErrSilent) {
+				reason = "connection silent: no answer to the heartbeat"
+			}
+			c.setState(StateReconnecting, reason, k.err)
 			return true
 		case <-t.C:
 		}
@@ -180,9 +186,12 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 	case "history", "members":
 		k.resolve(f.Type, &f)
 	case "pong":
+		k.lv.setID(f.ConnectionID)
 		k.resolve("ping", &f)
 	case "error":
 		k.resolve(f.Action, &f)
+	case "":
+		k.lv.setID(f.ConnectionID) // API Gateway's own frame names the connection
 	default:
 		c.handleLifecycle(k, &f)
 	}

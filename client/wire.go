@@ -78,6 +78,8 @@ type frame struct {
 	After     *int64 `json:"after"`
 	LastSeq   *int64 `json:"lastSeq"`
 	Ref       string `json:"ref"`
+	// ConnectionID is in a pong (and in API Gateway's own error frames).
+	ConnectionID string `json:"connectionId"`
 }
 
 func message(channel string, e wire.Entry) Message {

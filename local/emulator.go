@@ -368,7 +368,10 @@ func (e *session) newGateway() error {
 	if err != nil {
 		return fmt.Errorf("%s (AWS::ApiGatewayV2::Api) property RouteSelectionExpression: %w", e.stack.API.LogicalID, err)
 	}
-	routes := e.routes(e.stack, e.functions)
+	routes, err := e.routes(e.stack, e.functions)
+	if err != nil {
+		return err
+	}
 	e.gateway = gateway.New(gateway.Config{
 		APIID:       e.stack.API.ID,
 		Stage:       e.stack.Stage,
@@ -388,20 +391,32 @@ func (e *session) newGateway() error {
 	return nil
 }
 
-// routes are stack's routes in front of fns.
-func (e *session) routes(stack *template.Stack, fns map[*template.Function]*lambda.Function) map[string]*gateway.Route {
+// routes are stack's routes in front of fns; MOCK integrations are
+// answered by the gateway from their templates.
+func (e *session) routes(stack *template.Stack, fns map[*template.Function]*lambda.Function) (map[string]*gateway.Route, error) {
 	routes := map[string]*gateway.Route{}
 	for _, r := range stack.Routes {
 		route := &gateway.Route{Key: r.Key, TwoWay: r.TwoWay}
 		if r.Function != nil {
 			route.Integration = fns[r.Function]
 		}
+		if m := r.Mock; m != nil {
+			var specs []gateway.MockResponseSpec
+			for _, resp := range m.Responses {
+				specs = append(specs, gateway.MockResponseSpec{Key: resp.Key, TemplateKey: resp.TemplateKey, Templates: resp.Templates})
+			}
+			mock, err := gateway.NewMock(m.RequestKey, m.RequestTemplates, specs)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Key, err)
+			}
+			route.Mock = mock
+		}
 		if a := r.Authorizer; a != nil {
 			route.Authorizer = &gateway.Authorizer{Name: a.Name, Function: fns[a.Function], IdentitySources: a.IdentitySources}
 		}
 		routes[r.Key] = route
 	}
-	return routes
+	return routes, nil
 }
 
 // serve serves the stage, the issuer and the chat page on ln; the returned

@@ -44,7 +44,11 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	e.gateway.Reroute(expr, e.routes(stack, fns), stageThrottle(e.cfg.stageThrottle, stack.Throttle))
+	routes, err := e.routes(stack, fns)
+	if err != nil {
+		return "", err
+	}
+	e.gateway.Reroute(expr, routes, stageThrottle(e.cfg.stageThrottle, stack.Throttle))
 	e.functionsMu.Lock()
 	e.stack, e.functions, e.bootstraps = stack, fns, bootstraps
 	e.functionsMu.Unlock()

@@ -224,6 +224,16 @@ func abuseFloodsCost(ctx context.Context, t *testing.T, e *emutest.Emulator, tal
 	abuseExpiry(ctx, t, e, tally)
 }
 
+// abuseChannelRateLimit is the chat function's channel delivery rate
+// (WSCHAT_CHANNEL_RATE) in the abuse suite, below dev's 2,000: at 2,000 a
+// send to 509 members costs 0.25 s of the rate, and nine senders whose
+// fan-outs took over 2 s each under a loaded machine never got ahead of it
+// (27 of 27 acked in 7.3 s, none refused: the demand depended on the
+// machine's speed). At 250 a send costs 2 s, and the 27 sends would have to
+// spread over half a minute to all pass. The template's own value is
+// asserted by the stack tests.
+const abuseChannelRateLimit = 250
+
 func abuseChannelRate(ctx context.Context, t *testing.T, e *emutest.Emulator, tally *abuseTally) {
 	const members, channel = 500, "crowded"
 	ids, err := e.AddVirtual(ctx, members)
@@ -276,12 +286,13 @@ func abuseChannelRate(ctx context.Context, t *testing.T, e *emutest.Emulator, ta
 	for range senders {
 		<-done
 	}
-	// dev: 2,000 deliveries a second per channel, 1 s ahead: a send to 509
-	// members costs ~0.25 s; a function instance's first send to a channel
-	// counts one member (it has not read the size yet), and dev runs up to
-	// 10 instances.
+	// abuseChannelRateLimit deliveries a second per channel, 1 s ahead: a
+	// send to 509 members costs ~2 s; a function instance's first send to a
+	// channel counts one member (it has not read the size yet), and dev runs
+	// up to 10 instances.
 	elapsed := time.Since(start).Seconds()
-	bound := int(elapsed*2000/members) + 4 + 1 + 10
+	burst := (abuseChannelRateLimit + members - 1) / members // sends in 1 s of rate, rounded up
+	bound := int(elapsed*abuseChannelRateLimit/members) + burst + 1 + 10
 	tally.check(t, "one channel's sends held to its delivery rate", limited.Load() > 0 && acked.Load() <= int64(bound),
 		fmt.Sprintf("%d of 27 sends to %d members acked in %.1fs, %d rate_limited, bound %d", acked.Load(), members+9, elapsed, limited.Load(), bound))
 }

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -16,10 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/wschat/wschat/client"
+	"github.com/wschat/wschat/internal/badnet"
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/dynalite"
 	"github.com/wschat/wschat/internal/dynamo/dynamotest"
 	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/liveproof"
 )
 
 // sdkSize is the scale of one SDK proof run.
@@ -31,14 +34,17 @@ type sdkSize struct {
 
 // TestReliabilityClientSDK is the proof at the application level (issue
 // #11, item 4): Go clients (wschat/client) send and receive in several
-// channels through the emulator on the dev template while the test kills
-// client connections (DELETE @connections/{id}, signed by the SDK's
-// apigatewaymanagementapi client), cuts every connection after a few
-// seconds (--max-connection-duration, so clients hand over again and
-// again), crashes (SIGKILL) and hangs (SIGSTOP, until the function's
-// timeout) chat handler instances, and restarts DynamoDB. Per receiver and
-// channel every acknowledged message must reach the application exactly
-// once, in strictly increasing seq, and every discontinuity be reported.
+// channels through the emulator on the dev template, each through its own
+// hostile-network proxy (internal/badnet: latency and jitter on every
+// link), while the test kills client connections (DELETE
+// @connections/{id}, signed by the SDK's apigatewaymanagementapi client),
+// blackholes others (silent, no FIN or RST: the heartbeat must find them),
+// cuts every connection after a few seconds (--max-connection-duration, so
+// clients hand over again and again), crashes (SIGKILL) and hangs (SIGSTOP,
+// until the function's timeout) chat handler instances, and restarts
+// DynamoDB. Per receiver and channel every acknowledged message must reach
+// the application exactly once, in strictly increasing seq, and every
+// discontinuity be reported.
 func TestReliabilityClientSDK(t *testing.T) {
 	size := sdkSize{senders: 3, receivers: 3, channels: 3, perSender: 40, lifetime: 4 * time.Second}
 	if soak {
@@ -47,7 +53,7 @@ func TestReliabilityClientSDK(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	run := newSDKRun(ctx, t, size)
-	faults := run.startFaults(ctx, t, faultKill, faultCrash, faultTimeout, faultRestart)
+	faults := run.startFaults(ctx, t, faultKill, faultBlackhole, faultCrash, faultTimeout, faultRestart)
 
 	acked, failed := run.send(ctx, t)
 	faults.stop()
@@ -66,6 +72,7 @@ func TestReliabilityClientSDK(t *testing.T) {
 		return run.subs[i][ch].Messages()
 	})
 	t.Logf("FIGURES sdk-go: %s", fig)
+	t.Logf("FIGURES sdk-go blackholes: %s", run.detections())
 	if fig.lost != 0 || fig.duplicated != 0 || fig.outOfOrder != 0 || fig.unreported != 0 || fig.diverged != 0 {
 		t.Errorf("want 0 lost, 0 duplicated, 0 out of order, 0 unreported holes, 0 states diverged; got %s", fig)
 	}
@@ -91,6 +98,8 @@ type sdkRun struct {
 	clients   []*client.Client // senders first, then receivers
 	names     []string
 	delivered []map[string]*delivery // per client, per channel
+	proxies   []*badnet.Proxy        // per name: every client's link
+	lost      []*lossLog             // per name: the Go clients' transitions
 	subs      []map[string]*client.Subscription
 	tally     *lifeTally
 }
@@ -116,23 +125,66 @@ func startSDKEmulator(ctx context.Context, t *testing.T, size sdkSize, prefix st
 	for i := range size.channels {
 		r.channels = append(r.channels, fmt.Sprintf("%s-%d", prefix, i))
 	}
+	host := strings.TrimPrefix(e.BaseURL, "http://")
 	for i := range size.senders + size.receivers {
 		role := "r"
 		if i < size.senders {
 			role = "s"
 		}
 		r.names = append(r.names, fmt.Sprintf("%s-%s%d", prefix, role, i))
+		p, err := badnet.Listen(host, badnet.Options{Shape: badnet.Shape{Latency: 10 * time.Millisecond, Jitter: 10 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		r.proxies = append(r.proxies, p)
+		r.lost = append(r.lost, &lossLog{})
 	}
 	return r
 }
+
+// lossLog records when a client's connection was blackholed and when the
+// client gave it up.
+type lossLog struct {
+	mu       sync.Mutex
+	faultAt  time.Time
+	detected []time.Duration
+}
+
+func (l *lossLog) state(s client.StateChange) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.To == client.StateReconnecting && errors.Is(s.Err, client.ErrSilent) && !l.faultAt.IsZero() && s.At.After(l.faultAt) {
+		l.detected = append(l.detected, s.At.Sub(l.faultAt))
+		l.faultAt = time.Time{}
+	}
+}
+
+// detections summarizes how fast the Go clients found their blackholed
+// connections (the heartbeat of this test: 1 s + 1 s).
+func (r *sdkRun) detections() string {
+	var all []time.Duration
+	for _, l := range r.lost {
+		l.mu.Lock()
+		all = append(all, l.detected...)
+		l.mu.Unlock()
+	}
+	return fmt.Sprintf("n=%d p50 %.1fs p99 %.1fs (heartbeat %v + %v)", len(all),
+		liveproof.P(all, .5).Seconds(), liveproof.P(all, .99).Seconds(), sdkHeartbeat, sdkHeartbeat)
+}
+
+// sdkHeartbeat is the SDK proofs' heartbeat interval and timeout: short, so
+// that blackholed connections are found within the run.
+const sdkHeartbeat = time.Second
 
 func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
 	t.Helper()
 	r := startSDKEmulator(ctx, t, size, "sdk")
 	e := r.e
-	for _, user := range r.names {
+	for i, user := range r.names {
 		c, err := client.Dial(ctx, e.WebSocketURL, client.Options{
-			Token: func(ctx context.Context) (string, error) { return e.Token(ctx, user) },
+			HTTPClient: r.proxies[i].HTTPClient(), // the emulator addressed, through the client's proxy
+			Token:      func(ctx context.Context) (string, error) { return e.Token(ctx, user) },
 			// Hand over well before the emulator's cut, so most
 			// connections are replaced by handovers and the rest by
 			// reconnects after the cut or a kill.
@@ -143,6 +195,11 @@ func newSDKRun(ctx context.Context, t *testing.T, size sdkSize) *sdkRun {
 			MaxSendAttempts: 60,
 			GapTimeout:      time.Second,
 			PingInterval:    time.Minute,
+			// Short, so that blackholed connections are found within
+			// the run; TestReliabilityHostileNetwork proves the default.
+			HeartbeatInterval: sdkHeartbeat,
+			HeartbeatTimeout:  sdkHeartbeat,
+			OnState:           r.lost[i].state,
 		})
 		if err != nil {
 			t.Fatalf("dial %s: %v", user, err)
@@ -245,6 +302,9 @@ type sdkFigures struct {
 	// The lifecycle: what was changed, and the convergence check.
 	life              *lifeTally
 	checked, diverged int
+	// lostSeqs are the first few acknowledged seqs a subscription never
+	// delivered, for the log line of a failing run.
+	lostSeqs []int64
 }
 
 func (f sdkFigures) String() string {
@@ -287,7 +347,7 @@ func (r *sdkRun) check(ctx context.Context, t *testing.T, acked map[string][]int
 		for ch, d := range subs {
 			got := checkDelivery(d, acked[ch])
 			if got.lost+got.duplicated+got.outOfOrder+got.unreported > 0 {
-				t.Logf("%s in %s: %+v", r.names[i], ch, got)
+				t.Logf("%s in %s: %s; first lost seqs %v", r.names[i], ch, got, got.lostSeqs)
 			}
 			fig.deliveries += got.deliveries
 			fig.lost += got.lost
@@ -323,6 +383,9 @@ func checkDelivery(d *delivery, acked []int64) sdkFigures {
 	for _, s := range acked {
 		if seen[s] == 0 {
 			f.lost++
+			if len(f.lostSeqs) < 5 {
+				f.lostSeqs = append(f.lostSeqs, s)
+			}
 		}
 	}
 	// Holes must be reported: a stream whose seqs jump over an acked seq
@@ -373,10 +436,11 @@ func (f *sdkFaults) stop() {
 
 // The faults' names in the figure line.
 const (
-	faultKill    = "connections killed"
-	faultCrash   = "handler crashes"
-	faultTimeout = "handler timeouts"
-	faultRestart = "dynalite restarts"
+	faultKill      = "connections killed"
+	faultBlackhole = "connections blackholed"
+	faultCrash     = "handler crashes"
+	faultTimeout   = "handler timeouts"
+	faultRestart   = "dynalite restarts"
 )
 
 // startFaults injects the named faults until stopped.
@@ -399,6 +463,9 @@ func (r *sdkRun) startFaults(ctx context.Context, t *testing.T, kinds ...string)
 	})
 	if on(faultKill) {
 		f.wg.Go(func() { r.killConnections(ctx, t, f, mgmt, table) })
+	}
+	if on(faultBlackhole) {
+		f.wg.Go(func() { r.blackholeConnections(ctx, f) })
 	}
 	if on(faultCrash) {
 		f.wg.Go(func() { r.breakHandlers(ctx, t, f, on(faultTimeout)) })
@@ -436,6 +503,24 @@ func (r *sdkRun) killConnections(ctx context.Context, t *testing.T, f *sdkFaults
 		} else if ctx.Err() == nil && !strings.Contains(err.Error(), "GoneException") {
 			t.Logf("delete connection %s: %v", id, err)
 		}
+	}
+}
+
+// blackholeConnections makes a random client's link silent (no FIN, no
+// RST) every 1.5 s; the client's heartbeat must find it and reconnect.
+func (r *sdkRun) blackholeConnections(ctx context.Context, f *sdkFaults) {
+	for sleepCtx(ctx, 1500*time.Millisecond) {
+		i := rand.IntN(len(r.proxies))
+		conn := r.proxies[i].Healthy()
+		if conn == nil {
+			continue // reconnecting
+		}
+		l := r.lost[i]
+		l.mu.Lock()
+		l.faultAt = time.Now()
+		l.mu.Unlock()
+		conn.Blackhole()
+		f.count(faultBlackhole)
 	}
 }
 

@@ -3,18 +3,21 @@ package reliability
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -31,62 +34,88 @@ import (
 // broadcast must carry on: the dead connections answer 410 and are removed
 // with their memberships, every other member gets the message once, and the
 // next broadcast only reaches the survivors.
+//
+// The kills certainly land during the broadcast: the chat function posts
+// through postHold, which holds the posts to the victims until they are
+// dead (the emulator answers 410 for them), so the broadcast has read its
+// members and is waiting on those very posts when the clients die. (It
+// used to kill after the first member got the message and rely on 200 ms
+// per post round to reach the victims later: under load the broadcast
+// could finish first, 0 gone.)
 func TestReliabilityClientsKilledMidBroadcast(t *testing.T) {
-	// Members are posted to in rounds of the chat function's worker count w,
-	// 200 ms each: with 2w + victims members the victims are the third
-	// round, killed after the first round arrived and ~400 ms before their
-	// own posts.
-	e := startEmulator(t, emutest.Options{PostLatency: 200 * time.Millisecond})
+	hold := startPostHold(t)
+	e := startEmulator(t, emutest.Options{PostLatency: 5 * time.Millisecond,
+		FunctionEnv: []string{contract.FunctionChat + ":" + contract.EnvCallbackURL + "=" + hold.callbackURL("dev")}})
+	hold.forwardTo(e)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	w := chatWorkers(t, e)
-	victims := 22
+	victims, others := 22, 60
 	if soak {
-		victims = 2 * w
+		w := chatWorkers(t, e)
+		victims, others = 2*w, 2*w
 	}
-	members := 2*w + victims
+	members := victims + others
 	const channel = "kill"
 	clients := connect(ctx, t, e, "kill", members)
 	db, table, idOf := seedChannel(ctx, t, e, clients, channel)
-	t.Logf("kill: %d members (%d workers), the last %d to be killed", members, w, victims)
+	t.Logf("kill: %d members, %d to be killed mid-broadcast", members, victims)
 
-	// Members are posted to in the order of their connection ids (the
-	// membership sort key): the victims are the last ones.
-	ordered := slices.Clone(clients)
-	sort.Slice(ordered, func(i, j int) bool { return idOf[ordered[i]] < idOf[ordered[j]] })
-	sender := ordered[0]
-	dead := ordered[len(ordered)-victims:]
-	survivors := ordered[:len(ordered)-victims]
+	// Victims are spread over the members, wherever their posts fall in
+	// the fan-out; the first member sends.
+	var dead, survivors []*emutest.Client
+	step := members / victims
+	for i, c := range clients {
+		if i%step == 1 && len(dead) < victims {
+			dead = append(dead, c)
+		} else {
+			survivors = append(survivors, c)
+		}
+	}
+	sender := survivors[0]
+	var deadIDs []string
+	for _, c := range dead {
+		deadIDs = append(deadIDs, idOf[c])
+	}
+	hold.hold(deadIDs...)
 
 	var fanouts fanoutLines
 	defer e.WatchFanouts(fanouts.add)()
 
-	// Kill the victims as soon as the first member has the message.
-	var once sync.Once
-	killed := make(chan struct{})
+	sent := make(chan error, 1)
+	var seq1 int64
 	go func() {
-		defer close(killed)
-		err := survivors[1].Wait(ctx, func(fs []emutest.Frame) bool { return countText(fs, channel, "first") > 0 })
-		once.Do(func() {
-			if err != nil {
-				t.Errorf("no member got the first message: %v", err)
-			}
-			for _, c := range dead {
-				_ = c.Kill()
-			}
-		})
+		var err error
+		seq1, err = sender.Send(ctx, channel, "first", "kill-1")
+		sent <- err
 	}()
-	seq1, err := sender.Send(ctx, channel, "first", "kill-1")
-	if err != nil {
+	// The broadcast is now waiting on every victim's post: kill them, wait
+	// until the emulator has let go of each (GET answers 410), release.
+	if err := hold.waitHeld(ctx, deadIDs); err != nil {
+		t.Fatalf("the broadcast never posted to every victim: %v", err)
+	}
+	for _, c := range dead {
+		_ = c.Kill()
+	}
+	mgmt := managementClient(e)
+	for _, id := range deadIDs {
+		err := poll(ctx, 20*time.Second, func() (bool, error) {
+			_, err := mgmt.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(id)})
+			return err != nil && strings.Contains(err.Error(), "GoneException"), nil
+		})
+		if err != nil {
+			t.Fatalf("killed connection %s still known to the emulator: %v", id, err)
+		}
+	}
+	hold.releaseAll()
+	if err := <-sent; err != nil {
 		t.Fatalf("send during the kills: %v", err)
 	}
-	<-killed
 
 	waitAll(ctx, t, survivors, channel, "first")
 	l := fanouts.wait(ctx, t, channel, "send", 1)[0]
 	t.Logf("broadcast with %d of %d members killed mid-way: %+v", victims, members, l)
-	if l.Gone < 1 || l.Delivered+l.Gone != members || l.Failed != 0 {
-		t.Errorf("want every member delivered or gone (410), at least one gone, none failed; got %+v", l)
+	if l.Gone != victims || l.Delivered != members-victims || l.Failed != 0 {
+		t.Errorf("want the %d killed members gone (410), the other %d delivered, none failed; got %+v", victims, members-victims, l)
 	}
 
 	// The dead connections are removed, with their memberships, by the 410
@@ -453,11 +482,19 @@ func seedChannel(ctx context.Context, t *testing.T, e *emutest.Emulator, clients
 // freezeNextInvocation stops every chat instance, starts request, finds the
 // stopped instance the emulator handed the invocation to (its socket holds
 // the unread answer to GET /invocation/next), resumes the others and returns
-// it, still stopped. No other chat traffic may run meanwhile.
+// it, still stopped. No other chat traffic may start meanwhile; what is in
+// flight is waited for: the gateway's gauge of work in progress must be 0
+// (it used to sleep 300 ms, and under load a calm send's invocation was
+// still being dispatched: two stopped instances held invocations).
 func freezeNextInvocation(ctx context.Context, t *testing.T, e *emutest.Emulator, request func() (emutest.Frame, error)) (int, <-chan reqResult) {
 	t.Helper()
-	// Let invocations in flight finish first.
-	time.Sleep(300 * time.Millisecond)
+	err := poll(ctx, 30*time.Second, func() (bool, error) {
+		n, err := processing(ctx, e)
+		return err == nil && n == 0, err
+	})
+	if err != nil {
+		t.Fatalf("the gateway never went idle before the freeze: %v", err)
+	}
 	pids, err := e.FunctionPIDs("chat")
 	if err != nil || len(pids) == 0 {
 		t.Fatalf("chat instances: %v %v", pids, err)
@@ -525,6 +562,7 @@ func assertReplaced(t *testing.T, e *emutest.Emulator, pid int) {
 type calmTraffic struct {
 	clients []*emutest.Client
 	paused  atomic.Bool
+	sending sync.Mutex // held by the loop for each send, until it is acknowledged
 	stop    chan struct{}
 	done    chan struct{}
 	mu      sync.Mutex
@@ -547,12 +585,15 @@ func startCalm(ctx context.Context, t *testing.T, e *emutest.Emulator) *calmTraf
 				return
 			case <-time.After(150 * time.Millisecond):
 			}
+			c.sending.Lock()
 			if c.paused.Load() {
+				c.sending.Unlock()
 				continue
 			}
 			sender := c.clients[k%len(c.clients)]
 			id := "calm-" + strconv.Itoa(k)
 			seq, err := sender.Send(ctx, calmChannel, id, id)
+			c.sending.Unlock()
 			c.mu.Lock()
 			if err != nil {
 				c.errs = append(c.errs, fmt.Errorf("%s: %w", id, err))
@@ -565,10 +606,13 @@ func startCalm(ctx context.Context, t *testing.T, e *emutest.Emulator) *calmTraf
 	return c
 }
 
-// pause stops new sends and waits for the one in flight.
+// pause stops new sends and waits until the one in flight is acknowledged
+// (its invocation may still be finishing: freezeNextInvocation waits for
+// the gateway to be idle).
 func (c *calmTraffic) pause() {
 	c.paused.Store(true)
-	time.Sleep(400 * time.Millisecond)
+	c.sending.Lock()
+	defer c.sending.Unlock()
 }
 
 func (c *calmTraffic) resume() { c.paused.Store(false) }
@@ -765,4 +809,33 @@ func firstSeq(ctx context.Context, t *testing.T, e *emutest.Emulator, channel st
 		base, _ = strconv.ParseInt(n.Value, 10, 64)
 	}
 	return base + 1
+}
+
+// processing reads the gateway's gauge of work in flight from the
+// emulator's usage document (docs/emulator.md, /@admin/usage).
+func processing(ctx context.Context, e *emutest.Emulator) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.BaseURL+"/@admin/usage", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("usage: %s", resp.Status)
+	}
+	var u struct {
+		Gateway struct {
+			Processing *int64 `json:"processing"`
+		} `json:"gateway"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&u); err != nil {
+		return 0, fmt.Errorf("usage: %w", err)
+	}
+	if u.Gateway.Processing == nil {
+		return 0, fmt.Errorf("usage: no gateway.processing gauge")
+	}
+	return *u.Gateway.Processing, nil
 }

@@ -17,9 +17,10 @@ import (
 // TestReliabilityClientSDKJavaScript is the smaller JavaScript version of
 // the SDK proof: the client of client/js runs under Node.js (the ws package
 // from node_modules) in a subprocess (testdata/sdkproof.mjs) against the
-// emulator, while this test kills its connections through DELETE
-// @connections/{id}, crashes chat handler instances, and the emulator cuts
-// every connection after a few seconds. The script reports what was
+// emulator, each client through its own hostile-network proxy, while this
+// test kills its connections through DELETE @connections/{id}, blackholes
+// others, crashes chat handler instances, and the emulator cuts every
+// connection after a few seconds. The script reports what was
 // acknowledged and delivered; the checks and the figure line are the Go
 // proof's.
 func TestReliabilityClientSDKJavaScript(t *testing.T) {
@@ -42,8 +43,12 @@ func TestReliabilityClientSDKJavaScript(t *testing.T) {
 		}
 		tokens[user] = tok
 	}
+	proxies := map[string]string{}
+	for i, user := range run.names {
+		proxies[user] = run.proxies[i].Addr()
+	}
 	in, _ := json.Marshal(map[string]any{
-		"url": run.e.WebSocketURL, "tokens": tokens,
+		"url": run.e.WebSocketURL, "proxies": proxies, "tokens": tokens, "heartbeatMs": sdkHeartbeat.Milliseconds(),
 		"senders": run.names[:size.senders], "receivers": run.names[size.senders:],
 		"channels": run.channels, "perSender": size.perSender,
 		"maxLifetimeMs": (size.lifetime * 3 / 5).Milliseconds(), "waitMs": 90_000,
@@ -52,7 +57,7 @@ func TestReliabilityClientSDKJavaScript(t *testing.T) {
 	cmd.Dir = root
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	faults := run.startFaults(ctx, t, faultKill, faultCrash)
+	faults := run.startFaults(ctx, t, faultKill, faultBlackhole, faultCrash)
 	err = cmd.Run()
 	faults.stop()
 	if err != nil {
@@ -94,7 +99,7 @@ func TestReliabilityClientSDKJavaScript(t *testing.T) {
 		for ch, d := range chans {
 			got := checkDelivery(&delivery{seqs: d.Seqs, holes: d.Holes}, out.Acked[ch])
 			if got.lost+got.duplicated+got.outOfOrder+got.unreported > 0 {
-				t.Logf("%s in %s: %+v", user, ch, got)
+				t.Logf("%s in %s: %s; first lost seqs %v", user, ch, got, got.lostSeqs)
 			}
 			fig.deliveries += got.deliveries
 			fig.lost += got.lost

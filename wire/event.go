@@ -167,9 +167,13 @@ type MembersPage struct {
 	Next    string   `json:"next,omitempty"`
 }
 
-// Pong answers a ping.
+// Pong answers a ping. API Gateway answers it itself (the ping route is a
+// MOCK integration, docs/client.md "Liveness"): its pong names the
+// connection and carries no time, since a mapping template cannot write one
+// in RFC 3339. A function that answers a ping sets both.
 type Pong struct {
-	At time.Time `json:"at"`
+	At           time.Time `json:"at,omitzero"`
+	ConnectionID string    `json:"connectionId,omitempty"`
 }
 
 // ErrorEvent reports a rejected request to its sender. RequestID is API

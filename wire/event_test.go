@@ -34,6 +34,7 @@ func TestEncode(t *testing.T) {
 		{MembersPage{Channel: "general"},
 			`{"type":"members","channel":"general","members":[]}`},
 		{Pong{At: at}, `{"type":"pong","at":"2026-01-02T03:04:05.006Z"}`},
+		{Pong{ConnectionID: "abc="}, `{"type":"pong","connectionId":"abc="}`},
 		{ErrorEvent{Code: CodeNotMember, Message: "join general first", Action: "send", RequestID: "r1"},
 			`{"type":"error","code":"not_member","message":"join general first","action":"send","requestId":"r1"}`},
 		{ErrorEvent{Code: CodeInternal, Message: "retry", Action: "send", Channel: "general", ClientID: "c1"},

@@ -14,6 +14,13 @@ package wire
 // server; the token may follow it in Sec-WebSocket-Protocol.
 const Subprotocol = "wschat.v1"
 
+// ReplacesParameter is the query parameter of the upgrade in which a client
+// that gave up on a silent connection (half-open: it saw no close) names
+// that connection, by the id its pong carried. The server closes the old
+// connection at once when it is the same user's, so fan-out and presence
+// stop counting it without waiting for API Gateway's 10-minute idle cut.
+const ReplacesParameter = "replaces"
+
 // Limits of the protocol. They are part of the contract with clients and are
 // documented in docs/protocol.md.
 const (

@@ -75,6 +75,10 @@ func newChatAPI(scope constructs.Construct, id string, props chatAPIProps) *chat
 		DefaultRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{Integration: chat},
 	})
 	for _, action := range contract.Actions {
+		if action == contract.ActionPing {
+			addPingRoute(api)
+			continue
+		}
 		api.AddRoute(jsii.String(action), &awsapigatewayv2.WebSocketRouteOptions{Integration: chat})
 	}
 
@@ -112,6 +116,34 @@ func newChatAPI(scope constructs.Construct, id string, props chatAPIProps) *chat
 // name the API refer to it.
 func (a *chatAPI) logicalID() string {
 	return *awscdk.Stack_Of(a.Construct).GetLogicalId(a.API.Node().DefaultChild().(awscdk.CfnElement))
+}
+
+// addPingRoute has API Gateway answer ping itself: a MOCK integration
+// (its request template selects status 200), an integration response whose
+// template is the pong, and a $default route response that sends it back.
+// A heartbeat then costs two API Gateway messages and no Lambda invocation
+// or @connections call, so the SDKs can afford one every 18 seconds
+// (docs/client.md, "Liveness"). Nothing validates the frame: any
+// {"action":"ping",...} gets a pong.
+func addPingRoute(api awsapigatewayv2.WebSocketApi) {
+	route := api.AddRoute(jsii.String(contract.ActionPing), &awsapigatewayv2.WebSocketRouteOptions{
+		Integration: awsapigatewayv2integrations.NewWebSocketMockIntegration(jsii.String("PingIntegration"),
+			&awsapigatewayv2integrations.WebSocketMockIntegrationProps{
+				RequestTemplates:            &map[string]*string{contract.TemplateKeyDefault: jsii.String(contract.MockOKTemplate)},
+				TemplateSelectionExpression: jsii.String(contract.TemplateSelectDefault),
+			}),
+		ReturnResponse: jsii.Bool(true),
+	})
+	// The L2 route has no integration responses: add the pong to the
+	// integration it made (a child of the route, under the id given above).
+	integration := route.Node().FindChild(jsii.String("PingIntegration")).Node().DefaultChild().(awsapigatewayv2.CfnIntegration)
+	awsapigatewayv2.NewCfnIntegrationResponse(route, jsii.String("Pong"), &awsapigatewayv2.CfnIntegrationResponseProps{
+		ApiId:                       api.ApiId(),
+		IntegrationId:               integration.Ref(),
+		IntegrationResponseKey:      jsii.String(contract.TemplateKeyDefault),
+		TemplateSelectionExpression: jsii.String(contract.TemplateSelectDefault),
+		ResponseTemplates:           map[string]string{contract.TemplateKeyDefault: contract.PongTemplate},
+	})
 }
 
 // quietRoutes gives ping and $default route settings of their own: every

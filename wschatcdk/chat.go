@@ -232,8 +232,10 @@ func grantTable(s *layer) {
 	}
 	// $connect writes the connection and its user index item, counts the
 	// user's connections (Query) and, over the cap, removes the connection
-	// again (GetItem, DeleteItem).
+	// again (GetItem, DeleteItem). It closes the silent connection a
+	// reconnecting client replaces (@connections DELETE, docs/client.md).
 	grant(s.Connect, "dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem")
+	s.API.GrantDeleteConnections(s.Connect.Role)
 	// $disconnect reads the connection's channels, deletes it and its
 	// memberships, and tells the channels who left (reading their members).
 	grant(s.Disconnect, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem")

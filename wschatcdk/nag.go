@@ -92,8 +92,8 @@ func addNagSuppressions(s *layer) {
 
 	// Connection ids are only known at run time; the grant is already limited
 	// to POST on this API's stage.
-	for _, f := range []*goFunction{s.Chat, s.Disconnect} {
-		suppressConnectionsGrant(s, f, "POST (and, for chat, DELETE)", "(POST|DELETE)")
+	for _, f := range []*goFunction{s.Chat, s.Disconnect, s.Connect} {
+		suppressConnectionsGrant(s, f, "POST and DELETE (chat), POST (disconnect) or DELETE (connect)", "(POST|DELETE)")
 	}
 	for _, f := range []*goFunction{s.Connect, s.Disconnect, s.Chat, s.Authorizer} {
 		suppressFunction(s, f, syncInvokeDLQReason)

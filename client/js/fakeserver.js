@@ -19,6 +19,8 @@ export class FakeServer {
     this.conns = new Set();
     this.counts = { drops: 0, duplicates: 0, reorders: 0, gaps: 0, internals: 0, rateLimits: 0, slowStores: 0, ackDelays: 0, cuts: 0, refused: 0, pings: 0 };
     this.timers = new Set();
+    this.replaces = []; // "replaces" query parameters of the upgrades
+    this.nconn = 0;
     let seed = 42;
     this.rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
   }
@@ -70,6 +72,10 @@ export class FakeServer {
 
   dropAll() { for (const c of this.conns) { this.counts.drops++; c.ws.terminate(); } }
 
+  // silenceAll makes every open connection silent without closing it, as a
+  // network that goes dead does: nothing is answered or sent on it any more.
+  silenceAll() { for (const c of this.conns) c.silent = true; }
+
   expire(name, below) {
     const ch = this.channel(name);
     for (const seq of ch.msgs.keys()) if (seq < below) ch.msgs.delete(seq);
@@ -85,10 +91,13 @@ export class FakeServer {
   }
 
   accept(ws, req) {
-    const c = { ws, user: this.tokenOf(req) || `anon-${this.conns.size}`, chans: new Set() };
+    const c = { ws, user: this.tokenOf(req) || `anon-${this.conns.size}`, chans: new Set(), id: `conn-${++this.nconn}`, silent: false };
+    const rep = new URL(req.url, "http://x").searchParams.get("replaces");
+    if (rep) this.replaces.push(rep);
     this.conns.add(c);
     if (this.f.maxLifetime) this.later(this.f.maxLifetime, () => { this.counts.cuts++; ws.close(1001, "lifetime"); });
     ws.on("message", (data) => {
+      if (c.silent) return;
       let r;
       try { r = JSON.parse(data.toString()); } catch { return; }
       this.handle(c, r);
@@ -104,7 +113,7 @@ export class FakeServer {
     });
   }
 
-  emit(c, v) { if (c.ws.readyState === 1) c.ws.send(JSON.stringify(v)); }
+  emit(c, v) { if (c.ws.readyState === 1 && !c.silent) c.ws.send(JSON.stringify(v)); }
   broadcast(ch, v) { for (const m of ch.members) this.emit(m, v); }
 
   fail(c, r, code) {
@@ -116,7 +125,7 @@ export class FakeServer {
   handle(c, r) {
     if (r.action === "ping") {
       this.counts.pings++;
-      if (!this.f.noPong) this.emit(c, { type: "pong", at: now() });
+      if (!this.f.noPong) this.emit(c, { type: "pong", connectionId: c.id });
       return;
     }
     const ch = this.channel(r.channel);

@@ -4,6 +4,8 @@
 export declare const Subprotocol: "wschat.v1";
 export declare const MaxTextRunes: 4000;
 export declare const MaxFrameBytes: number;
+/** The upgrade's query parameter naming the connection a reconnect replaces. */
+export declare const ReplacesParameter: "replaces";
 
 export declare const State: {
   readonly Connecting: "connecting";
@@ -24,7 +26,7 @@ export interface StateChange {
 /** Stable codes of client-side errors; server error frames keep the server's code. */
 export type ErrorCode =
   | "closed" | "not_joined" | "already_joined" | "outbox_full" | "text_too_long" | "invalid"
-  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "dial" | "left"
+  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "silent" | "dial" | "left"
   | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal";
 
 export declare class WschatError extends Error {
@@ -76,8 +78,14 @@ export interface Options {
   onState?: ((change: StateChange) => void) | null;
   /** Required where there is no global WebSocket (Node.js 20). */
   WebSocket?: WebSocketConstructor;
-  /** Milliseconds, like every duration here. Default 300000 (5 min). */
+  /** Keep-alive: a ping when nothing was sent for this long. Milliseconds, like every duration here. Default 300000 (5 min). */
   pingInterval?: number;
+  /** A probe after this long with nothing received (any frame counts); negative turns it off. Default 18000. */
+  heartbeatInterval?: number;
+  /** Nothing received within this long of a probe: the connection is silent and replaced. Default 8000. */
+  heartbeatTimeout?: number;
+  /** heartbeatInterval while the page is hidden (document.visibilityState). Default 300000 (5 min). */
+  hiddenHeartbeatInterval?: number;
   /** Default 2 h minus 5 min. */
   maxLifetime?: number;
   ackTimeout?: number;
@@ -219,6 +227,10 @@ export interface Stats {
   reconnects: number;
   handovers: number;
   sendRetries: number;
+  /** Pings sent: keep-alive and heartbeat probes. */
+  pings: number;
+  /** Connections the heartbeat found silent. */
+  silent: number;
 }
 
 export declare function dial(url: string, options?: Options): Promise<Client>;
@@ -250,6 +262,8 @@ export declare class Client {
   on(event: "ack", fn: (entry: PendingSend, seq: number) => void): () => void;
   on(event: "failed", fn: (entry: PendingSend, err: WschatError) => void): () => void;
   stats(): Stats;
+  /** Probe the connection at once (the network changed); replaced if nothing answers within heartbeatTimeout. */
+  checkNow(): void;
   close(): void;
 }
 

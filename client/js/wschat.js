@@ -41,6 +41,10 @@ export class ServerError extends WschatError {
 
 const timeoutError = () => new WschatError("timeout", "wschat client: no answer in time");
 const lostError = () => new WschatError("connection_lost", "wschat client: connection lost");
+const silentError = () => new WschatError("silent", "wschat client: connection silent: no answer within the heartbeat timeout");
+
+/** The query parameter naming the connection a reconnect replaces (wire.ReplacesParameter). */
+export const ReplacesParameter = "replaces";
 
 /** In-memory store: the default; survives reconnects, not a reload. */
 export class MemoryStore {
@@ -144,6 +148,11 @@ export class Sequencer {
 const seqOf = (ev) => (ev.type === "update" ? ev.update.seq : ev.message.seq);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// mono is a monotonic clock in fractional milliseconds for the heartbeat: a
+// wall clock that jumps (sleep, NTP) or ticks in whole milliseconds would
+// blur "after the probe".
+const mono = globalThis.performance && typeof globalThis.performance.now === "function"
+  ? () => globalThis.performance.now() : () => Date.now();
 
 /** One WebSocket; at most one request per action in flight (see conn.go). */
 class Conn {
@@ -155,21 +164,77 @@ class Conn {
     this.chains = new Map();
     this.closed = false;
     this.done = new Promise((r) => { this.markDone = r; });
-    ws.onmessage = (ev) => this.c.handleFrame(this, ev.data);
+    ws.onmessage = (ev) => { this.received(); this.c.handleFrame(this, ev.data); };
     ws.onclose = (ev) => this.end(ev && ev.code);
     ws.onerror = () => {};
-    this.pinger = setInterval(() => {
-      this.call({ action: "ping" }).catch((e) => { if (e.code === "timeout") this.close(); });
-    }, client.opts.pingInterval);
+    // Heartbeat (see liveness.go): any frame received is a sign of life; a
+    // probe goes out after heartbeatInterval of quiet, early when a request
+    // waits with nothing received, or on checkNow; nothing at all within
+    // heartbeatTimeout of a probe ends the connection as silent.
+    this.lastRx = this.lastTx = mono();
+    this.probeAt = 0;
+    this.first = true; // a ping at once: it checks the connection and learns its id
+    this.asked = false;
+    this.id = "";
+    this.died = null;
+    this.timer = null;
+    this.look(0);
   }
   end(code) {
     if (this.closed) return;
     this.closed = true;
     this.closeCode = code;
-    clearInterval(this.pinger);
+    clearTimeout(this.timer);
     for (const w of this.waiters.values()) w.reject(lostError());
     this.waiters.clear();
     this.markDone();
+  }
+  received() {
+    this.lastRx = mono();
+    if (this.probeAt) this.look(0);
+  }
+  look(ms) {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.beat(), Math.max(0, ms));
+  }
+  ask() { this.asked = true; this.look(0); }
+  // beat is one look of the watchdog. Background tabs run timers late; the
+  // rule (nothing received since the probe went out) never mistakes a late
+  // timer for a dead connection.
+  beat() {
+    if (this.closed) return;
+    const o = this.c.opts, now = mono();
+    if (this.probeAt) {
+      if (this.lastRx > this.probeAt) this.probeAt = 0;
+      else if (now < this.probeAt + o.heartbeatTimeout) return this.look(this.probeAt + o.heartbeatTimeout - now);
+      else return this.die(silentError());
+    }
+    const keepAlive = this.lastTx + o.pingInterval;
+    if (this.first || now >= keepAlive) { this.first = false; return this.probe(now); }
+    let due = keepAlive;
+    const every = this.c.heartbeatInterval();
+    if (every > 0) due = Math.min(due, this.lastRx + every);
+    let oldest = 0;
+    for (const w of this.waiters.values()) if (w.sent && (!oldest || w.sent < oldest)) oldest = w.sent;
+    if (oldest && this.lastRx <= oldest) due = Math.min(due, oldest + o.heartbeatTimeout / 4);
+    if (this.asked || now >= due) { this.asked = false; return this.probe(now); }
+    this.look(due - now);
+  }
+  probe(now) {
+    this.probeAt = now;
+    this.c.counters.pings++;
+    try { this.ws.send(JSON.stringify({ action: "ping" })); this.lastTx = now; } catch { return this.die(lostError()); }
+    this.look(this.c.opts.heartbeatTimeout);
+  }
+  die(err) {
+    if (this.closed) return;
+    this.died = err;
+    if (err.code === "silent") this.c.counters.silent++;
+    // A dead network completes no close handshake: drop the socket at once
+    // where the API allows it (Node's ws), else start the close.
+    try { if (typeof this.ws.terminate === "function") this.ws.terminate(); else this.ws.close(4000, "silent"); } catch { /* closing */ }
+    this.end(1006);
   }
   close() {
     try { this.ws.close(1000, "closing"); } catch { /* already closing */ }
@@ -186,12 +251,14 @@ class Conn {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.waiters.delete(req.action); reject(timeoutError()); }, this.c.opts.ackTimeout);
       const w = {
-        channel: req.channel, clientId: req.clientId, ref: req.ref,
+        channel: req.channel, clientId: req.clientId, ref: req.ref, sent: 0,
         resolve: (f) => { clearTimeout(timer); f.type === "error" ? reject(new ServerError(f)) : resolve(f); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
       this.waiters.set(req.action, w);
-      try { this.ws.send(JSON.stringify(req)); } catch (e) { this.waiters.delete(req.action); w.reject(lostError()); }
+      try { this.ws.send(JSON.stringify(req)); } catch (e) { this.waiters.delete(req.action); w.reject(lostError()); return; }
+      w.sent = this.lastTx = mono();
+      this.look(0); // an unanswered request makes the heartbeat probe sooner
     });
   }
   resolve(action, f) {
@@ -209,7 +276,8 @@ class Conn {
 
 const defaults = {
   token: null, tokenInQuery: false, onState: null, WebSocket: globalThis.WebSocket,
-  pingInterval: 5 * 60e3, maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
+  pingInterval: 5 * 60e3, heartbeatInterval: 18e3, heartbeatTimeout: 8e3, hiddenHeartbeatInterval: 5 * 60e3,
+  maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
   backoffBase: 250, backoffMax: 30e3, outboxSize: 256, maxSendAttempts: 10, reorderWindow: 1024,
   gapTimeout: 2e3, historyLimit: 100, store: null, modelSize: 10000,
 };
@@ -240,7 +308,9 @@ export class Client {
     this.outbox = (this.store.get("outbox") || []).map((e) => ({ ...e, attempted: true, waiters: [] }));
     this.userId = "";
     this.typed = new Map();
-    this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0 };
+    this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0, pings: 0, silent: 0 };
+    this.replaces = ""; // the last connection lost without a close frame
+    this.watchEnvironment();
     this.listeners = { ack: new Set(), failed: new Set() };
     this.idPrefix = "js-" + Math.random().toString(36).slice(2, 10) + Date.now().toString(36) + "-";
     this.idN = 0;
@@ -258,6 +328,33 @@ export class Client {
   pending() {
     return this.outbox.filter((e) => !e.req || e.req.action === "send")
       .map(({ channel, text, clientId, req }) => (req && req.replyTo ? { channel, text, clientId, replyTo: req.replyTo } : { channel, text, clientId }));
+  }
+
+  /** Probe the connection at once: without an answer within heartbeatTimeout it is replaced. */
+  checkNow() { if (this.active && !this.active.closed) this.active.ask(); }
+
+  // heartbeatInterval is slower while the page is hidden (browsers run its
+  // timers late anyway): hiddenHeartbeatInterval; a page shown again, or a
+  // network that comes back or goes away, probes at once (checkNow).
+  heartbeatInterval() {
+    const doc = globalThis.document;
+    const hidden = doc && doc.visibilityState === "hidden";
+    return hidden ? this.opts.hiddenHeartbeatInterval : this.opts.heartbeatInterval;
+  }
+
+  watchEnvironment() {
+    const g = globalThis;
+    if (typeof g.addEventListener !== "function") return;
+    const check = () => this.checkNow();
+    const visible = () => { if (!g.document || g.document.visibilityState !== "hidden") this.checkNow(); };
+    g.addEventListener("online", check);
+    g.addEventListener("offline", check);
+    if (g.document && typeof g.document.addEventListener === "function") g.document.addEventListener("visibilitychange", visible);
+    this.unwatch = () => {
+      g.removeEventListener("online", check);
+      g.removeEventListener("offline", check);
+      if (g.document && typeof g.document.removeEventListener === "function") g.document.removeEventListener("visibilitychange", visible);
+    };
   }
 
   setState(to, reason, err) {
@@ -290,6 +387,11 @@ export class Client {
   async openSocket() {
     let protocols = [Subprotocol];
     let url = this.url;
+    if (this.replaces) {
+      const u = new URL(url);
+      u.searchParams.set(ReplacesParameter, this.replaces);
+      url = u.toString();
+    }
     if (this.opts.token) {
       let tok;
       try { tok = await this.opts.token(); } catch (e) {
@@ -342,6 +444,7 @@ export class Client {
       }
       attempt = 0;
       this.counters.connects++;
+      this.replaces = "";
       this.setActive(k);
       this.setState(State.Connected, "connected, channels rejoined and caught up");
       this.firstResolve();
@@ -361,7 +464,11 @@ export class Client {
       if (why === "lost") {
         this.setActive(null);
         this.counters.reconnects++;
-        this.setState(State.Reconnecting, "connection lost");
+        // Without a close frame the server may not know: the next upgrade
+        // names the connection so that it is dropped at once.
+        if (k.id && (k.died || k.closeCode === 1006 || k.closeCode === undefined)) this.replaces = k.id;
+        if (k.died && k.died.code === "silent") this.setState(State.Reconnecting, "connection silent: no answer to the heartbeat", k.died);
+        else this.setState(State.Reconnecting, "connection lost", k.died);
         return true;
       }
       let nk;
@@ -383,6 +490,7 @@ export class Client {
   stop(err, reason) {
     if (this.err) return;
     this.err = err;
+    if (this.unwatch) this.unwatch();
     this.markStopped();
     for (const s of this.subs.values()) s.end(err);
     this.subs.clear();
@@ -417,9 +525,13 @@ export class Client {
         k.resolve(f.action || "send", f);
         break;
       case "history": case "members": k.resolve(f.type, f); break;
-      case "pong": k.resolve("ping", f); break;
+      case "pong": if (f.connectionId) k.id = f.connectionId; k.resolve("ping", f); break;
       case "error": k.resolve(f.action, f); break;
-      default: this.handleLifecycle(k, f, s); break; // API Gateway's own frame has no type
+      default:
+        // API Gateway's own frame has no type, and names the connection.
+        if (!f.type && f.connectionId) k.id = f.connectionId;
+        else this.handleLifecycle(k, f, s);
+        break;
     }
   }
 

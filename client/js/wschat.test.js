@@ -268,15 +268,81 @@ test("a reload keeps the unacked message and the last seq: resent with its clien
   });
 });
 
+// The timeout is generous: a pong late on a loaded machine must not look
+// like a dead connection (it did at 60 ms, under a CPU hog).
 test("keep-alive: pings while idle; a connection without pongs is replaced", async () => {
   await withServer({}, async (srv, connect) => {
-    const c = await connect("ann", { pingInterval: 30, ackTimeout: 60 });
-    await new Promise((r) => setTimeout(r, 200));
-    assert.ok(srv.counts.pings >= 3, `got ${srv.counts.pings} pings in 200 ms at 30 ms, want at least 3`);
+    const c = await connect("ann", { pingInterval: 30, heartbeatTimeout: 1000 });
+    await until(() => srv.counts.pings >= 3, 3000);
+    assert.ok(srv.counts.pings >= 3, `got ${srv.counts.pings} pings at a 30 ms keep-alive, want at least 3`);
     assert.equal(c.stats().reconnects, 0);
     srv.f.noPong = true;
-    await until(() => c.stats().reconnects > 0, 3000);
+    await until(() => c.stats().reconnects > 0, 5000);
     assert.ok(c.stats().reconnects > 0, "the dead connection was not replaced");
+  });
+});
+
+// A connection that goes silent without a close is found within
+// heartbeatInterval + heartbeatTimeout, replaced with an upgrade that names
+// it, and what was sent meanwhile arrives once, in order.
+test("heartbeat: a silent connection is found, replaced, named, and nothing is lost", async () => {
+  await withServer({}, async (srv, connect) => {
+    const states = [];
+    const c = await connect("ann", { heartbeatInterval: 150, heartbeatTimeout: 100, pingInterval: 60000, onState: (s) => states.push(s) });
+    const sub = await c.join("general", { from: 0 });
+    const seqs = [];
+    sub.on((ev) => { if (ev.type === "message") seqs.push(ev.message.seq); });
+    await until(() => c.active && c.active.id !== "", 1000);
+    const lostId = c.active.id;
+    const silenced = Date.now();
+    srv.silenceAll();
+    const want = [];
+    for (let i = 0; i < 5; i++) want.push(srv.post("general", "meanwhile " + i));
+    await until(() => states.some((s) => s.err && s.err.code === "silent"), 2000);
+    const found = states.find((s) => s.err && s.err.code === "silent");
+    assert.ok(found, "the silent connection was not found");
+    assert.equal(found.to, State.Reconnecting);
+    // A sanity bound; the figures are the reliability suite's and make bench's.
+    assert.ok(found.at - silenced <= 150 + 100 + 1000, `found after ${found.at - silenced} ms`);
+    await until(() => seqs.length >= want.length, 3000);
+    assert.deepEqual(seqs, want);
+    assert.deepEqual(srv.replaces, [lostId]);
+    assert.equal(c.stats().silent, 1);
+  });
+});
+
+test("heartbeat: a busy connection sends no probes; a waiting request probes early; checkNow probes at once", async () => {
+  await withServer({}, async (srv, connect) => {
+    // Frames every 15 ms against a 1 s heartbeat: only a stall of a second
+    // on a loaded machine could let a probe through.
+    const c = await connect("ann", { heartbeatInterval: 1000, heartbeatTimeout: 1000, pingInterval: 60000, ackTimeout: 2000 });
+    await c.join("general");
+    await until(() => srv.counts.pings === 1, 1000);
+    for (let i = 0; i < 100; i++) { srv.post("general", "busy"); await new Promise((r) => setTimeout(r, 15)); }
+    assert.equal(srv.counts.pings, 1, "probes while frames kept arriving");
+    await until(() => srv.counts.pings >= 2, 3000);
+    assert.ok(srv.counts.pings >= 2, "no probe once quiet");
+    c.close(); // its probes would count below
+
+    const c2 = await connect("bob", { heartbeatInterval: 60000, heartbeatTimeout: 400, pingInterval: 60000, ackTimeout: 2000 });
+    const sub2 = await c2.join("general");
+    // The join's catch-up done and the first ping answered: a frame that
+    // arrived after the send would rightly count as a sign of life.
+    await sub2.catching;
+    await until(() => c2.active && c2.active.id !== "" && c2.active.waiters.size === 0, 1000);
+    const before = srv.counts.pings;
+    srv.f.silent = true; // sends go unanswered, pongs still come
+    const start = Date.now();
+    c2.send("general", "unanswered").catch(() => {});
+    await until(() => srv.counts.pings > before, 2000);
+    assert.ok(srv.counts.pings > before, "no early probe for the waiting send");
+    assert.ok(Date.now() - start >= 80, "the probe did not wait a quarter of heartbeatTimeout");
+    srv.f.silent = false;
+    const n = srv.counts.pings;
+    c2.checkNow();
+    await until(() => srv.counts.pings > n, 1000);
+    assert.ok(srv.counts.pings > n, "checkNow sent no probe");
+    assert.equal(c2.stats().reconnects, 0);
   });
 });
 

@@ -213,14 +213,16 @@ func TestQuietRoutesThrottled(t *testing.T) {
 	}
 }
 
-// TestChatMayCloseConnections: the chat function (closing abusers) and the
-// publish function (disconnecting a user), and only they, may DELETE
-// connections; the IAM least-privilege test checks the rest of their grants.
+// TestChatMayCloseConnections: the chat function (closing abusers), the
+// publish function (disconnecting a user) and the connect function (closing
+// the silent connection a reconnecting client replaces), and only they, may
+// DELETE connections; the IAM least-privilege test checks the rest of their
+// grants.
 func TestChatMayCloseConnections(t *testing.T) {
 	template := tmpl(t, "dev")
 	for fn, stmts := range statements(t, template) {
 		has := strings.Contains(asJSON(stmts), "/DELETE/@connections/*")
-		if has != (fn == contract.FunctionChat || fn == contract.FunctionPublish) {
+		if has != (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionConnect) {
 			t.Errorf("%s may DELETE connections: %v", fn, has)
 		}
 	}

@@ -300,8 +300,12 @@ func TestRoutesAndIntegrations(t *testing.T) {
 			integrationFn := map[string]string{}
 			for id, in := range integrations {
 				p := props(in)
+				if p["IntegrationType"] == "MOCK" {
+					integrationFn[id] = "MOCK"
+					continue
+				}
 				if p["IntegrationType"] != "AWS_PROXY" {
-					t.Errorf("integration %s type %v, want AWS_PROXY", id, p["IntegrationType"])
+					t.Errorf("integration %s type %v, want AWS_PROXY or MOCK", id, p["IntegrationType"])
 				}
 				for _, part := range p["IntegrationUri"].(map[string]any)["Fn::Join"].([]any)[1].([]any) {
 					if fn := refID(part); fn != "" {
@@ -318,6 +322,8 @@ func TestRoutesAndIntegrations(t *testing.T) {
 			for _, a := range contract.Actions {
 				want[a] = fns[contract.FunctionChat]
 			}
+			// API Gateway answers ping itself (TestPingIsAnsweredByAPIGateway).
+			want[contract.ActionPing] = "MOCK"
 			got := map[string]string{}
 			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
 				p := props(route)
@@ -432,8 +438,9 @@ func resourcesOf(s map[string]any) []any {
 // aside: exactly what its code calls.
 var wantActions = map[string][]string{
 	contract.FunctionAuthorizer: {"logs:CreateLogStream", "logs:PutLogEvents"},
+	// @connections DELETE only: the connection a reconnect replaces.
 	contract.FunctionConnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-		"logs:CreateLogStream", "logs:PutLogEvents"},
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	contract.FunctionDisconnect: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query",
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 	// Above the fan-out threshold chat and publish enqueue tasks: only
@@ -492,11 +499,15 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case acts[0] == "execute-api:ManageConnections":
 							j := asJSON(r)
-							// Chat closes connections that keep exceeding their limits
-							// and publish disconnects users: only they may DELETE.
-							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
-							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`) && !deleteOK {
-								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE) on this API (%s) and stage %q only", fn, j, apiID, stage)
+							// Chat closes connections that keep exceeding their limits,
+							// publish disconnects users and connect closes the connection
+							// a reconnect replaces: only they may DELETE, and connect
+							// may not POST.
+							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionConnect) &&
+								strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
+							postOK := fn != contract.FunctionConnect && strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`)
+							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !postOK && !deleteOK {
+								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE; connect: DELETE only) on this API (%s) and stage %q only", fn, j, apiID, stage)
 							}
 						case strings.HasPrefix(acts[0], "sqs:"):
 							// Never the dead-letter queue: nothing reads it but an operator.
@@ -779,7 +790,7 @@ func TestNagFindingsAllSuppressed(t *testing.T) {
 // reviewed shows up here even when its reason is long enough.
 func wantSuppressions(cfg Config) int {
 	n := len(contract.Actions) + 2 // AwsSolutions-APIG4: every route but $connect ($disconnect, $default, the actions)
-	n += 2                         // AwsSolutions-IAM5: @connections/* of chat and disconnect
+	n += 3                         // AwsSolutions-IAM5: @connections/* of chat, disconnect and connect
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of publish
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST) of fanout
 	n += 6                         // Serverless-LambdaDLQ: every function
@@ -882,6 +893,60 @@ func firstDiff(a, b string) string {
 		}
 	}
 	return ""
+}
+
+// TestPingIsAnsweredByAPIGateway: the ping route is a MOCK integration whose
+// request template selects 200 and whose integration response is the pong
+// template, sent back by a $default route response; no function runs, so a
+// heartbeat costs two messages and no Lambda invocation.
+func TestPingIsAnsweredByAPIGateway(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			wsAPI := webSocketAPIID(t, template)
+			var pingRoute, mockID string
+			for id, route := range ofAPI(t, template, "AWS::ApiGatewayV2::Route", wsAPI) {
+				p := props(route)
+				if p["RouteKey"] != contract.ActionPing {
+					continue
+				}
+				pingRoute = id
+				mockID = refID(p["Target"].(map[string]any)["Fn::Join"].([]any)[1].([]any)[1])
+				if p["RouteResponseSelectionExpression"] != "$default" {
+					t.Errorf("ping route: RouteResponseSelectionExpression %v, want $default", p["RouteResponseSelectionExpression"])
+				}
+			}
+			in := props(ofAPI(t, template, "AWS::ApiGatewayV2::Integration", wsAPI)[mockID])
+			wantIn := map[string]any{"IntegrationType": "MOCK", "TemplateSelectionExpression": contract.TemplateSelectDefault,
+				"RequestTemplates": map[string]any{contract.TemplateKeyDefault: contract.MockOKTemplate}}
+			for k, v := range wantIn {
+				if asJSON(in[k]) != asJSON(v) {
+					t.Errorf("ping integration %s = %s, want %s", k, asJSON(in[k]), asJSON(v))
+				}
+			}
+			var responses, routeResponses int
+			for _, r := range ofAPI(t, template, "AWS::ApiGatewayV2::IntegrationResponse", wsAPI) {
+				p := props(r)
+				if refID(p["IntegrationId"]) != mockID {
+					continue
+				}
+				responses++
+				if p["IntegrationResponseKey"] != contract.TemplateKeyDefault ||
+					asJSON(p["ResponseTemplates"]) != asJSON(map[string]any{contract.TemplateKeyDefault: contract.PongTemplate}) {
+					t.Errorf("ping integration response = %s, want the pong template under $default", asJSON(p))
+				}
+			}
+			for _, r := range ofAPI(t, template, "AWS::ApiGatewayV2::RouteResponse", wsAPI) {
+				p := props(r)
+				if refID(p["RouteId"]) == pingRoute && p["RouteResponseKey"] == "$default" {
+					routeResponses++
+				}
+			}
+			if responses != 1 || routeResponses != 1 {
+				t.Errorf("ping: %d integration responses and %d $default route responses, want 1 and 1", responses, routeResponses)
+			}
+		})
+	}
 }
 
 // statefulIDs are the logical ids the stateful resources of a deployed

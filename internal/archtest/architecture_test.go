@@ -66,7 +66,7 @@ var rules = []rule{
 		forbid: concat([]string{
 			"github.com/aws/aws-sdk-go-v2/config",
 			module + "/infra/...", module + "/wschatcdk", module + "/local/...", module + "/bench/...", module + "/reliability/...",
-			module + "/tools/...", module + "/internal/emutest", module + "/internal/testkit",
+			module + "/tools/...", module + "/internal/emutest", module + "/internal/badnet", module + "/internal/liveproof", module + "/internal/testkit",
 			module + "/internal/localissuer", module + "/internal/dynalite",
 		}, cdk),
 		why: "every byte linked into a handler is deployed and cold-started: the SDK's config loader adds " +
@@ -134,11 +134,11 @@ var rules = []rule{
 			"WebSocket library, no AWS service client",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/internal/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi"},
-		onlyProject: []string{module + "/internal/loopback", module + "/internal/sigv4"},
-		why: "the emulator's API Gateway, Lambda runtime, SQS queues and template reader are generic: they emulate " +
-			"AWS for any template, so they must not know wschat's handlers, store or protocol (the loopback guard " +
-			"and the SigV4 check every listener shares are generic too)",
+		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/internal/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/internal/vtl"},
+		onlyProject: []string{module + "/internal/loopback", module + "/internal/sigv4", module + "/internal/vtl"},
+		why: "the emulator's API Gateway, Lambda runtime, SQS queues, template reader and mapping templates are generic: " +
+			"they emulate AWS for any template, so they must not know wschat's handlers, store or protocol (the loopback " +
+			"guard and the SigV4 check every listener shares are generic too)",
 	},
 	{
 		packages:    []string{module + "/internal/loopback", module + "/internal/sigv4"},

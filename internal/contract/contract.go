@@ -104,6 +104,26 @@ const (
 // Actions lists the protocol actions, each deployed as its own route.
 var Actions = wire.Actions
 
+// The ping route is answered by API Gateway itself, with no function: a
+// MOCK integration whose request template selects status 200 and whose
+// integration response template is the pong, sent back through the route's
+// $default route response. A heartbeat then costs two API Gateway messages
+// and no Lambda invocation (docs/client.md, "Liveness"). The emulator
+// serves the same templates from the synthesized template.
+const (
+	// MockOKTemplate is the MOCK integration's request template: the status
+	// the integration "returns".
+	MockOKTemplate = `{"statusCode": 200}`
+	// PongTemplate is the integration response's template: the wire's pong
+	// (wire.Pong), naming the connection the client is on, which it passes
+	// back as wire.ReplacesParameter after a reconnect.
+	PongTemplate = `{"type":"pong","connectionId":"$context.connectionId"}`
+	// TemplateKeyDefault is the key of a template selected by the
+	// selection expression TemplateSelectDefault (the only one used here).
+	TemplateKeyDefault    = "$default"
+	TemplateSelectDefault = `\$default`
+)
+
 // Function names: each is a folder lambdas/<name> and a construct id in the construct.
 const (
 	FunctionConnect    = "connect"
@@ -138,6 +158,11 @@ const (
 	TokenQueryParameter = "token"
 	SubprotocolName     = wire.Subprotocol
 )
+
+// ReplacesParameter is the upgrade's query parameter in which a client
+// names the connection it gave up on without a close; $connect closes that
+// connection when it is the same user's (docs/client.md, "Liveness").
+const ReplacesParameter = wire.ReplacesParameter
 
 // Key schema of the single table, shared by the stack (which declares it), the
 // store (which reads and writes it) and the emulator (which creates it).

@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"context"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -34,4 +35,12 @@ func (s *Store) SeedItems(channel string, members []chat.Member, expires time.Ti
 		items = append(items, fanoutKey(channel, sh, m.ConnectionID), rosterItem(m, sh, expires))
 	}
 	return items
+}
+
+// ResolveAsScanned decides the stream item at seq as SettledHistory does
+// after its scan read the item pending, whatever the item says now: the
+// state a concurrent change can leave between the scan and the target read.
+func (s *Store) ResolveAsScanned(ctx context.Context, q chat.HistoryQuery, seq, target int64) (include, settled bool) {
+	w := settler{s: s, q: q}
+	return w.resolve(ctx, seq, target, chat.StatusPending, s.now())
 }

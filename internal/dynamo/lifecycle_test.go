@@ -172,3 +172,72 @@ func TestReadStateAndChannelList(t *testing.T) {
 		t.Errorf("after RemoveUserChannel: %+v", ucs)
 	}
 }
+
+// A change that history's scan read pending can be applied, marked applied
+// by the next change and overtaken by it before history reads the target
+// (found by the JavaScript SDK proof under load: an acknowledged reaction
+// never reached one receiver, and nothing reported a hole). History must
+// serve it, not settle past it; a change that really lost the race for
+// its target is voided and skipped.
+func TestHistoryServesAChangeAppliedAfterItsScan(t *testing.T) {
+	ctx := t.Context()
+	s, clk := newStore(t, dynamo.Options{})
+	ann := chat.Identity{UserID: "u1", UserName: "Ann"}
+	for range 4 {
+		if _, err := s.NextSeq(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := chat.Message{Channel: "c", Seq: 1, Identity: ann, Text: "v0", ClientID: "m1", SentAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
+	if err := s.PutMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(seq int64, text string) {
+		t.Helper()
+		c := chat.Change{Channel: "c", Seq: seq, Op: chat.OpEdit, Target: 1, Identity: ann, ClientID: text, Text: text,
+			At: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
+		if err := s.PutChange(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		obs, err := s.GetMessage(ctx, "c", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obs.Pend != 0 {
+			if err := s.MarkApplied(ctx, "c", obs.Pend); err != nil {
+				t.Fatal(err)
+			}
+		}
+		next, err := obs.Apply(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WriteState(ctx, "c", obs, next, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(2, "v2")
+	apply(3, "v3") // marks 2 applied, then writes rev 3, pend 3
+	q := chat.HistoryQuery{Channel: "c", Limit: 10, Grace: time.Hour, TombstoneTTL: time.Hour}
+	if include, settled := s.ResolveAsScanned(ctx, q, 2, 1); !include || !settled {
+		t.Errorf("change 2, applied after the scan read it pending: include %v, settled %v; want it served", include, settled)
+	}
+	lost := chat.Change{Channel: "c", Seq: 4, Op: chat.OpEdit, Target: 1, Identity: ann, ClientID: "late", Text: "late",
+		At: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}
+	if err := s.PutChange(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	apply5 := func() { // a later change wins the target; 4 is never applied
+		obs, _ := s.GetMessage(ctx, "c", 1)
+		if err := s.Fence(ctx, "c", obs, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply5()
+	if include, settled := s.ResolveAsScanned(ctx, q, 4, 1); include || !settled {
+		t.Errorf("change 4, overtaken before it was applied: include %v, settled %v; want it voided and skipped", include, settled)
+	}
+	if st, err := s.ItemStatus(ctx, "c", 4); err != nil || st != chat.StatusVoid {
+		t.Errorf("ItemStatus(4) = %q, %v; want void", st, err)
+	}
+}

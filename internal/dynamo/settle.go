@@ -344,13 +344,17 @@ func (w *settler) resolve(ctx context.Context, seq, target int64, st chat.Status
 	switch {
 	case errors.Is(err, chat.ErrNotFound):
 		// Nothing to apply it to, ever.
-		return false, w.s.Void(ctx, w.q.Channel, seq) == nil
+		return w.void(ctx, seq)
 	case err != nil:
 		return false, false
 	case t.Pend == seq:
 		return true, true
 	case t.Rev >= seq:
-		return false, w.s.Void(ctx, w.q.Channel, seq) == nil
+		// Either a later change won the race for the target (void it), or
+		// seq was applied and then marked applied after the scan read it
+		// pending (a later change marks it before writing the target):
+		// w.void tells them apart.
+		return w.void(ctx, seq)
 	case w.s.now().Sub(stored) < w.q.Grace:
 		return false, false // an attempt may still be applying it: wait
 	}
@@ -364,7 +368,29 @@ func (w *settler) resolve(ctx context.Context, seq, target int64, st chat.Status
 		return false, false
 	}
 	t.Rev = seq
-	return false, w.s.Void(ctx, w.q.Channel, seq) == nil
+	return w.void(ctx, seq)
+}
+
+// void voids the pending item at seq, or finds it settled otherwise since
+// the scan read it: the status it has now decides. An item applied
+// meanwhile is served (skipping it and settling past it was a silent hole:
+// the client never received an acknowledged change, and nothing said so).
+func (w *settler) void(ctx context.Context, seq int64) (include, settled bool) {
+	if err := w.s.Void(ctx, w.q.Channel, seq); err != nil {
+		return false, false
+	}
+	st, err := w.s.ItemStatus(ctx, w.q.Channel, seq)
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		return false, true // expired meanwhile: nothing to serve
+	case err != nil:
+		return false, false
+	case st == chat.StatusApplied:
+		return true, true
+	case st == chat.StatusVoid:
+		return false, true
+	}
+	return false, false
 }
 
 // target reads (once per call) the message a pending item targets.

@@ -23,6 +23,7 @@ type ConnectStore interface {
 	PutUserConnection(ctx context.Context, c chat.Connection) error
 	CountConnectionsOfUser(ctx context.Context, userID string) (int, error)
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
+	Connection(ctx context.Context, id string) (chat.Connection, error)
 }
 
 // Connect serves $connect: it registers the connection with the
@@ -33,7 +34,8 @@ type Connect struct {
 	log     *slog.Logger
 	meter   Meter
 	now     func() time.Time
-	maxConn int // per user; 0: no cap
+	maxConn int    // per user; 0: no cap
+	closer  Closer // closes a connection the client replaces; nil: ignored
 }
 
 // NewConnect returns the $connect handler, with the per-user connection cap
@@ -81,6 +83,7 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		}
 		return *refused, nil
 	}
+	h.replace(ctx, rq, ev)
 	h.log.LogAttrs(ctx, slog.LevelInfo, "connected", slog.String("userId", rq.UserID))
 	resp := events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 	if offersSubprotocol(header(ev, "Sec-WebSocket-Protocol")) {

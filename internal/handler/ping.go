@@ -10,5 +10,5 @@ import (
 type pingAction struct{ replier replier }
 
 func (h *pingAction) serve(ctx context.Context, rq *request, _ protocol.Request) error {
-	return h.replier.reply(ctx, rq, protocol.Pong{At: rq.Now})
+	return h.replier.reply(ctx, rq, protocol.Pong{At: rq.Now, ConnectionID: rq.ConnectionID})
 }

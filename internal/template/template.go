@@ -138,7 +138,8 @@ type API struct {
 // Route is an AWS::ApiGatewayV2::Route with its integration resolved.
 type Route struct {
 	Key        string
-	Function   *Function   // nil: no integration
+	Function   *Function   // nil: no Lambda integration
+	Mock       *Mock       // set for a MOCK integration (Function is then nil)
 	Authorizer *Authorizer // nil: AuthorizationType NONE
 	TwoWay     bool        // a RouteResponse $default is configured
 }
@@ -749,17 +750,26 @@ func (p *parser) parseRoutes() error {
 	return nil
 }
 
-// parseIntegrations returns the function behind each Lambda proxy
-// integration of the API, by logical id.
-func (p *parser) parseIntegrations() (map[string]*Function, error) {
-	out := map[string]*Function{}
+// parseIntegrations returns what serves each integration of the API, by
+// logical id: the function of a Lambda proxy integration, or a MOCK
+// integration's templates.
+func (p *parser) parseIntegrations() (map[string]integration, error) {
+	out := map[string]integration{}
 	for _, id := range p.apiIDs("AWS::ApiGatewayV2::Integration") {
+		if typ, err := p.props(id).str("IntegrationType"); err == nil && typ == "MOCK" {
+			m, err := p.parseMock(id)
+			if err != nil {
+				return nil, err
+			}
+			out[id] = integration{mock: m}
+			continue
+		}
 		fn, err := p.invokedFunction(p.props(id), "IntegrationType", "AWS_PROXY", "IntegrationUri",
-			"only AWS_PROXY (Lambda proxy) integrations")
+			"only AWS_PROXY (Lambda proxy) and MOCK integrations")
 		if err != nil {
 			return nil, err
 		}
-		out[id] = fn
+		out[id] = integration{fn: fn}
 	}
 	return out, nil
 }
@@ -847,7 +857,7 @@ func (p *parser) twoWayRoutes() (map[string]bool, error) {
 }
 
 // parseRoute reads one route: its key, its integration and its authorizer.
-func (p *parser) parseRoute(id string, integrations map[string]*Function, authorizers map[string]*Authorizer) (*Route, error) {
+func (p *parser) parseRoute(id string, integrations map[string]integration, authorizers map[string]*Authorizer) (*Route, error) {
 	f := p.props(id)
 	key, err := f.str("RouteKey")
 	if err != nil {
@@ -863,11 +873,11 @@ func (p *parser) parseRoute(id string, integrations map[string]*Function, author
 			return nil, f.fail("Target", err.Error())
 		}
 		integ, ok := strings.CutPrefix(target, "integrations/")
-		fn, found := integrations[integ]
+		in, found := integrations[integ]
 		if !ok || !found {
 			return nil, f.fail("Target", fmt.Sprintf("%q is not integrations/<an integration of this API>", target))
 		}
-		route.Function = fn
+		route.Function, route.Mock = in.fn, in.mock
 	}
 	authType, err := f.str("AuthorizationType")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/wschat/wschat/internal/compose"
+	"github.com/wschat/wschat/internal/connections"
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/handler"
 	"github.com/wschat/wschat/internal/metrics"
@@ -25,13 +26,22 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-// newHandler builds the handler once per process. $connect only writes the
-// connection item: it needs no @connections client.
+// newHandler builds the handler once per process. $connect writes the
+// connection item; its @connections client only closes the connection a
+// reconnecting client replaces (DELETE).
 func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Connect, error) {
 	b, err := compose.NewBase(getenv, stdout)
 	if err != nil {
 		return nil, err
 	}
+	callback := getenv(contract.EnvCallbackURL)
+	if callback == "" {
+		return nil, fmt.Errorf("%s is not set", contract.EnvCallbackURL)
+	}
 	meter := metrics.New(stdout, getenv(contract.EnvMetricsNamespace))
-	return handler.NewConnect(b.Config, b.Store, b.Log, meter), nil
+	conns, err := connections.New(b.AWS, callback, connections.Options{MaxConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	return handler.NewConnect(b.Config, b.Store, b.Log, meter).ReplaceWith(conns), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,15 @@ func newConnection(g *Gateway, hs *handshake, ws *websocket.Conn, guard *frameGu
 // errGone is a send to a connection that cannot be reached any more.
 var errGone = errors.New("connection gone")
 
+// closeGrace is how long a close started by the gateway (idle cut, maximum
+// duration, DELETE @connections) waits for the client's close frame before
+// dropping the TCP connection. API Gateway does not keep a client whose
+// network went silent for the WebSocket library's 5 s: its $disconnect runs
+// at once, and meanwhile posts already answer 410, so a long wait here would
+// make the fan-out's 410 cleanup (which announces no `left`) win the race
+// with $disconnect far more often than on AWS.
+const closeGrace = time.Second
+
 // close starts API Gateway's side of a close and remembers the code for the
 // $disconnect event. Only the first call counts.
 func (c *connection) close(code websocket.StatusCode, reason string) {
@@ -78,7 +88,9 @@ func (c *connection) close(code websocket.StatusCode, reason string) {
 		c.closeCode.Store(int32(code))
 		c.closeReason.Store(reason)
 		if ws := c.upgraded(); ws != nil {
+			t := time.AfterFunc(closeGrace, func() { _ = ws.CloseNow() })
 			_ = ws.Close(code, reason)
+			t.Stop()
 		}
 	})
 }
@@ -135,9 +147,12 @@ func (c *connection) run() {
 	// go nowhere); $disconnect does not wait for them.
 	if route := g.route(RouteDisconnect); route != nil && route.Integration != nil {
 		event := c.disconnectEvent(int(code), reason)
+		g.usage.invoked(RouteDisconnect)
+		done := g.usage.busy()
 		if _, err := g.invoke(context.Background(), route.Integration, event); err != nil {
 			g.cfg.Log.Error("disconnect integration failed", "connectionId", c.id, "error", err)
 		}
+		done()
 	}
 }
 
@@ -179,10 +194,13 @@ func (c *connection) readLoop(idle *time.Timer) (websocket.StatusCode, string) {
 		c.lastActive.Store(time.Now().UnixMilli())
 		if c.pending.Add(1) > maxPending {
 			c.pending.Add(-1)
+			g.usage.routed("")
 			c.sendError(msgTooManyRequests, newID())
 			continue
 		}
+		done := g.usage.busy()
 		go func() {
+			defer done()
 			defer c.pending.Add(-1)
 			c.inflight <- struct{}{}
 			defer func() { <-c.inflight }()
@@ -231,6 +249,7 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 	expr, routes, bk := g.routing()
 	key := selectRoute(expr, routes, data, typ == websocket.MessageText)
 	log := g.cfg.Log.With("connectionId", c.id, "routeKey", key, "requestId", requestID)
+	g.usage.routed(key)
 	if key == "" {
 		log.Info("no route matched and no $default route")
 		c.sendError("Forbidden", requestID)
@@ -242,10 +261,15 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 		return
 	}
 	route := routes[key]
+	if route.Mock != nil {
+		c.serveMock(route, key, requestID, log)
+		return
+	}
 	if route.Integration == nil {
 		return
 	}
 	event := c.messageEvent(key, requestID, typ, data)
+	g.usage.invoked(key)
 	out, err := g.invoke(context.Background(), route.Integration, event)
 	if err != nil {
 		log.Error("integration failed", "error", err)
@@ -260,6 +284,21 @@ func (c *connection) handleMessage(typ websocket.MessageType, data []byte) {
 		if resp, err := parseProxyResponse(out); err == nil && resp.Body != "" {
 			_ = c.send([]byte(resp.Body))
 		}
+	}
+}
+
+// serveMock answers a message from the route's MOCK integration: no
+// function runs, and a two-way route sends the rendered answer back.
+func (c *connection) serveMock(route *Route, key, requestID string, log *slog.Logger) {
+	c.g.usage.mockAnswers.Add(1)
+	body, err := route.Mock.answer(c.templateVars(key, requestID, time.Now()))
+	if err != nil {
+		log.Error("mock integration failed", "error", err)
+		c.sendError("Internal server error", requestID)
+		return
+	}
+	if route.TwoWay && body != "" {
+		_ = c.send([]byte(body))
 	}
 }
 

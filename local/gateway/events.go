@@ -229,6 +229,7 @@ func (g *Gateway) authorize(r *http.Request, hs *handshake, a *Authorizer) (int,
 	ev := g.authorizerEvent(r, hs)
 	methodArn := ev.MethodArn
 	start := time.Now()
+	g.usage.invoked("authorizer")
 	out, err := g.invoke(r.Context(), a.Function, ev)
 	latency := time.Since(start)
 	if err != nil {

@@ -71,6 +71,9 @@ type Route struct {
 	Integration Invoker
 	// Authorizer is the REQUEST authorizer; API Gateway allows one only on $connect.
 	Authorizer *Authorizer
+	// Mock, when set, answers the route in the gateway (a MOCK integration);
+	// Integration is then nil.
+	Mock *Mock
 	// TwoWay routes send the integration's response body back to the client
 	// (a route response is configured).
 	TwoWay bool
@@ -342,7 +345,10 @@ func (g *Gateway) runConnect(w http.ResponseWriter, r *http.Request, hs *handsha
 		return nil, true
 	}
 	event := g.connectEvent(r, hs, authorizer)
+	g.usage.invoked(RouteConnect)
+	done := g.usage.busy()
 	out, err := g.invoke(r.Context(), route.Integration, event)
+	done()
 	if err != nil {
 		log.Error("connect integration failed", "error", err)
 		apiError(w, http.StatusInternalServerError, "", "Internal server error")

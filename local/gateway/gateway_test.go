@@ -85,6 +85,7 @@ type apiOptions struct {
 	vanish     time.Duration
 	throttle   *Throttle
 	account    *Limit
+	extra      []*Route // more routes, e.g. a MOCK one
 }
 
 func newTestAPI(t *testing.T, o apiOptions) *testAPI {
@@ -101,6 +102,9 @@ func newTestAPI(t *testing.T, o apiOptions) *testAPI {
 	}
 	if !o.noDefault {
 		routes[RouteDefault] = &Route{Key: RouteDefault, Integration: a.message}
+	}
+	for _, r := range o.extra {
+		routes[r.Key] = r
 	}
 	a.gw = New(Config{
 		APIID: "abcde12345", Stage: "dev", Expression: expr, Routes: routes,

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"maps"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,11 +29,55 @@ type Usage struct {
 	// ManagementCalls counts @connections calls (POST, GET and DELETE)
 	// that were answered, whatever the answer.
 	ManagementCalls int64 `json:"managementCalls"`
+	// MessagesByRoute are MessagesIn by selected route key ("" for none,
+	// and for messages refused with too many pending).
+	MessagesByRoute map[string]int64 `json:"messagesByRoute"`
+	// Invocations are integration (Lambda) invocations by route key;
+	// authorizers count under "authorizer".
+	Invocations map[string]int64 `json:"invocations"`
+	// MockAnswers are messages a MOCK integration answered: no function ran.
+	MockAnswers int64 `json:"mockAnswers"`
+	// Processing is a gauge, not a counter: messages received and not yet
+	// handled (waiting for a slot, or their integration running), and
+	// $connect and $disconnect invocations running. A test that must know
+	// nothing is in flight waits for 0 instead of sleeping.
+	Processing int64 `json:"processing"`
 }
 
 type usageCounters struct {
 	messagesIn, unitsIn, bytesIn, messagesOut, unitsOut, bytesOut atomic.Int64
 	connects, disconnects, endedMs, managementCalls               atomic.Int64
+	mockAnswers, processing                                       atomic.Int64
+
+	mu          sync.Mutex
+	byRoute     map[string]int64
+	invocations map[string]int64
+}
+
+// routed counts a message of route key.
+func (u *usageCounters) routed(key string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.byRoute == nil {
+		u.byRoute = map[string]int64{}
+	}
+	u.byRoute[key]++
+}
+
+// invoked counts an integration invocation for route key.
+func (u *usageCounters) invoked(key string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.invocations == nil {
+		u.invocations = map[string]int64{}
+	}
+	u.invocations[key]++
+}
+
+// busy counts one unit of work in the Processing gauge until done is called.
+func (u *usageCounters) busy() (done func()) {
+	u.processing.Add(1)
+	return func() { u.processing.Add(-1) }
 }
 
 // units is n bytes in API Gateway's 32 KB metering units (at least one).
@@ -57,7 +103,11 @@ func (g *Gateway) Usage() Usage {
 		MessagesOut: u.messagesOut.Load(), UnitsOut: u.unitsOut.Load(), BytesOut: u.bytesOut.Load(),
 		Connects: u.connects.Load(), Disconnects: u.disconnects.Load(), ConnectedMs: u.endedMs.Load(),
 		ManagementCalls: u.managementCalls.Load(),
+		MockAnswers:     u.mockAnswers.Load(), Processing: u.processing.Load(),
 	}
+	u.mu.Lock()
+	out.MessagesByRoute, out.Invocations = maps.Clone(u.byRoute), maps.Clone(u.invocations)
+	u.mu.Unlock()
 	now := time.Now()
 	g.mu.RLock()
 	for _, c := range g.conns {

@@ -1,15 +1,18 @@
 // The JavaScript half of the SDK proof (reliability/client_test.go): runs
 // the client of client/js under Node.js with the ws package against the
-// emulator while the Go test injects faults. Input: one JSON argument
-// {url, tokens: {user: jwt}, senders: [user], receivers: [user], channels,
-// perSender, maxLifetimeMs, waitMs}. Output: one JSON line with what was
-// acknowledged, what each subscription delivered (messages and updates)
-// and each subscription's folded message states, for the Go test to check
-// against history; progress goes to stderr. After each send a sender makes
-// one change (edit or delete of its own message, reaction, unreaction or
-// reply), as the Go proof's lifecycleStep does.
+// emulator while the Go test injects faults. Input: one JSON argument {url,
+// proxies: {user: host:port}, tokens: {user: jwt}, heartbeatMs, senders:
+// [user], receivers: [user], channels, perSender, maxLifetimeMs, waitMs};
+// each user's connections go through its own hostile-network proxy.
+// Output: one JSON line with what was acknowledged, what each subscription
+// delivered (messages and updates) and each subscription's folded message
+// states, for the Go test to check against history; progress goes to
+// stderr. After each send a sender makes one change (edit or delete of its
+// own message, reaction, unreaction or reply), as the Go proof's
+// lifecycleStep does.
 import { WebSocket } from "ws";
 import { dial } from "../../client/js/wschat.js";
+import { via } from "./via.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
 const users = [...cfg.senders, ...cfg.receivers];
@@ -19,7 +22,7 @@ const subs = {}; // user -> channel -> Subscription
 
 for (const user of users) {
   const c = await dial(cfg.url, {
-    WebSocket,
+    WebSocket: via(WebSocket, cfg.proxies[user]),
     token: async () => cfg.tokens[user],
     maxLifetime: cfg.maxLifetimeMs,
     ackTimeout: 3000,
@@ -28,6 +31,8 @@ for (const user of users) {
     maxSendAttempts: 60,
     gapTimeout: 1000,
     pingInterval: 60000,
+    heartbeatInterval: cfg.heartbeatMs,
+    heartbeatTimeout: cfg.heartbeatMs,
   });
   clients[user] = c;
   delivered[user] = {};
