@@ -15,6 +15,8 @@ TOKEN_NAME ?=
 # make token: the token's channels claim, e.g. CHANNELS='general,team-*=r'
 # (docs/auth.md); unset mints a token without the claim.
 CHANNELS ?=
+# make token: the token's lifetime (a Go duration, 1s-24h); unset: 1h.
+TOKEN_TTL ?=
 BASE ?= HEAD~1
 # make publish/notify/disconnect: the channel or user and the text. Against
 # the emulator on PORT by default; PUBLISH_URL (a stack's PublishURL output)
@@ -22,6 +24,12 @@ BASE ?= HEAD~1
 CHANNEL ?= general
 TO ?=
 TEXT ?=
+# make private/add-member/remove-member/members/revoke: the first members of
+# a private channel (comma-separated user ids), a members page's cursor, and
+# the time before which a user's tokens are refused (RFC 3339; unset: now).
+MEMBERS ?=
+CURSOR ?=
+UNTIL ?=
 PUBLISH_URL ?=
 PUBLISH_ID ?=
 PUBLISH_FLAGS = -port $(PORT) -stage $(ENV) $(if $(PUBLISH_URL),-url '$(PUBLISH_URL)') $(if $(PUBLISH_ID),-id '$(PUBLISH_ID)')
@@ -39,7 +47,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect bench cost soak clean
+.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke bench cost soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -145,7 +153,7 @@ invoke: ## Run one function once on ENV's template: make invoke FN=chat EVENT=lo
 	go run ./local invoke $(FN) --env $(ENV) --event $(EVENT) $(INVOKE_FLAGS)
 
 token: ## Print a token for TOKEN_USER (default dev) from the issuer of the emulator on PORT
-	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)') $(if $(CHANNELS),-channels '$(CHANNELS)')
+	@go run ./tools/token -port $(PORT) -user '$(TOKEN_USER)' $(if $(TOKEN_NAME),-name '$(TOKEN_NAME)') $(if $(CHANNELS),-channels '$(CHANNELS)') $(if $(TOKEN_TTL),-ttl '$(TOKEN_TTL)')
 
 publish: ## Post TEXT to CHANNEL through the publish API (signed; PUBLISH_URL for a deployed stage)
 	@go run ./tools/publish $(PUBLISH_FLAGS) -channel '$(CHANNEL)' -text '$(TEXT)'
@@ -155,6 +163,21 @@ notify: ## Send TEXT as a notice to every connection of user TO
 
 disconnect: ## Close every connection of user TO (sign-out everywhere, ban)
 	@go run ./tools/publish $(PUBLISH_FLAGS) -verb disconnect -to '$(TO)'
+
+private: ## Make CHANNEL private with MEMBERS (comma-separated user ids) on its list
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb private -channel '$(CHANNEL)' -members '$(MEMBERS)'
+
+add-member: ## Put user TO on private CHANNEL's member list
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb add-member -channel '$(CHANNEL)' -to '$(TO)'
+
+remove-member: ## Take user TO off private CHANNEL's list; their connections leave it at once
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb remove-member -channel '$(CHANNEL)' -to '$(TO)'
+
+members: ## Print private CHANNEL's member list (one page; CURSOR for the next)
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb members -channel '$(CHANNEL)' $(if $(CURSOR),-cursor '$(CURSOR)')
+
+revoke: ## Refuse user TO's tokens issued before UNTIL (default now) and close their connections
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb revoke -to '$(TO)' $(if $(UNTIL),-until '$(UNTIL)')
 
 bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart (and make cost's files)
 	$(MAKE) synth ENV=dev

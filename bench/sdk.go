@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wschat/wschat/client"
@@ -139,12 +141,13 @@ func catchUp(ctx context.Context, e *emutest.Emulator, n int, res *SDK) error {
 func handovers(ctx context.Context, e *emutest.Emulator, size sdkBench, res *SDK) error {
 	const channel = "sdk-handover"
 	var (
-		mu    sync.Mutex
-		took  []float64
-		ended = make(chan struct{})
+		mu      sync.Mutex
+		took    []float64
+		ended   = make(chan struct{})
+		sending atomic.Bool // handovers count once messages flow: on a slow machine the sender's dial and join outlast several lifetimes
 	)
 	rx, err := dialSDK(ctx, e, "sdk-receiver", client.Options{MaxLifetime: size.lifetime, OnState: func(s client.StateChange) {
-		if s.Took <= 0 {
+		if s.Took <= 0 || !sending.Load() {
 			return
 		}
 		mu.Lock()
@@ -181,9 +184,13 @@ func handovers(ctx context.Context, e *emutest.Emulator, size sdkBench, res *SDK
 	if _, err := tx.Join(ctx, channel); err != nil {
 		return err
 	}
+	sending.Store(true)
 	acked, err := sendUntil(ctx, tx, channel, ended)
 	if err != nil {
 		return err
+	}
+	if len(acked) == 0 {
+		return errors.New("sdk: the handovers ended before any message was acknowledged")
 	}
 	// Let the last acknowledged messages arrive (bounded).
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

@@ -82,6 +82,15 @@ type Options struct {
 	ModelSize int
 	// HTTPClient is used for the upgrade request. Default http.DefaultClient.
 	HTTPClient *http.Client
+	// RenewBefore is how long before its token's exp a connection renews
+	// its grant in-band with a fresh token from Token (reauth), without a
+	// reconnect; at most a third of the token's remaining life. Default 2m.
+	// Only JWTs with an exp are renewed.
+	RenewBefore time.Duration
+	// OnDirect is called when another user opens a direct-message channel
+	// with this client's user (join it with Join, or OpenDirect); from the
+	// client's own goroutine: it must not block.
+	OnDirect func(Direct)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -103,6 +112,7 @@ func (o Options) withDefaults() Options {
 	def(&o.BackoffBase, 250*time.Millisecond)
 	def(&o.BackoffMax, 30*time.Second)
 	def(&o.GapTimeout, 2*time.Second)
+	def(&o.RenewBefore, 2*time.Minute)
 	if o.OutboxSize <= 0 {
 		o.OutboxSize = 256
 	}
@@ -124,9 +134,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Stats are counters of what the client went through.
+// Stats are counters of what the client went through. Renewals counts
+// in-band token renewals (reauth), which keep the connection.
 type Stats struct {
-	Connects, Reconnects, Handovers, SendRetries int64
+	Connects, Reconnects, Handovers, SendRetries, Renewals int64
 	// Pings are pings and Ping frames sent (keep-alive and heartbeat
 	// probes); Silent counts connections the heartbeat found dead.
 	Pings, Silent int64
@@ -153,9 +164,9 @@ type Client struct {
 
 	out *outbox
 
-	connects, reconnects, handovers, sendRetries atomic.Int64
-	pings, silent                                atomic.Int64
-	stateMu                                      sync.Mutex // orders OnState calls
+	connects, reconnects, handovers, sendRetries, renewals atomic.Int64
+	pings, silent                                          atomic.Int64
+	stateMu                                                sync.Mutex // orders OnState calls
 	// replaces is the id of the last connection lost without a close
 	// frame, named on the next upgrade (wire.ReplacesParameter); under mu.
 	replaces string
@@ -205,7 +216,7 @@ func (c *Client) Err() error {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{Connects: c.connects.Load(), Reconnects: c.reconnects.Load(),
-		Handovers: c.handovers.Load(), SendRetries: c.sendRetries.Load(),
+		Handovers: c.handovers.Load(), SendRetries: c.sendRetries.Load(), Renewals: c.renewals.Load(),
 		Pings: c.pings.Load(), Silent: c.silent.Load()}
 }
 

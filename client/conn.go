@@ -38,12 +38,14 @@ type conn struct {
 	mu      sync.Mutex
 	slots   map[string]chan struct{}
 	waiters map[string]*waiter
+	exp     time.Time // when the connection's token expires (zero: unknown); renew.go
 
 	lv liveness
 }
 
 type waiter struct {
 	channel, clientID, ref string
+	peer                   string // a direct request's other user
 	ch                     chan *frame
 	sent                   time.Time // when the request was written; zero before
 }
@@ -52,6 +54,7 @@ type waiter struct {
 func (c *Client) dial(ctx context.Context) (*conn, error) {
 	protos := []string{Subprotocol}
 	u := c.url
+	var exp time.Time
 	if c.opts.Token != nil {
 		tok, err := c.opts.Token(ctx)
 		if err != nil {
@@ -60,6 +63,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 			}
 			return nil, fmt.Errorf("%w: %v", ErrToken, err)
 		}
+		exp = tokenExpiry(tok)
 		if c.opts.TokenInQuery {
 			pu, err := url.Parse(u)
 			if err != nil {
@@ -89,12 +93,13 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	// History answers may fill a 128 KB frame; leave room for escaping.
 	ws.SetReadLimit(4 * MaxFrameBytes)
 	k := &conn{c: c, ws: ws, born: c.opts.Now(), done: make(chan struct{}),
-		slots: make(map[string]chan struct{}), waiters: make(map[string]*waiter)}
+		slots: make(map[string]chan struct{}), waiters: make(map[string]*waiter), exp: exp}
 	k.lv.start(time.Now())
 	k.ctx, k.cancel = context.WithCancel(c.ctx)
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go k.readLoop()
 	go k.watchdog()
+	go k.renewLoop()
 	return k, nil
 }
 
@@ -174,6 +179,9 @@ func (k *conn) call(ctx context.Context, r wire.Request) (*frame, error) {
 	}
 	defer func() { <-s }()
 	w := &waiter{channel: channel, clientID: clientID, ref: ref, ch: make(chan *frame, 1)}
+	if od, ok := r.(*wire.OpenDirect); ok {
+		w.peer = od.UserID
+	}
 	k.mu.Lock()
 	k.waiters[action] = w
 	k.mu.Unlock()
@@ -212,27 +220,33 @@ func (k *conn) lost() error {
 	return fmt.Errorf("connection lost: %w", k.err)
 }
 
-// resolve hands f to the request waiting on action, if f is its answer.
-// Fields an old server leaves out (an error's channel) match anything.
-func (k *conn) resolve(action string, f *frame) {
+// resolve hands f to the request waiting on action, if f is its answer,
+// and reports whether it was. Fields an old server leaves out (an error's
+// channel) match anything.
+func (k *conn) resolve(action string, f *frame) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	w := k.waiters[action]
 	if w == nil {
-		return
+		return false
 	}
 	if f.Channel != "" && w.channel != "" && f.Channel != w.channel {
-		return
+		return false
 	}
 	if f.ClientID != "" && w.clientID != "" && f.ClientID != w.clientID {
-		return
+		return false
 	}
 	// Another member's concurrent join announces itself with its own ref
 	// (and a later lastSeq): only ours completes our join. A frame without
 	// a ref comes from an older server or a client that sent none.
 	if f.Type == "joined" && f.Ref != "" && w.ref != "" && f.Ref != w.ref {
-		return
+		return false
+	}
+	// Someone else opening a direct message with us is not our answer.
+	if f.Type == wire.TypeDirect && w.peer != "" && f.UserID != w.peer {
+		return false
 	}
 	delete(k.waiters, action)
 	w.ch <- f
+	return true
 }

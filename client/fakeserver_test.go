@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -30,6 +31,8 @@ type request struct {
 	Cursor   string `json:"cursor,omitempty"`
 	Ref      string `json:"ref,omitempty"`
 	Echo     *bool  `json:"echo,omitempty"`
+	Token    string `json:"token,omitempty"`
+	UserID   string `json:"userId,omitempty"`
 }
 
 // ackOnly: the request asked for no echo (wire.Send.Echo false).
@@ -65,11 +68,15 @@ type faults struct {
 	// ForeignJoinFirst announces another member's concurrent join (its own
 	// ref, a later lastSeq) to the joiner before the joiner's own joined.
 	ForeignJoinFirst bool
+	// RefuseReauth answers every reauth with unauthorized, so the grant
+	// runs out and the server closes the connection (token_expired).
+	RefuseReauth bool
 }
 
 // counts are the faults that actually happened.
 type counts struct {
 	Drops, Duplicates, Reorders, Gaps, Internals, RateLimits, SlowStores, AckDelays, Cuts, Refused, Pings int
+	Reauths, Expired                                                                                      int
 }
 
 type fakeChan struct {
@@ -91,6 +98,7 @@ type fakeConn struct {
 	cancel  context.CancelFunc
 	chans   map[string]bool
 	started time.Time
+	expiry  *time.Timer // the grant's end, as the real server enforces it
 }
 
 // fakeServer speaks the protocol subset the client uses, with a real seq
@@ -224,6 +232,10 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &fakeConn{ws: ws, out: make(chan []byte, 8192), chans: map[string]bool{}, started: time.Now(), user: token}
+	sub, exp := claims(token)
+	if sub != "" {
+		c.user = sub
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	if s.closed {
@@ -255,9 +267,53 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		})
 		defer t.Stop()
 	}
+	if !exp.IsZero() {
+		s.mu.Lock()
+		s.expireAt(c, exp)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			c.expiry.Stop()
+			s.mu.Unlock()
+		}()
+	}
 	go s.writer(c)
 	s.readLoop(c)
 	s.disconnect(c)
+}
+
+// claims reads sub and exp of a token minted by jwtFor ("" and zero for
+// any other token, whose text is then the user).
+func claims(token string) (string, time.Time) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", time.Time{}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Sub string `json:"sub"`
+		Exp int64  `json:"exp"`
+	}
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		return "", time.Time{}
+	}
+	return c.Sub, time.Unix(c.Exp, 0)
+}
+
+// expireAt (re)arms c's grant: at exp the server refuses it with
+// token_expired and closes it, as the real one does; the caller holds s.mu.
+func (s *fakeServer) expireAt(c *fakeConn, exp time.Time) {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiry = time.AfterFunc(time.Until(exp), func() {
+		s.mu.Lock()
+		s.counts.Expired++
+		s.emit(c, map[string]any{"type": "error", "code": "token_expired", "message": "token expired"})
+		s.mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // let the writer send it
+		_ = c.ws.Close(websocket.StatusNormalClosure, "token expired")
+	})
 }
 
 func (s *fakeServer) writer(c *fakeConn) {
@@ -351,6 +407,14 @@ func (s *fakeServer) handle(c *fakeConn, r request) {
 		}
 		return
 	}
+	switch r.Action {
+	case "reauth":
+		s.reauth(c, r)
+		return
+	case "direct":
+		s.direct(c, r)
+		return
+	}
 	ch := s.channel(r.Channel)
 	if r.Action != "join" && !ch.members[c] {
 		s.fail(c, r, "not_member")
@@ -372,6 +436,55 @@ func (s *fakeServer) handle(c *fakeConn, r request) {
 		s.members(c, r, ch)
 	default:
 		s.fail(c, r, "unknown_action")
+	}
+}
+
+// reauth renews c's grant with a token of the same user, as the real
+// server does (its verification aside).
+func (s *fakeServer) reauth(c *fakeConn, r request) {
+	sub, exp := claims(r.Token)
+	switch {
+	case s.f.RefuseReauth:
+		s.fail(c, r, "unauthorized")
+	case sub != c.user:
+		s.fail(c, r, "forbidden")
+	default:
+		s.counts.Reauths++
+		s.expireAt(c, exp)
+		s.emit(c, map[string]any{"type": "reauthed", "expiresAt": exp.UTC().Format(time.RFC3339)})
+	}
+}
+
+// direct answers the direct-message channel of c's user and another, and
+// tells the other's connections the first time.
+func (s *fakeServer) direct(c *fakeConn, r request) {
+	name := wire.DirectChannel(c.user, r.UserID)
+	_, existed := s.chans[name]
+	s.channel(name)
+	ev := map[string]any{"type": "direct", "channel": name, "userId": r.UserID, "userName": r.UserID, "at": now()}
+	if !existed {
+		ev["created"] = true
+		for other := range s.conns {
+			if other.user == r.UserID {
+				s.emit(other, map[string]any{"type": "direct", "channel": name, "userId": c.user, "userName": c.user, "created": true, "at": now()})
+			}
+		}
+	}
+	s.emit(c, ev)
+}
+
+// removeUser takes every connection of user out of channel, with a
+// removed event each, as a backend's removal does.
+func (s *fakeServer) removeUser(channel, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.channel(channel)
+	for m := range ch.members {
+		if m.user == user {
+			delete(ch.members, m)
+			delete(m.chans, channel)
+			s.emit(m, map[string]any{"type": "removed", "channel": channel, "reason": "removed", "at": now()})
+		}
 	}
 }
 

@@ -68,6 +68,10 @@ type Typist struct {
 	UserID   string
 	UserName string
 	Until    time.Time
+	// since is when the server saw the signal: only a message of the
+	// typist sent at or after it ends the indicator (one sent before,
+	// delivered late by a catch-up, does not).
+	since time.Time
 }
 
 // ReadReceipt is a user's last-read seq of a channel.
@@ -88,6 +92,12 @@ type ChannelInfo struct {
 	Unread     int
 	UnreadMore bool
 	Last       *Message // the last message, its text cut for a preview
+	// Private: a private channel or direct message whose member list names
+	// you (listed whether you joined it or not). PeerID and PeerName name
+	// the other user of a direct message (the name as that user last
+	// opened it, its id until then); empty otherwise.
+	Private          bool
+	PeerID, PeerName string
 }
 
 // ThreadPage is one page of a thread: the replies, the parent's current
@@ -215,8 +225,10 @@ func (c *Client) MarkRead(ctx context.Context, channel string, seq int64) error 
 	return nil
 }
 
-// Channels returns your channel list: every channel you joined on any
-// device and did not leave, with its unread count and last message.
+// Channels returns your channel list: every public channel you joined on
+// any device and did not leave, and every private channel and direct
+// message whose member list names you, with its unread count and last
+// message; a direct message names the other user (PeerID, PeerName).
 func (c *Client) Channels(ctx context.Context) ([]ChannelInfo, error) {
 	f, err := c.request(ctx, &wire.Channels{})
 	if err != nil {
@@ -224,7 +236,8 @@ func (c *Client) Channels(ctx context.Context) ([]ChannelInfo, error) {
 	}
 	out := make([]ChannelInfo, 0, len(f.Channels))
 	for _, ch := range f.Channels {
-		info := ChannelInfo{Channel: ch.Channel, LastSeq: ch.LastSeq, LastRead: ch.LastRead, Unread: ch.Unread, UnreadMore: ch.UnreadMore}
+		info := ChannelInfo{Channel: ch.Channel, LastSeq: ch.LastSeq, LastRead: ch.LastRead, Unread: ch.Unread, UnreadMore: ch.UnreadMore,
+			Private: ch.Private, PeerID: ch.PeerID, PeerName: ch.PeerName}
 		if ch.Last != nil {
 			m := message(ch.Channel, *ch.Last)
 			info.Last = &m
@@ -300,7 +313,7 @@ func (c *Client) handleLifecycle(k *conn, f *frame) {
 	case wire.TypeTyping:
 		if s != nil {
 			s.fold(Event{Type: EventTyping, Typing: Typist{Channel: f.Channel, UserID: f.UserID, UserName: f.UserName,
-				Until: c.opts.Now().Add(time.Duration(f.ExpiresIn) * time.Millisecond)}})
+				Until: c.opts.Now().Add(time.Duration(f.ExpiresIn) * time.Millisecond), since: f.At}})
 			s.armTyping()
 		}
 	case wire.TypeRead:

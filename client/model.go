@@ -57,7 +57,11 @@ func (m *model) fold(e Event) {
 		delete(m.typing, r.UserID)
 	}
 	if e.Type == EventMessage {
-		delete(m.typing, e.Message.UserID) // a message ends its author's typing
+		// A message ends its author's typing, unless it was sent before
+		// the signal (a catch-up can deliver it after).
+		if t, ok := m.typing[e.Message.UserID]; ok && !e.Message.SentAt.Before(t.since) {
+			delete(m.typing, e.Message.UserID)
+		}
 	}
 }
 

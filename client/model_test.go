@@ -111,6 +111,19 @@ func TestModelTypingExpiresAndReceipts(t *testing.T) {
 	if _, ok := m.typing["bo"]; ok {
 		t.Error("a message did not end its author's typing")
 	}
+	// A message sent before the typing signal (a catch-up delivers it
+	// late) does not end it: only a newer one does.
+	m.fold(Event{Type: EventTyping, Typing: Typist{UserID: "bo", Until: now.Add(3 * time.Second), since: now}})
+	old := msgEv(4, "bo", "sent before")
+	old.Message.SentAt = now.Add(-time.Second)
+	if m.fold(old); len(m.typists(now)) != 1 {
+		t.Error("a message older than the typing signal ended it")
+	}
+	late := msgEv(5, "bo", "sent after")
+	late.Message.SentAt = now.Add(time.Second)
+	if m.fold(late); len(m.typists(now)) != 0 {
+		t.Error("a message newer than the typing signal did not end it")
+	}
 	m.fold(Event{Type: EventRead, Read: ReadReceipt{UserID: "ann", Seq: 3}})
 	m.fold(Event{Type: EventRead, Read: ReadReceipt{UserID: "ann", Seq: 2}})
 	if m.reads["ann"].Seq != 3 {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/wschat/wschat/wire"
 )
 
 // run is the connection state machine: connect (or reconnect) with backoff,
@@ -192,6 +194,15 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 		k.resolve(f.Action, &f)
 	case "":
 		k.lv.setID(f.ConnectionID) // API Gateway's own frame names the connection
+	case wire.TypeReauthed:
+		k.resolve(wire.ActionReauth, &f)
+	case wire.TypeDirect:
+		// The answer to our direct request, or news of one opened with us.
+		if !k.resolve(wire.ActionDirect, &f) {
+			c.direct(&f)
+		}
+	case wire.TypeRemoved:
+		c.removed(&f)
 	default:
 		c.handleLifecycle(k, &f)
 	}

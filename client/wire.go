@@ -80,6 +80,10 @@ type frame struct {
 	Ref       string `json:"ref"`
 	// ConnectionID is in a pong (and in API Gateway's own error frames).
 	ConnectionID string `json:"connectionId"`
+	// reauthed's new expiry; direct's first opening; removed's reason.
+	ExpiresAt time.Time `json:"expiresAt"`
+	Created   bool      `json:"created"`
+	Reason    string    `json:"reason"`
 }
 
 func message(channel string, e wire.Entry) Message {

@@ -110,6 +110,7 @@ type session struct {
 	bootstraps     map[*template.Function]string
 	gateway        *gateway.Gateway
 	httpURLs       []string // base URLs of the template's HTTP APIs
+	schedules      *scheduler
 	cleanups       []func()
 }
 
@@ -185,7 +186,11 @@ func (e *session) start(ctx context.Context) error {
 		if e.sqs != nil {
 			e.sqs.stopMappings()
 		}
+		if e.schedules != nil {
+			e.schedules.halt()
+		}
 	})
+	e.startSchedules(e.stack, e.functions)
 	if e.sqs == nil {
 		return nil
 	}
@@ -466,7 +471,8 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
 %s  DynamoDB    %s
 %s%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
-		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(), e.securityBanner())
+		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(),
+		scheduleBanner(s, e.cfg.scheduleInterval)+e.securityBanner())
 }
 
 // securityBanner says what listens where and what each listener refuses

@@ -38,6 +38,10 @@ var sampleBodies = map[string]string{
 	wire.ActionTyping:      `{"action":"typing","channel":"general"}`,
 	wire.ActionRead:        `{"action":"read","channel":"general","seq":1}`,
 	wire.ActionChannels:    `{"action":"channels"}`,
+	// A renewal's token is a JWT; this one is not, so the sample answers
+	// unauthorized (make invoke shows the refusal path).
+	wire.ActionReauth: `{"action":"reauth","token":"not.a.token"}`,
+	wire.ActionDirect: `{"action":"direct","userId":"bob"}`,
 }
 
 // sampleEvents builds every sample event with the gateway's own builder.

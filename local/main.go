@@ -79,6 +79,7 @@ type config struct {
 	allowOrigins     []string
 	issuerSecretFile string
 	channelRate      string
+	scheduleInterval time.Duration
 }
 
 const usageHead = `Usage: go run ./local [flags]
@@ -143,6 +144,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
 	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
 	fs.IntVar(&c.sqsPort, "sqs-port", 0, "port on 127.0.0.1 of the SQS server started when the template has queues (0 picks a free one); functions get it as AWS_ENDPOINT_URL_SQS")
+	fs.DurationVar(&c.scheduleInterval, "schedule-interval", 0, "run every EventBridge schedule of the template at this interval instead of its rate (e.g. 1s for tests); 0: the template's rate")
 	fs.BoolVar(&c.virtualConns, "virtual-connections", false, "serve POST/GET /@admin/virtual-connections: connection ids with no socket that @connections accepts and counts, for benchmarks past one machine's sockets")
 	fs.Func("allow-host", "`HOST:PORT` the emulator's port also answers as, besides 127.0.0.1, localhost and [::1] with its port (for a proxy in front of it); comma-separated, repeatable. Any other Host is refused (DNS rebinding)", func(s string) error {
 		c.allowHosts = append(c.allowHosts, splitList(s)...)
@@ -218,6 +220,8 @@ func (c *config) check() error {
 		return errors.New("--idle-timeout and --max-connection-duration must be positive")
 	case c.postLatency < 0:
 		return errors.New("--post-latency must not be negative")
+	case c.scheduleInterval < 0:
+		return errors.New("--schedule-interval must not be negative")
 	case c.buildConcurrency < 1:
 		return errors.New("--build-jobs must be at least 1")
 	case c.stageThrottle != "template" && c.stageThrottle != "off":

@@ -58,6 +58,7 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	e.startSchedules(stack, fns)
 	note := fmt.Sprintf("template reloaded (%d routes, %d functions", len(stack.Routes), len(stack.Functions))
 	if len(added) > 0 {
 		note += fmt.Sprintf(", %d new", len(added))

@@ -13,7 +13,8 @@ import (
 var (
 	ErrInvalid   = errors.New("invalid request")     // 400: a bad field; fix the request
 	ErrForbidden = errors.New("forbidden")           // 403: signature refused or no grant
-	ErrNotFound  = errors.New("no such route")       // 404
+	ErrNotFound  = errors.New("no such route")       // 404 (also: a channel that is not private)
+	ErrConflict  = errors.New("conflict")            // 409: contradicts what exists
 	ErrTooLarge  = errors.New("too large")           // 413: text or body over the limit
 	ErrThrottled = errors.New("throttled")           // 429, after the retries
 	ErrServer    = errors.New("server error")        // 5xx, after the retries
@@ -49,6 +50,8 @@ func kindOf(status int) error {
 		return ErrNotFound
 	case status == http.StatusRequestEntityTooLarge:
 		return ErrTooLarge
+	case status == http.StatusConflict:
+		return ErrConflict
 	case status == http.StatusTooManyRequests:
 		return ErrThrottled
 	case status >= 500:

@@ -6,7 +6,12 @@
 // which the stack's PublishAPI.GrantPublish allowed. Throttling (429) and
 // server errors (5xx) are retried with jittered backoff; every other error
 // response is an *Error that errors.Is matches against ErrInvalid,
-// ErrForbidden, ErrNotFound, ErrTooLarge, ErrThrottled or ErrServer.
+// ErrForbidden, ErrNotFound, ErrConflict, ErrTooLarge, ErrThrottled or
+// ErrServer.
+//
+// It also manages who may use what: private channels' member lists
+// (CreatePrivate, AddMember, RemoveMember, Members) and revocation
+// (Revoke).
 //
 // A channel message is idempotent per (channel, caller, id): retrying with
 // the same id returns the same seq and stores nothing new.
@@ -98,7 +103,7 @@ func (c *Client) Publish(ctx context.Context, channel, id, text string) (Publish
 	var out Published
 	body, _ := json.Marshal(wire.Publish{Text: text, ID: id})
 	method, path := route(wire.PublishRouteChannelMessage, channel)
-	err := c.do(ctx, method, path, body, &out)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }
 
@@ -108,7 +113,7 @@ func (c *Client) Notify(ctx context.Context, userID, id, text string) (Notified,
 	var out Notified
 	body, _ := json.Marshal(wire.NoticeBody{Text: text, ID: id})
 	method, path := route(wire.PublishRouteUserMessage, userID)
-	err := c.do(ctx, method, path, body, &out)
+	err := c.do(ctx, method, path, nil, body, &out)
 	return out, err
 }
 
@@ -116,21 +121,24 @@ func (c *Client) Notify(ctx context.Context, userID, id, text string) (Notified,
 func (c *Client) Disconnect(ctx context.Context, userID string) (Disconnected, error) {
 	var out Disconnected
 	method, path := route(wire.PublishRouteUserConnections, userID)
-	err := c.do(ctx, method, path, nil, &out)
+	err := c.do(ctx, method, path, nil, nil, &out)
 	return out, err
 }
 
-// route fills the one {parameter} of a wire route key with param, escaped
-// as one path segment, and returns its method and path.
-func route(key, param string) (method, path string) {
+// route fills the {parameters} of a wire route key with params in order,
+// each escaped as one path segment, and returns its method and path.
+func route(key string, params ...string) (method, path string) {
 	method, path, _ = strings.Cut(key, " ")
-	open, end := strings.Index(path, "{"), strings.Index(path, "}")
-	return method, path[:open] + url.PathEscape(param) + path[end+1:]
+	for _, p := range params {
+		open, end := strings.Index(path, "{"), strings.Index(path, "}")
+		path = path[:open] + url.PathEscape(p) + path[end+1:]
+	}
+	return method, path
 }
 
 // do sends one call, retrying throttling, server errors and network
 // failures; each attempt is signed afresh (the signature is dated).
-func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
 	var last error
 	for attempt := 0; attempt < c.opts.MaxAttempts; attempt++ {
 		if attempt > 0 {
@@ -143,7 +151,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 			case <-t.C:
 			}
 		}
-		status, data, err := c.once(ctx, method, path, body)
+		status, data, err := c.once(ctx, method, path, query, body)
 		if err != nil {
 			last = err
 			if ctx.Err() != nil {
@@ -165,10 +173,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	return last
 }
 
-func (c *Client) once(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+func (c *Client) once(ctx context.Context, method, path string, query url.Values, body []byte) (int, []byte, error) {
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawPath = c.base.EscapedPath() + path
+	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err

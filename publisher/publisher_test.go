@@ -97,3 +97,70 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessCalls: each access method calls its route (method, path with
+// escaped parameters, query) with the body the API reads, and decodes the
+// answer; 409 is ErrConflict.
+func TestAccessCalls(t *testing.T) {
+	type call struct{ method, path, query, body string }
+	var got []call
+	answers := map[string]string{
+		"PUT /@http/dev/channels/board":                         `{"channel":"board","created":true,"members":2}`,
+		"PUT /@http/dev/channels/board/members/bob@example.com": `{"channel":"board","userId":"bob@example.com","added":true}`,
+		"DELETE /@http/dev/channels/board/members/bob":          `{"channel":"board","userId":"bob","removed":true,"connections":2}`,
+		"GET /@http/dev/channels/board/members":                 `{"channel":"board","members":[{"userId":"ann","role":"member","addedAt":"2026-11-26T20:30:00Z"}],"next":"x"}`,
+		"PUT /@http/dev/users/ann/revocation":                   `{"userId":"ann","until":"2026-11-27T00:00:00Z","closed":1,"gone":0}`,
+		"PUT /@http/dev/channels/dm-x/members/eve":              `{"code":"conflict","message":"a direct message"}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, call{r.Method, r.URL.Path, r.URL.RawQuery, string(b)})
+		a, ok := answers[r.Method+" "+r.URL.Path]
+		switch {
+		case !ok:
+			w.WriteHeader(http.StatusNotFound)
+		case strings.Contains(a, `"code":"conflict"`):
+			w.WriteHeader(http.StatusConflict)
+		}
+		_, _ = io.WriteString(w, a)
+	}))
+	defer srv.Close()
+	c := client(t, srv.URL)
+	ctx := context.Background()
+	pc, err := c.CreatePrivate(ctx, "board", publisher.ListedMember{UserID: "ann", UserName: "Ann"}, publisher.ListedMember{UserID: "bob"})
+	if err != nil || !pc.Created || pc.Members != 2 {
+		t.Errorf("CreatePrivate = %+v, %v", pc, err)
+	}
+	if a, err := c.AddMember(ctx, "board", "bob@example.com", ""); err != nil || !a.Added {
+		t.Errorf("AddMember = %+v, %v", a, err)
+	}
+	if r, err := c.RemoveMember(ctx, "board", "bob"); err != nil || !r.Removed || r.Connections != 2 {
+		t.Errorf("RemoveMember = %+v, %v", r, err)
+	}
+	if l, err := c.Members(ctx, "board", "abc"); err != nil || len(l.Members) != 1 || l.Members[0].UserID != "ann" || l.Next != "x" {
+		t.Errorf("Members = %+v, %v", l, err)
+	}
+	until := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	if r, err := c.Revoke(ctx, "ann", until); err != nil || r.Closed != 1 || !r.Until.Equal(until) {
+		t.Errorf("Revoke = %+v, %v", r, err)
+	}
+	if _, err := c.AddMember(ctx, "dm-x", "eve", ""); !errors.Is(err, publisher.ErrConflict) {
+		t.Errorf("AddMember to a direct message: %v, want ErrConflict", err)
+	}
+	want := []call{
+		{"PUT", "/@http/dev/channels/board", "", `{"members":[{"userId":"ann","userName":"Ann"},{"userId":"bob"}]}`},
+		{"PUT", "/@http/dev/channels/board/members/bob@example.com", "", ""},
+		{"DELETE", "/@http/dev/channels/board/members/bob", "", ""},
+		{"GET", "/@http/dev/channels/board/members", "cursor=abc", ""},
+		{"PUT", "/@http/dev/users/ann/revocation", "", `{"until":"2026-11-27T00:00:00Z"}`},
+		{"PUT", "/@http/dev/channels/dm-x/members/eve", "", ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("calls %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("call %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

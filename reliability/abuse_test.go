@@ -61,16 +61,18 @@ func codeOf(err error) string {
 // connections and requests for one user, forged cursors, bad text, a web
 // page against the local listeners, impersonation by name and unusable
 // user ids, floods of invalid frames and of sends into one channel, items
-// an abandoned channel leaves, and a ping/garbage flood, while a
-// bystander's send→ack latency is measured with and without the flood in
-// the same run.
+// an abandoned channel leaves, private channels, direct messages, expired,
+// foreign and revoked tokens (abuse_authz_test.go), and a ping/garbage
+// flood, while a bystander's send→ack latency is measured with and without
+// the flood in the same run.
 func TestReliabilityAbuse(t *testing.T) {
 	// The stack's route throttling of ping and $default is part of what is
 	// under test: keep the template's stage throttle (other harnesses turn
 	// it off).
 	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, KeepStageThrottle: true,
-		Args:        []string{"--virtual-connections"},
-		FunctionEnv: []string{fmt.Sprintf("%s:%s=%d", contract.FunctionChat, contract.EnvChannelRate, abuseChannelRateLimit)}})
+		Args: []string{"--virtual-connections", "--schedule-interval", "1s"},
+		FunctionEnv: append(append([]string(nil), authzFunctionEnv...),
+			fmt.Sprintf("%s:%s=%d", contract.FunctionChat, contract.EnvChannelRate, abuseChannelRateLimit))})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var tally abuseTally
@@ -80,6 +82,8 @@ func TestReliabilityAbuse(t *testing.T) {
 	abuseConnectionCap(ctx, t, e, &tally)
 	abuseUserRate(ctx, t, e, &tally)
 	abuseCursorsAndText(ctx, t, e, &tally)
+	// Issue #21 (abuse_authz_test.go).
+	abuseAuthz(ctx, t, e, &tally)
 	// Issue #25 (abuse_security_test.go).
 	abuseLocalListeners(ctx, t, e, &tally)
 	abuseNamesAndIdentity(ctx, t, e, &tally)

@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -590,12 +591,33 @@ type restartableDynalite struct {
 	port int
 	dir  string
 	ep   atomic.Value
+	// stderr is what the dynalite processes wrote there, shown when the
+	// test fails: a process that died unasked says why.
+	stderr lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer that processes may write concurrently.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startRestartable(ctx context.Context, t *testing.T) *restartableDynalite {
 	t.Helper()
 	r := &restartableDynalite{port: freePort(t), dir: t.TempDir()}
-	db, err := dynalite.Start(ctx, dynalite.Options{Port: r.port, DataDir: r.dir})
+	db, err := dynalite.Start(ctx, dynalite.Options{Port: r.port, DataDir: r.dir, Stderr: &r.stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,6 +628,9 @@ func startRestartable(ctx context.Context, t *testing.T) *restartableDynalite {
 		defer r.mu.Unlock()
 		if r.db != nil {
 			_ = r.db.Close()
+		}
+		if out := r.stderr.String(); t.Failed() && out != "" {
+			t.Logf("dynalite's stderr:\n%s", out)
 		}
 	})
 	return r
@@ -621,7 +646,7 @@ func (r *restartableDynalite) restart(ctx context.Context, down time.Duration) e
 	}
 	r.db = nil
 	time.Sleep(down)
-	db, err := dynalite.Start(context.WithoutCancel(ctx), dynalite.Options{Port: r.port, DataDir: r.dir})
+	db, err := dynalite.Start(context.WithoutCancel(ctx), dynalite.Options{Port: r.port, DataDir: r.dir, Stderr: &r.stderr})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

@@ -216,6 +216,10 @@ type ReadEvent struct {
 // messages above LastRead that are neither the user's own nor deleted;
 // when UnreadMore is true there are more than Unread (show "Unread+").
 // Last is the channel's last message, its text cut to MaxPreviewRunes.
+// Private is true for a private channel or direct message whose member
+// list names the user (listed whether joined or not); a direct message
+// carries the other user's id and name (PeerID, PeerName: the name as the
+// other user last opened it, its id until then).
 type ChannelInfo struct {
 	Channel    string `json:"channel"`
 	LastSeq    int64  `json:"lastSeq"`
@@ -223,6 +227,9 @@ type ChannelInfo struct {
 	Unread     int    `json:"unread"`
 	UnreadMore bool   `json:"unreadMore,omitempty"`
 	Last       *Entry `json:"last,omitempty"`
+	Private    bool   `json:"private,omitempty"`
+	PeerID     string `json:"peerId,omitempty"`
+	PeerName   string `json:"peerName,omitempty"`
 }
 
 // ChannelList answers channels.

@@ -14,14 +14,16 @@ const (
 	ActionPing    = "ping"
 )
 
-// Actions lists the protocol actions, the lifecycle's (lifecycle.go)
-// included.
+// Actions lists the protocol actions, the lifecycle's (lifecycle.go) and
+// the authorization's (authz.go) included.
 var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing,
-	ActionEdit, ActionDelete, ActionReact, ActionUnreact, ActionTyping, ActionRead, ActionChannels}
+	ActionEdit, ActionDelete, ActionReact, ActionUnreact, ActionTyping, ActionRead, ActionChannels,
+	ActionReauth, ActionDirect}
 
 // Request is one client request: *Join, *Leave, *Send, *History, *Members,
-// *Ping, or one of the lifecycle's (*Edit, *Delete, *React, *Unreact,
-// *Typing, *Read, *Channels). Encoding one with encoding/json adds its "action"; the server
+// *Ping, one of the lifecycle's (*Edit, *Delete, *React, *Unreact,
+// *Typing, *Read, *Channels) or the authorization's (*Reauth,
+// *OpenDirect). Encoding one with encoding/json adds its "action"; the server
 // decodes them strictly (only the fields the action defines).
 type Request interface {
 	// Action is the request's "action", one of Actions.

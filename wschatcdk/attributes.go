@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/wschat/wschat/internal/contract"
 )
 
 // ChatAttributes name a chat layer deployed elsewhere (another stack, app,
@@ -31,8 +33,8 @@ type importedChat struct {
 }
 
 // FromChatAttributes imports an existing chat layer, so a stack of another
-// app can publish to it (GrantPublish, PublishURL) or manage its
-// connections without a cross-stack reference. It creates no resource.
+// app can publish to it (GrantPublish, PublishURL), manage who may use
+// what (GrantManageAccess) or manage its connections without a cross-stack reference. It creates no resource.
 // Missing required attributes panic with an error naming them.
 func FromChatAttributes(scope constructs.Construct, id *string, attrs *ChatAttributes) IChat {
 	var a ChatAttributes
@@ -95,14 +97,24 @@ func (c *importedChat) CallbackURL() *string  { return c.url("https", c.attrs.We
 func (c *importedChat) PublishURL() *string   { return c.url("https", c.attrs.PublishAPIID) }
 
 func (c *importedChat) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
+	return c.grantRoutes(grantee, contract.PublishRoutes, publishGrantReason)
+}
+
+func (c *importedChat) GrantManageAccess(grantee awsiam.IGrantable) awsiam.Grant {
+	return c.grantRoutes(grantee, contract.AccessRoutes, accessGrantReason)
+}
+
+// grantRoutes grants execute-api:Invoke on exactly the publish API's
+// routes keys of the stage.
+func (c *importedChat) grantRoutes(grantee awsiam.IGrantable, keys []string, reason string) awsiam.Grant {
 	var arns []*string
-	for _, r := range publishRouteResources() {
+	for _, r := range publishRouteResources(keys) {
 		arns = append(arns, c.arn(c.attrs.PublishAPIID, r))
 	}
 	grant := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee: grantee, Actions: jsii.Strings("execute-api:Invoke"), ResourceArns: &arns,
 	})
-	suppressPublishGrant(grantee, c.attrs.PublishAPIID, c.attrs.StageName)
+	suppressPublishGrant(grantee, c.attrs.PublishAPIID, c.attrs.StageName, keys, reason)
 	return grant
 }
 

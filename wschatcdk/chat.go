@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -39,12 +40,18 @@ type layer struct {
 	Fanout        *goFunction
 	FanoutQueue   *fanoutQueue
 	FanoutMapping awslambda.EventSourceMapping
-	Monitoring    *monitoring
+	// Expiry closes connections whose token expired, run by ExpiryRule.
+	Expiry     *goFunction
+	ExpiryRule awsevents.Rule
+	Monitoring *monitoring
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
 	// functions, for functions defined after it.
 	runtimeEnv map[string]*string
+	// authEnv is the authorizer's issuer settings, which the chat function
+	// verifies renewals with.
+	authEnv map[string]string
 	// build is how the functions' binaries are built.
 	build goBuild
 }
@@ -60,11 +67,14 @@ func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	grantTable(s)
 	s.addPublish(retention)
 	s.addFanout(retention)
+	s.addAuthz()
+	s.addExpiry(retention)
 	s.addMonitoring()
 	s.addDomain()
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
 	addFanoutNagSuppressions(s)
+	addExpiryNagSuppressions(s)
 	return s
 }
 
@@ -96,7 +106,8 @@ func (s *layer) fn(id, name, description string, extra map[string]string, retent
 func (s *layer) addFunctions(retention awslogs.RetentionDays) {
 	// The authorizer only verifies tokens against the issuer's public keys:
 	// it gets no table and no @connections access.
-	s.Authorizer = s.fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.addIdentity(), retention)
+	s.authEnv = s.addIdentity()
+	s.Authorizer = s.fn("AuthorizerFunction", contract.FunctionAuthorizer, "Verifies the JWT on $connect", s.authEnv, retention)
 	s.Connect = s.fn("ConnectFunction", contract.FunctionConnect, "Registers a connection on $connect", nil, retention)
 	s.Disconnect = s.fn("DisconnectFunction", contract.FunctionDisconnect, "Removes a connection and its memberships on $disconnect", nil, retention)
 	s.Chat = s.fn("ChatFunction", contract.FunctionChat, "Serves every chat action and $default", nil, retention)
@@ -173,6 +184,8 @@ func (s *layer) addRuntimeEnvironment() {
 		contract.EnvFrameRatePerSecond:    strconv.FormatFloat(cfg.FrameRatePerSecond, 'f', -1, 64),
 		contract.EnvFrameBurst:            strconv.Itoa(cfg.FrameBurst),
 		contract.EnvChannelRate:           strconv.FormatFloat(cfg.ChannelRate, 'f', -1, 64),
+		contract.EnvTokenGrace:            (*cfg.TokenGrace).String(),
+		contract.EnvDirectMessages:        directMessagesValue(!cfg.DisableDirectMessages),
 	}
 	// Unset means closed: the handlers' own default grants nothing.
 	if cfg.DefaultChannels != "" {
@@ -200,6 +213,7 @@ func (s *layer) addMonitoring() {
 			contract.FunctionAuthorizer: s.Authorizer, contract.FunctionConnect: s.Connect,
 			contract.FunctionDisconnect: s.Disconnect, contract.FunctionChat: s.Chat,
 			contract.FunctionPublish: s.Publish, contract.FunctionFanout: s.Fanout,
+			contract.FunctionExpiry: s.Expiry,
 		},
 		Metrics: s.metrics(),
 		Table:   s.Table,

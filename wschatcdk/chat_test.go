@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -78,7 +79,7 @@ func TestDefaultProps(t *testing.T) {
 	template := templateOf(stack)
 
 	for typ, n := range map[string]int{
-		"AWS::ApiGatewayV2::Api": 2, "AWS::Lambda::Function": 6, "AWS::DynamoDB::Table": 1, "AWS::SQS::Queue": 2,
+		"AWS::ApiGatewayV2::Api": 2, "AWS::Lambda::Function": 7, "AWS::Events::Rule": 1, "AWS::DynamoDB::Table": 1, "AWS::SQS::Queue": 2,
 		"AWS::Cognito::UserPool": 1, "AWS::SNS::Topic": 1, "AWS::KMS::Key": 1, "AWS::CloudWatch::Dashboard": 1,
 	} {
 		if got := len(resources(template, typ)); got != n {
@@ -129,6 +130,7 @@ func TestBadPropsNameEveryProp(t *testing.T) {
 	props := &wschatcdk.ChatProps{
 		StageName: "no spaces", MemoryMB: 64, Timeout: 60_000_000_000, LogRetention: 2 * 24 * 3_600_000_000_000,
 		RemovalPolicy: awscdk.RemovalPolicy_SNAPSHOT, PresenceMaxMembers: new(-1), DefaultChannels: "Bad#",
+		TokenGrace: new(time.Duration(1_500_000_000)), // 1.5 s: not whole seconds
 		Auth:       wschatcdk.AuthProps{Issuer: "http://not-https.example.com"},
 		Domain:     &wschatcdk.DomainProps{Name: "nodot"},
 		AlarmEmail: "oncall@example.com", AlarmTopic: awssns.Topic_FromTopicArn(stack, jsii.String("T"), jsii.String("arn:aws:sns:eu-west-1:123456789012:t")),
@@ -147,13 +149,13 @@ func TestBadPropsNameEveryProp(t *testing.T) {
 		t.Fatalf("NewChat with bad props: %v, want a panic with a *PropsError", err)
 	}
 	for _, want := range []string{"StageName", "MemoryMB", "Timeout", "LogRetention", "RemovalPolicy", "PresenceMaxMembers",
-		"DefaultChannels", "Auth.Issuer", "Auth.Audiences", "Domain.Name", "Domain.CertificateARN", "AlarmEmail"} {
+		"DefaultChannels", "TokenGrace", "Auth.Issuer", "Auth.Audiences", "Domain.Name", "Domain.CertificateARN", "AlarmEmail"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not name %s:\n%v", want, err)
 		}
 	}
-	if len(perr.Errs) != 12 {
-		t.Errorf("%d problems reported, want 12 (one per bad prop):\n%v", len(perr.Errs), err)
+	if len(perr.Errs) != 13 {
+		t.Errorf("%d problems reported, want 13 (one per bad prop):\n%v", len(perr.Errs), err)
 	}
 	if n := len(*stack.Node().Children()); n != 1 { // the imported topic only
 		t.Errorf("the stack has %d children after a refused NewChat, want only the imported topic", n)
@@ -199,8 +201,9 @@ func resourceTails(s map[string]any, stage string) []string {
 }
 
 // TestGrants: GrantPublish gives a role execute-api:Invoke on exactly the
-// three publish routes of this stage, in one statement; GrantManageConnections
-// gives @connections of this stage; both return the grant.
+// three publish routes of this stage, in one statement; GrantManageAccess
+// likewise on exactly the five access routes; GrantManageConnections gives
+// @connections of this stage; each returns the grant.
 func TestGrants(t *testing.T) {
 	stack := newStack("Grants")
 	chat := wschatcdk.NewChat(stack, jsii.String("Chat"), &wschatcdk.ChatProps{StageName: "qa"})
@@ -210,6 +213,10 @@ func TestGrants(t *testing.T) {
 		t.Errorf("GrantPublish did not succeed")
 	}
 	chat.GrantManageConnections(operator)
+	admin := awsiam.NewRole(stack, jsii.String("Admin"), &awsiam.RoleProps{AssumedBy: awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil)})
+	if g := chat.GrantManageAccess(admin); !*g.Success() {
+		t.Errorf("GrantManageAccess did not succeed")
+	}
 	template := templateOf(stack)
 
 	stmts := statementsOf(t, template, "Backend")
@@ -222,6 +229,13 @@ func TestGrants(t *testing.T) {
 	}
 	if j := asJSON(stmts[0]); !strings.Contains(j, `{"Ref":"ChatPublishApi`) {
 		t.Errorf("GrantPublish %s is not on this layer's publish API", j)
+	}
+	stmts = statementsOf(t, template, "Admin")
+	want = []string{"/qa/DELETE/channels/*/members/*", "/qa/GET/channels/*/members", "/qa/PUT/channels/*",
+		"/qa/PUT/channels/*/members/*", "/qa/PUT/users/*/revocation"}
+	if len(stmts) != 1 || stmts[0]["Action"] != "execute-api:Invoke" || !slices.Equal(resourceTails(stmts[0], "qa"), want) ||
+		!strings.Contains(asJSON(stmts[0]), `{"Ref":"ChatPublishApi`) {
+		t.Errorf("GrantManageAccess %s, want one execute-api:Invoke on exactly %v of this layer's publish API", asJSON(stmts), want)
 	}
 	stmts = statementsOf(t, template, "Operator")
 	if len(stmts) != 1 || stmts[0]["Action"] != "execute-api:ManageConnections" ||
@@ -240,6 +254,7 @@ func TestFromChatAttributes(t *testing.T) {
 	role := awsiam.NewRole(stack, jsii.String("Invoicer"), &awsiam.RoleProps{AssumedBy: awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil)})
 	chat.GrantPublish(role)
 	chat.GrantManageConnections(role)
+	chat.GrantManageAccess(role)
 	awscdk.NewCfnOutput(stack, jsii.String("Publish"), &awscdk.CfnOutputProps{Value: chat.PublishURL()})
 	awscdk.NewCfnOutput(stack, jsii.String("WebSocket"), &awscdk.CfnOutputProps{Value: chat.WebSocketURL()})
 	template := templateOf(stack)
@@ -257,9 +272,14 @@ func TestFromChatAttributes(t *testing.T) {
 	}
 	sort.Strings(arns)
 	want := []string{
+		`execute-api:eu-west-1:123456789012:pub5678/prod/DELETE/channels/*/members/*`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/DELETE/users/*/connections`,
+		`execute-api:eu-west-1:123456789012:pub5678/prod/GET/channels/*/members`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/POST/channels/*/messages`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/POST/users/*/messages`,
+		`execute-api:eu-west-1:123456789012:pub5678/prod/PUT/channels/*`,
+		`execute-api:eu-west-1:123456789012:pub5678/prod/PUT/channels/*/members/*`,
+		`execute-api:eu-west-1:123456789012:pub5678/prod/PUT/users/*/revocation`,
 		`execute-api:eu-west-1:123456789012:ws1234/prod/*/@connections/*`,
 	}
 	if !slices.Equal(arns, want) {

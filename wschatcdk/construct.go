@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
@@ -32,6 +33,14 @@ type IChat interface {
 	// this stage (execute-api:Invoke on POST /channels/*/messages, POST
 	// /users/*/messages and DELETE /users/*/connections), and nothing else.
 	GrantPublish(grantee awsiam.IGrantable) awsiam.Grant
+	// GrantManageAccess lets grantee manage who may use what (an
+	// administrative backend): execute-api:Invoke on exactly the publish
+	// API's access routes on this stage (PUT /channels/*, PUT and DELETE
+	// /channels/*/members/*, GET /channels/*/members, PUT
+	// /users/*/revocation: private channels' member lists and revocation,
+	// docs/publish.md), and nothing else. Apart from GrantPublish: a
+	// service that posts messages need not decide who is in a channel.
+	GrantManageAccess(grantee awsiam.IGrantable) awsiam.Grant
 	// GrantManageConnections lets grantee call the @connections API (post
 	// to, look up and close connections) of this stage, and nothing else.
 	GrantManageConnections(grantee awsiam.IGrantable) awsiam.Grant
@@ -59,6 +68,9 @@ type Chat interface {
 	FanoutDeadLetterQueue() awssqs.Queue
 	// Functions are the layer's Lambda functions.
 	Functions() *ChatFunctions
+	// ExpirySchedule is the EventBridge rule that runs the expiry function
+	// every minute.
+	ExpirySchedule() awsevents.Rule
 	// UserPool and UserPoolClient are the layer's own Cognito user pool and
 	// the app client whose tokens $connect accepts; both nil when
 	// ChatProps.Auth names an existing issuer.
@@ -89,6 +101,9 @@ type ChatFunctions struct {
 	Publish awslambda.Function
 	// Fanout consumes the fan-out queue.
 	Fanout awslambda.Function
+	// Expiry closes connections whose token expired (idle ones included),
+	// run every minute by the Chat's ExpirySchedule.
+	Expiry awslambda.Function
 }
 
 // chat is the Chat construct: a constructs.Construct whose methods hand out
@@ -146,12 +161,14 @@ func (c *chat) Alarms() []awscloudwatch.Alarm                  { return c.s.Moni
 func (c *chat) Dashboard() awscloudwatch.Dashboard             { return c.s.Monitoring.Dashboard }
 func (c *chat) DomainName() awsapigatewayv2.DomainName         { return c.s.Domain }
 func (c *chat) Props() ChatProps                               { return c.s.Config }
+func (c *chat) ExpirySchedule() awsevents.Rule                 { return c.s.ExpiryRule }
 
 func (c *chat) Functions() *ChatFunctions {
 	s := c.s
 	return &ChatFunctions{
 		Authorizer: s.Authorizer.Function, Connect: s.Connect.Function, Disconnect: s.Disconnect.Function,
 		Chat: s.Chat.Function, Publish: s.Publish.Function, Fanout: s.Fanout.Function,
+		Expiry: s.Expiry.Function,
 	}
 }
 
@@ -175,6 +192,10 @@ func (c *chat) PublishURL() *string   { return c.s.PublishAPI.URL() }
 
 func (c *chat) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
 	return c.s.PublishAPI.GrantPublish(grantee)
+}
+
+func (c *chat) GrantManageAccess(grantee awsiam.IGrantable) awsiam.Grant {
+	return c.s.PublishAPI.GrantManageAccess(grantee)
 }
 
 func (c *chat) GrantManageConnections(grantee awsiam.IGrantable) awsiam.Grant {

@@ -53,6 +53,7 @@ func (p ChatProps) WithDefaults() ChatProps {
 	setInt(&p.FrameBurst, 20)
 	// A fifth of the account's @connections rate per channel.
 	setFloat(&p.ChannelRate, 2000)
+	setDurationPtr(&p.TokenGrace, defaultTokenGrace)
 	if p.Auth.TokenUse == "" {
 		p.Auth.TokenUse = "any"
 		if p.Auth.Issuer == "" {
@@ -91,6 +92,12 @@ func setDuration(v *time.Duration, d time.Duration) {
 }
 
 func setIntPtr(v **int, d int) {
+	if *v == nil {
+		*v = &d
+	}
+}
+
+func setDurationPtr(v **time.Duration, d time.Duration) {
 	if *v == nil {
 		*v = &d
 	}

@@ -2,11 +2,13 @@
 // NewChat defines, inside any stack, an API Gateway WebSocket API and stage
 // with its Go Lambda handlers, the DynamoDB table, the fan-out queue and
 // its dead-letter queue, the IAM-signed publish API, identity (a user pool
-// of its own, or an existing issuer), alarms and a dashboard, with every
-// IAM grant between them exact.
+// of its own, or an existing issuer), the expiry function and its schedule
+// (connections whose token expired are closed), alarms and a dashboard,
+// with every IAM grant between them exact.
 //
 //	chat := wschatcdk.NewChat(stack, jsii.String("Chat"), &wschatcdk.ChatProps{StageName: "live"})
-//	chat.GrantPublish(myFunction)
+//	chat.GrantPublish(myFunction)        // post messages and notices
+//	chat.GrantManageAccess(adminFunction) // private channels' members, revocation
 //	myFunction.AddEnvironment(jsii.String("PUBLISH_URL"), chat.PublishURL(), nil)
 //
 // The handlers are built at synth time by import path

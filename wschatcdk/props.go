@@ -138,6 +138,17 @@ type ChatProps struct {
 	// (a fifth of the account's @connections rate).
 	ChannelRate float64
 
+	// TokenGrace is how long after its token's exp a connection may still
+	// be used, to renew in-band (reauth); past it the connection is refused
+	// (token_expired) and closed, and broadcasts skip it (docs/auth.md).
+	// Whole seconds from 0 to 1 h. Default (nil): 60 s, the authorizer's
+	// clock-skew leeway.
+	TokenGrace *time.Duration
+	// DisableDirectMessages turns direct messages off: no user may open
+	// one (docs/auth.md). Default: false, users may; who may start one is
+	// still the token's capability (d on dm-*).
+	DisableDirectMessages bool
+
 	// Auth chooses who issues the tokens that $connect accepts.
 	// Default: a user pool of the layer's own.
 	Auth AuthProps
@@ -263,6 +274,7 @@ func (p ChatProps) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.validatePublish()...)
 	errs = append(errs, c.validateFanout()...)
+	errs = append(errs, c.validateAuthz()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("AlarmEmail %q: not an e-mail address", c.AlarmEmail)
 	}
@@ -354,7 +366,7 @@ func validRetentions() string {
 // capabilityEntry is one entry of a channel capability: the grammar of
 // chat.ParseCapabilities, which the stack may not import (it shares names,
 // not code, with the runtime); a test checks that the two agree.
-var capabilityEntry = regexp.MustCompile(`^(\*|[a-z0-9][a-z0-9_-]{0,63}|[a-z0-9][a-z0-9_-]{0,62}\*)(=[rwp]{1,3})?$`)
+var capabilityEntry = regexp.MustCompile(`^(\*|[a-z0-9][a-z0-9_-]{0,63}|[a-z0-9][a-z0-9_-]{0,62}\*)(=[rwpd]{1,4})?$`)
 
 // validCapabilities reports whether s is a capability list the handlers
 // accept: entries separated by spaces or commas, at most 32, 2048 bytes.
@@ -375,7 +387,7 @@ func (c ChatProps) validateLimits() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !validCapabilities(c.DefaultChannels) {
-		bad("DefaultChannels %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", c.DefaultChannels)
+		bad("DefaultChannels %q: want channel names, name* patterns or *, each optionally =rights of r, w, p, d", c.DefaultChannels)
 	}
 	errs = append(errs, c.validateGroups()...)
 	if n := *c.MaxConnectionsPerUser; n < 0 || n > 1000 {
@@ -411,7 +423,7 @@ func (c ChatProps) validateGroups() []error {
 			errs = append(errs, fmt.Errorf("GroupChannels: %q is not a Cognito group name (1-128 letters, digits, symbols or punctuation)", g))
 		}
 		if !validCapabilities(c.GroupChannels[g]) {
-			errs = append(errs, fmt.Errorf("GroupChannels: group %q: %q: want channel names, name* patterns or *, each optionally =rights of r, w, p", g, c.GroupChannels[g]))
+			errs = append(errs, fmt.Errorf("GroupChannels: group %q: %q: want channel names, name* patterns or *, each optionally =rights of r, w, p, d", g, c.GroupChannels[g]))
 		}
 		all = append(all, c.GroupChannels[g])
 	}

@@ -3,6 +3,7 @@ package wschatcdk
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -52,7 +53,7 @@ func newPublishAPI(scope constructs.Construct, id string, props publishAPIProps)
 	})
 	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PublishIntegration"), props.Function, nil)
 	p := &publishAPI{Construct: c, API: api}
-	for _, key := range contract.PublishRoutes {
+	for _, key := range append(slices.Clone(contract.PublishRoutes), contract.AccessRoutes...) {
 		method, path, _ := strings.Cut(key, " ")
 		routes := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(path),
@@ -85,12 +86,12 @@ func newPublishAPI(scope constructs.Construct, id string, props publishAPIProps)
 // URL is the stage's base URL, https://{apiId}.execute-api.{region}.amazonaws.com/{stage}.
 func (p *publishAPI) URL() *string { return p.Stage.Url() }
 
-// publishRouteResources are the routes of contract.PublishRoutes as the
-// tail of an execute-api ARN after the stage: /METHOD/path, where a path
-// parameter matches one segment, hence '*'.
-func publishRouteResources() []string {
+// publishRouteResources are the routes keys as the tail of an execute-api
+// ARN after the stage: /METHOD/path, where a path parameter matches one
+// segment, hence '*'.
+func publishRouteResources(keys []string) []string {
 	var out []string
-	for _, key := range contract.PublishRoutes {
+	for _, key := range keys {
 		method, path, _ := strings.Cut(key, " ")
 		segs := strings.Split(path, "/")
 		for i, s := range segs {
@@ -103,10 +104,11 @@ func publishRouteResources() []string {
 	return out
 }
 
-// routeARNs are the execute-api ARNs of the routes on this API and stage.
-func (p *publishAPI) routeARNs() []*string {
+// routeARNs are the execute-api ARNs of the routes keys on this API and
+// stage.
+func (p *publishAPI) routeARNs(keys []string) []*string {
 	var arns []*string
-	for _, r := range publishRouteResources() {
+	for _, r := range publishRouteResources(keys) {
 		arns = append(arns, awscdk.Stack_Of(p.Construct).FormatArn(&awscdk.ArnComponents{
 			Service:      jsii.String("execute-api"),
 			Resource:     p.API.ApiId(),
@@ -121,24 +123,47 @@ func (p *publishAPI) routeARNs() []*string {
 // on this stage, and nothing else: execute-api:Invoke on exactly these
 // routes' ARNs.
 func (p *publishAPI) GrantPublish(grantee awsiam.IGrantable) awsiam.Grant {
-	arns := p.routeARNs()
+	return p.grantRoutes(grantee, contract.PublishRoutes, publishGrantReason)
+}
+
+// GrantManageAccess lets grantee (an administrative backend's role) manage
+// who may use what: create private channels, add, remove and list their
+// members, revoke a user's tokens: execute-api:Invoke on exactly
+// contract.AccessRoutes of this API and stage. It is separate from
+// GrantPublish: a service that posts messages need not decide membership.
+func (p *publishAPI) GrantManageAccess(grantee awsiam.IGrantable) awsiam.Grant {
+	return p.grantRoutes(grantee, contract.AccessRoutes, accessGrantReason)
+}
+
+// grantRoutes grants execute-api:Invoke on exactly the routes keys of this
+// API and stage, and accepts cdk-nag's finding on their wildcards.
+func (p *publishAPI) grantRoutes(grantee awsiam.IGrantable, keys []string, reason string) awsiam.Grant {
+	arns := p.routeARNs(keys)
 	grant := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:Invoke"),
 		ResourceArns: &arns,
 	})
 	api := *awscdk.Stack_Of(p.Construct).GetLogicalId(p.API.Node().DefaultChild().(awscdk.CfnElement))
-	suppressPublishGrant(grantee, "<"+api+">", *p.Stage.StageName())
+	suppressPublishGrant(grantee, "<"+api+">", *p.Stage.StageName(), keys, reason)
 	return grant
 }
 
+// The reasons of the grants' accepted cdk-nag findings.
+const (
+	publishGrantReason = "wschat's GrantPublish: execute-api:Invoke on the publish API's three message routes of this stage only; " +
+		"each '*' is a path parameter (channel, user id), known only at run time."
+	accessGrantReason = "wschat's GrantManageAccess: execute-api:Invoke on the publish API's five access routes of this stage only; " +
+		"each '*' is a path parameter (channel, user id), known only at run time."
+)
+
 // suppressPublishGrant accepts, on the grantee role's policy, cdk-nag's
-// finding on the wildcards of a publish grant, and only on those: each '*'
-// stands for a path parameter (a channel, a user id), a run-time value. api
-// is how the finding names the API (<LogicalId>, or an imported API's id).
-// A grantee that is not a role (a user, an account) has no policy of ours
-// to annotate.
-func suppressPublishGrant(grantee awsiam.IGrantable, api, stage string) {
+// finding on the wildcards of a grant of the routes keys, and only on
+// those: each '*' stands for a path parameter (a channel, a user id), a
+// run-time value. api is how the finding names the API (<LogicalId>, or an
+// imported API's id). A grantee that is not a role (a user, an account)
+// has no policy of ours to annotate.
+func suppressPublishGrant(grantee awsiam.IGrantable, api, stage string, keys []string, reason string) {
 	role, ok := grantee.GrantPrincipal().(awsiam.IRole)
 	if !ok {
 		return
@@ -147,14 +172,13 @@ func suppressPublishGrant(grantee awsiam.IGrantable, api, stage string) {
 	if policy == nil || policy.Node().DefaultChild() == nil {
 		return
 	}
-	routes := make([]string, 0, len(contract.PublishRoutes))
-	for _, r := range publishRouteResources() {
+	routes := make([]string, 0, len(keys))
+	for _, r := range publishRouteResources(keys) {
 		routes = append(routes, regexp.QuoteMeta(r))
 	}
 	suppress(policy.Node().DefaultChild(), suppression{
-		id: "AwsSolutions-IAM5",
-		reason: "wschat's GrantPublish: execute-api:Invoke on the publish API's three routes of this stage only; " +
-			"each '*' is a path parameter (channel, user id), known only at run time.",
+		id:     "AwsSolutions-IAM5",
+		reason: reason,
 		appliesTo: `/^Resource::arn:(<AWS::Partition>|aws[a-z-]*):execute-api:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):` +
 			regexp.QuoteMeta(api) + `\/` + regexp.QuoteMeta(stage) + `(` + strings.Join(routes, "|") + `)$/`,
 	})

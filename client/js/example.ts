@@ -48,6 +48,11 @@ export async function main(url: string, inBrowser: boolean): Promise<void> {
   console.log("unread here:", sub.unread(), "read up to", sub.lastRead);
   const page = await client.members("general");
   console.log(page.members.map((m) => m.userName), page.next);
+  // Direct messages: open one with bob, hear of those others open with us.
+  client.on("direct", (d) => console.log(`${d.userName} opened ${d.channel}`));
+  const dm = await client.openDirect("bob");
+  dm.on((ev: Event) => { if (ev.type === "message") console.log("from bob:", ev.message.text); });
+  console.log("renewed in-band", client.stats().renewals, "times");
   for await (const ev of sub) if (ev.type === "message") break;
   await sub.leave();
   client.close();

@@ -17,7 +17,7 @@ export class FakeServer {
     this.f = { membersPageSize: 2, ...faults };
     this.chans = new Map();
     this.conns = new Set();
-    this.counts = { drops: 0, duplicates: 0, reorders: 0, gaps: 0, internals: 0, rateLimits: 0, slowStores: 0, ackDelays: 0, cuts: 0, refused: 0, pings: 0 };
+    this.counts = { drops: 0, duplicates: 0, reorders: 0, gaps: 0, internals: 0, rateLimits: 0, slowStores: 0, ackDelays: 0, cuts: 0, refused: 0, pings: 0, reauths: 0, expired: 0 };
     this.timers = new Set();
     this.replaces = []; // "replaces" query parameters of the upgrades
     this.nconn = 0;
@@ -91,10 +91,13 @@ export class FakeServer {
   }
 
   accept(ws, req) {
-    const c = { ws, user: this.tokenOf(req) || `anon-${this.conns.size}`, chans: new Set(), id: `conn-${++this.nconn}`, silent: false };
+    const token = this.tokenOf(req);
+    const claims = FakeServer.claims(token);
+    const c = { ws, user: claims.sub || token || `anon-${this.conns.size}`, chans: new Set(), id: `conn-${++this.nconn}`, silent: false };
     const rep = new URL(req.url, "http://x").searchParams.get("replaces");
     if (rep) this.replaces.push(rep);
     this.conns.add(c);
+    if (claims.exp) this.expireAt(c, claims.exp);
     if (this.f.maxLifetime) this.later(this.f.maxLifetime, () => { this.counts.cuts++; ws.close(1001, "lifetime"); });
     ws.on("message", (data) => {
       if (c.silent) return;
@@ -104,6 +107,7 @@ export class FakeServer {
       if (r.action !== "ping" && this.chance(this.f.drop)) { this.counts.drops++; ws.terminate(); }
     });
     ws.on("close", () => {
+      clearTimeout(c.expiry);
       this.conns.delete(c);
       for (const name of c.chans) {
         const ch = this.channel(name);
@@ -111,6 +115,39 @@ export class FakeServer {
         this.broadcast(ch, { type: "left", channel: name, userId: c.user, userName: c.user, at: now() });
       }
     });
+  }
+
+  // claims reads sub and exp (ms) of a token shaped like a JWT; {} otherwise.
+  static claims(token) {
+    const parts = (token || "").split(".");
+    if (parts.length !== 3) return {};
+    try {
+      const c = JSON.parse(Buffer.from(parts[1], "base64url").toString());
+      return { sub: c.sub, exp: c.exp * 1000 };
+    } catch { return {}; }
+  }
+
+  // expireAt (re)arms c's grant: at exp the server refuses it with
+  // token_expired and closes it, as the real one does.
+  expireAt(c, expMs) {
+    clearTimeout(c.expiry);
+    c.expiry = setTimeout(() => {
+      this.counts.expired++;
+      this.emit(c, { type: "error", code: "token_expired", message: "token expired" });
+      setTimeout(() => c.ws.close(1000, "token expired"), 10);
+    }, Math.max(0, expMs - Date.now()));
+  }
+
+  // removeUser takes every connection of user out of the channel, as a
+  // backend's removal does.
+  removeUser(name, user) {
+    const ch = this.channel(name);
+    for (const m of [...ch.members]) {
+      if (m.user !== user) continue;
+      ch.members.delete(m);
+      m.chans.delete(name);
+      this.emit(m, { type: "removed", channel: name, reason: "removed", at: now() });
+    }
   }
 
   emit(c, v) { if (c.ws.readyState === 1 && !c.silent) c.ws.send(JSON.stringify(v)); }
@@ -126,6 +163,28 @@ export class FakeServer {
     if (r.action === "ping") {
       this.counts.pings++;
       if (!this.f.noPong) this.emit(c, { type: "pong", connectionId: c.id });
+      return;
+    }
+    if (r.action === "reauth") {
+      const claims = FakeServer.claims(r.token);
+      if (this.f.refuseReauth) this.fail(c, r, "unauthorized");
+      else if (claims.sub !== c.user) this.fail(c, r, "forbidden");
+      else {
+        this.counts.reauths++;
+        this.expireAt(c, claims.exp);
+        this.emit(c, { type: "reauthed", expiresAt: new Date(claims.exp).toISOString() });
+      }
+      return;
+    }
+    if (r.action === "direct") {
+      // The name is the client's own rule (directChannel); the fake only echoes it.
+      const name = "dm-" + [c.user, r.userId].sort().join("-");
+      const created = !this.chans.has(name);
+      this.channel(name);
+      if (created) {
+        for (const o of this.conns) if (o.user === r.userId) this.emit(o, { type: "direct", channel: name, userId: c.user, userName: c.user, created: true, at: now() });
+      }
+      this.emit(c, { type: "direct", channel: name, userId: r.userId, userName: r.userId, at: now(), ...(created ? { created: true } : {}) });
       return;
     }
     const ch = this.channel(r.channel);

@@ -26,8 +26,9 @@ export interface StateChange {
 /** Stable codes of client-side errors; server error frames keep the server's code. */
 export type ErrorCode =
   | "closed" | "not_joined" | "already_joined" | "outbox_full" | "text_too_long" | "invalid"
-  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "silent" | "dial" | "left"
-  | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal";
+  | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "silent" | "dial" | "left" | "removed"
+  | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal"
+  | "forbidden" | "token_expired" | "token_revoked";
 
 export declare class WschatError extends Error {
   readonly code: ErrorCode;
@@ -100,6 +101,16 @@ export interface Options {
   store?: Store | null;
   /** Messages a subscription's model keeps (the oldest go first). Default 10000. */
   modelSize?: number;
+  /** How long before its token's exp a connection renews in-band (reauth), at most a third of its remaining life. Default 120000. */
+  renewBefore?: number;
+}
+
+/** A direct-message channel another user opened with this one (on("direct")). */
+export interface Direct {
+  channel: string;
+  userId: string;
+  userName: string;
+  created: boolean;
 }
 
 export declare const MaxEmojiBytes: 32;
@@ -178,6 +189,11 @@ export interface ChannelInfo {
   unreadMore: boolean;
   /** The last message, its text cut for a preview. */
   last: Message | null;
+  /** A private channel or direct message whose member list names you (listed whether joined or not). */
+  private: boolean;
+  /** The other user of a direct message (the name as that user last opened it, its id until then). */
+  peerId?: string;
+  peerName?: string;
 }
 
 export interface ThreadPage {
@@ -231,7 +247,15 @@ export interface Stats {
   pings: number;
   /** Connections the heartbeat found silent. */
   silent: number;
+  /** In-band token renewals (reauth), which keep the connection. */
+  renewals: number;
 }
+
+/** A JWT's exp in milliseconds, read without verifying; 0 when it has none. */
+export declare function tokenExpiry(token: string): number;
+
+/** The direct-message channel of users a and b, the same whichever is first. */
+export declare function directChannel(a: string, b: string): Promise<string>;
 
 export declare function dial(url: string, options?: Options): Promise<Client>;
 
@@ -239,6 +263,8 @@ export declare class Client {
   readonly state: State;
   readonly err: WschatError | null;
   join(channel: string, options?: { from?: number }): Promise<Subscription>;
+  /** Open (on first use) and join the direct-message channel with userId. */
+  openDirect(userId: string, options?: { from?: number }): Promise<Subscription>;
   send(channel: string, text: string): Promise<number>;
   /** Edit your message; resolves with the update's seq once acked. */
   edit(channel: string, seq: number, text: string): Promise<number>;
@@ -261,6 +287,7 @@ export declare class Client {
   pending(): PendingSend[];
   on(event: "ack", fn: (entry: PendingSend, seq: number) => void): () => void;
   on(event: "failed", fn: (entry: PendingSend, err: WschatError) => void): () => void;
+  on(event: "direct", fn: (direct: Direct) => void): () => void;
   stats(): Stats;
   /** Probe the connection at once (the network changed); replaced if nothing answers within heartbeatTimeout. */
   checkNow(): void;

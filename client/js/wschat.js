@@ -154,6 +154,48 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const mono = globalThis.performance && typeof globalThis.performance.now === "function"
   ? () => globalThis.performance.now() : () => Date.now();
 
+/** A JWT's exp in ms, read without verifying (the server does); 0 when it has none. */
+export function tokenExpiry(tok) {
+  const parts = typeof tok === "string" ? tok.split(".") : [];
+  if (parts.length !== 3) return 0;
+  try {
+    const b64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = new TextDecoder().decode(Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (ch) => ch.charCodeAt(0)));
+    const exp = JSON.parse(json).exp;
+    return typeof exp === "number" && exp > 0 ? exp * 1000 : 0;
+  } catch { return 0; }
+}
+
+const dmEncoding = "abcdefghijklmnopqrstuvwxyz234567";
+
+/**
+ * The direct-message channel of users a and b, the same whichever is first
+ * (the wire contract's rule: "dm-" and the first 160 bits of SHA-256 of
+ * "wschat.dm.v1|<n>:<lo>|<m>:<hi>", n and m the UTF-8 byte lengths, in
+ * lower-case base32).
+ */
+export async function directChannel(a, b) {
+  // Byte order of the UTF-8 forms, as the server orders them (JavaScript's
+  // < compares UTF-16 units, which differs above U+FFFF).
+  const ea = new TextEncoder().encode(a), eb = new TextEncoder().encode(b);
+  let cmp = 0;
+  for (let i = 0; cmp === 0 && i < Math.min(ea.length, eb.length); i++) cmp = ea[i] - eb[i];
+  if (cmp === 0) cmp = ea.length - eb.length;
+  const [lo, hi] = cmp <= 0 ? [ea, eb] : [eb, ea];
+  const head = (n) => new TextEncoder().encode(`|${n}:`);
+  const parts = [new TextEncoder().encode("wschat.dm.v1"), head(lo.length), lo, head(hi.length), hi];
+  const input = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((off, p) => { input.set(p, off); return off + p.length; }, 0);
+  const sum = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", input));
+  let bits = 0, value = 0, out = "dm-";
+  for (const byte of sum.subarray(0, 20)) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) { out += dmEncoding[(value >>> (bits - 5)) & 31]; bits -= 5; }
+  }
+  return out;
+}
+
 /** One WebSocket; at most one request per action in flight (see conn.go). */
 class Conn {
   constructor(client, ws) {
@@ -179,12 +221,42 @@ class Conn {
     this.died = null;
     this.timer = null;
     this.look(0);
+    this.exp = 0; // the token's expiry (ms); set by the client after the dial
+    this.renewAttempt = 0;
+  }
+  // scheduleRenewal arms the in-band renewal before the token expires (see
+  // the Go client's renew.go): renewBefore ahead, at most a third of the
+  // remaining life; a failed attempt is retried with backoff.
+  scheduleRenewal() {
+    clearTimeout(this.renewer);
+    if (this.closed || !this.exp || !this.c.opts.token) return;
+    const now = Date.now();
+    const at = this.exp - Math.min(this.c.opts.renewBefore, (this.exp - now) / 3);
+    const wait = this.renewAttempt > 0 ? this.c.backoff(this.renewAttempt) : Math.max(0, at - now);
+    this.renewer = setTimeout(() => this.renew(), wait);
+  }
+  async renew() {
+    if (this.closed) return;
+    try {
+      const tok = await this.c.opts.token();
+      const f = await this.call({ action: "reauth", token: tok });
+      this.exp = Date.parse(f.expiresAt) || tokenExpiry(tok);
+      this.renewAttempt = 0;
+      this.c.counters.renewals++;
+      this.c.setState(this.c.state, "token renewed in-band");
+    } catch (e) {
+      if (this.closed) return;
+      this.renewAttempt++;
+      this.c.setState(this.c.state, "token renewal failed", e);
+    }
+    this.scheduleRenewal();
   }
   end(code) {
     if (this.closed) return;
     this.closed = true;
     this.closeCode = code;
     clearTimeout(this.timer);
+    clearTimeout(this.renewer);
     for (const w of this.waiters.values()) w.reject(lostError());
     this.waiters.clear();
     this.markDone();
@@ -251,7 +323,7 @@ class Conn {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.waiters.delete(req.action); reject(timeoutError()); }, this.c.opts.ackTimeout);
       const w = {
-        channel: req.channel, clientId: req.clientId, ref: req.ref, sent: 0,
+        channel: req.channel, clientId: req.clientId, ref: req.ref, sent: 0, peer: req.action === "direct" ? req.userId : undefined,
         resolve: (f) => { clearTimeout(timer); f.type === "error" ? reject(new ServerError(f)) : resolve(f); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       };
@@ -263,14 +335,17 @@ class Conn {
   }
   resolve(action, f) {
     const w = this.waiters.get(action);
-    if (!w) return;
-    if (f.channel && w.channel && f.channel !== w.channel) return;
-    if (f.clientId && w.clientId && f.clientId !== w.clientId) return;
+    if (!w) return false;
+    if (f.channel && w.channel && f.channel !== w.channel) return false;
+    if (f.clientId && w.clientId && f.clientId !== w.clientId) return false;
     // Another member's concurrent join carries its own ref (and a later
     // lastSeq): only ours completes our join.
-    if (f.type === "joined" && f.ref && w.ref && f.ref !== w.ref) return;
+    if (f.type === "joined" && f.ref && w.ref && f.ref !== w.ref) return false;
+    // Someone else opening a direct message with us is not our answer.
+    if (f.type === "direct" && w.peer && f.userId !== w.peer) return false;
     this.waiters.delete(action);
     w.resolve(f);
+    return true;
   }
 }
 
@@ -279,7 +354,7 @@ const defaults = {
   pingInterval: 5 * 60e3, heartbeatInterval: 18e3, heartbeatTimeout: 8e3, hiddenHeartbeatInterval: 5 * 60e3,
   maxLifetime: 2 * 3600e3 - 5 * 60e3, ackTimeout: 10e3, dialTimeout: 15e3,
   backoffBase: 250, backoffMax: 30e3, outboxSize: 256, maxSendAttempts: 10, reorderWindow: 1024,
-  gapTimeout: 2e3, historyLimit: 100, store: null, modelSize: 10000,
+  gapTimeout: 2e3, historyLimit: 100, store: null, modelSize: 10000, renewBefore: 2 * 60e3,
 };
 
 /**
@@ -308,10 +383,10 @@ export class Client {
     this.outbox = (this.store.get("outbox") || []).map((e) => ({ ...e, attempted: true, waiters: [] }));
     this.userId = "";
     this.typed = new Map();
-    this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0, pings: 0, silent: 0 };
+    this.counters = { connects: 0, reconnects: 0, handovers: 0, sendRetries: 0, renewals: 0, pings: 0, silent: 0 };
     this.replaces = ""; // the last connection lost without a close frame
     this.watchEnvironment();
-    this.listeners = { ack: new Set(), failed: new Set() };
+    this.listeners = { ack: new Set(), failed: new Set(), direct: new Set() };
     this.idPrefix = "js-" + Math.random().toString(36).slice(2, 10) + Date.now().toString(36) + "-";
     this.idN = 0;
     this.stopped = new Promise((r) => { this.markStopped = r; });
@@ -321,7 +396,11 @@ export class Client {
     this.sender();
   }
 
-  /** Listen for "ack" (entry, seq) and "failed" (entry, error) of any send, restored ones included. */
+  /**
+   * Listen for "ack" (entry, seq) and "failed" (entry, error) of any send,
+   * restored ones included, and "direct" ({channel, userId, userName,
+   * created}): another user opened a direct-message channel with this one.
+   */
   on(event, fn) { this.listeners[event].add(fn); return () => this.listeners[event].delete(fn); }
   stats() { return { ...this.counters }; }
   /** Unacknowledged sends and replies, oldest first (restored from the store after a reload too). */
@@ -392,11 +471,13 @@ export class Client {
       u.searchParams.set(ReplacesParameter, this.replaces);
       url = u.toString();
     }
+    let exp = 0;
     if (this.opts.token) {
       let tok;
       try { tok = await this.opts.token(); } catch (e) {
         throw new WschatError("token", `wschat client: token provider failed: ${e && e.message}`, e);
       }
+      exp = tokenExpiry(tok);
       if (this.opts.tokenInQuery) {
         const u = new URL(url);
         u.searchParams.set("token", tok);
@@ -414,7 +495,13 @@ export class Client {
         if (/\b(401|403)\b/.test(why)) reject(new WschatError("unauthorized", `wschat client: token refused: ${why}`));
         else reject(new WschatError("dial", `wschat client: dial failed: ${why || "closed"}`));
       };
-      ws.onopen = () => { clearTimeout(timer); resolve(new Conn(this, ws)); };
+      ws.onopen = () => {
+        clearTimeout(timer);
+        const k = new Conn(this, ws);
+        k.exp = exp;
+        k.scheduleRenewal();
+        resolve(k);
+      };
     });
   }
 
@@ -527,6 +614,17 @@ export class Client {
       case "history": case "members": k.resolve(f.type, f); break;
       case "pong": if (f.connectionId) k.id = f.connectionId; k.resolve("ping", f); break;
       case "error": k.resolve(f.action, f); break;
+      case "reauthed": k.resolve("reauth", f); break;
+      case "direct":
+        // The answer to our direct request, or news of one opened with us.
+        if (!k.resolve("direct", f)) {
+          for (const fn of this.listeners.direct) fn({ channel: f.channel, userId: f.userId, userName: f.userName, created: !!f.created });
+        }
+        break;
+      case "removed":
+        // Taken out by the server (a backend's removal, a narrower grant): not rejoined.
+        if (s) this.dropSub(s, new WschatError("removed", `wschat client: removed from ${f.channel} (${f.reason})`));
+        break;
       default:
         // API Gateway's own frame has no type, and names the connection.
         if (!f.type && f.connectionId) k.id = f.connectionId;
@@ -559,6 +657,29 @@ export class Client {
         if (this.err || (e.server && !e.retryable)) { this.dropSub(s, e); throw e; }
       }
     }
+  }
+
+  /**
+   * Open the direct-message channel with userId (created on first use; only
+   * the two users can ever join it) and join it; options as for join. An
+   * already joined channel's subscription is returned as it is.
+   */
+  async openDirect(userId, options = {}) {
+    // The wire contract's user id: 1-128 bytes, printable, no spaces, '#' or '/'.
+    if (typeof userId !== "string" || !/^[^\u0000-\u0020#/\u007f-\u009f\ufffd]+$/u.test(userId) ||
+        new TextEncoder().encode(userId).length > 128 || (userId.isWellFormed && !userId.isWellFormed())) {
+      throw new WschatError("invalid", `wschat client: user id ${JSON.stringify(userId)} is not valid`);
+    }
+    let f;
+    for (let attempt = 0; ; attempt++) {
+      if (this.err) throw this.err;
+      const k = await this.waitActive();
+      try { f = await k.call({ action: "direct", userId }); break; } catch (e) {
+        if ((e.server && !e.retryable) || attempt + 1 >= this.opts.maxSendAttempts) throw e;
+        await sleep(this.backoff(attempt));
+      }
+    }
+    return this.subs.get(f.channel) || this.join(f.channel, options);
   }
 
   /** Send text; resolves with the seq once acked. */
@@ -857,13 +978,17 @@ export class Model {
     this.lastRead = 0;
     this.reads = new Map();
     this.typists = new Map();
+    // When the server saw each typist's signal (ms): only a message sent
+    // at or after it ends the indicator (one sent before, delivered late
+    // by a catch-up, does not).
+    this.typingSince = new Map();
   }
   fold(ev) {
     switch (ev.type) {
       case "message":
         this.put(ev.message, ev.personal);
         if (ev.parent) this.put(ev.parent, ev.personal);
-        this.typists.delete(ev.message.userId);
+        if (!(Date.parse(ev.message.sentAt) < (this.typingSince.get(ev.message.userId) || 0))) this.typists.delete(ev.message.userId);
         break;
       case "update": {
         const u = ev.update;
@@ -872,7 +997,10 @@ export class Model {
         break;
       }
       case "typing":
-        if (ev.typing.userId !== this.me) this.typists.set(ev.typing.userId, ev.typing);
+        if (ev.typing.userId !== this.me) {
+          this.typists.set(ev.typing.userId, ev.typing);
+          this.typingSince.set(ev.typing.userId, ev.since || 0);
+        }
         break;
       case "read": {
         const r = ev.read;
@@ -1021,10 +1149,10 @@ Object.assign(Client.prototype, {
     }
     return s.reading;
   },
-  /** Your channels, on every device: last seq, last read, unread count, last message. */
+  /** Your channels, on every device: last seq, last read, unread count, last message; private channels and direct messages you are listed on (a DM with peerId, peerName). */
   async channels() {
     const f = await this.request({ action: "channels" });
-    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, last: c.last ? toMessage(c.channel, c.last) : null }));
+    return (f.channels || []).map((c) => ({ ...c, unreadMore: !!c.unreadMore, private: !!c.private, last: c.last ? toMessage(c.channel, c.last) : null }));
   },
   /** One page of the replies to message parent (after reply seq after). */
   async thread(channel, parent, after = 0) {
@@ -1051,7 +1179,7 @@ Object.assign(Client.prototype, {
         break;
       case "typing":
         if (s) {
-          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) } });
+          s.fold({ type: "typing", typing: { channel: f.channel, userId: f.userId, userName: f.userName, until: Date.now() + (f.expiresIn || TypingExpiry) }, since: Date.parse(f.at) || 0 });
           s.armTyping();
         }
         break;

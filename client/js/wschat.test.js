@@ -372,6 +372,74 @@ test("Sequencer: dedupe, reorder, settle, discontinuity", () => {
   assert.ok(new MemoryStore());
 });
 
+// jwtFor: a token of the shape the client reads (sub, exp), living ms.
+const jwtFor = (user, ms) => {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return `${b64({ alg: "ES256" })}.${b64({ sub: user, exp: Math.floor((Date.now() + ms) / 1000) })}.sig`;
+};
+
+async function renewalRun(faults, ttl, runMs) {
+  let result;
+  await withServer(faults, async (srv, connect) => {
+    let minted = 0;
+    const c = await connect("", { token: async () => { minted++; return jwtFor("ann", ttl); } });
+    const s = await c.join("general");
+    const events = [];
+    s.on((e) => events.push(e));
+    const acked = [];
+    for (const end = Date.now() + runMs; Date.now() < end;) {
+      acked.push(srv.post("general", "tick"));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(() => check(events, acked).lost === 0);
+    result = { v: check(events, acked), stats: c.stats(), counts: { ...srv.counts }, minted };
+  });
+  return result;
+}
+
+test("renewal: the token is renewed in-band before expiry, without a reconnect, nothing lost or repeated", async () => {
+  const { v, stats, counts, minted } = await renewalRun({}, 3000, 4500);
+  console.log(`FIGURES sdk-js renewal: deliveries=${v.deliveries} lost=${v.lost} duplicated=${v.duplicated} out_of_order=${v.outOfOrder} renewals=${stats.renewals} reconnects=${stats.reconnects} server_expired=${counts.expired} tokens=${minted}`);
+  assert.equal(v.lost + v.duplicated + v.outOfOrder, 0);
+  assert.ok(v.deliveries > 0);
+  assert.ok(stats.renewals >= 2, `renewals ${stats.renewals}`);
+  assert.equal(counts.reauths, stats.renewals);
+  assert.equal(stats.reconnects, 0);
+  assert.equal(counts.expired, 0);
+  // Control: renewals refused, the server cuts the connection at each expiry.
+  const ctl = await renewalRun({ refuseReauth: true }, 3000, 4500);
+  assert.ok(ctl.counts.expired > 0 && ctl.stats.reconnects > 0 && ctl.stats.renewals === 0, JSON.stringify(ctl));
+  assert.equal(ctl.v.lost + ctl.v.duplicated, 0);
+});
+
+test("openDirect joins the channel the server names; the other user hears of it; a removal ends the subscription", async () => {
+  await withServer({}, async (srv, connect) => {
+    const bob = await connect("bob");
+    const heard = [];
+    bob.on("direct", (d) => heard.push(d));
+    const ann = await connect("ann");
+    const s = await ann.openDirect("bob");
+    assert.equal(s.channel, "dm-ann-bob");
+    assert.equal(await ann.openDirect("bob"), s);
+    await until(() => heard.length === 1);
+    assert.deepEqual(heard, [{ channel: "dm-ann-bob", userId: "ann", userName: "ann", created: true }]);
+    await assert.rejects(ann.openDirect("a#b"), { code: "invalid" });
+    srv.removeUser("dm-ann-bob", "ann");
+    await until(() => s.ended);
+    assert.equal(s.err.code, "removed");
+    srv.dropAll();
+    await until(() => ann.stats().reconnects > 0 && ann.state === State.Connected);
+    assert.equal(ann.subs.has("dm-ann-bob"), false);
+  });
+});
+
+test("directChannel: the wire contract's names, the same from both sides", async () => {
+  const { directChannel } = await import("./wschat.js");
+  // The vectors of wire/authz_test.go.
+  assert.equal(await directChannel("ann", "bob"), "dm-b6owpid5zvwnmtgm2bwf4k3gk7gxciym");
+  assert.equal(await directChannel("bob", "ann"), "dm-b6owpid5zvwnmtgm2bwf4k3gk7gxciym");
+  assert.equal(await directChannel("👍", "ｱ"), "dm-jmkiqn2qka2aqj2mht5y5mj36zbs7jbl");
+});
 // The message-state model: the same folding rules as the Go client's
 // (client/model_test.go).
 test("Model folds updates by rev, keeps mine, counts unread", async () => {
@@ -402,6 +470,14 @@ test("Model folds updates by rev, keeps mine, counts unread", async () => {
   m.fold({ type: "typing", typing: { userId: "me", userName: "Me", until: Date.now() + 1000 } });
   assert.deepEqual(m.typing().map((t) => t.userId), ["bo"]);
   assert.deepEqual(m.typing(Date.now() + 2000), []);
+  // A message sent before the typing signal (a catch-up delivers it late)
+  // does not end it; a newer one does.
+  const at = Date.now();
+  m.fold({ type: "typing", typing: { userId: "bo", userName: "Bo", until: at + 3000 }, since: at });
+  m.fold({ type: "message", message: msg(20, "bo", "sent before", { sentAt: new Date(at - 1000).toISOString() }) });
+  assert.deepEqual(m.typing(at).map((t) => t.userId), ["bo"]);
+  m.fold({ type: "message", message: msg(21, "bo", "sent after", { sentAt: new Date(at + 1000).toISOString() }) });
+  assert.deepEqual(m.typing(at), []);
   // A personal (history) state brings "mine" for reactions made before.
   m.fold({ type: "message", personal: true, message: msg(9, "ann", "x", { rev: 12, reactions: [{ emoji: "🎉", count: 3, mine: true }] }) });
   m.fold(upd(13, "react", "bo", "❤️", msg(9, "ann", "x", { rev: 13, reactions: [{ emoji: "🎉", count: 3 }, { emoji: "❤️", count: 1 }] })));

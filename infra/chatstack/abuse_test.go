@@ -213,16 +213,19 @@ func TestQuietRoutesThrottled(t *testing.T) {
 	}
 }
 
-// TestChatMayCloseConnections: the chat function (closing abusers), the
-// publish function (disconnecting a user) and the connect function (closing
-// the silent connection a reconnecting client replaces), and only they, may
+// TestChatMayCloseConnections: the chat function (closing abusers and
+// expired connections), the publish function (disconnecting a user), the
+// expiry function (closing idle expired connections) and the connect
+// function (closing the silent connection a reconnecting client replaces),
+// and only they, may
 // DELETE connections; the IAM least-privilege test checks the rest of their
 // grants.
 func TestChatMayCloseConnections(t *testing.T) {
 	template := tmpl(t, "dev")
 	for fn, stmts := range statements(t, template) {
 		has := strings.Contains(asJSON(stmts), "/DELETE/@connections/*")
-		if has != (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionConnect) {
+		if has != (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionExpiry ||
+			fn == contract.FunctionConnect) {
 			t.Errorf("%s may DELETE connections: %v", fn, has)
 		}
 	}

@@ -142,7 +142,8 @@ func Lookup(name string) (Config, error) {
 //	authIssuer, authAudiences (comma-separated), authJwksUrl,
 //	authTokenUse (id, access, or any), defaultChannels (or none),
 //	groupChannels (a JSON object of group to channels, or none),
-//	alarmEmail, domainName, domainCertificateArn, account, region
+//	alarmEmail, domainName, domainCertificateArn, account, region,
+//	directMessages (on or off), tokenGrace (a Go duration)
 //
 // It fails only on a value it cannot read; Validate judges the result.
 func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
@@ -184,6 +185,25 @@ func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
 	}
 	if v := get("region"); v != "" {
 		cfg.Region = v
+	}
+	return applyAuthzOverrides(cfg, get)
+}
+
+// applyAuthzOverrides reads the direct-message switch and the token grace.
+func applyAuthzOverrides(cfg Config, get func(key string) string) (Config, error) {
+	switch v := get("directMessages"); v {
+	case "":
+	case "on", "off":
+		cfg.DisableDirectMessages = v == "off"
+	default:
+		return cfg, fmt.Errorf("-c directMessages=%q: want on or off", v)
+	}
+	if v := get("tokenGrace"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return cfg, fmt.Errorf("-c tokenGrace=%q: want a Go duration such as 60s: %w", v, err)
+		}
+		cfg.TokenGrace = &d
 	}
 	return cfg, nil
 }

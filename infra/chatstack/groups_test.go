@@ -93,11 +93,14 @@ func TestGroupChannelsReachAuthorizer(t *testing.T) {
 			for fn, id := range functionByPackage(t, template) {
 				vars, _ := props(res[id].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
 				got, set := vars[contract.EnvGroupChannels]
+				// The chat function verifies renewals (reauth) as the
+				// authorizer verifies connects: the same mapping.
+				verifies := fn == contract.FunctionAuthorizer || fn == contract.FunctionChat
 				switch {
-				case fn == contract.FunctionAuthorizer && got != string(want):
-					t.Errorf("authorizer %s = %v, want %s", contract.EnvGroupChannels, got, want)
-				case fn != contract.FunctionAuthorizer && set:
-					t.Errorf("%s has %s; only the authorizer reads it", fn, contract.EnvGroupChannels)
+				case verifies && got != string(want):
+					t.Errorf("%s %s = %v, want %s", fn, contract.EnvGroupChannels, got, want)
+				case !verifies && set:
+					t.Errorf("%s has %s; only the authorizer and chat read it", fn, contract.EnvGroupChannels)
 				}
 			}
 			groups := map[string]string{}

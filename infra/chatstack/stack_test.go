@@ -459,6 +459,11 @@ var wantActions = map[string][]string{
 	contract.FunctionFanout: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents",
 		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+	// The expiry index (Query, DeleteItem) and progress (GetItem,
+	// UpdateItem), the connection (GetItem), the 410 cleanup; @connections
+	// POST (token_expired) and DELETE (the close) in one statement.
+	contract.FunctionExpiry: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
 }
 
 func TestIAMLeastPrivilege(t *testing.T) {
@@ -499,15 +504,16 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case acts[0] == "execute-api:ManageConnections":
 							j := asJSON(r)
-							// Chat closes connections that keep exceeding their limits,
-							// publish disconnects users and connect closes the connection
-							// a reconnect replaces: only they may DELETE, and connect
-							// may not POST.
-							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionConnect) &&
-								strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
+							// Chat closes connections that keep exceeding their limits or
+							// whose token expired, publish disconnects users, expiry closes
+							// idle expired ones and connect closes the connection a
+							// reconnect replaces: only they may DELETE, and connect may
+							// not POST.
+							deleteOK := (fn == contract.FunctionChat || fn == contract.FunctionPublish || fn == contract.FunctionExpiry ||
+								fn == contract.FunctionConnect) && strings.HasSuffix(j, `"/`+stage+`/DELETE/@connections/*"]]}`)
 							postOK := fn != contract.FunctionConnect && strings.HasSuffix(j, `"/`+stage+`/POST/@connections/*"]]}`)
 							if !strings.Contains(j, `{"Ref":"`+apiID+`"}`) || !postOK && !deleteOK {
-								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish: or DELETE; connect: DELETE only) on this API (%s) and stage %q only", fn, j, apiID, stage)
+								t.Errorf("%s: ManageConnections on %s, want POST (chat, publish, expiry: or DELETE; connect: DELETE only) on this API (%s) and stage %q only", fn, j, apiID, stage)
 							}
 						case strings.HasPrefix(acts[0], "sqs:"):
 							// Never the dead-letter queue: nothing reads it but an operator.
@@ -600,8 +606,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
 			fns := functionByPackage(t, template)
-			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect", "fanout", "publish"}) {
-				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect, fanout, publish", got)
+			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect", "expiry", "fanout", "publish"}) {
+				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect, expiry, fanout, publish", got)
 			}
 			res := template["Resources"].(map[string]any)
 			for name, id := range fns {
@@ -614,8 +620,11 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				// The fanout function serves no API Gateway route: its timeout
 				// is its own, not bound by the 29 s integration limit.
 				timeout := cfg.Timeout
-				if name == contract.FunctionFanout {
+				switch name {
+				case contract.FunctionFanout:
 					timeout = cfg.FanoutTimeout
+				case contract.FunctionExpiry:
+					timeout = 50 * time.Second // wschatcdk's expiryTimeout: a run bounded below a minute
 				}
 				checks := []struct{ what, got, want string }{
 					{"runtime", asJSON(p["Runtime"]), `"provided.al2023"`},
@@ -659,8 +668,8 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				if !strings.HasPrefix(cb, `{"Fn::Join":["",["https://",{"Ref":"WebSocketApi`) || !strings.HasSuffix(cb, `"/`+cfg.StageName+`"]]}`) {
 					t.Errorf("%s callback URL %s, want the execute-api URL of stage %s", name, cb, cfg.StageName)
 				}
-				if name == contract.FunctionFanout {
-					continue // the rest are chat settings; TestFanoutFunctionEnvironment checks its own
+				if name == contract.FunctionFanout || name == contract.FunctionExpiry {
+					continue // the rest are chat settings; TestFanoutFunctionEnvironment and TestExpiry check theirs
 				}
 				if vars[contract.EnvHistoryRetention] != cfg.HistoryRetention.String() {
 					t.Errorf("%s history retention %v, want %v", name, vars[contract.EnvHistoryRetention], cfg.HistoryRetention)
@@ -793,13 +802,15 @@ func wantSuppressions(cfg Config) int {
 	n += 3                         // AwsSolutions-IAM5: @connections/* of chat, disconnect and connect
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of publish
 	n += 1                         // AwsSolutions-IAM5: @connections/* (POST) of fanout
-	n += 6                         // Serverless-LambdaDLQ: every function
+	n += 1                         // AwsSolutions-IAM5: @connections/* (POST, DELETE) of expiry
+	n += 7                         // Serverless-LambdaDLQ: every function
 	n += 1                         // Serverless-LambdaEventSourceMappingDestination: the task queue's mapping (SQS has none)
 	n += 1                         // Serverless-SQSRedrivePolicy: the dead-letter queue itself
+	n += 1                         // Serverless-EventBusDLQ: the expiry schedule (a missed tick needs no replay)
 	if cfg.Tracing {
-		n += 6 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
+		n += 7 // AwsSolutions-IAM5: X-Ray's Resource '*', every function
 	} else {
-		n += 6 // Serverless-LambdaTracing: every function
+		n += 7 // Serverless-LambdaTracing: every function
 	}
 	if !cfg.PointInTimeRecovery {
 		n++ // AwsSolutions-DDB3
@@ -949,6 +960,62 @@ func TestPingIsAnsweredByAPIGateway(t *testing.T) {
 	}
 }
 
+// TestExpiry: the expiry function runs every minute from an EventBridge
+// schedule, without retries (the next run makes up for a failed one), with
+// the table, callback, pool and metrics settings it reads and nothing of
+// the chat settings; the chat function verifies renewals with exactly the
+// authorizer's issuer settings; the grace and the direct-message switch
+// reach the functions that apply them.
+func TestExpiry(t *testing.T) {
+	for _, env := range envNames {
+		t.Run(env, func(t *testing.T) {
+			template := tmpl(t, env)
+			cfg := synthesized[env].stack.Config
+			fns := functionByPackage(t, template)
+			rules := resources(t, template, "AWS::Events::Rule")
+			if len(rules) != 1 {
+				t.Fatalf("rules %v, want the expiry schedule only", keys(rules))
+			}
+			for _, r := range rules {
+				p := props(r)
+				targets, _ := p["Targets"].([]any)
+				if p["ScheduleExpression"] != contract.ExpirySchedule || p["State"] != "ENABLED" || len(targets) != 1 {
+					t.Fatalf("rule %s, want %s, enabled, one target", asJSON(p), contract.ExpirySchedule)
+				}
+				tg := targets[0].(map[string]any)
+				if refID(tg["Arn"]) != fns[contract.FunctionExpiry] || asJSON(tg["RetryPolicy"]) != `{"MaximumEventAgeInSeconds":60,"MaximumRetryAttempts":0}` {
+					t.Errorf("target %s, want the expiry function without retries", asJSON(tg))
+				}
+			}
+			res := template["Resources"].(map[string]any)
+			vars := func(fn string) map[string]any {
+				return props(res[fns[fn]].(map[string]any))["Environment"].(map[string]any)["Variables"].(map[string]any)
+			}
+			got := keys(vars(contract.FunctionExpiry))
+			want := []string{contract.EnvCallbackURL, contract.EnvFanoutWorkers, contract.EnvLogLevel, contract.EnvMetricsNamespace, contract.EnvTableName}
+			if !slices.Equal(got, sorted(want)) {
+				t.Errorf("expiry environment %v, want %v", got, sorted(want))
+			}
+			authz, chat := vars(contract.FunctionAuthorizer), vars(contract.FunctionChat)
+			for k, v := range authz {
+				if k != contract.EnvLogLevel && asJSON(chat[k]) != asJSON(v) {
+					t.Errorf("chat %s = %s, want the authorizer's %s", k, asJSON(chat[k]), asJSON(v))
+				}
+			}
+			dm := "on"
+			if cfg.DisableDirectMessages {
+				dm = "off"
+			}
+			for _, fn := range []string{contract.FunctionConnect, contract.FunctionChat} {
+				if v := vars(fn); v[contract.EnvTokenGrace] != (*cfg.TokenGrace).String() || v[contract.EnvDirectMessages] != dm {
+					t.Errorf("%s grace %v, direct messages %v; want %v, %v", fn, v[contract.EnvTokenGrace], v[contract.EnvDirectMessages],
+						*cfg.TokenGrace, dm)
+				}
+			}
+		})
+	}
+}
+
 // statefulIDs are the logical ids the stateful resources of a deployed
 // WsChat-<env> had before the stack's code became the wschatcdk construct
 // (commit 1a98f3e). A new logical id makes CloudFormation replace the
@@ -968,6 +1035,8 @@ var statefulIDs = map[string]string{
 	"FanoutFunctionLogsE3A2665A":     "AWS::Logs::LogGroup",
 	"WebSocketAccessLogs9551558C":    "AWS::Logs::LogGroup",
 	"PublishAccessLogs7C8188D4":      "AWS::Logs::LogGroup",
+	// The expiry function's (#21) came with it, not renamed from another.
+	"ExpiryFunctionLogs65AFA603": "AWS::Logs::LogGroup",
 	// Not stateful, but their ids are their URLs' and clients' config.
 	"WebSocketApi273F6915": "AWS::ApiGatewayV2::Api",
 	"PublishApiDEFB2040":   "AWS::ApiGatewayV2::Api",

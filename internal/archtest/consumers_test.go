@@ -185,8 +185,8 @@ func TestFreshConsumerModules(t *testing.T) {
 					t.Errorf("the template lacks %s", want)
 				}
 			}
-			if n := strings.Count(tpl, `"Type": "AWS::Lambda::Function"`); n != 7 {
-				t.Errorf("%d functions in the template, want the layer's 6 and the app's own", n)
+			if n := strings.Count(tpl, `"Type": "AWS::Lambda::Function"`); n != 8 {
+				t.Errorf("%d functions in the template, want the layer's 7 and the app's own", n)
 			}
 			if after := readModFiles(t, dir); after != before {
 				t.Errorf("synth changed the app's go.mod or go.sum")

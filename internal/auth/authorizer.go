@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -187,6 +188,14 @@ func allow(methodArn string, id Identity) events.APIGatewayCustomAuthorizerRespo
 	}
 	if id.Channels != "" {
 		ctx[contract.AuthContextChannels] = id.Channels
+	}
+	// exp and iat let the handlers end the connection's grant when the token
+	// expires and refuse it after a revocation (strings: context values are).
+	if !id.ExpiresAt.IsZero() {
+		ctx[contract.AuthContextExpires] = strconv.FormatInt(id.ExpiresAt.Unix(), 10)
+	}
+	if !id.IssuedAt.IsZero() {
+		ctx[contract.AuthContextIssuedAt] = strconv.FormatInt(id.IssuedAt.Unix(), 10)
 	}
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    id.UserID,

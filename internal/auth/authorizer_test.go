@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,8 +154,13 @@ func TestAuthorizer(t *testing.T) {
 				if resp.PrincipalID != "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee" {
 					t.Errorf("PrincipalID = %q", resp.PrincipalID)
 				}
-				wantCtx := map[string]any{"userId": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "userName": tt.wantName}
-				if len(resp.Context) != 2 || resp.Context["userId"] != wantCtx["userId"] || resp.Context["userName"] != wantCtx["userName"] {
+				// exp and iat travel as decimal strings: the handlers end
+				// the grant at exp (plus grace) and compare iat with a
+				// revocation.
+				wantCtx := map[string]any{"userId": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "userName": tt.wantName,
+					"exp": strconv.FormatInt(epoch.Add(time.Hour).Unix(), 10), "iat": strconv.FormatInt(epoch.Add(-time.Minute).Unix(), 10)}
+				if len(resp.Context) != len(wantCtx) || resp.Context["userId"] != wantCtx["userId"] || resp.Context["userName"] != wantCtx["userName"] ||
+					resp.Context["exp"] != wantCtx["exp"] || resp.Context["iat"] != wantCtx["iat"] {
 					t.Errorf("Context = %v, want %v", resp.Context, wantCtx)
 				}
 			case denied:

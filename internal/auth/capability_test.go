@@ -23,7 +23,7 @@ func TestAuthorizerChannels(t *testing.T) {
 		wantCtx any // the context's "channels" value; nil: absent
 	}{
 		{"no claim", nil, allowed, nil},
-		{"names and patterns", "general, team-*=r", allowed, "v1:general=rwp team-*=r"},
+		{"names and patterns", "general, team-*=r", allowed, "v1:general=rwpd team-*=r"},
 		{"empty list grants nothing", "", allowed, "v1:"},
 		{"bad pattern", "gen#eral", denied, nil},
 		{"bad rights", "general=x", denied, nil},
@@ -84,9 +84,9 @@ func TestAuthorizerGroupChannels(t *testing.T) {
 		wantCtx any // the context's "channels" value; nil: absent
 		wantLog string
 	}{
-		{"one group", with(idClaims(), GroupsClaim, []string{"members"}), testGroups, allowed, "v1:general=r team-*=rwp", "groups"},
-		{"groups add up in name order", with(idClaims(), GroupsClaim, []string{"staff", "members", "staff"}), testGroups, allowed, "v1:general=r team-*=rwp *=rwp", "groups"},
-		{"access token", with(access, GroupsClaim, []string{"members"}), testGroups, allowed, "v1:general=r team-*=rwp", "groups"},
+		{"one group", with(idClaims(), GroupsClaim, []string{"members"}), testGroups, allowed, "v1:general=r team-*=rwpd", "groups"},
+		{"groups add up in name order", with(idClaims(), GroupsClaim, []string{"staff", "members", "staff"}), testGroups, allowed, "v1:general=r team-*=rwpd *=rwpd", "groups"},
+		{"access token", with(access, GroupsClaim, []string{"members"}), testGroups, allowed, "v1:general=r team-*=rwpd", "groups"},
 		{"federated group name", with(idClaims(), GroupsClaim, []string{"eu-west-1_X_Google"}), testGroups, allowed, "v1:lobby=r", "groups"},
 		{"group mapped to nothing", with(idClaims(), GroupsClaim, []string{"muted"}), testGroups, allowed, "v1:", "groups"},
 		{"unmapped group: default", with(idClaims(), GroupsClaim, []string{"other"}), testGroups, allowed, nil, "none"},

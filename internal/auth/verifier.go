@@ -39,6 +39,10 @@ type Identity struct {
 	// ChannelsFrom says where Channels came from: ChannelsFromClaim,
 	// ChannelsFromGroups or ChannelsFromNone.
 	ChannelsFrom string
+	// ExpiresAt is the token's exp; IssuedAt its iat (zero when absent),
+	// which a revocation is compared with.
+	ExpiresAt time.Time
+	IssuedAt  time.Time
 }
 
 // ChannelsClaim names the claim that lists the channels a token's holder may
@@ -147,7 +151,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if err := wire.CheckUserID(c.Sub); err != nil {
 		return Identity{}, reject(ReasonBadSubject, "%s", err.Error())
 	}
-	id := Identity{UserID: c.Sub, UserName: v.reserved.UserDisplayName(firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email), c.Sub)}
+	id := Identity{UserID: c.Sub, UserName: v.reserved.UserDisplayName(firstNonEmpty(c.Name, c.CognitoUsername, c.Username, c.Email), c.Sub),
+		ExpiresAt: c.Exp.t}
+	if c.Iat.set {
+		id.IssuedAt = c.Iat.t
+	}
 	if id.Channels, id.ChannelsFrom, err = v.grant(&c); err != nil {
 		return Identity{}, err
 	}

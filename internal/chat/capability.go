@@ -10,7 +10,7 @@ import (
 type Right byte
 
 // The rights a capability grants. A channel entry without rights grants all
-// three.
+// four.
 const (
 	// RightRead: join the channel (and so receive its messages and presence
 	// events) and read its history.
@@ -19,10 +19,15 @@ const (
 	RightWrite Right = 'w'
 	// RightPresence: list the channel's members.
 	RightPresence Right = 'p'
+	// RightDirect: open a direct-message channel (IsDirect) whose name the
+	// pattern matches: "dm-*" or "*" let the holder start direct messages
+	// with anyone. Reading and writing in one is decided by its member
+	// list (the two users), not by the other rights.
+	RightDirect Right = 'd'
 )
 
 // allRights is what an entry without "=rights" grants.
-const allRights = "rwp"
+const allRights = "rwpd"
 
 // Bounds on a capability string: it travels in a token, in the authorizer
 // context and on the connection item.
@@ -54,7 +59,7 @@ var ErrCapability = errors.New("bad capability")
 // or commas, each "pattern" or "pattern=rights", where pattern is a channel
 // name ([a-z0-9][a-z0-9_-]*), such a name followed by "*" (every channel
 // with that prefix) or "*" alone (every channel), and rights are letters of
-// "rwp" (read, write, presence). The canonical form (String) may carry the
+// "rwpd" (read, write, presence, direct). The canonical form (String) may carry the
 // CapabilityVersion prefix, which is accepted and ignored.
 func ParseCapabilities(s string) (Capabilities, error) {
 	if len(s) > MaxCapabilityBytes {

@@ -63,7 +63,7 @@ func TestParseCapabilitiesRefuses(t *testing.T) {
 func TestCapabilitiesStringRoundTrips(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", "v1:"},
-		{"general", "v1:general=rwp"},
+		{"general", "v1:general=rwpd"},
 		{"team-*=pr, x=w", "v1:team-*=rp x=w"},
 	}
 	for _, tt := range tests {

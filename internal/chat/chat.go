@@ -64,9 +64,16 @@ type Connection struct {
 	// it after), so a disconnect can find every membership without a scan.
 	Channels []string
 	// Capabilities is the canonical channels claim of the connection's
-	// token (see Capabilities), "" when it had none; kept so that what a
-	// connection was granted can be audited.
+	// token (see Capabilities), "" when it had none. It is the grant the
+	// handlers apply: a reauth replaces it.
 	Capabilities string
+	// Until is when the connection's grant ends: its token's exp plus the
+	// environment's grace; zero for a connection without a token expiry.
+	// Past it requests are refused and broadcasts skip the connection.
+	Until time.Time
+	// IssuedAt is its token's iat (zero without one), compared with the
+	// user's revocation.
+	IssuedAt time.Time
 }
 
 // Member is a connection's membership of a channel.
@@ -76,6 +83,9 @@ type Member struct {
 	Identity
 	JoinedAt  time.Time
 	ExpiresAt time.Time // the connection's expiry
+	// Private: the channel is private (or a direct message), so its member
+	// list, not the token's capabilities, decides what the member may do.
+	Private bool
 }
 
 // FromServer marks a message a backend published through the HTTP API
@@ -266,3 +276,13 @@ const (
 	UserRefused
 	ConnectionRefused
 )
+
+// SendCheck is what a send reads before it writes, in one call: whether
+// the connection is registered and its grant (which a reauth replaces),
+// its membership of the channel (nil: none) and the channel's size.
+type SendCheck struct {
+	Registered bool
+	Grant      Grant
+	Member     *Member
+	Size       ChannelSize
+}

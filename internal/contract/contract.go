@@ -99,6 +99,8 @@ const (
 	ActionTyping   = wire.ActionTyping
 	ActionRead     = wire.ActionRead
 	ActionChannels = wire.ActionChannels
+	ActionReauth   = wire.ActionReauth
+	ActionDirect   = wire.ActionDirect
 )
 
 // Actions lists the protocol actions, each deployed as its own route.

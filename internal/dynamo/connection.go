@@ -33,6 +33,12 @@ func (s *Store) PutConnection(ctx context.Context, c chat.Connection) error {
 	if c.Capabilities != "" {
 		item[attrCaps] = str(c.Capabilities)
 	}
+	if !c.Until.IsZero() {
+		item[attrUntil] = epoch(c.Until)
+	}
+	if !c.IssuedAt.IsZero() {
+		item[attrIssuedAt] = epoch(c.IssuedAt)
+	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
 	return translate("put connection", err)
 }
@@ -53,8 +59,11 @@ func decodeConnection(id string, item map[string]types.AttributeValue) chat.Conn
 		ConnectedAt: timeMillis(item, attrConnectedAt),
 		ExpiresAt:   timeEpoch(item, attrTTL),
 		Channels:    setAttr(item, attrChannels),
-		// Capabilities is what the token granted at $connect.
+		// Capabilities is what the token granted at $connect, or the
+		// last reauth.
 		Capabilities: strAttr(item, attrCaps),
+		Until:        timeEpoch(item, attrUntil),
+		IssuedAt:     timeEpoch(item, attrIssuedAt),
 	}
 }
 
@@ -110,7 +119,21 @@ func (s *Store) RemoveConnection(ctx context.Context, id string, alsoChannels ..
 // and below maxChannels (chat.ErrNotFound, chat.ErrLimit otherwise), then
 // writes the membership with the connection's expiry. already reports that
 // the connection's set held the channel before (a repeated join).
+//
+// A private channel admits only users on its member list, and a direct
+// message only its two users (chat.ErrForbidden otherwise, with nothing
+// left written). A public channel pays no read for this: the channel's
+// item, which the member count update returns anyway, says whether it is
+// private. A direct message is checked before any write (its name says
+// what it is). A private channel's list is read again after the membership
+// is written, so a join racing with the user's removal cannot outlive it
+// (see RemoveListed).
 func (s *Store) AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error) {
+	if chat.IsDirect(m.Channel) {
+		if err := s.checkDirect(ctx, m.Channel, m.UserID); err != nil {
+			return false, fmt.Errorf("add member: %w", err)
+		}
+	}
 	now := s.now().Unix()
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        &s.table,
@@ -140,26 +163,65 @@ func (s *Store) AddMember(ctx context.Context, m chat.Member, maxChannels int) (
 	}
 	already = slices.Contains(setAttr(out.Attributes, attrChannels), m.Channel)
 	expires := timeEpoch(out.Attributes, attrTTL)
+	until := timeEpoch(out.Attributes, attrUntil)
 
-	shard, err := s.placeMember(ctx, m.Channel, m.ConnectionID, already)
+	shard, info, err := s.placeMember(ctx, m.Channel, m.ConnectionID, already)
 	if err != nil {
 		return already, fmt.Errorf("add member: %w", err)
 	}
+	if info.Private && !chat.IsDirect(m.Channel) {
+		if err := s.checkListed(ctx, m.Channel, m.UserID); err != nil {
+			return already, s.undoJoin(ctx, m, already, err)
+		}
+	}
+	m.Private = info.Private
 	// The fan-out item first: a join that fails after it is retried (the
 	// repeated join finds this shard), and a broadcast that reaches a member
 	// one write early does no harm.
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: fanoutKey(m.Channel, shard, m.ConnectionID),
+		TableName: &s.table, Item: fanoutItem(m.Channel, shard, m.ConnectionID, until),
 	}); err != nil {
 		return already, translate("add member: put fan-out key", err)
 	}
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: rosterItem(m, shard, expires)}); err != nil {
 		return already, translate("add member: put membership", err)
 	}
-	if err := s.putRecent(ctx, m, expires); err != nil {
+	if err := s.putRecent(ctx, m, expires, until); err != nil {
 		return already, err
 	}
+	if info.Private && !chat.IsDirect(m.Channel) {
+		if err := s.checkListed(ctx, m.Channel, m.UserID); err != nil {
+			if _, rerr := s.RemoveMember(ctx, m.Channel, m.ConnectionID); rerr != nil {
+				return already, fmt.Errorf("add member: undo after removal: %w", rerr)
+			}
+			return already, fmt.Errorf("add member: removed meanwhile: %w", err)
+		}
+	}
 	return already, nil
+}
+
+// undoJoin takes back what a refused join wrote (the channel in the
+// connection's set, and the member count of a first join) and returns
+// cause.
+func (s *Store) undoJoin(ctx context.Context, m chat.Member, already bool, cause error) error {
+	if already {
+		// The set held the channel before: a membership may exist too.
+		if _, err := s.RemoveMember(ctx, m.Channel, m.ConnectionID); err != nil {
+			return fmt.Errorf("add member: %w (undo: %w)", cause, err)
+		}
+		return fmt.Errorf("add member: %w", cause)
+	}
+	var errs []error
+	if _, _, err := s.countMember(ctx, m.Channel, -1); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.dropChannel(ctx, m.ConnectionID, m.Channel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("add member: %w (undo: %w)", cause, err)
+	}
+	return fmt.Errorf("add member: %w", cause)
 }
 
 // rosterItem is a member's entry in the channel's roster (what the members
@@ -172,6 +234,11 @@ func rosterItem(m chat.Member, shard int, expires time.Time) map[string]types.At
 	item[attrUserName] = str(m.UserName)
 	item[attrJoinedAt] = millis(m.JoinedAt)
 	item[attrTTL] = epoch(expires)
+	if m.Private {
+		// Where send, history and members already read: the member list,
+		// not the token's patterns, decides on a private channel.
+		item[attrPrivate] = boolean(true)
+	}
 	return item
 }
 
@@ -184,7 +251,13 @@ func (s *Store) RemoveMember(ctx context.Context, channel, connID string) (exist
 		return false, fmt.Errorf("remove member: %w", err)
 	}
 	existed = old != nil && !s.expired(old)
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	return existed, s.dropChannel(ctx, connID, channel)
+}
+
+// dropChannel removes channel from the connection's set (nothing when the
+// connection is gone).
+func (s *Store) dropChannel(ctx context.Context, connID, channel string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       connKey(connID),
 		UpdateExpression:          aws.String("DELETE #ch :chset"),
@@ -193,9 +266,9 @@ func (s *Store) RemoveMember(ctx context.Context, channel, connID string) (exist
 		ExpressionAttributeValues: map[string]types.AttributeValue{":chset": &types.AttributeValueMemberSS{Value: []string{channel}}},
 	})
 	if err = translate("remove member: update connection", err); err != nil && !isConflict(err) {
-		return existed, err
+		return err
 	}
-	return existed, nil
+	return nil
 }
 
 // Member reads one membership; chat.ErrNotFound when absent or expired.
@@ -229,6 +302,7 @@ func decodeMember(channel string, item map[string]types.AttributeValue) chat.Mem
 		Identity:     chat.Identity{UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName)},
 		JoinedAt:     timeMillis(item, attrJoinedAt),
 		ExpiresAt:    timeEpoch(item, attrTTL),
+		Private:      boolAttr(item, attrPrivate),
 	}
 }
 

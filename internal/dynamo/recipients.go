@@ -49,7 +49,7 @@ const DefaultConsistentUpTo = 100
 // dynalite, which never expires items, cost storage but no reads).
 const recentTTL = time.Hour
 
-func (s *Store) putRecent(ctx context.Context, m chat.Member, connExpires time.Time) error {
+func (s *Store) putRecent(ctx context.Context, m chat.Member, connExpires, until time.Time) error {
 	joined := m.JoinedAt
 	if joined.IsZero() {
 		joined = s.now()
@@ -58,6 +58,9 @@ func (s *Store) putRecent(ctx context.Context, m chat.Member, connExpires time.T
 	at := max(joined.UnixMilli(), s.now().UnixMilli())
 	item := key(recentPK(m.Channel), recentSK(at, m.ConnectionID))
 	item[attrTTL] = epoch(minTime(connExpires, s.now().Add(recentTTL)))
+	if !until.IsZero() {
+		item[attrFanoutUntil] = epoch(until)
+	}
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
 	return translate("add member: put recent join", err)
 }
@@ -120,12 +123,15 @@ func parseRecipientCursor(s string) (recipientCursor, error) {
 func (s *Store) Recipients(ctx context.Context, channel, cur string, limit int) ([]chat.Member, string, error) {
 	var c recipientCursor
 	if cur == "" {
-		members, shards, err := s.ChannelSize(ctx, channel)
+		info, err := s.ChannelInfo(ctx, channel)
 		if err != nil {
 			return nil, "", fmt.Errorf("recipients: %w", err)
 		}
-		big := members > int64(s.consistentUpTo)
-		c = recipientCursor{shards: shards, eventual: big, recent: big}
+		// A private channel is read strongly consistent whatever its size:
+		// a member a backend removed must not get the next message from a
+		// stale read.
+		big := info.Members > int64(s.consistentUpTo) && !info.Private
+		c = recipientCursor{shards: info.Shards, eventual: big, recent: big}
 	} else {
 		var err error
 		if c, err = parseRecipientCursor(cur); err != nil {
@@ -158,7 +164,7 @@ func (s *Store) recentQuery(ctx context.Context, channel, after string, limit in
 	if from == "" {
 		from = recentSK(s.now().Add(-s.recent).UnixMilli(), "")
 	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	in := &dynamodb.QueryInput{
 		TableName:                &s.table,
 		KeyConditionExpression:   aws.String("#pk = :pk AND #sk > :from"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#sk": attrSK},
@@ -167,7 +173,9 @@ func (s *Store) recentQuery(ctx context.Context, channel, after string, limit in
 		},
 		Limit:          aws.Int32(clampLimit(limit)),
 		ConsistentRead: aws.Bool(true),
-	})
+	}
+	s.skipExpiredGrants(in)
+	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return nil, "", translate("recipients: recent joins", err)
 	}
@@ -223,6 +231,7 @@ func (s *Store) shardQuery(ctx context.Context, channel string, shard int, consi
 	if after != "" {
 		in.ExclusiveStartKey = fanoutKey(channel, shard, after)
 	}
+	s.skipExpiredGrants(in)
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return nil, "", translate("recipients", err)
@@ -245,6 +254,17 @@ func (s *Store) ShardRecipients(ctx context.Context, channel string, shards, sha
 		return nil, "", fmt.Errorf("shard recipients: shard %d of %d: %w", shard, shards, chat.ErrBadCursor)
 	}
 	return s.shardQuery(ctx, channel, shard, false, cursor, limit)
+}
+
+// skipExpiredGrants filters out of a fan-out read the connections whose
+// grant has ended (token exp plus grace, unless renewed): DynamoDB drops
+// them before answering, so a broadcast never posts to them, at no extra
+// call (the read capacity is the same: filtering happens after the read).
+// A page may come back short; the cursor carries on as for expired items.
+func (s *Store) skipExpiredGrants(in *dynamodb.QueryInput) {
+	in.FilterExpression = aws.String("attribute_not_exists(#u) OR #u > :nowsec")
+	in.ExpressionAttributeNames["#u"] = attrFanoutUntil
+	in.ExpressionAttributeValues[":nowsec"] = num(s.now().Unix())
 }
 
 func clampLimit(limit int) int32 {

@@ -13,29 +13,28 @@ import (
 )
 
 // CheckSend reads, in one strongly consistent BatchGetItem, what a send
-// checks before it writes: the connection's membership of channel (shard 0,
-// where every member of a one-shard channel is) and the channel's item
-// (its member and shard counts), which the send then hands to its
-// broadcast instead of reading it again (issue #23: the send path's
-// membership check and size read were three calls). A member of a bigger
-// channel who is not in shard 0 costs a GetItem per other candidate shard,
-// as Member does. chat.ErrNotFound: not a member.
-func (s *Store) CheckSend(ctx context.Context, channel, connID string) (chat.ChannelSize, error) {
+// checks before it writes: the connection's item (is it registered, and its
+// grant: the capabilities a reauth may have replaced, and their expiry),
+// its membership of channel (shard 0, where every member of a one-shard
+// channel is) and the channel's item (its member and shard counts), which
+// the send then hands to its broadcast instead of reading it again (issue
+// #23: the grant, the membership and the size were three calls, the size
+// read twice). A member of a bigger channel who is not in shard 0 costs a
+// GetItem per other candidate shard, as Member does.
+func (s *Store) CheckSend(ctx context.Context, channel, connID string) (chat.SendCheck, error) {
 	memberKey := key(memberPK(channel, 0), "CONN#"+connID)
-	keys := []map[string]types.AttributeValue{memberKey, metaKey(channel)}
-	var member, meta map[string]types.AttributeValue
+	keys := []map[string]types.AttributeValue{connKey(connID), memberKey, metaKey(channel)}
+	items := map[string]map[string]types.AttributeValue{}
 	for range 3 {
 		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 			RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
 		})
 		if err != nil {
-			return chat.ChannelSize{}, translate("check send", err)
+			return chat.SendCheck{}, translate("check send", err)
 		}
 		for _, item := range out.Responses[s.table] {
-			if strAttr(item, attrSK) == "META" {
-				meta = item
-			} else {
-				member = item
+			if !s.expired(item) {
+				items[strAttr(item, attrPK)] = item
 			}
 		}
 		keys = out.UnprocessedKeys[s.table].Keys
@@ -44,31 +43,38 @@ func (s *Store) CheckSend(ctx context.Context, channel, connID string) (chat.Cha
 		}
 	}
 	if len(keys) != 0 {
-		return chat.ChannelSize{}, fmt.Errorf("check send: keys unprocessed three times: %w", chat.ErrUnavailable)
+		return chat.SendCheck{}, fmt.Errorf("check send: keys unprocessed three times: %w", chat.ErrUnavailable)
 	}
-	size := chat.ChannelSize{Shards: shardsAttr(meta)}
-	if meta != nil && !s.expired(meta) {
-		size.Members, _ = numAttr(meta, attrMembers)
-		size.Members = max(size.Members, 0)
-	} else {
-		size.Shards = 1
+	var sc chat.SendCheck
+	if conn, ok := items[strAttr(connKey(connID), attrPK)]; ok {
+		sc.Registered, sc.Grant = true, grantOf(conn)
 	}
-	if member != nil && !s.expired(member) {
-		return size, nil
+	sc.Size.Shards = 1
+	if meta, ok := items[strAttr(metaKey(channel), attrPK)]; ok {
+		sc.Size.Members, _ = numAttr(meta, attrMembers)
+		sc.Size.Members = max(sc.Size.Members, 0)
+		sc.Size.Shards = shardsAttr(meta)
 	}
-	for _, sh := range candidateShards(connID, size.Shards) {
+	if m, ok := items[memberPK(channel, 0)]; ok {
+		member := decodeMember(channel, m)
+		sc.Member = &member
+		return sc, nil
+	}
+	for _, sh := range candidateShards(connID, sc.Size.Shards) {
 		if sh == 0 {
 			continue
 		}
-		_, err := s.getLive(ctx, "check send", key(memberPK(channel, sh), "CONN#"+connID))
+		item, err := s.getLive(ctx, "check send", key(memberPK(channel, sh), "CONN#"+connID))
 		if err == nil {
-			return size, nil
+			member := decodeMember(channel, item)
+			sc.Member = &member
+			return sc, nil
 		}
 		if !errors.Is(err, chat.ErrNotFound) {
-			return size, err
+			return sc, err
 		}
 	}
-	return size, fmt.Errorf("check send: not a member: %w", chat.ErrNotFound)
+	return sc, nil
 }
 
 // StartCursor is the recipients cursor of a broadcast's first page for a

@@ -30,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/wschat/wschat/internal/chat"
 )
 
 // Shard sizing defaults. 1,000 members per shard keeps one shard's share of
@@ -44,6 +46,9 @@ const (
 const (
 	attrShards  = "shards"
 	attrMembers = "members"
+	attrDirect  = "dm" // a direct message's two user ids (a string set)
+	// attrFanoutUntil is the grant end on a fan-out or recent-join item.
+	attrFanoutUntil = "u"
 )
 
 func metaKey(channel string) map[string]types.AttributeValue {
@@ -90,18 +95,32 @@ func shardsCeil(n int) int {
 // cleanups, kept on the channel's item) and its shard count. A channel
 // nobody joined has 0 members and 1 shard.
 func (s *Store) ChannelSize(ctx context.Context, channel string) (members int64, shards int, err error) {
+	info, err := s.ChannelInfo(ctx, channel)
+	return info.Members, info.Shards, err
+}
+
+// ChannelInfo reads the channel's item (strongly consistent): its member
+// and shard counts, and whether it is private or a direct message. An
+// expired item reads as a fresh public channel: every membership written
+// under it has expired too (metaLife), and a private channel's item never
+// expires (privateTTL).
+func (s *Store) ChannelInfo(ctx context.Context, channel string) (chat.ChannelInfo, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: metaKey(channel), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return 0, 0, translate("channel size", err)
+		return chat.ChannelInfo{}, translate("channel size", err)
 	}
 	if s.expired(out.Item) {
-		// Every membership written under it has expired too (metaLife).
-		return 0, 1, nil
+		return chat.ChannelInfo{Shards: 1}, nil
 	}
-	members, _ = numAttr(out.Item, attrMembers)
-	return max(members, 0), shardsAttr(out.Item), nil
+	return decodeInfo(out.Item), nil
+}
+
+func decodeInfo(item map[string]types.AttributeValue) chat.ChannelInfo {
+	members, _ := numAttr(item, attrMembers)
+	return chat.ChannelInfo{Members: max(members, 0), Shards: shardsAttr(item),
+		Private: boolAttr(item, attrPrivate), Direct: setAttr(item, attrDirect)}
 }
 
 func shardsAttr(item map[string]types.AttributeValue) int {
@@ -112,8 +131,17 @@ func shardsAttr(item map[string]types.AttributeValue) int {
 	return int(n)
 }
 
+// privateTTL is the TTL attribute of a private channel's item: not a
+// number, which DynamoDB's TTL ignores (and so does expired), so the item
+// that says "private" and names a direct message's users never expires
+// while the lists it guards live on. A join keeps it so: the TTL it renews
+// is if_not_exists(private, metaLife), the private flag itself on a
+// private channel.
+var privateTTL = boolean(true)
+
 // countMember adds delta to the channel's member count and returns the shard
-// count a joiner must use, doubling it first when the count outgrew it.
+// count a joiner must use, doubling it first when the count outgrew it, and
+// what the channel's item says (the update returns it: no extra read).
 //
 // A join also renews the item's TTL to metaLife from now, which outlasts
 // every connection (chat.ConnectionTTL) and so every membership written
@@ -121,7 +149,8 @@ func shardsAttr(item map[string]types.AttributeValue) int {
 // item expires (issue #25: joining ever new names no longer leaves items
 // behind). A join that finds the item expired but not yet deleted (DynamoDB
 // deletes lazily, dynalite never) starts it afresh: one member, one shard.
-func (s *Store) countMember(ctx context.Context, channel string, delta int64) (int, error) {
+// A private channel's item keeps privateTTL.
+func (s *Store) countMember(ctx context.Context, channel string, delta int64) (int, chat.ChannelInfo, error) {
 	now := s.now()
 	in := &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
@@ -132,9 +161,10 @@ func (s *Store) countMember(ctx context.Context, channel string, delta int64) (i
 		ReturnValues:              types.ReturnValueAllNew,
 	}
 	if delta > 0 {
-		in.UpdateExpression = aws.String("ADD #m :d SET #ttl = :exp")
-		in.ConditionExpression = aws.String("attribute_not_exists(#ttl) OR #ttl > :now")
+		in.UpdateExpression = aws.String("ADD #m :d SET #ttl = if_not_exists(#p, :exp)")
+		in.ConditionExpression = aws.String("attribute_not_exists(#ttl) OR attribute_exists(#p) OR #ttl > :now")
 		in.ExpressionAttributeNames["#ttl"] = attrTTL
+		in.ExpressionAttributeNames["#p"] = attrPrivate
 		in.ExpressionAttributeValues[":exp"] = epoch(now.Add(metaLife))
 		in.ExpressionAttributeValues[":now"] = num(now.Unix())
 	}
@@ -143,18 +173,20 @@ func (s *Store) countMember(ctx context.Context, channel string, delta int64) (i
 		out, err = s.reviveChannel(ctx, channel, delta, now)
 	}
 	if err != nil {
-		return 0, err
+		return 0, chat.ChannelInfo{}, err
 	}
-	shards := shardsAttr(out.Attributes)
+	info := decodeInfo(out.Attributes)
 	members, _ := numAttr(out.Attributes, attrMembers)
 	if delta <= 0 {
-		return shards, nil
+		return info.Shards, info, nil
 	}
-	return s.grow(ctx, channel, shards, members)
+	shards, err := s.grow(ctx, channel, info.Shards, members)
+	return shards, info, err
 }
 
 // reviveChannel restarts an expired channel item: delta members, one shard.
-// If another join revived it first, it counts on the live item.
+// If another join revived it first, it counts on the live item. (A private
+// channel's item never expires, so it is never revived.)
 func (s *Store) reviveChannel(ctx context.Context, channel string, delta int64, now time.Time) (*dynamodb.UpdateItemOutput, error) {
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                &s.table,
@@ -173,8 +205,8 @@ func (s *Store) reviveChannel(ctx context.Context, channel string, delta int64, 
 	out, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       metaKey(channel),
-		UpdateExpression:          aws.String("ADD #m :d SET #ttl = :exp"),
-		ExpressionAttributeNames:  map[string]string{"#m": attrMembers, "#ttl": attrTTL},
+		UpdateExpression:          aws.String("ADD #m :d SET #ttl = if_not_exists(#p, :exp)"),
+		ExpressionAttributeNames:  map[string]string{"#m": attrMembers, "#ttl": attrTTL, "#p": attrPrivate},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta), ":exp": epoch(now.Add(metaLife))},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
@@ -226,6 +258,17 @@ func fanoutKey(channel string, shard int, connID string) map[string]types.Attrib
 	return key(fanoutPK(channel, shard), connID)
 }
 
+// fanoutItem is fanoutKey plus, for a connection whose grant ends, that end
+// (attrFanoutUntil, ~6 more bytes): broadcasts skip the connection after it
+// without another read.
+func fanoutItem(channel string, shard int, connID string, until time.Time) map[string]types.AttributeValue {
+	item := fanoutKey(channel, shard, connID)
+	if !until.IsZero() {
+		item[attrFanoutUntil] = epoch(until)
+	}
+	return item
+}
+
 func recentPK(channel string) string { return "J#" + channel }
 
 // recentSK orders a channel's recent joins by time, so a reader can ask for
@@ -255,18 +298,25 @@ func (s *Store) findShard(ctx context.Context, pkOf func(int) string, sk string,
 // placeMember decides the shard of a joining member: a first join counts the
 // member and uses the (possibly grown) shard count; a repeated join keeps
 // the shard it was written to, if any, so the member is never in two.
-func (s *Store) placeMember(ctx context.Context, channel, connID string, already bool) (int, error) {
+func (s *Store) placeMember(ctx context.Context, channel, connID string, already bool) (int, chat.ChannelInfo, error) {
 	if !already {
-		shards, err := s.countMember(ctx, channel, 1)
+		shards, info, err := s.countMember(ctx, channel, 1)
 		if err != nil {
-			return 0, err
+			return 0, info, err
 		}
-		return shardOf(connID, shards), nil
+		return shardOf(connID, shards), info, nil
 	}
-	_, shards, err := s.ChannelSize(ctx, channel)
+	info, err := s.ChannelInfo(ctx, channel)
 	if err != nil {
-		return 0, err
+		return 0, info, err
 	}
+	sh, err := s.memberShard(ctx, channel, connID, info.Shards)
+	return sh, info, err
+}
+
+// memberShard finds the shard a member was written to (roster item first,
+// then fan-out item), or where a new member would go.
+func (s *Store) memberShard(ctx context.Context, channel, connID string, shards int) (int, error) {
 	cands := candidateShards(connID, shards)
 	rosterPK := func(sh int) string { return memberPK(channel, sh) }
 	if sh, err := s.findShard(ctx, rosterPK, "CONN#"+connID, cands); err != nil || sh >= 0 {
@@ -316,7 +366,7 @@ func (s *Store) unplaceMember(ctx context.Context, channel, connID string) (map[
 		}
 	}
 	if old != nil {
-		if _, err := s.countMember(ctx, channel, -1); err != nil {
+		if _, _, err := s.countMember(ctx, channel, -1); err != nil {
 			return old, err
 		}
 	}

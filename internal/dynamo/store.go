@@ -4,10 +4,13 @@
 //
 // Item layout (pk / sk):
 //
-//	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state
-//	CHAN#<channel>                / META                the channel: shard count, member count (expires 3 h after its last join)
-//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership roster entry: names, joinedAt (for members)
-//	M#<channel>#<shard>           / <connectionId>      keys-only fan-out entry (what a broadcast reads)
+//	CONN#<connectionId>           / META                connection: identity, channels set, rate-limit state, grant (caps, until, iat)
+//	CHAN#<channel>                / META                the channel: shard count, member count (expires 3 h after its last join), private, a DM's users (a private one never expires)
+//	CHAN#<channel>#<shard>        / CONN#<connectionId> membership roster entry: names, joinedAt (for members), private
+//	M#<channel>#<shard>           / <connectionId>      keys-only fan-out entry (what a broadcast reads), the grant's end
+//	ACL#<channel>                 / USER#<userId>       a private channel's member list (private.go; never expires)
+//	USER#<userId>                 / CONN#<id>, RATE, CHAN#<channel>, REVOKED   the user's connections, rate, private channels, revocation
+//	EXP#<minute>#<n>              / <until>#<id>        the expiry index (grant.go)
 //	J#<channel>                   / <ms, 13 digits>#<id> a recent join, read consistently by broadcasts
 //	CTR#<channel>                 / SEQ                 the channel's seq counter and send rate (counter.go; expires CounterLife after its last seq)
 //	HIST#<channel>                / MSG#<seq, 20 digits> one message, sorted by seq
@@ -23,9 +26,12 @@
 // a client. Every item except the keys-only fan-out entries (removed on
 // leave, on $disconnect and when a post finds the connection gone) carries
 // the TTL attribute; counters and channel items written before they had
-// one get it on their next write. DynamoDB deletes expired items lazily
-// (dynalite never does), so every read here ignores items whose TTL has
-// passed.
+// one get it on their next write. The items of private channels (their
+// channel item, member lists and users' index entries), revocations and
+// the expiry function's progress never expire: the channel item's TTL is
+// not a number (privateTTL), the others have none. DynamoDB deletes expired
+// items lazily (dynalite never does), so every read here ignores items
+// whose TTL has passed.
 //
 // The store uses single-item reads and writes, Query on one partition at a
 // time, conditional writes for ordering, and nothing else: no Scan, no
@@ -166,6 +172,9 @@ const (
 	attrAmbiguous   = "ambiguous" // a tombstone in a slot that may have held a message past retention
 	attrUpdatedAt   = "updatedAt" // when the counter last gave out a seq, unix milliseconds
 	attrFrom        = "from"      // "server" on a message a backend published
+	attrUntil       = "until"     // when the connection's grant ends (token exp + grace), epoch seconds
+	attrIssuedAt    = "iat"       // the connection's token's iat, epoch seconds
+	attrPrivate     = "private"   // on a channel's item and its memberships: the member list decides
 )
 
 func connKey(id string) map[string]types.AttributeValue {

@@ -363,6 +363,16 @@ func (e *Emulator) Token(ctx context.Context, user string) (string, error) {
 	return e.mint(ctx, map[string]string{"user": user, "name": user})
 }
 
+// TokenTTL mints a token for user that lives ttl (at least 1s), with a
+// channels claim unless channels is nil.
+func (e *Emulator) TokenTTL(ctx context.Context, user string, channels *string, ttl time.Duration) (string, error) {
+	f := map[string]string{"user": user, "name": user, "ttl": ttl.String()}
+	if channels != nil {
+		f["channels"] = *channels
+	}
+	return e.mint(ctx, f)
+}
+
 // TokenNamed mints a token for user with the display name name.
 func (e *Emulator) TokenNamed(ctx context.Context, user, name string) (string, error) {
 	return e.mint(ctx, map[string]string{"user": user, "name": name})

@@ -137,14 +137,14 @@ func TestBadInputsYieldAnErrorFrameAndStoreNothing(t *testing.T) {
 	}
 }
 
-// A join on a connection the store does not know is unauthorized (reconnect);
-// a send is not_member (its one read is the membership: since issue #23 no
-// call reads the connection's item on the send path).
+// A request on a connection the store does not know is unauthorized
+// (reconnect): a join finds no connection item to add the channel to, a
+// send reads it with the membership (CheckSend).
 func TestRequestsOnAnUnregisteredConnectionAreRefused(t *testing.T) {
 	e := newEnv(t, testConfig())
 	for _, tt := range []struct{ body, code string }{
 		{`{"action":"join","channel":"general"}`, "unauthorized"},
-		{`{"action":"send","channel":"general","text":"x","clientId":"k"}`, "not_member"},
+		{`{"action":"send","channel":"general","text":"x","clientId":"k"}`, "unauthorized"},
 	} {
 		resp, err := e.do("ghost", user("u", "U"), tt.body)
 		if err != nil || resp.StatusCode != 200 {

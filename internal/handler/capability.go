@@ -27,8 +27,14 @@ func channelsFromAuthorizer(authorizer any) (string, bool) {
 // does not parse grants nothing: the authorizer only passes canonical ones,
 // so anything else is not to be trusted.
 func grant(authorizer any, defaults string) chat.Capabilities {
-	s, ok := channelsFromAuthorizer(authorizer)
-	if !ok {
+	s, _ := channelsFromAuthorizer(authorizer)
+	return capsOf(s, defaults)
+}
+
+// capsOf resolves a stored canonical capability string: "" (a token
+// without a grant) means the defaults.
+func capsOf(s, defaults string) chat.Capabilities {
+	if s == "" {
 		s = defaults
 	}
 	caps, err := chat.ParseCapabilities(s)

@@ -47,6 +47,12 @@ type Config struct {
 	// ahead: a send to n members costs n ÷ ChannelRate seconds of it. 0
 	// leaves only the store's cap of 1,000 sends a second.
 	ChannelRate float64
+	// TokenGrace is how long after its token's exp a connection may still
+	// be used (to renew with reauth); past it, it is refused and closed.
+	TokenGrace time.Duration
+	// DirectMessages allows the direct action and joining direct-message
+	// channels.
+	DirectMessages bool
 }
 
 // ChannelBurst is how far ahead of its rate a channel may send.
@@ -70,6 +76,9 @@ const (
 	// DefaultChannelRate is a fifth of the account's ~10,000 @connections
 	// calls a second: five busy channels at their rate leave room.
 	DefaultChannelRate = 2000
+	// DefaultTokenGrace matches the authorizer's clock-skew leeway: a token
+	// the authorizer still accepts is not refused by the handlers.
+	DefaultTokenGrace = 60 * time.Second
 )
 
 // DefaultConfig returns the settings used when no variable is set.
@@ -88,13 +97,16 @@ func DefaultConfig() Config {
 		FrameRatePerSecond:    DefaultFrameRatePerSecond,
 		FrameBurst:            DefaultFrameBurst,
 		ChannelRate:           DefaultChannelRate,
+		TokenGrace:            DefaultTokenGrace,
+		DirectMessages:        true,
 	}
 }
 
 // ConfigFromEnv reads WSCHAT_HISTORY_RETENTION, WSCHAT_RATE_PER_SECOND,
 // WSCHAT_RATE_BURST, WSCHAT_MAX_CHANNELS, WSCHAT_SEND_BUDGET,
-// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS and the per-user,
-// per-frame and per-channel limits, with the
+// WSCHAT_PRESENCE_MAX_MEMBERS, WSCHAT_DEFAULT_CHANNELS, the per-user,
+// per-frame and per-channel limits, WSCHAT_TOKEN_GRACE and
+// WSCHAT_DIRECT_MESSAGES, with the
 // defaults above for unset ones. Every bad value is reported.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
@@ -145,6 +157,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", contract.EnvDefaultChannels, v, err))
 		}
 		c.DefaultChannels = caps.String()
+	}
+	if v := getenv(contract.EnvTokenGrace); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Hour {
+			errs = append(errs, fmt.Errorf("%s=%q: want a Go duration from 0s to 1h, such as 60s", contract.EnvTokenGrace, v))
+		}
+		c.TokenGrace = d
+	}
+	switch v := getenv(contract.EnvDirectMessages); v {
+	case "", "on":
+	case "off":
+		c.DirectMessages = false
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want on or off", contract.EnvDirectMessages, v))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("chat config: %w", err)

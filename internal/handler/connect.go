@@ -24,6 +24,8 @@ type ConnectStore interface {
 	CountConnectionsOfUser(ctx context.Context, userID string) (int, error)
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
 	Connection(ctx context.Context, id string) (chat.Connection, error)
+	Revoked(ctx context.Context, userID string) (time.Time, error)
+	PutExpiry(ctx context.Context, connID string, until time.Time) error
 }
 
 // Connect serves $connect: it registers the connection with the
@@ -36,6 +38,7 @@ type Connect struct {
 	now     func() time.Time
 	maxConn int    // per user; 0: no cap
 	closer  Closer // closes a connection the client replaces; nil: ignored
+	grace   time.Duration
 }
 
 // NewConnect returns the $connect handler, with the per-user connection cap
@@ -44,7 +47,7 @@ func NewConnect(cfg Config, store ConnectStore, log *slog.Logger, meter Meter) *
 	if meter == nil {
 		meter = (*metrics.Emitter)(nil)
 	}
-	return &Connect{store: store, log: log, meter: meter, now: time.Now, maxConn: cfg.MaxConnectionsPerUser}
+	return &Connect{store: store, log: log, meter: meter, now: time.Now, maxConn: cfg.MaxConnectionsPerUser, grace: cfg.TokenGrace}
 }
 
 // Handle accepts (200) or refuses the connection. When the client offered
@@ -69,6 +72,16 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		ExpiresAt:   rq.Now.Add(chat.ConnectionTTL),
 	}
 	c.Capabilities, _ = channelsFromAuthorizer(ev.RequestContext.Authorizer)
+	exp, iat := tokenTimes(ev.RequestContext.Authorizer)
+	c.IssuedAt = iat
+	if !exp.IsZero() {
+		c.Until = exp.Add(h.grace)
+		if !c.Until.After(rq.Now) {
+			// The authorizer's leeway may admit a token the grace no
+			// longer covers: it would be refused on its first request.
+			return h.refuse(ctx, rq, http.StatusUnauthorized, errTokenExpired(), "token expired"), nil
+		}
+	}
 	// The connection item first: the index entry is only useful once the
 	// connection exists, and a refused upgrade leaves at most an entry that
 	// expires with the connection's TTL (and whose posts answer 410).
@@ -76,7 +89,16 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
 	}
-	if refused, err := h.overCap(ctx, c); refused != nil || err != nil {
+	refused, err := h.overCap(ctx, c)
+	if refused == nil && err == nil {
+		refused, err = h.checkRevoked(ctx, rq, c)
+	}
+	// A grant that outlives the connection (API Gateway ends it at 2 h)
+	// needs no entry: the connection's own expiry comes first.
+	if refused == nil && err == nil && !c.Until.IsZero() && c.Until.Before(c.ExpiresAt) {
+		err = h.store.PutExpiry(ctx, c.ID, c.Until)
+	}
+	if refused != nil || err != nil {
 		if err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "connect failed", logging.Err(err))
 			return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError}, err
@@ -90,6 +112,34 @@ func (h *Connect) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxy
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": contract.SubprotocolName}
 	}
 	return resp, nil
+}
+
+// checkRevoked refuses (401, token_revoked) a token issued before the
+// user's revocation. It runs after the connection is in the user's index,
+// as a revocation stores its time before it closes the user's indexed
+// connections: a connect racing with a revocation is seen by one or the
+// other. It costs one strongly consistent read per connect.
+func (h *Connect) checkRevoked(ctx context.Context, rq *request, c chat.Connection) (*events.APIGatewayProxyResponse, error) {
+	if strings.HasPrefix(c.UserID, AnonymousPrefix) && c.IssuedAt.IsZero() {
+		return nil, nil // no token: nothing to revoke
+	}
+	before, err := h.store.Revoked(ctx, c.UserID)
+	if err != nil || !revokedBefore(c.IssuedAt, before) {
+		return nil, err
+	}
+	if _, err := h.store.RemoveConnection(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	resp := h.refuse(ctx, rq, http.StatusUnauthorized, errTokenRevoked(before), "token revoked")
+	return &resp, nil
+}
+
+// refuse answers a refused upgrade with status and an error frame as body
+// (a browser only sees the handshake fail; other clients can show it).
+func (h *Connect) refuse(ctx context.Context, rq *request, status int, perr *protocol.Error, why string) events.APIGatewayProxyResponse {
+	h.log.LogAttrs(ctx, slog.LevelWarn, "connect refused: "+why, slog.String("userId", rq.UserID))
+	body, _ := protocol.Encode(protocol.ErrorEvent{Code: perr.Code, Message: perr.Message})
+	return events.APIGatewayProxyResponse{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}
 }
 
 // offersSubprotocol reports whether a Sec-WebSocket-Protocol list names

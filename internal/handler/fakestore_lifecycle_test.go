@@ -45,6 +45,9 @@ func (f *fakeStore) ConnectionsOfUser(context.Context, string) ([]chat.Connectio
 func (f *fakeStore) UserChannels(context.Context, string) ([]chat.UserChannel, error) {
 	return nil, f.call("UserChannels")
 }
+func (f *fakeStore) ListedChannels(context.Context, string) ([]chat.ListedChannel, error) {
+	return nil, f.call("ListedChannels")
+}
 func (f *fakeStore) ChannelSummary(context.Context, string, string, int64, int) (chat.ChannelSummary, error) {
 	return chat.ChannelSummary{}, f.call("ChannelSummary")
 }

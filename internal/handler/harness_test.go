@@ -102,6 +102,7 @@ type env struct {
 	connect    *handler.Connect
 	disconnect *handler.Disconnect
 	chat       *handler.Chat
+	fan        *fanout.Fanout
 }
 
 // fullStore is what the chat function's handlers and its fan-out use.
@@ -132,6 +133,7 @@ func newEnv(t *testing.T, cfg handler.Config, wrap ...func(*dynamo.Store) fullSt
 	e.connect = handler.NewConnect(cfg, e.store, log, meter)
 	e.disconnect = handler.NewDisconnect(e.store, fan, cfg.SendBudget, log)
 	e.chat = handler.NewChat(cfg, store, fan, fan, log, meter)
+	e.fan = fan
 	handler.SetClock(e.connect, e.disconnect, e.chat, e.clock.Now)
 	return e
 }

@@ -41,10 +41,7 @@ type historyAction struct {
 
 func (h *historyAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.History)
-	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
-		return err
-	}
-	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+	if err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightRead); err != nil {
 		return err
 	}
 	if r.Thread != 0 {

@@ -12,6 +12,7 @@ import (
 
 // JoinStore is what join writes.
 type JoinStore interface {
+	ChannelInfoReader
 	AddMember(ctx context.Context, m chat.Member, maxChannels int) (already bool, err error)
 	// StartSeq is the channel's last seq, its counter made at its base
 	// if it has none (the first message is then exactly lastSeq+1).
@@ -27,16 +28,19 @@ type joinAction struct {
 	replier     replier
 	maxChannels int
 	presence    presenceRule
+	cfg         Config
 }
 
 func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Join)
-	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
+	if err := admitJoin(ctx, h.store, h.cfg, rq, r.Channel); err != nil {
 		return err
 	}
 	m := chat.Member{Channel: r.Channel, ConnectionID: rq.ConnectionID, Identity: rq.Identity, JoinedAt: rq.Now}
 	already, err := h.store.AddMember(ctx, m, h.maxChannels)
 	switch {
+	case errors.Is(err, chat.ErrForbidden):
+		return errNotListed(r.Channel)
 	case errors.Is(err, chat.ErrNotFound):
 		return errNotRegistered()
 	case errors.Is(err, chat.ErrLimit):

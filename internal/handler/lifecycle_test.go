@@ -524,7 +524,9 @@ func TestConcurrentReactionsConverge(t *testing.T) {
 	for i, id := range users {
 		wg.Go(func() {
 			em := []string{"👍", "🎉", "❤️"}[i%3]
-			_, _ = e.do(id, auth(id), fmt.Sprintf(`{"action":"react","channel":"general","seq":%d,"emoji":%q,"clientId":"x%d"}`, seq, em, i))
+			if _, err := e.do(id, auth(id), fmt.Sprintf(`{"action":"react","channel":"general","seq":%d,"emoji":%q,"clientId":"x%d"}`, seq, em, i)); err != nil {
+				t.Logf("react by %s: %v", id, err)
+			}
 		})
 	}
 	wg.Wait()
@@ -543,6 +545,13 @@ func TestConcurrentReactionsConverge(t *testing.T) {
 		total += r.(map[string]any)["count"].(float64)
 	}
 	if total != 12 || best["rev"] != h["rev"] {
+		for _, id := range users {
+			for _, f := range e.gw.take(id) {
+				if f["type"] == "error" {
+					t.Logf("%s got %v", id, f)
+				}
+			}
+		}
 		t.Errorf("history: %v reactions at rev %v; folded stream at rev %v; want 12, the same rev", total, h["rev"], best["rev"])
 	}
 	if b1, _ := json.Marshal(best["reactions"]); !strings.Contains(string(b1), `"count":4`) {

@@ -50,10 +50,7 @@ type membersAction struct {
 
 func (h *membersAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Members)
-	if err := requireRight(rq, r.Channel, chat.RightPresence); err != nil {
-		return err
-	}
-	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+	if err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightPresence); err != nil {
 		return err
 	}
 	page := protocol.MembersPage{Channel: r.Channel}

@@ -26,8 +26,12 @@ type request struct {
 	// Channel and ClientID of the decoded request, echoed in error frames.
 	Channel, ClientID string
 	// Caps is what the connection may do on which channels; the chat
-	// handler sets it from the authorizer context and its default.
+	// handler sets it from the connection's stored grant (which a reauth
+	// replaces), or the authorizer context, and its default.
 	Caps chat.Capabilities
+	// AuthUntil is when the grant the authorizer gave ends (its token's exp
+	// plus the grace), zero when it has no exp.
+	AuthUntil time.Time
 }
 
 // newRequest reads ev's requestContext. The request is returned even with an

@@ -27,9 +27,12 @@ type Meter interface {
 
 // RateLimiter spends one token of a user's and one of the connection's
 // rate limit, in one write shared by every instance (dynamo.Store.
-// TakeTokens: both buckets live on the user's item).
+// TakeTokens: both buckets live on the user's item), and reads the
+// connection's grant (Admit with no rate: the capabilities a request is
+// judged by are the connection item's, which a reauth replaces).
 type RateLimiter interface {
 	TakeTokens(ctx context.Context, userID, connID string, user, conn chat.Rate) (chat.Refused, error)
+	Admit(ctx context.Context, connID string, perSecond float64, burst int) (chat.Grant, bool, error)
 }
 
 // Closer closes a connection (@connections DELETE; *connections.Client).
@@ -55,6 +58,8 @@ type ChatStore interface {
 	ChangeStore
 	ReadStore
 	ChannelsStore
+	ReauthStore
+	DirectStore
 }
 
 // action serves one decoded request. It returns a *protocol.Error for a
@@ -80,6 +85,7 @@ type Chat struct {
 	actions map[string]action
 	frames  *frameLimiter
 	closer  Closer // nil: abusive connections are refused, never closed
+	reauth  *reauthAction
 }
 
 // NewChat returns the chat function's handler. b broadcasts (and
@@ -95,9 +101,9 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	deliver := &Deliverer{Store: store, Broadcaster: b, Retention: cfg.HistoryRetention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate, Lifecycle: store}
 	change := &changeAction{store: store, replier: r, deliver: deliver}
 	h.actions = map[string]action{
-		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence},
+		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence, cfg: cfg},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presence},
-		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver, defaults: cfg.DefaultChannels},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
@@ -110,6 +116,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		contract.ActionRead:     &readAction{store: store, broadcaster: b, replier: r, presence: presence, poster: p, log: log},
 		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
+	h.addAuthzActions(store, b, r)
 	return h
 }
 
@@ -141,6 +148,7 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 		err = protocol.Errorf(protocol.CodeUnauthorized, "", "connection has no usable identity")
 	} else {
 		rq.Caps = grant(ev.RequestContext.Authorizer, h.cfg.DefaultChannels)
+		rq.AuthUntil = untilOf(ev.RequestContext.Authorizer, h.cfg.TokenGrace)
 		err = h.serve(ctx, rq, ev)
 	}
 	var perr *protocol.Error
@@ -158,6 +166,9 @@ func (h *Chat) Handle(ctx context.Context, ev events.APIGatewayWebsocketProxyReq
 			slog.String("action", perr.Action), slog.String("code", string(perr.Code)), slog.String("reason", perr.Message))
 		if rerr := h.replier.reply(ctx, rq, h.errorEvent(rq, perr)); rerr != nil {
 			h.log.LogAttrs(ctx, slog.LevelWarn, "error event not delivered", logging.Err(rerr))
+		}
+		if perr.Code == protocol.CodeTokenExpired {
+			h.closeExpired(ctx, rq)
 		}
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
 	}
@@ -260,7 +271,9 @@ func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error 
 // them without a DynamoDB call, typing also its own throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
 	if action == contract.ActionPing || action == contract.ActionTyping {
-		return nil
+		// No rate token (no DynamoDB call); the grant's expiry still
+		// applies, read only once the authorizer's grant has ended.
+		return h.checkPing(ctx, rq)
 	}
 	user := chat.Rate{PerSecond: h.cfg.UserRatePerSecond, Burst: h.cfg.UserRateBurst}
 	conn := chat.Rate{PerSecond: h.cfg.RatePerSecond, Burst: h.cfg.RateBurst}
@@ -277,6 +290,28 @@ func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
 		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
+	if action == contract.ActionSend || action == "" {
+		// send reads the grant with the membership (CheckSend): one call;
+		// a frame that did not decode needs none.
+		return nil
+	}
+	g, _, err := h.limiter.Admit(ctx, rq.ConnectionID, 0, 0)
+	return h.admitGrant(rq, g, err)
+}
+
+// admitGrant applies a connection's grant as read from its item: absent is
+// not registered, ended is token_expired, else its capabilities are the
+// request's.
+func (h *Chat) admitGrant(rq *request, g chat.Grant, err error) error {
+	switch {
+	case errors.Is(err, chat.ErrNotFound):
+		return errNotRegistered()
+	case errors.Is(err, chat.ErrExpired):
+		return errTokenExpired()
+	case err != nil:
+		return err
+	}
+	rq.Caps = capsOf(g.Capabilities, h.cfg.DefaultChannels)
 	return nil
 }
 

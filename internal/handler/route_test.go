@@ -34,14 +34,30 @@ func (f *fakeStore) TakeTokens(context.Context, string, string, chat.Rate, chat.
 	}
 	return chat.Allowed, f.call("TakeTokens")
 }
-func (f *fakeStore) CheckSend(context.Context, string, string) (chat.ChannelSize, error) {
+func (f *fakeStore) Admit(context.Context, string, float64, int) (chat.Grant, bool, error) {
+	return chat.Grant{Capabilities: "*"}, f.allow, f.call("Admit")
+}
+func (f *fakeStore) ChannelInfo(context.Context, string) (chat.ChannelInfo, error) {
+	return chat.ChannelInfo{}, f.call("ChannelInfo")
+}
+func (f *fakeStore) Revoked(context.Context, string) (time.Time, error) {
+	return time.Time{}, f.call("Revoked")
+}
+func (f *fakeStore) RenewGrant(context.Context, string, string, chat.Grant) (chat.Connection, error) {
+	return chat.Connection{}, f.call("RenewGrant")
+}
+func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.ListedChannel, bool, error) {
+	return chat.ListedChannel{}, false, f.call("OpenDirect")
+}
+func (f *fakeStore) CheckSend(context.Context, string, string) (chat.SendCheck, error) {
 	if err := f.call("CheckSend"); err != nil {
-		return chat.ChannelSize{}, err
+		return chat.SendCheck{}, err
 	}
-	if f.notMember {
-		return chat.ChannelSize{}, chat.ErrNotFound
+	sc := chat.SendCheck{Registered: true, Grant: chat.Grant{Capabilities: "*"}, Size: chat.ChannelSize{Members: 1, Shards: 1}}
+	if !f.notMember {
+		sc.Member = &chat.Member{}
 	}
-	return chat.ChannelSize{Members: 1, Shards: 1}, nil
+	return sc, nil
 }
 func (f *fakeStore) Discard(context.Context, string, int64, time.Duration) error {
 	return f.call("Discard")

@@ -12,17 +12,17 @@ import (
 type SendStore interface {
 	MessageStore
 	LifecycleStore
-	// CheckSend reads whether connID is a member of channel
-	// (chat.ErrNotFound when not) and the channel's size, in one call.
-	CheckSend(ctx context.Context, channel, connID string) (chat.ChannelSize, error)
+	// CheckSend reads the connection's grant, its membership of channel
+	// and the channel's size, in one call.
+	CheckSend(ctx context.Context, channel, connID string) (chat.SendCheck, error)
 }
 
 // sendAction serves send. Its steps are single-item writes in an order
 // that makes any prefix of them safe to repeat (Deliverer.Deliver runs 1–4):
 //
-//  0. read, in one call, the sender's membership and the channel's size
-//     (which prices the send against the channel's rate and saves the
-//     broadcast its own read);
+//  0. read, in one call, the connection's grant, the sender's membership
+//     and the channel's size (which prices the send against the channel's
+//     rate and saves the broadcast its own read);
 //  1. take the next seq from the channel's counter (refused over the
 //     channel's rate), then claim (channel, userId, clientId) with it,
 //     unless a claim exists: then this is a retry, the stored claim's seq
@@ -45,6 +45,34 @@ type sendAction struct {
 	store   SendStore
 	deliver *Deliverer
 	replier replier
+	// defaults is Config.DefaultChannels: the capabilities of a grant
+	// without any.
+	defaults string
+}
+
+// access decides a send from what CheckSend read, as Chat.limit's grant
+// read and requireAccess decide every other request: a connection the
+// store does not know is not registered, an ended grant token_expired;
+// then the grant's capabilities and a member list's private membership
+// say whether it may write, and a public channel needs the membership.
+func (h *sendAction) access(rq *request, channel string, sc chat.SendCheck) error {
+	switch {
+	case !sc.Registered:
+		return errNotRegistered()
+	case !sc.Grant.Until.IsZero() && !sc.Grant.Until.After(rq.Now):
+		return errTokenExpired()
+	}
+	rq.Caps = capsOf(sc.Grant.Capabilities, h.defaults)
+	if rq.Caps.Allows(channel, chat.RightWrite) {
+		if sc.Member == nil {
+			return notMember(channel)
+		}
+		return nil
+	}
+	if sc.Member == nil || !sc.Member.Private {
+		return requireRight(rq, channel, chat.RightWrite)
+	}
+	return nil
 }
 
 func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
@@ -52,14 +80,11 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err := checkText(r.Text); err != nil {
 		return err
 	}
-	if err := requireRight(rq, r.Channel, chat.RightWrite); err != nil {
+	sc, err := h.store.CheckSend(ctx, r.Channel, rq.ConnectionID)
+	if err != nil {
 		return err
 	}
-	size, err := h.store.CheckSend(ctx, r.Channel, rq.ConnectionID)
-	if errors.Is(err, chat.ErrNotFound) {
-		return notMember(r.Channel)
-	}
-	if err != nil {
+	if err := h.access(rq, r.Channel, sc); err != nil {
 		return err
 	}
 	post := Post{
@@ -71,7 +96,7 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 		Now:      rq.Now,
 		Budget:   rq.Budget,
 		ReplyTo:  r.ReplyTo,
-		Size:     &size,
+		Size:     &sc.Size,
 	}
 	ackOnly := r.Echo != nil && !*r.Echo && r.ReplyTo == 0
 	if ackOnly {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,12 +177,16 @@ func (h *readAction) toOwnConnections(ctx context.Context, rq *request, frame []
 // ChannelsStore is what channels reads.
 type ChannelsStore interface {
 	UserChannels(ctx context.Context, userID string) ([]chat.UserChannel, error)
+	ListedChannels(ctx context.Context, userID string) ([]chat.ListedChannel, error)
+	ChannelInfoReader
 	ChannelSummary(ctx context.Context, channel, userID string, lastRead int64, previewRunes int) (chat.ChannelSummary, error)
 }
 
-// channelsAction serves channels: the user's channel list (the channels
-// it joined on any device and did not leave, that its token still lets it
-// read) with last seq, last-read seq, unread count and the last message.
+// channelsAction serves channels: the user's channel list (the public
+// channels it joined on any device and did not leave, that its token still
+// lets it read, and every private channel and direct message whose member
+// list names it) with last seq, last-read seq, unread count and the last
+// message; a direct message with the other user's id and name.
 type channelsAction struct {
 	store   ChannelsStore
 	replier replier
@@ -189,39 +195,110 @@ type channelsAction struct {
 // channelsWorkers bounds the channel summaries read at once.
 const channelsWorkers = 8
 
-func (h *channelsAction) serve(ctx context.Context, rq *request, _ protocol.Request) error {
+// listEntry is one channel of the list before its summary is read.
+type listEntry struct {
+	chat.UserChannel
+	// listed: the user's own index of private channels and direct
+	// messages names it (so it is on the member list); otherwise the
+	// channel's item is read to tell a public channel from a private one
+	// the user is no longer on.
+	listed bool
+	peer   *chat.Identity
+}
+
+// channelEntries merges the user's joined channels with the private
+// channels and direct messages it is listed on, in channel name order.
+func (h *channelsAction) channelEntries(ctx context.Context, rq *request) ([]listEntry, error) {
 	ucs, err := h.store.UserChannels(ctx, rq.UserID)
+	if err != nil {
+		return nil, err
+	}
+	listed, err := h.store.ListedChannels(ctx, rq.UserID)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*listEntry{}
+	var out []*listEntry
+	for _, l := range listed {
+		e := &listEntry{UserChannel: chat.UserChannel{Channel: l.Channel}, listed: true}
+		if l.Direct {
+			e.peer = &l.Peer
+		}
+		byName[l.Channel] = e
+		out = append(out, e)
+	}
+	for _, uc := range ucs {
+		if e, ok := byName[uc.Channel]; ok {
+			e.LastRead = uc.LastRead
+			continue
+		}
+		// A direct message not on the user's index is not the user's; a
+		// public channel needs the token's r.
+		if !chat.IsDirect(uc.Channel) && rq.Caps.Allows(uc.Channel, chat.RightRead) {
+			out = append(out, &listEntry{UserChannel: uc})
+		}
+	}
+	slices.SortFunc(out, func(a, b *listEntry) int { return strings.Compare(a.Channel, b.Channel) })
+	entries := make([]listEntry, len(out))
+	for i, e := range out {
+		entries[i] = *e
+	}
+	return entries, nil
+}
+
+// summarize reads one entry's summary; private is true for a channel that
+// turned out private without the user on its list (left out).
+func (h *channelsAction) summarize(ctx context.Context, rq *request, e listEntry) (info protocol.ChannelInfo, private bool, err error) {
+	if !e.listed {
+		ci, err := h.store.ChannelInfo(ctx, e.Channel)
+		if err != nil || ci.Private {
+			return info, ci.Private, err
+		}
+	}
+	sum, err := h.store.ChannelSummary(ctx, e.Channel, rq.UserID, e.LastRead, protocol.MaxPreviewRunes)
+	if err != nil {
+		return info, false, err
+	}
+	info = protocol.ChannelInfo{Channel: e.Channel, LastSeq: sum.LastSeq, LastRead: e.LastRead,
+		Unread: sum.Unread, UnreadMore: sum.UnreadMore, Private: e.listed}
+	if e.peer != nil {
+		info.PeerID, info.PeerName = e.peer.UserID, e.peer.UserName
+	}
+	if sum.Last != nil {
+		entry := entryOf(*sum.Last)
+		info.Last = &entry
+	}
+	return info, false, nil
+}
+
+func (h *channelsAction) serve(ctx context.Context, rq *request, _ protocol.Request) error {
+	mine, err := h.channelEntries(ctx, rq)
 	if err != nil {
 		return err
 	}
-	var mine []chat.UserChannel
-	for _, uc := range ucs {
-		if rq.Caps.Allows(uc.Channel, chat.RightRead) {
-			mine = append(mine, uc)
-		}
-	}
 	infos := make([]protocol.ChannelInfo, len(mine))
+	drop := make([]bool, len(mine))
 	errs := make([]error, len(mine))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, channelsWorkers)
-	for i, uc := range mine {
+	for i, e := range mine {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			sum, err := h.store.ChannelSummary(ctx, uc.Channel, rq.UserID, uc.LastRead, protocol.MaxPreviewRunes)
-			errs[i] = err
-			infos[i] = protocol.ChannelInfo{Channel: uc.Channel, LastSeq: sum.LastSeq, LastRead: uc.LastRead,
-				Unread: sum.Unread, UnreadMore: sum.UnreadMore}
-			if sum.Last != nil {
-				e := entryOf(*sum.Last)
-				infos[i].Last = &e
-			}
+			infos[i], drop[i], errs[i] = h.summarize(ctx, rq, e)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	kept := infos[:0]
+	for i, info := range infos {
+		if !drop[i] {
+			kept = append(kept, info)
+		}
+	}
+	infos = kept
 	list := protocol.ChannelList{Channels: infos}
 	for {
 		// A list of many channels with long previews may not fit one

@@ -17,7 +17,7 @@ func TestMintWithChannels(t *testing.T) {
 		wantErr  bool
 	}{
 		{nil, "", false},
-		{ptr("general,team-*"), "v1:general=rwp team-*=rwp", false},
+		{ptr("general,team-*"), "v1:general=rwpd team-*=rwpd", false},
 		{ptr("general=r"), "v1:general=r", false},
 		{ptr(""), "v1:", false},
 		{ptr("General"), "", true},

@@ -25,8 +25,8 @@ func (i *Issuer) JWKSHandler() http.Handler {
 //
 //	GET  /.well-known/jwks.json              the public key set
 //	GET  /.well-known/openid-configuration   discovery: issuer, jwks_uri, token_endpoint
-//	POST /token                              mint: form user=ann[&name=Ann], or
-//	                                         JSON {"user":"ann","name":"Ann"};
+//	POST /token                              mint: form user=ann[&name=Ann][&ttl=30s], or
+//	                                         JSON {"user":"ann","name":"Ann","ttl":"30s"};
 //	                                         answers {"token":"...","expiresIn":3600}
 //
 // It sets no CORS headers: serve it from the same origin as the sign-in
@@ -56,10 +56,16 @@ type tokenRequest struct {
 	Name string `json:"name"`
 	// Channels, when present, becomes the token's channels claim.
 	Channels *string `json:"channels"`
+	// TTL is the token's lifetime, a Go duration from 1s to 24h (default
+	// 1h): short-lived tokens let a developer watch expiry and renewal.
+	TTL string `json:"ttl"`
 	// RawSub mints User as the sub even where the user id rule refuses
 	// it (MintRawSub): to see what $connect does with another issuer's sub.
 	RawSub bool `json:"rawSub"`
 }
+
+// maxTTL bounds a minted token's lifetime.
+const maxTTL = 24 * time.Hour
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
@@ -81,7 +87,7 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "cannot parse form")
 			return
 		}
-		req = tokenRequest{User: r.PostForm.Get("user"), Name: r.PostForm.Get("name")}
+		req = tokenRequest{User: r.PostForm.Get("user"), Name: r.PostForm.Get("name"), TTL: r.PostForm.Get("ttl")}
 		if r.PostForm.Has("channels") {
 			ch := r.PostForm.Get("channels")
 			req.Channels = &ch
@@ -90,17 +96,26 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "send application/json or application/x-www-form-urlencoded")
 		return
 	}
+	ttl := defaultTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d < time.Second || d > maxTTL {
+			writeError(w, http.StatusBadRequest, "ttl must be a Go duration from 1s to 24h, such as 30s")
+			return
+		}
+		ttl = d
+	}
 	var tok string
 	var err error
 	switch {
 	case req.RawSub && req.Channels == nil:
-		tok, err = i.MintRawSub(req.User, req.Name, defaultTTL)
+		tok, err = i.MintRawSub(req.User, req.Name, ttl)
 	case req.RawSub:
 		err = errors.New("rawSub and channels do not go together")
 	case req.Channels != nil:
-		tok, err = i.MintWithChannels(req.User, req.Name, *req.Channels, defaultTTL)
+		tok, err = i.MintWithChannels(req.User, req.Name, *req.Channels, ttl)
 	default:
-		tok, err = i.Mint(req.User, req.Name, defaultTTL)
+		tok, err = i.Mint(req.User, req.Name, ttl)
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -110,7 +125,7 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token":     tok,
 		"tokenType": "Bearer",
-		"expiresIn": int(defaultTTL / time.Second),
+		"expiresIn": int(ttl / time.Second),
 	})
 }
 

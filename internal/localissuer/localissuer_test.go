@@ -194,15 +194,21 @@ func TestHandler(t *testing.T) {
 		wantStatus  int
 		wantUser    string
 		wantName    string
+		wantTTL     int // seconds; 0: the default hour
 	}{
-		{"json", "application/json", `{"user":"ann"}`, 200, "ann", "ann"},
-		{"json with name", "application/json; charset=utf-8", `{"user":"ann","name":"Ann"}`, 200, "ann", "Ann"},
-		{"form", "application/x-www-form-urlencoded", url.Values{"user": {"bob"}, "name": {"Bob"}}.Encode(), 200, "bob", "Bob"},
-		{"no user", "application/json", `{}`, 400, "", ""},
-		{"bad user", "application/x-www-form-urlencoded", "user=a+b", 400, "", ""},
-		{"not json", "application/json", `user=ann`, 400, "", ""},
-		{"text body", "text/plain", `ann`, 415, "", ""},
-		{"too large", "application/x-www-form-urlencoded", "user=ann&pad=" + strings.Repeat("x", maxTokenRequest), 413, "", ""},
+		{"json", "application/json", `{"user":"ann"}`, 200, "ann", "ann", 0},
+		{"json with name", "application/json; charset=utf-8", `{"user":"ann","name":"Ann"}`, 200, "ann", "Ann", 0},
+		{"form", "application/x-www-form-urlencoded", url.Values{"user": {"bob"}, "name": {"Bob"}}.Encode(), 200, "bob", "Bob", 0},
+		{"json ttl", "application/json", `{"user":"ann","ttl":"30s"}`, 200, "ann", "ann", 30},
+		{"form ttl", "application/x-www-form-urlencoded", "user=bob&ttl=2m", 200, "bob", "bob", 120},
+		{"ttl too short", "application/json", `{"user":"ann","ttl":"500ms"}`, 400, "", "", 0},
+		{"ttl too long", "application/json", `{"user":"ann","ttl":"25h"}`, 400, "", "", 0},
+		{"ttl not a duration", "application/json", `{"user":"ann","ttl":"soon"}`, 400, "", "", 0},
+		{"no user", "application/json", `{}`, 400, "", "", 0},
+		{"bad user", "application/x-www-form-urlencoded", "user=a+b", 400, "", "", 0},
+		{"not json", "application/json", `user=ann`, 400, "", "", 0},
+		{"text body", "text/plain", `ann`, 415, "", "", 0},
+		{"too large", "application/x-www-form-urlencoded", "user=ann&pad=" + strings.Repeat("x", maxTokenRequest), 413, "", "", 0},
 	}
 	for _, tt := range tokenTests {
 		t.Run("token "+tt.name, func(t *testing.T) {
@@ -216,8 +222,12 @@ func TestHandler(t *testing.T) {
 				}
 				return
 			}
-			if out["expiresIn"] != float64(3600) {
-				t.Errorf("expiresIn = %v, want 3600", out["expiresIn"])
+			ttl := tt.wantTTL
+			if ttl == 0 {
+				ttl = 3600
+			}
+			if out["expiresIn"] != float64(ttl) {
+				t.Errorf("expiresIn = %v, want %d", out["expiresIn"], ttl)
 			}
 			tok, _ := out["token"].(string)
 			id, err := v.Verify(context.Background(), tok)
@@ -226,6 +236,9 @@ func TestHandler(t *testing.T) {
 			}
 			if id.UserID != tt.wantUser || id.UserName != tt.wantName {
 				t.Errorf("identity = %+v, want {%s %s}", id, tt.wantUser, tt.wantName)
+			}
+			if got := id.ExpiresAt.Sub(id.IssuedAt); got != time.Duration(ttl)*time.Second {
+				t.Errorf("token lives %v (exp - iat), want %ds", got, ttl)
 			}
 		})
 	}

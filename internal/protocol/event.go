@@ -13,6 +13,10 @@ const (
 	TypePong    = wire.TypePong
 	TypeError   = wire.TypeError
 	TypeNotice  = wire.TypeNotice
+
+	TypeReauthed = wire.TypeReauthed
+	TypeDirect   = wire.TypeDirect
+	TypeRemoved  = wire.TypeRemoved
 )
 
 type (
@@ -28,6 +32,9 @@ type (
 	MembersPage = wire.MembersPage
 	Pong        = wire.Pong
 	ErrorEvent  = wire.ErrorEvent
+	Reauthed    = wire.Reauthed
+	Direct      = wire.Direct
+	Removed     = wire.Removed
 )
 
 // Encode returns the frame for e.

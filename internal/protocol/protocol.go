@@ -46,6 +46,8 @@ const (
 	CodeUnauthorized  = wire.CodeUnauthorized
 	CodeInternal      = wire.CodeInternal
 	CodeForbidden     = wire.CodeForbidden
+	CodeTokenExpired  = wire.CodeTokenExpired
+	CodeTokenRevoked  = wire.CodeTokenRevoked
 )
 
 // Codes lists every error code, for documentation and tests.

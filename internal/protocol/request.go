@@ -15,18 +15,20 @@ import (
 )
 
 // Request is one decoded client request: *Join, *Leave, *Send, *History,
-// *Members, *Ping or a lifecycle request (lifecycle.go), the wire
-// contract's types.
+// *Members, *Ping, *Reauth, *OpenDirect or a lifecycle request
+// (lifecycle.go), the wire contract's types.
 type Request = wire.Request
 
 // The requests, as the wire contract defines them.
 type (
-	Join    = wire.Join
-	Leave   = wire.Leave
-	Send    = wire.Send
-	History = wire.History
-	Members = wire.Members
-	Ping    = wire.Ping
+	Join       = wire.Join
+	Leave      = wire.Leave
+	Send       = wire.Send
+	History    = wire.History
+	Members    = wire.Members
+	Ping       = wire.Ping
+	Reauth     = wire.Reauth
+	OpenDirect = wire.OpenDirect
 )
 
 // fieldsOf lists the fields each action accepts besides "action".
@@ -45,6 +47,8 @@ var fieldsOf = map[string][]string{
 	contract.ActionTyping:   {"channel"},
 	contract.ActionRead:     {"channel", "seq"},
 	contract.ActionChannels: {},
+	contract.ActionReauth:   {"token"},
+	contract.ActionDirect:   {"userId"},
 }
 
 // Decode parses one client frame. On failure it returns an *Error (and a nil
@@ -93,6 +97,10 @@ func Decode(data []byte) (Request, error) {
 		r = h
 	case contract.ActionMembers:
 		r = &Members{Channel: f.channel(), Cursor: f.optString("cursor", MaxCursorLen)}
+	case contract.ActionReauth:
+		r = &Reauth{Token: f.token()}
+	case contract.ActionDirect:
+		r = &OpenDirect{UserID: f.userID("userId")}
 	case contract.ActionPing:
 		r = &Ping{}
 	default:
@@ -288,6 +296,32 @@ func (f *fields) int(name string, def, lo, hi int64) int64 {
 		return def
 	}
 	return n
+}
+
+// token reads a reauth's token: a non-empty string of at most
+// wire.MaxTokenBytes; its form is the verifier's to judge. The value never
+// appears in an error.
+func (f *fields) token() string {
+	s, ok := f.str("token")
+	if ok && len(s) > wire.MaxTokenBytes {
+		f.fail(CodeTooLarge, "token is longer than %d bytes", wire.MaxTokenBytes)
+		return ""
+	}
+	return s
+}
+
+// userID reads a user id named in a request: the one rule for user ids
+// (wire.CheckUserID).
+func (f *fields) userID(name string) string {
+	s, ok := f.str(name)
+	if !ok {
+		return ""
+	}
+	if err := wire.CheckUserID(s); err != nil {
+		f.fail(CodeInvalidField, "%s: %v", name, err)
+		return ""
+	}
+	return s
 }
 
 func isString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }

@@ -1,7 +1,8 @@
 // Package publish serves the publish function: the HTTP API routes through
 // which a backend, signed with its own IAM identity, posts a message to a
 // channel, sends a notice to every connection of a user, or disconnects a
-// user (docs/publish.md).
+// user, and manages who may use what: private channels' member lists and
+// revocations (docs/publish.md).
 //
 // API Gateway has verified the caller's SigV4 signature (every route is
 // AWS_IAM) before the function runs; the function reads the caller's
@@ -34,6 +35,7 @@ import (
 // Store is what the publish routes read and write besides the message path.
 type Store interface {
 	handler.MessageStore
+	AccessStore
 	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
 	// RemoveConnection cleans up a connection that @connections says is gone.
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
@@ -53,6 +55,9 @@ type Config struct {
 	Retention time.Duration
 	// SendBudget bounds the @connections posts of one request (0: unlimited).
 	SendBudget int
+	// PresenceMaxMembers: above it, a removal's "left" is not broadcast
+	// (handler.PresenceGate).
+	PresenceMaxMembers int
 	// ChannelRate is the chat settings' per-channel delivery rate: a
 	// backend's message counts towards its channel's like a user's.
 	ChannelRate float64
@@ -62,6 +67,7 @@ type Config struct {
 type Handler struct {
 	cfg     Config
 	store   Store
+	access  AccessStore
 	conns   Connections
 	deliver *handler.Deliverer
 	log     *slog.Logger
@@ -77,6 +83,7 @@ func New(cfg Config, store Store, conns Connections, b chat.Broadcaster, log *sl
 	return &Handler{
 		cfg:     cfg,
 		store:   store,
+		access:  store,
 		conns:   conns,
 		deliver: &handler.Deliverer{Store: store, Broadcaster: b, Retention: cfg.Retention, Log: log, Meter: meter, ChannelRate: cfg.ChannelRate},
 		log:     log,
@@ -115,6 +122,16 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		resp, err = h.notify(ctx, ev, caller)
 	case contract.PublishRouteUserConnections:
 		resp, err = h.disconnect(ctx, ev, caller)
+	case contract.PublishRoutePrivateChannel:
+		resp, err = h.createPrivate(ctx, ev)
+	case contract.PublishRouteAddMember:
+		resp, err = h.addMember(ctx, ev)
+	case contract.PublishRouteRemoveMember:
+		resp, err = h.removeMember(ctx, ev)
+	case contract.PublishRouteListMembers:
+		resp, err = h.listMembers(ctx, ev)
+	case contract.PublishRouteRevoke:
+		resp, err = h.revoke(ctx, ev)
 	default:
 		return respond(http.StatusNotFound, errorBody{Code: wire.CodeNotFound, Message: "no route " + quote(ev.RouteKey)}), nil
 	}
@@ -131,6 +148,10 @@ func (h *Handler) fail(ctx context.Context, err error) events.APIGatewayV2HTTPRe
 		switch perr.Code {
 		case protocol.CodeTooLarge:
 			status = http.StatusRequestEntityTooLarge
+		case protocol.CodeNotFound:
+			status = http.StatusNotFound
+		case protocol.CodeConflict:
+			status = http.StatusConflict
 		case protocol.CodeRateLimited:
 			status = http.StatusTooManyRequests
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -45,7 +46,22 @@ func TestPublisherSignaturesVerify(t *testing.T) {
 	if _, err := c.Disconnect(ctx, "ann"); err != nil {
 		t.Errorf("Disconnect: %v", err)
 	}
-	if verified != 3 {
-		t.Errorf("%d requests verified, want 3", verified)
+	if _, err := c.CreatePrivate(ctx, "board", publisher.ListedMember{UserID: "ann", UserName: "Ann"}); err != nil {
+		t.Errorf("CreatePrivate: %v", err)
+	}
+	if _, err := c.AddMember(ctx, "board", "bob@example.com", "Bob"); err != nil {
+		t.Errorf("AddMember: %v", err)
+	}
+	if _, err := c.RemoveMember(ctx, "board", "bob@example.com"); err != nil {
+		t.Errorf("RemoveMember: %v", err)
+	}
+	if _, err := c.Members(ctx, "board", "YW5u"); err != nil { // a query string is signed too
+		t.Errorf("Members: %v", err)
+	}
+	if _, err := c.Revoke(ctx, "ann", time.Now().Add(time.Hour)); err != nil {
+		t.Errorf("Revoke: %v", err)
+	}
+	if verified != 8 {
+		t.Errorf("%d requests verified, want 8", verified)
 	}
 }

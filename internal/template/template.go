@@ -61,6 +61,8 @@ type Stack struct {
 	Queues []*Queue
 	// Mappings are the event source mappings from those queues.
 	Mappings []*EventSourceMapping
+	// Schedules are the template's EventBridge schedules (rate rules).
+	Schedules []*Schedule
 	// HTTPAPIs are the template's HTTP APIs (protocol HTTP), served beside
 	// the WebSocket API.
 	HTTPAPIs []*HTTPAPI
@@ -296,7 +298,6 @@ var unsupported = map[string]string{
 	"AWS::ApiGatewayV2::VpcLink":       "VPC links are not emulated",
 	"AWS::Serverless::Function":        "SAM resources are not emulated; synthesize plain CloudFormation",
 	"AWS::StepFunctions::StateMachine": "state machines are not emulated",
-	"AWS::Events::Rule":                "EventBridge rules (schedules) are not emulated",
 }
 
 // Load reads and parses the template at path.
@@ -379,7 +380,7 @@ func (p *parser) parse() error {
 		case "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration",
 			"AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::RouteResponse",
 			"AWS::ApiGatewayV2::IntegrationResponse", "AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable",
-			"AWS::SQS::Queue", "AWS::Lambda::EventSourceMapping":
+			"AWS::SQS::Queue", "AWS::Lambda::EventSourceMapping", "AWS::Events::Rule":
 			if r.Condition != "" {
 				return &Error{Resource: id, Type: r.Type, Property: "Condition", Problem: "conditional resources are not supported locally"}
 			}
@@ -397,7 +398,7 @@ func (p *parser) parse() error {
 	if err := p.parseAPI(); err != nil {
 		return err
 	}
-	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseFunctions, p.parseRoutes, p.parseHTTPAPIs, p.parseMappings} {
+	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseFunctions, p.parseRoutes, p.parseHTTPAPIs, p.parseMappings, p.parseSchedules} {
 		if err := step(); err != nil {
 			return err
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/wschat/wschat/internal/auth"
 	"github.com/wschat/wschat/internal/compose"
+	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/handler"
 )
 
@@ -32,6 +34,20 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Chat, er
 	if err != nil {
 		return nil, err
 	}
-	h := handler.NewChat(p.Config, p.Store, p.Broadcaster, p.Fanout, p.Log, p.Meter)
-	return h.CloseWith(p.Conns), nil
+	h := handler.NewChat(p.Config, p.Store, p.Broadcaster, p.Fanout, p.Log, p.Meter).CloseWith(p.Conns)
+	// reauth verifies with the authorizer's own settings: a renewal accepts
+	// exactly what a new connection would. Without an issuer configured
+	// (a stack without the setting) renewals are refused.
+	if getenv(contract.EnvAuthIssuer) == "" {
+		return h, nil
+	}
+	cfg, err := auth.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return h.WithVerifier(v), nil
 }

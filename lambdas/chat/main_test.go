@@ -33,7 +33,10 @@ func TestChatAnswersThroughTheCallback(t *testing.T) {
 	ctx := composetest.Context(t, "lambda-req-3")
 	now := time.Now()
 	ann := chat.Identity{UserID: "u-ann", UserName: "Ann"}
-	if err := d.Store.PutConnection(ctx, chat.Connection{ID: "conn-1", Identity: ann, ConnectedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	// As $connect stores it: the token's grant is kept on the connection,
+	// where a reauth would replace it.
+	if err := d.Store.PutConnection(ctx, chat.Connection{ID: "conn-1", Identity: ann, ConnectedAt: now, ExpiresAt: now.Add(time.Hour),
+		Capabilities: "v1:general=rwpd"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -47,7 +50,7 @@ func TestChatAnswersThroughTheCallback(t *testing.T) {
 		ev := events.APIGatewayWebsocketProxyRequest{Body: tt.body, RequestContext: events.APIGatewayWebsocketProxyRequestContext{
 			ConnectionID: "conn-1", RouteKey: tt.route, EventType: "MESSAGE", RequestID: "api-req-3",
 			// The token's grant (the environment's default, unset here, grants nothing).
-			Authorizer: map[string]any{"principalId": ann.UserID, "userId": ann.UserID, "userName": ann.UserName, "channels": "v1:general=rwp"},
+			Authorizer: map[string]any{"principalId": ann.UserID, "userId": ann.UserID, "userName": ann.UserName, "channels": "v1:general=rwpd"},
 		}}
 		resp, err := h.Handle(ctx, ev)
 		if err != nil || resp.StatusCode != 200 {

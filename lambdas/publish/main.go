@@ -38,5 +38,6 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*publish.Handler,
 		return nil, err
 	}
 	cfg.ChannelRate = p.Config.ChannelRate
+	cfg.PresenceMaxMembers = p.Config.PresenceMaxMembers
 	return publish.New(cfg, p.Store, p.Conns, p.Broadcaster, p.Log, p.Meter), nil
 }

@@ -1,5 +1,6 @@
 // Command publish calls the publish API for people and scripts (make
-// publish, make notify, make disconnect): against the local emulator by
+// publish, make notify, make disconnect, and the access targets make
+// private, add-member, remove-member, members, revoke): against the local emulator by
 // default, signed with its local credentials, or against a deployed stage
 // (-url, the stack's PublishURL) with the SDK's credentials chain.
 package main
@@ -35,6 +36,7 @@ func main() {
 
 type options struct {
 	verb, channel, to, text, id string
+	members, until, cursor      string
 	url, stage, region          string
 	port                        int
 }
@@ -42,7 +44,11 @@ type options struct {
 func parse(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.StringVar(&o.verb, "verb", "publish", "publish (to -channel), notify (-to a user) or disconnect (-to a user)")
+	fs.StringVar(&o.verb, "verb", "publish", "publish (to -channel), notify (-to a user), disconnect (-to a user); "+
+		"private (-channel, -members), add-member and remove-member (-channel, -to), members (-channel), revoke (-to, -until)")
+	fs.StringVar(&o.members, "members", "", "private: the channel's first members, comma-separated user ids")
+	fs.StringVar(&o.until, "until", "", "revoke: refuse tokens issued before this RFC 3339 time (default: now)")
+	fs.StringVar(&o.cursor, "cursor", "", "members: the next of the previous page")
 	fs.StringVar(&o.channel, "channel", "", "channel to publish to")
 	fs.StringVar(&o.to, "to", "", "user id to notify or disconnect")
 	fs.StringVar(&o.text, "text", "", "message or notice text")
@@ -68,9 +74,65 @@ func parse(args []string) (options, error) {
 			return o, errors.New("disconnect needs -to (make disconnect TO=ann)")
 		}
 	default:
-		return o, fmt.Errorf("unknown -verb %q: want publish, notify or disconnect", o.verb)
+		return o, parseAccess(o)
 	}
 	return o, nil
+}
+
+// parseAccess checks the access verbs' flags.
+func parseAccess(o options) error {
+	switch o.verb {
+	case "private":
+		if o.channel == "" || o.members == "" {
+			return errors.New("private needs -channel and -members (make private CHANNEL=board MEMBERS=ann,bob)")
+		}
+	case "add-member", "remove-member":
+		if o.channel == "" || o.to == "" {
+			return fmt.Errorf("%s needs -channel and -to (make %s CHANNEL=board TO=carol)", o.verb, o.verb)
+		}
+	case "members":
+		if o.channel == "" {
+			return errors.New("members needs -channel (make members CHANNEL=board)")
+		}
+	case "revoke":
+		if o.to == "" {
+			return errors.New("revoke needs -to (make revoke TO=ann [UNTIL=2026-12-01T00:00:00Z])")
+		}
+		if o.until != "" {
+			if _, err := time.Parse(time.RFC3339, o.until); err != nil {
+				return fmt.Errorf("-until %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", o.until)
+			}
+		}
+	default:
+		return fmt.Errorf("unknown -verb %q: want publish, notify, disconnect, private, add-member, remove-member, members or revoke", o.verb)
+	}
+	return nil
+}
+
+// access runs one of the access verbs.
+func access(ctx context.Context, c *publisher.Client, o options) (any, error) {
+	switch o.verb {
+	case "private":
+		var ms []publisher.ListedMember
+		for u := range strings.SplitSeq(o.members, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				ms = append(ms, publisher.ListedMember{UserID: u})
+			}
+		}
+		return c.CreatePrivate(ctx, o.channel, ms...)
+	case "add-member":
+		return c.AddMember(ctx, o.channel, o.to, "")
+	case "remove-member":
+		return c.RemoveMember(ctx, o.channel, o.to)
+	case "members":
+		return c.Members(ctx, o.channel, o.cursor)
+	default: // revoke
+		var until time.Time
+		if o.until != "" {
+			until, _ = time.Parse(time.RFC3339, o.until) // checked by parseAccess
+		}
+		return c.Revoke(ctx, o.to, until)
+	}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -93,8 +155,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		out, err = c.Publish(ctx, o.channel, o.id, o.text)
 	case "notify":
 		out, err = c.Notify(ctx, o.to, o.id, o.text)
-	default:
+	case "disconnect":
 		out, err = c.Disconnect(ctx, o.to)
+	default:
+		out, err = access(ctx, c, o)
 	}
 	if err != nil {
 		return err

@@ -14,6 +14,15 @@ func TestParse(t *testing.T) {
 		{[]string{"-verb", "notify", "-text", "hi"}, true},
 		{[]string{"-verb", "disconnect"}, true},
 		{[]string{"-verb", "shout", "-to", "ann"}, true},
+		{[]string{"-verb", "private", "-channel", "board", "-members", "ann,bob"}, false},
+		{[]string{"-verb", "private", "-channel", "board"}, true},
+		{[]string{"-verb", "add-member", "-channel", "board", "-to", "carol"}, false},
+		{[]string{"-verb", "remove-member", "-channel", "board"}, true},
+		{[]string{"-verb", "members", "-channel", "board", "-cursor", "x"}, false},
+		{[]string{"-verb", "members"}, true},
+		{[]string{"-verb", "revoke", "-to", "ann", "-until", "2026-12-01T00:00:00Z"}, false},
+		{[]string{"-verb", "revoke", "-to", "ann", "-until", "tomorrow"}, true},
+		{[]string{"-verb", "revoke"}, true},
 	}
 	for _, tt := range tests {
 		if _, err := parse(tt.args); (err != nil) != tt.wantErr {

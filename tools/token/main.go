@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		port       = fs.Int("port", 3001, "port of the running emulator on 127.0.0.1 (make dev PORT=...)")
 		channels   = fs.String("channels", "", "channels the token grants, e.g. 'general,team-*=r' (docs/auth.md); omitted: no claim, the environment's default applies")
 		secretFile = fs.String("secret-file", "", "the emulator's issuer secret file (default: .dev/issuer-secret-<port> under the module root)")
+		ttl        = fs.Duration("ttl", 0, "the token's lifetime, 1s to 24h (default: the issuer's, 1h); short ones show expiry and renewal (docs/auth.md)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: token -user NAME [flags]
@@ -91,7 +92,7 @@ Flags:
 		}
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
-	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name, grant, *secretFile)
+	tok, err := mint(client, net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)), *user, *name, grant, *secretFile, *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, "token:", err)
 		return 1
@@ -101,12 +102,15 @@ Flags:
 }
 
 // mint asks the issuer of the emulator at hostPort for a token, with a
-// channels claim unless channels is nil, sending the run's secret read
-// from secretFile.
-func mint(client *http.Client, hostPort, user, name string, channels *string, secretFile string) (string, error) {
+// channels claim unless channels is nil, living ttl (0: the issuer's
+// default), sending the run's secret read from secretFile.
+func mint(client *http.Client, hostPort, user, name string, channels *string, secretFile string, ttl time.Duration) (string, error) {
 	fields := map[string]string{"user": user, "name": name}
 	if channels != nil {
 		fields["channels"] = *channels
+	}
+	if ttl > 0 {
+		fields["ttl"] = ttl.String()
 	}
 	body, err := json.Marshal(fields)
 	if err != nil {

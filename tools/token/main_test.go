@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wschat/wschat/internal/auth"
 	"github.com/wschat/wschat/internal/localissuer"
@@ -172,7 +173,7 @@ func TestRunChannels(t *testing.T) {
 		want     string
 	}{
 		{[]string{"-user", "ann", "-port", port}, 0, ""},
-		{[]string{"-user", "ann", "-port", port, "-channels", "general,team-*"}, 0, "v1:general=rwp team-*=rwp"},
+		{[]string{"-user", "ann", "-port", port, "-channels", "general,team-*"}, 0, "v1:general=rwpd team-*=rwpd"},
 		{[]string{"-user", "ann", "-port", port, "-channels", ""}, 0, "v1:"},
 		{[]string{"-user", "ann", "-port", port, "-channels", "Bad!"}, 1, ""},
 	}
@@ -191,5 +192,36 @@ func TestRunChannels(t *testing.T) {
 		if id.Channels != tt.want {
 			t.Errorf("%v: channels %q, want %q", tt.args, id.Channels, tt.want)
 		}
+	}
+}
+
+// TestRunTTL: -ttl sets the token's lifetime (make token TOKEN_TTL=...);
+// the issuer refuses one outside 1s-24h.
+func TestRunTTL(t *testing.T) {
+	iss, err := localissuer.New("http://127.0.0.1:1/local-issuer", "wschat-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(serveIssuer(t, iss.Handler()))
+	jwks := httptest.NewServer(iss.JWKSHandler())
+	defer jwks.Close()
+	v, err := auth.NewVerifier(auth.Config{Issuer: iss.URL(), Audiences: []string{iss.Audience()}, JWKSURL: jwks.URL, HTTPClient: jwks.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(withSecret([]string{"-user", "ann", "-port", port, "-ttl", "45s"}), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	id, err := v.Verify(context.Background(), strings.TrimSpace(stdout.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := id.ExpiresAt.Sub(id.IssuedAt); got != 45*time.Second {
+		t.Errorf("token lives %v, want 45s", got)
+	}
+	stderr.Reset()
+	if code := run(withSecret([]string{"-user", "ann", "-port", port, "-ttl", "48h"}), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "ttl must be") {
+		t.Errorf("-ttl 48h: exit %d, stderr %q; want 1 and the issuer's refusal", code, stderr.String())
 	}
 }

@@ -43,8 +43,9 @@ type Deployment struct {
 	// Store reads and writes the deployment's table directly.
 	Store *dynamo.Store
 
-	mu    sync.Mutex
-	posts []Post
+	mu      sync.Mutex
+	posts   []Post
+	deleted []string
 }
 
 // New starts a deployment that lives as long as t.
@@ -69,13 +70,20 @@ func New(t *testing.T) *Deployment {
 func (d *Deployment) Getenv(name string) string { return d.Env[name] }
 
 // serveConnections answers POST /<stage>/@connections/{id} with 200 and
-// records the frame; anything else is a 404, so a wrongly wired callback URL
-// shows up as a failed post.
+// records the frame, and DELETE with 204, recording the id; anything else
+// is a 404, so a wrongly wired callback URL shows up as a failed call.
 func (d *Deployment) serveConnections(w http.ResponseWriter, r *http.Request) {
 	path, err := url.PathUnescape(r.URL.EscapedPath())
 	prefix := "/" + Stage + "/@connections/"
-	if err != nil || r.Method != http.MethodPost || !strings.HasPrefix(path, prefix) {
+	if err != nil || !strings.HasPrefix(path, prefix) || (r.Method != http.MethodPost && r.Method != http.MethodDelete) {
 		http.NotFound(w, r)
+		return
+	}
+	if r.Method == http.MethodDelete {
+		d.mu.Lock()
+		d.deleted = append(d.deleted, strings.TrimPrefix(path, prefix))
+		d.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -94,6 +102,13 @@ func (d *Deployment) Posts() []Post {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]Post(nil), d.posts...)
+}
+
+// Deleted returns the connection ids closed (DELETE) so far.
+func (d *Deployment) Deleted() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.deleted...)
 }
 
 // Context returns t's context as Lambda hands it to a handler, with the
