@@ -30,6 +30,12 @@ TEXT ?=
 MEMBERS ?=
 CURSOR ?=
 UNTIL ?=
+# make moderate: the op (mute, unmute, ban, unban, role), a mute's length
+# (a Go duration), the role to set, and a reason shown with the event.
+OP ?=
+FOR ?=
+ROLE ?=
+REASON ?=
 PUBLISH_URL ?=
 PUBLISH_ID ?=
 PUBLISH_FLAGS = -port $(PORT) -stage $(ENV) $(if $(PUBLISH_URL),-url '$(PUBLISH_URL)') $(if $(PUBLISH_ID),-id '$(PUBLISH_ID)')
@@ -47,7 +53,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke bench cost soak clean
+.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke moderate bench cost soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -178,6 +184,9 @@ members: ## Print private CHANNEL's member list (one page; CURSOR for the next)
 
 revoke: ## Refuse user TO's tokens issued before UNTIL (default now) and close their connections
 	@go run ./tools/publish $(PUBLISH_FLAGS) -verb revoke -to '$(TO)' $(if $(UNTIL),-until '$(UNTIL)')
+
+moderate: ## Apply OP (mute FOR=10m, unmute, ban, unban, role ROLE=moderator) to user TO in CHANNEL, as a backend
+	@go run ./tools/publish $(PUBLISH_FLAGS) -verb moderate -channel '$(CHANNEL)' -to '$(TO)' -op '$(OP)' $(if $(FOR),-for '$(FOR)') $(if $(ROLE),-role '$(ROLE)') $(if $(REASON),-reason '$(REASON)')
 
 bench: deps ## Benchmarks against the emulator; writes bench/results.{json,md} and a chart (and make cost's files)
 	$(MAKE) synth ENV=dev

@@ -325,6 +325,10 @@ func (c *Client) handleLifecycle(k *conn, f *frame) {
 		}
 	case wire.TypeChannels:
 		k.resolve(wire.ActionChannels, f)
+	case wire.TypeModeration:
+		if s != nil {
+			s.liveEvent(Event{Type: EventModeration, Moderation: f.moderation()})
+		}
 	}
 }
 

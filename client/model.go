@@ -244,7 +244,10 @@ func historyEvents(channel string, f *frame) []Event {
 	for _, e := range f.Messages {
 		states[e.Seq] = message(channel, e)
 	}
-	out := make([]Event, 0, len(f.Messages)+len(f.Updates))
+	out := make([]Event, 0, len(f.Messages)+len(f.Updates)+len(f.Moderation))
+	for _, m := range f.Moderation {
+		out = append(out, Event{Type: EventModeration, Moderation: Moderation{Channel: channel, ModerationEntry: m}})
+	}
 	for _, e := range f.Messages {
 		ev := Event{Type: EventMessage, Message: message(channel, e), personal: true}
 		if p, ok := states[e.ReplyTo]; ok && e.ReplyTo != 0 {

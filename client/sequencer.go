@@ -45,8 +45,11 @@ func (s *sequencer) offer(m Message, out []Event, force bool) ([]Event, bool) {
 
 // seqOf is the stream seq of an item: a message's or an update's.
 func seqOf(e Event) int64 {
-	if e.Type == EventUpdate {
+	switch e.Type {
+	case EventUpdate:
 		return e.Update.Seq
+	case EventModeration:
+		return e.Moderation.Seq
 	}
 	return e.Message.Seq
 }

@@ -116,6 +116,11 @@ const (
 	// EventRead: a user's last-read seq (yours from another device, or a
 	// read receipt of another member); not in the stream.
 	EventRead
+	// EventModeration: a moderation action (a mute, ban, role change) in
+	// the channel, in the stream under its own seq (Moderation). A ban of
+	// this client's user is followed by the subscription's end
+	// (ErrRemoved).
+	EventModeration
 )
 
 func (t EventType) String() string {
@@ -134,6 +139,8 @@ func (t EventType) String() string {
 		return "typing"
 	case EventRead:
 		return "read"
+	case EventModeration:
+		return "moderation"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -149,6 +156,7 @@ type Event struct {
 	Update        Update
 	Typing        Typist
 	Read          ReadReceipt
+	Moderation    Moderation
 
 	// personal: the state it carries is the server's answer to this user
 	// (history), Mine flags included; parent: a reply's parent's state.

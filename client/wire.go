@@ -84,6 +84,21 @@ type frame struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	Created   bool      `json:"created"`
 	Reason    string    `json:"reason"`
+	// Moderation (docs/protocol.md): an event's op, who moderated, a
+	// mute's end, a role; a history page's moderation actions.
+	Op         string                 `json:"op"`
+	ByID       string                 `json:"byId"`
+	ByName     string                 `json:"byName"`
+	Until      *time.Time             `json:"until"`
+	Role       string                 `json:"role"`
+	Moderation []wire.ModerationEntry `json:"moderation"`
+}
+
+// moderation reads a live moderation frame.
+func (f *frame) moderation() Moderation {
+	return Moderation{Channel: f.Channel, ModerationEntry: wire.ModerationEntry{Seq: f.Seq, Op: f.Op, UserID: f.UserID,
+		UserName: f.UserName, ByID: f.ByID, ByName: f.ByName, From: f.From, Until: f.Until, Role: f.Role,
+		Reason: f.Reason, ClientID: f.ClientID, At: f.At}}
 }
 
 func message(channel string, e wire.Entry) Message {

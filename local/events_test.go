@@ -42,6 +42,8 @@ var sampleBodies = map[string]string{
 	// unauthorized (make invoke shows the refusal path).
 	wire.ActionReauth: `{"action":"reauth","token":"not.a.token"}`,
 	wire.ActionDirect: `{"action":"direct","userId":"bob"}`,
+	// Needs an owner or moderator of general (a member gets forbidden).
+	wire.ActionModerate: `{"action":"moderate","channel":"general","op":"mute","userId":"bob","seconds":600,"clientId":"m1"}`,
 }
 
 // sampleEvents builds every sample event with the gateway's own builder.

@@ -32,7 +32,7 @@ type MemberList = wire.MemberList
 type Revoked = wire.Revoked
 
 // CreatePrivate makes channel private, with members as its first members
-// (UserID required, UserName optional). Only listed users may then join,
+// (UserID required, UserName and Role optional). Only listed users may then join,
 // read, send or list its members, whatever their tokens' patterns say. A
 // retry adds the same members and answers Created false. A channel that
 // is public and has members, or is a direct message, is an ErrConflict.
@@ -43,6 +43,9 @@ func (c *Client) CreatePrivate(ctx context.Context, channel string, members ...L
 		e := map[string]string{"userId": m.UserID}
 		if m.UserName != "" {
 			e["userName"] = m.UserName
+		}
+		if m.Role != "" {
+			e["role"] = m.Role
 		}
 		list = append(list, e)
 	}

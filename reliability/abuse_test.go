@@ -62,7 +62,8 @@ func codeOf(err error) string {
 // page against the local listeners, impersonation by name and unusable
 // user ids, floods of invalid frames and of sends into one channel, items
 // an abandoned channel leaves, private channels, direct messages, expired,
-// foreign and revoked tokens (abuse_authz_test.go), and a ping/garbage
+// foreign and revoked tokens (abuse_authz_test.go), muted and banned users
+// and members acting as moderators (abuse_moderation_test.go), and a ping/garbage
 // flood, while a bystander's send→ack latency is measured with and without
 // the flood in the same run.
 func TestReliabilityAbuse(t *testing.T) {
@@ -84,6 +85,8 @@ func TestReliabilityAbuse(t *testing.T) {
 	abuseCursorsAndText(ctx, t, e, &tally)
 	// Issue #21 (abuse_authz_test.go).
 	abuseAuthz(ctx, t, e, &tally)
+	// Issue #21 part 2: moderation (abuse_moderation_test.go).
+	abuseModeration(ctx, t, e, &tally)
 	// Issue #25 (abuse_security_test.go).
 	abuseLocalListeners(ctx, t, e, &tally)
 	abuseNamesAndIdentity(ctx, t, e, &tally)

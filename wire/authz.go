@@ -178,7 +178,7 @@ const (
 
 // AccessRoutes lists the publish API's access-management routes.
 var AccessRoutes = []string{PublishRoutePrivateChannel, PublishRouteAddMember, PublishRouteRemoveMember,
-	PublishRouteListMembers, PublishRouteRevoke}
+	PublishRouteListMembers, PublishRouteRevoke, PublishRouteModerate}
 
 // ListedMember is one user on a private channel's member list.
 type ListedMember struct {
@@ -186,10 +186,14 @@ type ListedMember struct {
 	// UserName, optional, is shown where the list is (the user's own
 	// token's name is what the channel's events carry).
 	UserName string `json:"userName,omitempty"`
-	// Role is "member" (roles that moderate come later; the list keeps
-	// the field).
-	Role    string    `json:"role,omitempty"`
-	AddedAt time.Time `json:"addedAt,omitzero"`
+	// Role is "member", "moderator" or "owner" (RoleMember, ...;
+	// moderation.go); absent means member.
+	Role string `json:"role,omitempty"`
+	// MutedUntil and Banned are the user's moderation state in the
+	// channel, in a listing.
+	MutedUntil *time.Time `json:"mutedUntil,omitempty"`
+	Banned     bool       `json:"banned,omitempty"`
+	AddedAt    time.Time  `json:"addedAt,omitzero"`
 }
 
 // PrivateChannelBody is the body of PUT /channels/{channel}: the channel's
@@ -212,6 +216,8 @@ type PrivateChannel struct {
 // MemberBody is the optional body of PUT /channels/{channel}/members/{userId}.
 type MemberBody struct {
 	UserName string `json:"userName,omitempty"`
+	// Role, optional, sets the user's role (member, moderator, owner).
+	Role string `json:"role,omitempty"`
 }
 
 // MemberAdded answers an add: Added is false when the user was listed already.

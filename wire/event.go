@@ -150,6 +150,10 @@ type HistoryPage struct {
 	Thread    int64         `json:"thread,omitempty"`
 	Updates   []UpdateEntry `json:"updates,omitempty"`
 	States    []Entry       `json:"states,omitempty"`
+	// Moderation holds the moderation actions stored in the range
+	// (moderation.go), in seq order; like Updates, their seqs are
+	// settled whether or not a client reads them.
+	Moderation []ModerationEntry `json:"moderation,omitempty"`
 }
 
 // Member is one connection in a channel. A user connected twice appears twice.

@@ -15,15 +15,15 @@ const (
 )
 
 // Actions lists the protocol actions, the lifecycle's (lifecycle.go) and
-// the authorization's (authz.go) included.
+// the authorization's (authz.go) and moderation's (moderation.go) included.
 var Actions = []string{ActionJoin, ActionLeave, ActionSend, ActionHistory, ActionMembers, ActionPing,
 	ActionEdit, ActionDelete, ActionReact, ActionUnreact, ActionTyping, ActionRead, ActionChannels,
-	ActionReauth, ActionDirect}
+	ActionReauth, ActionDirect, ActionModerate}
 
 // Request is one client request: *Join, *Leave, *Send, *History, *Members,
 // *Ping, one of the lifecycle's (*Edit, *Delete, *React, *Unreact,
-// *Typing, *Read, *Channels) or the authorization's (*Reauth,
-// *OpenDirect). Encoding one with encoding/json adds its "action"; the server
+// *Typing, *Read, *Channels), the authorization's (*Reauth,
+// *OpenDirect) or moderation's (*Moderate). Encoding one with encoding/json adds its "action"; the server
 // decodes them strictly (only the fields the action defines).
 type Request interface {
 	// Action is the request's "action", one of Actions.
@@ -150,6 +150,8 @@ func Echo(r Request) (channel, clientID, ref string) {
 		return r.Channel, "", ""
 	case *Read:
 		return r.Channel, "", ""
+	case *Moderate:
+		return r.Channel, r.ClientID, ""
 	}
 	return "", "", ""
 }

@@ -82,7 +82,7 @@ const (
 var Codes = []Code{
 	CodeInvalidJSON, CodeUnknownAction, CodeInvalidField, CodeTooLarge,
 	CodeNotMember, CodeRateLimited, CodeUnauthorized, CodeInternal,
-	CodeForbidden, CodeTokenExpired, CodeTokenRevoked,
+	CodeForbidden, CodeTokenExpired, CodeTokenRevoked, CodeMuted, CodeBanned,
 }
 
 // ValidChannel reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$:

@@ -231,8 +231,8 @@ func TestGrants(t *testing.T) {
 		t.Errorf("GrantPublish %s is not on this layer's publish API", j)
 	}
 	stmts = statementsOf(t, template, "Admin")
-	want = []string{"/qa/DELETE/channels/*/members/*", "/qa/GET/channels/*/members", "/qa/PUT/channels/*",
-		"/qa/PUT/channels/*/members/*", "/qa/PUT/users/*/revocation"}
+	want = []string{"/qa/DELETE/channels/*/members/*", "/qa/GET/channels/*/members", "/qa/POST/channels/*/moderation",
+		"/qa/PUT/channels/*", "/qa/PUT/channels/*/members/*", "/qa/PUT/users/*/revocation"}
 	if len(stmts) != 1 || stmts[0]["Action"] != "execute-api:Invoke" || !slices.Equal(resourceTails(stmts[0], "qa"), want) ||
 		!strings.Contains(asJSON(stmts[0]), `{"Ref":"ChatPublishApi`) {
 		t.Errorf("GrantManageAccess %s, want one execute-api:Invoke on exactly %v of this layer's publish API", asJSON(stmts), want)
@@ -276,6 +276,7 @@ func TestFromChatAttributes(t *testing.T) {
 		`execute-api:eu-west-1:123456789012:pub5678/prod/DELETE/users/*/connections`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/GET/channels/*/members`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/POST/channels/*/messages`,
+		`execute-api:eu-west-1:123456789012:pub5678/prod/POST/channels/*/moderation`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/POST/users/*/messages`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/PUT/channels/*`,
 		`execute-api:eu-west-1:123456789012:pub5678/prod/PUT/channels/*/members/*`,

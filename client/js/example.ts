@@ -19,6 +19,7 @@ export async function main(url: string, inBrowser: boolean): Promise<void> {
     else if (ev.type === "typing") console.log(`${ev.typing.userName} is typing`);
     else if (ev.type === "read") console.log(`${ev.read.userName} read up to ${ev.read.seq}`);
     else if (ev.type === "discontinuity") console.warn(`history lost: ${ev.discontinuity.from}..${ev.discontinuity.to}`);
+    else if (ev.type === "moderation") console.log(`${ev.moderation.byName}: ${ev.moderation.op} ${ev.moderation.userName}`, ev.moderation.until || "");
     else console.log(ev.type, ev.presence.userName);
   });
   client.on("ack", (entry, seq) => console.log("sent after a reload:", entry.clientId, seq));

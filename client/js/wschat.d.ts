@@ -116,6 +116,8 @@ export interface Direct {
 export declare const MaxEmojiBytes: 32;
 /** typing() sends at most this often (ms); an indicator lasts TypingExpiry (ms). */
 export declare const TypingEvery: 3000;
+/** The longest mute, in seconds (30 days). */
+export declare const MaxMuteSeconds: number;
 export declare const TypingExpiry: 6000;
 
 export interface Reaction {
@@ -210,9 +212,33 @@ export interface Presence {
   at: string;
 }
 
+export type ModerationOp = "mute" | "unmute" | "ban" | "unban" | "role";
+export type Role = "member" | "moderator" | "owner";
+
+/** A moderation action in the channel's stream, under its own seq: op applied to userId by byId. */
+export interface Moderation {
+  channel: string;
+  seq: number;
+  op: ModerationOp;
+  userId: string;
+  userName: string;
+  byId: string;
+  byName: string;
+  /** "server" when a backend moderated. */
+  from?: string;
+  /** A mute's end (RFC 3339). */
+  until?: string;
+  role?: Role;
+  reason?: string;
+  clientId?: string;
+  at: string;
+}
+
 export type Event =
   | { type: "message"; message: Message }
   | { type: "update"; update: Update }
+  /** A mute, ban or role change; a ban of your own user then ends the subscription. */
+  | { type: "moderation"; moderation: Moderation }
   /** A member typing (until ahead), or their indicator expired (until passed). */
   | { type: "typing"; typing: Typist }
   | { type: "read"; read: ReadReceipt }
@@ -275,6 +301,14 @@ export declare class Client {
   unreact(channel: string, seq: number, emoji: string): Promise<number>;
   /** A reply to message parent; resolves with its seq. */
   reply(channel: string, parent: number, text: string): Promise<number>;
+  /** Owners and moderators: mute userId for seconds (1 to MaxMuteSeconds); resolves with the event's seq. */
+  mute(channel: string, userId: string, seconds: number, reason?: string): Promise<number>;
+  unmute(channel: string, userId: string): Promise<number>;
+  /** Out of the channel at once; their joins fail with "banned" until unbanned. */
+  ban(channel: string, userId: string, reason?: string): Promise<number>;
+  unban(channel: string, userId: string): Promise<number>;
+  /** Owners: make userId a member or moderator. */
+  setRole(channel: string, userId: string, role: "member" | "moderator"): Promise<number>;
   /** Call on every keystroke: sends at most every TypingEvery ms per channel. */
   typing(channel: string): void;
   /** Your last-read seq, shared by all your devices; a lower seq costs nothing, concurrent calls are coalesced. */

@@ -145,7 +145,7 @@ export class Sequencer {
   get gap() { return this.held.size > 0; }
 }
 
-const seqOf = (ev) => (ev.type === "update" ? ev.update.seq : ev.message.seq);
+const seqOf = (ev) => (ev.type === "update" ? ev.update.seq : ev.type === "moderation" ? ev.moderation.seq : ev.message.seq);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // mono is a monotonic clock in fractional milliseconds for the heartbeat: a
@@ -950,6 +950,8 @@ export class Subscription {
 export const MaxEmojiBytes = 32;
 /** How often typing() sends while called; how long an indicator lasts. */
 export const TypingEvery = 3000;
+/** The longest mute, in seconds (30 days). */
+export const MaxMuteSeconds = 30 * 24 * 3600;
 export const TypingExpiry = 6000;
 const shortcodeRE = /^:[a-z0-9_+-]{1,30}:$/;
 const emojiRE = /^(?:\p{Regional_Indicator}{2}|[0-9#*]\uFE0F?\u20E3|\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|[\u{E0020}-\u{E007F}])*(?:\u200D\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier}|[\u{E0020}-\u{E007F}])*)*)$/u;
@@ -1069,6 +1071,14 @@ function historyEvents(channel, f) {
   for (const u of f.updates || []) {
     out.push({ type: "update", update: { ...updateOf(channel, u), state: states.get(u.target), personal: true } });
   }
+  for (const m of f.moderation || []) out.push({ type: "moderation", moderation: moderationOf(channel, m) });
+  return out;
+}
+
+// moderationOf: a moderation action (live or in history) as the stream carries it.
+function moderationOf(channel, m) {
+  const out = { channel, seq: m.seq, op: m.op, userId: m.userId, userName: m.userName || m.userId, byId: m.byId, byName: m.byName, at: m.at };
+  for (const k of ["from", "until", "role", "reason", "clientId"]) if (m[k]) out[k] = m[k];
   return out;
 }
 
@@ -1110,6 +1120,24 @@ Object.assign(Client.prototype, {
   reply(channel, parent, text) {
     validChannel(channel); validSeq(parent); validText(text);
     return this.enqueueChange(channel, (clientId) => ({ action: "send", channel, text, clientId, replyTo: parent }), text);
+  },
+  /** Mute userId in channel for seconds (owners and moderators); resolves with the event's seq. */
+  mute(channel, userId, seconds, reason) {
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MaxMuteSeconds) throw new WschatError("invalid", `wschat client: a mute of 1 to ${MaxMuteSeconds} seconds`);
+    return this.moderate(channel, { op: "mute", userId, seconds, reason });
+  },
+  unmute(channel, userId) { return this.moderate(channel, { op: "unmute", userId }); },
+  /** Ban userId from channel: out at once, cannot rejoin until unbanned. */
+  ban(channel, userId, reason) { return this.moderate(channel, { op: "ban", userId, reason }); },
+  unban(channel, userId) { return this.moderate(channel, { op: "unban", userId }); },
+  /** Owners: make userId a "member" or "moderator" of channel. */
+  setRole(channel, userId, role) { return this.moderate(channel, { op: "role", userId, role }); },
+  moderate(channel, m) {
+    validChannel(channel);
+    if (typeof m.userId !== "string" || !m.userId) throw new WschatError("invalid", "wschat client: userId is required");
+    const req = { action: "moderate", channel, op: m.op, userId: m.userId };
+    for (const k of ["seconds", "role", "reason"]) if (m[k] !== undefined && m[k] !== "") req[k] = m[k];
+    return this.enqueueChange(channel, (clientId) => ({ ...req, clientId }));
   },
   enqueueChange(channel, build, text) {
     const clientId = this.idPrefix + ++this.idN;
@@ -1188,6 +1216,9 @@ Object.assign(Client.prototype, {
         if (s) s.fold({ type: "read", read: { channel: f.channel, userId: f.userId, userName: f.userName, seq: f.seq } });
         break;
       case "channels": k.resolve("channels", f); break;
+      case "moderation":
+        if (s) s.liveEvent({ type: "moderation", moderation: moderationOf(f.channel, f) });
+        break;
       default: break;
     }
   },

@@ -21,11 +21,12 @@ var (
 	ErrNotPrivate = errors.New("not a private channel")
 )
 
-// Roles on a private channel's member list. Only RoleMember is given out
-// for now; the list keeps a role per user so that owners and moderators
-// fit in without a new layout.
+// Roles of a user in a channel (moderation.go): on a private channel's
+// member list, and on a public channel's standing entries.
 const (
-	RoleMember = "member"
+	RoleMember    = wire.RoleMember
+	RoleModerator = wire.RoleModerator
+	RoleOwner     = wire.RoleOwner
 )
 
 // ChannelInfo is what a channel's own item says about it.
@@ -45,6 +46,8 @@ type Listed struct {
 	UserName string
 	Role     string
 	AddedAt  time.Time
+	// Standing is the user's moderation state in the channel.
+	Standing
 }
 
 // ListedChannel is one private channel or direct message whose member list

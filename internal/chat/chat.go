@@ -86,6 +86,10 @@ type Member struct {
 	// Private: the channel is private (or a direct message), so its member
 	// list, not the token's capabilities, decides what the member may do.
 	Private bool
+	// MutedUntil is when the user's mute in the channel ends (zero: not
+	// muted), kept on the membership so that the reads send, edit, react
+	// and typing make anyway carry it.
+	MutedUntil time.Time
 }
 
 // FromServer marks a message a backend published through the HTTP API
@@ -235,6 +239,8 @@ type HistoryPage struct {
 	Through   int64
 	Updates   []Change
 	Targets   map[int64]Message
+	// Moderation: the moderation actions stored in the range.
+	Moderation []Moderation
 }
 
 // ChannelSize is a channel's member count and membership shard count, as

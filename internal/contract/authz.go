@@ -35,6 +35,7 @@ const (
 	PublishRouteRemoveMember   = wire.PublishRouteRemoveMember
 	PublishRouteListMembers    = wire.PublishRouteListMembers
 	PublishRouteRevoke         = wire.PublishRouteRevoke
+	PublishRouteModerate       = wire.PublishRouteModerate
 )
 
 // AccessRoutes lists the publish API's access-management route keys.

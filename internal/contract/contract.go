@@ -101,6 +101,7 @@ const (
 	ActionChannels = wire.ActionChannels
 	ActionReauth   = wire.ActionReauth
 	ActionDirect   = wire.ActionDirect
+	ActionModerate = wire.ActionModerate
 )
 
 // Actions lists the protocol actions, each deployed as its own route.

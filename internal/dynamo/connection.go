@@ -169,10 +169,13 @@ func (s *Store) AddMember(ctx context.Context, m chat.Member, maxChannels int) (
 	if err != nil {
 		return already, fmt.Errorf("add member: %w", err)
 	}
-	if info.Private && !chat.IsDirect(m.Channel) {
-		if err := s.checkListed(ctx, m.Channel, m.UserID); err != nil {
+	listedFirst := info.Private && !chat.IsDirect(m.Channel)
+	if listedFirst {
+		st, err := s.checkListed(ctx, m.Channel, m.UserID)
+		if err != nil {
 			return already, s.undoJoin(ctx, m, already, err)
 		}
+		m.MutedUntil = st.MutedUntil
 	}
 	m.Private = info.Private
 	// The fan-out item first: a join that fails after it is retried (the
@@ -189,15 +192,47 @@ func (s *Store) AddMember(ctx context.Context, m chat.Member, maxChannels int) (
 	if err := s.putRecent(ctx, m, expires, until); err != nil {
 		return already, err
 	}
-	if info.Private && !chat.IsDirect(m.Channel) {
-		if err := s.checkListed(ctx, m.Channel, m.UserID); err != nil {
-			if _, rerr := s.RemoveMember(ctx, m.Channel, m.ConnectionID); rerr != nil {
-				return already, fmt.Errorf("add member: undo after removal: %w", rerr)
-			}
-			return already, fmt.Errorf("add member: removed meanwhile: %w", err)
+	return already, s.recheckStanding(ctx, m, listedFirst, shard)
+}
+
+// recheckStanding reads the joiner's standing after its membership is
+// written (a private channel's list entry, or a public channel's standing
+// entry: one GetItem either way) and undoes the join of a user removed
+// from the list or banned meanwhile (chat.ErrForbidden, chat.ErrBanned),
+// or copies a mute that came meanwhile onto the membership. A moderator
+// writes the standing before it updates memberships, so a ban or mute
+// racing with this join is seen by one of the two.
+func (s *Store) recheckStanding(ctx context.Context, m chat.Member, listed bool, shard int) error {
+	var st chat.Standing
+	var err error
+	if listed {
+		st, err = s.checkListed(ctx, m.Channel, m.UserID)
+	} else if !chat.IsDirect(m.Channel) {
+		st, err = s.Standing(ctx, m.Channel, m.UserID)
+		if err == nil && st.Banned {
+			err = fmt.Errorf("%s in %s: %w", m.UserID, m.Channel, chat.ErrBanned)
 		}
 	}
-	return already, nil
+	if err != nil {
+		if !errors.Is(err, chat.ErrForbidden) && !errors.Is(err, chat.ErrBanned) {
+			return err
+		}
+		if _, rerr := s.RemoveMember(ctx, m.Channel, m.ConnectionID); rerr != nil {
+			return fmt.Errorf("add member: undo after removal: %w", rerr)
+		}
+		return fmt.Errorf("add member: %w", err)
+	}
+	if !st.MutedUntil.Equal(m.MutedUntil) && st.MutedUntil.After(s.now()) {
+		if _, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: key(memberPK(m.Channel, shard), "CONN#"+m.ConnectionID),
+			UpdateExpression:          aws.String("SET #mu = :mu"),
+			ExpressionAttributeNames:  map[string]string{"#mu": attrMemberMute},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":mu": millis(st.MutedUntil)},
+		}); err != nil {
+			return translate("add member: copy mute", err)
+		}
+	}
+	return nil
 }
 
 // undoJoin takes back what a refused join wrote (the channel in the
@@ -238,6 +273,9 @@ func rosterItem(m chat.Member, shard int, expires time.Time) map[string]types.At
 		// Where send, history and members already read: the member list,
 		// not the token's patterns, decides on a private channel.
 		item[attrPrivate] = boolean(true)
+	}
+	if !m.MutedUntil.IsZero() {
+		item[attrMemberMute] = millis(m.MutedUntil) // the same read carries a mute
 	}
 	return item
 }
@@ -303,6 +341,7 @@ func decodeMember(channel string, item map[string]types.AttributeValue) chat.Mem
 		JoinedAt:     timeMillis(item, attrJoinedAt),
 		ExpiresAt:    timeEpoch(item, attrTTL),
 		Private:      boolAttr(item, attrPrivate),
+		MutedUntil:   timeMillis(item, attrMemberMute),
 	}
 }
 

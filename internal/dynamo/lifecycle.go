@@ -126,7 +126,7 @@ func (s *Store) GetMessage(ctx context.Context, channel string, seq int64) (chat
 // isMessageItem reports whether a history item is a message (a reply that
 // was voided is not).
 func isMessageItem(item map[string]types.AttributeValue) bool {
-	return !isChange(item) && !boolAttr(item, attrTombstone) && chat.Status(strAttr(item, attrStatus)) != chat.StatusVoid
+	return !isChange(item) && !isModeration(item) && !boolAttr(item, attrTombstone) && chat.Status(strAttr(item, attrStatus)) != chat.StatusVoid
 }
 
 // ItemStatus returns the status of the stream item at seq: a change's or

@@ -150,7 +150,7 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 		}
 		return err
 	}
-	if !boolAttr(got, attrTombstone) && !isChange(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID &&
+	if !boolAttr(got, attrTombstone) && !isChange(got) && !isModeration(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID &&
 		chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid {
 		return nil // this message, stored by an earlier attempt
 	}

@@ -56,14 +56,22 @@ func listedChannelKey(userID, channel string) map[string]types.AttributeValue {
 	return key(userPK(userID), "CHAN#"+channel)
 }
 
-// checkListed returns chat.ErrForbidden unless userID is on channel's list
-// (a strongly consistent read).
-func (s *Store) checkListed(ctx context.Context, channel, userID string) error {
-	_, err := s.getLive(ctx, "member list", aclKey(channel, userID))
-	if errors.Is(err, chat.ErrNotFound) {
-		return fmt.Errorf("%s is not on the member list of %s: %w", userID, channel, chat.ErrForbidden)
+// checkListed returns userID's standing on channel's list (a strongly
+// consistent read): chat.ErrForbidden unless the user is listed,
+// chat.ErrBanned when banned.
+func (s *Store) checkListed(ctx context.Context, channel, userID string) (chat.Standing, error) {
+	item, err := s.getLive(ctx, "member list", aclKey(channel, userID))
+	if err != nil && !errors.Is(err, chat.ErrNotFound) {
+		return chat.Standing{}, err
 	}
-	return err
+	st := decodeStanding(item)
+	switch {
+	case item == nil || !st.Listed:
+		return st, fmt.Errorf("%s is not on the member list of %s: %w", userID, channel, chat.ErrForbidden)
+	case st.Banned:
+		return st, fmt.Errorf("%s in %s: %w", userID, channel, chat.ErrBanned)
+	}
+	return st, nil
 }
 
 // checkDirect returns chat.ErrForbidden unless channel is an opened direct
@@ -179,14 +187,20 @@ func (s *Store) putListed(ctx context.Context, l chat.Listed) (bool, error) {
 // putListEntry writes (or completes) one entry of the list; added is false
 // when the user was on it already.
 func (s *Store) putListEntry(ctx context.Context, l chat.Listed) (bool, error) {
+	// A role given sets it; none keeps the one there (member for a new
+	// entry). The entry lists its user from now on, and keeps a standing
+	// (a ban, a mute) it had as a public channel's or a removed member's.
+	roleExpr := "#r = if_not_exists(#r, :r)"
 	if l.Role == "" {
 		l.Role = chat.RoleMember
+	} else {
+		roleExpr = "#r = :r"
 	}
-	names := map[string]string{"#u": attrUserID, "#r": attrRole, "#a": attrAddedAt}
+	names := map[string]string{"#u": attrUserID, "#r": attrRole, "#a": attrAddedAt, "#l": attrListed}
 	values := map[string]types.AttributeValue{
-		":u": str(l.UserID), ":r": str(l.Role), ":a": millis(l.AddedAt),
+		":u": str(l.UserID), ":r": str(l.Role), ":a": millis(l.AddedAt), ":t": boolean(true),
 	}
-	update := "SET #u = :u, #r = if_not_exists(#r, :r), #a = if_not_exists(#a, :a)"
+	update := "SET #u = :u, #l = :t, " + roleExpr + ", #a = if_not_exists(#a, :a)"
 	if l.UserName != "" {
 		update += ", #n = :n"
 		names["#n"], values[":n"] = attrUserName, str(l.UserName)
@@ -201,7 +215,7 @@ func (s *Store) putListEntry(ctx context.Context, l chat.Listed) (bool, error) {
 	if err != nil {
 		return false, translate("put member list entry", err)
 	}
-	return out.Attributes[attrUserID] == nil, nil
+	return out.Attributes[attrUserID] == nil || !decodeStanding(out.Attributes).Listed, nil
 }
 
 // RemoveListed takes a user off a private channel's list (and out of the
@@ -219,16 +233,44 @@ func (s *Store) RemoveListed(ctx context.Context, channel, userID string) (remov
 	case !info.Private:
 		return false, fmt.Errorf("remove member from %s: %w", channel, chat.ErrNotPrivate)
 	}
-	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &s.table, Key: aclKey(channel, userID), ReturnValues: types.ReturnValueAllOld,
-	})
+	removed, err = s.unlist(ctx, channel, userID)
 	if err != nil {
-		return false, translate("remove member list entry", err)
+		return false, err
 	}
 	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: listedChannelKey(userID, channel)}); err != nil {
-		return out.Attributes != nil, translate("remove user channel", err)
+		return removed, translate("remove user channel", err)
 	}
-	return out.Attributes != nil, nil
+	return removed, nil
+}
+
+// unlist deletes a list entry, or, when it carries a ban or a running
+// mute, keeps it unlisted (and a member's role): being removed must not
+// lift a ban. removed reports that the user was listed.
+func (s *Store) unlist(ctx context.Context, channel, userID string) (bool, error) {
+	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.table, Key: aclKey(channel, userID), ReturnValues: types.ReturnValueAllOld,
+		ConditionExpression:       aws.String("attribute_not_exists(#b) AND (attribute_not_exists(#mu) OR #mu <= :now)"),
+		ExpressionAttributeNames:  map[string]string{"#b": attrBanned, "#mu": attrMutedUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": millis(s.now())},
+	})
+	err = translate("remove member list entry", err)
+	if err == nil {
+		return out.Attributes != nil && decodeStanding(out.Attributes).Listed, nil
+	}
+	if !isConflict(err) {
+		return false, err
+	}
+	upd, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: aclKey(channel, userID),
+		UpdateExpression:          aws.String("SET #l = :f, #r = :member"),
+		ExpressionAttributeNames:  map[string]string{"#l": attrListed, "#r": attrRole},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":f": boolean(false), ":member": str(chat.RoleMember)},
+		ReturnValues:              types.ReturnValueUpdatedOld,
+	})
+	if err != nil {
+		return false, translate("unlist member", err)
+	}
+	return decodeStanding(upd.Attributes).Listed, nil
 }
 
 // Listed reads one entry of a channel's list; chat.ErrNotFound when the
@@ -238,12 +280,16 @@ func (s *Store) Listed(ctx context.Context, channel, userID string) (chat.Listed
 	if err != nil {
 		return chat.Listed{}, err
 	}
+	if !decodeStanding(item).Listed {
+		return chat.Listed{}, fmt.Errorf("member list: %s: %w", userID, chat.ErrNotFound)
+	}
 	return decodeListed(channel, item), nil
 }
 
 func decodeListed(channel string, item map[string]types.AttributeValue) chat.Listed {
+	st := decodeStanding(item)
 	return chat.Listed{Channel: channel, UserID: strAttr(item, attrUserID), UserName: strAttr(item, attrUserName),
-		Role: strAttr(item, attrRole), AddedAt: timeMillis(item, attrAddedAt)}
+		Role: st.Role, AddedAt: timeMillis(item, attrAddedAt), Standing: st}
 }
 
 // ListedMembers pages a private channel's list in user id order: up to
@@ -266,7 +312,12 @@ func (s *Store) ListedMembers(ctx context.Context, channel, cursor string, limit
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(aclPK(channel))},
 		Limit:                     aws.Int32(int32(max(1, min(limit, math.MaxInt32)))),
 		ConsistentRead:            aws.Bool(true),
+		// Standing entries that list nobody (a removed member's ban) are
+		// not members.
+		FilterExpression: aws.String("attribute_not_exists(#l) OR #l = :t"),
 	}
+	in.ExpressionAttributeNames["#l"] = attrListed
+	in.ExpressionAttributeValues[":t"] = boolean(true)
 	if cursor != "" {
 		after, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil || len(after) == 0 || len(after) > 512 {
@@ -283,8 +334,9 @@ func (s *Store) ListedMembers(ctx context.Context, channel, cursor string, limit
 		list = append(list, decodeListed(channel, item))
 	}
 	next := ""
-	if out.LastEvaluatedKey != nil && len(list) > 0 {
-		next = base64.RawURLEncoding.EncodeToString([]byte(list[len(list)-1].UserID))
+	if out.LastEvaluatedKey != nil {
+		last := strings.TrimPrefix(strAttr(out.LastEvaluatedKey, attrSK), "USER#")
+		next = base64.RawURLEncoding.EncodeToString([]byte(last))
 	}
 	return list, next, nil
 }

@@ -193,6 +193,9 @@ func (w *settler) item(ctx context.Context, item map[string]types.AttributeValue
 		// Expired above the oldest live seq (a retry kept its first
 		// attempt's sentAt): gone all the same, and said so.
 		w.page.Truncated = true
+	case isModeration(item):
+		w.page.Moderation = append(w.page.Moderation, decodeModeration(w.q.Channel, item))
+		w.items++
 	case isChange(item):
 		c := decodeChange(w.q.Channel, item)
 		include, settled := w.resolve(ctx, c.Seq, c.Target, c.Status, timeMillis(item, attrStoredAt))

@@ -169,20 +169,23 @@ func errNotListed(channel string) *protocol.Error {
 // what requireMember does anyway) the member list decided at join and the
 // token's capabilities do not apply. A public channel's request costs what
 // it did: one membership read, and none when the capabilities refuse.
-func requireAccess(ctx context.Context, store MemberChecker, rq *request, channel string, right chat.Right) error {
+//
+// It returns the membership, which also carries the user's mute in the
+// channel (requireVoice).
+func requireAccess(ctx context.Context, store MemberChecker, rq *request, channel string, right chat.Right) (chat.Member, error) {
 	if rq.Caps.Allows(channel, right) {
 		return requireMember(ctx, store, rq, channel)
 	}
 	m, err := store.Member(ctx, channel, rq.ConnectionID)
 	switch {
 	case errors.Is(err, chat.ErrNotFound):
-		return requireRight(rq, channel, right)
+		return m, requireRight(rq, channel, right)
 	case err != nil:
-		return err
+		return m, err
 	case !m.Private:
-		return requireRight(rq, channel, right)
+		return m, requireRight(rq, channel, right)
 	}
-	return nil
+	return m, nil
 }
 
 // ReauthStore is what reauth reads and writes.

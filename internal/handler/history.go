@@ -41,7 +41,7 @@ type historyAction struct {
 
 func (h *historyAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.History)
-	if err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightRead); err != nil {
+	if _, err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightRead); err != nil {
 		return err
 	}
 	if r.Thread != 0 {
@@ -64,6 +64,7 @@ type historyItem struct {
 	seq     int64
 	message *protocol.Entry
 	update  *protocol.UpdateEntry
+	mod     *protocol.ModerationEntry
 	target  int64
 }
 
@@ -83,6 +84,10 @@ func pageItems(got chat.HistoryPage, userID string) []historyItem {
 		u := protocol.UpdateEntry{Seq: c.Seq, Action: c.Op, Target: c.Target, UserID: c.UserID, UserName: c.UserName,
 			Emoji: c.Emoji, ClientID: c.ClientID, At: c.At.UTC()}
 		items = append(items, historyItem{seq: c.Seq, update: &u, target: c.Target})
+	}
+	for _, m := range got.Moderation {
+		e := moderationEntry(m)
+		items = append(items, historyItem{seq: m.Seq, mod: &e})
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
 	return items
@@ -107,7 +112,7 @@ func fitPage(page protocol.HistoryPage, items []historyItem, targets map[int64]c
 			add = append(add, entryFor(t, userID))
 		}
 		n := 1
-		for _, v := range append([]any{it.message, it.update}, anys(add)...) {
+		for _, v := range append([]any{it.message, it.update, it.mod}, anys(add)...) {
 			if b, err := json.Marshal(v); err == nil {
 				n += len(b) + 1
 			}
@@ -118,9 +123,12 @@ func fitPage(page protocol.HistoryPage, items []historyItem, targets map[int64]c
 			break
 		}
 		size += n
-		if it.message != nil {
+		switch {
+		case it.message != nil:
 			page.Messages = append(page.Messages, *it.message)
-		} else {
+		case it.mod != nil:
+			page.Moderation = append(page.Moderation, *it.mod)
+		default:
 			page.Updates = append(page.Updates, *it.update)
 		}
 		for _, e := range add {

@@ -39,6 +39,8 @@ func (h *joinAction) serve(ctx context.Context, rq *request, in protocol.Request
 	m := chat.Member{Channel: r.Channel, ConnectionID: rq.ConnectionID, Identity: rq.Identity, JoinedAt: rq.Now}
 	already, err := h.store.AddMember(ctx, m, h.maxChannels)
 	switch {
+	case errors.Is(err, chat.ErrBanned):
+		return errBanned(r.Channel)
 	case errors.Is(err, chat.ErrForbidden):
 		return errNotListed(r.Channel)
 	case errors.Is(err, chat.ErrNotFound):

@@ -13,6 +13,7 @@ import (
 // run a change through Deliverer.Change.
 type ChangeStore interface {
 	MemberChecker
+	StandingReader
 	GetMessage(ctx context.Context, channel string, seq int64) (chat.Message, error)
 	FindClaim(ctx context.Context, k chat.ClaimKey) (chat.Claim, error)
 }
@@ -50,11 +51,15 @@ func (h *changeAction) serve(ctx context.Context, rq *request, in protocol.Reque
 			return err
 		}
 	}
-	if err := requireRight(rq, c.Channel, right); err != nil {
+	member, err := requireAccess(ctx, h.store, rq, c.Channel, right)
+	if err != nil {
 		return err
 	}
-	if err := requireMember(ctx, h.store, rq, c.Channel); err != nil {
-		return err
+	if c.Op != chat.OpDelete {
+		// A muted user may still delete its own messages.
+		if err := requireVoice(rq, member); err != nil {
+			return err
+		}
 	}
 	m, err := h.store.GetMessage(ctx, c.Channel, c.Target)
 	if errors.Is(err, chat.ErrNotFound) {
@@ -63,7 +68,7 @@ func (h *changeAction) serve(ctx context.Context, rq *request, in protocol.Reque
 	if err != nil {
 		return err
 	}
-	if err := authorize(rq.Identity, m, c.Op); err != nil {
+	if err := authorize(ctx, h.store, c.Channel, rq.Identity, m, c.Op); err != nil {
 		return err
 	}
 	if c.ClientID == "" {
@@ -99,14 +104,24 @@ func (h *changeAction) serve(ctx context.Context, rq *request, in protocol.Reque
 }
 
 // authorize decides who may make a change to message m: anyone who may
-// read the channel may react; only the author may edit or delete. This is
-// the one place that rule lives, for moderation (moderators deleting
-// others' messages) to extend.
-func authorize(who chat.Identity, m chat.Message, op string) error {
+// read the channel may react; only the author may edit; the author, or an
+// owner or moderator of the channel, may delete. This is the one place
+// that rule lives. Only a delete of another's message reads the deleter's
+// standing (one GetItem).
+func authorize(ctx context.Context, store StandingReader, channel string, who chat.Identity, m chat.Message, op string) error {
+	if m.UserID == who.UserID {
+		return nil
+	}
 	switch op {
-	case chat.OpEdit, chat.OpDelete:
-		if m.UserID != who.UserID {
-			return protocol.Errorf(protocol.CodeForbidden, "", "message %d is not yours: only its author may %s it", m.Seq, op)
+	case chat.OpEdit:
+		return protocol.Errorf(protocol.CodeForbidden, "", "message %d is not yours: only its author may edit it", m.Seq)
+	case chat.OpDelete:
+		st, err := store.Standing(ctx, channel, who.UserID)
+		if err != nil {
+			return err
+		}
+		if !st.Moderates() {
+			return protocol.Errorf(protocol.CodeForbidden, "", "message %d is not yours: only its author or a moderator of %s may delete it", m.Seq, channel)
 		}
 	}
 	return nil

@@ -17,13 +17,13 @@ type MemberChecker interface {
 }
 
 // requireMember returns a not_member error unless the requester is a live
-// member of channel.
-func requireMember(ctx context.Context, store MemberChecker, rq *request, channel string) error {
-	_, err := store.Member(ctx, channel, rq.ConnectionID)
+// member of channel, and the membership otherwise.
+func requireMember(ctx context.Context, store MemberChecker, rq *request, channel string) (chat.Member, error) {
+	m, err := store.Member(ctx, channel, rq.ConnectionID)
 	if errors.Is(err, chat.ErrNotFound) {
-		return notMember(channel)
+		return m, notMember(channel)
 	}
-	return err
+	return m, err
 }
 
 // MembersStore is what members reads, and where it keeps the store's page
@@ -50,7 +50,7 @@ type membersAction struct {
 
 func (h *membersAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Members)
-	if err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightPresence); err != nil {
+	if _, err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightPresence); err != nil {
 		return err
 	}
 	page := protocol.MembersPage{Channel: r.Channel}

@@ -60,6 +60,7 @@ type ChatStore interface {
 	ChannelsStore
 	ReauthStore
 	DirectStore
+	ModerationStore
 }
 
 // action serves one decoded request. It returns a *protocol.Error for a
@@ -117,6 +118,8 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 		contract.ActionChannels: &channelsAction{store: store, replier: r},
 	}
 	h.addAuthzActions(store, b, r)
+	h.actions[contract.ActionModerate] = &moderateAction{store: store, replier: r,
+		mod: &Moderator{Store: store, Deliverer: deliver, Evict: h.reauth.evict, Log: log}}
 	return h
 }
 

@@ -209,3 +209,16 @@ func TestChatWithoutConnectionID(t *testing.T) {
 		t.Errorf("Handle = %d, %v, frames %v; want 400, no error, nothing posted", resp.StatusCode, err, p.frames)
 	}
 }
+
+func (f *fakeStore) Standing(context.Context, string, string) (chat.Standing, error) {
+	return chat.Standing{}, f.call("Standing")
+}
+func (f *fakeStore) Moderate(context.Context, string, string, string, time.Time, string) (chat.Standing, error) {
+	return chat.Standing{}, f.call("Moderate")
+}
+func (f *fakeStore) SetMemberMute(context.Context, string, string, time.Time) error {
+	return f.call("SetMemberMute")
+}
+func (f *fakeStore) PutModeration(context.Context, chat.Moderation) error {
+	return f.call("PutModeration")
+}

@@ -87,6 +87,10 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 	if err := h.access(rq, r.Channel, sc); err != nil {
 		return err
 	}
+	// The membership read carries a mute (#21 part 2).
+	if err := requireVoice(rq, *sc.Member); err != nil {
+		return err
+	}
 	post := Post{
 		Channel:  r.Channel,
 		Text:     r.Text,

@@ -34,10 +34,11 @@ type typingAction struct {
 
 func (h *typingAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Typing)
-	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
+	m, err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightRead)
+	if err != nil {
 		return err
 	}
-	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+	if err := requireVoice(rq, m); err != nil {
 		return err
 	}
 	if !h.throttle.allow(rq.UserID+"\x00"+r.Channel, rq.Now) {
@@ -114,10 +115,7 @@ type readAction struct {
 
 func (h *readAction) serve(ctx context.Context, rq *request, in protocol.Request) error {
 	r := in.(*protocol.Read)
-	if err := requireRight(rq, r.Channel, chat.RightRead); err != nil {
-		return err
-	}
-	if err := requireMember(ctx, h.store, rq, r.Channel); err != nil {
+	if _, err := requireAccess(ctx, h.store, rq, r.Channel, chat.RightRead); err != nil {
 		return err
 	}
 	last, err := h.store.LastSeq(ctx, r.Channel)

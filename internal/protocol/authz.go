@@ -37,6 +37,7 @@ func DecodePrivateChannel(data []byte) (*PrivateChannelBody, error) {
 	type member struct {
 		UserID   string `json:"userId"`
 		UserName string `json:"userName"`
+		Role     string `json:"role"`
 	}
 	var body struct {
 		Members []member `json:"members"`
@@ -55,7 +56,10 @@ func DecodePrivateChannel(data []byte) (*PrivateChannelBody, error) {
 		if err := checkListedName(m.UserName); err != nil {
 			return nil, err
 		}
-		out.Members = append(out.Members, ListedMember{UserID: m.UserID, UserName: m.UserName})
+		if m.Role != "" && wire.RoleRank(m.Role) == 0 {
+			return nil, Errorf(CodeInvalidField, "", "members: role must be member, moderator or owner")
+		}
+		out.Members = append(out.Members, ListedMember{UserID: m.UserID, UserName: m.UserName, Role: m.Role})
 	}
 	return out, nil
 }
@@ -65,6 +69,7 @@ func DecodePrivateChannel(data []byte) (*PrivateChannelBody, error) {
 func DecodeMemberBody(data []byte) (*MemberBody, error) {
 	var body struct {
 		UserName string `json:"userName"`
+		Role     string `json:"role"`
 	}
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := decodeStrict(data, &body); err != nil {
@@ -74,7 +79,10 @@ func DecodeMemberBody(data []byte) (*MemberBody, error) {
 	if err := checkListedName(body.UserName); err != nil {
 		return nil, err
 	}
-	return &MemberBody{UserName: body.UserName}, nil
+	if body.Role != "" && wire.RoleRank(body.Role) == 0 {
+		return nil, Errorf(CodeInvalidField, "", "role must be member, moderator or owner")
+	}
+	return &MemberBody{UserName: body.UserName, Role: body.Role}, nil
 }
 
 // maxRevokeAhead bounds how far in the future a revocation may reach.

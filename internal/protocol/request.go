@@ -15,7 +15,7 @@ import (
 )
 
 // Request is one decoded client request: *Join, *Leave, *Send, *History,
-// *Members, *Ping, *Reauth, *OpenDirect or a lifecycle request
+// *Members, *Ping, *Reauth, *OpenDirect, *Moderate or a lifecycle request
 // (lifecycle.go), the wire contract's types.
 type Request = wire.Request
 
@@ -49,6 +49,7 @@ var fieldsOf = map[string][]string{
 	contract.ActionChannels: {},
 	contract.ActionReauth:   {"token"},
 	contract.ActionDirect:   {"userId"},
+	contract.ActionModerate: {"channel", "op", "userId", "seconds", "role", "reason", "clientId"},
 }
 
 // Decode parses one client frame. On failure it returns an *Error (and a nil
@@ -101,6 +102,8 @@ func Decode(data []byte) (Request, error) {
 		r = &Reauth{Token: f.token()}
 	case contract.ActionDirect:
 		r = &OpenDirect{UserID: f.userID("userId")}
+	case contract.ActionModerate:
+		r = decodeModerate(&f)
 	case contract.ActionPing:
 		r = &Ping{}
 	default:

@@ -94,7 +94,7 @@ func (h *Handler) createPrivate(ctx context.Context, ev events.APIGatewayV2HTTPR
 	now := h.now().UTC()
 	listed := make([]chat.Listed, 0, len(b.Members))
 	for _, m := range b.Members {
-		listed = append(listed, chat.Listed{UserID: m.UserID, UserName: m.UserName, AddedAt: now})
+		listed = append(listed, chat.Listed{UserID: m.UserID, UserName: m.UserName, Role: m.Role, AddedAt: now})
 	}
 	created, err := h.access.CreatePrivate(ctx, channel, listed)
 	if err != nil {
@@ -122,7 +122,7 @@ func (h *Handler) addMember(ctx context.Context, ev events.APIGatewayV2HTTPReque
 	if err != nil {
 		return nil, err
 	}
-	added, err := h.access.AddListed(ctx, chat.Listed{Channel: channel, UserID: user, UserName: b.UserName, AddedAt: h.now().UTC()})
+	added, err := h.access.AddListed(ctx, chat.Listed{Channel: channel, UserID: user, UserName: b.UserName, Role: b.Role, AddedAt: h.now().UTC()})
 	if err != nil {
 		return nil, accessError(channel, err)
 	}
@@ -182,7 +182,12 @@ func (h *Handler) listMembers(ctx context.Context, ev events.APIGatewayV2HTTPReq
 	}
 	out := MemberList{Channel: channel, Members: make([]wire.ListedMember, 0, len(list)), Next: next}
 	for _, l := range list {
-		out.Members = append(out.Members, wire.ListedMember{UserID: l.UserID, UserName: l.UserName, Role: l.Role, AddedAt: l.AddedAt.UTC()})
+		lm := wire.ListedMember{UserID: l.UserID, UserName: l.UserName, Role: l.Role, AddedAt: l.AddedAt.UTC(), Banned: l.Banned}
+		if l.MutedAt(h.now()) {
+			u := l.MutedUntil.UTC()
+			lm.MutedUntil = &u
+		}
+		out.Members = append(out.Members, lm)
 	}
 	return out, nil
 }

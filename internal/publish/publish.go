@@ -36,6 +36,7 @@ import (
 type Store interface {
 	handler.MessageStore
 	AccessStore
+	handler.ModerationStore
 	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
 	// RemoveConnection cleans up a connection that @connections says is gone.
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
@@ -132,6 +133,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		resp, err = h.listMembers(ctx, ev)
 	case contract.PublishRouteRevoke:
 		resp, err = h.revoke(ctx, ev)
+	case contract.PublishRouteModerate:
+		resp, err = h.moderate(ctx, ev, caller)
 	default:
 		return respond(http.StatusNotFound, errorBody{Code: wire.CodeNotFound, Message: "no route " + quote(ev.RouteKey)}), nil
 	}

@@ -61,7 +61,10 @@ func TestPublisherSignaturesVerify(t *testing.T) {
 	if _, err := c.Revoke(ctx, "ann", time.Now().Add(time.Hour)); err != nil {
 		t.Errorf("Revoke: %v", err)
 	}
-	if verified != 8 {
-		t.Errorf("%d requests verified, want 8", verified)
+	if _, err := c.Mute(ctx, "board", "bob@example.com", time.Minute, "cool off", "m1"); err != nil {
+		t.Errorf("Mute: %v", err)
+	}
+	if verified != 9 {
+		t.Errorf("%d requests verified, want 9", verified)
 	}
 }

@@ -195,10 +195,24 @@ function onEvent(ch, ev) {
     case "message": case "update":
       markRead(ch);
       break;
+    case "moderation":
+      ch.presence.push({ anchor: ev.moderation.seq, text: moderationText(ev.moderation) });
+      break;
     default: break; // typing (also when it expires) and read: the model has them
   }
   if (ch.presence.length > 200) ch.presence.splice(0, ch.presence.length - 200);
   render();
+}
+
+// moderationText says what a moderation event did, as the page shows it
+// among the joins and leaves.
+function moderationText(m) {
+  const who = m.userName || m.userId;
+  const what = {
+    mute: `muted ${who}` + (m.until ? ` until ${new Date(m.until).toLocaleTimeString()}` : ""),
+    unmute: `unmuted ${who}`, ban: `banned ${who}`, unban: `unbanned ${who}`, role: `made ${who} ${m.role}`,
+  }[m.op] || `${m.op} ${who}`;
+  return `${m.byName} ${what}` + (m.reason ? ` (${m.reason})` : "");
 }
 
 // markRead records the read state of the channel being looked at: a

@@ -37,6 +37,8 @@ func main() {
 type options struct {
 	verb, channel, to, text, id string
 	members, until, cursor      string
+	op, role, reason            string
+	mute                        time.Duration
 	url, stage, region          string
 	port                        int
 }
@@ -45,10 +47,15 @@ func parse(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fs.StringVar(&o.verb, "verb", "publish", "publish (to -channel), notify (-to a user), disconnect (-to a user); "+
-		"private (-channel, -members), add-member and remove-member (-channel, -to), members (-channel), revoke (-to, -until)")
+		"private (-channel, -members), add-member and remove-member (-channel, -to), members (-channel), revoke (-to, -until), "+
+		"moderate (-channel, -to, -op, -for, -role, -reason)")
 	fs.StringVar(&o.members, "members", "", "private: the channel's first members, comma-separated user ids")
 	fs.StringVar(&o.until, "until", "", "revoke: refuse tokens issued before this RFC 3339 time (default: now)")
 	fs.StringVar(&o.cursor, "cursor", "", "members: the next of the previous page")
+	fs.StringVar(&o.op, "op", "", "moderate: mute, unmute, ban, unban or role (of -to in -channel)")
+	fs.DurationVar(&o.mute, "for", 0, "moderate -op mute: how long (whole seconds, up to 720h)")
+	fs.StringVar(&o.role, "role", "", "moderate -op role: member, moderator or owner")
+	fs.StringVar(&o.reason, "reason", "", "moderate: a reason shown with the event (optional)")
 	fs.StringVar(&o.channel, "channel", "", "channel to publish to")
 	fs.StringVar(&o.to, "to", "", "user id to notify or disconnect")
 	fs.StringVar(&o.text, "text", "", "message or notice text")
@@ -103,8 +110,12 @@ func parseAccess(o options) error {
 				return fmt.Errorf("-until %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", o.until)
 			}
 		}
+	case "moderate":
+		if o.channel == "" || o.to == "" || o.op == "" {
+			return errors.New("moderate needs -channel, -to and -op (make moderate CHANNEL=lobby TO=bob OP=mute FOR=10m)")
+		}
 	default:
-		return fmt.Errorf("unknown -verb %q: want publish, notify, disconnect, private, add-member, remove-member, members or revoke", o.verb)
+		return fmt.Errorf("unknown -verb %q: want publish, notify, disconnect, private, add-member, remove-member, members, revoke or moderate", o.verb)
 	}
 	return nil
 }
@@ -126,6 +137,12 @@ func access(ctx context.Context, c *publisher.Client, o options) (any, error) {
 		return c.RemoveMember(ctx, o.channel, o.to)
 	case "members":
 		return c.Members(ctx, o.channel, o.cursor)
+	case "moderate":
+		if o.id == "" {
+			o.id = randomID()
+		}
+		return c.Moderate(ctx, o.channel, publisher.ModerationBody{Op: o.op, UserID: o.to, Seconds: int64(o.mute / time.Second),
+			Role: o.role, Reason: o.reason, ID: o.id})
 	default: // revoke
 		var until time.Time
 		if o.until != "" {
