@@ -227,8 +227,13 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "token refused", http.StatusUnauthorized)
 		return
 	}
+	// The connection is registered before the client sees the upgrade
+	// answered, as API Gateway runs $connect before its 101: a client that
+	// dialed first is known to requests made after its dial returned.
+	s.mu.Lock()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
 	if err != nil {
+		s.mu.Unlock()
 		return
 	}
 	c := &fakeConn{ws: ws, out: make(chan []byte, 8192), chans: map[string]bool{}, started: time.Now(), user: token}
@@ -237,7 +242,6 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		c.user = sub
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		c.cancel()
