@@ -102,7 +102,7 @@ func measuredTable(s *strings.Builder, c *CostResults) {
 			strings.Join(inv, ", "), billed/n, trimFloat(m.WriteUnits/n), trimFloat(m.ReadUnits/n), trimFloat(float64(calls)/n),
 			trimFloat(float64(m.SQSUnits+2*m.SQSMappingBatches)/n), run.Bill.AppLogBytesPerSend, run.Bill.PlatformLogBytesPerSend, run.Bill.AccessLogBytesPerSend)
 	}
-	s.WriteString("\nDeliveries are message frames posted to members, the sender's own copy included; acks are not deliveries. Log bytes count 26 bytes of event overhead per line (see prices.json). The Lambda lines are those the functions' log settings make Lambda write (JSON format, system level INFO: `platform.start` and `platform.report`), sized with this run's durations; the access log lines are the stages' formats rendered.\n")
+	s.WriteString("\nDeliveries are message frames posted to members, the sender's own copy included: the workloads send as the SDKs do (\"echo\": false), so the sender's copy is its ack, which carries the message; other acks are not deliveries. Log bytes count 26 bytes of event overhead per line (see prices.json). The Lambda lines are those the functions' log settings make Lambda write (JSON format, system level INFO: `platform.start` and `platform.report`), sized with this run's durations; the access log lines are the stages' formats rendered.\n")
 }
 
 // anchorsMarkdown is the side by side with the managed services.

@@ -30,9 +30,13 @@ type request struct {
 	Limit    int    `json:"limit,omitempty"`
 	Cursor   string `json:"cursor,omitempty"`
 	Ref      string `json:"ref,omitempty"`
+	Echo     *bool  `json:"echo,omitempty"`
 	Token    string `json:"token,omitempty"`
 	UserID   string `json:"userId,omitempty"`
 }
+
+// ackOnly: the request asked for no echo (wire.Send.Echo false).
+func (r request) ackOnly() bool { return r.Echo != nil && !*r.Echo }
 
 // wireMessage is a message the fake server stores, its time kept as sent.
 type wireMessage struct {
@@ -67,6 +71,9 @@ type faults struct {
 	// RefuseReauth answers every reauth with unauthorized, so the grant
 	// runs out and the server closes the connection (token_expired).
 	RefuseReauth bool
+	// Mask is a word the server stores as "****", as a before-send hook
+	// that replaces text does.
+	Mask string
 }
 
 // counts are the faults that actually happened.
@@ -223,8 +230,13 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "token refused", http.StatusUnauthorized)
 		return
 	}
+	// The connection is registered before the client sees the upgrade
+	// answered, as API Gateway runs $connect before its 101: a client that
+	// dialed first is known to requests made after its dial returned.
+	s.mu.Lock()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
 	if err != nil {
+		s.mu.Unlock()
 		return
 	}
 	c := &fakeConn{ws: ws, out: make(chan []byte, 8192), chans: map[string]bool{}, started: time.Now(), user: token}
@@ -233,7 +245,6 @@ func (s *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		c.user = sub
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		c.cancel()
@@ -527,7 +538,7 @@ func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
 	key := c.user + "\x00" + r.ClientID
 	if seq, ok := ch.ids[key]; ok && (ch.msgs[seq].ClientID != "" || ch.pending[seq]) {
 		if !ch.pending[seq] {
-			s.emit(c, map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": seq})
+			s.emit(c, ackFrame(r, ch.msgs[seq]))
 		}
 		return // a retry: stored once, acked again, not delivered again
 	}
@@ -545,6 +556,9 @@ func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
 	}
 	ch.ids[key] = seq
 	m := wireMessage{Seq: seq, UserID: c.user, UserName: c.user, Text: r.Text, ClientID: r.ClientID, SentAt: now()}
+	if s.f.Mask != "" {
+		m.Text = strings.ReplaceAll(m.Text, s.f.Mask, "****")
+	}
 	if s.chance(s.f.SlowStore) {
 		s.counts.SlowStores++
 		ch.pending[seq] = true
@@ -553,22 +567,43 @@ func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			delete(ch.pending, seq)
-			s.store(ch, r.Channel, m)
-			s.ack(c, r, seq)
+			s.storeExcept(ch, r.Channel, m, except(c, r))
+			s.ack(c, r, m)
 		})
 		return
 	}
-	s.store(ch, r.Channel, m)
+	s.storeExcept(ch, r.Channel, m, except(c, r))
 	if s.chance(s.f.Internal / 2) {
 		s.counts.Internals++ // stored and fanned out, yet the sender hears internal
 		s.fail(c, r, "internal")
 		return
 	}
-	s.ack(c, r, seq)
+	s.ack(c, r, m)
 }
 
-func (s *fakeServer) ack(c *fakeConn, r request, seq int64) {
-	ack := map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": seq}
+// except is the connection a send's fan-out leaves out: the sender's, when
+// it asked for no echo.
+func except(c *fakeConn, r request) *fakeConn {
+	if r.ackOnly() {
+		return c
+	}
+	return nil
+}
+
+// ackFrame is the ack of a send; with no echo it carries the message.
+func ackFrame(r request, m wireMessage) map[string]any {
+	ack := map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": m.Seq}
+	if r.ackOnly() {
+		ack["sentAt"], ack["userId"], ack["userName"] = m.SentAt, m.UserID, m.UserName
+		if m.Text != r.Text {
+			ack["text"] = m.Text
+		}
+	}
+	return ack
+}
+
+func (s *fakeServer) ack(c *fakeConn, r request, m wireMessage) {
+	ack := ackFrame(r, m)
 	if s.chance(s.f.AckDelay) {
 		s.counts.AckDelays++
 		time.AfterFunc(s.f.AckDelayBy, func() {
@@ -583,6 +618,11 @@ func (s *fakeServer) ack(c *fakeConn, r request, seq int64) {
 
 // store keeps m and fans it out with the delivery faults.
 func (s *fakeServer) store(ch *fakeChan, channel string, m wireMessage) {
+	s.storeExcept(ch, channel, m, nil)
+}
+
+// storeExcept is store with one connection left out of the fan-out.
+func (s *fakeServer) storeExcept(ch *fakeChan, channel string, m wireMessage, except *fakeConn) {
 	ch.msgs[m.Seq] = m
 	ev := map[string]any{"type": "message", "channel": channel, "seq": m.Seq, "userId": m.UserID,
 		"userName": m.UserName, "text": m.Text, "clientId": m.ClientID, "sentAt": m.SentAt}
@@ -590,6 +630,9 @@ func (s *fakeServer) store(ch *fakeChan, channel string, m wireMessage) {
 		ev["from"] = m.From
 	}
 	for mem := range ch.members {
+		if mem == except {
+			continue
+		}
 		if s.chance(s.f.Reorder) {
 			s.counts.Reorders++
 			mem := mem

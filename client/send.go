@@ -60,7 +60,39 @@ func (c *Client) Send(ctx context.Context, channel, text string) (int64, error) 
 	}
 	clientID := c.newClientID()
 	return c.enqueue(ctx, &entry{channel: channel, text: text, clientID: clientID,
-		req: &wire.Send{Channel: channel, Text: text, ClientID: clientID}})
+		req: &wire.Send{Channel: channel, Text: text, ClientID: clientID, Echo: &noEcho}})
+}
+
+// noEcho asks the server for one frame per send (wire.Send.Echo): the ack,
+// from which ownMessage makes the message.
+var noEcho = false
+
+// ownMessage makes the message of an ack that carries it (a send made with
+// echo false) from the outbox entry it acknowledges, and hands it to the
+// channel's subscription exactly as if the server had posted it: the
+// sequencer puts it in seq order and drops it if the seq was already
+// delivered (a retry's second ack, or history that got there first).
+func (c *Client) ownMessage(f *frame) {
+	var text string
+	found := false
+	c.out.mu.Lock()
+	for _, e := range c.out.q {
+		if e.clientID == f.ClientID && e.channel == f.Channel {
+			text, found = e.text, true
+			break
+		}
+	}
+	c.out.mu.Unlock()
+	s := c.sub(f.Channel)
+	if !found || s == nil {
+		return
+	}
+	if f.Text != "" {
+		text = f.Text // a before-send hook replaced it (wire.Ack)
+	}
+	m := frame{Type: "message", Channel: f.Channel}
+	m.Entry = wire.Entry{Seq: f.Seq, UserID: f.UserID, UserName: f.UserName, Text: text, ClientID: f.ClientID, SentAt: f.SentAt}
+	s.liveEvent(liveMessage(&m))
 }
 
 func (c *Client) newClientID() string {

@@ -181,6 +181,9 @@ func (c *Client) handleFrame(k *conn, data []byte) {
 			s.presence(typ, f.presence())
 		}
 	case "ack":
+		if f.Action == "" && f.UserID != "" {
+			c.ownMessage(&f)
+		}
 		k.resolve(ackAction(&f), &f)
 	case "history", "members":
 		k.resolve(f.Type, &f)

@@ -297,8 +297,11 @@ func TestIntegrationsEndToEnd(t *testing.T) {
 	if rejected["code"] != "rejected" || !strings.Contains(fmt.Sprint(rejected["message"]), "spam") {
 		t.Errorf("the hook's rejection reached the sender as %v", rejected)
 	}
-	ann.send(t, map[string]any{"action": "send", "channel": "general", "text": "darn it", "clientId": "m3"})
-	ann.expect(t, "ack", map[string]any{"clientId": "m3"})
+	// With no echo the ack is ann's only copy, so it carries the text.
+	ann.send(t, map[string]any{"action": "send", "channel": "general", "text": "darn it", "clientId": "m3", "echo": false})
+	if ack := ann.expect(t, "ack", map[string]any{"clientId": "m3"}); ack["text"] != "**** it" {
+		t.Errorf("ann's ack of a redacted send: %v, want the redacted text", ack)
+	}
 	redacted := bob.expect(t, "message", map[string]any{"clientId": "m3"})
 	if redacted["text"] != "**** it" {
 		t.Errorf("bob got %q, want the redacted text", redacted["text"])

@@ -109,11 +109,23 @@ type Notice struct {
 // absent for a send; for an edit, delete, react or unreact it names the
 // action, and Seq is the update's seq (0 when nothing changed: a reaction
 // that was already there, or already gone).
+//
+// The ack of a send that asked for no echo (Send.Echo false) also carries
+// the rest of the message as stored: SentAt, UserID and UserName (the
+// sender's name as the server shows it to everyone), so the client makes
+// the message it did not receive. Other acks leave them out. Text is set
+// only in such an ack, and only when the stored text is not the text sent
+// (a before-send hook replaced it): the message's text is Text when set,
+// the sent text otherwise.
 type Ack struct {
-	Action   string `json:"action,omitempty"`
-	Channel  string `json:"channel"`
-	ClientID string `json:"clientId"`
-	Seq      int64  `json:"seq"`
+	Action   string     `json:"action,omitempty"`
+	Channel  string     `json:"channel"`
+	ClientID string     `json:"clientId"`
+	Seq      int64      `json:"seq"`
+	SentAt   *time.Time `json:"sentAt,omitempty"`
+	UserID   string     `json:"userId,omitempty"`
+	UserName string     `json:"userName,omitempty"`
+	Text     string     `json:"text,omitempty"`
 }
 
 // HistoryPage answers a history request. When More is true, ask again with

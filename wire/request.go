@@ -48,11 +48,20 @@ type Leave struct {
 // acknowledged with the same seq. ReplyTo, when set, makes the message a
 // reply in the thread of that message (which must be a message that is not
 // itself a reply, and not deleted).
+//
+// Echo false asks for one frame instead of two: the sender's connection
+// then gets only the Ack, which carries what the message frame would have
+// (seq, sentAt, userId, userName), and the client makes the message from
+// it and its own text. Absent (as from every client before it existed) or
+// true, the sender's connection gets the message like every member, then
+// the ack. The user's other connections get the message either way. A
+// reply is always echoed: its frame carries the parent's new reply count.
 type Send struct {
 	Channel  string `json:"channel"`
 	Text     string `json:"text"`
 	ClientID string `json:"clientId"`
 	ReplyTo  int64  `json:"replyTo,omitempty"`
+	Echo     *bool  `json:"echo,omitempty"`
 }
 
 // History asks for the messages of Channel with seq > After, at most Limit

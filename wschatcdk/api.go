@@ -209,14 +209,16 @@ func grantManageConnections(scope constructs.IConstruct, apiID, stage *string, g
 
 // accessLogFormat is one JSON object per request. It names the connection,
 // route and outcome; it never includes the body or the query string (where
-// a token may travel).
+// a token may travel). Left out since issue #23 (CloudWatch Logs bills each
+// byte, and this line is written for every frame a client sends):
+// extendedRequestId, API Gateway's own id of the request, which requestId
+// already names to the functions (their apiRequestId) and to AWS support,
+// and eventType, which routeKey says ($connect, $disconnect or an action).
 func accessLogFormat() string {
 	fields := map[string]string{
 		"requestId":          "$context.requestId",
-		"extendedRequestId":  "$context.extendedRequestId",
 		"connectionId":       "$context.connectionId",
 		"routeKey":           "$context.routeKey",
-		"eventType":          "$context.eventType",
 		"status":             "$context.status",
 		"requestTime":        "$context.requestTimeEpoch",
 		"sourceIp":           "$context.identity.sourceIp",

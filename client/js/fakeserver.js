@@ -232,7 +232,7 @@ export class FakeServer {
     const key = c.user + "\0" + r.clientId;
     if (ch.ids.has(key)) {
       const seq = ch.ids.get(key);
-      if (!ch.pending.has(seq)) this.emit(c, { type: "ack", channel: r.channel, clientId: r.clientId, seq });
+      if (!ch.pending.has(seq)) this.emit(c, ackFrame(r, ch.msgs.get(seq) || { seq }));
       return;
     }
     if (this.chance((this.f.internal || 0) / 2)) { this.counts.internals++; this.fail(c, r, "internal"); return; }
@@ -240,27 +240,32 @@ export class FakeServer {
     if (this.chance(this.f.gap)) { this.counts.gaps++; this.fail(c, r, "internal"); return; }
     ch.ids.set(key, seq);
     const m = { seq, userId: c.user, userName: c.user, text: r.text, clientId: r.clientId, sentAt: now() };
+    // mask: a word stored as "****", as a before-send hook that replaces text does.
+    if (this.f.mask) m.text = m.text.replaceAll(this.f.mask, "****");
     if (this.chance(this.f.slowStore)) {
       this.counts.slowStores++;
       ch.pending.add(seq);
-      this.later(20 + this.rand() * 40, () => { ch.pending.delete(seq); this.store(ch, r.channel, m); this.ack(c, r, seq); });
+      this.later(20 + this.rand() * 40, () => { ch.pending.delete(seq); this.store(ch, r.channel, m, r.echo === false ? c : null); this.ack(c, r, m); });
       return;
     }
-    this.store(ch, r.channel, m);
+    this.store(ch, r.channel, m, r.echo === false ? c : null);
     if (this.chance((this.f.internal || 0) / 2)) { this.counts.internals++; this.fail(c, r, "internal"); return; }
-    this.ack(c, r, seq);
+    this.ack(c, r, m);
   }
 
-  ack(c, r, seq) {
-    const v = { type: "ack", channel: r.channel, clientId: r.clientId, seq };
+  ack(c, r, m) {
+    const v = ackFrame(r, m);
     if (this.chance(this.f.ackDelay)) { this.counts.ackDelays++; this.later(this.f.ackDelayBy, () => this.emit(c, v)); return; }
     this.emit(c, v);
   }
 
-  store(ch, name, m) {
+  // store keeps m and fans it out; except (the sender that asked for no
+  // echo) gets nothing.
+  store(ch, name, m, except = null) {
     ch.msgs.set(m.seq, m);
     const ev = { type: "message", channel: name, ...m };
     for (const mem of ch.members) {
+      if (mem === except) continue;
       if (this.chance(this.f.reorder)) { this.counts.reorders++; this.later(5 + this.rand() * 30, () => this.emit(mem, ev)); continue; }
       this.emit(mem, ev);
       if (this.chance(this.f.duplicate)) { this.counts.duplicates++; this.emit(mem, ev); }
@@ -290,4 +295,12 @@ export class FakeServer {
     }
     this.emit(c, v);
   }
+}
+
+// ackFrame is a send's ack; with echo: false it carries the message.
+function ackFrame(r, m) {
+  const v = { type: "ack", channel: r.channel, clientId: r.clientId, seq: m.seq };
+  if (r.echo === false) Object.assign(v, { sentAt: m.sentAt, userId: m.userId, userName: m.userName });
+  if (r.echo === false && m.text !== r.text) v.text = m.text;
+  return v;
 }

@@ -607,7 +607,10 @@ export class Client {
         k.resolve(f.type === "joined" ? "join" : "leave", f);
         if (s) s.push([{ type: f.type, presence: { channel: f.channel, userId: f.userId, userName: f.userName, at: f.at } }]);
         break;
-      case "ack": k.resolve(f.action || "send", f); break;
+      case "ack":
+        if (!f.action && f.userId && s) this.ownMessage(s, f);
+        k.resolve(f.action || "send", f);
+        break;
       case "history": case "members": k.resolve(f.type, f); break;
       case "pong": if (f.connectionId) k.id = f.connectionId; k.resolve("ping", f); break;
       case "error": k.resolve(f.action, f); break;
@@ -689,7 +692,20 @@ export class Client {
       return Promise.reject(new WschatError("outbox_full", `wschat client: outbox full: ${this.outbox.length} unacknowledged`));
     }
     const clientId = this.idPrefix + ++this.idN;
-    return this.enqueue({ channel, text, clientId, req: { action: "send", channel, text, clientId } });
+    // echo: false asks for one frame per send, the ack, which carries the
+    // message's seq, sentAt and sender; ownMessage makes the message.
+    return this.enqueue({ channel, text, clientId, req: { action: "send", channel, text, clientId, echo: false } });
+  }
+
+  // ownMessage makes the message of an ack that carries it (a send made
+  // with echo: false) from the outbox entry it acknowledges, and hands it
+  // to the subscription as if the server had posted it: the sequencer puts
+  // it in seq order and drops a seq already delivered.
+  ownMessage(s, f) {
+    const e = this.outbox.find((x) => x.clientId === f.clientId && x.channel === f.channel);
+    if (!e) return;
+    s.liveEvent(liveMessage({ type: "message", channel: f.channel, seq: f.seq, userId: f.userId, userName: f.userName,
+      text: f.text || e.text, clientId: f.clientId, sentAt: f.sentAt })); // f.text: a before-send hook replaced it
   }
 
   // enqueue puts a request (send or lifecycle) in the outbox: sent one at

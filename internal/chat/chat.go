@@ -242,3 +242,53 @@ type HistoryPage struct {
 	// Moderation: the moderation actions stored in the range.
 	Moderation []Moderation
 }
+
+// ChannelSize is a channel's member count and membership shard count, as
+// one read of the channel's item found them.
+type ChannelSize struct {
+	Members int64
+	Shards  int
+}
+
+// Audience narrows a broadcast. Except is a connection not to post to (a
+// sender that gets an ack carrying the message instead); Size, when set, is
+// the channel's size as the caller read it moments before, which the
+// broadcast then does not read again.
+type Audience struct {
+	Except string
+	Size   *ChannelSize
+}
+
+// AudienceBroadcaster is a Broadcaster that can leave a connection out and
+// reuse a size already read (fanout.Fanout, fanout.Spreader).
+type AudienceBroadcaster interface {
+	BroadcastTo(ctx context.Context, budget *Budget, channel string, a Audience, frame []byte) (FanoutStats, error)
+}
+
+// Rate shapes one token bucket: PerSecond tokens a second, Burst at once.
+// A zero PerSecond (or Burst) is no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Refused names the bucket that refused a request, if any.
+type Refused int
+
+// The answers of a rate limiter that spends a user's and a connection's
+// token at once.
+const (
+	Allowed Refused = iota
+	UserRefused
+	ConnectionRefused
+)
+
+// SendCheck is what a send reads before it writes, in one call: whether
+// the connection is registered and its grant (which a reauth replaces),
+// its membership of the channel (nil: none) and the channel's size.
+type SendCheck struct {
+	Registered bool
+	Grant      Grant
+	Member     *Member
+	Size       ChannelSize
+}

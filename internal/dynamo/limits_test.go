@@ -60,36 +60,6 @@ func TestUserIndex(t *testing.T) {
 	check("ann", nil)
 }
 
-func TestTakeUserToken(t *testing.T) {
-	s, clk := newStore(t, dynamo.Options{})
-	ctx := t.Context()
-	take := func(user string) bool {
-		t.Helper()
-		ok, err := s.TakeUserToken(ctx, user, 2, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	var got []bool
-	for range 5 {
-		got = append(got, take("ann"))
-	}
-	if want := []bool{true, true, true, false, false}; !slices.Equal(got, want) {
-		t.Errorf("burst of 5 at 2/s burst 3 = %v, want %v", got, want)
-	}
-	if !take("bob") {
-		t.Error("another user's bucket is separate, but bob was refused")
-	}
-	clk.Advance(500 * time.Millisecond)
-	if !take("ann") || take("ann") {
-		t.Error("after 0.5 s at 2/s, want exactly one more token")
-	}
-	if ok, err := s.TakeUserToken(ctx, "ann", 0, 0); !ok || err != nil {
-		t.Errorf("disabled limit = %v, %v; want true, nil", ok, err)
-	}
-}
-
 func TestCursorStore(t *testing.T) {
 	s, clk := newStore(t, dynamo.Options{})
 	ctx := t.Context()

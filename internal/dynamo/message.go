@@ -17,7 +17,9 @@ import (
 // Claim records the start of a logical send unless one is already recorded
 // (an expired record counts as none). It returns the stored claim and whether
 // this call created it; a retry gets the first attempt's claim, with its seq
-// and delivery state, to complete what is missing.
+// and delivery state, to complete what is missing. A claim made with its
+// seq (c.Seq, taken just before) carries it from the start: no second
+// write binds it (issue #23).
 func (s *Store) Claim(ctx context.Context, c chat.Claim) (chat.Claim, bool, error) {
 	item := claimKey(c.ClaimKey)
 	item[attrChannel] = str(c.Channel)
@@ -25,7 +27,9 @@ func (s *Store) Claim(ctx context.Context, c chat.Claim) (chat.Claim, bool, erro
 	item[attrClientID] = str(c.ClientID)
 	item[attrTextHash] = str(c.TextHash)
 	item[attrSentAt] = millis(c.SentAt)
-	item[attrDelivered] = boolean(false)
+	if c.Seq != 0 {
+		item[attrSeq] = num(c.Seq)
+	}
 	item[attrTTL] = epoch(c.ExpiresAt)
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 &s.table,
@@ -36,7 +40,7 @@ func (s *Store) Claim(ctx context.Context, c chat.Claim) (chat.Claim, bool, erro
 	})
 	err = translate("claim send", err)
 	if err == nil {
-		c.Seq, c.Delivered = 0, false
+		c.Delivered = false
 		return c, true, nil
 	}
 	if !isConflict(err) {
@@ -88,7 +92,8 @@ func (s *Store) SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (in
 }
 
 // MarkDelivered records that a claimed send was fanned out, so a retry only
-// acknowledges it.
+// acknowledges it. The send path writes it only after a big broadcast,
+// where repeating the fan-out for a retry costs more than the write.
 func (s *Store) MarkDelivered(ctx context.Context, k chat.ClaimKey) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,

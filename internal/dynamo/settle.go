@@ -247,6 +247,19 @@ func (w *settler) gap(ctx context.Context, below int64, written time.Time) {
 	}
 }
 
+// Discard marks seq of channel as never used, unless its slot is taken,
+// for ttl: what history would write once the grace period has passed, by
+// the one that knows the seq will never hold a message (a retry whose
+// claim already had one, after taking its own seq). Settling it at once
+// spares every member's stream the wait for the grace period.
+func (s *Store) Discard(ctx context.Context, channel string, seq int64, ttl time.Duration) error {
+	err := s.tombstone(ctx, chat.HistoryQuery{Channel: channel, TombstoneTTL: ttl}, seq, false)
+	if isConflict(err) {
+		return nil // taken: by a renumbered send, or already settled
+	}
+	return err
+}
+
 // tombstone marks seq as never used, unless its slot is already taken.
 // An ambiguous one marks a slot that may also have held a message past
 // retention: it blocks late writes all the same, but passing it reports a

@@ -112,6 +112,7 @@ type Store struct {
 	counterLife    time.Duration
 	seqBase        func(time.Time) int64
 	busy           busyChannels
+	tokens         tokenForms
 	now            func() time.Time
 }
 

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/dynamo"
@@ -271,16 +275,20 @@ func TestRemoveConnectionDeletesEveryMembership(t *testing.T) {
 	}
 }
 
-func TestTakeTokenIsATokenBucket(t *testing.T) {
+func TestTakeTokensIsATokenBucketPerConnection(t *testing.T) {
 	ctx := t.Context()
 	s, clk := newStore(t, dynamo.Options{})
-	connect(t, s, clk, "c1")
-	take := func() bool {
-		ok, err := s.TakeToken(ctx, "c1", 2, 3) // 2/s, burst 3
+	conn := chat.Rate{PerSecond: 2, Burst: 3}
+	take := func(c string) bool {
+		t.Helper()
+		r, err := s.TakeTokens(ctx, "ann", c, chat.Rate{}, conn) // the user's limit off
 		if err != nil {
-			t.Fatalf("TakeToken: %v", err)
+			t.Fatalf("TakeTokens: %v", err)
 		}
-		return ok
+		if r != chat.Allowed && r != chat.ConnectionRefused {
+			t.Fatalf("TakeTokens = %v, want Allowed or ConnectionRefused", r)
+		}
+		return r == chat.Allowed
 	}
 	steps := []struct {
 		advance time.Duration
@@ -293,34 +301,98 @@ func TestTakeTokenIsATokenBucket(t *testing.T) {
 	}
 	for i, st := range steps {
 		clk.Advance(st.advance)
-		if got := take(); got != st.want {
-			t.Errorf("step %d (+%v): TakeToken = %v, want %v", i, st.advance, got, st.want)
+		if got := take("c1"); got != st.want {
+			t.Errorf("step %d (+%v): TakeTokens = %v, want %v", i, st.advance, got, st.want)
 		}
 	}
-	if _, err := s.TakeToken(ctx, "ghost", 2, 3); !errors.Is(err, chat.ErrNotFound) {
-		t.Errorf("TakeToken(missing) error = %v, want ErrNotFound", err)
+	if !take("c2") {
+		t.Error("another connection of the same user has its own bucket, but c2 was refused")
 	}
 }
 
-func TestTakeTokenIsExactUnderConcurrency(t *testing.T) {
+func TestTakeTokensSpendsBothBuckets(t *testing.T) {
+	ctx := t.Context()
 	s, clk := newStore(t, dynamo.Options{})
-	connect(t, s, clk, "c1")
+	user, conn := chat.Rate{PerSecond: 1, Burst: 4}, chat.Rate{PerSecond: 1, Burst: 2}
+	var got []chat.Refused
+	for _, c := range []string{"a", "a", "a", "b", "b", "b"} {
+		r, err := s.TakeTokens(ctx, "ann", c, user, conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	// a: two, then its own bucket refuses; b: two more, then the user's
+	// (four in all) refuses.
+	want := []chat.Refused{chat.Allowed, chat.Allowed, chat.ConnectionRefused, chat.Allowed, chat.Allowed, chat.UserRefused}
+	if !slices.Equal(got, want) {
+		t.Errorf("TakeTokens = %v, want %v", got, want)
+	}
+	// A refused request spent nothing: after one interval each bucket has
+	// exactly one more token.
+	clk.Advance(time.Second)
+	if r, _ := s.TakeTokens(ctx, "ann", "c", user, conn); r != chat.Allowed {
+		t.Errorf("after 1 s: %v, want Allowed", r)
+	}
+	if r, _ := s.TakeTokens(ctx, "ann", "d", user, conn); r != chat.UserRefused {
+		t.Errorf("after 1 s, a second request: %v, want UserRefused", r)
+	}
+	if r, err := s.TakeTokens(ctx, "bob", "x", user, conn); r != chat.Allowed || err != nil {
+		t.Errorf("another user = %v, %v; want Allowed", r, err)
+	}
+	if r, err := s.TakeTokens(ctx, "ann", "a", chat.Rate{}, chat.Rate{}); r != chat.Allowed || err != nil {
+		t.Errorf("both limits off = %v, %v; want Allowed", r, err)
+	}
+}
+
+func TestTakeTokensIsExactUnderConcurrency(t *testing.T) {
+	s, _ := newStore(t, dynamo.Options{})
 	var wg sync.WaitGroup
 	var allowed atomic.Int64
-	for range 20 {
+	for i := range 20 {
 		wg.Go(func() {
-			ok, err := s.TakeToken(t.Context(), "c1", 1, 5)
+			r, err := s.TakeTokens(t.Context(), "ann", fmt.Sprintf("c%d", i%2), chat.Rate{PerSecond: 1, Burst: 5}, chat.Rate{PerSecond: 1, Burst: 10})
 			if err != nil {
-				t.Errorf("TakeToken: %v", err)
+				t.Errorf("TakeTokens: %v", err)
 			}
-			if ok {
+			if r == chat.Allowed {
 				allowed.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	if got := allowed.Load(); got != 5 {
-		t.Errorf("20 concurrent TakeToken with burst 5 allowed %d, want 5", got)
+		t.Errorf("20 concurrent TakeTokens with a user burst of 5 allowed %d, want 5", got)
+	}
+}
+
+// The buckets of connections long idle leave the user's item, so it stays
+// one write unit however many connections the user opens over time.
+func TestTakeTokensPrunesIdleConnections(t *testing.T) {
+	ctx := t.Context()
+	db, table := dynamotest.NewTable(t)
+	clk := testkit.NewClock()
+	s := dynamo.New(db, table, dynamo.Options{Now: clk.Now})
+	rate := chat.Rate{PerSecond: 5, Burst: 10}
+	for i := range 40 {
+		if r, err := s.TakeTokens(ctx, "ann", fmt.Sprintf("conn-%02d", i), rate, rate); r != chat.Allowed || err != nil {
+			t.Fatalf("TakeTokens %d = %v, %v", i, r, err)
+		}
+		clk.Advance(2 * time.Minute)
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "USER#ann"}, "sk": &types.AttributeValueMemberS{Value: "RATE"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name := range out.Item {
+		if strings.HasPrefix(name, "ct#") {
+			n++
+		}
+	}
+	if n > 5 {
+		t.Errorf("the rate item holds %d connection buckets after 40 connections, want at most 5", n)
 	}
 }
 
@@ -352,13 +424,6 @@ func TestSendSteps(t *testing.T) {
 	}
 	if again.Seq != 1 || again.Delivered || again.TextHash != claim.TextHash || !again.SentAt.Equal(claim.SentAt) {
 		t.Errorf("retry Claim = %+v, want the first attempt's seq 1, hash and sentAt", again)
-	}
-	if err := s.MarkDelivered(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	again, _, _ = s.Claim(ctx, claim)
-	if !again.Delivered {
-		t.Errorf("Claim after MarkDelivered = %+v, want Delivered", again)
 	}
 	// An expired claim is replaced.
 	clk.Advance(2 * time.Hour)

@@ -109,8 +109,8 @@ func TestUserIndexSkipsTheRateBucket(t *testing.T) {
 	if err := s.PutUserConnection(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := s.TakeUserToken(ctx, "ann", 10, 20); err != nil || !ok {
-		t.Fatalf("TakeUserToken = %v, %v; want a token", ok, err)
+	if r, err := s.TakeTokens(ctx, "ann", "only", chat.Rate{PerSecond: 10, Burst: 20}, chat.Rate{PerSecond: 5, Burst: 10}); err != nil || r != chat.Allowed {
+		t.Fatalf("TakeTokens = %v, %v; want a token", r, err)
 	}
 	got, err := s.ConnectionsOfUser(ctx, "ann")
 	if err != nil || len(got) != 1 || got[0].ID != "only" {

@@ -268,6 +268,16 @@ func (c *Client) Send(ctx context.Context, channel, text, clientID string) (int6
 	return f.Seq, err
 }
 
+// SendAckOnly is Send as the SDKs send: with "echo": false, so the sending
+// connection gets one frame, the ack, which carries the message's seq,
+// sentAt and sender (wire.Send.Echo).
+func (c *Client) SendAckOnly(ctx context.Context, channel, text, clientID string) (int64, error) {
+	f, err := c.Request(ctx, map[string]any{"action": "send", "channel": channel, "text": text, "clientId": clientID, "echo": false}, "send", func(f Frame) bool {
+		return f.Type == "ack" && f.ClientID == clientID && f.Channel == channel
+	})
+	return f.Seq, err
+}
+
 // History fetches every stored message of channel after seq after, page by
 // page, within the connection's rate limit: a page answered rate_limited is
 // asked again after a pause, as a client should.

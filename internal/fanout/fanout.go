@@ -232,10 +232,33 @@ func (f *failureSample) list() []failure {
 // non-nil only when the members could not be read; then some or all members
 // were not reached, and the caller should report a failure.
 func (f *Fanout) Broadcast(ctx context.Context, budget *chat.Budget, channel string, frame []byte) (chat.FanoutStats, error) {
+	return f.BroadcastTo(ctx, budget, channel, chat.Audience{}, frame)
+}
+
+// SizedStore is a Store that can start reading recipients from a size
+// read moments before (dynamo.Store), instead of reading it again.
+type SizedStore interface {
+	StartCursor(size chat.ChannelSize) string
+}
+
+// BroadcastTo is Broadcast to a.Audience: a.Except gets nothing, and a.Size
+// (when set, and the store can use it) saves the broadcast its size read.
+func (f *Fanout) BroadcastTo(ctx context.Context, budget *chat.Budget, channel string, a chat.Audience, frame []byte) (chat.FanoutStats, error) {
+	first := ""
+	if sized, ok := f.store.(SizedStore); ok && a.Size != nil {
+		first = sized.StartCursor(*a.Size)
+	}
 	read := func(ctx context.Context, cursor string) ([]chat.Member, string, error) {
+		if cursor == "" {
+			cursor = first
+		}
 		return f.store.Recipients(ctx, channel, cursor, f.cfg.PageSize)
 	}
-	return f.deliverAll(ctx, budget, channel, frame, read)
+	stats, err := f.deliverAll(ctx, budget, channel, a.Except, frame, read)
+	if a.Size != nil {
+		stats.Size = a.Size.Members
+	}
+	return stats, err
 }
 
 // pageReader reads one page of recipients from cursor ("" = the start).
@@ -269,7 +292,7 @@ func (f *Fanout) dispatcher(ctx context.Context, wg *sync.WaitGroup, jobs chan c
 }
 
 // deliverAll posts frame to every member read, page by page, with the pool.
-func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel string, frame []byte, read pageReader) (chat.FanoutStats, error) {
+func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel, except string, frame []byte, read pageReader) (chat.FanoutStats, error) {
 	start := time.Now()
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -300,6 +323,9 @@ func (f *Fanout) deliverAll(ctx context.Context, budget *chat.Budget, channel st
 			}
 			seen[m.ConnectionID] = struct{}{}
 			c.members.Add(1)
+			if m.ConnectionID == except {
+				continue // the sender: its ack carries the message
+			}
 			if !budget.Take() {
 				c.skipped.Add(1)
 				continue

@@ -58,12 +58,25 @@ func NewSpreader(f *Fanout, store SpreadStore, q Queue, threshold int) *Spreader
 // Spreader). The error is non-nil when some member may not get the frame:
 // the members could not be read or the tasks not all enqueued.
 func (s *Spreader) Broadcast(ctx context.Context, budget *chat.Budget, channel string, frame []byte) (chat.FanoutStats, error) {
-	members, shards, err := s.store.ChannelSize(ctx, channel)
-	if err != nil {
-		return chat.FanoutStats{}, fmt.Errorf("broadcast to %s: %w", channel, err)
+	return s.BroadcastTo(ctx, budget, channel, chat.Audience{}, frame)
+}
+
+// BroadcastTo is Broadcast to an audience (chat.Audience): its Except gets
+// nothing, in the sender's posts and in the tasks; its Size, when set, is
+// used instead of reading the channel's size.
+func (s *Spreader) BroadcastTo(ctx context.Context, budget *chat.Budget, channel string, a chat.Audience, frame []byte) (chat.FanoutStats, error) {
+	if a.Size == nil {
+		members, shards, err := s.store.ChannelSize(ctx, channel)
+		if err != nil {
+			return chat.FanoutStats{}, fmt.Errorf("broadcast to %s: %w", channel, err)
+		}
+		a.Size = &chat.ChannelSize{Members: members, Shards: shards}
 	}
+	members, shards := a.Size.Members, a.Size.Shards
 	if members <= int64(s.threshold) {
-		stats, err := s.f.Broadcast(ctx, budget, channel, frame)
+		// The size read above is handed down: the members' read does not
+		// read it again (it did, once per broadcast, until issue #23).
+		stats, err := s.f.BroadcastTo(ctx, budget, channel, a, frame)
 		stats.Size = members
 		if err != nil || stats.Skipped == 0 {
 			return stats, err
@@ -72,23 +85,23 @@ func (s *Spreader) Broadcast(ctx context.Context, budget *chat.Budget, channel s
 		if _, shards, err = s.store.ChannelSize(ctx, channel); err != nil {
 			return stats, fmt.Errorf("broadcast to %s: %d members skipped, and the size to hand them on: %w", channel, stats.Skipped, err)
 		}
-		return s.handOn(ctx, channel, shards, frame, stats)
+		return s.handOn(ctx, channel, shards, a.Except, frame, stats)
 	}
 	recent := func(ctx context.Context, cursor string) ([]chat.Member, string, error) {
 		return s.store.RecentRecipients(ctx, channel, cursor, s.f.cfg.PageSize)
 	}
-	stats, err := s.f.deliverAll(ctx, budget, channel, frame, recent)
+	stats, err := s.f.deliverAll(ctx, budget, channel, a.Except, frame, recent)
 	stats.Size = members
 	if err != nil {
 		return stats, err
 	}
-	return s.handOn(ctx, channel, shards, frame, stats)
+	return s.handOn(ctx, channel, shards, a.Except, frame, stats)
 }
 
 // handOn enqueues one task per shard. Members skipped for want of budget
 // are in those shards: none is left out.
-func (s *Spreader) handOn(ctx context.Context, channel string, shards int, frame []byte, stats chat.FanoutStats) (chat.FanoutStats, error) {
-	tasks := Tasks(channel, shards, 0, frame)
+func (s *Spreader) handOn(ctx context.Context, channel string, shards int, except string, frame []byte, stats chat.FanoutStats) (chat.FanoutStats, error) {
+	tasks := tasksExcept(channel, shards, 0, except, frame)
 	bodies := make([][]byte, len(tasks))
 	for i, t := range tasks {
 		b, err := json.Marshal(t)

@@ -18,7 +18,10 @@ type Task struct {
 	Shard   int    `json:"shard"`
 	Shards  int    `json:"shards"`
 	Seq     int64  `json:"seq,omitempty"` // for logs
-	Frame   []byte `json:"frame"`
+	// Except is a connection the task does not post to: the sender, whose
+	// ack carries the message (chat.Audience).
+	Except string `json:"except,omitempty"`
+	Frame  []byte `json:"frame"`
 }
 
 // ShardReader reads one shard of a channel's members (dynamo.Store).
@@ -42,7 +45,7 @@ func (f *Fanout) RunTask(ctx context.Context, src ShardReader, t Task) (chat.Fan
 	read := func(ctx context.Context, cursor string) ([]chat.Member, string, error) {
 		return src.ShardRecipients(ctx, t.Channel, t.Shards, t.Shard, cursor, f.cfg.PageSize)
 	}
-	stats, err := f.deliverAll(ctx, nil, t.Channel, t.Frame, read)
+	stats, err := f.deliverAll(ctx, nil, t.Channel, t.Except, t.Frame, read)
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("fan-out task %s shard %d/%d: %d of %d posts failed: %w", t.Channel, t.Shard, t.Shards, stats.Failed, stats.Members, ErrIncomplete)
 	}
@@ -52,9 +55,13 @@ func (f *Fanout) RunTask(ctx context.Context, src ShardReader, t Task) (chat.Fan
 // Tasks splits a broadcast to a channel with shards shards into one task per
 // shard.
 func Tasks(channel string, shards int, seq int64, frame []byte) []Task {
+	return tasksExcept(channel, shards, seq, "", frame)
+}
+
+func tasksExcept(channel string, shards int, seq int64, except string, frame []byte) []Task {
 	tasks := make([]Task, 0, shards)
 	for sh := range shards {
-		tasks = append(tasks, Task{Channel: channel, Shard: sh, Shards: shards, Seq: seq, Frame: frame})
+		tasks = append(tasks, Task{Channel: channel, Shard: sh, Shards: shards, Seq: seq, Except: except, Frame: frame})
 	}
 	return tasks
 }

@@ -87,7 +87,7 @@ func (d *Deliverer) Change(ctx context.Context, p ChangePost) (int64, error) {
 		sent = p.Text
 	}
 	hash := chat.TextHash(p.Op + "\x00" + strconv.FormatInt(p.Target, 10) + "\x00" + p.Emoji + "\x00" + sent)
-	claim, seq, err := d.claimSeq(ctx, key, hash, p.Now)
+	claim, _, seq, err := d.claimSeq(ctx, key, hash, p.Now, nil)
 	if err != nil || claim.Delivered {
 		return seq, err
 	}
@@ -130,32 +130,60 @@ func (d *Deliverer) Change(ctx context.Context, p ChangePost) (int64, error) {
 			Seq: c.Seq, Action: c.Op, Target: c.Target, UserID: c.UserID, UserName: c.UserName,
 			Emoji: c.Emoji, ClientID: c.ClientID, At: c.At.UTC(),
 		}}
-		return c.Seq, d.fanOut(ctx, key, p.Budget, p.Channel, c.Seq, update)
+		return c.Seq, d.fanOut(ctx, key, p.Budget, p.Channel, c.Seq, chat.Audience{}, update)
 	}
 	return 0, fmt.Errorf("change: seq settled or overtaken %d times in a row: %w", maxRenumber, chat.ErrUnavailable)
 }
 
-// claimSeq runs steps 1 and 2 of a send or a change: the claim, then its
-// seq (taken and bound unless a first attempt did).
-func (d *Deliverer) claimSeq(ctx context.Context, key chat.ClaimKey, hash string, now time.Time) (chat.Claim, int64, error) {
-	claim, created, err := d.Store.Claim(ctx, chat.Claim{ClaimKey: key, TextHash: hash, SentAt: now, ExpiresAt: now.Add(d.Retention)})
+// claimSeq runs steps 1 and 2 of a send or a change: it takes the next
+// seq, then claims (channel, userId, clientId) with it, in two writes (the
+// claim carries its seq from the start; binding it was a third write until
+// issue #23). A retry finds the first attempt's claim and its seq: the seq
+// it took itself will never be stored, and it settles it at once (a
+// tombstone, one write on that path only), so members' streams do not wait
+// out history's grace period for it. Over the channel's rate, a retry whose claim has a seq is
+// still served (one more read, on that path only): what it asks for was
+// already paid. created reports that this call made the claim.
+func (d *Deliverer) claimSeq(ctx context.Context, key chat.ClaimKey, hash string, now time.Time, size *chat.ChannelSize) (chat.Claim, bool, int64, error) {
+	taken, err := d.takeSeq(ctx, key.Channel, size)
 	if err != nil {
-		return claim, 0, err
+		var perr *protocol.Error
+		if !errors.As(err, &perr) || perr.Code != protocol.CodeRateLimited {
+			return chat.Claim{}, false, 0, err
+		}
+		claim, ferr := d.Store.FindClaim(ctx, key)
+		if ferr != nil || claim.Seq == 0 {
+			return chat.Claim{}, false, 0, err
+		}
+		if claim.TextHash != hash {
+			return claim, false, 0, errReused(key.ClientID)
+		}
+		return claim, false, claim.Seq, nil
 	}
-	if !created && claim.TextHash != hash {
-		return claim, 0, protocol.Errorf(protocol.CodeInvalidField, "", "clientId %s was already used for a different request", key.ClientID)
+	claim, created, err := d.Store.Claim(ctx, chat.Claim{ClaimKey: key, TextHash: hash, SentAt: now, ExpiresAt: now.Add(d.Retention), Seq: taken})
+	if err != nil {
+		return claim, false, 0, err
+	}
+	if !created {
+		if err := d.Store.Discard(ctx, key.Channel, taken, d.Retention); err != nil {
+			d.Log.LogAttrs(ctx, slog.LevelWarn, "discard seq failed", slog.String("channel", key.Channel), slog.Int64("seq", taken), logging.Err(err))
+		}
+		if claim.TextHash != hash {
+			return claim, false, 0, errReused(key.ClientID)
+		}
 	}
 	seq := claim.Seq
 	if seq == 0 {
-		taken, err := d.takeSeq(ctx, key.Channel)
-		if err != nil {
-			return claim, 0, err
-		}
+		// A claim of the previous version, made before its seq was taken.
 		if seq, err = d.Store.SetClaimSeq(ctx, key, taken); err != nil {
-			return claim, 0, err
+			return claim, false, 0, err
 		}
 	}
-	return claim, seq, nil
+	return claim, created, seq, nil
+}
+
+func errReused(clientID string) error {
+	return protocol.Errorf(protocol.CodeInvalidField, "", "clientId %s was already used for a different request", clientID)
 }
 
 // renumber moves a claim from seq to a newly taken one.
@@ -172,21 +200,43 @@ func (d *Deliverer) renumber(ctx context.Context, key chat.ClaimKey, from int64)
 	return to, nil
 }
 
-// fanOut broadcasts frame and marks the claim delivered (steps 5–6).
-func (d *Deliverer) fanOut(ctx context.Context, key chat.ClaimKey, budget *chat.Budget, channel string, seq int64, e protocol.Event) error {
+// MarkDeliveredAbove is the channel size above which a request's claim is
+// marked delivered after its broadcast, so that a retry (its ack was lost)
+// is only acknowledged. Below it nothing is written after the broadcast and
+// a retry fans out again (delivery is at least once; clients drop a seq
+// they have seen): the mark costs every request a write unit, $0.625 a
+// million, to spare the rare retry a broadcast of at most this many posts
+// ($1 a million each). Until issue #23 every request paid the mark.
+const MarkDeliveredAbove = 100
+
+// fanOut broadcasts e to the channel's members but a.Except (step 3 of a
+// send; 5 of a change), and marks the claim delivered after a broadcast to
+// more than MarkDeliveredAbove members.
+func (d *Deliverer) fanOut(ctx context.Context, key chat.ClaimKey, budget *chat.Budget, channel string, seq int64, a chat.Audience, e protocol.Event) error {
 	frame, err := encodeFrame(e)
 	if err != nil {
 		return err
 	}
-	stats, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), budget, channel, frame)
-	if size := max(stats.Size, int64(stats.Members)); size > 0 {
+	ctx = logging.WithAttrs(ctx, slog.Int64("seq", seq)) // the broadcast's line names the seq it carried
+	var stats chat.FanoutStats
+	if ab, ok := d.Broadcaster.(chat.AudienceBroadcaster); ok {
+		stats, err = ab.BroadcastTo(ctx, budget, channel, a, frame)
+	} else {
+		stats, err = d.Broadcaster.Broadcast(ctx, budget, channel, frame)
+	}
+	size := max(stats.Size, int64(stats.Members))
+	if size > 0 {
 		d.sizes.put(channel, size)
 	}
 	if err != nil {
 		return fmt.Errorf("%s seq %d: %w", e.EventType(), seq, err)
 	}
-	if err := d.Store.MarkDelivered(ctx, key); err != nil {
-		d.Log.LogAttrs(ctx, slog.LevelWarn, "mark delivered failed", slog.String("channel", channel), slog.Int64("seq", seq), logging.Err(err))
+	if size > MarkDeliveredAbove {
+		if err := d.Store.MarkDelivered(ctx, key); err != nil {
+			// Delivered already; a retry would deliver twice, which
+			// clients tolerate. Not worth failing the request.
+			d.Log.LogAttrs(ctx, slog.LevelWarn, "mark delivered failed", slog.String("channel", channel), slog.Int64("seq", seq), logging.Err(err))
+		}
 	}
 	return nil
 }
@@ -261,52 +311,58 @@ func (d *Deliverer) apply(ctx context.Context, channel string, seq, target int64
 // changes its parent), indexed in the parent's thread, counted on the
 // parent with the same optimistic write as a change, then fanned out with
 // the parent's new state.
-func (d *Deliverer) deliverReply(ctx context.Context, p Post) (int64, error) {
+//
+// The sender's connection gets the message too, whatever p.Except says:
+// the frame carries the parent's new reply count, which the ack does not.
+func (d *Deliverer) deliverReply(ctx context.Context, p Post) (chat.Message, error) {
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
 	sent := p.SentText
 	if sent == "" {
 		sent = p.Text
 	}
 	hash := chat.TextHash(sent + "\x00reply\x00" + strconv.FormatInt(p.ReplyTo, 10))
-	claim, seq, err := d.claimSeq(ctx, key, hash, p.Now)
-	if err != nil || claim.Delivered {
-		return seq, err
+	claim, created, seq, err := d.claimSeq(ctx, key, hash, p.Now, p.Size)
+	if err != nil {
+		return chat.Message{}, err
 	}
-	retry := claim.Seq != 0 // a first attempt bound the seq
+	retry := !created // a first attempt made the claim
 	msg := chat.Message{Channel: p.Channel, Seq: seq, Identity: p.Identity, From: p.From, Text: p.Text, ClientID: p.ClientID,
 		ReplyTo: p.ReplyTo, SentAt: claim.SentAt, ExpiresAt: claim.SentAt.Add(d.Retention)}
+	if claim.Delivered {
+		return msg, nil // marked by the version before issue #23
+	}
 	obs := p.Parent
 	count := func(m chat.Message) (chat.Message, error) { return m.Apply(chat.Change{Op: chat.OpReply}) }
 	for range maxRenumber {
 		err := d.Store.PutMessage(ctx, msg)
 		if errors.Is(err, chat.ErrConflict) {
 			if msg.Seq, err = d.renumber(ctx, key, msg.Seq); err != nil {
-				return 0, err
+				return chat.Message{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return chat.Message{}, err
 		}
 		if err := d.Lifecycle.PutThreadEntry(ctx, p.Channel, p.ReplyTo, msg.Seq, msg.ExpiresAt); err != nil {
-			return 0, err
+			return chat.Message{}, err
 		}
 		res, parent, err := d.apply(ctx, p.Channel, msg.Seq, p.ReplyTo, obs, count)
 		obs = nil
 		switch {
 		case res == refused || res == unchanged:
 			if verr := d.Lifecycle.Void(ctx, p.Channel, msg.Seq); verr != nil {
-				return 0, verr
+				return chat.Message{}, verr
 			}
-			return 0, err
+			return chat.Message{}, err
 		case err != nil:
-			return 0, err
+			return chat.Message{}, err
 		case res == stale:
 			if err := d.Lifecycle.Void(ctx, p.Channel, msg.Seq); err != nil {
-				return 0, err
+				return chat.Message{}, err
 			}
 			if msg.Seq, err = d.renumber(ctx, key, msg.Seq); err != nil {
-				return 0, err
+				return chat.Message{}, err
 			}
 			continue
 		}
@@ -318,9 +374,9 @@ func (d *Deliverer) deliverReply(ctx context.Context, p Post) (int64, error) {
 			}
 		}
 		pe := entryOf(parent)
-		return msg.Seq, d.fanOut(ctx, key, p.Budget, p.Channel, msg.Seq, protocol.Message{Channel: p.Channel, Entry: entryOf(msg), Parent: &pe})
+		return msg, d.fanOut(ctx, key, p.Budget, p.Channel, msg.Seq, chat.Audience{Size: p.Size}, protocol.Message{Channel: p.Channel, Entry: entryOf(msg), Parent: &pe})
 	}
-	return 0, fmt.Errorf("reply: seq settled or overtaken %d times in a row: %w", maxRenumber, chat.ErrUnavailable)
+	return chat.Message{}, fmt.Errorf("reply: seq settled or overtaken %d times in a row: %w", maxRenumber, chat.ErrUnavailable)
 }
 
 func errNotMessage(channel string, seq int64) error {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/contract"
-	"github.com/wschat/wschat/internal/logging"
 	"github.com/wschat/wschat/internal/metrics"
 	"github.com/wschat/wschat/internal/protocol"
 )
@@ -24,10 +23,15 @@ type MessageStore interface {
 	// of it (ok false).
 	TakeSeq(ctx context.Context, channel string, cost, burst time.Duration) (seq int64, ok bool, err error)
 	NextSeq(ctx context.Context, channel string) (int64, error)
+	// SetClaimSeq binds a seq to a claim made before claims carried
+	// their seq (a retry of a send stored by the previous version).
 	SetClaimSeq(ctx context.Context, k chat.ClaimKey, seq int64) (int64, error)
 	PutMessage(ctx context.Context, m chat.Message) error
 	RebindClaimSeq(ctx context.Context, k chat.ClaimKey, from, to int64) (int64, error)
+	FindClaim(ctx context.Context, k chat.ClaimKey) (chat.Claim, error)
 	MarkDelivered(ctx context.Context, k chat.ClaimKey) error
+	// Discard settles a seq that will never hold a message at once.
+	Discard(ctx context.Context, channel string, seq int64, ttl time.Duration) error
 }
 
 // Post is one message to store and fan out, from a WebSocket send or from
@@ -51,6 +55,13 @@ type Post struct {
 	// Lifecycle must be set); Parent is the parent as the action read it.
 	ReplyTo int64
 	Parent  *chat.Message
+	// Size is the channel's size as the caller read it just before (a
+	// send's CheckSend), nil when it did not: the channel's rate is
+	// charged by it and the broadcast does not read it again.
+	Size *chat.ChannelSize
+	// Except is a connection the message is not posted to: the sender's,
+	// when its client takes the ack for the message (wire.Send.Echo).
+	Except string
 }
 
 // Deliverer stores a message in its channel's history under the next seq
@@ -100,8 +111,8 @@ func (c *channelSizes) put(ch string, n int64) {
 // takeSeq takes the channel's next seq for a send or a change, charged to
 // the channel's delivery rate (every one of them is fanned out to every
 // member); over the rate it is a rate_limited *protocol.Error.
-func (d *Deliverer) takeSeq(ctx context.Context, channel string) (int64, error) {
-	taken, ok, err := d.Store.TakeSeq(ctx, channel, d.cost(channel), ChannelBurst)
+func (d *Deliverer) takeSeq(ctx context.Context, channel string, size *chat.ChannelSize) (int64, error) {
+	taken, ok, err := d.Store.TakeSeq(ctx, channel, d.cost(channel, size), ChannelBurst)
 	if err != nil {
 		return 0, err
 	}
@@ -115,59 +126,46 @@ func (d *Deliverer) takeSeq(ctx context.Context, channel string) (int64, error) 
 	return taken, nil
 }
 
-// cost is what a send to channel costs of its delivery rate.
-func (d *Deliverer) cost(channel string) time.Duration {
+// cost is what a send to channel costs of its delivery rate: by size when
+// the caller read it, else by the last broadcast's.
+func (d *Deliverer) cost(channel string, size *chat.ChannelSize) time.Duration {
 	if d.ChannelRate <= 0 {
 		return 0 // the store's minimum applies
 	}
-	return time.Duration(float64(d.sizes.get(channel)) / d.ChannelRate * float64(time.Second))
+	n := d.sizes.get(channel)
+	if size != nil {
+		n = max(size.Members, 1)
+	}
+	return time.Duration(float64(n) / d.ChannelRate * float64(time.Second))
 }
 
-// Deliver runs steps 1–5 of the send action (see sendAction) and returns
-// the seq. A retry with the same (channel, caller, clientId) and text gets
-// the same seq and stores nothing new; with a different text it is an
-// invalid_field *protocol.Error. An error after the history write means
-// stored but maybe not delivered: the caller must not acknowledge, so the
-// client retries and the retry fans out again.
-func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
+// Deliver runs steps 1–4 of the send action (see sendAction) and returns
+// the message as stored (its seq and sentAt are what the ack carries). A
+// retry with the same (channel, caller, clientId) and text gets the same
+// seq and stores nothing new; with a different text it is an invalid_field
+// *protocol.Error. An error after the history write means stored but maybe
+// not delivered: the caller must not acknowledge, so the client retries and
+// the retry fans out again.
+func (d *Deliverer) Deliver(ctx context.Context, p Post) (chat.Message, error) {
 	if p.ReplyTo != 0 {
 		if d.Lifecycle == nil {
-			return 0, errors.New("deliver: a reply needs Deliverer.Lifecycle")
+			return chat.Message{}, errors.New("deliver: a reply needs Deliverer.Lifecycle")
 		}
 		return d.deliverReply(ctx, p)
 	}
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
+	// A retry is known by the text its sender sent, not by what a
+	// before-send hook made of it.
 	sent := p.SentText
 	if sent == "" {
 		sent = p.Text
 	}
-	hash := chat.TextHash(sent)
-	claim, created, err := d.Store.Claim(ctx, chat.Claim{
-		ClaimKey:  key,
-		TextHash:  hash,
-		SentAt:    p.Now,
-		ExpiresAt: p.Now.Add(d.Retention),
-	})
+	claim, created, seq, err := d.claimSeq(ctx, key, chat.TextHash(sent), p.Now, p.Size)
 	if err != nil {
-		return 0, err
-	}
-	if !created && claim.TextHash != hash {
-		return 0, protocol.Errorf(protocol.CodeInvalidField, "", "clientId %s was already used for a different text", p.ClientID)
-	}
-	seq := claim.Seq
-	if seq == 0 {
-		// The channel's rate is checked here, after the claim, so that a
-		// retry of a send that already has its seq is never refused.
-		taken, err := d.takeSeq(ctx, p.Channel)
-		if err != nil {
-			return 0, err
+		if perr := (*protocol.Error)(nil); errors.As(err, &perr) && perr.Code == protocol.CodeInvalidField {
+			perr.Message = fmt.Sprintf("clientId %s was already used for a different text", p.ClientID)
 		}
-		if seq, err = d.Store.SetClaimSeq(ctx, key, taken); err != nil {
-			return 0, err
-		}
-	}
-	if claim.Delivered {
-		return seq, nil
+		return chat.Message{}, err
 	}
 	msg := chat.Message{
 		Channel:   p.Channel,
@@ -179,39 +177,27 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (int64, error) {
 		SentAt:    claim.SentAt,
 		ExpiresAt: claim.SentAt.Add(d.Retention),
 	}
-	if seq, err = d.put(ctx, key, msg); err != nil {
-		return 0, err
+	if claim.Delivered {
+		return msg, nil // marked by the version before issue #23
 	}
-	msg.Seq = seq
+	if msg.Seq, err = d.put(ctx, key, msg); err != nil {
+		return chat.Message{}, err
+	}
 	if created && d.Meter != nil {
 		d.Meter.Record(ctx, metrics.Value{Name: contract.MetricMessagesAccepted, Unit: metrics.Count, Value: 1})
 	}
+	out := msg
 	if !created && d.Lifecycle != nil {
 		// A retry: the message may have been edited or deleted since the
 		// first attempt stored it. Fan out what it is now, never the text
 		// the request carries again.
-		if cur, err := d.Lifecycle.GetMessage(ctx, p.Channel, seq); err == nil {
-			msg = cur
+		if cur, err := d.Lifecycle.GetMessage(ctx, p.Channel, msg.Seq); err == nil {
+			out = cur
 		}
 	}
-	frame, err := encodeFrame(protocol.Message{Channel: p.Channel, Entry: entryOf(msg)})
-	if err != nil {
-		return 0, err
-	}
-	// The broadcast's line names the seq it carried.
-	stats, err := d.Broadcaster.Broadcast(logging.WithAttrs(ctx, slog.Int64("seq", seq)), p.Budget, p.Channel, frame)
-	if size := max(stats.Size, int64(stats.Members)); size > 0 {
-		d.sizes.put(p.Channel, size)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("send seq %d: %w", seq, err)
-	}
-	if err := d.Store.MarkDelivered(ctx, key); err != nil {
-		// Delivered already; a retry would deliver twice, which clients
-		// tolerate. Not worth failing the request.
-		d.Log.LogAttrs(ctx, slog.LevelWarn, "mark delivered failed", slog.String("channel", p.Channel), slog.Int64("seq", seq), logging.Err(err))
-	}
-	return seq, nil
+	err = d.fanOut(ctx, key, p.Budget, p.Channel, msg.Seq, chat.Audience{Except: p.Except, Size: p.Size},
+		protocol.Message{Channel: p.Channel, Entry: entryOf(out)})
+	return msg, err
 }
 
 // maxRenumber bounds how often one send is renumbered: each time its seq

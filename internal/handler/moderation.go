@@ -128,17 +128,18 @@ func (mo *Moderator) Apply(ctx context.Context, p ModerationPost) (seq int64, un
 }
 
 // Moderate runs a moderation action through the channel's stream: the
-// steps of a send (claim, seq, store, fan out, mark delivered), the item
+// steps of a send (seq, claim, store, fan out; the delivered mark above
+// MarkDeliveredAbove members), the item
 // final when written, since it changes no message.
 func (d *Deliverer) Moderate(ctx context.Context, store ModerationWriter, key chat.ClaimKey, m chat.Moderation, now time.Time, budget *chat.Budget) (int64, error) {
 	hash := chat.TextHash("moderate\x00" + m.Op + "\x00" + m.Subject.UserID + "\x00" + m.Role + "\x00" +
 		strconv.FormatInt(m.Until.Sub(now).Milliseconds(), 10) + "\x00" + m.Reason)
-	claim, seq, err := d.claimSeq(ctx, key, hash, now)
+	claim, created, seq, err := d.claimSeq(ctx, key, hash, now, nil)
 	if err != nil || claim.Delivered {
 		return seq, err
 	}
 	m.Seq, m.At, m.ExpiresAt = seq, claim.SentAt, claim.SentAt.Add(d.Retention)
-	if claim.Seq != 0 && !m.Until.IsZero() {
+	if !created && !m.Until.IsZero() {
 		// A retry: the mute's end is the first attempt's.
 		m.Until = claim.SentAt.Add(m.Until.Sub(now))
 	}
@@ -153,7 +154,7 @@ func (d *Deliverer) Moderate(ctx context.Context, store ModerationWriter, key ch
 		if err != nil {
 			return 0, err
 		}
-		return m.Seq, d.fanOut(ctx, key, budget, m.Channel, m.Seq, protocol.Moderation{Channel: m.Channel, ModerationEntry: moderationEntry(m)})
+		return m.Seq, d.fanOut(ctx, key, budget, m.Channel, m.Seq, chat.Audience{}, protocol.Moderation{Channel: m.Channel, ModerationEntry: moderationEntry(m)})
 	}
 	return 0, fmt.Errorf("moderate: seq settled %d times in a row: %w", maxRenumber, chat.ErrUnavailable)
 }

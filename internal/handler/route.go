@@ -25,13 +25,14 @@ type Meter interface {
 	Flush(ctx context.Context)
 }
 
-// RateLimiter spends one token of a connection's, and of a user's, rate
-// limit; both are shared by every instance (in DynamoDB). Admit also checks
-// the connection's grant in the same update and returns it (see
-// dynamo.Store.Admit).
+// RateLimiter spends one token of a user's and one of the connection's
+// rate limit, in one write shared by every instance (dynamo.Store.
+// TakeTokens: both buckets live on the user's item), and reads the
+// connection's grant (Admit with no rate: the capabilities a request is
+// judged by are the connection item's, which a reauth replaces).
 type RateLimiter interface {
+	TakeTokens(ctx context.Context, userID, connID string, user, conn chat.Rate) (chat.Refused, error)
 	Admit(ctx context.Context, connID string, perSecond float64, burst int) (chat.Grant, bool, error)
-	TakeUserToken(ctx context.Context, userID string, perSecond float64, burst int) (bool, error)
 }
 
 // Closer closes a connection (@connections DELETE; *connections.Client).
@@ -103,7 +104,7 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	h.actions = map[string]action{
 		contract.ActionJoin:    &joinAction{store: store, broadcaster: b, replier: r, maxChannels: cfg.MaxChannels, presence: presence, cfg: cfg},
 		contract.ActionLeave:   &leaveAction{store: store, broadcaster: b, replier: r, presence: presence},
-		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver},
+		contract.ActionSend:    &sendAction{store: store, replier: r, deliver: deliver, defaults: cfg.DefaultChannels},
 		contract.ActionHistory: &historyAction{store: store, replier: r, grace: DefaultSettleGrace, retention: cfg.HistoryRetention},
 		contract.ActionMembers: &membersAction{store: store, replier: r},
 		contract.ActionPing:    &pingAction{replier: r},
@@ -277,43 +278,43 @@ func (h *Chat) invalid(ctx context.Context, rq *request, decodeErr error) error 
 	return decodeErr
 }
 
-// limit spends a token of the connection's rate limit, then of the user's.
-// ping and typing are exempt from these two (they write nothing; the frame
-// limiter bounds them without a DynamoDB call, typing also its own
-// throttle).
+// limit spends a token of the user's rate limit and of the connection's.
+// ping and typing are exempt (they write nothing; the frame limiter bounds
+// them without a DynamoDB call, typing also its own throttle).
 func (h *Chat) limit(ctx context.Context, rq *request, action string) error {
 	if action == contract.ActionPing || action == contract.ActionTyping {
 		// No rate token (no DynamoDB call); the grant's expiry still
 		// applies, read only once the authorizer's grant has ended.
 		return h.checkPing(ctx, rq)
 	}
-	if err := h.limitConnection(ctx, rq); err != nil {
+	user := chat.Rate{PerSecond: h.cfg.UserRatePerSecond, Burst: h.cfg.UserRateBurst}
+	conn := chat.Rate{PerSecond: h.cfg.RatePerSecond, Burst: h.cfg.RateBurst}
+	refused, err := h.limiter.TakeTokens(ctx, rq.UserID, rq.ConnectionID, user, conn)
+	if err != nil {
 		return err
 	}
-	return h.limitUser(ctx, rq)
-}
-
-func (h *Chat) limitUser(ctx context.Context, rq *request) error {
-	if h.cfg.UserRatePerSecond <= 0 {
-		return nil
-	}
-	ok, err := h.limiter.TakeUserToken(ctx, rq.UserID, h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
-	switch {
-	case err != nil:
-		return err
-	case !ok:
+	switch refused {
+	case chat.UserRefused:
 		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
 		return protocol.Errorf(protocol.CodeRateLimited, "", "your connections together sent more than %g requests per second (burst %d); slow down",
 			h.cfg.UserRatePerSecond, h.cfg.UserRateBurst)
+	case chat.ConnectionRefused:
+		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
+		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
-	return nil
+	if action == contract.ActionSend || action == "" {
+		// send reads the grant with the membership (CheckSend): one call;
+		// a frame that did not decode needs none.
+		return nil
+	}
+	g, _, err := h.limiter.Admit(ctx, rq.ConnectionID, 0, 0)
+	return h.admitGrant(rq, g, err)
 }
 
-// limitConnection spends a token of the connection's rate limit and, in the
-// same update, checks its grant (Admit): the capabilities the request is
-// judged by are the connection item's, which a reauth replaces.
-func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
-	g, ok, err := h.limiter.Admit(ctx, rq.ConnectionID, h.cfg.RatePerSecond, h.cfg.RateBurst)
+// admitGrant applies a connection's grant as read from its item: absent is
+// not registered, ended is token_expired, else its capabilities are the
+// request's.
+func (h *Chat) admitGrant(rq *request, g chat.Grant, err error) error {
 	switch {
 	case errors.Is(err, chat.ErrNotFound):
 		return errNotRegistered()
@@ -321,9 +322,6 @@ func (h *Chat) limitConnection(ctx context.Context, rq *request) error {
 		return errTokenExpired()
 	case err != nil:
 		return err
-	case !ok:
-		h.meter.Record(ctx, metrics.Value{Name: contract.MetricRateLimited, Unit: metrics.Count, Value: 1})
-		return protocol.Errorf(protocol.CodeRateLimited, "", "more than %g requests per second (burst %d); slow down", h.cfg.RatePerSecond, h.cfg.RateBurst)
 	}
 	rq.Caps = capsOf(g.Capabilities, h.cfg.DefaultChannels)
 	return nil

@@ -20,15 +20,22 @@ import (
 // (nil: success with empty results), with the rate limiter's answer in
 // allow.
 type fakeStore struct {
-	err   error
-	allow bool
-	calls []string
+	err       error
+	allow     bool
+	notMember bool
+	calls     []string
 }
 
 func (f *fakeStore) call(name string) error { f.calls = append(f.calls, name); return f.err }
 
+func (f *fakeStore) TakeTokens(context.Context, string, string, chat.Rate, chat.Rate) (chat.Refused, error) {
+	if !f.allow {
+		return chat.ConnectionRefused, f.call("TakeTokens")
+	}
+	return chat.Allowed, f.call("TakeTokens")
+}
 func (f *fakeStore) Admit(context.Context, string, float64, int) (chat.Grant, bool, error) {
-	return chat.Grant{Capabilities: "*"}, f.allow, f.call("TakeToken")
+	return chat.Grant{Capabilities: "*"}, f.allow, f.call("Admit")
 }
 func (f *fakeStore) ChannelInfo(context.Context, string) (chat.ChannelInfo, error) {
 	return chat.ChannelInfo{}, f.call("ChannelInfo")
@@ -42,9 +49,23 @@ func (f *fakeStore) RenewGrant(context.Context, string, string, chat.Grant) (cha
 func (f *fakeStore) OpenDirect(context.Context, chat.Identity, string, time.Time) (chat.ListedChannel, bool, error) {
 	return chat.ListedChannel{}, false, f.call("OpenDirect")
 }
-func (f *fakeStore) TakeUserToken(context.Context, string, float64, int) (bool, error) {
-	return f.allow, f.call("TakeUserToken")
+func (f *fakeStore) CheckSend(context.Context, string, string) (chat.SendCheck, error) {
+	if err := f.call("CheckSend"); err != nil {
+		return chat.SendCheck{}, err
+	}
+	sc := chat.SendCheck{Registered: true, Grant: chat.Grant{Capabilities: "*"}, Size: chat.ChannelSize{Members: 1, Shards: 1}}
+	if !f.notMember {
+		sc.Member = &chat.Member{}
+	}
+	return sc, nil
 }
+func (f *fakeStore) Discard(context.Context, string, int64, time.Duration) error {
+	return f.call("Discard")
+}
+func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
+	return f.call("MarkDelivered")
+}
+
 func (f *fakeStore) PutCursor(context.Context, string, string, string, time.Time) error {
 	return f.call("PutCursor")
 }
@@ -74,9 +95,6 @@ func (f *fakeStore) SetClaimSeq(_ context.Context, _ chat.ClaimKey, seq int64) (
 	return seq, f.call("SetClaimSeq")
 }
 func (f *fakeStore) PutMessage(context.Context, chat.Message) error { return f.call("PutMessage") }
-func (f *fakeStore) MarkDelivered(context.Context, chat.ClaimKey) error {
-	return f.call("MarkDelivered")
-}
 func (f *fakeStore) SettledHistory(context.Context, chat.HistoryQuery) (chat.HistoryPage, error) {
 	return chat.HistoryPage{}, f.call("History")
 }
@@ -136,7 +154,7 @@ func TestChatOutcomes(t *testing.T) {
 	}{
 		{"send ok", send, fakeStore{allow: true}, fakePoster{}, nil, 200, false, "ack"},
 		{"rate limited", send, fakeStore{allow: false}, fakePoster{}, nil, 200, false, "rate_limited"},
-		{"connection unknown", send, fakeStore{err: chat.ErrNotFound}, fakePoster{}, nil, 200, false, "unauthorized"},
+		{"not a member (or the connection unknown)", send, fakeStore{allow: true, notMember: true}, fakePoster{}, nil, 200, false, "not_member"},
 		{"store down", send, fakeStore{err: boom}, fakePoster{}, nil, 500, true, "internal"},
 		{"fan-out fails", send, fakeStore{allow: true}, fakePoster{}, boom, 500, true, "internal"},
 		{"requester gone", send, fakeStore{allow: true}, fakePoster{err: chat.ErrGone}, nil, 200, false, ""},

@@ -83,22 +83,28 @@ func TestFailedSendSeqIsSettledAndItsRetryRenumbered(t *testing.T) {
 
 	e.gw.take("a")
 	e.must("a", a, `{"action":"send","channel":"general","text":"late","clientId":"k1"}`)
-	if got := ackSeq(t, e.gw.take("a")); len(got) != 1 || got[0] != 4 {
-		t.Errorf("retry acks = %v, want one ack with seq 4 (renumbered past the tombstone)", got)
+	// The retry took seq 4 before its claim said seq 2 (settled meanwhile):
+	// it settles 4 itself and is renumbered to 5.
+	if got := ackSeq(t, e.gw.take("a")); len(got) != 1 || got[0] != 5 {
+		t.Errorf("retry acks = %v, want one ack with seq 5 (renumbered past the tombstone)", got)
 	}
 	if n := e.gw.count("b", "message"); n != 1 {
 		t.Errorf("b got %d message frames for the retry, want 1", n)
 	}
-	if got, want := summary(e.historyOf("b", b, "general", 0)), "seqs [1,3,4] through 4 oldest 1 truncated false after 0"; got != want {
+	if got, want := summary(e.historyOf("b", b, "general", 0)), "seqs [1,3,5] through 5 oldest 1 truncated false after 0"; got != want {
 		t.Errorf("history after the retry = %s, want %s", got, want)
 	}
-	// Another retry only acknowledges: same seq, nothing stored or sent again.
+	// Another retry stores nothing: the same seq acked (its own seq 6
+	// settled at once).
 	e.must("a", a, `{"action":"send","channel":"general","text":"late","clientId":"k1"}`)
-	if got := ackSeq(t, e.gw.take("a")); len(got) != 1 || got[0] != 4 {
-		t.Errorf("second retry acks = %v, want seq 4", got)
+	if got := ackSeq(t, e.gw.take("a")); len(got) != 1 || got[0] != 5 {
+		t.Errorf("second retry acks = %v, want seq 5", got)
 	}
-	if h := e.history("general"); len(h) != 3 || h[2].Seq != 4 || h[2].Text != "late" || h[2].ClientID != "k1" {
-		t.Errorf("stored messages = %+v, want seqs 1, 3 and the renumbered k1 at 4", h)
+	if h := e.history("general"); len(h) != 3 || h[2].Seq != 5 || h[2].Text != "late" || h[2].ClientID != "k1" {
+		t.Errorf("stored messages = %+v, want seqs 1, 3 and the renumbered k1 at 5", h)
+	}
+	if got, want := summary(e.historyOf("b", b, "general", 0)), "seqs [1,3,5] through 6 oldest 1 truncated false after 0"; got != want {
+		t.Errorf("history after the second retry = %s, want %s (its seq settled at once)", got, want)
 	}
 }
 
@@ -306,10 +312,11 @@ func TestEmptySlotBelowOldestIsTruncatedAndBlocksALateRetry(t *testing.T) {
 		}
 	}
 	e.must("a", a, `{"action":"send","channel":"general","text":"lost slot","clientId":"k1"}`)
-	if got := ackSeq(t, e.gw.take("a")); len(got) != 1 || got[0] != 3 {
-		t.Errorf("retry acks = %v, want seq 3 (above the slot clients passed)", got)
+	// The retry's own seq 3 is settled at once; it is renumbered to 4.
+	if got := ackSeq(t, e.gw.take("a")); len(got) != 1 || got[0] != 4 {
+		t.Errorf("retry acks = %v, want seq 4 (above the slot clients passed)", got)
 	}
-	if got, want := summary(e.historyOf("a", a, "general", 2)), "seqs [3] through 3 oldest 2 truncated false after 2"; got != want {
+	if got, want := summary(e.historyOf("a", a, "general", 2)), "seqs [4] through 4 oldest 2 truncated false after 2"; got != want {
 		t.Errorf("history after 2 = %s, want %s", got, want)
 	}
 }

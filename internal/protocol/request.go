@@ -35,7 +35,7 @@ type (
 var fieldsOf = map[string][]string{
 	contract.ActionJoin:    {"channel", "ref"},
 	contract.ActionLeave:   {"channel"},
-	contract.ActionSend:    {"channel", "text", "clientId", "replyTo"},
+	contract.ActionSend:    {"channel", "text", "clientId", "replyTo", "echo"},
 	contract.ActionHistory: {"channel", "after", "limit", "thread"},
 	contract.ActionMembers: {"channel", "cursor"},
 	contract.ActionPing:    {},
@@ -89,7 +89,7 @@ func Decode(data []byte) (Request, error) {
 	case contract.ActionLeave:
 		r = &Leave{Channel: f.channel()}
 	case contract.ActionSend:
-		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID(), ReplyTo: f.optSeq("replyTo")}
+		r = &Send{Channel: f.channel(), Text: f.text(), ClientID: f.clientID(), ReplyTo: f.optSeq("replyTo"), Echo: f.optBool("echo")}
 	case contract.ActionHistory:
 		h := &History{Channel: f.channel()}
 		h.After = f.int("after", 0, 0, MaxSeq)
@@ -253,6 +253,20 @@ func (f *fields) text() string {
 }
 
 // optString returns an optional string field ("" when absent).
+// optBool returns an optional boolean field, nil when absent.
+func (f *fields) optBool(name string) *bool {
+	raw, ok := f.obj[name]
+	if !ok {
+		return nil
+	}
+	var b bool
+	if string(raw) != "true" && string(raw) != "false" || json.Unmarshal(raw, &b) != nil {
+		f.fail(CodeInvalidField, "%s must be true or false", name)
+		return nil
+	}
+	return &b
+}
+
 func (f *fields) optString(name string, maxLen int) string {
 	if _, ok := f.obj[name]; !ok {
 		return ""

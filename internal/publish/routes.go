@@ -38,7 +38,7 @@ func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	if err != nil {
 		return nil, err
 	}
-	seq, err := h.deliver.Deliver(ctx, handler.Post{
+	msg, err := h.deliver.Deliver(ctx, handler.Post{
 		Channel:  channel,
 		Text:     p.Text,
 		ClientID: p.ID,
@@ -53,8 +53,8 @@ func (h *Handler) publish(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	}
 	// At debug level only: the broadcast's line already names the channel
 	// and the seq, and the access log the caller.
-	h.log.LogAttrs(ctx, slog.LevelDebug, "published", slog.String("channel", channel), slog.Int64("seq", seq))
-	return Published{Channel: channel, ID: p.ID, Seq: seq}, nil
+	h.log.LogAttrs(ctx, slog.LevelDebug, "published", slog.String("channel", channel), slog.Int64("seq", msg.Seq))
+	return Published{Channel: channel, ID: p.ID, Seq: msg.Seq}, nil
 }
 
 // userConnections validates the userId path parameter and reads the
