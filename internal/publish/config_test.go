@@ -1,9 +1,10 @@
 package publish
 
 import (
-	"github.com/wschat/wschat/internal/contract"
 	"testing"
 	"time"
+
+	"github.com/wschat/wschat/internal/contract"
 )
 
 func TestConfigFromEnv(t *testing.T) {
