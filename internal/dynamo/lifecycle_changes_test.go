@@ -46,11 +46,11 @@ func TestLifecycleWritesYieldTheirChanges(t *testing.T) {
 			}
 			p.Parent = &parent
 		}
-		seq, err := d.Deliver(ctx, p)
+		m, err := d.Deliver(ctx, p)
 		if err != nil {
 			t.Fatalf("send %s: %v", id, err)
 		}
-		return seq
+		return m.Seq
 	}
 	change := func(who chat.Identity, id, op string, target int64, text, emoji string) (int64, error) {
 		t.Helper()
