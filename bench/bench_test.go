@@ -152,6 +152,17 @@ func TestEventsTarget(t *testing.T) {
 			t.Errorf("on %+v: %+v, want pass %v", tt.on, tg, tt.pass)
 		}
 	}
+	// With the middle row, a miss splits the difference between the
+	// emulator's capture and the events function.
+	split := &bench{opts: &options{}, res: &Results{Events: []EventsRun{{Sends: 50, P50Ms: 60}, {Capture: true, Sends: 50, P50Ms: 64},
+		{Events: true, Sends: 50, P50Ms: 70, Delivered: 50}}}}
+	if tg := split.eventsTarget(); tg.Pass || !strings.Contains(tg.Why, "+10.0 ms") || !strings.Contains(tg.Why, "accounts for +4.0 ms") ||
+		!strings.Contains(tg.Why, "cores for +6.0 ms") {
+		t.Errorf("the split: %+v", tg)
+	}
+	if md := eventsMarkdown(split.res); !strings.Contains(md, "| off, stream captured | 50 | 64.0 |") {
+		t.Errorf("markdown:\n%s", md)
+	}
 	if tg := (&bench{opts: &options{}, res: &Results{}}).eventsTarget(); !tg.NotMeasured {
 		t.Errorf("without runs: %+v, want not measured", tg)
 	}

@@ -158,7 +158,16 @@ func WithIntegrations(src, dst string, opts IntegrationsOptions) (Integrations, 
 // WithoutEvents writes to dst the template at src with events off: no
 // table stream (so the emulator captures none) and no mapping from it,
 // no notice records. What the benchmark's "events off" row runs.
-func WithoutEvents(src, dst string) error {
+func WithoutEvents(src, dst string) error { return stripEvents(src, dst, false) }
+
+// WithoutEventsConsumer writes to dst the template at src with its table
+// stream (the emulator captures it, and the chat function writes notice
+// records) but no mapping from it: nothing consumes the stream. The
+// benchmark's middle row, which tells what the emulator's capture costs a
+// send from what the events function's work on the same cores does.
+func WithoutEventsConsumer(src, dst string) error { return stripEvents(src, dst, true) }
+
+func stripEvents(src, dst string, keepStream bool) error {
 	doc, res, err := readTemplate(src)
 	if err != nil {
 		return err
@@ -168,12 +177,17 @@ func WithoutEvents(src, dst string) error {
 		p, _ := r["Properties"].(map[string]any)
 		switch r["Type"] {
 		case "AWS::DynamoDB::Table":
-			delete(p, "StreamSpecification")
+			if !keepStream {
+				delete(p, "StreamSpecification")
+			}
 		case "AWS::Lambda::EventSourceMapping":
 			if g, ok := p["EventSourceArn"].(map[string]any)["Fn::GetAtt"].([]any); ok && len(g) == 2 && g[1] == "StreamArn" {
 				delete(res, id)
 			}
 		case "AWS::Lambda::Function":
+			if keepStream {
+				break
+			}
 			if env, ok := p["Environment"].(map[string]any); ok {
 				if vars, ok := env["Variables"].(map[string]any); ok {
 					delete(vars, "WSCHAT_NOTICE_RECORDS")
