@@ -53,7 +53,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev invoke token publish notify disconnect private add-member remove-member members revoke moderate bench cost soak clean
+.PHONY: help deps build test test-js test-sdk example test-unit test-infra test-e2e cfn-lint lint synth diff diff-review deploy destroy bootstrap dev events invoke token publish notify disconnect private add-member remove-member members revoke moderate bench cost soak clean
 
 help: ## List the targets
 	@echo "wschat — make TARGET [ENV=dev|staging|prod]"
@@ -83,8 +83,8 @@ test: deps ## Run every test: JS client, unit, dynalite-backed, infra assertions
 	$(MAKE) test-sdk
 	$(MAKE) cfn-lint
 
-test-js: deps ## Only the JavaScript client: its tests (node --test) and its declarations (tsc --noEmit)
-	node --test client/js/
+test-js: deps ## Only the JavaScript: the client's tests (node --test), its declarations (tsc --noEmit), the webhook verifier example
+	node --test client/js/ examples/webhooks/
 	npx --no-install tsc --noEmit -p client/js
 	@echo "tsc: client/js/wschat.d.ts and example.ts type-check"
 
@@ -150,6 +150,11 @@ bootstrap: deps ## Bootstrap the account/region of ENV for CDK (once per account
 dev: deps ## Run ENV on this machine: emulator + handlers + dynalite + chat page (Ctrl-C stops all)
 	$(MAKE) synth ENV=$(ENV)
 	go run ./local --env $(ENV) --port $(PORT) --watch $(DEV_FLAGS)
+
+# make events: extra flags of tools/events, e.g. EVENTS_FLAGS="-type message. -json".
+EVENTS_FLAGS ?=
+events: ## Follow the event buses of the emulator on PORT live (every event put, with the rules it matched)
+	@go run ./tools/events -port $(PORT) $(EVENTS_FLAGS)
 
 # make invoke: the function (label or logical id) and its event file (- for stdin).
 FN ?= chat

@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite the api/*.txt files from the so
 // the repository root); each has its file api/<name>.txt.
 var public = []struct{ name, path, dir string }{
 	{"wire", "github.com/wschat/wschat/wire", "wire"},
+	{"wire-events", "github.com/wschat/wschat/wire/events", "wire/events"},
 	{"client", "github.com/wschat/wschat/client", "client"},
 	{"client-js", "github.com/wschat/wschat/client/js", "client/js"},
 	{"publisher", "github.com/wschat/wschat/publisher", "publisher"},

@@ -170,6 +170,12 @@ func (b *bench) measure(ctx context.Context) error {
 			}
 		}
 	}
+	if !b.opts.skip["events"] {
+		b.stopStack() // the events phase runs its own emulators; free the cores
+		if err := b.measureEvents(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

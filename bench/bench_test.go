@@ -91,6 +91,10 @@ func sampleResults() *Results {
 			{Action: "edit", Members: 10, Samples: 5, Calls: 13, CallsByOp: map[string]float64{"GetItem": 4, "PutItem": 2, "Query": 1, "UpdateItem": 6}, ReadCU: 5, WriteCU: 8, Posts: 11},
 			{Action: "typing", Members: 10, Samples: 5, Calls: 5, CallsByOp: map[string]float64{"GetItem": 4, "Query": 1}, ReadCU: 5, Posts: 10},
 		},
+		Events: []EventsRun{
+			{Events: false, Sends: 50, P50Ms: 60, P99Ms: 90},
+			{Events: true, Sends: 50, P50Ms: 61.5, P99Ms: 95, Delivered: 50, EventP50Ms: 17, EventP99Ms: 120},
+		},
 	}
 }
 
@@ -106,9 +110,10 @@ func TestJudge(t *testing.T) {
 		"save → new code answering a frame (make dev, one-function change)": false,
 		"100,000-member channel (virtual connections) fully delivered":      false,
 		"1,000-member channel no slower than before the queue path":         true,
-		"members skipped":                 true,
-		"filling a 10,000-member channel": true,
-		"typing stores nothing":           true,
+		"members skipped":                              true,
+		"filling a 10,000-member channel":              true,
+		"typing stores nothing":                        true,
+		"send → ack with events on no slower than off": true,
 	}
 	for _, tg := range b.res.Targets {
 		w, ok := want[tg.Name]
@@ -127,6 +132,42 @@ func TestJudge(t *testing.T) {
 		if tg.Name == "10,000-member channel fully delivered" && !strings.Contains(tg.Why, "3140 ms") {
 			t.Errorf("the 10,000 miss should give the posting floor ⌈10000/64⌉ × 20 ms = 3140 ms: %s", tg.Why)
 		}
+	}
+}
+
+// TestEventsTarget: a slower send with events on, or an event that never
+// reached the bus, misses the target and says why.
+func TestEventsTarget(t *testing.T) {
+	for _, tt := range []struct {
+		on   EventsRun
+		pass bool
+	}{
+		{EventsRun{Events: true, Sends: 50, P50Ms: 62.9, Delivered: 50}, true},
+		{EventsRun{Events: true, Sends: 50, P50Ms: 70, Delivered: 50}, false},
+		{EventsRun{Events: true, Sends: 50, P50Ms: 55, Delivered: 49}, false},
+	} {
+		b := &bench{opts: &options{}, res: &Results{Events: []EventsRun{{Sends: 50, P50Ms: 60}, tt.on}}}
+		tg := b.eventsTarget()
+		if tg.Pass != tt.pass || tg.NotMeasured || (!tg.Pass && tg.Why == "") {
+			t.Errorf("on %+v: %+v, want pass %v", tt.on, tg, tt.pass)
+		}
+	}
+	// With the middle row, a miss splits the difference between the
+	// emulator's capture and the events function.
+	split := &bench{opts: &options{}, res: &Results{Events: []EventsRun{{Sends: 50, P50Ms: 60}, {Capture: true, Sends: 50, P50Ms: 64},
+		{Events: true, Sends: 50, P50Ms: 70, Delivered: 50}}}}
+	if tg := split.eventsTarget(); tg.Pass || !strings.Contains(tg.Why, "+10.0 ms") || !strings.Contains(tg.Why, "accounts for +4.0 ms") ||
+		!strings.Contains(tg.Why, "cores for +6.0 ms") {
+		t.Errorf("the split: %+v", tg)
+	}
+	if md := eventsMarkdown(split.res); !strings.Contains(md, "| off, stream captured | 50 | 64.0 |") {
+		t.Errorf("markdown:\n%s", md)
+	}
+	if tg := (&bench{opts: &options{}, res: &Results{}}).eventsTarget(); !tg.NotMeasured {
+		t.Errorf("without runs: %+v, want not measured", tg)
+	}
+	if md := eventsMarkdown(sampleResults()); !strings.Contains(md, "| on | 50 | 61.5 | 95.0 |") {
+		t.Errorf("markdown:\n%s", md)
 	}
 }
 

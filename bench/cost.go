@@ -274,6 +274,7 @@ func fillMeasured(m *cost.Measured, u Usage, d emutest.DynamoCounts) {
 	}
 	m.ReadUnits, m.WriteUnits, m.DynamoCalls = d.ReadCU, d.WriteCU, d.Calls
 	m.SQSUnits, m.SQSMappingBatches = u.SQS.Units, u.SQS.MappingBatches
+	m.BusEvents = u.Events.Units
 }
 
 // sent is what one send did.

@@ -188,7 +188,7 @@ func overheadTarget(name string, run *CostRun, goal float64) Target {
 	} else if name == "" {
 		name = "100,000-member broadcast"
 	}
-	t := Target{Name: "not API Gateway (DynamoDB, Lambda, SQS, logs): " + name, Goal: fmt.Sprintf("≤ %.0f%% of the API Gateway message cost", goal*100), Measured: "not measured", NotMeasured: true}
+	t := Target{Name: "not API Gateway (DynamoDB, Lambda, SQS, EventBridge, logs): " + name, Goal: fmt.Sprintf("≤ %.0f%% of the API Gateway message cost", goal*100), Measured: "not measured", NotMeasured: true}
 	if run == nil {
 		return t
 	}
@@ -201,6 +201,9 @@ func overheadTarget(name string, run *CostRun, goal float64) Target {
 		t.Why = fmt.Sprintf("%s alone is $%.3f per million sent, %.0f%% of the messages' cost", part, usd, usd/b.Floor*100)
 		if part == cost.PartDynamoWrite {
 			t.Why += "; a send writes four items, one write unit each (the counter, the clientId claim, the history item, the user's rate item): docs/cost.md says why a fourth cannot go without a guarantee, and why the DM goal is out of reach at on-demand prices whatever the writes"
+		}
+		if ev := b.Line(cost.PartEvents).PerMillionSent; ev > 0 {
+			t.Why += fmt.Sprintf("; the integrations (#22, on in wschat's stacks, off in a layer without ChatProps.Events) are part of it: EventBridge $%.3f plus the events function's invocations and log lines", ev)
 		}
 	}
 	return t
@@ -392,6 +395,6 @@ func shortPart(p string) string {
 	return map[string]string{
 		cost.PartMessages: "API GW msgs", cost.PartHTTP: "HTTP API", cost.PartConnections: "conn-min",
 		cost.PartLambdaReq: "λ requests", cost.PartLambdaTime: "λ GB-s", cost.PartDynamoWrite: "DDB writes",
-		cost.PartDynamoRead: "DDB reads", cost.PartSQS: "SQS", cost.PartLogs: "logs",
+		cost.PartDynamoRead: "DDB reads", cost.PartSQS: "SQS", cost.PartEvents: "EventBridge", cost.PartLogs: "logs",
 	}[p]
 }

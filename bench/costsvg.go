@@ -20,6 +20,7 @@ var partColors = map[string]string{
 	cost.PartDynamoWrite: "#d62728",
 	cost.PartDynamoRead:  "#ff9896",
 	cost.PartSQS:         "#9467bd",
+	cost.PartEvents:      "#c5b0d5",
 	cost.PartLogs:        "#8c564b",
 }
 

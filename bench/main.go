@@ -59,6 +59,7 @@ type options struct {
 	virtual        int
 	virtualSends   int
 	report         string
+	eventSends     int
 	only           string
 }
 
@@ -93,8 +94,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.virtual, "virtual", 100000, "members of the virtual-connection channel of the scale rows (the emulator's --virtual-connections), 0 to skip")
 	fs.IntVar(&o.virtualSends, "virtual-sends", 3, "timed sends to the virtual-connection channel")
 	fs.StringVar(&o.report, "report", "", "judge an earlier run's results.json again and rewrite results.md and the chart next to it (or in -out), measuring nothing")
-	fs.StringVar(&o.only, "only", "", "run one section alone: cost (what make cost runs; writes cost.json, cost.md and cost.svg)")
-	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, liveness, lifecycle, cost, cpu")
+	fs.IntVar(&o.eventSends, "event-sends", 100, "timed sends with events off and on (each on its own emulator)")
+	fs.StringVar(&o.only, "only", "", "run one section alone: cost (what make cost runs; writes cost.json, cost.md and cost.svg) or events (send → ack with events off, stream captured and on; prints its rows and target, writes nothing)")
+	skip := fs.String("skip", "", "comma-separated phases to skip: coldstart, reload, readcost, handler, direct, sdk, liveness, lifecycle, cost, cpu, events")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -107,8 +109,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var err error
-	if o.only != "" && o.only != "cost" {
-		return nil, fmt.Errorf("-only %q: want cost", o.only)
+	if o.only != "" && o.only != "cost" && o.only != "events" {
+		return nil, fmt.Errorf("-only %q: want cost or events", o.only)
 	}
 	if o.sizes, err = intList(*sizes, 1); err != nil {
 		return nil, fmt.Errorf("-sizes: %w", err)
@@ -192,8 +194,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer b.close()
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
-	if opts.only == "cost" {
+	switch opts.only {
+	case "cost":
 		return b.costOnly(ctx, stdout)
+	case "events":
+		return b.eventsOnly(ctx)
 	}
 	measureErr := b.measure(ctx)
 	if measureErr != nil {

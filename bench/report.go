@@ -67,6 +67,7 @@ func (b *bench) judge() {
 	r.Targets = append(r.Targets, b.scaleTargets()...)
 	r.Targets = append(r.Targets, costTargets(r.Cost)...)
 	r.Targets = append(r.Targets, typingTarget(r.Lifecycle))
+	r.Targets = append(r.Targets, b.eventsTarget())
 }
 
 // reloadLimit is issue 14's target for --watch: save → new code answering.
@@ -420,6 +421,7 @@ func markdown(r *Results) string {
 
 	scaleMarkdown(&s, r)
 	costSummaryMarkdown(&s, r)
+	s.WriteString(eventsMarkdown(r))
 
 	s.WriteString("\n## DynamoDB per send, as the chat function did it\n\n")
 	s.WriteString("| channel | members | table items | sends | items read | beyond members | RCU | WCU | calls per send |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")

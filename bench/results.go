@@ -34,6 +34,7 @@ type Results struct {
 	Scale     []ScaleRun      `json:"scale"`
 	Fill      []FillRun       `json:"fill"`
 	Cost      *CostResults    `json:"cost,omitempty"`
+	Events    []EventsRun     `json:"events,omitempty"`
 	Targets   []Target        `json:"targets"`
 	Notes     []string        `json:"notes"`
 }

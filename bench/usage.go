@@ -19,6 +19,18 @@ type Usage struct {
 	Gateway   gateway.Usage           `json:"gateway"`
 	Functions map[string]lambda.Usage `json:"functions"`
 	SQS       SQSUsage                `json:"sqs"`
+	Events    EventsUsage             `json:"events"`
+}
+
+// EventsUsage counts the integrations' work (see local/usage.go): entries
+// put on a bus and their billing units, rule matches, target deliveries,
+// stream batches.
+type EventsUsage struct {
+	Put           int64 `json:"put"`
+	Units         int64 `json:"units"`
+	Matched       int64 `json:"matched"`
+	Delivered     int64 `json:"delivered"`
+	StreamBatches int64 `json:"streamBatches"`
 }
 
 // SQSUsage counts SQS requests (see local/usage.go).
@@ -61,6 +73,9 @@ func (u Usage) Sub(before Usage) Usage {
 		Functions: map[string]lambda.Usage{},
 		SQS: SQSUsage{Requests: map[string]int64{}, Units: u.SQS.Units - before.SQS.Units,
 			MappingBatches: u.SQS.MappingBatches - before.SQS.MappingBatches},
+		Events: EventsUsage{Put: u.Events.Put - before.Events.Put, Units: u.Events.Units - before.Events.Units,
+			Matched: u.Events.Matched - before.Events.Matched, Delivered: u.Events.Delivered - before.Events.Delivered,
+			StreamBatches: u.Events.StreamBatches - before.Events.StreamBatches},
 	}
 	for name, f := range u.Functions {
 		p := before.Functions[name]

@@ -320,6 +320,36 @@ func TestMessagesSayWhoSentThem(t *testing.T) {
 	}
 }
 
+// TestOwnMessageAsStored: when the server stores a send's text other than
+// it was sent (a before-send hook replaced it), the sender's own message
+// reads as stored, as everyone else's copy does, not as it typed it.
+func TestOwnMessageAsStored(t *testing.T) {
+	srv := newFakeServer(t, faults{Mask: "darn"})
+	c := dialT(t, srv.url(), fastOptions("Ann"))
+	s, err := c.Join(context.Background(), "general", From(0))
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	r := record(s)
+	for _, text := range []string{"darn it", "fine"} {
+		if _, err := c.Send(context.Background(), "general", text); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	var got []string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && len(got) < 2; time.Sleep(10 * time.Millisecond) {
+		got = got[:0]
+		for _, e := range r.snapshot() {
+			if e.Type == EventMessage {
+				got = append(got, e.Message.Text)
+			}
+		}
+	}
+	if want := []string{"**** it", "fine"}; !slices.Equal(got, want) {
+		t.Errorf("own messages %q, want %q", got, want)
+	}
+}
+
 // TestDiscontinuity: history past retention is reported as a hole with its
 // bounds, and the stream carries on after it.
 func TestDiscontinuity(t *testing.T) {

@@ -71,6 +71,9 @@ type faults struct {
 	// RefuseReauth answers every reauth with unauthorized, so the grant
 	// runs out and the server closes the connection (token_expired).
 	RefuseReauth bool
+	// Mask is a word the server stores as "****", as a before-send hook
+	// that replaces text does.
+	Mask string
 }
 
 // counts are the faults that actually happened.
@@ -553,6 +556,9 @@ func (s *fakeServer) send(c *fakeConn, r request, ch *fakeChan) {
 	}
 	ch.ids[key] = seq
 	m := wireMessage{Seq: seq, UserID: c.user, UserName: c.user, Text: r.Text, ClientID: r.ClientID, SentAt: now()}
+	if s.f.Mask != "" {
+		m.Text = strings.ReplaceAll(m.Text, s.f.Mask, "****")
+	}
 	if s.chance(s.f.SlowStore) {
 		s.counts.SlowStores++
 		ch.pending[seq] = true
@@ -589,6 +595,9 @@ func ackFrame(r request, m wireMessage) map[string]any {
 	ack := map[string]any{"type": "ack", "channel": r.Channel, "clientId": r.ClientID, "seq": m.Seq}
 	if r.ackOnly() {
 		ack["sentAt"], ack["userId"], ack["userName"] = m.SentAt, m.UserID, m.UserName
+		if m.Text != r.Text {
+			ack["text"] = m.Text
+		}
 	}
 	return ack
 }

@@ -87,6 +87,9 @@ func (c *Client) ownMessage(f *frame) {
 	if !found || s == nil {
 		return
 	}
+	if f.Text != "" {
+		text = f.Text // a before-send hook replaced it (wire.Ack)
+	}
 	m := frame{Type: "message", Channel: f.Channel}
 	m.Entry = wire.Entry{Seq: f.Seq, UserID: f.UserID, UserName: f.UserName, Text: text, ClientID: f.ClientID, SentAt: f.SentAt}
 	s.liveEvent(liveMessage(&m))

@@ -217,5 +217,5 @@ func (e *ServerError) Error() string {
 
 // retryable reports whether the protocol tells clients to retry the request.
 func (e *ServerError) retryable() bool {
-	return e.Code == "internal" || e.Code == "rate_limited" || e.Code == "not_member"
+	return e.Code == "internal" || e.Code == "rate_limited" || e.Code == "not_member" || e.Code == "unavailable"
 }

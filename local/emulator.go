@@ -104,6 +104,8 @@ type session struct {
 	dynamoEndpoint string
 	dynamoDesc     string     // for the banner
 	sqs            *sqsServer // nil: the template has no queues
+	services       *services  // Lambda Invoke, EventBridge, Secrets Manager
+	streams        *streams   // nil: no table has a stream
 	functions      map[*template.Function]*lambda.Function
 	functionsMu    sync.RWMutex // guards functions against a reload while /@admin/usage reads them
 	buildDir       string       // where the functions' host builds are
@@ -174,6 +176,10 @@ func (e *session) start(ctx context.Context) error {
 	if err := e.startQueues(); err != nil {
 		return err
 	}
+	if err := e.startServices(); err != nil {
+		return err
+	}
+	e.cleanups = append(e.cleanups, func() { e.services.close() })
 	if err := e.startFunctions(ctx, e.stack.Functions); err != nil {
 		return err
 	}
@@ -183,6 +189,7 @@ func (e *session) start(ctx context.Context) error {
 	// Registered here, so they run before the functions stop; a reload may
 	// have started SQS since, which is why they look at e.sqs only then.
 	e.cleanups = append(e.cleanups, func() {
+		e.stopStreamMappings()
 		if e.sqs != nil {
 			e.sqs.stopMappings()
 		}
@@ -190,6 +197,12 @@ func (e *session) start(ctx context.Context) error {
 			e.schedules.halt()
 		}
 	})
+	if err := e.syncIntegrations(e.stack, e.functions); err != nil {
+		return err
+	}
+	if _, _, err := e.syncStreamMappings(e.stack); err != nil {
+		return err
+	}
 	e.startSchedules(e.stack, e.functions)
 	if e.sqs == nil {
 		return nil
@@ -272,22 +285,31 @@ func (e *session) loadTemplate() (*template.Stack, error) {
 }
 
 // startDynamo starts dynalite unless --dynamodb-endpoint names a server or
-// the template has no tables, then creates the tables.
+// the template has no tables, then creates the tables. When a table has a
+// stream, the stream capture sees every write: inside dynalite's guard, or
+// behind a guard of its own in front of --dynamodb-endpoint.
 func (e *session) startDynamo(ctx context.Context) error {
 	e.dynamoEndpoint, e.dynamoDesc = e.cfg.dynamoEndpoint, e.cfg.dynamoEndpoint
 	if e.dynamoEndpoint == "" && len(e.stack.Tables) == 0 {
 		e.dynamoDesc = "not started: the template has no tables"
 		return nil
 	}
+	if err := e.newStreamCapture(); err != nil {
+		return err
+	}
 	if e.dynamoEndpoint == "" {
-		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		db, err := dynalite.Start(startCtx, dynalite.Options{
+		opts := dynalite.Options{
 			Bin:      e.cfg.dynaliteBin,
 			DataDir:  e.cfg.data,
 			Stdout:   lambda.NewPrefixWriter(e.out, "[dynalite] "),
 			Stderr:   lambda.NewPrefixWriter(e.out, "[dynalite] "),
 			OnRefuse: e.refusals.Log,
-		})
+		}
+		if e.streams != nil {
+			opts.Wrap = e.streams.capture.Wrap
+		}
+		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		db, err := dynalite.Start(startCtx, opts)
 		cancel()
 		if err != nil {
 			return err
@@ -303,6 +325,16 @@ func (e *session) startDynamo(ctx context.Context) error {
 			e.dynamoDesc = e.dynamoEndpoint + " (dynalite, data in " + e.cfg.data + ")"
 		}
 		e.dynamoDesc += "\n              signed requests only; dynalite itself listens on " + db.Socket() + " (a Unix socket only you can open)"
+		if e.streams != nil {
+			e.dynamoDesc += "\n              table streams captured behind the guard"
+		}
+	} else if e.streams != nil {
+		front, err := e.startCaptureFront(e.dynamoEndpoint)
+		if err != nil {
+			return err
+		}
+		e.dynamoDesc += " through " + front + " (signed requests only; table streams captured there)"
+		e.dynamoEndpoint = front
 	}
 	if len(e.stack.Tables) == 0 {
 		return nil
@@ -363,6 +395,9 @@ func (e *session) localEndpoints() lambdaenv.Endpoints {
 	ep := lambdaenv.Endpoints{DynamoDB: e.dynamoEndpoint}
 	if e.sqs != nil {
 		ep.SQS = e.sqs.url()
+	}
+	if e.services != nil {
+		ep.Lambda, ep.Events, ep.SecretsManager = e.services.url(), e.services.url(), e.services.url()
 	}
 	return ep
 }
@@ -437,6 +472,9 @@ func (e *session) serve(ln net.Listener) <-chan error {
 	mux.Handle("/@admin/", e.signedAdmin(e.gateway.AdminHandler()))
 	// Read-only counters for harnesses: tools only, never a web page.
 	mux.Handle(UsagePath, loopback.ToolsOnly("usage", loopback.LocalHosts(e.endpoint, e.cfg.allowHosts...), http.HandlerFunc(e.handleUsage), e.refusals.Log))
+	// Every event put on a bus, live, for make events: tools only, like
+	// the counters (events carry message text where the stack allows it).
+	mux.Handle("GET "+eventsTailPath, loopback.ToolsOnly("events", loopback.LocalHosts(e.endpoint, e.cfg.allowHosts...), e.services.router.TailHandler(), e.refusals.Log))
 	e.httpURLs = e.mountHTTPAPIs(mux)
 	mountPage(mux, pageConfig{
 		WebSocketURL: "ws://" + e.endpoint + "/" + stage,
@@ -472,7 +510,7 @@ wschat local emulator: %s (stage %s, %d routes, %d functions)
 %s%sCtrl-C stops everything.
 `, s.Path, s.Stage, len(s.Routes), len(s.Functions),
 		ep, s.Stage, ep, ep, s.Stage, ep, issuerPath, portOf(ep), e.httpBanner(), e.dynamoDesc, e.sqsBanner(),
-		scheduleBanner(s, e.cfg.scheduleInterval)+e.securityBanner())
+		e.integrationsBanner()+scheduleBanner(s, e.cfg.scheduleInterval)+e.securityBanner())
 }
 
 // securityBanner says what listens where and what each listener refuses
@@ -484,12 +522,16 @@ func (e *session) securityBanner() string {
 	if e.sqs != nil {
 		b.WriteString(", SQS")
 	}
+	if e.services != nil {
+		b.WriteString(", the services (Lambda, EventBridge, Secrets Manager)")
+	}
 	b.WriteString(", one Runtime API per function instance\n")
 	fmt.Fprintf(&b, "  refused     a Host other than %s (DNS rebinding; --allow-host adds one)\n", strings.Join(door.hosts.List(), ", "))
 	fmt.Fprintf(&b, "              an Origin other than this page's, WebSocket upgrades included (--allow-origin adds one)%s\n", listSuffix(door.foreign))
 	fmt.Fprintf(&b, "              tokens for anyone but this page and tools with the run's secret (%s; make token sends it)\n", e.secretFile)
 	b.WriteString("              unsigned @connections, HTTP API and /@admin calls (SigV4, the local credentials)\n")
-	b.WriteString("              any request from a web page to DynamoDB, SQS or a Runtime API, and unsigned DynamoDB and SQS calls\n")
+	b.WriteString("              any request from a web page to DynamoDB, SQS, the services, the event tail or a Runtime API,\n" +
+		"              and unsigned DynamoDB, SQS and services calls\n")
 	return b.String()
 }
 

@@ -105,7 +105,17 @@ func (e *session) invokeOnce(ctx context.Context, ln net.Listener, name string, 
 	if err := e.startQueues(); err != nil {
 		return err
 	}
+	// EventBridge and Secrets Manager are served too (the events and
+	// webhooks functions call them); rules deliver to queues only, since
+	// no other function runs.
+	if err := e.startServices(); err != nil {
+		return err
+	}
+	e.cleanups = append(e.cleanups, func() { e.services.close() })
 	if err := e.startFunctions(ctx, []*template.Function{f}); err != nil {
+		return err
+	}
+	if err := e.syncIntegrations(e.stack, e.functions); err != nil {
 		return err
 	}
 	// The same guard as the emulator's port; no secret: nothing mints here.

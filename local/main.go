@@ -74,6 +74,7 @@ type config struct {
 	accountRate      float64
 	accountBurst     int
 	sqsPort          int
+	servicesPort     int
 	virtualConns     bool
 	allowHosts       []string
 	allowOrigins     []string
@@ -144,6 +145,7 @@ func parseFlagsFor(name, usage string, args []string, getenv func(string) string
 	fs.Float64Var(&c.accountRate, "account-rate", 10000, "account-wide @connections calls per second, beyond which they answer 429 TooManyRequestsException (API Gateway: about 10,000); 0: unlimited")
 	fs.IntVar(&c.accountBurst, "account-burst", 5000, "burst of --account-rate (API Gateway: 5,000)")
 	fs.IntVar(&c.sqsPort, "sqs-port", 0, "port on 127.0.0.1 of the SQS server started when the template has queues (0 picks a free one); functions get it as AWS_ENDPOINT_URL_SQS")
+	fs.IntVar(&c.servicesPort, "services-port", 0, "port on 127.0.0.1 of the Lambda Invoke, EventBridge and Secrets Manager APIs (0 picks a free one); functions get it as AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL_EVENTS and AWS_ENDPOINT_URL_SECRETS_MANAGER")
 	fs.DurationVar(&c.scheduleInterval, "schedule-interval", 0, "run every EventBridge schedule of the template at this interval instead of its rate (e.g. 1s for tests); 0: the template's rate")
 	fs.BoolVar(&c.virtualConns, "virtual-connections", false, "serve POST/GET /@admin/virtual-connections: connection ids with no socket that @connections accepts and counts, for benchmarks past one machine's sockets")
 	fs.Func("allow-host", "`HOST:PORT` the emulator's port also answers as, besides 127.0.0.1, localhost and [::1] with its port (for a proxy in front of it); comma-separated, repeatable. Any other Host is refused (DNS rebinding)", func(s string) error {
@@ -214,6 +216,8 @@ func (c *config) check() error {
 		return fmt.Errorf("--port %d out of range", c.port)
 	case c.sqsPort < 0 || c.sqsPort > 65535:
 		return fmt.Errorf("--sqs-port %d out of range", c.sqsPort)
+	case c.servicesPort < 0 || c.servicesPort > 65535:
+		return fmt.Errorf("--services-port %d out of range", c.servicesPort)
 	case c.maxInstances < 1:
 		return errors.New("--max-instances must be at least 1")
 	case c.idleTimeout <= 0 || c.maxConnection <= 0:

@@ -33,12 +33,24 @@ type readyDoc struct {
 	DynamoDB string       `json:"dynamoDbEndpoint"` // "" when the template has no tables
 	SQS      string       `json:"sqsEndpoint"`      // "" when the template has no queues
 	Queues   []readyQueue `json:"queues"`
+	// Services is the Lambda Invoke, EventBridge and Secrets Manager
+	// endpoint; EventsURL streams every event put on a bus.
+	Services  string        `json:"servicesEndpoint"`
+	EventsURL string        `json:"eventsUrl"`
+	Secrets   []readySecret `json:"secrets"`
 	// VirtualConnectionsURL is the admin endpoint of --virtual-connections; "" without it.
 	VirtualConnectionsURL string `json:"virtualConnectionsUrl"`
 	Stage                 string `json:"stage"`
 	Environment           string `json:"environment"`
 	Template              string `json:"template"`
 	PID                   int    `json:"pid"`
+}
+
+// readySecret is one secret of the template (its value: GetSecretValue).
+type readySecret struct {
+	LogicalID string `json:"logicalId"`
+	Name      string `json:"name"`
+	ARN       string `json:"arn"`
 }
 
 // readyQueue is one queue of the template on the local SQS server.
@@ -64,7 +76,14 @@ func (e *session) readyDocument() readyDoc {
 	if e.cfg.virtualConns {
 		virtualURL = base + gateway.VirtualPath
 	}
+	secrets := []readySecret{}
+	for _, sec := range e.stack.Secrets {
+		secrets = append(secrets, readySecret{LogicalID: sec.LogicalID, Name: sec.Name, ARN: sec.ARN})
+	}
 	return readyDoc{
+		Services:              e.services.url(),
+		EventsURL:             base + eventsTailPath,
+		Secrets:               secrets,
 		WebSocketURL:          "ws://" + e.endpoint + "/" + e.stack.Stage,
 		CallbackURL:           base + "/" + e.stack.Stage,
 		BaseURL:               base,

@@ -58,6 +58,14 @@ func (w *watcher) reloadTemplate(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	if err := e.syncIntegrations(stack, fns); err != nil {
+		return "", err
+	}
+	streamsStarted, streamsStopped, err := e.syncStreamMappings(stack)
+	if err != nil {
+		return "", err
+	}
+	started, stopped = append(started, streamsStarted...), append(stopped, streamsStopped...)
 	e.startSchedules(stack, fns)
 	note := fmt.Sprintf("template reloaded (%d routes, %d functions", len(stack.Routes), len(stack.Functions))
 	if len(added) > 0 {

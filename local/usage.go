@@ -24,6 +24,20 @@ type usageDocument struct {
 	Gateway   gateway.Usage           `json:"gateway"`
 	Functions map[string]lambda.Usage `json:"functions"` // by label
 	SQS       sqsUsage                `json:"sqs"`
+	Events    eventsUsage             `json:"events"`
+}
+
+// eventsUsage counts the integrations' billable work: events put on a bus
+// (PutEvents entries, each 64 KB a billed event), rule matches and the
+// deliveries to targets, and the batches the stream mappings invoked a
+// function with (DynamoDB Streams reads are free for Lambda triggers; the
+// function's invocations are counted with the functions).
+type eventsUsage struct {
+	Put           int64 `json:"put"`
+	Units         int64 `json:"units"`
+	Matched       int64 `json:"matched"`
+	Delivered     int64 `json:"delivered"`
+	StreamBatches int64 `json:"streamBatches"`
 }
 
 // sqsUsage counts the SQS API calls the functions made and the calls the
@@ -55,6 +69,7 @@ func (e *session) handleUsage(w http.ResponseWriter, r *http.Request) {
 	if e.sqs != nil {
 		doc.SQS = e.sqs.usage()
 	}
+	doc.Events = e.eventsUsage()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -292,7 +293,16 @@ func TestReliabilityHandlerCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proxy.Close() })
-	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: proxy.URL()})
+	// The dev stack without its table stream: with one, the emulator's
+	// stream capture sits in front of --dynamodb-endpoint and the proxy
+	// sees the capture's connections, not the chat instance's, which is
+	// how this test finds the instance to kill. (The integrations' own
+	// crash case is TestIntegrationsEndToEnd's.)
+	tpl := filepath.Join(t.TempDir(), "WsChat-dev-nostream.template.json")
+	if err := emutest.WithoutEvents(filepath.Join(root, emutest.DefaultTemplate), tpl); err != nil {
+		t.Fatal(err)
+	}
+	e := startEmulator(t, emutest.Options{PostLatency: 20 * time.Millisecond, DynamoDBEndpoint: proxy.URL(), Template: tpl})
 
 	const channel = "crash"
 	clients := connect(ctx, t, e, "crash", 20)

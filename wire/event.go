@@ -113,7 +113,10 @@ type Notice struct {
 // The ack of a send that asked for no echo (Send.Echo false) also carries
 // the rest of the message as stored: SentAt, UserID and UserName (the
 // sender's name as the server shows it to everyone), so the client makes
-// the message it did not receive. Other acks leave them out.
+// the message it did not receive. Other acks leave them out. Text is set
+// only in such an ack, and only when the stored text is not the text sent
+// (a before-send hook replaced it): the message's text is Text when set,
+// the sent text otherwise.
 type Ack struct {
 	Action   string     `json:"action,omitempty"`
 	Channel  string     `json:"channel"`
@@ -122,6 +125,7 @@ type Ack struct {
 	SentAt   *time.Time `json:"sentAt,omitempty"`
 	UserID   string     `json:"userId,omitempty"`
 	UserName string     `json:"userName,omitempty"`
+	Text     string     `json:"text,omitempty"`
 }
 
 // HistoryPage answers a history request. When More is true, ask again with

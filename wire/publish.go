@@ -60,9 +60,8 @@ type Disconnected struct {
 const (
 	// CodeNotFound: no such route.
 	CodeNotFound Code = "not_found"
-	// CodeUnavailable: a dependency is temporarily unavailable; retry with
-	// the same id.
-	CodeUnavailable Code = "unavailable"
+	// CodeUnavailable (wire.go) is shared with the protocol: a dependency
+	// is temporarily unavailable; retry with the same id.
 )
 
 // ErrorBody is the body of every publish API error (4xx and 5xx): Code is

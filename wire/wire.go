@@ -76,13 +76,22 @@ const (
 	// or the environment's default) do not grant this action on this
 	// channel. Retrying with the same token cannot succeed.
 	CodeForbidden Code = "forbidden"
+	// CodeRejected: the stack's before-send hook (a check the application
+	// runs on every message) refused the message; the message is its
+	// reason, for the sender. Retrying the same text gets the same answer.
+	CodeRejected Code = "rejected"
+	// CodeUnavailable: something the request needs did not answer in time
+	// (the before-send hook, where the stack fails closed; a dependency of
+	// the publish API); the request had no effect. Retry later (a send
+	// with the same clientId, a publish with the same id).
+	CodeUnavailable Code = "unavailable"
 )
 
 // Codes lists every error code, for documentation and tests.
 var Codes = []Code{
 	CodeInvalidJSON, CodeUnknownAction, CodeInvalidField, CodeTooLarge,
 	CodeNotMember, CodeRateLimited, CodeUnauthorized, CodeInternal,
-	CodeForbidden, CodeTokenExpired, CodeTokenRevoked, CodeMuted, CodeBanned,
+	CodeForbidden, CodeTokenExpired, CodeTokenRevoked, CodeMuted, CodeBanned, CodeRejected, CodeUnavailable,
 }
 
 // ValidChannel reports whether name matches ^[a-z0-9][a-z0-9_-]{0,63}$:

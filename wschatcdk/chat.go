@@ -44,6 +44,9 @@ type layer struct {
 	Expiry     *goFunction
 	ExpiryRule awsevents.Rule
 	Monitoring *monitoring
+	// Integrations are the events function, bus, webhooks and hook; nil
+	// without ChatProps.Events and ChatProps.BeforeSend.
+	Integrations *integrations
 	// Domain is the custom domain, nil unless configured.
 	Domain awsapigatewayv2.DomainName
 	// runtimeEnv is the environment addRuntimeEnvironment gave the runtime
@@ -60,7 +63,8 @@ type layer struct {
 func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	retention, _ := retentionDays(cfg.LogRetention) // checked by Validate
 	s := &layer{scope: scope, Config: cfg, build: build}
-	s.Table = newTable(scope, TableConstructID, tableProps{Retain: cfg.retain(), PointInTimeRecovery: cfg.PointInTimeRecovery})
+	s.Table = newTable(scope, TableConstructID, tableProps{Retain: cfg.retain(), PointInTimeRecovery: cfg.PointInTimeRecovery,
+		Stream: cfg.Events != nil})
 	s.addFunctions(retention)
 	s.addAPI(retention)
 	s.addRuntimeEnvironment()
@@ -69,12 +73,16 @@ func newLayer(scope constructs.Construct, cfg ChatProps, build goBuild) *layer {
 	s.addFanout(retention)
 	s.addAuthz()
 	s.addExpiry(retention)
+	s.addEvents(retention)
+	s.addBeforeSend()
 	s.addMonitoring()
+	s.addEventsAlarms()
 	s.addDomain()
 	addNagSuppressions(s)
 	addPublishNagSuppressions(s)
 	addFanoutNagSuppressions(s)
 	addExpiryNagSuppressions(s)
+	addEventsNagSuppressions(s)
 	return s
 }
 

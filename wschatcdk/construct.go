@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -83,6 +84,15 @@ type Chat interface {
 	Dashboard() awscloudwatch.Dashboard
 	// DomainName is the custom domain, nil unless ChatProps.Domain is set.
 	DomainName() awsapigatewayv2.DomainName
+	// EventBus is the bus events go to (ChatProps.Events.Bus or the
+	// layer's own); nil without ChatProps.Events.
+	EventBus() awsevents.IEventBus
+	// EventsDeadLetterQueue holds the stream batches whose events failed
+	// every retry; nil without ChatProps.Events.
+	EventsDeadLetterQueue() awssqs.Queue
+	// WebhookSecret is the signing secret of the webhook of that name; nil
+	// for an unknown name.
+	WebhookSecret(name *string) awssecretsmanager.ISecret
 	// Props are the props the layer was built with, defaults filled in.
 	Props() ChatProps
 	ChatMetrics
@@ -104,6 +114,10 @@ type ChatFunctions struct {
 	// Expiry closes connections whose token expired (idle ones included),
 	// run every minute by the Chat's ExpirySchedule.
 	Expiry awslambda.Function
+	// Events reads the table's stream and puts the events on the bus;
+	// Webhooks delivers them to the webhooks. Each is nil unless
+	// ChatProps.Events (with webhooks) asks for it.
+	Events, Webhooks awslambda.Function
 }
 
 // chat is the Chat construct: a constructs.Construct whose methods hand out
@@ -165,11 +179,39 @@ func (c *chat) ExpirySchedule() awsevents.Rule                 { return c.s.Expi
 
 func (c *chat) Functions() *ChatFunctions {
 	s := c.s
-	return &ChatFunctions{
+	f := &ChatFunctions{
 		Authorizer: s.Authorizer.Function, Connect: s.Connect.Function, Disconnect: s.Disconnect.Function,
 		Chat: s.Chat.Function, Publish: s.Publish.Function, Fanout: s.Fanout.Function,
 		Expiry: s.Expiry.Function,
 	}
+	if in := s.Integrations; in != nil && in.Events != nil {
+		f.Events = in.Events.Function
+		if in.Webhooks != nil {
+			f.Webhooks = in.Webhooks.Function
+		}
+	}
+	return f
+}
+
+func (c *chat) EventBus() awsevents.IEventBus {
+	if c.s.Integrations == nil {
+		return nil
+	}
+	return c.s.Integrations.Bus
+}
+
+func (c *chat) EventsDeadLetterQueue() awssqs.Queue {
+	if c.s.Integrations == nil {
+		return nil
+	}
+	return c.s.Integrations.DeadLetters
+}
+
+func (c *chat) WebhookSecret(name *string) awssecretsmanager.ISecret {
+	if c.s.Integrations == nil || name == nil {
+		return nil
+	}
+	return c.s.Integrations.WebhookSecrets[*name]
 }
 
 func (c *chat) UserPool() awscognito.UserPool {

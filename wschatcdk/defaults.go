@@ -43,6 +43,7 @@ func (p ChatProps) WithDefaults() ChatProps {
 	// 100 costs 5,000. Beyond that, members page the list.
 	setIntPtr(&p.PresenceMaxMembers, 100)
 	p = p.withFanoutDefaults()
+	p = p.withEventsDefaults()
 	if p.GroupChannels == nil {
 		p.GroupChannels = map[string]string{defaultGroup: "*"}
 	}

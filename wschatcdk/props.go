@@ -174,6 +174,14 @@ type ChatProps struct {
 	// Default: none.
 	Domain *DomainProps
 
+	// Events turns on events out and webhooks (docs/events.md): the
+	// table's stream, the events function, a bus (or the given one), the
+	// dead-letter queues and their alarms. Default: nil, none of it.
+	Events *EventsProps
+	// BeforeSend names the before-send hook the chat function asks about
+	// every message and edit. Default: nil, no hook.
+	BeforeSend *BeforeSendProps
+
 	// GoModuleDir is the directory of the go.mod from which the handler
 	// binaries are built: the CDK app's module, whose go.mod resolves
 	// github.com/wschat/wschat (from the module cache or a replace
@@ -275,6 +283,7 @@ func (p ChatProps) Validate() error {
 	errs = append(errs, c.validatePublish()...)
 	errs = append(errs, c.validateFanout()...)
 	errs = append(errs, c.validateAuthz()...)
+	errs = append(errs, c.validateEvents()...)
 	if c.AlarmEmail != "" && !emailPattern.MatchString(c.AlarmEmail) {
 		bad("AlarmEmail %q: not an e-mail address", c.AlarmEmail)
 	}

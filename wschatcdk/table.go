@@ -17,6 +17,9 @@ const TableConstructID = "Table"
 type tableProps struct {
 	Retain              bool
 	PointInTimeRecovery bool
+	// Stream turns on the table's stream (new and old images), which the
+	// events function reads.
+	Stream bool
 }
 
 // newTable defines the single chat table: connections, memberships, counters
@@ -27,7 +30,12 @@ type tableProps struct {
 //
 // NewChat passes TableConstructID.
 func newTable(scope constructs.Construct, id string, props tableProps) awsdynamodb.Table {
+	var stream awsdynamodb.StreamViewType
+	if props.Stream {
+		stream = awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES
+	}
 	return awsdynamodb.NewTable(scope, jsii.String(id), &awsdynamodb.TableProps{
+		Stream:       stream,
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(contract.TablePartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(contract.TableSortKey), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,

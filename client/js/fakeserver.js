@@ -240,6 +240,8 @@ export class FakeServer {
     if (this.chance(this.f.gap)) { this.counts.gaps++; this.fail(c, r, "internal"); return; }
     ch.ids.set(key, seq);
     const m = { seq, userId: c.user, userName: c.user, text: r.text, clientId: r.clientId, sentAt: now() };
+    // mask: a word stored as "****", as a before-send hook that replaces text does.
+    if (this.f.mask) m.text = m.text.replaceAll(this.f.mask, "****");
     if (this.chance(this.f.slowStore)) {
       this.counts.slowStores++;
       ch.pending.add(seq);
@@ -299,5 +301,6 @@ export class FakeServer {
 function ackFrame(r, m) {
   const v = { type: "ack", channel: r.channel, clientId: r.clientId, seq: m.seq };
   if (r.echo === false) Object.assign(v, { sentAt: m.sentAt, userId: m.userId, userName: m.userName });
+  if (r.echo === false && m.text !== r.text) v.text = m.text;
   return v;
 }

@@ -28,7 +28,7 @@ export type ErrorCode =
   | "closed" | "not_joined" | "already_joined" | "outbox_full" | "text_too_long" | "invalid"
   | "token" | "unauthorized" | "send_failed" | "timeout" | "connection_lost" | "silent" | "dial" | "left" | "removed"
   | "invalid_json" | "unknown_action" | "invalid_field" | "too_large" | "not_member" | "rate_limited" | "internal"
-  | "forbidden" | "token_expired" | "token_revoked";
+  | "forbidden" | "token_expired" | "token_revoked" | "muted" | "banned" | "rejected" | "unavailable";
 
 export declare class WschatError extends Error {
   readonly code: ErrorCode;

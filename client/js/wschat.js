@@ -35,7 +35,7 @@ export class ServerError extends WschatError {
     this.server = true;
   }
   get retryable() {
-    return this.code === "internal" || this.code === "rate_limited" || this.code === "not_member";
+    return this.code === "internal" || this.code === "rate_limited" || this.code === "not_member" || this.code === "unavailable";
   }
 }
 
@@ -705,7 +705,7 @@ export class Client {
     const e = this.outbox.find((x) => x.clientId === f.clientId && x.channel === f.channel);
     if (!e) return;
     s.liveEvent(liveMessage({ type: "message", channel: f.channel, seq: f.seq, userId: f.userId, userName: f.userName,
-      text: e.text, clientId: f.clientId, sentAt: f.sentAt }));
+      text: f.text || e.text, clientId: f.clientId, sentAt: f.sentAt })); // f.text: a before-send hook replaced it
   }
 
   // enqueue puts a request (send or lifecycle) in the outbox: sent one at

@@ -111,6 +111,9 @@ func Environments() map[string]Config {
 	// A map each: callers may change one environment's.
 	for _, c := range []*Config{&dev, &staging, &prod} {
 		c.GroupChannels = map[string]string{"wschat-all": "*"}
+		// Events on everywhere, on the stack's own bus; text only in dev,
+		// whose messages are test data.
+		c.Events = &wschatcdk.EventsProps{IncludeText: c == &dev}
 	}
 	return map[string]Config{"dev": dev, "staging": staging, "prod": prod}
 }
@@ -180,6 +183,10 @@ func ApplyOverrides(cfg Config, get func(key string) string) (Config, error) {
 	if name, cert := get("domainName"), get("domainCertificateArn"); name != "" || cert != "" {
 		cfg.Domain = &wschatcdk.DomainProps{Name: name, CertificateARN: cert}
 	}
+	cfg, err := applyEventsOverrides(cfg, get)
+	if err != nil {
+		return cfg, err
+	}
 	if v := get("account"); v != "" {
 		cfg.Account = v
 	}
@@ -216,4 +223,78 @@ func lookupChannels(get func(string) string) (string, bool) {
 		return "", true
 	}
 	return v, v != ""
+}
+
+// applyEventsOverrides reads the integrations' -c keys (docs/events.md):
+// events on|off, eventsText, eventBusArn, eventSource, webhooks (a JSON
+// list), beforeSendFunctionArn, beforeSendTimeout, beforeSendFailure.
+func applyEventsOverrides(cfg Config, get func(key string) string) (Config, error) {
+	switch v := get("events"); v {
+	case "":
+	case "off":
+		cfg.Events = nil
+	case "on":
+		if cfg.Events == nil {
+			cfg.Events = &wschatcdk.EventsProps{}
+		}
+	default:
+		return cfg, fmt.Errorf("-c events %q: want on or off", v)
+	}
+	if cfg.Events != nil {
+		e := *cfg.Events
+		switch v := get("eventsText"); v {
+		case "":
+		case "true", "false":
+			e.IncludeText = v == "true"
+		default:
+			return cfg, fmt.Errorf("-c eventsText %q: want true or false", v)
+		}
+		if v := get("eventBusArn"); v != "" {
+			e.BusARN = v
+		}
+		if v := get("eventSource"); v != "" {
+			e.Source = v
+		}
+		if v := get("webhooks"); v != "" {
+			var hooks []struct {
+				Name        string   `json:"name"`
+				URL         string   `json:"url"`
+				DetailTypes []string `json:"detailTypes"`
+				SecretARN   string   `json:"secretArn"`
+			}
+			dec := json.NewDecoder(strings.NewReader(v))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&hooks); err != nil {
+				return cfg, fmt.Errorf(`-c webhooks: want a JSON list such as [{"name":"crm","url":"https://…","detailTypes":["message.created.v1"],"secretArn":"arn:…"}]: %w`, err)
+			}
+			e.Webhooks = nil
+			for _, h := range hooks {
+				e.Webhooks = append(e.Webhooks, wschatcdk.WebhookProps{Name: h.Name, URL: h.URL, DetailTypes: h.DetailTypes, SecretARN: h.SecretARN})
+			}
+		}
+		cfg.Events = &e
+	}
+	if v := get("beforeSendFunctionArn"); v != "" {
+		cfg.BeforeSend = &wschatcdk.BeforeSendProps{FunctionARN: v}
+	}
+	if t, f := get("beforeSendTimeout"), get("beforeSendFailure"); t != "" || f != "" {
+		if cfg.BeforeSend == nil {
+			return cfg, errors.New("-c beforeSendTimeout, beforeSendFailure: set only with -c beforeSendFunctionArn")
+		}
+		if t != "" {
+			d, err := time.ParseDuration(t)
+			if err != nil {
+				return cfg, fmt.Errorf("-c beforeSendTimeout %q: want a Go duration such as 300ms: %w", t, err)
+			}
+			cfg.BeforeSend.Timeout = d
+		}
+		switch f {
+		case "", "open":
+		case "closed":
+			cfg.BeforeSend.FailClosed = true
+		default:
+			return cfg, fmt.Errorf("-c beforeSendFailure %q: want open or closed", f)
+		}
+	}
+	return cfg, nil
 }

@@ -1,6 +1,7 @@
 package chatstack
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/wschat/wschat/internal/contract"
 	"github.com/wschat/wschat/internal/modroot"
+	"github.com/wschat/wschat/wschatcdk"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
@@ -119,6 +121,15 @@ func synthAll() error {
 			"alarmEmail":           "oncall@example.com",
 			"domainName":           "chat.example.com",
 			"domainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0f3c9a2e-1b2d-4c5e-8f90-123456789abc",
+			// The integrations' keys: another account's bus, two webhooks
+			// (one secret generated, one given) and a hook.
+			"eventBusArn": "arn:aws:events:eu-west-1:123456789012:event-bus/shared",
+			"eventSource": "acme.chat",
+			"webhooks": `[{"name":"crm","url":"https://crm.example.com/hooks/wschat","detailTypes":["message.created.v1","message.edited.v1"]},` +
+				`{"name":"search","url":"https://search.example.com/wschat","secretArn":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:search-AbCdEf"}]`,
+			"beforeSendFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:word-filter",
+			"beforeSendTimeout":     "250ms",
+			"beforeSendFailure":     "closed",
 		}[k]
 	})
 	if err != nil {
@@ -219,6 +230,19 @@ func resources(t *testing.T, template map[string]any, typ string) map[string]map
 		res := r.(map[string]any)
 		if res["Type"] == typ {
 			out[id] = res
+		}
+	}
+	return out
+}
+
+// rulesWith returns the template's EventBridge rules that have property
+// prop: ScheduleExpression for schedules, EventPattern for event rules.
+func rulesWith(t *testing.T, template map[string]any, prop string) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for id, r := range resources(t, template, "AWS::Events::Rule") {
+		if _, ok := props(r)[prop]; ok {
+			out[id] = r
 		}
 	}
 	return out
@@ -464,6 +488,28 @@ var wantActions = map[string][]string{
 	// POST (token_expired) and DELETE (the close) in one statement.
 	contract.FunctionExpiry: {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem",
 		"execute-api:ManageConnections", "logs:CreateLogStream", "logs:PutLogEvents"},
+	// The stream as its mapping reads it (on this table's stream only), the
+	// GetItem that names a lifecycle change, PutEvents on the bus, and the
+	// on-failure queue's sends of the mapping (the events DLQ).
+	contract.FunctionEvents: {"dynamodb:DescribeStream", "dynamodb:GetItem", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+		"dynamodb:ListStreams", "events:PutEvents", "logs:CreateLogStream", "logs:PutLogEvents",
+		"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"},
+	// Each webhook's secret (CDK merges the statements), the deliveries queue as
+	// Lambda's SQS poller reads it.
+	contract.FunctionWebhooks: {"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue",
+		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+}
+
+// queueByPrefix is the logical id of the one SQS queue whose id starts
+// with prefix, "" when there is none.
+func queueByPrefix(t *testing.T, template map[string]any, prefix string) string {
+	t.Helper()
+	for id := range resources(t, template, "AWS::SQS::Queue") {
+		if strings.HasPrefix(id, prefix) {
+			return id
+		}
+	}
+	return ""
 }
 
 func TestIAMLeastPrivilege(t *testing.T) {
@@ -479,6 +525,12 @@ func TestIAMLeastPrivilege(t *testing.T) {
 			}
 			apiID := webSocketAPIID(t, template)
 			queueID := fanoutQueueIDs(t, template).tasks
+			// The events function sends only to its on-failure queue, the
+			// webhooks function reads only its deliveries.
+			ownQueue := map[string]string{
+				contract.FunctionEvents:   queueByPrefix(t, template, "EventsDeadLetters"),
+				contract.FunctionWebhooks: queueByPrefix(t, template, "EventsWebhookDeliveries"),
+			}
 			for fn, stmts := range statements(t, template) {
 				var got []string
 				for _, s := range stmts {
@@ -517,8 +569,20 @@ func TestIAMLeastPrivilege(t *testing.T) {
 							}
 						case strings.HasPrefix(acts[0], "sqs:"):
 							// Never the dead-letter queue: nothing reads it but an operator.
-							if refID(r) != queueID {
-								t.Errorf("%s: %v on %s, want only the task queue %s", fn, acts, asJSON(r), queueID)
+							if want := cmp.Or(ownQueue[fn], queueID); refID(r) != want {
+								t.Errorf("%s: %v on %s, want only the queue %s", fn, acts, asJSON(r), want)
+							}
+						case acts[0] == "events:PutEvents":
+							if bus := cfg.Events.BusARN; bus != "" && r != bus || bus == "" && !strings.HasPrefix(refID(r), "EventsBus") {
+								t.Errorf("%s: PutEvents on %s, want only the events bus", fn, asJSON(r))
+							}
+						case acts[0] == "lambda:InvokeFunction":
+							if r != cfg.BeforeSend.FunctionARN {
+								t.Errorf("%s: InvokeFunction on %s, want only the hook %s", fn, asJSON(r), cfg.BeforeSend.FunctionARN)
+							}
+						case acts[0] == "secretsmanager:GetSecretValue":
+							if !strings.HasPrefix(refID(r), "EventsSecretcrm") && r != cfg.Events.Webhooks[1].SecretARN {
+								t.Errorf("%s: GetSecretValue on %s, want only a webhook's secret", fn, asJSON(r))
 							}
 						case strings.HasPrefix(acts[0], "logs:"):
 							if refID(r) == "" || !strings.Contains(refID(r), "Logs") {
@@ -528,6 +592,9 @@ func TestIAMLeastPrivilege(t *testing.T) {
 					}
 				}
 				want := wantActions[fn]
+				if fn == contract.FunctionChat && cfg.BeforeSend != nil {
+					want = append(slices.Clone(want), "lambda:InvokeFunction")
+				}
 				if cfg.Tracing {
 					want = append(slices.Clone(want), xray...)
 				}
@@ -606,8 +673,12 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
 			fns := functionByPackage(t, template)
-			if got := keys(fns); !slices.Equal(got, []string{"authorizer", "chat", "connect", "disconnect", "expiry", "fanout", "publish"}) {
-				t.Fatalf("functions %v, want authorizer, chat, connect, disconnect, expiry, fanout, publish", got)
+			want := []string{"authorizer", "chat", "connect", "disconnect", "events", "expiry", "fanout", "publish"}
+			if len(cfg.Events.Webhooks) > 0 {
+				want = append(want, "webhooks")
+			}
+			if got := keys(fns); !slices.Equal(got, want) {
+				t.Fatalf("functions %v, want %v", got, want)
 			}
 			res := template["Resources"].(map[string]any)
 			for name, id := range fns {
@@ -623,6 +694,10 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 				switch name {
 				case contract.FunctionFanout:
 					timeout = cfg.FanoutTimeout
+				case contract.FunctionEvents:
+					timeout = wschatcdk.EventsTimeout
+				case contract.FunctionWebhooks:
+					timeout = wschatcdk.WebhooksTimeout
 				case contract.FunctionExpiry:
 					timeout = 50 * time.Second // wschatcdk's expiryTimeout: a run bounded below a minute
 				}
@@ -651,6 +726,9 @@ func TestFunctionsPerEnvironment(t *testing.T) {
 					t.Errorf("%s log retention %v, want %v days", name, props(lg)["RetentionInDays"], days)
 				}
 
+				if name == contract.FunctionEvents || name == contract.FunctionWebhooks {
+					continue // not the runtime's settings: TestEventsPerEnvironment checks theirs
+				}
 				vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 				if name == contract.FunctionAuthorizer {
 					if _, ok := vars[contract.EnvTableName]; ok {
@@ -812,6 +890,20 @@ func wantSuppressions(cfg Config) int {
 	} else {
 		n += 7 // Serverless-LambdaTracing: every function
 	}
+	if cfg.Events != nil {
+		n += 2 // Serverless-LambdaDLQ and the tracing finding of the events function
+		n += 2 // the events DLQ: Serverless-SQSRedrivePolicy, AwsSolutions-SQS3 (a mapping's destination)
+	}
+	if cfg.Events != nil && len(cfg.Events.Webhooks) > 0 {
+		n += 2 // Serverless-LambdaDLQ and the tracing finding of the webhooks function
+		n += 1 // Serverless-SQSRedrivePolicy: the webhooks DLQ
+		n += 1 // Serverless-LambdaEventSourceMappingDestination: the deliveries' mapping (SQS has none)
+		for _, w := range cfg.Events.Webhooks {
+			if w.SecretARN == "" && w.Secret == nil {
+				n++ // AwsSolutions-SMG4: a generated signing secret, rotated with its receiver
+			}
+		}
+	}
 	if !cfg.PointInTimeRecovery {
 		n++ // AwsSolutions-DDB3
 	}
@@ -972,9 +1064,9 @@ func TestExpiry(t *testing.T) {
 			template := tmpl(t, env)
 			cfg := synthesized[env].stack.Config
 			fns := functionByPackage(t, template)
-			rules := resources(t, template, "AWS::Events::Rule")
+			rules := rulesWith(t, template, "ScheduleExpression")
 			if len(rules) != 1 {
-				t.Fatalf("rules %v, want the expiry schedule only", keys(rules))
+				t.Fatalf("schedules %v, want the expiry schedule only", keys(rules))
 			}
 			for _, r := range rules {
 				p := props(r)
@@ -1033,6 +1125,8 @@ var statefulIDs = map[string]string{
 	"ChatFunctionLogs06C71ACC":       "AWS::Logs::LogGroup",
 	"PublishFunctionLogs877419F6":    "AWS::Logs::LogGroup",
 	"FanoutFunctionLogsE3A2665A":     "AWS::Logs::LogGroup",
+	"EventsFunctionLogsF2744197":     "AWS::Logs::LogGroup",
+	"EventsDeadLetters8A90034E":      "AWS::SQS::Queue",
 	"WebSocketAccessLogs9551558C":    "AWS::Logs::LogGroup",
 	"PublishAccessLogs7C8188D4":      "AWS::Logs::LogGroup",
 	// The expiry function's (#21) came with it, not renamed from another.

@@ -51,9 +51,10 @@ var rules = []rule{
 			"and handler shares; it must not drag Lambda event types or an AWS service client into them",
 	},
 	{
-		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue"},
-		forbid:   lambdaGo,
-		why:      "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
+		packages: []string{module + "/internal/dynamo/...", module + "/internal/connections", module + "/internal/fanout", module + "/internal/queue",
+			module + "/internal/eventbus", module + "/internal/hook", module + "/internal/secrets"},
+		forbid: lambdaGo,
+		why:    "adapters sit below the handlers: they speak the domain's types, not Lambda's events",
 	},
 	{
 		packages: []string{module + "/internal/handler"},
@@ -67,7 +68,7 @@ var rules = []rule{
 			"github.com/aws/aws-sdk-go-v2/config",
 			module + "/infra/...", module + "/wschatcdk", module + "/local/...", module + "/bench/...", module + "/reliability/...",
 			module + "/tools/...", module + "/internal/emutest", module + "/internal/badnet", module + "/internal/liveproof", module + "/internal/testkit",
-			module + "/internal/localissuer", module + "/internal/dynalite",
+			module + "/internal/localissuer", module + "/internal/dynalite", module + "/internal/eventschema",
 		}, cdk),
 		why: "every byte linked into a handler is deployed and cold-started: the SDK's config loader adds " +
 			"about a megabyte the wiring deliberately avoids, and infra, emulator, bench and test code " +
@@ -90,7 +91,7 @@ var rules = []rule{
 	},
 	{
 		packages: []string{module + "/wschatcdk"},
-		onlyProject: []string{module + "/internal/contract", module + "/wire", module + "/internal/modroot",
+		onlyProject: []string{module + "/internal/contract", module + "/wire", module + "/wire/events", module + "/internal/modroot",
 			module + "/internal/gobuild"},
 		why: "the construct shares names (environment variables, route keys, metadata keys), not code, with " +
 			"the runtime: internal/contract is the one bridge (it names the wire contract's actions), so a " +
@@ -99,7 +100,7 @@ var rules = []rule{
 	},
 	{
 		packages: []string{module + "/infra/..."},
-		onlyProject: []string{module + "/infra/chatstack", module + "/wschatcdk", module + "/internal/contract", module + "/wire",
+		onlyProject: []string{module + "/infra/chatstack", module + "/wschatcdk", module + "/internal/contract", module + "/wire", module + "/wire/events",
 			module + "/internal/modroot", module + "/internal/gobuild"},
 		why: "wschat's own stacks are a consumer of the construct like any other app: what they need of " +
 			"the project is wschatcdk and what it brings",
@@ -134,10 +135,11 @@ var rules = []rule{
 			"WebSocket library, no AWS service client",
 	},
 	{
-		packages:    []string{module + "/local/gateway", module + "/local/lambda", module + "/internal/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/internal/vtl"},
-		onlyProject: []string{module + "/internal/loopback", module + "/internal/sigv4", module + "/internal/vtl"},
-		why: "the emulator's API Gateway, Lambda runtime, SQS queues, template reader and mapping templates are generic: " +
-			"they emulate AWS for any template, so they must not know wschat's handlers, store or protocol (the loopback " +
+		packages: []string{module + "/local/gateway", module + "/local/lambda", module + "/internal/template", module + "/local/lambdaenv", module + "/local/sqs", module + "/local/httpapi", module + "/internal/vtl",
+			module + "/internal/eventpattern", module + "/local/ddbstream", module + "/local/eventbridge", module + "/local/secretsmanager"},
+		onlyProject: []string{module + "/internal/eventpattern", module + "/internal/loopback", module + "/internal/sigv4", module + "/internal/vtl"},
+		why: "the emulator's API Gateway, Lambda runtime, SQS queues, DynamoDB streams, EventBridge, template reader and mapping templates are generic: " +
+			"they emulate AWS for any template, so they must not know wschat's handlers, store or protocol (the event pattern syntax, the loopback " +
 			"guard and the SigV4 check every listener shares are generic too)",
 	},
 	{
@@ -178,10 +180,10 @@ func loadGraph(t *testing.T) graph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The SDK modules (wire, client, publisher) are nested modules: ./...
+	// The SDK modules (wire and wire/events, client, publisher) are nested modules: ./...
 	// stops at their go.mod, so they are named; the root's replace
 	// directives resolve them to this checkout.
-	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{"\t"}}{{join .Deps " "}}`, "./...", module+"/wire", module+"/client", module+"/client/js", module+"/publisher")
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{"\t"}}{{join .Deps " "}}`, "./...", module+"/wire", module+"/wire/events", module+"/client", module+"/client/js", module+"/publisher")
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

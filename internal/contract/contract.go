@@ -241,3 +241,82 @@ const (
 	MetricFanoutTasks     = "FanoutTasks"
 	MetricFanoutThrottled = "FanoutThrottled"
 )
+
+// Integrations (issue #22): the events function reads the table's stream
+// and puts one EventBridge event per stored change on the bus; the chat
+// function may call a before-send hook (a Lambda the team owns) before it
+// stores a message; the webhooks function delivers events to HTTP
+// endpoints, signed.
+const (
+	FunctionEvents   = "events"
+	FunctionWebhooks = "webhooks"
+
+	// EnvEventBus is the bus the events function puts events on (name or
+	// ARN); EnvEventSource their source ("wschat" when unset).
+	EnvEventBus    = "WSCHAT_EVENT_BUS"
+	EnvEventSource = "WSCHAT_EVENT_SOURCE"
+	// EnvEventsText says whether message and notice text goes into events
+	// ("true"), or only its length ("false", the default).
+	EnvEventsText = "WSCHAT_EVENTS_TEXT"
+
+	// EnvHookFunction names the before-send hook (a function name or ARN);
+	// unset: no hook. EnvHookTimeout is its time budget (a Go duration,
+	// default 300ms); EnvHookFailure what a failed or late hook means:
+	// "open" (store the message as sent, the default) or "closed" (refuse
+	// it with code unavailable).
+	EnvHookFunction = "WSCHAT_HOOK_FUNCTION"
+	EnvHookTimeout  = "WSCHAT_HOOK_TIMEOUT"
+	EnvHookFailure  = "WSCHAT_HOOK_FAILURE"
+
+	// EnvNoticeRecords ("true") makes the publish function record each
+	// notice in the table, for its user.notified event; set where events are.
+	EnvNoticeRecords = "WSCHAT_NOTICE_RECORDS"
+
+	// EnvWebhooks configures the webhooks function: a JSON object
+	// {"<name>": {"url": "https://…", "secretArn": "arn:aws:secretsmanager:…"}};
+	// each event reaches it wrapped as {"webhook": "<name>", "event": {…}}.
+	EnvWebhooks = "WSCHAT_WEBHOOKS"
+	// EnvWebhookTimeout bounds one delivery (a Go duration, default 10s).
+	EnvWebhookTimeout = "WSCHAT_WEBHOOK_TIMEOUT"
+
+	// Metrics of the events function.
+	MetricEventsPublished  = "EventsPublished"
+	MetricEventsFailed     = "EventsFailed"
+	MetricEventsUnreadable = "EventsUnreadable"
+	MetricEventLag         = "EventLagMs"
+
+	// Metrics of the before-send hook, from the chat function: the time
+	// each call took, and one count per outcome (a failure is a late,
+	// failed or unreadable answer, whatever the failure mode made of it).
+	MetricHookLatency  = "HookLatencyMs"
+	MetricHookAllowed  = "HookAllowed"
+	MetricHookRejected = "HookRejected"
+	MetricHookReplaced = "HookReplaced"
+	MetricHookFailed   = "HookFailed"
+
+	// Metrics of the webhooks function.
+	MetricWebhooksDelivered = "WebhooksDelivered"
+	MetricWebhooksFailed    = "WebhooksFailed"
+)
+
+// EventStreamFilters are the Lambda filter criteria (EventBridge pattern
+// syntax) of the events function's mapping from the table's stream: the
+// writes that may be a change integrations hear of, by the store's key
+// layout (internal/dynamo's item layout; its tests keep the two in step).
+var EventStreamFilters = []string{
+	// a message stored (not a tombstone, history's marker of an unused
+	// seq; not a change's item or a pending reply, which carry a status)
+	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"tombstone":{"BOOL":[{"exists":false}]},"st":{"S":[{"exists":false}]}}}}`,
+	// a message's state written by a change or a reply (it records the
+	// change's seq as pend); settling and marking leave pend as it was,
+	// which the events function tells apart from the old image
+	`{"eventName":["MODIFY"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"HIST#"}]}},"NewImage":{"pend":{"N":[{"exists":true}]}}}}`,
+	// a membership added or removed (the roster item CHAN#<channel>#<shard> / CONN#<id>)
+	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":[{"prefix":"CONN#"}]}}}}`,
+	// a channel's member count set to 0 or 1 (CHAN#<channel> / META)
+	`{"eventName":["INSERT","MODIFY"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CHAN#"}]},"sk":{"S":["META"]}},"NewImage":{"members":{"N":["0","1"]}}}}`,
+	// a connection registered or removed (CONN#<id> / META)
+	`{"eventName":["INSERT","REMOVE"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"CONN#"}]},"sk":{"S":["META"]}}}}`,
+	// a notice's record
+	`{"eventName":["INSERT"],"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"NOTE#"}]}}}}`,
+}

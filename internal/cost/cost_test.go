@@ -84,7 +84,7 @@ func TestComputeHandCase(t *testing.T) {
 	}
 	want := map[string]float64{
 		PartMessages: 4.00, PartHTTP: 0, PartConnections: 0.75, PartLambdaReq: 0.20, PartLambdaTime: 0.066667,
-		PartDynamoWrite: 4.375, PartDynamoRead: 0.50, PartSQS: 0, PartLogs: 0.887550,
+		PartDynamoWrite: 4.375, PartDynamoRead: 0.50, PartSQS: 0, PartEvents: 0, PartLogs: 0.887550,
 	}
 	for part, usd := range want {
 		if got := b.Line(part).PerMillionSent; math.Abs(got-usd) > 1e-6 {
@@ -141,6 +141,7 @@ func TestBillMovesWithEveryMeasuredCount(t *testing.T) {
 			m.Functions["chat"] = f
 		}, PartLambdaReq, 0.20, (400 + 2*26) / float64(1<<30) * 0.50 * 1e6},
 		{"one more SQS request per send", func(m *Measured) { m.SQSUnits += int64(n) }, PartSQS, 0.40, 0},
+		{"one more bus event per send", func(m *Measured) { m.BusEvents += int64(n) }, PartEvents, 1.00, 0},
 		{"1 KiB more log per send", func(m *Measured) {
 			f := m.Functions["chat"]
 			f.LogBytes += int64(n) * 1024

@@ -61,6 +61,11 @@ type Measured struct {
 	DynamoCalls        map[string]int           `json:"dynamoCalls"`
 	SQSUnits           int64                    `json:"sqsUnits"`
 	SQSMappingBatches  int64                    `json:"sqsMappingBatches"`
+	// BusEvents are the events the integrations (#22) put on an EventBridge
+	// bus, in EventBridge's billing units (each 64 KB of an entry is one);
+	// 0 with events off. The events function's invocations are in
+	// Functions; its DynamoDB Streams reads are free (a Lambda trigger's).
+	BusEvents int64 `json:"busEvents"`
 }
 
 // LogShape is what the model adds to the functions' own output: the lines
@@ -84,15 +89,17 @@ const (
 	PartDynamoWrite = "DynamoDB writes"
 	PartDynamoRead  = "DynamoDB reads"
 	PartSQS         = "SQS requests"
+	PartEvents      = "EventBridge events"
 	PartLogs        = "CloudWatch Logs"
 )
 
 // Parts lists every part in bill order.
-var Parts = []string{PartMessages, PartHTTP, PartConnections, PartLambdaReq, PartLambdaTime, PartDynamoWrite, PartDynamoRead, PartSQS, PartLogs}
+var Parts = []string{PartMessages, PartHTTP, PartConnections, PartLambdaReq, PartLambdaTime, PartDynamoWrite, PartDynamoRead, PartSQS, PartEvents, PartLogs}
 
 // overheadParts are the parts the goals measure against API Gateway's
 // message charge: everything that is not API Gateway.
-var overheadParts = map[string]bool{PartLambdaReq: true, PartLambdaTime: true, PartDynamoWrite: true, PartDynamoRead: true, PartSQS: true, PartLogs: true}
+var overheadParts = map[string]bool{PartLambdaReq: true, PartLambdaTime: true, PartDynamoWrite: true, PartDynamoRead: true, PartSQS: true,
+	PartEvents: true, PartLogs: true}
 
 // IsOverhead reports whether part is above the floor (not API Gateway).
 func IsOverhead(part string) bool { return overheadParts[part] }
@@ -167,6 +174,7 @@ func Compute(p *Prices, c Connections, m Measured, shape LogShape) (Bill, error)
 		{PartDynamoWrite, m.WriteUnits / n, "write units", a.DynamoWriteRequestUnit},
 		{PartDynamoRead, m.ReadUnits / n, "read units", a.DynamoReadRequestUnit},
 		{PartSQS, float64(m.SQSUnits+2*m.SQSMappingBatches) / n, "requests", a.SQSRequest},
+		{PartEvents, float64(m.BusEvents) / n, "64 KB events", a.EventBridgeEvent},
 		{PartLogs, logBytes / (1 << 30), "GB", a.LogsIngestedGB},
 	}
 	dps := float64(m.Deliveries) / n

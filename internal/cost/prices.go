@@ -43,6 +43,7 @@ type AWS struct {
 	DynamoWriteRequestUnit     Price `json:"dynamoWriteRequestUnit"`
 	DynamoReadRequestUnit      Price `json:"dynamoReadRequestUnit"`
 	SQSRequest                 Price `json:"sqsRequest"`
+	EventBridgeEvent           Price `json:"eventBridgeEvent"`
 	LogsIngestedGB             Price `json:"logsIngestedGB"`
 	LogsEventOverheadBytes     Price `json:"logsEventOverheadBytes"`
 }
@@ -142,6 +143,6 @@ func (a AWS) named() map[string]Price {
 		"apiGatewayMessage": a.APIGatewayMessage, "apiGatewayConnectionMinute": a.APIGatewayConnectionMinute,
 		"httpApiRequest": a.HTTPAPIRequest, "lambdaRequest": a.LambdaRequest, "lambdaArmGBSecond": a.LambdaArmGBSecond,
 		"dynamoWriteRequestUnit": a.DynamoWriteRequestUnit, "dynamoReadRequestUnit": a.DynamoReadRequestUnit,
-		"sqsRequest": a.SQSRequest, "logsIngestedGB": a.LogsIngestedGB, "logsEventOverheadBytes": a.LogsEventOverheadBytes,
+		"sqsRequest": a.SQSRequest, "eventBridgeEvent": a.EventBridgeEvent, "logsIngestedGB": a.LogsIngestedGB, "logsEventOverheadBytes": a.LogsEventOverheadBytes,
 	}
 }

@@ -51,6 +51,11 @@ type Options struct {
 	// (a web page's, or a bad signature); by default one line per second
 	// at most goes to Stderr.
 	OnRefuse func(loopback.Refusal)
+	// Wrap, when set, wraps the handler that forwards to dynalite: it sees
+	// every request the guard let through (verified, from a tool), as the
+	// emulator's stream capture must. Requests it makes itself reach
+	// dynalite without a signature check.
+	Wrap func(http.Handler) http.Handler
 }
 
 // Server is a running dynalite process behind its guard.
@@ -155,8 +160,12 @@ func start(ctx context.Context, bin string, port int, opts Options) (*Server, er
 	if onRefuse == nil && opts.Stderr != nil {
 		onRefuse = loopback.NewLimiter(func(line string) { fmt.Fprintln(opts.Stderr, line) }).Log
 	}
+	forward := newSocketProxy(socket)
+	if opts.Wrap != nil {
+		forward = opts.Wrap(forward)
+	}
 	s.proxy = &http.Server{
-		Handler:           Guard(ln.Addr().String(), newSocketProxy(socket), onRefuse),
+		Handler:           Guard(ln.Addr().String(), forward, onRefuse),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { _ = s.proxy.Serve(ln) }()

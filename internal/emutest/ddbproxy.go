@@ -209,7 +209,9 @@ func (p *DynamoProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	if resp.StatusCode == http.StatusOK {
+	// The emulator's stream capture reads items for itself
+	// (local/ddbstream.ReadHeader): not a handler's read, not counted.
+	if resp.StatusCode == http.StatusOK && r.Header.Get("X-Wschat-Stream-Capture") == "" {
 		p.count(op, out)
 	}
 	for k, vs := range resp.Header {

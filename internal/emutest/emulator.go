@@ -126,6 +126,12 @@ type readyDoc struct {
 	Virtual      string `json:"virtualConnectionsUrl"`
 	Secret       string `json:"issuerSecret"`
 	Region       string `json:"region"`
+	SQS          string `json:"sqsEndpoint"`
+	Services     string `json:"servicesEndpoint"`
+	Queues       []struct {
+		LogicalID string `json:"logicalId"`
+		URL       string `json:"url"`
+	} `json:"queues"`
 }
 
 // Emulator is a running emulator process.
@@ -145,6 +151,12 @@ type Emulator struct {
 	// IssuerSecret is the run's secret that Token sends to the local
 	// issuer; Region is what signed calls (the admin endpoint) are scoped to.
 	IssuerSecret, Region string
+	// SQS is the SQS endpoint ("" without queues), QueueURLs the queues'
+	// URLs by logical id; Services the Lambda Invoke, EventBridge and
+	// Secrets Manager endpoint.
+	SQS       string
+	QueueURLs map[string]string
+	Services  string
 
 	cmd    *exec.Cmd
 	tmp    string
@@ -292,6 +304,11 @@ func (e *Emulator) waitReady(ctx context.Context, timeout time.Duration, readyFi
 		}
 		e.WebSocketURL, e.CallbackURL, e.BaseURL, e.DynamoDB = doc.WebSocketURL, doc.CallbackURL, doc.BaseURL, doc.DynamoDB
 		e.VirtualURL, e.IssuerSecret, e.Region = doc.Virtual, doc.Secret, doc.Region
+		e.SQS, e.Services = doc.SQS, doc.Services
+		e.QueueURLs = map[string]string{}
+		for _, q := range doc.Queues {
+			e.QueueURLs[q.LogicalID] = q.URL
+		}
 		return nil
 	}
 }

@@ -29,10 +29,13 @@ type LifecycleStore interface {
 
 // ChangePost is one change to store, apply and fan out.
 type ChangePost struct {
-	Channel  string
-	Op       string // chat.OpEdit, OpDelete, OpReact, OpUnreact
-	Target   int64
-	Text     string // an edit's
+	Channel string
+	Op      string // chat.OpEdit, OpDelete, OpReact, OpUnreact
+	Target  int64
+	Text    string // an edit's
+	// SentText is the edit's text as the client sent it, when the hook
+	// replaced it (Text): a retry is recognised by what the client sent.
+	SentText string
 	Emoji    string // a reaction's
 	ClientID string
 	chat.Identity
@@ -79,7 +82,11 @@ const maxApplyTries = 10
 // message (a reaction already there, a delete of a deleted message).
 func (d *Deliverer) Change(ctx context.Context, p ChangePost) (int64, error) {
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.UserID, ClientID: p.ClientID}
-	hash := chat.TextHash(p.Op + "\x00" + strconv.FormatInt(p.Target, 10) + "\x00" + p.Emoji + "\x00" + p.Text)
+	sent := p.SentText
+	if sent == "" {
+		sent = p.Text
+	}
+	hash := chat.TextHash(p.Op + "\x00" + strconv.FormatInt(p.Target, 10) + "\x00" + p.Emoji + "\x00" + sent)
 	claim, _, seq, err := d.claimSeq(ctx, key, hash, p.Now, nil)
 	if err != nil || claim.Delivered {
 		return seq, err
@@ -309,7 +316,11 @@ func (d *Deliverer) apply(ctx context.Context, channel string, seq, target int64
 // the frame carries the parent's new reply count, which the ack does not.
 func (d *Deliverer) deliverReply(ctx context.Context, p Post) (chat.Message, error) {
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
-	hash := chat.TextHash(p.Text + "\x00reply\x00" + strconv.FormatInt(p.ReplyTo, 10))
+	sent := p.SentText
+	if sent == "" {
+		sent = p.Text
+	}
+	hash := chat.TextHash(sent + "\x00reply\x00" + strconv.FormatInt(p.ReplyTo, 10))
 	claim, created, seq, err := d.claimSeq(ctx, key, hash, p.Now, p.Size)
 	if err != nil {
 		return chat.Message{}, err

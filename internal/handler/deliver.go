@@ -37,8 +37,11 @@ type MessageStore interface {
 // Post is one message to store and fan out, from a WebSocket send or from
 // a backend's publish.
 type Post struct {
-	Channel  string
-	Text     string
+	Channel string
+	Text    string // what is stored
+	// SentText is the text as the sender sent it when the before-send hook
+	// replaced it ("" means Text): a retry is recognised by it.
+	SentText string
 	ClientID string
 	// Caller identifies who retries: a claim is per (channel, caller,
 	// clientId). For a WebSocket user it is the user id; for a backend its
@@ -151,7 +154,13 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (chat.Message, error) {
 		return d.deliverReply(ctx, p)
 	}
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
-	claim, created, seq, err := d.claimSeq(ctx, key, chat.TextHash(p.Text), p.Now, p.Size)
+	// A retry is known by the text its sender sent, not by what a
+	// before-send hook made of it.
+	sent := p.SentText
+	if sent == "" {
+		sent = p.Text
+	}
+	claim, created, seq, err := d.claimSeq(ctx, key, chat.TextHash(sent), p.Now, p.Size)
 	if err != nil {
 		if perr := (*protocol.Error)(nil); errors.As(err, &perr) && perr.Code == protocol.CodeInvalidField {
 			perr.Message = fmt.Sprintf("clientId %s was already used for a different text", p.ClientID)

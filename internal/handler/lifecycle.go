@@ -7,6 +7,7 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/protocol"
+	"github.com/wschat/wschat/wire/events"
 )
 
 // ChangeStore is what edit, delete, react and unreact read before they
@@ -26,6 +27,7 @@ type changeAction struct {
 	store   ChangeStore
 	deliver *Deliverer
 	replier replier
+	gate    *hookGate // nil: no before-send hook (it sees edits' new text)
 }
 
 // changeOf reads the fields every change has.
@@ -95,8 +97,18 @@ func (h *changeAction) serve(ctx context.Context, rq *request, in protocol.Reque
 	case err != nil:
 		return err
 	}
-	ack.Seq, err = h.deliver.Change(ctx, ChangePost{Channel: c.Channel, Op: c.Op, Target: c.Target, Text: c.Text, Emoji: c.Emoji,
-		ClientID: c.ClientID, Identity: rq.Identity, Now: rq.Now, Budget: rq.Budget, Observed: &m})
+	post := ChangePost{Channel: c.Channel, Op: c.Op, Target: c.Target, Text: c.Text, Emoji: c.Emoji,
+		ClientID: c.ClientID, Identity: rq.Identity, Now: rq.Now, Budget: rq.Budget, Observed: &m}
+	if c.Op == chat.OpEdit {
+		// An edit's new text passes the before-send hook like a message,
+		// after every check and before anything is written.
+		if post.Text, err = h.gate.check(ctx, rq, events.BeforeSend{Action: events.HookActionEdit, Channel: c.Channel,
+			ClientID: c.ClientID, Text: c.Text, Seq: c.Target}); err != nil {
+			return err
+		}
+		post.SentText = c.Text
+	}
+	ack.Seq, err = h.deliver.Change(ctx, post)
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,15 @@ func NewChat(cfg Config, store ChatStore, b chat.Broadcaster, p chat.Poster, log
 	return h
 }
 
+// WithHook makes h ask hk about every message before storing it, with
+// cfg's budget and failure mode, and returns h.
+func (h *Chat) WithHook(hk Hook, cfg HookConfig) *Chat {
+	gate := &hookGate{hook: hk, cfg: cfg, log: h.log, meter: h.meter}
+	h.actions[contract.ActionSend].(*sendAction).gate = gate
+	h.actions[contract.ActionEdit].(*changeAction).gate = gate // edit, delete, react and unreact share it; only edits ask
+	return h
+}
+
 // CloseWith makes h close connections that keep exceeding their limits
 // through c, and returns h.
 func (h *Chat) CloseWith(c Closer) *Chat {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wschat/wschat/internal/chat"
 	"github.com/wschat/wschat/internal/protocol"
+	"github.com/wschat/wschat/wire/events"
 )
 
 // SendStore is what send reads and writes.
@@ -45,6 +46,7 @@ type sendAction struct {
 	store   SendStore
 	deliver *Deliverer
 	replier replier
+	gate    *hookGate // nil: no before-send hook
 	// defaults is Config.DefaultChannels: the capabilities of a grant
 	// without any.
 	defaults string
@@ -113,14 +115,28 @@ func (h *sendAction) serve(ctx context.Context, rq *request, in protocol.Request
 		}
 		post.Parent = &parent
 	}
+	// The hook runs after every check and before anything is written: a
+	// rejected message leaves no claim, no seq and no history item, so no
+	// event either.
+	text, err := h.gate.check(ctx, rq, events.BeforeSend{Action: events.HookActionSend, Channel: r.Channel, ClientID: r.ClientID,
+		Text: r.Text, ReplyTo: r.ReplyTo})
+	if err != nil {
+		return err
+	}
+	post.Text, post.SentText = text, r.Text
 	msg, err := h.deliver.Deliver(ctx, post)
 	if err != nil {
 		return err
 	}
 	ack := protocol.Ack{Channel: r.Channel, ClientID: r.ClientID, Seq: msg.Seq}
 	if ackOnly {
+		// The ack is the sender's only copy of the message: it carries what
+		// the sender does not know, and the text only when a hook replaced it.
 		at := msg.SentAt.UTC()
 		ack.SentAt, ack.UserID, ack.UserName = &at, msg.UserID, msg.UserName
+		if msg.Text != r.Text {
+			ack.Text = msg.Text
+		}
 	}
 	return h.replier.reply(ctx, rq, ack)
 }

@@ -48,6 +48,8 @@ const (
 	CodeForbidden     = wire.CodeForbidden
 	CodeTokenExpired  = wire.CodeTokenExpired
 	CodeTokenRevoked  = wire.CodeTokenRevoked
+	CodeRejected      = wire.CodeRejected
+	CodeUnavailable   = wire.CodeUnavailable
 )
 
 // Codes lists every error code, for documentation and tests.

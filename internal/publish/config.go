@@ -3,6 +3,7 @@ package publish
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,13 @@ import (
 // settings every runtime function reads.
 func ConfigFromEnv(getenv func(string) string, retention time.Duration, sendBudget int) (Config, error) {
 	cfg := Config{Retention: retention, SendBudget: sendBudget}
+	if v := getenv(contract.EnvNoticeRecords); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("%s=%q: want true or false", contract.EnvNoticeRecords, v)
+		}
+		cfg.RecordNotices = b
+	}
 	raw := strings.TrimSpace(getenv(contract.EnvPublishNames))
 	if raw == "" {
 		return cfg, nil

@@ -3,6 +3,8 @@ package publish
 import (
 	"testing"
 	"time"
+
+	"github.com/wschat/wschat/internal/contract"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -18,10 +20,32 @@ func TestConfigFromEnv(t *testing.T) {
 		{`[1]`, 0, true},
 	}
 	for _, tt := range tests {
-		cfg, err := ConfigFromEnv(func(string) string { return tt.env }, time.Hour, 5)
+		cfg, err := ConfigFromEnv(func(k string) string {
+			if k == contract.EnvPublishNames {
+				return tt.env
+			}
+			return ""
+		}, time.Hour, 5)
 		if (err != nil) != tt.wantErr || len(cfg.Names) != tt.want {
 			t.Errorf("ConfigFromEnv(%s) = %v, %v; want %d names, error %v", tt.env, cfg.Names, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+func TestConfigNoticeRecords(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "true": true, "false": false} {
+		cfg, err := ConfigFromEnv(func(k string) string {
+			if k == contract.EnvNoticeRecords {
+				return v
+			}
+			return ""
+		}, time.Hour, 5)
+		if err != nil || cfg.RecordNotices != want {
+			t.Errorf("%s=%q: %v, %v", contract.EnvNoticeRecords, v, cfg.RecordNotices, err)
+		}
+	}
+	if _, err := ConfigFromEnv(func(k string) string { return map[string]string{contract.EnvNoticeRecords: "sure"}[k] }, time.Hour, 5); err == nil {
+		t.Error("a bad value was accepted")
 	}
 }
 

@@ -40,6 +40,8 @@ type Store interface {
 	ConnectionsOfUser(ctx context.Context, userID string) ([]chat.Connection, error)
 	// RemoveConnection cleans up a connection that @connections says is gone.
 	RemoveConnection(ctx context.Context, id string, alsoChannels ...string) (chat.Connection, error)
+	// PutNotice records a notice for integrations (Config.RecordNotices).
+	PutNotice(ctx context.Context, n chat.NoticeSent) error
 }
 
 // Connections posts to and closes connections (the @connections client).
@@ -62,6 +64,9 @@ type Config struct {
 	// ChannelRate is the chat settings' per-channel delivery rate: a
 	// backend's message counts towards its channel's like a user's.
 	ChannelRate float64
+	// RecordNotices writes a record of each notice to the table, which the
+	// stream turns into a user.notified event (on where events are).
+	RecordNotices bool
 }
 
 // Handler serves the three publish routes.

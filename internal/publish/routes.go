@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -69,6 +70,10 @@ func (h *Handler) userConnections(ctx context.Context, ev events.APIGatewayV2HTT
 	return user, conns, err
 }
 
+// noticeRecordTTL is how long a notice's record stays: only the stream
+// reads it, at once.
+const noticeRecordTTL = 24 * time.Hour
+
 func (h *Handler) notify(ctx context.Context, ev events.APIGatewayV2HTTPRequest, c caller) (any, error) {
 	data, err := body(ev)
 	if err != nil {
@@ -83,14 +88,21 @@ func (h *Handler) notify(ctx context.Context, ev events.APIGatewayV2HTTPRequest,
 	if err != nil {
 		return nil, err
 	}
-	frame, err := handler.EncodeEvent(protocol.Notice{
-		From: chat.FromServer, UserName: h.displayName(c.principal), Text: n.Text, ID: n.ID, At: h.now().UTC(),
-	})
+	at := h.now().UTC().Truncate(time.Millisecond)
+	notice := protocol.Notice{From: chat.FromServer, UserName: h.displayName(c.principal), Text: n.Text, ID: n.ID, At: at}
+	frame, err := handler.EncodeEvent(notice)
 	if err != nil {
 		return nil, err
 	}
 	delivered, err := h.each(ctx, conns, func(ctx context.Context, id string) error { return h.conns.Post(ctx, id, frame) })
 	h.log.LogAttrs(ctx, slog.LevelInfo, "notified", slog.Int("connections", len(conns)), slog.Int("delivered", delivered))
+	if err == nil && h.cfg.RecordNotices {
+		// After the posts, with their outcome. A failure here answers an
+		// error, so the backend retries (with its id, which clients use to
+		// drop a repeated notice) and the event is not lost.
+		err = h.store.PutNotice(ctx, chat.NoticeSent{UserID: user, ID: n.ID, FromName: notice.UserName, Text: n.Text,
+			Connections: len(conns), Delivered: delivered, At: at, ExpiresAt: at.Add(noticeRecordTTL)})
+	}
 	return Notified{UserID: user, Connections: len(conns), Delivered: delivered}, err
 }
 

@@ -228,6 +228,18 @@ func (p *parser) ref(name string) (string, error) {
 		if f, ok := p.functions[name]; ok {
 			return f.Name, nil
 		}
+	case "AWS::Events::EventBus":
+		if b, ok := p.buses[name]; ok {
+			return b.Name, nil
+		}
+	case "AWS::Events::Rule":
+		if r, ok := p.rules[name]; ok {
+			return r.Name, nil
+		}
+	case "AWS::SecretsManager::Secret":
+		if sec, ok := p.secrets[name]; ok {
+			return sec.ARN, nil
+		}
 	case "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Route":
 		// Their ids only appear in Target and AuthorizerId, which the parser
 		// maps back to logical ids.
@@ -254,7 +266,23 @@ func (p *parser) getAtt(name, attr string) (string, error) {
 		case "Arn":
 			return arn, nil
 		case "StreamArn":
-			return arn + "/stream/1970-01-01T00:00:00.000", nil
+			if t.StreamARN == "" {
+				return "", fmt.Errorf("Fn::GetAtt %s.StreamArn: the table has no StreamSpecification", name)
+			}
+			return t.StreamARN, nil
+		}
+	case "AWS::Events::EventBus":
+		if b, ok := p.buses[name]; ok {
+			switch attr {
+			case "Arn":
+				return b.ARN, nil
+			case "Name":
+				return b.Name, nil
+			}
+		}
+	case "AWS::Events::Rule":
+		if r, ok := p.rules[name]; ok && attr == "Arn" {
+			return r.ARN, nil
 		}
 	case "AWS::ApiGatewayV2::Api":
 		if name != p.stack.API.LogicalID {

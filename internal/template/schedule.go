@@ -29,17 +29,19 @@ type ScheduleTarget struct {
 	Input    string
 }
 
-// ruleProps says what each AWS::Events::Rule property does locally: "" for
-// read (or without local meaning), else why it is refused.
-var ruleProps = map[string]string{
+// scheduleProps says what each property of a scheduled AWS::Events::Rule
+// (one with a ScheduleExpression) does locally: "" for read (or without
+// local meaning), else why it is refused. Rules with an EventPattern are
+// read by parseRules (events.go).
+var scheduleProps = map[string]string{
 	"Name": "", "Description": "", "ScheduleExpression": "", "State": "", "Targets": "", "RoleArn": "", "EventBusName": "",
-	"EventPattern": "event-pattern rules are not emulated: no AWS events are produced locally; only schedules (rate(...)) run",
+	"EventPattern": "a rule with both a schedule and an event pattern is not emulated; use two rules",
 }
 
-// targetProps says the same of a target's properties. RetryPolicy and
+// scheduleTargetProps says the same of a target's properties. RetryPolicy and
 // DeadLetterConfig have no local meaning: a failed run is logged, never
 // retried.
-var targetProps = map[string]string{
+var scheduleTargetProps = map[string]string{
 	"Arn": "", "Id": "", "Input": "", "RetryPolicy": "", "DeadLetterConfig": "", "RoleArn": "",
 	"InputPath":        "only a constant Input is emulated",
 	"InputTransformer": "only a constant Input is emulated",
@@ -47,13 +49,16 @@ var targetProps = map[string]string{
 
 var ratePattern = regexp.MustCompile(`^rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)$`)
 
-// parseSchedules reads the template's rules; each must be a rate schedule
-// of functions of this template.
+// parseSchedules reads the template's scheduled rules; each must be a rate
+// schedule of functions of this template.
 func (p *parser) parseSchedules() error {
 	for _, id := range p.ids("AWS::Events::Rule") {
 		f := p.props(id)
+		if !isSchedule(f) {
+			continue // an event-pattern rule: parseRules
+		}
 		for _, prop := range slices.Sorted(maps.Keys(f.m)) {
-			problem, known := ruleProps[prop]
+			problem, known := scheduleProps[prop]
 			switch {
 			case !known:
 				return f.fail(prop, "not emulated")
@@ -120,7 +125,7 @@ func (p *parser) scheduleTargets(f fields) ([]ScheduleTarget, error) {
 	for i, tg := range targets {
 		tf := fields{id: f.id, typ: f.typ, prefix: fmt.Sprintf("Targets[%d].", i), m: tg}
 		for _, prop := range slices.Sorted(maps.Keys(tg)) {
-			problem, known := targetProps[prop]
+			problem, known := scheduleTargetProps[prop]
 			switch {
 			case !known:
 				return nil, tf.fail(prop, "not emulated")
@@ -155,4 +160,11 @@ func (p *parser) scheduleTargets(f fields) ([]ScheduleTarget, error) {
 		out = append(out, ScheduleTarget{Function: fn, Input: input})
 	}
 	return out, nil
+}
+
+// isSchedule says whether a rule is a schedule (read by parseSchedules)
+// rather than an event-pattern rule (read by parseRuleNames and parseRules).
+func isSchedule(f fields) bool {
+	_, ok := f.raw("ScheduleExpression")
+	return ok
 }

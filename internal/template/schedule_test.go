@@ -71,8 +71,7 @@ func TestScheduleErrors(t *testing.T) {
 		{"cron", "ScheduleExpression", "cron schedules are not emulated", func(p map[string]any) { p["ScheduleExpression"] = "cron(0 12 * * ? *)" }},
 		{"bad rate", "ScheduleExpression", "want rate(", func(p map[string]any) { p["ScheduleExpression"] = "rate(0 minutes)" }},
 		{"singular mismatch", "ScheduleExpression", "plural", func(p map[string]any) { p["ScheduleExpression"] = "rate(5 minute)" }},
-		{"event pattern", "EventPattern", "event-pattern rules are not emulated", func(p map[string]any) {
-			delete(p, "ScheduleExpression")
+		{"schedule and pattern", "EventPattern", "both a schedule and an event pattern", func(p map[string]any) {
 			p["EventPattern"] = map[string]any{"source": []any{"aws.ec2"}}
 		}},
 		{"no targets", "Targets", "missing", func(p map[string]any) { delete(p, "Targets") }},

@@ -252,11 +252,23 @@ var streamOnly = []string{
 func (p *parser) parseMappings() error {
 	for _, id := range p.ids("AWS::Lambda::EventSourceMapping") {
 		f := p.props(id)
+		if src, ok := f.value("EventSourceArn"); ok {
+			arn, err := p.resolve(src)
+			if err != nil {
+				return f.fail("EventSourceArn", err.Error())
+			}
+			if t := p.tableByStreamARN(arn); t != nil {
+				if err := p.parseStreamMapping(f, t); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		for _, prop := range slices.Sorted(maps.Keys(f.m)) {
 			problem, known := mappingProps[prop]
 			switch {
 			case slices.Contains(streamOnly, prop):
-				return f.fail(prop, "stream, Kafka, MQ and DocumentDB sources are not emulated; only SQS queues of this template")
+				return f.fail(prop, "stream, Kafka, MQ and DocumentDB sources are not emulated; only SQS queues and DynamoDB streams of this template")
 			case !known:
 				return f.fail(prop, "not emulated")
 			case problem != "":
@@ -290,7 +302,7 @@ func (p *parser) mappingEnds(f fields, m *EventSourceMapping) error {
 		}
 	}
 	if m.Queue == nil {
-		return f.fail("EventSourceArn", fmt.Sprintf("%q is not a queue of this template; only SQS queues are emulated as event sources", arn))
+		return f.fail("EventSourceArn", fmt.Sprintf("%q is not a queue or table stream of this template; only those are emulated as event sources", arn))
 	}
 	target, ok := f.value("FunctionName")
 	if !ok {

@@ -142,7 +142,7 @@ func TestQueueAndMappingErrors(t *testing.T) {
 			set("FanoutDeadLetterQueue9F8E7D6C", "RedrivePolicy", map[string]any{"deadLetterTargetArn": map[string]any{"Fn::GetAtt": []any{q, "Arn"}}, "maxReceiveCount": 3})},
 		{"filter", m, "FilterCriteria", "event filtering is not emulated", set(m, "FilterCriteria", map[string]any{})},
 		{"stream property", m, "StartingPosition", "only SQS queues", set(m, "StartingPosition", "LATEST")},
-		{"stream source", m, "EventSourceArn", "only SQS queues are emulated", set(m, "EventSourceArn", map[string]any{"Fn::GetAtt": []any{"Table", "StreamArn"}})},
+		{"stream of a table without one", m, "EventSourceArn", "the table has no StreamSpecification", set(m, "EventSourceArn", map[string]any{"Fn::GetAtt": []any{"Table", "StreamArn"}})},
 		{"function elsewhere", m, "FunctionName", `function "other" is not defined`, set(m, "FunctionName", "arn:aws:lambda:eu-west-1:1:function:other:live")},
 		{"response type", m, "FunctionResponseTypes", "only ReportBatchItemFailures", set(m, "FunctionResponseTypes", []any{"Other"})},
 		{"concurrency", m, "ScalingConfig.MaximumConcurrency", "outside 2-1000", set(m, "ScalingConfig", map[string]any{"MaximumConcurrency": 1})},

@@ -66,6 +66,13 @@ type Stack struct {
 	// HTTPAPIs are the template's HTTP APIs (protocol HTTP), served beside
 	// the WebSocket API.
 	HTTPAPIs []*HTTPAPI
+	// EventBuses are the default bus and the template's buses; Rules their
+	// rules; Secrets the template's secrets.
+	EventBuses []*EventBus
+	Rules      []*Rule
+	Secrets    []*Secret
+	// StreamMappings are the event source mappings from tables' streams.
+	StreamMappings []*StreamMapping
 	// Warnings name resources of types the emulator does not know and ignores.
 	Warnings []string
 }
@@ -186,6 +193,10 @@ type Table struct {
 	GlobalIndex  []Index
 	LocalIndex   []Index
 	TTLAttribute string
+	// StreamViewType is StreamSpecification's ("" when the table has no
+	// stream); StreamARN what GetAtt StreamArn gives.
+	StreamViewType string
+	StreamARN      string
 }
 
 // KeyElement is one KeySchema entry.
@@ -288,6 +299,10 @@ var ignored = map[string]bool{
 	"AWS::S3::Bucket":                       true,
 	"AWS::S3::BucketPolicy":                 true,
 	"Custom::LogRetention":                  true,
+	"AWS::Events::EventBusPolicy":           true,
+	"AWS::Events::Archive":                  true,
+	"AWS::SecretsManager::RotationSchedule": true,
+	"AWS::SecretsManager::ResourcePolicy":   true,
 }
 
 // unsupported lists resource types that change what the stack does at run
@@ -298,6 +313,9 @@ var unsupported = map[string]string{
 	"AWS::ApiGatewayV2::VpcLink":       "VPC links are not emulated",
 	"AWS::Serverless::Function":        "SAM resources are not emulated; synthesize plain CloudFormation",
 	"AWS::StepFunctions::StateMachine": "state machines are not emulated",
+	"AWS::Events::ApiDestination":      "API destinations are not emulated; deliver webhooks through a function (the stack's webhooks function signs them)",
+	"AWS::Events::Connection":          "EventBridge connections are not emulated (see AWS::Events::ApiDestination)",
+	"AWS::Pipes::Pipe":                 "EventBridge Pipes are not emulated",
 }
 
 // Load reads and parses the template at path.
@@ -355,6 +373,9 @@ type parser struct {
 	functions map[string]*Function // by logical id
 	tables    map[string]*Table
 	queues    map[string]*Queue
+	buses     map[string]*EventBus
+	rules     map[string]*Rule
+	secrets   map[string]*Secret
 }
 
 func (p *parser) ids(types ...string) []string {
@@ -380,7 +401,7 @@ func (p *parser) parse() error {
 		case "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Integration",
 			"AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::RouteResponse",
 			"AWS::ApiGatewayV2::IntegrationResponse", "AWS::Lambda::Function", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable",
-			"AWS::SQS::Queue", "AWS::Lambda::EventSourceMapping", "AWS::Events::Rule":
+			"AWS::SQS::Queue", "AWS::Lambda::EventSourceMapping", "AWS::Events::EventBus", "AWS::Events::Rule", "AWS::SecretsManager::Secret":
 			if r.Condition != "" {
 				return &Error{Resource: id, Type: r.Type, Property: "Condition", Problem: "conditional resources are not supported locally"}
 			}
@@ -398,7 +419,10 @@ func (p *parser) parse() error {
 	if err := p.parseAPI(); err != nil {
 		return err
 	}
-	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseFunctions, p.parseRoutes, p.parseHTTPAPIs, p.parseMappings, p.parseSchedules} {
+	// Buses and secrets before functions, whose environment may name them;
+	// rules and schedules after functions and queues, their targets.
+	for _, step := range []func() error{p.parseTables, p.parseQueues, p.parseEventBuses, p.parseSecrets, p.parseRuleNames, p.parseFunctions,
+		p.parseRoutes, p.parseHTTPAPIs, p.parseMappings, p.parseRules, p.parseSchedules} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -541,6 +565,19 @@ func (p *parser) parseTable(id string) (*Table, error) {
 		if ttl.Enabled == nil || *ttl.Enabled {
 			t.TTLAttribute = ttl.AttributeName
 		}
+	}
+	if raw, ok := f.raw("StreamSpecification"); ok {
+		var spec struct{ StreamViewType string }
+		if err := json.Unmarshal(raw, &spec); err != nil {
+			return nil, f.fail("StreamSpecification", "malformed: "+err.Error())
+		}
+		switch spec.StreamViewType {
+		case "KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES":
+		default:
+			return nil, f.fail("StreamSpecification.StreamViewType", fmt.Sprintf("%q: want KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES", spec.StreamViewType))
+		}
+		t.StreamViewType = spec.StreamViewType
+		t.StreamARN = "arn:aws:dynamodb:" + p.opts.Region + ":" + p.opts.AccountID + ":table/" + t.Name + "/stream/1970-01-01T00:00:00.000"
 	}
 	return t, nil
 }

@@ -34,7 +34,14 @@ func newHandler(getenv func(string) string, stdout io.Writer) (*handler.Chat, er
 	if err != nil {
 		return nil, err
 	}
+	hk, hookCfg, err := compose.NewHook(getenv, p.Base)
+	if err != nil {
+		return nil, err
+	}
 	h := handler.NewChat(p.Config, p.Store, p.Broadcaster, p.Fanout, p.Log, p.Meter).CloseWith(p.Conns)
+	if hk != nil {
+		h.WithHook(hk, hookCfg)
+	}
 	// reauth verifies with the authorizer's own settings: a renewal accepts
 	// exactly what a new connection would. Without an issuer configured
 	// (a stack without the setting) renewals are refused.

@@ -10,6 +10,11 @@ package lambdaenv
 type Endpoints struct {
 	DynamoDB string
 	SQS      string
+	// Lambda, Events and SecretsManager are the emulator's services
+	// (Lambda Invoke, EventBridge, Secrets Manager).
+	Lambda         string
+	Events         string
+	SecretsManager string
 }
 
 // Merge returns the environment of a function in region whose template
@@ -37,6 +42,11 @@ func WithEndpoints(region string, ep Endpoints, fn map[string]string) map[string
 	}
 	if ep.SQS != "" {
 		env["AWS_ENDPOINT_URL_SQS"] = ep.SQS
+	}
+	for name, v := range map[string]string{"AWS_ENDPOINT_URL_LAMBDA": ep.Lambda, "AWS_ENDPOINT_URL_EVENTS": ep.Events, "AWS_ENDPOINT_URL_SECRETS_MANAGER": ep.SecretsManager} {
+		if v != "" {
+			env[name] = v
+		}
 	}
 	for k, v := range fn {
 		env[k] = v
