@@ -362,48 +362,15 @@ func (r *sdkRun) check(ctx context.Context, t *testing.T, acked map[string][]int
 }
 
 // checkDelivery compares one subscription's stream with the acknowledged
-// seqs of its channel. A seq inside a reported discontinuity that never
-// arrived is counted lost too: every message here is within retention, so
-// no hole may swallow one.
+// seqs of its channel (liveproof.Check). A seq inside a reported
+// discontinuity that never arrived is counted lost: every message here is
+// within retention, so no hole may swallow one.
 func checkDelivery(d *delivery, acked []int64) sdkFigures {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	f := sdkFigures{deliveries: len(d.seqs), discontinuities: len(d.holes)}
-	seen := map[int64]int{}
-	var prev int64
-	for _, s := range d.seqs {
-		seen[s]++
-		if seen[s] > 1 {
-			f.duplicated++
-		}
-		if s <= prev {
-			f.outOfOrder++
-		}
-		prev = max(prev, s)
-	}
-	for _, s := range acked {
-		if seen[s] == 0 {
-			f.lost++
-			if len(f.lostSeqs) < 5 {
-				f.lostSeqs = append(f.lostSeqs, s)
-			}
-		}
-	}
-	// Holes must be reported: a stream whose seqs jump over an acked seq
-	// without a discontinuity covering it has an unreported hole.
-	for _, s := range acked {
-		if seen[s] > 0 || s > prev {
-			continue
-		}
-		covered := false
-		for _, h := range d.holes {
-			covered = covered || (h[0] <= s && s <= h[1])
-		}
-		if !covered {
-			f.unreported++
-		}
-	}
-	return f
+	c := liveproof.Check(d.seqs, d.holes, acked)
+	return sdkFigures{deliveries: c.Deliveries, lost: c.Lost, duplicated: c.Duplicated, outOfOrder: c.OutOfOrder,
+		unreported: c.Unreported, discontinuities: len(d.holes), lostSeqs: c.LostSeqs}
 }
 
 // sdkFaults injects the faults of the proof until stopped, and counts them.

@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -168,28 +167,10 @@ func (s *Store) PutChange(ctx context.Context, c chat.Change) error {
 	item[attrSentAt] = millis(c.At)
 	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(c.ExpiresAt)
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                &s.table,
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	return s.putSlot(ctx, "put change", c.Channel, c.Seq, item, func(got map[string]types.AttributeValue) bool {
+		return isChange(got) && strAttr(got, attrClientID) == c.ClientID && strAttr(got, attrUserID) == c.UserID &&
+			chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid
 	})
-	err = translate("put change", err)
-	if !isConflict(err) {
-		return err
-	}
-	got, err := s.getLive(ctx, "put change", key(historyPK(c.Channel), historySK(c.Seq)))
-	if err != nil {
-		if errors.Is(err, chat.ErrNotFound) {
-			return fmt.Errorf("put change seq %d: %w", c.Seq, chat.ErrConflict)
-		}
-		return err
-	}
-	if isChange(got) && strAttr(got, attrClientID) == c.ClientID && strAttr(got, attrUserID) == c.UserID &&
-		chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid {
-		return nil // this change, stored by an earlier attempt
-	}
-	return fmt.Errorf("put change seq %d: %w", c.Seq, chat.ErrConflict)
 }
 
 // WriteState writes next as the current state of message obs.Seq, as the

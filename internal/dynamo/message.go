@@ -132,29 +132,36 @@ func (s *Store) PutMessage(ctx context.Context, m chat.Message) error {
 	item[attrSentAt] = millis(m.SentAt)
 	item[attrStoredAt] = millis(s.now())
 	item[attrTTL] = epoch(m.ExpiresAt)
+	return s.putSlot(ctx, "put message", m.Channel, m.Seq, item, func(got map[string]types.AttributeValue) bool {
+		return !boolAttr(got, attrTombstone) && !isChange(got) && !isModeration(got) &&
+			strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID &&
+			chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid
+	})
+}
+
+// putSlot writes item, the history item of (channel, seq), if that slot is
+// free: the one write of PutMessage, PutChange and PutModeration. A taken
+// slot is this write's own when mine says so of the item in it (an
+// earlier attempt of the same request stored it), and the put succeeds;
+// any other item, or one past its expiry that DynamoDB has not deleted
+// yet, makes it chat.ErrConflict: the seq is spent all the same.
+func (s *Store) putSlot(ctx context.Context, op, channel string, seq int64, item map[string]types.AttributeValue,
+	mine func(got map[string]types.AttributeValue) bool) error {
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                &s.table,
 		Item:                     item,
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
 	})
-	err = translate("put message", err)
+	err = translate(op, err)
 	if !isConflict(err) {
 		return err
 	}
-	got, err := s.getLive(ctx, "put message", key(historyPK(m.Channel), historySK(m.Seq)))
-	if err != nil {
-		if errors.Is(err, chat.ErrNotFound) {
-			// An expired item holds the slot: the seq is spent all the same.
-			return fmt.Errorf("put message seq %d: %w", m.Seq, chat.ErrConflict)
-		}
-		return err
+	got, err := s.getLive(ctx, op, key(historyPK(channel), historySK(seq)))
+	if errors.Is(err, chat.ErrNotFound) || err == nil && !mine(got) {
+		return fmt.Errorf("%s seq %d: %w", op, seq, chat.ErrConflict)
 	}
-	if !boolAttr(got, attrTombstone) && !isChange(got) && !isModeration(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID &&
-		chat.Status(strAttr(got, attrStatus)) != chat.StatusVoid {
-		return nil // this message, stored by an earlier attempt
-	}
-	return fmt.Errorf("put message seq %d: %w", m.Seq, chat.ErrConflict)
+	return err
 }
 
 // RebindClaimSeq moves a claim from seq from (found tombstoned) to seq to,

@@ -204,26 +204,9 @@ func (s *Store) PutModeration(ctx context.Context, m chat.Moderation) error {
 	if !m.Until.IsZero() {
 		item[attrUntil2] = millis(m.Until)
 	}
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: item,
-		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	return s.putSlot(ctx, "put moderation", m.Channel, m.Seq, item, func(got map[string]types.AttributeValue) bool {
+		return isModeration(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID
 	})
-	err = translate("put moderation", err)
-	if !isConflict(err) {
-		return err
-	}
-	got, err := s.getLive(ctx, "put moderation", key(historyPK(m.Channel), historySK(m.Seq)))
-	if err != nil {
-		if errors.Is(err, chat.ErrNotFound) {
-			return fmt.Errorf("put moderation seq %d: %w", m.Seq, chat.ErrConflict)
-		}
-		return err
-	}
-	if isModeration(got) && strAttr(got, attrClientID) == m.ClientID && strAttr(got, attrUserID) == m.UserID {
-		return nil // stored by an earlier attempt
-	}
-	return fmt.Errorf("put moderation seq %d: %w", m.Seq, chat.ErrConflict)
 }
 
 func decodeModeration(channel string, item map[string]types.AttributeValue) chat.Moderation {

@@ -523,11 +523,20 @@ func (r *run) close() {
 // acknowledged seqs of its channel.
 type Delivery struct {
 	Deliveries, Lost, Duplicated, OutOfOrder, Unreported int
+	// LostSeqs are the first few acknowledged seqs the stream never
+	// delivered, for the log line of a failing run.
+	LostSeqs []int64
 }
+
+// maxLostSeqs bounds Delivery.LostSeqs.
+const maxLostSeqs = 5
 
 // Check counts one stream: every acked seq must arrive once, in strictly
 // increasing order; a seq skipped without a reported discontinuity is an
-// unreported hole (and lost).
+// unreported hole (and lost). A seq inside a reported hole that never
+// arrived is lost too: it is for the caller to say whether a hole may
+// swallow a message (past retention) or not. The liveness proof and the
+// SDK reliability proof both count with it.
 func Check(seqs []int64, holes [][2]int64, acked []int64) Delivery {
 	d := Delivery{Deliveries: len(seqs)}
 	seen := map[int64]int{}
@@ -547,6 +556,9 @@ func Check(seqs []int64, holes [][2]int64, acked []int64) Delivery {
 			continue
 		}
 		d.Lost++
+		if len(d.LostSeqs) < maxLostSeqs {
+			d.LostSeqs = append(d.LostSeqs, s)
+		}
 		covered := false
 		for _, h := range holes {
 			covered = covered || h[0] <= s && s <= h[1]

@@ -57,6 +57,17 @@ func userParam(ev events.APIGatewayV2HTTPRequest) (string, error) {
 	return user, nil
 }
 
+// decodeBody reads a route's body (base64 or not) and decodes it with
+// decode: the prologue of every access and moderation route with a body.
+func decodeBody[T any](ev events.APIGatewayV2HTTPRequest, decode func([]byte) (T, error)) (T, error) {
+	data, err := body(ev)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(data)
+}
+
 // accessError turns the store's refusals into answers: a channel that is
 // not private is 404, a contradiction (a public channel with members, a
 // direct message's fixed pair) 409.
@@ -83,11 +94,7 @@ func (h *Handler) createPrivate(ctx context.Context, ev events.APIGatewayV2HTTPR
 	if err != nil {
 		return nil, err
 	}
-	data, err := body(ev)
-	if err != nil {
-		return nil, err
-	}
-	b, err := protocol.DecodePrivateChannel(data)
+	b, err := decodeBody(ev, protocol.DecodePrivateChannel)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +121,7 @@ func (h *Handler) addMember(ctx context.Context, ev events.APIGatewayV2HTTPReque
 	if err != nil {
 		return nil, err
 	}
-	data, err := body(ev)
-	if err != nil {
-		return nil, err
-	}
-	b, err := protocol.DecodeMemberBody(data)
+	b, err := decodeBody(ev, protocol.DecodeMemberBody)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +206,7 @@ func (h *Handler) revoke(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if err != nil {
 		return nil, err
 	}
-	data, err := body(ev)
-	if err != nil {
-		return nil, err
-	}
-	until, err := protocol.DecodeRevoke(data, h.now().UTC())
+	until, err := decodeBody(ev, func(data []byte) (time.Time, error) { return protocol.DecodeRevoke(data, h.now().UTC()) })
 	if err != nil {
 		return nil, err
 	}

@@ -23,11 +23,7 @@ func (h *Handler) moderate(ctx context.Context, ev events.APIGatewayV2HTTPReques
 	if err != nil {
 		return nil, err
 	}
-	data, err := body(ev)
-	if err != nil {
-		return nil, err
-	}
-	b, err := protocol.DecodeModerationBody(data)
+	b, err := decodeBody(ev, protocol.DecodeModerationBody)
 	if err != nil {
 		return nil, err
 	}
