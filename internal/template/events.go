@@ -217,17 +217,11 @@ func (p *parser) ruleSettings(f fields, r *Rule) error {
 		return f.fail("EventPattern", err.Error())
 	}
 	r.Pattern = pattern
-	state, err := f.str("State")
+	enabled, err := f.enabled()
 	if err != nil {
 		return err
 	}
-	switch state {
-	case "", "ENABLED":
-	case "DISABLED":
-		r.Enabled = false
-	default:
-		return f.fail("State", fmt.Sprintf("%q: want ENABLED or DISABLED", state))
-	}
+	r.Enabled = enabled
 	return p.ruleTargets(f, r)
 }
 
@@ -512,18 +506,11 @@ func (p *parser) streamFailures(f fields, m *StreamMapping) error {
 	} else if ok && n > 0 {
 		m.MaxRecordAge = time.Duration(n) * time.Second
 	}
-	if raw, ok := f.raw("FunctionResponseTypes"); ok {
-		var types []string
-		if err := json.Unmarshal(raw, &types); err != nil {
-			return f.wrongType("FunctionResponseTypes", "a list of strings", raw)
-		}
-		for _, t := range types {
-			if t != "ReportBatchItemFailures" {
-				return f.fail("FunctionResponseTypes", fmt.Sprintf("%q: only ReportBatchItemFailures exists", t))
-			}
-			m.ReportBatchItemFailures = true
-		}
+	rbif, err := f.reportBatchItemFailures()
+	if err != nil {
+		return err
 	}
+	m.ReportBatchItemFailures = rbif
 	if v, ok := f.value("DestinationConfig"); ok {
 		dc, _ := v.(map[string]any)
 		of, _ := dc["OnFailure"].(map[string]any)

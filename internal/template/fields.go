@@ -99,6 +99,41 @@ func (f fields) boolean(prop string) (bool, error) {
 	return false, f.wrongType(prop, "a boolean", raw)
 }
 
+// enabled reads an EventBridge rule's State: ENABLED (or absent) or
+// DISABLED.
+func (f fields) enabled() (bool, error) {
+	state, err := f.str("State")
+	if err != nil {
+		return false, err
+	}
+	switch state {
+	case "", "ENABLED":
+		return true, nil
+	case "DISABLED":
+		return false, nil
+	}
+	return false, f.fail("State", fmt.Sprintf("%q: want ENABLED or DISABLED", state))
+}
+
+// reportBatchItemFailures reads an event source mapping's
+// FunctionResponseTypes: absent, empty or [ReportBatchItemFailures].
+func (f fields) reportBatchItemFailures() (bool, error) {
+	raw, ok := f.raw("FunctionResponseTypes")
+	if !ok {
+		return false, nil
+	}
+	var types []string
+	if err := json.Unmarshal(raw, &types); err != nil {
+		return false, f.wrongType("FunctionResponseTypes", "a list of strings", raw)
+	}
+	for _, t := range types {
+		if t != "ReportBatchItemFailures" {
+			return false, f.fail("FunctionResponseTypes", fmt.Sprintf("%q: only ReportBatchItemFailures exists", t))
+		}
+	}
+	return len(types) > 0, nil
+}
+
 // value returns a property as generic JSON for the intrinsic resolver.
 func (f fields) value(prop string) (any, bool) {
 	raw, ok := f.raw(prop)

@@ -76,16 +76,8 @@ func (p *parser) parseSchedules() error {
 			return f.fail("ScheduleExpression", err.Error())
 		}
 		s.Expression = expr
-		state, err := f.str("State")
-		if err != nil {
+		if s.Enabled, err = f.enabled(); err != nil {
 			return err
-		}
-		switch state {
-		case "", "ENABLED":
-		case "DISABLED":
-			s.Enabled = false
-		default:
-			return f.fail("State", fmt.Sprintf("%q: want ENABLED or DISABLED", state))
 		}
 		if s.Targets, err = p.scheduleTargets(f); err != nil {
 			return err

@@ -339,18 +339,11 @@ func (p *parser) mappingSettings(f fields, m *EventSourceMapping) error {
 	if m.BatchSize > 10 {
 		p.stack.Warnings = append(p.stack.Warnings, fmt.Sprintf("%s (AWS::Lambda::EventSourceMapping) BatchSize %d: batches of at most 10 locally (one ReceiveMessage)", f.id, m.BatchSize))
 	}
-	if raw, ok := f.raw("FunctionResponseTypes"); ok {
-		var types []string
-		if err := json.Unmarshal(raw, &types); err != nil {
-			return f.wrongType("FunctionResponseTypes", "a list of strings", raw)
-		}
-		for _, t := range types {
-			if t != "ReportBatchItemFailures" {
-				return f.fail("FunctionResponseTypes", fmt.Sprintf("%q: only ReportBatchItemFailures exists", t))
-			}
-			m.ReportBatchItemFailures = true
-		}
+	rbif, err := f.reportBatchItemFailures()
+	if err != nil {
+		return err
 	}
+	m.ReportBatchItemFailures = rbif
 	if raw, ok := f.raw("ScalingConfig"); ok {
 		var sc struct{ MaximumConcurrency *int }
 		if err := json.Unmarshal(raw, &sc); err != nil {
