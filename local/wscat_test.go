@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,11 +12,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wschat/wschat/internal/modroot"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 // testWscatREADME types the README's wscat lines (the quick start's and the
@@ -52,7 +51,7 @@ func testWscatREADME(t *testing.T, e *emulator) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -194,28 +193,11 @@ func frames(out string) string {
 	return b.String()
 }
 
-func waitOutput(t *testing.T, out *lockedBuffer, want string, within time.Duration) {
+func waitOutput(t *testing.T, out *testkit.Buffer, want string, within time.Duration) {
 	t.Helper()
 	for deadline := time.Now().Add(within); !strings.Contains(out.String(), want); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("wscat: no %q within %s; output:\n%s", want, within, out.String())
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

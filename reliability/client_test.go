@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/wschat/wschat/internal/dynamo/dynamotest"
 	"github.com/wschat/wschat/internal/emutest"
 	"github.com/wschat/wschat/internal/liveproof"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 // sdkSize is the scale of one SDK proof run.
@@ -560,25 +560,7 @@ type restartableDynalite struct {
 	ep   atomic.Value
 	// stderr is what the dynalite processes wrote there, shown when the
 	// test fails: a process that died unasked says why.
-	stderr lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer that processes may write concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr testkit.Buffer
 }
 
 func startRestartable(ctx context.Context, t *testing.T) *restartableDynalite {

@@ -1,7 +1,6 @@
 package compose_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -59,24 +58,6 @@ func (allGone) Post(context.Context, string, []byte) error {
 	return fmt.Errorf("post: %w", chat.ErrGone)
 }
 
-// lockedBuffer collects log lines from concurrent workers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // goneBurst seeds n members, then broadcasts to them with every post
 // answering 410, through a DynamoDB client with retryer r (nil: the SDK's
 // default) whose deletes fail once each. It returns the stats, the removal
@@ -116,7 +97,7 @@ func goneBurst(t *testing.T, n int, r aws.Retryer) (chat.FanoutStats, []string, 
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		HTTPClient:  &http.Client{Transport: faults}, Retryer: r,
 	})
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	store := dynamo.New(db, table, dynamo.Options{Now: clk.Now})
 	// The deployed pool size (FanoutWorkers 128).
 	f := fanout.New(store, allGone{}, fanout.Config{Workers: 128}, slog.New(slog.NewJSONHandler(logs, nil)), nil)

@@ -32,6 +32,7 @@ import (
 	"github.com/wschat/wschat/internal/badnet"
 	"github.com/wschat/wschat/internal/dynamo/dynamotest"
 	"github.com/wschat/wschat/internal/emutest"
+	"github.com/wschat/wschat/internal/testkit"
 )
 
 // Config sizes one run.
@@ -577,7 +578,7 @@ type jsSide struct {
 	lines     chan map[string]any
 	byUser    map[string]*receiver
 	stats     map[string]jsStats
-	stderr    *lockedBuffer
+	stderr    *testkit.Buffer
 	waitErr   chan error
 	closeOnce sync.Once
 }
@@ -613,7 +614,7 @@ func (r *run) startJS(ctx context.Context, rcs []*receiver) (*jsSide, error) {
 		return nil, err
 	}
 	j := &jsSide{cmd: cmd, stdin: stdin, lines: make(chan map[string]any, 4096), byUser: map[string]*receiver{},
-		stats: map[string]jsStats{}, stderr: &lockedBuffer{}, waitErr: make(chan error, 1)}
+		stats: map[string]jsStats{}, stderr: &testkit.Buffer{}, waitErr: make(chan error, 1)}
 	cmd.Stderr = j.stderr
 	for _, rc := range rcs {
 		j.byUser[rc.user] = rc
@@ -707,22 +708,4 @@ func (j *jsSide) kill() {
 			_ = j.cmd.Process.Kill()
 		}
 	})
-}
-
-// lockedBuffer collects the script's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
