@@ -84,18 +84,14 @@ func (b *bench) measureEvents(ctx context.Context) error {
 	return nil
 }
 
-// eventsOnly is -only events: the three rows and their target, printed;
-// nothing is written (results.md keeps the last full run's).
+// eventsOnly is -only events: the three rows and their target, printed as
+// a full run prints targets; nothing is written (results.md keeps the last
+// full run's).
 func (b *bench) eventsOnly(ctx context.Context) error {
 	if err := b.measureEvents(ctx); err != nil {
 		return err
 	}
-	t := b.eventsTarget()
-	verdict := "PASS"
-	if !t.Pass {
-		verdict = "MISS: " + t.Why
-	}
-	b.p.printf("target %s (%s): %s; %s", t.Name, t.Goal, t.Measured, verdict)
+	printTargets(b.p.w, []Target{b.eventsTarget()})
 	return nil
 }
 

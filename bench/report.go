@@ -371,13 +371,7 @@ func printText(w io.Writer, r *Results) {
 	printLifecycle(w, r.Lifecycle)
 	printReloads(w, r.Reloads)
 
-	fmt.Fprintln(w, "\nTargets")
-	for _, t := range r.Targets {
-		fmt.Fprintf(w, "  %s  %s: %s — goal %s\n", t.verdict(), t.Name, t.Measured, t.Goal)
-		if t.Why != "" {
-			fmt.Fprintf(w, "        why: %s\n", t.Why)
-		}
-	}
+	printTargets(w, r.Targets)
 	if len(r.Notes) > 0 {
 		fmt.Fprintln(w, "\nNotes")
 		for _, n := range r.Notes {
@@ -531,4 +525,15 @@ func thousands(n int) string {
 func trimFloat(v float64) string {
 	s := fmt.Sprintf("%.1f", v)
 	return strings.TrimSuffix(s, ".0")
+}
+
+// printTargets prints targets judged, with the reason of each miss.
+func printTargets(w io.Writer, targets []Target) {
+	fmt.Fprintln(w, "\nTargets")
+	for _, t := range targets {
+		fmt.Fprintf(w, "  %s  %s: %s — goal %s\n", t.verdict(), t.Name, t.Measured, t.Goal)
+		if t.Why != "" {
+			fmt.Fprintf(w, "        why: %s\n", t.Why)
+		}
+	}
 }
