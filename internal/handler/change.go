@@ -82,11 +82,7 @@ const maxApplyTries = 10
 // message (a reaction already there, a delete of a deleted message).
 func (d *Deliverer) Change(ctx context.Context, p ChangePost) (int64, error) {
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.UserID, ClientID: p.ClientID}
-	sent := p.SentText
-	if sent == "" {
-		sent = p.Text
-	}
-	hash := chat.TextHash(p.Op + "\x00" + strconv.FormatInt(p.Target, 10) + "\x00" + p.Emoji + "\x00" + sent)
+	hash := chat.TextHash(p.Op + "\x00" + strconv.FormatInt(p.Target, 10) + "\x00" + p.Emoji + "\x00" + clientText(p.SentText, p.Text))
 	claim, _, seq, err := d.claimSeq(ctx, key, hash, p.Now, nil)
 	if err != nil || claim.Delivered {
 		return seq, err
@@ -316,11 +312,7 @@ func (d *Deliverer) apply(ctx context.Context, channel string, seq, target int64
 // the frame carries the parent's new reply count, which the ack does not.
 func (d *Deliverer) deliverReply(ctx context.Context, p Post) (chat.Message, error) {
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
-	sent := p.SentText
-	if sent == "" {
-		sent = p.Text
-	}
-	hash := chat.TextHash(sent + "\x00reply\x00" + strconv.FormatInt(p.ReplyTo, 10))
+	hash := chat.TextHash(clientText(p.SentText, p.Text) + "\x00reply\x00" + strconv.FormatInt(p.ReplyTo, 10))
 	claim, created, seq, err := d.claimSeq(ctx, key, hash, p.Now, p.Size)
 	if err != nil {
 		return chat.Message{}, err

@@ -139,6 +139,16 @@ func (d *Deliverer) cost(channel string, size *chat.ChannelSize) time.Duration {
 	return time.Duration(float64(n) / d.ChannelRate * float64(time.Second))
 }
 
+// clientText is the text a client sent: sent when a before-send hook
+// replaced it, stored otherwise. A claim is keyed by it, so a retry is
+// known by what its sender sent, not by what the hook made of it.
+func clientText(sent, stored string) string {
+	if sent != "" {
+		return sent
+	}
+	return stored
+}
+
 // Deliver runs steps 1–4 of the send action (see sendAction) and returns
 // the message as stored (its seq and sentAt are what the ack carries). A
 // retry with the same (channel, caller, clientId) and text gets the same
@@ -154,13 +164,7 @@ func (d *Deliverer) Deliver(ctx context.Context, p Post) (chat.Message, error) {
 		return d.deliverReply(ctx, p)
 	}
 	key := chat.ClaimKey{Channel: p.Channel, UserID: p.Caller, ClientID: p.ClientID}
-	// A retry is known by the text its sender sent, not by what a
-	// before-send hook made of it.
-	sent := p.SentText
-	if sent == "" {
-		sent = p.Text
-	}
-	claim, created, seq, err := d.claimSeq(ctx, key, chat.TextHash(sent), p.Now, p.Size)
+	claim, created, seq, err := d.claimSeq(ctx, key, chat.TextHash(clientText(p.SentText, p.Text)), p.Now, p.Size)
 	if err != nil {
 		if perr := (*protocol.Error)(nil); errors.As(err, &perr) && perr.Code == protocol.CodeInvalidField {
 			perr.Message = fmt.Sprintf("clientId %s was already used for a different text", p.ClientID)
